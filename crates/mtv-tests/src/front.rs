@@ -1,0 +1,133 @@
+//! The front half of every command: settings, providers file, profile, catalog and selection.
+//! Nothing here touches a cluster.
+
+use std::path::Path;
+
+use miette::Report;
+use mtv_catalog::collect::{Collection, CopyOffloadGate, GateContext, Selection, collect};
+use mtv_catalog::expr::{KeywordExpr, MarkerExpr};
+use mtv_catalog::{Catalog, known_marker_names};
+use mtv_config::{
+    ConfigWarning, Env, ProvidersFile, RunConfig, Settings, SettingsSources, resolve_run_config,
+};
+use mtv_engine::SessionContext;
+
+use crate::cli::CommonArgs;
+
+/// Everything `list`, `plan` and `run` need, resolved and validated.
+pub struct Front {
+    pub config: RunConfig,
+    pub warnings: Vec<ConfigWarning>,
+    pub catalog: Catalog,
+    pub collection: Collection,
+    pub context: SessionContext,
+}
+
+/// Runtime settings from defaults, the settings file, the environment, `--tc`, `--set` and the
+/// dedicated flags (which win).
+pub fn load_settings(
+    args: &CommonArgs,
+    env: &dyn Env,
+) -> Result<(Settings, Vec<ConfigWarning>), Report> {
+    let mut set = args.set.clone();
+    if let Some(name) = &args.source_provider {
+        set.push(format!("source_provider={name}"));
+    }
+    if let Some(name) = &args.storage_class {
+        set.push(format!("storage_class={name}"));
+    }
+    let sources = SettingsSources {
+        file: args.settings.as_deref(),
+        tc: &args.tc,
+        set: &set,
+        env,
+    };
+    Settings::resolve(&sources).map_err(Report::new)
+}
+
+pub fn load_providers(
+    args: &CommonArgs,
+    env: &dyn Env,
+    cwd: &Path,
+) -> Result<ProvidersFile, Report> {
+    ProvidersFile::discover(args.providers_file.as_deref(), env, cwd).map_err(Report::new)
+}
+
+pub fn load(args: &CommonArgs, env: &dyn Env, cwd: &Path) -> Result<Front, Report> {
+    let (settings, mut warnings) = load_settings(args, env)?;
+    let providers = load_providers(args, env, cwd)?;
+    warnings.extend(providers.warnings.iter().cloned());
+    let config = resolve_run_config(settings, providers).map_err(Report::new)?;
+
+    let mut catalog = Catalog::builtin().map_err(Report::new)?;
+    for dir in &args.catalog {
+        catalog.extend_from_dir(dir).map_err(Report::new)?;
+    }
+
+    let known = known_marker_names();
+    let selection = Selection {
+        markers: args
+            .markers
+            .as_deref()
+            .map(|m| MarkerExpr::parse(m, &known))
+            .transpose()
+            .map_err(Report::new)?,
+        keywords: args
+            .keywords
+            .as_deref()
+            .map(KeywordExpr::parse)
+            .transpose()
+            .map_err(Report::new)?,
+    };
+
+    let profile = &config.profile;
+    // Keep the profile's own error: it lists every missing copy-offload field at once.
+    let mut copy_offload_error = None;
+    let copyoffload = if !profile.provider_type.supports_copy_offload() {
+        CopyOffloadGate::Unsupported {
+            reason: format!(
+                "copy-offload needs a vSphere source; profile '{}' is {}",
+                profile.name, profile.provider_type
+            ),
+        }
+    } else {
+        match profile.copyoffload(env) {
+            Ok(Some(_)) => CopyOffloadGate::Ready,
+            Ok(None) => CopyOffloadGate::Unsupported {
+                reason: format!(
+                    "profile '{}' has no copyoffload section; copy-offload scenarios need a vSphere profile with one",
+                    profile.name
+                ),
+            },
+            Err(error) => {
+                let reason = error.to_string();
+                copy_offload_error = Some(error);
+                CopyOffloadGate::Misconfigured { reason }
+            }
+        }
+    };
+    let gate = GateContext {
+        provider_type: profile.provider_type,
+        profile_name: profile.name.clone(),
+        remote_ocp_cluster: config.settings.remote_ocp_cluster.clone(),
+        mtv_version: config.settings.mtv_version.clone(),
+        copyoffload,
+    };
+    let collection = match collect(&catalog, &selection, &gate) {
+        Ok(collection) => collection,
+        Err(error) => {
+            return Err(match copy_offload_error {
+                Some(config_error) => Report::new(config_error),
+                None => Report::new(error),
+            });
+        }
+    };
+    let context = SessionContext::from_run_config(&config, env);
+    Ok(Front {
+        config,
+        warnings,
+        catalog,
+        collection,
+        context,
+    })
+}

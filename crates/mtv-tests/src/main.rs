@@ -1,0 +1,157 @@
+//! `mtv-tests`: wiring from the command line to the libraries, and exit codes.
+
+mod cli;
+mod front;
+mod render;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+use miette::Report;
+use mtv_config::{Env, ProcessEnv};
+use mtv_engine::preview::{ScenarioInput, preview_run};
+use serde_json::json;
+
+use crate::cli::{Cli, Command, Format};
+
+/// Exit codes (see ARCHITECTURE.md): 0 passed, 1 a test failed, 2 usage or configuration error,
+/// 3 teardown left resources behind, 130 interrupted.
+const EXIT_USAGE: u8 = 2;
+
+/// Diagnostics wrap at `$COLUMNS` when it is set (terminals export it; tests set it wide).
+fn install_diagnostic_hook() {
+    let width = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok());
+    let _ = miette::set_hook(Box::new(move |_| {
+        let mut options = miette::MietteHandlerOpts::new();
+        if let Some(width) = width {
+            options = options.width(width);
+        }
+        Box::new(options.build())
+    }));
+}
+
+fn main() -> ExitCode {
+    install_diagnostic_hook();
+    let cli = Cli::parse();
+    let env = ProcessEnv;
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(error) => {
+            eprintln!("error: cannot read the current directory: {error}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(cli, &env, &cwd) {
+        Ok(code) => ExitCode::from(code),
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn print(text: &str) -> Result<(), Report> {
+    let mut stdout = std::io::stdout().lock();
+    // A closed pipe (`mtv-tests list | head`) is not an error worth reporting.
+    match stdout.write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(miette::miette!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), Report> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| miette::miette!("cannot serialise the output: {e}"))?;
+    print(&format!("{text}\n"))
+}
+
+fn warn_all(warnings: &[mtv_config::ConfigWarning]) {
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
+    match cli.command {
+        Command::List(args) => {
+            let front = front::load(&args.common, env, cwd)?;
+            warn_all(&front.warnings);
+            match args.common.format {
+                Format::Json => print_json(&front.collection.to_json())?,
+                Format::Human => print(&render::list(&front, args.verbose))?,
+            }
+            Ok(0)
+        }
+        Command::Plan(args) => {
+            let front = front::load(&args, env, cwd)?;
+            warn_all(&front.warnings);
+            let selected: Vec<&mtv_catalog::Scenario> = front
+                .collection
+                .selected_scenarios()
+                .into_iter()
+                .map(|index| &front.catalog.scenarios[index])
+                .collect();
+            let names: Vec<String> = selected.iter().map(|s| s.name()).collect();
+            let inputs: Vec<ScenarioInput<'_>> = selected
+                .iter()
+                .zip(&names)
+                .map(|(scenario, name)| ScenarioInput {
+                    name,
+                    class: &scenario.entry.class,
+                    config: &scenario.entry.config,
+                    steps: &scenario.steps,
+                })
+                .collect();
+            let preview = preview_run(&front.context, &inputs);
+            match args.format {
+                Format::Json => print_json(&json!({
+                    "version": preview.version,
+                    "preview": preview,
+                    "summary": front.collection.to_json()["summary"],
+                }))?,
+                Format::Human => print(&render::plan(&front, &preview))?,
+            }
+            Ok(0)
+        }
+        Command::Run(args) => {
+            let front = front::load(&args, env, cwd)?;
+            warn_all(&front.warnings);
+            print(&render::summary_block(&front.collection))?;
+            eprintln!(
+                "error: `mtv-tests run` stops after selection in this build: the migration engine is not wired yet, \
+                 so nothing was created.\nhint: `mtv-tests plan` shows what the run would create."
+            );
+            Ok(EXIT_USAGE)
+        }
+        Command::Settings(args) => {
+            let (settings, warnings) = front::load_settings(&args, env)?;
+            warn_all(&warnings);
+            match args.format {
+                Format::Json => print_json(&settings.redacted_json())?,
+                Format::Human => print(&render::settings(&settings))?,
+            }
+            Ok(0)
+        }
+        Command::Profiles(args) => {
+            let providers = front::load_providers(&args, env, cwd)?;
+            warn_all(&providers.warnings);
+            match args.format {
+                Format::Json => {
+                    let profiles: serde_json::Map<String, serde_json::Value> = providers
+                        .profiles
+                        .iter()
+                        .map(|(name, profile)| (name.clone(), profile.redacted_json()))
+                        .collect();
+                    print_json(&serde_json::Value::Object(profiles))?
+                }
+                Format::Human => print(&render::profiles(&providers))?,
+            }
+            Ok(0)
+        }
+    }
+}

@@ -1,0 +1,454 @@
+//! The `mtv-tests` binary as a user runs it: output of `list`, `plan`, `settings` and `profiles`
+//! pinned by snapshots for several profiles, and every kind of bad input answered with exit code 2
+//! and a message that says where and what to do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
+
+/// A fresh working directory with no providers file, and an environment with none of ours.
+struct Sandbox {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Sandbox {
+    fn new() -> Self {
+        Sandbox {
+            dir: tempfile::tempdir().expect("temp dir"),
+            env: Vec::new(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // Stable, narrow diagnostics without colours.
+            .env("NO_COLOR", "1")
+            .env("COLUMNS", "400");
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        command.output().expect("mtv-tests runs")
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstderr:\n{}",
+        output.status.code(),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+/// Runs a command expected to fail as a usage/configuration error, and returns its stderr.
+fn usage_error(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+    stderr(output)
+}
+
+fn python_example() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../mtv-config/tests/fixtures/python-example.providers.json");
+    std::fs::read_to_string(path).expect("the Python suite's example providers file")
+}
+
+const PROFILES: [&str; 6] = [
+    "vsphere",
+    "vsphere-copy-offload",
+    "ovirt",
+    "openstack",
+    "openshift",
+    "ova",
+];
+
+#[test]
+fn list_works_with_no_argument_at_all() {
+    let sandbox = Sandbox::new();
+    let out = ok(&sandbox.run(&["list"]));
+    assert!(out.starts_with("source provider 'vsphere' (vsphere 8.0.3, built-in lab profile)"));
+    assert!(out.contains("TestSanityColdMtvMigration[rhel8]::test_create_storagemap\n"));
+}
+
+#[test]
+fn list_tier0_for_every_builtin_profile() {
+    let sandbox = Sandbox::new();
+    for profile in PROFILES {
+        let out = ok(&sandbox.run(&["list", "-m", "tier0", "--source-provider", profile]));
+        insta::assert_snapshot!(format!("list_tier0_{profile}"), out);
+    }
+}
+
+#[test]
+fn plan_tier0_for_every_builtin_profile() {
+    let sandbox = Sandbox::new();
+    for profile in PROFILES {
+        let out = ok(&sandbox.run(&["plan", "-m", "tier0", "--source-provider", profile]));
+        // Every selected scenario shows its five steps and the objects they create.
+        assert!(out.contains("session setup\n"), "{profile}");
+        if profile == "vsphere" || profile == "ova" || profile == "openstack" {
+            insta::assert_snapshot!(format!("plan_tier0_{profile}"), out);
+        }
+    }
+}
+
+#[test]
+fn plan_of_a_mixed_datastore_copy_offload_scenario() {
+    let sandbox = Sandbox::new();
+    let out = ok(&sandbox.run(&[
+        "plan",
+        "--source-provider",
+        "vsphere-copy-offload",
+        "-k",
+        "TestCopyoffloadMixedDatastoreMigration",
+    ]));
+    assert!(out.contains("offloadPlugin:"));
+    assert!(out.contains("datastore-nonxcopy-1"));
+    assert!(out.contains("pvcNameTemplate: pvc"));
+    assert!(out.contains("test_check_xcopy_used"));
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn plan_json_is_a_versioned_document_without_secrets() {
+    let sandbox = Sandbox::new();
+    let out = ok(&sandbox.run(&[
+        "plan",
+        "--format",
+        "json",
+        "--source-provider",
+        "vsphere-copy-offload",
+        "-m",
+        "copyoffload",
+    ]));
+    let doc: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(doc["version"], 1);
+    assert!(!doc["preview"]["scenarios"].as_array().unwrap().is_empty());
+    assert!(
+        !out.contains("lab-password"),
+        "a secret leaked into the plan"
+    );
+}
+
+#[test]
+fn list_json_has_the_stable_shape() {
+    let sandbox = Sandbox::new();
+    let out = ok(&sandbox.run(&[
+        "list",
+        "--format",
+        "json",
+        "--source-provider",
+        "openstack",
+        "-k",
+        "Sanity",
+    ]));
+    let doc: Value = serde_json::from_str(&out).expect("JSON");
+    let items = doc["items"].as_array().expect("items");
+    assert!(!items.is_empty());
+    for item in items {
+        let keys: Vec<&str> = item
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["id", "scenario", "step", "markers", "outcome", "reason"]
+        );
+    }
+    let warm = items
+        .iter()
+        .find(|i| i["id"] == "TestSanityWarmMtvMigration[rhel8]::test_migrate_vms")
+        .expect("the warm sanity item");
+    assert_eq!(warm["outcome"], "skipped");
+    assert_eq!(warm["reason"], "openstack warm migration is not supported.");
+    let cold = items
+        .iter()
+        .find(|i| i["id"] == "TestSanityColdMtvMigration[rhel8]::test_create_plan")
+        .expect("the cold sanity item");
+    assert_eq!(cold["outcome"], "selected");
+    assert_eq!(cold["reason"], Value::Null);
+    assert_eq!(cold["step"], "test_create_plan");
+    assert!(doc["summary"]["collected"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn the_python_suites_example_providers_file_works() {
+    let sandbox = Sandbox::new();
+    sandbox.write(".providers.json", &python_example());
+    for profile in ["vsphere", "ovirt", "openstack", "openshift", "ova"] {
+        let out = ok(&sandbox.run(&[
+            "list",
+            "-m",
+            "tier0",
+            "--tc",
+            &format!("source_provider:{profile}"),
+            "--tc",
+            "storage_class:ocs-storagecluster-ceph-rbd",
+        ]));
+        assert!(out.contains(".providers.json"), "{out}");
+        assert!(out.contains("storage class ocs-storagecluster-ceph-rbd"));
+        let plan = ok(&sandbox.run(&[
+            "plan",
+            "-m",
+            "tier0",
+            "--source-provider",
+            profile,
+            "--storage-class",
+            "ocs-storagecluster-ceph-rbd",
+        ]));
+        assert!(!plan.contains("PASSWORD\""), "a password leaked: {profile}");
+    }
+    let out = ok(&sandbox.run(&["profiles"]));
+    insta::assert_snapshot!(
+        "profiles_python_example",
+        out.replace(&sandbox.path().display().to_string(), "<dir>")
+    );
+}
+
+#[test]
+fn with_a_providers_file_source_provider_and_storage_class_are_required() {
+    let sandbox = Sandbox::new();
+    sandbox.write(".providers.json", &python_example());
+    let err = usage_error(&sandbox.run(&["list"]));
+    assert!(err.contains("source_provider"), "{err}");
+    assert!(err.contains("storage_class"), "{err}");
+}
+
+#[test]
+fn malformed_json_names_file_line_and_column() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.write(
+        "broken.json",
+        "{\n  \"vsphere\": {\n    \"type\": \"vsphere\"\n    \"version\": \"8\"\n  }\n}\n",
+    );
+    let err = usage_error(&sandbox.run(&["list", "--providers-file", path.to_str().unwrap()]));
+    assert!(err.contains("broken.json:4:5"), "{err}");
+}
+
+#[test]
+fn a_providers_file_from_the_environment_is_used() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.write("elsewhere/providers.json", &python_example());
+    let sandbox = sandbox.env("MTV_PROVIDERS_FILE", path.to_str().unwrap());
+    let out = ok(&sandbox.run(&["profiles"]));
+    assert!(out.contains("elsewhere/providers.json"));
+}
+
+#[test]
+fn unknown_profile_lists_the_available_ones() {
+    let sandbox = Sandbox::new();
+    let err = usage_error(&sandbox.run(&["list", "--source-provider", "vsphere-8.0.3"]));
+    assert!(err.contains("vsphere-copy-offload"), "{err}");
+    assert!(err.contains("openstack"), "{err}");
+}
+
+#[test]
+fn unknown_marker_lists_the_known_ones() {
+    let sandbox = Sandbox::new();
+    let err = usage_error(&sandbox.run(&["list", "-m", "tier0 and not teir1"]));
+    assert!(err.contains("did you mean 'tier1'"), "{err}");
+    assert!(err.contains("copyoffload"), "{err}");
+}
+
+#[test]
+fn bad_keyword_expression_is_a_usage_error() {
+    let sandbox = Sandbox::new();
+    let err = usage_error(&sandbox.run(&["list", "-k", "rhel8 and"]));
+    assert!(err.contains("unexpected end of expression"), "{err}");
+}
+
+#[test]
+fn missing_copy_offload_fields_are_reported_at_once_before_anything_runs() {
+    let sandbox = Sandbox::new();
+    let example = serde_json::json!({
+        "vsphere-copy-offload": {
+            "type": "vsphere", "version": "8.0.3", "fqdn": "vcenter.example",
+            "api_url": "https://vcenter.example/sdk", "username": "administrator@vsphere.local",
+            "password": "file-secret",
+            "copyoffload": {
+                "storage_vendor_product": "vantara",
+                "datastore_id": "datastore-12345",
+                "storage_hostname": "array.example"
+            }
+        }
+    });
+    let path = sandbox.write("co.json", &example.to_string());
+    let args = [
+        "list",
+        "-m",
+        "copyoffload",
+        "--providers-file",
+        path.to_str().unwrap(),
+        "--source-provider",
+        "vsphere-copy-offload",
+        "--storage-class",
+        "sc",
+    ];
+    let err = usage_error(&sandbox.run(&args));
+    for field in [
+        "storage_username",
+        "storage_password",
+        "vantara_storage_id",
+        "vantara_storage_port",
+        "vantara_hostgroup_id_list",
+    ] {
+        assert!(err.contains(field), "{field} missing from:\n{err}");
+    }
+    assert!(err.contains("COPYOFFLOAD_STORAGE_PASSWORD"), "{err}");
+
+    // The environment wins over the file and fills the gaps.
+    let sandbox = sandbox
+        .env("COPYOFFLOAD_STORAGE_USERNAME", "admin")
+        .env("COPYOFFLOAD_STORAGE_PASSWORD", "from-env-secret")
+        .env("COPYOFFLOAD_VANTARA_STORAGE_ID", "123")
+        .env("COPYOFFLOAD_VANTARA_STORAGE_PORT", "CL1-A")
+        .env("COPYOFFLOAD_VANTARA_HOSTGROUP_ID_LIST", "CL1-A,1");
+    let out = ok(&sandbox.run(&args));
+    assert!(out.contains("TestCopyoffloadThinMigration"));
+    let plan_args: Vec<&str> = std::iter::once("plan")
+        .chain(args[1..].iter().copied())
+        .collect();
+    let plan = ok(&sandbox.run(&plan_args));
+    assert!(plan.contains("STORAGE_PASSWORD"));
+    assert!(!plan.contains("from-env-secret"), "a secret leaked");
+    assert!(!plan.contains("file-secret"), "a secret leaked");
+}
+
+#[test]
+fn copy_offload_with_a_non_vsphere_source_is_an_early_error() {
+    let sandbox = Sandbox::new();
+    let err =
+        usage_error(&sandbox.run(&["list", "-m", "copyoffload", "--source-provider", "ovirt"]));
+    assert!(err.contains("vSphere"), "{err}");
+    // Not asked for explicitly: skipped with the reason.
+    let out = ok(&sandbox.run(&["list", "--source-provider", "ovirt"]));
+    assert!(out.contains("copy-offload needs a vSphere source; profile 'ovirt' is ovirt"));
+}
+
+#[test]
+fn catalog_file_with_an_unknown_key_names_file_and_line() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "extra/mine.yaml",
+        "version: 1\nfamily: Mine\nscenarios:\n  - class: TestMine\n    id: one\n    markers: [incremental]\n    config:\n      virtual_machines:\n        - name: mtv-tests-rhel8\n          guest_agnt: true\n",
+    );
+    let err = usage_error(&sandbox.run(&["list", "--catalog", "extra"]));
+    assert!(err.contains("mine.yaml"), "{err}");
+    assert!(err.contains("10"), "{err}");
+    assert!(err.contains("guest_agnt"), "{err}");
+}
+
+#[test]
+fn extra_catalog_scenarios_are_listed() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "extra/mine.yaml",
+        "version: 1\nfamily: Mine\nscenarios:\n  - class: TestMine\n    id: one\n    markers: [incremental, tier1]\n    config:\n      virtual_machines:\n        - name: mtv-tests-rhel8\n          guest_agent: true\n",
+    );
+    let out = ok(&sandbox.run(&["list", "--catalog", "extra", "-m", "tier1"]));
+    assert!(out.contains("TestMine[one]::test_check_vms\n"), "{out}");
+}
+
+#[test]
+fn settings_lists_every_key_and_redacts_secrets() {
+    let sandbox = Sandbox::new().env("CLUSTER_PASSWORD", "hunter2-from-env");
+    let out = ok(&sandbox.run(&[
+        "settings",
+        "--tc",
+        "plan_wait_timeout:1800",
+        "--set",
+        "mins_before_cutover=1",
+    ]));
+    for key in [
+        "source_provider",
+        "storage_class",
+        "target_namespace_prefix",
+        "mtv_namespace",
+        "remote_ocp_cluster",
+        "snapshots_interval",
+        "mins_before_cutover",
+        "plan_wait_timeout",
+        "insecure_verify_skip",
+        "source_provider_insecure_skip_verify",
+    ] {
+        assert!(out.contains(key), "{key}");
+    }
+    assert!(out.contains("1800"));
+    assert!(!out.contains("hunter2"), "a secret leaked");
+    let json = ok(&sandbox.run(&["settings", "--format", "json"]));
+    assert!(!json.contains("hunter2"), "a secret leaked");
+    let doc: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(doc["plan_wait_timeout"], 3600);
+}
+
+#[test]
+fn bad_setting_values_are_usage_errors() {
+    let sandbox = Sandbox::new();
+    let err = usage_error(&sandbox.run(&["list", "--tc", "plan_wait_timeout:soon"]));
+    assert!(err.contains("plan_wait_timeout"), "{err}");
+    let err = usage_error(&sandbox.run(&["list", "--tc", "storage_clas:x"]));
+    assert!(err.contains("storage_class"), "{err}");
+}
+
+#[test]
+fn gating_skips_with_the_python_suites_reasons() {
+    let sandbox = Sandbox::new();
+    let out = ok(&sandbox.run(&["list", "-m", "warm", "--source-provider", "ova"]));
+    assert!(out.contains("SKIPPED (ova warm migration is not supported.)"));
+    let out = ok(&sandbox.run(&["list", "-m", "remote"]));
+    assert!(out.contains("remote_ocp_cluster is not set"));
+    let out = ok(&sandbox.run(&["list", "-m", "remote", "--tc", "remote_ocp_cluster:lab"]));
+    assert!(!out.contains("SKIPPED"), "{out}");
+}
+
+#[test]
+fn run_stops_after_selection_without_creating_anything() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["run", "-m", "tier0"]);
+    let err = usage_error(&output);
+    assert!(err.contains("nothing was created"), "{err}");
+    assert!(stdout(&output).contains("selected"));
+}
