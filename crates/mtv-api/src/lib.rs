@@ -3,6 +3,9 @@
 //! Nothing here does I/O.
 
 pub mod forklift;
+pub mod naming;
 mod provider_type;
+pub mod template;
 
 pub use provider_type::{ProviderType, UnknownProviderType};
+pub use template::{PvcName, Template, TemplateData, TemplateError, TemplateKind, render_pvc_name};

@@ -252,7 +252,10 @@ mod tests {
         assert_eq!(out, "c".repeat(62));
         // The whole-name cut applies across dotted parts too.
         let dotted = format!("{}.{}", "e".repeat(62), "F".repeat(10));
-        assert_eq!(forklift_target_vm_name(&dotted, &mut no_random), "e".repeat(62));
+        assert_eq!(
+            forklift_target_vm_name(&dotted, &mut no_random),
+            "e".repeat(62)
+        );
         assert!(is_dns1123_subdomain(&forklift_target_vm_name(
             &"Z_".repeat(100),
             &mut no_random
@@ -312,7 +315,10 @@ mod tests {
     fn template_target_vm_name_quirk() {
         assert_eq!(template_target_vm_name("plain-vm", "vm-1"), "plain-vm");
         // Dotted subdomains are not labels, so the dots survive only through ChangeVmName.
-        assert_eq!(template_target_vm_name("Web.Server_A", "vm-1"), "web.server-a");
+        assert_eq!(
+            template_target_vm_name("Web.Server_A", "vm-1"),
+            "web.server-a"
+        );
         assert_eq!(template_target_vm_name("My_VM 01", "vm-1"), "my-vm-01");
         assert_eq!(template_target_vm_name("***", "VM-42"), "vm-42");
         assert_eq!(template_target_vm_name("", "vm-7"), "vm-7");
@@ -320,13 +326,22 @@ mod tests {
 
     #[test]
     fn python_sanitize() {
-        assert_eq!(sanitize_kubernetes_name("My_VM 01").ok(), Some("my-vm-01".into()));
-        assert_eq!(sanitize_kubernetes_name("Web.Server_A").ok(), Some("web-server-a".into()));
+        assert_eq!(
+            sanitize_kubernetes_name("My_VM 01").ok(),
+            Some("my-vm-01".into())
+        );
+        assert_eq!(
+            sanitize_kubernetes_name("Web.Server_A").ok(),
+            Some("web-server-a".into())
+        );
         assert_eq!(
             sanitize_kubernetes_name("XCopy_Test_VM_CAPS").ok(),
             Some("xcopy-test-vm-caps".into())
         );
-        assert_eq!(sanitize_kubernetes_name("--a__b--").ok(), Some("a--b".into()));
+        assert_eq!(
+            sanitize_kubernetes_name("--a__b--").ok(),
+            Some("a--b".into())
+        );
         let long = format!("{}_x", "b".repeat(62));
         assert_eq!(sanitize_kubernetes_name(&long).ok(), Some("b".repeat(62)));
         assert_eq!(

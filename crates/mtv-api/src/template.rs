@@ -21,6 +21,8 @@ pub const DEFAULT_OCP_PVC_TEMPLATE: &str = "{{.SourcePVCName}}";
 
 /// Largest string `repeat` may build; Go would try to allocate anything.
 const MAX_REPEAT_BYTES: usize = 1 << 20;
+/// Go's `fmt` rejects widths and precisions above this (`%!(BADWIDTH)`, `%!(BADPREC)`).
+const MAX_PRINTF_WIDTH: usize = 1_000_000;
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -614,7 +616,9 @@ fn lex_action(
             }
             d if d.is_ascii_digit() => lex_number(rest, col)?,
             a if a == '_' || a.is_alphabetic() => {
-                let len = rest.find(|ch: char| !is_ident_char(ch)).unwrap_or(rest.len());
+                let len = rest
+                    .find(|ch: char| !is_ident_char(ch))
+                    .unwrap_or(rest.len());
                 let word = &rest[..len];
                 if rest[len..].starts_with('.')
                     && rest[len + 1..].starts_with(|ch: char| ch == '_' || ch.is_alphabetic())
@@ -650,8 +654,7 @@ fn lex_action(
 fn lex_field_chain(s: &str) -> (Vec<String>, usize) {
     let mut fields = Vec::new();
     let mut p = 0;
-    while s[p..].starts_with('.')
-        && s[p + 1..].starts_with(|c: char| c == '_' || c.is_alphabetic())
+    while s[p..].starts_with('.') && s[p + 1..].starts_with(|c: char| c == '_' || c.is_alphabetic())
     {
         let len = s[p + 1..]
             .find(|c: char| !is_ident_char(c))
@@ -737,7 +740,11 @@ fn unquote(body: &str, quote: char) -> Result<String, String> {
             'x' => {
                 // A byte; only ASCII bytes survive as text here.
                 let byte = hex(2)?;
-                out.push(char::from_u32(byte).filter(char::is_ascii).unwrap_or('\u{fffd}'));
+                out.push(
+                    char::from_u32(byte)
+                        .filter(char::is_ascii)
+                        .unwrap_or('\u{fffd}'),
+                );
             }
             'u' => out.push(char::from_u32(hex(4)?).ok_or_else(bad)?),
             'U' => out.push(char::from_u32(hex(8)?).ok_or_else(bad)?),
@@ -753,7 +760,11 @@ fn unquote(body: &str, quote: char) -> Result<String, String> {
                 if byte > 255 {
                     return Err(bad());
                 }
-                out.push(char::from_u32(byte).filter(char::is_ascii).unwrap_or('\u{fffd}'));
+                out.push(
+                    char::from_u32(byte)
+                        .filter(char::is_ascii)
+                        .unwrap_or('\u{fffd}'),
+                );
             }
             _ => return Err(bad()),
         }
@@ -932,8 +943,7 @@ const BUILTIN_FUNCTIONS: &[&str] = &[
 const UNSUPPORTED_BUILTINS: &[&str] = &["js", "call"];
 
 const KEYWORDS: &[&str] = &[
-    "if", "else", "end", "with", "range", "define", "template", "block", "break", "continue",
-    "nil",
+    "if", "else", "end", "with", "range", "define", "template", "block", "break", "continue", "nil",
 ];
 
 enum Stop {
@@ -1072,7 +1082,10 @@ impl Parser {
             tokens = rest;
         }
         if tokens.is_empty() {
-            return Err(TemplateError::at(col, format!("missing value for {context}")));
+            return Err(TemplateError::at(
+                col,
+                format!("missing value for {context}"),
+            ));
         }
         let mut cmds = Vec::new();
         let mut start = 0;
@@ -1185,13 +1198,21 @@ fn check_function(name: &str, col: usize) -> Result<String, TemplateError> {
     if UNSUPPORTED_BUILTINS.contains(&name) {
         return Err(TemplateError::at(
             col,
-            format!("function {name:?} is a text/template built-in this evaluator does not support"),
+            format!(
+                "function {name:?} is a text/template built-in this evaluator does not support"
+            ),
         ));
     }
     if KEYWORDS.contains(&name) {
-        return Err(TemplateError::at(col, format!("unexpected {name:?} in operand")));
+        return Err(TemplateError::at(
+            col,
+            format!("unexpected {name:?} in operand"),
+        ));
     }
-    Err(TemplateError::at(col, format!("function {name:?} not defined")))
+    Err(TemplateError::at(
+        col,
+        format!("function {name:?} not defined"),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1307,7 +1328,10 @@ impl Exec<'_> {
             Operand::Field(chain) => self.fields(dot.clone(), chain, col)?,
             Operand::Var(name, chain) => {
                 let Some((_, value)) = self.vars.iter().rev().find(|(n, _)| n == name) else {
-                    return Err(TemplateError::at(col, format!("undefined variable {name:?}")));
+                    return Err(TemplateError::at(
+                        col,
+                        format!("undefined variable {name:?}"),
+                    ));
                 };
                 self.fields(value.clone(), chain, col)?
             }
@@ -1576,7 +1600,9 @@ impl Exec<'_> {
             }
             "sub" => {
                 arity(name, args, 2)?;
-                Ok(Val::Int(to_int64(&args[0]).wrapping_sub(to_int64(&args[1]))))
+                Ok(Val::Int(
+                    to_int64(&args[0]).wrapping_sub(to_int64(&args[1])),
+                ))
             }
             "mul" => {
                 at_least(name, args, 1)?;
@@ -1677,7 +1703,10 @@ impl Exec<'_> {
                 .ok_or_else(|| format!("index out of range: {i}"))?;
         }
         if bounds[0] > bounds[1] {
-            return Err(format!("invalid slice index: {} > {}", bounds[0], bounds[1]));
+            return Err(format!(
+                "invalid slice index: {} > {}",
+                bounds[0], bounds[1]
+            ));
         }
         Ok(Val::Str(
             String::from_utf8_lossy(&s.as_bytes()[bounds[0]..bounds[1]]).into_owned(),
@@ -1729,9 +1758,17 @@ impl Exec<'_> {
                 chars.next();
             }
             spec.width = take_digits(&mut chars);
+            if spec.width.is_some_and(|w| w > MAX_PRINTF_WIDTH) {
+                out.push_str("%!(BADWIDTH)");
+                spec.width = None;
+            }
             if chars.peek() == Some(&'.') {
                 chars.next();
                 spec.precision = Some(take_digits(&mut chars).unwrap_or(0));
+                if spec.precision.is_some_and(|p| p > MAX_PRINTF_WIDTH) {
+                    out.push_str("%!(BADPREC)");
+                    spec.precision = None;
+                }
             }
             let Some(verb) = chars.next() else {
                 out.push_str("%!(NOVERB)");
@@ -1761,7 +1798,9 @@ impl Exec<'_> {
     fn format_one(&self, verb: char, spec: &Spec, arg: &Val) -> String {
         let bad = || format!("%!{verb}({}={})", self.type_name(arg), self.print(arg));
         match (verb, arg) {
-            ('v', Val::Int(i)) | ('d', Val::Int(i)) => spec.number(*i < 0, i.unsigned_abs().to_string()),
+            ('v', Val::Int(i)) | ('d', Val::Int(i)) => {
+                spec.number(*i < 0, i.unsigned_abs().to_string())
+            }
             ('v', Val::Float(x)) => spec.float(*x, go_float(x.abs())),
             ('v', _) | ('s', Val::Str(_)) => {
                 let mut text = self.print(arg);
@@ -1773,11 +1812,20 @@ impl Exec<'_> {
             ('t', Val::Bool(b)) => spec.pad(b.to_string(), false),
             ('q', Val::Str(s)) => spec.pad(go_quote(s), false),
             ('q', Val::Int(i)) => {
-                let ch = u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
-                spec.pad(format!("'{}'", go_quote(&ch.to_string()).trim_matches('"')), false)
+                let ch = u32::try_from(*i)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{fffd}');
+                spec.pad(
+                    format!("'{}'", go_quote(&ch.to_string()).trim_matches('"')),
+                    false,
+                )
             }
             ('c', Val::Int(i)) => {
-                let ch = u32::try_from(*i).ok().and_then(char::from_u32).unwrap_or('\u{fffd}');
+                let ch = u32::try_from(*i)
+                    .ok()
+                    .and_then(char::from_u32)
+                    .unwrap_or('\u{fffd}');
                 spec.pad(ch.to_string(), false)
             }
             ('x' | 'X', Val::Str(s)) => {
@@ -1888,7 +1936,12 @@ impl Spec {
 fn take_digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<usize> {
     let mut value: Option<usize> = None;
     while let Some(d) = chars.peek().and_then(|c| c.to_digit(10)) {
-        value = Some(value.unwrap_or(0).saturating_mul(10).saturating_add(d as usize));
+        value = Some(
+            value
+                .unwrap_or(0)
+                .saturating_mul(10)
+                .saturating_add(d as usize),
+        );
         chars.next();
     }
     value
@@ -2193,7 +2246,8 @@ fn go_quote(s: &str) -> String {
     out
 }
 
-/// Go's `%v` for a float64: shortest representation, exponent form below 1e-4 or from 1e21 up.
+/// Go's `%v` for a float64: shortest digits, exponent form when the exponent is below -4 or at
+/// least 6 (so 1e6 prints as `1e+06`, as in Go).
 fn go_float(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
@@ -2201,11 +2255,11 @@ fn go_float(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "+Inf" } else { "-Inf" }.into();
     }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let exponent = x.abs().log10().floor();
-    if !(-4.0..21.0).contains(&exponent) {
+    let exponent: i32 = format!("{x:e}")
+        .split_once('e')
+        .and_then(|(_, e)| e.parse().ok())
+        .unwrap_or(0);
+    if !(-4..6).contains(&exponent) {
         go_exponent(x, None)
     } else {
         format!("{x}")

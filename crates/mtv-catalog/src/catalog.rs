@@ -131,21 +131,9 @@ pub struct Catalog {
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum CatalogError {
     /// Not YAML, an unknown key, or a value of the wrong type.
-    #[error("{file}:{line}:{column}: {message}; {fix}")]
-    #[diagnostic(code(mtv::catalog::syntax))]
-    Syntax {
-        file: String,
-        line: usize,
-        column: usize,
-        message: String,
-        fix: String,
-        /// The short form of `message` shown under the offending text.
-        label: String,
-        #[source_code]
-        source_code: Arc<NamedSource<String>>,
-        #[label("{label}")]
-        span: SourceSpan,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Syntax(Box<SyntaxError>),
     /// The file's `version` is not one this build reads.
     #[error(
         "{origin}: catalog format version {found} is not supported; set `version: {expected}` (the only version this build reads)"
@@ -188,6 +176,26 @@ pub enum CatalogError {
     )]
     #[diagnostic(code(mtv::catalog::empty_dir))]
     EmptyDir { path: String },
+}
+
+/// A catalog file that is not YAML, has an unknown key, or a value of the wrong type
+/// (see [`CatalogError::Syntax`]).
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{file}:{line}:{column}: {message}; {fix}")]
+#[diagnostic(code(mtv::catalog::syntax))]
+pub struct SyntaxError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// What to change.
+    pub fix: String,
+    /// The short form of `message` shown under the offending text.
+    pub label: String,
+    #[source_code]
+    pub source_code: Arc<NamedSource<String>>,
+    #[label("{label}")]
+    pub span: SourceSpan,
 }
 
 /// A scenario that parses but breaks a catalog rule (see [`CatalogError::Invalid`]).
@@ -355,7 +363,7 @@ fn syntax_error(file: &str, text: &str, error: &serde_saphyr::Error) -> CatalogE
         ),
         None => (1, 1, 0, 0),
     };
-    CatalogError::Syntax {
+    CatalogError::Syntax(Box::new(SyntaxError {
         file: file.to_string(),
         line,
         column,
@@ -367,8 +375,11 @@ fn syntax_error(file: &str, text: &str, error: &serde_saphyr::Error) -> CatalogE
         message,
         fix: fix.to_string(),
         source_code: Arc::new(NamedSource::new(file, text.to_string())),
-        span: SourceSpan::new(offset.min(text.len()).into(), len),
-    }
+        span: {
+            let start = offset.min(text.len());
+            SourceSpan::new(start.into(), len.min(text.len() - start))
+        },
+    }))
 }
 
 fn to_usize(n: u64) -> usize {

@@ -8,7 +8,7 @@ pub mod markers;
 pub mod model;
 pub mod steps;
 
-pub use catalog::{Catalog, CatalogError, InvalidScenario, Origin, Scenario};
+pub use catalog::{Catalog, CatalogError, InvalidScenario, Origin, Scenario, SyntaxError};
 pub use collect::{
     Collection, CopyOffloadGate, GateContext, Item, Outcome, Selection, SelectionError, Summary,
     collect,

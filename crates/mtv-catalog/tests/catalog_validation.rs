@@ -87,13 +87,8 @@ fn the_base_document_is_valid() {
 #[track_caller]
 fn assert_syntax(text: &str, line: usize, column: usize, parts: &[&str]) {
     match error(text) {
-        CatalogError::Syntax {
-            line: l,
-            column: c,
-            ref message,
-            ..
-        } => {
-            assert_eq!((l, c), (line, column), "{message}");
+        CatalogError::Syntax(e) => {
+            assert_eq!((e.line, e.column), (line, column), "{}", e.message);
         }
         other => panic!("not a syntax error: {other}"),
     }
@@ -163,7 +158,7 @@ fn unknown_scenario_key_and_bad_values() {
     .render();
     let line = line_of(&text, "disk_type");
     match error(&text) {
-        CatalogError::Syntax { line: l, .. } => assert_eq!(l, line),
+        CatalogError::Syntax(e) => assert_eq!(e.line, line),
         other => panic!("{other}"),
     }
 }
@@ -176,8 +171,11 @@ fn syntax_errors_carry_a_source_span() {
     }
     .render();
     match error(&text) {
-        CatalogError::Syntax { span, .. } => {
-            assert_eq!(&text[span.offset()..span.offset() + span.len()], "bogus");
+        CatalogError::Syntax(e) => {
+            assert_eq!(
+                &text[e.span.offset()..e.span.offset() + e.span.len()],
+                "bogus"
+            );
         }
         other => panic!("{other}"),
     }

@@ -12,6 +12,7 @@ use mtv_api::forklift::{
     OffloadPlugin, PlanHookRef, PlanMaps, PlanSpec, PlanVm, ProviderPair, StorageDestination,
     StorageMapSpec, StoragePair, VsphereXcopyConfig,
 };
+use mtv_catalog::catalog::vm_plan_key;
 use mtv_catalog::model::{ExpectedResult, HookConfig, PlanConfig, Power, VmConfig};
 use mtv_catalog::steps::{Step, StepExpectation, StepKind};
 use serde::Serialize;
@@ -417,7 +418,10 @@ fn preview_scenario(
                     let sizes: Vec<String> = vm
                         .add_disks
                         .iter()
-                        .map(|d| format!("{} GB", d.size_gb))
+                        .map(|d| match d.rdm_type {
+                            Some(rdm) => format!("RDM {}", to_value(&rdm).as_str().unwrap_or("")),
+                            None => format!("{} GB", d.size_gb),
+                        })
                         .collect();
                     details.push(format!("add disks {}", sizes.join(", ")));
                 }
@@ -537,7 +541,11 @@ fn preview_scenario(
                 let vms = config
                     .virtual_machines
                     .iter()
-                    .filter(|vm| plan.virtual_machines.contains(&vm.name))
+                    .filter(|vm| {
+                        plan.virtual_machines
+                            .iter()
+                            .any(|key| key == vm_plan_key(vm))
+                    })
                     .collect();
                 (vms, plan.copyoffload.unwrap_or(config.copyoffload))
             })
