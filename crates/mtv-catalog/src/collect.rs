@@ -181,6 +181,10 @@ pub fn warm_unsupported_reason(provider: ProviderType) -> String {
 /// The Python suite's reason for vSphere-only scenarios on other sources.
 pub const VSPHERE_ONLY_REASON: &str = "Test is only applicable to vSphere source providers";
 
+/// Why a scenario that adds a NIC to its source clone is skipped on other source types.
+pub const ADD_NIC_VSPHERE_ONLY_REASON: &str =
+    "add_nic is only supported for vSphere source providers";
+
 /// The skip reason of remote scenarios without a remote cluster.
 pub const REMOTE_UNSET_REASON: &str =
     "remote_ocp_cluster is not set (pass --tc remote_ocp_cluster:<cluster name>)";
@@ -362,6 +366,20 @@ fn gate_reason(
     }
     if scenario.is_warm() && !provider.supports_warm() {
         return Some(warm_unsupported_reason(provider));
+    }
+    // The Python suite skips a scenario that adds a NIC to its clone when the source is not vSphere.
+    if provider != ProviderType::Vsphere
+        && scenario
+            .entry
+            .config
+            .virtual_machines
+            .iter()
+            .any(|vm| vm.add_nic)
+    {
+        return Some(format!(
+            "{ADD_NIC_VSPHERE_ONLY_REASON}; profile '{}' is {provider}",
+            gate.profile_name
+        ));
     }
     if scenario.is_copyoffload() {
         match copyoffload {

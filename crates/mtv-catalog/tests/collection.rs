@@ -466,11 +466,11 @@ fn deselected_and_skipped_are_counted_apart() {
     let collection = run(&catalog, &m("tier0"), &gate(ProviderType::Openstack));
     let s = &collection.summary;
     assert_eq!(s.collected, 209);
-    assert_eq!(s.selected, 15);
-    assert_eq!(s.skipped, 15);
+    assert_eq!(s.selected, 10);
+    assert_eq!(s.skipped, 20);
     assert_eq!(s.deselected, 179);
     assert_eq!(s.collected, s.selected + s.skipped + s.deselected);
-    assert_eq!(s.skip_reasons.len(), 2);
+    assert_eq!(s.skip_reasons.len(), 3);
     assert_eq!(
         s.skip_reasons
             .get("openstack warm migration is not supported."),
@@ -481,8 +481,14 @@ fn deselected_and_skipped_are_counted_apart() {
             .get("TestOvaColdMigration is meant for ova sources; profile 'openstack' is openstack"),
         Some(&5)
     );
-    assert_eq!(s.scenarios_selected, 3);
-    assert_eq!(collection.selected_scenarios().len(), 3);
+    assert_eq!(
+        s.skip_reasons.get(
+            "add_nic is only supported for vSphere source providers; profile 'openstack' is openstack"
+        ),
+        Some(&5)
+    );
+    assert_eq!(s.scenarios_selected, 2);
+    assert_eq!(collection.selected_scenarios().len(), 2);
 }
 
 #[test]
@@ -516,4 +522,45 @@ fn json_shape_is_stable() {
         .collect();
     assert_eq!(top_keys, ["items", "summary"]);
     insta::assert_json_snapshot!("small_collection_on_openshift", json);
+}
+
+#[test]
+fn adding_a_nic_is_vsphere_only() {
+    let catalog = mtv_catalog::Catalog::builtin().unwrap();
+    for (provider, skipped) in [
+        (mtv_api::ProviderType::Vsphere, false),
+        (mtv_api::ProviderType::Ovirt, true),
+        (mtv_api::ProviderType::Openstack, true),
+    ] {
+        let gate = mtv_catalog::collect::GateContext {
+            provider_type: provider,
+            profile_name: provider.as_str().to_string(),
+            remote_ocp_cluster: None,
+            mtv_version: None,
+            copyoffload: mtv_catalog::collect::CopyOffloadGate::Unsupported {
+                reason: "no copy-offload".into(),
+            },
+        };
+        let selection = mtv_catalog::collect::Selection {
+            markers: None,
+            keywords: Some(
+                mtv_catalog::expr::KeywordExpr::parse("TestSanityColdMtvMigration").unwrap(),
+            ),
+        };
+        let collection = mtv_catalog::collect::collect(&catalog, &selection, &gate).unwrap();
+        let item = collection
+            .items
+            .iter()
+            .find(|i| i.id == "TestSanityColdMtvMigration[rhel8]::test_create_plan")
+            .unwrap();
+        match &item.outcome {
+            mtv_catalog::collect::Outcome::Skipped { reason } => {
+                assert!(skipped, "{provider}: {reason}");
+                assert!(
+                    reason.starts_with("add_nic is only supported for vSphere source providers")
+                );
+            }
+            other => assert!(!skipped, "{provider}: {other:?}"),
+        }
+    }
 }

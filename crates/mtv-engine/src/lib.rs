@@ -1,9 +1,20 @@
 //! The engine: turns a collection into Kubernetes objects and runs them. This crate never prints;
 //! what it does reaches users through typed values (the preview now, events later).
 
+pub mod build;
+pub mod cluster;
 pub mod context;
+pub mod diagnostics;
+pub mod events;
+pub mod inventory;
+pub mod ledger;
 pub mod names;
 pub mod preview;
+pub mod run;
+pub mod scenario;
+pub mod session;
+pub mod target;
+pub mod teardown;
 
 pub use context::{CopyOffloadContext, SessionContext};
 pub use preview::{RunPreview, ScenarioInput, preview_run};

@@ -78,7 +78,7 @@ pub fn short_hash(parts: &[&str]) -> String {
 pub struct SessionNames<'a> {
     pub session: String,
     provider_base: String,
-    suffix: Box<dyn FnMut() -> String + 'a>,
+    suffix: Box<dyn FnMut() -> String + Send + 'a>,
 }
 
 impl<'a> SessionNames<'a> {
@@ -88,7 +88,7 @@ impl<'a> SessionNames<'a> {
         provider_type: ProviderType,
         provider_version: &str,
         copy_offload: bool,
-        suffix: impl FnMut() -> String + 'a,
+        suffix: impl FnMut() -> String + Send + 'a,
     ) -> Self {
         let session = session.into();
         let version = provider_version.replace('.', "-");

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use mtv_api::ProviderType;
 use mtv_api::forklift::{
     self, InventoryRef, MigrationSpec, NetworkDestination, NetworkMapSpec, NetworkPair, ObjectRef,
-    OffloadPlugin, PlanHookRef, PlanMaps, PlanSpec, PlanVm, ProviderPair, StorageDestination,
-    StorageMapSpec, StoragePair, VsphereXcopyConfig,
+    PlanHookRef, PlanMaps, PlanVm, ProviderPair, StorageMapSpec, StoragePair,
 };
 use mtv_catalog::catalog::vm_plan_key;
 use mtv_catalog::model::{ExpectedResult, HookConfig, PlanConfig, Power, VmConfig};
@@ -266,7 +265,7 @@ pub fn preview_run(ctx: &SessionContext, scenarios: &[ScenarioInput<'_>]) -> Run
                 forklift::API_VERSION,
                 "forklift-controller",
                 Some(&ctx.mtv_namespace),
-                json!({"controller_precopy_interval": ctx.snapshots_interval.to_string()}),
+                json!({"controller_precopy_interval": ctx.snapshots_interval}),
             ),
             "warm scenarios: precopy interval from snapshots_interval; restored at teardown",
         ));
@@ -624,8 +623,9 @@ fn preview_scenario(
                 plan_vm(ctx, vm, &reference, &hooks)
             })
             .collect();
-        let spec = plan_spec(
-            ctx,
+        let spec = crate::build::plan_spec(
+            ctx.provider_type,
+            SESSION,
             config,
             provider_pair.clone(),
             PlanMaps {
@@ -753,15 +753,7 @@ fn storage_map_entries(
     copy_offload: bool,
 ) -> Vec<StoragePair> {
     let ctx = session.ctx;
-    let plain = |source: &str| StoragePair {
-        source: InventoryRef::id(source),
-        destination: StorageDestination {
-            storage_class: ctx.storage_class.clone(),
-            volume_mode: None,
-            access_mode: None,
-        },
-        offload_plugin: None,
-    };
+    let plain = |source: &str| crate::build::plain_storage_pair(source, &ctx.storage_class);
     let (Some(co), true, Some(secret)) = (&ctx.copy_offload, copy_offload, &session.storage_secret)
     else {
         // What a StorageMap source is differs per provider type (forklift-api.md §1.3).
@@ -791,21 +783,7 @@ fn storage_map_entries(
     }
     datastores
         .into_iter()
-        .map(|id| StoragePair {
-            source: InventoryRef::id(id),
-            destination: StorageDestination {
-                storage_class: ctx.storage_class.clone(),
-                volume_mode: Some("Block".into()),
-                access_mode: None,
-            },
-            offload_plugin: Some(OffloadPlugin {
-                vsphere_xcopy_config: VsphereXcopyConfig {
-                    secret_ref: secret.clone(),
-                    storage_vendor_product: co.storage_vendor_product.clone(),
-                    dedicated_migration_hosts: co.dedicated_migration_hosts.clone(),
-                },
-            }),
-        })
+        .map(|id| crate::build::offload_storage_pair(&id, &ctx.storage_class, co, secret))
         .collect()
 }
 
@@ -827,69 +805,6 @@ fn plan_vm(ctx: &SessionContext, vm: &VmConfig, reference: &str, hooks: &[PlanHo
 /// OVA targets are named by the suite: the sanitised `<session>-<name>`.
 fn mtv_api_target_name(reference: &str) -> String {
     crate::names::k8s_name(reference)
-}
-
-fn session_value(value: &Option<String>) -> String {
-    value.clone().unwrap_or_else(|| SESSION.to_string())
-}
-
-fn plan_spec(
-    ctx: &SessionContext,
-    config: &PlanConfig,
-    provider: ProviderPair,
-    map: PlanMaps,
-    target_namespace: &str,
-    vms: Vec<PlanVm>,
-    copy_offload: bool,
-) -> PlanSpec {
-    let pvc_name_template = if copy_offload {
-        // The Python suite forces "pvc" for copy-offload; Forklift then adds a deterministic suffix.
-        Some("pvc".to_string())
-    } else {
-        config
-            .pvc_name_template
-            .as_ref()
-            .and_then(|t| t.for_provider(ctx.provider_type))
-            .map(str::to_string)
-    };
-    PlanSpec {
-        provider,
-        map,
-        target_namespace: target_namespace.to_string(),
-        warm: config.warm_migration,
-        vms,
-        target_power_state: config.target_power_state.map(|p| p.as_str().to_string()),
-        preserve_static_ips: config.preserve_static_ips,
-        enable_nested_virtualization: config.enable_nested_virtualization,
-        pvc_name_template,
-        pvc_name_template_use_generate_name: config.pvc_name_template_use_generate_name,
-        target_labels: config.target_labels.as_ref().map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| (k.clone(), session_value(v)))
-                .collect()
-        }),
-        target_node_selector: config.target_node_selector.as_ref().map(|selector| {
-            selector
-                .iter()
-                .map(|(k, v)| {
-                    // The worker node is labelled for the session: the key gets the session suffix.
-                    let key = if v.is_none() {
-                        format!("{k}-{SESSION}")
-                    } else {
-                        k.clone()
-                    };
-                    (key, session_value(v))
-                })
-                .collect()
-        }),
-        target_affinity: config.target_affinity.clone(),
-        migrate_shared_disks: config.migrate_shared_disks,
-        xfs_compatibility: config.xfs_compatibility.filter(|x| *x),
-        rdm_as_lun: config.rdm_as_lun,
-        run_preflight_inspection: config.run_preflight_inspection,
-        delete_vm_on_fail_migration: None,
-    }
 }
 
 /// The validations `test_check_vms` runs for this scenario and provider type (inventory §6).
@@ -1155,7 +1070,7 @@ mod tests {
             .iter()
             .find(|o| o.kind == "ForkliftController")
             .unwrap();
-        assert_eq!(patch.fields["controller_precopy_interval"], json!("2"));
+        assert_eq!(patch.fields["controller_precopy_interval"], json!(2));
     }
 
     #[test]

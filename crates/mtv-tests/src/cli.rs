@@ -26,12 +26,75 @@ pub enum Command {
     List(ListArgs),
     /// Show, per scenario, its steps and the Kubernetes objects each would create (like `pytest --setup-plan`).
     Plan(CommonArgs),
-    /// Run the selected scenarios.
-    Run(CommonArgs),
+    /// Run the selected scenarios: on the embedded lab unless --kubeconfig or --context is given.
+    Run(RunArgs),
+    /// Remove everything a ledger (`<results>/resources.json`) lists, e.g. after --skip-teardown or a crash.
+    Clean(CleanArgs),
+    /// The embedded MTV lab.
+    #[command(subcommand)]
+    Lab(LabCommand),
     /// List the runtime settings: type, default, environment variable and effective value.
     Settings(CommonArgs),
     /// List the provider profiles of the providers file (or the built-in lab profiles).
     Profiles(CommonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Serve the lab on 127.0.0.1 and write a kubeconfig for it (kubectl and `run --kubeconfig` can use it).
+    Serve(mtv_lab::cli::LabServeArgs),
+}
+
+/// Where a run goes; the embedded lab unless one of these is given.
+#[derive(Debug, Args, Default)]
+pub struct TargetArgs {
+    /// Run against the cluster of this kubeconfig (a real cluster, or a lab from `mtv-tests lab serve`).
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Use this context (of --kubeconfig, else of the default kubeconfig).
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Scenarios run at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 4)]
+    pub jobs: usize,
+    /// Where results go: resources.json (the ledger), events.jsonl, junit.xml, diagnostics bundles.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    pub results: PathBuf,
+    /// JUnit XML path (default: <results>/junit.xml).
+    #[arg(long, value_name = "PATH")]
+    pub junitxml: Option<PathBuf>,
+    /// Keep everything the run created (remove it later with `mtv-tests clean --ledger`).
+    #[arg(long)]
+    pub skip_teardown: bool,
+    /// Start no new scenario after a failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+    /// Plain lines instead of the live progress view.
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Speed factor of the embedded lab's simulated work.
+    #[arg(long, value_name = "X", default_value_t = 1.0)]
+    pub lab_speed: f64,
+    /// Fault injection for the embedded lab (see `mtv-tests lab serve --help`).
+    #[arg(long, value_name = "SPEC", default_value = "")]
+    pub lab_faults: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// The ledger a run wrote.
+    #[arg(long, value_name = "PATH")]
+    pub ledger: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 #[derive(Debug, Args)]

@@ -54,6 +54,17 @@ pub fn load_providers(
 }
 
 pub fn load(args: &CommonArgs, env: &dyn Env, cwd: &Path) -> Result<Front, Report> {
+    load_with_version(args, env, cwd, None)
+}
+
+/// [`load`], with the MTV version a cluster reported (it wins over the `mtv_version` setting for
+/// `min_mtv_version` gating).
+pub fn load_with_version(
+    args: &CommonArgs,
+    env: &dyn Env,
+    cwd: &Path,
+    cluster_mtv_version: Option<String>,
+) -> Result<Front, Report> {
     let (settings, mut warnings) = load_settings(args, env)?;
     let providers = load_providers(args, env, cwd)?;
     warnings.extend(providers.warnings.iter().cloned());
@@ -110,7 +121,7 @@ pub fn load(args: &CommonArgs, env: &dyn Env, cwd: &Path) -> Result<Front, Repor
         provider_type: profile.provider_type,
         profile_name: profile.name.clone(),
         remote_ocp_cluster: config.settings.remote_ocp_cluster.clone(),
-        mtv_version: config.settings.mtv_version.clone(),
+        mtv_version: cluster_mtv_version.or_else(|| config.settings.mtv_version.clone()),
         copyoffload,
     };
     let collection = match collect(&catalog, &selection, &gate) {

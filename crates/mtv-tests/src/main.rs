@@ -1,6 +1,7 @@
 //! `mtv-tests`: wiring from the command line to the libraries, and exit codes.
 
 mod cli;
+mod execute;
 mod front;
 mod render;
 
@@ -76,8 +77,18 @@ fn warn_all(warnings: &[mtv_config::ConfigWarning]) {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, Report> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| miette::miette!("cannot start the async runtime: {e}"))
+}
+
 fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
     match cli.command {
+        Command::Run(args) => runtime()?.block_on(execute::run_command(args, env, cwd)),
+        Command::Clean(args) => runtime()?.block_on(execute::clean_command(args)),
+        Command::Lab(cli::LabCommand::Serve(args)) => runtime()?.block_on(execute::lab_serve(args)),
         Command::List(args) => {
             let front = front::load(&args.common, env, cwd)?;
             warn_all(&front.warnings);
@@ -117,16 +128,6 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
                 Format::Human => print(&render::plan(&front, &preview))?,
             }
             Ok(0)
-        }
-        Command::Run(args) => {
-            let front = front::load(&args, env, cwd)?;
-            warn_all(&front.warnings);
-            print(&render::summary_block(&front.collection))?;
-            eprintln!(
-                "error: `mtv-tests run` stops after selection in this build: the migration engine is not wired yet, \
-                 so nothing was created.\nhint: `mtv-tests plan` shows what the run would create."
-            );
-            Ok(EXIT_USAGE)
         }
         Command::Settings(args) => {
             let (settings, warnings) = front::load_settings(&args, env)?;

@@ -1,0 +1,1367 @@
+//! One scenario, run as pytest runs an `incremental` class: preparation, then StorageMap →
+//! NetworkMap → Plan → migrate → validate, each a test item with its own outcome. A failed step turns
+//! the later ones into expected failures naming it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mtv_api::ProviderType;
+use mtv_api::forklift::{
+    InventoryRef, MigrationSpec, NetworkDestination, NetworkMapSpec, NetworkPair, ObjectRef,
+    PlanHookRef, PlanMaps, PlanVm, ProviderPair, StorageMapSpec, StoragePair,
+};
+use mtv_catalog::catalog::vm_plan_key;
+use mtv_catalog::model::{ExpectedResult, HookConfig, HookStep, PlanConfig, Power, VmConfig};
+use mtv_catalog::steps::{Step, StepExpectation, StepKind};
+use mtv_providers::{CloneRequest, NewDisk, SourceProvider, SourceVm};
+use serde_json::{Value, json};
+
+use crate::build;
+use crate::cluster::{ClusterError, Verdict, blockers, condition, kinds};
+use crate::diagnostics;
+use crate::events::{Event, StepOutcome, VmProgress};
+use crate::ledger::LedgerEntry;
+use crate::names::k8s_name;
+use crate::session::{SESSION_LABEL, Session};
+
+/// A scenario to run.
+#[derive(Debug, Clone)]
+pub struct ScenarioSpec {
+    /// `Class[id]`.
+    pub name: String,
+    pub class: String,
+    pub config: PlanConfig,
+    pub steps: Vec<Step>,
+}
+
+/// A source VM prepared for the scenario.
+#[derive(Debug, Clone)]
+struct PreparedVm {
+    /// The catalog entry's key (`clone_name` or `name`), which `concurrent_plans` refers to.
+    key: String,
+    config: VmConfig,
+    /// Facts after preparation (clone, power, disks, NICs, snapshots).
+    facts: SourceVm,
+    /// The inventory's id of the VM (what the Plan references).
+    inventory_id: String,
+    /// OVA only: the target VM name the suite chooses.
+    target_name: Option<String>,
+}
+
+/// One Plan of the scenario (several for the simultaneous/concurrent scenarios).
+#[derive(Debug, Clone, Default)]
+struct PlanRun {
+    vm_keys: Vec<String>,
+    copy_offload: bool,
+    storage_map: Option<String>,
+    network_map: Option<String>,
+    plan: Option<String>,
+    plan_uid: Option<String>,
+    migration: Option<String>,
+}
+
+/// What the steps of one scenario share (pytest's class-scoped state).
+struct ScenarioState {
+    target_namespace: String,
+    multus_namespace: String,
+    vms: Vec<PreparedVm>,
+    nads: Vec<String>,
+    hooks: Vec<PlanHookRef>,
+    plans: Vec<PlanRun>,
+}
+
+/// Why a step did not pass: a failure of the behaviour under test, or an error around it.
+enum StepError {
+    Failed(String),
+    Error(String),
+    Skipped(String),
+}
+
+impl From<ClusterError> for StepError {
+    fn from(error: ClusterError) -> Self {
+        match error {
+            ClusterError::Timeout { .. } | ClusterError::Condition { .. } => {
+                StepError::Failed(error.to_string())
+            }
+            other => StepError::Error(other.to_string()),
+        }
+    }
+}
+
+impl From<mtv_providers::SourceError> for StepError {
+    fn from(error: mtv_providers::SourceError) -> Self {
+        StepError::Error(error.to_string())
+    }
+}
+
+impl From<crate::inventory::InventoryError> for StepError {
+    fn from(error: crate::inventory::InventoryError) -> Self {
+        StepError::Failed(error.to_string())
+    }
+}
+
+impl From<crate::ledger::LedgerError> for StepError {
+    fn from(error: crate::ledger::LedgerError) -> Self {
+        StepError::Error(error.to_string())
+    }
+}
+
+/// The built-in hook playbooks (base64 of our own Ansible text), as the Python suite predefines them.
+pub const HOOK_PLAYBOOK_SUCCEED: &str = "- name: mtv-tests hook\n  hosts: localhost\n  tasks:\n    - name: report\n      debug:\n        msg: Hook executed successfully\n";
+pub const HOOK_PLAYBOOK_FAIL: &str = "- name: mtv-tests hook\n  hosts: localhost\n  tasks:\n    - name: fail on purpose\n      fail:\n        msg: This hook is designed to fail for testing purposes\n";
+
+fn base64(text: &str) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        out.push(TABLE[(n >> 18) as usize & 63] as char);
+        out.push(TABLE[(n >> 12) as usize & 63] as char);
+        out.push(if chunk.len() > 1 {
+            TABLE[(n >> 6) as usize & 63] as char
+        } else {
+            '='
+        });
+        out.push(if chunk.len() > 2 {
+            TABLE[n as usize & 63] as char
+        } else {
+            '='
+        });
+    }
+    out
+}
+
+fn hook_spec(hook: &HookConfig) -> Value {
+    match (
+        hook.expected_result,
+        &hook.playbook_base64,
+        hook.aap_job_template_id,
+    ) {
+        (_, _, Some(id)) => json!({"aap": {"jobTemplateId": id}}),
+        (_, Some(playbook), _) => {
+            json!({"image": mtv_api::forklift::HOOK_RUNNER_IMAGE, "playbook": playbook})
+        }
+        (Some(ExpectedResult::Fail), _, _) => json!({
+            "image": mtv_api::forklift::HOOK_RUNNER_IMAGE,
+            "playbook": base64(HOOK_PLAYBOOK_FAIL),
+        }),
+        _ => json!({
+            "image": mtv_api::forklift::HOOK_RUNNER_IMAGE,
+            "playbook": base64(HOOK_PLAYBOOK_SUCCEED),
+        }),
+    }
+}
+
+/// Runs a scenario to the end, emitting its events. Never panics on cluster behaviour.
+pub async fn run_scenario(
+    session: Arc<Session>,
+    spec: ScenarioSpec,
+    results_dir: std::path::PathBuf,
+) {
+    let events = session.cluster.events().clone();
+    events.emit(Event::ScenarioStarted {
+        scenario: spec.name.clone(),
+    });
+    let mut runner = Runner {
+        session: session.clone(),
+        spec: spec.clone(),
+        state: None,
+        results_dir,
+    };
+    let mut failed_step: Option<String> = None;
+    for step in &spec.steps {
+        let id = format!("{}::{}", spec.name, step.kind.test_name());
+        events.emit(Event::StepStarted {
+            id: id.clone(),
+            scenario: spec.name.clone(),
+            step: step.kind.test_name().to_string(),
+        });
+        let started = Instant::now();
+        let mut diagnostics_path = None;
+        let outcome = if let Some(previous) = &failed_step {
+            StepOutcome::Xfailed {
+                reason: format!("previous step failed ({previous})"),
+            }
+        } else {
+            match runner.run_step(*step, &id).await {
+                Ok(()) => StepOutcome::Passed,
+                Err(StepError::Skipped(reason)) => StepOutcome::Skipped { reason },
+                Err(error) => {
+                    failed_step = Some(id.clone());
+                    diagnostics_path = runner.collect_diagnostics(&id).await;
+                    match error {
+                        StepError::Failed(message) => StepOutcome::Failed { message },
+                        StepError::Error(message) | StepError::Skipped(message) => {
+                            StepOutcome::Error { message }
+                        }
+                    }
+                }
+            }
+        };
+        events.emit(Event::StepFinished {
+            id,
+            scenario: spec.name.clone(),
+            step: step.kind.test_name().to_string(),
+            outcome,
+            duration: started.elapsed(),
+            diagnostics: diagnostics_path,
+        });
+    }
+    events.emit(Event::ScenarioFinished {
+        scenario: spec.name.clone(),
+    });
+}
+
+struct Runner {
+    session: Arc<Session>,
+    spec: ScenarioSpec,
+    state: Option<ScenarioState>,
+    results_dir: std::path::PathBuf,
+}
+
+impl Runner {
+    fn note(&self, id: &str, message: impl Into<String>) {
+        self.session.cluster.events().emit(Event::StepNote {
+            id: id.to_string(),
+            message: message.into(),
+        });
+    }
+
+    async fn run_step(&mut self, step: Step, id: &str) -> Result<(), StepError> {
+        if self.state.is_none() {
+            self.note(id, "preparing the source VMs");
+            let state = self.prepare(id).await?;
+            self.state = Some(state);
+        }
+        match step.kind {
+            StepKind::CreateStorageMap => self.create_storage_maps(id).await,
+            StepKind::CreateNetworkMap => self.create_network_maps(id).await,
+            StepKind::CreatePlan => self.create_plans(id).await,
+            StepKind::MigrateVms => self.migrate(id, step.expectation).await,
+            StepKind::CheckVms => self.check_vms(step.expectation).await,
+            StepKind::CheckXcopyUsed
+            | StepKind::CreateSnapshotsAndDataMarker
+            | StepKind::CheckDataIntegrity => Err(StepError::Error(format!(
+                "{} is not supported by this build yet (it needs the copy-offload and guest-data checks)",
+                step.kind
+            ))),
+        }
+    }
+
+    fn state(&self) -> &ScenarioState {
+        self.state.as_ref().expect("prepared before any step")
+    }
+
+    fn scenario_labels(&self) -> Value {
+        json!({ SESSION_LABEL: self.session.id, "mtv-tests/scenario": k8s_name(&crate::names::scenario_slug(&self.spec.class)) })
+    }
+
+    async fn ensure_namespace(&self, name: &str) -> Result<(), StepError> {
+        let cluster = &self.session.cluster;
+        if cluster.get(&kinds::NAMESPACE, None, name).await?.is_some() {
+            return Ok(());
+        }
+        let mut labels = self.scenario_labels();
+        labels["pod-security.kubernetes.io/enforce"] = json!("restricted");
+        labels["mutatevirtualmachines.kubemacpool.io"] = json!("ignore");
+        cluster
+            .create(
+                &kinds::NAMESPACE,
+                None,
+                json!({"metadata": {"name": name, "labels": labels}}),
+                Some(&self.spec.name),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn prepare(&mut self, id: &str) -> Result<ScenarioState, StepError> {
+        let session = self.session.clone();
+        let config = self.spec.config.clone();
+        let provider_type = session.context.provider_type;
+        let target_namespace = match &config.vm_target_namespace {
+            Some(ns) => {
+                let ns = k8s_name(&ns.replace("{rand4}", &crate::session::random_suffix(4)));
+                self.ensure_namespace(&ns).await?;
+                ns
+            }
+            None => session.namespace.clone(),
+        };
+        let multus_namespace = match &config.multus_namespace {
+            Some(ns) => {
+                self.ensure_namespace(ns).await?;
+                ns.clone()
+            }
+            None => session.namespace.clone(),
+        };
+
+        if let Some(selector) = build::node_selector(&config, &session.id) {
+            self.label_worker_node(&selector).await?;
+        }
+
+        let adapter = session.source.adapter();
+        let mut vms = Vec::new();
+        for vm in &config.virtual_machines {
+            let source_name = match (&session.context.copy_offload, vm.clone) {
+                (Some(co), true) => co
+                    .default_vm_name
+                    .clone()
+                    .unwrap_or_else(|| vm.name.clone()),
+                _ => vm.name.clone(),
+            };
+            let source = adapter.find(&source_name).await?.ok_or_else(|| {
+                StepError::Error(format!(
+                    "source VM or template `{source_name}` not found on {} source '{}'",
+                    provider_type, session.context.source_provider
+                ))
+            })?;
+            let (facts, target_name) = if provider_type == ProviderType::Ova || config.skip_clone {
+                let target = (provider_type == ProviderType::Ova)
+                    .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
+                (source, target)
+            } else {
+                let clone_name = if vm.preserve_name_format {
+                    format!(
+                        "{}-{}",
+                        session.id,
+                        vm.clone_name.as_deref().unwrap_or(&source_name)
+                    )
+                } else {
+                    session.names(|names| {
+                        names.clone_name(
+                            vm.clone_name.as_deref().unwrap_or(&source_name),
+                            &session.context.storage_class,
+                            session.context.target_ocp_version.as_deref(),
+                            config.warm_migration,
+                        )
+                    })
+                };
+                self.note(id, format!("cloning {source_name} to {clone_name}"));
+                let add_disks = vm
+                    .add_disks
+                    .iter()
+                    .map(|disk| NewDisk {
+                        size_gib: disk.size_gb,
+                        provisioning: disk
+                            .provision_type
+                            .map(provisioning_name)
+                            .unwrap_or("thin")
+                            .to_string(),
+                        mode: disk
+                            .disk_mode
+                            .map(mode_name)
+                            .unwrap_or("persistent")
+                            .to_string(),
+                        datastore: disk.datastore_id.as_deref().and_then(|d| self.datastore(d)),
+                        rdm: disk.rdm_type.map(|r| match r {
+                            mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
+                            mtv_catalog::model::RdmType::Physical => "physical".to_string(),
+                        }),
+                    })
+                    .collect();
+                let request = CloneRequest {
+                    name: clone_name.clone(),
+                    power_on: vm.source_vm_power.map(|p| p == Power::On),
+                    cbt: config.warm_migration,
+                    disk_type: vm.disk_type.map(|d| provisioning_name(d).to_string()),
+                    target_datastore: vm
+                        .target_datastore_id
+                        .as_deref()
+                        .and_then(|d| self.datastore(d)),
+                    host: vm.target_esxi_host.clone(),
+                    add_disks,
+                };
+                let clone = adapter.clone_vm(&source.id, &request).await?;
+                session.cluster.ledger().record(LedgerEntry::SourceVm {
+                    provider_type: provider_type.to_string(),
+                    source: session.source.ledger_name(),
+                    id: clone.id.clone(),
+                    name: clone.name.clone(),
+                    scenario: Some(self.spec.name.clone()),
+                    removed: false,
+                })?;
+                for index in 0..vm.snapshots.unwrap_or(0) {
+                    adapter
+                        .create_snapshot(
+                            &clone.id,
+                            &format!("{}-{}-snapshot-{index}", clone.name, session.id),
+                        )
+                        .await?;
+                }
+                if vm.add_nic {
+                    // Duplicate the backing of the first non-pod NIC (the second network), as the Python suite does.
+                    let network = clone
+                        .nics
+                        .get(1)
+                        .or_else(|| clone.nics.first())
+                        .map(|n| n.network.clone())
+                        .ok_or_else(|| {
+                            StepError::Error(format!(
+                                "VM {} has no NIC to copy for add_nic",
+                                clone.name
+                            ))
+                        })?;
+                    adapter
+                        .add_nic(
+                            &clone.id,
+                            &network,
+                            vm.add_nic_start_connected.unwrap_or(false),
+                        )
+                        .await?;
+                }
+                (adapter.facts(&clone.id).await?, None)
+            };
+            vms.push(PreparedVm {
+                key: vm_plan_key(vm).to_string(),
+                config: vm.clone(),
+                facts,
+                inventory_id: String::new(),
+                target_name,
+            });
+        }
+
+        // Wait until the inventory shows every VM, with the NICs the source now has.
+        let timeout = config
+            .inventory_timeout
+            .map(Duration::from_secs)
+            .unwrap_or(session.timeouts.inventory);
+        self.note(
+            id,
+            "waiting for the Forklift inventory to show the source VMs",
+        );
+        for vm in &mut vms {
+            let expected_macs: Vec<String> =
+                vm.facts.nics.iter().map(|n| n.mac.to_lowercase()).collect();
+            let what = format!("VM `{}` with {} NICs", vm.facts.name, expected_macs.len());
+            let provider_type_name = provider_type.to_string();
+            let uid = session.source_provider_uid.clone();
+            let name = vm.facts.name.clone();
+            let found = session
+                .inventory
+                .wait_for(&what, timeout, |inventory| {
+                    let (provider_type_name, uid, name, expected_macs) = (
+                        provider_type_name.clone(),
+                        uid.clone(),
+                        name.clone(),
+                        expected_macs.clone(),
+                    );
+                    async move {
+                        let list = inventory
+                            .get(&format!(
+                                "/providers/{provider_type_name}/{uid}/vms?name={}&detail=4",
+                                crate::inventory::query(&name)
+                            ))
+                            .await?;
+                        let Some(found) = list.as_array().and_then(|vms| {
+                            vms.iter().find(|v| v["name"] == name.as_str()).cloned()
+                        }) else {
+                            return Ok(None);
+                        };
+                        // vSphere: wait until the inventory's MACs are the source's (the clone regenerated them).
+                        if provider_type_name == "vsphere" {
+                            let macs: Vec<String> = found["nics"]
+                                .as_array()
+                                .map(|nics| {
+                                    nics.iter()
+                                        .filter_map(|n| n["mac"].as_str())
+                                        .map(str::to_lowercase)
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            if macs.len() != expected_macs.len()
+                                || expected_macs.iter().any(|m| !macs.contains(m))
+                            {
+                                return Ok(None);
+                            }
+                        }
+                        Ok(Some(found))
+                    }
+                })
+                .await?;
+            vm.inventory_id = found["id"].as_str().unwrap_or(&vm.facts.id).to_string();
+        }
+
+        // One NetworkAttachmentDefinition per network after the first (per NIC with per_nic_network_map).
+        let networks = self.network_sources(&vms, config.per_nic_network_map);
+        let mut nads = Vec::new();
+        for index in 1..networks.len() {
+            let name = session.names(|names| names.nad(&self.spec.name, index));
+            let cni = if index == 1 {
+                json!({"cniVersion": "0.3.1", "type": "cnv-bridge", "bridge": "cnv-bridge"})
+            } else {
+                json!({"cniVersion": "0.3.1", "type": "bridge", "bridge": name})
+            };
+            session
+                .cluster
+                .create(
+                    &kinds::NAD,
+                    Some(&multus_namespace),
+                    json!({
+                        "metadata": {"name": name, "labels": self.scenario_labels()},
+                        "spec": {"config": cni.to_string()},
+                    }),
+                    Some(&self.spec.name),
+                )
+                .await?;
+            nads.push(name);
+        }
+
+        let mut hooks = Vec::new();
+        for (step, hook) in [
+            (HookStep::PreHook, &config.pre_hook),
+            (HookStep::PostHook, &config.post_hook),
+        ] {
+            let Some(hook) = hook else { continue };
+            let name = session.names(|names| {
+                names.scenario_object(&self.spec.class, &step.to_string().to_ascii_lowercase())
+            });
+            session
+                .cluster
+                .create(
+                    &kinds::HOOK,
+                    Some(&session.namespace),
+                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": hook_spec(hook)}),
+                    Some(&self.spec.name),
+                )
+                .await?;
+            hooks.push(PlanHookRef {
+                hook: ObjectRef::new(&session.namespace, &name),
+                step: step.to_string(),
+            });
+        }
+
+        let plans = if config.concurrent_plans.is_empty() {
+            vec![PlanRun {
+                vm_keys: vms.iter().map(|v| v.key.clone()).collect(),
+                copy_offload: config.copyoffload,
+                ..PlanRun::default()
+            }]
+        } else {
+            config
+                .concurrent_plans
+                .iter()
+                .map(|plan| PlanRun {
+                    vm_keys: plan.virtual_machines.clone(),
+                    copy_offload: plan.copyoffload.unwrap_or(config.copyoffload),
+                    ..PlanRun::default()
+                })
+                .collect()
+        };
+        Ok(ScenarioState {
+            target_namespace,
+            multus_namespace,
+            vms,
+            nads,
+            hooks,
+            plans,
+        })
+    }
+
+    /// Labels one worker node with the scenario's node selector, so the migrated VM has somewhere to
+    /// run; the ledger records how to take the label off again.
+    async fn label_worker_node(
+        &self,
+        selector: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StepError> {
+        let cluster = &self.session.cluster;
+        let workers = cluster
+            .list(&kinds::NODE, None, Some("node-role.kubernetes.io/worker"))
+            .await?;
+        let nodes = if workers.is_empty() {
+            cluster.list(&kinds::NODE, None, None).await?
+        } else {
+            workers
+        };
+        let node = nodes.first().ok_or_else(|| {
+            StepError::Error(
+                "target_node_selector needs a node to label, and the cluster has none".into(),
+            )
+        })?;
+        let name = node["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let restore: serde_json::Map<String, Value> = selector
+            .keys()
+            .map(|key| {
+                (
+                    key.clone(),
+                    node["metadata"]["labels"]
+                        .get(key)
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        cluster.ledger().record(LedgerEntry::Patch {
+            resource: crate::events::ResourceRef {
+                api_version: kinds::NODE.api_version(),
+                kind: kinds::NODE.kind.to_string(),
+                namespace: None,
+                name: name.clone(),
+                uid: node["metadata"]["uid"].as_str().map(str::to_string),
+            },
+            restore: json!({"metadata": {"labels": restore}}),
+            removed: false,
+        })?;
+        cluster
+            .merge_patch(
+                &kinds::NODE,
+                None,
+                &name,
+                json!({"metadata": {"labels": selector}}),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A catalog datastore id (MoRef or a symbolic copy-offload name) as the source knows it.
+    fn datastore(&self, id: &str) -> Option<String> {
+        match &self.session.context.copy_offload {
+            Some(co) => co.resolve_datastore(id).map(str::to_string),
+            None => Some(id.to_string()),
+        }
+    }
+
+    /// The source networks to map, in NIC order: distinct networks, or every NIC.
+    fn network_sources(&self, vms: &[PreparedVm], per_nic: bool) -> Vec<String> {
+        let mut networks: Vec<String> = Vec::new();
+        for vm in vms {
+            for nic in &vm.facts.nics {
+                if per_nic || !networks.contains(&nic.network) {
+                    networks.push(nic.network.clone());
+                }
+            }
+        }
+        networks
+    }
+
+    fn provider_pair(&self) -> ProviderPair {
+        let session = &self.session;
+        let destination = if self.spec.config.remote_destination {
+            session
+                .remote_destination_provider
+                .clone()
+                .unwrap_or_else(|| session.destination_provider.clone())
+        } else {
+            session.destination_provider.clone()
+        };
+        ProviderPair {
+            source: ObjectRef::new(&session.namespace, &session.source_provider),
+            destination: ObjectRef::new(&session.namespace, destination),
+        }
+    }
+
+    fn plan_vms(&self, plan: &PlanRun) -> Vec<&PreparedVm> {
+        self.state()
+            .vms
+            .iter()
+            .filter(|vm| plan.vm_keys.contains(&vm.key))
+            .collect()
+    }
+
+    async fn wait_map_ready(
+        &self,
+        kind: &crate::cluster::Kind,
+        name: &str,
+    ) -> Result<(), StepError> {
+        let session = &self.session;
+        let what = format!("{} {}/{name} to be Ready", kind.kind, session.namespace);
+        session
+            .cluster
+            .wait_for(
+                kind,
+                Some(&session.namespace),
+                name,
+                session.timeouts.map_ready,
+                &what,
+                |map| {
+                    if condition(map, "Ready").is_some() {
+                        Verdict::Done(())
+                    } else {
+                        let blocking = blockers(map);
+                        Verdict::Pending(if blocking.is_empty() {
+                            "not Ready yet".into()
+                        } else {
+                            blocking.join("; ")
+                        })
+                    }
+                },
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn create_storage_maps(&mut self, id: &str) -> Result<(), StepError> {
+        let session = self.session.clone();
+        let mut plans = self.state().plans.clone();
+        for plan in &mut plans {
+            let mut datastores: Vec<String> = Vec::new();
+            for vm in self.plan_vms(plan) {
+                for disk in &vm.facts.disks {
+                    if !datastores.contains(&disk.datastore) {
+                        datastores.push(disk.datastore.clone());
+                    }
+                }
+            }
+            let entries: Vec<StoragePair> = match (
+                &session.context.copy_offload,
+                plan.copy_offload,
+                &session.storage_secret,
+            ) {
+                (Some(co), true, Some(secret)) => datastores
+                    .iter()
+                    .map(|d| {
+                        build::offload_storage_pair(d, &session.context.storage_class, co, secret)
+                    })
+                    .collect(),
+                _ => datastores
+                    .iter()
+                    .map(|d| build::plain_storage_pair(d, &session.context.storage_class))
+                    .collect(),
+            };
+            if entries.is_empty() {
+                return Err(StepError::Error("the VMs have no disks to map".into()));
+            }
+            let name = session.names(|n| n.scenario_object(&self.spec.class, "storagemap"));
+            let spec = StorageMapSpec {
+                provider: self.provider_pair(),
+                map: entries,
+            };
+            session
+                .cluster
+                .create(
+                    &kinds::STORAGE_MAP,
+                    Some(&session.namespace),
+                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
+                    Some(&self.spec.name),
+                )
+                .await?;
+            self.note(id, format!("waiting for StorageMap {name} to be Ready"));
+            self.wait_map_ready(&kinds::STORAGE_MAP, &name).await?;
+            plan.storage_map = Some(name);
+        }
+        if let Some(state) = &mut self.state {
+            state.plans = plans;
+        }
+        Ok(())
+    }
+
+    async fn create_network_maps(&mut self, id: &str) -> Result<(), StepError> {
+        let session = self.session.clone();
+        let per_nic = self.spec.config.per_nic_network_map;
+        let mut plans = self.state().plans.clone();
+        for plan in &mut plans {
+            let vms: Vec<PreparedVm> = self.plan_vms(plan).into_iter().cloned().collect();
+            let networks = self.network_sources(&vms, per_nic);
+            let state = self.state();
+            let map: Vec<NetworkPair> = networks
+                .iter()
+                .enumerate()
+                .map(|(index, network)| NetworkPair {
+                    source: InventoryRef::id(network),
+                    destination: if index == 0 {
+                        NetworkDestination::pod()
+                    } else {
+                        NetworkDestination::multus(
+                            &state.multus_namespace,
+                            state.nads.get(index - 1).cloned().unwrap_or_default(),
+                        )
+                    },
+                })
+                .collect();
+            if map.is_empty() {
+                return Err(StepError::Error("the VMs have no NICs to map".into()));
+            }
+            let name = session.names(|n| n.scenario_object(&self.spec.class, "networkmap"));
+            let spec = NetworkMapSpec {
+                provider: self.provider_pair(),
+                map,
+            };
+            session
+                .cluster
+                .create(
+                    &kinds::NETWORK_MAP,
+                    Some(&session.namespace),
+                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
+                    Some(&self.spec.name),
+                )
+                .await?;
+            self.note(id, format!("waiting for NetworkMap {name} to be Ready"));
+            self.wait_map_ready(&kinds::NETWORK_MAP, &name).await?;
+            plan.network_map = Some(name);
+        }
+        if let Some(state) = &mut self.state {
+            state.plans = plans;
+        }
+        Ok(())
+    }
+
+    async fn create_plans(&mut self, id: &str) -> Result<(), StepError> {
+        let session = self.session.clone();
+        let config = self.spec.config.clone();
+        let mode = if config.warm_migration {
+            "warm"
+        } else {
+            "cold"
+        };
+        let mut plans = self.state().plans.clone();
+        for plan in &mut plans {
+            let (Some(storage_map), Some(network_map)) = (&plan.storage_map, &plan.network_map)
+            else {
+                return Err(StepError::Error(
+                    "the maps of this Plan were not created".into(),
+                ));
+            };
+            let state = self.state();
+            let vms: Vec<PlanVm> = self
+                .plan_vms(plan)
+                .into_iter()
+                .map(|vm| PlanVm {
+                    id: Some(vm.inventory_id.clone()),
+                    name: None,
+                    target_name: vm.target_name.clone(),
+                    hooks: state.hooks.clone(),
+                    migrate_shared_disks: vm.config.migrate_shared_disks,
+                    luks: None,
+                    target_power_state: vm
+                        .config
+                        .target_power_state
+                        .map(|p| p.as_str().to_string()),
+                })
+                .collect();
+            let spec = build::plan_spec(
+                session.context.provider_type,
+                &session.id,
+                &config,
+                self.provider_pair(),
+                PlanMaps {
+                    network: ObjectRef::new(&session.namespace, network_map),
+                    storage: ObjectRef::new(&session.namespace, storage_map),
+                },
+                &state.target_namespace,
+                vms,
+                plan.copy_offload,
+            );
+            let name =
+                session.names(|n| n.scenario_object(&self.spec.class, &format!("plan-{mode}")));
+            let created = session
+                .cluster
+                .create(
+                    &kinds::PLAN,
+                    Some(&session.namespace),
+                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
+                    Some(&self.spec.name),
+                )
+                .await?;
+            plan.plan_uid = created["metadata"]["uid"].as_str().map(str::to_string);
+            self.note(id, format!("waiting for Plan {name} to be Ready"));
+            let what = format!("Plan {}/{name} to be Ready", session.namespace);
+            session
+                .cluster
+                .wait_for(
+                    &kinds::PLAN,
+                    Some(&session.namespace),
+                    &name,
+                    session.timeouts.plan_ready,
+                    &what,
+                    |plan| {
+                        if condition(plan, "Ready").is_some() {
+                            Verdict::Done(())
+                        } else {
+                            let blocking = blockers(plan);
+                            Verdict::Pending(if blocking.is_empty() {
+                                "not Ready yet".into()
+                            } else {
+                                blocking.join("; ")
+                            })
+                        }
+                    },
+                )
+                .await?;
+            plan.plan = Some(name);
+        }
+        if let Some(state) = &mut self.state {
+            state.plans = plans;
+        }
+        Ok(())
+    }
+
+    async fn migrate(&mut self, id: &str, expectation: StepExpectation) -> Result<(), StepError> {
+        let session = self.session.clone();
+        let config = self.spec.config.clone();
+        let mode = if config.warm_migration {
+            "warm"
+        } else {
+            "cold"
+        };
+        let mut plans = self.state().plans.clone();
+        // Create every Migration first, so several Plans run at the same time.
+        for plan in &mut plans {
+            let Some(plan_name) = &plan.plan else {
+                return Err(StepError::Error("the Plan was not created".into()));
+            };
+            let cutover = config.warm_migration.then(|| {
+                // In the lab one Forklift minute lasts one second (precopy intervals and cutover alike).
+                let unit = if session.lab { 1 } else { 60 };
+                let at = std::time::SystemTime::now()
+                    + Duration::from_secs(session.context.mins_before_cutover * unit);
+                rfc3339(at)
+            });
+            let name = session
+                .names(|n| n.scenario_object(&self.spec.class, &format!("migration-{mode}")));
+            let spec = MigrationSpec {
+                plan: ObjectRef::new(&session.namespace, plan_name),
+                cutover,
+            };
+            session
+                .cluster
+                .create(
+                    &kinds::MIGRATION,
+                    Some(&session.namespace),
+                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
+                    Some(&self.spec.name),
+                )
+                .await?;
+            plan.migration = Some(name);
+        }
+        if let Some(state) = &mut self.state {
+            state.plans = plans.clone();
+        }
+        let waits = plans
+            .iter()
+            .map(|plan| self.wait_migration(id, plan, expectation));
+        let results = futures_util::future::join_all(waits).await;
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, StepError>>()
+            .map(|_| ())
+    }
+
+    async fn wait_migration(
+        &self,
+        id: &str,
+        plan: &PlanRun,
+        expectation: StepExpectation,
+    ) -> Result<(), StepError> {
+        let session = &self.session;
+        let Some(plan_name) = &plan.plan else {
+            return Err(StepError::Error("the Plan was not created".into()));
+        };
+        let events = session.cluster.events().clone();
+        let what = format!("Plan {}/{plan_name} to finish migrating", session.namespace);
+        let id_owned = id.to_string();
+        let final_plan = session
+            .cluster
+            .wait_for(
+                &kinds::PLAN,
+                Some(&session.namespace),
+                plan_name,
+                session.timeouts.migration,
+                &what,
+                |plan| {
+                    let vms = migration_progress(plan);
+                    if !vms.is_empty() {
+                        events.emit(Event::MigrationProgress {
+                            id: id_owned.clone(),
+                            vms,
+                        });
+                    }
+                    if condition(plan, "Succeeded").is_some() || condition(plan, "Failed").is_some()
+                    {
+                        Verdict::Done(plan.clone())
+                    } else if condition(plan, "Canceled").is_some() {
+                        Verdict::Failed("the migration was canceled".into())
+                    } else {
+                        Verdict::Pending(if condition(plan, "Executing").is_some() {
+                            "Executing".to_string()
+                        } else {
+                            "not started".to_string()
+                        })
+                    }
+                },
+            )
+            .await?;
+        let succeeded = condition(&final_plan, "Succeeded").is_some();
+        let failures = vm_failures(&final_plan);
+        match expectation {
+            StepExpectation::Succeed => {
+                if succeeded {
+                    Ok(())
+                } else {
+                    Err(StepError::Failed(if failures.is_empty() {
+                        format!(
+                            "Plan {plan_name} Failed: {}",
+                            blockers(&final_plan).join("; ")
+                        )
+                    } else {
+                        failures
+                            .iter()
+                            .map(|f| format!("VM {} failed at {}: {}", f.vm, f.step, f.reasons))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }))
+                }
+            }
+            StepExpectation::FailAtStep { step } => {
+                if succeeded {
+                    return Err(StepError::Failed(format!(
+                        "the migration was expected to fail at {step} but Plan {plan_name} Succeeded"
+                    )));
+                }
+                let expected = step.to_string();
+                let wrong: Vec<String> = failures
+                    .iter()
+                    .filter(|f| f.step != expected)
+                    .map(|f| {
+                        format!(
+                            "VM {} failed at {} ({}), expected {expected}",
+                            f.vm, f.step, f.reasons
+                        )
+                    })
+                    .collect();
+                if failures.is_empty() {
+                    Err(StepError::Failed(format!(
+                        "Plan {plan_name} Failed but no VM reports a failed step"
+                    )))
+                } else if !wrong.is_empty() {
+                    Err(StepError::Failed(wrong.join("; ")))
+                } else {
+                    Ok(())
+                }
+            }
+            StepExpectation::Fail => {
+                if succeeded {
+                    Err(StepError::Failed(format!(
+                        "the migration was expected to fail but Plan {plan_name} Succeeded"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+            StepExpectation::CheckRetained | StepExpectation::SkippedAfterPreHookFailure => Ok(()),
+        }
+    }
+
+    async fn check_vms(&self, expectation: StepExpectation) -> Result<(), StepError> {
+        if let StepExpectation::SkippedAfterPreHookFailure = expectation {
+            return Err(StepError::Skipped(
+                "the migration failed at PreHook as expected; nothing was migrated to check".into(),
+            ));
+        }
+        let session = &self.session;
+        let state = self.state();
+        let mut problems = Vec::new();
+        for vm in &state.vms {
+            let target = session
+                .cluster
+                .list(
+                    &kinds::VIRTUAL_MACHINE,
+                    Some(&state.target_namespace),
+                    Some(&format!("vmID={}", vm.inventory_id)),
+                )
+                .await?;
+            let Some(target) = target.first() else {
+                problems.push(format!(
+                    "VM {}: no VirtualMachine with label vmID={} in {}",
+                    vm.facts.name, vm.inventory_id, state.target_namespace
+                ));
+                continue;
+            };
+            let name = target["metadata"]["name"].as_str().unwrap_or("?");
+            let mut vm_problems = Vec::new();
+            // Power state: target_power_state, else the source power the scenario set.
+            let expected_power = self
+                .spec
+                .config
+                .target_power_state
+                .and_then(|p| match p {
+                    mtv_catalog::model::TargetPowerState::On => Some(true),
+                    mtv_catalog::model::TargetPowerState::Off => Some(false),
+                    mtv_catalog::model::TargetPowerState::Auto => None,
+                })
+                .or_else(|| vm.config.source_vm_power.map(|p| p == Power::On));
+            if let Some(expected) = expected_power {
+                let actual = match target["spec"]["runStrategy"].as_str() {
+                    Some("Always") | Some("RerunOnFailure") => Some(true),
+                    Some("Halted") => Some(false),
+                    _ => target["spec"]["running"].as_bool(),
+                };
+                if actual != Some(expected) {
+                    vm_problems.push(format!(
+                        "power state: expected {}, got {}",
+                        on_off(Some(expected)),
+                        on_off(actual)
+                    ));
+                }
+            }
+            let disks = target
+                .pointer("/spec/template/spec/domain/devices/disks")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .unwrap_or(0);
+            if disks != vm.facts.disks.len() {
+                vm_problems.push(format!(
+                    "disk count: expected {}, got {disks}",
+                    vm.facts.disks.len()
+                ));
+            }
+            let macs: Vec<String> = target
+                .pointer("/spec/template/spec/domain/devices/interfaces")
+                .and_then(Value::as_array)
+                .map(|interfaces| {
+                    interfaces
+                        .iter()
+                        .filter_map(|i| i["macAddress"].as_str())
+                        .map(str::to_lowercase)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for nic in &vm.facts.nics {
+                if !macs.contains(&nic.mac.to_lowercase()) {
+                    vm_problems.push(format!(
+                        "NIC {}: expected on the migrated VM, found {}",
+                        nic.mac,
+                        if macs.is_empty() {
+                            "no interfaces".to_string()
+                        } else {
+                            macs.join(", ")
+                        }
+                    ));
+                }
+            }
+            if !vm_problems.is_empty() {
+                problems.push(format!("VM {name}: {}", vm_problems.join("; ")));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::Failed(problems.join(" | ")))
+        }
+    }
+
+    async fn collect_diagnostics(&self, id: &str) -> Option<String> {
+        let state = self.state.as_ref();
+        let plans: Vec<diagnostics::PlanObjects> = state
+            .map(|s| {
+                s.plans
+                    .iter()
+                    .map(|p| diagnostics::PlanObjects {
+                        plan: p.plan.clone(),
+                        migration: p.migration.clone(),
+                        storage_map: p.storage_map.clone(),
+                        network_map: p.network_map.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let target_namespace = state.map(|s| s.target_namespace.clone());
+        diagnostics::collect(
+            &self.session,
+            &self.results_dir,
+            id,
+            &plans,
+            target_namespace.as_deref(),
+        )
+        .await
+    }
+}
+
+fn on_off(value: Option<bool>) -> &'static str {
+    match value {
+        Some(true) => "on",
+        Some(false) => "off",
+        None => "unknown",
+    }
+}
+
+fn provisioning_name(p: mtv_catalog::model::DiskProvisioning) -> &'static str {
+    match p {
+        mtv_catalog::model::DiskProvisioning::Thin => "thin",
+        mtv_catalog::model::DiskProvisioning::ThickLazy => "thick-lazy",
+        mtv_catalog::model::DiskProvisioning::ThickEager => "thick-eager",
+    }
+}
+
+fn mode_name(m: mtv_catalog::model::DiskMode) -> &'static str {
+    match m {
+        mtv_catalog::model::DiskMode::Persistent => "persistent",
+        mtv_catalog::model::DiskMode::IndependentPersistent => "independent_persistent",
+        mtv_catalog::model::DiskMode::IndependentNonpersistent => "independent_nonpersistent",
+    }
+}
+
+/// RFC 3339 UTC with second precision.
+pub fn rfc3339(at: std::time::SystemTime) -> String {
+    let secs = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, written out).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Per-VM progress of a Plan: the running pipeline step and the disk-transfer percentage.
+pub fn migration_progress(plan: &Value) -> Vec<VmProgress> {
+    plan.pointer("/status/migration/vms")
+        .and_then(Value::as_array)
+        .map(|vms| {
+            vms.iter()
+                .map(|vm| {
+                    let pipeline = vm["pipeline"].as_array().cloned().unwrap_or_default();
+                    let running = pipeline
+                        .iter()
+                        .find(|s| s["phase"] == "Running")
+                        .and_then(|s| s["name"].as_str())
+                        .or_else(|| vm["phase"].as_str())
+                        .unwrap_or("Pending")
+                        .to_string();
+                    let (done, total) = pipeline
+                        .iter()
+                        .filter(|s| s["annotations"]["unit"] == "MB")
+                        .fold((0.0, 0.0), |(d, t), s| {
+                            (
+                                d + s["progress"]["completed"].as_f64().unwrap_or(0.0),
+                                t + s["progress"]["total"].as_f64().unwrap_or(0.0),
+                            )
+                        });
+                    VmProgress {
+                        vm: vm["name"]
+                            .as_str()
+                            .or_else(|| vm["id"].as_str())
+                            .unwrap_or("?")
+                            .to_string(),
+                        pipeline_step: running,
+                        percent: (total > 0.0).then(|| (done / total * 100.0).min(100.0)),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A VM that failed, where, and why (from the Plan's pipeline, which is updated first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmFailure {
+    pub vm: String,
+    pub step: String,
+    pub reasons: String,
+}
+
+pub fn vm_failures(plan: &Value) -> Vec<VmFailure> {
+    plan.pointer("/status/migration/vms")
+        .and_then(Value::as_array)
+        .map(|vms| {
+            vms.iter()
+                .filter_map(|vm| {
+                    let pipeline = vm["pipeline"].as_array()?;
+                    let failed = pipeline
+                        .iter()
+                        .find(|s| s.get("error").is_some_and(|e| !e.is_null()))?;
+                    let reasons = failed["error"]["reasons"]
+                        .as_array()
+                        .map(|r| {
+                            r.iter()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        })
+                        .unwrap_or_default();
+                    Some(VmFailure {
+                        vm: vm["name"]
+                            .as_str()
+                            .or_else(|| vm["id"].as_str())
+                            .unwrap_or("?")
+                            .to_string(),
+                        step: failed["name"].as_str().unwrap_or("?").to_string(),
+                        reasons,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_can_run_on_any_worker_thread() {
+        fn is_send<T: Send>(_: &T) {}
+        fn check(session: Arc<Session>, spec: ScenarioSpec) {
+            let future = run_scenario(session, spec, std::path::PathBuf::new());
+            is_send(&future);
+        }
+        let _ = check;
+    }
+
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(base64("Man"), "TWFu");
+        assert_eq!(base64("Ma"), "TWE=");
+        assert_eq!(base64("M"), "TQ==");
+        assert!(base64(HOOK_PLAYBOOK_FAIL).len() > 40);
+    }
+
+    #[test]
+    fn rfc3339_is_utc_with_seconds() {
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
+        assert_eq!(rfc3339(at), "2025-11-24T16:00:00Z");
+    }
+
+    #[test]
+    fn failures_name_the_vm_the_step_and_the_reasons() {
+        let plan = json!({"status": {"migration": {"vms": [
+            {"name": "web", "pipeline": [
+                {"name": "Initialize", "phase": "Completed"},
+                {"name": "PostHook", "phase": "Completed", "error": {"phase": "PostHook", "reasons": ["Job has reached the specified backoff limit"]}}
+            ]},
+            {"name": "db", "pipeline": [{"name": "Initialize", "phase": "Completed"}]}
+        ]}}});
+        assert_eq!(
+            vm_failures(&plan),
+            [VmFailure {
+                vm: "web".into(),
+                step: "PostHook".into(),
+                reasons: "Job has reached the specified backoff limit".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn progress_sums_the_disk_steps() {
+        let plan = json!({"status": {"migration": {"vms": [
+            {"name": "web", "phase": "CopyDisks", "pipeline": [
+                {"name": "Initialize", "phase": "Completed", "progress": {"completed": 0, "total": 1}},
+                {"name": "DiskTransfer", "phase": "Running", "annotations": {"unit": "MB"}, "progress": {"completed": 512, "total": 2048}}
+            ]}
+        ]}}});
+        let progress = migration_progress(&plan);
+        assert_eq!(progress[0].pipeline_step, "DiskTransfer");
+        assert_eq!(progress[0].percent, Some(25.0));
+    }
+}

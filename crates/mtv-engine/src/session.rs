@@ -1,0 +1,660 @@
+//! Session bootstrap: what every scenario of a run shares. Reads the MTV version, checks the Forklift
+//! pods, creates the labelled session namespace, the source Secret and Provider from the profile and the
+//! destination Provider, and waits until both are Ready — stopping at once, with the condition's
+//! message, when the source cannot be reached.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use mtv_api::ProviderType;
+use mtv_api::forklift::{ObjectRef, ProviderSpec};
+use mtv_config::{CopyOffload, ProviderProfile, Settings};
+use mtv_providers::SourceProvider;
+use mtv_providers::lab::LabSource;
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, ClusterError, Verdict, condition, kinds};
+use crate::context::SessionContext;
+use crate::events::ResourceRef;
+use crate::inventory::{Inventory, InventoryError};
+use crate::ledger::LedgerEntry;
+use crate::names::SessionNames;
+
+/// The label every object of a session carries.
+pub const SESSION_LABEL: &str = "mtv-tests/session";
+
+/// How long each kind of wait may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub forklift_pods: Duration,
+    pub provider_ready: Duration,
+    pub map_ready: Duration,
+    pub plan_ready: Duration,
+    /// `plan_wait_timeout`: the whole migration.
+    pub migration: Duration,
+    pub inventory: Duration,
+    pub teardown: Duration,
+}
+
+impl Timeouts {
+    pub fn from_settings(settings: &Settings) -> Self {
+        Timeouts {
+            forklift_pods: Duration::from_secs(300),
+            provider_ready: Duration::from_secs(600),
+            map_ready: Duration::from_secs(60),
+            plan_ready: Duration::from_secs(360),
+            migration: Duration::from_secs(settings.plan_wait_timeout),
+            inventory: Duration::from_secs(300),
+            teardown: Duration::from_secs(120),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Source(#[from] mtv_providers::SourceError),
+    #[error("the source Provider {name} cannot connect: {message}")]
+    ConnectionFailed { name: String, message: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The source adapter of a run.
+#[derive(Clone)]
+pub enum Source {
+    Lab(LabSource),
+}
+
+impl Source {
+    pub fn adapter(&self) -> &LabSource {
+        match self {
+            Source::Lab(lab) => lab,
+        }
+    }
+
+    /// How the ledger finds this source again.
+    pub fn ledger_name(&self) -> String {
+        match self {
+            Source::Lab(lab) => format!("lab:{}", lab.source_name()),
+        }
+    }
+}
+
+/// What the selected scenarios need from the session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionNeeds {
+    pub warm: bool,
+    pub remote: bool,
+    pub copy_offload: bool,
+}
+
+/// A random lower-case alphanumeric suffix for generated names.
+pub fn random_suffix(len: usize) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    (0..len)
+        .map(|_| CHARS[fastrand::usize(..CHARS.len())] as char)
+        .collect()
+}
+
+pub struct Session {
+    pub id: String,
+    pub namespace: String,
+    pub cluster: Cluster,
+    pub context: SessionContext,
+    pub mtv_version: Option<String>,
+    pub source_provider: String,
+    pub source_provider_uid: String,
+    pub destination_provider: String,
+    pub remote_destination_provider: Option<String>,
+    pub storage_secret: Option<String>,
+    pub inventory: Inventory,
+    pub source: Source,
+    pub timeouts: Timeouts,
+    /// True on the embedded lab, where one Forklift minute lasts one second.
+    pub lab: bool,
+    names: Mutex<SessionNames<'static>>,
+}
+
+impl Session {
+    /// Runs `f` with the session's name generator.
+    pub fn names<R>(&self, f: impl FnOnce(&mut SessionNames<'static>) -> R) -> R {
+        let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut names)
+    }
+
+    /// Labels every object of the session carries.
+    pub fn labels(&self) -> Value {
+        json!({ SESSION_LABEL: self.id })
+    }
+}
+
+/// The MTV version the cluster runs, from the operator's ClusterServiceVersion.
+pub async fn mtv_version(
+    client: &kube::Client,
+    mtv_namespace: &str,
+) -> Result<Option<String>, ClusterError> {
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client.clone(),
+        mtv_namespace,
+        &kinds::CLUSTER_SERVICE_VERSION.api_resource(),
+    );
+    let csvs = api
+        .list(&kube::api::ListParams::default())
+        .await
+        .map_err(|source| ClusterError::Api {
+            action: "list",
+            resource: format!("clusterserviceversions in {mtv_namespace}"),
+            source,
+        })?;
+    let csvs: Vec<Value> = csvs
+        .items
+        .into_iter()
+        .filter_map(|csv| serde_json::to_value(csv).ok())
+        .collect();
+    Ok(csvs
+        .iter()
+        .find(|csv| {
+            let name = csv["metadata"]["name"].as_str().unwrap_or_default();
+            name.starts_with("mtv-operator") || name.starts_with("forklift-operator")
+        })
+        .and_then(|csv| csv["spec"]["version"].as_str())
+        .map(str::to_string))
+}
+
+/// Waits until a `forklift-controller` pod exists and every `forklift-*` pod is Running or Succeeded.
+pub async fn check_forklift_pods(
+    cluster: &Cluster,
+    mtv_namespace: &str,
+    timeout: Duration,
+) -> Result<(), ClusterError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        let pods = cluster.list(&kinds::POD, Some(mtv_namespace), None).await?;
+        let forklift: Vec<&Value> = pods
+            .iter()
+            .filter(|p| {
+                p["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("forklift-"))
+            })
+            .collect();
+        let controller = forklift.iter().any(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("forklift-controller"))
+        });
+        let not_ready: Vec<String> = forklift
+            .iter()
+            .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Running" | "Succeeded")))
+            .map(|p| {
+                format!(
+                    "{} is {}",
+                    p["metadata"]["name"].as_str().unwrap_or("?"),
+                    p["status"]["phase"].as_str().unwrap_or("unknown")
+                )
+            })
+            .collect();
+        if controller && not_ready.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let last = if controller {
+                not_ready.join(", ")
+            } else {
+                format!("no forklift-controller pod in {mtv_namespace}")
+            };
+            return Err(ClusterError::Timeout {
+                what: format!("the Forklift pods in {mtv_namespace}"),
+                waited: timeout,
+                last: Some(last),
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The source Provider Secret's data for a profile (inventory §2.2).
+async fn source_secret_data(
+    context: &SessionContext,
+    profile: &ProviderProfile,
+    source: &Source,
+) -> Result<BTreeMap<String, String>, SessionError> {
+    let mut data = BTreeMap::new();
+    let insecure = context.source_provider_insecure_skip_verify;
+    let url = profile.api_url.clone().unwrap_or_default();
+    let user = profile.username.clone().unwrap_or_default();
+    let password = profile
+        .password
+        .as_ref()
+        .map(|p| p.expose().to_string())
+        .unwrap_or_default();
+    data.insert("insecureSkipVerify".into(), insecure.to_string());
+    match context.provider_type {
+        ProviderType::Vsphere | ProviderType::Ovirt => {
+            data.insert("url".into(), url);
+            data.insert("user".into(), user);
+            data.insert("password".into(), password);
+        }
+        ProviderType::Openstack => {
+            data.insert("url".into(), url);
+            data.insert("username".into(), user);
+            data.insert("password".into(), password);
+            for (key, field) in [
+                ("regionName", "region_name"),
+                ("projectName", "project_name"),
+                ("domainName", "user_domain_name"),
+            ] {
+                if let Some(value) = profile.field_str(field) {
+                    data.insert(key.into(), value.to_string());
+                }
+            }
+        }
+        ProviderType::Ova => {
+            data.insert("url".into(), url);
+        }
+        ProviderType::Openshift => {
+            return Err(SessionError::Unsupported(
+                "an OpenShift source provider is not supported by this build's run yet".into(),
+            ));
+        }
+    }
+    // oVirt always needs the CA (imageio); vSphere and OpenStack when TLS is verified.
+    let needs_ca = match context.provider_type {
+        ProviderType::Ovirt => true,
+        ProviderType::Vsphere | ProviderType::Openstack => !insecure,
+        ProviderType::Openshift | ProviderType::Ova => false,
+    };
+    if needs_ca {
+        data.insert("cacert".into(), source.adapter().ca_certificate().await?);
+    }
+    Ok(data)
+}
+
+/// Waits until a Provider is Ready; a failed connection ends the wait at once with its message
+/// (OVA tolerates a transient ConnectionFailed while its server starts).
+pub async fn wait_provider_ready(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+    provider_type: &str,
+    timeout: Duration,
+) -> Result<(), SessionError> {
+    let tolerate_connection_failure = provider_type == "ova";
+    let result = cluster
+        .wait_for(
+            &kinds::PROVIDER,
+            Some(namespace),
+            name,
+            timeout,
+            &format!("Provider {namespace}/{name} to be Ready"),
+            |provider| {
+                if condition(provider, "Ready").is_some() {
+                    return Verdict::Done(());
+                }
+                for failed in [
+                    "ConnectionTestFailed",
+                    "ConnectionAuthFailed",
+                    "SecretNotValid",
+                    "UrlNotValid",
+                ] {
+                    if let Some(c) = condition(provider, failed)
+                        && !(tolerate_connection_failure && failed == "ConnectionTestFailed")
+                    {
+                        let items = c["items"]
+                            .as_array()
+                            .map(|i| {
+                                i.iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            })
+                            .filter(|i| !i.is_empty())
+                            .map(|i| format!(" ({i})"))
+                            .unwrap_or_default();
+                        return Verdict::Failed(format!(
+                            "{failed}: {}{items}",
+                            c["message"].as_str().unwrap_or("")
+                        ));
+                    }
+                }
+                Verdict::Pending(format!(
+                    "phase {}",
+                    provider["status"]["phase"].as_str().unwrap_or("unknown")
+                ))
+            },
+        )
+        .await;
+    match result {
+        Ok(()) => Ok(()),
+        Err(ClusterError::Condition { reason, .. }) => Err(SessionError::ConnectionFailed {
+            name: format!("{namespace}/{name}"),
+            message: reason,
+        }),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Everything the bootstrap needs.
+pub struct Bootstrap<'a> {
+    pub cluster: Cluster,
+    pub context: SessionContext,
+    pub profile: &'a ProviderProfile,
+    pub copy_offload: Option<&'a CopyOffload>,
+    pub needs: SessionNeeds,
+    pub lab: bool,
+    /// The API URL of the cluster, for a remote destination Provider.
+    pub cluster_url: String,
+    /// The run's bearer token (from the kubeconfig), for a remote destination Provider's Secret.
+    pub cluster_token: Option<String>,
+    pub session_id: Option<String>,
+    pub timeouts: Timeouts,
+}
+
+pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
+    let Bootstrap {
+        cluster,
+        context,
+        profile,
+        copy_offload,
+        needs,
+        lab,
+        cluster_url,
+        cluster_token,
+        session_id,
+        timeouts,
+    } = input;
+    let mtv_namespace = context.mtv_namespace.clone();
+    let version = mtv_version(cluster.client(), &mtv_namespace).await?;
+    check_forklift_pods(&cluster, &mtv_namespace, timeouts.forklift_pods).await?;
+
+    let id = session_id
+        .unwrap_or_else(|| format!("{}-{}", context.target_namespace_prefix, random_suffix(4)));
+    let mut names = SessionNames::new(
+        id.clone(),
+        context.provider_type,
+        &context.provider_version,
+        needs.copy_offload,
+        || random_suffix(4),
+    );
+    let namespace = names.session_namespace();
+    let session_label = json!({ SESSION_LABEL: id });
+    let mut ns_labels = json!({
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "mutatevirtualmachines.kubemacpool.io": "ignore",
+    });
+    ns_labels[SESSION_LABEL] = Value::String(id.clone());
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": namespace, "labels": ns_labels}}),
+            None,
+        )
+        .await?;
+
+    let source = if lab {
+        Source::Lab(
+            LabSource::for_profile(
+                cluster.client().clone(),
+                context.provider_type,
+                profile.api_url.as_deref().unwrap_or_default(),
+            )
+            .await?,
+        )
+    } else {
+        return Err(SessionError::Unsupported(format!(
+            "preparing {} source VMs on a real hypervisor needs its source adapter, which this build \
+             does not have yet; run against the embedded lab (no --kubeconfig/--context)",
+            context.provider_type
+        )));
+    };
+
+    let secret_name = names.source_secret();
+    let data = source_secret_data(&context, profile, &source).await?;
+    let mut secret_labels = session_label.clone();
+    secret_labels["createdForProviderType"] = Value::String(context.provider_type.to_string());
+    cluster
+        .create(
+            &kinds::SECRET,
+            Some(&namespace),
+            json!({
+                "metadata": {"name": secret_name, "labels": secret_labels},
+                "type": "Opaque",
+                "stringData": data,
+            }),
+            None,
+        )
+        .await?;
+
+    let source_provider = names.source_provider();
+    let mut settings = BTreeMap::new();
+    if let Some(image) = &context.vddk_init_image {
+        settings.insert("vddkInitImage".to_string(), image.clone());
+    }
+    if let Some(endpoint) = &context.sdk_endpoint {
+        settings.insert("sdkEndpoint".to_string(), endpoint.clone());
+    }
+    if needs.copy_offload
+        && context
+            .copy_offload
+            .as_ref()
+            .is_some_and(|c| c.esxi_clone_method_ssh)
+    {
+        settings.insert("esxiCloneMethod".to_string(), "ssh".to_string());
+    }
+    let spec = ProviderSpec {
+        provider_type: context.provider_type.to_string(),
+        url: profile.api_url.clone().unwrap_or_default(),
+        secret: ObjectRef::new(&namespace, &secret_name),
+        settings,
+    };
+    let mut metadata = json!({"name": source_provider, "labels": session_label});
+    if needs.copy_offload {
+        metadata["annotations"] = json!({"forklift.konveyor.io/empty-vddk-init-image": "yes"});
+    }
+    cluster
+        .create(
+            &kinds::PROVIDER,
+            Some(&namespace),
+            json!({"metadata": metadata, "spec": spec}),
+            None,
+        )
+        .await?;
+
+    let destination_provider = names.destination_provider();
+    cluster
+        .create(
+            &kinds::PROVIDER,
+            Some(&namespace),
+            json!({
+                "metadata": {"name": destination_provider, "labels": session_label},
+                "spec": {"type": "openshift", "url": "", "secret": {}},
+            }),
+            None,
+        )
+        .await?;
+
+    let mut remote_destination_provider = None;
+    if needs.remote {
+        let token_secret = names.remote_destination_secret();
+        let token = cluster_token.ok_or_else(|| {
+            SessionError::Unsupported(
+                "remote scenarios need a bearer token for the destination Provider, and the \
+                 kubeconfig user has none (use a token-based kubeconfig user)"
+                    .into(),
+            )
+        })?;
+        cluster
+            .create(
+                &kinds::SECRET,
+                Some(&namespace),
+                json!({
+                    "metadata": {"name": token_secret, "labels": session_label},
+                    "type": "Opaque",
+                    "stringData": {"token": token, "insecureSkipVerify": "true"},
+                }),
+                None,
+            )
+            .await?;
+        let name = names.remote_destination_provider();
+        cluster
+            .create(
+                &kinds::PROVIDER,
+                Some(&namespace),
+                json!({
+                    "metadata": {"name": name, "labels": session_label},
+                    "spec": {"type": "openshift", "url": cluster_url, "secret": {"name": token_secret, "namespace": namespace}},
+                }),
+                None,
+            )
+            .await?;
+        remote_destination_provider = Some(name);
+    }
+
+    // Both Providers become Ready independently; wait for them together.
+    let provider_type = context.provider_type.to_string();
+    let (source_ready, destination_ready) = tokio::join!(
+        wait_provider_ready(
+            &cluster,
+            &namespace,
+            &source_provider,
+            &provider_type,
+            timeouts.provider_ready
+        ),
+        wait_provider_ready(
+            &cluster,
+            &namespace,
+            &destination_provider,
+            "openshift",
+            timeouts.provider_ready
+        ),
+    );
+    source_ready?;
+    destination_ready?;
+    if let Some(remote) = &remote_destination_provider {
+        wait_provider_ready(
+            &cluster,
+            &namespace,
+            remote,
+            "openshift",
+            timeouts.provider_ready,
+        )
+        .await?;
+    }
+
+    let inventory = Inventory::new(cluster.client().clone(), &mtv_namespace);
+    let source_provider_uid = inventory
+        .provider_uid(
+            &provider_type,
+            &namespace,
+            &source_provider,
+            timeouts.inventory,
+        )
+        .await?;
+
+    let mut storage_secret = None;
+    if let (true, Some(copy_offload)) = (needs.copy_offload, copy_offload) {
+        let name = names.copy_offload_storage_secret();
+        let data: BTreeMap<String, String> = copy_offload
+            .storage_secret_data()
+            .into_iter()
+            .map(|(k, v)| (k, v.expose().to_string()))
+            .collect();
+        cluster
+            .create(
+                &kinds::SECRET,
+                Some(&namespace),
+                json!({
+                    "metadata": {"name": name, "labels": session_label},
+                    "type": "Opaque",
+                    "stringData": data,
+                }),
+                None,
+            )
+            .await?;
+        storage_secret = Some(name);
+    }
+
+    if needs.warm {
+        set_precopy_interval(&cluster, &mtv_namespace, context.snapshots_interval).await?;
+    }
+
+    Ok(Session {
+        id,
+        namespace,
+        cluster,
+        context,
+        mtv_version: version,
+        source_provider,
+        source_provider_uid,
+        destination_provider,
+        remote_destination_provider,
+        storage_secret,
+        inventory,
+        source,
+        timeouts,
+        lab,
+        names: Mutex::new(names),
+    })
+}
+
+/// Sets `controller_precopy_interval` on the ForkliftController and records how to restore it.
+async fn set_precopy_interval(
+    cluster: &Cluster,
+    mtv_namespace: &str,
+    minutes: u64,
+) -> Result<(), ClusterError> {
+    let controllers = cluster
+        .list(&kinds::FORKLIFT_CONTROLLER, Some(mtv_namespace), None)
+        .await?;
+    let Some(controller) = controllers.first() else {
+        return Err(ClusterError::Condition {
+            what: "set the warm precopy interval".into(),
+            reason: format!("no ForkliftController in {mtv_namespace}"),
+        });
+    };
+    let name = controller["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    // The CRD types the interval as an integer (minutes).
+    let wanted = json!(minutes);
+    let original = controller["spec"]["controller_precopy_interval"].clone();
+    if original == wanted {
+        return Ok(());
+    }
+    cluster.ledger().record(LedgerEntry::Patch {
+        resource: ResourceRef {
+            api_version: kinds::FORKLIFT_CONTROLLER.api_version(),
+            kind: kinds::FORKLIFT_CONTROLLER.kind.into(),
+            namespace: Some(mtv_namespace.to_string()),
+            name: name.clone(),
+            uid: controller["metadata"]["uid"].as_str().map(str::to_string),
+        },
+        restore: json!({"spec": {"controller_precopy_interval": original}}),
+        removed: false,
+    })?;
+    cluster
+        .merge_patch(
+            &kinds::FORKLIFT_CONTROLLER,
+            Some(mtv_namespace),
+            &name,
+            json!({"spec": {"controller_precopy_interval": wanted}}),
+        )
+        .await?;
+    Ok(())
+}
+
+/// True when the API server is an mtv-tests lab (it serves the lab's source API).
+pub async fn is_lab(client: &kube::Client) -> bool {
+    LabSource::endpoints(client).await.is_ok()
+}

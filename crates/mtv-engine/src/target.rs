@@ -1,0 +1,137 @@
+//! Where a run goes: the embedded lab (by default) or a real cluster, always explicitly chosen.
+
+use std::path::PathBuf;
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use secrecy::ExposeSecret;
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The embedded lab, reached over HTTP with the kubeconfig it wrote.
+    Lab { kubeconfig_yaml: String },
+    /// A real cluster from a kubeconfig file, optionally a named context of it.
+    Kubeconfig {
+        path: PathBuf,
+        context: Option<String>,
+    },
+    /// A context of the default kubeconfig (`$KUBECONFIG` or `~/.kube/config`).
+    Context(String),
+}
+
+impl Target {
+    /// `lab` or a description of the cluster, for reports and the ledger.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Lab { .. } => "lab".to_string(),
+            Target::Kubeconfig { path, context } => match context {
+                Some(context) => format!("{} (context {context})", path.display()),
+                None => path.display().to_string(),
+            },
+            Target::Context(context) => format!("context {context}"),
+        }
+    }
+
+    pub fn is_lab(&self) -> bool {
+        matches!(self, Target::Lab { .. })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("cannot read the kubeconfig {path}: {message}")]
+    Kubeconfig { path: String, message: String },
+    #[error("cannot build a Kubernetes client for {target}: {message}")]
+    Client { target: String, message: String },
+}
+
+/// A kube-rs client for the target.
+pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
+    let (kubeconfig, context, source) = match target {
+        Target::Lab { kubeconfig_yaml } => (
+            Kubeconfig::from_yaml(kubeconfig_yaml).map_err(|e| TargetError::Kubeconfig {
+                path: "<lab>".into(),
+                message: e.to_string(),
+            })?,
+            None,
+            "<lab>".to_string(),
+        ),
+        Target::Kubeconfig { path, context } => (
+            Kubeconfig::read_from(path).map_err(|e| TargetError::Kubeconfig {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            context.clone(),
+            path.display().to_string(),
+        ),
+        Target::Context(context) => (
+            Kubeconfig::read().map_err(|e| TargetError::Kubeconfig {
+                path: "$KUBECONFIG or ~/.kube/config".into(),
+                message: e.to_string(),
+            })?,
+            Some(context.clone()),
+            "the default kubeconfig".to_string(),
+        ),
+    };
+    let options = KubeConfigOptions {
+        context,
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| TargetError::Kubeconfig {
+            path: source.clone(),
+            message: e.to_string(),
+        })?;
+    kube::Client::try_from(config).map_err(|e| TargetError::Client {
+        target: target.describe(),
+        message: e.to_string(),
+    })
+}
+
+/// The API server URL and bearer token of the target's current (or chosen) context, as the kubeconfig
+/// gives them; remote destination Providers need both.
+pub fn server_and_token(target: &Target) -> Result<(String, Option<String>), TargetError> {
+    let (kubeconfig, context) = match target {
+        Target::Lab { kubeconfig_yaml } => (
+            Kubeconfig::from_yaml(kubeconfig_yaml).map_err(|e| TargetError::Kubeconfig {
+                path: "<lab>".into(),
+                message: e.to_string(),
+            })?,
+            None,
+        ),
+        Target::Kubeconfig { path, context } => (
+            Kubeconfig::read_from(path).map_err(|e| TargetError::Kubeconfig {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?,
+            context.clone(),
+        ),
+        Target::Context(context) => (
+            Kubeconfig::read().map_err(|e| TargetError::Kubeconfig {
+                path: "$KUBECONFIG or ~/.kube/config".into(),
+                message: e.to_string(),
+            })?,
+            Some(context.clone()),
+        ),
+    };
+    let context_name = context.or_else(|| kubeconfig.current_context.clone());
+    let named = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| Some(&c.name) == context_name.as_ref())
+        .and_then(|c| c.context.clone());
+    let server = named
+        .as_ref()
+        .and_then(|c| kubeconfig.clusters.iter().find(|cl| cl.name == c.cluster))
+        .and_then(|cl| cl.cluster.as_ref())
+        .and_then(|cl| cl.server.clone())
+        .unwrap_or_default();
+    let token = named
+        .as_ref()
+        .and_then(|c| c.user.as_ref())
+        .and_then(|user| kubeconfig.auth_infos.iter().find(|a| &a.name == user))
+        .and_then(|a| a.auth_info.as_ref())
+        .and_then(|a| a.token.as_ref())
+        .map(|t| t.expose_secret().to_string());
+    Ok((server, token))
+}

@@ -1,0 +1,243 @@
+//! Teardown that can be proven: everything the ledger lists is removed in dependency order, each
+//! removal is awaited, and what is still there afterwards is reported as a leftover.
+//!
+//! The same code serves the end of a run and `mtv-tests clean --ledger` after a crash.
+
+use std::time::Duration;
+
+use mtv_api::ProviderType;
+use mtv_providers::SourceProvider;
+use mtv_providers::lab::LabSource;
+use serde_json::Value;
+
+use crate::cluster::{Cluster, Kind, kinds};
+use crate::events::{Event, ResourceRef};
+use crate::ledger::LedgerEntry;
+
+/// Kinds in the order they are deleted: what drives a migration first, namespaces last.
+const DELETE_ORDER: &[Kind] = &[
+    kinds::MIGRATION,
+    kinds::PLAN,
+    kinds::HOOK,
+    kinds::NETWORK_MAP,
+    kinds::STORAGE_MAP,
+    kinds::NAD,
+    kinds::PROVIDER,
+    kinds::SECRET,
+    kinds::CONFIG_MAP,
+    kinds::VIRTUAL_MACHINE,
+    kinds::NAMESPACE,
+];
+
+/// The known kind of a recorded resource.
+pub fn kind_of(resource: &ResourceRef) -> Option<Kind> {
+    DELETE_ORDER
+        .iter()
+        .chain(
+            [
+                kinds::POD,
+                kinds::PVC,
+                kinds::DATA_VOLUME,
+                kinds::FORKLIFT_CONTROLLER,
+                kinds::NODE,
+            ]
+            .iter(),
+        )
+        .find(|k| k.kind == resource.kind && k.api_version() == resource.api_version)
+        .copied()
+}
+
+/// Deletes the objects Forklift created for a Plan in its target namespace (VMs, DataVolumes, PVCs);
+/// they are not in the ledger because the suite did not create them.
+async fn delete_plan_products(cluster: &Cluster, plan: &Value) {
+    let (Some(uid), Some(target)) = (
+        plan["metadata"]["uid"].as_str(),
+        plan["spec"]["targetNamespace"].as_str(),
+    ) else {
+        return;
+    };
+    let selector = format!("plan={uid}");
+    for kind in [kinds::VIRTUAL_MACHINE, kinds::DATA_VOLUME, kinds::PVC] {
+        if let Ok(objects) = cluster.list(&kind, Some(target), Some(&selector)).await {
+            for object in objects {
+                if let Some(name) = object["metadata"]["name"].as_str() {
+                    let _ = cluster.delete(&kind, Some(target), name).await;
+                }
+            }
+        }
+    }
+}
+
+/// Removes everything the ledger lists that is not removed yet. Returns the leftovers.
+pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> {
+    let entries: Vec<LedgerEntry> = cluster
+        .ledger()
+        .entries()
+        .into_iter()
+        .filter(|e| !e.is_removed())
+        .collect();
+    cluster.events().emit(Event::TeardownStarted {
+        resources: entries.len(),
+    });
+    let mut leftovers = Vec::new();
+
+    // Settings the run changed go back first, while the operator is still there to act on them.
+    for entry in &entries {
+        if let LedgerEntry::Patch {
+            resource, restore, ..
+        } = entry
+            && let Some(kind) = kind_of(resource)
+        {
+            match cluster
+                .merge_patch(
+                    &kind,
+                    resource.namespace.as_deref(),
+                    &resource.name,
+                    restore.clone(),
+                )
+                .await
+            {
+                Ok(_) => {
+                    let (kind, name) = (resource.kind.clone(), resource.name.clone());
+                    let _ = cluster.ledger().mark_removed(|e| {
+                        matches!(e, LedgerEntry::Patch { resource, .. } if resource.kind == kind && resource.name == name)
+                    });
+                }
+                Err(error) if error.is_not_found() => {}
+                Err(_) => leftovers.push(resource.clone()),
+            }
+        }
+    }
+
+    let kube: Vec<&ResourceRef> = entries
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEntry::Kube { resource, .. } => Some(resource),
+            _ => None,
+        })
+        .collect();
+    let mut deleted: Vec<(Kind, &ResourceRef)> = Vec::new();
+    for kind in DELETE_ORDER {
+        for resource in kube.iter().filter(|r| kind_of(r) == Some(*kind)) {
+            let namespace = resource.namespace.as_deref();
+            if *kind == kinds::PLAN
+                && let Ok(Some(plan)) = cluster.get(kind, namespace, &resource.name).await
+            {
+                delete_plan_products(cluster, &plan).await;
+            }
+            match cluster.delete(kind, namespace, &resource.name).await {
+                Ok(_) => deleted.push((*kind, resource)),
+                Err(_) => leftovers.push((*resource).clone()),
+            }
+        }
+    }
+    // Kinds the engine does not know how to delete are leftovers by definition.
+    for resource in kube.iter().filter(|r| kind_of(r).is_none()) {
+        leftovers.push((*resource).clone());
+    }
+
+    // Wait for every deletion together; each has its own deadline.
+    let waits = deleted.iter().map(|(kind, resource)| async move {
+        let gone = cluster
+            .wait_gone(kind, resource.namespace.as_deref(), &resource.name, timeout)
+            .await
+            .is_ok();
+        (gone, *resource)
+    });
+    for (gone, resource) in futures_util::future::join_all(waits).await {
+        if gone {
+            let (kind, name, namespace) = (
+                resource.kind.clone(),
+                resource.name.clone(),
+                resource.namespace.clone(),
+            );
+            let _ = cluster.ledger().mark_removed(|e| {
+                matches!(e, LedgerEntry::Kube { resource, .. }
+                    if resource.kind == kind && resource.name == name && resource.namespace == namespace)
+            });
+            cluster.events().emit(Event::ResourceDeleted {
+                resource: resource.clone(),
+            });
+        } else {
+            leftovers.push(resource.clone());
+        }
+    }
+
+    // Source-side clones last: the migration no longer reads them.
+    for entry in &entries {
+        let LedgerEntry::SourceVm {
+            provider_type,
+            source,
+            id,
+            name,
+            ..
+        } = entry
+        else {
+            continue;
+        };
+        let reference = ResourceRef {
+            api_version: format!("source/{provider_type}"),
+            kind: "SourceVm".into(),
+            namespace: Some(source.clone()),
+            name: name.clone(),
+            uid: Some(id.clone()),
+        };
+        let removed = match (
+            source.strip_prefix("lab:"),
+            provider_type.parse::<ProviderType>(),
+        ) {
+            (Some(lab_source), Ok(provider_type)) => {
+                let adapter = LabSource::named(cluster.client().clone(), provider_type, lab_source);
+                adapter.delete_vm(id).await.is_ok()
+            }
+            _ => false,
+        };
+        if removed {
+            let id = id.clone();
+            let _ = cluster.ledger().mark_removed(
+                |e| matches!(e, LedgerEntry::SourceVm { id: other, .. } if *other == id),
+            );
+            cluster.events().emit(Event::ResourceDeleted {
+                resource: reference,
+            });
+        } else {
+            leftovers.push(reference);
+        }
+    }
+
+    cluster.events().emit(Event::TeardownFinished {
+        leftovers: leftovers.clone(),
+    });
+    leftovers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_go_first_and_namespaces_last() {
+        assert_eq!(DELETE_ORDER.first(), Some(&kinds::MIGRATION));
+        assert_eq!(DELETE_ORDER.last(), Some(&kinds::NAMESPACE));
+        let position = |k: Kind| DELETE_ORDER.iter().position(|x| *x == k).unwrap();
+        assert!(position(kinds::PLAN) < position(kinds::STORAGE_MAP));
+        assert!(position(kinds::PROVIDER) < position(kinds::SECRET));
+    }
+
+    #[test]
+    fn recorded_kinds_are_recognised_by_api_version_and_kind() {
+        let plan = ResourceRef {
+            api_version: "forklift.konveyor.io/v1beta1".into(),
+            kind: "Plan".into(),
+            namespace: Some("ns".into()),
+            name: "p".into(),
+            uid: None,
+        };
+        assert_eq!(kind_of(&plan), Some(kinds::PLAN));
+        let unknown = ResourceRef {
+            kind: "Widget".into(),
+            ..plan
+        };
+        assert_eq!(kind_of(&unknown), None);
+    }
+}

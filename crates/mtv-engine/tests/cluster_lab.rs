@@ -1,0 +1,203 @@
+//! `Cluster` against the embedded lab's API server, over HTTP through kube-rs: creates are recorded in
+//! the ledger before they return, waits see status written by a controller, timeouts say what they
+//! waited for, deletes are observed.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mtv_engine::cluster::{Cluster, ClusterError, Verdict, condition, kinds};
+use mtv_engine::events::{Event, EventSink};
+use mtv_engine::ledger::{Ledger, LedgerEntry};
+use mtv_engine::target::{Target, client_for};
+use mtv_lab::{LabOptions, LabServer};
+use serde_json::json;
+
+#[derive(Default)]
+struct Recorder(Mutex<Vec<Event>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+async fn setup() -> (LabServer, Cluster, Arc<Recorder>, tempfile::TempDir) {
+    let lab = LabServer::start(LabOptions::default())
+        .await
+        .expect("lab starts");
+    let client = client_for(&Target::Lab {
+        kubeconfig_yaml: lab.kubeconfig_yaml(),
+    })
+    .await
+    .expect("client");
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        Arc::new(Ledger::create(&dir.path().join("resources.json"), "auto-t1", "lab").unwrap());
+    let recorder = Arc::new(Recorder::default());
+    let cluster = Cluster::new(client, ledger, recorder.clone());
+    (lab, cluster, recorder, dir)
+}
+
+#[tokio::test]
+async fn creates_are_in_the_ledger_and_announced() {
+    let (_lab, cluster, recorder, dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "auto-t1"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let secret = cluster
+        .create(
+            &kinds::SECRET,
+            Some("auto-t1"),
+            json!({"metadata": {"generateName": "auto-t1-source-"}, "stringData": {"user": "u"}}),
+            Some("TestX[a]"),
+        )
+        .await
+        .unwrap();
+    let name = secret["metadata"]["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("auto-t1-source-"));
+    let ledger = Ledger::load(&dir.path().join("resources.json")).unwrap();
+    assert_eq!(ledger.entries.len(), 2);
+    assert!(
+        matches!(&ledger.entries[1], LedgerEntry::Kube { resource, scenario, .. }
+        if resource.name == name && scenario.as_deref() == Some("TestX[a]") && resource.uid.is_some())
+    );
+    let events = recorder.0.lock().unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::ResourceCreated { .. }))
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn waits_see_status_written_by_a_controller() {
+    let (lab, cluster, _recorder, _dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "w1"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    cluster
+        .create(
+            &kinds::HOOK,
+            Some("w1"),
+            json!({"metadata": {"name": "h1"}, "spec": {"image": "quay.io/konveyor/hook-runner:latest"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let store = lab.store().clone();
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rt = mtv_lab::registry::find("forklift.konveyor.io", "v1beta1", "hooks").unwrap();
+        let status = json!({"conditions": [{"type": "Ready", "status": "True", "category": "Required", "message": "The hook is ready.", "lastTransitionTime": "2026-11-25T00:00:00Z"}]});
+        store.update_status(rt, Some("w1"), "h1", status).unwrap();
+    });
+    let message = cluster
+        .wait_for(
+            &kinds::HOOK,
+            Some("w1"),
+            "h1",
+            Duration::from_secs(10),
+            "Hook w1/h1 Ready",
+            |hook| match condition(hook, "Ready") {
+                Some(c) => Verdict::Done(c["message"].as_str().unwrap_or("").to_string()),
+                None => Verdict::Pending("no Ready condition".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(message, "The hook is ready.");
+    writer.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_timeout_says_what_it_waited_for_and_what_it_saw() {
+    let (_lab, cluster, _recorder, _dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "t2"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    cluster
+        .create(
+            &kinds::CONFIG_MAP,
+            Some("t2"),
+            json!({"metadata": {"name": "c"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let err = cluster
+        .wait_for(
+            &kinds::CONFIG_MAP,
+            Some("t2"),
+            "c",
+            Duration::from_millis(400),
+            "ConfigMap t2/c to be Ready",
+            |_| Verdict::<()>::Pending("no data".into()),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Timeout { .. }));
+    let text = err.to_string();
+    assert!(text.contains("ConfigMap t2/c to be Ready"), "{text}");
+    assert!(text.contains("last seen: no data"), "{text}");
+}
+
+#[tokio::test]
+async fn deletes_are_observed_and_repeat_deletes_are_harmless() {
+    let (_lab, cluster, _recorder, _dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "d1"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    cluster
+        .create(
+            &kinds::SECRET,
+            Some("d1"),
+            json!({"metadata": {"name": "s"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        cluster
+            .delete(&kinds::SECRET, Some("d1"), "s")
+            .await
+            .unwrap()
+    );
+    cluster
+        .wait_gone(&kinds::SECRET, Some("d1"), "s", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        !cluster
+            .delete(&kinds::SECRET, Some("d1"), "s")
+            .await
+            .unwrap()
+    );
+    let err = cluster.get(&kinds::SECRET, Some("d1"), "s").await.unwrap();
+    assert!(err.is_none());
+}

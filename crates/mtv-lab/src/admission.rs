@@ -1,0 +1,60 @@
+//! Admission: synchronous checks and defaults on every create and update, after schema defaulting and
+//! validation and before the write is committed — the place for what a real cluster's admission webhooks
+//! do (Forklift's forklift-api webhooks, for instance). A plug-in sees the request, may change the object,
+//! may read other objects, and rejects the write by returning an error (usually `ApiError::webhook_denied`).
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::registry::ResourceType;
+
+/// The operation being admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+}
+
+/// What is being written.
+#[derive(Debug)]
+pub struct AdmissionRequest<'a> {
+    pub operation: Operation,
+    pub resource: &'static ResourceType,
+    /// The stored object, for updates.
+    pub old: Option<&'a Value>,
+    /// The write targets the `status` subresource.
+    pub status: bool,
+    pub dry_run: bool,
+}
+
+/// Read access to the store while a write is being admitted (the store is locked: plug-ins must not call
+/// back into [`crate::store::Store`]).
+pub trait StoreView {
+    /// One object, if it exists.
+    fn get(&self, rt: &'static ResourceType, namespace: Option<&str>, name: &str) -> Option<Value>;
+    /// All objects of a type, optionally in one namespace.
+    fn list(&self, rt: &'static ResourceType, namespace: Option<&str>) -> Vec<Value>;
+}
+
+/// An admission plug-in.
+pub trait Admission: Send + Sync {
+    /// Mutates and/or validates `object`; an error rejects the write with that error.
+    fn admit(
+        &self,
+        request: &AdmissionRequest<'_>,
+        object: &mut Value,
+        view: &dyn StoreView,
+    ) -> Result<(), ApiError>;
+}
+
+impl ApiError {
+    /// The error a denying admission webhook produces: 403 (or the given code) with the apiserver's
+    /// `admission webhook "<name>" denied the request: <reason>` message.
+    pub fn webhook_denied(webhook: &str, reason: &str) -> Self {
+        let mut e = ApiError::forbidden(format!(
+            "admission webhook \"{webhook}\" denied the request: {reason}"
+        ));
+        e.reason = "Forbidden".into();
+        e
+    }
+}

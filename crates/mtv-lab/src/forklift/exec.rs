@@ -1,0 +1,1573 @@
+//! Plan execution (forklift-api.md §4): snapshots, per-VM itineraries and pipelines advancing in simulated
+//! time, warm precopies and cutover, hooks, failures, cancel, and the plan-level outcome.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+
+use super::conditions::{ADVISORY, Condition, Conditions, has as has_condition};
+use super::inventory::InvVm;
+use super::plan::{PlanCtx, SLOW_REQUEUE, ready_condition};
+use super::{Controller, controller_setting, generation, meta, s};
+use crate::clock;
+use crate::registry;
+use crate::source::PowerState;
+use crate::store::ListOptions;
+
+/// The simulation clock of one VM run.
+#[derive(Debug, Clone)]
+pub(crate) struct VmRun {
+    /// When the current phase started (advanced by whole phase durations, so slow ticks do not slow the run).
+    pub since: Instant,
+}
+
+/// Copy throughput in MiB per lab second.
+const MIB_PER_LAB_SECOND: f64 = 450.0;
+
+const DISK_STEPS: &[&str] = &[
+    "DiskTransfer",
+    "DiskAllocation",
+    "DiskTransferV2v",
+    "Cutover",
+    "ConvertOpenstackSnapshot",
+];
+
+fn step_description(step: &str) -> &'static str {
+    match step {
+        "Initialize" => "Initialize migration.",
+        "PreHook" => "Run pre-migration hook.",
+        "PostHook" => "Run post-migration hook.",
+        "DiskAllocation" => "Allocate disks.",
+        "DiskTransfer" => "Transfer disks.",
+        "DiskTransferV2v" => "Copy disks.",
+        "ImageConversion" => "Convert image to kubevirt.",
+        "Cutover" => "Finalize disk transfer.",
+        "VirtualMachineCreation" => "Create VM.",
+        "ConvertOpenstackSnapshot" => "Convert OpenStack snapshot.",
+        "PreflightInspection" => "Preflight inspection of the VM.",
+        "WaitForGuestReboots" => "Wait for the guest to finish its first-boot reboots.",
+        "WaitForFinalSnapshotConsolidation" => "Wait for final snapshot consolidation.",
+        _ => "",
+    }
+}
+
+/// What a VM's migration looks like: phases (with the warm loop laid out once) and pipeline steps.
+#[derive(Debug, Clone)]
+pub(crate) struct Itinerary {
+    pub phases: Vec<&'static str>,
+    pub steps: Vec<&'static str>,
+    pub warm: bool,
+    pub preflight: bool,
+    pub offload: bool,
+    pub cdi: bool,
+}
+
+impl Itinerary {
+    pub fn build(
+        ctx: &PlanCtx,
+        vm: &InvVm,
+        spec_vm: &Value,
+        controller: &dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        let t = ctx.src_type.as_str();
+        let warm = ctx.warm;
+        let plan = &ctx.plan;
+        let has_hook = |step: &str| {
+            spec_vm
+                .get("hooks")
+                .and_then(Value::as_array)
+                .is_some_and(|h| h.iter().any(|x| s(x, "/step") == step))
+        };
+        let pre = has_hook("PreHook");
+        let post = has_hook("PostHook");
+        let skip_conversion = super::b(plan, "/spec/skipGuestConversion") == Some(true);
+        let offload =
+            ctx.offload() && controller("feature_copy_offload").as_deref() != Some("false");
+        let shared = super::b(plan, "/spec/migrateSharedDisks") != Some(false);
+        let v2v = match t {
+            "ova" | "hyperv" => true,
+            "vsphere" => {
+                !warm
+                    && ctx.local_dest
+                    && shared
+                    && !skip_conversion
+                    && !offload
+                    && ctx.plan_type() != "conversion"
+            }
+            _ => false,
+        };
+        let conversion = matches!(t, "vsphere" | "ova" | "hyperv") && !skip_conversion;
+        let reboots = conversion
+            && vm.windows
+            && controller("feature_windows_wait_for_reboot").as_deref() != Some("false");
+        if t == "openshift" && ctx.plan_type() == "live" {
+            // The `ocp-live` itinerary: decentralized live migration through KubeVirt.
+            let mut p: Vec<&'static str> = vec!["Started"];
+            let mut steps = vec!["Initialize"];
+            if pre {
+                p.push("PreHook");
+                steps.push("PreHook");
+            }
+            p.extend([
+                "CreateSecrets",
+                "CreateConfigMaps",
+                "EnsurePreference",
+                "EnsureInstanceType",
+                "EnsureDataVolumes",
+                "EnsurePersistentVolumeClaims",
+                "CreateTarget",
+                "SetOwnerReferences",
+                "WaitForTargetVMI",
+                "CreateVirtualMachineInstanceMigrations",
+                "WaitForStateTransfer",
+            ]);
+            steps.extend(["PrepareTarget", "Synchronization"]);
+            if post {
+                p.push("PostHook");
+                steps.push("PostHook");
+            }
+            p.push("Completed");
+            return Itinerary {
+                phases: p,
+                steps,
+                warm: false,
+                preflight: false,
+                offload: false,
+                cdi: true,
+            };
+        }
+        let mut p: Vec<&'static str> = vec!["Started"];
+        if pre {
+            p.push("PreHook");
+        }
+        let mut preflight = false;
+        if warm {
+            p.extend(["CreateInitialSnapshot", "WaitForInitialSnapshot"]);
+            if t == "vsphere" {
+                p.push("StoreInitialSnapshotDeltas");
+                preflight = super::b(plan, "/spec/runPreflightInspection") != Some(false)
+                    && !skip_conversion;
+                if preflight {
+                    p.push("PreflightInspection");
+                }
+            }
+            p.extend(["CreateDataVolumes", "CopyDisks", "CopyingPaused"]);
+            if t == "vsphere" {
+                p.extend(["RemovePreviousSnapshot", "WaitForPreviousSnapshotRemoval"]);
+            }
+            p.extend(["CreateSnapshot", "WaitForSnapshot"]);
+            if t == "vsphere" {
+                p.push("StoreSnapshotDeltas");
+            }
+            p.extend([
+                "AddCheckpoint",
+                "StorePowerState",
+                "PowerOffSource",
+                "WaitForPowerOff",
+            ]);
+            if t == "vsphere" {
+                p.extend([
+                    "RemovePenultimateSnapshot",
+                    "WaitForPenultimateSnapshotRemoval",
+                ]);
+            }
+            p.extend([
+                "CreateFinalSnapshot",
+                "WaitForFinalSnapshot",
+                "AddFinalCheckpoint",
+                "Finalize",
+            ]);
+            if t == "vsphere" {
+                p.push("RemoveFinalSnapshot");
+            }
+            if conversion {
+                p.extend(["CreateGuestConversionPod", "ConvertGuest"]);
+            }
+            p.push("CreateVM");
+        } else {
+            p.extend([
+                "StorePowerState",
+                "PowerOffSource",
+                "WaitForPowerOff",
+                "CreateDataVolumes",
+            ]);
+            if v2v {
+                p.extend([
+                    "AllocateDisks",
+                    "CreateGuestConversionPod",
+                    "ConvertGuest",
+                    "CopyDisksVirtV2V",
+                ]);
+            } else {
+                p.push("CopyDisks");
+                if conversion {
+                    p.extend(["CreateGuestConversionPod", "ConvertGuest"]);
+                }
+            }
+            if t == "openstack" {
+                p.push("ConvertOpenstackSnapshot");
+            }
+            p.push("CreateVM");
+        }
+        if reboots {
+            p.push("WaitForGuestReboots");
+        }
+        if post {
+            p.push("PostHook");
+        }
+        if warm
+            && t == "vsphere"
+            && controller("wait_for_final_snapshot_consolidation").as_deref() != Some("false")
+        {
+            p.push("WaitForFinalSnapshotRemoval");
+        }
+        p.push("Completed");
+
+        // Pipeline steps in Forklift's order (§4.3 table).
+        let mut steps = vec!["Initialize"];
+        if pre {
+            steps.push("PreHook");
+        }
+        if warm {
+            if preflight {
+                steps.push("PreflightInspection");
+            }
+            steps.extend(["DiskTransfer", "Cutover"]);
+            if conversion {
+                steps.push("ImageConversion");
+            }
+        } else if v2v {
+            steps.extend(["DiskAllocation", "ImageConversion", "DiskTransferV2v"]);
+        } else {
+            steps.push("DiskTransfer");
+            if conversion {
+                steps.push("ImageConversion");
+            }
+            if t == "openstack" {
+                steps.push("ConvertOpenstackSnapshot");
+            }
+        }
+        steps.push("VirtualMachineCreation");
+        if reboots {
+            steps.push("WaitForGuestReboots");
+        }
+        if post {
+            steps.push("PostHook");
+        }
+        if p.contains(&"WaitForFinalSnapshotRemoval") {
+            steps.push("WaitForFinalSnapshotConsolidation");
+        }
+        Itinerary {
+            phases: p,
+            steps,
+            warm,
+            preflight,
+            offload,
+            cdi: !v2v,
+        }
+    }
+
+    /// The pipeline step a phase reports on (§4.3 phase → step mapping, including the OpenStack quirk).
+    pub fn step_of(&self, phase: &str) -> &'static str {
+        match phase {
+            "Started"
+            | "CreateInitialSnapshot"
+            | "WaitForInitialSnapshot"
+            | "StoreInitialSnapshotDeltas" => "Initialize",
+            "StorePowerState" | "PowerOffSource" | "WaitForPowerOff" => {
+                if self.warm {
+                    "Cutover"
+                } else {
+                    "Initialize"
+                }
+            }
+            "CreateDataVolumes" => {
+                if self.preflight {
+                    "DiskTransfer"
+                } else {
+                    "Initialize"
+                }
+            }
+            "AllocateDisks" => "DiskAllocation",
+            "CopyDisks"
+            | "CopyingPaused"
+            | "RemovePreviousSnapshot"
+            | "WaitForPreviousSnapshotRemoval"
+            | "CreateSnapshot"
+            | "WaitForSnapshot"
+            | "StoreSnapshotDeltas"
+            | "AddCheckpoint"
+            | "ConvertOpenstackSnapshot" => "DiskTransfer",
+            "RemovePenultimateSnapshot"
+            | "WaitForPenultimateSnapshotRemoval"
+            | "CreateFinalSnapshot"
+            | "WaitForFinalSnapshot"
+            | "AddFinalCheckpoint"
+            | "Finalize"
+            | "RemoveFinalSnapshot" => "Cutover",
+            "CreateGuestConversionPod" | "ConvertGuest" => "ImageConversion",
+            "CopyDisksVirtV2V" => "DiskTransferV2v",
+            "CreateVM" => "VirtualMachineCreation",
+            "PreHook" => "PreHook",
+            "PostHook" => "PostHook",
+            "WaitForGuestReboots" => "WaitForGuestReboots",
+            "PreflightInspection" => "PreflightInspection",
+            "CreateSecrets"
+            | "CreateConfigMaps"
+            | "EnsurePreference"
+            | "EnsureInstanceType"
+            | "EnsureDataVolumes"
+            | "EnsurePersistentVolumeClaims"
+            | "CreateTarget"
+            | "SetOwnerReferences" => "PrepareTarget",
+            "WaitForTargetVMI"
+            | "CreateVirtualMachineInstanceMigrations"
+            | "WaitForStateTransfer" => "Synchronization",
+            "WaitForFinalSnapshotRemoval" => "WaitForFinalSnapshotConsolidation",
+            _ => "",
+        }
+    }
+
+    fn index(&self, phase: &str) -> usize {
+        self.phases
+            .iter()
+            .position(|p| *p == phase)
+            .unwrap_or(self.phases.len() - 1)
+    }
+
+    /// The phase after `phase` on the straight path (the warm loop's back edge is handled by the caller).
+    fn next(&self, phase: &str) -> &'static str {
+        if phase == "AddCheckpoint" {
+            return "CopyDisks";
+        }
+        let i = self.index(phase);
+        self.phases.get(i + 1).copied().unwrap_or("Completed")
+    }
+
+    /// True when no phase from `from` on reports on `step`.
+    fn step_done_after(&self, step: &str, from: &str) -> bool {
+        if from == "CopyDisks" && step == "DiskTransfer" {
+            return false;
+        }
+        let i = self.index(from);
+        !self.phases[i..].iter().any(|p| self.step_of(p) == step)
+    }
+
+    /// The new pipeline for a VM.
+    pub fn pipeline(&self, vm: &InvVm) -> Vec<Value> {
+        self.steps
+            .iter()
+            .map(|step| {
+                let mut m = Map::new();
+                m.insert("name".into(), json!(step));
+                m.insert("description".into(), json!(step_description(step)));
+                if *step != "Cutover" {
+                    m.insert("phase".into(), json!("Pending"));
+                }
+                if DISK_STEPS.contains(step) {
+                    let total: u64 = vm.disks.iter().map(|d| d.capacity_mib).sum();
+                    m.insert("progress".into(), json!({"completed": 0, "total": total}));
+                    m.insert("annotations".into(), json!({"unit": "MB"}));
+                    let tasks: Vec<Value> = vm
+                        .disks
+                        .iter()
+                        .map(|d| {
+                            json!({
+                                "name": d.file,
+                                "phase": "Pending",
+                                "progress": {"completed": 0, "total": d.capacity_mib},
+                                "annotations": {"unit": "MB"}
+                            })
+                        })
+                        .collect();
+                    m.insert("tasks".into(), Value::Array(tasks));
+                } else {
+                    m.insert("progress".into(), json!({"completed": 0, "total": 1}));
+                }
+                Value::Object(m)
+            })
+            .collect()
+    }
+}
+
+fn step_mut<'a>(vm: &'a mut Value, name: &str) -> Option<&'a mut Value> {
+    vm.get_mut("pipeline")?
+        .as_array_mut()?
+        .iter_mut()
+        .find(|st| s(st, "/name") == name)
+}
+
+fn set_condition(vm: &mut Value, cond: Condition) {
+    let mut conds = super::conditions::parse(vm.get("conditions"));
+    conds.set(cond);
+    let json = conds.to_json(vm.get("conditions"));
+    vm["conditions"] = json;
+}
+
+fn remove_condition(vm: &mut Value, kind: &str) {
+    let mut conds = super::conditions::parse(vm.get("conditions"));
+    if conds.has(kind) {
+        conds.remove(kind);
+        let json = conds.to_json(vm.get("conditions"));
+        vm["conditions"] = json;
+    }
+}
+
+fn start_step(vm: &mut Value, step: &str) {
+    if let Some(st) = step_mut(vm, step)
+        && st.get("started").is_none()
+    {
+        st["started"] = json!(clock::now_rfc3339());
+        st["phase"] = json!("Running");
+    }
+}
+
+fn complete_step(vm: &mut Value, step: &str) {
+    let Some(st) = step_mut(vm, step) else { return };
+    if st.get("started").is_none() || st.get("completed").is_some() {
+        return;
+    }
+    st["completed"] = json!(clock::now_rfc3339());
+    st["phase"] = json!("Completed");
+    if matches!(step, "PreHook" | "PostHook" | "ImageConversion") {
+        st["progress"]["completed"] = json!(1);
+    }
+}
+
+/// Sets the tasks of a disk step to `fraction` of their totals.
+fn disk_progress(vm: &mut Value, step: &str, fraction: f64, precopy: Option<u32>) {
+    let Some(st) = step_mut(vm, step) else { return };
+    let mut sum = 0u64;
+    if let Some(tasks) = st.get_mut("tasks").and_then(Value::as_array_mut) {
+        for task in tasks {
+            let total = task
+                .pointer("/progress/total")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let done = ((total as f64) * fraction.clamp(0.0, 1.0)).floor() as u64;
+            let prev = task
+                .pointer("/progress/completed")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let done = done.max(prev);
+            task["progress"]["completed"] = json!(done);
+            if task.get("started").is_none() {
+                task["started"] = json!(clock::now_rfc3339());
+            }
+            if let Some(n) = precopy {
+                task["annotations"]["Precopy"] = json!(n.to_string());
+            }
+            if done >= total {
+                if task.get("completed").is_none() {
+                    task["completed"] = json!(clock::now_rfc3339());
+                }
+                task["phase"] = json!("Completed");
+                task["reason"] = json!("Transfer completed.");
+            } else {
+                task["phase"] = json!("Running");
+            }
+            sum += done;
+        }
+    }
+    st["progress"]["completed"] = json!(sum);
+}
+
+/// Lab duration of a phase for a VM.
+fn phase_duration(phase: &str, vm: &InvVm, precopy: u32, offload: bool) -> Duration {
+    let mib: u64 = vm.disks.iter().map(|d| d.capacity_mib).sum();
+    let copy =
+        |share: f64| Duration::from_secs_f64((mib as f64 * share / MIB_PER_LAB_SECOND).max(3.0));
+    match phase {
+        "CopyDisks" if precopy > 1 => copy(0.1),
+        "CopyDisks" if offload => {
+            // XCOPY runs inside the array: fast where it works.
+            let fast = vm.disks.iter().all(|d| d.xcopy) && !vm.has_snapshots;
+            copy(if fast { 0.25 } else { 1.0 })
+        }
+        "CopyDisks" | "CopyDisksVirtV2V" | "WaitForStateTransfer" => copy(1.0),
+        "Finalize" => copy(0.05),
+        "AllocateDisks" => Duration::from_secs(6),
+        "ConvertGuest" => Duration::from_secs(15),
+        "PreHook" | "PostHook" | "PreflightInspection" | "WaitForGuestReboots" => {
+            Duration::from_secs(10)
+        }
+        _ => Duration::from_secs(3),
+    }
+}
+
+fn cutover_due(migration: Option<&Value>, vm_id: &str) -> bool {
+    let Some(m) = migration else { return false };
+    let per_vm = m
+        .pointer("/spec/vmCutover")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|c| s(c, "/id") == vm_id))
+        .map(|c| s(c, "/cutover").to_string());
+    let at = per_vm
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| s(m, "/spec/cutover").to_string());
+    clock::parse_rfc3339(&at).is_some_and(|t| t <= clock::unix_now())
+}
+
+fn obj_ref(o: &Value) -> Value {
+    json!({"namespace": meta(o, "namespace"), "name": meta(o, "name"), "uid": meta(o, "uid"), "generation": generation(o)})
+}
+
+fn terminal(snapshot: &Value) -> bool {
+    let c = snapshot.get("conditions");
+    has_condition(c, "Succeeded") || has_condition(c, "Failed") || has_condition(c, "Canceled")
+}
+
+impl Controller {
+    pub(crate) fn reconcile_plan(&mut self, plan: &Value) -> Option<Duration> {
+        let plan_ns = meta(plan, "namespace").to_string();
+        let plan_name = meta(plan, "name").to_string();
+        // The mutating webhook's effect, done here because admission cannot be intercepted.
+        if plan
+            .pointer("/metadata/annotations/populatorLabels")
+            .is_none()
+        {
+            let _ = self.store.modify(
+                &registry::PLAN,
+                Some(&plan_ns),
+                &plan_name,
+                &Default::default(),
+                |o| {
+                    o["metadata"]["annotations"]["populatorLabels"] = json!("True");
+                    Ok(())
+                },
+            );
+        }
+        let old_status = plan.get("status").cloned().unwrap_or(json!({}));
+        let old_conds = old_status.get("conditions");
+        let archived = super::b(plan, "/spec/archived") == Some(true);
+        if archived && has_condition(old_conds, "Archived") {
+            return None;
+        }
+        if has_condition(old_conds, "Succeeded") && !archived {
+            return None;
+        }
+        if self.dependencies_pending() {
+            return Some(self.opts.real(SLOW_REQUEUE).max(Duration::from_millis(20)));
+        }
+        let mut mig = old_status.get("migration").cloned().unwrap_or(json!({}));
+        let active = mig
+            .get("history")
+            .and_then(Value::as_array)
+            .and_then(|h| h.last())
+            .is_some_and(|l| !terminal(l));
+        let (mut conds, ctx) = self.validate_plan(plan, active);
+        let limit: u64 = controller_setting(
+            &self.store,
+            &self.opts.mtv_namespace,
+            "controller_max_vm_inflight",
+        )
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+        let mut requeue = None;
+        let mut waiting = 0;
+        if archived {
+            conds.set(Condition::new(
+                "Archived",
+                ADVISORY,
+                "UserRequested",
+                "The migration plan has been archived.",
+            ));
+            self.cleanup_failed_vms(plan, &mig);
+        } else {
+            let ready_now = ready_condition(&conds, 0, limit).is_some();
+            let (r, w) = self.execute(plan, ctx.as_ref(), &mut mig, ready_now, limit, &conds);
+            requeue = r;
+            waiting = w;
+        }
+        // Lifecycle conditions come from the latest snapshot (durable).
+        if let Some(last) = mig
+            .get("history")
+            .and_then(Value::as_array)
+            .and_then(|h| h.last())
+        {
+            for c in super::conditions::parse(last.get("conditions")).0 {
+                if matches!(
+                    c.kind.as_str(),
+                    "Executing" | "Succeeded" | "Failed" | "Canceled"
+                ) {
+                    conds.set(c);
+                }
+            }
+        }
+        if let Some(ready) = ready_condition(&conds, waiting, limit) {
+            conds.set(ready);
+        }
+        let mut status = Map::new();
+        status.insert("conditions".into(), conds.to_json(old_conds));
+        status.insert("observedGeneration".into(), json!(generation(plan)));
+        if mig.as_object().is_some_and(|m| !m.is_empty()) {
+            status.insert("migration".into(), mig);
+        }
+        self.write_status(&registry::PLAN, plan, Value::Object(status));
+        if conds.has("ValidatingVDDK") {
+            requeue = Some(
+                requeue.unwrap_or(Duration::MAX).min(
+                    self.opts
+                        .real(Duration::from_secs(1))
+                        .max(Duration::from_millis(10)),
+                ),
+            );
+        }
+        requeue
+    }
+
+    /// Migrations of a plan, oldest first.
+    fn migrations_of(&self, plan: &Value) -> Vec<Value> {
+        let ns = meta(plan, "namespace");
+        let mut list: Vec<Value> = self
+            .store
+            .list(&registry::MIGRATION, Some(ns), &ListOptions::default())
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| {
+                s(m, "/spec/plan/name") == meta(plan, "name")
+                    && Some(s(m, "/spec/plan/namespace"))
+                        .filter(|x| !x.is_empty())
+                        .unwrap_or(ns)
+                        == ns
+            })
+            .collect();
+        list.sort_by(|a, b| {
+            (meta(a, "creationTimestamp"), meta(a, "name"))
+                .cmp(&(meta(b, "creationTimestamp"), meta(b, "name")))
+        });
+        list
+    }
+
+    /// Drives the active snapshot; returns the requeue delay and how many VMs wait for an in-flight slot.
+    fn execute(
+        &mut self,
+        plan: &Value,
+        ctx: Option<&PlanCtx>,
+        mig: &mut Value,
+        ready: bool,
+        limit: u64,
+        plan_conds: &Conditions,
+    ) -> (Option<Duration>, usize) {
+        let migrations = self.migrations_of(plan);
+        let history: Vec<Value> = mig
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let active = history.last().filter(|l| !terminal(l)).cloned();
+        let Some(ctx) = ctx else {
+            if active.is_some() {
+                // A blocker (a provider or map not ready) holds the run; past the grace period it fails.
+                if self.blocker_expired(plan, plan_conds) {
+                    self.fail_on_blocker(mig, plan_conds);
+                    return (None, 0);
+                }
+                return (
+                    Some(
+                        self.opts
+                            .real(Duration::from_secs(3))
+                            .max(Duration::from_millis(10)),
+                    ),
+                    0,
+                );
+            }
+            return (None, 0);
+        };
+        let migration = match &active {
+            Some(snap) => {
+                let uid = s(snap, "/migration/uid");
+                match migrations.iter().find(|m| meta(m, "uid") == uid) {
+                    Some(m) => {
+                        let changed = [
+                            ("/provider/source/uid", &ctx.src),
+                            ("/provider/destination/uid", &ctx.dst),
+                            ("/map/network/uid", &ctx.netmap),
+                        ]
+                        .iter()
+                        .any(|(p, o)| s(snap, p) != meta(o, "uid"));
+                        if changed {
+                            self.cancel_all(plan, ctx, mig, "Modified");
+                            self.finish_snapshot(mig, Some(("Canceled", "Modified", "The migration has been canceled because its plan references changed.")), "Modified");
+                            return (None, 0);
+                        }
+                        m.clone()
+                    }
+                    None => {
+                        self.cancel_all(plan, ctx, mig, "Modified");
+                        self.finish_snapshot(
+                            mig,
+                            Some(("Canceled", "Deleted", "The migration has been deleted.")),
+                            "Deleted",
+                        );
+                        return (None, 0);
+                    }
+                }
+            }
+            None => {
+                let used: Vec<&str> = history.iter().map(|h| s(h, "/migration/uid")).collect();
+                let pending = migrations.iter().find(|m| {
+                    !used.contains(&meta(m, "uid")) && m.pointer("/status/completed").is_none()
+                });
+                match pending {
+                    Some(m) if ready => {
+                        self.start_snapshot(plan, ctx, mig, m);
+                        m.clone()
+                    }
+                    _ => return (None, 0),
+                }
+            }
+        };
+        self.run_vms(plan, ctx, mig, &migration, limit, plan_conds)
+    }
+
+    fn start_snapshot(&mut self, plan: &Value, ctx: &PlanCtx, mig: &mut Value, migration: &Value) {
+        let now = clock::now_rfc3339();
+        let mut executing = Conditions::default();
+        executing
+            .set(Condition::new("Executing", ADVISORY, "", "The plan is EXECUTING.").durable());
+        let snapshot = json!({
+            "plan": obj_ref(plan),
+            "migration": obj_ref(migration),
+            "provider": {"source": obj_ref(&ctx.src), "destination": obj_ref(&ctx.dst)},
+            "map": {"network": obj_ref(&ctx.netmap), "storage": if ctx.storagemap.is_null() { obj_ref(&ctx.netmap) } else { obj_ref(&ctx.storagemap) }},
+            "conditions": executing.to_json(None),
+        });
+        let mut history = mig
+            .get("history")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        history.push(snapshot);
+        let old_vms: Vec<Value> = mig
+            .get("vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let spec_vms = plan
+            .pointer("/spec/vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mtv = self.opts.mtv_namespace.clone();
+        let store = self.store.clone();
+        let setting = move |k: &str| controller_setting(&store, &mtv, k);
+        let mut vms = Vec::new();
+        for (i, spec_vm) in spec_vms.iter().enumerate() {
+            let Some(Some(inv)) = ctx.vms.get(i) else {
+                continue;
+            };
+            if let Some(old) = old_vms.iter().find(|v| s(v, "/id") == inv.id)
+                && has_condition(old.get("conditions"), "Succeeded")
+            {
+                vms.push(old.clone());
+                continue;
+            }
+            let itinerary = Itinerary::build(ctx, inv, spec_vm, &setting);
+            let mut v = spec_vm.clone();
+            v["id"] = json!(inv.id);
+            v["name"] = json!(inv.name);
+            if !inv.namespace.is_empty() {
+                v["namespace"] = json!(inv.namespace);
+            }
+            v["phase"] = json!("Started");
+            v["pipeline"] = Value::Array(itinerary.pipeline(inv));
+            if ctx.warm {
+                v["warm"] = json!({"successes": 0, "failures": 0, "consecutiveFailures": 0, "precopies": []});
+            }
+            vms.push(v);
+        }
+        mig["history"] = Value::Array(history);
+        mig["vms"] = Value::Array(vms);
+        mig["started"] = json!(now);
+        if let Some(m) = mig.as_object_mut() {
+            m.remove("completed");
+        }
+    }
+
+    /// Closes the active snapshot with a terminal condition.
+    fn finish_snapshot(
+        &mut self,
+        mig: &mut Value,
+        outcome: Option<(&str, &str, &str)>,
+        _why: &str,
+    ) {
+        let Some(history) = mig.get_mut("history").and_then(Value::as_array_mut) else {
+            return;
+        };
+        let Some(last) = history.last_mut() else {
+            return;
+        };
+        let mut conds = super::conditions::parse(last.get("conditions"));
+        conds.remove("Executing");
+        if let Some((kind, reason, message)) = outcome {
+            conds.set(Condition::new(kind, ADVISORY, reason, message).durable());
+        }
+        let json = conds.to_json(last.get("conditions"));
+        last["conditions"] = json;
+        mig["completed"] = json!(clock::now_rfc3339());
+    }
+
+    fn cancel_all(&mut self, plan: &Value, ctx: &PlanCtx, mig: &mut Value, reason: &str) {
+        let mut vms: Vec<Value> = mig
+            .get("vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let migration_uid = mig
+            .get("history")
+            .and_then(Value::as_array)
+            .and_then(|h| h.last())
+            .map(|l| s(l, "/migration/uid").to_string())
+            .unwrap_or_default();
+        for vm in vms.iter_mut() {
+            if vm.get("completed").is_none() {
+                self.cancel_vm(plan, ctx, vm, &migration_uid, reason);
+            }
+        }
+        mig["vms"] = Value::Array(vms);
+    }
+
+    fn cancel_vm(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        vm: &mut Value,
+        migration_uid: &str,
+        reason: &str,
+    ) {
+        let id = s(vm, "/id").to_string();
+        if let Some(steps) = vm.get_mut("pipeline").and_then(Value::as_array_mut) {
+            for st in steps {
+                if st.get("started").is_some() && st.get("completed").is_none() {
+                    st["completed"] = json!(clock::now_rfc3339());
+                    st["phase"] = json!("Completed");
+                }
+            }
+        }
+        set_condition(
+            vm,
+            Condition::new(
+                "Canceled",
+                ADVISORY,
+                reason,
+                "The migration has been canceled.",
+            )
+            .durable(),
+        );
+        remove_condition(vm, "Pending");
+        vm["phase"] = json!("Completed");
+        vm["completed"] = json!(clock::now_rfc3339());
+        if s(vm, "/restorePowerState") == "On" {
+            self.set_source_power(ctx, &id, true);
+        }
+        self.runs.remove(&(migration_uid.to_string(), id.clone()));
+        self.cleanup_vm(plan, &id, vm, true);
+    }
+
+    pub(crate) fn set_source_power(&mut self, ctx: &PlanCtx, vm_id: &str, on: bool) {
+        match &ctx.inv {
+            super::inventory::Inventory::Lab { name, .. } => {
+                let _ = self.source.set_power(
+                    name,
+                    vm_id,
+                    if on { PowerState::On } else { PowerState::Off },
+                );
+            }
+            super::inventory::Inventory::Cluster => {
+                let list =
+                    self.store
+                        .list(&registry::VIRTUAL_MACHINE, None, &ListOptions::default());
+                if let Some(vm) = list
+                    .ok()
+                    .and_then(|l| l.items.into_iter().find(|v| meta(v, "uid") == vm_id))
+                {
+                    let ns = meta(&vm, "namespace").to_string();
+                    let name = meta(&vm, "name").to_string();
+                    let strategy = if on { "Always" } else { "Halted" };
+                    let _ = self.store.modify(
+                        &registry::VIRTUAL_MACHINE,
+                        Some(&ns),
+                        &name,
+                        &Default::default(),
+                        |o| {
+                            if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                                spec.remove("running");
+                                spec.insert("runStrategy".into(), json!(strategy));
+                            }
+                            Ok(())
+                        },
+                    );
+                    if !on {
+                        let _ = self.store.delete(
+                            &registry::VIRTUAL_MACHINE_INSTANCE,
+                            Some(&ns),
+                            &name,
+                            &Default::default(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// VMs in flight on the same source provider across all plans, for the scheduler (§4.4): VM count, or
+    /// disks per ESXi host on vSphere.
+    /// The scheduler bucket of a VM and what it costs (§4.4): on vSphere, its disks on its ESXi host;
+    /// elsewhere one VM for the whole provider.
+    fn slot(&self, ctx: &PlanCtx, vm_id: &str) -> (String, u64) {
+        if let super::inventory::Inventory::Lab { name, kind } = &ctx.inv
+            && kind == "vsphere"
+            && let Ok(vm) = self.source.vm(name, vm_id)
+        {
+            return (vm.host.unwrap_or_default(), vm.disks.len().max(1) as u64);
+        }
+        (String::new(), 1)
+    }
+
+    /// In-flight units per bucket on the plan's source provider, across all other plans. The per-plan
+    /// usage is read from the store once per reconcile round and kept current as plans run.
+    fn inflight(&mut self, ctx: &PlanCtx, exclude_plan: &str) -> HashMap<String, u64> {
+        let src_uid = meta(&ctx.src, "uid").to_string();
+        if !self.inflight_cache.contains_key(&src_uid) {
+            let mut per_plan: HashMap<String, HashMap<String, u64>> = HashMap::new();
+            let plans = self
+                .store
+                .list(&registry::PLAN, None, &ListOptions::default())
+                .map(|l| l.items)
+                .unwrap_or_default();
+            for p in plans {
+                let active = p
+                    .pointer("/status/migration/history")
+                    .and_then(Value::as_array)
+                    .and_then(|h| h.last())
+                    .is_some_and(|l| s(l, "/provider/source/uid") == src_uid && !terminal(l));
+                if !active {
+                    continue;
+                }
+                let usage = per_plan.entry(meta(&p, "uid").to_string()).or_default();
+                for vm in p
+                    .pointer("/status/migration/vms")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                {
+                    if vm.get("started").is_some() && vm.get("completed").is_none() {
+                        let (bucket, units) = self.slot(ctx, s(vm, "/id"));
+                        *usage.entry(bucket).or_default() += units;
+                    }
+                }
+            }
+            self.inflight_cache.insert(src_uid.clone(), per_plan);
+        }
+        let mut used: HashMap<String, u64> = HashMap::new();
+        for (plan, usage) in self.inflight_cache.get(&src_uid).into_iter().flatten() {
+            if plan != exclude_plan {
+                for (bucket, units) in usage {
+                    *used.entry(bucket.clone()).or_default() += units;
+                }
+            }
+        }
+        used
+    }
+
+    /// Records what a plan has in flight after its pass.
+    fn record_inflight(&mut self, ctx: &PlanCtx, plan_uid: &str, vms: &[Value]) {
+        let mut usage: HashMap<String, u64> = HashMap::new();
+        for v in vms
+            .iter()
+            .filter(|v| v.get("started").is_some() && v.get("completed").is_none())
+        {
+            let (bucket, units) = self.slot(ctx, s(v, "/id"));
+            *usage.entry(bucket).or_default() += units;
+        }
+        if let Some(per_plan) = self.inflight_cache.get_mut(meta(&ctx.src, "uid")) {
+            per_plan.insert(plan_uid.to_string(), usage);
+        }
+    }
+
+    fn run_vms(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        mig: &mut Value,
+        migration: &Value,
+        limit: u64,
+        plan_conds: &Conditions,
+    ) -> (Option<Duration>, usize) {
+        let migration_uid = meta(migration, "uid").to_string();
+        let mut vms: Vec<Value> = mig
+            .get("vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let spec_vms = plan
+            .pointer("/spec/vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mtv = self.opts.mtv_namespace.clone();
+        let store = self.store.clone();
+        let setting = move |k: &str| controller_setting(&store, &mtv, k);
+        let faults = self.opts.faults();
+        // Cancel requests: ids, and names resolved to ids.
+        let cancel: Vec<String> = migration
+            .pointer("/spec/cancel")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| {
+                let id = s(c, "/id");
+                if !id.is_empty() {
+                    return Some(id.to_string());
+                }
+                let name = s(c, "/name");
+                vms.iter()
+                    .find(|v| s(v, "/name") == name)
+                    .map(|v| s(v, "/id").to_string())
+            })
+            .collect();
+        let mut inflight = self.inflight(ctx, meta(plan, "uid"));
+        for v in vms
+            .iter()
+            .filter(|v| v.get("started").is_some() && v.get("completed").is_none())
+        {
+            let (bucket, units) = self.slot(ctx, s(v, "/id"));
+            *inflight.entry(bucket).or_default() += units;
+        }
+        let mut waiting = 0;
+        let tick = self
+            .opts
+            .real(Duration::from_secs(3))
+            .clamp(Duration::from_millis(10), Duration::from_millis(50));
+        for vm in vms.iter_mut() {
+            if vm.get("completed").is_some() {
+                continue;
+            }
+            let id = s(vm, "/id").to_string();
+            if cancel.contains(&id) {
+                let started = vm.get("started").is_some();
+                self.cancel_vm(plan, ctx, vm, &migration_uid, "UserRequested");
+                if started {
+                    let (bucket, units) = self.slot(ctx, &id);
+                    if let Some(u) = inflight.get_mut(&bucket) {
+                        *u = u.saturating_sub(units);
+                    }
+                }
+                continue;
+            }
+            let Some(index) = spec_vms.iter().position(|v| {
+                let sid = s(v, "/id");
+                (!sid.is_empty() && sid == id)
+                    || (sid.is_empty()
+                        && (s(v, "/name") == s(vm, "/name")
+                            || s(v, "/name").ends_with(&format!("/{}", s(vm, "/name")))))
+            }) else {
+                continue;
+            };
+            let Some(Some(inv)) = ctx.vms.get(index).cloned() else {
+                set_condition(
+                    vm,
+                    Condition::new(
+                        "Canceled",
+                        ADVISORY,
+                        "NotFound",
+                        "VM was not found in inventory.",
+                    )
+                    .durable(),
+                );
+                vm["phase"] = json!("Completed");
+                vm["completed"] = json!(clock::now_rfc3339());
+                continue;
+            };
+            if vm.get("started").is_none() {
+                let (bucket, units) = self.slot(ctx, &id);
+                let used = inflight.get(&bucket).copied().unwrap_or(0);
+                // A VM bigger than the limit may still run alone.
+                if used > 0 && used + units > limit {
+                    waiting += 1;
+                    set_condition(
+                        vm,
+                        Condition::new(
+                            "Pending",
+                            ADVISORY,
+                            "",
+                            &format!(
+                                "Waiting to start migration: in-flight limit reached (max {limit})."
+                            ),
+                        )
+                        .durable(),
+                    );
+                    continue;
+                }
+                remove_condition(vm, "Pending");
+                *inflight.entry(bucket).or_default() += units;
+                vm["started"] = json!(clock::now_rfc3339());
+                self.runs.insert(
+                    (migration_uid.clone(), id.clone()),
+                    VmRun {
+                        since: Instant::now(),
+                    },
+                );
+                start_step(vm, "Initialize");
+                if let Err(e) =
+                    self.enter_phase(plan, ctx, migration, vm, &inv, &spec_vms[index], "Started")
+                {
+                    self.fail_vm(vm, &e);
+                    continue;
+                }
+            }
+            let itinerary = Itinerary::build(ctx, &inv, &spec_vms[index], &setting);
+            self.advance(
+                plan,
+                ctx,
+                migration,
+                vm,
+                &inv,
+                &spec_vms[index],
+                &itinerary,
+                &faults,
+            );
+        }
+        mig["vms"] = Value::Array(vms.clone());
+        self.record_inflight(ctx, meta(plan, "uid"), &vms);
+        if self.blocker_expired(plan, plan_conds) {
+            self.fail_on_blocker(mig, plan_conds);
+            self.runs.retain(|(m, _), _| *m != migration_uid);
+            return (None, 0);
+        }
+        let all_done = vms.iter().all(|v| v.get("completed").is_some());
+        if all_done {
+            let any = |k: &str| vms.iter().any(|v| has_condition(v.get("conditions"), k));
+            let outcome = if any("Failed") {
+                ("Failed", "", "The plan execution has FAILED.")
+            } else if any("Succeeded") {
+                ("Succeeded", "", "The plan execution has SUCCEEDED.")
+            } else {
+                (
+                    "Canceled",
+                    "UserRequested",
+                    "The plan execution has been CANCELED.",
+                )
+            };
+            self.finish_snapshot(mig, Some(outcome), "");
+            self.runs.retain(|(m, _), _| *m != migration_uid);
+            return (None, 0);
+        }
+        (Some(tick), waiting)
+    }
+
+    /// True once a blocker has lasted `controller_blocker_grace_period_minutes` (§4.6).
+    fn blocker_expired(&mut self, plan: &Value, conds: &Conditions) -> bool {
+        let uid = meta(plan, "uid").to_string();
+        if !conds.has_blocker() {
+            self.blocker_since.remove(&uid);
+            return false;
+        }
+        let grace: u64 = controller_setting(
+            &self.store,
+            &self.opts.mtv_namespace,
+            "controller_blocker_grace_period_minutes",
+        )
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+        let since = *self.blocker_since.entry(uid).or_insert_with(Instant::now);
+        since.elapsed() >= self.opts.real(Duration::from_secs(60 * grace))
+    }
+
+    fn fail_on_blocker(&mut self, mig: &mut Value, conds: &Conditions) {
+        let messages: Vec<&str> = conds
+            .0
+            .iter()
+            .filter(|c| c.is_blocker())
+            .map(|c| c.message.as_str())
+            .collect();
+        let message = format!(
+            "The migration has FAILED due to a validation blocker: {}",
+            messages.join("; ")
+        );
+        let mut vms: Vec<Value> = mig
+            .get("vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        for vm in vms.iter_mut().filter(|v| v.get("completed").is_none()) {
+            self.fail_vm(vm, &message);
+        }
+        mig["vms"] = Value::Array(vms);
+        self.finish_snapshot(mig, Some(("Failed", "", &message)), "");
+    }
+
+    fn fail_vm(&mut self, vm: &mut Value, message: &str) {
+        let phase = s(vm, "/phase").to_string();
+        let step_name = vm
+            .get("pipeline")
+            .and_then(Value::as_array)
+            .and_then(|p| {
+                p.iter()
+                    .rev()
+                    .find(|st| st.get("started").is_some())
+                    .map(|st| s(st, "/name").to_string())
+            })
+            .unwrap_or_else(|| "Initialize".to_string());
+        if let Some(st) = step_mut(vm, &step_name) {
+            st["error"] = json!({"phase": phase, "reasons": [message]});
+            if st.get("completed").is_none() {
+                st["completed"] = json!(clock::now_rfc3339());
+            }
+            st["phase"] = json!("Completed");
+        }
+        vm["error"] = json!({"phase": phase, "reasons": [message]});
+        vm["phase"] = json!("Completed");
+        vm["completed"] = json!(clock::now_rfc3339());
+        if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
+            let f = w.get("failures").and_then(Value::as_i64).unwrap_or(0);
+            w["failures"] = json!(f + 1);
+            w["consecutiveFailures"] = json!(f + 1);
+        }
+        set_condition(
+            vm,
+            Condition::new("Failed", ADVISORY, "", "The VM migration has FAILED.").durable(),
+        );
+    }
+
+    /// Moves one VM through its itinerary as far as simulated time allows.
+    #[allow(clippy::too_many_arguments)]
+    fn advance(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+        spec_vm: &Value,
+        it: &Itinerary,
+        faults: &crate::faults::FaultSpec,
+    ) {
+        let key = (meta(migration, "uid").to_string(), inv.id.clone());
+        let precopy_interval = controller_setting(
+            &self.store,
+            &self.opts.mtv_namespace,
+            "controller_precopy_interval",
+        )
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(60);
+        for _ in 0..64 {
+            let phase: &'static str = it
+                .phases
+                .iter()
+                .copied()
+                .find(|p| *p == s(vm, "/phase"))
+                .unwrap_or("Completed");
+            let step = it.step_of(phase);
+            if phase == "Completed" {
+                for st in it.steps.clone() {
+                    if st != "ConvertOpenstackSnapshot" {
+                        complete_step(vm, st);
+                    }
+                }
+                vm["completed"] = json!(clock::now_rfc3339());
+                set_condition(
+                    vm,
+                    Condition::new("Succeeded", ADVISORY, "", "The VM migration has SUCCEEDED.")
+                        .durable(),
+                );
+                self.runs.remove(&key);
+                self.cleanup_after_success(plan, ctx, migration, &inv.id);
+                return;
+            }
+            let run = self
+                .runs
+                .entry(key.clone())
+                .or_insert(VmRun {
+                    since: Instant::now(),
+                })
+                .clone();
+            let elapsed = run.since.elapsed();
+            let faulted = !step.is_empty()
+                && (faults.vm_fails_at(&inv.name, step) || faults.vm_fails_at(&inv.id, step));
+            let precopies = vm
+                .pointer("/warm/precopies")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .unwrap_or(0) as u32;
+            let mut next: Option<&'static str> = None;
+            if phase == "CopyingPaused" {
+                if cutover_due(Some(migration), &inv.id) {
+                    next = Some("StorePowerState");
+                } else if elapsed >= self.opts.real(Duration::from_secs(60 * precopy_interval)) {
+                    next = Some(it.next(phase));
+                } else {
+                    return;
+                }
+            } else {
+                let lab = phase_duration(phase, inv, precopies, it.offload);
+                let mut dur = self.opts.real(lab);
+                if faulted {
+                    dur /= 2;
+                }
+                let fraction = (elapsed.as_secs_f64() / dur.as_secs_f64().max(1e-9)).min(1.0)
+                    * if faulted { 0.5 } else { 1.0 };
+                self.progress(ctx, migration, vm, inv, it, phase, fraction, precopies);
+                if elapsed < dur {
+                    return;
+                }
+                if faulted {
+                    self.fail_vm(
+                        vm,
+                        &format!(
+                            "Injected fault (vm-fail={}@{step}): the VM failed in phase {phase}.",
+                            inv.name
+                        ),
+                    );
+                    self.runs.remove(&key);
+                    return;
+                }
+                if let Err(e) = self.exit_phase(
+                    plan,
+                    ctx,
+                    migration,
+                    vm,
+                    inv,
+                    it,
+                    phase,
+                    precopies,
+                    precopy_interval,
+                ) {
+                    self.fail_vm(vm, &e);
+                    self.runs.remove(&key);
+                    return;
+                }
+                if let Some(r) = self.runs.get_mut(&key) {
+                    r.since += dur;
+                }
+            }
+            let next = next.unwrap_or_else(|| it.next(phase));
+            if next == "StorePowerState"
+                && phase == "CopyingPaused"
+                && let Some(r) = self.runs.get_mut(&key)
+            {
+                r.since = Instant::now();
+            } else if phase == "CopyingPaused"
+                && let Some(r) = self.runs.get_mut(&key)
+            {
+                r.since = Instant::now();
+            }
+            // Steps whose phases are all behind complete.
+            let from_step = it.step_of(phase);
+            if it.step_of(next) != from_step && it.step_done_after(from_step, next) {
+                complete_step(vm, from_step);
+            }
+            vm["phase"] = json!(next);
+            let next_step = it.step_of(next);
+            if !next_step.is_empty() {
+                start_step(vm, next_step);
+            }
+            if let Err(e) = self.enter_phase(plan, ctx, migration, vm, inv, spec_vm, next) {
+                self.fail_vm(vm, &e);
+                self.runs.remove(&key);
+                return;
+            }
+        }
+    }
+
+    /// Progress of the disk work in a phase.
+    #[allow(clippy::too_many_arguments)]
+    fn progress(
+        &mut self,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+        it: &Itinerary,
+        phase: &str,
+        fraction: f64,
+        precopies: u32,
+    ) {
+        let step = match phase {
+            "CopyDisks" => "DiskTransfer",
+            "AllocateDisks" => "DiskAllocation",
+            "CopyDisksVirtV2V" => "DiskTransferV2v",
+            "Finalize" => "Cutover",
+            "WaitForStateTransfer" => {
+                self.update_transfer_objects(ctx, migration, inv, it, fraction, fraction >= 1.0);
+                return;
+            }
+            _ => return,
+        };
+        let precopy = (it.warm && step == "DiskTransfer").then_some(precopies.max(1));
+        disk_progress(vm, step, fraction, precopy);
+        if phase == "CopyDisks" || phase == "CopyDisksVirtV2V" {
+            self.update_transfer_objects(ctx, migration, inv, it, fraction, false);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn enter_phase(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+        spec_vm: &Value,
+        phase: &str,
+    ) -> Result<(), String> {
+        match phase {
+            "Started" => {
+                self.ensure_namespace(ctx.target_ns())?;
+                self.cleanup_previous_attempts(plan, vm, meta(migration, "uid"));
+                self.assign_target_name(ctx, vm, inv, spec_vm);
+            }
+            "PreHook" | "PostHook" => self.start_hook(plan, migration, vm, inv, spec_vm, phase)?,
+            "StorePowerState" => {
+                let on = self.current_power(ctx, inv);
+                vm["restorePowerState"] = json!(if on { "On" } else { "Off" });
+            }
+            "PowerOffSource" => self.set_source_power(ctx, &inv.id, false),
+            "CreateInitialSnapshot" | "CreateSnapshot" | "CreateFinalSnapshot" => {
+                if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
+                    let mut list = w
+                        .get("precopies")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default();
+                    let n = list.len() + 1;
+                    list.push(json!({
+                        "start": clock::now_rfc3339(),
+                        "snapshot": format!("snapshot-{}-{n}", inv.id),
+                        "createTaskId": format!("task-{}", 1000 + n),
+                        "deltas": inv.disks.iter().enumerate().map(|(i, d)| json!({"disk": d.file, "deltaId": format!("52 {i:02x} {n:02x} change-{n}")})).collect::<Vec<_>>()
+                    }));
+                    w["precopies"] = Value::Array(list);
+                }
+            }
+            "CreateDataVolumes" | "EnsureDataVolumes" => {
+                self.create_disks(plan, ctx, migration, vm, inv, spec_vm)?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exit_phase(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+        it: &Itinerary,
+        phase: &str,
+        precopies: u32,
+        interval_minutes: u64,
+    ) -> Result<(), String> {
+        match phase {
+            "PreHook" | "PostHook" => self.finish_hook(plan, migration, vm, inv, phase)?,
+            "CopyDisks" => {
+                disk_progress(vm, "DiskTransfer", 1.0, it.warm.then_some(precopies.max(1)));
+                self.update_transfer_objects(ctx, migration, inv, it, 1.0, true);
+                if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
+                    let n = w.get("successes").and_then(Value::as_i64).unwrap_or(0) + 1;
+                    w["successes"] = json!(n);
+                    w["consecutiveFailures"] = json!(0);
+                    let next_at = clock::unix_now()
+                        + self
+                            .opts
+                            .real(Duration::from_secs(60 * interval_minutes))
+                            .as_secs_f64()
+                            .ceil() as i64;
+                    w["nextPrecopyAt"] = json!(clock::format_rfc3339(next_at));
+                    if let Some(last) = w
+                        .get_mut("precopies")
+                        .and_then(Value::as_array_mut)
+                        .and_then(|l| l.last_mut())
+                    {
+                        last["end"] = json!(clock::now_rfc3339());
+                    }
+                } else if it.cdi && vm.pipeline_has("ImageConversion") {
+                    vm["disksCopied"] = json!(true);
+                }
+            }
+            "AllocateDisks" => disk_progress(vm, "DiskAllocation", 1.0, None),
+            "CopyDisksVirtV2V" => {
+                disk_progress(vm, "DiskTransferV2v", 1.0, None);
+                self.update_transfer_objects(ctx, migration, inv, it, 1.0, true);
+            }
+            "Finalize" => {
+                disk_progress(vm, "Cutover", 1.0, None);
+                if let Some(last) = vm
+                    .pointer_mut("/warm/precopies")
+                    .and_then(Value::as_array_mut)
+                    .and_then(|l| l.last_mut())
+                {
+                    last["end"] = json!(clock::now_rfc3339());
+                }
+                vm["disksCopied"] = json!(true);
+            }
+            "ConvertGuest" => {
+                if let Some(st) = step_mut(vm, "ImageConversion") {
+                    st["progress"]["completed"] = json!(1);
+                }
+                // What virt-v2v learns about the guest.
+                vm["firmware"] = json!(inv.firmware);
+                if !inv.guest_os.is_empty() {
+                    vm["operatingSystem"] = json!(inv.guest_os);
+                }
+            }
+            "CreateVM" | "CreateTarget" => self.create_target_vm(plan, ctx, migration, vm, inv)?,
+            "WaitForStateTransfer" => {
+                // The guest now runs on the target; the source VM stops.
+                self.set_source_power(ctx, &inv.id, false);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn current_power(&self, ctx: &PlanCtx, inv: &InvVm) -> bool {
+        match &ctx.inv {
+            super::inventory::Inventory::Lab { name, .. } => self
+                .source
+                .vm(name, &inv.id)
+                .map(|v| v.power_state == PowerState::On)
+                .unwrap_or(inv.powered_on),
+            super::inventory::Inventory::Cluster => inv.powered_on,
+        }
+    }
+}
+
+trait PipelineExt {
+    fn pipeline_has(&self, step: &str) -> bool;
+}
+
+impl PipelineExt for Value {
+    fn pipeline_has(&self, step: &str) -> bool {
+        self.get("pipeline")
+            .and_then(Value::as_array)
+            .is_some_and(|p| p.iter().any(|st| s(st, "/name") == step))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fractions_fill_tasks() {
+        let mut vm = json!({"pipeline": [{"name": "DiskTransfer", "progress": {"completed": 0, "total": 3072}, "tasks": [
+            {"name": "[ds] a.vmdk", "progress": {"completed": 0, "total": 1024}, "annotations": {"unit": "MB"}},
+            {"name": "[ds] b.vmdk", "progress": {"completed": 0, "total": 2048}, "annotations": {"unit": "MB"}}]}]});
+        disk_progress(&mut vm, "DiskTransfer", 0.5, None);
+        assert_eq!(vm["pipeline"][0]["progress"]["completed"], 1536);
+        disk_progress(&mut vm, "DiskTransfer", 1.0, None);
+        assert_eq!(
+            vm["pipeline"][0]["tasks"][1]["reason"],
+            "Transfer completed."
+        );
+    }
+}

@@ -1,0 +1,503 @@
+//! The simulated Forklift control plane: controllers for Provider, NetworkMap, StorageMap, Hook, Plan and
+//! Migration that reconcile through the [`Store`] (watch events plus requeue timers) and write only `status`
+//! (forklift-api.md §0–§6, §9).
+//!
+//! Time: lab durations are compressed so that one lab minute takes one real second at `speed` 1, then
+//! divided by `speed` ([`ForkliftOptions::real`]). Disks copy at 450 MiB per lab second, so a 30 GiB
+//! VM copies in about 1.1 s and migrates in about 2 s at speed 1; a warm precopy interval of N minutes
+//! lasts N seconds.
+//!
+//! TODO (not simulated yet): the Host controller; EC2, HyperV and Nutanix sources (the lab file has none,
+//! so their connection test fails as unreachable); Conversion CRs, virt-v2v, importer and VDDK-validation
+//! pods; `resumeConversion`/`ConversionResumable`; `MacConflicts`, UDN and NetApp Shift checks; shared
+//! disks, LUKS, `csiVolumeImport`; SSH clone-method checks; the admission webhooks other than the Plan's
+//! `populatorLabels` annotation (done here, after create).
+
+mod conditions;
+mod exec;
+mod hook;
+mod inventory;
+mod maps;
+mod migration;
+mod plan;
+mod provider;
+mod target;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::faults::FaultSpec;
+use crate::registry::{self, ResourceType};
+use crate::source::SourceLab;
+use crate::store::{EventType, ListOptions, Store, StoreEvent};
+
+pub use conditions::ref_string;
+
+/// How the simulated control plane runs.
+#[derive(Debug, Clone)]
+pub struct ForkliftOptions {
+    /// Time scale: every simulated duration is divided by this.
+    pub speed: f64,
+    /// Faults in force (`vm-fail`, `provider-conn-fail`); read on every reconcile, so tests may change them.
+    pub faults: Arc<RwLock<FaultSpec>>,
+    /// The operator namespace holding the `forklift-controller` ForkliftController.
+    pub mtv_namespace: String,
+    /// Lab time a new provider spends in `LoadInventory` before `InventoryCreated`.
+    pub inventory_delay: Duration,
+    /// Lab time a plan shows `ValidatingVDDK` for a (plan, VDDK image) pair; zero disables the window.
+    pub vddk_validation: Duration,
+}
+
+impl ForkliftOptions {
+    pub fn new(speed: f64, faults: FaultSpec, mtv_namespace: &str) -> Self {
+        Self {
+            speed,
+            faults: Arc::new(RwLock::new(faults)),
+            mtv_namespace: mtv_namespace.to_string(),
+            inventory_delay: Duration::from_secs(20),
+            vddk_validation: Duration::from_secs(10),
+        }
+    }
+
+    /// The real duration of a lab duration: one lab minute is one real second, divided by `speed`.
+    pub fn real(&self, lab: Duration) -> Duration {
+        let speed = if self.speed.is_finite() && self.speed > 0.0 {
+            self.speed
+        } else {
+            1.0
+        };
+        Duration::from_secs_f64(lab.as_secs_f64() / 60.0 / speed)
+    }
+
+    fn faults(&self) -> FaultSpec {
+        self.faults.read().map(|f| f.clone()).unwrap_or_default()
+    }
+}
+
+impl Default for ForkliftOptions {
+    fn default() -> Self {
+        Self::new(1.0, FaultSpec::default(), crate::lab::MTV_NAMESPACE)
+    }
+}
+
+/// The running controllers.
+pub struct ForkliftHandle {
+    shutdown: tokio::sync::watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ForkliftHandle {
+    /// Stops the controllers and waits for the loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+/// Starts the Forklift controllers over `store` and the source inventories of `source`.
+pub fn spawn_forklift(store: Store, source: SourceLab, options: ForkliftOptions) -> ForkliftHandle {
+    let (shutdown, mut stop) = tokio::sync::watch::channel(false);
+    let mut events = store.subscribe();
+    let mut source_changes = source.subscribe();
+    let mut ctl = Controller::new(store, source, options);
+    let task = tokio::spawn(async move {
+        ctl.mark_all();
+        loop {
+            ctl.process();
+            let wait = ctl
+                .next_deadline()
+                .map(|d| d.saturating_duration_since(Instant::now()))
+                .unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                _ = stop.changed() => break,
+                event = events.recv() => match event {
+                    Ok(e) => ctl.on_event(&e),
+                    Err(broadcast::error::RecvError::Lagged(_)) => ctl.mark_all(),
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                change = source_changes.recv() => match change {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => ctl.mark_dependents(),
+                    Err(broadcast::error::RecvError::Closed) => {}
+                },
+                _ = tokio::time::sleep(wait) => {},
+            }
+            // Coalesce whatever else is already queued before reconciling.
+            loop {
+                match events.try_recv() {
+                    Ok(e) => ctl.on_event(&e),
+                    Err(broadcast::error::TryRecvError::Lagged(_)) => ctl.mark_all(),
+                    Err(_) => break,
+                }
+            }
+            while source_changes.try_recv().is_ok() {
+                ctl.mark_dependents();
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+    });
+    ForkliftHandle { shutdown, task }
+}
+
+/// The kinds the controllers reconcile, in the order a pass handles them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Kind {
+    Provider,
+    Hook,
+    NetworkMap,
+    StorageMap,
+    Plan,
+    Migration,
+}
+
+impl Kind {
+    fn resource(self) -> &'static ResourceType {
+        match self {
+            Kind::Provider => &registry::PROVIDER,
+            Kind::Hook => &registry::HOOK,
+            Kind::NetworkMap => &registry::NETWORK_MAP,
+            Kind::StorageMap => &registry::STORAGE_MAP,
+            Kind::Plan => &registry::PLAN,
+            Kind::Migration => &registry::MIGRATION,
+        }
+    }
+
+    fn of(rt: &ResourceType) -> Option<Kind> {
+        [
+            Kind::Provider,
+            Kind::Hook,
+            Kind::NetworkMap,
+            Kind::StorageMap,
+            Kind::Plan,
+            Kind::Migration,
+        ]
+        .into_iter()
+        .find(|k| std::ptr::eq(k.resource(), rt))
+    }
+}
+
+type Key = (Kind, String, String);
+
+/// Controller state that is not in the store: timers and the simulation clocks of running work.
+pub(crate) struct Controller {
+    pub(crate) store: Store,
+    pub(crate) source: SourceLab,
+    pub(crate) opts: ForkliftOptions,
+    dirty: BTreeSet<Key>,
+    requeue: HashMap<Key, Instant>,
+    /// Provider uid -> when its inventory load started.
+    pub(crate) inventory_started: HashMap<String, Instant>,
+    /// Provider uid -> the spec/secret version whose connection test failed with an auth error.
+    pub(crate) auth_failed: HashMap<String, String>,
+    /// (plan uid, VDDK image) -> when validation started.
+    pub(crate) vddk_started: HashMap<(String, String), Instant>,
+    /// Per-VM simulation clocks, keyed by (migration uid, vm id).
+    pub(crate) runs: HashMap<(String, String), exec::VmRun>,
+    /// Populator pods to delete at a given time: (namespace, name).
+    pub(crate) pod_reaper: Vec<(Instant, String, String)>,
+    /// Plan uid -> when a blocker appeared while it was executing.
+    pub(crate) blocker_since: HashMap<String, Instant>,
+    /// Source provider uid -> plan uid -> in-flight units per scheduler bucket, for one reconcile round.
+    pub(crate) inflight_cache: HashMap<String, HashMap<String, HashMap<String, u64>>>,
+    /// (namespace, plan name) -> names of the Migrations that reference it.
+    migrations_by_plan: HashMap<(String, String), BTreeSet<(String, String)>>,
+}
+
+impl Controller {
+    fn new(store: Store, source: SourceLab, opts: ForkliftOptions) -> Self {
+        Self {
+            store,
+            source,
+            opts,
+            dirty: BTreeSet::new(),
+            requeue: HashMap::new(),
+            inventory_started: HashMap::new(),
+            auth_failed: HashMap::new(),
+            vddk_started: HashMap::new(),
+            runs: HashMap::new(),
+            pod_reaper: Vec::new(),
+            blocker_since: HashMap::new(),
+            inflight_cache: HashMap::new(),
+            migrations_by_plan: HashMap::new(),
+        }
+    }
+
+    fn mark_kind(&mut self, kind: Kind) {
+        if let Ok(list) = self
+            .store
+            .list(kind.resource(), None, &ListOptions::default())
+        {
+            for item in list.items {
+                if kind == Kind::Migration {
+                    self.index_migration(&item, false);
+                }
+                let ns = meta(&item, "namespace").to_string();
+                let name = meta(&item, "name").to_string();
+                self.dirty.insert((kind, ns, name));
+            }
+        }
+    }
+
+    /// Keeps the plan -> migrations index current.
+    fn index_migration(&mut self, migration: &Value, deleted: bool) {
+        let ns = meta(migration, "namespace").to_string();
+        let key = (ns.clone(), meta(migration, "name").to_string());
+        let plan_ns = Some(s(migration, "/spec/plan/namespace"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&ns)
+            .to_string();
+        let plan = s(migration, "/spec/plan/name").to_string();
+        for set in self.migrations_by_plan.values_mut() {
+            set.remove(&key);
+        }
+        if !deleted {
+            self.migrations_by_plan
+                .entry((plan_ns, plan))
+                .or_default()
+                .insert(key);
+        }
+    }
+
+    fn mark_all(&mut self) {
+        for kind in [
+            Kind::Provider,
+            Kind::Hook,
+            Kind::NetworkMap,
+            Kind::StorageMap,
+            Kind::Plan,
+            Kind::Migration,
+        ] {
+            self.mark_kind(kind);
+        }
+    }
+
+    /// Maps and plans: whatever validates against providers, inventories and destination objects.
+    fn mark_dependents(&mut self) {
+        self.mark_kind(Kind::NetworkMap);
+        self.mark_kind(Kind::StorageMap);
+        self.mark_kind(Kind::Plan);
+    }
+
+    fn on_event(&mut self, event: &StoreEvent) {
+        let ns = event.namespace().unwrap_or_default().to_string();
+        let name = event.name().to_string();
+        let status_only = event.event_type == EventType::Modified
+            && event
+                .old_object
+                .as_deref()
+                .is_some_and(|old| same_except_status(old, &event.object));
+        let Some(kind) = Kind::of(event.resource) else {
+            let rt = event.resource;
+            if std::ptr::eq(rt, &registry::SECRET) {
+                self.mark_kind(Kind::Provider);
+            } else if status_only {
+                // Status of pods, PVCs, VMs, jobs: written by this controller; nothing validates on it.
+            } else if std::ptr::eq(rt, &registry::NAMESPACE)
+                || std::ptr::eq(rt, &registry::STORAGE_CLASS)
+                || std::ptr::eq(rt, &registry::NETWORK_ATTACHMENT_DEFINITION)
+                || std::ptr::eq(rt, &registry::VIRTUAL_MACHINE)
+                || std::ptr::eq(rt, &registry::PERSISTENT_VOLUME_CLAIM)
+                || std::ptr::eq(rt, &registry::FORKLIFT_CONTROLLER)
+            {
+                self.mark_dependents();
+            }
+            return;
+        };
+        if event.event_type == EventType::Deleted {
+            self.requeue.remove(&(kind, ns.clone(), name.clone()));
+            if kind == Kind::Plan {
+                self.cleanup_deleted_plan(&event.object);
+            }
+        } else if !status_only {
+            self.dirty.insert((kind, ns.clone(), name.clone()));
+        }
+        match kind {
+            Kind::Provider => {
+                self.mark_dependents();
+                self.mark_kind(Kind::Migration);
+            }
+            Kind::Hook | Kind::NetworkMap | Kind::StorageMap => self.mark_kind(Kind::Plan),
+            Kind::Plan => {
+                // Migrations mirror the plan's snapshot.
+                if let Some(keys) = self.migrations_by_plan.get(&(ns.clone(), name.clone())) {
+                    for (mns, m) in keys.clone() {
+                        self.dirty.insert((Kind::Migration, mns, m));
+                    }
+                }
+            }
+            Kind::Migration => {
+                self.index_migration(&event.object, event.event_type == EventType::Deleted);
+                if !status_only {
+                    let plan_ns = event
+                        .object
+                        .pointer("/spec/plan/namespace")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or(&ns)
+                        .to_string();
+                    if let Some(plan) = event
+                        .object
+                        .pointer("/spec/plan/name")
+                        .and_then(Value::as_str)
+                    {
+                        self.dirty.insert((Kind::Plan, plan_ns, plan.to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        let reap = self.pod_reaper.iter().map(|(t, _, _)| *t);
+        self.requeue.values().copied().chain(reap).min()
+    }
+
+    /// Reconciles everything dirty or due.
+    fn process(&mut self) {
+        let now = Instant::now();
+        let due: Vec<Key> = self
+            .requeue
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            self.requeue.remove(&key);
+            self.dirty.insert(key);
+        }
+        self.reap_pods(now);
+        self.inflight_cache.clear();
+        // Reconciling may mark more work (a provider that became Ready dirties plans): a few rounds.
+        for _ in 0..4 {
+            if self.dirty.is_empty() {
+                break;
+            }
+            let batch = std::mem::take(&mut self.dirty);
+            for key in batch {
+                let (kind, ns, name) = &key;
+                let obj = match self.store.get(kind.resource(), Some(ns), name) {
+                    Ok(o) => o,
+                    Err(_) => continue,
+                };
+                let after = match kind {
+                    Kind::Provider => self.reconcile_provider(&obj),
+                    Kind::Hook => self.reconcile_hook(&obj),
+                    Kind::NetworkMap => self.reconcile_map(&obj, maps::MapKind::Network),
+                    Kind::StorageMap => self.reconcile_map(&obj, maps::MapKind::Storage),
+                    Kind::Plan => self.reconcile_plan(&obj),
+                    Kind::Migration => self.reconcile_migration(&obj),
+                };
+                match after {
+                    Some(delay) => {
+                        let at = Instant::now() + delay;
+                        let entry = self.requeue.entry(key.clone()).or_insert(at);
+                        if at < *entry {
+                            *entry = at;
+                        }
+                    }
+                    None => {
+                        self.requeue.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn reap_pods(&mut self, now: Instant) {
+        let (due, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pod_reaper)
+            .into_iter()
+            .partition(|(t, _, _)| *t <= now);
+        self.pod_reaper = keep;
+        for (_, ns, name) in due {
+            let _ = self
+                .store
+                .delete(&registry::POD, Some(&ns), &name, &Default::default());
+        }
+    }
+
+    /// Writes `status` when it changed (a no-op write commits nothing anyway).
+    pub(crate) fn write_status(&self, rt: &'static ResourceType, obj: &Value, status: Value) {
+        if obj.get("status") == Some(&status) {
+            return;
+        }
+        let ns = meta(obj, "namespace");
+        let name = meta(obj, "name");
+        if let Err(e) =
+            self.store
+                .update_status(rt, Some(ns).filter(|s| !s.is_empty()), name, status)
+        {
+            tracing::warn!(kind = rt.kind, %ns, %name, error = %e, "forklift: status write failed");
+        }
+    }
+}
+
+/// `metadata.<field>` as a string ("" when absent).
+pub(crate) fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+pub(crate) fn generation(obj: &Value) -> i64 {
+    obj.pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+}
+
+/// A string at a JSON pointer ("" when absent).
+pub(crate) fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+pub(crate) fn b(obj: &Value, pointer: &str) -> Option<bool> {
+    obj.pointer(pointer).and_then(Value::as_bool)
+}
+
+/// True when two versions of an object differ only in `status` and server-owned bookkeeping.
+fn same_except_status(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v.as_object_mut() {
+            m.remove("status");
+        }
+        if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+            m.remove("managedFields");
+        }
+        v
+    };
+    strip(old) == strip(new)
+}
+
+/// A ForkliftController spec value as text (numbers and strings alike), with the CRD default.
+pub(crate) fn controller_setting(store: &Store, mtv_ns: &str, key: &str) -> Option<String> {
+    let list = store
+        .list(
+            &registry::FORKLIFT_CONTROLLER,
+            Some(mtv_ns),
+            &ListOptions::default(),
+        )
+        .ok()?;
+    let item = list.items.into_iter().next()?;
+    match item.pointer(&format!("/spec/{key}"))? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}

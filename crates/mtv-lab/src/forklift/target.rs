@@ -1,0 +1,1239 @@
+//! Objects a migration creates (forklift-api.md §4.8, §3.4, §3.5, §5, §6): target namespace, DataVolumes,
+//! PVCs, copy-offload populators and their pods, hook ConfigMaps and Jobs, the VirtualMachine and its VMI,
+//! and the cleanup of a failed VM (§5.3).
+
+use std::time::{Duration, Instant};
+
+use mtv_api::naming::{forklift_collision_name, forklift_target_vm_name, is_dns1123_subdomain};
+use mtv_api::template::{PvcName, Template, render_pvc_name};
+use serde_json::{Map, Value, json};
+
+use super::inventory::InvVm;
+use super::plan::PlanCtx;
+use super::{Controller, controller_setting, meta, s};
+use crate::clock;
+use crate::random;
+use crate::registry::{self, POD_LOG_ANNOTATION, ResourceType};
+use crate::selector::LabelSelector;
+use crate::store::{DeleteOptions, ListOptions};
+
+fn owner(rt: &ResourceType, obj: &Value, controller: bool) -> Value {
+    json!({
+        "apiVersion": rt.api_version(),
+        "kind": rt.kind,
+        "name": meta(obj, "name"),
+        "uid": meta(obj, "uid"),
+        "controller": controller,
+        "blockOwnerDeletion": true
+    })
+}
+
+fn quantity(mib: u64) -> String {
+    if mib.is_multiple_of(1024) {
+        format!("{}Gi", mib / 1024)
+    } else {
+        format!("{mib}Mi")
+    }
+}
+
+/// A stable 5-character suffix (copy-offload PVCs cannot use generateName).
+fn deterministic_suffix(seed: &str) -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for c in seed.bytes() {
+        h ^= u64::from(c);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..5)
+        .map(|i| ALPHABET[((h >> (i * 8)) % ALPHABET.len() as u64) as usize] as char)
+        .collect()
+}
+
+fn klog(level: char, file: &str, msg: &str) -> String {
+    let now = clock::now_rfc3339();
+    // `I1125 02:40:01.000000       1 file.go:NN] msg`, as klog prints.
+    let (date, time) = (&now[5..10].replace('-', ""), &now[11..19]);
+    format!("{level}{date} {time}.000000       1 {file}] {msg}\n")
+}
+
+fn selector(text: &str) -> ListOptions {
+    ListOptions {
+        label_selector: LabelSelector::parse(text).unwrap_or_default(),
+        ..ListOptions::default()
+    }
+}
+
+impl Controller {
+    fn list_labelled(&self, rt: &'static ResourceType, ns: &str, labels: &str) -> Vec<Value> {
+        self.store
+            .list(rt, Some(ns), &selector(labels))
+            .map(|l| l.items)
+            .unwrap_or_default()
+    }
+
+    fn delete_obj(&self, rt: &'static ResourceType, obj: &Value) {
+        let _ = self.store.delete(
+            rt,
+            Some(meta(obj, "namespace")),
+            meta(obj, "name"),
+            &DeleteOptions::default(),
+        );
+    }
+
+    pub(crate) fn ensure_namespace(&self, ns: &str) -> Result<(), String> {
+        if self.store.get(&registry::NAMESPACE, None, ns).is_ok() {
+            return Ok(());
+        }
+        match self.store.create(
+            &registry::NAMESPACE,
+            None,
+            json!({"metadata": {"name": ns}}),
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == 409 => Ok(()),
+            Err(e) => Err(format!(
+                "failed to create the target namespace {ns}: {}",
+                e.message
+            )),
+        }
+    }
+
+    fn vm_labels(plan: &Value, migration: &Value, vm_id: &str) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("migration".into(), json!(meta(migration, "uid")));
+        m.insert("plan".into(), json!(meta(plan, "uid")));
+        m.insert("plan-name".into(), json!(meta(plan, "name")));
+        m.insert("plan-namespace".into(), json!(meta(plan, "namespace")));
+        m.insert("vmID".into(), json!(vm_id));
+        m
+    }
+
+    /// §3.5: `targetName`, else the source name if it is a DNS-1123 subdomain, else `ChangeVmName` with
+    /// collision handling; `newName` only when renamed.
+    pub(crate) fn assign_target_name(
+        &self,
+        ctx: &PlanCtx,
+        vm: &mut Value,
+        inv: &InvVm,
+        spec_vm: &Value,
+    ) {
+        if !s(spec_vm, "/targetName").is_empty() || is_dns1123_subdomain(&inv.name) {
+            return;
+        }
+        if !s(vm, "/newName").is_empty() {
+            return;
+        }
+        let mut rnd = || random::name_suffix(4);
+        let mut name = forklift_target_vm_name(&inv.name, &mut rnd);
+        let taken = self
+            .store
+            .get(&registry::VIRTUAL_MACHINE, Some(ctx.target_ns()), &name)
+            .is_ok()
+            || ctx
+                .plan
+                .pointer("/status/migration/vms")
+                .and_then(Value::as_array)
+                .is_some_and(|vms| {
+                    vms.iter().any(|o| {
+                        s(o, "/id") != inv.id
+                            && (s(o, "/newName") == name || s(o, "/targetName") == name)
+                    })
+                });
+        if taken {
+            name = forklift_collision_name(&name, &random::name_suffix(4));
+        }
+        vm["newName"] = json!(name);
+    }
+
+    /// The name the target VM gets.
+    fn target_name(vm: &Value, spec_vm_target: &str) -> String {
+        [
+            s(vm, "/newName"),
+            spec_vm_target,
+            s(vm, "/targetName"),
+            s(vm, "/name"),
+        ]
+        .into_iter()
+        .find(|n| !n.is_empty())
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// DataVolumes and PVCs (CDI and virt-v2v paths), or populator CRs, PVCs and pods (copy offload).
+    pub(crate) fn create_disks(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+        spec_vm: &Value,
+    ) -> Result<(), String> {
+        let ns = ctx.target_ns().to_string();
+        let labels = Self::vm_labels(plan, migration, &inv.id);
+        let global = controller_setting(
+            &self.store,
+            &self.opts.mtv_namespace,
+            if ctx.src_type == "openshift" {
+                "controller_ocp_pvc_name_template"
+            } else {
+                "controller_pvc_name_template"
+            },
+        );
+        let (tpl, generate) = ctx.pvc_template(spec_vm, global);
+        let template = Template::parse(&tpl)
+            .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
+        let offload = ctx.offload();
+        let feature_offload = controller_setting(
+            &self.store,
+            &self.opts.mtv_namespace,
+            "feature_copy_offload",
+        )
+        .as_deref()
+            != Some("false");
+        let warm = ctx.warm;
+        if offload && feature_offload {
+            // The plan Secret the populators read (created once the migration runs).
+            let mut secret_labels = labels.clone();
+            secret_labels.insert("isPopulator".into(), json!("true"));
+            let _ = self.store.create(
+                &registry::SECRET,
+                Some(&ns),
+                json!({"metadata": {"generateName": format!("{}-", meta(plan, "name")), "labels": secret_labels},
+                       "type": "Opaque",
+                       "stringData": {"GOVMOMI_HOSTNAME": super::provider::host_of(s(&ctx.src, "/spec/url"))}}),
+            );
+        }
+        for (i, disk) in inv.disks.iter().enumerate() {
+            let entry = ctx.storage_entry(disk).unwrap_or(Value::Null);
+            let sc = Some(s(&entry, "/destination/storageClass"))
+                .filter(|x| !x.is_empty())
+                .unwrap_or("lab-ceph-rbd")
+                .to_string();
+            let volume_mode = Some(s(&entry, "/destination/volumeMode"))
+                .filter(|x| !x.is_empty())
+                .unwrap_or("Filesystem")
+                .to_string();
+            let access = Some(s(&entry, "/destination/accessMode"))
+                .filter(|x| !x.is_empty())
+                .unwrap_or("ReadWriteOnce")
+                .to_string();
+            let rendered = render_pvc_name(
+                &template,
+                &ctx.pvc_data(inv, i),
+                generate && !(offload && feature_offload),
+            )
+            .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
+            let mut annotations = labels.clone();
+            annotations.insert("forklift.konveyor.io/disk-source".into(), json!(disk.file));
+            annotations.insert(
+                "forklift.konveyor.io/disk-index".into(),
+                json!(i.to_string()),
+            );
+            let pvc_spec = |extra: Option<Value>| {
+                let mut spec = json!({
+                    "accessModes": [access],
+                    "volumeMode": volume_mode,
+                    "storageClassName": sc,
+                    "resources": {"requests": {"storage": quantity(disk.capacity_mib)}}
+                });
+                if let Some(x) = extra {
+                    spec["dataSourceRef"] = x;
+                }
+                spec
+            };
+            let plugin = entry.pointer("/offloadPlugin/vsphereXcopyConfig").cloned();
+            if offload
+                && feature_offload
+                && let Some(plugin) = plugin
+            {
+                let base = match &rendered {
+                    PvcName::Exact(n) | PvcName::GenerateName(n) => {
+                        n.trim_end_matches('-').to_string()
+                    }
+                };
+                let name = format!(
+                    "{base}-{}",
+                    deterministic_suffix(&format!("{}/{}/{i}", meta(migration, "uid"), inv.id))
+                );
+                let vendor = s(&plugin, "/storageVendorProduct").to_string();
+                let secret = s(&plugin, "/secretRef").to_string();
+                // The merged per-disk Secret: provider credentials as GOVMOMI_*, plus the storage keys.
+                let provider_secret = self
+                    .store
+                    .get(
+                        &registry::SECRET,
+                        Some(meta(&ctx.src, "namespace")),
+                        s(&ctx.src, "/spec/secret/name"),
+                    )
+                    .map(|x| super::provider::secret_values(&x))
+                    .unwrap_or_default();
+                let mut merged: Map<String, Value> = self
+                    .store
+                    .get(
+                        &registry::SECRET,
+                        Some(meta(&ctx.src, "namespace")),
+                        &secret,
+                    )
+                    .map(|x| super::provider::secret_values(&x))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, json!(v)))
+                    .collect();
+                merged.insert(
+                    "GOVMOMI_HOSTNAME".into(),
+                    json!(super::provider::host_of(s(&ctx.src, "/spec/url"))),
+                );
+                for (key, from) in [
+                    ("GOVMOMI_USERNAME", "user"),
+                    ("GOVMOMI_PASSWORD", "password"),
+                    ("GOVMOMI_INSECURE", "insecureSkipVerify"),
+                ] {
+                    if let Some(v) = provider_secret.get(from) {
+                        merged.insert(key.into(), json!(v));
+                    }
+                }
+                merged.insert(
+                    "ESXI_CLONE_METHOD".into(),
+                    json!(
+                        Some(s(&ctx.src, "/spec/settings/esxiCloneMethod"))
+                            .filter(|m| !m.is_empty())
+                            .unwrap_or("vib")
+                    ),
+                );
+                let mut secret_labels = Map::new();
+                for k in ["migration", "plan", "vmID"] {
+                    secret_labels.insert(k.into(), labels[k].clone());
+                }
+                let _ = self.store.create(
+                    &registry::SECRET,
+                    Some(&ns),
+                    json!({"metadata": {"name": format!("{secret}-{i}"), "labels": secret_labels}, "type": "Opaque", "stringData": merged}),
+                );
+                let populator = self
+                    .store
+                    .create(
+                        &registry::XCOPY_POPULATOR,
+                        Some(&ns),
+                        json!({"metadata": {"name": name, "labels": labels},
+                               "spec": {"vmId": inv.id, "vmdkPath": disk.file, "secretName": format!("{secret}-{i}"), "storageVendorProduct": vendor}}),
+                    )
+                    .map_err(|e| format!("failed to create the volume populator: {}", e.message))?;
+                let mut pvc_labels = labels.clone();
+                let vmdk_label: String = disk
+                    .file
+                    .replace(['[', ']', ' ', '/'], "_")
+                    .trim_matches('_')
+                    .chars()
+                    .take(63)
+                    .collect();
+                pvc_labels.insert(
+                    "copy-offload".into(),
+                    json!(vmdk_label.trim_end_matches(['_', '.', '-'])),
+                );
+                pvc_labels.insert(
+                    "sourceHost".into(),
+                    json!(if inv.host.is_empty() {
+                        "esxi-host"
+                    } else {
+                        inv.host.as_str()
+                    }),
+                );
+                let pvc = self
+                    .store
+                    .create(
+                        &registry::PERSISTENT_VOLUME_CLAIM,
+                        Some(&ns),
+                        json!({"metadata": {"name": name, "labels": pvc_labels, "annotations": annotations},
+                               "spec": pvc_spec(Some(json!({"apiGroup": "forklift.konveyor.io", "kind": "VSphereXcopyVolumePopulator", "name": meta(&populator, "name")})))}),
+                    )
+                    .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
+                let _ = self.store.update_status(
+                    &registry::PERSISTENT_VOLUME_CLAIM,
+                    Some(&ns),
+                    &name,
+                    json!({"phase": "Pending"}),
+                );
+                let host = if inv.host.is_empty() {
+                    "esxi-host".to_string()
+                } else {
+                    inv.host.clone()
+                };
+                let log = klog(
+                    'I',
+                    "populate.go:61",
+                    &format!(
+                        "\"Starting vSphere XCOPY volume populator\" source_vmdk=\"{}\" target_pvc=\"{ns}/{name}\" storage_vendor=\"{vendor}\"",
+                        disk.file
+                    ),
+                ) + &klog(
+                    'I',
+                    "remote_esxcli.go:120",
+                    &format!(
+                        "\"Cloning VMDK\" source_vmdk=\"{}\" host=\"{host}\" clone_method=\"vib\"",
+                        disk.file
+                    ),
+                );
+                let pod_name = format!("populate-{}", meta(&pvc, "uid"));
+                let _ = self.store.create(
+                    &registry::POD,
+                    Some(&ns),
+                    json!({"metadata": {"name": pod_name,
+                                        "labels": {"migration": meta(migration, "uid"), "pvcName": name, "sourceHost": host},
+                                        "annotations": {POD_LOG_ANNOTATION: log}},
+                           "spec": {"restartPolicy": "Never", "nodeName": "worker-0",
+                                    "containers": [{"name": "populate", "image": "quay.io/kubev2v/vsphere-xcopy-volume-populator:latest"}]}}),
+                );
+                let _ = self.store.update_status(
+                    &registry::POD,
+                    Some(&ns),
+                    &pod_name,
+                    json!({"phase": "Running", "startTime": clock::now_rfc3339()}),
+                );
+                let _ = self.store.update_status(
+                    &registry::XCOPY_POPULATOR,
+                    Some(&ns),
+                    &name,
+                    json!({"progress": "0", "storageVendor": vendor, "cloneMethod": "vib", "storageProtocol": "iSCSI"}),
+                );
+                continue;
+            }
+            let mut dv_meta = json!({"labels": labels, "annotations": annotations.clone()});
+            dv_meta["annotations"]["cdi.kubevirt.io/storage.deleteAfterCompletion"] =
+                json!("false");
+            if warm || !ctx.local_dest || ctx.src_type == "openshift" {
+                dv_meta["annotations"]["cdi.kubevirt.io/storage.bind.immediate.requested"] =
+                    json!("true");
+            }
+            if warm {
+                dv_meta["annotations"]["cdi.kubevirt.io/storage.usePopulator"] = json!("false");
+            }
+            match &rendered {
+                PvcName::Exact(n) => dv_meta["name"] = json!(n),
+                PvcName::GenerateName(n) => dv_meta["generateName"] = json!(n),
+            }
+            let source = match ctx.src_type.as_str() {
+                "vsphere" => {
+                    json!({"vddk": {"backingFile": disk.file, "url": s(&ctx.src, "/spec/url"), "uuid": inv.uuid, "thumbprint": s(&ctx.src, "/status/fingerprint"), "secretRef": format!("{}-{}", meta(plan, "name"), inv.id)}})
+                }
+                "openshift" => json!({"pvc": {"namespace": inv.namespace, "name": disk.file}}),
+                "ovirt" => {
+                    json!({"imageio": {"url": s(&ctx.src, "/spec/url"), "diskId": disk.file}})
+                }
+                _ => json!({"blank": {}}),
+            };
+            let dv = self
+                .store
+                .create(
+                    &registry::DATA_VOLUME,
+                    Some(&ns),
+                    json!({"metadata": dv_meta, "spec": {"source": source, "storage": {
+                        "accessModes": [access], "volumeMode": volume_mode, "storageClassName": sc,
+                        "resources": {"requests": {"storage": quantity(disk.capacity_mib)}}}}}),
+                )
+                .map_err(|e| format!("failed to create the DataVolume: {}", e.message))?;
+            let dv_name = meta(&dv, "name").to_string();
+            let _ = self.store.update_status(
+                &registry::DATA_VOLUME,
+                Some(&ns),
+                &dv_name,
+                json!({"phase": "ImportScheduled", "progress": "N/A"}),
+            );
+            let mut pvc_meta = json!({"name": dv_name, "labels": labels, "annotations": annotations,
+                                      "ownerReferences": [owner(&registry::DATA_VOLUME, &dv, true)]});
+            pvc_meta["labels"]["app"] = json!("containerized-data-importer");
+            self.store
+                .create(
+                    &registry::PERSISTENT_VOLUME_CLAIM,
+                    Some(&ns),
+                    json!({"metadata": pvc_meta, "spec": pvc_spec(None)}),
+                )
+                .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
+            let _ = self.store.update_status(
+                &registry::PERSISTENT_VOLUME_CLAIM,
+                Some(&ns),
+                &dv_name,
+                json!({"phase": "Pending"}),
+            );
+        }
+        let _ = vm;
+        Ok(())
+    }
+
+    /// Mirrors copy progress onto DataVolumes, populators, PVCs and populator pods.
+    pub(crate) fn update_transfer_objects(
+        &mut self,
+        ctx: &PlanCtx,
+        migration: &Value,
+        inv: &InvVm,
+        it: &super::exec::Itinerary,
+        fraction: f64,
+        done: bool,
+    ) {
+        let ns = ctx.target_ns().to_string();
+        let sel = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
+        for dv in self.list_labelled(&registry::DATA_VOLUME, &ns, &sel) {
+            let status = if done {
+                json!({"phase": "Succeeded", "progress": "100.0%", "conditions": [{"type": "Ready", "status": "True", "reason": ""}, {"type": "Bound", "status": "True", "reason": "Bound"}, {"type": "Running", "status": "False", "reason": "Completed"}]})
+            } else {
+                json!({"phase": "ImportInProgress", "progress": format!("{:.2}%", fraction * 100.0), "conditions": [{"type": "Bound", "status": "True", "reason": "Bound"}, {"type": "Running", "status": "True", "reason": "Pod is running"}]})
+            };
+            if dv.get("status") != Some(&status) {
+                let _ = self.store.update_status(
+                    &registry::DATA_VOLUME,
+                    Some(&ns),
+                    meta(&dv, "name"),
+                    status,
+                );
+            }
+        }
+        let pvcs = self.list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, &ns, &sel);
+        for pvc in &pvcs {
+            let name = meta(pvc, "name").to_string();
+            let index: usize = s(
+                pvc,
+                "/metadata/annotations/forklift.konveyor.io~1disk-index",
+            )
+            .parse()
+            .unwrap_or(0);
+            let disk = inv.disks.get(index);
+            let bound =
+                done || s(pvc, "/status/phase") == "Bound" || (!it.offload && fraction > 0.0);
+            if bound && s(pvc, "/status/phase") != "Bound" {
+                let cap = s(pvc, "/spec/resources/requests/storage").to_string();
+                let _ = self.store.update_status(
+                    &registry::PERSISTENT_VOLUME_CLAIM,
+                    Some(&ns),
+                    &name,
+                    json!({"phase": "Bound", "accessModes": pvc.pointer("/spec/accessModes").cloned().unwrap_or(json!([])), "capacity": {"storage": cap}}),
+                );
+            }
+            if !it.offload {
+                continue;
+            }
+            let Some(disk) = disk else { continue };
+            let xcopy = disk.xcopy && !inv.has_snapshots;
+            let bytes = (disk.capacity_mib as f64 * 1024.0 * 1024.0 * fraction) as u64;
+            let mut status = json!({
+                "progress": bytes.to_string(),
+                "storageVendor": s(&self.store.get(&registry::XCOPY_POPULATOR, Some(&ns), &name).unwrap_or_default(), "/spec/storageVendorProduct"),
+                "cloneMethod": "vib",
+                "storageProtocol": "iSCSI",
+            });
+            if done {
+                status["xcopyUsed"] = json!(if xcopy { "1" } else { "0" });
+                status["result"] = json!("success");
+                status["copyDurationSeconds"] =
+                    json!(format!("{}", (disk.capacity_mib / 1024).max(1)));
+                status["provisionedBytes"] = json!((disk.capacity_mib * 1024 * 1024).to_string());
+                status["allocatedBytes"] = json!(bytes.to_string());
+            }
+            let _ = self
+                .store
+                .update_status(&registry::XCOPY_POPULATOR, Some(&ns), &name, status);
+            let pod_name = format!("populate-{}", meta(pvc, "uid"));
+            if let Ok(pod) = self.store.get(&registry::POD, Some(&ns), &pod_name) {
+                let mut log = s(
+                    &pod,
+                    &format!(
+                        "/metadata/annotations/{}",
+                        POD_LOG_ANNOTATION.replace('/', "~1")
+                    ),
+                )
+                .to_string();
+                let percent = (fraction * 100.0) as u32;
+                let line = format!(
+                    "\"Copy progress\" source_vmdk=\"{}\" progress={percent}",
+                    disk.file
+                );
+                if !log.contains(&format!("progress={percent}\""))
+                    && !log.contains(&format!("progress={percent}\n"))
+                    && !done
+                {
+                    log.push_str(&klog('I', "populate.go:140", &line));
+                }
+                if done && !log.contains("xcopyUsed=") {
+                    if !xcopy {
+                        log.push_str(&klog('I', "remote_esxcli.go:210", &format!("\"XCOPY not available between the source datastore and the target array; falling back to host-based copy\" source_vmdk=\"{}\"", disk.file)));
+                    }
+                    log.push_str(&klog('I', "populate.go:188", &format!("\"Populate finished\" source_vmdk=\"{}\" target_pvc=\"{ns}/{name}\" xcopyUsed={}", disk.file, if xcopy { 1 } else { 0 })));
+                }
+                let _ = self.store.modify(
+                    &registry::POD,
+                    Some(&ns),
+                    &pod_name,
+                    &Default::default(),
+                    |o| {
+                        o["metadata"]["annotations"][POD_LOG_ANNOTATION] = json!(log);
+                        Ok(())
+                    },
+                );
+                if done {
+                    let _ = self.store.update_status(
+                        &registry::POD,
+                        Some(&ns),
+                        &pod_name,
+                        json!({"phase": "Succeeded"}),
+                    );
+                    // MTV removes finished populator pods shortly after the PVC binds.
+                    self.pod_reaper.push((
+                        Instant::now() + self.opts.real(Duration::from_secs(10)),
+                        ns.clone(),
+                        pod_name,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// The KubeVirt VM, its VMI when running, PVC ownership, and DataVolume removal (§4.8).
+    pub(crate) fn create_target_vm(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+    ) -> Result<(), String> {
+        let ns = ctx.target_ns().to_string();
+        let spec_target = s(vm, "/targetName").to_string();
+        let name = Self::target_name(vm, &spec_target);
+        let mut labels = Self::vm_labels(plan, migration, &inv.id);
+        labels.insert("resource".into(), json!("vm-config"));
+        let skip_conversion = super::b(plan, "/spec/skipGuestConversion") == Some(true);
+        if matches!(ctx.src_type.as_str(), "vsphere" | "ova" | "hyperv" | "ec2") {
+            labels.insert(
+                "guestConverted".into(),
+                json!(if skip_conversion { "false" } else { "true" }),
+            );
+        }
+        let mut annotations = Map::new();
+        if !s(vm, "/newName").is_empty() {
+            annotations.insert("openshift.io/display-name".into(), json!(inv.name));
+            annotations.insert("original-ID".into(), json!(inv.id));
+        }
+        let power = Some(s(vm, "/targetPowerState"))
+            .filter(|p| !p.is_empty())
+            .unwrap_or(s(plan, "/spec/targetPowerState"));
+        let running = match power {
+            "on" => true,
+            "off" => false,
+            _ => {
+                s(vm, "/restorePowerState") == "On"
+                    || (vm.get("restorePowerState").is_none() && inv.powered_on)
+            }
+        };
+        // Windows guests that must finish their first-boot reboots are started whatever was asked.
+        let running = running
+            || vm
+                .get("pipeline")
+                .and_then(Value::as_array)
+                .is_some_and(|p| p.iter().any(|st| s(st, "/name") == "WaitForGuestReboots"));
+        let run_strategy = if running { "Always" } else { "Halted" };
+        let mut template_labels = plan
+            .pointer("/spec/targetLabels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        template_labels.insert("app".into(), json!(name));
+        let compat = skip_conversion && super::b(plan, "/spec/useCompatibilityMode") != Some(false);
+        let bus = if compat { "sata" } else { "virtio" };
+        let model = if compat { "e1000e" } else { "virtio" };
+        // Interfaces and networks from the NetworkMap.
+        let (mut interfaces, mut networks) = (Vec::new(), Vec::new());
+        for (i, nic) in inv.nics.iter().enumerate() {
+            let entry = ctx.network_entry(&nic.network).unwrap_or(Value::Null);
+            let dtype = s(&entry, "/destination/type");
+            if dtype == "ignored" {
+                continue;
+            }
+            let net_name = format!("net-{i}");
+            let mut iface = json!({"name": net_name, "macAddress": nic.mac, "model": model});
+            if dtype == "multus" {
+                iface["bridge"] = json!({});
+                networks.push(json!({"name": net_name, "multus": {"networkName": format!("{}/{}", s(&entry, "/destination/namespace"), s(&entry, "/destination/name"))}}));
+            } else {
+                iface["masquerade"] = json!({});
+                networks.push(json!({"name": net_name, "pod": {}}));
+            }
+            if !nic.connected {
+                iface["state"] = json!("down");
+            }
+            interfaces.push(iface);
+        }
+        let sel = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
+        let mut pvcs: Vec<Value> = self
+            .list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, &ns, &sel)
+            .into_iter()
+            .filter(|p| !meta(p, "name").starts_with("prime-"))
+            .collect();
+        pvcs.sort_by_key(|p| {
+            s(p, "/metadata/annotations/forklift.konveyor.io~1disk-index")
+                .parse::<usize>()
+                .unwrap_or(0)
+        });
+        let (mut disks, mut volumes) = (Vec::new(), Vec::new());
+        for (i, pvc) in pvcs.iter().enumerate() {
+            let vol = format!("vol-{i}");
+            let mut d = json!({"name": vol, "disk": {"bus": bus}});
+            if i == 0 {
+                d["bootOrder"] = json!(1);
+            }
+            disks.push(d);
+            volumes.push(
+                json!({"name": vol, "persistentVolumeClaim": {"claimName": meta(pvc, "name")}}),
+            );
+        }
+        let mut firmware = json!({});
+        match ctx.src_type.as_str() {
+            "vsphere" => firmware["serial"] = json!(inv.uuid),
+            "ovirt" => firmware["uuid"] = json!(inv.id),
+            _ => {}
+        }
+        firmware["bootloader"] = if inv.firmware == "efi" {
+            json!({"efi": {"secureBoot": false}})
+        } else {
+            json!({"bios": {}})
+        };
+        let mut tspec = json!({
+            "domain": {
+                "cpu": {"sockets": inv.cpu_sockets, "cores": inv.cores_per_socket, "threads": 1},
+                "memory": {"guest": format!("{}Mi", inv.memory_mib)},
+                "firmware": firmware,
+                "devices": {"disks": disks, "interfaces": interfaces}
+            },
+            "networks": networks,
+            "volumes": volumes
+        });
+        if let Some(sel) = plan
+            .pointer("/spec/targetNodeSelector")
+            .filter(|v| v.is_object())
+        {
+            tspec["nodeSelector"] = sel.clone();
+        }
+        if let Some(aff) = plan
+            .pointer("/spec/targetAffinity")
+            .filter(|v| v.is_object())
+        {
+            tspec["affinity"] = aff.clone();
+        }
+        let object = json!({
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachine",
+            "metadata": {"name": name, "labels": labels, "annotations": annotations},
+            "spec": {
+                "runStrategy": run_strategy,
+                "template": {
+                    "metadata": {"labels": template_labels, "annotations": {"vm.kubevirt.io/flavor": "", "vm.kubevirt.io/os": inv.guest_os, "vm.kubevirt.io/workload": ""}},
+                    "spec": tspec
+                }
+            }
+        });
+        let created = self
+            .store
+            .create(&registry::VIRTUAL_MACHINE, Some(&ns), object)
+            .map_err(|e| {
+                format!(
+                    "failed to create the VirtualMachine {ns}/{name}: {}",
+                    e.message
+                )
+            })?;
+        // PVCs now belong to the VM; then the DataVolumes go.
+        for pvc in &pvcs {
+            let vm_owner = owner(&registry::VIRTUAL_MACHINE, &created, false);
+            let _ = self.store.modify(
+                &registry::PERSISTENT_VOLUME_CLAIM,
+                Some(&ns),
+                meta(pvc, "name"),
+                &Default::default(),
+                |o| {
+                    o["metadata"]["ownerReferences"] = json!([vm_owner]);
+                    Ok(())
+                },
+            );
+        }
+        for dv in self.list_labelled(&registry::DATA_VOLUME, &ns, &sel) {
+            self.delete_obj(&registry::DATA_VOLUME, &dv);
+        }
+        for pod in self.list_labelled(
+            &registry::POD,
+            &ns,
+            &format!("migration={}", meta(migration, "uid")),
+        ) {
+            if meta(&pod, "name").starts_with("populate-")
+                && s(&pod, "/status/phase") == "Succeeded"
+            {
+                self.pod_reaper.push((
+                    Instant::now() + self.opts.real(Duration::from_secs(5)),
+                    ns.clone(),
+                    meta(&pod, "name").to_string(),
+                ));
+            }
+        }
+        let _ = self.store.update_status(
+            &registry::VIRTUAL_MACHINE,
+            Some(&ns),
+            &name,
+            json!({"printableStatus": if running { "Running" } else { "Stopped" }, "ready": running, "created": running,
+                   "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
+        );
+        if running {
+            self.create_vmi(plan, ctx, &created, inv, &tspec, &template_labels)?;
+        }
+        Ok(())
+    }
+
+    fn create_vmi(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        vm: &Value,
+        inv: &InvVm,
+        tspec: &Value,
+        labels: &Map<String, Value>,
+    ) -> Result<(), String> {
+        let ns = meta(vm, "namespace").to_string();
+        let name = meta(vm, "name").to_string();
+        let node_selector = plan
+            .pointer("/spec/targetNodeSelector")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let nodes = self
+            .store
+            .list(&registry::NODE, None, &ListOptions::default())
+            .map(|l| l.items)
+            .unwrap_or_default();
+        let node = nodes
+            .iter()
+            .find(|n| {
+                node_selector.iter().all(|(k, v)| {
+                    n.pointer(&format!(
+                        "/metadata/labels/{}",
+                        k.replace('~', "~0").replace('/', "~1")
+                    )) == Some(v)
+                })
+            })
+            .map(|n| meta(n, "name").to_string());
+        let mut vmi_labels = labels.clone();
+        let preserve = super::b(plan, "/spec/preserveStaticIPs") != Some(false);
+        let mut statuses = Vec::new();
+        let mut k = 0u8;
+        for (i, nic) in inv.nics.iter().enumerate() {
+            let entry = ctx.network_entry(&nic.network).unwrap_or(Value::Null);
+            let dtype = s(&entry, "/destination/type");
+            if dtype == "ignored" {
+                continue;
+            }
+            let statics: Vec<String> = nic
+                .ips
+                .iter()
+                .filter(|ip| ip.is_static)
+                .map(|ip| ip.ip.clone())
+                .collect();
+            let ips: Vec<String> = if preserve && !statics.is_empty() {
+                statics
+            } else if dtype == "multus" && !inv.guest_agent {
+                Vec::new()
+            } else {
+                k = k.wrapping_add(1);
+                let host = (random::next_u64() % 250 + 2) as u8;
+                if dtype == "multus" {
+                    vec![format!("172.20.{i}.{host}")]
+                } else {
+                    vec![format!("10.128.{}.{host}", 2 + k)]
+                }
+            };
+            let mut st = json!({"name": format!("net-{i}"), "mac": nic.mac, "interfaceName": format!("eth{i}"), "infoSource": "domain, guest-agent", "queueCount": 1});
+            if let Some(first) = ips.first() {
+                st["ipAddress"] = json!(first);
+                st["ipAddresses"] = json!(ips);
+            }
+            statuses.push(st);
+        }
+        let node_name = match node {
+            Some(n) => n,
+            None if node_selector.is_empty() => "worker-0".to_string(),
+            None => {
+                // Nothing matches the selector: the VMI stays unschedulable.
+                String::new()
+            }
+        };
+        vmi_labels.insert("kubevirt.io/nodeName".into(), json!(node_name));
+        let vmi = json!({
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachineInstance",
+            "metadata": {"name": name, "labels": vmi_labels, "ownerReferences": [owner(&registry::VIRTUAL_MACHINE, vm, true)]},
+            "spec": tspec
+        });
+        self.store
+            .create(&registry::VIRTUAL_MACHINE_INSTANCE, Some(&ns), vmi)
+            .map_err(|e| format!("failed to create the VirtualMachineInstance: {}", e.message))?;
+        let mut conditions = vec![
+            json!({"type": "Ready", "status": if node_name.is_empty() { "False" } else { "True" }, "lastTransitionTime": clock::now_rfc3339()}),
+        ];
+        if inv.guest_agent && !node_name.is_empty() {
+            conditions.push(json!({"type": "AgentConnected", "status": "True", "lastTransitionTime": clock::now_rfc3339()}));
+        }
+        let status = if node_name.is_empty() {
+            json!({"phase": "Scheduling", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."}]})
+        } else {
+            json!({"phase": "Running", "nodeName": node_name, "interfaces": statuses, "conditions": conditions,
+                   "guestOSInfo": if inv.guest_agent { json!({"id": inv.guest_os}) } else { json!({}) }})
+        };
+        let _ = self.store.update_status(
+            &registry::VIRTUAL_MACHINE_INSTANCE,
+            Some(&ns),
+            &name,
+            status,
+        );
+        Ok(())
+    }
+
+    /// After a VM succeeds MTV removes its helpers: hook Jobs and ConfigMaps, populator Secrets.
+    pub(crate) fn cleanup_after_success(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm_id: &str,
+    ) {
+        let sel = format!("migration={},vmID={vm_id}", meta(migration, "uid"));
+        let plan_ns = meta(plan, "namespace").to_string();
+        for rt in [&registry::JOB, &registry::CONFIG_MAP] {
+            for o in self.list_labelled(rt, &plan_ns, &sel) {
+                self.delete_obj(rt, &o);
+            }
+        }
+        for o in self.list_labelled(&registry::SECRET, ctx.target_ns(), &sel) {
+            self.delete_obj(&registry::SECRET, &o);
+        }
+    }
+
+    /// Plan deletion removes what carries its `plan-name`/`plan-namespace` labels, except PVCs and
+    /// DataVolumes a VirtualMachine owns (§4.8).
+    pub(crate) fn cleanup_deleted_plan(&mut self, plan: &Value) {
+        let ns = s(plan, "/spec/targetNamespace").to_string();
+        let sel = format!(
+            "plan-name={},plan-namespace={}",
+            meta(plan, "name"),
+            meta(plan, "namespace")
+        );
+        let vm_owned = |o: &Value| {
+            o.pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|refs| refs.iter().any(|r| s(r, "/kind") == "VirtualMachine"))
+        };
+        for rt in [
+            &registry::DATA_VOLUME,
+            &registry::PERSISTENT_VOLUME_CLAIM,
+            &registry::POD,
+            &registry::SECRET,
+            &registry::CONFIG_MAP,
+        ] {
+            for o in self.list_labelled(rt, &ns, &sel) {
+                if !vm_owned(&o) {
+                    self.delete_obj(rt, &o);
+                }
+            }
+        }
+    }
+
+    /// Whether cleanup deletes this VM's target objects (§5.3): plan-level true wins over the VM flag.
+    fn deletes_on_failure(plan: &Value, vm: &Value) -> bool {
+        super::b(plan, "/spec/deleteVmOnFailMigration") != Some(false)
+            || super::b(vm, "/deleteVmOnFailMigration") == Some(true)
+    }
+
+    /// Deletes a failed or canceled VM's target objects when `deleteVmOnFailMigration` says so.
+    pub(crate) fn cleanup_vm(&mut self, plan: &Value, vm_id: &str, vm: &Value, _forced: bool) {
+        if super::conditions::has(vm.get("conditions"), "Succeeded")
+            || s(plan, "/spec/type") == "conversion"
+            || !Self::deletes_on_failure(plan, vm)
+        {
+            return;
+        }
+        let ns = s(plan, "/spec/targetNamespace").to_string();
+        let sel = format!("plan={},vmID={vm_id}", meta(plan, "uid"));
+        self.delete_leftovers(&ns, &sel, None);
+    }
+
+    fn delete_leftovers(&mut self, ns: &str, sel: &str, keep_migration: Option<&str>) {
+        for rt in [
+            &registry::VIRTUAL_MACHINE,
+            &registry::DATA_VOLUME,
+            &registry::PERSISTENT_VOLUME_CLAIM,
+            &registry::XCOPY_POPULATOR,
+        ] {
+            for o in self.list_labelled(rt, ns, sel) {
+                if keep_migration.is_some_and(|m| s(&o, "/metadata/labels/migration") == m) {
+                    continue;
+                }
+                self.delete_obj(rt, &o);
+            }
+        }
+    }
+
+    /// A retried VM's `Started` phase removes what earlier attempts left (§4.7, §5.3).
+    pub(crate) fn cleanup_previous_attempts(
+        &mut self,
+        plan: &Value,
+        vm: &Value,
+        migration_uid: &str,
+    ) {
+        if !Self::deletes_on_failure(plan, vm) {
+            return;
+        }
+        let ns = s(plan, "/spec/targetNamespace").to_string();
+        let sel = format!("plan={},vmID={}", meta(plan, "uid"), s(vm, "/id"));
+        self.delete_leftovers(&ns, &sel, Some(migration_uid));
+    }
+
+    /// Archive: clean up every VM that did not succeed.
+    pub(crate) fn cleanup_failed_vms(&mut self, plan: &Value, mig: &Value) {
+        for vm in mig
+            .get("vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let id = s(&vm, "/id").to_string();
+            self.cleanup_vm(plan, &id, &vm, true);
+        }
+    }
+
+    fn hook_for(&self, plan: &Value, spec_vm: &Value, step: &str) -> Option<(String, String)> {
+        let h = spec_vm
+            .get("hooks")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|h| s(h, "/step") == step)?
+            .clone();
+        let ns = Some(s(&h, "/hook/namespace"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or(meta(plan, "namespace"));
+        Some((ns.to_string(), s(&h, "/hook/name").to_string()))
+    }
+
+    /// Creates the hook's ConfigMap and Job in the plan namespace (§5.2).
+    pub(crate) fn start_hook(
+        &mut self,
+        plan: &Value,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+        spec_vm: &Value,
+        step: &str,
+    ) -> Result<(), String> {
+        let Some((hns, hname)) = self.hook_for(plan, spec_vm, step) else {
+            return Err("Hook not found.".into());
+        };
+        let hook = self
+            .store
+            .get(&registry::HOOK, Some(&hns), &hname)
+            .map_err(|_| "Hook not found.".to_string())?;
+        let plan_ns = meta(plan, "namespace").to_string();
+        let labels = json!({
+            "plan": meta(plan, "uid"), "migration": meta(migration, "uid"), "vmID": inv.id,
+            "step": step, "hook": meta(&hook, "uid"), "resource": "hook-config"
+        });
+        let generate = format!("{}-{}-{}-", meta(plan, "name"), inv.id, step).to_lowercase();
+        let mut pod_spec = json!({
+            "restartPolicy": "Never",
+            "containers": [{"name": "hook", "image": s(&hook, "/spec/image"),
+                            "command": if s(&hook, "/spec/playbook").is_empty() { Value::Null } else { json!(["/bin/entrypoint", "ansible-runner", "run", "/tmp/runner", "-p", "/tmp/hook/playbook.yml"]) },
+                            "volumeMounts": [{"name": "hook", "mountPath": "/tmp/hook"}]}],
+            "volumes": [{"name": "hook", "configMap": {"name": ""}}]
+        });
+        if pod_spec["containers"][0]["command"].is_null()
+            && let Some(c) = pod_spec["containers"][0].as_object_mut()
+        {
+            c.remove("command");
+        }
+        if let Some(sa) = [
+            s(&hook, "/spec/serviceAccount"),
+            s(plan, "/spec/serviceAccount"),
+        ]
+        .into_iter()
+        .find(|x| !x.is_empty())
+        {
+            pod_spec["serviceAccountName"] = json!(sa);
+        }
+        let mut job_spec = json!({"backoffLimit": 1, "template": {"metadata": {"labels": labels}, "spec": pod_spec}});
+        if let Some(d) = hook
+            .pointer("/spec/deadline")
+            .and_then(Value::as_i64)
+            .filter(|d| *d > 0)
+        {
+            job_spec["activeDeadlineSeconds"] = json!(d);
+        }
+        let job = self
+            .store
+            .create(
+                &registry::JOB,
+                Some(&plan_ns),
+                json!({"metadata": {"generateName": generate, "labels": labels, "ownerReferences": [owner(&registry::PLAN, plan, false)]}, "spec": job_spec}),
+            )
+            .map_err(|e| format!("failed to create the hook Job: {}", e.message))?;
+        let job_name = meta(&job, "name").to_string();
+        let cm = self
+            .store
+            .create(
+                &registry::CONFIG_MAP,
+                Some(&plan_ns),
+                json!({"metadata": {"generateName": generate, "labels": labels, "ownerReferences": [owner(&registry::JOB, &job, false)]},
+                       "data": {
+                           "workload.yml": serde_json::to_string_pretty(&json!({"vm": {"id": inv.id, "name": inv.name, "powerState": if inv.powered_on { "poweredOn" } else { "poweredOff" }, "host": inv.host, "uuid": inv.uuid}})).unwrap_or_default(),
+                           "playbook.yml": super::hook::playbook(&hook).unwrap_or_default(),
+                           "plan.yml": serde_json::to_string_pretty(&plan.get("spec").cloned().unwrap_or_default()).unwrap_or_default()
+                       }}),
+            )
+            .map_err(|e| format!("failed to create the hook ConfigMap: {}", e.message))?;
+        let cm_name = meta(&cm, "name").to_string();
+        let _ = self.store.modify(
+            &registry::JOB,
+            Some(&plan_ns),
+            &job_name,
+            &Default::default(),
+            |o| {
+                if let Some(v) = o.pointer_mut("/spec/template/spec/volumes/0/configMap/name") {
+                    *v = json!(cm_name);
+                }
+                Ok(())
+            },
+        );
+        let _ = self.store.update_status(
+            &registry::JOB,
+            Some(&plan_ns),
+            &job_name,
+            json!({"active": 1, "startTime": clock::now_rfc3339()}),
+        );
+        let _ = vm;
+        Ok(())
+    }
+
+    /// Completes the hook Job as its Hook asks and reads the result like Forklift (§5.2).
+    pub(crate) fn finish_hook(
+        &mut self,
+        plan: &Value,
+        migration: &Value,
+        vm: &mut Value,
+        inv: &InvVm,
+        step: &str,
+    ) -> Result<(), String> {
+        let plan_ns = meta(plan, "namespace").to_string();
+        let sel = format!(
+            "migration={},vmID={},step={step}",
+            meta(migration, "uid"),
+            inv.id
+        );
+        let Some(job) = self
+            .list_labelled(&registry::JOB, &plan_ns, &sel)
+            .into_iter()
+            .next()
+        else {
+            return Err("Hook not found.".into());
+        };
+        let hook_uid = s(&job, "/metadata/labels/hook").to_string();
+        let hook = self
+            .store
+            .list(&registry::HOOK, None, &ListOptions::default())
+            .ok()
+            .and_then(|l| l.items.into_iter().find(|h| meta(h, "uid") == hook_uid));
+        let Some(hook) = hook else {
+            return Err("Hook not found.".into());
+        };
+        let job_name = meta(&job, "name").to_string();
+        let now = clock::now_rfc3339();
+        let deadline = hook
+            .pointer("/spec/deadline")
+            .and_then(Value::as_i64)
+            .filter(|d| *d > 0);
+        // A hook runs for 10 lab seconds; a shorter deadline kills it.
+        let outcome = if deadline.is_some_and(|d| d < 10) {
+            Err((
+                String::from("PLAY [localhost] ***\n"),
+                String::new(),
+                (
+                    "DeadlineExceeded",
+                    "Job was active longer than specified deadline",
+                ),
+            ))
+        } else {
+            super::hook::hook_outcome(&hook).map_err(|(log, msg)| {
+                (
+                    log,
+                    msg,
+                    (
+                        "BackoffLimitExceeded",
+                        "Job has reached the specified backoff limit",
+                    ),
+                )
+            })
+        };
+        let attempts = if outcome.is_ok() { 1 } else { 2 };
+        let log = match &outcome {
+            Ok(l) => l.clone(),
+            Err((l, _, _)) => l.clone(),
+        };
+        for attempt in 0..attempts {
+            let pod_name = format!("{job_name}-{}", random::name_suffix(5));
+            let _ = self.store.create(
+                &registry::POD,
+                Some(&plan_ns),
+                json!({"metadata": {"name": pod_name, "labels": {"job-name": job_name, "batch.kubernetes.io/job-name": job_name, "controller-uid": meta(&job, "uid")},
+                                    "annotations": {POD_LOG_ANNOTATION: log},
+                                    "ownerReferences": [owner(&registry::JOB, &job, true)]},
+                       "spec": job.pointer("/spec/template/spec").cloned().unwrap_or_default()}),
+            );
+            let failed = outcome.is_err() || attempt + 1 < attempts;
+            let _ = self.store.update_status(
+                &registry::POD,
+                Some(&plan_ns),
+                &pod_name,
+                json!({"phase": if failed { "Failed" } else { "Succeeded" },
+                       "containerStatuses": [{"name": "hook", "ready": false, "restartCount": 0, "image": s(&hook, "/spec/image"),
+                                              "state": {"terminated": {"exitCode": if failed { 2 } else { 0 }, "reason": if failed { "Error" } else { "Completed" }}}}]}),
+            );
+        }
+        let result = match outcome {
+            Ok(_) => {
+                let _ = self.store.update_status(
+                    &registry::JOB,
+                    Some(&plan_ns),
+                    &job_name,
+                    json!({"succeeded": 1, "startTime": s(&job, "/status/startTime"), "completionTime": now, "ready": 0,
+                           "conditions": [{"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
+                                          {"type": "Complete", "status": "True", "lastTransitionTime": now, "lastProbeTime": now}]}),
+                );
+                Ok(())
+            }
+            Err((_, _, (reason, message))) => {
+                let _ = self.store.update_status(
+                    &registry::JOB,
+                    Some(&plan_ns),
+                    &job_name,
+                    json!({"failed": attempts, "startTime": s(&job, "/status/startTime"), "ready": 0,
+                           "conditions": [{"type": "FailureTarget", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now, "lastProbeTime": now},
+                                          {"type": "Failed", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now, "lastProbeTime": now}]}),
+                );
+                Err(message.to_string())
+            }
+        };
+        let _ = vm;
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_are_stable() {
+        assert_eq!(deterministic_suffix("a"), deterministic_suffix("a"));
+        assert_eq!(deterministic_suffix("a").len(), 5);
+        assert_eq!(quantity(30 * 1024), "30Gi");
+        assert_eq!(quantity(100), "100Mi");
+    }
+}

@@ -1,0 +1,553 @@
+//! The simulated source providers: the inventories a lab file describes, mutable at run time (clones,
+//! power, disks, snapshots), observed by the Forklift inventory service and controllers.
+
+pub mod api;
+pub mod model;
+mod mutate;
+
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use tokio::sync::broadcast;
+
+pub use api::source_router;
+pub use model::{LAB_FILE_VERSION, LabFile, PowerState, SourceProviderSpec, Vm};
+pub use mutate::{CloneSpec, NewDisk, NewNic};
+
+/// File name the built-in lab reports in diagnostics.
+pub const BUILTIN_LAB_FILE_NAME: &str = "default-lab.yaml";
+
+/// The built-in default lab: every VM the scenario catalog names, on every provider type that can run it.
+pub const BUILTIN_LAB_YAML: &str = include_str!("../../lab/default-lab.yaml");
+
+/// What changed in a source inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceChangeKind {
+    VmAdded,
+    VmUpdated,
+    VmRemoved,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceChange {
+    /// The lab file's provider name.
+    pub provider: String,
+    pub vm_id: String,
+    pub kind: SourceChangeKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    #[error("{file}: {message}")]
+    InvalidLabFile { file: String, message: String },
+    #[error("no source provider `{0}` in the lab")]
+    UnknownProvider(String),
+    #[error("no VM `{vm}` in source provider `{provider}`")]
+    UnknownVm { provider: String, vm: String },
+    #[error("{0}")]
+    Conflict(String),
+    /// A request the source rejects (unknown datastore, host or network, missing size, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why a connection test against a source fails, as Forklift reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    /// No source answers at this URL: `ConnectionTestFailed`.
+    #[error("dial tcp: lookup {host}: no such host")]
+    Unreachable { host: String },
+    /// Wrong user or password: `ConnectionAuthFailed` (HTTP 401).
+    #[error("401 Unauthorized: Cannot complete login due to an incorrect user name or password.")]
+    AuthFailed,
+}
+
+#[derive(Debug)]
+struct State {
+    providers: Vec<SourceProviderSpec>,
+}
+
+/// Shared handle on the source inventories.
+#[derive(Debug, Clone)]
+pub struct SourceLab {
+    state: Arc<RwLock<State>>,
+    changes: broadcast::Sender<SourceChange>,
+}
+
+fn host_of(url: &str) -> String {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    rest.split(['/', ':']).next().unwrap_or(rest).to_string()
+}
+
+impl SourceLab {
+    /// Validates a lab file and makes it live.
+    pub fn new(file: LabFile, file_name: &str) -> Result<Self, SourceError> {
+        validate(&file, file_name)?;
+        let (changes, _) = broadcast::channel(1024);
+        Ok(SourceLab {
+            state: Arc::new(RwLock::new(State {
+                providers: file.providers,
+            })),
+            changes,
+        })
+    }
+
+    /// The built-in default lab ([`BUILTIN_LAB_YAML`]).
+    pub fn builtin() -> Self {
+        // The embedded file is a constant of this build; a test proves it parses and validates.
+        SourceLab::parse(BUILTIN_LAB_FILE_NAME, BUILTIN_LAB_YAML)
+            .expect("the built-in lab file is valid")
+    }
+
+    /// Reads and parses a lab file from disk.
+    pub fn load(path: &Path) -> Result<Self, SourceError> {
+        let file_name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SourceError::InvalidLabFile {
+            file: file_name.clone(),
+            message: format!("cannot read the lab file: {e}"),
+        })?;
+        SourceLab::parse(&file_name, &text)
+    }
+
+    /// Parses a lab file's YAML text; unknown keys are errors with line and column.
+    pub fn parse(file_name: &str, text: &str) -> Result<Self, SourceError> {
+        let file: LabFile =
+            serde_saphyr::from_str(text).map_err(|e| SourceError::InvalidLabFile {
+                file: file_name.to_string(),
+                message: e.to_string(),
+            })?;
+        SourceLab::new(file, file_name)
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the inventory half-written in a way that matters
+        // to a test; keep serving.
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<SourceChange> {
+        self.changes.subscribe()
+    }
+
+    /// Names and types of the source providers.
+    pub fn provider_names(&self) -> Vec<(String, String)> {
+        self.read()
+            .providers
+            .iter()
+            .map(|p| (p.name.clone(), p.provider_type.clone()))
+            .collect()
+    }
+
+    /// A copy of one provider's current inventory.
+    pub fn provider(&self, provider: &str) -> Result<SourceProviderSpec, SourceError> {
+        self.with_provider(provider, SourceProviderSpec::clone)
+    }
+
+    /// Copies of every provider's current inventory, in lab-file order.
+    pub fn providers(&self) -> Vec<SourceProviderSpec> {
+        self.read().providers.clone()
+    }
+
+    /// The provider named `name_or_type`, or else the first one of that type.
+    pub fn resolve_provider(&self, name_or_type: &str) -> Option<String> {
+        let state = self.read();
+        state
+            .providers
+            .iter()
+            .find(|p| p.name == name_or_type)
+            .or_else(|| {
+                state
+                    .providers
+                    .iter()
+                    .find(|p| p.provider_type == name_or_type)
+            })
+            .map(|p| p.name.clone())
+    }
+
+    /// Runs `f` on a provider's current inventory.
+    pub fn with_provider<R>(
+        &self,
+        provider: &str,
+        f: impl FnOnce(&SourceProviderSpec) -> R,
+    ) -> Result<R, SourceError> {
+        let state = self.read();
+        let spec = state
+            .providers
+            .iter()
+            .find(|p| p.name == provider)
+            .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+        Ok(f(spec))
+    }
+
+    /// The source provider a Forklift Provider of this type and URL reaches, if any.
+    pub fn endpoint(&self, provider_type: &str, url: &str) -> Option<String> {
+        let state = self.read();
+        let exact = state
+            .providers
+            .iter()
+            .find(|p| p.provider_type == provider_type && p.url == url);
+        let by_host = || {
+            let host = host_of(url);
+            state
+                .providers
+                .iter()
+                .find(|p| p.provider_type == provider_type && host_of(&p.url) == host)
+        };
+        exact.or_else(by_host).map(|p| p.name.clone())
+    }
+
+    /// Forklift's connection test: the URL must reach a source and the credentials must match.
+    pub fn connect(
+        &self,
+        provider_type: &str,
+        url: &str,
+        username: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<String, ConnectError> {
+        let name = self
+            .endpoint(provider_type, url)
+            .ok_or_else(|| ConnectError::Unreachable { host: host_of(url) })?;
+        let state = self.read();
+        let spec = state
+            .providers
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| ConnectError::Unreachable { host: host_of(url) })?;
+        let user_ok = spec.username.as_deref().is_none_or(|u| username == Some(u));
+        let password_ok = spec.password.as_deref().is_none_or(|p| password == Some(p));
+        if user_ok && password_ok {
+            Ok(name)
+        } else {
+            Err(ConnectError::AuthFailed)
+        }
+    }
+
+    pub fn vm(&self, provider: &str, vm_id: &str) -> Result<Vm, SourceError> {
+        self.with_provider(provider, |p| {
+            p.vms.iter().find(|vm| vm.id == vm_id).cloned()
+        })?
+        .ok_or_else(|| SourceError::UnknownVm {
+            provider: provider.to_string(),
+            vm: vm_id.to_string(),
+        })
+    }
+
+    /// The VMs (and templates) named `name`; several means the name is ambiguous.
+    pub fn vms_named(&self, provider: &str, name: &str) -> Result<Vec<Vm>, SourceError> {
+        self.with_provider(provider, |p| {
+            p.vms.iter().filter(|vm| vm.name == name).cloned().collect()
+        })
+    }
+
+    /// Changes one VM and announces it.
+    pub fn update_vm(
+        &self,
+        provider: &str,
+        vm_id: &str,
+        change: impl FnOnce(&mut Vm),
+    ) -> Result<Vm, SourceError> {
+        let updated = {
+            let mut state = self.write();
+            let spec = state
+                .providers
+                .iter_mut()
+                .find(|p| p.name == provider)
+                .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+            let vm = spec
+                .vms
+                .iter_mut()
+                .find(|vm| vm.id == vm_id)
+                .ok_or_else(|| SourceError::UnknownVm {
+                    provider: provider.to_string(),
+                    vm: vm_id.to_string(),
+                })?;
+            change(vm);
+            vm.clone()
+        };
+        let _ = self.changes.send(SourceChange {
+            provider: provider.to_string(),
+            vm_id: vm_id.to_string(),
+            kind: SourceChangeKind::VmUpdated,
+        });
+        Ok(updated)
+    }
+
+    pub fn set_power(
+        &self,
+        provider: &str,
+        vm_id: &str,
+        power: PowerState,
+    ) -> Result<Vm, SourceError> {
+        self.update_vm(provider, vm_id, |vm| vm.power_state = power)
+    }
+
+    /// Adds a VM (a clone); its id must be new in the provider.
+    pub fn add_vm(&self, provider: &str, vm: Vm) -> Result<Vm, SourceError> {
+        {
+            let mut state = self.write();
+            let spec = state
+                .providers
+                .iter_mut()
+                .find(|p| p.name == provider)
+                .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+            if spec.vms.iter().any(|v| v.id == vm.id) {
+                return Err(SourceError::Conflict(format!(
+                    "a VM with id `{}` already exists in `{provider}`",
+                    vm.id
+                )));
+            }
+            spec.vms.push(vm.clone());
+        }
+        let _ = self.changes.send(SourceChange {
+            provider: provider.to_string(),
+            vm_id: vm.id.clone(),
+            kind: SourceChangeKind::VmAdded,
+        });
+        Ok(vm)
+    }
+
+    pub fn remove_vm(&self, provider: &str, vm_id: &str) -> Result<Vm, SourceError> {
+        let removed = {
+            let mut state = self.write();
+            let spec = state
+                .providers
+                .iter_mut()
+                .find(|p| p.name == provider)
+                .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+            let index = spec
+                .vms
+                .iter()
+                .position(|vm| vm.id == vm_id)
+                .ok_or_else(|| SourceError::UnknownVm {
+                    provider: provider.to_string(),
+                    vm: vm_id.to_string(),
+                })?;
+            spec.vms.remove(index)
+        };
+        let _ = self.changes.send(SourceChange {
+            provider: provider.to_string(),
+            vm_id: vm_id.to_string(),
+            kind: SourceChangeKind::VmRemoved,
+        });
+        Ok(removed)
+    }
+}
+
+/// Structural checks a YAML schema cannot express: unique names and ids, references that resolve.
+fn validate(file: &LabFile, file_name: &str) -> Result<(), SourceError> {
+    let invalid = |message: String| SourceError::InvalidLabFile {
+        file: file_name.to_string(),
+        message,
+    };
+    if file.version != LAB_FILE_VERSION {
+        return Err(invalid(format!(
+            "version {} is not supported; this build reads version {LAB_FILE_VERSION}",
+            file.version
+        )));
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let mut macs = std::collections::BTreeMap::new();
+    for provider in &file.providers {
+        if !names.insert(&provider.name) {
+            return Err(invalid(format!(
+                "source provider `{}` is defined twice",
+                provider.name
+            )));
+        }
+        if !matches!(
+            provider.provider_type.as_str(),
+            "vsphere" | "ovirt" | "openstack" | "ova"
+        ) {
+            return Err(invalid(format!(
+                "source provider `{}` has type `{}`; expected vsphere, ovirt, openstack or ova \
+                 (OpenShift sources are KubeVirt VMs in the lab's API)",
+                provider.name, provider.provider_type
+            )));
+        }
+        unique_ids(provider.hosts.iter().map(|h| &h.id), "host", &provider.name)
+            .map_err(invalid)?;
+        unique_ids(
+            provider.networks.iter().map(|n| &n.id),
+            "network",
+            &provider.name,
+        )
+        .map_err(invalid)?;
+        unique_ids(
+            provider.datastores.iter().map(|d| &d.id),
+            "datastore",
+            &provider.name,
+        )
+        .map_err(invalid)?;
+        unique_ids(
+            provider.flavors.iter().map(|f| &f.id),
+            "flavor",
+            &provider.name,
+        )
+        .map_err(invalid)?;
+        let mut ids = std::collections::BTreeSet::new();
+        for vm in &provider.vms {
+            if !ids.insert(&vm.id) {
+                return Err(invalid(format!(
+                    "VM id `{}` appears twice in `{}`",
+                    vm.id, provider.name
+                )));
+            }
+            let mut keys = std::collections::BTreeSet::new();
+            for disk in &vm.disks {
+                if !keys.insert(disk.key) {
+                    return Err(invalid(format!(
+                        "disk key {} appears twice in VM `{}` of `{}`",
+                        disk.key, vm.name, provider.name
+                    )));
+                }
+            }
+            for nic in &vm.nics {
+                let mac = nic.mac.to_ascii_lowercase();
+                if !mutate::is_mac(&mac) {
+                    return Err(invalid(format!(
+                        "NIC `{}` of VM `{}` is not a MAC address (expected six hex pairs like 00:50:56:01:02:03)",
+                        nic.mac, vm.name
+                    )));
+                }
+                if let Some(owner) = macs.insert(mac, (provider.name.clone(), vm.name.clone())) {
+                    return Err(invalid(format!(
+                        "MAC {} of VM `{}` in `{}` is already used by VM `{}` in `{}`; MACs are unique lab-wide",
+                        nic.mac, vm.name, provider.name, owner.1, owner.0
+                    )));
+                }
+            }
+            if let Some(flavor) = &vm.flavor
+                && !provider.flavors.iter().any(|f| &f.id == flavor)
+            {
+                return Err(invalid(format!(
+                    "VM `{}` uses flavor `{flavor}`, which `{}` does not define",
+                    vm.name, provider.name
+                )));
+            }
+            for disk in &vm.disks {
+                if !provider.datastores.iter().any(|d| d.id == disk.datastore) {
+                    return Err(invalid(format!(
+                        "disk `{}` of VM `{}` is on datastore `{}`, which `{}` does not define",
+                        disk.file, vm.name, disk.datastore, provider.name
+                    )));
+                }
+            }
+            for nic in &vm.nics {
+                if !provider.networks.iter().any(|n| n.id == nic.network) {
+                    return Err(invalid(format!(
+                        "NIC {} of VM `{}` is on network `{}`, which `{}` does not define",
+                        nic.mac, vm.name, nic.network, provider.name
+                    )));
+                }
+            }
+            if let Some(host) = &vm.host
+                && !provider.hosts.iter().any(|h| &h.id == host)
+            {
+                return Err(invalid(format!(
+                    "VM `{}` runs on host `{host}`, which `{}` does not define",
+                    vm.name, provider.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first id that appears twice, as an error message.
+fn unique_ids<'a>(
+    ids: impl Iterator<Item = &'a String>,
+    what: &str,
+    provider: &str,
+) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(format!("{what} id `{id}` appears twice in `{provider}`"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LAB: &str = r#"
+version: 1
+providers:
+  - name: vsphere
+    type: vsphere
+    url: https://vcenter.lab.example/sdk
+    username: administrator@vsphere.local
+    password: lab-password
+    hosts: [{id: host-1, name: esx1}]
+    networks: [{id: network-1, name: VM Network}]
+    datastores: [{id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800}]
+    vms:
+      - id: vm-1
+        name: rhel8
+        power_state: off
+        host: host-1
+        memory_mib: 2048
+        guest_os: rhel8_64Guest
+        uuid: 4201-aaaa
+        disks: [{key: 2000, file: "[ds1] rhel8/rhel8.vmdk", datastore: datastore-1, capacity_gib: 30, unit_number: 0}]
+        nics: [{mac: "00:50:56:00:00:01", network: network-1}]
+"#;
+
+    #[test]
+    fn connection_test_checks_url_and_credentials() {
+        let lab = SourceLab::parse("lab.yaml", LAB).unwrap();
+        assert_eq!(
+            lab.connect(
+                "vsphere",
+                "https://vcenter.lab.example/sdk",
+                Some("administrator@vsphere.local"),
+                Some("lab-password")
+            ),
+            Ok("vsphere".to_string())
+        );
+        assert_eq!(
+            lab.connect(
+                "vsphere",
+                "https://vcenter.lab.example/sdk",
+                Some("administrator@vsphere.local"),
+                Some("wrong")
+            ),
+            Err(ConnectError::AuthFailed)
+        );
+        assert!(matches!(
+            lab.connect("vsphere", "https://nowhere.example/sdk", None, None),
+            Err(ConnectError::Unreachable { .. })
+        ));
+    }
+
+    #[test]
+    fn changes_are_announced() {
+        let lab = SourceLab::parse("lab.yaml", LAB).unwrap();
+        let mut changes = lab.subscribe();
+        lab.set_power("vsphere", "vm-1", PowerState::On).unwrap();
+        assert_eq!(
+            lab.vm("vsphere", "vm-1").unwrap().power_state,
+            PowerState::On
+        );
+        assert_eq!(
+            changes.try_recv().unwrap().kind,
+            SourceChangeKind::VmUpdated
+        );
+    }
+
+    #[test]
+    fn dangling_references_are_rejected() {
+        let broken = LAB.replace("datastore: datastore-1", "datastore: datastore-9");
+        let err = SourceLab::parse("lab.yaml", &broken).unwrap_err();
+        assert!(err.to_string().contains("datastore-9"), "{err}");
+        let unknown_key = LAB.replace("guest_os:", "guest_oz:");
+        let err = SourceLab::parse("lab.yaml", &unknown_key).unwrap_err();
+        assert!(err.to_string().contains("guest_oz"), "{err}");
+    }
+}

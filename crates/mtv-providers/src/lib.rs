@@ -1,0 +1,167 @@
+//! Source-side adapters: what the suite does on the source hypervisor before and after a migration
+//! (clone, power, disks, NICs, snapshots, facts), behind one trait so scenarios do not care which
+//! hypervisor they run against.
+//!
+//! Adapters: [`lab::LabSource`] for the embedded lab. vSphere (SOAP, tested against vcsim), oVirt
+//! (REST), OpenStack (REST), OpenShift (KubeVirt objects) and OVA (nothing to prepare) follow the same
+//! trait.
+
+pub mod lab;
+
+use std::future::Future;
+
+use mtv_api::ProviderType;
+use serde::{Deserialize, Serialize};
+
+/// The facts of a source VM that preparation records and validation compares with the migrated VM.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceVm {
+    pub id: String,
+    pub name: String,
+    pub powered_on: bool,
+    pub template: bool,
+    pub cpu_sockets: u32,
+    pub cores_per_socket: u32,
+    pub memory_mib: u64,
+    pub firmware: String,
+    pub uuid: String,
+    pub guest_agent: bool,
+    pub cbt: bool,
+    pub disks: Vec<SourceDisk>,
+    pub nics: Vec<SourceNic>,
+    pub snapshots: Vec<SourceSnapshot>,
+    /// The ESXi host / hypervisor host id, when the source has hosts.
+    pub host: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceDisk {
+    /// vSphere `[datastore] folder/file.vmdk`; the disk id elsewhere.
+    pub file: String,
+    /// Id of the datastore / storage domain / volume type.
+    pub datastore: String,
+    pub capacity_gib: u64,
+    pub provisioning: String,
+    pub mode: String,
+    pub rdm: Option<String>,
+    pub controller_key: i64,
+    pub unit_number: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceNic {
+    pub mac: String,
+    /// Id of the network.
+    pub network: String,
+    pub start_connected: bool,
+    pub ips: Vec<SourceIp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceIp {
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: Option<String>,
+    pub is_static: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceSnapshot {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+}
+
+/// A disk to add to a clone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDisk {
+    pub size_gib: u64,
+    /// `thin`, `thick-lazy` or `thick-eager`.
+    pub provisioning: String,
+    /// `persistent`, `independent_persistent` or `independent_nonpersistent`.
+    pub mode: String,
+    /// Datastore id; the VM's first datastore when absent.
+    pub datastore: Option<String>,
+    /// `virtual` or `physical` for an RDM disk.
+    pub rdm: Option<String>,
+}
+
+/// How to clone a source VM or template.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CloneRequest {
+    /// The clone's name.
+    pub name: String,
+    /// Power state after cloning (`None` leaves it as the clone starts: off).
+    pub power_on: Option<bool>,
+    /// Enable changed block tracking (warm migrations).
+    pub cbt: bool,
+    /// `thin`, `thick-lazy` or `thick-eager` for the cloned disks.
+    pub disk_type: Option<String>,
+    pub target_datastore: Option<String>,
+    pub host: Option<String>,
+    pub add_disks: Vec<NewDisk>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("source VM or template `{0}` not found")]
+    NotFound(String),
+    #[error("{what}: {message}")]
+    Request { what: String, message: String },
+    #[error("{what}: the source answered {status}: {message}")]
+    Rejected {
+        what: String,
+        status: u16,
+        message: String,
+    },
+}
+
+/// What the suite needs from a source hypervisor.
+pub trait SourceProvider: Send + Sync {
+    fn provider_type(&self) -> ProviderType;
+
+    /// The VM or template named `name`, if it exists.
+    fn find(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<SourceVm>, SourceError>> + Send;
+
+    /// Current facts of a VM by id.
+    fn facts(&self, id: &str) -> impl Future<Output = Result<SourceVm, SourceError>> + Send;
+
+    /// Clones a VM or template; returns the clone's facts.
+    fn clone_vm(
+        &self,
+        source_id: &str,
+        request: &CloneRequest,
+    ) -> impl Future<Output = Result<SourceVm, SourceError>> + Send;
+
+    fn set_power(&self, id: &str, on: bool)
+    -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    fn add_disk(
+        &self,
+        id: &str,
+        disk: &NewDisk,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Adds a NIC on `network`; returns its MAC.
+    fn add_nic(
+        &self,
+        id: &str,
+        network: &str,
+        start_connected: bool,
+    ) -> impl Future<Output = Result<String, SourceError>> + Send;
+
+    fn create_snapshot(
+        &self,
+        id: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<SourceSnapshot, SourceError>> + Send;
+
+    /// Deletes a VM the suite created; deleting a missing VM is not an error.
+    fn delete_vm(&self, id: &str) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// The CA certificate (PEM) the source's TLS endpoint presents, for the Provider Secret's `cacert`.
+    fn ca_certificate(&self) -> impl Future<Output = Result<String, SourceError>> + Send;
+}

@@ -1,0 +1,223 @@
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use mtv_engine::events::{Event, StepOutcome};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::{ReportError, Reporter, TestName};
+
+const SUITE_NAME: &str = "mtv-tests";
+
+/// The JUnit XML report, shaped like pytest's for class-based tests.
+///
+/// One `<testsuite name="mtv-tests">` whose properties are the session's facts (session id, MTV
+/// version, source provider, provider type, storage class, target). One `<testcase>` per finished
+/// step: `classname` is the scenario class (`TestSanityColdMtvMigration`), `name` is the step with
+/// the scenario's parameter (`test_create_storagemap[rhel8]`), and the property `test_id` keeps the
+/// full id (`TestSanityColdMtvMigration[rhel8]::test_create_storagemap`). Failures become
+/// `<failure>`, errors `<error>`, skips and expected failures `<skipped>` (the latter with the
+/// message prefixed `xfail: `). Cases are grouped by scenario, in the order scenarios started.
+/// The file is written at [`Reporter::finish`], atomically (a temporary file, then a rename).
+pub struct JunitReport {
+    path: PathBuf,
+    /// Fixed in tests so the output is reproducible; the wall clock otherwise.
+    clock: Option<SystemTime>,
+    started_at: Option<DateTime<FixedOffset>>,
+    properties: Vec<Property>,
+    scenarios: Vec<(String, Vec<TestCase>)>,
+    steps_time: Duration,
+    session_time: Option<Duration>,
+}
+
+impl JunitReport {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            clock: None,
+            started_at: None,
+            properties: Vec::new(),
+            scenarios: Vec::new(),
+            steps_time: Duration::ZERO,
+            session_time: None,
+        }
+    }
+
+    /// Uses `at` as the session's start time instead of the wall clock (for reproducible output).
+    pub fn with_start_time(mut self, at: SystemTime) -> Self {
+        self.clock = Some(at);
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The report as it stands now.
+    pub fn report(&self) -> Report {
+        let mut suite = TestSuite::new(SUITE_NAME);
+        suite.add_properties(self.properties.iter().cloned());
+        for (_, cases) in &self.scenarios {
+            suite.add_test_cases(cases.iter().cloned());
+        }
+        if let Some(at) = self.started_at {
+            suite.set_timestamp(at);
+        }
+        let time = self.session_time.unwrap_or(self.steps_time);
+        suite.set_time(time);
+        let mut report = Report::new(SUITE_NAME);
+        report.add_test_suite(suite);
+        if let Some(at) = self.started_at {
+            report.set_timestamp(at);
+        }
+        report.set_time(time);
+        report
+    }
+
+    pub fn to_xml(&self) -> Result<String, ReportError> {
+        Ok(self.report().to_string()?)
+    }
+
+    fn session_started(&mut self, facts: [(&str, &str); 6]) {
+        let at: DateTime<Utc> = self.clock.unwrap_or_else(SystemTime::now).into();
+        self.started_at = Some(at.fixed_offset());
+        self.properties = facts
+            .iter()
+            .map(|(name, value)| Property::new(*name, *value))
+            .collect();
+    }
+
+    fn scenario_cases(&mut self, scenario: &str) -> &mut Vec<TestCase> {
+        let index = match self.scenarios.iter().position(|(name, _)| name == scenario) {
+            Some(index) => index,
+            None => {
+                self.scenarios.push((scenario.to_string(), Vec::new()));
+                self.scenarios.len() - 1
+            }
+        };
+        &mut self.scenarios[index].1
+    }
+
+    fn step_finished(
+        &mut self,
+        id: &str,
+        scenario: &str,
+        step: &str,
+        outcome: &StepOutcome,
+        duration: Duration,
+        diagnostics: Option<&str>,
+    ) {
+        let name = TestName::new(scenario, step);
+        let mut case = TestCase::new(name.name, status_of(outcome));
+        case.set_classname(name.class);
+        case.set_time(duration);
+        case.add_property(Property::new("test_id", id));
+        if let Some(path) = diagnostics {
+            case.add_property(Property::new("diagnostics", path));
+            case.set_system_out(format!("diagnostics: {path}"));
+        }
+        self.steps_time += duration;
+        self.scenario_cases(scenario).push(case);
+    }
+
+    fn write_file(&self) -> Result<(), ReportError> {
+        let xml = self.to_xml()?;
+        write_atomically(&self.path, xml.as_bytes()).map_err(|source| ReportError::File {
+            what: "the JUnit report",
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+fn status_of(outcome: &StepOutcome) -> TestCaseStatus {
+    match outcome {
+        StepOutcome::Passed => TestCaseStatus::success(),
+        StepOutcome::Failed { message } => non_success(NonSuccessKind::Failure, message),
+        StepOutcome::Error { message } => non_success(NonSuccessKind::Error, message),
+        StepOutcome::Skipped { reason } => skipped("pytest.skip", reason.clone()),
+        StepOutcome::Xfailed { reason } => skipped("pytest.xfail", format!("xfail: {reason}")),
+    }
+}
+
+fn non_success(kind: NonSuccessKind, message: &str) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(kind);
+    status.set_message(message).set_description(message);
+    status
+}
+
+fn skipped(ty: &str, message: String) -> TestCaseStatus {
+    let mut status = TestCaseStatus::skipped();
+    status.set_type(ty).set_message(message);
+    status
+}
+
+/// Readers never see a half-written report: write beside the target, sync, then rename over it.
+fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let file_name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "junit.xml".to_string());
+    let temporary = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&temporary, path)
+    })();
+    if written.is_err() {
+        // Best effort: the original error is the one worth reporting.
+        let _ = std::fs::remove_file(&temporary);
+    }
+    written
+}
+
+impl Reporter for JunitReport {
+    fn handle(&mut self, event: &Event) {
+        match event {
+            Event::SessionStarted {
+                session_id,
+                target,
+                mtv_version,
+                source_provider,
+                provider_type,
+                storage_class,
+                ..
+            } => self.session_started([
+                ("session_id", session_id),
+                ("mtv_version", mtv_version.as_deref().unwrap_or("unknown")),
+                ("source_provider", source_provider),
+                ("provider_type", provider_type),
+                ("storage_class", storage_class),
+                ("target", target),
+            ]),
+            Event::StepFinished {
+                id,
+                scenario,
+                step,
+                outcome,
+                duration,
+                diagnostics,
+            } => self.step_finished(
+                id,
+                scenario,
+                step,
+                outcome,
+                *duration,
+                diagnostics.as_deref(),
+            ),
+            Event::SessionFinished { duration, .. } => self.session_time = Some(*duration),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) -> Result<(), ReportError> {
+        self.write_file()
+    }
+}

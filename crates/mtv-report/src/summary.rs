@@ -1,0 +1,180 @@
+use std::time::Duration;
+
+use mtv_engine::events::{Event, ResourceRef, StepOutcome};
+
+use crate::{ReportError, Reporter};
+
+/// Every test passed (skips and expected failures allowed) and teardown left nothing behind.
+pub const EXIT_OK: u8 = 0;
+/// A test failed or errored.
+pub const EXIT_TEST_FAILED: u8 = 1;
+/// No test failed, but teardown left resources behind.
+pub const EXIT_LEFTOVERS: u8 = 3;
+/// The run was interrupted; only the caller knows this, so [`Summary::exit_code`] never returns it.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Whether a step failed on its own (pytest `FAILED`) or could not run (pytest `ERROR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    Failed,
+    Error,
+}
+
+impl FailureKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            FailureKind::Failed => "FAILED",
+            FailureKind::Error => "ERROR",
+        }
+    }
+}
+
+/// One failed or errored step, as the short test summary lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedStep {
+    pub id: String,
+    pub kind: FailureKind,
+    pub message: String,
+    pub diagnostics: Option<String>,
+}
+
+/// The outcome of a run, computed from its events alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub xfailed: usize,
+    /// What teardown could not delete (empty when teardown did not run).
+    pub leftovers: Vec<ResourceRef>,
+    /// The session's duration from `SessionFinished`; zero until that event arrives.
+    pub duration: Duration,
+    /// Whether `SessionFinished` was seen; without it the run ended early.
+    pub session_finished: bool,
+    /// Failed and errored steps, in the order they finished.
+    pub failures: Vec<FailedStep>,
+    /// Skip reasons with how many steps each skipped, in first-seen order.
+    pub skip_reasons: Vec<(String, usize)>,
+    /// Expected-failure reasons with how many steps each covered, in first-seen order.
+    pub xfail_reasons: Vec<(String, usize)>,
+}
+
+impl Summary {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a Event>) -> Self {
+        let mut summary = Self::new();
+        for event in events {
+            summary.record(event);
+        }
+        summary
+    }
+
+    pub fn record(&mut self, event: &Event) {
+        match event {
+            Event::StepFinished {
+                id,
+                outcome,
+                diagnostics,
+                ..
+            } => self.record_step(id, outcome, diagnostics.as_deref()),
+            Event::TeardownFinished { leftovers } => self.leftovers = leftovers.clone(),
+            Event::SessionFinished { duration, .. } => {
+                self.duration = *duration;
+                self.session_finished = true;
+            }
+            _ => {}
+        }
+    }
+
+    fn record_step(&mut self, id: &str, outcome: &StepOutcome, diagnostics: Option<&str>) {
+        let failure = |kind, message: &str| FailedStep {
+            id: id.to_string(),
+            kind,
+            message: message.to_string(),
+            diagnostics: diagnostics.map(str::to_string),
+        };
+        match outcome {
+            StepOutcome::Passed => self.passed += 1,
+            StepOutcome::Failed { message } => {
+                self.failed += 1;
+                let step = failure(FailureKind::Failed, message);
+                self.failures.push(step);
+            }
+            StepOutcome::Error { message } => {
+                self.errors += 1;
+                let step = failure(FailureKind::Error, message);
+                self.failures.push(step);
+            }
+            StepOutcome::Skipped { reason } => {
+                self.skipped += 1;
+                count_reason(&mut self.skip_reasons, reason);
+            }
+            StepOutcome::Xfailed { reason } => {
+                self.xfailed += 1;
+                count_reason(&mut self.xfail_reasons, reason);
+            }
+        }
+    }
+
+    /// Steps that reported an outcome.
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.errors + self.skipped + self.xfailed
+    }
+
+    /// The process exit code. Precedence: a failed or errored test → 1 (it says more than a
+    /// leftover does), else leftovers → 3, else 0. Interruption (130) is the caller's to decide.
+    pub fn exit_code(&self) -> u8 {
+        if self.failed > 0 || self.errors > 0 {
+            EXIT_TEST_FAILED
+        } else if !self.leftovers.is_empty() {
+            EXIT_LEFTOVERS
+        } else {
+            EXIT_OK
+        }
+    }
+
+    /// The counts part of pytest's last line: `1 failed, 3 passed, 2 skipped, 6 xfailed, 1 error`,
+    /// then our own `, 2 leftovers`; `no tests ran` when nothing reported.
+    pub fn counts_line(&self) -> String {
+        let mut parts = Vec::new();
+        let mut push = |count: usize, singular: &str, plural: &str| {
+            if count > 0 {
+                let word = if count == 1 { singular } else { plural };
+                parts.push(format!("{count} {word}"));
+            }
+        };
+        push(self.failed, "failed", "failed");
+        push(self.passed, "passed", "passed");
+        push(self.skipped, "skipped", "skipped");
+        push(self.xfailed, "xfailed", "xfailed");
+        push(self.errors, "error", "errors");
+        push(self.leftovers.len(), "leftover", "leftovers");
+        if parts.is_empty() {
+            "no tests ran".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
+}
+
+fn count_reason(reasons: &mut Vec<(String, usize)>, reason: &str) {
+    match reasons.iter_mut().find(|(known, _)| known == reason) {
+        Some((_, count)) => *count += 1,
+        None => reasons.push((reason.to_string(), 1)),
+    }
+}
+
+/// A summary can ride along in a [`crate::Fanout`]; usually the caller keeps its own instead.
+impl Reporter for Summary {
+    fn handle(&mut self, event: &Event) {
+        self.record(event);
+    }
+
+    fn finish(&mut self) -> Result<(), ReportError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,542 @@
+//! The writers fed one scripted run: passed, failed with diagnostics, xfailed, skipped, error,
+//! migration progress and teardown leftovers.
+
+use std::io::{BufReader, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use indicatif::ProgressDrawTarget;
+use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_report::{
+    EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, JunitReport,
+    LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
+};
+
+const COLD: &str = "TestSanityColdMtvMigration[rhel8]";
+const WARM: &str = "TestSanityWarmMtvMigration[win2019]";
+const COPYOFFLOAD: &str = "TestCopyoffloadMigration[ontap]";
+const REMOTE: &str = "TestRemoteMigration[rhel9]";
+
+fn started(scenario: &str, step: &str) -> Event {
+    Event::StepStarted {
+        id: format!("{scenario}::{step}"),
+        scenario: scenario.into(),
+        step: step.into(),
+    }
+}
+
+fn finished(scenario: &str, step: &str, outcome: StepOutcome, millis: u64) -> Event {
+    Event::StepFinished {
+        id: format!("{scenario}::{step}"),
+        scenario: scenario.into(),
+        step: step.into(),
+        outcome,
+        duration: Duration::from_millis(millis),
+        diagnostics: None,
+    }
+}
+
+fn resource(kind: &str, name: &str) -> ResourceRef {
+    ResourceRef {
+        api_version: "forklift.konveyor.io/v1beta1".into(),
+        kind: kind.into(),
+        namespace: Some("mtv-tests-s1234".into()),
+        name: name.into(),
+        uid: Some("0f1e2d3c".into()),
+    }
+}
+
+fn xfail(failed_id: &str) -> StepOutcome {
+    StepOutcome::Xfailed {
+        reason: format!("previous step failed ({failed_id})"),
+    }
+}
+
+fn scripted_run() -> Vec<Event> {
+    let warm_failed = format!("{WARM}::test_migrate_vms");
+    let remote_failed = format!("{REMOTE}::test_create_storagemap");
+    let skip = || StepOutcome::Skipped {
+        reason: "copyoffload is not configured for this provider".into(),
+    };
+    let mut events = vec![
+        Event::SessionStarted {
+            session_id: "s1234".into(),
+            target: "lab".into(),
+            mtv_version: Some("2.8.0".into()),
+            source_provider: "vsphere-8.0.1".into(),
+            provider_type: "vsphere".into(),
+            storage_class: "standard-csi".into(),
+            items: 14,
+        },
+        Event::ResourceCreated {
+            resource: resource("Provider", "vsphere-8-0-1-s1234"),
+            scenario: None,
+        },
+        Event::ScenarioStarted {
+            scenario: COLD.into(),
+        },
+        Event::ScenarioStarted {
+            scenario: WARM.into(),
+        },
+        started(COLD, "test_create_storagemap"),
+        finished(COLD, "test_create_storagemap", StepOutcome::Passed, 410),
+        started(WARM, "test_create_storagemap"),
+        finished(WARM, "test_create_storagemap", StepOutcome::Passed, 380),
+        started(COLD, "test_create_plan"),
+        Event::StepNote {
+            id: format!("{COLD}::test_create_plan"),
+            message: "waiting for the Plan to be Ready".into(),
+        },
+        finished(COLD, "test_create_plan", StepOutcome::Passed, 1234),
+        started(WARM, "test_migrate_vms"),
+        Event::MigrationProgress {
+            id: format!("{WARM}::test_migrate_vms"),
+            vms: vec![VmProgress {
+                vm: "win2019-s1234".into(),
+                pipeline_step: "DiskTransfer".into(),
+                percent: Some(42.4),
+            }],
+        },
+        started(COLD, "test_migrate_vms"),
+        Event::MigrationProgress {
+            id: format!("{COLD}::test_migrate_vms"),
+            vms: vec![
+                VmProgress {
+                    vm: "rhel8-s1234".into(),
+                    pipeline_step: "DiskTransfer".into(),
+                    percent: Some(10.0),
+                },
+                VmProgress {
+                    vm: "rhel8-2-s1234".into(),
+                    pipeline_step: "Initialize".into(),
+                    percent: None,
+                },
+            ],
+        },
+        Event::MigrationProgress {
+            id: format!("{COLD}::test_migrate_vms"),
+            vms: vec![
+                VmProgress {
+                    vm: "rhel8-s1234".into(),
+                    pipeline_step: "DiskTransfer".into(),
+                    percent: Some(80.0),
+                },
+                VmProgress {
+                    vm: "rhel8-2-s1234".into(),
+                    pipeline_step: "DiskTransfer".into(),
+                    percent: Some(5.0),
+                },
+            ],
+        },
+        Event::StepFinished {
+            id: warm_failed.clone(),
+            scenario: WARM.into(),
+            step: "test_migrate_vms".into(),
+            outcome: StepOutcome::Failed {
+                message:
+                    "VM win2019-s1234 failed at DiskTransfer: disk 1 import failed <lab fault>"
+                        .into(),
+            },
+            duration: Duration::from_millis(65_432),
+            diagnostics: Some(format!("results/{warm_failed}")),
+        },
+        finished(WARM, "test_check_vms", xfail(&warm_failed), 0),
+        Event::ScenarioFinished {
+            scenario: WARM.into(),
+        },
+        finished(COLD, "test_migrate_vms", StepOutcome::Passed, 12_500),
+        started(COLD, "test_check_vms"),
+        finished(COLD, "test_check_vms", StepOutcome::Passed, 2_000),
+        Event::ScenarioFinished {
+            scenario: COLD.into(),
+        },
+        Event::ScenarioStarted {
+            scenario: COPYOFFLOAD.into(),
+        },
+        finished(COPYOFFLOAD, "test_create_storagemap", skip(), 0),
+        finished(COPYOFFLOAD, "test_migrate_vms", skip(), 0),
+        Event::ScenarioFinished {
+            scenario: COPYOFFLOAD.into(),
+        },
+        Event::ScenarioStarted {
+            scenario: REMOTE.into(),
+        },
+        started(REMOTE, "test_create_storagemap"),
+        finished(
+            REMOTE,
+            "test_create_storagemap",
+            StepOutcome::Error {
+                message: "Provider host-s1234 not Ready: ConnectionFailed: dial tcp: refused"
+                    .into(),
+            },
+            5_000,
+        ),
+    ];
+    for step in ["test_create_plan", "test_migrate_vms", "test_check_vms"] {
+        events.push(finished(REMOTE, step, xfail(&remote_failed), 0));
+    }
+    events.extend([
+        Event::ScenarioFinished {
+            scenario: REMOTE.into(),
+        },
+        Event::TeardownStarted { resources: 21 },
+        Event::ResourceDeleted {
+            resource: resource("Provider", "vsphere-8-0-1-s1234"),
+        },
+        Event::TeardownFinished {
+            leftovers: vec![
+                resource("Plan", "plan-rhel8-s1234"),
+                ResourceRef {
+                    api_version: "v1".into(),
+                    kind: "Namespace".into(),
+                    namespace: None,
+                    name: "mtv-tests-s1234".into(),
+                    uid: None,
+                },
+            ],
+        },
+        Event::SessionFinished {
+            exit_code: 1,
+            duration: Duration::from_millis(83_456),
+        },
+    ]);
+    events
+}
+
+fn feed(reporter: &mut impl Reporter, events: &[Event]) {
+    for event in events {
+        reporter.handle(event);
+    }
+}
+
+fn plain_console_text(events: &[Event], activity: bool) -> String {
+    let mut console = PlainConsole::new(Vec::new()).show_activity(activity);
+    feed(&mut console, events);
+    console.finish().unwrap();
+    String::from_utf8(console.into_inner()).unwrap()
+}
+
+fn junit_xml(events: &[Event]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reports/junit.xml");
+    let mut junit = JunitReport::new(&path)
+        .with_start_time(SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000));
+    feed(&mut junit, events);
+    junit.finish().unwrap();
+    // Written atomically: only the report is left in its directory.
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["junit.xml"]);
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[test]
+fn junit_reads_like_pytest() {
+    let xml = junit_xml(&scripted_run());
+    insta::assert_snapshot!(xml);
+}
+
+#[test]
+fn junit_without_session_finished_uses_the_steps_time() {
+    let events: Vec<_> = scripted_run()
+        .into_iter()
+        .filter(|event| !matches!(event, Event::SessionFinished { .. }))
+        .collect();
+    let xml = junit_xml(&events);
+    assert!(
+        xml.contains(r#"<testsuite name="mtv-tests" tests="13""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"time="86.956""#), "{xml}");
+}
+
+#[test]
+fn event_log_is_a_header_then_one_event_per_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results/events.jsonl");
+    let events = scripted_run();
+    let mut log = EventLog::create(&path).unwrap();
+    feed(&mut log, &events[..3]);
+    // Flushed per line: a crash now would keep the header and three events.
+    let so_far = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(so_far.lines().count(), 4);
+    feed(&mut log, &events[3..]);
+    log.finish().unwrap();
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], r#"{"event":"log_started","version":1}"#);
+    assert_eq!(lines.len(), events.len() + 1);
+    for (line, event) in lines[1..].iter().zip(&events) {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(value, serde_json::to_value(event).unwrap());
+    }
+    let failed: serde_json::Value = serde_json::from_str(
+        lines
+            .iter()
+            .find(|line| line.contains(r#""outcome":"failed""#))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(failed["event"], "step_finished");
+    assert_eq!(failed["duration"], 65.432);
+
+    let back = parse_event_log(BufReader::new(text.as_bytes())).unwrap();
+    assert_eq!(back, events);
+}
+
+#[test]
+fn event_log_refuses_another_version_or_a_missing_header() {
+    let other = "{\"event\":\"log_started\",\"version\":99}\n";
+    let error = parse_event_log(other.as_bytes()).unwrap_err();
+    assert!(error.to_string().contains("version 99"), "{error}");
+    let headless = "{\"event\":\"scenario_started\",\"scenario\":\"TestX[a]\"}\n";
+    let error = parse_event_log(headless.as_bytes()).unwrap_err();
+    assert!(
+        matches!(error, ReportError::MalformedLog { line: 1, .. }),
+        "{error}"
+    );
+    assert!(parse_event_log("".as_bytes()).is_err());
+}
+
+#[test]
+fn event_log_without_events_still_has_its_header() {
+    let mut log = EventLog::new(Vec::new());
+    log.finish().unwrap();
+    let text = String::from_utf8(log.into_inner()).unwrap();
+    assert_eq!(text, "{\"event\":\"log_started\",\"version\":1}\n");
+}
+
+#[test]
+fn plain_console_reads_like_pytest_verbose() {
+    insta::assert_snapshot!(plain_console_text(&scripted_run(), false));
+}
+
+#[test]
+fn plain_console_can_show_notes_and_pipeline_steps() {
+    let text = plain_console_text(&scripted_run(), true);
+    let activity: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("    ") && !line.contains("diagnostics"))
+        .collect();
+    insta::assert_snapshot!(activity.join("\n"));
+}
+
+#[test]
+fn plain_console_of_a_clean_run_has_no_short_summary() {
+    let events = vec![
+        finished(COLD, "test_create_storagemap", StepOutcome::Passed, 1500),
+        Event::TeardownFinished { leftovers: vec![] },
+        Event::SessionFinished {
+            exit_code: 0,
+            duration: Duration::from_millis(3_723_400),
+        },
+    ];
+    let text = plain_console_text(&events, false);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn summary_counts_every_outcome() {
+    let summary = Summary::from_events(&scripted_run());
+    assert_eq!(
+        (
+            summary.passed,
+            summary.failed,
+            summary.errors,
+            summary.skipped,
+            summary.xfailed
+        ),
+        (5, 1, 1, 2, 4)
+    );
+    assert_eq!(summary.total(), 13);
+    assert_eq!(summary.leftovers.len(), 2);
+    assert_eq!(summary.duration, Duration::from_millis(83_456));
+    assert!(summary.session_finished);
+    assert_eq!(summary.failures.len(), 2);
+    assert_eq!(summary.failures[0].kind, FailureKind::Failed);
+    assert_eq!(
+        summary.failures[0].diagnostics.as_deref(),
+        Some("results/TestSanityWarmMtvMigration[win2019]::test_migrate_vms")
+    );
+    assert_eq!(summary.failures[1].kind, FailureKind::Error);
+    assert_eq!(summary.xfail_reasons.len(), 2);
+    assert_eq!(summary.xfail_reasons[1].1, 3);
+    assert_eq!(
+        summary.counts_line(),
+        "1 failed, 5 passed, 2 skipped, 4 xfailed, 1 error, 2 leftovers"
+    );
+}
+
+#[test]
+fn exit_code_prefers_a_failed_test_over_leftovers() {
+    let run = scripted_run();
+    assert_eq!(Summary::from_events(&run).exit_code(), EXIT_TEST_FAILED);
+
+    let without_failures: Vec<Event> = run
+        .iter()
+        .filter(|event| {
+            !matches!(
+                event,
+                Event::StepFinished {
+                    outcome: StepOutcome::Failed { .. } | StepOutcome::Error { .. },
+                    ..
+                }
+            )
+        })
+        .cloned()
+        .collect();
+    let summary = Summary::from_events(&without_failures);
+    assert_eq!(summary.exit_code(), EXIT_LEFTOVERS);
+
+    let clean: Vec<Event> = without_failures
+        .into_iter()
+        .filter(|event| !matches!(event, Event::TeardownFinished { .. }))
+        .collect();
+    let summary = Summary::from_events(&clean);
+    // Skips and expected failures do not fail a run.
+    assert!(summary.skipped > 0 && summary.xfailed > 0);
+    assert_eq!(summary.exit_code(), EXIT_OK);
+
+    let errored_only = [finished(
+        REMOTE,
+        "test_create_plan",
+        StepOutcome::Error {
+            message: "API unavailable".into(),
+        },
+        1,
+    )];
+    assert_eq!(
+        Summary::from_events(&errored_only).exit_code(),
+        EXIT_TEST_FAILED
+    );
+    assert_eq!(Summary::new().counts_line(), "no tests ran");
+    assert_eq!(Summary::new().exit_code(), EXIT_OK);
+}
+
+#[test]
+fn live_view_shows_each_running_scenario_step_and_vm() {
+    let run = scripted_run();
+    let mut console = LiveConsole::new(ProgressDrawTarget::hidden(), Vec::new());
+    // Up to the second progress report of the cold migration.
+    let cut = run
+        .iter()
+        .position(|event| {
+            matches!(
+                event,
+                Event::StepFinished {
+                    outcome: StepOutcome::Failed { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    feed(&mut console, &run[..cut]);
+    insta::assert_snapshot!(console.view().lines().join("\n"));
+
+    feed(&mut console, &run[cut..]);
+    assert!(console.view().running.is_empty());
+    console.finish().unwrap();
+    let text = String::from_utf8(console.into_inner()).unwrap();
+    // Same lines and summary as the plain console: the bars are drawn elsewhere.
+    assert_eq!(text, plain_console_text(&run, false));
+}
+
+/// A writer whose bytes stay readable after it is moved into a `Fanout`.
+#[derive(Clone, Default)]
+struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct BrokenPipe;
+
+impl Write for BrokenPipe {
+    fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+        Err(std::io::ErrorKind::BrokenPipe.into())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn fanout_feeds_every_reporter_and_reports_every_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let junit_path = dir.path().join("junit.xml");
+    let console = SharedBuffer::default();
+    let mut fanout = Fanout::new()
+        .with(PlainConsole::new(console.clone()))
+        .with(EventLog::new(BrokenPipe))
+        .with(JunitReport::new(&junit_path))
+        .with(PlainConsole::new(BrokenPipe));
+    assert_eq!(fanout.len(), 4);
+    feed(&mut fanout, &scripted_run());
+    let error = fanout.finish().unwrap_err();
+    assert!(
+        matches!(&error, ReportError::Several(errors) if errors.len() == 2),
+        "{error}"
+    );
+    // The broken writers did not stop the others.
+    assert!(junit_path.exists());
+    let text = String::from_utf8(console.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("1 failed, 5 passed"), "{text}");
+}
+
+#[test]
+fn writers_add_no_environment_or_configuration_data() {
+    let run = scripted_run();
+    let events_json = serde_json::to_string(&run).unwrap();
+    let console = plain_console_text(&run, true);
+    let xml = junit_xml(&run);
+    let mut log = EventLog::new(Vec::new());
+    feed(&mut log, &run);
+    log.finish().unwrap();
+    let log = String::from_utf8(log.into_inner()).unwrap();
+    // Any environment value long enough to be meaningful, and absent from the events themselves,
+    // must be absent from every output.
+    for (name, value) in std::env::vars() {
+        if value.len() < 12 || events_json.contains(&value) {
+            continue;
+        }
+        for (writer, output) in [("console", &console), ("junit", &xml), ("event log", &log)] {
+            assert!(
+                !output.contains(&value),
+                "{writer} contains the value of ${name}"
+            );
+        }
+    }
+    // Only the session's own facts become JUnit properties.
+    let properties: Vec<&str> = xml
+        .lines()
+        .filter(|line| line.trim_start().starts_with("<property name="))
+        .filter_map(|line| line.split('"').nth(1))
+        .collect();
+    for name in properties {
+        assert!(
+            [
+                "session_id",
+                "mtv_version",
+                "source_provider",
+                "provider_type",
+                "storage_class",
+                "target",
+                "test_id",
+                "diagnostics"
+            ]
+            .contains(&name),
+            "unexpected property {name}"
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! `run`, `clean` and `lab serve`: wiring from the front half to the engine, the lab and the reporters.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use miette::{Report, miette};
+use mtv_catalog::collect::Outcome;
+use mtv_config::Env;
+use mtv_engine::cluster::Cluster;
+use mtv_engine::events::{ChannelSink, Event, EventSink};
+use mtv_engine::ledger::Ledger;
+use mtv_engine::run::{RunOptions, SkippedItem, run};
+use mtv_engine::scenario::ScenarioSpec;
+use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
+use mtv_engine::target::{Target, client_for, server_and_token};
+use mtv_report::{Console, ConsoleMode, EventLog, Fanout, JunitReport, Reporter};
+use tokio::sync::{mpsc, watch};
+
+use crate::cli::{CleanArgs, RunArgs, TargetArgs};
+use crate::front;
+
+/// An error of a library that is not a configuration diagnostic, as a report.
+fn plain(error: impl std::fmt::Display) -> Report {
+    miette!("{error}")
+}
+
+fn explicit_target(args: &TargetArgs) -> Option<Target> {
+    match (&args.kubeconfig, &args.context) {
+        (Some(path), context) => Some(Target::Kubeconfig {
+            path: path.clone(),
+            context: context.clone(),
+        }),
+        (None, Some(context)) => Some(Target::Context(context.clone())),
+        (None, None) => None,
+    }
+}
+
+/// First Ctrl-C: stop the scenarios and tear down. Second: exit at once.
+fn install_interrupt() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\ninterrupted: stopping the scenarios and tearing down (Ctrl-C again to exit now)"
+            );
+            let _ = tx.send(true);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(mtv_engine::run::EXIT_INTERRUPTED));
+            }
+        }
+    });
+    rx
+}
+
+/// Feeds every event to the reporters until the engine drops its sink.
+fn spawn_reporters(
+    mut fanout: Fanout,
+    mut events: mpsc::UnboundedReceiver<Event>,
+) -> tokio::task::JoinHandle<Result<(), mtv_report::ReportError>> {
+    tokio::task::spawn_blocking(move || {
+        while let Some(event) = events.blocking_recv() {
+            fanout.handle(&event);
+        }
+        fanout.finish()
+    })
+}
+
+pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8, Report> {
+    std::fs::create_dir_all(&args.results).map_err(|e| {
+        miette!(
+            "cannot create the results directory {}: {e}",
+            args.results.display()
+        )
+    })?;
+    // The cluster first: min_mtv_version gating uses the version it runs.
+    let explicit = explicit_target(&args.target);
+    let lab_server = match &explicit {
+        Some(_) => None,
+        None => {
+            let serve = mtv_lab::cli::LabServeArgs {
+                port: None,
+                lab: None,
+                kubeconfig_out: args.results.join("lab.kubeconfig"),
+                speed: args.lab_speed,
+                faults: args.lab_faults.clone(),
+                mtv_version: "2.10.0".into(),
+            };
+            Some(
+                mtv_lab::cli::start(&serve)
+                    .await
+                    .map_err(|e| miette!("cannot start the embedded lab: {e}"))?,
+            )
+        }
+    };
+    let target = match (&explicit, &lab_server) {
+        (Some(target), _) => target.clone(),
+        (None, Some(lab)) => Target::Lab {
+            kubeconfig_yaml: lab.kubeconfig_yaml(),
+        },
+        (None, None) => unreachable!("a lab is started when no target is given"),
+    };
+    let client = client_for(&target).await.map_err(plain)?;
+    let (settings_preview, _) = front::load_settings(&args.common, env)?;
+    let cluster_version = mtv_version(&client, &settings_preview.mtv_namespace)
+        .await
+        .map_err(|e| {
+            miette!(
+                "cannot read the MTV version from the cluster ({}): {e}",
+                target.describe()
+            )
+        })?;
+    let front = front::load_with_version(&args.common, env, cwd, cluster_version.clone())?;
+    for warning in &front.warnings {
+        eprintln!("warning: {warning}");
+    }
+
+    let mut scenarios = Vec::new();
+    let mut skipped = Vec::new();
+    for index in front.collection.selected_scenarios() {
+        let scenario = &front.catalog.scenarios[index];
+        scenarios.push(ScenarioSpec {
+            name: scenario.name(),
+            class: scenario.entry.class.clone(),
+            config: scenario.entry.config.clone(),
+            steps: scenario.steps.clone(),
+        });
+    }
+    for item in &front.collection.items {
+        if let Outcome::Skipped { reason } = &item.outcome {
+            skipped.push(SkippedItem {
+                id: item.id.clone(),
+                scenario: item.scenario.clone(),
+                step: item.step.test_name().to_string(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    let needs = SessionNeeds {
+        warm: scenarios.iter().any(|s| s.config.warm_migration),
+        remote: scenarios.iter().any(|s| s.config.remote_destination),
+        copy_offload: scenarios.iter().any(|s| s.config.copyoffload),
+    };
+    let copy_offload = front.config.profile.copyoffload(env).map_err(Report::new)?;
+
+    let session_id = format!(
+        "{}-{}",
+        front.config.settings.target_namespace_prefix,
+        random_suffix(4)
+    );
+    let ledger_path = args.results.join("resources.json");
+    let ledger =
+        Arc::new(Ledger::create(&ledger_path, &session_id, &target.describe()).map_err(plain)?);
+
+    let junit_path = args
+        .junitxml
+        .clone()
+        .unwrap_or_else(|| args.results.join("junit.xml"));
+    let event_log = EventLog::create(args.results.join("events.jsonl")).map_err(plain)?;
+    let fanout = Fanout::new()
+        .with(Console::stdout(ConsoleMode::detect(args.no_progress)))
+        .with(JunitReport::new(&junit_path))
+        .with(event_log);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reporters = spawn_reporters(fanout, rx);
+    let sink: Arc<dyn EventSink> = Arc::new(ChannelSink(tx));
+
+    let lab = match &target {
+        Target::Lab { .. } => true,
+        _ => is_lab(&client).await,
+    };
+    let (cluster_url, cluster_token) = server_and_token(&target).map_err(plain)?;
+    let interrupt = install_interrupt();
+    let outcome = run(
+        Bootstrap {
+            cluster: Cluster::new(client, ledger, sink),
+            context: front.context.clone(),
+            profile: &front.config.profile,
+            copy_offload: copy_offload.as_ref(),
+            needs,
+            lab,
+            cluster_url,
+            cluster_token,
+            session_id: Some(session_id),
+            timeouts: Timeouts::from_settings(&front.config.settings),
+        },
+        scenarios,
+        skipped,
+        RunOptions {
+            results_dir: args.results.clone(),
+            jobs: args.jobs,
+            skip_teardown: args.skip_teardown,
+            fail_fast: args.fail_fast,
+        },
+        interrupt,
+    )
+    .await;
+    // The engine's sinks are gone with the run; the reporters drain and finish.
+    let report = reporters
+        .await
+        .map_err(|e| miette!("the reporters stopped: {e}"))?;
+    if let Err(error) = report {
+        eprintln!("warning: {error}");
+    }
+    if args.skip_teardown {
+        eprintln!(
+            "--skip-teardown: everything the run created is listed in {}; remove it with `mtv-tests clean --ledger {}`{}",
+            ledger_path.display(),
+            ledger_path.display(),
+            if lab_server.is_some() {
+                " (the embedded lab of this run is gone with it; use `mtv-tests lab serve` and --kubeconfig to keep a lab)"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(lab) = lab_server {
+        lab.shutdown().await;
+    }
+    Ok(outcome.exit_code)
+}
+
+/// A sink that prints what teardown removes and leaves.
+struct CleanPrinter;
+
+impl EventSink for CleanPrinter {
+    fn emit(&self, event: Event) {
+        match event {
+            Event::ResourceDeleted { resource } => println!("deleted {resource}"),
+            Event::TeardownFinished { leftovers } => {
+                for resource in leftovers {
+                    println!("LEFTOVER {resource}");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+pub async fn clean_command(args: CleanArgs) -> Result<u8, Report> {
+    let ledger = Ledger::open(&args.ledger).map_err(plain)?;
+    let recorded_target = ledger.snapshot().target;
+    let target = explicit_target(&args.target).ok_or_else(|| {
+        miette!(
+            help = "pass --kubeconfig PATH or --context NAME for the cluster the run used (for a lab started with `mtv-tests lab serve`, its kubeconfig)",
+            "the ledger {} was written against `{recorded_target}`; say which cluster to clean",
+            args.ledger.display()
+        )
+    })?;
+    let client = client_for(&target).await.map_err(plain)?;
+    let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(CleanPrinter));
+    let leftovers =
+        mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(120)).await;
+    if leftovers.is_empty() {
+        println!("clean: nothing left");
+        Ok(mtv_engine::run::EXIT_OK)
+    } else {
+        println!("clean: {} resources left behind", leftovers.len());
+        Ok(mtv_engine::run::EXIT_LEFTOVERS)
+    }
+}
+
+pub async fn lab_serve(args: mtv_lab::cli::LabServeArgs) -> Result<u8, Report> {
+    mtv_lab::cli::serve(args)
+        .await
+        .map_err(|e| miette!("the lab stopped: {e}"))?;
+    Ok(0)
+}
