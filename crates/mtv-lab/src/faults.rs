@@ -5,7 +5,7 @@
 //! | `api-error-rate=0.05` | that fraction of resource requests fail: reads with 503 `ServiceUnavailable`, writes with 500 `InternalError` | API server |
 //! | `latency-ms=20` | every resource request waits this long first | API server |
 //! | `watch-drop-secs=30` | every watch stream is closed after this many seconds | API server |
-//! | `vm-fail=<vm>@<step>` (repeatable) | the named VM fails at the named pipeline step | Forklift controllers (not yet) |
+//! | `vm-fail=<vm>@<step>` (repeatable) | every VM whose name contains `<vm>` fails at the named pipeline step | Forklift controllers |
 //! | `provider-conn-fail=<name>` (repeatable) | the named Provider's connection test fails | Forklift controllers (not yet) |
 //!
 //! Discovery, OpenAPI and `/version` are never faulted, so clients can always start.
@@ -90,11 +90,12 @@ impl FaultSpec {
         Ok(out)
     }
 
-    /// True when the VM has a fault at that step.
+    /// True when the VM has a fault at that step. `<vm>` matches every VM whose name contains it, so a
+    /// fault can name the source VM a scenario clones (clone names carry a per-session suffix).
     pub fn vm_fails_at(&self, vm: &str, step: &str) -> bool {
         self.vm_failures
             .iter()
-            .any(|f| f.vm == vm && f.step == step)
+            .any(|f| f.step == step && vm.contains(f.vm.as_str()))
     }
 }
 
@@ -113,6 +114,8 @@ mod tests {
         assert_eq!(f.watch_drop_after, Some(Duration::from_secs(30)));
         assert!(f.vm_fails_at("rhel8", "DiskTransfer"));
         assert!(f.vm_fails_at("win", "Cutover"));
+        assert!(f.vm_fails_at("auto-ab12-rhel8-ceph-rbd-cold-x1y2", "DiskTransfer"));
+        assert!(!f.vm_fails_at("rhel8", "Cutover"));
         assert_eq!(f.provider_connection_failures, vec!["vsphere"]);
         assert_eq!(FaultSpec::parse("").unwrap(), FaultSpec::default());
     }

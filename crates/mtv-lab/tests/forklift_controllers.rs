@@ -1221,6 +1221,25 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
         lab.source.vm("ovirt", "6b9a-0001").unwrap().power_state,
         PowerState::On
     );
+    // A hook whose deadline is shorter than its run: the Job's DeadlineExceeded message.
+    lab.create(&registry::HOOK, NS, json!({"metadata": {"name": "slow"}, "spec": {"image": "quay.io/konveyor/hook-runner", "deadline": 5}}));
+    lab.wait_condition(&registry::HOOK, "slow", "Ready").await;
+    lab.plan(
+        "deadline",
+        "ovirt",
+        "ov",
+        json!({"targetNamespace": "target3", "vms": [{"id": "6b9a-0001", "hooks": [
+        {"step": "PreHook", "hook": {"name": "slow", "namespace": NS}}]}]}),
+    );
+    lab.wait_condition(&registry::PLAN, "deadline", "Ready")
+        .await;
+    lab.migrate("deadline-1", "deadline", json!({}));
+    let p = lab.finished("deadline").await;
+    let vm = Lab::vm_status(&p, "6b9a-0001");
+    assert_eq!(
+        vm["error"]["reasons"],
+        json!(["Job was active longer than specified deadline"])
+    );
     lab.stop().await;
 }
 

@@ -414,7 +414,7 @@ async fn streaming_list_watcher_uses_initial_events() {
 async fn watch_from_a_compacted_resource_version_gets_410() {
     let lab = LabServer::start(LabOptions {
         watch_history: 5,
-        ..LabOptions::default()
+        ..super::bare()
     })
     .await
     .unwrap();
@@ -467,7 +467,7 @@ async fn api_error_rate_fault_returns_503() {
 async fn seeded_cluster_reports_the_mtv_version() {
     let lab = LabServer::start(LabOptions {
         mtv_version: "2.9.3".into(),
-        ..LabOptions::default()
+        ..super::bare()
     })
     .await
     .unwrap();
@@ -848,9 +848,7 @@ async fn extra_routes_are_served_beside_the_api() {
         "/lab/ping",
         axum::routing::get(|| async { axum::Json(json!({"pong": true})) }),
     );
-    let lab = LabServer::start_with(LabOptions::default(), routes)
-        .await
-        .unwrap();
+    let lab = LabServer::start_with(super::bare(), routes).await.unwrap();
     let client = kube_client(&lab).await;
     let (code, _, _, body) = raw(&client, "GET", "/lab/ping", &[], None).await;
     assert_eq!((code, body), (200, json!({"pong": true})));
@@ -923,7 +921,7 @@ async fn watch_lines(client: &kube::Client, uri: &str) -> Vec<Value> {
 async fn raw_watch_streams_bookmarks_initial_events_and_timeouts() {
     let lab = LabServer::start(LabOptions {
         bookmark_interval: Duration::from_millis(200),
-        ..LabOptions::default()
+        ..super::bare()
     })
     .await
     .unwrap();

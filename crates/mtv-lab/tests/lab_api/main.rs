@@ -8,9 +8,7 @@ use mtv_lab::{LabOptions, LabServer};
 
 /// Starts a lab on a random loopback port.
 pub async fn start_lab() -> LabServer {
-    LabServer::start(LabOptions::default())
-        .await
-        .expect("lab starts")
+    LabServer::start(bare()).await.expect("lab starts")
 }
 
 /// A kube-rs client for a lab, configured from the lab's kubeconfig.
@@ -25,4 +23,12 @@ pub async fn kube_config(lab: &LabServer) -> kube::Config {
     kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
         .await
         .expect("kubeconfig loads")
+}
+
+/// The API server alone: these tests pin Kubernetes semantics, so no simulated controller may write.
+pub fn bare() -> LabOptions {
+    LabOptions {
+        forklift: false,
+        ..LabOptions::default()
+    }
 }
