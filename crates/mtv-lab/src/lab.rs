@@ -68,6 +68,7 @@ pub struct LabServer {
     task: Option<JoinHandle<std::io::Result<()>>>,
     forklift: Option<crate::forklift::ForkliftHandle>,
     source: Option<crate::source::SourceLab>,
+    requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl LabServer {
@@ -136,8 +137,28 @@ impl LabServer {
             shutdown: shutdown_rx.clone(),
         });
         let mut stop = shutdown_rx;
+        // Every HTTP request counts, whatever it asks for: benchmarks report requests per migrated VM.
+        let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = requests.clone();
+        let stats_counter = requests.clone();
+        let stats = axum::Router::new().route(
+            "/lab/v1/stats",
+            axum::routing::get(move || {
+                let served = stats_counter.load(std::sync::atomic::Ordering::Relaxed);
+                async move { axum::Json(json!({"requests": served})) }
+            }),
+        );
+        let app = router(state)
+            .merge(extra_routes)
+            .merge(stats)
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    next.run(request)
+                },
+            ));
         let task = tokio::spawn(async move {
-            axum::serve(listener, router(state).merge(extra_routes))
+            axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
@@ -153,6 +174,7 @@ impl LabServer {
             task: Some(task),
             forklift,
             source,
+            requests,
         })
     }
 
@@ -197,6 +219,11 @@ impl LabServer {
             path: path.display().to_string(),
             source,
         })
+    }
+
+    /// HTTP requests served so far (API, inventory and source API alike).
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The simulated source providers, when the Forklift simulation runs.

@@ -445,3 +445,110 @@ fn gating_skips_with_the_python_suites_reasons() {
     let out = ok(&sandbox.run(&["list", "-m", "remote", "--tc", "remote_ocp_cluster:lab"]));
     assert!(!out.contains("SKIPPED"), "{out}");
 }
+
+/// Stops a child process when the test ends, whatever happens.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
+    let sandbox = Sandbox::new();
+    let kubeconfig = sandbox.path().join("lab.kubeconfig");
+    let child = std::process::Command::new(BIN)
+        .args(["lab", "serve", "--port", "0", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lab serve starts");
+    let _child = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !kubeconfig.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kubeconfig after 30s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let yaml = std::fs::read_to_string(&kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(&yaml).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    // The MTV operator's version is there, and the lab's sources answer on the same port.
+    assert_eq!(
+        mtv_engine::session::mtv_version(&client, "openshift-mtv")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("2.10.0")
+    );
+    assert!(mtv_engine::session::is_lab(&client).await);
+}
+
+#[test]
+fn run_tier0_on_the_embedded_lab_passes_and_writes_its_results() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&["run", "-m", "tier0", "--no-progress", "--results", "out"]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
+    assert!(out.contains("25 passed, 5 skipped"), "{out}");
+    let results = sandbox.path().join("out");
+    let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"tests="30""#) && junit.contains(r#"failures="0""#),
+        "{junit}"
+    );
+    assert!(junit.contains(r#"name="test_create_storagemap[rhel8]""#));
+    let events = std::fs::read_to_string(results.join("events.jsonl")).unwrap();
+    assert!(events.lines().count() > 30);
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
+            .unwrap();
+    let entries = ledger["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(entries.iter().all(|e| e["removed"] == true), "{ledger}");
+}
+
+#[test]
+fn a_failing_migration_exits_1_with_a_diagnostics_bundle() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&[
+        "run",
+        "-m",
+        "tier0",
+        "-k",
+        "SanityWarm",
+        "--no-progress",
+        "--results",
+        "out",
+        "--lab-faults",
+        "vm-fail=mtv-tests-rhel8@Cutover",
+    ]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}\n{}", stderr(&output));
+    assert!(out.contains("failed at Cutover"), "{out}");
+    assert!(out.contains("XFAIL"), "{out}");
+    let bundle = sandbox
+        .path()
+        .join("out/TestSanityWarmMtvMigration_rhel8_--test_migrate_vms");
+    let files: Vec<String> = std::fs::read_dir(&bundle)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().any(|f| f.starts_with("plan-")), "{files:?}");
+    assert!(
+        files.iter().any(|f| f.starts_with("migration-")),
+        "{files:?}"
+    );
+    assert!(!files.iter().any(|f| f.contains("secret")), "{files:?}");
+}

@@ -864,3 +864,210 @@ async fn kubectl_get_watch_prints_table_rows_and_json_patch_works() {
     );
     lab.shutdown().await;
 }
+
+/// A whole cold migration driven by kubectl alone, with the simulated Forklift running: Secret,
+/// Providers, maps, Plan and Migration written by hand and applied, `kubectl wait` until the Plan has
+/// Succeeded, the migrated VM visible, then everything deleted.
+const WHOLE_MIGRATION: &str = r#"apiVersion: v1
+kind: Namespace
+metadata:
+  name: demo
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: vcenter
+  namespace: demo
+type: Opaque
+stringData:
+  url: https://vcenter.lab.mtv-tests.internal/sdk
+  user: administrator@vsphere.local
+  password: lab-password
+  insecureSkipVerify: "true"
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: Provider
+metadata:
+  name: vcenter
+  namespace: demo
+spec:
+  type: vsphere
+  url: https://vcenter.lab.mtv-tests.internal/sdk
+  secret:
+    name: vcenter
+    namespace: demo
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: Provider
+metadata:
+  name: host
+  namespace: demo
+spec:
+  type: openshift
+  url: ""
+  secret: {}
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: StorageMap
+metadata:
+  name: storage
+  namespace: demo
+spec:
+  provider:
+    source: {name: vcenter, namespace: demo}
+    destination: {name: host, namespace: demo}
+  map:
+    - source: {id: datastore-11}
+      destination: {storageClass: lab-ceph-rbd}
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: NetworkMap
+metadata:
+  name: network
+  namespace: demo
+spec:
+  provider:
+    source: {name: vcenter, namespace: demo}
+    destination: {name: host, namespace: demo}
+  map:
+    - source: {id: network-11}
+      destination: {type: pod}
+    - source: {id: dvportgroup-21}
+      destination: {type: ignored}
+---
+apiVersion: forklift.konveyor.io/v1beta1
+kind: Plan
+metadata:
+  name: rhel8
+  namespace: demo
+spec:
+  provider:
+    source: {name: vcenter, namespace: demo}
+    destination: {name: host, namespace: demo}
+  map:
+    network: {name: network, namespace: demo}
+    storage: {name: storage, namespace: demo}
+  targetNamespace: demo
+  vms:
+    - name: mtv-tests-rhel8
+"#;
+
+const START_MIGRATION: &str = r#"apiVersion: forklift.konveyor.io/v1beta1
+kind: Migration
+metadata:
+  name: rhel8-1
+  namespace: demo
+spec:
+  plan: {name: rhel8, namespace: demo}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_drives_a_whole_migration_on_the_simulated_forklift() {
+    let Some(binary) = kubectl_binary() else {
+        return;
+    };
+    let lab = LabServer::start(mtv_lab::LabOptions {
+        speed: 4.0,
+        ..mtv_lab::LabOptions::default()
+    })
+    .await
+    .expect("lab starts");
+    let kubectl = Kubectl::new(binary, &lab);
+    let objects = kubectl.write("migration.yaml", WHOLE_MIGRATION);
+    kubectl.ok(&["apply", "-f", path_str(&objects)]).await;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "provider/vcenter",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Ready",
+            "plan/rhel8",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await;
+    // The Plan's defaults came from the CRD schema, the `true` ones included.
+    let preserve = kubectl
+        .ok(&[
+            "get",
+            "plan/rhel8",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.spec.preserveStaticIPs}",
+        ])
+        .await;
+    assert_eq!(preserve, "true");
+    let migration = kubectl.write("start.yaml", START_MIGRATION);
+    kubectl.ok(&["apply", "-f", path_str(&migration)]).await;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Succeeded",
+            "plan/rhel8",
+            "-n",
+            "demo",
+            "--timeout=60s",
+        ])
+        .await;
+    kubectl
+        .ok(&[
+            "wait",
+            "--for=condition=Succeeded",
+            "migration/rhel8-1",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ])
+        .await;
+    let vms = kubectl
+        .ok(&[
+            "get",
+            "virtualmachines",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .await;
+    assert!(vms.contains("mtv-tests-rhel8"), "{vms}");
+    let pipeline = kubectl
+        .ok(&[
+            "get",
+            "plan/rhel8",
+            "-n",
+            "demo",
+            "-o",
+            "jsonpath={.status.migration.vms[0].pipeline[*].name}",
+        ])
+        .await;
+    assert_eq!(
+        pipeline,
+        "Initialize DiskAllocation ImageConversion DiskTransferV2v VirtualMachineCreation"
+    );
+    let described = kubectl.ok(&["describe", "plan/rhel8", "-n", "demo"]).await;
+    assert!(described.contains("Succeeded"), "{described}");
+    let printed = kubectl.ok(&["get", "plans", "-n", "demo"]).await;
+    assert!(
+        printed.contains("READY") && printed.contains("SUCCEEDED"),
+        "{printed}"
+    );
+    kubectl
+        .ok(&["delete", "namespace", "demo", "--wait=true"])
+        .await;
+    let gone = kubectl.fails(&["get", "plan/rhel8", "-n", "demo"]).await;
+    assert!(
+        gone.contains("NotFound") || gone.contains("not found"),
+        "{gone}"
+    );
+    lab.shutdown().await;
+}
