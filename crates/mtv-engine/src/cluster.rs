@@ -164,6 +164,21 @@ fn api_message(error: &kube::Error) -> String {
 }
 
 impl ClusterError {
+    /// A failure worth retrying: the API server answered 5xx or 429, or could not be reached.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClusterError::Api {
+                source: kube::Error::Api(status),
+                ..
+            } => status.code >= 500 || status.code == 429,
+            ClusterError::Api { source, .. } => !matches!(
+                source,
+                kube::Error::SerdeError(_) | kube::Error::BuildRequest(_) | kube::Error::Api(_)
+            ),
+            _ => false,
+        }
+    }
+
     /// True when the API answered 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClusterError::Api { source: kube::Error::Api(status), .. } if status.code == 404)
@@ -360,6 +375,17 @@ impl Cluster {
         }
     }
 
+    /// [`Cluster::delete`], retrying transient failures until `deadline`.
+    pub async fn delete_until(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<bool, ClusterError> {
+        retry_transient(deadline, || self.delete(kind, namespace, name)).await
+    }
+
     /// Watches one object until `decide` says done or failed, or `timeout` passes. A missing object
     /// counts as pending (it may be about to appear). Dropped watches resume on their own.
     pub async fn wait_for<T>(
@@ -428,8 +454,11 @@ impl Cluster {
         let what = format!("{} to be deleted", describe(kind, namespace, name));
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if self.get(kind, namespace, name).await?.is_none() {
-                return Ok(());
+            match self.get(kind, namespace, name).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(_)) => {}
+                Err(error) if error.is_transient() => {}
+                Err(error) => return Err(error),
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClusterError::Timeout {
@@ -440,6 +469,28 @@ impl Cluster {
             }
             // Deletion has no condition to watch for; a short poll bounded by the deadline.
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Runs `operation` until it succeeds, fails for good, or `deadline` passes; transient failures
+/// (see [`ClusterError::is_transient`]) are retried with a backoff from 100 ms to 2 s.
+pub async fn retry_transient<T, F, Fut>(
+    deadline: tokio::time::Instant,
+    mut operation: F,
+) -> Result<T, ClusterError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ClusterError>>,
+{
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match operation().await {
+            Err(error) if error.is_transient() && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
         }
     }
 }

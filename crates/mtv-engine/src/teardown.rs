@@ -10,7 +10,7 @@ use mtv_providers::SourceProvider;
 use mtv_providers::lab::LabSource;
 use serde_json::Value;
 
-use crate::cluster::{Cluster, Kind, kinds};
+use crate::cluster::{Cluster, Kind, kinds, retry_transient};
 use crate::events::{Event, ResourceRef};
 use crate::ledger::LedgerEntry;
 
@@ -61,7 +61,10 @@ async fn delete_plan_products(cluster: &Cluster, plan: &Value) {
         if let Ok(objects) = cluster.list(&kind, Some(target), Some(&selector)).await {
             for object in objects {
                 if let Some(name) = object["metadata"]["name"].as_str() {
-                    let _ = cluster.delete(&kind, Some(target), name).await;
+                    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                    let _ = cluster
+                        .delete_until(&kind, Some(target), name, deadline)
+                        .await;
                 }
             }
         }
@@ -80,6 +83,8 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
         resources: entries.len(),
     });
     let mut leftovers = Vec::new();
+    // Deletions retry transient API failures for as long as teardown may take.
+    let deadline = tokio::time::Instant::now() + timeout;
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     for entry in &entries {
@@ -121,11 +126,15 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
         for resource in kube.iter().filter(|r| kind_of(r) == Some(*kind)) {
             let namespace = resource.namespace.as_deref();
             if *kind == kinds::PLAN
-                && let Ok(Some(plan)) = cluster.get(kind, namespace, &resource.name).await
+                && let Ok(Some(plan)) =
+                    retry_transient(deadline, || cluster.get(kind, namespace, &resource.name)).await
             {
                 delete_plan_products(cluster, &plan).await;
             }
-            match cluster.delete(kind, namespace, &resource.name).await {
+            match cluster
+                .delete_until(kind, namespace, &resource.name, deadline)
+                .await
+            {
                 Ok(_) => deleted.push((*kind, resource)),
                 Err(_) => leftovers.push((*resource).clone()),
             }

@@ -201,3 +201,46 @@ async fn deletes_are_observed_and_repeat_deletes_are_harmless() {
     let err = cluster.get(&kinds::SECRET, Some("d1"), "s").await.unwrap();
     assert!(err.is_none());
 }
+
+#[tokio::test]
+async fn an_object_that_cannot_go_away_is_a_leftover() {
+    let (lab, cluster, recorder, _dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "stuck"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    // A finalizer nobody removes keeps the ConfigMap after its deletion is requested.
+    cluster
+        .create(
+            &kinds::CONFIG_MAP,
+            Some("stuck"),
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/never"]}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let leftovers = mtv_engine::teardown::teardown(&cluster, Duration::from_millis(500)).await;
+    let names: Vec<&str> = leftovers.iter().map(|r| r.name.as_str()).collect();
+    assert!(names.contains(&"held"), "{leftovers:?}");
+    let reported = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, Event::TeardownFinished { leftovers } if !leftovers.is_empty()));
+    assert!(reported);
+    // The ledger still lists it, so a later `clean` can try again.
+    let open: Vec<_> = cluster
+        .ledger()
+        .entries()
+        .into_iter()
+        .filter(|e| !e.is_removed())
+        .collect();
+    assert!(!open.is_empty());
+    lab.shutdown().await;
+}

@@ -122,6 +122,8 @@ impl LabServer {
                 MTV_NAMESPACE,
             );
             forklift_options.faults = faults.clone();
+            // The forklift-api webhooks admit every Forklift write, as on a real cluster.
+            store.add_admission(Arc::new(crate::forklift::webhooks::ForkliftWebhooks));
             let handle =
                 crate::forklift::spawn_forklift(store.clone(), source.clone(), forklift_options);
             (routes, Some(handle), Some(source))

@@ -175,3 +175,81 @@ async fn hook_logs_and_plan_status_are_served_by_the_api() {
     forklift.shutdown().await;
     server.shutdown().await;
 }
+
+/// The forklift-api webhooks: a Plan needs existing Providers, a Migration an existing Plan, warm
+/// OpenStack Plans are refused, vSphere Providers get `sdkEndpoint: vcenter`, new Plans get
+/// `populatorLabels: "True"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_webhooks_act_like_forklift_api() {
+    use mtv_lab::registry;
+    use serde_json::json;
+
+    let lab = mtv_lab::LabServer::start(mtv_lab::LabOptions::default())
+        .await
+        .unwrap();
+    let store = lab.store();
+    let providers = registry::find("forklift.konveyor.io", "v1beta1", "providers").unwrap();
+    let plans = registry::find("forklift.konveyor.io", "v1beta1", "plans").unwrap();
+    let migrations = registry::find("forklift.konveyor.io", "v1beta1", "migrations").unwrap();
+    let ns = "openshift-mtv";
+    let plan = |source: &str, warm: bool| {
+        json!({"metadata": {"name": format!("p-{source}-{warm}")}, "spec": {
+            "provider": {"source": {"name": source, "namespace": ns}, "destination": {"name": "host", "namespace": ns}},
+            "map": {"network": {"name": "n", "namespace": ns}, "storage": {"name": "s", "namespace": ns}},
+            "targetNamespace": "default", "warm": warm, "vms": [{"name": "x"}]}})
+    };
+    let denied = store
+        .create(plans, Some(ns), plan("missing", false))
+        .unwrap_err();
+    assert_eq!(denied.code, 403);
+    assert!(
+        denied
+            .message
+            .contains("source provider openshift-mtv/missing does not exist"),
+        "{}",
+        denied.message
+    );
+
+    let vsphere = store
+        .create(providers, Some(ns), json!({"metadata": {"name": "vs"}, "spec": {"type": "vsphere", "url": "https://v/sdk", "secret": {"name": "s", "namespace": ns}}}))
+        .unwrap();
+    assert_eq!(vsphere["spec"]["settings"]["sdkEndpoint"], "vcenter");
+    let bad = store
+        .create(providers, Some(ns), json!({"metadata": {"name": "vs2"}, "spec": {"type": "vsphere", "url": "https://v/sdk", "secret": {"name": "s", "namespace": ns}, "settings": {"sdkEndpoint": "vc"}}}))
+        .unwrap_err();
+    assert!(bad.message.contains("sdkEndpoint"), "{}", bad.message);
+
+    store
+        .create(providers, Some(ns), json!({"metadata": {"name": "osp"}, "spec": {"type": "openstack", "url": "https://k:5000/v3", "secret": {"name": "s", "namespace": ns}}}))
+        .unwrap();
+    let warm_openstack = store
+        .create(plans, Some(ns), plan("osp", true))
+        .unwrap_err();
+    assert!(
+        warm_openstack.message.contains("OpenStack"),
+        "{}",
+        warm_openstack.message
+    );
+
+    let created = store.create(plans, Some(ns), plan("vs", false)).unwrap();
+    assert_eq!(
+        created["metadata"]["annotations"]["populatorLabels"],
+        "True"
+    );
+
+    let orphan = store
+        .create(
+            migrations,
+            Some(ns),
+            json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "nope", "namespace": ns}}}),
+        )
+        .unwrap_err();
+    assert!(
+        orphan
+            .message
+            .contains("plan openshift-mtv/nope does not exist"),
+        "{}",
+        orphan.message
+    );
+    lab.shutdown().await;
+}

@@ -552,3 +552,200 @@ fn a_failing_migration_exits_1_with_a_diagnostics_bundle() {
     );
     assert!(!files.iter().any(|f| f.contains("secret")), "{files:?}");
 }
+
+/// Waits for a file to contain `needle`.
+fn wait_for_text(path: &Path, needle: &str, timeout: std::time::Duration) {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never contained {needle:?}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn ctrl_c_stops_the_run_tears_down_and_exits_130() {
+    let sandbox = Sandbox::new();
+    let child = Command::new(BIN)
+        .args([
+            "run",
+            "-m",
+            "tier0",
+            "--no-progress",
+            "--results",
+            "out",
+            "--lab-speed",
+            "0.2",
+        ])
+        .current_dir(sandbox.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mtv-tests runs");
+    let mut child = KillOnDrop(child);
+    // Interrupt once the migrations run, so there is something to cancel and tear down.
+    wait_for_text(
+        &sandbox.path().join("out/resources.json"),
+        "\"Migration\"",
+        std::time::Duration::from_secs(60),
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.0.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    let ledger: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.path().join("out/resources.json")).unwrap(),
+    )
+    .unwrap();
+    let left: Vec<&Value> = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["removed"] != true)
+        .collect();
+    assert!(left.is_empty(), "not torn down: {left:#?}");
+}
+
+#[test]
+fn a_source_that_refuses_the_credentials_stops_the_run_at_once() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        ".providers.json",
+        r#"{"vs": {"type": "vsphere", "version": "8.0.3", "fqdn": "vcenter.lab.mtv-tests.internal",
+            "api_url": "https://vcenter.lab.mtv-tests.internal/sdk",
+            "username": "administrator@vsphere.local", "password": "wrong-password"}}"#,
+    );
+    let started = std::time::Instant::now();
+    let output = sandbox.run(&[
+        "run",
+        "-m",
+        "tier0",
+        "-k",
+        "SanityCold",
+        "--no-progress",
+        "--results",
+        "out",
+        "--source-provider",
+        "vs",
+        "--storage-class",
+        "lab-ceph-rbd",
+    ]);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}\n{}", stderr(&output));
+    assert!(out.contains("ConnectionAuthFailed"), "{out}");
+    assert!(out.contains("session bootstrap failed"), "{out}");
+    assert!(!out.contains("wrong-password"), "a secret leaked: {out}");
+    // "At once": far below the 600 s a Provider may take to become Ready.
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
+    let sandbox = Sandbox::new();
+    let kubeconfig = sandbox.path().join("lab.kubeconfig");
+    let child = std::process::Command::new(BIN)
+        .args([
+            "lab",
+            "serve",
+            "--port",
+            "0",
+            "--speed",
+            "4",
+            "--kubeconfig-out",
+        ])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lab serve starts");
+    let _lab = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !kubeconfig.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kubeconfig after 30s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let kubeconfig_arg = kubeconfig.to_str().unwrap().to_string();
+    let run = sandbox.run(&[
+        "run",
+        "-m",
+        "tier0",
+        "-k",
+        "SanityCold",
+        "--no-progress",
+        "--results",
+        "out",
+        "--kubeconfig",
+        &kubeconfig_arg,
+        "--skip-teardown",
+    ]);
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&run),
+        stderr(&run)
+    );
+    assert!(stderr(&run).contains("mtv-tests clean --ledger"));
+
+    let client = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::from_yaml(&std::fs::read_to_string(&kubeconfig).unwrap())
+                .unwrap(),
+            &kube::config::KubeConfigOptions::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let plans = || async {
+        let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(
+            client.clone(),
+            &mtv_engine::cluster::kinds::PLAN.api_resource(),
+        );
+        api.list(&Default::default()).await.unwrap().items.len()
+    };
+    assert_eq!(plans().await, 1, "skip-teardown kept the Plan");
+
+    let clean = sandbox.run(&[
+        "clean",
+        "--ledger",
+        "out/resources.json",
+        "--kubeconfig",
+        &kubeconfig_arg,
+    ]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}\n{}",
+        stdout(&clean),
+        stderr(&clean)
+    );
+    assert!(stdout(&clean).contains("nothing left"));
+    assert_eq!(plans().await, 0);
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(client.clone());
+    let mut names: Vec<String> = namespaces
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["default", "kube-system", "openshift-mtv"]);
+}

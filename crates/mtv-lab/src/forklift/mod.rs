@@ -22,6 +22,7 @@ mod migration;
 mod plan;
 mod provider;
 mod target;
+pub mod webhooks;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
