@@ -6,6 +6,7 @@ pub mod forklift;
 pub mod naming;
 mod provider_type;
 pub mod template;
+pub mod time;
 
 pub use provider_type::{ProviderType, UnknownProviderType};
 pub use template::{PvcName, Template, TemplateData, TemplateError, TemplateKind, render_pvc_name};

@@ -666,6 +666,30 @@ impl Runner {
             .collect()
     }
 
+    /// Creates a StorageMap or NetworkMap of the scenario and waits until it is Ready; returns its name.
+    async fn create_map(
+        &self,
+        id: &str,
+        kind: &crate::cluster::Kind,
+        slug: &str,
+        spec: Value,
+    ) -> Result<String, StepError> {
+        let session = &self.session;
+        let name = session.names(|n| n.scenario_object(&self.spec.class, slug));
+        session
+            .cluster
+            .create(
+                kind,
+                Some(&session.namespace),
+                json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
+                Some(&self.spec.name),
+            )
+            .await?;
+        self.note(id, format!("waiting for {} {name} to be Ready", kind.kind));
+        self.wait_map_ready(kind, &name).await?;
+        Ok(name)
+    }
+
     async fn wait_map_ready(
         &self,
         kind: &crate::cluster::Kind,
@@ -729,23 +753,14 @@ impl Runner {
             if entries.is_empty() {
                 return Err(StepError::Error("the VMs have no disks to map".into()));
             }
-            let name = session.names(|n| n.scenario_object(&self.spec.class, "storagemap"));
             let spec = StorageMapSpec {
                 provider: self.provider_pair(),
                 map: entries,
             };
-            session
-                .cluster
-                .create(
-                    &kinds::STORAGE_MAP,
-                    Some(&session.namespace),
-                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
-                    Some(&self.spec.name),
-                )
-                .await?;
-            self.note(id, format!("waiting for StorageMap {name} to be Ready"));
-            self.wait_map_ready(&kinds::STORAGE_MAP, &name).await?;
-            plan.storage_map = Some(name);
+            plan.storage_map = Some(
+                self.create_map(id, &kinds::STORAGE_MAP, "storagemap", json!(spec))
+                    .await?,
+            );
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -754,7 +769,6 @@ impl Runner {
     }
 
     async fn create_network_maps(&mut self, id: &str) -> Result<(), StepError> {
-        let session = self.session.clone();
         let per_nic = self.spec.config.per_nic_network_map;
         let mut plans = self.state().plans.clone();
         for plan in &mut plans {
@@ -779,23 +793,14 @@ impl Runner {
             if map.is_empty() {
                 return Err(StepError::Error("the VMs have no NICs to map".into()));
             }
-            let name = session.names(|n| n.scenario_object(&self.spec.class, "networkmap"));
             let spec = NetworkMapSpec {
                 provider: self.provider_pair(),
                 map,
             };
-            session
-                .cluster
-                .create(
-                    &kinds::NETWORK_MAP,
-                    Some(&session.namespace),
-                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
-                    Some(&self.spec.name),
-                )
-                .await?;
-            self.note(id, format!("waiting for NetworkMap {name} to be Ready"));
-            self.wait_map_ready(&kinds::NETWORK_MAP, &name).await?;
-            plan.network_map = Some(name);
+            plan.network_map = Some(
+                self.create_map(id, &kinds::NETWORK_MAP, "networkmap", json!(spec))
+                    .await?,
+            );
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -1204,24 +1209,7 @@ pub fn rfc3339(at: std::time::SystemTime) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, written out).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    mtv_api::time::format_rfc3339(secs)
 }
 
 /// Per-VM progress of a Plan: the running pipeline step and the disk-transfer percentage.

@@ -44,34 +44,37 @@ pub enum TargetError {
     Client { target: String, message: String },
 }
 
-/// A kube-rs client for the target.
-pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
-    let (kubeconfig, context, source) = match target {
+/// The target's kubeconfig, the context to use (None = its current context), and where it came from.
+fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), TargetError> {
+    let read_error = |path: &str, e: kube::config::KubeconfigError| TargetError::Kubeconfig {
+        path: path.to_string(),
+        message: e.to_string(),
+    };
+    Ok(match target {
         Target::Lab { kubeconfig_yaml } => (
-            Kubeconfig::from_yaml(kubeconfig_yaml).map_err(|e| TargetError::Kubeconfig {
-                path: "<lab>".into(),
-                message: e.to_string(),
-            })?,
+            Kubeconfig::from_yaml(kubeconfig_yaml).map_err(|e| read_error("<lab>", e))?,
             None,
             "<lab>".to_string(),
         ),
-        Target::Kubeconfig { path, context } => (
-            Kubeconfig::read_from(path).map_err(|e| TargetError::Kubeconfig {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?,
-            context.clone(),
-            path.display().to_string(),
-        ),
+        Target::Kubeconfig { path, context } => {
+            let shown = path.display().to_string();
+            (
+                Kubeconfig::read_from(path).map_err(|e| read_error(&shown, e))?,
+                context.clone(),
+                shown,
+            )
+        }
         Target::Context(context) => (
-            Kubeconfig::read().map_err(|e| TargetError::Kubeconfig {
-                path: "$KUBECONFIG or ~/.kube/config".into(),
-                message: e.to_string(),
-            })?,
+            Kubeconfig::read().map_err(|e| read_error("$KUBECONFIG or ~/.kube/config", e))?,
             Some(context.clone()),
             "the default kubeconfig".to_string(),
         ),
-    };
+    })
+}
+
+/// A kube-rs client for the target.
+pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
+    let (kubeconfig, context, source) = kubeconfig(target)?;
     let options = KubeConfigOptions {
         context,
         ..KubeConfigOptions::default()
@@ -79,7 +82,7 @@ pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| TargetError::Kubeconfig {
-            path: source.clone(),
+            path: source,
             message: e.to_string(),
         })?;
     kube::Client::try_from(config).map_err(|e| TargetError::Client {
@@ -91,29 +94,7 @@ pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
 /// The API server URL and bearer token of the target's current (or chosen) context, as the kubeconfig
 /// gives them; remote destination Providers need both.
 pub fn server_and_token(target: &Target) -> Result<(String, Option<String>), TargetError> {
-    let (kubeconfig, context) = match target {
-        Target::Lab { kubeconfig_yaml } => (
-            Kubeconfig::from_yaml(kubeconfig_yaml).map_err(|e| TargetError::Kubeconfig {
-                path: "<lab>".into(),
-                message: e.to_string(),
-            })?,
-            None,
-        ),
-        Target::Kubeconfig { path, context } => (
-            Kubeconfig::read_from(path).map_err(|e| TargetError::Kubeconfig {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            })?,
-            context.clone(),
-        ),
-        Target::Context(context) => (
-            Kubeconfig::read().map_err(|e| TargetError::Kubeconfig {
-                path: "$KUBECONFIG or ~/.kube/config".into(),
-                message: e.to_string(),
-            })?,
-            Some(context.clone()),
-        ),
-    };
+    let (kubeconfig, context, _) = kubeconfig(target)?;
     let context_name = context.or_else(|| kubeconfig.current_context.clone());
     let named = kubeconfig
         .contexts

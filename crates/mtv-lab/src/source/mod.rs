@@ -67,6 +67,16 @@ struct State {
     providers: Vec<SourceProviderSpec>,
 }
 
+impl State {
+    /// A provider's inventory, for changing it.
+    fn provider_mut(&mut self, provider: &str) -> Result<&mut SourceProviderSpec, SourceError> {
+        self.providers
+            .iter_mut()
+            .find(|p| p.name == provider)
+            .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))
+    }
+}
+
 /// Shared handle on the source inventories.
 #[derive(Debug, Clone)]
 pub struct SourceLab {
@@ -252,11 +262,7 @@ impl SourceLab {
     ) -> Result<Vm, SourceError> {
         let updated = {
             let mut state = self.write();
-            let spec = state
-                .providers
-                .iter_mut()
-                .find(|p| p.name == provider)
-                .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+            let spec = state.provider_mut(provider)?;
             let vm = spec
                 .vms
                 .iter_mut()
@@ -289,11 +295,7 @@ impl SourceLab {
     pub fn add_vm(&self, provider: &str, vm: Vm) -> Result<Vm, SourceError> {
         {
             let mut state = self.write();
-            let spec = state
-                .providers
-                .iter_mut()
-                .find(|p| p.name == provider)
-                .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+            let spec = state.provider_mut(provider)?;
             if spec.vms.iter().any(|v| v.id == vm.id) {
                 return Err(SourceError::Conflict(format!(
                     "a VM with id `{}` already exists in `{provider}`",
@@ -313,11 +315,7 @@ impl SourceLab {
     pub fn remove_vm(&self, provider: &str, vm_id: &str) -> Result<Vm, SourceError> {
         let removed = {
             let mut state = self.write();
-            let spec = state
-                .providers
-                .iter_mut()
-                .find(|p| p.name == provider)
-                .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+            let spec = state.provider_mut(provider)?;
             let index = spec
                 .vms
                 .iter()

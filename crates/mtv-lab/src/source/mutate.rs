@@ -320,11 +320,7 @@ impl SourceLab {
         let (result, vm_id, kind) = {
             let mut state = self.write();
             let mut macs = all_macs(&state.providers);
-            let spec = state
-                .providers
-                .iter_mut()
-                .find(|p| p.name == provider)
-                .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()))?;
+            let spec = state.provider_mut(provider)?;
             change(spec, &mut macs)?
         };
         let _ = self.changes.send(SourceChange {
