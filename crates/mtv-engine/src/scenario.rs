@@ -22,7 +22,7 @@ use crate::diagnostics;
 use crate::events::{Event, StepOutcome, VmProgress};
 use crate::ledger::LedgerEntry;
 use crate::names::k8s_name;
-use crate::session::{SESSION_LABEL, Session};
+use crate::session::{SESSION_LABEL, Session, Source};
 
 /// A scenario to run.
 #[derive(Debug, Clone)]
@@ -305,7 +305,9 @@ impl Runner {
             self.label_worker_node(&selector).await?;
         }
 
-        let adapter = session.source.adapter();
+        let adapter = &session.source;
+        // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
+        let create_fresh = provider_type == ProviderType::Openshift;
         let mut vms = Vec::new();
         for vm in &config.virtual_machines {
             let source_name = match (&session.context.copy_offload, vm.clone) {
@@ -315,107 +317,130 @@ impl Runner {
                     .unwrap_or_else(|| vm.name.clone()),
                 _ => vm.name.clone(),
             };
-            let source = adapter.find(&source_name).await?.ok_or_else(|| {
-                StepError::Error(format!(
-                    "source VM or template `{source_name}` not found on {} source '{}'",
-                    provider_type, session.context.source_provider
-                ))
-            })?;
-            let (facts, target_name) = if provider_type == ProviderType::Ova || config.skip_clone {
-                let target = (provider_type == ProviderType::Ova)
-                    .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
-                (source, target)
+            let existing = if create_fresh {
+                None
             } else {
-                let clone_name = if vm.preserve_name_format {
-                    format!(
-                        "{}-{}",
-                        session.id,
-                        vm.clone_name.as_deref().unwrap_or(&source_name)
-                    )
-                } else {
-                    session.names(|names| {
-                        names.clone_name(
-                            vm.clone_name.as_deref().unwrap_or(&source_name),
-                            &session.context.storage_class,
-                            session.context.target_ocp_version.as_deref(),
-                            config.warm_migration,
-                        )
-                    })
-                };
-                self.note(id, format!("cloning {source_name} to {clone_name}"));
-                let add_disks = vm
-                    .add_disks
-                    .iter()
-                    .map(|disk| NewDisk {
-                        size_gib: disk.size_gb,
-                        provisioning: disk
-                            .provision_type
-                            .map(provisioning_name)
-                            .unwrap_or("thin")
-                            .to_string(),
-                        mode: disk
-                            .disk_mode
-                            .map(mode_name)
-                            .unwrap_or("persistent")
-                            .to_string(),
-                        datastore: disk.datastore_id.as_deref().and_then(|d| self.datastore(d)),
-                        rdm: disk.rdm_type.map(|r| match r {
-                            mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
-                            mtv_catalog::model::RdmType::Physical => "physical".to_string(),
-                        }),
-                    })
-                    .collect();
-                let request = CloneRequest {
-                    name: clone_name.clone(),
-                    power_on: vm.source_vm_power.map(|p| p == Power::On),
-                    cbt: config.warm_migration,
-                    disk_type: vm.disk_type.map(|d| provisioning_name(d).to_string()),
-                    target_datastore: vm
-                        .target_datastore_id
-                        .as_deref()
-                        .and_then(|d| self.datastore(d)),
-                    host: vm.target_esxi_host.clone(),
-                    add_disks,
-                };
-                let clone = adapter.clone_vm(&source.id, &request).await?;
-                session.cluster.ledger().record(LedgerEntry::SourceVm {
-                    provider_type: provider_type.to_string(),
-                    source: session.source.ledger_name(),
-                    id: clone.id.clone(),
-                    name: clone.name.clone(),
-                    scenario: Some(self.spec.name.clone()),
-                    removed: false,
-                })?;
-                for index in 0..vm.snapshots.unwrap_or(0) {
-                    adapter
-                        .create_snapshot(
-                            &clone.id,
-                            &format!("{}-{}-snapshot-{index}", clone.name, session.id),
-                        )
-                        .await?;
+                Some(adapter.find(&source_name).await?.ok_or_else(|| {
+                    StepError::Error(format!(
+                        "source VM or template `{source_name}` not found on {} source '{}'",
+                        provider_type, session.context.source_provider
+                    ))
+                })?)
+            };
+            let (facts, target_name) = match existing {
+                Some(source) if provider_type == ProviderType::Ova || config.skip_clone => {
+                    let target = (provider_type == ProviderType::Ova)
+                        .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
+                    (source, target)
                 }
-                if vm.add_nic {
-                    // Duplicate the backing of the first non-pod NIC (the second network), as the Python suite does.
-                    let network = clone
-                        .nics
-                        .get(1)
-                        .or_else(|| clone.nics.first())
-                        .map(|n| n.network.clone())
-                        .ok_or_else(|| {
-                            StepError::Error(format!(
-                                "VM {} has no NIC to copy for add_nic",
-                                clone.name
-                            ))
-                        })?;
-                    adapter
-                        .add_nic(
-                            &clone.id,
-                            &network,
-                            vm.add_nic_start_connected.unwrap_or(false),
+                existing => {
+                    let source_id = existing.map_or_else(|| source_name.clone(), |s| s.id);
+                    let clone_name = if vm.preserve_name_format {
+                        format!(
+                            "{}-{}",
+                            session.id,
+                            vm.clone_name.as_deref().unwrap_or(&source_name)
                         )
-                        .await?;
+                    } else {
+                        session.names(|names| {
+                            names.clone_name(
+                                vm.clone_name.as_deref().unwrap_or(&source_name),
+                                &session.context.storage_class,
+                                session.context.target_ocp_version.as_deref(),
+                                config.warm_migration,
+                            )
+                        })
+                    };
+                    self.note(
+                        id,
+                        if create_fresh {
+                            format!("creating source VM {clone_name} shaped as {source_name}")
+                        } else {
+                            format!("cloning {source_name} to {clone_name}")
+                        },
+                    );
+                    let add_disks = vm
+                        .add_disks
+                        .iter()
+                        .map(|disk| NewDisk {
+                            size_gib: disk.size_gb,
+                            provisioning: disk
+                                .provision_type
+                                .map(provisioning_name)
+                                .unwrap_or("thin")
+                                .to_string(),
+                            mode: disk
+                                .disk_mode
+                                .map(mode_name)
+                                .unwrap_or("persistent")
+                                .to_string(),
+                            datastore: disk.datastore_id.as_deref().and_then(|d| self.datastore(d)),
+                            rdm: disk.rdm_type.map(|r| match r {
+                                mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
+                                mtv_catalog::model::RdmType::Physical => "physical".to_string(),
+                            }),
+                        })
+                        .collect();
+                    let request = CloneRequest {
+                        name: clone_name.clone(),
+                        power_on: vm.source_vm_power.map(|p| p == Power::On),
+                        cbt: config.warm_migration,
+                        disk_type: vm.disk_type.map(|d| provisioning_name(d).to_string()),
+                        target_datastore: vm
+                            .target_datastore_id
+                            .as_deref()
+                            .and_then(|d| self.datastore(d)),
+                        host: vm.target_esxi_host.clone(),
+                        add_disks,
+                    };
+                    let clone = adapter.clone_vm(&source_id, &request).await?;
+                    session.cluster.ledger().record(LedgerEntry::SourceVm {
+                        provider_type: provider_type.to_string(),
+                        source: session.source.ledger_name(),
+                        id: clone.id.clone(),
+                        name: clone.name.clone(),
+                        scenario: Some(self.spec.name.clone()),
+                        removed: false,
+                    })?;
+                    for index in 0..vm.snapshots.unwrap_or(0) {
+                        adapter
+                            .create_snapshot(
+                                &clone.id,
+                                &format!("{}-{}-snapshot-{index}", clone.name, session.id),
+                            )
+                            .await?;
+                    }
+                    if vm.add_nic {
+                        // Duplicate the backing of the first non-pod NIC (the second network), as the Python suite does.
+                        let network = if create_fresh {
+                            // KubeVirt allows one pod NIC: the second network is a NAD of the source namespace.
+                            match clone.nics.iter().find(|n| n.network != "pod") {
+                                Some(nic) => nic.network.clone(),
+                                None => self.source_nad().await?,
+                            }
+                        } else {
+                            clone
+                                .nics
+                                .get(1)
+                                .or_else(|| clone.nics.first())
+                                .map(|n| n.network.clone())
+                                .ok_or_else(|| {
+                                    StepError::Error(format!(
+                                        "VM {} has no NIC to copy for add_nic",
+                                        clone.name
+                                    ))
+                                })?
+                        };
+                        adapter
+                            .add_nic(
+                                &clone.id,
+                                &network,
+                                vm.add_nic_start_connected.unwrap_or(false),
+                            )
+                            .await?;
+                    }
+                    (adapter.facts(&clone.id).await?, None)
                 }
-                (adapter.facts(&clone.id).await?, None)
             };
             vms.push(PreparedVm {
                 key: vm_plan_key(vm).to_string(),
@@ -435,6 +460,10 @@ impl Runner {
             id,
             "waiting for the Forklift inventory to show the source VMs",
         );
+        let source_namespace = match &session.source {
+            Source::OpenShift(openshift) => Some(openshift.namespace().to_string()),
+            Source::Lab(_) => None,
+        };
         for vm in &mut vms {
             let expected_macs: Vec<String> =
                 vm.facts.nics.iter().map(|n| n.mac.to_lowercase()).collect();
@@ -442,14 +471,16 @@ impl Runner {
             let provider_type_name = provider_type.to_string();
             let uid = session.source_provider_uid.clone();
             let name = vm.facts.name.clone();
+            let source_namespace = source_namespace.clone();
             let found = session
                 .inventory
                 .wait_for(&what, timeout, |inventory| {
-                    let (provider_type_name, uid, name, expected_macs) = (
+                    let (provider_type_name, uid, name, expected_macs, source_namespace) = (
                         provider_type_name.clone(),
                         uid.clone(),
                         name.clone(),
                         expected_macs.clone(),
+                        source_namespace.clone(),
                     );
                     async move {
                         let list = inventory
@@ -458,18 +489,38 @@ impl Runner {
                                 crate::inventory::query(&name)
                             ))
                             .await?;
+                        // OpenShift VM names are unique per namespace only.
                         let Some(found) = list.as_array().and_then(|vms| {
-                            vms.iter().find(|v| v["name"] == name.as_str()).cloned()
+                            vms.iter()
+                                .find(|v| {
+                                    v["name"] == name.as_str()
+                                        && source_namespace
+                                            .as_deref()
+                                            .is_none_or(|ns| v["namespace"] == ns)
+                                })
+                                .cloned()
                         }) else {
                             return Ok(None);
                         };
-                        // vSphere: wait until the inventory's MACs are the source's (the clone regenerated them).
-                        if provider_type_name == "vsphere" {
-                            let macs: Vec<String> = found["nics"]
-                                .as_array()
+                        // vSphere: wait until the inventory's MACs are the source's (the clone regenerated
+                        // them); OpenShift: until it shows the NICs added after creation.
+                        if provider_type_name == "vsphere" || provider_type_name == "openshift" {
+                            let nics = if provider_type_name == "openshift" {
+                                found
+                                    .pointer("/object/spec/template/spec/domain/devices/interfaces")
+                            } else {
+                                found.get("nics")
+                            };
+                            let mac_key = if provider_type_name == "openshift" {
+                                "macAddress"
+                            } else {
+                                "mac"
+                            };
+                            let macs: Vec<String> = nics
+                                .and_then(Value::as_array)
                                 .map(|nics| {
                                     nics.iter()
-                                        .filter_map(|n| n["mac"].as_str())
+                                        .filter_map(|n| n[mac_key].as_str())
                                         .map(str::to_lowercase)
                                         .collect()
                                 })
@@ -621,6 +672,41 @@ impl Runner {
         Ok(())
     }
 
+    /// A NetworkAttachmentDefinition in the OpenShift source namespace, for a source VM's second
+    /// network; returns it as `namespace/name`, the way the inventory names NAD networks.
+    async fn source_nad(&self) -> Result<String, StepError> {
+        let session = &self.session;
+        let Source::OpenShift(openshift) = &session.source else {
+            return Err(StepError::Error(
+                "a source-side NAD exists only for OpenShift sources".into(),
+            ));
+        };
+        let namespace = openshift.namespace().to_string();
+        // Index 0 is free: the scenario's destination NADs count from 1.
+        let name = session.names(|names| names.nad(&self.spec.name, 0));
+        if session
+            .cluster
+            .get(&kinds::NAD, Some(&namespace), &name)
+            .await?
+            .is_none()
+        {
+            let cni = json!({"cniVersion": "0.3.1", "type": "bridge", "bridge": name});
+            session
+                .cluster
+                .create(
+                    &kinds::NAD,
+                    Some(&namespace),
+                    json!({
+                        "metadata": {"name": name, "labels": self.scenario_labels()},
+                        "spec": {"config": cni.to_string()},
+                    }),
+                    Some(&self.spec.name),
+                )
+                .await?;
+        }
+        Ok(format!("{namespace}/{name}"))
+    }
+
     /// A catalog datastore id (MoRef or a symbolic copy-offload name) as the source knows it.
     fn datastore(&self, id: &str) -> Option<String> {
         match &self.session.context.copy_offload {
@@ -747,7 +833,14 @@ impl Runner {
                     .collect(),
                 _ => datastores
                     .iter()
-                    .map(|d| build::plain_storage_pair(d, &session.context.storage_class))
+                    .map(|d| {
+                        let mut pair = build::plain_storage_pair(d, &session.context.storage_class);
+                        // An OpenShift source's storage is a storage class, referred to by name.
+                        if session.context.provider_type == ProviderType::Openshift {
+                            pair.source = InventoryRef::name(d);
+                        }
+                        pair
+                    })
                     .collect(),
             };
             if entries.is_empty() {
@@ -779,7 +872,7 @@ impl Runner {
                 .iter()
                 .enumerate()
                 .map(|(index, network)| NetworkPair {
-                    source: InventoryRef::id(network),
+                    source: network_source(self.session.context.provider_type, network),
                     destination: if index == 0 {
                         NetworkDestination::pod()
                     } else {
@@ -1179,6 +1272,19 @@ impl Runner {
     }
 }
 
+/// A NetworkMap source for a source network: OpenShift's pod network is `{type: pod}` and its NADs
+/// `{name: "namespace/name"}`; other sources' networks are inventory ids.
+fn network_source(provider_type: ProviderType, network: &str) -> InventoryRef {
+    match provider_type {
+        ProviderType::Openshift if network == "pod" => InventoryRef {
+            kind: Some("pod".into()),
+            ..InventoryRef::default()
+        },
+        ProviderType::Openshift => InventoryRef::name(network),
+        _ => InventoryRef::id(network),
+    }
+}
+
 fn on_off(value: Option<bool>) -> &'static str {
     match value {
         Some(true) => "on",
@@ -1305,6 +1411,22 @@ mod tests {
             is_send(&future);
         }
         let _ = check;
+    }
+
+    #[test]
+    fn openshift_networks_are_the_pod_type_or_nad_names() {
+        let pod = network_source(ProviderType::Openshift, "pod");
+        assert_eq!(serde_json::to_value(&pod).unwrap(), json!({"type": "pod"}));
+        let nad = network_source(ProviderType::Openshift, "s-source-vms/cb-1");
+        assert_eq!(
+            serde_json::to_value(&nad).unwrap(),
+            json!({"name": "s-source-vms/cb-1"})
+        );
+        let vsphere = network_source(ProviderType::Vsphere, "network-1");
+        assert_eq!(
+            serde_json::to_value(&vsphere).unwrap(),
+            json!({"id": "network-1"})
+        );
     }
 
     #[test]

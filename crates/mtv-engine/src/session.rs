@@ -10,8 +10,9 @@ use std::time::Duration;
 use mtv_api::ProviderType;
 use mtv_api::forklift::{ObjectRef, ProviderSpec};
 use mtv_config::{CopyOffload, ProviderProfile, Settings};
-use mtv_providers::SourceProvider;
 use mtv_providers::lab::LabSource;
+use mtv_providers::openshift::OpenShiftSource;
+use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, ClusterError, Verdict, condition, kinds};
@@ -68,20 +69,100 @@ pub enum SessionError {
 /// The source adapter of a run.
 #[derive(Clone)]
 pub enum Source {
+    /// A source simulated by the embedded lab.
     Lab(LabSource),
+    /// KubeVirt VMs in a source namespace of the run's cluster.
+    OpenShift(OpenShiftSource),
 }
 
 impl Source {
-    pub fn adapter(&self) -> &LabSource {
-        match self {
-            Source::Lab(lab) => lab,
-        }
-    }
-
-    /// How the ledger finds this source again.
+    /// How the ledger finds this source again: `lab:<source>` or `openshift:<namespace>`.
     pub fn ledger_name(&self) -> String {
         match self {
             Source::Lab(lab) => format!("lab:{}", lab.source_name()),
+            Source::OpenShift(openshift) => format!("openshift:{}", openshift.namespace()),
+        }
+    }
+}
+
+/// The run's adapter, whichever it is.
+impl SourceProvider for Source {
+    fn provider_type(&self) -> ProviderType {
+        match self {
+            Source::Lab(a) => a.provider_type(),
+            Source::OpenShift(a) => a.provider_type(),
+        }
+    }
+
+    async fn find(&self, name: &str) -> Result<Option<SourceVm>, SourceError> {
+        match self {
+            Source::Lab(a) => a.find(name).await,
+            Source::OpenShift(a) => a.find(name).await,
+        }
+    }
+
+    async fn facts(&self, id: &str) -> Result<SourceVm, SourceError> {
+        match self {
+            Source::Lab(a) => a.facts(id).await,
+            Source::OpenShift(a) => a.facts(id).await,
+        }
+    }
+
+    async fn clone_vm(
+        &self,
+        source_id: &str,
+        request: &CloneRequest,
+    ) -> Result<SourceVm, SourceError> {
+        match self {
+            Source::Lab(a) => a.clone_vm(source_id, request).await,
+            Source::OpenShift(a) => a.clone_vm(source_id, request).await,
+        }
+    }
+
+    async fn set_power(&self, id: &str, on: bool) -> Result<(), SourceError> {
+        match self {
+            Source::Lab(a) => a.set_power(id, on).await,
+            Source::OpenShift(a) => a.set_power(id, on).await,
+        }
+    }
+
+    async fn add_disk(&self, id: &str, disk: &NewDisk) -> Result<(), SourceError> {
+        match self {
+            Source::Lab(a) => a.add_disk(id, disk).await,
+            Source::OpenShift(a) => a.add_disk(id, disk).await,
+        }
+    }
+
+    async fn add_nic(
+        &self,
+        id: &str,
+        network: &str,
+        start_connected: bool,
+    ) -> Result<String, SourceError> {
+        match self {
+            Source::Lab(a) => a.add_nic(id, network, start_connected).await,
+            Source::OpenShift(a) => a.add_nic(id, network, start_connected).await,
+        }
+    }
+
+    async fn create_snapshot(&self, id: &str, name: &str) -> Result<SourceSnapshot, SourceError> {
+        match self {
+            Source::Lab(a) => a.create_snapshot(id, name).await,
+            Source::OpenShift(a) => a.create_snapshot(id, name).await,
+        }
+    }
+
+    async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {
+        match self {
+            Source::Lab(a) => a.delete_vm(id).await,
+            Source::OpenShift(a) => a.delete_vm(id).await,
+        }
+    }
+
+    async fn ca_certificate(&self) -> Result<String, SourceError> {
+        match self {
+            Source::Lab(a) => a.ca_certificate().await,
+            Source::OpenShift(a) => a.ca_certificate().await,
         }
     }
 }
@@ -226,6 +307,7 @@ async fn source_secret_data(
     context: &SessionContext,
     profile: &ProviderProfile,
     source: &Source,
+    cluster_token: Option<&str>,
 ) -> Result<BTreeMap<String, String>, SessionError> {
     let mut data = BTreeMap::new();
     let insecure = context.source_provider_insecure_skip_verify;
@@ -261,9 +343,16 @@ async fn source_secret_data(
             data.insert("url".into(), url);
         }
         ProviderType::Openshift => {
-            return Err(SessionError::Unsupported(
-                "an OpenShift source provider is not supported by this build's run yet".into(),
-            ));
+            // The source is the run's own cluster, reached with the run's token.
+            let token = cluster_token.ok_or_else(|| {
+                SessionError::Unsupported(
+                    "an OpenShift source Provider needs a bearer token, and the kubeconfig user \
+                     has none (use a token-based kubeconfig user)"
+                        .into(),
+                )
+            })?;
+            data.insert("token".into(), token.to_string());
+            data.insert("insecureSkipVerify".into(), "true".into());
         }
     }
     // oVirt always needs the CA (imageio); vSphere and OpenStack when TLS is verified.
@@ -273,7 +362,7 @@ async fn source_secret_data(
         ProviderType::Openshift | ProviderType::Ova => false,
     };
     if needs_ca {
-        data.insert("cacert".into(), source.adapter().ca_certificate().await?);
+        data.insert("cacert".into(), source.ca_certificate().await?);
     }
     Ok(data)
 }
@@ -401,7 +490,24 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         )
         .await?;
 
-    let source = if lab {
+    let source = if context.provider_type == ProviderType::Openshift {
+        // Source VMs live in their own namespace of this cluster, on the lab as on a real one.
+        let source_namespace = names.source_vms_namespace();
+        cluster
+            .create(
+                &kinds::NAMESPACE,
+                None,
+                json!({"metadata": {"name": source_namespace, "labels": ns_labels}}),
+                None,
+            )
+            .await?;
+        Source::OpenShift(OpenShiftSource::new(
+            cluster.client().clone(),
+            source_namespace,
+            context.storage_class.clone(),
+            BTreeMap::from([(SESSION_LABEL.to_string(), id.clone())]),
+        ))
+    } else if lab {
         Source::Lab(
             LabSource::for_profile(
                 cluster.client().clone(),
@@ -419,7 +525,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     };
 
     let secret_name = names.source_secret();
-    let data = source_secret_data(&context, profile, &source).await?;
+    let data = source_secret_data(&context, profile, &source, cluster_token.as_deref()).await?;
     let mut secret_labels = session_label.clone();
     secret_labels["createdForProviderType"] = Value::String(context.provider_type.to_string());
     cluster
@@ -451,9 +557,14 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     {
         settings.insert("esxiCloneMethod".to_string(), "ssh".to_string());
     }
+    let url = if context.provider_type == ProviderType::Openshift {
+        cluster_url.clone()
+    } else {
+        profile.api_url.clone().unwrap_or_default()
+    };
     let spec = ProviderSpec {
         provider_type: context.provider_type.to_string(),
-        url: profile.api_url.clone().unwrap_or_default(),
+        url,
         secret: ObjectRef::new(&namespace, &secret_name),
         settings,
     };

@@ -8,6 +8,7 @@ use std::time::Duration;
 use mtv_api::ProviderType;
 use mtv_providers::SourceProvider;
 use mtv_providers::lab::LabSource;
+use mtv_providers::openshift::OpenShiftSource;
 use serde_json::Value;
 
 use crate::cluster::{Cluster, Kind, kinds, retry_transient};
@@ -191,15 +192,22 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
             name: name.clone(),
             uid: Some(id.clone()),
         };
-        let removed = match (
-            source.strip_prefix("lab:"),
-            provider_type.parse::<ProviderType>(),
-        ) {
-            (Some(lab_source), Ok(provider_type)) => {
-                let adapter = LabSource::named(cluster.client().clone(), provider_type, lab_source);
-                adapter.delete_vm(id).await.is_ok()
+        let removed = if let Some(namespace) = source.strip_prefix("openshift:") {
+            // Usually gone already with its namespace; deleting a missing VM is not an error.
+            let adapter = OpenShiftSource::named(cluster.client().clone(), namespace);
+            adapter.delete_vm(id).await.is_ok()
+        } else {
+            match (
+                source.strip_prefix("lab:"),
+                provider_type.parse::<ProviderType>(),
+            ) {
+                (Some(lab_source), Ok(provider_type)) => {
+                    let adapter =
+                        LabSource::named(cluster.client().clone(), provider_type, lab_source);
+                    adapter.delete_vm(id).await.is_ok()
+                }
+                _ => false,
             }
-            _ => false,
         };
         if removed {
             let id = id.clone();

@@ -2,11 +2,12 @@
 //! (clone, power, disks, NICs, snapshots, facts), behind one trait so scenarios do not care which
 //! hypervisor they run against.
 //!
-//! Adapters: [`lab::LabSource`] for the embedded lab. vSphere (SOAP, tested against vcsim), oVirt
-//! (REST), OpenStack (REST), OpenShift (KubeVirt objects) and OVA (nothing to prepare) follow the same
-//! trait.
+//! Adapters: [`lab::LabSource`] for the embedded lab, [`openshift::OpenShiftSource`] for OpenShift
+//! sources (KubeVirt objects, on the lab or a real cluster). vSphere (SOAP, tested against vcsim), oVirt
+//! (REST), OpenStack (REST) and OVA (nothing to prepare) follow the same trait.
 
 pub mod lab;
+pub mod openshift;
 
 use std::future::Future;
 
