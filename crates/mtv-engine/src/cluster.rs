@@ -514,6 +514,20 @@ pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
         })
 }
 
+/// Waiting for a Forklift object to be Ready: done when `Ready` is there, else pending with its blocking
+/// conditions (what a timeout then reports).
+pub fn ready_verdict(object: &Value) -> Verdict<()> {
+    if condition(object, "Ready").is_some() {
+        return Verdict::Done(());
+    }
+    let blocking = blockers(object);
+    Verdict::Pending(if blocking.is_empty() {
+        "not Ready yet".into()
+    } else {
+        blocking.join("; ")
+    })
+}
+
 /// The blocking conditions (Critical, Error) of a Forklift object, as `Type: message [items]`.
 pub fn blockers(object: &Value) -> Vec<String> {
     object

@@ -17,7 +17,7 @@ use mtv_providers::{CloneRequest, NewDisk, SourceProvider, SourceVm};
 use serde_json::{Value, json};
 
 use crate::build;
-use crate::cluster::{ClusterError, Verdict, blockers, condition, kinds};
+use crate::cluster::{ClusterError, Verdict, blockers, condition, kinds, ready_verdict};
 use crate::diagnostics;
 use crate::events::{Event, StepOutcome, VmProgress};
 use crate::ledger::LedgerEntry;
@@ -791,18 +791,7 @@ impl Runner {
                 name,
                 session.timeouts.map_ready,
                 &what,
-                |map| {
-                    if condition(map, "Ready").is_some() {
-                        Verdict::Done(())
-                    } else {
-                        let blocking = blockers(map);
-                        Verdict::Pending(if blocking.is_empty() {
-                            "not Ready yet".into()
-                        } else {
-                            blocking.join("; ")
-                        })
-                    }
-                },
+                ready_verdict,
             )
             .await?;
         Ok(())
@@ -969,18 +958,7 @@ impl Runner {
                     &name,
                     session.timeouts.plan_ready,
                     &what,
-                    |plan| {
-                        if condition(plan, "Ready").is_some() {
-                            Verdict::Done(())
-                        } else {
-                            let blocking = blockers(plan);
-                            Verdict::Pending(if blocking.is_empty() {
-                                "not Ready yet".into()
-                            } else {
-                                blocking.join("; ")
-                            })
-                        }
-                    },
+                    ready_verdict,
                 )
                 .await?;
             plan.plan = Some(name);

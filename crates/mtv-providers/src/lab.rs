@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::{
     CloneRequest, NewDisk, SourceDisk, SourceError, SourceIp, SourceNic, SourceProvider,
-    SourceSnapshot, SourceVm,
+    SourceSnapshot, SourceVm, request_error,
 };
 
 /// A lab source endpoint, as `GET /lab/v1/sources` lists it.
@@ -169,20 +169,6 @@ impl From<LabVm> for SourceVm {
                 .collect(),
             host: vm.host,
         }
-    }
-}
-
-fn request_error(what: &str, error: kube::Error) -> SourceError {
-    match error {
-        kube::Error::Api(status) => SourceError::Rejected {
-            what: what.to_string(),
-            status: status.code,
-            message: status.message,
-        },
-        other => SourceError::Request {
-            what: what.to_string(),
-            message: other.to_string(),
-        },
     }
 }
 

@@ -117,6 +117,21 @@ pub enum SourceError {
     },
 }
 
+/// A kube-rs error as a source error: the API's own status and message when it answered.
+pub(crate) fn request_error(what: &str, error: kube::Error) -> SourceError {
+    match error {
+        kube::Error::Api(status) => SourceError::Rejected {
+            what: what.to_string(),
+            status: status.code,
+            message: status.message,
+        },
+        other => SourceError::Request {
+            what: what.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
 /// What the suite needs from a source hypervisor.
 pub trait SourceProvider: Send + Sync {
     fn provider_type(&self) -> ProviderType;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     CloneRequest, NewDisk, SourceDisk, SourceError, SourceNic, SourceProvider, SourceSnapshot,
-    SourceVm,
+    SourceVm, request_error,
 };
 
 /// The label on every PVC this adapter creates: the VM it belongs to (so it is deleted with it).
@@ -57,20 +57,6 @@ pub struct OpenShiftSource {
     storage_class: String,
     /// Labels every created object carries (the session's).
     labels: BTreeMap<String, String>,
-}
-
-fn request_error(what: &str, error: kube::Error) -> SourceError {
-    match error {
-        kube::Error::Api(status) => SourceError::Rejected {
-            what: what.to_string(),
-            status: status.code,
-            message: status.message,
-        },
-        other => SourceError::Request {
-            what: what.to_string(),
-            message: other.to_string(),
-        },
-    }
 }
 
 fn is_not_found(error: &kube::Error) -> bool {
