@@ -66,17 +66,12 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     let options = args.options()?;
     let lab = LabServer::start(options).await?;
     lab.write_kubeconfig(&args.kubeconfig_out)?;
-    println!(
+    // On stderr: stdout stays free for what a command outputs (e.g. `run --format json`).
+    eprintln!(
         "mtv-lab listening on {}; kubeconfig written to {}",
         lab.base_url(),
         args.kubeconfig_out.display()
     );
-    if let Some(file) = &args.lab {
-        println!(
-            "note: lab file {} accepted but not used yet (source providers come later)",
-            file.display()
-        );
-    }
     Ok(lab)
 }
 

@@ -156,10 +156,16 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         .clone()
         .unwrap_or_else(|| args.results.join("junit.xml"));
     let event_log = EventLog::create(args.results.join("events.jsonl")).map_err(plain)?;
-    let fanout = Fanout::new()
-        .with(Console::stdout(ConsoleMode::detect(args.no_progress)))
+    let mut fanout = Fanout::new()
         .with(JunitReport::new(&junit_path))
         .with(event_log);
+    // `--format json` streams the event log on stdout, for tools; otherwise a person reads the console.
+    match args.common.format {
+        crate::cli::Format::Json => fanout.push(EventLog::new(std::io::stdout())),
+        crate::cli::Format::Human => {
+            fanout.push(Console::stdout(ConsoleMode::detect(args.no_progress)))
+        }
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let reporters = spawn_reporters(fanout, rx);
     let sink: Arc<dyn EventSink> = Arc::new(ChannelSink(tx));

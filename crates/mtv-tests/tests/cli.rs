@@ -749,3 +749,31 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
     names.sort();
     assert_eq!(names, ["default", "kube-system", "openshift-mtv"]);
 }
+
+#[test]
+fn run_with_format_json_streams_the_event_log() {
+    let sandbox = Sandbox::new();
+    let output = sandbox.run(&[
+        "run",
+        "-m",
+        "tier0",
+        "-k",
+        "SanityCold",
+        "--format",
+        "json",
+        "--results",
+        "out",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let events: Vec<Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON event per line"))
+        .collect();
+    assert_eq!(events[0]["event"], "log_started");
+    let passed = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished" && e["outcome"] == "passed")
+        .count();
+    assert_eq!(passed, 5);
+    assert_eq!(events.last().unwrap()["event"], "session_finished");
+}
