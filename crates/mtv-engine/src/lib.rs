@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod context;
 pub mod diagnostics;
 pub mod events;
+pub mod guest;
 pub mod inventory;
 pub mod ledger;
 pub mod names;
@@ -15,6 +16,7 @@ pub mod scenario;
 pub mod session;
 pub mod target;
 pub mod teardown;
+pub mod xcopy;
 
 pub use context::{CopyOffloadContext, SessionContext};
 pub use preview::{RunPreview, ScenarioInput, preview_run};

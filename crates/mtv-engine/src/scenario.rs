@@ -13,7 +13,7 @@ use mtv_api::forklift::{
 use mtv_catalog::catalog::vm_plan_key;
 use mtv_catalog::model::{ExpectedResult, HookConfig, HookStep, PlanConfig, Power, VmConfig};
 use mtv_catalog::steps::{Step, StepExpectation, StepKind};
-use mtv_providers::{CloneRequest, NewDisk, SourceProvider, SourceVm};
+use mtv_providers::{CloneRequest, NewDisk, SourceProvider, SourceSnapshot, SourceVm};
 use serde_json::{Value, json};
 
 use crate::build;
@@ -46,6 +46,8 @@ struct PreparedVm {
     inventory_id: String,
     /// OVA only: the target VM name the suite chooses.
     target_name: Option<String>,
+    /// The source snapshots as they were before the migration (for a later `check_snapshots`).
+    snapshots_before_migration: Vec<SourceSnapshot>,
 }
 
 /// One Plan of the scenario (several for the simultaneous/concurrent scenarios).
@@ -58,6 +60,9 @@ struct PlanRun {
     plan: Option<String>,
     plan_uid: Option<String>,
     migration: Option<String>,
+    migration_uid: Option<String>,
+    /// Copy-offload: the populator pods' logs captured during the migration (MTV deletes the pods).
+    populate_logs: std::collections::BTreeMap<String, crate::xcopy::PopulateLog>,
 }
 
 /// What the steps of one scenario share (pytest's class-scoped state).
@@ -245,13 +250,16 @@ impl Runner {
             StepKind::CreatePlan => self.create_plans(id).await,
             StepKind::MigrateVms => self.migrate(id, step.expectation).await,
             StepKind::CheckVms => self.check_vms(step.expectation).await,
-            StepKind::CheckXcopyUsed
-            | StepKind::CreateSnapshotsAndDataMarker
-            | StepKind::CheckDataIntegrity => Err(StepError::Error(format!(
-                "{} is not supported by this build yet (it needs the copy-offload and guest-data checks)",
-                step.kind
-            ))),
+            StepKind::CheckXcopyUsed => self.check_xcopy_used(id).await,
+            StepKind::CreateSnapshotsAndDataMarker => {
+                self.create_snapshots_and_data_marker(id).await
+            }
+            StepKind::CheckDataIntegrity => self.check_data_integrity().await,
         }
+    }
+
+    fn has_step(&self, kind: StepKind) -> bool {
+        self.spec.steps.iter().any(|s| s.kind == kind)
     }
 
     fn state(&self) -> &ScenarioState {
@@ -402,13 +410,16 @@ impl Runner {
                         scenario: Some(self.spec.name.clone()),
                         removed: false,
                     })?;
-                    for index in 0..vm.snapshots.unwrap_or(0) {
-                        adapter
-                            .create_snapshot(
-                                &clone.id,
-                                &format!("{}-{}-snapshot-{index}", clone.name, session.id),
-                            )
-                            .await?;
+                    // With a data-marker step, the snapshots come after the marker, in that step.
+                    if !self.has_step(StepKind::CreateSnapshotsAndDataMarker) {
+                        for index in 0..vm.snapshots.unwrap_or(0) {
+                            adapter
+                                .create_snapshot(
+                                    &clone.id,
+                                    &snapshot_name(&clone.name, &session.id, index),
+                                )
+                                .await?;
+                        }
                     }
                     if vm.add_nic {
                         // Duplicate the backing of the first non-pod NIC (the second network), as the Python suite does.
@@ -445,6 +456,7 @@ impl Runner {
             vms.push(PreparedVm {
                 key: vm_plan_key(vm).to_string(),
                 config: vm.clone(),
+                snapshots_before_migration: facts.snapshots.clone(),
                 facts,
                 inventory_id: String::new(),
                 target_name,
@@ -978,6 +990,23 @@ impl Runner {
             "cold"
         };
         let mut plans = self.state().plans.clone();
+        // Copy-offload: read the populator pods' logs while they exist (MTV deletes them after the
+        // copy); the watch starts before the Migrations so no pod comes and goes unseen.
+        let (stop_capture, capture_stopped) = tokio::sync::watch::channel(false);
+        let capture = if plans.iter().any(|p| p.copy_offload) {
+            let (watching, ready) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(crate::xcopy::capture_populate_logs(
+                session.cluster.client().clone(),
+                self.state().target_namespace.clone(),
+                watching,
+                capture_stopped,
+            ));
+            // A watch that cannot start is not fatal here: the check reports what was not seen.
+            let _ = tokio::time::timeout(Duration::from_secs(30), ready).await;
+            Some(task)
+        } else {
+            None
+        };
         // Create every Migration first, so several Plans run at the same time.
         for plan in &mut plans {
             let Some(plan_name) = &plan.plan else {
@@ -996,7 +1025,7 @@ impl Runner {
                 plan: ObjectRef::new(&session.namespace, plan_name),
                 cutover,
             };
-            session
+            let created = session
                 .cluster
                 .create(
                     &kinds::MIGRATION,
@@ -1006,6 +1035,7 @@ impl Runner {
                 )
                 .await?;
             plan.migration = Some(name);
+            plan.migration_uid = created["metadata"]["uid"].as_str().map(str::to_string);
         }
         if let Some(state) = &mut self.state {
             state.plans = plans.clone();
@@ -1014,6 +1044,21 @@ impl Runner {
             .iter()
             .map(|plan| self.wait_migration(id, plan, expectation));
         let results = futures_util::future::join_all(waits).await;
+        let _ = stop_capture.send(true);
+        if let Some(capture) = capture
+            && let Ok(logs) = capture.await
+            && let Some(state) = &mut self.state
+        {
+            for plan in state.plans.iter_mut().filter(|p| p.copy_offload) {
+                plan.populate_logs = logs
+                    .iter()
+                    .filter(|(_, log)| {
+                        log.migration.is_some() && log.migration == plan.migration_uid
+                    })
+                    .map(|(name, log)| (name.clone(), log.clone()))
+                    .collect();
+            }
+        }
         results
             .into_iter()
             .collect::<Result<Vec<()>, StepError>>()
@@ -1223,6 +1268,165 @@ impl Runner {
         }
     }
 
+    /// `test_check_xcopy_used`: per Plan, VM and source datastore, the populator's last `xcopyUsed`
+    /// must be 1, or 0 on the non-XCOPY datastore and for VMs with snapshots (the fallback copy).
+    async fn check_xcopy_used(&self, id: &str) -> Result<(), StepError> {
+        let session = &self.session;
+        let state = self.state();
+        let Some(co) = &session.context.copy_offload else {
+            return Err(StepError::Error(
+                "test_check_xcopy_used needs a vSphere profile with a copyoffload section".into(),
+            ));
+        };
+        let listed = session
+            .inventory
+            .get(&format!(
+                "/providers/{}/{}/datastores",
+                session.context.provider_type, session.source_provider_uid
+            ))
+            .await?;
+        let datastores: std::collections::BTreeMap<String, String> = listed
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|d| {
+                        Some((
+                            d["name"].as_str()?.to_string(),
+                            d["id"].as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let offload_plans: Vec<&PlanRun> = state.plans.iter().filter(|p| p.copy_offload).collect();
+        if offload_plans.is_empty() {
+            return Err(StepError::Error(
+                "the scenario has no copy-offload Plan to check".into(),
+            ));
+        }
+        let several = offload_plans.len() > 1;
+        let mut failures = Vec::new();
+        for plan in offload_plans {
+            let expected: Vec<crate::xcopy::ExpectedDisk> = self
+                .plan_vms(plan)
+                .into_iter()
+                .flat_map(|vm| {
+                    let fallback = !vm.snapshots_before_migration.is_empty()
+                        || vm.config.snapshots.unwrap_or(0) > 0;
+                    vm.facts
+                        .disks
+                        .iter()
+                        .map(move |disk| crate::xcopy::ExpectedDisk {
+                            vm: vm.facts.name.clone(),
+                            file: disk.file.clone(),
+                            datastore_id: disk.datastore.clone(),
+                            expected: if fallback
+                                || co.non_xcopy_datastore_id.as_deref()
+                                    == Some(disk.datastore.as_str())
+                            {
+                                0
+                            } else {
+                                1
+                            },
+                        })
+                })
+                .collect();
+            let verdict = crate::xcopy::verify(&expected, &plan.populate_logs, &datastores);
+            let plan_name = plan.plan.as_deref().unwrap_or("?");
+            self.note(id, format!("Plan {plan_name}: {}", verdict.seen.join("; ")));
+            failures.extend(verdict.failures.into_iter().map(|f| {
+                if several {
+                    format!("Plan {plan_name}: {f}")
+                } else {
+                    f
+                }
+            }));
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::Failed(failures.join("; ")))
+        }
+    }
+
+    /// `test_create_snapshots_and_data_marker`: the marker file in each source guest, then the
+    /// scenario's snapshots (so the snapshots hold the marker), as the Python suite does.
+    async fn create_snapshots_and_data_marker(&mut self, id: &str) -> Result<(), StepError> {
+        let session = self.session.clone();
+        let (path, content) = data_marker(&session.id);
+        let mut vms = self.state().vms.clone();
+        for vm in &mut vms {
+            self.note(
+                id,
+                format!("writing {path} in the guest of {}", vm.facts.name),
+            );
+            session
+                .source
+                .write_guest_file(&vm.facts.id, path, &content)
+                .await?;
+            for index in 0..vm.config.snapshots.unwrap_or(0) {
+                session
+                    .source
+                    .create_snapshot(
+                        &vm.facts.id,
+                        &snapshot_name(&vm.facts.name, &session.id, index),
+                    )
+                    .await?;
+            }
+            vm.facts = session.source.facts(&vm.facts.id).await?;
+            vm.snapshots_before_migration = vm.facts.snapshots.clone();
+        }
+        if let Some(state) = &mut self.state {
+            state.vms = vms;
+        }
+        Ok(())
+    }
+
+    /// `test_check_data_integrity`: the marker written before the snapshots is in every migrated guest.
+    async fn check_data_integrity(&self) -> Result<(), StepError> {
+        let session = &self.session;
+        let state = self.state();
+        let (path, content) = data_marker(&session.id);
+        let mut problems = Vec::new();
+        for vm in &state.vms {
+            let found = session
+                .cluster
+                .list(
+                    &kinds::VIRTUAL_MACHINE,
+                    Some(&state.target_namespace),
+                    Some(&format!("vmID={}", vm.inventory_id)),
+                )
+                .await?;
+            let Some(target) = found.first() else {
+                problems.push(format!(
+                    "VM {}: no VirtualMachine with label vmID={} in {}",
+                    vm.facts.name, vm.inventory_id, state.target_namespace
+                ));
+                continue;
+            };
+            let name = target["metadata"]["name"].as_str().unwrap_or("?");
+            match crate::guest::read_guest_file(session.lab, target, path) {
+                Ok(Some(actual)) if actual.trim_end() == content => {}
+                Ok(Some(actual)) => problems.push(format!(
+                    "VM {name}: data marker {path}: expected {content:?}, got {:?}",
+                    actual.trim_end()
+                )),
+                Ok(None) => problems.push(format!(
+                    "VM {name}: data marker {path}: expected {content:?}, got no such file"
+                )),
+                Err(error @ crate::guest::GuestError::NeedsSsh { .. }) => {
+                    return Err(StepError::Error(error.to_string()));
+                }
+                Err(error) => problems.push(format!("VM {name}: {error}")),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::Failed(problems.join(" | ")))
+        }
+    }
+
     async fn collect_diagnostics(&self, id: &str) -> Option<String> {
         let state = self.state.as_ref();
         let plans: Vec<diagnostics::PlanObjects> = state
@@ -1261,6 +1465,19 @@ fn network_source(provider_type: ProviderType, network: &str) -> InventoryRef {
         ProviderType::Openshift => InventoryRef::name(network),
         _ => InventoryRef::id(network),
     }
+}
+
+/// The name of a scenario snapshot, as the Python suite names them.
+fn snapshot_name(vm: &str, session: &str, index: u32) -> String {
+    format!("{vm}-{session}-snapshot-{index}")
+}
+
+/// Where the data-integrity marker lives in the guest, and what it says.
+fn data_marker(session: &str) -> (&'static str, String) {
+    (
+        "/root/mtv-data-integrity-marker",
+        format!("mtv-data-integrity-{session}"),
+    )
 }
 
 fn on_off(value: Option<bool>) -> &'static str {

@@ -152,6 +152,25 @@ impl SourceProvider for Source {
         }
     }
 
+    async fn write_guest_file(
+        &self,
+        id: &str,
+        path: &str,
+        content: &str,
+    ) -> Result<(), SourceError> {
+        match self {
+            Source::Lab(a) => a.write_guest_file(id, path, content).await,
+            Source::OpenShift(a) => a.write_guest_file(id, path, content).await,
+        }
+    }
+
+    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
+        match self {
+            Source::Lab(a) => a.read_guest_file(id, path).await,
+            Source::OpenShift(a) => a.read_guest_file(id, path).await,
+        }
+    }
+
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {
         match self {
             Source::Lab(a) => a.delete_vm(id).await,

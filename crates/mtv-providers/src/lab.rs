@@ -435,6 +435,46 @@ impl SourceProvider for LabSource {
         })
     }
 
+    async fn write_guest_file(
+        &self,
+        id: &str,
+        path: &str,
+        content: &str,
+    ) -> Result<(), SourceError> {
+        let what = format!("write {path} in the guest of source VM {id}");
+        call(
+            &self.client,
+            http::Method::POST,
+            &self.path(&format!("vms/{}/files", encode(id))),
+            Some(json!({"path": path, "content": content})),
+            &what,
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
+        let what = format!("read {path} in the guest of source VM {id}");
+        let answer = call(
+            &self.client,
+            http::Method::GET,
+            &self.path(&format!("vms/{}/files?path={}", encode(id), encode(path))),
+            None,
+            &what,
+        )
+        .await;
+        match answer {
+            Ok(value) => Ok(value["content"].as_str().map(str::to_string)),
+            // A missing file is an answer; a missing VM stays an error.
+            Err(SourceError::Rejected {
+                status: 404,
+                message,
+                ..
+            }) if message.contains("FileNotFound") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn ca_certificate(&self) -> Result<String, SourceError> {
         let what = "read the source's CA certificate";
         let value = call(

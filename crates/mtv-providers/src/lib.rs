@@ -175,6 +175,22 @@ pub trait SourceProvider: Send + Sync {
         name: &str,
     ) -> impl Future<Output = Result<SourceSnapshot, SourceError>> + Send;
 
+    /// Writes a file inside the VM's guest (the copy-offload data-integrity marker), as the Python
+    /// suite does through vSphere Guest Operations.
+    fn write_guest_file(
+        &self,
+        id: &str,
+        path: &str,
+        content: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Reads a file of the VM's guest; `None` when the guest has no such file.
+    fn read_guest_file(
+        &self,
+        id: &str,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<String>, SourceError>> + Send;
+
     /// Deletes a VM the suite created; deleting a missing VM is not an error.
     fn delete_vm(&self, id: &str) -> impl Future<Output = Result<(), SourceError>> + Send;
 

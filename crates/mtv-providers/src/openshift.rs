@@ -643,6 +643,25 @@ impl SourceProvider for OpenShiftSource {
         })
     }
 
+    async fn write_guest_file(
+        &self,
+        id: &str,
+        path: &str,
+        _content: &str,
+    ) -> Result<(), SourceError> {
+        Err(SourceError::Request {
+            what: format!("write {path} in the guest of source VM {}/{id}", self.namespace),
+            message: "guest files of OpenShift source VMs need SSH into the guest, which this build does not support yet".into(),
+        })
+    }
+
+    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
+        Err(SourceError::Request {
+            what: format!("read {path} in the guest of source VM {}/{id}", self.namespace),
+            message: "guest files of OpenShift source VMs need SSH into the guest, which this build does not support yet".into(),
+        })
+    }
+
     /// Deletes the VM and the PVCs created for it.
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {
         let what = format!("delete source VM {}/{id}", self.namespace);

@@ -17,6 +17,12 @@ use crate::registry::{self, POD_LOG_ANNOTATION, ResourceType};
 use crate::selector::LabelSelector;
 use crate::store::{DeleteOptions, ListOptions};
 
+/// How long a finished populator pod stays: the scaled delay, but never under a real second, so a
+/// client watching the pods can read the final log at any lab speed.
+fn populate_pod_grace(scaled: Duration) -> Duration {
+    scaled.max(Duration::from_secs(1))
+}
+
 fn owner(rt: &ResourceType, obj: &Value, controller: bool) -> Value {
     json!({
         "apiVersion": rt.api_version(),
@@ -577,7 +583,8 @@ impl Controller {
                     );
                     // MTV removes finished populator pods shortly after the PVC binds.
                     self.pod_reaper.push((
-                        Instant::now() + self.opts.real(Duration::from_secs(10)),
+                        Instant::now()
+                            + populate_pod_grace(self.opts.real(Duration::from_secs(10))),
                         ns.clone(),
                         pod_name,
                     ));
@@ -611,6 +618,17 @@ impl Controller {
         if !s(vm, "/newName").is_empty() {
             annotations.insert("openshift.io/display-name".into(), json!(inv.name));
             annotations.insert("original-ID".into(), json!(inv.id));
+        }
+        // The guest's files travel with its disks: the migrated VM shows what the source guest held.
+        if let super::inventory::Inventory::Lab { name: source, .. } = &ctx.inv
+            && let Ok(source_vm) = self.source.vm(source, &inv.id)
+            && let Some(files) =
+                crate::source::guest::guest_files_annotation(&source_vm.guest_files)
+        {
+            annotations.insert(
+                crate::source::guest::GUEST_FILES_ANNOTATION.into(),
+                json!(files),
+            );
         }
         let power = Some(s(vm, "/targetPowerState"))
             .filter(|p| !p.is_empty())
@@ -764,7 +782,7 @@ impl Controller {
                 && s(&pod, "/status/phase") == "Succeeded"
             {
                 self.pod_reaper.push((
-                    Instant::now() + self.opts.real(Duration::from_secs(5)),
+                    Instant::now() + populate_pod_grace(self.opts.real(Duration::from_secs(5))),
                     ns.clone(),
                     meta(&pod, "name").to_string(),
                 ));

@@ -58,6 +58,10 @@ pub fn source_router(lab: SourceLab) -> Router {
             &format!("{SOURCE_API_PREFIX}/{{provider}}/vms/{{id}}/snapshots"),
             post(snapshot),
         )
+        .route(
+            &format!("{SOURCE_API_PREFIX}/{{provider}}/vms/{{id}}/files"),
+            get(super::guest::read_file).post(super::guest::write_file),
+        )
         .with_state(lab)
 }
 
@@ -70,7 +74,15 @@ pub struct SourceApiError {
 }
 
 impl SourceApiError {
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(super) fn not_found(error: &'static str, message: impl Into<String>) -> Self {
+        SourceApiError {
+            status: StatusCode::NOT_FOUND,
+            error,
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn bad_request(message: impl Into<String>) -> Self {
         SourceApiError {
             status: StatusCode::BAD_REQUEST,
             error: "BadRequest",
@@ -108,15 +120,15 @@ impl IntoResponse for SourceApiError {
     }
 }
 
-type ApiResult = Result<Response, SourceApiError>;
+pub(super) type ApiResult = Result<Response, SourceApiError>;
 
 /// The request body as JSON of type `T`; a malformed body is a 400 in the API's own error shape.
-fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SourceApiError> {
+pub(super) fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, SourceApiError> {
     serde_json::from_slice(bytes)
         .map_err(|e| SourceApiError::bad_request(format!("invalid request body: {e}")))
 }
 
-fn provider_name(lab: &SourceLab, provider: &str) -> Result<String, SourceApiError> {
+pub(super) fn provider_name(lab: &SourceLab, provider: &str) -> Result<String, SourceApiError> {
     lab.resolve_provider(provider)
         .ok_or_else(|| SourceError::UnknownProvider(provider.to_string()).into())
 }

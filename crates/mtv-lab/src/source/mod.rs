@@ -2,6 +2,7 @@
 //! power, disks, snapshots), observed by the Forklift inventory service and controllers.
 
 pub mod api;
+pub mod guest;
 pub mod model;
 mod mutate;
 

@@ -183,6 +183,10 @@ pub struct Vm {
     /// Inventory concerns (`{id, label, category, assessment}`); Critical ones block a Plan.
     #[serde(default)]
     pub concerns: Vec<Concern>,
+    /// Files in the guest (path → content), written by the suite through the lab's guest-file API;
+    /// a clone starts with its source's files, a migrated VM carries them over.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub guest_files: std::collections::BTreeMap<String, String>,
 }
 
 fn one() -> u32 {

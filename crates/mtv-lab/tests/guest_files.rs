@@ -1,0 +1,269 @@
+//! The lab's simulated guest files (`/lab/v1/sources/{provider}/vms/{id}/files`): written and read on a
+//! source VM, kept by clones, and shown on the migrated VirtualMachine.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use mtv_lab::source::guest::{
+    GUEST_FILES_ANNOTATION, guest_files_annotation, read_migrated_guest_file,
+};
+use mtv_lab::source::{SourceLab, source_router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+async fn call(
+    lab: &SourceLab,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json")
+        .body(match body {
+            Some(b) => Body::from(b.to_string()),
+            None => Body::empty(),
+        })
+        .unwrap();
+    let response = source_router(lab.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    (status, value)
+}
+
+fn vm_id(lab: &SourceLab, name: &str) -> String {
+    lab.vms_named("vsphere", name).unwrap()[0].id.clone()
+}
+
+#[tokio::test]
+async fn a_guest_file_is_written_read_and_kept_by_clones() {
+    let lab = SourceLab::builtin();
+    let template = vm_id(&lab, "xcopy-template-test");
+    let (status, clone) = call(
+        &lab,
+        "POST",
+        &format!("/lab/v1/sources/vsphere/vms/{template}/clone"),
+        Some(json!({"name": "guest-files-clone"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{clone}");
+    let id = clone["id"].as_str().unwrap().to_string();
+    let files = format!("/lab/v1/sources/vsphere/vms/{id}/files");
+
+    let (status, missing) = call(&lab, "GET", &format!("{files}?path=/root/marker"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(missing["error"], "FileNotFound");
+
+    let (status, written) = call(
+        &lab,
+        "POST",
+        &files,
+        Some(json!({"path": "/root/marker", "content": "mtv-data-integrity-s1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{written}");
+    let (status, read) = call(&lab, "GET", &format!("{files}?path=/root/marker"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        read,
+        json!({"path": "/root/marker", "content": "mtv-data-integrity-s1"})
+    );
+
+    // A clone of the VM starts with its guest's files.
+    let (status, second) = call(
+        &lab,
+        "POST",
+        &format!("/lab/v1/sources/vsphere/vms/{id}/clone"),
+        Some(json!({"name": "guest-files-clone-2"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{second}");
+    let second_id = second["id"].as_str().unwrap();
+    assert_eq!(
+        lab.vm("vsphere", second_id).unwrap().guest_files["/root/marker"],
+        "mtv-data-integrity-s1"
+    );
+}
+
+#[tokio::test]
+async fn bad_guest_file_requests_are_rejected() {
+    let lab = SourceLab::builtin();
+    let template = vm_id(&lab, "xcopy-template-test");
+    let vm = lab.vm("vsphere", &template).unwrap();
+    let base = format!("/lab/v1/sources/vsphere/vms/{template}/files");
+    let (status, error) = call(
+        &lab,
+        "POST",
+        &base,
+        Some(json!({"path": "relative/marker", "content": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        error["message"].as_str().unwrap().contains("absolute"),
+        "{error}"
+    );
+    if vm.template {
+        let (status, _) = call(
+            &lab,
+            "POST",
+            &base,
+            Some(json!({"path": "/root/marker", "content": "x"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    let (status, error) = call(
+        &lab,
+        "POST",
+        "/lab/v1/sources/vsphere/vms/vm-999999/files",
+        Some(json!({"path": "/root/marker", "content": "x"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(error["error"], "VmNotFound");
+    let (status, _) = call(&lab, "POST", &base, Some(json!({"path": "/root/marker"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[test]
+fn the_migrated_vm_annotation_holds_the_guest_files() {
+    let files = std::collections::BTreeMap::from([(
+        "/root/marker".to_string(),
+        "mtv-data-integrity-s1".to_string(),
+    )]);
+    let annotation = guest_files_annotation(&files).unwrap();
+    let vm = json!({"metadata": {"annotations": {GUEST_FILES_ANNOTATION: annotation}}});
+    assert_eq!(
+        read_migrated_guest_file(&vm, "/root/marker")
+            .unwrap()
+            .as_deref(),
+        Some("mtv-data-integrity-s1")
+    );
+    assert_eq!(read_migrated_guest_file(&vm, "/root/other").unwrap(), None);
+    assert!(guest_files_annotation(&Default::default()).is_none());
+}
+
+const OVIRT_LAB: &str = r#"
+version: 1
+providers:
+  - name: ovirt
+    type: ovirt
+    url: https://engine.lab.example/ovirt-engine/api
+    username: admin@internal
+    password: lab-password
+    networks: [{id: net-1, name: ovirtmgmt}]
+    datastores: [{id: sd-1, name: data, capacity_gib: 1000, free_gib: 900}]
+    vms:
+      - id: 6b9a-0001
+        name: ovirt-vm
+        power_state: off
+        memory_mib: 2048
+        guest_os: rhel8
+        uuid: 6b9a-0001
+        disks: [{key: 1, file: disk-1, datastore: sd-1, capacity_gib: 4, unit_number: 0}]
+        nics: [{mac: "56:6f:00:00:00:01", network: net-1}]
+        guest_files: {/root/marker: mtv-data-integrity-lab}
+"#;
+
+fn has_condition(obj: &Value, kind: &str) -> bool {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["type"] == kind))
+}
+
+#[tokio::test]
+async fn the_migrated_virtual_machine_carries_the_guest_files() {
+    use base64::Engine;
+    use mtv_lab::forklift::{ForkliftOptions, spawn_forklift};
+    use mtv_lab::registry;
+    use mtv_lab::{LabOptions, LabServer, MTV_NAMESPACE};
+    use std::time::{Duration, Instant};
+
+    let server = LabServer::start(LabOptions::default()).await.unwrap();
+    let store = server.store().clone();
+    let source = SourceLab::parse("lab.yaml", OVIRT_LAB).unwrap();
+    let forklift = spawn_forklift(
+        store.clone(),
+        source,
+        ForkliftOptions::new(20.0, Default::default(), MTV_NAMESPACE),
+    );
+    let ns = Some(MTV_NAMESPACE);
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    store
+        .create(&registry::SECRET, ns, json!({"metadata": {"name": "ovirt"}, "data": {
+            "user": b64("admin@internal"), "password": b64("lab-password"), "insecureSkipVerify": b64("true")}}))
+        .unwrap();
+    store
+        .create(&registry::PROVIDER, ns, json!({"metadata": {"name": "ovirt"}, "spec": {
+            "type": "ovirt", "url": "https://engine.lab.example/ovirt-engine/api", "secret": {"name": "ovirt", "namespace": MTV_NAMESPACE}}}))
+        .unwrap();
+    let pair = json!({"source": {"name": "ovirt", "namespace": MTV_NAMESPACE}, "destination": {"name": "host", "namespace": MTV_NAMESPACE}});
+    store
+        .create(
+            &registry::NETWORK_MAP,
+            ns,
+            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "net-1"}, "destination": {"type": "pod"}}]}}),
+        )
+        .unwrap();
+    store
+        .create(
+            &registry::STORAGE_MAP,
+            ns,
+            json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}),
+        )
+        .unwrap();
+    store
+        .create(&registry::PLAN, ns, json!({"metadata": {"name": "p"}, "spec": {
+            "provider": pair, "targetNamespace": "migrated",
+            "map": {"network": {"name": "net", "namespace": MTV_NAMESPACE}, "storage": {"name": "st", "namespace": MTV_NAMESPACE}},
+            "vms": [{"id": "6b9a-0001"}]}}))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut migrated = false;
+    let mut succeeded = false;
+    while Instant::now() < deadline {
+        let plan = store.get(&registry::PLAN, ns, "p").unwrap();
+        if !migrated && has_condition(&plan, "Ready") {
+            store
+                .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
+                .unwrap();
+            migrated = true;
+        }
+        if has_condition(&plan, "Succeeded") {
+            succeeded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(succeeded, "the Plan did not succeed in time");
+    let vms = store
+        .list(
+            &registry::VIRTUAL_MACHINE,
+            Some("migrated"),
+            &Default::default(),
+        )
+        .unwrap();
+    let vm = vms
+        .items
+        .iter()
+        .find(|vm| vm.pointer("/metadata/labels/vmID") == Some(&json!("6b9a-0001")))
+        .expect("the migrated VirtualMachine");
+    assert_eq!(
+        read_migrated_guest_file(vm, "/root/marker")
+            .unwrap()
+            .as_deref(),
+        Some("mtv-data-integrity-lab")
+    );
+    forklift.shutdown().await;
+    server.shutdown().await;
+}
