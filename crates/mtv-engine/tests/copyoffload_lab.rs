@@ -3,181 +3,30 @@
 //! compares them per VM and datastore; the snapshot scenarios write a data marker in the source guest
 //! before their snapshots and find it in the migrated VM.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use mtv_catalog::collect::{CopyOffloadGate, GateContext, Outcome, Selection, collect};
-use mtv_catalog::expr::{KeywordExpr, MarkerExpr};
-use mtv_catalog::{Catalog, known_marker_names};
-use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
-use mtv_engine::SessionContext;
-use mtv_engine::cluster::Cluster;
-use mtv_engine::events::{Event, EventSink, StepOutcome};
-use mtv_engine::ledger::Ledger;
-use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
-use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts};
-use mtv_engine::target::{Target, client_for};
-use mtv_lab::{FaultSpec, LabOptions, LabServer};
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, event: Event) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-impl Recorder {
-    fn outcomes(&self) -> BTreeMap<String, StepOutcome> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e {
-                Event::StepFinished { id, outcome, .. } => Some((id.clone(), outcome.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn notes(&self, id_part: &str) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e {
-                Event::StepNote { id, message } if id.contains(id_part) => Some(message.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-struct Run {
-    outcome: RunOutcome,
-    recorder: Arc<Recorder>,
-    _results: tempfile::TempDir,
-}
-
-async fn run_copy_offload(lab: &LabServer, markers: &str, keywords: Option<&str>) -> Run {
-    let env = MapEnv::new();
-    let set = ["source_provider=vsphere-copy-offload".to_string()];
-    let (settings, _) = Settings::resolve(&SettingsSources {
-        file: None,
-        tc: &[],
-        set: &set,
-        env: &env,
-    })
-    .unwrap();
-    let config = resolve_run_config(settings, ProvidersFile::builtin()).unwrap();
-    let copy_offload = config
-        .profile
-        .copyoffload(&env)
-        .unwrap()
-        .expect("the built-in copy-offload profile has a copyoffload section");
-    let context = SessionContext::from_run_config(&config, &env);
-    let catalog = Catalog::builtin().unwrap();
-    let selection = Selection {
-        markers: Some(MarkerExpr::parse(markers, &known_marker_names()).unwrap()),
-        keywords: keywords.map(|k| KeywordExpr::parse(k).unwrap()),
-    };
-    let gate = GateContext {
-        provider_type: config.profile.provider_type,
-        profile_name: config.profile.name.clone(),
-        remote_ocp_cluster: None,
-        mtv_version: Some("2.10.0".into()),
-        copyoffload: CopyOffloadGate::Ready,
-    };
-    let collection = collect(&catalog, &selection, &gate).unwrap();
-    let scenarios: Vec<ScenarioSpec> = collection
-        .selected_scenarios()
-        .into_iter()
-        .map(|i| {
-            let s = &catalog.scenarios[i];
-            ScenarioSpec {
-                name: s.name(),
-                class: s.entry.class.clone(),
-                config: s.entry.config.clone(),
-                steps: s.steps.clone(),
-            }
-        })
-        .collect();
-    assert!(
-        !scenarios.is_empty(),
-        "nothing selected by {markers} {keywords:?}"
-    );
-    let skipped = collection
-        .items
-        .iter()
-        .filter_map(|item| match &item.outcome {
-            Outcome::Skipped { reason } => Some(SkippedItem {
-                id: item.id.clone(),
-                scenario: item.scenario.clone(),
-                step: item.step.test_name().to_string(),
-                reason: reason.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    let results = tempfile::tempdir().unwrap();
-    let ledger =
-        Arc::new(Ledger::create(&results.path().join("resources.json"), "test", "lab").unwrap());
-    let recorder = Arc::new(Recorder::default());
-    let target = Target::Lab {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    };
-    let client = client_for(&target).await.unwrap();
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let needs = SessionNeeds {
-        warm: scenarios.iter().any(|s| s.config.warm_migration),
-        remote: false,
-        copy_offload: true,
-    };
-    let outcome = run(
-        Bootstrap {
-            cluster: Cluster::new(client, ledger, recorder.clone()),
-            context,
-            profile: &config.profile,
-            copy_offload: Some(&copy_offload),
-            needs,
-            lab: true,
-            cluster_url: lab.base_url(),
-            cluster_token: Some("lab-token".into()),
-            session_id: None,
-            timeouts: Timeouts::from_settings(&config.settings),
-        },
-        scenarios,
-        skipped,
-        RunOptions {
-            results_dir: results.path().to_path_buf(),
-            jobs: 4,
-            skip_teardown: false,
-            fail_fast: false,
-        },
-        interrupt,
-    )
-    .await;
-    Run {
-        outcome,
-        recorder,
-        _results: results,
-    }
-}
+use common::{RunRequest, run_on_lab};
+use mtv_engine::events::StepOutcome;
+use mtv_lab::LabServer;
 
 async fn lab_with(lab_file: Option<std::path::PathBuf>) -> LabServer {
-    LabServer::start(LabOptions {
-        speed: 4.0,
-        faults: FaultSpec::parse("").unwrap(),
-        lab_file,
-        ..LabOptions::default()
-    })
-    .await
-    .unwrap()
+    common::lab("", lab_file).await
 }
 
-fn assert_all_passed(run: &Run) {
+async fn run_copy_offload(lab: &LabServer, markers: &str, keywords: Option<&str>) -> common::Run {
+    run_on_lab(
+        lab,
+        RunRequest {
+            profile: "vsphere-copy-offload",
+            markers,
+            keywords,
+            ..RunRequest::default()
+        },
+    )
+    .await
+}
+
+fn assert_all_passed(run: &common::Run) {
     let outcomes = run.recorder.outcomes();
     let not_passed: Vec<_> = outcomes
         .iter()

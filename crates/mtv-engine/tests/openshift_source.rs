@@ -4,61 +4,21 @@
 //! leave nothing behind, the same from a clean after `--skip-teardown`, and a kubeconfig without a
 //! token stops the run at bootstrap with a clear message.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use mtv_catalog::collect::{CopyOffloadGate, GateContext, Outcome, Selection, collect};
-use mtv_catalog::expr::MarkerExpr;
-use mtv_catalog::{Catalog, known_marker_names};
-use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
-use mtv_engine::SessionContext;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use common::{Recorder, RunRequest, lab_contents, run_on_lab};
 use mtv_engine::cluster::Cluster;
-use mtv_engine::events::{Event, EventSink, StepOutcome};
+use mtv_engine::events::StepOutcome;
 use mtv_engine::ledger::{Ledger, LedgerEntry, LedgerFile};
-use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
-use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts};
 use mtv_engine::target::{Target, client_for};
-use mtv_lab::{FaultSpec, LabOptions, LabServer};
+use mtv_lab::LabServer;
 use serde_json::Value;
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, event: Event) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-impl Recorder {
-    fn outcomes(&self) -> BTreeMap<String, StepOutcome> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e {
-                Event::StepFinished { id, outcome, .. } => Some((id.clone(), outcome.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// Object counts of every kind in the lab (Events excluded: they are a log).
-fn lab_contents(lab: &LabServer) -> BTreeMap<String, usize> {
-    mtv_lab::registry::RESOURCE_TYPES
-        .iter()
-        .filter(|rt| rt.kind != "Event")
-        .map(|rt| (rt.kind.to_string(), lab.store().count(rt)))
-        .collect()
-}
-
-struct Run {
-    outcome: RunOutcome,
-    recorder: Arc<Recorder>,
-    ledger: std::path::PathBuf,
-    _results: tempfile::TempDir,
+async fn lab() -> LabServer {
+    common::lab("", None).await
 }
 
 /// Runs what tier0 selects for the `openshift` profile, plus the classes of `forced` past the gating.
@@ -67,121 +27,18 @@ async fn run_openshift(
     token: Option<&str>,
     skip_teardown: bool,
     forced: &[&str],
-) -> Run {
-    let env = MapEnv::new();
-    let set = ["source_provider=openshift".to_string()];
-    let (settings, _) = Settings::resolve(&SettingsSources {
-        file: None,
-        tc: &[],
-        set: &set,
-        env: &env,
-    })
-    .unwrap();
-    let config = resolve_run_config(settings, ProvidersFile::builtin()).unwrap();
-    assert_eq!(config.profile.provider_type.as_str(), "openshift");
-    let context = SessionContext::from_run_config(&config, &env);
-    let catalog = Catalog::builtin().unwrap();
-    let selection = Selection {
-        markers: Some(MarkerExpr::parse("tier0", &known_marker_names()).unwrap()),
-        keywords: None,
-    };
-    let gate = GateContext {
-        provider_type: config.profile.provider_type,
-        profile_name: config.profile.name.clone(),
-        remote_ocp_cluster: None,
-        mtv_version: Some("2.10.0".into()),
-        copyoffload: CopyOffloadGate::Unsupported {
-            reason: "not in these tests".into(),
-        },
-    };
-    let collection = collect(&catalog, &selection, &gate).unwrap();
-    let mut chosen = collection.selected_scenarios();
-    for (i, scenario) in catalog.scenarios.iter().enumerate() {
-        if forced.contains(&scenario.entry.class.as_str()) && !chosen.contains(&i) {
-            chosen.push(i);
-        }
-    }
-    let scenarios: Vec<ScenarioSpec> = chosen
-        .into_iter()
-        .map(|i| {
-            let s = &catalog.scenarios[i];
-            ScenarioSpec {
-                name: s.name(),
-                class: s.entry.class.clone(),
-                config: s.entry.config.clone(),
-                steps: s.steps.clone(),
-            }
-        })
-        .collect();
-    let skipped = collection
-        .items
-        .iter()
-        .filter(|item| !forced.iter().any(|class| item.scenario.starts_with(class)))
-        .filter_map(|item| match &item.outcome {
-            Outcome::Skipped { reason } => Some(SkippedItem {
-                id: item.id.clone(),
-                scenario: item.scenario.clone(),
-                step: item.step.test_name().to_string(),
-                reason: reason.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    let results = tempfile::tempdir().unwrap();
-    let ledger_path = results.path().join("resources.json");
-    let ledger = Arc::new(Ledger::create(&ledger_path, "test", "lab").unwrap());
-    let recorder = Arc::new(Recorder::default());
-    let client = client_for(&Target::Lab {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let needs = SessionNeeds {
-        warm: scenarios.iter().any(|s| s.config.warm_migration),
-        remote: false,
-        copy_offload: false,
-    };
-    let outcome = run(
-        Bootstrap {
-            cluster: Cluster::new(client, ledger, recorder.clone()),
-            context,
-            profile: &config.profile,
-            copy_offload: None,
-            needs,
-            lab: true,
-            cluster_url: lab.base_url(),
-            cluster_token: token.map(str::to_string),
-            session_id: None,
-            timeouts: Timeouts::from_settings(&config.settings),
-        },
-        scenarios,
-        skipped,
-        RunOptions {
-            results_dir: results.path().to_path_buf(),
-            jobs: 4,
+) -> common::Run {
+    run_on_lab(
+        lab,
+        RunRequest {
+            profile: "openshift",
+            token,
             skip_teardown,
-            fail_fast: false,
+            forced,
+            ..RunRequest::default()
         },
-        interrupt,
     )
-    .await;
-    Run {
-        outcome,
-        recorder,
-        ledger: ledger_path,
-        _results: results,
-    }
-}
-
-async fn lab() -> LabServer {
-    LabServer::start(LabOptions {
-        speed: 4.0,
-        faults: FaultSpec::default(),
-        ..LabOptions::default()
-    })
     .await
-    .unwrap()
 }
 
 /// The source VMs the ledger recorded, as `(source, id)`.

@@ -3,190 +3,22 @@
 //! watches) are reported with their true cause while the other scenarios stay green and teardown still
 //! removes everything; `--skip-teardown` followed by a clean from the ledger empties the lab.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+mod common;
 
-use mtv_catalog::collect::{CopyOffloadGate, GateContext, Outcome, Selection, collect};
-use mtv_catalog::expr::{KeywordExpr, MarkerExpr};
-use mtv_catalog::{Catalog, known_marker_names};
-use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
-use mtv_engine::SessionContext;
+use common::{RunRequest, lab, lab_contents, run_on_lab, source_vm_count};
 use mtv_engine::cluster::Cluster;
-use mtv_engine::events::{Event, EventSink, StepOutcome};
+use mtv_engine::events::StepOutcome;
 use mtv_engine::ledger::Ledger;
-use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
-use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts};
 use mtv_engine::target::{Target, client_for};
-use mtv_lab::{FaultSpec, LabOptions, LabServer};
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, event: Event) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-impl Recorder {
-    fn outcomes(&self) -> BTreeMap<String, StepOutcome> {
-        self.0
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e {
-                Event::StepFinished { id, outcome, .. } => Some((id.clone(), outcome.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-}
-
-/// Object counts of every kind in the lab (Events excluded: they are a log).
-fn lab_contents(lab: &LabServer) -> BTreeMap<String, usize> {
-    mtv_lab::registry::RESOURCE_TYPES
-        .iter()
-        .filter(|rt| rt.kind != "Event")
-        .map(|rt| (rt.kind.to_string(), lab.store().count(rt)))
-        .collect()
-}
-
-fn source_vm_count(lab: &LabServer) -> usize {
-    let source = lab.source().expect("the lab simulates sources");
-    source
-        .provider_names()
-        .iter()
-        .map(|(name, _)| source.with_provider(name, |p| p.vms.len()).unwrap())
-        .sum()
-}
-
-struct Run {
-    outcome: RunOutcome,
-    recorder: Arc<Recorder>,
-    ledger: std::path::PathBuf,
-    _results: tempfile::TempDir,
-}
-
-async fn run_on_lab(
-    lab: &LabServer,
-    markers: &str,
-    keywords: Option<&str>,
-    skip_teardown: bool,
-) -> Run {
-    let env = MapEnv::new();
-    let (settings, _) = Settings::resolve(&SettingsSources {
-        file: None,
-        tc: &[],
-        set: &[],
-        env: &env,
-    })
-    .unwrap();
-    let config = resolve_run_config(settings, ProvidersFile::builtin()).unwrap();
-    let context = SessionContext::from_run_config(&config, &env);
-    let catalog = Catalog::builtin().unwrap();
-    let selection = Selection {
-        markers: Some(MarkerExpr::parse(markers, &known_marker_names()).unwrap()),
-        keywords: keywords.map(|k| KeywordExpr::parse(k).unwrap()),
-    };
-    let gate = GateContext {
-        provider_type: config.profile.provider_type,
-        profile_name: config.profile.name.clone(),
-        remote_ocp_cluster: None,
-        mtv_version: Some("2.10.0".into()),
-        copyoffload: CopyOffloadGate::Unsupported {
-            reason: "not in these tests".into(),
-        },
-    };
-    let collection = collect(&catalog, &selection, &gate).unwrap();
-    let scenarios: Vec<ScenarioSpec> = collection
-        .selected_scenarios()
-        .into_iter()
-        .map(|i| {
-            let s = &catalog.scenarios[i];
-            ScenarioSpec {
-                name: s.name(),
-                class: s.entry.class.clone(),
-                config: s.entry.config.clone(),
-                steps: s.steps.clone(),
-            }
-        })
-        .collect();
-    let skipped = collection
-        .items
-        .iter()
-        .filter_map(|item| match &item.outcome {
-            Outcome::Skipped { reason } => Some(SkippedItem {
-                id: item.id.clone(),
-                scenario: item.scenario.clone(),
-                step: item.step.test_name().to_string(),
-                reason: reason.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    let results = tempfile::tempdir().unwrap();
-    let ledger_path = results.path().join("resources.json");
-    let ledger = Arc::new(Ledger::create(&ledger_path, "test", "lab").unwrap());
-    let recorder = Arc::new(Recorder::default());
-    let target = Target::Lab {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    };
-    let client = client_for(&target).await.unwrap();
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
-    let needs = SessionNeeds {
-        warm: scenarios.iter().any(|s| s.config.warm_migration),
-        remote: false,
-        copy_offload: false,
-    };
-    let outcome = run(
-        Bootstrap {
-            cluster: Cluster::new(client, ledger, recorder.clone()),
-            context,
-            profile: &config.profile,
-            copy_offload: None,
-            needs,
-            lab: true,
-            cluster_url: lab.base_url(),
-            cluster_token: Some("lab-token".into()),
-            session_id: None,
-            timeouts: Timeouts::from_settings(&config.settings),
-        },
-        scenarios,
-        skipped,
-        RunOptions {
-            results_dir: results.path().to_path_buf(),
-            jobs: 4,
-            skip_teardown,
-            fail_fast: false,
-        },
-        interrupt,
-    )
-    .await;
-    Run {
-        outcome,
-        recorder,
-        ledger: ledger_path,
-        _results: results,
-    }
-}
-
-async fn lab(faults: &str) -> LabServer {
-    LabServer::start(LabOptions {
-        speed: 4.0,
-        faults: FaultSpec::parse(faults).unwrap(),
-        ..LabOptions::default()
-    })
-    .await
-    .unwrap()
-}
+use mtv_lab::FaultSpec;
+use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier0_passes_on_the_lab_and_leaves_nothing_behind() {
-    let lab = lab("").await;
+    let lab = lab("", None).await;
     let before = lab_contents(&lab);
     let vms_before = source_vm_count(&lab);
-    let run = run_on_lab(&lab, "tier0", None, false).await;
+    let run = run_on_lab(&lab, RunRequest::default()).await;
     let outcomes = run.recorder.outcomes();
     let failed: Vec<_> = outcomes.iter().filter(|(_, o)| o.is_failure()).collect();
     assert!(failed.is_empty(), "{failed:#?}");
@@ -217,9 +49,16 @@ async fn tier0_passes_on_the_lab_and_leaves_nothing_behind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vm_failing_at_disk_transfer_fails_its_scenario_only() {
     // vSphere cold to the local cluster copies through virt-v2v (no DiskTransfer step); warm has one.
-    let lab = lab("vm-fail=mtv-win2022-ip-3disks@DiskTransfer").await;
+    let lab = lab("vm-fail=mtv-win2022-ip-3disks@DiskTransfer", None).await;
     let before = lab_contents(&lab);
-    let run = run_on_lab(&lab, "tier0", Some("Comprehensive or SanityCold"), false).await;
+    let run = run_on_lab(
+        &lab,
+        RunRequest {
+            keywords: Some("Comprehensive or SanityCold"),
+            ..RunRequest::default()
+        },
+    )
+    .await;
     let outcomes = run.recorder.outcomes();
     let migrate = &outcomes["TestWarmMigrationComprehensive[comprehensive-warm]::test_migrate_vms"];
     match migrate {
@@ -249,9 +88,16 @@ async fn a_vm_failing_at_disk_transfer_fails_its_scenario_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_watches_resume_and_the_run_passes() {
-    let lab = lab("watch-drop-secs=1").await;
+    let lab = lab("watch-drop-secs=1", None).await;
     let before = lab_contents(&lab);
-    let run = run_on_lab(&lab, "tier0", Some("Sanity"), false).await;
+    let run = run_on_lab(
+        &lab,
+        RunRequest {
+            keywords: Some("Sanity"),
+            ..RunRequest::default()
+        },
+    )
+    .await;
     let outcomes = run.recorder.outcomes();
     assert!(
         outcomes.values().all(|o| *o == StepOutcome::Passed),
@@ -264,13 +110,19 @@ async fn dropped_watches_resume_and_the_run_passes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_errors_for_a_while_are_survived_or_reported_and_teardown_completes() {
-    let lab = lab("").await;
+    let lab = lab("", None).await;
     let before = lab_contents(&lab);
     let faults = FaultSpec::parse("api-error-rate=0.2").unwrap();
     lab.set_faults(faults);
     let lab_ref = &lab;
     let (run, ()) = tokio::join!(
-        run_on_lab(lab_ref, "tier0", Some("SanityCold"), false),
+        run_on_lab(
+            lab_ref,
+            RunRequest {
+                keywords: Some("SanityCold"),
+                ..RunRequest::default()
+            }
+        ),
         async {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             lab_ref.set_faults(FaultSpec::default());
@@ -293,10 +145,18 @@ async fn api_errors_for_a_while_are_survived_or_reported_and_teardown_completes(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_teardown_then_clean_from_the_ledger_empties_the_lab() {
-    let lab = lab("").await;
+    let lab = lab("", None).await;
     let before = lab_contents(&lab);
     let vms_before = source_vm_count(&lab);
-    let run = run_on_lab(&lab, "tier0", Some("SanityCold"), true).await;
+    let run = run_on_lab(
+        &lab,
+        RunRequest {
+            keywords: Some("SanityCold"),
+            skip_teardown: true,
+            ..RunRequest::default()
+        },
+    )
+    .await;
     assert_eq!(run.outcome.exit_code, 0);
     assert_ne!(lab_contents(&lab), before, "skip-teardown kept the objects");
     assert!(source_vm_count(&lab) > vms_before);
@@ -309,7 +169,7 @@ async fn skip_teardown_then_clean_from_the_ledger_empties_the_lab() {
     let cluster = Cluster::new(
         client,
         Arc::new(Ledger::open(&run.ledger).unwrap()),
-        Arc::new(Recorder::default()),
+        Arc::new(common::Recorder::default()),
     );
     let leftovers =
         mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(30)).await;

@@ -1,0 +1,244 @@
+//! The harness the in-process run tests share: run a selection of the catalog for a built-in profile
+//! against a started lab, over HTTP through kube-rs, recording every event.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use mtv_catalog::collect::{CopyOffloadGate, GateContext, Outcome, Selection, collect};
+use mtv_catalog::expr::{KeywordExpr, MarkerExpr};
+use mtv_catalog::{Catalog, known_marker_names};
+use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
+use mtv_engine::SessionContext;
+use mtv_engine::cluster::Cluster;
+use mtv_engine::events::{Event, EventSink, StepOutcome};
+use mtv_engine::ledger::Ledger;
+use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
+use mtv_engine::scenario::ScenarioSpec;
+use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts};
+use mtv_engine::target::{Target, client_for};
+use mtv_lab::{FaultSpec, LabOptions, LabServer};
+
+#[derive(Default)]
+pub struct Recorder(pub Mutex<Vec<Event>>);
+
+impl EventSink for Recorder {
+    fn emit(&self, event: Event) {
+        self.0.lock().unwrap().push(event);
+    }
+}
+
+impl Recorder {
+    pub fn outcomes(&self) -> BTreeMap<String, StepOutcome> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepFinished { id, outcome, .. } => Some((id.clone(), outcome.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The notes of the steps whose id contains `id_part`.
+    pub fn notes(&self, id_part: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                Event::StepNote { id, message } if id.contains(id_part) => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Object counts of every kind in the lab (Events excluded: they are a log).
+pub fn lab_contents(lab: &LabServer) -> BTreeMap<String, usize> {
+    mtv_lab::registry::RESOURCE_TYPES
+        .iter()
+        .filter(|rt| rt.kind != "Event")
+        .map(|rt| (rt.kind.to_string(), lab.store().count(rt)))
+        .collect()
+}
+
+/// VMs of every simulated source.
+pub fn source_vm_count(lab: &LabServer) -> usize {
+    let source = lab.source().expect("the lab simulates sources");
+    source
+        .provider_names()
+        .iter()
+        .map(|(name, _)| source.with_provider(name, |p| p.vms.len()).unwrap())
+        .sum()
+}
+
+/// A lab at speed 4 with these faults and, optionally, its own lab file.
+pub async fn lab(faults: &str, lab_file: Option<PathBuf>) -> LabServer {
+    LabServer::start(LabOptions {
+        speed: 4.0,
+        faults: FaultSpec::parse(faults).unwrap(),
+        lab_file,
+        ..LabOptions::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// What to run.
+pub struct RunRequest<'a> {
+    /// A built-in profile.
+    pub profile: &'a str,
+    pub markers: &'a str,
+    pub keywords: Option<&'a str>,
+    pub skip_teardown: bool,
+    /// The bearer token the run has (remote destinations and OpenShift sources need one).
+    pub token: Option<&'a str>,
+    /// Scenario classes to run even when the gating skips them.
+    pub forced: &'a [&'a str],
+}
+
+impl Default for RunRequest<'_> {
+    fn default() -> Self {
+        RunRequest {
+            profile: "vsphere",
+            markers: "tier0",
+            keywords: None,
+            skip_teardown: false,
+            token: Some("lab-token"),
+            forced: &[],
+        }
+    }
+}
+
+pub struct Run {
+    pub outcome: RunOutcome,
+    pub recorder: Arc<Recorder>,
+    pub ledger: PathBuf,
+    _results: tempfile::TempDir,
+}
+
+pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
+    let env = MapEnv::new();
+    let set = [format!("source_provider={}", request.profile)];
+    let (settings, _) = Settings::resolve(&SettingsSources {
+        file: None,
+        tc: &[],
+        set: &set,
+        env: &env,
+    })
+    .unwrap();
+    let config = resolve_run_config(settings, ProvidersFile::builtin()).unwrap();
+    let copy_offload = config.profile.copyoffload(&env).unwrap();
+    let context = SessionContext::from_run_config(&config, &env);
+    let catalog = Catalog::builtin().unwrap();
+    let selection = Selection {
+        markers: Some(MarkerExpr::parse(request.markers, &known_marker_names()).unwrap()),
+        keywords: request.keywords.map(|k| KeywordExpr::parse(k).unwrap()),
+    };
+    let gate = GateContext {
+        provider_type: config.profile.provider_type,
+        profile_name: config.profile.name.clone(),
+        remote_ocp_cluster: None,
+        mtv_version: Some("2.10.0".into()),
+        copyoffload: if copy_offload.is_some() {
+            CopyOffloadGate::Ready
+        } else {
+            CopyOffloadGate::Unsupported {
+                reason: "the profile has no copyoffload section".into(),
+            }
+        },
+    };
+    let collection = collect(&catalog, &selection, &gate).unwrap();
+    let mut chosen = collection.selected_scenarios();
+    for (i, scenario) in catalog.scenarios.iter().enumerate() {
+        if request.forced.contains(&scenario.entry.class.as_str()) && !chosen.contains(&i) {
+            chosen.push(i);
+        }
+    }
+    let scenarios: Vec<ScenarioSpec> = chosen
+        .into_iter()
+        .map(|i| {
+            let s = &catalog.scenarios[i];
+            ScenarioSpec {
+                name: s.name(),
+                class: s.entry.class.clone(),
+                config: s.entry.config.clone(),
+                steps: s.steps.clone(),
+            }
+        })
+        .collect();
+    assert!(
+        !scenarios.is_empty(),
+        "nothing selected by {} {:?}",
+        request.markers,
+        request.keywords
+    );
+    let skipped = collection
+        .items
+        .iter()
+        .filter(|item| {
+            !request
+                .forced
+                .iter()
+                .any(|class| item.scenario.starts_with(class))
+        })
+        .filter_map(|item| match &item.outcome {
+            Outcome::Skipped { reason } => Some(SkippedItem {
+                id: item.id.clone(),
+                scenario: item.scenario.clone(),
+                step: item.step.test_name().to_string(),
+                reason: reason.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let results = tempfile::tempdir().unwrap();
+    let ledger_path = results.path().join("resources.json");
+    let ledger = Arc::new(Ledger::create(&ledger_path, "test", "lab").unwrap());
+    let recorder = Arc::new(Recorder::default());
+    let client = client_for(&Target::Lab {
+        kubeconfig_yaml: lab.kubeconfig_yaml(),
+    })
+    .await
+    .unwrap();
+    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let needs = SessionNeeds {
+        warm: scenarios.iter().any(|s| s.config.warm_migration),
+        remote: false,
+        copy_offload: scenarios.iter().any(|s| s.config.copyoffload),
+    };
+    let outcome = run(
+        Bootstrap {
+            cluster: Cluster::new(client, ledger, recorder.clone()),
+            context,
+            profile: &config.profile,
+            copy_offload: copy_offload.as_ref(),
+            needs,
+            lab: true,
+            cluster_url: lab.base_url(),
+            cluster_token: request.token.map(str::to_string),
+            session_id: None,
+            timeouts: Timeouts::from_settings(&config.settings),
+        },
+        scenarios,
+        skipped,
+        RunOptions {
+            results_dir: results.path().to_path_buf(),
+            jobs: 4,
+            skip_teardown: request.skip_teardown,
+            fail_fast: false,
+        },
+        interrupt,
+    )
+    .await;
+    Run {
+        outcome,
+        recorder,
+        ledger: ledger_path,
+        _results: results,
+    }
+}
