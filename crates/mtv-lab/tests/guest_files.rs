@@ -1,51 +1,21 @@
 //! The lab's simulated guest files (`/lab/v1/sources/{provider}/vms/{id}/files`): written and read on a
 //! source VM, kept by clones, and shown on the migrated VirtualMachine.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+mod source_api;
+
+use source_api::{call, vsphere_vm_id};
+
+use axum::http::StatusCode;
+use mtv_lab::source::SourceLab;
 use mtv_lab::source::guest::{
     GUEST_FILES_ANNOTATION, guest_files_annotation, read_migrated_guest_file,
 };
-use mtv_lab::source::{SourceLab, source_router};
 use serde_json::{Value, json};
-use tower::ServiceExt;
-
-async fn call(
-    lab: &SourceLab,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(match body {
-            Some(b) => Body::from(b.to_string()),
-            None => Body::empty(),
-        })
-        .unwrap();
-    let response = source_router(lab.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (status, value)
-}
-
-fn vm_id(lab: &SourceLab, name: &str) -> String {
-    lab.vms_named("vsphere", name).unwrap()[0].id.clone()
-}
 
 #[tokio::test]
 async fn a_guest_file_is_written_read_and_kept_by_clones() {
     let lab = SourceLab::builtin();
-    let template = vm_id(&lab, "xcopy-template-test");
+    let template = vsphere_vm_id(&lab, "xcopy-template-test");
     let (status, clone) = call(
         &lab,
         "POST",
@@ -95,7 +65,7 @@ async fn a_guest_file_is_written_read_and_kept_by_clones() {
 #[tokio::test]
 async fn bad_guest_file_requests_are_rejected() {
     let lab = SourceLab::builtin();
-    let template = vm_id(&lab, "xcopy-template-test");
+    let template = vsphere_vm_id(&lab, "xcopy-template-test");
     let vm = lab.vm("vsphere", &template).unwrap();
     let base = format!("/lab/v1/sources/vsphere/vms/{template}/files");
     let (status, error) = call(

@@ -1,18 +1,18 @@
 //! The lab file (validation, the built-in default lab and its coverage of the catalog) and the lab source
 //! API under `/lab/v1/sources`.
 
+mod source_api;
+
+use source_api::{call, vsphere_vm_id};
+
 use std::collections::BTreeSet;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use mtv_api::ProviderType;
 use mtv_catalog::Catalog;
 use mtv_lab::source::model::{PowerState, Provisioning};
-use mtv_lab::source::{
-    BUILTIN_LAB_YAML, CloneSpec, SourceChangeKind, SourceError, SourceLab, source_router,
-};
+use mtv_lab::source::{BUILTIN_LAB_YAML, CloneSpec, SourceChangeKind, SourceError, SourceLab};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const SMALL_LAB: &str = r#"version: 1
 providers:
@@ -232,38 +232,6 @@ fn builtin_lab_facts_the_scenarios_rely_on() {
 }
 
 // ---- the lab source API ----
-
-async fn call(
-    lab: &SourceLab,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let request = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("content-type", "application/json")
-        .body(match body {
-            Some(b) => Body::from(b.to_string()),
-            None => Body::empty(),
-        })
-        .unwrap();
-    let response = source_router(lab.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (status, value)
-}
-
-fn vsphere_vm_id(lab: &SourceLab, name: &str) -> String {
-    lab.vms_named("vsphere", name).unwrap()[0].id.clone()
-}
 
 #[tokio::test]
 async fn lists_providers_and_finds_vms_and_templates_by_name() {

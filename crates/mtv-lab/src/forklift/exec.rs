@@ -63,6 +63,15 @@ pub(crate) struct Itinerary {
     pub cdi: bool,
 }
 
+/// The array at `pointer` in `value`, copied; empty when absent (status lists start out missing).
+fn array_at(value: &Value, pointer: &str) -> Vec<Value> {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
 impl Itinerary {
     pub fn build(
         ctx: &PlanCtx,
@@ -652,11 +661,7 @@ impl Controller {
         plan_conds: &Conditions,
     ) -> (Option<Duration>, usize) {
         let migrations = self.migrations_of(plan);
-        let history: Vec<Value> = mig
-            .get("history")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let history: Vec<Value> = array_at(mig, "/history");
         let active = history.last().filter(|l| !terminal(l)).cloned();
         let Some(ctx) = ctx else {
             if active.is_some() {
@@ -735,22 +740,10 @@ impl Controller {
             "map": {"network": obj_ref(&ctx.netmap), "storage": if ctx.storagemap.is_null() { obj_ref(&ctx.netmap) } else { obj_ref(&ctx.storagemap) }},
             "conditions": executing.to_json(None),
         });
-        let mut history = mig
-            .get("history")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut history = array_at(mig, "/history");
         history.push(snapshot);
-        let old_vms: Vec<Value> = mig
-            .get("vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let spec_vms = plan
-            .pointer("/spec/vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let old_vms: Vec<Value> = array_at(mig, "/vms");
+        let spec_vms = array_at(plan, "/spec/vms");
         let mtv = self.opts.mtv_namespace.clone();
         let store = self.store.clone();
         let setting = move |k: &str| controller_setting(&store, &mtv, k);
@@ -811,11 +804,7 @@ impl Controller {
     }
 
     fn cancel_all(&mut self, plan: &Value, ctx: &PlanCtx, mig: &mut Value, reason: &str) {
-        let mut vms: Vec<Value> = mig
-            .get("vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut vms: Vec<Value> = array_at(mig, "/vms");
         let migration_uid = mig
             .get("history")
             .and_then(Value::as_array)
@@ -998,26 +987,14 @@ impl Controller {
         plan_conds: &Conditions,
     ) -> (Option<Duration>, usize) {
         let migration_uid = meta(migration, "uid").to_string();
-        let mut vms: Vec<Value> = mig
-            .get("vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let spec_vms = plan
-            .pointer("/spec/vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut vms: Vec<Value> = array_at(mig, "/vms");
+        let spec_vms = array_at(plan, "/spec/vms");
         let mtv = self.opts.mtv_namespace.clone();
         let store = self.store.clone();
         let setting = move |k: &str| controller_setting(&store, &mtv, k);
         let faults = self.opts.faults();
         // Cancel requests: ids, and names resolved to ids.
-        let cancel: Vec<String> = migration
-            .pointer("/spec/cancel")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+        let cancel: Vec<String> = array_at(migration, "/spec/cancel")
             .iter()
             .filter_map(|c| {
                 let id = s(c, "/id");
@@ -1189,11 +1166,7 @@ impl Controller {
             "The migration has FAILED due to a validation blocker: {}",
             messages.join("; ")
         );
-        let mut vms: Vec<Value> = mig
-            .get("vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let mut vms: Vec<Value> = array_at(mig, "/vms");
         for vm in vms.iter_mut().filter(|v| v.get("completed").is_none()) {
             self.fail_vm(vm, &message);
         }
@@ -1430,11 +1403,7 @@ impl Controller {
             "PowerOffSource" => self.set_source_power(ctx, &inv.id, false),
             "CreateInitialSnapshot" | "CreateSnapshot" | "CreateFinalSnapshot" => {
                 if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
-                    let mut list = w
-                        .get("precopies")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default();
+                    let mut list = array_at(w, "/precopies");
                     let n = list.len() + 1;
                     list.push(json!({
                         "start": clock::now_rfc3339(),
