@@ -7,8 +7,39 @@
 //! | `watch-drop-secs=30` | every watch stream is closed after this many seconds | API server |
 //! | `vm-fail=<vm>@<step>` (repeatable) | every VM whose name contains `<vm>` fails at the named pipeline step | Forklift controllers |
 //! | `provider-conn-fail=<name>` (repeatable) | the named Provider's connection test fails | Forklift controllers (not yet) |
+//! | `misbehave=<vm>@<point>` (repeatable) | every VM whose name or id contains `<vm>` gets that one point wrong; the migration still succeeds unless said otherwise | Forklift controllers |
 //!
 //! Discovery, OpenAPI and `/version` are never faulted, so clients can always start.
+//!
+//! The `misbehave` points ([`Misbehaviour`]) let a test suite prove that each of its checks fails when
+//! Forklift gets exactly that point wrong:
+//!
+//! | point | what the simulated Forklift gets wrong | implemented in |
+//! |---|---|---|
+//! | `mac` | the first interface's MAC has its last octet changed (VM spec and VMI status) | `forklift/target.rs` |
+//! | `network` | the first NIC lands on the pod network when mapped to multus, on multus `default/lab-wrong-network` when mapped to pod | `forklift/target.rs` |
+//! | `labels` | the Plan's `targetLabels` are not put on the VM template | `forklift/target.rs` |
+//! | `storage-class` | PVCs and DataVolumes get another existing storage class (`lab-nfs`, or `lab-ceph-rbd` when the map says `lab-nfs`) | `forklift/misbehave.rs`, `forklift/target.rs` |
+//! | `disk-size` | PVCs and DataVolumes request 1 GiB less than the source disk (never under 512 MiB) | `forklift/target.rs` |
+//! | `disk-count` | the last disk has no disk/volume entry on the VirtualMachine (its PVC still exists) | `forklift/target.rs` |
+//! | `power` | the VirtualMachine is left `Halted` (no VMI) whatever was asked | `forklift/target.rs` |
+//! | `cpu` | one more socket than the source | `forklift/target.rs` |
+//! | `memory` | half the source's memory | `forklift/target.rs` |
+//! | `pvc-name` | PVC names ignore `pvcNameTemplate` (Forklift's default template is used) | `forklift/target.rs` |
+//! | `node-selector` | `targetNodeSelector` is not applied and the VMI runs on a node without the label | `forklift/target.rs`, `forklift/kubevirt.rs` |
+//! | `affinity` | `targetAffinity` is altered: its first `weight` +1 (or a preferred node term added) | `forklift/misbehave.rs`, `forklift/target.rs` |
+//! | `guest-agent` | the VMI never gets `AgentConnected` | `forklift/target.rs`, `forklift/kubevirt.rs` |
+//! | `static-ip` | the VMI's interfaces get new DHCP-like addresses instead of the preserved static ones | `forklift/target.rs` |
+//! | `serial` | the firmware identity is another UUID: `firmware.serial` on vSphere, `firmware.uuid` on oVirt, an added `firmware.serial` elsewhere | `forklift/target.rs` |
+//! | `firmware` | BIOS and EFI are swapped | `forklift/target.rs` |
+//! | `nested-virt` | `enableNestedVirtualization` is ignored: no vmx/svm CPU features | `forklift/target.rs` |
+//! | `name` | the VirtualMachine's name gets `-lab` appended | `forklift/target.rs` |
+//! | `namespace` | the VirtualMachine (and its VMI) is created in the Plan's namespace, not `targetNamespace`; its PVCs stay in `targetNamespace`, owned by it | `forklift/target.rs` |
+//! | `snapshots` | when the VM's migration completes, the newest snapshot of the source VM is removed | `forklift/exec.rs` |
+//! | `xcopy` | copy-offload populators report `xcopyUsed=0` where XCOPY was used | `forklift/target.rs` |
+//! | `hook-step` | the Plan's hooks run at the other step (a failing PostHook fails at PreHook) | `forklift/misbehave.rs`, `forklift/exec.rs` |
+//! | `disconnected-nic` | NICs disconnected on the source are up on the target (no `state: down`) | `forklift/target.rs` |
+//! | `precopy` | a warm migration records no precopy (`warm.precopies` stays empty, `successes` 0) and cuts over when due | `forklift/exec.rs` |
 
 use std::time::Duration;
 
@@ -21,6 +52,113 @@ pub struct VmFault {
     pub step: String,
 }
 
+/// One thing the simulated Forklift can get wrong for a VM (`misbehave=<vm>@<point>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Misbehaviour {
+    Mac,
+    Network,
+    Labels,
+    StorageClass,
+    DiskSize,
+    DiskCount,
+    Power,
+    Cpu,
+    Memory,
+    PvcName,
+    NodeSelector,
+    Affinity,
+    GuestAgent,
+    StaticIp,
+    Serial,
+    Firmware,
+    NestedVirt,
+    Name,
+    Namespace,
+    Snapshots,
+    Xcopy,
+    HookStep,
+    DisconnectedNic,
+    Precopy,
+}
+
+impl Misbehaviour {
+    /// Every point, in the order the documentation lists them.
+    pub const ALL: [Misbehaviour; 24] = [
+        Misbehaviour::Mac,
+        Misbehaviour::Network,
+        Misbehaviour::Labels,
+        Misbehaviour::StorageClass,
+        Misbehaviour::DiskSize,
+        Misbehaviour::DiskCount,
+        Misbehaviour::Power,
+        Misbehaviour::Cpu,
+        Misbehaviour::Memory,
+        Misbehaviour::PvcName,
+        Misbehaviour::NodeSelector,
+        Misbehaviour::Affinity,
+        Misbehaviour::GuestAgent,
+        Misbehaviour::StaticIp,
+        Misbehaviour::Serial,
+        Misbehaviour::Firmware,
+        Misbehaviour::NestedVirt,
+        Misbehaviour::Name,
+        Misbehaviour::Namespace,
+        Misbehaviour::Snapshots,
+        Misbehaviour::Xcopy,
+        Misbehaviour::HookStep,
+        Misbehaviour::DisconnectedNic,
+        Misbehaviour::Precopy,
+    ];
+
+    /// The point's name in the fault syntax.
+    pub fn name(self) -> &'static str {
+        match self {
+            Misbehaviour::Mac => "mac",
+            Misbehaviour::Network => "network",
+            Misbehaviour::Labels => "labels",
+            Misbehaviour::StorageClass => "storage-class",
+            Misbehaviour::DiskSize => "disk-size",
+            Misbehaviour::DiskCount => "disk-count",
+            Misbehaviour::Power => "power",
+            Misbehaviour::Cpu => "cpu",
+            Misbehaviour::Memory => "memory",
+            Misbehaviour::PvcName => "pvc-name",
+            Misbehaviour::NodeSelector => "node-selector",
+            Misbehaviour::Affinity => "affinity",
+            Misbehaviour::GuestAgent => "guest-agent",
+            Misbehaviour::StaticIp => "static-ip",
+            Misbehaviour::Serial => "serial",
+            Misbehaviour::Firmware => "firmware",
+            Misbehaviour::NestedVirt => "nested-virt",
+            Misbehaviour::Name => "name",
+            Misbehaviour::Namespace => "namespace",
+            Misbehaviour::Snapshots => "snapshots",
+            Misbehaviour::Xcopy => "xcopy",
+            Misbehaviour::HookStep => "hook-step",
+            Misbehaviour::DisconnectedNic => "disconnected-nic",
+            Misbehaviour::Precopy => "precopy",
+        }
+    }
+
+    /// The point named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Misbehaviour> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+impl std::fmt::Display for Misbehaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A VM the simulated Forklift migrates wrongly on one point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmMisbehaviour {
+    pub vm: String,
+    pub point: Misbehaviour,
+}
+
 /// Parsed `--faults`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FaultSpec {
@@ -29,6 +167,7 @@ pub struct FaultSpec {
     pub watch_drop_after: Option<Duration>,
     pub vm_failures: Vec<VmFault>,
     pub provider_connection_failures: Vec<String>,
+    pub misbehaviours: Vec<VmMisbehaviour>,
 }
 
 impl FaultSpec {
@@ -80,9 +219,26 @@ impl FaultSpec {
                     }
                     out.provider_connection_failures.push(value.to_string());
                 }
+                "misbehave" => {
+                    let (vm, point) = value
+                        .split_once('@')
+                        .filter(|(vm, point)| !vm.is_empty() && !point.is_empty())
+                        .ok_or_else(|| bad("expected <vm>@<point>"))?;
+                    let point = Misbehaviour::from_name(point).ok_or_else(|| {
+                        let known: Vec<&str> = Misbehaviour::ALL.iter().map(|m| m.name()).collect();
+                        bad(&format!(
+                            "unknown point {point:?} (known: {})",
+                            known.join(", ")
+                        ))
+                    })?;
+                    out.misbehaviours.push(VmMisbehaviour {
+                        vm: vm.to_string(),
+                        point,
+                    });
+                }
                 other => {
                     return Err(LabError::Faults(format!(
-                        "unknown fault {other:?} (known: api-error-rate, latency-ms, watch-drop-secs, vm-fail, provider-conn-fail)"
+                        "unknown fault {other:?} (known: api-error-rate, latency-ms, watch-drop-secs, vm-fail, provider-conn-fail, misbehave)"
                     )));
                 }
             }
@@ -96,6 +252,14 @@ impl FaultSpec {
         self.vm_failures
             .iter()
             .any(|f| f.step == step && vm.contains(f.vm.as_str()))
+    }
+
+    /// True when the simulated Forklift must get `point` wrong for the VM with this source name and
+    /// inventory id (`<vm>` matches either by containment, like `vm-fail`).
+    pub fn misbehaves(&self, vm_name: &str, vm_id: &str, point: Misbehaviour) -> bool {
+        self.misbehaviours.iter().any(|m| {
+            m.point == point && (vm_name.contains(m.vm.as_str()) || vm_id.contains(m.vm.as_str()))
+        })
     }
 }
 
@@ -129,8 +293,41 @@ mod tests {
             "explode=1",
             "watch-drop-secs=0",
             "noequals",
+            "misbehave=rhel8",
+            "misbehave=@mac",
+            "misbehave=rhel8@",
         ] {
             assert!(FaultSpec::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_misbehaviours_by_name_or_id() {
+        let f = FaultSpec::parse(
+            "misbehave=rhel8@mac, misbehave=vm-7@storage-class,misbehave=win@hook-step",
+        )
+        .unwrap();
+        assert!(f.misbehaves("auto-x1-rhel8-y2", "vm-1", Misbehaviour::Mac));
+        assert!(!f.misbehaves("auto-x1-rhel8-y2", "vm-1", Misbehaviour::Cpu));
+        assert!(f.misbehaves("other", "vm-77", Misbehaviour::StorageClass));
+        assert!(!f.misbehaves("other", "vm-1", Misbehaviour::StorageClass));
+        assert!(f.misbehaves("win2019", "vm-2", Misbehaviour::HookStep));
+        assert!(!f.vm_fails_at("rhel8", "mac"));
+        // Every documented point parses back to itself.
+        for point in Misbehaviour::ALL {
+            let f = FaultSpec::parse(&format!("misbehave=x@{point}")).unwrap();
+            assert_eq!(f.misbehaviours[0].point, point);
+        }
+    }
+
+    #[test]
+    fn an_unknown_point_lists_the_known_ones() {
+        let err = FaultSpec::parse("misbehave=rhel8@colour")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown point \"colour\""), "{err}");
+        for point in Misbehaviour::ALL {
+            assert!(err.contains(point.name()), "{err} lacks {point}");
         }
     }
 }

@@ -11,6 +11,7 @@ use super::inventory::InvVm;
 use super::plan::{PlanCtx, SLOW_REQUEUE, ready_condition};
 use super::{Controller, controller_setting, generation, meta, s};
 use crate::clock;
+use crate::faults::Misbehaviour;
 use crate::registry;
 use crate::source::PowerState;
 use crate::store::ListOptions;
@@ -758,7 +759,8 @@ impl Controller {
                 vms.push(old.clone());
                 continue;
             }
-            let itinerary = Itinerary::build(ctx, inv, spec_vm, &setting);
+            let itinerary =
+                Itinerary::build(ctx, inv, &self.effective_spec_vm(spec_vm, inv), &setting);
             let mut v = spec_vm.clone();
             v["id"] = json!(inv.id);
             v["name"] = json!(inv.name);
@@ -1060,6 +1062,7 @@ impl Controller {
                 vm["completed"] = json!(clock::now_rfc3339());
                 continue;
             };
+            let spec_vm = self.effective_spec_vm(&spec_vms[index], &inv);
             if vm.get("started").is_none() {
                 let (bucket, units) = self.slot(ctx, &id);
                 let used = inflight.get(&bucket).copied().unwrap_or(0);
@@ -1091,22 +1094,15 @@ impl Controller {
                 );
                 start_step(vm, "Initialize");
                 if let Err(e) =
-                    self.enter_phase(plan, ctx, migration, vm, &inv, &spec_vms[index], "Started")
+                    self.enter_phase(plan, ctx, migration, vm, &inv, &spec_vm, "Started")
                 {
                     self.fail_vm(vm, &e);
                     continue;
                 }
             }
-            let itinerary = Itinerary::build(ctx, &inv, &spec_vms[index], &setting);
+            let itinerary = Itinerary::build(ctx, &inv, &spec_vm, &setting);
             self.advance(
-                plan,
-                ctx,
-                migration,
-                vm,
-                &inv,
-                &spec_vms[index],
-                &itinerary,
-                &faults,
+                plan, ctx, migration, vm, &inv, &spec_vm, &itinerary, &faults,
             );
         }
         mig["vms"] = Value::Array(vms.clone());
@@ -1228,6 +1224,8 @@ impl Controller {
         )
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(60);
+        // `misbehave=…@precopy`: copy once, record no precopy, and wait for the cutover.
+        let no_precopy = it.warm && faults.misbehaves(&inv.name, &inv.id, Misbehaviour::Precopy);
         for _ in 0..64 {
             let phase: &'static str = it
                 .phases
@@ -1250,6 +1248,9 @@ impl Controller {
                 );
                 self.runs.remove(&key);
                 self.cleanup_after_success(plan, ctx, migration, &inv.id);
+                if faults.misbehaves(&inv.name, &inv.id, Misbehaviour::Snapshots) {
+                    self.remove_newest_source_snapshot(ctx, inv);
+                }
                 return;
             }
             let run = self
@@ -1271,7 +1272,9 @@ impl Controller {
             if phase == "CopyingPaused" {
                 if cutover_due(Some(migration), &inv.id) {
                     next = Some("StorePowerState");
-                } else if elapsed >= self.opts.real(Duration::from_secs(60 * precopy_interval)) {
+                } else if !no_precopy
+                    && elapsed >= self.opts.real(Duration::from_secs(60 * precopy_interval))
+                {
                     next = Some(it.next(phase));
                 } else {
                     return;
@@ -1402,7 +1405,8 @@ impl Controller {
             }
             "PowerOffSource" => self.set_source_power(ctx, &inv.id, false),
             "CreateInitialSnapshot" | "CreateSnapshot" | "CreateFinalSnapshot" => {
-                if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
+                let record = !self.misbehaves(inv, Misbehaviour::Precopy);
+                if let Some(w) = vm.get_mut("warm").filter(|w| record && w.is_object()) {
                     let mut list = array_at(w, "/precopies");
                     let n = list.len() + 1;
                     list.push(json!({
@@ -1440,23 +1444,26 @@ impl Controller {
             "CopyDisks" => {
                 disk_progress(vm, "DiskTransfer", 1.0, it.warm.then_some(precopies.max(1)));
                 self.update_transfer_objects(ctx, migration, inv, it, 1.0, true);
+                let record = !self.misbehaves(inv, Misbehaviour::Precopy);
                 if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
-                    let n = w.get("successes").and_then(Value::as_i64).unwrap_or(0) + 1;
-                    w["successes"] = json!(n);
-                    w["consecutiveFailures"] = json!(0);
-                    let next_at = clock::unix_now()
-                        + self
-                            .opts
-                            .real(Duration::from_secs(60 * interval_minutes))
-                            .as_secs_f64()
-                            .ceil() as i64;
-                    w["nextPrecopyAt"] = json!(clock::format_rfc3339(next_at));
-                    if let Some(last) = w
-                        .get_mut("precopies")
-                        .and_then(Value::as_array_mut)
-                        .and_then(|l| l.last_mut())
-                    {
-                        last["end"] = json!(clock::now_rfc3339());
+                    if record {
+                        let n = w.get("successes").and_then(Value::as_i64).unwrap_or(0) + 1;
+                        w["successes"] = json!(n);
+                        w["consecutiveFailures"] = json!(0);
+                        let next_at = clock::unix_now()
+                            + self
+                                .opts
+                                .real(Duration::from_secs(60 * interval_minutes))
+                                .as_secs_f64()
+                                .ceil() as i64;
+                        w["nextPrecopyAt"] = json!(clock::format_rfc3339(next_at));
+                        if let Some(last) = w
+                            .get_mut("precopies")
+                            .and_then(Value::as_array_mut)
+                            .and_then(|l| l.last_mut())
+                        {
+                            last["end"] = json!(clock::now_rfc3339());
+                        }
                     }
                 } else if it.cdi && vm.pipeline_has("ImageConversion") {
                     vm["disksCopied"] = json!(true);
@@ -1496,6 +1503,24 @@ impl Controller {
             _ => {}
         }
         Ok(())
+    }
+
+    /// The Plan's VM entry as this run reads it: `misbehave=…@hook-step` swaps its hooks' steps.
+    fn effective_spec_vm(&self, spec_vm: &Value, inv: &InvVm) -> Value {
+        if self.misbehaves(inv, Misbehaviour::HookStep) {
+            super::misbehave::swap_hook_steps(spec_vm)
+        } else {
+            spec_vm.clone()
+        }
+    }
+
+    /// `misbehave=…@snapshots`: a source-side mutation the suite detects by comparing snapshots.
+    fn remove_newest_source_snapshot(&mut self, ctx: &PlanCtx, inv: &InvVm) {
+        if let super::inventory::Inventory::Lab { name, .. } = &ctx.inv {
+            let _ = self.source.update_vm(name, &inv.id, |vm| {
+                super::misbehave::remove_newest_snapshot(&mut vm.snapshots);
+            });
+        }
     }
 
     fn current_power(&self, ctx: &PlanCtx, inv: &InvVm) -> bool {

@@ -28,6 +28,8 @@ pub struct InvDisk {
     pub storage_name: String,
     pub capacity_mib: u64,
     pub xcopy: bool,
+    /// A vSphere raw device mapping (a LUN on the target when the Plan says `rdmAsLun`).
+    pub rdm: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,8 @@ pub struct InvVm {
     pub cores_per_socket: u32,
     pub memory_mib: u64,
     pub guest_os: String,
+    /// The source exposes hardware virtualization to the guest (vSphere `nestedHVEnabled`).
+    pub nested_virtualization: bool,
     /// (label, category) of inventory concerns.
     pub concerns: Vec<(String, String)>,
 }
@@ -131,6 +135,7 @@ impl Inventory {
                                     storage_name: ds.map(|x| x.name.clone()).unwrap_or_default(),
                                     capacity_mib: d.capacity_gib * 1024,
                                     xcopy: ds.is_some_and(|x| x.xcopy),
+                                    rdm: d.rdm.is_some(),
                                 }
                             })
                             .collect(),
@@ -158,6 +163,7 @@ impl Inventory {
                         cores_per_socket: vm.cores_per_socket,
                         memory_mib: vm.memory_mib,
                         guest_os: vm.guest_os.clone(),
+                        nested_virtualization: vm.nested_virtualization,
                         concerns: vm
                             .concerns
                             .iter()
@@ -375,6 +381,7 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
                 storage_name: sc,
                 capacity_mib: capacity,
                 xcopy: false,
+                rdm: false,
             })
         })
         .collect();
@@ -411,6 +418,14 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
             .unwrap_or(1) as u32,
         memory_mib: quantity_mib(s(&spec, "/domain/memory/guest")).unwrap_or(2048),
         guest_os: String::new(),
+        nested_virtualization: spec
+            .pointer("/domain/cpu/features")
+            .and_then(Value::as_array)
+            .is_some_and(|features| {
+                features
+                    .iter()
+                    .any(|f| matches!(s(f, "/name"), "vmx" | "svm") && s(f, "/policy") != "disable")
+            }),
         concerns: Vec::new(),
     }
 }

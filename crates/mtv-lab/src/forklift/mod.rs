@@ -1,6 +1,7 @@
 //! The simulated Forklift control plane: controllers for Provider, NetworkMap, StorageMap, Hook, Plan and
 //! Migration that reconcile through the [`Store`] (watch events plus requeue timers) and write only `status`
-//! (forklift-api.md §0–§6, §9).
+//! (forklift-api.md §0–§6, §9), plus KubeVirt's start/stop of VirtualMachines (`kubevirt.rs`), and the
+//! deliberate mistakes of `misbehave=<vm>@<point>` faults (`misbehave.rs`).
 //!
 //! Time: lab durations are compressed so that one lab minute takes one real second at `speed` 1, then
 //! divided by `speed` ([`ForkliftOptions::real`]). Disks copy at 450 MiB per lab second, so a 30 GiB
@@ -17,8 +18,10 @@ mod conditions;
 mod exec;
 mod hook;
 mod inventory;
+mod kubevirt;
 mod maps;
 mod migration;
+mod misbehave;
 mod plan;
 mod provider;
 mod target;
@@ -161,6 +164,8 @@ pub(crate) enum Kind {
     StorageMap,
     Plan,
     Migration,
+    /// KubeVirt's start/stop of VirtualMachines (`kubevirt.rs`).
+    VirtualMachine,
 }
 
 impl Kind {
@@ -172,6 +177,7 @@ impl Kind {
             Kind::StorageMap => &registry::STORAGE_MAP,
             Kind::Plan => &registry::PLAN,
             Kind::Migration => &registry::MIGRATION,
+            Kind::VirtualMachine => &registry::VIRTUAL_MACHINE,
         }
     }
 
@@ -183,6 +189,7 @@ impl Kind {
             Kind::StorageMap,
             Kind::Plan,
             Kind::Migration,
+            Kind::VirtualMachine,
         ]
         .into_iter()
         .find(|k| std::ptr::eq(k.resource(), rt))
@@ -214,6 +221,8 @@ pub(crate) struct Controller {
     pub(crate) inflight_cache: HashMap<String, HashMap<String, HashMap<String, u64>>>,
     /// (namespace, plan name) -> names of the Migrations that reference it.
     migrations_by_plan: HashMap<(String, String), BTreeSet<(String, String)>>,
+    /// VirtualMachine uid -> what its guest shows when it runs (set at migration, kept for restarts).
+    pub(crate) guest_facts: HashMap<String, kubevirt::GuestFacts>,
 }
 
 impl Controller {
@@ -232,6 +241,7 @@ impl Controller {
             blocker_since: HashMap::new(),
             inflight_cache: HashMap::new(),
             migrations_by_plan: HashMap::new(),
+            guest_facts: HashMap::new(),
         }
     }
 
@@ -279,6 +289,7 @@ impl Controller {
             Kind::StorageMap,
             Kind::Plan,
             Kind::Migration,
+            Kind::VirtualMachine,
         ] {
             self.mark_kind(kind);
         }
@@ -308,7 +319,6 @@ impl Controller {
             } else if std::ptr::eq(rt, &registry::NAMESPACE)
                 || std::ptr::eq(rt, &registry::STORAGE_CLASS)
                 || std::ptr::eq(rt, &registry::NETWORK_ATTACHMENT_DEFINITION)
-                || std::ptr::eq(rt, &registry::VIRTUAL_MACHINE)
                 || std::ptr::eq(rt, &registry::PERSISTENT_VOLUME_CLAIM)
                 || std::ptr::eq(rt, &registry::FORKLIFT_CONTROLLER)
             {
@@ -321,10 +331,16 @@ impl Controller {
             if kind == Kind::Plan {
                 self.cleanup_deleted_plan(&event.object);
             }
+            if kind == Kind::VirtualMachine {
+                self.guest_facts.remove(meta(&event.object, "uid"));
+            }
         } else if !status_only {
             self.dirty.insert((kind, ns.clone(), name.clone()));
         }
         match kind {
+            // Plans validate against destination VMs (name and MAC conflicts).
+            Kind::VirtualMachine if !status_only => self.mark_dependents(),
+            Kind::VirtualMachine => {}
             Kind::Provider => {
                 self.mark_dependents();
                 self.mark_kind(Kind::Migration);
@@ -399,6 +415,10 @@ impl Controller {
                     Kind::StorageMap => self.reconcile_map(&obj, maps::MapKind::Storage),
                     Kind::Plan => self.reconcile_plan(&obj),
                     Kind::Migration => self.reconcile_migration(&obj),
+                    Kind::VirtualMachine => {
+                        self.reconcile_virtual_machine(&obj);
+                        None
+                    }
                 };
                 match after {
                     Some(delay) => {

@@ -2,16 +2,22 @@
 //! PVCs, copy-offload populators and their pods, hook ConfigMaps and Jobs, the VirtualMachine and its VMI,
 //! and the cleanup of a failed VM (§5.3).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use mtv_api::naming::{forklift_collision_name, forklift_target_vm_name, is_dns1123_subdomain};
-use mtv_api::template::{PvcName, Template, render_pvc_name};
+use mtv_api::template::{
+    DEFAULT_OCP_PVC_TEMPLATE, DEFAULT_PVC_TEMPLATE, PvcName, Template, render_pvc_name,
+};
 use serde_json::{Map, Value, json};
 
 use super::inventory::InvVm;
+use super::kubevirt::{AddressLeases, GuestFacts};
+use super::misbehave;
 use super::plan::PlanCtx;
 use super::{Controller, controller_setting, meta, s};
 use crate::clock;
+use crate::faults::Misbehaviour;
 use crate::random;
 use crate::registry::{self, POD_LOG_ANNOTATION, ResourceType};
 use crate::selector::LabelSelector;
@@ -186,7 +192,15 @@ impl Controller {
                 "controller_pvc_name_template"
             },
         );
-        let (tpl, generate) = ctx.pvc_template(spec_vm, global);
+        let (mut tpl, generate) = ctx.pvc_template(spec_vm, global);
+        if self.misbehaves(inv, Misbehaviour::PvcName) {
+            tpl = if ctx.src_type == "openshift" {
+                DEFAULT_OCP_PVC_TEMPLATE
+            } else {
+                DEFAULT_PVC_TEMPLATE
+            }
+            .to_string();
+        }
         let template = Template::parse(&tpl)
             .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
         let offload = ctx.offload();
@@ -210,12 +224,35 @@ impl Controller {
                        "stringData": {"GOVMOMI_HOSTNAME": super::provider::host_of(s(&ctx.src, "/spec/url"))}}),
             );
         }
+        let wrong_class = self.misbehaves(inv, Misbehaviour::StorageClass);
+        let existing_classes: Vec<String> = if wrong_class {
+            self.store
+                .list(&registry::STORAGE_CLASS, None, &ListOptions::default())
+                .map(|l| {
+                    l.items
+                        .iter()
+                        .map(|c| meta(c, "name").to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let short_disks = self.misbehaves(inv, Misbehaviour::DiskSize);
         for (i, disk) in inv.disks.iter().enumerate() {
             let entry = ctx.storage_entry(disk).unwrap_or(Value::Null);
-            let sc = Some(s(&entry, "/destination/storageClass"))
+            let mut sc = Some(s(&entry, "/destination/storageClass"))
                 .filter(|x| !x.is_empty())
                 .unwrap_or("lab-ceph-rbd")
                 .to_string();
+            if wrong_class {
+                sc = misbehave::other_storage_class(&sc, &existing_classes);
+            }
+            let size = if short_disks {
+                quantity(disk.capacity_mib.saturating_sub(1024).max(512))
+            } else {
+                quantity(disk.capacity_mib)
+            };
             let volume_mode = Some(s(&entry, "/destination/volumeMode"))
                 .filter(|x| !x.is_empty())
                 .unwrap_or("Filesystem")
@@ -241,7 +278,7 @@ impl Controller {
                     "accessModes": [access],
                     "volumeMode": volume_mode,
                     "storageClassName": sc,
-                    "resources": {"requests": {"storage": quantity(disk.capacity_mib)}}
+                    "resources": {"requests": {"storage": size}}
                 });
                 if let Some(x) = extra {
                     spec["dataSourceRef"] = x;
@@ -435,7 +472,7 @@ impl Controller {
                     Some(&ns),
                     json!({"metadata": dv_meta, "spec": {"source": source, "storage": {
                         "accessModes": [access], "volumeMode": volume_mode, "storageClassName": sc,
-                        "resources": {"requests": {"storage": quantity(disk.capacity_mib)}}}}}),
+                        "resources": {"requests": {"storage": size}}}}}),
                 )
                 .map_err(|e| format!("failed to create the DataVolume: {}", e.message))?;
             let dv_name = meta(&dv, "name").to_string();
@@ -494,6 +531,7 @@ impl Controller {
             }
         }
         let pvcs = self.list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, &ns, &sel);
+        let xcopy_hidden = it.offload && self.misbehaves(inv, Misbehaviour::Xcopy);
         for pvc in &pvcs {
             let name = meta(pvc, "name").to_string();
             let index: usize = s(
@@ -518,7 +556,7 @@ impl Controller {
                 continue;
             }
             let Some(disk) = disk else { continue };
-            let xcopy = disk.xcopy && !inv.has_snapshots;
+            let xcopy = disk.xcopy && !inv.has_snapshots && !xcopy_hidden;
             let bytes = (disk.capacity_mib as f64 * 1024.0 * 1024.0 * fraction) as u64;
             let mut status = json!({
                 "progress": bytes.to_string(),
@@ -602,9 +640,20 @@ impl Controller {
         vm: &mut Value,
         inv: &InvVm,
     ) -> Result<(), String> {
-        let ns = ctx.target_ns().to_string();
+        let faults = self.opts.faults();
+        let wrong = |point| faults.misbehaves(&inv.name, &inv.id, point);
+        let disk_ns = ctx.target_ns().to_string();
+        // The VM's disks stay in the target namespace whatever namespace the VM itself lands in.
+        let ns = if wrong(Misbehaviour::Namespace) {
+            meta(plan, "namespace").to_string()
+        } else {
+            disk_ns.clone()
+        };
         let spec_target = s(vm, "/targetName").to_string();
-        let name = Self::target_name(vm, &spec_target);
+        let mut name = Self::target_name(vm, &spec_target);
+        if wrong(Misbehaviour::Name) {
+            name.push_str("-lab");
+        }
         let mut labels = Self::vm_labels(plan, migration, &inv.id);
         labels.insert("resource".into(), json!("vm-config"));
         let skip_conversion = super::b(plan, "/spec/skipGuestConversion") == Some(true);
@@ -647,41 +696,84 @@ impl Controller {
                 .get("pipeline")
                 .and_then(Value::as_array)
                 .is_some_and(|p| p.iter().any(|st| s(st, "/name") == "WaitForGuestReboots"));
+        let running = running && !wrong(Misbehaviour::Power);
         let run_strategy = if running { "Always" } else { "Halted" };
-        let mut template_labels = plan
-            .pointer("/spec/targetLabels")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
+        let mut template_labels = if wrong(Misbehaviour::Labels) {
+            Map::new()
+        } else {
+            plan.pointer("/spec/targetLabels")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
         template_labels.insert("app".into(), json!(name));
         let compat = skip_conversion && super::b(plan, "/spec/useCompatibilityMode") != Some(false);
         let bus = if compat { "sata" } else { "virtio" };
         let model = if compat { "e1000e" } else { "virtio" };
-        // Interfaces and networks from the NetworkMap.
+        // Interfaces and networks from the NetworkMap, and the addresses the guest will show on them.
+        let preserve = super::b(plan, "/spec/preserveStaticIPs") != Some(false);
+        let mut leases = AddressLeases::default();
+        let mut addresses = BTreeMap::new();
         let (mut interfaces, mut networks) = (Vec::new(), Vec::new());
         for (i, nic) in inv.nics.iter().enumerate() {
             let entry = ctx.network_entry(&nic.network).unwrap_or(Value::Null);
-            let dtype = s(&entry, "/destination/type");
-            if dtype == "ignored" {
+            let mapped = s(&entry, "/destination/type");
+            if mapped == "ignored" {
                 continue;
             }
+            let first = interfaces.is_empty();
             let net_name = format!("net-{i}");
-            let mut iface = json!({"name": net_name, "macAddress": nic.mac, "model": model});
-            if dtype == "multus" {
-                iface["bridge"] = json!({});
-                networks.push(json!({"name": net_name, "multus": {"networkName": format!("{}/{}", s(&entry, "/destination/namespace"), s(&entry, "/destination/name"))}}));
+            let mac = if first && wrong(Misbehaviour::Mac) {
+                misbehave::other_mac(&nic.mac)
             } else {
-                iface["masquerade"] = json!({});
-                networks.push(json!({"name": net_name, "pod": {}}));
+                nic.mac.clone()
+            };
+            let mut iface = json!({"name": net_name, "macAddress": mac, "model": model});
+            let multus = if first && wrong(Misbehaviour::Network) {
+                (mapped != "multus").then(|| misbehave::WRONG_MULTUS_NETWORK.to_string())
+            } else {
+                (mapped == "multus").then(|| {
+                    format!(
+                        "{}/{}",
+                        s(&entry, "/destination/namespace"),
+                        s(&entry, "/destination/name")
+                    )
+                })
+            };
+            match &multus {
+                Some(network) => {
+                    iface["bridge"] = json!({});
+                    networks.push(json!({"name": net_name, "multus": {"networkName": network}}));
+                }
+                None => {
+                    iface["masquerade"] = json!({});
+                    networks.push(json!({"name": net_name, "pod": {}}));
+                }
             }
-            if !nic.connected {
+            if !nic.connected && !wrong(Misbehaviour::DisconnectedNic) {
                 iface["state"] = json!("down");
             }
             interfaces.push(iface);
+            let statics: Vec<String> = nic
+                .ips
+                .iter()
+                .filter(|ip| ip.is_static)
+                .map(|ip| ip.ip.clone())
+                .collect();
+            let preserved = preserve && !statics.is_empty();
+            let ips = if preserved && !wrong(Misbehaviour::StaticIp) {
+                statics
+            } else if !preserved && multus.is_some() && !inv.guest_agent {
+                // Without an agent nothing reports what a multus interface got.
+                Vec::new()
+            } else {
+                vec![leases.lease(multus.is_some(), i)]
+            };
+            addresses.insert(net_name, ips);
         }
         let sel = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
         let mut pvcs: Vec<Value> = self
-            .list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, &ns, &sel)
+            .list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, &disk_ns, &sel)
             .into_iter()
             .filter(|p| !meta(p, "name").starts_with("prime-"))
             .collect();
@@ -690,10 +782,34 @@ impl Controller {
                 .parse::<usize>()
                 .unwrap_or(0)
         });
+        let attached = if wrong(Misbehaviour::DiskCount) {
+            &pvcs[..pvcs.len().saturating_sub(1)]
+        } else {
+            &pvcs[..]
+        };
         let (mut disks, mut volumes) = (Vec::new(), Vec::new());
-        for (i, pvc) in pvcs.iter().enumerate() {
+        // RDM disks become SCSI LUNs when the VM (else the Plan) says rdmAsLun.
+        let rdm_as_lun = plan
+            .pointer("/spec/vms")
+            .and_then(Value::as_array)
+            .and_then(|vms| vms.iter().find(|v| s(v, "/id") == inv.id))
+            .and_then(|v| super::b(v, "/rdmAsLun"))
+            .or(super::b(plan, "/spec/rdmAsLun"))
+            .unwrap_or(false);
+        for (i, pvc) in attached.iter().enumerate() {
             let vol = format!("vol-{i}");
-            let mut d = json!({"name": vol, "disk": {"bus": bus}});
+            let source_disk = s(
+                pvc,
+                "/metadata/annotations/forklift.konveyor.io~1disk-index",
+            )
+            .parse::<usize>()
+            .ok()
+            .and_then(|index| inv.disks.get(index));
+            let mut d = if rdm_as_lun && source_disk.is_some_and(|d| d.rdm) {
+                json!({"name": vol, "lun": {"bus": "scsi"}})
+            } else {
+                json!({"name": vol, "disk": {"bus": bus}})
+            };
             if i == 0 {
                 d["bootOrder"] = json!(1);
             }
@@ -703,37 +819,66 @@ impl Controller {
             );
         }
         let mut firmware = json!({});
+        let wrong_serial = wrong(Misbehaviour::Serial);
         match ctx.src_type.as_str() {
+            "vsphere" if wrong_serial => {
+                firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid))
+            }
             "vsphere" => firmware["serial"] = json!(inv.uuid),
+            "ovirt" if wrong_serial => firmware["uuid"] = json!(misbehave::other_uuid(&inv.id)),
             "ovirt" => firmware["uuid"] = json!(inv.id),
+            _ if wrong_serial => firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid)),
             _ => {}
         }
-        firmware["bootloader"] = if inv.firmware == "efi" {
+        let efi = (inv.firmware == "efi") != wrong(Misbehaviour::Firmware);
+        firmware["bootloader"] = if efi {
             json!({"efi": {"secureBoot": false}})
         } else {
             json!({"bios": {}})
         };
+        let mut cpu = json!({
+            "sockets": inv.cpu_sockets + u32::from(wrong(Misbehaviour::Cpu)),
+            "cores": inv.cores_per_socket,
+            "threads": 1
+        });
+        if !wrong(Misbehaviour::NestedVirt)
+            && let Some(features) = nested_virtualization_features(plan, vm, inv)
+        {
+            cpu["features"] = features;
+        }
+        let memory_mib = if wrong(Misbehaviour::Memory) {
+            inv.memory_mib / 2
+        } else {
+            inv.memory_mib
+        };
         let mut tspec = json!({
             "domain": {
-                "cpu": {"sockets": inv.cpu_sockets, "cores": inv.cores_per_socket, "threads": 1},
-                "memory": {"guest": format!("{}Mi", inv.memory_mib)},
+                "cpu": cpu,
+                "memory": {"guest": format!("{memory_mib}Mi")},
                 "firmware": firmware,
                 "devices": {"disks": disks, "interfaces": interfaces}
             },
             "networks": networks,
             "volumes": volumes
         });
-        if let Some(sel) = plan
+        let node_selector = plan
             .pointer("/spec/targetNodeSelector")
-            .filter(|v| v.is_object())
+            .and_then(Value::as_object)
+            .cloned();
+        if let Some(sel) = &node_selector
+            && !wrong(Misbehaviour::NodeSelector)
         {
-            tspec["nodeSelector"] = sel.clone();
+            tspec["nodeSelector"] = json!(sel);
         }
         if let Some(aff) = plan
             .pointer("/spec/targetAffinity")
             .filter(|v| v.is_object())
         {
-            tspec["affinity"] = aff.clone();
+            tspec["affinity"] = if wrong(Misbehaviour::Affinity) {
+                misbehave::altered_affinity(aff)
+            } else {
+                aff.clone()
+            };
         }
         let object = json!({
             "apiVersion": "kubevirt.io/v1",
@@ -761,7 +906,7 @@ impl Controller {
             let vm_owner = owner(&registry::VIRTUAL_MACHINE, &created, false);
             let _ = self.store.modify(
                 &registry::PERSISTENT_VOLUME_CLAIM,
-                Some(&ns),
+                Some(&disk_ns),
                 meta(pvc, "name"),
                 &Default::default(),
                 |o| {
@@ -770,12 +915,12 @@ impl Controller {
                 },
             );
         }
-        for dv in self.list_labelled(&registry::DATA_VOLUME, &ns, &sel) {
+        for dv in self.list_labelled(&registry::DATA_VOLUME, &disk_ns, &sel) {
             self.delete_obj(&registry::DATA_VOLUME, &dv);
         }
         for pod in self.list_labelled(
             &registry::POD,
-            &ns,
+            &disk_ns,
             &format!("migration={}", meta(migration, "uid")),
         ) {
             if meta(&pod, "name").starts_with("populate-")
@@ -783,128 +928,31 @@ impl Controller {
             {
                 self.pod_reaper.push((
                     Instant::now() + populate_pod_grace(self.opts.real(Duration::from_secs(5))),
-                    ns.clone(),
+                    disk_ns.clone(),
                     meta(&pod, "name").to_string(),
                 ));
             }
         }
+        // What the guest shows whenever it runs, now and after a restart.
+        self.guest_facts.insert(
+            meta(&created, "uid").to_string(),
+            GuestFacts {
+                addresses,
+                agent: inv.guest_agent && !wrong(Misbehaviour::GuestAgent),
+                guest_os: inv.guest_os.clone(),
+                avoid_selector: node_selector.filter(|_| wrong(Misbehaviour::NodeSelector)),
+            },
+        );
         let _ = self.store.update_status(
             &registry::VIRTUAL_MACHINE,
             Some(&ns),
             &name,
-            json!({"printableStatus": if running { "Running" } else { "Stopped" }, "ready": running, "created": running,
+            json!({"printableStatus": "Stopped", "ready": false, "created": false,
                    "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
         );
         if running {
-            self.create_vmi(plan, ctx, &created, inv, &tspec, &template_labels)?;
+            self.start_vmi(&created)?;
         }
-        Ok(())
-    }
-
-    fn create_vmi(
-        &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        vm: &Value,
-        inv: &InvVm,
-        tspec: &Value,
-        labels: &Map<String, Value>,
-    ) -> Result<(), String> {
-        let ns = meta(vm, "namespace").to_string();
-        let name = meta(vm, "name").to_string();
-        let node_selector = plan
-            .pointer("/spec/targetNodeSelector")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let nodes = self
-            .store
-            .list(&registry::NODE, None, &ListOptions::default())
-            .map(|l| l.items)
-            .unwrap_or_default();
-        let node = nodes
-            .iter()
-            .find(|n| {
-                node_selector.iter().all(|(k, v)| {
-                    n.pointer(&format!(
-                        "/metadata/labels/{}",
-                        k.replace('~', "~0").replace('/', "~1")
-                    )) == Some(v)
-                })
-            })
-            .map(|n| meta(n, "name").to_string());
-        let mut vmi_labels = labels.clone();
-        let preserve = super::b(plan, "/spec/preserveStaticIPs") != Some(false);
-        let mut statuses = Vec::new();
-        let mut k = 0u8;
-        for (i, nic) in inv.nics.iter().enumerate() {
-            let entry = ctx.network_entry(&nic.network).unwrap_or(Value::Null);
-            let dtype = s(&entry, "/destination/type");
-            if dtype == "ignored" {
-                continue;
-            }
-            let statics: Vec<String> = nic
-                .ips
-                .iter()
-                .filter(|ip| ip.is_static)
-                .map(|ip| ip.ip.clone())
-                .collect();
-            let ips: Vec<String> = if preserve && !statics.is_empty() {
-                statics
-            } else if dtype == "multus" && !inv.guest_agent {
-                Vec::new()
-            } else {
-                k = k.wrapping_add(1);
-                let host = (random::next_u64() % 250 + 2) as u8;
-                if dtype == "multus" {
-                    vec![format!("172.20.{i}.{host}")]
-                } else {
-                    vec![format!("10.128.{}.{host}", 2 + k)]
-                }
-            };
-            let mut st = json!({"name": format!("net-{i}"), "mac": nic.mac, "interfaceName": format!("eth{i}"), "infoSource": "domain, guest-agent", "queueCount": 1});
-            if let Some(first) = ips.first() {
-                st["ipAddress"] = json!(first);
-                st["ipAddresses"] = json!(ips);
-            }
-            statuses.push(st);
-        }
-        let node_name = match node {
-            Some(n) => n,
-            None if node_selector.is_empty() => "worker-0".to_string(),
-            None => {
-                // Nothing matches the selector: the VMI stays unschedulable.
-                String::new()
-            }
-        };
-        vmi_labels.insert("kubevirt.io/nodeName".into(), json!(node_name));
-        let vmi = json!({
-            "apiVersion": "kubevirt.io/v1",
-            "kind": "VirtualMachineInstance",
-            "metadata": {"name": name, "labels": vmi_labels, "ownerReferences": [owner(&registry::VIRTUAL_MACHINE, vm, true)]},
-            "spec": tspec
-        });
-        self.store
-            .create(&registry::VIRTUAL_MACHINE_INSTANCE, Some(&ns), vmi)
-            .map_err(|e| format!("failed to create the VirtualMachineInstance: {}", e.message))?;
-        let mut conditions = vec![
-            json!({"type": "Ready", "status": if node_name.is_empty() { "False" } else { "True" }, "lastTransitionTime": clock::now_rfc3339()}),
-        ];
-        if inv.guest_agent && !node_name.is_empty() {
-            conditions.push(json!({"type": "AgentConnected", "status": "True", "lastTransitionTime": clock::now_rfc3339()}));
-        }
-        let status = if node_name.is_empty() {
-            json!({"phase": "Scheduling", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."}]})
-        } else {
-            json!({"phase": "Running", "nodeName": node_name, "interfaces": statuses, "conditions": conditions,
-                   "guestOSInfo": if inv.guest_agent { json!({"id": inv.guest_os}) } else { json!({}) }})
-        };
-        let _ = self.store.update_status(
-            &registry::VIRTUAL_MACHINE_INSTANCE,
-            Some(&ns),
-            &name,
-            status,
-        );
         Ok(())
     }
 
@@ -973,16 +1021,29 @@ impl Controller {
         }
         let ns = s(plan, "/spec/targetNamespace").to_string();
         let sel = format!("plan={},vmID={vm_id}", meta(plan, "uid"));
-        self.delete_leftovers(&ns, &sel, None);
+        self.delete_leftovers(plan, &ns, &sel, None);
     }
 
-    fn delete_leftovers(&mut self, ns: &str, sel: &str, keep_migration: Option<&str>) {
-        for rt in [
-            &registry::VIRTUAL_MACHINE,
-            &registry::DATA_VOLUME,
-            &registry::PERSISTENT_VOLUME_CLAIM,
-            &registry::XCOPY_POPULATOR,
+    /// Deletes a VM's target objects in `ns`; VirtualMachines in the Plan's namespace too, where
+    /// `misbehave=…@namespace` puts them.
+    fn delete_leftovers(
+        &mut self,
+        plan: &Value,
+        ns: &str,
+        sel: &str,
+        keep_migration: Option<&str>,
+    ) {
+        let plan_ns = meta(plan, "namespace");
+        for (rt, ns) in [
+            (&registry::VIRTUAL_MACHINE, ns),
+            (&registry::VIRTUAL_MACHINE, plan_ns),
+            (&registry::DATA_VOLUME, ns),
+            (&registry::PERSISTENT_VOLUME_CLAIM, ns),
+            (&registry::XCOPY_POPULATOR, ns),
         ] {
+            if std::ptr::eq(rt, &registry::VIRTUAL_MACHINE) && ns.is_empty() {
+                continue;
+            }
             for o in self.list_labelled(rt, ns, sel) {
                 if keep_migration.is_some_and(|m| s(&o, "/metadata/labels/migration") == m) {
                     continue;
@@ -1004,7 +1065,7 @@ impl Controller {
         }
         let ns = s(plan, "/spec/targetNamespace").to_string();
         let sel = format!("plan={},vmID={}", meta(plan, "uid"), s(vm, "/id"));
-        self.delete_leftovers(&ns, &sel, Some(migration_uid));
+        self.delete_leftovers(plan, &ns, &sel, Some(migration_uid));
     }
 
     /// Archive: clean up every VM that did not succeed.
@@ -1241,6 +1302,20 @@ impl Controller {
         let _ = vm;
         result
     }
+}
+
+/// §3.1 `enableNestedVirtualization`: the VM's override, else the Plan's, else what the source VM has;
+/// vmx and svm together so the VM runs on Intel and AMD hosts alike.
+fn nested_virtualization_features(plan: &Value, vm: &Value, inv: &InvVm) -> Option<Value> {
+    let asked = super::b(vm, "/enableNestedVirtualization")
+        .or_else(|| super::b(plan, "/spec/enableNestedVirtualization"));
+    let policy = match asked {
+        Some(false) => "disable",
+        Some(true) => "optional",
+        None if inv.nested_virtualization => "optional",
+        None => return None,
+    };
+    Some(json!([{"name": "vmx", "policy": policy}, {"name": "svm", "policy": policy}]))
 }
 
 #[cfg(test)]
