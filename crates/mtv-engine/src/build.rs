@@ -36,6 +36,19 @@ pub fn node_selector(
     })
 }
 
+/// `targetLabels` as the run sends them: null values become the session id.
+pub fn target_labels(
+    config: &PlanConfig,
+    session: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    config.target_labels.as_ref().map(|labels| {
+        labels
+            .iter()
+            .map(|(k, v)| (k.clone(), session_value(v, session)))
+            .collect()
+    })
+}
+
 /// `Plan.spec` for a scenario: only the optional fields the scenario sets, explicit `false` included.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_spec(
@@ -69,12 +82,7 @@ pub fn plan_spec(
         enable_nested_virtualization: config.enable_nested_virtualization,
         pvc_name_template,
         pvc_name_template_use_generate_name: config.pvc_name_template_use_generate_name,
-        target_labels: config.target_labels.as_ref().map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| (k.clone(), session_value(v, session)))
-                .collect()
-        }),
+        target_labels: target_labels(config, session),
         target_node_selector: node_selector(config, session),
         target_affinity: config.target_affinity.clone(),
         migrate_shared_disks: config.migrate_shared_disks,

@@ -16,6 +16,7 @@ pub mod scenario;
 pub mod session;
 pub mod target;
 pub mod teardown;
+pub mod validate;
 pub mod xcopy;
 
 pub use context::{CopyOffloadContext, SessionContext};

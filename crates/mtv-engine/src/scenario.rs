@@ -24,6 +24,9 @@ use crate::ledger::LedgerEntry;
 use crate::names::k8s_name;
 use crate::session::{SESSION_LABEL, Session, Source};
 
+#[path = "scenario_checks.rs"]
+mod checks;
+
 /// A scenario to run.
 #[derive(Debug, Clone)]
 pub struct ScenarioSpec {
@@ -73,6 +76,8 @@ struct ScenarioState {
     nads: Vec<String>,
     hooks: Vec<PlanHookRef>,
     plans: Vec<PlanRun>,
+    /// The worker node labelled for `target_node_selector`.
+    labelled_node: Option<String>,
 }
 
 /// Why a step did not pass: a failure of the behaviour under test, or an error around it.
@@ -309,9 +314,10 @@ impl Runner {
             None => session.namespace.clone(),
         };
 
-        if let Some(selector) = build::node_selector(&config, &session.id) {
-            self.label_worker_node(&selector).await?;
-        }
+        let labelled_node = match build::node_selector(&config, &session.id) {
+            Some(selector) => Some(self.label_worker_node(&selector).await?),
+            None => None,
+        };
 
         let adapter = &session.source;
         // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
@@ -622,6 +628,7 @@ impl Runner {
             vms,
             nads,
             hooks,
+            labelled_node,
             plans,
         })
     }
@@ -631,7 +638,7 @@ impl Runner {
     async fn label_worker_node(
         &self,
         selector: &std::collections::BTreeMap<String, String>,
-    ) -> Result<(), StepError> {
+    ) -> Result<String, StepError> {
         let cluster = &self.session.cluster;
         let workers = cluster
             .list(&kinds::NODE, None, Some("node-role.kubernetes.io/worker"))
@@ -681,7 +688,7 @@ impl Runner {
                 json!({"metadata": {"labels": selector}}),
             )
             .await?;
-        Ok(())
+        Ok(name)
     }
 
     /// A NetworkAttachmentDefinition in the OpenShift source namespace, for a source VM's second
@@ -960,6 +967,14 @@ impl Runner {
                 )
                 .await?;
             plan.plan_uid = created["metadata"]["uid"].as_str().map(str::to_string);
+            // Every option of the scenario must reach the Plan as sent (no webhook may drop one).
+            let lost = crate::validate::fields_not_kept(&json!(spec), &created["spec"]);
+            if !lost.is_empty() {
+                return Err(StepError::Failed(format!(
+                    "Plan {name} does not hold the scenario's options: {}",
+                    lost.join("; ")
+                )));
+            }
             self.note(id, format!("waiting for Plan {name} to be Ready"));
             let what = format!("Plan {}/{name} to be Ready", session.namespace);
             session
@@ -1114,6 +1129,15 @@ impl Runner {
         match expectation {
             StepExpectation::Succeed => {
                 if succeeded {
+                    if self.spec.config.warm_migration {
+                        let cold: Vec<String> = without_precopy(&final_plan)
+                            .iter()
+                            .map(|vm| format!("VM {vm}: warm migration: expected at least one precopy before the cutover, got none"))
+                            .collect();
+                        if !cold.is_empty() {
+                            return Err(StepError::Failed(cold.join("; ")));
+                        }
+                    }
                     Ok(())
                 } else {
                     Err(StepError::Failed(if failures.is_empty() {
@@ -1147,11 +1171,19 @@ impl Runner {
                         )
                     })
                     .collect();
+                // Every VM of the Plan must have failed there, not only some.
+                let unfailed: Vec<String> = plan_vm_names(&final_plan)
+                    .into_iter()
+                    .filter(|vm| !failures.iter().any(|f| &f.vm == vm))
+                    .map(|vm| format!("VM {vm} did not fail, expected to fail at {expected}"))
+                    .collect();
                 if failures.is_empty() {
                     Err(StepError::Failed(format!(
                         "Plan {plan_name} Failed but no VM reports a failed step"
                     )))
-                } else if !wrong.is_empty() {
+                } else if !wrong.is_empty() || !unfailed.is_empty() {
+                    let mut wrong = wrong;
+                    wrong.extend(unfailed);
                     Err(StepError::Failed(wrong.join("; ")))
                 } else {
                     Ok(())
@@ -1167,104 +1199,6 @@ impl Runner {
                 }
             }
             StepExpectation::CheckRetained | StepExpectation::SkippedAfterPreHookFailure => Ok(()),
-        }
-    }
-
-    async fn check_vms(&self, expectation: StepExpectation) -> Result<(), StepError> {
-        if let StepExpectation::SkippedAfterPreHookFailure = expectation {
-            return Err(StepError::Skipped(
-                "the migration failed at PreHook as expected; nothing was migrated to check".into(),
-            ));
-        }
-        let session = &self.session;
-        let state = self.state();
-        let mut problems = Vec::new();
-        for vm in &state.vms {
-            let target = session
-                .cluster
-                .list(
-                    &kinds::VIRTUAL_MACHINE,
-                    Some(&state.target_namespace),
-                    Some(&format!("vmID={}", vm.inventory_id)),
-                )
-                .await?;
-            let Some(target) = target.first() else {
-                problems.push(format!(
-                    "VM {}: no VirtualMachine with label vmID={} in {}",
-                    vm.facts.name, vm.inventory_id, state.target_namespace
-                ));
-                continue;
-            };
-            let name = target["metadata"]["name"].as_str().unwrap_or("?");
-            let mut vm_problems = Vec::new();
-            // Power state: target_power_state, else the source power the scenario set.
-            let expected_power = self
-                .spec
-                .config
-                .target_power_state
-                .and_then(|p| match p {
-                    mtv_catalog::model::TargetPowerState::On => Some(true),
-                    mtv_catalog::model::TargetPowerState::Off => Some(false),
-                    mtv_catalog::model::TargetPowerState::Auto => None,
-                })
-                .or_else(|| vm.config.source_vm_power.map(|p| p == Power::On));
-            if let Some(expected) = expected_power {
-                let actual = match target["spec"]["runStrategy"].as_str() {
-                    Some("Always") | Some("RerunOnFailure") => Some(true),
-                    Some("Halted") => Some(false),
-                    _ => target["spec"]["running"].as_bool(),
-                };
-                if actual != Some(expected) {
-                    vm_problems.push(format!(
-                        "power state: expected {}, got {}",
-                        on_off(Some(expected)),
-                        on_off(actual)
-                    ));
-                }
-            }
-            let disks = target
-                .pointer("/spec/template/spec/domain/devices/disks")
-                .and_then(Value::as_array)
-                .map(Vec::len)
-                .unwrap_or(0);
-            if disks != vm.facts.disks.len() {
-                vm_problems.push(format!(
-                    "disk count: expected {}, got {disks}",
-                    vm.facts.disks.len()
-                ));
-            }
-            let macs: Vec<String> = target
-                .pointer("/spec/template/spec/domain/devices/interfaces")
-                .and_then(Value::as_array)
-                .map(|interfaces| {
-                    interfaces
-                        .iter()
-                        .filter_map(|i| i["macAddress"].as_str())
-                        .map(str::to_lowercase)
-                        .collect()
-                })
-                .unwrap_or_default();
-            for nic in &vm.facts.nics {
-                if !macs.contains(&nic.mac.to_lowercase()) {
-                    vm_problems.push(format!(
-                        "NIC {}: expected on the migrated VM, found {}",
-                        nic.mac,
-                        if macs.is_empty() {
-                            "no interfaces".to_string()
-                        } else {
-                            macs.join(", ")
-                        }
-                    ));
-                }
-            }
-            if !vm_problems.is_empty() {
-                problems.push(format!("VM {name}: {}", vm_problems.join("; ")));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(StepError::Failed(problems.join(" | ")))
         }
     }
 
@@ -1389,15 +1323,7 @@ impl Runner {
         let (path, content) = data_marker(&session.id);
         let mut problems = Vec::new();
         for vm in &state.vms {
-            let found = session
-                .cluster
-                .list(
-                    &kinds::VIRTUAL_MACHINE,
-                    Some(&state.target_namespace),
-                    Some(&format!("vmID={}", vm.inventory_id)),
-                )
-                .await?;
-            let Some(target) = found.first() else {
+            let Some(target) = self.find_target_vm(vm).await? else {
                 problems.push(format!(
                     "VM {}: no VirtualMachine with label vmID={} in {}",
                     vm.facts.name, vm.inventory_id, state.target_namespace
@@ -1405,7 +1331,7 @@ impl Runner {
                 continue;
             };
             let name = target["metadata"]["name"].as_str().unwrap_or("?");
-            match crate::guest::read_guest_file(session.lab, target, path) {
+            match crate::guest::read_guest_file(session.lab, &target, path) {
                 Ok(Some(actual)) if actual.trim_end() == content => {}
                 Ok(Some(actual)) => problems.push(format!(
                     "VM {name}: data marker {path}: expected {content:?}, got {:?}",
@@ -1480,14 +1406,6 @@ fn data_marker(session: &str) -> (&'static str, String) {
     )
 }
 
-fn on_off(value: Option<bool>) -> &'static str {
-    match value {
-        Some(true) => "on",
-        Some(false) => "off",
-        None => "unknown",
-    }
-}
-
 fn provisioning_name(p: mtv_catalog::model::DiskProvisioning) -> &'static str {
     match p {
         mtv_catalog::model::DiskProvisioning::Thin => "thin",
@@ -1553,6 +1471,41 @@ pub fn migration_progress(plan: &Value) -> Vec<VmProgress> {
 }
 
 /// A VM that failed, where, and why (from the Plan's pipeline, which is updated first).
+/// The VMs of a Plan's current migration (`status.migration.vms`).
+fn migration_vms(plan: &Value) -> &[Value] {
+    plan.pointer("/status/migration/vms")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+/// How a migration VM is named in messages: its name, else its id.
+fn migration_vm_name(vm: &Value) -> String {
+    vm["name"]
+        .as_str()
+        .or_else(|| vm["id"].as_str())
+        .unwrap_or("?")
+        .to_string()
+}
+
+/// The VMs of a Plan's current migration, by name (else id).
+pub fn plan_vm_names(plan: &Value) -> Vec<String> {
+    migration_vms(plan).iter().map(migration_vm_name).collect()
+}
+
+/// The VMs of a warm Plan that reached the end without a single precopy.
+pub fn without_precopy(plan: &Value) -> Vec<String> {
+    migration_vms(plan)
+        .iter()
+        .filter(|vm| {
+            vm.pointer("/warm/precopies")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+        })
+        .map(migration_vm_name)
+        .collect()
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmFailure {
     pub vm: String,
@@ -1561,37 +1514,29 @@ pub struct VmFailure {
 }
 
 pub fn vm_failures(plan: &Value) -> Vec<VmFailure> {
-    plan.pointer("/status/migration/vms")
-        .and_then(Value::as_array)
-        .map(|vms| {
-            vms.iter()
-                .filter_map(|vm| {
-                    let pipeline = vm["pipeline"].as_array()?;
-                    let failed = pipeline
-                        .iter()
-                        .find(|s| s.get("error").is_some_and(|e| !e.is_null()))?;
-                    let reasons = failed["error"]["reasons"]
-                        .as_array()
-                        .map(|r| {
-                            r.iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        })
-                        .unwrap_or_default();
-                    Some(VmFailure {
-                        vm: vm["name"]
-                            .as_str()
-                            .or_else(|| vm["id"].as_str())
-                            .unwrap_or("?")
-                            .to_string(),
-                        step: failed["name"].as_str().unwrap_or("?").to_string(),
-                        reasons,
-                    })
+    migration_vms(plan)
+        .iter()
+        .filter_map(|vm| {
+            let pipeline = vm["pipeline"].as_array()?;
+            let failed = pipeline
+                .iter()
+                .find(|s| s.get("error").is_some_and(|e| !e.is_null()))?;
+            let reasons = failed["error"]["reasons"]
+                .as_array()
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("; ")
                 })
-                .collect()
+                .unwrap_or_default();
+            Some(VmFailure {
+                vm: migration_vm_name(vm),
+                step: failed["name"].as_str().unwrap_or("?").to_string(),
+                reasons,
+            })
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,338 @@
+//! `test_check_vms`: reads each migrated VM, its PVCs and (running, or started for the check) its
+//! VMI, and hands them with the source facts to [`crate::validate`]. Every VM is checked and every
+//! failure kept; the step fails once, naming each VM, check, expected and actual value.
+
+use std::time::Duration;
+
+use mtv_api::ProviderType;
+use mtv_catalog::model::{Power, TargetPowerState};
+use mtv_catalog::steps::StepExpectation;
+use mtv_providers::SourceProvider;
+use serde_json::{Value, json};
+
+use super::{PlanRun, PreparedVm, Runner, StepError};
+use crate::build;
+use crate::cluster::{ClusterError, Verdict, kinds};
+use crate::validate::{self, Expected, Observed};
+
+/// Python's `vm_dict` waits this long for the guest agent unless the scenario says otherwise.
+const GUEST_AGENT_TIMEOUT: Duration = Duration::from_secs(301);
+/// And this long for a started VM to run.
+const VM_START_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn target_power(power: Option<TargetPowerState>) -> Option<bool> {
+    match power? {
+        TargetPowerState::On => Some(true),
+        TargetPowerState::Off => Some(false),
+        TargetPowerState::Auto => None,
+    }
+}
+
+/// The power state a VirtualMachine asks for.
+fn vm_power(vm: &Value) -> Option<bool> {
+    match vm.pointer("/spec/runStrategy").and_then(Value::as_str) {
+        Some("Always") | Some("RerunOnFailure") => Some(true),
+        Some("Halted") => Some(false),
+        _ => vm.pointer("/spec/running").and_then(Value::as_bool),
+    }
+}
+
+fn vmi_ready(vmi: &Value, guest_agent: bool) -> bool {
+    let conditions = vmi
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let agent = conditions
+        .iter()
+        .any(|c| c["type"] == "AgentConnected" && c["status"] == "True");
+    vmi.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+        && (!guest_agent || agent)
+}
+
+impl Runner {
+    fn plan_of(&self, vm: &PreparedVm) -> Option<&PlanRun> {
+        self.state()
+            .plans
+            .iter()
+            .find(|p| p.vm_keys.contains(&vm.key))
+    }
+
+    /// Forklift time on the lab runs sixty times faster; waits that stand for Forklift or guest time
+    /// shrink alike (never below five seconds).
+    fn guest_time(&self, real: Duration) -> Duration {
+        if self.session.lab {
+            (real / 60).max(Duration::from_secs(5))
+        } else {
+            real
+        }
+    }
+
+    /// The migrated VirtualMachine of a source VM: by its `vmID` label in the target namespace,
+    /// else (a misplaced VM) anywhere with the label of its Plan.
+    pub(super) async fn find_target_vm(&self, vm: &PreparedVm) -> Result<Option<Value>, StepError> {
+        let cluster = &self.session.cluster;
+        let state = self.state();
+        let selector = format!("vmID={}", vm.inventory_id);
+        let found = cluster
+            .list(
+                &kinds::VIRTUAL_MACHINE,
+                Some(&state.target_namespace),
+                Some(&selector),
+            )
+            .await?;
+        if let Some(found) = found.into_iter().next() {
+            return Ok(Some(found));
+        }
+        let Some(plan_uid) = self.plan_of(vm).and_then(|p| p.plan_uid.as_deref()) else {
+            return Ok(None);
+        };
+        let elsewhere = cluster
+            .list(
+                &kinds::VIRTUAL_MACHINE,
+                None,
+                Some(&format!("{selector},plan={plan_uid}")),
+            )
+            .await?;
+        Ok(elsewhere.into_iter().next())
+    }
+
+    async fn spec_map(&self, kind: &crate::cluster::Kind, name: Option<&str>) -> Vec<Value> {
+        let Some(name) = name else {
+            return Vec::new();
+        };
+        match self
+            .session
+            .cluster
+            .get(kind, Some(&self.session.namespace), name)
+            .await
+        {
+            Ok(Some(map)) => map
+                .pointer("/spec/map")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn claimed_pvcs(&self, vm: &Value) -> Result<Vec<Value>, StepError> {
+        let namespace = vm["metadata"]["namespace"].as_str().unwrap_or_default();
+        let volumes = vm
+            .pointer("/spec/template/spec/volumes")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut pvcs = Vec::new();
+        for volume in volumes {
+            let claim = volume
+                .pointer("/persistentVolumeClaim/claimName")
+                .or_else(|| volume.pointer("/dataVolume/name"))
+                .and_then(Value::as_str);
+            if let Some(claim) = claim
+                && let Some(pvc) = self
+                    .session
+                    .cluster
+                    .get(&kinds::PVC, Some(namespace), claim)
+                    .await?
+            {
+                pvcs.push(pvc);
+            }
+        }
+        Ok(pvcs)
+    }
+
+    /// The VMI of a migrated VM as it runs: waits for it (and for its guest agent when asked);
+    /// a VM that is off is started for the reading and stopped again, as the Python suite does.
+    /// Returns the last VMI seen, or none when it never appeared.
+    async fn running_vmi(
+        &self,
+        vm: &Value,
+        powered_on: bool,
+        guest_agent: bool,
+    ) -> Result<Option<Value>, StepError> {
+        let cluster = &self.session.cluster;
+        let namespace = vm["metadata"]["namespace"].as_str().unwrap_or_default();
+        let name = vm["metadata"]["name"].as_str().unwrap_or_default();
+        if !powered_on {
+            cluster
+                .merge_patch(
+                    &kinds::VIRTUAL_MACHINE,
+                    Some(namespace),
+                    name,
+                    json!({"spec": {"runStrategy": "Always"}}),
+                )
+                .await?;
+        }
+        let timeout = self.guest_time(if guest_agent {
+            self.spec
+                .config
+                .guest_agent_timeout
+                .map_or(GUEST_AGENT_TIMEOUT, Duration::from_secs)
+        } else {
+            VM_START_TIMEOUT
+        });
+        let what = format!("VirtualMachineInstance {namespace}/{name} to run");
+        let waited = cluster
+            .wait_for(
+                &kinds::VIRTUAL_MACHINE_INSTANCE,
+                Some(namespace),
+                name,
+                timeout,
+                &what,
+                |vmi| {
+                    if vmi_ready(vmi, guest_agent) {
+                        Verdict::Done(vmi.clone())
+                    } else {
+                        Verdict::Pending(
+                            vmi.pointer("/status/phase")
+                                .and_then(Value::as_str)
+                                .unwrap_or("no phase")
+                                .to_string(),
+                        )
+                    }
+                },
+            )
+            .await;
+        let vmi = match waited {
+            Ok(vmi) => Some(vmi),
+            // What the checks see is what there is; they say what is missing.
+            Err(ClusterError::Timeout { .. }) => {
+                cluster
+                    .get(&kinds::VIRTUAL_MACHINE_INSTANCE, Some(namespace), name)
+                    .await?
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if !powered_on {
+            cluster
+                .merge_patch(
+                    &kinds::VIRTUAL_MACHINE,
+                    Some(namespace),
+                    name,
+                    json!({"spec": {"runStrategy": "Halted"}}),
+                )
+                .await?;
+            cluster
+                .wait_gone(
+                    &kinds::VIRTUAL_MACHINE_INSTANCE,
+                    Some(namespace),
+                    name,
+                    self.guest_time(VM_START_TIMEOUT),
+                )
+                .await?;
+        }
+        Ok(vmi)
+    }
+
+    pub(super) async fn check_vms(&self, expectation: StepExpectation) -> Result<(), StepError> {
+        if let StepExpectation::SkippedAfterPreHookFailure = expectation {
+            return Err(StepError::Skipped(
+                "the migration failed at PreHook as expected; nothing was migrated to check".into(),
+            ));
+        }
+        let session = &self.session;
+        let state = self.state();
+        let config = &self.spec.config;
+        let provider_type = session.context.provider_type;
+        let labels = build::target_labels(config, &session.id);
+        let node_selector = build::node_selector(config, &session.id);
+        let copy_offload = self.state().plans.iter().any(|p| p.copy_offload);
+        let pvc_name_template = config
+            .pvc_name_template
+            .as_ref()
+            .and_then(|t| t.for_provider(provider_type))
+            .filter(|_| !copy_offload)
+            .map(|t| {
+                let generate = config
+                    .pvc_name_template_use_generate_name
+                    .unwrap_or(provider_type != ProviderType::Openshift);
+                (t, generate)
+            });
+        let mut problems = Vec::new();
+        for vm in &state.vms {
+            let plan = self.plan_of(vm);
+            let Some(target) = self.find_target_vm(vm).await? else {
+                problems.push(format!(
+                    "VM {}: check_vm_namespace - VirtualMachine: expected one labelled vmID={} in {}, got none",
+                    vm.facts.name, vm.inventory_id, state.target_namespace
+                ));
+                continue;
+            };
+            let plan_name = plan.and_then(|p| p.plan.clone()).unwrap_or_default();
+            let storage_map = self
+                .spec_map(
+                    &kinds::STORAGE_MAP,
+                    plan.and_then(|p| p.storage_map.as_deref()),
+                )
+                .await;
+            let network_map = self
+                .spec_map(
+                    &kinds::NETWORK_MAP,
+                    plan.and_then(|p| p.network_map.as_deref()),
+                )
+                .await;
+            let pvcs = self.claimed_pvcs(&target).await?;
+            let powered_on = vm_power(&target);
+            let mut expected = Expected {
+                provider_type,
+                source: &vm.facts,
+                source_now: None,
+                snapshots_before: &vm.snapshots_before_migration,
+                target_name: vm.target_name.as_deref(),
+                namespace: &state.target_namespace,
+                plan_name: &plan_name,
+                power: target_power(vm.config.target_power_state)
+                    .or_else(|| target_power(config.target_power_state))
+                    .or_else(|| vm.config.source_vm_power.map(|p| p == Power::On)),
+                storage_map: &storage_map,
+                network_map: &network_map,
+                labels: labels.as_ref(),
+                node_selector: node_selector.as_ref(),
+                labelled_node: state.labelled_node.as_deref(),
+                affinity: config.target_affinity.as_ref(),
+                pvc_name_template,
+                guest_agent: vm.config.guest_agent,
+                preserve_static_ips: config.preserve_static_ips == Some(true),
+                nested_virtualization: config.enable_nested_virtualization,
+                rdm_as_lun: config.rdm_as_lun == Some(true),
+                target_ocp_version: session.context.target_ocp_version.as_deref(),
+            };
+            let vmi = if validate::needs_vmi(&expected) || powered_on == Some(true) {
+                self.running_vmi(&target, powered_on == Some(true), vm.config.guest_agent)
+                    .await?
+            } else {
+                None
+            };
+            let source_now = if provider_type == ProviderType::Vsphere
+                && !vm.snapshots_before_migration.is_empty()
+            {
+                Some(session.source.facts(&vm.facts.id).await?)
+            } else {
+                None
+            };
+            expected.source_now = source_now.as_ref();
+            let report = validate::check_vm(
+                &expected,
+                &Observed {
+                    vm: &target,
+                    vmi: vmi.as_ref(),
+                    pvcs: &pvcs,
+                    powered_on,
+                },
+            );
+            let name = target["metadata"]["name"].as_str().unwrap_or("?");
+            problems.extend(
+                report
+                    .failures
+                    .iter()
+                    .map(|failure| format!("VM {name}: {failure}")),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(StepError::Failed(problems.join(" | ")))
+        }
+    }
+}
