@@ -121,30 +121,8 @@ pub const HOOK_PLAYBOOK_SUCCEED: &str = "- name: mtv-tests hook\n  hosts: localh
 pub const HOOK_PLAYBOOK_FAIL: &str = "- name: mtv-tests hook\n  hosts: localhost\n  tasks:\n    - name: fail on purpose\n      fail:\n        msg: This hook is designed to fail for testing purposes\n";
 
 fn base64(text: &str) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(TABLE[(n >> 18) as usize & 63] as char);
-        out.push(TABLE[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            TABLE[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            TABLE[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
 }
 
 fn hook_spec(hook: &HookConfig) -> Value {
@@ -1055,9 +1033,17 @@ impl Runner {
         if let Some(state) = &mut self.state {
             state.plans = plans.clone();
         }
+        // Several Plans must all be Executing before any of them ends (they run at the same time).
+        let overlap = std::sync::Mutex::new(Overlap::new(
+            plans
+                .iter()
+                .map(|p| p.plan.clone().unwrap_or_default())
+                .collect(),
+        ));
         let waits = plans
             .iter()
-            .map(|plan| self.wait_migration(id, plan, expectation));
+            .enumerate()
+            .map(|(index, plan)| self.wait_migration(id, plan, expectation, index, &overlap));
         let results = futures_util::future::join_all(waits).await;
         let _ = stop_capture.send(true);
         if let Some(capture) = capture
@@ -1076,8 +1062,11 @@ impl Runner {
         }
         results
             .into_iter()
-            .collect::<Result<Vec<()>, StepError>>()
-            .map(|_| ())
+            .collect::<Result<Vec<()>, StepError>>()?;
+        match overlap.into_inner().map(|o| o.violation) {
+            Ok(Some(violation)) => Err(StepError::Failed(violation)),
+            _ => Ok(()),
+        }
     }
 
     async fn wait_migration(
@@ -1085,6 +1074,8 @@ impl Runner {
         id: &str,
         plan: &PlanRun,
         expectation: StepExpectation,
+        index: usize,
+        overlap: &std::sync::Mutex<Overlap>,
     ) -> Result<(), StepError> {
         let session = &self.session;
         let Some(plan_name) = &plan.plan else {
@@ -1109,8 +1100,20 @@ impl Runner {
                             vms,
                         });
                     }
-                    if condition(plan, "Succeeded").is_some() || condition(plan, "Failed").is_some()
-                    {
+                    let ended = condition(plan, "Succeeded").is_some()
+                        || condition(plan, "Failed").is_some();
+                    if let Ok(mut overlap) = overlap.lock() {
+                        // A Plan first seen already ended did run: its migration has a start.
+                        if condition(plan, "Executing").is_some()
+                            || plan.pointer("/status/migration/started").is_some()
+                        {
+                            overlap.executing(index);
+                        }
+                        if ended {
+                            overlap.ended(index);
+                        }
+                    }
+                    if ended {
                         Verdict::Done(plan.clone())
                     } else if condition(plan, "Canceled").is_some() {
                         Verdict::Failed("the migration was canceled".into())
@@ -1471,6 +1474,53 @@ pub fn migration_progress(plan: &Value) -> Vec<VmProgress> {
 }
 
 /// A VM that failed, where, and why (from the Plan's pipeline, which is updated first).
+/// Whether the Plans of one migrate step ran at the same time: each must be seen Executing before
+/// any of them ends (the Python suite's simultaneous-migration assertion). One Plan always passes.
+#[derive(Debug)]
+pub struct Overlap {
+    plans: Vec<String>,
+    executing: Vec<bool>,
+    pub violation: Option<String>,
+}
+
+impl Overlap {
+    pub fn new(plans: Vec<String>) -> Self {
+        let executing = vec![false; plans.len()];
+        Overlap {
+            plans,
+            executing,
+            violation: None,
+        }
+    }
+
+    pub fn executing(&mut self, index: usize) {
+        if let Some(seen) = self.executing.get_mut(index) {
+            *seen = true;
+        }
+    }
+
+    pub fn ended(&mut self, index: usize) {
+        if self.violation.is_some() || self.plans.len() < 2 {
+            return;
+        }
+        let waiting: Vec<&str> = self
+            .plans
+            .iter()
+            .zip(&self.executing)
+            .enumerate()
+            .filter(|(i, (_, seen))| *i != index && !**seen)
+            .map(|(_, (name, _))| name.as_str())
+            .collect();
+        if !waiting.is_empty() {
+            self.violation = Some(format!(
+                "the Plans were expected to run at the same time, but Plan {} ended before Plan {} was Executing",
+                self.plans[index],
+                waiting.join(", ")
+            ));
+        }
+    }
+}
+
 /// The VMs of a Plan's current migration (`status.migration.vms`).
 fn migration_vms(plan: &Value) -> &[Value] {
     plan.pointer("/status/migration/vms")
@@ -1570,14 +1620,6 @@ mod tests {
     }
 
     #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64("Man"), "TWFu");
-        assert_eq!(base64("Ma"), "TWE=");
-        assert_eq!(base64("M"), "TQ==");
-        assert!(base64(HOOK_PLAYBOOK_FAIL).len() > 40);
-    }
-
-    #[test]
     fn rfc3339_is_utc_with_seconds() {
         let at = std::time::UNIX_EPOCH + Duration::from_secs(1_764_000_000);
         assert_eq!(rfc3339(at), "2025-11-24T16:00:00Z");
@@ -1600,6 +1642,30 @@ mod tests {
                 reasons: "Job has reached the specified backoff limit".into()
             }]
         );
+    }
+
+    #[test]
+    fn plans_must_all_be_executing_before_one_ends() {
+        let mut together = Overlap::new(vec!["a".into(), "b".into()]);
+        together.executing(0);
+        together.executing(1);
+        together.ended(0);
+        together.ended(1);
+        assert_eq!(together.violation, None);
+        let mut one_after_the_other = Overlap::new(vec!["a".into(), "b".into()]);
+        one_after_the_other.executing(0);
+        one_after_the_other.ended(0);
+        one_after_the_other.executing(1);
+        one_after_the_other.ended(1);
+        assert_eq!(
+            one_after_the_other.violation.as_deref(),
+            Some(
+                "the Plans were expected to run at the same time, but Plan a ended before Plan b was Executing"
+            )
+        );
+        let mut alone = Overlap::new(vec!["a".into()]);
+        alone.ended(0);
+        assert_eq!(alone.violation, None);
     }
 
     #[test]

@@ -225,6 +225,41 @@ impl Runner {
         Ok(vmi)
     }
 
+    /// The source Provider's Secret against the profile's `insecureSkipVerify`.
+    async fn check_ssl_configuration(&self) -> Result<Option<validate::CheckFailure>, StepError> {
+        let session = &self.session;
+        let cluster = &session.cluster;
+        let Some(provider) = cluster
+            .get(
+                &kinds::PROVIDER,
+                Some(&session.namespace),
+                &session.source_provider,
+            )
+            .await?
+        else {
+            return Err(StepError::Error(format!(
+                "the source Provider {} is gone",
+                session.source_provider
+            )));
+        };
+        let name = provider["spec"]["secret"]["name"]
+            .as_str()
+            .unwrap_or_default();
+        let namespace = provider["spec"]["secret"]["namespace"]
+            .as_str()
+            .unwrap_or(&session.namespace);
+        let secret = cluster
+            .get(&kinds::SECRET, Some(namespace), name)
+            .await?
+            .unwrap_or(Value::Null);
+        validate::check_ssl_configuration(
+            session.context.provider_type,
+            &secret,
+            session.context.source_provider_insecure_skip_verify,
+        )
+        .map_err(StepError::Error)
+    }
+
     pub(super) async fn check_vms(&self, expectation: StepExpectation) -> Result<(), StepError> {
         if let StepExpectation::SkippedAfterPreHookFailure = expectation {
             return Err(StepError::Skipped(
@@ -250,6 +285,9 @@ impl Runner {
                 (t, generate)
             });
         let mut problems = Vec::new();
+        if let Some(failure) = self.check_ssl_configuration().await? {
+            problems.push(format!("Provider {}: {failure}", session.source_provider));
+        }
         for vm in &state.vms {
             let plan = self.plan_of(vm);
             let Some(target) = self.find_target_vm(vm).await? else {

@@ -987,6 +987,47 @@ fn check_snapshots(expected: &Expected<'_>, report: &mut Report) {
     }
 }
 
+/// `check_ssl_configuration`: the source Provider's Secret says `insecureSkipVerify` as the profile
+/// does (vSphere, oVirt and OpenStack; the others have no such choice to check).
+pub fn check_ssl_configuration(
+    provider_type: ProviderType,
+    secret: &Value,
+    insecure: bool,
+) -> Result<Option<CheckFailure>, String> {
+    use base64::Engine;
+    const CHECK: &str = "check_ssl_configuration";
+    if matches!(provider_type, ProviderType::Ova | ProviderType::Openshift) {
+        return Ok(None);
+    }
+    let expected = insecure.to_string();
+    let actual = match (
+        secret
+            .pointer("/data/insecureSkipVerify")
+            .and_then(Value::as_str),
+        secret
+            .pointer("/stringData/insecureSkipVerify")
+            .and_then(Value::as_str),
+    ) {
+        (Some(encoded), _) => {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| {
+                    format!("insecureSkipVerify of the Provider Secret is not base64: {e}")
+                })?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        (None, plain) => plain.map(str::to_string),
+    };
+    Ok(
+        (actual.as_deref() != Some(expected.as_str())).then(|| CheckFailure {
+            check: CHECK,
+            subject: "Provider Secret insecureSkipVerify".into(),
+            expected,
+            actual: actual.unwrap_or_else(|| "not set".into()),
+        }),
+    )
+}
+
 /// The fields of `sent` that `stored` does not hold as sent, as `path: expected …, got …` (objects
 /// compared key by key, so fields the API server adds do not count; lists element by element).
 pub fn fields_not_kept(sent: &Value, stored: &Value) -> Vec<String> {

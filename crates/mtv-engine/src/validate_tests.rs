@@ -532,3 +532,25 @@ fn plan_options_must_be_kept_as_sent() {
         ]
     );
 }
+
+#[test]
+fn the_provider_secret_must_say_what_the_profile_says_about_tls() {
+    let secret = |value: &str| json!({"data": {"insecureSkipVerify": value}});
+    // "true" and "false" in base64.
+    assert_eq!(
+        check_ssl_configuration(ProviderType::Vsphere, &secret("dHJ1ZQ=="), true),
+        Ok(None)
+    );
+    assert_eq!(
+        check_ssl_configuration(ProviderType::Ovirt, &secret("ZmFsc2U="), true)
+            .unwrap()
+            .unwrap()
+            .to_string(),
+        "check_ssl_configuration - Provider Secret insecureSkipVerify: expected true, got false"
+    );
+    assert_eq!(
+        check_ssl_configuration(ProviderType::Ova, &json!({}), true),
+        Ok(None)
+    );
+    assert!(check_ssl_configuration(ProviderType::Openstack, &secret("%%"), true).is_err());
+}
