@@ -172,4 +172,13 @@ caught! {
         step: "test_check_vms",
         wanted: &["check_snapshots - source snapshots: expected"],
     };
+    rdm_disks_not_attached_as_luns: Case {
+        point: "lun",
+        vm: "xcopy-template-test",
+        profile: "vsphere-copy-offload",
+        markers: "copyoffload",
+        scenario: "TestCopyoffloadRdmVirtualDiskMigration[MTV-562]",
+        step: "test_check_vms",
+        wanted: &["verify_rdm_disk_bus_types - LUN disks: expected at least one, got none"],
+    };
 }

@@ -79,11 +79,12 @@ pub enum Misbehaviour {
     HookStep,
     DisconnectedNic,
     Precopy,
+    Lun,
 }
 
 impl Misbehaviour {
     /// Every point, in the order the documentation lists them.
-    pub const ALL: [Misbehaviour; 24] = [
+    pub const ALL: [Misbehaviour; 25] = [
         Misbehaviour::Mac,
         Misbehaviour::Network,
         Misbehaviour::Labels,
@@ -108,6 +109,7 @@ impl Misbehaviour {
         Misbehaviour::HookStep,
         Misbehaviour::DisconnectedNic,
         Misbehaviour::Precopy,
+        Misbehaviour::Lun,
     ];
 
     /// The point's name in the fault syntax.
@@ -137,6 +139,7 @@ impl Misbehaviour {
             Misbehaviour::HookStep => "hook-step",
             Misbehaviour::DisconnectedNic => "disconnected-nic",
             Misbehaviour::Precopy => "precopy",
+            Misbehaviour::Lun => "lun",
         }
     }
 

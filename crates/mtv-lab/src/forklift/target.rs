@@ -805,11 +805,12 @@ impl Controller {
             .parse::<usize>()
             .ok()
             .and_then(|index| inv.disks.get(index));
-            let mut d = if rdm_as_lun && source_disk.is_some_and(|d| d.rdm) {
-                json!({"name": vol, "lun": {"bus": "scsi"}})
-            } else {
-                json!({"name": vol, "disk": {"bus": bus}})
-            };
+            let mut d =
+                if rdm_as_lun && source_disk.is_some_and(|d| d.rdm) && !wrong(Misbehaviour::Lun) {
+                    json!({"name": vol, "lun": {"bus": "scsi"}})
+                } else {
+                    json!({"name": vol, "disk": {"bus": bus}})
+                };
             if i == 0 {
                 d["bootOrder"] = json!(1);
             }
