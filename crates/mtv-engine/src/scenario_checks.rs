@@ -342,8 +342,10 @@ impl Runner {
             } else {
                 None
             };
-            let source_now = if provider_type == ProviderType::Vsphere
-                && !vm.snapshots_before_migration.is_empty()
+            // Re-read for the snapshot comparison (vSphere) and the power-off events (oVirt).
+            let source_now = if (provider_type == ProviderType::Vsphere
+                && !vm.snapshots_before_migration.is_empty())
+                || provider_type == ProviderType::Ovirt
             {
                 Some(session.source.facts(&vm.facts.id).await?)
             } else {

@@ -145,6 +145,7 @@ pub fn check_vm(expected: &Expected<'_>, observed: &Observed<'_>) -> Report {
     check_serial(expected, observed, &mut report);
     check_boot(expected, observed, &mut report);
     check_snapshots(expected, &mut report);
+    check_false_power_off(expected, &mut report);
     report
 }
 
@@ -983,6 +984,37 @@ fn check_snapshots(expected: &Expected<'_>, report: &mut Report) {
             "source snapshots",
             list_or_none(&before),
             list_or_none(&after),
+        );
+    }
+}
+
+/// `check_false_vm_power_off`: oVirt leaves a `USER_STOP_VM` (code 33) event when a VM is powered off
+/// hard; Forklift must shut the source down instead. Only events after preparation count (the suite
+/// itself may stop a VM while preparing it).
+fn check_false_power_off(expected: &Expected<'_>, report: &mut Report) {
+    const CHECK: &str = "check_false_vm_power_off";
+    if expected.provider_type != ProviderType::Ovirt {
+        report.skip(CHECK, "power-off events are checked for oVirt sources only");
+        return;
+    }
+    let Some(now) = expected.source_now else {
+        report.skip(CHECK, "the source VM was not re-read");
+        return;
+    };
+    report.run(CHECK);
+    let stops: Vec<String> = now
+        .events
+        .iter()
+        .skip(expected.source.events.len())
+        .filter(|e| e.code == Some(33) || e.kind == "USER_STOP_VM")
+        .map(|e| format!("{} at {}", e.description, e.time))
+        .collect();
+    if !stops.is_empty() {
+        report.fail(
+            CHECK,
+            "source events",
+            "no USER_STOP_VM (code 33) during the migration",
+            stops.join(", "),
         );
     }
 }

@@ -62,6 +62,7 @@ fn source() -> SourceVm {
             created: "2026-11-25T04:00:10Z".into(),
         }],
         host: None,
+        events: vec![],
     }
 }
 
@@ -553,4 +554,33 @@ fn the_provider_secret_must_say_what_the_profile_says_about_tls() {
         Ok(None)
     );
     assert!(check_ssl_configuration(ProviderType::Openstack, &secret("%%"), true).is_err());
+}
+
+#[test]
+fn a_hard_power_off_during_the_migration_fails_on_ovirt() {
+    let mut case = Case::new();
+    case.provider_type = ProviderType::Ovirt;
+    case.template = None;
+    let stop = |kind: &str, code: Option<u32>| mtv_providers::SourceEvent {
+        kind: kind.into(),
+        code,
+        description: format!("{kind} on mtv-tests-rhel8"),
+        time: "2026-11-25T05:00:00Z".into(),
+    };
+    // The suite's own stop during preparation does not count; Forklift's shutdown is fine.
+    case.source.events = vec![stop("USER_STOP_VM", Some(33))];
+    case.source_now.events = vec![
+        stop("USER_STOP_VM", Some(33)),
+        stop("USER_INITIATED_SHUTDOWN_VM", None),
+    ];
+    assert!(
+        case.report().failures.is_empty(),
+        "{:#?}",
+        case.report().failures
+    );
+    case.source_now.events.push(stop("USER_STOP_VM", Some(33)));
+    assert_eq!(
+        case.only_failure(),
+        "check_false_vm_power_off - source events: expected no USER_STOP_VM (code 33) during the migration, got USER_STOP_VM on mtv-tests-rhel8 at 2026-11-25T05:00:00Z"
+    );
 }

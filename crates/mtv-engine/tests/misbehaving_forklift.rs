@@ -181,4 +181,13 @@ caught! {
         step: "test_check_vms",
         wanted: &["verify_rdm_disk_bus_types - LUN disks: expected at least one, got none"],
     };
+    a_source_powered_off_hard: Case {
+        point: "source-stop",
+        vm: WIN2019,
+        profile: "ovirt",
+        markers: "tier0",
+        scenario: COMPREHENSIVE,
+        step: "test_check_vms",
+        wanted: &["check_false_vm_power_off - source events: expected no USER_STOP_VM (code 33) during the migration, got VM"],
+    };
 }

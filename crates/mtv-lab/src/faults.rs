@@ -80,11 +80,12 @@ pub enum Misbehaviour {
     DisconnectedNic,
     Precopy,
     Lun,
+    SourceStop,
 }
 
 impl Misbehaviour {
     /// Every point, in the order the documentation lists them.
-    pub const ALL: [Misbehaviour; 25] = [
+    pub const ALL: [Misbehaviour; 26] = [
         Misbehaviour::Mac,
         Misbehaviour::Network,
         Misbehaviour::Labels,
@@ -110,6 +111,7 @@ impl Misbehaviour {
         Misbehaviour::DisconnectedNic,
         Misbehaviour::Precopy,
         Misbehaviour::Lun,
+        Misbehaviour::SourceStop,
     ];
 
     /// The point's name in the fault syntax.
@@ -140,6 +142,7 @@ impl Misbehaviour {
             Misbehaviour::DisconnectedNic => "disconnected-nic",
             Misbehaviour::Precopy => "precopy",
             Misbehaviour::Lun => "lun",
+            Misbehaviour::SourceStop => "source-stop",
         }
     }
 

@@ -1182,7 +1182,7 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
     );
     // A pre-hook that fails (by image): nothing touched on the source.
     lab.source
-        .set_power("ovirt", "6b9a-0001", PowerState::On)
+        .set_power("ovirt", "6b9a-0001", mtv_lab::source::PowerAction::Start)
         .unwrap();
     lab.create(
         &registry::NAMESPACE,

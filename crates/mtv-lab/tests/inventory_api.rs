@@ -223,7 +223,7 @@ async fn vsphere_vm_shape() {
 
     // Powered on, the guest reports its networks; the snapshot reference follows the newest snapshot.
     lab.source
-        .set_power("vsphere", "vm-1001", mtv_lab::source::PowerState::On)
+        .set_power("vsphere", "vm-1001", mtv_lab::source::PowerAction::Start)
         .unwrap();
     let snapshot = lab
         .source

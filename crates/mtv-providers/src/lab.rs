@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{
-    CloneRequest, NewDisk, SourceDisk, SourceError, SourceIp, SourceNic, SourceProvider,
-    SourceSnapshot, SourceVm, request_error,
+    CloneRequest, NewDisk, SourceDisk, SourceError, SourceEvent, SourceIp, SourceNic,
+    SourceProvider, SourceSnapshot, SourceVm, request_error,
 };
 
 /// A lab source endpoint, as `GET /lab/v1/sources` lists it.
@@ -56,6 +56,8 @@ struct LabVm {
     nics: Vec<LabNic>,
     #[serde(default)]
     snapshots: Vec<LabSnapshot>,
+    #[serde(default)]
+    events: Vec<SourceEvent>,
 }
 
 fn one() -> u32 {
@@ -168,6 +170,7 @@ impl From<LabVm> for SourceVm {
                 })
                 .collect(),
             host: vm.host,
+            events: vm.events,
         }
     }
 }

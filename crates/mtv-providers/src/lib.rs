@@ -33,6 +33,18 @@ pub struct SourceVm {
     pub snapshots: Vec<SourceSnapshot>,
     /// The ESXi host / hypervisor host id, when the source has hosts.
     pub host: Option<String>,
+    /// The source's event log for the VM (power actions), oldest first; empty where the adapter has none.
+    #[serde(default)]
+    pub events: Vec<SourceEvent>,
+}
+
+/// One event of a source VM's log (oVirt audit-log names: `USER_STOP_VM` is code 33).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceEvent {
+    pub kind: String,
+    pub code: Option<u32>,
+    pub description: String,
+    pub time: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

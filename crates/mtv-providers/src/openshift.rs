@@ -233,6 +233,7 @@ pub fn facts_of(vm: &Value, pvcs: &BTreeMap<String, Value>) -> SourceVm {
         nics,
         snapshots: Vec::new(),
         host: None,
+        events: Vec::new(),
     }
 }
 

@@ -13,7 +13,7 @@ use super::{Controller, controller_setting, generation, meta, s};
 use crate::clock;
 use crate::faults::Misbehaviour;
 use crate::registry;
-use crate::source::PowerState;
+use crate::source::{PowerAction, PowerState};
 use crate::store::ListOptions;
 
 /// The simulation clock of one VM run.
@@ -861,11 +861,19 @@ impl Controller {
     pub(crate) fn set_source_power(&mut self, ctx: &PlanCtx, vm_id: &str, on: bool) {
         match &ctx.inv {
             super::inventory::Inventory::Lab { name, .. } => {
-                let _ = self.source.set_power(
-                    name,
-                    vm_id,
-                    if on { PowerState::On } else { PowerState::Off },
-                );
+                // Forklift shuts the guest down; `misbehave=…@source-stop` pulls the plug instead.
+                let action = if on {
+                    PowerAction::Start
+                } else if self.source.vm(name, vm_id).is_ok_and(|vm| {
+                    self.opts
+                        .faults()
+                        .misbehaves(&vm.name, vm_id, Misbehaviour::SourceStop)
+                }) {
+                    PowerAction::Stop
+                } else {
+                    PowerAction::Shutdown
+                };
+                let _ = self.source.set_power(name, vm_id, action);
             }
             super::inventory::Inventory::Cluster => {
                 let list =

@@ -301,7 +301,12 @@ async fn power(
             vm.name
         )));
     }
-    let vm = lab.set_power(&name, &id, request.state)?;
+    // The suite's power-off is a hard stop, as the Python suite's SDK call is.
+    let action = match request.state {
+        PowerState::On => super::PowerAction::Start,
+        PowerState::Off => super::PowerAction::Stop,
+    };
+    let vm = lab.set_power(&name, &id, action)?;
     Ok(Json(vm_json(&name, &provider_type(&lab, &name), &vm)).into_response())
 }
 

@@ -12,7 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::broadcast;
 
 pub use api::source_router;
-pub use model::{LAB_FILE_VERSION, LabFile, PowerState, SourceProviderSpec, Vm};
+pub use model::{LAB_FILE_VERSION, LabFile, PowerAction, PowerState, SourceProviderSpec, Vm};
 pub use mutate::{CloneSpec, NewDisk, NewNic};
 
 /// File name the built-in lab reports in diagnostics.
@@ -283,13 +283,20 @@ impl SourceLab {
         Ok(updated)
     }
 
+    /// Powers a VM on or off; a change of state leaves the action's event in the VM's log.
     pub fn set_power(
         &self,
         provider: &str,
         vm_id: &str,
-        power: PowerState,
+        action: model::PowerAction,
     ) -> Result<Vm, SourceError> {
-        self.update_vm(provider, vm_id, |vm| vm.power_state = power)
+        self.update_vm(provider, vm_id, |vm| {
+            if vm.power_state != action.state() {
+                vm.power_state = action.state();
+                let event = action.event(&vm.name, crate::clock::now_rfc3339());
+                vm.events.push(event);
+            }
+        })
     }
 
     /// Adds a VM (a clone); its id must be new in the provider.
@@ -529,7 +536,8 @@ providers:
     fn changes_are_announced() {
         let lab = SourceLab::parse("lab.yaml", LAB).unwrap();
         let mut changes = lab.subscribe();
-        lab.set_power("vsphere", "vm-1", PowerState::On).unwrap();
+        lab.set_power("vsphere", "vm-1", PowerAction::Start)
+            .unwrap();
         assert_eq!(
             lab.vm("vsphere", "vm-1").unwrap().power_state,
             PowerState::On
@@ -537,6 +545,34 @@ providers:
         assert_eq!(
             changes.try_recv().unwrap().kind,
             SourceChangeKind::VmUpdated
+        );
+    }
+
+    #[test]
+    fn power_changes_leave_events_and_repeats_do_not() {
+        let lab = SourceLab::parse("lab.yaml", LAB).unwrap();
+        lab.set_power("vsphere", "vm-1", PowerAction::Start)
+            .unwrap();
+        lab.set_power("vsphere", "vm-1", PowerAction::Start)
+            .unwrap();
+        lab.set_power("vsphere", "vm-1", PowerAction::Shutdown)
+            .unwrap();
+        lab.set_power("vsphere", "vm-1", PowerAction::Start)
+            .unwrap();
+        let vm = lab.set_power("vsphere", "vm-1", PowerAction::Stop).unwrap();
+        let kinds: Vec<(&str, Option<u32>)> = vm
+            .events
+            .iter()
+            .map(|e| (e.kind.as_str(), e.code))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("USER_RUN_VM", None),
+                ("USER_INITIATED_SHUTDOWN_VM", None),
+                ("USER_RUN_VM", None),
+                ("USER_STOP_VM", Some(33)),
+            ]
         );
     }
 

@@ -187,6 +187,63 @@ pub struct Vm {
     /// a clone starts with its source's files, a migrated VM carries them over.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub guest_files: std::collections::BTreeMap<String, String>,
+    /// The hypervisor's event log for this VM (power actions), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<VmEvent>,
+}
+
+/// One entry of a source VM's event log, as oVirt's audit log names them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VmEvent {
+    /// `USER_RUN_VM`, `USER_STOP_VM` (oVirt code 33, a hard power-off), `USER_INITIATED_SHUTDOWN_VM`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u32>,
+    pub description: String,
+    pub time: String,
+}
+
+/// How a VM's power changes, which decides the event it leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    Start,
+    /// A hard power-off (oVirt `USER_STOP_VM`).
+    Stop,
+    /// A guest shutdown through the hypervisor (oVirt `USER_INITIATED_SHUTDOWN_VM`).
+    Shutdown,
+}
+
+impl PowerAction {
+    pub fn state(self) -> PowerState {
+        match self {
+            PowerAction::Start => PowerState::On,
+            PowerAction::Stop | PowerAction::Shutdown => PowerState::Off,
+        }
+    }
+
+    /// The event the action leaves on the VM.
+    pub fn event(self, vm: &str, time: String) -> VmEvent {
+        let (kind, code, description) = match self {
+            PowerAction::Start => ("USER_RUN_VM", None, format!("VM {vm} started")),
+            PowerAction::Stop => (
+                "USER_STOP_VM",
+                Some(33),
+                format!("VM {vm} powered off by user"),
+            ),
+            PowerAction::Shutdown => (
+                "USER_INITIATED_SHUTDOWN_VM",
+                None,
+                format!("VM shutdown initiated on VM {vm}"),
+            ),
+        };
+        VmEvent {
+            kind: kind.to_string(),
+            code,
+            description,
+            time,
+        }
+    }
 }
 
 fn one() -> u32 {

@@ -389,6 +389,7 @@ impl SourceLab {
             clone.uuid = random::uuid_v4();
             clone.power_state = request.power_state.unwrap_or(PowerState::Off);
             clone.snapshots.clear();
+            clone.events.clear();
             if let Some(cbt) = request.cbt {
                 clone.cbt = cbt;
             }
