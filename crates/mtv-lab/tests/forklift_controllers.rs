@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use mtv_lab::faults::FaultSpec;
 use mtv_lab::forklift::{ForkliftHandle, ForkliftOptions, spawn_forklift};
 use mtv_lab::registry::{self, ResourceType};
@@ -12,8 +11,9 @@ use mtv_lab::source::{PowerState, SourceLab};
 use mtv_lab::store::{ListOptions, Store};
 use serde_json::{Value, json};
 
-const NS: &str = "openshift-mtv";
-const TARGET: &str = "target";
+mod common;
+
+use common::{NS, TARGET, b64, cond, s, vm_status};
 
 const LAB: &str = r#"
 version: 1
@@ -131,21 +131,6 @@ struct Lab {
     handle: Option<ForkliftHandle>,
 }
 
-fn b64(v: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(v)
-}
-
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn cond<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| s(c, "/type") == kind)
-}
-
 fn step<'a>(vm: &'a Value, name: &str) -> &'a Value {
     vm["pipeline"]
         .as_array()
@@ -171,54 +156,11 @@ impl Lab {
 
     async fn start_with(speed: f64, faults: &str, tune: impl FnOnce(&mut ForkliftOptions)) -> Lab {
         let store = Store::default();
-        for ns in ["default", NS, "source-ns"] {
-            store
-                .create(
-                    &registry::NAMESPACE,
-                    None,
-                    json!({"metadata": {"name": ns}}),
-                )
-                .unwrap();
-        }
-        for (i, zone) in ["zone-a", "zone-b"].iter().enumerate() {
-            store
-                .create(
-                    &registry::NODE,
-                    None,
-                    json!({"metadata": {"name": format!("worker-{i}"), "labels": {"topology.kubernetes.io/zone": zone}}}),
-                )
-                .unwrap();
-        }
-        for sc in ["lab-ceph-rbd", "lab-nfs", "san-sc"] {
-            store
-                .create(
-                    &registry::STORAGE_CLASS,
-                    None,
-                    json!({"metadata": {"name": sc}, "provisioner": "x"}),
-                )
-                .unwrap();
-        }
-        store
-            .create(
-                &registry::NETWORK_ATTACHMENT_DEFINITION,
-                Some("default"),
-                json!({"metadata": {"name": "storage-net"}, "spec": {"config": "{}"}}),
-            )
-            .unwrap();
-        store
-            .create(
-                &registry::FORKLIFT_CONTROLLER,
-                Some(NS),
-                json!({"metadata": {"name": "forklift-controller"}, "spec": {"controller_precopy_interval": 1}}),
-            )
-            .unwrap();
-        store
-            .create(
-                &registry::PROVIDER,
-                Some(NS),
-                json!({"metadata": {"name": "host"}, "spec": {"type": "openshift", "url": "", "secret": {}}}),
-            )
-            .unwrap();
+        common::seed_cluster(
+            &store,
+            &["default", NS, "source-ns"],
+            &["lab-ceph-rbd", "lab-nfs", "san-sc"],
+        );
         let source = SourceLab::parse("lab.yaml", LAB).unwrap();
         let mut options = ForkliftOptions::new(speed, FaultSpec::parse(faults).unwrap(), NS);
         tune(&mut options);
@@ -253,15 +195,7 @@ impl Lab {
     }
 
     fn secret(&self, name: &str, keys: &[(&str, &str)]) {
-        let data: serde_json::Map<String, Value> = keys
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), json!(b64(v))))
-            .collect();
-        self.create(
-            &registry::SECRET,
-            NS,
-            json!({"metadata": {"name": name}, "data": data}),
-        );
+        common::secret(&self.store, name, keys);
     }
 
     /// A provider with a good secret for the lab source of that type.
@@ -347,7 +281,6 @@ impl Lab {
         )
     }
 
-    /// Polls an object until `ready` holds (short polling; the controllers run on their own).
     async fn wait(
         &self,
         rt: &'static ResourceType,
@@ -356,22 +289,7 @@ impl Lab {
         what: &str,
         ready: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(obj) = self.store.get(rt, Some(ns), name)
-                && ready(&obj)
-            {
-                return obj;
-            }
-            if Instant::now() > deadline {
-                let obj = self.store.get(rt, Some(ns), name).ok();
-                panic!(
-                    "timed out waiting for {what} on {name}: {}",
-                    serde_json::to_string_pretty(&obj).unwrap()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        common::wait_for(&self.store, rt, ns, name, what, ready).await
     }
 
     async fn wait_condition(&self, rt: &'static ResourceType, name: &str, kind: &str) -> Value {
@@ -387,16 +305,6 @@ impl Lab {
                 .any(|k| cond(o, k).is_some())
         })
         .await
-    }
-
-    fn vm_status(plan: &Value, id: &str) -> Value {
-        plan["status"]["migration"]["vms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["id"] == id)
-            .cloned()
-            .unwrap()
     }
 }
 
@@ -762,7 +670,7 @@ async fn vsphere_cold_migration_creates_the_target_objects() {
         cond(&p, "Succeeded").unwrap()["message"],
         "The plan execution has SUCCEEDED."
     );
-    let vm = Lab::vm_status(&p, "vm-1");
+    let vm = vm_status(&p, "vm-1");
     assert_eq!(
         step_names(&vm),
         [
@@ -869,7 +777,7 @@ async fn vsphere_cold_migration_creates_the_target_objects() {
         "Running"
     );
     // The nonconforming name is sanitised, recorded and annotated; the VM was off, so Halted.
-    let renamed = Lab::vm_status(&p, "vm-3");
+    let renamed = vm_status(&p, "vm-3");
     assert_eq!(renamed["newName"], "xcopy-test-vm-caps");
     let vm3 = lab.get(&registry::VIRTUAL_MACHINE, TARGET, "xcopy-test-vm-caps");
     assert_eq!(
@@ -963,7 +871,7 @@ async fn pipelines_match_each_provider_type() {
     }
     let p = lab.finished("ovirt-cold").await;
     assert!(cond(&p, "Succeeded").is_some());
-    let vm = Lab::vm_status(&p, "6b9a-0001");
+    let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(
         step_names(&vm),
         ["Initialize", "DiskTransfer", "VirtualMachineCreation"]
@@ -988,7 +896,7 @@ async fn pipelines_match_each_provider_type() {
 
     let p = lab.finished("os-cold").await;
     assert!(cond(&p, "Succeeded").is_some());
-    let vm = Lab::vm_status(&p, "0f0f-0001");
+    let vm = vm_status(&p, "0f0f-0001");
     assert_eq!(vm["name"], "os-vm");
     assert_eq!(
         step_names(&vm),
@@ -1005,7 +913,7 @@ async fn pipelines_match_each_provider_type() {
 
     let p = lab.finished("ova-cold").await;
     assert!(cond(&p, "Succeeded").is_some());
-    let vm = Lab::vm_status(&p, "ova-0001");
+    let vm = vm_status(&p, "ova-0001");
     assert_eq!(
         step_names(&vm),
         [
@@ -1045,7 +953,7 @@ async fn warm_migration_precopies_then_cuts_over_when_due() {
                 && s(p, "/status/migration/vms/0/phase") == "CopyingPaused"
         })
         .await;
-    let vm = Lab::vm_status(&p, "vm-1");
+    let vm = vm_status(&p, "vm-1");
     assert!(vm["warm"]["nextPrecopyAt"].is_string());
     assert!(vm["warm"]["precopies"][0]["end"].is_string());
     assert_eq!(step(&vm, "DiskTransfer")["phase"], "Running");
@@ -1067,7 +975,7 @@ async fn warm_migration_precopies_then_cuts_over_when_due() {
         .unwrap();
     let p = lab.finished("warm").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
-    let vm = Lab::vm_status(&p, "vm-1");
+    let vm = vm_status(&p, "vm-1");
     assert_eq!(
         step_names(&vm),
         [
@@ -1130,7 +1038,7 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
         cond(&p, "Failed").unwrap()["message"],
         "The plan execution has FAILED."
     );
-    let vm = Lab::vm_status(&p, "6b9a-0001");
+    let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(
         step_names(&vm),
         [
@@ -1214,7 +1122,7 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
     lab.migrate("prefail-1", "prefail", json!({}));
     let p = lab.finished("prefail").await;
     assert!(cond(&p, "Failed").is_some());
-    let vm = Lab::vm_status(&p, "6b9a-0001");
+    let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(vm["error"]["phase"], "PreHook");
     assert_eq!(step(&vm, "DiskTransfer")["phase"], "Pending");
     assert_eq!(
@@ -1235,7 +1143,7 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
         .await;
     lab.migrate("deadline-1", "deadline", json!({}));
     let p = lab.finished("deadline").await;
-    let vm = Lab::vm_status(&p, "6b9a-0001");
+    let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(
         vm["error"]["reasons"],
         json!(["Job was active longer than specified deadline"])
@@ -1263,7 +1171,7 @@ async fn a_vm_fail_fault_fails_the_vm_at_disk_transfer() {
     lab.migrate("faulty-1", "faulty", json!({}));
     let p = lab.finished("faulty").await;
     assert!(cond(&p, "Failed").is_some());
-    let vm = Lab::vm_status(&p, "6b9a-0001");
+    let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(vm["error"]["phase"], "CopyDisks");
     let dt = step(&vm, "DiskTransfer");
     assert!(!dt["error"]["reasons"].as_array().unwrap().is_empty());
@@ -1346,7 +1254,7 @@ async fn cancel_restores_the_source_power_state() {
         cond(&p, "Canceled").unwrap()["message"],
         "The plan execution has been CANCELED."
     );
-    let vm = Lab::vm_status(&p, "vm-1");
+    let vm = vm_status(&p, "vm-1");
     assert_eq!(vm["phase"], "Completed");
     let c = cond(&json!({"status": vm}), "Canceled").unwrap().clone();
     assert_eq!(c["reason"], "UserRequested");
@@ -1420,7 +1328,7 @@ async fn copy_offload_reports_xcopy_per_datastore() {
     }
     let p = lab.finished("offload").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
-    let vm = Lab::vm_status(&p, "vm-3");
+    let vm = vm_status(&p, "vm-3");
     assert_eq!(
         step_names(&vm),
         [
@@ -1540,7 +1448,7 @@ async fn in_flight_limit_queues_vms_with_pending() {
     );
     let p = lab.finished("queued").await;
     assert!(cond(&p, "Succeeded").is_some());
-    let win = Lab::vm_status(&p, "vm-2");
+    let win = vm_status(&p, "vm-2");
     // The Windows VM waits for its first-boot reboots.
     assert_eq!(step_names(&win).last().unwrap(), "WaitForGuestReboots");
     assert!(cond(&json!({"status": win}), "Pending").is_none());
@@ -1583,7 +1491,7 @@ async fn openshift_source_vms_migrate_with_their_pvc_names() {
     lab.migrate("ocp-cold-1", "ocp-cold", json!({}));
     let p = lab.finished("ocp-cold").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
-    let vm = Lab::vm_status(&p, s(&src, "/metadata/uid"));
+    let vm = vm_status(&p, s(&src, "/metadata/uid"));
     assert_eq!(
         step_names(&vm),
         ["Initialize", "DiskTransfer", "VirtualMachineCreation"]
@@ -1633,7 +1541,7 @@ async fn openshift_source_vms_migrate_with_their_pvc_names() {
     lab.migrate("ocp-live-1", "ocp-live", json!({}));
     let p = lab.finished("ocp-live").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
-    let vm = Lab::vm_status(&p, s(&src, "/metadata/uid"));
+    let vm = vm_status(&p, s(&src, "/metadata/uid"));
     assert_eq!(
         step_names(&vm),
         ["Initialize", "PrepareTarget", "Synchronization"]
@@ -1687,7 +1595,7 @@ async fn remote_destination_uses_the_cdi_path_and_removes_datavolumes() {
             s(p, "/status/migration/vms/0/phase") == "CopyDisks"
         })
         .await;
-    assert!(step(&Lab::vm_status(&copying, "vm-2"), "DiskTransfer")["phase"] == "Running");
+    assert!(step(&vm_status(&copying, "vm-2"), "DiskTransfer")["phase"] == "Running");
     let dvs = lab.list(&registry::DATA_VOLUME, TARGET, "vmID=vm-2");
     assert_eq!(dvs.len(), 2);
     assert!(
@@ -1701,7 +1609,7 @@ async fn remote_destination_uses_the_cdi_path_and_removes_datavolumes() {
     );
     let p = lab.finished("remote").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
-    let vm = Lab::vm_status(&p, "vm-2");
+    let vm = vm_status(&p, "vm-2");
     assert_eq!(
         step_names(&vm),
         [
@@ -1770,7 +1678,7 @@ async fn deleting_the_migration_cancels_and_a_new_one_retries() {
     let c = cond(&p, "Canceled").unwrap();
     assert_eq!(c["reason"], "Deleted");
     assert_eq!(c["message"], "The migration has been deleted.");
-    let vm = Lab::vm_status(&p, "6b9a-0001");
+    let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(vm["phase"], "Completed");
     // The source is powered back on.
     assert_eq!(
@@ -1781,10 +1689,7 @@ async fn deleting_the_migration_cancels_and_a_new_one_retries() {
     lab.migrate("retry-2", "retry", json!({}));
     let p = lab.wait_condition(&registry::PLAN, "retry", "Failed").await;
     assert!(cond(&p, "Canceled").is_none());
-    assert_eq!(
-        Lab::vm_status(&p, "6b9a-0001")["error"]["phase"],
-        "CreateVM"
-    );
+    assert_eq!(vm_status(&p, "6b9a-0001")["error"]["phase"], "CreateVM");
     let first_pvcs = lab.list(&registry::PERSISTENT_VOLUME_CLAIM, TARGET, "vmID=6b9a-0001");
     assert_eq!(first_pvcs.len(), 1);
     // Third attempt, fault cleared: the leftovers of the failed one go, the VM succeeds.
@@ -1843,7 +1748,7 @@ async fn ovirt_warm_and_a_future_cutover() {
     let p = lab.get(&registry::PLAN, NS, "ow");
     assert!(cond(&p, "Executing").is_some());
     assert!(
-        step(&Lab::vm_status(&p, "6b9a-0001"), "Cutover")
+        step(&vm_status(&p, "6b9a-0001"), "Cutover")
             .get("started")
             .is_none()
     );
@@ -1861,7 +1766,7 @@ async fn ovirt_warm_and_a_future_cutover() {
         .unwrap();
     let p = lab.finished("ow").await;
     assert!(cond(&p, "Succeeded").is_some());
-    let vm = Lab::vm_status(&p, "6b9a-0001");
+    let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(
         step_names(&vm),
         [
@@ -1912,14 +1817,14 @@ async fn renamed_vms_avoid_collisions_and_static_ips_follow_the_plan() {
     let p = lab.finished("names").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
     // An explicit targetName is used as is, without newName.
-    let vm1 = Lab::vm_status(&p, "vm-1");
+    let vm1 = vm_status(&p, "vm-1");
     assert!(vm1.get("newName").is_none());
     let web = lab.get(&registry::VIRTUAL_MACHINE, TARGET, "web-01");
     assert_eq!(web["spec"]["runStrategy"], "Always");
     let vmi = lab.get(&registry::VIRTUAL_MACHINE_INSTANCE, TARGET, "web-01");
     assert_ne!(vmi["status"]["interfaces"][0]["ipAddress"], "192.168.10.5");
     // The sanitised name collides: cut and suffixed with 4 random characters.
-    let vm3 = Lab::vm_status(&p, "vm-3");
+    let vm3 = vm_status(&p, "vm-3");
     let new_name = vm3["newName"].as_str().unwrap();
     assert!(
         new_name.starts_with("xcopy-test-vm-caps-")
@@ -1985,7 +1890,7 @@ async fn failures_at_named_steps_on_each_provider_type() {
             "The plan execution has FAILED.",
             "{plan}"
         );
-        let vm = Lab::vm_status(&p, id);
+        let vm = vm_status(&p, id);
         assert_eq!(vm["error"]["phase"], phase, "{plan}");
         assert!(
             step(&vm, step_name)["error"]["reasons"][0]

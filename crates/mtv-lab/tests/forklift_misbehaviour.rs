@@ -5,7 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use mtv_lab::Patch;
 use mtv_lab::faults::FaultSpec;
 use mtv_lab::forklift::{ForkliftHandle, ForkliftOptions, spawn_forklift};
@@ -15,8 +14,10 @@ use mtv_lab::source::{SourceLab, Vm};
 use mtv_lab::store::{ListOptions, Store};
 use serde_json::{Value, json};
 
-const NS: &str = "openshift-mtv";
-const TARGET: &str = "target";
+mod common;
+
+use common::{NS, TARGET, cond, s, vm_status};
+
 const GOOD: &str = "vm-101";
 const BAD: &str = "vm-202";
 
@@ -65,17 +66,6 @@ providers:
     )
 }
 
-fn s<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
-}
-
-fn cond<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)?
-        .iter()
-        .find(|c| s(c, "/type") == kind)
-}
-
 /// `spec.template.spec` of a VirtualMachine.
 fn tmpl(vm: &Value) -> &Value {
     &vm["spec"]["template"]["spec"]
@@ -84,16 +74,6 @@ fn tmpl(vm: &Value) -> &Value {
 fn interfaces(vm: &Value) -> &Vec<Value> {
     tmpl(vm)["domain"]["devices"]["interfaces"]
         .as_array()
-        .unwrap()
-}
-
-fn vm_status(plan: &Value, id: &str) -> Value {
-    plan["status"]["migration"]["vms"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["id"] == id)
-        .cloned()
         .unwrap()
 }
 
@@ -108,54 +88,7 @@ impl Lab {
     /// controllers at high speed, a vSphere Provider and the maps `vs-net`/`vs-st`.
     async fn start(faults: &str, edit: impl FnOnce(&SourceLab)) -> Lab {
         let store = Store::default();
-        for ns in ["default", NS] {
-            store
-                .create(
-                    &registry::NAMESPACE,
-                    None,
-                    json!({"metadata": {"name": ns}}),
-                )
-                .unwrap();
-        }
-        for (i, zone) in ["zone-a", "zone-b"].iter().enumerate() {
-            store
-                .create(
-                    &registry::NODE,
-                    None,
-                    json!({"metadata": {"name": format!("worker-{i}"), "labels": {"topology.kubernetes.io/zone": zone}}}),
-                )
-                .unwrap();
-        }
-        for sc in ["lab-ceph-rbd", "lab-nfs"] {
-            store
-                .create(
-                    &registry::STORAGE_CLASS,
-                    None,
-                    json!({"metadata": {"name": sc}, "provisioner": "x"}),
-                )
-                .unwrap();
-        }
-        store
-            .create(
-                &registry::NETWORK_ATTACHMENT_DEFINITION,
-                Some("default"),
-                json!({"metadata": {"name": "storage-net"}, "spec": {"config": "{}"}}),
-            )
-            .unwrap();
-        store
-            .create(
-                &registry::FORKLIFT_CONTROLLER,
-                Some(NS),
-                json!({"metadata": {"name": "forklift-controller"}, "spec": {"controller_precopy_interval": 1}}),
-            )
-            .unwrap();
-        store
-            .create(
-                &registry::PROVIDER,
-                Some(NS),
-                json!({"metadata": {"name": "host"}, "spec": {"type": "openshift", "url": "", "secret": {}}}),
-            )
-            .unwrap();
+        common::seed_cluster(&store, &["default", NS], &["lab-ceph-rbd", "lab-nfs"]);
         let source = SourceLab::parse("lab.yaml", &lab_file()).unwrap();
         edit(&source);
         let options = ForkliftOptions::new(40.0, FaultSpec::parse(faults).unwrap(), NS);
@@ -222,20 +155,7 @@ impl Lab {
     }
 
     fn secret(&self, name: &str, keys: &[(&str, &str)]) {
-        let data: serde_json::Map<String, Value> = keys
-            .iter()
-            .map(|(k, v)| {
-                (
-                    (*k).to_string(),
-                    json!(base64::engine::general_purpose::STANDARD.encode(v)),
-                )
-            })
-            .collect();
-        self.create(
-            &registry::SECRET,
-            NS,
-            json!({"metadata": {"name": name}, "data": data}),
-        );
+        common::secret(&self.store, name, keys);
     }
 
     fn maps(&self, name: &str, networks: Value, storages: Value) {
@@ -295,20 +215,7 @@ impl Lab {
         what: &str,
         ready: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(obj) = self.get(rt, ns, name)
-                && ready(&obj)
-            {
-                return obj;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what} on {ns}/{name}: {:#}",
-                self.get(rt, ns, name).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        common::wait_for(&self.store, rt, ns, name, what, ready).await
     }
 
     /// Waits until `check` holds of the lab.

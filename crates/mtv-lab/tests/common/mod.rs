@@ -1,0 +1,135 @@
+//! What the Forklift controller tests share: a store seeded like a small cluster, JSON readers,
+//! Secrets, and polling an object until it is ready.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use mtv_lab::registry::{self, ResourceType};
+use mtv_lab::store::Store;
+use serde_json::{Value, json};
+
+pub const NS: &str = "openshift-mtv";
+pub const TARGET: &str = "target";
+
+pub fn b64(v: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(v)
+}
+
+pub fn s<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or_default()
+}
+
+pub fn cond<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
+    obj.pointer("/status/conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| s(c, "/type") == kind)
+}
+
+/// A VM's entry in a Plan's `status.migration.vms`.
+pub fn vm_status(plan: &Value, id: &str) -> Value {
+    plan["status"]["migration"]["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["id"] == id)
+        .cloned()
+        .unwrap()
+}
+
+/// Seeds a store like a small cluster: the namespaces, two zoned workers, the storage classes, the
+/// `default/storage-net` NAD, the ForkliftController (precopy every minute) and the `host` Provider.
+pub fn seed_cluster(store: &Store, namespaces: &[&str], storage_classes: &[&str]) {
+    for ns in namespaces {
+        store
+            .create(
+                &registry::NAMESPACE,
+                None,
+                json!({"metadata": {"name": ns}}),
+            )
+            .unwrap();
+    }
+    for (i, zone) in ["zone-a", "zone-b"].iter().enumerate() {
+        store
+            .create(
+                &registry::NODE,
+                None,
+                json!({"metadata": {"name": format!("worker-{i}"), "labels": {"topology.kubernetes.io/zone": zone}}}),
+            )
+            .unwrap();
+    }
+    for sc in storage_classes {
+        store
+            .create(
+                &registry::STORAGE_CLASS,
+                None,
+                json!({"metadata": {"name": sc}, "provisioner": "x"}),
+            )
+            .unwrap();
+    }
+    store
+        .create(
+            &registry::NETWORK_ATTACHMENT_DEFINITION,
+            Some("default"),
+            json!({"metadata": {"name": "storage-net"}, "spec": {"config": "{}"}}),
+        )
+        .unwrap();
+    store
+        .create(
+            &registry::FORKLIFT_CONTROLLER,
+            Some(NS),
+            json!({"metadata": {"name": "forklift-controller"}, "spec": {"controller_precopy_interval": 1}}),
+        )
+        .unwrap();
+    store
+        .create(
+            &registry::PROVIDER,
+            Some(NS),
+            json!({"metadata": {"name": "host"}, "spec": {"type": "openshift", "url": "", "secret": {}}}),
+        )
+        .unwrap();
+}
+
+/// A Secret in `NS` with these keys (base64 `data`).
+pub fn secret(store: &Store, name: &str, keys: &[(&str, &str)]) {
+    let data: serde_json::Map<String, Value> = keys
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), json!(b64(v))))
+        .collect();
+    store
+        .create(
+            &registry::SECRET,
+            Some(NS),
+            json!({"metadata": {"name": name}, "data": data}),
+        )
+        .unwrap();
+}
+
+/// Polls an object until `ready` holds (short polling; the controllers run on their own), for 30 s.
+pub async fn wait_for(
+    store: &Store,
+    rt: &'static ResourceType,
+    ns: &str,
+    name: &str,
+    what: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(obj) = store.get(rt, Some(ns), name)
+            && ready(&obj)
+        {
+            return obj;
+        }
+        if Instant::now() > deadline {
+            let obj = store.get(rt, Some(ns), name).ok();
+            panic!(
+                "timed out waiting for {what} on {ns}/{name}: {}",
+                serde_json::to_string_pretty(&obj).unwrap()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
