@@ -1,16 +1,17 @@
 //! The Forklift controllers over a running lab server: what kube-rs reads (plan status, hook pod logs)
 //! is what the controllers wrote through the store.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, LogParams};
 use mtv_lab::forklift::{ForkliftOptions, spawn_forklift};
 use mtv_lab::registry;
 use mtv_lab::source::SourceLab;
 use mtv_lab::{LabOptions, LabServer, MTV_NAMESPACE};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const LAB: &str = r#"
 version: 1
@@ -33,12 +34,6 @@ providers:
         nics: [{mac: "56:6f:00:00:00:01", network: net-1}]
 "#;
 
-fn has_condition(obj: &Value, kind: &str) -> bool {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|c| c["type"] == kind))
-}
-
 #[tokio::test]
 async fn hook_logs_and_plan_status_are_served_by_the_api() {
     let server = LabServer::start(LabOptions::default()).await.unwrap();
@@ -50,36 +45,11 @@ async fn hook_logs_and_plan_status_are_served_by_the_api() {
         ForkliftOptions::new(20.0, Default::default(), MTV_NAMESPACE),
     );
     let ns = Some(MTV_NAMESPACE);
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    store
-        .create(&registry::SECRET, ns, json!({"metadata": {"name": "ovirt"}, "data": {
-            "user": b64("admin@internal"), "password": b64("lab-password"), "insecureSkipVerify": b64("true")}}))
-        .unwrap();
-    store
-        .create(&registry::PROVIDER, ns, json!({"metadata": {"name": "ovirt"}, "spec": {
-            "type": "ovirt", "url": "https://engine.lab.example/ovirt-engine/api", "secret": {"name": "ovirt", "namespace": MTV_NAMESPACE}}}))
-        .unwrap();
-    let pair = json!({"source": {"name": "ovirt", "namespace": MTV_NAMESPACE}, "destination": {"name": "host", "namespace": MTV_NAMESPACE}});
-    store
-        .create(
-            &registry::NETWORK_MAP,
-            ns,
-            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "net-1"}, "destination": {"type": "pod"}}]}}),
-        )
-        .unwrap();
-    store
-        .create(
-            &registry::STORAGE_MAP,
-            ns,
-            json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}),
-        )
-        .unwrap();
+    let pair = common::ovirt_provider_with_maps(&store);
     let playbook =
         "- hosts: localhost\n  tasks:\n  - name: say hello\n    debug:\n      msg: hello\n";
     store
-        .create(&registry::HOOK, ns, json!({"metadata": {"name": "hello"}, "spec": {"image": "quay.io/konveyor/hook-runner", "playbook": b64(playbook)}}))
+        .create(&registry::HOOK, ns, json!({"metadata": {"name": "hello"}, "spec": {"image": "quay.io/konveyor/hook-runner", "playbook": common::b64(playbook)}}))
         .unwrap();
     store
         .create(&registry::PLAN, ns, json!({"metadata": {"name": "p"}, "spec": {
@@ -93,13 +63,13 @@ async fn hook_logs_and_plan_status_are_served_by_the_api() {
     let mut events = store.subscribe();
     while Instant::now() < deadline {
         let plan = store.get(&registry::PLAN, ns, "p").unwrap();
-        if !migrated && has_condition(&plan, "Ready") {
+        if !migrated && common::cond(&plan, "Ready").is_some() {
             store
                 .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
                 .unwrap();
             migrated = true;
         }
-        let done = has_condition(&plan, "Succeeded");
+        let done = common::cond(&plan, "Succeeded").is_some();
         // Hook pods are deleted with their Job after success: remember one while it exists.
         while let Ok(e) = events.try_recv() {
             if std::ptr::eq(e.resource, &registry::POD)
@@ -133,7 +103,11 @@ async fn hook_logs_and_plan_status_are_served_by_the_api() {
         )),
     );
     let plan = serde_json::to_value(plans.get("p").await.unwrap()).unwrap();
-    assert!(has_condition(&plan, "Succeeded"), "{}", plan["status"]);
+    assert!(
+        common::cond(&plan, "Succeeded").is_some(),
+        "{}",
+        plan["status"]
+    );
     assert_eq!(
         plan["status"]["migration"]["vms"][0]["pipeline"][3]["name"],
         "PostHook"

@@ -1,6 +1,7 @@
 //! The lab's simulated guest files (`/lab/v1/sources/{provider}/vms/{id}/files`): written and read on a
 //! source VM, kept by clones, and shown on the migrated VirtualMachine.
 
+mod common;
 mod source_api;
 
 use source_api::{call, vsphere_vm_id};
@@ -10,7 +11,7 @@ use mtv_lab::source::SourceLab;
 use mtv_lab::source::guest::{
     GUEST_FILES_ANNOTATION, guest_files_annotation, read_migrated_guest_file,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::test]
 async fn a_guest_file_is_written_read_and_kept_by_clones() {
@@ -143,15 +144,8 @@ providers:
         guest_files: {/root/marker: mtv-data-integrity-lab}
 "#;
 
-fn has_condition(obj: &Value, kind: &str) -> bool {
-    obj.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|c| c["type"] == kind))
-}
-
 #[tokio::test]
 async fn the_migrated_virtual_machine_carries_the_guest_files() {
-    use base64::Engine;
     use mtv_lab::forklift::{ForkliftOptions, spawn_forklift};
     use mtv_lab::registry;
     use mtv_lab::{LabOptions, LabServer, MTV_NAMESPACE};
@@ -166,32 +160,7 @@ async fn the_migrated_virtual_machine_carries_the_guest_files() {
         ForkliftOptions::new(20.0, Default::default(), MTV_NAMESPACE),
     );
     let ns = Some(MTV_NAMESPACE);
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    store
-        .create(&registry::SECRET, ns, json!({"metadata": {"name": "ovirt"}, "data": {
-            "user": b64("admin@internal"), "password": b64("lab-password"), "insecureSkipVerify": b64("true")}}))
-        .unwrap();
-    store
-        .create(&registry::PROVIDER, ns, json!({"metadata": {"name": "ovirt"}, "spec": {
-            "type": "ovirt", "url": "https://engine.lab.example/ovirt-engine/api", "secret": {"name": "ovirt", "namespace": MTV_NAMESPACE}}}))
-        .unwrap();
-    let pair = json!({"source": {"name": "ovirt", "namespace": MTV_NAMESPACE}, "destination": {"name": "host", "namespace": MTV_NAMESPACE}});
-    store
-        .create(
-            &registry::NETWORK_MAP,
-            ns,
-            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "net-1"}, "destination": {"type": "pod"}}]}}),
-        )
-        .unwrap();
-    store
-        .create(
-            &registry::STORAGE_MAP,
-            ns,
-            json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}),
-        )
-        .unwrap();
+    let pair = common::ovirt_provider_with_maps(&store);
     store
         .create(&registry::PLAN, ns, json!({"metadata": {"name": "p"}, "spec": {
             "provider": pair, "targetNamespace": "migrated",
@@ -203,13 +172,13 @@ async fn the_migrated_virtual_machine_carries_the_guest_files() {
     let mut succeeded = false;
     while Instant::now() < deadline {
         let plan = store.get(&registry::PLAN, ns, "p").unwrap();
-        if !migrated && has_condition(&plan, "Ready") {
+        if !migrated && common::cond(&plan, "Ready").is_some() {
             store
                 .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
                 .unwrap();
             migrated = true;
         }
-        if has_condition(&plan, "Succeeded") {
+        if common::cond(&plan, "Succeeded").is_some() {
             succeeded = true;
             break;
         }

@@ -133,3 +133,39 @@ pub async fn wait_for(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// An oVirt Provider (`ovirt`, with its Secret) in `NS` and the maps `net` (net-1 → pod) and `st`
+/// (sd-1 → lab-ceph-rbd); returns the provider pair the maps use.
+pub fn ovirt_provider_with_maps(store: &Store) -> Value {
+    secret(
+        store,
+        "ovirt",
+        &[
+            ("user", "admin@internal"),
+            ("password", "lab-password"),
+            ("insecureSkipVerify", "true"),
+        ],
+    );
+    store
+        .create(&registry::PROVIDER, Some(NS), json!({"metadata": {"name": "ovirt"}, "spec": {
+            "type": "ovirt", "url": "https://engine.lab.example/ovirt-engine/api", "secret": {"name": "ovirt", "namespace": NS}}}))
+        .unwrap();
+    let pair = json!({"source": {"name": "ovirt", "namespace": NS}, "destination": {"name": "host", "namespace": NS}});
+    store
+        .create(
+            &registry::NETWORK_MAP,
+            Some(NS),
+            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "net-1"}, "destination": {"type": "pod"}}]}}),
+        )
+        .unwrap();
+    store
+        .create(
+            &registry::STORAGE_MAP,
+            Some(NS),
+            json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}),
+        )
+        .unwrap();
+    pair
+}
