@@ -42,6 +42,30 @@ pub enum TargetError {
     Kubeconfig { path: String, message: String },
     #[error("cannot build a Kubernetes client for {target}: {message}")]
     Client { target: String, message: String },
+    #[error(
+        "remote_ocp_cluster is `{remote}`, but the run is connected to `{host}`: the remote scenarios \
+         would migrate into another cluster than the one named; connect to that cluster \
+         (--kubeconfig/--context) or set remote_ocp_cluster to a part of `{host}`"
+    )]
+    RemoteClusterMismatch { remote: String, host: String },
+}
+
+/// The Python suite's guard for remote scenarios: `remote_ocp_cluster` names the cluster the run is
+/// connected to, so it must be a part of the API server's host; anything else is the wrong kubeconfig.
+pub fn check_remote_cluster(remote: &str, server_url: &str) -> Result<(), TargetError> {
+    let host = server_url
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.host().map(str::to_string))
+        .unwrap_or_else(|| server_url.to_string());
+    if !remote.is_empty() && host.contains(remote) {
+        Ok(())
+    } else {
+        Err(TargetError::RemoteClusterMismatch {
+            remote: remote.to_string(),
+            host,
+        })
+    }
 }
 
 /// The target's kubeconfig, the context to use (None = its current context), and where it came from.
@@ -115,4 +139,31 @@ pub fn server_and_token(target: &Target) -> Result<(String, Option<String>), Tar
         .and_then(|a| a.token.as_ref())
         .map(|t| t.expose_secret().to_string());
     Ok((server, token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remote_cluster_must_be_part_of_the_api_host() {
+        assert!(
+            check_remote_cluster("qe-cluster-b", "https://api.qe-cluster-b.example.com:6443")
+                .is_ok()
+        );
+        assert!(
+            check_remote_cluster("cluster-b", "https://api.qe-cluster-b.example.com:6443").is_ok()
+        );
+        let error = check_remote_cluster("cluster-a", "https://api.qe-cluster-b.example.com:6443")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`cluster-a`") && error.contains("`api.qe-cluster-b.example.com`"),
+            "{error}"
+        );
+        // The port and scheme are not the host.
+        assert!(check_remote_cluster("6443", "https://api.b.example.com:6443").is_err());
+        assert!(check_remote_cluster("https", "https://api.b.example.com:6443").is_err());
+        assert!(check_remote_cluster("", "https://api.b.example.com:6443").is_err());
+    }
 }

@@ -12,7 +12,7 @@ use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
-use mtv_engine::target::{Target, client_for, server_and_token};
+use mtv_engine::target::{Target, check_remote_cluster, client_for, server_and_token};
 use mtv_report::{Console, ConsoleMode, EventLog, Fanout, JunitReport, Reporter};
 use tokio::sync::{mpsc, watch};
 
@@ -141,6 +141,17 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         copy_offload: scenarios.iter().any(|s| s.config.copyoffload),
     };
     let copy_offload = front.config.profile.copyoffload(env).map_err(Report::new)?;
+    let lab = match &target {
+        Target::Lab { .. } => true,
+        _ => is_lab(&client).await,
+    };
+    let (cluster_url, cluster_token) = server_and_token(&target).map_err(plain)?;
+    // The lab is both the local and the remote cluster; a real cluster must be the one named.
+    if let (true, false, Some(remote)) =
+        (needs.remote, lab, &front.config.settings.remote_ocp_cluster)
+    {
+        check_remote_cluster(remote, &cluster_url).map_err(plain)?;
+    }
 
     let session_id = format!(
         "{}-{}",
@@ -170,11 +181,6 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let reporters = spawn_reporters(fanout, rx);
     let sink: Arc<dyn EventSink> = Arc::new(ChannelSink(tx));
 
-    let lab = match &target {
-        Target::Lab { .. } => true,
-        _ => is_lab(&client).await,
-    };
-    let (cluster_url, cluster_token) = server_and_token(&target).map_err(plain)?;
     let interrupt = install_interrupt();
     let outcome = run(
         Bootstrap {
