@@ -1,0 +1,182 @@
+//! The whole catalog, as a user runs it: `mtv-tests run` with no marker on the embedded lab, for every
+//! built-in profile. Every item that `mtv-tests list` selects must pass, every item it skips must be
+//! skipped with the same reason, and nothing else may run. The remote scenarios use the lab as their
+//! remote cluster (`--tc remote_ocp_cluster:lab`).
+//!
+//! One test per profile, so the harness runs them side by side and a failure names its profile.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
+/// The lab's speed for these runs: fast, yet below the README's limit of about 20, where every scenario
+/// stays meaningful (the simultaneous copy-offload Plans must still overlap).
+const LAB_SPEED: &str = "10";
+
+fn mtv_tests(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("mtv-tests runs")
+}
+
+/// What `list` expects of each item: `None` for selected, `Some(reason)` for skipped.
+fn listed(dir: &std::path::Path, profile: &str) -> BTreeMap<String, Option<String>> {
+    let output = mtv_tests(
+        dir,
+        &[
+            "list",
+            "--source-provider",
+            profile,
+            "--tc",
+            "remote_ocp_cluster:lab",
+            "--tc",
+            "mtv_version:2.10.0",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&output.stdout).expect("list prints JSON");
+    listing["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|item| item["outcome"] != "deselected")
+        .map(|item| {
+            let id = item["id"].as_str().expect("id").to_string();
+            let reason = (item["outcome"] == "skipped")
+                .then(|| item["reason"].as_str().unwrap_or_default().to_string());
+            (id, reason)
+        })
+        .collect()
+}
+
+/// Each step's outcome as the run's event stream reports it: `outcome` and its reason or message.
+fn ran(output: &Output) -> BTreeMap<String, (String, String)> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("one JSON event per line"))
+        .filter(|event| event["event"] == "step_finished")
+        .map(|event| {
+            let detail = event
+                .get("reason")
+                .or_else(|| event.get("message"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            (
+                event["id"].as_str().expect("id").to_string(),
+                (
+                    event["outcome"].as_str().expect("outcome").to_string(),
+                    detail,
+                ),
+            )
+        })
+        .collect()
+}
+
+fn whole_catalog_passes(profile: &str) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let expected = listed(dir.path(), profile);
+    assert!(
+        expected.values().any(Option::is_none),
+        "{profile}: list selects nothing"
+    );
+    let output = mtv_tests(
+        dir.path(),
+        &[
+            "run",
+            "--source-provider",
+            profile,
+            "--tc",
+            "remote_ocp_cluster:lab",
+            "-j",
+            "8",
+            "--lab-speed",
+            LAB_SPEED,
+            "--format",
+            "json",
+            "--results",
+            "out",
+        ],
+    );
+    let outcomes = ran(&output);
+    let mut wrong = Vec::new();
+    for (id, skip_reason) in &expected {
+        let got = outcomes.get(id);
+        let right = match (skip_reason, got) {
+            (None, Some((outcome, _))) => outcome == "passed",
+            (Some(reason), Some((outcome, detail))) => outcome == "skipped" && detail == reason,
+            (_, None) => false,
+        };
+        if !right {
+            wrong.push(format!("{id}: expected {skip_reason:?}, got {got:?}"));
+        }
+    }
+    for id in outcomes.keys().filter(|id| !expected.contains_key(*id)) {
+        wrong.push(format!("{id}: ran, but list does not have it"));
+    }
+    assert!(
+        wrong.is_empty(),
+        "{profile}: {} of {} items wrong:\n{}\nstderr:\n{}",
+        wrong.len(),
+        expected.len(),
+        wrong.join("\n"),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{profile}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Nothing left behind: every ledger entry was removed.
+    let ledger: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/resources.json")).expect("the ledger"),
+    )
+    .expect("the ledger is JSON");
+    let entries = ledger["entries"].as_array().expect("entries");
+    let kept: Vec<_> = entries.iter().filter(|e| e["removed"] != true).collect();
+    assert!(kept.is_empty(), "{profile}: left behind: {kept:#?}");
+}
+
+#[test]
+fn vsphere() {
+    whole_catalog_passes("vsphere");
+}
+
+#[test]
+fn vsphere_copy_offload() {
+    whole_catalog_passes("vsphere-copy-offload");
+}
+
+#[test]
+fn ovirt() {
+    whole_catalog_passes("ovirt");
+}
+
+#[test]
+fn openstack() {
+    whole_catalog_passes("openstack");
+}
+
+#[test]
+fn openshift() {
+    whole_catalog_passes("openshift");
+}
+
+#[test]
+fn ova() {
+    whole_catalog_passes("ova");
+}
