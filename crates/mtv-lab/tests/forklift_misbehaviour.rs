@@ -218,6 +218,19 @@ impl Lab {
         common::wait_for(&self.store, rt, ns, name, what, ready).await
     }
 
+    /// A Hook whose image always fails, once Ready.
+    async fn failing_hook(&self, name: &str) {
+        self.create(
+            &registry::HOOK,
+            NS,
+            json!({"metadata": {"name": name}, "spec": {"image": "quay.io/lab/hook-fail:1"}}),
+        );
+        self.wait(&registry::HOOK, NS, name, "Ready", |h| {
+            cond(h, "Ready").is_some()
+        })
+        .await;
+    }
+
     /// Waits until `check` holds of the lab.
     async fn until(&self, what: &str, check: impl Fn(&Lab) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -555,15 +568,7 @@ async fn name_misbehaviour_appends_lab() {
 #[tokio::test]
 async fn namespace_misbehaviour_uses_the_plan_namespace_and_still_cleans_up() {
     let lab = Lab::start("misbehave=bad@namespace", |_| {}).await;
-    lab.create(
-        &registry::HOOK,
-        NS,
-        json!({"metadata": {"name": "fail"}, "spec": {"image": "quay.io/lab/hook-fail:1"}}),
-    );
-    lab.wait(&registry::HOOK, NS, "fail", "Ready", |h| {
-        cond(h, "Ready").is_some()
-    })
-    .await;
+    lab.failing_hook("fail").await;
     // The bad VM fails after its VirtualMachine exists, so the failure cleanup has something to find.
     let plan = lab
         .run(
@@ -687,15 +692,7 @@ async fn xcopy_misbehaviour_reports_no_xcopy_where_it_was_used() {
 #[tokio::test]
 async fn hook_step_misbehaviour_runs_a_post_hook_at_pre_hook() {
     let lab = Lab::start("misbehave=bad@hook-step", |_| {}).await;
-    lab.create(
-        &registry::HOOK,
-        NS,
-        json!({"metadata": {"name": "fail"}, "spec": {"image": "quay.io/lab/hook-fail:1"}}),
-    );
-    lab.wait(&registry::HOOK, NS, "fail", "Ready", |h| {
-        cond(h, "Ready").is_some()
-    })
-    .await;
+    lab.failing_hook("fail").await;
     let post = json!([{"step": "PostHook", "hook": {"name": "fail", "namespace": NS}}]);
     let plan = lab
         .run(
