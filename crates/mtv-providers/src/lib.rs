@@ -3,11 +3,14 @@
 //! hypervisor they run against.
 //!
 //! Adapters: [`lab::LabSource`] for the embedded lab, [`openshift::OpenShiftSource`] for OpenShift
-//! sources (KubeVirt objects, on the lab or a real cluster). vSphere (SOAP, tested against vcsim), oVirt
-//! (REST), OpenStack (REST) and OVA (nothing to prepare) follow the same trait.
+//! sources (KubeVirt objects, on the lab or a real cluster), and [`vsphere::VsphereSource`] for a real
+//! vCenter or ESXi (the vim25 SOAP API; tested against vcsim, govmomi's simulator, which
+//! `scripts/build-vcsim.sh` builds). oVirt (REST), OpenStack (REST) and OVA (nothing to prepare) will
+//! follow the same trait.
 
 pub mod lab;
 pub mod openshift;
+pub mod vsphere;
 
 use std::future::Future;
 

@@ -1,0 +1,423 @@
+//! The vSphere adapter against vcsim: govmomi's simulator, a real vim25 SOAP server over HTTPS, built
+//! from Debian's packages by `scripts/build-vcsim.sh` (which `scripts/install-test-deps.sh` runs).
+//! Each test starts its own vcsim (the VPX model: datacenter DC0, hosts DC0_H0 and DC0_C0_H0..2,
+//! datastore LocalDS_0, networks "VM Network" and DC0_DVPG0, VMs DC0_H0_VM0/1 and DC0_C0_RP0_VM0/1)
+//! on a free loopback port; it exits with the test.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
+use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider};
+
+const USER: &str = "administrator@vsphere.local";
+const PASSWORD: &str = "vcsim-Secret-9f3k";
+/// Every test's whole body (vcsim answers in milliseconds; this only bounds a hang).
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A running vcsim; killed when dropped.
+struct Vcsim {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Vcsim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn vcsim_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("MTV_TEST_VCSIM") {
+        return PathBuf::from(path);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let target = if target.is_relative() {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(target)
+    } else {
+        target
+    };
+    target.join("vcsim/vcsim")
+}
+
+impl Vcsim {
+    fn start() -> Vcsim {
+        let binary = vcsim_binary();
+        assert!(
+            binary.is_file(),
+            "vcsim is not built ({} is missing): run scripts/install-test-deps.sh (it installs \
+             golang-go and golang-github-vmware-govmomi-dev and runs scripts/build-vcsim.sh), or \
+             point MTV_TEST_VCSIM at a vcsim binary",
+            binary.display()
+        );
+        let mut child = Command::new(&binary)
+            .args([
+                "-listen",
+                "127.0.0.1:0",
+                "-username",
+                USER,
+                "-password",
+                PASSWORD,
+                "-exit-on-stdin-eof",
+            ])
+            // Our end of stdin closes when the test process dies, and vcsim follows.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("VCSIM_URL=") {
+                    let _ = sender.send(url.to_string());
+                    break;
+                }
+            }
+        });
+        let url = match receiver.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("{} printed no VCSIM_URL within 30 s", binary.display());
+            }
+        };
+        Vcsim { child, url }
+    }
+
+    fn config(&self) -> VsphereConfig {
+        let mut config = VsphereConfig::new(&self.url, USER, PASSWORD);
+        config.insecure_skip_verify = true;
+        config.request_timeout = Duration::from_secs(30);
+        config.task_timeout = Duration::from_secs(60);
+        config
+    }
+
+    async fn connect(&self) -> VsphereSource {
+        VsphereSource::connect(self.config())
+            .await
+            .unwrap_or_else(|e| panic!("log in to vcsim at {}: {e}", self.url))
+    }
+}
+
+async fn bounded<F: std::future::Future<Output = ()>>(test: F) {
+    tokio::time::timeout(TEST_TIMEOUT, test)
+        .await
+        .expect("the test did not finish within its bound");
+}
+
+#[tokio::test]
+async fn finds_vms_and_reads_their_facts() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let source = vcsim.connect().await;
+        let vm = source
+            .find("DC0_H0_VM0")
+            .await
+            .unwrap()
+            .expect("vcsim's VPX model has DC0_H0_VM0");
+        assert!(vm.id.starts_with("vm-"), "{}", vm.id);
+        assert_eq!(vm.name, "DC0_H0_VM0");
+        assert!(!vm.template);
+        // The VPX model powers its VMs on; 1 vCPU and 32 MiB each.
+        assert!(vm.powered_on);
+        assert_eq!((vm.cpu_sockets, vm.cores_per_socket), (1, 1));
+        assert_eq!(vm.memory_mib, 32);
+        assert_eq!(vm.firmware, "bios");
+        assert!(!vm.uuid.is_empty());
+        assert!(vm.host.as_deref().is_some_and(|h| h.starts_with("host-")));
+        assert_eq!(vm.disks.len(), 1, "{:?}", vm.disks);
+        let disk = &vm.disks[0];
+        assert_eq!(disk.file, "[LocalDS_0] DC0_H0_VM0/disk1.vmdk");
+        assert!(!disk.datastore.is_empty());
+        assert_eq!(disk.capacity_gib, 1, "1 MiB rounds up to 1 GiB");
+        assert_eq!(
+            (disk.provisioning.as_str(), disk.mode.as_str()),
+            ("thin", "persistent")
+        );
+        assert_eq!(disk.rdm, None);
+        assert!(disk.controller_key > 0);
+        assert_eq!(vm.nics.len(), 1, "{:?}", vm.nics);
+        let nic = &vm.nics[0];
+        assert_eq!(nic.mac.len(), 17, "{}", nic.mac);
+        assert!(nic.network.starts_with("dvportgroup-"), "{}", nic.network);
+        assert!(nic.start_connected);
+        assert!(vm.snapshots.is_empty());
+
+        assert_eq!(source.facts(&vm.id).await.unwrap(), vm);
+        let other = source.find("DC0_C0_RP0_VM1").await.unwrap().unwrap();
+        assert_ne!(other.id, vm.id);
+        assert_eq!(source.find("no-such-vm").await.unwrap(), None);
+        match source.facts("vm-999999").await {
+            Err(SourceError::NotFound(id)) => assert_eq!(id, "vm-999999"),
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+        source.logout().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn clones_and_prepares_a_vm_then_deletes_it() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let source = vcsim.connect().await;
+        let original = source.find("DC0_H0_VM0").await.unwrap().unwrap();
+        let request = CloneRequest {
+            name: "mtv-tests-clone-1".into(),
+            power_on: Some(true),
+            cbt: true,
+            disk_type: Some("thin".into()),
+            target_datastore: Some("LocalDS_0".into()),
+            host: original.host.clone(),
+            add_disks: vec![NewDisk {
+                size_gib: 1,
+                provisioning: "thin".into(),
+                mode: "persistent".into(),
+                datastore: None,
+                rdm: None,
+            }],
+        };
+        let clone = source.clone_vm(&original.id, &request).await.unwrap();
+        assert_ne!(clone.id, original.id);
+        assert_eq!(clone.name, "mtv-tests-clone-1");
+        assert!(clone.powered_on, "power_on: Some(true)");
+        assert!(clone.cbt, "cbt requested");
+        assert_eq!(clone.host, original.host);
+        assert_eq!(
+            clone.disks.len(),
+            original.disks.len() + 1,
+            "{:?}",
+            clone.disks
+        );
+        assert!(
+            clone
+                .disks
+                .iter()
+                .all(|d| d.file.contains("mtv-tests-clone-1"))
+        );
+        assert_eq!(
+            source.find("mtv-tests-clone-1").await.unwrap(),
+            Some(clone.clone())
+        );
+
+        source.set_power(&clone.id, false).await.unwrap();
+        assert!(!source.facts(&clone.id).await.unwrap().powered_on);
+        source.set_power(&clone.id, false).await.unwrap();
+        source.set_power(&clone.id, true).await.unwrap();
+        assert!(source.facts(&clone.id).await.unwrap().powered_on);
+
+        source
+            .add_disk(
+                &clone.id,
+                &NewDisk {
+                    size_gib: 2,
+                    provisioning: "thick-eager".into(),
+                    mode: "independent_persistent".into(),
+                    datastore: Some("LocalDS_0".into()),
+                    rdm: None,
+                },
+            )
+            .await
+            .unwrap();
+        let facts = source.facts(&clone.id).await.unwrap();
+        assert_eq!(facts.disks.len(), clone.disks.len() + 1);
+        let added = facts.disks.last().unwrap();
+        assert_eq!(added.capacity_gib, 2);
+        assert_eq!(added.provisioning, "thick-eager");
+        assert_eq!(added.mode, "independent_persistent");
+        assert!(added.file.starts_with("[LocalDS_0] "), "{}", added.file);
+        let units: Vec<(i64, i64)> = facts
+            .disks
+            .iter()
+            .map(|d| (d.controller_key, d.unit_number))
+            .collect();
+        let mut unique = units.clone();
+        unique.dedup();
+        assert_eq!(units, unique, "every disk on its own unit");
+
+        let rdm = source
+            .add_disk(
+                &clone.id,
+                &NewDisk {
+                    size_gib: 0,
+                    provisioning: "thin".into(),
+                    mode: "persistent".into(),
+                    datastore: None,
+                    rdm: Some("physical".into()),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(rdm.to_string().contains("LUN"), "{rdm}");
+
+        let mac = source.add_nic(&clone.id, "DC0_DVPG0", false).await.unwrap();
+        let facts = source.facts(&clone.id).await.unwrap();
+        let nic = facts
+            .nics
+            .iter()
+            .find(|n| n.mac == mac)
+            .unwrap_or_else(|| panic!("MAC {mac} not in {:?}", facts.nics));
+        assert!(nic.network.starts_with("dvportgroup-"), "{}", nic.network);
+        assert!(!nic.start_connected);
+        let standard_mac = source.add_nic(&clone.id, "VM Network", true).await.unwrap();
+        assert_ne!(standard_mac, mac);
+        let facts = source.facts(&clone.id).await.unwrap();
+        let nic = facts.nics.iter().find(|n| n.mac == standard_mac).unwrap();
+        assert!(nic.network.starts_with("network-"), "{}", nic.network);
+        assert!(nic.start_connected);
+        let missing = source
+            .add_nic(&clone.id, "no-such-network", true)
+            .await
+            .unwrap_err();
+        assert!(
+            missing.to_string().contains("no Network `no-such-network`"),
+            "{missing}"
+        );
+
+        let first = source
+            .create_snapshot(&clone.id, "before-migration")
+            .await
+            .unwrap();
+        assert!(first.id.starts_with("snapshot-"), "{}", first.id);
+        assert_eq!(first.name, "before-migration");
+        assert!(first.created.len() >= 16, "{}", first.created);
+        let second = source.create_snapshot(&clone.id, "second").await.unwrap();
+        let snapshots = source.facts(&clone.id).await.unwrap().snapshots;
+        assert_eq!(snapshots, vec![first, second]);
+
+        source.delete_vm(&clone.id).await.unwrap();
+        assert!(matches!(
+            source.facts(&clone.id).await,
+            Err(SourceError::NotFound(_))
+        ));
+        assert_eq!(source.find("mtv-tests-clone-1").await.unwrap(), None);
+        // Deleting a missing VM is not an error.
+        source.delete_vm(&clone.id).await.unwrap();
+        // The original is still there. (Not its disk file name: vcsim 0.24's clone shares the
+        // source's device objects and rewrites the source disk's backing file name to the clone's.)
+        let after = source.facts(&original.id).await.unwrap();
+        assert_eq!(
+            (after.name, after.memory_mib),
+            (original.name, original.memory_mib)
+        );
+        assert_eq!(after.disks.len(), original.disks.len());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_clone_can_stay_off_and_failures_name_the_vm() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let source = vcsim.connect().await;
+        let original = source.find("DC0_C0_RP0_VM0").await.unwrap().unwrap();
+        let clone = source
+            .clone_vm(
+                &original.id,
+                &CloneRequest {
+                    name: "mtv-tests-off".into(),
+                    power_on: Some(false),
+                    ..CloneRequest::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(!clone.powered_on);
+        assert!(!clone.cbt);
+        source.delete_vm(&clone.id).await.unwrap();
+
+        let error = source
+            .clone_vm("vm-999999", &CloneRequest::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, SourceError::NotFound(ref id) if id == "vm-999999"),
+            "{error}"
+        );
+        let error = source.set_power("vm-999999", true).await.unwrap_err();
+        assert!(matches!(error, SourceError::NotFound(_)), "{error}");
+        let error = source.create_snapshot("vm-999999", "x").await.unwrap_err();
+        assert!(error.to_string().contains("vm-999999"), "{error}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_without_showing_it() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let mut config = vcsim.config();
+        config.password = "wrong-Password-77x".into();
+        assert!(!format!("{config:?}").contains("wrong-Password-77x"));
+        let error = VsphereSource::connect(config).await.unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("refused the user name or password"),
+            "{message}"
+        );
+        assert!(message.contains(USER), "{message}");
+        assert!(!message.contains("wrong-Password-77x"), "{message}");
+        assert!(!message.contains(PASSWORD), "{message}");
+        assert!(!format!("{error:?}").contains("wrong-Password-77x"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tls_is_verified_unless_skipped() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let source = vcsim.connect().await;
+        let pem = source.ca_certificate().await.unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"), "{pem}");
+
+        // vcsim's certificate is trusted by no system: verification fails, and says why.
+        let mut verified = vcsim.config();
+        verified.insecure_skip_verify = false;
+        let error = VsphereSource::connect(verified.clone()).await.unwrap_err();
+        assert!(
+            error.to_string().to_lowercase().contains("certificate"),
+            "{error}"
+        );
+        // With the certificate the server presents, it connects.
+        verified.ca_certificate = Some(pem);
+        let pinned = VsphereSource::connect(verified).await.unwrap();
+        assert!(pinned.find("DC0_H0_VM1").await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_ended_session_is_renewed_and_guest_files_are_refused() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let source = vcsim.connect().await;
+        let vm = source.find("DC0_H0_VM0").await.unwrap().unwrap();
+        source.logout().await.unwrap();
+        // The next call gets NotAuthenticated, logs in again and goes through.
+        assert_eq!(source.facts(&vm.id).await.unwrap().id, vm.id);
+
+        let error = source
+            .write_guest_file(&vm.id, "/tmp/marker", "x")
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("Guest Operations"), "{error}");
+        let error = source
+            .read_guest_file(&vm.id, "/tmp/marker")
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("Guest Operations"), "{error}");
+    })
+    .await;
+}
