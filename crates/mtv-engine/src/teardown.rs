@@ -3,12 +3,15 @@
 //!
 //! The same code serves the end of a run and `mtv-tests clean --ledger` after a crash.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use base64::Engine;
 use mtv_api::ProviderType;
 use mtv_providers::SourceProvider;
 use mtv_providers::lab::LabSource;
 use mtv_providers::openshift::OpenShiftSource;
+use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
 use serde_json::Value;
 
 use crate::cluster::{Cluster, Kind, kinds, retry_transient};
@@ -72,6 +75,86 @@ async fn delete_plan_products(cluster: &Cluster, plan: &Value) {
     }
 }
 
+/// How to log in to the vSphere sources whose clones the ledger lists: the source Provider Secrets
+/// the ledger names (`url`, `user`, `password`, `insecureSkipVerify`, `cacert`), read before teardown
+/// deletes them, so this works for `clean --ledger` after a crash too.
+async fn vsphere_credentials(cluster: &Cluster, entries: &[LedgerEntry]) -> Vec<VsphereConfig> {
+    let has_vsphere_vms = entries.iter().any(
+        |e| matches!(e, LedgerEntry::SourceVm { source, .. } if source.starts_with("vsphere:")),
+    );
+    if !has_vsphere_vms {
+        return Vec::new();
+    }
+    let mut configs = Vec::new();
+    for entry in entries {
+        let LedgerEntry::Kube { resource, .. } = entry else {
+            continue;
+        };
+        if kind_of(resource) != Some(kinds::SECRET) {
+            continue;
+        }
+        let Ok(Some(secret)) = cluster
+            .get(
+                &kinds::SECRET,
+                resource.namespace.as_deref(),
+                &resource.name,
+            )
+            .await
+        else {
+            continue;
+        };
+        if secret["metadata"]["labels"]["createdForProviderType"].as_str() != Some("vsphere") {
+            continue;
+        }
+        let field = |key: &str| -> Option<String> {
+            match secret["data"][key].as_str() {
+                Some(encoded) => base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .ok()
+                    .and_then(|bytes| String::from_utf8(bytes).ok()),
+                None => secret["stringData"][key].as_str().map(str::to_string),
+            }
+        };
+        let (Some(url), Some(user), Some(password)) =
+            (field("url"), field("user"), field("password"))
+        else {
+            continue;
+        };
+        let mut config = VsphereConfig::new(url, user, password);
+        config.insecure_skip_verify = field("insecureSkipVerify").as_deref() == Some("true");
+        config.ca_certificate = field("cacert").filter(|pem| !pem.trim().is_empty());
+        configs.push(config);
+    }
+    configs
+}
+
+/// Whether a Provider URL (`https://vc.example.com/sdk`) is the ledger's `vsphere:<server>`.
+fn is_server(url: &str, server: &str) -> bool {
+    let authority = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    url == server || authority == server || authority.split(':').next() == Some(server)
+}
+
+/// The logged-in adapter for a ledgered vSphere server, connecting once per server.
+async fn vsphere_adapter<'a>(
+    adapters: &'a mut BTreeMap<String, Option<VsphereSource>>,
+    credentials: &[VsphereConfig],
+    server: &str,
+) -> Option<&'a VsphereSource> {
+    if !adapters.contains_key(server) {
+        let adapter = match credentials.iter().find(|c| is_server(&c.server, server)) {
+            Some(config) => VsphereSource::connect(config.clone()).await.ok(),
+            None => None,
+        };
+        adapters.insert(server.to_string(), adapter);
+    }
+    adapters.get(server).and_then(Option::as_ref)
+}
+
 /// Removes everything the ledger lists that is not removed yet. Returns the leftovers.
 pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> {
     let entries: Vec<LedgerEntry> = cluster
@@ -86,6 +169,9 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
     let mut leftovers = Vec::new();
     // Deletions retry transient API failures for as long as teardown may take.
     let deadline = tokio::time::Instant::now() + timeout;
+    // Read while the source Secrets still exist: the source clones go last.
+    let vsphere_credentials = vsphere_credentials(cluster, &entries).await;
+    let mut vsphere_adapters = BTreeMap::new();
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     for entry in &entries {
@@ -196,6 +282,16 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
             // Usually gone already with its namespace; deleting a missing VM is not an error.
             let adapter = OpenShiftSource::named(cluster.client().clone(), namespace);
             adapter.delete_vm(id).await.is_ok()
+        } else if let Some(server) = source.strip_prefix("vsphere:") {
+            let deletion = async {
+                match vsphere_adapter(&mut vsphere_adapters, &vsphere_credentials, server).await {
+                    Some(adapter) => adapter.delete_vm(id).await.is_ok(),
+                    None => false,
+                }
+            };
+            tokio::time::timeout(timeout, deletion)
+                .await
+                .unwrap_or(false)
         } else {
             match (
                 source.strip_prefix("lab:"),
@@ -231,6 +327,24 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn provider_urls_match_ledgered_vsphere_servers() {
+        assert!(is_server("https://vc.example.com/sdk", "vc.example.com"));
+        assert!(is_server(
+            "https://vc.example.com:8443/sdk",
+            "vc.example.com"
+        ));
+        assert!(is_server(
+            "https://vc.example.com:8443/sdk",
+            "vc.example.com:8443"
+        ));
+        assert!(is_server("vc.example.com", "vc.example.com"));
+        assert!(!is_server(
+            "https://other.example.com/sdk",
+            "vc.example.com"
+        ));
+    }
 
     #[test]
     fn migrations_go_first_and_namespaces_last() {
