@@ -3,7 +3,8 @@
 //
 // It prints one line, `VCSIM_URL=https://127.0.0.1:<port>/sdk`, once the server accepts connections,
 // and runs until it is signalled or, with -exit-on-stdin-eof, until its standard input closes (so a
-// test that dies takes its simulator with it). Only the given user and password may log in.
+// test that dies takes its simulator with it). Only the given user and password may log in. With
+// -template NAME, that VM of the model is powered off and marked as a template before serving.
 //
 // The server presents a certificate for 127.0.0.1, ::1 and localhost issued by a CA made at start
 // (both ECDSA P-256, sent as a chain), as a VMCA-signed vCenter would: the simulator's built-in test
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // serverCertificate makes a CA and a server certificate it signs, valid for a year.
@@ -80,11 +82,29 @@ func serverCertificate() (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der, caDER}, PrivateKey: key}, nil
 }
 
+// markAsTemplate powers a VM of the model off and marks it as a template, as MarkAsTemplate would.
+func markAsTemplate(name string) error {
+	for _, entity := range simulator.Map.All("VirtualMachine") {
+		vm, ok := entity.(*simulator.VirtualMachine)
+		if !ok || vm.Name != name {
+			continue
+		}
+		vm.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOff
+		vm.Summary.Runtime.PowerState = types.VirtualMachinePowerStatePoweredOff
+		if fault := vm.MarkAsTemplate(&types.MarkAsTemplate{This: vm.Self}).Fault(); fault != nil {
+			return fmt.Errorf("mark %s as a template: %v", name, fault.VimFault())
+		}
+		return nil
+	}
+	return fmt.Errorf("the model has no VM named %s", name)
+}
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (port 0: a free port)")
 	username := flag.String("username", "user", "the only user name Login accepts")
 	password := flag.String("password", "pass", "the only password Login accepts")
 	stdinEOF := flag.Bool("exit-on-stdin-eof", false, "exit when standard input closes")
+	template := flag.String("template", "", "a VM of the model to turn into a template")
 	flag.Parse()
 
 	model := simulator.VPX()
@@ -92,6 +112,11 @@ func main() {
 		log.Fatalf("vcsim: create the VPX model: %v", err)
 	}
 	defer model.Remove()
+	if *template != "" {
+		if err := markAsTemplate(*template); err != nil {
+			log.Fatalf("vcsim: %v", err)
+		}
+	}
 
 	// A fresh Userinfo (not simulator.DefaultLogin) makes Login check both fields.
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*username, *password)}

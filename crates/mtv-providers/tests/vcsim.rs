@@ -1,8 +1,8 @@
 //! The vSphere adapter against vcsim: govmomi's simulator, a real vim25 SOAP server over HTTPS, built
 //! from Debian's packages by `scripts/build-vcsim.sh` (which `scripts/install-test-deps.sh` runs).
 //! Each test starts its own vcsim (the VPX model: datacenter DC0, hosts DC0_H0 and DC0_C0_H0..2,
-//! datastore LocalDS_0, networks "VM Network" and DC0_DVPG0, VMs DC0_H0_VM0/1 and DC0_C0_RP0_VM0/1)
-//! on a free loopback port; it exits with the test.
+//! datastore LocalDS_0, networks "VM Network" and DC0_DVPG0, VMs DC0_H0_VM0 and DC0_C0_RP0_VM0/1,
+//! and DC0_H0_VM1 turned into a template) on a free loopback port; it exits with the test.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -15,6 +15,8 @@ use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider};
 
 const USER: &str = "administrator@vsphere.local";
 const PASSWORD: &str = "vcsim-Secret-9f3k";
+/// The VM of the model that vcsim serves as a template.
+const TEMPLATE: &str = "DC0_H0_VM1";
 /// Every test's whole body (vcsim answers in milliseconds; this only bounds a hang).
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -67,6 +69,8 @@ impl Vcsim {
                 "-password",
                 PASSWORD,
                 "-exit-on-stdin-eof",
+                "-template",
+                TEMPLATE,
             ])
             // Our end of stdin closes when the test process dies, and vcsim follows.
             .stdin(Stdio::piped())
@@ -317,6 +321,34 @@ async fn clones_and_prepares_a_vm_then_deletes_it() {
 }
 
 #[tokio::test]
+async fn finds_templates_and_clones_vms_from_them() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let source = vcsim.connect().await;
+        let template = source.find(TEMPLATE).await.unwrap().unwrap();
+        assert!(template.template && !template.powered_on);
+        // A template has no resource pool: the clone goes to its host's.
+        let vm = source
+            .clone_vm(
+                &template.id,
+                &CloneRequest {
+                    name: "mtv-tests-from-template".into(),
+                    power_on: Some(true),
+                    ..CloneRequest::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(!vm.template && vm.powered_on);
+        assert_eq!(vm.host, template.host);
+        assert_eq!(vm.disks.len(), template.disks.len());
+        source.delete_vm(&vm.id).await.unwrap();
+        assert!(source.find(TEMPLATE).await.unwrap().is_some());
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_clone_can_stay_off_and_failures_name_the_vm() {
     let vcsim = Vcsim::start();
     bounded(async {
@@ -393,7 +425,7 @@ async fn tls_is_verified_unless_skipped() {
         // With the certificate the server presents, it connects.
         verified.ca_certificate = Some(pem);
         let pinned = VsphereSource::connect(verified).await.unwrap();
-        assert!(pinned.find("DC0_H0_VM1").await.unwrap().is_some());
+        assert!(pinned.find("DC0_H0_VM0").await.unwrap().is_some());
     })
     .await;
 }
