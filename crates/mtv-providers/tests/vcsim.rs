@@ -385,6 +385,50 @@ async fn a_clone_can_stay_off_and_failures_name_the_vm() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_share_one_session_concurrently() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        // As a run's scenarios do (-j 4): one adapter, one session, several clones at once.
+        let source = vcsim.connect().await;
+        let original = source.find("DC0_C0_RP0_VM1").await.unwrap().unwrap();
+        let mut clones = tokio::task::JoinSet::new();
+        for n in 0..4 {
+            let (source, id) = (source.clone(), original.id.clone());
+            clones.spawn(async move {
+                let request = CloneRequest {
+                    name: format!("mtv-tests-parallel-{n}"),
+                    power_on: Some(n % 2 == 0),
+                    ..CloneRequest::default()
+                };
+                let clone = source.clone_vm(&id, &request).await.unwrap();
+                source.create_snapshot(&clone.id, "s").await.unwrap();
+                clone
+            });
+        }
+        let mut ids = Vec::new();
+        while let Some(clone) = clones.join_next().await {
+            ids.push(clone.unwrap().id);
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4);
+        let mut deletions = tokio::task::JoinSet::new();
+        for id in ids {
+            let source = source.clone();
+            deletions.spawn(async move { source.delete_vm(&id).await });
+        }
+        while let Some(deleted) = deletions.join_next().await {
+            deleted.unwrap().unwrap();
+        }
+        for n in 0..4 {
+            let name = format!("mtv-tests-parallel-{n}");
+            assert_eq!(source.find(&name).await.unwrap(), None);
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_wrong_password_is_refused_without_showing_it() {
     let vcsim = Vcsim::start();
