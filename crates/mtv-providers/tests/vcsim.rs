@@ -466,6 +466,12 @@ async fn tls_is_verified_unless_skipped() {
             error.to_string().to_lowercase().contains("certificate"),
             "{error}"
         );
+        assert!(
+            error
+                .to_string()
+                .contains("source_provider_insecure_skip_verify"),
+            "{error}"
+        );
         // With the certificate the server presents, it connects.
         verified.ca_certificate = Some(pem);
         let pinned = VsphereSource::connect(verified).await.unwrap();

@@ -225,6 +225,15 @@ impl fmt::Debug for VsphereSource {
 /// A SOAP error as a source error, saying what was being done.
 fn source_error(what: &str, error: SoapError) -> SourceError {
     match error {
+        SoapError::Transport(message) if message.contains("invalid peer certificate") => {
+            SourceError::Request {
+                what: what.to_string(),
+                message: format!(
+                    "{message}\nhint: give the source's CA certificate, or set \
+                     source_provider_insecure_skip_verify=true for a self-signed one"
+                ),
+            }
+        }
         SoapError::Transport(message) => SourceError::Request {
             what: what.to_string(),
             message,
@@ -478,16 +487,19 @@ impl VsphereSource {
                 unexpected(
                     what,
                     format!(
-                        "no {kind} `{id_or_name}` (there are: {})",
+                        "no {kind} `{id_or_name}` (there are {}: {}{})",
+                        objects.len(),
                         objects
                             .iter()
+                            .take(20)
                             .map(|(m, p)| format!(
                                 "{} {}",
                                 m.value,
                                 facts::text(p, "name").unwrap_or("")
                             ))
                             .collect::<Vec<_>>()
-                            .join(", ")
+                            .join(", "),
+                        if objects.len() > 20 { ", ..." } else { "" }
                     ),
                 )
             })
