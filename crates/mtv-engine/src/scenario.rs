@@ -458,7 +458,7 @@ impl Runner {
         );
         let source_namespace = match &session.source {
             Source::OpenShift(openshift) => Some(openshift.namespace().to_string()),
-            Source::Lab(_) => None,
+            Source::Lab(_) | Source::Vsphere(_) => None,
         };
         for vm in &mut vms {
             let expected_macs: Vec<String> =

@@ -12,6 +12,7 @@ use mtv_api::forklift::{ObjectRef, ProviderSpec};
 use mtv_config::{CopyOffload, ProviderProfile, Settings};
 use mtv_providers::lab::LabSource;
 use mtv_providers::openshift::OpenShiftSource;
+use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
 use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 use serde_json::{Value, json};
 
@@ -73,14 +74,18 @@ pub enum Source {
     Lab(LabSource),
     /// KubeVirt VMs in a source namespace of the run's cluster.
     OpenShift(OpenShiftSource),
+    /// A real vCenter or ESXi, over the vSphere Web Services API.
+    Vsphere(VsphereSource),
 }
 
 impl Source {
-    /// How the ledger finds this source again: `lab:<source>` or `openshift:<namespace>`.
+    /// How the ledger finds this source again: `lab:<source>`, `openshift:<namespace>` or
+    /// `vsphere:<host>`.
     pub fn ledger_name(&self) -> String {
         match self {
             Source::Lab(lab) => format!("lab:{}", lab.source_name()),
             Source::OpenShift(openshift) => format!("openshift:{}", openshift.namespace()),
+            Source::Vsphere(vsphere) => format!("vsphere:{}", vsphere.server()),
         }
     }
 }
@@ -91,6 +96,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.provider_type(),
             Source::OpenShift(a) => a.provider_type(),
+            Source::Vsphere(a) => a.provider_type(),
         }
     }
 
@@ -98,6 +104,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.find(name).await,
             Source::OpenShift(a) => a.find(name).await,
+            Source::Vsphere(a) => a.find(name).await,
         }
     }
 
@@ -105,6 +112,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.facts(id).await,
             Source::OpenShift(a) => a.facts(id).await,
+            Source::Vsphere(a) => a.facts(id).await,
         }
     }
 
@@ -116,6 +124,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.clone_vm(source_id, request).await,
             Source::OpenShift(a) => a.clone_vm(source_id, request).await,
+            Source::Vsphere(a) => a.clone_vm(source_id, request).await,
         }
     }
 
@@ -123,6 +132,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.set_power(id, on).await,
             Source::OpenShift(a) => a.set_power(id, on).await,
+            Source::Vsphere(a) => a.set_power(id, on).await,
         }
     }
 
@@ -130,6 +140,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.add_disk(id, disk).await,
             Source::OpenShift(a) => a.add_disk(id, disk).await,
+            Source::Vsphere(a) => a.add_disk(id, disk).await,
         }
     }
 
@@ -142,6 +153,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.add_nic(id, network, start_connected).await,
             Source::OpenShift(a) => a.add_nic(id, network, start_connected).await,
+            Source::Vsphere(a) => a.add_nic(id, network, start_connected).await,
         }
     }
 
@@ -149,6 +161,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.create_snapshot(id, name).await,
             Source::OpenShift(a) => a.create_snapshot(id, name).await,
+            Source::Vsphere(a) => a.create_snapshot(id, name).await,
         }
     }
 
@@ -161,6 +174,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.write_guest_file(id, path, content).await,
             Source::OpenShift(a) => a.write_guest_file(id, path, content).await,
+            Source::Vsphere(a) => a.write_guest_file(id, path, content).await,
         }
     }
 
@@ -168,6 +182,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.read_guest_file(id, path).await,
             Source::OpenShift(a) => a.read_guest_file(id, path).await,
+            Source::Vsphere(a) => a.read_guest_file(id, path).await,
         }
     }
 
@@ -175,6 +190,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.delete_vm(id).await,
             Source::OpenShift(a) => a.delete_vm(id).await,
+            Source::Vsphere(a) => a.delete_vm(id).await,
         }
     }
 
@@ -182,6 +198,7 @@ impl SourceProvider for Source {
         match self {
             Source::Lab(a) => a.ca_certificate().await,
             Source::OpenShift(a) => a.ca_certificate().await,
+            Source::Vsphere(a) => a.ca_certificate().await,
         }
     }
 }
@@ -535,6 +552,23 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
             )
             .await?,
         )
+    } else if context.provider_type == ProviderType::Vsphere {
+        let server = profile
+            .fqdn
+            .clone()
+            .or_else(|| profile.api_url.clone())
+            .unwrap_or_default();
+        let mut config = VsphereConfig::new(
+            server,
+            profile.username.clone().unwrap_or_default(),
+            profile
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_string())
+                .unwrap_or_default(),
+        );
+        config.insecure_skip_verify = context.source_provider_insecure_skip_verify;
+        Source::Vsphere(VsphereSource::connect(config).await?)
     } else {
         return Err(SessionError::Unsupported(format!(
             "preparing {} source VMs on a real hypervisor needs its source adapter, which this build \
