@@ -52,22 +52,45 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Accepts any certificate (`insecureSkipVerify`), still checking the handshake signatures.
+/// Trust without a certificate chain: any server certificate (`insecureSkipVerify`, `pinned` is
+/// `None`) or exactly the given ones, compared byte for byte. The handshake signatures are checked
+/// either way.
 #[derive(Debug)]
-struct AcceptAnyCertificate {
+struct ChainlessTrust {
+    pinned: Option<Vec<CertificateDer<'static>>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl ChainlessTrust {
+    fn any(algorithms: WebPkiSupportedAlgorithms) -> ChainlessTrust {
+        ChainlessTrust {
+            pinned: None,
+            algorithms,
+        }
+    }
+}
+
+impl ServerCertVerifier for ChainlessTrust {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
+        end_entity: &CertificateDer<'_>,
         _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        let trusted = self.pinned.as_ref().is_none_or(|pinned| {
+            pinned
+                .iter()
+                .any(|pinned| pinned.as_ref() == end_entity.as_ref())
+        });
+        if trusted {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))
+        }
     }
 
     fn verify_tls12_signature(
@@ -155,9 +178,9 @@ pub(crate) fn tls_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
     let verifier: Arc<dyn ServerCertVerifier> = if insecure_skip_verify {
-        Arc::new(AcceptAnyCertificate {
-            algorithms: provider.signature_verification_algorithms,
-        })
+        Arc::new(ChainlessTrust::any(
+            provider.signature_verification_algorithms,
+        ))
     } else {
         let mut roots = rustls::RootCertStore::empty();
         let mut pinned = Vec::new();
@@ -189,8 +212,8 @@ pub(crate) fn tls_config(
         }
         if roots.is_empty() {
             // Only leaf certificates were given (no anchors for webpki): trust exactly those.
-            Arc::new(PinnedOnly {
-                pinned,
+            Arc::new(ChainlessTrust {
+                pinned: Some(pinned),
                 algorithms: provider.signature_verification_algorithms,
             })
         } else {
@@ -207,58 +230,6 @@ pub(crate) fn tls_config(
         .with_no_client_auth())
 }
 
-/// Only the given certificates are trusted, compared byte for byte.
-#[derive(Debug)]
-struct PinnedOnly {
-    pinned: Vec<CertificateDer<'static>>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for PinnedOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if self
-            .pinned
-            .iter()
-            .any(|pinned| pinned.as_ref() == end_entity.as_ref())
-        {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
 /// The certificates the endpoint presents (leaf first), read without verifying them.
 pub(crate) async fn presented_certificates(
     host: &str,
@@ -270,9 +241,9 @@ pub(crate) async fn presented_certificates(
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate {
-            algorithms: provider.signature_verification_algorithms,
-        }))
+        .with_custom_certificate_verifier(Arc::new(ChainlessTrust::any(
+            provider.signature_verification_algorithms,
+        )))
         .with_no_client_auth();
     let name = ServerName::try_from(host.to_string())
         .map_err(|e| format!("`{host}` is not a host name: {e}"))?;
@@ -471,6 +442,30 @@ pub(crate) fn answer_of(status: u16, text: &str) -> Result<Element, SoapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chainless_trust_takes_any_certificate_or_exactly_the_pinned_ones() {
+        let verify = |trust: &ChainlessTrust, der: &'static [u8]| {
+            trust
+                .verify_server_cert(
+                    &CertificateDer::from(der),
+                    &[],
+                    &ServerName::try_from("vcenter.example.com").unwrap(),
+                    &[],
+                    UnixTime::now(),
+                )
+                .is_ok()
+        };
+        let algorithms = provider().signature_verification_algorithms;
+        let any = ChainlessTrust::any(algorithms);
+        assert!(verify(&any, b"any certificate"));
+        let pinned = ChainlessTrust {
+            pinned: Some(vec![CertificateDer::from(&b"the vCenter's own"[..])]),
+            algorithms,
+        };
+        assert!(verify(&pinned, b"the vCenter's own"));
+        assert!(!verify(&pinned, b"another server's"));
+    }
 
     #[test]
     fn faults_carry_their_type_and_message() {
