@@ -1063,7 +1063,7 @@ impl Runner {
         results
             .into_iter()
             .collect::<Result<Vec<()>, StepError>>()?;
-        match overlap.into_inner().map(|o| o.violation) {
+        match overlap.into_inner().map(|o| o.violation()) {
             Ok(Some(violation)) => Err(StepError::Failed(violation)),
             _ => Ok(()),
         }
@@ -1102,16 +1102,8 @@ impl Runner {
                     }
                     let ended = condition(plan, "Succeeded").is_some()
                         || condition(plan, "Failed").is_some();
-                    if let Ok(mut overlap) = overlap.lock() {
-                        // A Plan first seen already ended did run: its migration has a start.
-                        if condition(plan, "Executing").is_some()
-                            || plan.pointer("/status/migration/started").is_some()
-                        {
-                            overlap.executing(index);
-                        }
-                        if ended {
-                            overlap.ended(index);
-                        }
+                    if ended && let Ok(mut overlap) = overlap.lock() {
+                        overlap.ended(index, plan);
                     }
                     if ended {
                         Verdict::Done(plan.clone())
@@ -1474,50 +1466,65 @@ pub fn migration_progress(plan: &Value) -> Vec<VmProgress> {
 }
 
 /// A VM that failed, where, and why (from the Plan's pipeline, which is updated first).
-/// Whether the Plans of one migrate step ran at the same time: each must be seen Executing before
-/// any of them ends (the Python suite's simultaneous-migration assertion). One Plan always passes.
+/// Whether the Plans of one migrate step ran at the same time (the Python suite's simultaneous-migration
+/// assertion), judged from the server's own timestamps once every Plan has ended: each Plan's
+/// migration must have started before (or in the second that) every other one completed. Not judged
+/// from the order the watches deliver: separate watches can show one Plan's end before another's
+/// start that happened earlier. One Plan always passes.
 #[derive(Debug)]
 pub struct Overlap {
     plans: Vec<String>,
-    executing: Vec<bool>,
-    pub violation: Option<String>,
+    /// `status.migration.started` and `completed` of each Plan as it ended, in Unix seconds.
+    spans: Vec<Option<(Option<i64>, Option<i64>)>>,
 }
 
 impl Overlap {
     pub fn new(plans: Vec<String>) -> Self {
-        let executing = vec![false; plans.len()];
-        Overlap {
-            plans,
-            executing,
-            violation: None,
+        let spans = vec![None; plans.len()];
+        Overlap { plans, spans }
+    }
+
+    /// Records a Plan as it ended.
+    pub fn ended(&mut self, index: usize, plan: &Value) {
+        let at = |field: &str| {
+            plan.pointer(&format!("/status/migration/{field}"))
+                .and_then(Value::as_str)
+                .and_then(mtv_api::time::parse_rfc3339)
+        };
+        if let Some(span) = self.spans.get_mut(index) {
+            *span = Some((at("started"), at("completed")));
         }
     }
 
-    pub fn executing(&mut self, index: usize) {
-        if let Some(seen) = self.executing.get_mut(index) {
-            *seen = true;
+    pub fn violation(&self) -> Option<String> {
+        if self.plans.len() < 2 {
+            return None;
         }
-    }
-
-    pub fn ended(&mut self, index: usize) {
-        if self.violation.is_some() || self.plans.len() < 2 {
-            return;
+        let shown = |secs: i64| mtv_api::time::format_rfc3339(secs);
+        for (b, span) in self.spans.iter().enumerate() {
+            let Some((started, _)) = span else { continue };
+            let Some(started) = started else {
+                return Some(format!(
+                    "the Plans were expected to run at the same time, but Plan {} never started",
+                    self.plans[b]
+                ));
+            };
+            for (a, other) in self.spans.iter().enumerate() {
+                if let Some((_, Some(completed))) = other
+                    && a != b
+                    && started > completed
+                {
+                    return Some(format!(
+                        "the Plans were expected to run at the same time, but Plan {} started at {} after Plan {} completed at {}",
+                        self.plans[b],
+                        shown(*started),
+                        self.plans[a],
+                        shown(*completed)
+                    ));
+                }
+            }
         }
-        let waiting: Vec<&str> = self
-            .plans
-            .iter()
-            .zip(&self.executing)
-            .enumerate()
-            .filter(|(i, (_, seen))| *i != index && !**seen)
-            .map(|(_, (name, _))| name.as_str())
-            .collect();
-        if !waiting.is_empty() {
-            self.violation = Some(format!(
-                "the Plans were expected to run at the same time, but Plan {} ended before Plan {} was Executing",
-                self.plans[index],
-                waiting.join(", ")
-            ));
-        }
+        None
     }
 }
 
@@ -1645,27 +1652,59 @@ mod tests {
     }
 
     #[test]
-    fn plans_must_all_be_executing_before_one_ends() {
-        let mut together = Overlap::new(vec!["a".into(), "b".into()]);
-        together.executing(0);
-        together.executing(1);
-        together.ended(0);
-        together.ended(1);
-        assert_eq!(together.violation, None);
-        let mut one_after_the_other = Overlap::new(vec!["a".into(), "b".into()]);
-        one_after_the_other.executing(0);
-        one_after_the_other.ended(0);
-        one_after_the_other.executing(1);
-        one_after_the_other.ended(1);
+    fn plans_must_have_run_at_the_same_time() {
+        let plan = |started: Option<&str>, completed: &str| json!({"status": {"migration": {"started": started, "completed": completed}}});
+        let two = || Overlap::new(vec!["a".into(), "b".into()]);
+        let mut together = two();
+        // Watches may report b's end first; only the timestamps count.
+        together.ended(
+            1,
+            &plan(Some("2026-12-03T08:00:05Z"), "2026-12-03T08:03:00Z"),
+        );
+        together.ended(
+            0,
+            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+        );
+        assert_eq!(together.violation(), None);
+        // Started in the second the other completed: not provably apart.
+        let mut same_second = two();
+        same_second.ended(
+            0,
+            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:00:01Z"),
+        );
+        same_second.ended(
+            1,
+            &plan(Some("2026-12-03T08:00:01Z"), "2026-12-03T08:00:02Z"),
+        );
+        assert_eq!(same_second.violation(), None);
+        let mut one_after_the_other = two();
+        one_after_the_other.ended(
+            0,
+            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+        );
+        one_after_the_other.ended(
+            1,
+            &plan(Some("2026-12-03T08:02:01Z"), "2026-12-03T08:04:00Z"),
+        );
         assert_eq!(
-            one_after_the_other.violation.as_deref(),
+            one_after_the_other.violation().as_deref(),
             Some(
-                "the Plans were expected to run at the same time, but Plan a ended before Plan b was Executing"
+                "the Plans were expected to run at the same time, but Plan b started at 2026-12-03T08:02:01Z after Plan a completed at 2026-12-03T08:02:00Z"
             )
         );
+        let mut never = two();
+        never.ended(
+            0,
+            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+        );
+        never.ended(1, &plan(None, "2026-12-03T08:02:00Z"));
+        assert_eq!(
+            never.violation().as_deref(),
+            Some("the Plans were expected to run at the same time, but Plan b never started")
+        );
         let mut alone = Overlap::new(vec!["a".into()]);
-        alone.ended(0);
-        assert_eq!(alone.violation, None);
+        alone.ended(0, &plan(None, "2026-12-03T08:02:00Z"));
+        assert_eq!(alone.violation(), None);
     }
 
     #[test]
