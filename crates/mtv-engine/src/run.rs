@@ -101,52 +101,54 @@ pub async fn run(
     let context = input.context.clone();
     let timeouts = input.timeouts;
 
-    let session = tokio::select! {
-        result = bootstrap(Bootstrap { cluster: cluster.clone(), ..input }) => Some(result),
-        _ = interrupt.wait_for(|stop| *stop) => None,
+    let session_started = |session_id: String, mtv_version: Option<String>| Event::SessionStarted {
+        session_id,
+        target: target.clone(),
+        mtv_version,
+        source_provider: context.source_provider.clone(),
+        provider_type: context.provider_type.to_string(),
+        storage_class: context.storage_class.clone(),
+        items,
     };
-    let session = match session {
-        Some(Ok(session)) => {
-            sink.emit(Event::SessionStarted {
-                session_id: session.id.clone(),
-                target,
-                mtv_version: session.mtv_version.clone(),
-                source_provider: context.source_provider.clone(),
-                provider_type: context.provider_type.to_string(),
-                storage_class: context.storage_class.clone(),
-                items,
-            });
-            Some(Arc::new(session))
-        }
-        other => {
-            sink.emit(Event::SessionStarted {
-                session_id: String::new(),
-                target,
-                mtv_version: None,
-                source_provider: context.source_provider.clone(),
-                provider_type: context.provider_type.to_string(),
-                storage_class: context.storage_class.clone(),
-                items,
-            });
-            let message = match other {
-                Some(Err(error)) => format!("session bootstrap failed: {error}"),
-                _ => "interrupted during session bootstrap".to_string(),
-            };
-            for spec in &scenarios {
-                for (id, step) in item_ids(spec) {
-                    sink.emit(Event::StepFinished {
-                        id,
-                        scenario: spec.name.clone(),
-                        step,
-                        outcome: StepOutcome::Error {
-                            message: message.clone(),
-                        },
-                        duration: Duration::ZERO,
-                        diagnostics: None,
-                    });
-                }
+    // Nothing to run (everything deselected or skipped): nothing to create on the cluster either.
+    let session = if scenarios.is_empty() {
+        sink.emit(session_started(String::new(), None));
+        None
+    } else {
+        let session = tokio::select! {
+            result = bootstrap(Bootstrap { cluster: cluster.clone(), ..input }) => Some(result),
+            _ = interrupt.wait_for(|stop| *stop) => None,
+        };
+        match session {
+            Some(Ok(session)) => {
+                sink.emit(session_started(
+                    session.id.clone(),
+                    session.mtv_version.clone(),
+                ));
+                Some(Arc::new(session))
             }
-            None
+            other => {
+                sink.emit(session_started(String::new(), None));
+                let message = match other {
+                    Some(Err(error)) => format!("session bootstrap failed: {error}"),
+                    _ => "interrupted during session bootstrap".to_string(),
+                };
+                for spec in &scenarios {
+                    for (id, step) in item_ids(spec) {
+                        sink.emit(Event::StepFinished {
+                            id,
+                            scenario: spec.name.clone(),
+                            step,
+                            outcome: StepOutcome::Error {
+                                message: message.clone(),
+                            },
+                            duration: Duration::ZERO,
+                            diagnostics: None,
+                        });
+                    }
+                }
+                None
+            }
         }
     };
 
