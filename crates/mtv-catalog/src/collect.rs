@@ -3,7 +3,7 @@
 //! version), the way the Python suite's collection hooks and skip markers do.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use mtv_api::ProviderType;
 use serde::Serialize;
@@ -37,16 +37,18 @@ pub struct GateContext {
     pub copyoffload: CopyOffloadGate,
 }
 
-/// `-m` and `-k`.
+/// `-m`, `-k`, and `--last-failed`.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub markers: Option<MarkerExpr>,
     pub keywords: Option<KeywordExpr>,
+    /// Only these scenarios (`Class[id]`), the ones that failed last time (`--last-failed`).
+    pub scenarios: Option<BTreeSet<String>>,
 }
 
 impl Selection {
     fn filters(&self) -> bool {
-        self.markers.is_some() || self.keywords.is_some()
+        self.markers.is_some() || self.keywords.is_some() || self.scenarios.is_some()
     }
 }
 
@@ -226,9 +228,13 @@ pub fn collect(
     for (index, scenario) in catalog.scenarios.iter().enumerate() {
         let name = scenario.name();
         let marker_hit = selection
-            .markers
+            .scenarios
             .as_ref()
-            .is_none_or(|m| m.matches(|marker| scenario.has_marker(marker)));
+            .is_none_or(|only| only.contains(&name))
+            && selection
+                .markers
+                .as_ref()
+                .is_none_or(|m| m.matches(|marker| scenario.has_marker(marker)));
         for step in &scenario.steps {
             let id = scenario.item_id(step.kind);
             let keyword_hit_all = marker_hit

@@ -41,6 +41,7 @@ fn m(expr: &str) -> Selection {
     Selection {
         markers: Some(MarkerExpr::parse(expr, &known_marker_names()).expect("marker expr")),
         keywords: None,
+        scenarios: None,
     }
 }
 
@@ -48,6 +49,7 @@ fn k(expr: &str) -> Selection {
     Selection {
         markers: None,
         keywords: Some(KeywordExpr::parse(expr).expect("keyword expr")),
+        scenarios: None,
     }
 }
 
@@ -451,6 +453,7 @@ fn markers_and_keywords_combine() {
     let selection = Selection {
         markers: Some(MarkerExpr::parse("tier0", &known_marker_names()).expect("m")),
         keywords: Some(KeywordExpr::parse("Warm").expect("k")),
+        scenarios: None,
     };
     let collection = run(&catalog, &selection, &gate(ProviderType::Openshift));
     // Selected by both filters, then skipped by the warm gate: skipped, not deselected.
@@ -546,6 +549,7 @@ fn adding_a_nic_is_vsphere_only() {
             keywords: Some(
                 mtv_catalog::expr::KeywordExpr::parse("TestSanityColdMtvMigration").unwrap(),
             ),
+            scenarios: None,
         };
         let collection = mtv_catalog::collect::collect(&catalog, &selection, &gate).unwrap();
         let item = collection

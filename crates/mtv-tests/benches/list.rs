@@ -31,6 +31,7 @@ fn main() {
     let selection = Selection {
         markers: None,
         keywords: None,
+        scenarios: None,
     };
 
     let iterations = 200;

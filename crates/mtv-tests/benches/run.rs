@@ -270,6 +270,7 @@ fn suite(mtv_version: Option<String>) -> Suite {
             MarkerExpr::parse(MARKERS, &known_marker_names()).expect("a valid marker expression"),
         ),
         keywords: None,
+        scenarios: None,
     };
     let gate = GateContext {
         provider_type: config.profile.provider_type,

@@ -136,6 +136,16 @@ pub struct CommonArgs {
     /// A directory of extra scenario files (*.yaml), added to the built-in catalog.
     #[arg(long, value_name = "DIR")]
     pub catalog: Vec<PathBuf>,
+    /// Only the scenarios that failed last time, as pytest's --lf: from the rerun state a run writes
+    /// (default results/rerun.json); combines with -m and -k.
+    #[arg(
+        long,
+        visible_alias = "lf",
+        value_name = "RERUN_FILE",
+        num_args = 0..=1,
+        default_missing_value = "results/rerun.json"
+    )]
+    pub last_failed: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

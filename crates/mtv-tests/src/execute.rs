@@ -13,7 +13,7 @@ use mtv_engine::run::{RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
 use mtv_engine::target::{Target, check_remote_cluster, client_for, server_and_token};
-use mtv_report::{Console, ConsoleMode, EventLog, Fanout, JunitReport, Reporter};
+use mtv_report::{Console, ConsoleMode, EventLog, Fanout, JunitReport, Reporter, RerunReport};
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::{CleanArgs, RunArgs, TargetArgs};
@@ -169,7 +169,8 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let event_log = EventLog::create(args.results.join("events.jsonl")).map_err(plain)?;
     let mut fanout = Fanout::new()
         .with(JunitReport::new(&junit_path))
-        .with(event_log);
+        .with(event_log)
+        .with(RerunReport::new(args.results.join("rerun.json")));
     // `--format json` streams the event log on stdout, for tools; otherwise a person reads the console.
     match args.common.format {
         crate::cli::Format::Json => fanout.push(EventLog::new(std::io::stdout())),

@@ -1,6 +1,7 @@
 //! The front half of every command: settings, providers file, profile, catalog and selection.
 //! Nothing here touches a cluster.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use miette::Report;
@@ -11,6 +12,7 @@ use mtv_config::{
     ConfigWarning, Env, ProvidersFile, RunConfig, Settings, SettingsSources, resolve_run_config,
 };
 use mtv_engine::SessionContext;
+use mtv_report::RerunState;
 
 use crate::cli::CommonArgs;
 
@@ -89,6 +91,18 @@ pub fn load_with_version(
             .map(KeywordExpr::parse)
             .transpose()
             .map_err(Report::new)?,
+        scenarios: None,
+    };
+    let selection = match &args.last_failed {
+        Some(path) => Selection {
+            scenarios: Some(last_failed(
+                &cwd.join(path),
+                &config.profile.name,
+                &mut warnings,
+            )?),
+            ..selection
+        },
+        None => selection,
     };
 
     let profile = &config.profile;
@@ -141,4 +155,37 @@ pub fn load_with_version(
         collection,
         context,
     })
+}
+
+/// The scenarios `--last-failed` reruns, from the rerun state at `path`.
+fn last_failed(
+    path: &Path,
+    profile: &str,
+    warnings: &mut Vec<ConfigWarning>,
+) -> Result<BTreeSet<String>, Report> {
+    let state = RerunState::read(path).map_err(|error| {
+        miette::miette!(
+            help = "`mtv-tests run` writes rerun.json into its results directory (--results, default \
+                    results); pass the one of the run to repeat: --last-failed DIR/rerun.json",
+            "--last-failed: {error}"
+        )
+    })?;
+    if state.source_provider != profile {
+        return Err(miette::miette!(
+            help = format!(
+                "pass --source-provider {} to rerun them, or leave out --last-failed",
+                state.source_provider
+            ),
+            "--last-failed: {} holds the failures of source provider '{}', and this run uses '{profile}'",
+            path.display(),
+            state.source_provider
+        ));
+    }
+    if state.failed.is_empty() {
+        warnings.push(ConfigWarning {
+            message: "--last-failed: no scenario failed last time; nothing to rerun".into(),
+            location: Some(path.display().to_string()),
+        });
+    }
+    Ok(state.failed)
 }

@@ -777,3 +777,127 @@ fn run_with_format_json_streams_the_event_log() {
     assert_eq!(passed, 5);
     assert_eq!(events.last().unwrap()["event"], "session_finished");
 }
+
+/// The selected items of `list --format json`.
+fn selected_ids(list_json: &str) -> Vec<String> {
+    let doc: Value = serde_json::from_str(list_json).expect("JSON");
+    doc["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|item| item["outcome"] == "selected")
+        .map(|item| item["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn last_failed_reruns_only_what_failed_until_nothing_is_left() {
+    let sandbox = Sandbox::new();
+    let first = sandbox.run(&[
+        "run",
+        "-m",
+        "tier0",
+        "-k",
+        "Sanity",
+        "--no-progress",
+        "--results",
+        "out",
+        "--lab-faults",
+        "vm-fail=mtv-tests-rhel8@Cutover",
+    ]);
+    assert_eq!(first.status.code(), Some(1), "{}", stdout(&first));
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.path().join("out/rerun.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["version"], 1);
+    assert_eq!(state["source_provider"], "vsphere");
+    assert_eq!(
+        state["failed"],
+        serde_json::json!(["TestSanityWarmMtvMigration[rhel8]"])
+    );
+
+    // The preview shows exactly the failed scenario's steps.
+    let listed = ok(&sandbox.run(&[
+        "list",
+        "--last-failed",
+        "out/rerun.json",
+        "--format",
+        "json",
+    ]));
+    let ids = selected_ids(&listed);
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(
+        ids.iter()
+            .all(|id| id.starts_with("TestSanityWarmMtvMigration[rhel8]::")),
+        "{ids:?}"
+    );
+
+    // Rerun it without the fault: it passes, and nothing is left to rerun.
+    let rerun = sandbox.run(&[
+        "run",
+        "--lf",
+        "out/rerun.json",
+        "--no-progress",
+        "--results",
+        "out",
+    ]);
+    let out = stdout(&rerun);
+    assert_eq!(rerun.status.code(), Some(0), "{out}\n{}", stderr(&rerun));
+    assert!(out.contains("5 passed in"), "{out}");
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.path().join("out/rerun.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["failed"], serde_json::json!([]));
+
+    // Nothing failed: nothing runs, and nothing is created on the cluster.
+    let nothing = sandbox.run(&[
+        "run",
+        "--last-failed",
+        "out/rerun.json",
+        "--no-progress",
+        "--results",
+        "again",
+    ]);
+    assert_eq!(nothing.status.code(), Some(0), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("no scenario failed last time; nothing to rerun"),
+        "{}",
+        stderr(&nothing)
+    );
+    let ledger: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.path().join("again/resources.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ledger["entries"], serde_json::json!([]), "{ledger}");
+}
+
+#[test]
+fn last_failed_needs_a_rerun_state_of_the_same_source_provider() {
+    let sandbox = Sandbox::new();
+    let missing = usage_error(&sandbox.run(&["list", "--last-failed"]));
+    assert!(
+        missing.contains("--last-failed") && missing.contains("results/rerun.json"),
+        "{missing}"
+    );
+    sandbox.write(
+        "results/rerun.json",
+        r#"{"version": 1, "source_provider": "ovirt", "failed": ["TestSanityWarmMtvMigration[rhel8]"]}"#,
+    );
+    let other =
+        usage_error(&sandbox.run(&["list", "--last-failed", "--source-provider", "vsphere"]));
+    assert!(
+        other.contains("source provider 'ovirt'") && other.contains("--source-provider ovirt"),
+        "{other}"
+    );
+    let listed = ok(&sandbox.run(&[
+        "list",
+        "--lf",
+        "--source-provider",
+        "ovirt",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(selected_ids(&listed).len(), 5);
+}

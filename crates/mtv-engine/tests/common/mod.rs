@@ -138,6 +138,7 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let selection = Selection {
         markers: Some(MarkerExpr::parse(request.markers, &known_marker_names()).unwrap()),
         keywords: request.keywords.map(|k| KeywordExpr::parse(k).unwrap()),
+        scenarios: None,
     };
     let gate = GateContext {
         provider_type: config.profile.provider_type,
