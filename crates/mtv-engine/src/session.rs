@@ -568,6 +568,14 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
                 .unwrap_or_default(),
         );
         config.insecure_skip_verify = context.source_provider_insecure_skip_verify;
+        if !config.insecure_skip_verify {
+            // The suite trusts what the Provider Secret's `cacert` will hold: the certificate the
+            // server presents (the Python suite's own connection does not verify at all).
+            config.ca_certificate = Some(
+                VsphereSource::presented_ca_certificate(&config.server, config.request_timeout)
+                    .await?,
+            );
+        }
         Source::Vsphere(VsphereSource::connect(config).await?)
     } else {
         return Err(SessionError::Unsupported(format!(

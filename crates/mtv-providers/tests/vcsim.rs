@@ -472,6 +472,14 @@ async fn tls_is_verified_unless_skipped() {
                 .contains("source_provider_insecure_skip_verify"),
             "{error}"
         );
+        // Read before any session, as a run's bootstrap does, it is the same certificate.
+        let presented = VsphereSource::presented_ca_certificate(
+            &verified.server,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        assert_eq!(presented, pem);
         // With the certificate the server presents, it connects.
         verified.ca_certificate = Some(pem);
         let pinned = VsphereSource::connect(verified).await.unwrap();

@@ -175,8 +175,6 @@ struct Inner {
     transport: Arc<Transport>,
     /// The server as configured (host or host:port): how the ledger names this source.
     server: String,
-    host: String,
-    port: u16,
     username: String,
     password: String,
     service: ServiceContent,
@@ -269,8 +267,7 @@ impl VsphereSource {
             "log in to vSphere at {} as `{}`",
             config.server, config.username
         );
-        let (endpoint, host, port) =
-            endpoint_of(&config.server).map_err(|m| unexpected(&what, m))?;
+        let (endpoint, _, _) = endpoint_of(&config.server).map_err(|m| unexpected(&what, m))?;
         let tls = soap::tls_config(
             config.insecure_skip_verify,
             config.ca_certificate.as_deref(),
@@ -306,8 +303,6 @@ impl VsphereSource {
             inner: Arc::new(Inner {
                 transport,
                 server: config.server.trim().to_string(),
-                host,
-                port,
                 username: config.username,
                 password: config.password,
                 service,
@@ -320,6 +315,24 @@ impl VsphereSource {
     }
 
     /// The server as configured (the ledger's `vsphere:<server>`).
+    /// The top of the certificate chain `server` presents, as PEM, read without verifying it: the
+    /// issuing CA when the server sends it, else its own (self-signed) certificate, as the Python
+    /// suite's `ssl.get_server_certificate` reads it for the Provider Secret's `cacert`.
+    pub async fn presented_ca_certificate(
+        server: &str,
+        timeout: Duration,
+    ) -> Result<String, SourceError> {
+        let what = format!("read the TLS certificate of vSphere at {server}");
+        let (_, host, port) = endpoint_of(server).map_err(|m| unexpected(&what, m))?;
+        let certificates = soap::presented_certificates(&host, port, timeout)
+            .await
+            .map_err(|m| unexpected(&what, m))?;
+        certificates
+            .last()
+            .map(soap::pem)
+            .ok_or_else(|| unexpected(&what, "the server presented no certificate"))
+    }
+
     pub fn server(&self) -> &str {
         &self.inner.server
     }
@@ -1075,23 +1088,8 @@ impl SourceProvider for VsphereSource {
     }
 
     async fn ca_certificate(&self) -> Result<String, SourceError> {
-        let what = format!(
-            "read the TLS certificate of vSphere at {}",
-            self.inner.server
-        );
-        let certificates = soap::presented_certificates(
-            &self.inner.host,
-            self.inner.port,
-            self.inner.request_timeout,
-        )
-        .await
-        .map_err(|m| unexpected(&what, m))?;
-        // The top of the presented chain: the issuing CA when the server sends it, else its own
-        // (self-signed) certificate, as the Python suite's ssl.get_server_certificate reads it.
-        certificates
-            .last()
-            .map(soap::pem)
-            .ok_or_else(|| unexpected(&what, "the server presented no certificate"))
+        VsphereSource::presented_ca_certificate(&self.inner.server, self.inner.request_timeout)
+            .await
     }
 }
 
