@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mtv_engine::events::{Event, StepOutcome, VmProgress};
 
+use crate::summary::{session_duration, step_duration};
 use crate::{ReportError, Reporter, Summary};
 
 /// pytest's default width for its `=====` rules.
@@ -92,33 +93,6 @@ fn rule(title: &str) -> String {
         line.push('=');
     }
     line
-}
-
-/// A step's duration on its result line: `1.2s`, or `12m03s` past a minute.
-fn step_duration(duration: Duration) -> String {
-    let secs = duration.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.1}s")
-    } else {
-        let whole = duration.as_secs();
-        format!("{}m{:02}s", whole / 60, whole % 60)
-    }
-}
-
-/// The session's duration as pytest prints it: `12.34s`, with `(h:mm:ss)` past a minute.
-fn session_duration(duration: Duration) -> String {
-    let secs = duration.as_secs_f64();
-    if secs < 60.0 {
-        format!("{secs:.2}s")
-    } else {
-        let whole = duration.as_secs();
-        format!(
-            "{secs:.2}s ({}:{:02}:{:02})",
-            whole / 3600,
-            (whole / 60) % 60,
-            whole % 60
-        )
-    }
 }
 
 /// A finished step as pytest -v prints it, with the one-line reason when it did not pass.
@@ -211,17 +185,6 @@ pub fn write_summary(out: &mut impl Write, summary: &Summary) -> std::io::Result
             session_duration(summary.duration)
         ))
     )
-}
-
-/// The summary's duration, or the console's own clock when the session did not finish cleanly.
-fn final_summary(summary: &Summary, started: Option<Instant>) -> Summary {
-    let mut summary = summary.clone();
-    if !summary.session_finished
-        && let Some(started) = started
-    {
-        summary.duration = started.elapsed();
-    }
-    summary
 }
 
 fn stream_error(source: std::io::Error) -> ReportError {
@@ -332,7 +295,7 @@ impl<W: Write> Reporter for PlainConsole<W> {
         if let Some(error) = self.error.take() {
             return Err(stream_error(error));
         }
-        let summary = final_summary(&self.summary, self.started);
+        let summary = self.summary.at_end(self.started);
         writeln!(self.out)
             .and_then(|()| write_summary(&mut self.out, &summary))
             .and_then(|()| self.out.flush())
@@ -675,7 +638,7 @@ impl<W: Write> Reporter for LiveConsole<W> {
             return Err(stream_error(error));
         }
         cleared.map_err(stream_error)?;
-        let summary = final_summary(&self.summary, self.started);
+        let summary = self.summary.at_end(self.started);
         writeln!(self.out)
             .and_then(|()| write_summary(&mut self.out, &summary))
             .and_then(|()| self.out.flush())
@@ -712,16 +675,5 @@ mod tests {
         assert_eq!(rule("short test summary info").len(), RULE_WIDTH);
         assert_eq!(rule("1 passed in 0.10s").len(), RULE_WIDTH);
         assert!(rule(&"x".repeat(100)).starts_with("= x"));
-    }
-
-    #[test]
-    fn durations_read_like_pytest() {
-        assert_eq!(step_duration(Duration::from_millis(1234)), "1.2s");
-        assert_eq!(step_duration(Duration::from_secs(723)), "12m03s");
-        assert_eq!(session_duration(Duration::from_millis(12_345)), "12.35s");
-        assert_eq!(
-            session_duration(Duration::from_secs(3723)),
-            "3723.00s (1:02:03)"
-        );
     }
 }

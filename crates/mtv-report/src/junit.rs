@@ -6,6 +6,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use mtv_engine::events::{Event, StepOutcome};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
+use crate::atomic_file::write_atomically;
 use crate::{ReportError, Reporter, TestName};
 
 const SUITE_NAME: &str = "mtv-tests";
@@ -123,10 +124,12 @@ impl JunitReport {
 
     fn write_file(&self) -> Result<(), ReportError> {
         let xml = self.to_xml()?;
-        write_atomically(&self.path, xml.as_bytes()).map_err(|source| ReportError::File {
-            what: "the JUnit report",
-            path: self.path.clone(),
-            source,
+        write_atomically(&self.path, |out| out.write_all(xml.as_bytes())).map_err(|source| {
+            ReportError::File {
+                what: "the JUnit report",
+                path: self.path.clone(),
+                source,
+            }
         })
     }
 }
@@ -151,31 +154,6 @@ fn skipped(ty: &str, message: String) -> TestCaseStatus {
     let mut status = TestCaseStatus::skipped();
     status.set_type(ty).set_message(message);
     status
-}
-
-/// Readers never see a half-written report: write beside the target, sync, then rename over it.
-fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let file_name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "junit.xml".to_string());
-    let temporary = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(contents)?;
-        file.sync_all()?;
-        std::fs::rename(&temporary, path)
-    })();
-    if written.is_err() {
-        // Best effort: the original error is the one worth reporting.
-        let _ = std::fs::remove_file(&temporary);
-    }
-    written
 }
 
 impl Reporter for JunitReport {

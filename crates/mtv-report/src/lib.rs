@@ -6,6 +6,7 @@
 //! final text in [`Reporter::finish`]. None of them reads the environment or the configuration, so
 //! what they write is exactly what the events carry (and events never carry secrets).
 
+mod atomic_file;
 mod console;
 mod error;
 mod event_log;
@@ -24,6 +25,7 @@ pub use names::TestName;
 pub use rerun::{RERUN_STATE_VERSION, RerunReport, RerunState, RerunStateError};
 pub use summary::{
     EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, FailedStep, FailureKind, Summary,
+    exit_meaning,
 };
 
 pub use mtv_engine::events::Event;

@@ -1,4 +1,4 @@
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mtv_engine::events::{Event, ResourceRef, StepOutcome};
 
@@ -12,6 +12,20 @@ pub const EXIT_TEST_FAILED: u8 = 1;
 pub const EXIT_LEFTOVERS: u8 = 3;
 /// The run was interrupted; only the caller knows this, so [`Summary::exit_code`] never returns it.
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Usage or configuration error: the run never started, so no event stream carries it.
+const EXIT_USAGE: u8 = 2;
+
+/// What an exit code of `mtv-tests run` means, in one phrase.
+pub fn exit_meaning(code: u8) -> &'static str {
+    match code {
+        EXIT_OK => "every test passed (skips and expected failures allowed), nothing left behind",
+        EXIT_TEST_FAILED => "a test failed or errored",
+        EXIT_USAGE => "usage or configuration error",
+        EXIT_LEFTOVERS => "no test failed, but teardown left resources behind",
+        EXIT_INTERRUPTED => "interrupted",
+        _ => "unknown exit code",
+    }
+}
 
 /// Whether a step failed on its own (pytest `FAILED`) or could not run (pytest `ERROR`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +66,8 @@ pub struct Summary {
     pub duration: Duration,
     /// Whether `SessionFinished` was seen; without it the run ended early.
     pub session_finished: bool,
+    /// The exit code `SessionFinished` carried: the engine's, which also knows about interruption.
+    pub session_exit_code: Option<u8>,
     /// Failed and errored steps, in the order they finished.
     pub failures: Vec<FailedStep>,
     /// Skip reasons with how many steps each skipped, in first-seen order.
@@ -82,15 +98,25 @@ impl Summary {
                 ..
             } => self.record_step(id, outcome, diagnostics.as_deref()),
             Event::TeardownFinished { leftovers } => self.leftovers = leftovers.clone(),
-            Event::SessionFinished { duration, .. } => {
+            Event::SessionFinished {
+                exit_code,
+                duration,
+            } => {
                 self.duration = *duration;
                 self.session_finished = true;
+                self.session_exit_code = Some(*exit_code);
             }
             _ => {}
         }
     }
 
-    fn record_step(&mut self, id: &str, outcome: &StepOutcome, diagnostics: Option<&str>) {
+    /// Counts one finished step, as `StepFinished` does.
+    pub(crate) fn record_step(
+        &mut self,
+        id: &str,
+        outcome: &StepOutcome,
+        diagnostics: Option<&str>,
+    ) {
         let failure = |kind, message: &str| FailedStep {
             id: id.to_string(),
             kind,
@@ -137,6 +163,18 @@ impl Summary {
         }
     }
 
+    /// The summary to print at the end: its own duration, or the time since `started` (the
+    /// reporter's clock) when the session did not finish cleanly.
+    pub fn at_end(&self, started: Option<Instant>) -> Summary {
+        let mut summary = self.clone();
+        if !summary.session_finished
+            && let Some(started) = started
+        {
+            summary.duration = started.elapsed();
+        }
+        summary
+    }
+
     /// The counts part of pytest's last line: `1 failed, 3 passed, 2 skipped, 6 xfailed, 1 error`,
     /// then our own `, 2 leftovers`; `no tests ran` when nothing reported.
     pub fn counts_line(&self) -> String {
@@ -161,6 +199,33 @@ impl Summary {
     }
 }
 
+/// A step's duration on its result line: `1.2s`, or `12m03s` past a minute.
+pub(crate) fn step_duration(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        let whole = duration.as_secs();
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+/// The session's duration as pytest prints it: `12.34s`, with `(h:mm:ss)` past a minute.
+pub(crate) fn session_duration(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 60.0 {
+        format!("{secs:.2}s")
+    } else {
+        let whole = duration.as_secs();
+        format!(
+            "{secs:.2}s ({}:{:02}:{:02})",
+            whole / 3600,
+            (whole / 60) % 60,
+            whole % 60
+        )
+    }
+}
+
 fn count_reason(reasons: &mut Vec<(String, usize)>, reason: &str) {
     match reasons.iter_mut().find(|(known, _)| known == reason) {
         Some((_, count)) => *count += 1,
@@ -176,5 +241,28 @@ impl Reporter for Summary {
 
     fn finish(&mut self) -> Result<(), ReportError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_pytest() {
+        assert_eq!(step_duration(Duration::from_millis(1234)), "1.2s");
+        assert_eq!(step_duration(Duration::from_secs(723)), "12m03s");
+        assert_eq!(session_duration(Duration::from_millis(12_345)), "12.35s");
+        assert_eq!(
+            session_duration(Duration::from_secs(3723)),
+            "3723.00s (1:02:03)"
+        );
+    }
+
+    #[test]
+    fn every_exit_code_of_a_run_has_a_meaning() {
+        for code in [EXIT_OK, EXIT_TEST_FAILED, EXIT_LEFTOVERS, EXIT_INTERRUPTED] {
+            assert_ne!(exit_meaning(code), exit_meaning(42), "{code}");
+        }
     }
 }
