@@ -1,6 +1,6 @@
 //! Consumers of the engine's typed event stream: the console (live view or plain lines, then a
-//! pytest-like summary), the JUnit XML file, the JSON event log, the rerun state for `--last-failed`,
-//! and the run's [`Summary`].
+//! pytest-like summary), the JUnit XML file, the JSON event log, the HTML report (one
+//! self-contained page), the rerun state for `--last-failed`, and the run's [`Summary`].
 //!
 //! Every writer is a [`Reporter`]: it sees each [`Event`] once, in order, and writes its file or
 //! final text in [`Reporter::finish`]. None of them reads the environment or the configuration, so
@@ -10,6 +10,7 @@ mod atomic_file;
 mod console;
 mod error;
 mod event_log;
+mod html;
 mod junit;
 mod names;
 mod rerun;
@@ -20,6 +21,7 @@ pub use console::{
 };
 pub use error::ReportError;
 pub use event_log::{EventLog, LOG_STARTED, parse_event_log};
+pub use html::HtmlReport;
 pub use junit::JunitReport;
 pub use names::TestName;
 pub use rerun::{RERUN_STATE_VERSION, RerunReport, RerunState, RerunStateError};

@@ -24,7 +24,7 @@ impl TestName {
 }
 
 /// `Class[param]` → (`Class`, Some(`param`)); anything else is all class.
-fn split_scenario(scenario: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_scenario(scenario: &str) -> (&str, Option<&str>) {
     if let Some(open) = scenario.find('[')
         && let Some(param) = scenario[open + 1..].strip_suffix(']')
     {

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use indicatif::ProgressDrawTarget;
 use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
 use mtv_report::{
-    EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, JunitReport,
-    LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
+    EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, HtmlReport,
+    JunitReport, LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
 };
 
 const COLD: &str = "TestSanityColdMtvMigration[rhel8]";
@@ -504,13 +504,19 @@ fn writers_add_no_environment_or_configuration_data() {
     feed(&mut log, &run);
     log.finish().unwrap();
     let log = String::from_utf8(log.into_inner()).unwrap();
+    let html = html_page(&run);
     // Any environment value long enough to be meaningful, and absent from the events themselves,
     // must be absent from every output.
     for (name, value) in std::env::vars() {
         if value.len() < 12 || events_json.contains(&value) {
             continue;
         }
-        for (writer, output) in [("console", &console), ("junit", &xml), ("event log", &log)] {
+        for (writer, output) in [
+            ("console", &console),
+            ("junit", &xml),
+            ("event log", &log),
+            ("html", &html),
+        ] {
             assert!(
                 !output.contains(&value),
                 "{writer} contains the value of ${name}"
@@ -539,4 +545,271 @@ fn writers_add_no_environment_or_configuration_data() {
             "unexpected property {name}"
         );
     }
+}
+
+/// The scripted run as the engine really reports it: the diagnostics bundle under a sanitised
+/// directory name, a failure message and a note with markup and ampersands in them.
+fn html_run() -> Vec<Event> {
+    let mut events = scripted_run();
+    for event in &mut events {
+        if let Event::StepFinished {
+            outcome: StepOutcome::Failed { message },
+            diagnostics,
+            ..
+        } = event
+        {
+            message.push_str(
+                " | VM win2019-s1234: check_vms - <script>alert('x')</script> & \"more\"",
+            );
+            *diagnostics =
+                Some("results/TestSanityWarmMtvMigration_win2019_--test_migrate_vms".into());
+        }
+        if let Event::StepNote { message, .. } = event {
+            message.push_str(" (Plan <b>plan-rhel8</b> & maps)");
+        }
+    }
+    // The failed VM's last report is its final phase, after the pipeline step it failed at.
+    let failed = events
+        .iter()
+        .position(|event| {
+            matches!(
+                event,
+                Event::StepFinished {
+                    outcome: StepOutcome::Failed { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    events.insert(
+        failed,
+        Event::MigrationProgress {
+            id: format!("{WARM}::test_migrate_vms"),
+            vms: vec![VmProgress {
+                vm: "win2019-s1234".into(),
+                pipeline_step: "Completed".into(),
+                percent: None,
+            }],
+        },
+    );
+    events
+}
+
+fn html_page(events: &[Event]) -> String {
+    let mut report = HtmlReport::new("results/report.html")
+        .with_start_time(SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000));
+    feed(&mut report, events);
+    let mut page = Vec::new();
+    report.write_html(&mut page).unwrap();
+    String::from_utf8(page).unwrap()
+}
+
+/// Every opening tag of these elements has its closing tag, in order.
+fn assert_balanced(page: &str) {
+    let mut open: Vec<&str> = Vec::new();
+    let mut rest = page;
+    while let Some(at) = rest.find('<') {
+        rest = &rest[at + 1..];
+        let end = rest.find(['>', ' ']).unwrap();
+        let tag = &rest[..end];
+        let (closing, name) = match tag.strip_prefix('/') {
+            Some(name) => (true, name),
+            None => (false, tag),
+        };
+        if ![
+            "html", "head", "body", "main", "header", "section", "details", "summary", "table",
+            "thead", "tbody", "tr", "td", "th", "ul", "li", "pre", "p", "dl", "nav", "code",
+            "span", "a", "h1", "h2", "h3",
+        ]
+        .contains(&name)
+        {
+            continue;
+        }
+        if closing {
+            assert_eq!(open.pop(), Some(name), "unbalanced </{name}>");
+        } else {
+            open.push(name);
+        }
+    }
+    assert!(open.is_empty(), "unclosed: {open:?}");
+}
+
+#[test]
+fn html_report_snapshot() {
+    let page = html_page(&html_run());
+    // The stylesheet is not the report's content; it is checked by looking at the page.
+    let start = page.find("<style>").unwrap();
+    let end = page.find("</style>").unwrap();
+    let page = format!("{}<style>[stylesheet]{}", &page[..start], &page[end..]);
+    insta::assert_snapshot!(page);
+}
+
+#[test]
+fn html_report_escapes_everything_and_needs_nothing_outside_the_file() {
+    let page = html_page(&html_run());
+    assert_balanced(&page);
+    assert!(!page.contains("<script"), "raw markup from an event");
+    assert!(!page.contains("<b>plan"), "raw markup from a note");
+    assert!(
+        page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;more&quot;")
+    );
+    assert!(page.contains("(Plan &lt;b&gt;plan-rhel8&lt;/b&gt; &amp; maps)"));
+    assert!(page.contains("disk 1 import failed &lt;lab fault&gt;"));
+    for external in [
+        "http:", "https:", "<link", "<img", "@import", "url(", "src=",
+    ] {
+        assert!(!page.contains(external), "{external}");
+    }
+}
+
+#[test]
+fn html_report_shows_the_run_failed_scenarios_first_and_open() {
+    let page = html_page(&html_run());
+    // The headline: verdict, exit meaning, counts, facts.
+    assert!(page.contains("<span class=\"verdict\">FAILED</span>"));
+    assert!(page.contains("exit 1: a test failed or errored"));
+    assert!(page.contains(
+        "1 failed, 5 passed, 2 skipped, 4 xfailed, 1 error, 2 leftovers in 83.46s (0:01:23)"
+    ));
+    for fact in [
+        "2026-05-28 20:26:40 UTC",
+        "the embedded lab",
+        "<code>s1234</code>",
+        "<code>vsphere-8.0.1</code> (type vsphere)",
+        "<dd>2.8.0</dd>",
+        "14 collected, 13 reported",
+    ] {
+        assert!(page.contains(fact), "{fact}");
+    }
+
+    // Problem scenarios first (open), in the order they started; passed and skipped ones closed.
+    let position = |scenario: &str| {
+        let (class, param) = scenario.split_once('[').unwrap();
+        let name = format!(
+            "<code class=\"name\">{class}<span class=\"param\">[{}</span>",
+            param
+        );
+        page.find(&name).unwrap_or_else(|| panic!("{name}"))
+    };
+    let order = [WARM, REMOTE, COLD, COPYOFFLOAD].map(position);
+    assert!(order.is_sorted(), "{order:?}");
+    let details = |scenario: &str| page[..position(scenario)].rfind("<details").unwrap();
+    let opening = |scenario: &str| {
+        let at = details(scenario);
+        page[at..at + page[at..].find('>').unwrap()].to_string()
+    };
+    assert!(opening(WARM).ends_with(" open"), "{}", opening(WARM));
+    assert!(opening(REMOTE).contains("o-error") && opening(REMOTE).ends_with(" open"));
+    assert!(!opening(COLD).contains(" open"), "{}", opening(COLD));
+    assert!(!opening(COPYOFFLOAD).contains(" open"));
+
+    // The failed step: its message (one problem a line), the VM's pipeline with where it failed,
+    // the bundle linked relative to the report.
+    assert!(page.contains("&lt;lab fault&gt;\nVM win2019-s1234: check_vms"));
+    assert!(
+        page.contains(
+            "<span class=\"stopped\" title=\"where the VM failed\">DiskTransfer</span> → Completed</td><td class=\"time\">42%"
+        )
+    );
+    assert!(page.contains(
+        "<a href=\"./TestSanityWarmMtvMigration_win2019_--test_migrate_vms/\">\
+         results/TestSanityWarmMtvMigration_win2019_--test_migrate_vms/</a>"
+    ));
+    // The passed migration: both VMs' pipeline steps and last disk progress, and the step's note.
+    assert!(page.contains("Initialize → DiskTransfer</td><td class=\"time\">5%"));
+    assert!(page.contains("<li>waiting for the Plan to be Ready (Plan"));
+
+    // The short summary links each failure to its step; skips are grouped by reason.
+    assert!(page.contains("<a class=\"id\" href=\"#step-1-1\">TestSanityWarmMtvMigration[win2019]::test_migrate_vms</a>"));
+    assert!(page.contains("<span class=\"n\">[3]</span> previous step failed (TestRemoteMigration[rhel9]::test_create_storagemap)"));
+    assert!(page.contains(
+        "<span class=\"n\">[2]</span> copyoffload is not configured for this provider</summary>"
+    ));
+
+    // Teardown: what was deleted, and the leftovers highlighted.
+    assert!(page.contains("teardown had 21 resources in its ledger, deleted 1 and left 2 behind"));
+    let leftovers = &page[page.find("<div class=\"leftovers\">").unwrap()..];
+    assert!(leftovers.contains("<code>Plan mtv-tests-s1234/plan-rhel8-s1234</code>"));
+    assert!(leftovers.contains("<code>Namespace mtv-tests-s1234</code>"));
+    assert!(page.contains("Deleted (1): 1 Provider"));
+}
+
+#[test]
+fn html_report_of_an_interrupted_run_says_what_did_not_finish() {
+    let run = html_run();
+    let cut = run
+        .iter()
+        .position(|event| {
+            matches!(
+                event,
+                Event::StepFinished {
+                    outcome: StepOutcome::Failed { .. },
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    let page = html_page(&run[..cut]);
+    assert_balanced(&page);
+    assert!(page.contains("<span class=\"verdict\">DID NOT FINISH</span>"));
+    assert!(page.contains("the run ended early (its outcome so far would exit 0)"));
+    assert!(page.contains("Started, never finished"));
+    assert!(page.contains("The scenario did not finish"));
+    assert!(page.contains("Teardown did not run"));
+    // Still running: its VMs as far as they got, not marked as stopped.
+    assert!(page.contains("rhel8-2-s1234</code></td><td>Initialize → DiskTransfer"));
+}
+
+#[test]
+fn html_report_is_written_atomically_and_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results/report.html");
+    let mut report = HtmlReport::new(&path);
+    let scenarios = 50;
+    let mut events = vec![Event::SessionStarted {
+        session_id: "s1234".into(),
+        target: "https://api.cluster.example:6443".into(),
+        mtv_version: Some("2.10.0".into()),
+        source_provider: "vsphere-8.0.1".into(),
+        provider_type: "vsphere".into(),
+        storage_class: "standard-csi".into(),
+        items: scenarios * 4,
+    }];
+    for n in 0..scenarios {
+        let scenario = format!("TestSanityColdMtvMigration[rhel8-{n}]");
+        events.push(Event::ScenarioStarted {
+            scenario: scenario.clone(),
+        });
+        for step in [
+            "test_create_storagemap",
+            "test_create_networkmap",
+            "test_create_plan",
+            "test_migrate_vms",
+        ] {
+            events.push(started(&scenario, step));
+            events.push(Event::StepNote {
+                id: format!("{scenario}::{step}"),
+                message: "waiting for the Plan to be Ready".into(),
+            });
+            events.push(finished(&scenario, step, StepOutcome::Passed, 1500));
+        }
+        events.push(Event::ScenarioFinished { scenario });
+    }
+    events.push(Event::SessionFinished {
+        exit_code: 0,
+        duration: Duration::from_secs(600),
+    });
+    feed(&mut report, &events);
+    report.finish().unwrap();
+    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec!["report.html"]);
+    let page = std::fs::read_to_string(&path).unwrap();
+    assert!(page.contains("<span class=\"verdict\">PASSED</span>"));
+    assert!(page.contains("cluster <code>https://api.cluster.example:6443</code>"));
+    assert!(page.contains("Passed scenarios (50)"));
+    // 200 items: about 1 KB each with their notes, so a run of the whole catalog mails easily.
+    assert!(page.len() < 250_000, "{} bytes", page.len());
 }
