@@ -475,13 +475,15 @@ impl Write for BrokenPipe {
 fn fanout_feeds_every_reporter_and_reports_every_failure() {
     let dir = tempfile::tempdir().unwrap();
     let junit_path = dir.path().join("junit.xml");
+    let html_path = dir.path().join("report.html");
     let console = SharedBuffer::default();
     let mut fanout = Fanout::new()
         .with(PlainConsole::new(console.clone()))
         .with(EventLog::new(BrokenPipe))
         .with(JunitReport::new(&junit_path))
+        .with(HtmlReport::new(&html_path))
         .with(PlainConsole::new(BrokenPipe));
-    assert_eq!(fanout.len(), 4);
+    assert_eq!(fanout.len(), 5);
     feed(&mut fanout, &scripted_run());
     let error = fanout.finish().unwrap_err();
     assert!(
@@ -490,6 +492,7 @@ fn fanout_feeds_every_reporter_and_reports_every_failure() {
     );
     // The broken writers did not stop the others.
     assert!(junit_path.exists());
+    assert!(html_path.exists());
     let text = String::from_utf8(console.0.lock().unwrap().clone()).unwrap();
     assert!(text.contains("1 failed, 5 passed"), "{text}");
 }
