@@ -13,7 +13,9 @@ use mtv_engine::run::{RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
 use mtv_engine::target::{Target, check_remote_cluster, client_for, server_and_token};
-use mtv_report::{Console, ConsoleMode, EventLog, Fanout, JunitReport, Reporter, RerunReport};
+use mtv_report::{
+    Console, ConsoleMode, EventLog, Fanout, HtmlReport, JunitReport, Reporter, RerunReport,
+};
 use tokio::sync::{mpsc, watch};
 
 use crate::cli::{CleanArgs, RunArgs, TargetArgs};
@@ -170,7 +172,8 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let mut fanout = Fanout::new()
         .with(JunitReport::new(&junit_path))
         .with(event_log)
-        .with(RerunReport::new(args.results.join("rerun.json")));
+        .with(RerunReport::new(args.results.join("rerun.json")))
+        .with(HtmlReport::new(args.results.join("report.html")));
     // `--format json` streams the event log on stdout, for tools; otherwise a person reads the console.
     match args.common.format {
         crate::cli::Format::Json => fanout.push(EventLog::new(std::io::stdout())),

@@ -511,6 +511,11 @@ fn run_tier0_on_the_embedded_lab_passes_and_writes_its_results() {
     assert!(junit.contains(r#"name="test_create_storagemap[rhel8]""#));
     let events = std::fs::read_to_string(results.join("events.jsonl")).unwrap();
     assert!(events.lines().count() > 30);
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(
+        html.contains("25 passed, 5 skipped") && html.contains("TestSanityColdMtvMigration[rhel8]"),
+        "{html}"
+    );
     let ledger: Value =
         serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
             .unwrap();
