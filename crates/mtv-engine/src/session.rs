@@ -90,30 +90,29 @@ impl Source {
     }
 }
 
+/// One call on whichever adapter the run has.
+macro_rules! dispatch {
+    ($source:expr, $adapter:ident => $call:expr) => {
+        match $source {
+            Source::Lab($adapter) => $call,
+            Source::OpenShift($adapter) => $call,
+            Source::Vsphere($adapter) => $call,
+        }
+    };
+}
+
 /// The run's adapter, whichever it is.
 impl SourceProvider for Source {
     fn provider_type(&self) -> ProviderType {
-        match self {
-            Source::Lab(a) => a.provider_type(),
-            Source::OpenShift(a) => a.provider_type(),
-            Source::Vsphere(a) => a.provider_type(),
-        }
+        dispatch!(self, a => a.provider_type())
     }
 
     async fn find(&self, name: &str) -> Result<Option<SourceVm>, SourceError> {
-        match self {
-            Source::Lab(a) => a.find(name).await,
-            Source::OpenShift(a) => a.find(name).await,
-            Source::Vsphere(a) => a.find(name).await,
-        }
+        dispatch!(self, a => a.find(name).await)
     }
 
     async fn facts(&self, id: &str) -> Result<SourceVm, SourceError> {
-        match self {
-            Source::Lab(a) => a.facts(id).await,
-            Source::OpenShift(a) => a.facts(id).await,
-            Source::Vsphere(a) => a.facts(id).await,
-        }
+        dispatch!(self, a => a.facts(id).await)
     }
 
     async fn clone_vm(
@@ -121,27 +120,15 @@ impl SourceProvider for Source {
         source_id: &str,
         request: &CloneRequest,
     ) -> Result<SourceVm, SourceError> {
-        match self {
-            Source::Lab(a) => a.clone_vm(source_id, request).await,
-            Source::OpenShift(a) => a.clone_vm(source_id, request).await,
-            Source::Vsphere(a) => a.clone_vm(source_id, request).await,
-        }
+        dispatch!(self, a => a.clone_vm(source_id, request).await)
     }
 
     async fn set_power(&self, id: &str, on: bool) -> Result<(), SourceError> {
-        match self {
-            Source::Lab(a) => a.set_power(id, on).await,
-            Source::OpenShift(a) => a.set_power(id, on).await,
-            Source::Vsphere(a) => a.set_power(id, on).await,
-        }
+        dispatch!(self, a => a.set_power(id, on).await)
     }
 
     async fn add_disk(&self, id: &str, disk: &NewDisk) -> Result<(), SourceError> {
-        match self {
-            Source::Lab(a) => a.add_disk(id, disk).await,
-            Source::OpenShift(a) => a.add_disk(id, disk).await,
-            Source::Vsphere(a) => a.add_disk(id, disk).await,
-        }
+        dispatch!(self, a => a.add_disk(id, disk).await)
     }
 
     async fn add_nic(
@@ -150,19 +137,11 @@ impl SourceProvider for Source {
         network: &str,
         start_connected: bool,
     ) -> Result<String, SourceError> {
-        match self {
-            Source::Lab(a) => a.add_nic(id, network, start_connected).await,
-            Source::OpenShift(a) => a.add_nic(id, network, start_connected).await,
-            Source::Vsphere(a) => a.add_nic(id, network, start_connected).await,
-        }
+        dispatch!(self, a => a.add_nic(id, network, start_connected).await)
     }
 
     async fn create_snapshot(&self, id: &str, name: &str) -> Result<SourceSnapshot, SourceError> {
-        match self {
-            Source::Lab(a) => a.create_snapshot(id, name).await,
-            Source::OpenShift(a) => a.create_snapshot(id, name).await,
-            Source::Vsphere(a) => a.create_snapshot(id, name).await,
-        }
+        dispatch!(self, a => a.create_snapshot(id, name).await)
     }
 
     async fn write_guest_file(
@@ -171,35 +150,19 @@ impl SourceProvider for Source {
         path: &str,
         content: &str,
     ) -> Result<(), SourceError> {
-        match self {
-            Source::Lab(a) => a.write_guest_file(id, path, content).await,
-            Source::OpenShift(a) => a.write_guest_file(id, path, content).await,
-            Source::Vsphere(a) => a.write_guest_file(id, path, content).await,
-        }
+        dispatch!(self, a => a.write_guest_file(id, path, content).await)
     }
 
     async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        match self {
-            Source::Lab(a) => a.read_guest_file(id, path).await,
-            Source::OpenShift(a) => a.read_guest_file(id, path).await,
-            Source::Vsphere(a) => a.read_guest_file(id, path).await,
-        }
+        dispatch!(self, a => a.read_guest_file(id, path).await)
     }
 
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {
-        match self {
-            Source::Lab(a) => a.delete_vm(id).await,
-            Source::OpenShift(a) => a.delete_vm(id).await,
-            Source::Vsphere(a) => a.delete_vm(id).await,
-        }
+        dispatch!(self, a => a.delete_vm(id).await)
     }
 
     async fn ca_certificate(&self) -> Result<String, SourceError> {
-        match self {
-            Source::Lab(a) => a.ca_certificate().await,
-            Source::OpenShift(a) => a.ca_certificate().await,
-            Source::Vsphere(a) => a.ca_certificate().await,
-        }
+        dispatch!(self, a => a.ca_certificate().await)
     }
 }
 
