@@ -7,11 +7,13 @@
 //! The file is versioned: `{"version": 1, "source_provider": "...", "failed": ["Class[id]", ...]}`.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use mtv_engine::events::Event;
 use serde_json::{Value, json};
 
+use crate::atomic_file::write_atomically;
 use crate::{ReportError, Reporter};
 
 pub const RERUN_STATE_VERSION: u64 = 1;
@@ -144,10 +146,12 @@ impl Reporter for RerunReport {
             return Ok(());
         }
         let text = serde_json::to_string_pretty(&self.state().to_json())?;
-        std::fs::write(&self.path, text + "\n").map_err(|source| ReportError::File {
-            what: "the rerun state",
-            path: self.path.clone(),
-            source,
+        write_atomically(&self.path, |out| writeln!(out, "{text}")).map_err(|source| {
+            ReportError::File {
+                what: "the rerun state",
+                path: self.path.clone(),
+                source,
+            }
         })
     }
 }
