@@ -48,13 +48,14 @@ pub trait Admission: Send + Sync {
 }
 
 impl ApiError {
-    /// The error a denying admission webhook produces: 403 (or the given code) with the apiserver's
-    /// `admission webhook "<name>" denied the request: <reason>` message.
+    /// The error a denying admission webhook produces, as the apiserver builds it from the webhook's
+    /// answer: the webhook's code (Forklift's admitters answer 400 and no reason) and the message
+    /// `admission webhook "<name>" denied the request: <reason>`.
     pub fn webhook_denied(webhook: &str, reason: &str) -> Self {
-        let mut e = ApiError::forbidden(format!(
+        let mut e = ApiError::bad_request(format!(
             "admission webhook \"{webhook}\" denied the request: {reason}"
         ));
-        e.reason = "Forbidden".into();
+        e.reason = String::new();
         e
     }
 }

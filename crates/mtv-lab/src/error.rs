@@ -214,6 +214,12 @@ impl ApiError {
         if let Some(s) = d.retry_after_seconds {
             details.insert("retryAfterSeconds".into(), json!(s));
         }
+        if self.reason.is_empty() {
+            // `reason` is omitempty in a Status (webhook denials carry none).
+            if let Value::Object(m) = &mut status {
+                m.remove("reason");
+            }
+        }
         if !details.is_empty() {
             status["details"] = Value::Object(details);
         }

@@ -22,6 +22,8 @@ use crate::patch::Patch;
 use crate::protobuf;
 use crate::random;
 use crate::registry::{self, ResourceType};
+use crate::ownership;
+use crate::rules;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{
     DeleteOptions, FieldValidation, ListOptions, Propagation, Store, WatchItem, WatchStart,
@@ -300,7 +302,10 @@ fn partial_metadata(object: &Value) -> Value {
     })
 }
 
-fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, ApiError> {
+fn list_options(
+    rt: &ResourceType,
+    query: &HashMap<String, String>,
+) -> Result<ListOptions, ApiError> {
     let label_selector = LabelSelector::parse(
         query
             .get("labelSelector")
@@ -315,6 +320,7 @@ fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, ApiError
             .unwrap_or_default(),
     )
     .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    rules::check_field_selector(rt, &field_selector)?;
     let limit = match query.get("limit").filter(|l| !l.is_empty()) {
         Some(l) => Some(
             l.parse::<usize>()
@@ -330,7 +336,11 @@ fn list_options(query: &HashMap<String, String>) -> Result<ListOptions, ApiError
     })
 }
 
-fn write_options(query: &HashMap<String, String>, status: bool) -> Result<WriteOptions, ApiError> {
+fn write_options(
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    status: bool,
+) -> Result<WriteOptions, ApiError> {
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
         Some("All") => true,
@@ -350,10 +360,21 @@ fn write_options(query: &HashMap<String, String>, status: bool) -> Result<WriteO
             )));
         }
     };
+    // Every write through the API records its manager: `fieldManager`, else the User-Agent's product.
+    let field_manager = match query.get("fieldManager").filter(|m| !m.is_empty()) {
+        Some(m) => m.clone(),
+        None => ownership::manager_from_user_agent(
+            headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default(),
+        ),
+    };
     Ok(WriteOptions {
         dry_run,
         status,
         field_validation,
+        field_manager: Some(field_manager),
     })
 }
 
@@ -558,7 +579,7 @@ async fn handle(
                     watch_response(app, rt, namespace, query, rendering, None)
                 }
                 Method::GET => {
-                    let opts = list_options(query)?;
+                    let opts = list_options(rt, query)?;
                     let list = store.list(rt, ns, &opts)?;
                     let body = match rendering {
                         Rendering::Table(include) => table::table(
@@ -599,7 +620,7 @@ async fn handle(
                         ));
                     }
                     let obj = parse_object_body(rt, headers, body)?;
-                    let written = store.create_with(rt, ns, obj, &write_options(query, false)?)?;
+                    let written = store.create_with(rt, ns, obj, &write_options(query, headers, false)?)?;
                     Ok(written_response(
                         rt,
                         written,
@@ -609,7 +630,7 @@ async fn handle(
                 }
                 Method::DELETE => {
                     let opts = delete_options(query, body)?;
-                    let deleted = store.delete_collection(rt, ns, &list_options(query)?, &opts)?;
+                    let deleted = store.delete_collection(rt, ns, &list_options(rt, query)?, &opts)?;
                     Ok(json_response(
                         StatusCode::OK,
                         &json!({
@@ -667,7 +688,7 @@ async fn handle(
                 Method::PUT => {
                     let obj = parse_object_body(rt, headers, body)?;
                     let written =
-                        store.update_with(rt, ns, &name, obj, &write_options(query, status)?)?;
+                        store.update_with(rt, ns, &name, obj, &write_options(query, headers, status)?)?;
                     Ok(written_response(
                         rt,
                         written,
@@ -676,7 +697,7 @@ async fn handle(
                     ))
                 }
                 Method::PATCH => {
-                    let opts = write_options(query, status)?;
+                    let opts = write_options(query, headers, status)?;
                     let patch = match content_type(headers).as_str() {
                         "application/merge-patch+json" => Patch::Merge(parse_body(body)?),
                         "application/json-patch+json" => Patch::Json(parse_body(body)?),
@@ -703,11 +724,7 @@ async fn handle(
                                 force: query.get("force").map(String::as_str) == Some("true"),
                             }
                         }
-                        other => {
-                            return Err(ApiError::unsupported_media_type(format!(
-                                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other:?})"
-                            )));
-                        }
+                        _ => return Err(rules::unsupported_patch_type(rt)),
                     };
                     let written = store.patch(rt, ns, &name, &patch, &opts)?;
                     Ok(written_response(
@@ -822,7 +839,7 @@ fn watch_response(
     rendering: Rendering,
     single_name: Option<String>,
 ) -> Result<Response, ApiError> {
-    let mut opts = list_options(query)?;
+    let mut opts = list_options(rt, query)?;
     if let Some(name) = single_name {
         opts.field_selector
             .0

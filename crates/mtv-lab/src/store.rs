@@ -18,7 +18,9 @@ use crate::clock;
 use crate::error::{ApiError, StatusCause};
 use crate::patch::{self, Patch};
 use crate::random;
+use crate::ownership;
 use crate::registry::{self, ResourceType};
+use crate::rules;
 use crate::schema;
 use crate::selector::{FieldSelector, LabelSelector};
 
@@ -88,6 +90,9 @@ pub struct WriteOptions {
     /// Write the `status` subresource instead of the main resource.
     pub status: bool,
     pub field_validation: FieldValidation,
+    /// The manager an ordinary write records in `managedFields` (operation `Update`); `None` records
+    /// nothing (in-process controller writes).
+    pub field_manager: Option<String>,
 }
 
 impl WriteOptions {
@@ -375,48 +380,6 @@ fn generation_content(rt: &ResourceType, obj: &Value) -> Value {
     v
 }
 
-const DNS1123_SUBDOMAIN: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-const DNS1123_LABEL: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-
-fn is_dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_dns_label)
-}
-
-fn name_causes(rt: &ResourceType, name: &str) -> Vec<StatusCause> {
-    let label_only = std::ptr::eq(rt, &registry::NAMESPACE) || std::ptr::eq(rt, &registry::SERVICE);
-    let ok = if label_only {
-        is_dns_label(name)
-    } else {
-        is_dns_subdomain(name)
-    };
-    if ok {
-        return Vec::new();
-    }
-    let message = if label_only {
-        format!(
-            "Invalid value: {name:?}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '{DNS1123_LABEL}')"
-        )
-    } else {
-        format!(
-            "Invalid value: {name:?}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '{DNS1123_SUBDOMAIN}')"
-        )
-    };
-    vec![StatusCause {
-        reason: "FieldValueInvalid".into(),
-        message,
-        field: "metadata.name".into(),
-    }]
-}
-
 fn metadata_causes(obj: &Value) -> Vec<StatusCause> {
     let mut causes = Vec::new();
     for field in ["labels", "annotations"] {
@@ -432,6 +395,11 @@ fn metadata_causes(obj: &Value) -> Vec<StatusCause> {
                         });
                     }
                 }
+                causes.extend(if field == "labels" {
+                    rules::label_causes(m)
+                } else {
+                    rules::annotation_causes(m)
+                });
             }
             Some(_) => causes.push(StatusCause {
                 reason: "FieldValueTypeInvalid".into(),
@@ -619,6 +587,11 @@ impl Store {
         let old = state
             .get(rt, namespace, name)
             .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
+        if !rules::allows_unconditional_update(rt)
+            && meta_str(&object, "resourceVersion").is_none_or(str::is_empty)
+        {
+            return Err(rules::resource_version_required(rt, name));
+        }
         let (new, warnings) = state.prepare_update(rt, &old, object, opts, None)?;
         let object = state.finish_update(self, rt, old, new, opts.dry_run);
         Ok(Written {
@@ -699,6 +672,9 @@ impl Store {
                     return Err(ApiError::bad_request("a merge patch must be a JSON object"));
                 }
                 patch::merge(&mut working, p)
+            }
+            Patch::Strategic(_) if rules::is_custom_resource(rt) => {
+                return Err(rules::unsupported_patch_type(rt));
             }
             Patch::Strategic(p) => {
                 if !p.is_object() {
@@ -1171,6 +1147,7 @@ impl State {
         ] {
             meta.remove(field);
         }
+        let applying = managed_fields.is_some();
         if let Some(mf) = managed_fields {
             meta.insert("managedFields".into(), mf);
         }
@@ -1241,7 +1218,7 @@ impl State {
                 ));
             }
         };
-        let causes = name_causes(rt, &name);
+        let causes = rules::name_causes(rt, &name);
         if !causes.is_empty() {
             return Err(invalid(rt, &name, causes));
         }
@@ -1258,6 +1235,9 @@ impl State {
             dry_run: opts.dry_run,
         };
         self.admit(&request, &mut obj, opts, &name)?;
+        if !applying && let Some(manager) = &opts.field_manager {
+            ownership::record_update(rt, None, &mut obj, manager, false);
+        }
         Ok((obj, warnings))
     }
 
@@ -1347,8 +1327,8 @@ impl State {
                     None => meta.remove(field),
                 };
             }
-            if let Some(mf) = managed_fields {
-                meta.insert("managedFields".into(), mf);
+            if let Some(mf) = &managed_fields {
+                meta.insert("managedFields".into(), mf.clone());
             }
         }
         normalize(rt, &mut result, false)?;
@@ -1387,6 +1367,11 @@ impl State {
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
             metadata_mut(&mut result).insert("generation".into(), json!(generation + 1));
+        }
+        if managed_fields.is_none()
+            && let Some(manager) = &opts.field_manager
+        {
+            ownership::record_update(rt, Some(old), &mut result, manager, opts.status);
         }
         Ok((result, warnings))
     }
@@ -1553,7 +1538,11 @@ impl State {
         let same_target = |e: &Value| e.get("subresource").and_then(Value::as_str) == subresource;
         let previously: BTreeSet<patch::FieldPath> = entries
             .iter()
-            .find(|e| e.get("manager").and_then(Value::as_str) == Some(manager) && same_target(e))
+            .find(|e| {
+                e.get("manager").and_then(Value::as_str) == Some(manager)
+                    && e.get("operation").and_then(Value::as_str) == Some("Apply")
+                    && same_target(e)
+            })
             .and_then(|e| e.get("fieldsV1"))
             .map(patch::parse_fields_v1)
             .unwrap_or_default();
@@ -1565,10 +1554,9 @@ impl State {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            if other == manager
-                || !same_target(e)
-                || e.get("operation").and_then(Value::as_str) != Some("Apply")
-            {
+            // Fields an ordinary write (operation `Update`) set conflict too, as on the apiserver.
+            let applier = e.get("operation").and_then(Value::as_str) == Some("Apply");
+            if (other == manager && applier) || !same_target(e) {
                 continue;
             }
             let mut theirs = e
@@ -1587,49 +1575,18 @@ impl State {
                     }
                     e["fieldsV1"] = patch::fields_v1(&theirs);
                 } else {
-                    conflicts.extend(clashing.into_iter().map(|p| (other.clone(), p)));
+                    conflicts.extend(clashing.into_iter().map(|p| (e.clone(), p)));
                 }
             }
             others_owned.extend(theirs);
         }
         if !conflicts.is_empty() {
-            let causes: Vec<StatusCause> = conflicts
-                .iter()
-                .map(|(m, p)| StatusCause {
-                    reason: "FieldManagerConflict".into(),
-                    message: format!("conflict with \"{m}\""),
-                    field: format!(".{}", p.join(".")),
-                })
-                .collect();
-            let listed: Vec<String> = causes
-                .iter()
-                .map(|c| format!("- {}: {}", c.message, c.field))
-                .collect();
-            let mut err = ApiError::conflict(
-                rt.group,
-                rt.plural,
-                name,
-                &format!(
-                    "Apply failed with {} conflict(s):\n{}",
-                    causes.len(),
-                    listed.join("\n")
-                ),
-            );
-            err.message = format!(
-                "Apply failed with {} conflict{}: {}",
-                causes.len(),
-                if causes.len() == 1 { "" } else { "s" },
-                causes
-                    .iter()
-                    .map(|c| format!("{}: {}", c.message, c.field))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            err.causes = causes;
-            return Err(err);
+            return Err(ownership::conflict_error(rt, name, &conflicts));
         }
         entries.retain(|e| {
-            let mine = e.get("manager").and_then(Value::as_str) == Some(manager) && same_target(e);
+            let mine = e.get("manager").and_then(Value::as_str) == Some(manager)
+                && e.get("operation").and_then(Value::as_str) == Some("Apply")
+                && same_target(e);
             let owns_nothing = e
                 .get("fieldsV1")
                 .map(patch::parse_fields_v1)
@@ -1672,6 +1629,10 @@ impl State {
         propagation: Propagation,
     ) -> Deleted {
         let is_namespace = std::ptr::eq(rt, &registry::NAMESPACE);
+        if propagation == Propagation::Orphan && !is_namespace {
+            let uid = meta_str(&old, "uid").unwrap_or_default().to_string();
+            self.orphan_dependents(store, &uid);
+        }
         if propagation == Propagation::Foreground && !is_namespace {
             let uid = meta_str(&old, "uid").unwrap_or_default().to_string();
             let dependents = self.dependents_of(&uid);
@@ -1735,6 +1696,22 @@ impl State {
         Deleted {
             object: removed,
             removed: true,
+        }
+    }
+
+    /// Orphan deletion: the garbage collector removes the owner's entry from its dependents'
+    /// `ownerReferences` (each dependent is updated), so nothing later collects them.
+    fn orphan_dependents(&mut self, store: &Store, uid: &str) {
+        for (rt, dependent) in self.dependents_of(uid) {
+            let mut orphaned = (*dependent).clone();
+            let meta = metadata_mut(&mut orphaned);
+            if let Some(Value::Array(refs)) = meta.get_mut("ownerReferences") {
+                refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(uid));
+                if refs.is_empty() {
+                    meta.remove("ownerReferences");
+                }
+            }
+            self.commit_put(store, rt, orphaned, Some(dependent));
         }
     }
 

@@ -921,7 +921,7 @@ fn admission_plugins_mutate_and_reject_writes() {
     let err = store
         .create(&CONFIG_MAP, Some("ns"), cm("forbidden"))
         .unwrap_err();
-    assert_eq!(err.code, 403);
+    assert_eq!(err.code, 400);
     assert_eq!(
         err.message,
         "admission webhook \"toy.lab\" denied the request: that name is not allowed"

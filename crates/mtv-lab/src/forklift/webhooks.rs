@@ -1,7 +1,12 @@
-//! The forklift-api admission webhooks (forklift-api.md §0.3), as the lab's admission plug-in:
-//! - Plan (create/update, not archived): both Providers must exist; warm Plans from OpenStack are
-//!   rejected; LUKS only from vSphere or OVA; new Plans get the annotation `populatorLabels: "True"`.
-//! - Migration (create): its Plan must exist.
+//! The forklift-api admission webhooks (forklift-api.md §0.3; kubev2v/forklift
+//! `pkg/forklift-api/webhooks`), as the lab's admission plug-in, with the names, codes and messages the
+//! real ones give (a denial is a 400 `Status` without reason: `admission webhook "plans.forklift.konveyor"
+//! denied the request: ...`):
+//! - Plan (create/update): both Providers must exist (an archived Plan whose source is gone passes);
+//!   cold Plans from a source other than vSphere into the host cluster must not map to static storage
+//!   classes (`kubernetes.io/no-provisioner`); warm Plans from OpenStack are rejected; LUKS only from
+//!   vSphere or OVA; new Plans get the annotation `populatorLabels: "True"`.
+//! - Migration (create/update): its Plan and the Plan's destination Provider must exist.
 //! - Provider: vSphere without `settings.sdkEndpoint` gets `vcenter`; any other value than `vcenter` or
 //!   `esxi` is rejected.
 
@@ -12,20 +17,25 @@ use crate::error::ApiError;
 use crate::registry;
 
 /// The webhook names the real deployment registers (they appear in denial messages).
-const PLAN_WEBHOOK: &str = "plan-validator.forklift.konveyor.io";
-const MIGRATION_WEBHOOK: &str = "migration-validator.forklift.konveyor.io";
-const PROVIDER_WEBHOOK: &str = "provider-validator.forklift.konveyor.io";
+const PLAN_WEBHOOK: &str = "plans.forklift.konveyor";
+const MIGRATION_WEBHOOK: &str = "migrations.forklift.konveyor";
+const PROVIDER_WEBHOOK: &str = "providers.forklift.konveyor";
 
 pub struct ForkliftWebhooks;
+
+/// The controller-runtime client's not-found text, which Forklift's admitters pass on as the reason.
+fn not_found(plural: &str, name: &str) -> String {
+    format!("{plural}.forklift.konveyor.io \"{name}\" not found")
+}
 
 fn provider_ref(view: &dyn StoreView, reference: &Value, plan_namespace: &str) -> Option<Value> {
     let name = reference["name"].as_str()?;
     let namespace = reference["namespace"].as_str().unwrap_or(plan_namespace);
-    view.get(
-        registry::find("forklift.konveyor.io", "v1beta1", "providers")?,
-        Some(namespace),
-        name,
-    )
+    view.get(&registry::PROVIDER, Some(namespace), name)
+}
+
+fn is_host(provider: &Value) -> bool {
+    provider["spec"]["type"] == "openshift" && provider["spec"]["url"].as_str().unwrap_or("") == ""
 }
 
 impl ForkliftWebhooks {
@@ -34,49 +44,40 @@ impl ForkliftWebhooks {
         plan: &mut Value,
         view: &dyn StoreView,
     ) -> Result<(), ApiError> {
-        if plan["spec"]["archived"] == true {
-            return Ok(());
-        }
         let namespace = plan["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let mut source_type = None;
-        for side in ["source", "destination"] {
-            let reference = &plan["spec"]["provider"][side];
-            match provider_ref(view, reference, &namespace) {
-                Some(provider) => {
-                    if side == "source" {
-                        source_type = provider["spec"]["type"].as_str().map(str::to_string);
-                    }
-                }
-                None => {
-                    return Err(ApiError::webhook_denied(
-                        PLAN_WEBHOOK,
-                        &format!(
-                            "the {side} provider {}/{} does not exist",
-                            reference["namespace"].as_str().unwrap_or(&namespace),
-                            reference["name"].as_str().unwrap_or("")
-                        ),
-                    ));
-                }
+        let deny = |reason: String| Err(ApiError::webhook_denied(PLAN_WEBHOOK, &reason));
+        let source_ref = &plan["spec"]["provider"]["source"];
+        let Some(source) = provider_ref(view, source_ref, &namespace) else {
+            if plan["spec"]["archived"] == true {
+                return Ok(());
             }
-        }
-        let warm = plan["spec"]["warm"] == true || plan["spec"]["type"] == "warm";
-        if warm && source_type.as_deref() == Some("openstack") {
-            return Err(ApiError::webhook_denied(
-                PLAN_WEBHOOK,
-                "warm migration from OpenStack is not supported",
+            return deny(not_found("providers", source_ref["name"].as_str().unwrap_or("")));
+        };
+        let destination_ref = &plan["spec"]["provider"]["destination"];
+        let Some(destination) = provider_ref(view, destination_ref, &namespace) else {
+            return deny(not_found(
+                "providers",
+                destination_ref["name"].as_str().unwrap_or(""),
             ));
+        };
+        let source_type = source["spec"]["type"].as_str().unwrap_or_default();
+        let warm = plan["spec"]["warm"] == true || plan["spec"]["type"] == "warm";
+        if !warm && source_type != "vsphere" && is_host(&destination) {
+            Self::static_storage_classes(plan, &namespace, view)?;
+        }
+        if warm && source_type == "openstack" {
+            return deny("warm migration is not supported by the provider".into());
         }
         let luks = plan["spec"]["vms"].as_array().is_some_and(|vms| {
             vms.iter()
                 .any(|vm| vm["luks"]["name"].as_str().is_some_and(|n| !n.is_empty()))
         });
-        if luks && !matches!(source_type.as_deref(), Some("vsphere") | Some("ova")) {
-            return Err(ApiError::webhook_denied(
-                PLAN_WEBHOOK,
-                "LUKS disk decryption is supported for vSphere and OVA sources only",
+        if luks && !matches!(source_type, "vsphere" | "ova") {
+            return deny(format!(
+                "migration of encrypted disks from source provider of type {source_type} is not supported"
             ));
         }
         if request.operation == Operation::Create {
@@ -89,6 +90,47 @@ impl ForkliftWebhooks {
         Ok(())
     }
 
+    /// Cold copies through CDI cannot fill statically provisioned classes: Forklift refuses a StorageMap
+    /// that names one (or answers the StorageMap lookup's error).
+    fn static_storage_classes(
+        plan: &Value,
+        namespace: &str,
+        view: &dyn StoreView,
+    ) -> Result<(), ApiError> {
+        let map_ref = &plan["spec"]["map"]["storage"];
+        let map_name = map_ref["name"].as_str().unwrap_or_default();
+        let Some(map) = view.get(
+            &registry::STORAGE_MAP,
+            Some(map_ref["namespace"].as_str().unwrap_or(namespace)),
+            map_name,
+        ) else {
+            return Err(ApiError::webhook_denied(
+                PLAN_WEBHOOK,
+                &not_found("storagemaps", map_name),
+            ));
+        };
+        let classes = view.list(&registry::STORAGE_CLASS, None);
+        let mut bad = Vec::new();
+        for pair in map["spec"]["map"].as_array().into_iter().flatten() {
+            let wanted = pair["destination"]["storageClass"].as_str().unwrap_or_default();
+            for class in &classes {
+                if class["metadata"]["name"] == wanted
+                    && class["provisioner"] == "kubernetes.io/no-provisioner"
+                {
+                    bad.push(wanted.to_string());
+                }
+            }
+        }
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::webhook_denied(
+                PLAN_WEBHOOK,
+                &format!("Static storage class(es) found: [{}]", bad.join(" ")),
+            ))
+        }
+    }
+
     fn migration(migration: &Value, view: &dyn StoreView) -> Result<(), ApiError> {
         let namespace = migration["metadata"]["namespace"]
             .as_str()
@@ -96,17 +138,18 @@ impl ForkliftWebhooks {
         let reference = &migration["spec"]["plan"];
         let name = reference["name"].as_str().unwrap_or_default();
         let plan_namespace = reference["namespace"].as_str().unwrap_or(namespace);
-        let exists = registry::find("forklift.konveyor.io", "v1beta1", "plans")
-            .and_then(|rt| view.get(rt, Some(plan_namespace), name))
-            .is_some();
-        if exists {
-            Ok(())
-        } else {
-            Err(ApiError::webhook_denied(
-                MIGRATION_WEBHOOK,
-                &format!("the plan {plan_namespace}/{name} does not exist"),
-            ))
+        let deny = |reason: String| Err(ApiError::webhook_denied(MIGRATION_WEBHOOK, &reason));
+        let Some(plan) = view.get(&registry::PLAN, Some(plan_namespace), name) else {
+            return deny(not_found("plans", name));
+        };
+        let destination_ref = &plan["spec"]["provider"]["destination"];
+        if provider_ref(view, destination_ref, plan_namespace).is_none() {
+            return deny(not_found(
+                "providers",
+                destination_ref["name"].as_str().unwrap_or(""),
+            ));
         }
+        Ok(())
     }
 
     fn provider(provider: &mut Value) -> Result<(), ApiError> {
@@ -123,9 +166,9 @@ impl ForkliftWebhooks {
                 Ok(())
             }
             Some("vcenter") | Some("esxi") => Ok(()),
-            Some(other) => Err(ApiError::webhook_denied(
+            Some(_) => Err(ApiError::webhook_denied(
                 PROVIDER_WEBHOOK,
-                &format!("settings.sdkEndpoint must be vcenter or esxi, not {other:?}"),
+                "vSphere provider is set with an invalid SDK endpoint type",
             )),
         }
     }
@@ -144,9 +187,7 @@ impl Admission for ForkliftWebhooks {
         }
         match request.resource.plural {
             "plans" => ForkliftWebhooks::plan(request, object, view),
-            "migrations" if request.operation == Operation::Create => {
-                ForkliftWebhooks::migration(object, view)
-            }
+            "migrations" => ForkliftWebhooks::migration(object, view),
             "providers" => ForkliftWebhooks::provider(object),
             _ => Ok(()),
         }
