@@ -363,7 +363,9 @@ pub fn label_causes(labels: &serde_json::Map<String, serde_json::Value>) -> Vec<
 
 /// `ValidateAnnotations`: keys are qualified names (checked lower-cased), and all keys and values
 /// together fit in 256 KiB.
-pub fn annotation_causes(annotations: &serde_json::Map<String, serde_json::Value>) -> Vec<StatusCause> {
+pub fn annotation_causes(
+    annotations: &serde_json::Map<String, serde_json::Value>,
+) -> Vec<StatusCause> {
     let mut causes = Vec::new();
     let mut total = 0;
     for (key, value) in annotations {
@@ -394,18 +396,42 @@ mod tests {
         // Like the apiserver: an empty name part is both empty and not matching the pattern.
         assert_eq!(causes.len(), 2, "{causes:?}");
         assert_eq!(causes[0].field, "metadata.labels");
-        assert!(causes[0].message.starts_with("Invalid value: \"\": name part must be non-empty"));
+        assert!(
+            causes[0]
+                .message
+                .starts_with("Invalid value: \"\": name part must be non-empty")
+        );
 
-        let labels = json!({"bad key": "ok", "ok": "bad value!", "a/b/c": "x", "Upper.Example.com/x": "y"});
+        let labels =
+            json!({"bad key": "ok", "ok": "bad value!", "a/b/c": "x", "Upper.Example.com/x": "y"});
         let causes = label_causes(labels.as_object().unwrap());
         let messages: Vec<&str> = causes.iter().map(|c| c.message.as_str()).collect();
         assert!(messages.iter().any(|m| m.starts_with("Invalid value: \"bad key\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")), "{messages:#?}");
-        assert!(messages.iter().any(|m| m.starts_with("Invalid value: \"bad value!\": a valid label must be an empty string")), "{messages:#?}");
-        assert!(messages.iter().any(|m| m.contains("a qualified name must consist")), "{messages:#?}");
-        assert!(messages.iter().any(|m| m.starts_with("Invalid value: \"Upper.Example.com/x\": prefix part a lowercase RFC 1123 subdomain")), "{messages:#?}");
+        assert!(
+            messages.iter().any(|m| m.starts_with(
+                "Invalid value: \"bad value!\": a valid label must be an empty string"
+            )),
+            "{messages:#?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("a qualified name must consist")),
+            "{messages:#?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.starts_with(
+                "Invalid value: \"Upper.Example.com/x\": prefix part a lowercase RFC 1123 subdomain"
+            )),
+            "{messages:#?}"
+        );
         let long = "a".repeat(64);
         let causes = label_causes(json!({"k": long}).as_object().unwrap());
-        assert!(causes[0].message.ends_with("must be no more than 63 characters"));
+        assert!(
+            causes[0]
+                .message
+                .ends_with("must be no more than 63 characters")
+        );
     }
 
     #[test]
@@ -415,15 +441,30 @@ mod tests {
         let big = json!({"k": "x".repeat(TOTAL_ANNOTATION_SIZE_LIMIT)});
         let causes = annotation_causes(big.as_object().unwrap());
         assert_eq!(causes[0].reason, "FieldValueTooLong");
-        assert_eq!(causes[0].message, "Too long: may not be more than 262144 bytes");
+        assert_eq!(
+            causes[0].message,
+            "Too long: may not be more than 262144 bytes"
+        );
     }
 
     #[test]
     fn names_per_kind() {
-        assert!(name_causes(&registry::SERVICE, "1abc")[0].message.contains("DNS-1035"));
-        assert!(name_causes(&registry::NAMESPACE, "a.b")[0].message.contains("RFC 1123 label"));
+        assert!(
+            name_causes(&registry::SERVICE, "1abc")[0]
+                .message
+                .contains("DNS-1035")
+        );
+        assert!(
+            name_causes(&registry::NAMESPACE, "a.b")[0]
+                .message
+                .contains("RFC 1123 label")
+        );
         assert!(name_causes(&registry::CONFIG_MAP, "a.b").is_empty());
-        assert!(name_causes(&registry::PLAN, "Bad_Name")[0].message.contains("RFC 1123 subdomain"));
+        assert!(
+            name_causes(&registry::PLAN, "Bad_Name")[0]
+                .message
+                .contains("RFC 1123 subdomain")
+        );
     }
 
     #[test]
@@ -449,7 +490,10 @@ mod tests {
     fn custom_resources_refuse_unconditional_updates_and_strategic_patches() {
         assert!(!allows_unconditional_update(&registry::PLAN));
         assert!(allows_unconditional_update(&registry::CONFIG_MAP));
-        assert!(!patch_types(&registry::VIRTUAL_MACHINE).contains(&"application/strategic-merge-patch+json"));
+        assert!(
+            !patch_types(&registry::VIRTUAL_MACHINE)
+                .contains(&"application/strategic-merge-patch+json")
+        );
         let e = resource_version_required(&registry::PLAN, "p");
         assert_eq!(
             e.message,

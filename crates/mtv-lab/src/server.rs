@@ -18,11 +18,11 @@ use tokio::sync::mpsc;
 use crate::discovery;
 use crate::error::ApiError;
 use crate::faults::FaultSpec;
+use crate::ownership;
 use crate::patch::Patch;
 use crate::protobuf;
 use crate::random;
 use crate::registry::{self, ResourceType};
-use crate::ownership;
 use crate::rules;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{
@@ -620,7 +620,8 @@ async fn handle(
                         ));
                     }
                     let obj = parse_object_body(rt, headers, body)?;
-                    let written = store.create_with(rt, ns, obj, &write_options(query, headers, false)?)?;
+                    let written =
+                        store.create_with(rt, ns, obj, &write_options(query, headers, false)?)?;
                     Ok(written_response(
                         rt,
                         written,
@@ -630,7 +631,8 @@ async fn handle(
                 }
                 Method::DELETE => {
                     let opts = delete_options(query, body)?;
-                    let deleted = store.delete_collection(rt, ns, &list_options(rt, query)?, &opts)?;
+                    let deleted =
+                        store.delete_collection(rt, ns, &list_options(rt, query)?, &opts)?;
                     Ok(json_response(
                         StatusCode::OK,
                         &json!({
@@ -687,8 +689,13 @@ async fn handle(
                 }
                 Method::PUT => {
                     let obj = parse_object_body(rt, headers, body)?;
-                    let written =
-                        store.update_with(rt, ns, &name, obj, &write_options(query, headers, status)?)?;
+                    let written = store.update_with(
+                        rt,
+                        ns,
+                        &name,
+                        obj,
+                        &write_options(query, headers, status)?,
+                    )?;
                     Ok(written_response(
                         rt,
                         written,

@@ -54,7 +54,10 @@ impl ForkliftWebhooks {
             if plan["spec"]["archived"] == true {
                 return Ok(());
             }
-            return deny(not_found("providers", source_ref["name"].as_str().unwrap_or("")));
+            return deny(not_found(
+                "providers",
+                source_ref["name"].as_str().unwrap_or(""),
+            ));
         };
         let destination_ref = &plan["spec"]["provider"]["destination"];
         let Some(destination) = provider_ref(view, destination_ref, &namespace) else {
@@ -112,7 +115,9 @@ impl ForkliftWebhooks {
         let classes = view.list(&registry::STORAGE_CLASS, None);
         let mut bad = Vec::new();
         for pair in map["spec"]["map"].as_array().into_iter().flatten() {
-            let wanted = pair["destination"]["storageClass"].as_str().unwrap_or_default();
+            let wanted = pair["destination"]["storageClass"]
+                .as_str()
+                .unwrap_or_default();
             for class in &classes {
                 if class["metadata"]["name"] == wanted
                     && class["provisioner"] == "kubernetes.io/no-provisioner"

@@ -1,0 +1,551 @@
+//! The lab refuses what a real API server refuses, with the same codes and messages: each rule proved with
+//! real kubectl and the Python `kubernetes` client (the test peers of `scripts/install-test-deps.sh`)
+//! against a started lab. `MTV_SKIP_KUBECTL_TESTS=1` skips only the kubectl halves.
+
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
+
+use mtv_lab::{LabOptions, LabServer};
+
+/// A started lab with its kubeconfig on disk, and kubectl when the kubectl peer is not skipped.
+struct Fixture {
+    lab: LabServer,
+    dir: PathBuf,
+    _scratch: ScratchDir,
+    kubectl: Option<PathBuf>,
+}
+
+impl Fixture {
+    /// The API server alone (no simulated Forklift).
+    async fn bare() -> Self {
+        Self::start(LabOptions {
+            forklift: false,
+            ..LabOptions::default()
+        })
+        .await
+    }
+
+    async fn start(options: LabOptions) -> Self {
+        let lab = LabServer::start(options).await.expect("lab starts");
+        let dir = std::env::temp_dir().join(format!(
+            "mtv-lab-fidelity-{}",
+            mtv_lab::random::name_suffix(10)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        lab.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+        Self {
+            lab,
+            _scratch: ScratchDir(dir.clone()),
+            dir,
+            kubectl: mtv_test_peers::kubectl(),
+        }
+    }
+
+    fn kubeconfig(&self) -> String {
+        self.dir.join("kubeconfig").display().to_string()
+    }
+
+    async fn kubectl_run(&self, binary: &PathBuf, args: &[&str], stdin: Option<&str>) -> Output {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::new(binary);
+        cmd.arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .arg("--cache-dir")
+            .arg(self.dir.join("cache"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().expect("kubectl starts");
+        let mut input = child.stdin.take().expect("piped stdin");
+        input
+            .write_all(stdin.unwrap_or_default().as_bytes())
+            .await
+            .unwrap();
+        drop(input);
+        tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} took over 60s"))
+            .expect("kubectl runs")
+    }
+
+    /// kubectl that must succeed; `None` when kubectl tests are skipped.
+    async fn kubectl_ok(&self, args: &[&str], stdin: Option<&str>) -> Option<String> {
+        let binary = self.kubectl.as_ref()?;
+        let out = self.kubectl_run(binary, args, stdin).await;
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// kubectl that must fail; its stderr, or `None` when kubectl tests are skipped.
+    async fn kubectl_fails(&self, args: &[&str], stdin: Option<&str>) -> Option<String> {
+        let binary = self.kubectl.as_ref()?;
+        let out = self.kubectl_run(binary, args, stdin).await;
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        Some(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+
+    /// Runs a Python peer script with the kubeconfig's path as `sys.argv[1]`; the script prints `ok`.
+    fn python(&self, script: &str) {
+        let script = format!("{PYTHON_PRELUDE}\n{script}\nprint('ok')\n");
+        let kubeconfig = self.kubeconfig();
+        let out = tokio::task::block_in_place(|| {
+            mtv_test_peers::run_python_ok(&script, &[&kubeconfig], &[])
+        });
+        assert!(out.trim_end().ends_with("ok"), "{out}");
+    }
+}
+
+/// The fixture's scratch directory, removed when the test ends (also on failure).
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Shared by every Python peer script: clients from the lab's kubeconfig, and `refused(status, call)`,
+/// which runs a call that must fail with that HTTP status and returns the decoded `Status` body.
+const PYTHON_PRELUDE: &str = r#"
+import json, sys
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+config.load_kube_config(config_file=sys.argv[1])
+core = client.CoreV1Api()
+custom = client.CustomObjectsApi()
+FORKLIFT = ("forklift.konveyor.io", "v1beta1")
+
+def refused(status, call):
+    try:
+        call()
+    except ApiException as e:
+        assert e.status == status, (e.status, e.body)
+        return json.loads(e.body)
+    raise AssertionError("the call succeeded; expected HTTP %d" % status)
+
+def raw_patch(path, content_type, body, **query):
+    """A PATCH with any content type (the generated methods fix theirs)."""
+    api = client.ApiClient()
+    return api.call_api(path, "PATCH", query_params=list(query.items()),
+                        header_params={"Content-Type": content_type, "Accept": "application/json"},
+                        body=body, auth_settings=["BearerToken"], _preload_content=False)
+
+def hook(name, **spec):
+    spec.setdefault("image", "quay.io/konveyor/hook-runner")
+    return {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Hook",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+"#;
+
+/// A Hook without resourceVersion, as JSON (`kubectl replace --raw` sends the file's bytes unchanged).
+const RAW_HOOK: &str = r#"{"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Hook",
+  "metadata": {"name": "pre", "namespace": "default"}, "spec": {"image": "quay.io/konveyor/hook-runner:v2"}}"#;
+
+const LABEL_KEY_RULE: &str = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_labels_annotations_and_names_are_422_with_causes() {
+    let f = Fixture::bare().await;
+    let bad_label = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: labelled\n  namespace: default\n  labels:\n    bad key: v\n";
+    if let Some(err) = f
+        .kubectl_fails(&["create", "-f", "-"], Some(bad_label))
+        .await
+    {
+        assert!(
+            err.contains(&format!(
+                "The ConfigMap \"labelled\" is invalid: metadata.labels: Invalid value: \"bad key\": {LABEL_KEY_RULE}"
+            )),
+            "{err}"
+        );
+    }
+    let bad_service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: 1st-service\n  namespace: default\nspec:\n  ports:\n  - port: 80\n";
+    if let Some(err) = f
+        .kubectl_fails(&["create", "-f", "-"], Some(bad_service))
+        .await
+    {
+        assert!(
+            err.contains("The Service \"1st-service\" is invalid: metadata.name: Invalid value: \"1st-service\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character"),
+            "{err}"
+        );
+    }
+    f.python(&format!(
+        r#"
+rule = {LABEL_KEY_RULE:?}
+body = refused(422, lambda: core.create_namespaced_config_map("default", {{
+    "metadata": {{"name": "c", "labels": {{"ok": "bad value!", "bad key": "v"}}}}}}))
+assert body["reason"] == "Invalid", body
+causes = body["details"]["causes"]
+assert all(c["field"] == "metadata.labels" and c["reason"] == "FieldValueInvalid" for c in causes), causes
+assert any(c["message"] == 'Invalid value: "bad key": ' + rule for c in causes), causes
+assert any(c["message"].startswith('Invalid value: "bad value!": a valid label must be an empty string') for c in causes), causes
+
+body = refused(422, lambda: core.create_namespaced_config_map("default", {{
+    "metadata": {{"name": "big", "annotations": {{"k": "x" * (256 * 1024)}}}}}}))
+assert body["details"]["causes"] == [{{"reason": "FieldValueTooLong", "field": "metadata.annotations",
+    "message": "Too long: may not be more than 262144 bytes"}}], body
+body = refused(422, lambda: core.create_namespaced_config_map("default", {{
+    "metadata": {{"name": "c", "annotations": {{"/nope": "x"}}}}}}))
+assert body["details"]["causes"][0]["message"] == 'Invalid value: "/nope": prefix part must be non-empty', body
+
+body = refused(422, lambda: custom.create_namespaced_custom_object(*FORKLIFT, "default", "hooks", hook("Bad_Name")))
+assert body["message"].startswith('Hook.forklift.konveyor.io "Bad_Name" is invalid: metadata.name: Invalid value: "Bad_Name": a lowercase RFC 1123 subdomain'), body
+core.create_namespaced_config_map("default", {{"metadata": {{"name": "fine.dotted-name", "labels": {{"example.com/tier": "front_end-1", "empty": ""}}}}}})
+"#
+    ));
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_without_resource_version_is_refused_for_custom_resources_only() {
+    let f = Fixture::bare().await;
+    let hook = "apiVersion: forklift.konveyor.io/v1beta1\nkind: Hook\nmetadata:\n  name: pre\n  namespace: default\nspec:\n  image: quay.io/konveyor/hook-runner\n";
+    let replaced = hook.replace("hook-runner", "hook-runner:v2");
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  a: \"1\"\n";
+    if f.kubectl_ok(&["create", "-f", "-"], Some(hook))
+        .await
+        .is_some()
+    {
+        // `kubectl replace` fills in the current resourceVersion itself when the file has none; `--raw`
+        // sends the file as it is.
+        let path = "/apis/forklift.konveyor.io/v1beta1/namespaces/default/hooks/pre";
+        let err = f
+            .kubectl_fails(&["replace", "--raw", path, "-f", "-"], Some(RAW_HOOK))
+            .await
+            .unwrap();
+        assert!(
+            err.contains(
+                "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
+            ),
+            "{err}"
+        );
+        f.kubectl_ok(&["replace", "-f", "-"], Some(&replaced)).await;
+        f.kubectl_ok(&["create", "-f", "-"], Some(cm)).await;
+        f.kubectl_ok(&["replace", "-f", "-"], Some(&cm.replace("\"1\"", "\"2\"")))
+            .await;
+    }
+    f.python(
+        r#"
+custom.create_namespaced_custom_object(*FORKLIFT, "default", "hooks", hook("py"))
+body = refused(422, lambda: custom.replace_namespaced_custom_object(*FORKLIFT, "default", "hooks", "py", hook("py", image="other")))
+assert body["message"] == 'hooks.forklift.konveyor.io "py" is invalid: metadata.resourceVersion: Invalid value: 0x0: must be specified for an update', body
+assert body["details"] == {"name": "py", "group": "forklift.konveyor.io", "kind": "hooks", "causes": [
+    {"reason": "FieldValueInvalid", "message": "Invalid value: 0x0: must be specified for an update", "field": "metadata.resourceVersion"}]}, body
+current = custom.get_namespaced_custom_object(*FORKLIFT, "default", "hooks", "py")
+current["spec"]["image"] = "other"
+custom.replace_namespaced_custom_object(*FORKLIFT, "default", "hooks", "py", current)
+core.create_namespaced_config_map("default", {"metadata": {"name": "blind"}, "data": {"a": "1"}})
+replaced = core.replace_namespaced_config_map("blind", "default", {"metadata": {"name": "blind"}, "data": {"a": "2"}})
+assert replaced.data == {"a": "2"}
+"#,
+    );
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn field_selectors_on_unsupported_fields_are_400() {
+    let f = Fixture::bare().await;
+    if let Some(err) = f
+        .kubectl_fails(&["get", "hooks", "--field-selector", "spec.image=x"], None)
+        .await
+    {
+        assert!(
+            err.contains("field selector \"spec.image=x\": field label not supported: spec.image"),
+            "{err}"
+        );
+        let err = f
+            .kubectl_fails(&["get", "cm", "--field-selector", "data.a=1"], None)
+            .await
+            .unwrap();
+        assert!(
+            err.contains("\"data.a\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""),
+            "{err}"
+        );
+        f.kubectl_ok(
+            &[
+                "get",
+                "pods",
+                "-A",
+                "--field-selector",
+                "status.phase=Running",
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(
+            &["get", "hooks", "-A", "--field-selector", "metadata.name=x"],
+            None,
+        )
+        .await;
+    }
+    f.python(
+        r#"
+body = refused(400, lambda: custom.list_namespaced_custom_object(*FORKLIFT, "default", "hooks", field_selector="spec.image=x"))
+assert body["reason"] == "BadRequest" and body["message"] == "field label not supported: spec.image", body
+body = refused(400, lambda: core.list_namespace(field_selector="metadata.namespace=x"))
+assert body["message"] == "field label not supported: metadata.namespace", body
+core.list_namespace(field_selector="status.phase=Active")
+core.list_pod_for_all_namespaces(field_selector="spec.nodeName=worker-0", _preload_content=False)
+"#,
+    );
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strategic_merge_patch_of_a_custom_resource_is_415() {
+    let f = Fixture::bare().await;
+    let hook = "apiVersion: forklift.konveyor.io/v1beta1\nkind: Hook\nmetadata:\n  name: pre\n  namespace: default\nspec:\n  image: a\n";
+    let accepted = "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+    if f.kubectl_ok(&["create", "-f", "-"], Some(hook))
+        .await
+        .is_some()
+    {
+        let err = f
+            .kubectl_fails(
+                &[
+                    "patch",
+                    "hook",
+                    "pre",
+                    "-n",
+                    "default",
+                    "-p",
+                    r#"{"spec":{"image":"b"}}"#,
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(
+            err.contains(&format!(
+                "application/strategic-merge-patch+json is not supported by forklift.konveyor.io/v1beta1, Kind=Hook: {accepted}"
+            )),
+            "{err}"
+        );
+        f.kubectl_ok(
+            &[
+                "patch",
+                "hook",
+                "pre",
+                "-n",
+                "default",
+                "--type",
+                "merge",
+                "-p",
+                r#"{"spec":{"image":"b"}}"#,
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(&["create", "configmap", "smp", "-n", "default"], None)
+            .await;
+        f.kubectl_ok(
+            &[
+                "patch",
+                "cm",
+                "smp",
+                "-n",
+                "default",
+                "-p",
+                r#"{"data":{"a":"1"}}"#,
+            ],
+            None,
+        )
+        .await;
+    }
+    f.python(&format!(
+        r#"
+custom.create_namespaced_custom_object(*FORKLIFT, "default", "hooks", hook("py"))
+def smp(path):
+    return raw_patch(path, "application/strategic-merge-patch+json", {{"metadata": {{"labels": {{"a": "b"}}}}}})
+body = refused(415, lambda: smp("/apis/forklift.konveyor.io/v1beta1/namespaces/default/hooks/py"))
+assert body["reason"] == "UnsupportedMediaType" and body["message"] == {accepted:?}, body
+core.create_namespaced_config_map("default", {{"metadata": {{"name": "py-smp"}}}})
+smp("/api/v1/namespaces/default/configmaps/py-smp")
+assert core.read_namespaced_config_map("py-smp", "default").metadata.labels == {{"a": "b"}}
+"#
+    ));
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forklift_webhook_denials_are_400_from_forklifts_webhooks() {
+    let f = Fixture::start(LabOptions::default()).await;
+    let plan = "apiVersion: forklift.konveyor.io/v1beta1\nkind: Plan\nmetadata:\n  name: orphan-plan\n  namespace: openshift-mtv\nspec:\n  targetNamespace: default\n  provider:\n    source: {name: missing, namespace: openshift-mtv}\n    destination: {name: host, namespace: openshift-mtv}\n  map:\n    storage: {name: store-map, namespace: openshift-mtv}\n    network: {name: net-map, namespace: openshift-mtv}\n  vms:\n  - name: vm\n";
+    if let Some(err) = f.kubectl_fails(&["create", "-f", "-"], Some(plan)).await {
+        // A 400 without reason: kubectl names no reason (a 403 would say "(Forbidden)").
+        assert!(
+            err.contains("Error from server: ")
+                && err.contains("admission webhook \"plans.forklift.konveyor\" denied the request: providers.forklift.konveyor.io \"missing\" not found")
+                && !err.contains("Forbidden"),
+            "{err}"
+        );
+    }
+    f.python(
+        r#"
+migration = {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Migration",
+             "metadata": {"name": "m", "namespace": "openshift-mtv"},
+             "spec": {"plan": {"name": "nope", "namespace": "openshift-mtv"}}}
+body = refused(400, lambda: custom.create_namespaced_custom_object(*FORKLIFT, "openshift-mtv", "migrations", migration))
+assert body["message"] == 'admission webhook "migrations.forklift.konveyor" denied the request: plans.forklift.konveyor.io "nope" not found', body
+assert "reason" not in body, body
+provider = {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Provider",
+            "metadata": {"name": "vs", "namespace": "openshift-mtv"},
+            "spec": {"type": "vsphere", "url": "https://vcenter.example/sdk", "settings": {"sdkEndpoint": "vc"},
+                     "secret": {"name": "s", "namespace": "openshift-mtv"}}}
+body = refused(400, lambda: custom.create_namespaced_custom_object(*FORKLIFT, "openshift-mtv", "providers", provider))
+assert body["message"] == 'admission webhook "providers.forklift.konveyor" denied the request: vSphere provider is set with an invalid SDK endpoint type', body
+"#,
+    );
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_conflicts_with_fields_an_update_set() {
+    let f = Fixture::bare().await;
+    let created = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: default\ndata:\n  key: one\n";
+    let applied = created.replace("one", "two");
+    if f.kubectl_ok(&["create", "-f", "-"], Some(created))
+        .await
+        .is_some()
+    {
+        let err = f
+            .kubectl_fails(&["apply", "--server-side", "-f", "-"], Some(&applied))
+            .await
+            .unwrap();
+        assert!(
+            err.contains(
+                "Apply failed with 1 conflict: conflict with \"kubectl-create\" using v1: .data.key"
+            ),
+            "{err}"
+        );
+        f.kubectl_ok(
+            &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+            Some(&applied),
+        )
+        .await;
+        let fields = f
+            .kubectl_ok(
+                &[
+                    "get",
+                    "cm",
+                    "owned",
+                    "-n",
+                    "default",
+                    "--show-managed-fields",
+                    "-o",
+                    "jsonpath={.metadata.managedFields[*].manager}",
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            fields.trim(),
+            "kubectl",
+            "the forced apply took the only field"
+        );
+    }
+    f.python(
+        r#"
+core.create_namespaced_config_map("default", {"metadata": {"name": "py-owned"}, "data": {"key": "one", "other": "x"}})
+entries = core.read_namespaced_config_map("py-owned", "default").metadata.managed_fields
+assert [(e.manager, e.operation) for e in entries] == [("OpenAPI-Generator", "Update")], entries
+assert entries[0].fields_v1 == {"f:data": {"f:key": {}, "f:other": {}}}, entries[0].fields_v1
+core.patch_namespaced_config_map("py-owned", "default", {"data": {"other": "y"}}, field_manager="editor")
+entries = core.read_namespaced_config_map("py-owned", "default").metadata.managed_fields
+assert {e.manager: e.fields_v1 for e in entries} == {
+    "OpenAPI-Generator": {"f:data": {"f:key": {}}}, "editor": {"f:data": {"f:other": {}}}}, entries
+apply = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py-owned"}, "data": {"key": "two", "other": "z"}}
+path = "/api/v1/namespaces/default/configmaps/py-owned"
+body = refused(409, lambda: raw_patch(path, "application/apply-patch+yaml", apply, fieldManager="applier"))
+assert body["reason"] == "Conflict", body
+assert body["message"] == 'Apply failed with 2 conflicts: conflicts with "OpenAPI-Generator" using v1:\n- .data.key\nconflicts with "editor" using v1:\n- .data.other', body
+assert sorted((c["field"], c["message"]) for c in body["details"]["causes"]) == [
+    (".data.key", 'conflict with "OpenAPI-Generator" using v1'), (".data.other", 'conflict with "editor" using v1')], body
+same = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "py-owned"}, "data": {"key": "one"}}
+raw_patch(path, "application/apply-patch+yaml", same, fieldManager="applier")
+raw_patch(path, "application/apply-patch+yaml", apply, fieldManager="applier", force="true")
+assert core.read_namespaced_config_map("py-owned", "default").data == {"key": "two", "other": "z"}
+"#,
+    );
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orphan_deletion_removes_the_owner_reference_from_dependents() {
+    let f = Fixture::bare().await;
+    let setup = |prefix: &str| {
+        format!(
+            r#"
+owner = core.create_namespaced_config_map("default", {{"metadata": {{"name": "{prefix}-owner"}}}})
+for child in ("{prefix}-child", "{prefix}-other"):
+    core.create_namespaced_config_map("default", {{"metadata": {{"name": child, "ownerReferences": [
+        {{"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid}}]}}}})
+"#
+        )
+    };
+    if f.kubectl.is_some() {
+        f.python(&setup("kc"));
+        f.kubectl_ok(
+            &[
+                "delete",
+                "cm",
+                "kc-owner",
+                "-n",
+                "default",
+                "--cascade=orphan",
+            ],
+            None,
+        )
+        .await;
+        let refs = f
+            .kubectl_ok(
+                &[
+                    "get",
+                    "cm",
+                    "kc-child",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.metadata.ownerReferences}",
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            refs.trim(),
+            "",
+            "the orphan keeps no reference to its deleted owner"
+        );
+    }
+    f.python(&format!(
+        r#"{}
+core.delete_namespaced_config_map("py-owner", "default", propagation_policy="Orphan")
+for child in ("py-child", "py-other"):
+    assert core.read_namespaced_config_map(child, "default").metadata.owner_references is None
+{}
+core.delete_namespaced_config_map("bg-owner", "default", propagation_policy="Background")
+import time
+for _ in range(50):
+    names = [c.metadata.name for c in core.list_namespaced_config_map("default").items]
+    if "bg-child" not in names:
+        break
+    time.sleep(0.1)
+assert "bg-child" not in names and "bg-other" not in names, names
+"#,
+        setup("py"),
+        setup("bg")
+    ));
+    f.lab.shutdown().await;
+}
