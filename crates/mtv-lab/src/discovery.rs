@@ -326,6 +326,28 @@ pub fn openapi_v3_group_version(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// `/openapi/v2` (Swagger 2.0, JSON only): the definitions of every served kind, with their
+/// `x-kubernetes-group-version-kind`, for clients that still read v2 (the schemas are the v3 ones, which
+/// the structural CRD schemas keep compatible).
+pub fn openapi_v2() -> Value {
+    let mut definitions = Map::new();
+    for (g, v) in registry::group_versions() {
+        if let Some(doc) = openapi_v3_group_version(g, v)
+            && let Some(Value::Object(schemas)) = doc.pointer("/components/schemas")
+        {
+            for (name, schema) in schemas {
+                definitions.insert(name.clone(), schema.clone());
+            }
+        }
+    }
+    json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes (mtv-lab)", "version": format!("v1.{KUBE_MINOR}.0")},
+        "paths": {},
+        "definitions": definitions,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

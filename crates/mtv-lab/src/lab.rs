@@ -410,7 +410,7 @@ fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
             .collect();
         let statuses: Vec<Value> = containers
             .iter()
-            .map(|c| json!({"name": c["name"], "ready": true, "started": true, "restartCount": 0, "image": c["image"], "state": {"running": {"startedAt": crate::clock::now_rfc3339()}}}))
+            .map(|c| json!({"name": c["name"], "ready": true, "started": true, "restartCount": 0, "image": c["image"], "imageID": c["image"], "state": {"running": {"startedAt": crate::clock::now_rfc3339()}}}))
             .collect();
         create(
             store,
@@ -432,5 +432,6 @@ fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
         Some(MTV_NAMESPACE),
         json!({"metadata": {"name": "host"}, "spec": {"type": "openshift", "url": "", "secret": {}}}),
     )?;
+    crate::install::seed(store, MTV_NAMESPACE, version)?;
     Ok(())
 }

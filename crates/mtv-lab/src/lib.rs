@@ -11,6 +11,7 @@ pub mod discovery;
 pub mod error;
 pub mod faults;
 pub mod forklift;
+pub mod install;
 pub mod inventory;
 pub mod jsonpath;
 pub mod lab;

@@ -437,6 +437,33 @@ grouped!(
     None
 );
 
+grouped!(
+    DEPLOYMENT,
+    "apps",
+    "v1",
+    "deployments",
+    "deployment",
+    "Deployment",
+    ["deploy"],
+    ["all"],
+    true,
+    true,
+    None
+);
+grouped!(
+    CUSTOM_RESOURCE_DEFINITION,
+    "apiextensions.k8s.io",
+    "v1",
+    "customresourcedefinitions",
+    "customresourcedefinition",
+    "CustomResourceDefinition",
+    ["crd", "crds"],
+    ["api-extensions"],
+    false,
+    true,
+    None
+);
+
 /// Every resource type the lab serves, in discovery order.
 pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &NAMESPACE,
@@ -465,6 +492,8 @@ pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &NETWORK_ATTACHMENT_DEFINITION,
     &SUBSCRIPTION,
     &CLUSTER_SERVICE_VERSION,
+    &DEPLOYMENT,
+    &CUSTOM_RESOURCE_DEFINITION,
 ];
 
 /// The group of the Forklift kinds.

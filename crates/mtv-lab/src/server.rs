@@ -54,6 +54,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             get(|| async { json_response(StatusCode::OK, &discovery::openapi_v3_index()) }),
         )
         .route("/openapi/v3/{*gv}", get(openapi_v3))
+        .route("/openapi/v2", get(openapi_v2))
         .fallback(dispatch)
         .layer(DefaultBodyLimit::max(64 << 20))
         .with_state(state)
@@ -70,6 +71,24 @@ async fn openapi_v3(axum::extract::Path(gv): axum::extract::Path<String>) -> Res
         Some(d) => json_response(StatusCode::OK, &d),
         None => error_response(&ApiError::path_not_found(&format!("/openapi/v3/{gv}"))),
     }
+}
+
+/// `/openapi/v2` in JSON; a client that accepts only the protobuf form gets 406 (and falls back on v3).
+async fn openapi_v2(headers: HeaderMap) -> Response {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let json_ok = accept.is_empty()
+        || accept
+            .split(',')
+            .any(|t| t.contains("json") || t.trim().starts_with("*/*"));
+    if !json_ok {
+        return error_response(&ApiError::not_acceptable(
+            "only application/json is served for /openapi/v2",
+        ));
+    }
+    json_response(StatusCode::OK, &discovery::openapi_v2())
 }
 
 fn json_response(code: StatusCode, value: &Value) -> Response {

@@ -43,8 +43,17 @@ pub fn columns(rt: &ResourceType) -> Vec<PrinterColumn> {
         }
         return crd.printer_columns.clone();
     }
+    if rt.group == "apiextensions.k8s.io" {
+        // kubectl shows a CRD's creation time, not its age.
+        return vec![col("Created At", "date", ".metadata.creationTimestamp")];
+    }
     let age = col("Age", "date", ".metadata.creationTimestamp");
     let mut cols = match (rt.group, rt.plural) {
+        ("apps", "deployments") => vec![
+            col("Ready", "integer", ".status.readyReplicas"),
+            col("Up-to-date", "integer", ".status.updatedReplicas"),
+            col("Available", "integer", ".status.availableReplicas"),
+        ],
         ("", "namespaces") => vec![col("Status", "string", ".status.phase")],
         ("", "pods") => vec![
             col("Status", "string", ".status.phase"),

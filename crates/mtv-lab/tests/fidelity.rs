@@ -549,3 +549,76 @@ assert "bg-child" not in names and "bg-other" not in names, names
     ));
     f.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_deployments_and_openapi_are_served() {
+    let f = Fixture::start(LabOptions::default()).await;
+    if let Some(out) = f.kubectl_ok(&["get", "crd"], None).await {
+        let header = out.lines().next().unwrap_or_default();
+        assert!(
+            header.starts_with("NAME") && header.contains("CREATED AT"),
+            "{out}"
+        );
+        for crd in [
+            "plans.forklift.konveyor.io",
+            "virtualmachines.kubevirt.io",
+            "datavolumes.cdi.kubevirt.io",
+            "network-attachment-definitions.k8s.cni.cncf.io",
+        ] {
+            assert!(
+                out.lines().any(|l| l.starts_with(crd)),
+                "{crd} missing:\n{out}"
+            );
+        }
+        let out = f
+            .kubectl_ok(&["get", "deploy", "-n", "openshift-mtv"], None)
+            .await
+            .unwrap();
+        for deployment in ["forklift-controller", "forklift-api"] {
+            assert!(out.lines().any(|l| l.starts_with(deployment)), "{out}");
+        }
+        let explained = f
+            .kubectl_ok(&["explain", "plans.spec.targetNamespace"], None)
+            .await
+            .unwrap();
+        assert!(
+            explained.contains("FIELD: targetNamespace <string>"),
+            "{explained}"
+        );
+        let v2 = f
+            .kubectl_ok(&["get", "--raw", "/openapi/v2"], None)
+            .await
+            .unwrap();
+        assert!(
+            v2.contains("\"io.konveyor.forklift.v1beta1.Plan\""),
+            "{}",
+            &v2[..200.min(v2.len())]
+        );
+    }
+    f.python(
+        r#"
+ext = client.ApiextensionsV1Api()
+crd = ext.read_custom_resource_definition("plans.forklift.konveyor.io")
+assert crd.spec.scope == "Namespaced" and crd.spec.names.kind == "Plan", crd.spec
+assert "vms" in crd.spec.versions[0].schema.open_apiv3_schema.properties["spec"].properties
+assert any(c.type == "Established" and c.status == "True" for c in crd.status.conditions)
+names = {c.metadata.name for c in ext.list_custom_resource_definition().items}
+assert {"migrations.forklift.konveyor.io", "virtualmachineinstances.kubevirt.io", "subscriptions.operators.coreos.com"} <= names, names
+body = refused(422, lambda: ext.replace_custom_resource_definition("plans.forklift.konveyor.io",
+    {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+     "metadata": {"name": "plans.forklift.konveyor.io"}, "spec": crd.to_dict()["spec"]}))
+assert "must be specified for an update" in body["message"], body
+apps = client.AppsV1Api()
+deployment = apps.read_namespaced_deployment("forklift-controller", "openshift-mtv")
+assert deployment.status.available_replicas == 1
+assert [c.name for c in deployment.spec.template.spec.containers] == ["main", "inventory"]
+v2 = client.ApiClient().call_api("/openapi/v2", "GET", header_params={"Accept": "application/json"},
+                                 auth_settings=["BearerToken"], _preload_content=False)[0]
+doc = json.loads(v2.data)
+assert doc["swagger"] == "2.0"
+assert doc["definitions"]["io.konveyor.forklift.v1beta1.Plan"]["x-kubernetes-group-version-kind"] == [
+    {"group": "forklift.konveyor.io", "version": "v1beta1", "kind": "Plan"}]
+"#,
+    );
+    f.lab.shutdown().await;
+}

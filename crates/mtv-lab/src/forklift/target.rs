@@ -295,8 +295,12 @@ impl Controller {
                         n.trim_end_matches('-').to_string()
                     }
                 };
+                // Like the apiserver's generateName: the base is cut so the name, with its suffix, fits
+                // in 63 characters (the populator pod carries it as its `pvcName` label value).
+                let base: String = base.chars().take(57).collect();
                 let name = format!(
-                    "{base}-{}",
+                    "{}-{}",
+                    base.trim_end_matches(['-', '.']),
                     deterministic_suffix(&format!("{}/{}/{i}", meta(migration, "uid"), inv.id))
                 );
                 let vendor = s(&plugin, "/storageVendorProduct").to_string();
