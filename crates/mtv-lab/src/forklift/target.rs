@@ -295,12 +295,8 @@ impl Controller {
                         n.trim_end_matches('-').to_string()
                     }
                 };
-                // Like the apiserver's generateName: the base is cut so the name, with its suffix, fits
-                // in 63 characters (the populator pod carries it as its `pvcName` label value).
-                let base: String = base.chars().take(57).collect();
                 let name = format!(
-                    "{}-{}",
-                    base.trim_end_matches(['-', '.']),
+                    "{base}-{}",
                     deterministic_suffix(&format!("{}/{}/{i}", meta(migration, "uid"), inv.id))
                 );
                 let vendor = s(&plugin, "/storageVendorProduct").to_string();

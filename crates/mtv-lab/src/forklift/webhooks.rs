@@ -35,7 +35,8 @@ fn provider_ref(view: &dyn StoreView, reference: &Value, plan_namespace: &str) -
 }
 
 fn is_host(provider: &Value) -> bool {
-    provider["spec"]["type"] == "openshift" && provider["spec"]["url"].as_str().unwrap_or("") == ""
+    provider["spec"]["type"] == "openshift"
+        && provider["spec"]["url"].as_str().unwrap_or("").is_empty()
 }
 
 impl ForkliftWebhooks {
