@@ -112,7 +112,7 @@ pub enum Propagation {
     #[default]
     Background,
     /// The owner gets the `foregroundDeletion` finalizer and stays (with `deletionTimestamp`) until its
-    /// dependents are gone; every dependent counts as blocking.
+    /// dependents with `blockOwnerDeletion: true` are gone (all dependents are deleted).
     Foreground,
     /// Dependents are left alone.
     Orphan,
@@ -1767,6 +1767,12 @@ impl State {
                 self.delete_object(store, dep_rt, current, Propagation::Foreground);
             }
         }
+        if let Some(uid) = meta_str(&old, "uid") {
+            // Dependents that do not block (no `blockOwnerDeletion`) may still be finishing; the owner
+            // does not wait for them.
+            let uid = uid.to_string();
+            self.release_foreground_owner(store, &uid);
+        }
         match self.get(rt, ns.as_deref(), &name) {
             Some(current) => Deleted {
                 object: (*current).clone(),
@@ -1779,7 +1785,7 @@ impl State {
         }
     }
 
-    /// After a removal: owners in foreground deletion that have no dependents left lose their
+    /// After a removal: owners in foreground deletion that have no blocking dependents left lose their
     /// `foregroundDeletion` finalizer (and go, if it was the last one).
     fn release_foreground_owners(&mut self, store: &Store, removed: &Value) {
         let owner_uids: Vec<String> = removed
@@ -1794,30 +1800,55 @@ impl State {
             })
             .unwrap_or_default();
         for uid in owner_uids {
-            let Some((owner_rt, (ns, name))) = self.uid_index.get(&uid).cloned() else {
-                continue;
-            };
-            let Some(owner) = self.get(owner_rt, Some(&ns), &name) else {
-                continue;
-            };
-            if !finalizers(&owner).iter().any(|f| f == FOREGROUND_FINALIZER)
-                || !self.dependents_of(&uid).is_empty()
-            {
-                continue;
-            }
-            let mut obj = (*owner).clone();
-            let remaining: Vec<String> = finalizers(&obj)
-                .into_iter()
-                .filter(|f| f != FOREGROUND_FINALIZER)
-                .collect();
-            metadata_mut(&mut obj).insert("finalizers".into(), json!(remaining));
-            if remaining.is_empty() {
-                metadata_mut(&mut obj).remove("finalizers");
-                let gone = self.commit_remove(store, owner_rt, Arc::new(obj));
-                self.after_removal(store, owner_rt, &gone);
-            } else {
-                self.commit_put(store, owner_rt, obj, Some(owner));
-            }
+            self.release_foreground_owner(store, &uid);
+        }
+    }
+
+    /// Dependents of `uid` whose reference to it sets `blockOwnerDeletion: true`: the only ones a
+    /// foreground deletion waits for, as the garbage collector does.
+    fn blocking_dependents_of(&self, uid: &str) -> usize {
+        self.dependents_of(uid)
+            .iter()
+            .filter(|(_, dependent)| {
+                dependent
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|refs| {
+                        refs.iter().any(|r| {
+                            r.get("uid").and_then(Value::as_str) == Some(uid)
+                                && r.get("blockOwnerDeletion").and_then(Value::as_bool)
+                                    == Some(true)
+                        })
+                    })
+            })
+            .count()
+    }
+
+    /// Removes the `foregroundDeletion` finalizer of the owner `uid` once nothing blocks it.
+    fn release_foreground_owner(&mut self, store: &Store, uid: &str) {
+        let Some((owner_rt, (ns, name))) = self.uid_index.get(uid).cloned() else {
+            return;
+        };
+        let Some(owner) = self.get(owner_rt, Some(&ns), &name) else {
+            return;
+        };
+        if !finalizers(&owner).iter().any(|f| f == FOREGROUND_FINALIZER)
+            || self.blocking_dependents_of(uid) > 0
+        {
+            return;
+        }
+        let mut obj = (*owner).clone();
+        let remaining: Vec<String> = finalizers(&obj)
+            .into_iter()
+            .filter(|f| f != FOREGROUND_FINALIZER)
+            .collect();
+        metadata_mut(&mut obj).insert("finalizers".into(), json!(remaining));
+        if remaining.is_empty() {
+            metadata_mut(&mut obj).remove("finalizers");
+            let gone = self.commit_remove(store, owner_rt, Arc::new(obj));
+            self.after_removal(store, owner_rt, &gone);
+        } else {
+            self.commit_put(store, owner_rt, obj, Some(owner));
         }
     }
 

@@ -973,6 +973,8 @@ fn foreground_deletion_waits_for_dependents() {
         .unwrap();
     let mut held = owned_by("held", &owner);
     held["metadata"]["finalizers"] = json!(["lab/hold"]);
+    // Only a dependent that blocks its owner's deletion holds a foreground deletion back.
+    held["metadata"]["ownerReferences"][0]["blockOwnerDeletion"] = json!(true);
     store.create(&POD, Some("ns"), held).unwrap();
     let foreground = DeleteOptions {
         propagation: Propagation::Foreground,

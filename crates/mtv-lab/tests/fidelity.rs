@@ -551,6 +551,71 @@ assert "bg-child" not in names and "bg-other" not in names, names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreground_deletion_waits_only_for_blocking_dependents() {
+    let f = Fixture::bare().await;
+    // Each owner has a dependent held by a finalizer; only a blocking one holds the owner back.
+    let setup = |prefix: &str, block: bool| {
+        let block = if block { "True" } else { "False" };
+        format!(
+            r#"
+owner = core.create_namespaced_config_map("default", {{"metadata": {{"name": "{prefix}-owner"}}}})
+core.create_namespaced_config_map("default", {{"metadata": {{"name": "{prefix}-held", "finalizers": ["example.com/hold"],
+    "ownerReferences": [{{"apiVersion": "v1", "kind": "ConfigMap", "name": owner.metadata.name, "uid": owner.metadata.uid,
+                         "blockOwnerDeletion": {block}}}]}}}})
+"#
+        )
+    };
+    if f.kubectl.is_some() {
+        f.python(&setup("kc", true));
+        f.kubectl_ok(
+            &[
+                "delete",
+                "cm",
+                "kc-owner",
+                "-n",
+                "default",
+                "--cascade=foreground",
+                "--wait=false",
+            ],
+            None,
+        )
+        .await;
+        let finalizers = f
+            .kubectl_ok(
+                &[
+                    "get",
+                    "cm",
+                    "kc-owner",
+                    "-n",
+                    "default",
+                    "-o",
+                    "jsonpath={.metadata.finalizers}",
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(finalizers.contains("foregroundDeletion"), "{finalizers}");
+    }
+    f.python(&format!(
+        r#"{}{}
+names = lambda: {{c.metadata.name for c in core.list_namespaced_config_map("default").items}}
+core.delete_namespaced_config_map("free-owner", "default", propagation_policy="Foreground")
+assert "free-owner" not in names(), "a non-blocking dependent does not hold its owner"
+assert core.read_namespaced_config_map("free-held", "default").metadata.deletion_timestamp is not None
+core.delete_namespaced_config_map("blocked-owner", "default", propagation_policy="Foreground")
+owner = core.read_namespaced_config_map("blocked-owner", "default")
+assert owner.metadata.deletion_timestamp is not None and "foregroundDeletion" in owner.metadata.finalizers
+core.patch_namespaced_config_map("blocked-held", "default", {{"metadata": {{"finalizers": None}}}})
+assert not {{"blocked-owner", "blocked-held"}} & names(), names()
+"#,
+        setup("free", false),
+        setup("blocked", true)
+    ));
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crds_deployments_and_openapi_are_served() {
     let f = Fixture::start(LabOptions::default()).await;
     if let Some(out) = f.kubectl_ok(&["get", "crd"], None).await {
