@@ -165,6 +165,50 @@ pub fn check_field_selector(rt: &ResourceType, selector: &FieldSelector) -> Resu
     Ok(())
 }
 
+/// `ValidateConfigMapUpdate` / `ValidateSecretUpdate`: once `immutable` is true, it and the data stay
+/// as they are; a Secret's `type` never changes.
+pub fn immutability_causes(
+    rt: &ResourceType,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+) -> Vec<StatusCause> {
+    let is_secret = std::ptr::eq(rt, &registry::SECRET);
+    if !is_secret && !std::ptr::eq(rt, &registry::CONFIG_MAP) {
+        return Vec::new();
+    }
+    let forbidden = |field: &str| StatusCause {
+        reason: "FieldValueForbidden".into(),
+        message: "Forbidden: field is immutable when `immutable` is set".into(),
+        field: field.into(),
+    };
+    let mut causes = Vec::new();
+    if is_secret && old.get("type") != new.get("type") {
+        causes.push(invalid_cause(
+            "type",
+            new.get("type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+            "field is immutable",
+        ));
+    }
+    if old.get("immutable").and_then(serde_json::Value::as_bool) == Some(true) {
+        if new.get("immutable").and_then(serde_json::Value::as_bool) != Some(true) {
+            causes.push(forbidden("immutable"));
+        }
+        let data_fields: &[&str] = if is_secret {
+            &["data"]
+        } else {
+            &["data", "binaryData"]
+        };
+        for field in data_fields {
+            if old.get(*field) != new.get(*field) {
+                causes.push(forbidden(field));
+            }
+        }
+    }
+    causes
+}
+
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
 const DNS1123_SUBDOMAIN_FMT: &str =
     "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
@@ -465,6 +509,30 @@ mod tests {
                 .message
                 .contains("RFC 1123 subdomain")
         );
+    }
+
+    #[test]
+    fn immutable_config_maps_and_secrets_keep_their_data() {
+        let old = json!({"immutable": true, "data": {"a": "1"}});
+        assert!(immutability_causes(&registry::CONFIG_MAP, &old, &old).is_empty());
+        let changed = json!({"immutable": true, "data": {"a": "2"}});
+        let causes = immutability_causes(&registry::CONFIG_MAP, &old, &changed);
+        assert_eq!(causes.len(), 1);
+        assert_eq!(causes[0].field, "data");
+        assert_eq!(
+            causes[0].message,
+            "Forbidden: field is immutable when `immutable` is set"
+        );
+        let retyped = immutability_causes(
+            &registry::SECRET,
+            &json!({"type": "Opaque"}),
+            &json!({"type": "kubernetes.io/tls"}),
+        );
+        assert_eq!(
+            retyped[0].message,
+            "Invalid value: \"kubernetes.io/tls\": field is immutable"
+        );
+        assert!(immutability_causes(&registry::PLAN, &old, &changed).is_empty());
     }
 
     #[test]

@@ -1332,6 +1332,10 @@ impl State {
             }
         }
         normalize(rt, &mut result, false)?;
+        let immutable = rules::immutability_causes(rt, old, &result);
+        if !immutable.is_empty() {
+            return Err(invalid(rt, &name, immutable));
+        }
         let warnings = self.validate(rt, &mut result, opts, &name)?;
         if is_deleting(old) {
             let before = finalizers(old);

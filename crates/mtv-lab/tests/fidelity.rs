@@ -616,6 +616,61 @@ assert not {{"blocked-owner", "blocked-held"}} & names(), names()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn immutable_config_maps_and_secrets_refuse_data_changes() {
+    let f = Fixture::bare().await;
+    let frozen = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: default\nimmutable: true\ndata:\n  a: \"1\"\n";
+    if f.kubectl_ok(&["create", "-f", "-"], Some(frozen))
+        .await
+        .is_some()
+    {
+        let err = f
+            .kubectl_fails(
+                &[
+                    "patch",
+                    "cm",
+                    "frozen",
+                    "-n",
+                    "default",
+                    "--type",
+                    "merge",
+                    "-p",
+                    r#"{"data":{"a":"2"}}"#,
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(
+            err.contains("The ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"),
+            "{err}"
+        );
+        f.kubectl_ok(
+            &[
+                "label",
+                "cm",
+                "frozen",
+                "-n",
+                "default",
+                "metadata-still=changes",
+            ],
+            None,
+        )
+        .await;
+    }
+    f.python(
+        r#"
+core.create_namespaced_secret("default", {"metadata": {"name": "sealed"}, "immutable": True, "stringData": {"k": "v"}})
+body = refused(422, lambda: core.patch_namespaced_secret("sealed", "default", {"stringData": {"k": "w"}}))
+assert body["details"]["causes"] == [{"reason": "FieldValueForbidden", "field": "data",
+    "message": "Forbidden: field is immutable when `immutable` is set"}], body
+body = refused(422, lambda: core.patch_namespaced_secret("sealed", "default", {"type": "kubernetes.io/tls"}))
+assert body["details"]["causes"][0]["field"] == "type", body
+"#,
+    );
+    f.lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crds_deployments_and_openapi_are_served() {
     let f = Fixture::start(LabOptions::default()).await;
     if let Some(out) = f.kubectl_ok(&["get", "crd"], None).await {
