@@ -309,6 +309,26 @@ pub fn name_causes(rt: &ResourceType, name: &str) -> Vec<StatusCause> {
         .collect()
 }
 
+/// A CustomResourceDefinition's name must be `<spec.names.plural>.<spec.group>`.
+pub fn crd_name_causes(rt: &ResourceType, crd: &serde_json::Value, name: &str) -> Vec<StatusCause> {
+    if !std::ptr::eq(rt, &registry::CUSTOM_RESOURCE_DEFINITION) {
+        return Vec::new();
+    }
+    let text = |pointer: &str| {
+        crd.pointer(pointer)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+    };
+    if name == format!("{}.{}", text("/spec/names/plural"), text("/spec/group")) {
+        return Vec::new();
+    }
+    vec![invalid_cause(
+        "metadata.name",
+        name,
+        "must be spec.names.plural+\".\"+spec.group",
+    )]
+}
+
 fn invalid_cause(field: &str, value: &str, message: &str) -> StatusCause {
     StatusCause {
         reason: "FieldValueInvalid".into(),
@@ -533,6 +553,17 @@ mod tests {
             "Invalid value: \"kubernetes.io/tls\": field is immutable"
         );
         assert!(immutability_causes(&registry::PLAN, &old, &changed).is_empty());
+    }
+
+    #[test]
+    fn crd_names_are_plural_dot_group() {
+        let crd = json!({"spec": {"group": "example.com", "names": {"plural": "widgets"}}});
+        let crd_rt = &registry::CUSTOM_RESOURCE_DEFINITION;
+        assert!(crd_name_causes(crd_rt, &crd, "widgets.example.com").is_empty());
+        assert_eq!(
+            crd_name_causes(crd_rt, &crd, "widget.example.com")[0].message,
+            "Invalid value: \"widget.example.com\": must be spec.names.plural+\".\"+spec.group"
+        );
     }
 
     #[test]

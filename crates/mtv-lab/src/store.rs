@@ -1218,7 +1218,8 @@ impl State {
                 ));
             }
         };
-        let causes = rules::name_causes(rt, &name);
+        let mut causes = rules::name_causes(rt, &name);
+        causes.extend(rules::crd_name_causes(rt, &obj, &name));
         if !causes.is_empty() {
             return Err(invalid(rt, &name, causes));
         }

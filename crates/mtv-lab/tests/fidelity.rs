@@ -728,6 +728,15 @@ body = refused(422, lambda: ext.replace_custom_resource_definition("plans.forkli
     {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
      "metadata": {"name": "plans.forklift.konveyor.io"}, "spec": crd.to_dict()["spec"]}))
 assert "must be specified for an update" in body["message"], body
+wrong = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+         "metadata": {"name": "widget.example.com"},
+         "spec": {"group": "example.com", "scope": "Namespaced",
+                  "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                  "versions": [{"name": "v1", "served": True, "storage": True,
+                                "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+body = refused(422, lambda: ext.create_custom_resource_definition(wrong))
+assert body["details"]["causes"] == [{"reason": "FieldValueInvalid", "field": "metadata.name",
+    "message": 'Invalid value: "widget.example.com": must be spec.names.plural+"."+spec.group'}], body
 apps = client.AppsV1Api()
 deployment = apps.read_namespaced_deployment("forklift-controller", "openshift-mtv")
 assert deployment.status.available_replicas == 1
