@@ -13,8 +13,9 @@ use crate::env::Env;
 use crate::error::{ConfigError, ConfigWarning, Problem, labels_for};
 use crate::secret::{REDACTED, Secret};
 use crate::source::{
-    Member, Node, NodeKind, SourceLocation, SourceText, blank_comments_and_trailing_commas,
-    is_secret_key, mask_json_secrets, scan_json,
+    MAX_NESTING, Member, Node, NodeKind, SourceLocation, SourceText,
+    blank_comments_and_trailing_commas, first_too_deep, is_secret_key, mask_json_secrets,
+    scan_json,
 };
 use crate::suggest::{did_you_mean, hint_suffix};
 
@@ -208,6 +209,16 @@ impl ProvidersFile {
         let source = SourceText::new(name.clone(), mask_json_secrets(&blanked));
         if blanked.trim().is_empty() {
             return Err(ConfigError::EmptyProvidersFile { path: name });
+        }
+        if let Some(offset) = first_too_deep(&blanked) {
+            return Err(ConfigError::JsonSyntax {
+                location: source.location(offset).to_string(),
+                message: format!(
+                    "objects and arrays are nested more than {MAX_NESTING} levels deep here; a providers file needs only a few levels (profile, copyoffload section, storage_secret_extra)"
+                ),
+                src: source.named_source(),
+                span: source.span(offset, 1),
+            });
         }
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&blanked) {
             return Err(json_syntax_error(&source, &e));

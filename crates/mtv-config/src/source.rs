@@ -255,6 +255,35 @@ pub(crate) fn mask_json_secrets(blanked: &str) -> String {
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
+/// How deep objects and arrays may nest in a configuration file. Real files need a handful of
+/// levels; the limit keeps hostile or broken input (thousands of `[`) from exhausting the stack.
+pub(crate) const MAX_NESTING: usize = 64;
+
+/// The byte offset of the first `{` or `[` (outside strings) that opens a level deeper than
+/// [`MAX_NESTING`], in comment-blanked JSON. Iterative, so it is safe on any input.
+pub(crate) fn first_too_deep(blanked: &str) -> Option<usize> {
+    let bytes = blanked.as_bytes();
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (true, b'\\') => i += 1,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'{' | b'[') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            (false, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// A JSON value with the byte span it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
@@ -460,6 +489,17 @@ mod tests {
         assert_eq!(masked.len(), text.len());
         assert!(!masked.contains("pw1") && !masked.contains("pw2") && !masked.contains("v1"));
         assert!(masked.contains("\"u\""));
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_found_without_recursion() {
+        let deep = format!("{{\"p\": {}{}}}", "[".repeat(30_000), "]".repeat(30_000));
+        assert_eq!(first_too_deep(&deep), Some(6 + MAX_NESTING - 1));
+        let fine = format!("{}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        assert_eq!(first_too_deep(&fine), None);
+        // Brackets inside strings do not count.
+        let quoted = format!("{{\"k\": \"{}\"}}", "[".repeat(100));
+        assert_eq!(first_too_deep(&quoted), None);
     }
 
     #[test]

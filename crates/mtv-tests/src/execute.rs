@@ -68,6 +68,9 @@ fn spawn_reporters(
 }
 
 pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8, Report> {
+    if let Some(code) = front::preflight_run(&args, env, cwd)? {
+        return Ok(code);
+    }
     std::fs::create_dir_all(&args.results).map_err(|e| {
         miette!(
             "cannot create the results directory {}: {e}",

@@ -96,7 +96,7 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
                 Format::Json => print_json(&front.collection.to_json())?,
                 Format::Human => print(&render::list(&front, args.verbose))?,
             }
-            Ok(0)
+            Ok(front::selection_exit_code(&front, &args.common))
         }
         Command::Plan(args) => {
             let front = front::load(&args, env, cwd)?;
@@ -127,7 +127,7 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
                 }))?,
                 Format::Human => print(&render::plan(&front, &preview))?,
             }
-            Ok(0)
+            Ok(front::selection_exit_code(&front, &args))
         }
         Command::Settings(args) => {
             let (settings, warnings) = front::load_settings(&args, env)?;
