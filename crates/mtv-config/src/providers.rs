@@ -62,7 +62,8 @@ impl ProfileValue {
         match self {
             ProfileValue::Text(s) => serde_json::Value::String(s.clone()),
             ProfileValue::Secret(_) => serde_json::Value::String(REDACTED.to_string()),
-            ProfileValue::Json(v) => v.clone(),
+            // A non-secret field may still hold an object with a credential inside.
+            ProfileValue::Json(v) => crate::secret::redact_json(v),
         }
     }
 }

@@ -599,24 +599,46 @@ impl<'de> Deserialize<'de> for SettingsDocument {
     }
 }
 
-/// Masks the values of secret settings line by line, keeping byte offsets.
+/// Masks the values of secret settings line by line, keeping byte offsets: the rest of a line
+/// whose key reads as a credential, and every following line indented deeper than that key (a
+/// nested or multi-line value), whatever the value's type.
 fn mask_yaml_secrets(text: &str) -> String {
+    let mask = |part: &str| -> String {
+        part.chars()
+            .map(|c| {
+                if c.is_whitespace() {
+                    c.to_string()
+                } else {
+                    "*".repeat(c.len_utf8())
+                }
+            })
+            .collect()
+    };
     let mut out = String::with_capacity(text.len());
+    // The indentation of the secret key whose value may continue on the following lines.
+    let mut secret_block: Option<usize> = None;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        let secret_line = trimmed
-            .split_once(':')
-            .is_some_and(|(key, _)| is_secret_key(key.trim().trim_matches(['"', '\''])));
+        let indent = line.len() - trimmed.len();
+        if let Some(key_indent) = secret_block {
+            if trimmed.trim().is_empty() || indent > key_indent {
+                out.push_str(&mask(line));
+                continue;
+            }
+            secret_block = None;
+        }
+        let secret_line = trimmed.split_once(':').is_some_and(|(key, _)| {
+            is_secret_key(
+                key.trim()
+                    .trim_start_matches("- ")
+                    .trim_matches(['"', '\'']),
+            )
+        });
         match line.find(':') {
             Some(colon) if secret_line => {
                 out.push_str(&line[..=colon]);
-                out.extend(line[colon + 1..].chars().map(|c| {
-                    if c.is_whitespace() {
-                        c.to_string()
-                    } else {
-                        "*".repeat(c.len_utf8())
-                    }
-                }));
+                out.push_str(&mask(&line[colon + 1..]));
+                secret_block = Some(indent);
             }
             _ => out.push_str(line),
         }
@@ -790,5 +812,16 @@ mod tests {
         assert_eq!(masked.len(), text.len());
         assert!(!masked.contains("hunter2"));
         assert!(masked.contains("plan_wait_timeout: 5"));
+    }
+
+    #[test]
+    fn yaml_masking_covers_nested_and_multi_line_values() {
+        let text = "cluster_password:\n  - hunter2\n  - 4242\napi_key: |\n  line-one\n\n  line-two\nmtv_version: 2.9\n";
+        let masked = mask_yaml_secrets(text);
+        assert_eq!(masked.len(), text.len());
+        for leaked in ["hunter2", "4242", "line-one", "line-two", "|"] {
+            assert!(!masked.contains(leaked), "{leaked} in {masked}");
+        }
+        assert!(masked.contains("mtv_version: 2.9"), "{masked}");
     }
 }
