@@ -210,10 +210,15 @@ impl JsonMasker {
         self.open.last().is_some_and(|o| o.secret)
     }
 
-    /// Whether the value about to be read is secret.
+    /// Whether the value about to be read is secret (`storage_secret_extra` holds secrets, so a
+    /// scalar there, which is an error, is one too).
     fn value_is_secret(&self) -> bool {
         self.inside_secret()
-            || (!self.in_array() && self.current_key.as_deref().is_some_and(is_secret_key))
+            || (!self.in_array()
+                && self
+                    .current_key
+                    .as_deref()
+                    .is_some_and(|k| is_secret_key(k) || k == "storage_secret_extra"))
     }
 
     fn mask(&mut self, from: usize, to: usize) {
@@ -258,11 +263,7 @@ impl JsonMasker {
                 i + 1
             }
             b'{' | b'[' => {
-                let owner_secret = self.expecting_value
-                    && self
-                        .current_key
-                        .as_deref()
-                        .is_some_and(|k| is_secret_key(k) || k == "storage_secret_extra");
+                let owner_secret = self.expecting_value && self.value_is_secret();
                 self.open.push(OpenContainer {
                     is_array: bytes[i] == b'[',
                     secret: self.inside_secret() || owner_secret,
@@ -561,7 +562,7 @@ mod tests {
     fn masking_covers_every_type_and_broken_files() {
         let text = r#"{"p": {"password": 987654, "api_key": true, "credentials": {"u": "x1", "n": [42, "x2"]},
  "luks_passphrase": hunter2 rest, "token": "tok1,
- "user": "alice", "port": 443}, "q": {passwd: swordfish}}"#;
+ "user": "alice", "port": 443, "storage_secret_extra": "xtra9"}, "q": {passwd: swordfish}}"#;
         let masked = mask_json_secrets(text);
         assert_eq!(masked.len(), text.len());
         for leaked in [

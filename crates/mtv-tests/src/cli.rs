@@ -86,7 +86,7 @@ pub struct RunArgs {
     /// Plain lines instead of the live progress view.
     #[arg(long)]
     pub no_progress: bool,
-    /// Speed factor of the embedded lab's simulated work.
+    /// Speed factor of the embedded lab's simulated work (a positive number).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub lab_speed: f64,
     /// Fault injection for the embedded lab (see `mtv-tests lab serve --help`).

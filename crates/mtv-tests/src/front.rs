@@ -14,7 +14,7 @@ use mtv_config::{
 use mtv_engine::SessionContext;
 use mtv_report::RerunState;
 
-use crate::cli::{CommonArgs, RunArgs};
+use crate::cli::{CommonArgs, RunArgs, TargetArgs};
 
 /// pytest's exit code when a selection collects no test: `-m`/`-k` deselected every item.
 pub const EXIT_NOTHING_SELECTED: u8 = 5;
@@ -226,9 +226,11 @@ fn nothing_selected(front: &Front, args: &CommonArgs) -> Option<String> {
 /// `Ok(Some(code))` ends the run with that code (nothing selected); errors are exit 2.
 pub fn preflight_run(args: &RunArgs, env: &dyn Env, cwd: &Path) -> Result<Option<u8>, Report> {
     check_lab_faults(args)?;
-    check_writable_dir(&cwd.join(&args.results), "--results")?;
+    check_kubeconfig(&args.target)?;
+    // `run` writes these relative to the process's directory, as given.
+    check_writable_dir(&args.results, "--results")?;
     if let Some(junit) = &args.junitxml {
-        check_writable_file(&cwd.join(junit), "--junitxml")?;
+        check_writable_file(junit, "--junitxml")?;
     }
     let front = load(&args.common, env, cwd)?;
     match selection_exit_code(&front, &args.common) {
@@ -237,77 +239,165 @@ pub fn preflight_run(args: &RunArgs, env: &dyn Env, cwd: &Path) -> Result<Option
     }
 }
 
-/// `--lab-faults` is parsed now (a typo is exit 2, not a fault that never fires), and only means
-/// something for the embedded lab.
+/// `--lab-faults` and `--lab-speed` are judged now, with the lab's own rules (a typo is exit 2,
+/// not a fault that never fires); faults only mean something for the embedded lab.
 fn check_lab_faults(args: &RunArgs) -> Result<(), Report> {
-    if args.lab_faults.trim().is_empty() {
-        return Ok(());
+    if !(args.lab_speed.is_finite() && args.lab_speed > 0.0) {
+        return Err(miette::miette!(
+            help = "1 is real time, 10 ten times faster; up to about 20 keeps every scenario meaningful",
+            "--lab-speed must be a positive number, not {}",
+            args.lab_speed
+        ));
     }
-    mtv_lab::FaultSpec::parse(&args.lab_faults).map_err(|e| {
+    let lab = mtv_lab::cli::LabServeArgs {
+        port: None,
+        lab: None,
+        kubeconfig_out: args.results.join("lab.kubeconfig"),
+        speed: args.lab_speed,
+        faults: args.lab_faults.clone(),
+        mtv_version: String::new(),
+    };
+    lab.options().map_err(|e| {
         miette::miette!(
             help = "faults are comma-separated key=value items, e.g. --lab-faults api-error-rate=0.05,vm-fail=rhel8@DiskTransfer",
             "--lab-faults: {e}"
         )
     })?;
-    if args.target.kubeconfig.is_some() || args.target.context.is_some() {
-        return Err(miette::miette!(
-            help = "start a lab with faults with `mtv-tests lab serve --faults SPEC --kubeconfig-out lab.kubeconfig` and run against it with --kubeconfig lab.kubeconfig",
-            "--lab-faults applies to the embedded lab only, and this run targets a cluster (--kubeconfig/--context)"
-        ));
+    let explicit_target = args.target.kubeconfig.is_some() || args.target.context.is_some();
+    if args.lab_faults.trim().is_empty() || !explicit_target {
+        return Ok(());
+    }
+    Err(miette::miette!(
+        help = "start a lab with faults with `mtv-tests lab serve --faults SPEC --kubeconfig-out lab.kubeconfig` and run against it with --kubeconfig lab.kubeconfig",
+        "--lab-faults applies to the embedded lab only, and this run targets a cluster (--kubeconfig/--context)"
+    ))
+}
+
+/// The kubeconfig of an explicit target can be read, and names the context to use and a cluster
+/// with a server URL: checked before anything is created, so a wrong file is exit 2 at once.
+fn check_kubeconfig(target: &TargetArgs) -> Result<(), Report> {
+    use kube::config::Kubeconfig;
+    let (config, shown) = match (&target.kubeconfig, &target.context) {
+        (None, None) => return Ok(()),
+        (Some(path), _) => (
+            Kubeconfig::read_from(path),
+            format!("--kubeconfig {}", path.display()),
+        ),
+        (None, Some(_)) => (
+            Kubeconfig::read(),
+            "the default kubeconfig ($KUBECONFIG or ~/.kube/config)".to_string(),
+        ),
+    };
+    let bad = |why: String| {
+        miette::miette!(
+            help = "pass --kubeconfig a kubeconfig of the cluster (`oc login` writes one; `mtv-tests lab serve` writes one for a lab) and --context one of its contexts",
+            "{shown}: {why}"
+        )
+    };
+    let config = config.map_err(|e| bad(format!("cannot read it: {e}")))?;
+    let contexts: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
+    let current = config.current_context.clone().filter(|c| !c.is_empty());
+    let Some(name) = target.context.clone().or(current) else {
+        return Err(bad(format!(
+            "it has no current-context; pass --context (its contexts: {})",
+            contexts.join(", ")
+        )));
+    };
+    let Some(context) = config
+        .contexts
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.context.as_ref())
+    else {
+        return Err(bad(format!(
+            "it has no context `{name}` (its contexts: {})",
+            contexts.join(", ")
+        )));
+    };
+    let server = config
+        .clusters
+        .iter()
+        .find(|c| c.name == context.cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.server.clone());
+    let Some(server) = server else {
+        return Err(bad(format!(
+            "context `{name}` names cluster `{}`, which has no server URL there",
+            context.cluster
+        )));
+    };
+    let host = server
+        .strip_prefix("https://")
+        .or_else(|| server.strip_prefix("http://"));
+    if host.is_none_or(|host| host.trim_matches('/').is_empty()) {
+        return Err(bad(format!(
+            "cluster `{}` has server `{server}`, which is not an https:// URL",
+            context.cluster
+        )));
     }
     Ok(())
 }
 
 /// The deepest existing ancestor of `path` (itself when it exists).
 fn existing_ancestor(path: &Path) -> Option<&Path> {
-    path.ancestors().find(|p| p.exists())
+    path.ancestors()
+        // A relative path's last ancestor is "", which is the working directory.
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .find(|p| p.exists())
+}
+
+/// A path a run cannot write, as a usage error naming the option and the path as given.
+fn unwritable(flag: &str, path: &Path, why: String, wanted: &str) -> Report {
+    miette::miette!(
+        help = format!("pass {flag} {wanted} this user can create and write"),
+        "{flag} {}: {why}",
+        path.display()
+    )
 }
 
 /// A directory a run can create and write into: it is a directory (or can be made under one), and
 /// a file can be created in it. Probes with a file it removes at once; creates nothing else.
 fn check_writable_dir(dir: &Path, flag: &str) -> Result<(), Report> {
-    let unusable = |why: String| {
-        miette::miette!(
-            help = format!("pass {flag} a directory this user can create and write"),
-            "{flag} {}: {why}",
-            dir.display()
-        )
-    };
+    writable_dir_problem(dir).map_or(Ok(()), |why| Err(unwritable(flag, dir, why, "a directory")))
+}
+
+/// Why `dir` cannot be created or written, if it cannot.
+fn writable_dir_problem(dir: &Path) -> Option<String> {
     let Some(existing) = existing_ancestor(dir) else {
-        return Err(unusable("no part of the path exists".into()));
+        return Some("no part of the path exists".into());
     };
     if !existing.is_dir() {
-        return Err(unusable(format!(
-            "{} is not a directory",
-            existing.display()
-        )));
+        return Some(format!("{} is not a directory", existing.display()));
     }
     probe_write(existing)
-        .map_err(|e| unusable(format!("cannot write in {}: {e}", existing.display())))
+        .err()
+        .map(|e| format!("cannot write in {}: {e}", existing.display()))
 }
 
 /// A file a run can write at the end: not a directory, and its directory (or the part of it that
 /// exists) is writable; an existing file must open for writing (it is not changed here).
 fn check_writable_file(file: &Path, flag: &str) -> Result<(), Report> {
-    let unusable = |why: String| {
-        miette::miette!(
-            help = format!("pass {flag} a file path this user can write"),
-            "{flag} {}: {why}",
-            file.display()
-        )
-    };
+    let fail = |why: String| Err(unwritable(flag, file, why, "a file path"));
     if file.is_dir() {
-        return Err(unusable("is a directory".into()));
+        return fail("is a directory".into());
     }
     if file.exists() {
-        return std::fs::OpenOptions::new()
-            .append(true)
-            .open(file)
-            .map(drop)
-            .map_err(|e| unusable(format!("cannot write it: {e}")));
+        return match std::fs::OpenOptions::new().append(true).open(file) {
+            Ok(_) => Ok(()),
+            Err(e) => fail(format!("cannot write it: {e}")),
+        };
     }
-    let parent = file.parent().unwrap_or(Path::new("."));
-    check_writable_dir(parent, flag)
+    let parent = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    writable_dir_problem(parent).map_or(Ok(()), fail)
 }
 
 /// Creates and removes one empty file in `dir`: the only sure test of writability (permissions
