@@ -1,6 +1,7 @@
 //! `mtv-tests`: wiring from the command line to the libraries, and exit codes.
 
 mod cli;
+mod cluster_tls;
 mod execute;
 mod front;
 mod render;
