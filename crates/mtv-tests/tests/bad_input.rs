@@ -154,6 +154,19 @@ fn providers_cases() -> Vec<Case> {
         case("copyoffload on ovirt", &l, 2, "copy-offload is vSphere-only")
             .file("p.json", r#"{"v": {"type": "ovirt", "version": "4", "fqdn": "f", "api_url": "u", "username": "a", "password": "hunter2-S3CRET", "copyoffload": {}}}"#),
         case("copyoffload not an object", &l, 2, "`copyoffload` of profile `v` must be an object").file("p.json", copyoffload("[1]")),
+        case("cacert not PEM", &l, 2, "`cacert` of profile `v` must be PEM")
+            .file("p.json", vsphere(r#", "cacert": "MIIB-not-a-pem""#)),
+        case("cacert a number", &l, 2, "`cacert` of profile `v` must be a string")
+            .file("p.json", vsphere(r#", "cacert": 42"#)),
+        case("fingerprint too short", &l, 2, "must be a SHA-256 fingerprint")
+            .file("p.json", vsphere(r#", "certificate_fingerprint": "AB:CD""#)),
+        case("fingerprint not hex", &l, 2, "must be a SHA-256 fingerprint")
+            .file("p.json", vsphere(&format!(r#", "certificate_fingerprint": "{}""#, "ZZ".repeat(32)))),
+        case("cacert and fingerprint both", &l, 2, "gives both `cacert` and `certificate_fingerprint`")
+            .file("p.json", vsphere(&format!(
+                r#", "cacert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "certificate_fingerprint": "{}""#,
+                "AB".repeat(32)
+            ))),
         case("array nested 25,000 deep", &l, 2, "nested more than 64 levels")
             .file("p.json", format!("{{\"v\": {}{}}}", "[".repeat(25_000), "]".repeat(25_000))),
         case("object nested 25,000 deep", &l, 2, "nested more than 64 levels")
