@@ -152,9 +152,47 @@ pub fn redact_json(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// A message that may quote lines of a file another parser read (a kubeconfig's YAML error
+/// snippet): in each line, whatever follows a credential-looking `key:` or `key=` is replaced by
+/// `<redacted>`.
+pub fn redact_credential_lines(text: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| {
+            let body = line.trim_end_matches('\n');
+            let newline = &line[body.len()..];
+            for (index, separator) in body.char_indices().filter(|(_, c)| *c == ':' || *c == '=') {
+                let key: String = body[..index]
+                    .chars()
+                    .rev()
+                    .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                if !key.is_empty() && is_secret_key(&key) {
+                    return format!("{}{separator} {REDACTED}{newline}", &body[..index]);
+                }
+            }
+            line.to_string()
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_lines_lose_their_credentials() {
+        let text = "5 |     token: [tok-S3CRET\n6 |   client-key-data: QUJD\n7 |   server: https://x:6443\n";
+        let shown = redact_credential_lines(text);
+        assert!(
+            !shown.contains("tok-S3CRET") && !shown.contains("QUJD"),
+            "{shown}"
+        );
+        assert!(shown.contains("server: https://x:6443"), "{shown}");
+        assert!(shown.contains("token: <redacted>"), "{shown}");
+    }
 
     #[test]
     fn credential_keys_are_recognised_by_their_words() {

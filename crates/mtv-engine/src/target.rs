@@ -70,9 +70,10 @@ pub fn check_remote_cluster(remote: &str, server_url: &str) -> Result<(), Target
 
 /// The target's kubeconfig, the context to use (None = its current context), and where it came from.
 fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), TargetError> {
+    // kube's YAML errors quote the lines around the error, tokens included.
     let read_error = |path: &str, e: kube::config::KubeconfigError| TargetError::Kubeconfig {
         path: path.to_string(),
-        message: e.to_string(),
+        message: mtv_config::redact_credential_lines(&e.to_string()),
     };
     Ok(match target {
         Target::Lab { kubeconfig_yaml } => (

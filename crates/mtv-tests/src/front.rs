@@ -294,7 +294,13 @@ fn check_kubeconfig(target: &TargetArgs) -> Result<(), Report> {
             "{shown}: {why}"
         )
     };
-    let config = config.map_err(|e| bad(format!("cannot read it: {e}")))?;
+    // kube's YAML errors quote the lines around the error, tokens included.
+    let config = config.map_err(|e| {
+        bad(format!(
+            "cannot read it: {}",
+            mtv_config::redact_credential_lines(&e.to_string())
+        ))
+    })?;
     let contexts: Vec<&str> = config.contexts.iter().map(|c| c.name.as_str()).collect();
     let current = config.current_context.clone().filter(|c| !c.is_empty());
     let Some(name) = target.context.clone().or(current) else {

@@ -587,6 +587,13 @@ fn kubeconfig_cases() -> Vec<Case> {
             "is not an https:// URL",
         )
         .file("k.yaml", kubeconfig("api.example", "ctx")),
+        case("kubeconfig syntax error at its token", &k, 2, "token: <redacted>")
+            .file("k.yaml", "apiVersion: v1\nusers:\n- name: u\n  user:\n    token: [tok-S3CRET-42\n"),
+        case("kubeconfig syntax error after its password", &k, 2, "cannot read it")
+            .file("k.yaml", "apiVersion: v1\nusers:\n- name: u\n  user:\n    password: hunter2-S3CRET [\n   bad: : x\n"),
+        case("clean with a kubeconfig syntax error at its token", &["clean", "--ledger", "l.json", "--kubeconfig", "k.yaml"], 2, "<redacted>")
+            .file("l.json", r#"{"version": 1, "session_id": "s", "target": "t", "entries": []}"#)
+            .file("k.yaml", "apiVersion: v1\nusers:\n- name: u\n  user:\n    token: [tok-S3CRET-42\n"),
         case("kubeconfig nested deep", &k, 2, "cannot read it").file(
             "k.yaml",
             format!("clusters: {}{}\n", "[".repeat(25_000), "]".repeat(25_000)),
