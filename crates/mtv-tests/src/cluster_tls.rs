@@ -113,7 +113,12 @@ mod tests {
             path: "k.yaml".into(),
             context: None,
         };
-        let text = format!("{:?}", describe("read the MTV version", &target, &error));
+        // The message and the help as they are, not wrapped at a terminal's width.
+        let shown = |report: Report| {
+            let help = report.help().map(|h| h.to_string()).unwrap_or_default();
+            format!("{report}\n{help}")
+        };
+        let text = shown(describe("read the MTV version", &target, &error));
         assert!(
             text.contains("TLS certificate of the cluster's API server"),
             "{text}"
@@ -128,7 +133,7 @@ mod tests {
             "client error (Connect)",
             Some(Box::new(Layer("Connection refused", None))),
         );
-        let text = format!("{:?}", describe("read the MTV version", &target, &refused));
+        let text = shown(describe("read the MTV version", &target, &refused));
         assert!(!text.contains("TLS certificate"), "{text}");
         assert!(
             text.contains("client error (Connect): Connection refused"),
