@@ -939,13 +939,16 @@ impl Checker<'_> {
                 "pvc_name_template is empty".to_string(),
                 "write a template or remove the key".to_string(),
             ),
-            PvcNameTemplate::Single(_) => Ok(()),
+            PvcNameTemplate::Single(t) => self.go_template(&name, at.offset, t),
             PvcNameTemplate::PerProvider(map) => {
                 if let Some(key) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
                     return fail(
                         format!("pvc_name_template has an unknown key `{key}`"),
                         format!("use provider types or `default`: {}", allowed.join(", ")),
                     );
+                }
+                for (key, t) in map {
+                    self.go_template(&name, self.map_value_offset(at.offset, key), t)?;
                 }
                 if map.contains_key(PVC_TEMPLATE_DEFAULT_KEY) {
                     return Ok(());
@@ -960,6 +963,64 @@ impl Checker<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// Parses and test-renders a Go template whose YAML value starts at `value_offset`; an error
+    /// names the file, line and column of the character the template engine stopped at.
+    fn go_template(
+        &self,
+        scenario: &str,
+        value_offset: usize,
+        template: &str,
+    ) -> Result<(), CatalogError> {
+        let Err(problem) = crate::templates::check_pvc_template(self.text, value_offset, template)
+        else {
+            return Ok(());
+        };
+        let offset = problem.offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rfind('\n')
+            .map_or(before, |newline| &before[newline + 1..])
+            .chars()
+            .count()
+            + 1;
+        Err(self.invalid(
+            Pos { line, offset },
+            scenario,
+            format!(
+                "pvc_name_template is not a valid Go template at {}:{line}:{column}: {}",
+                self.file, problem.message
+            ),
+            "Forklift would mark the Plan NotValid; fix the template (Go text/template with Forklift's \
+             functions; PVC fields: .VmName, .TargetVmName, .PlanName, .DiskIndex, .RootDiskIndex, \
+             .VmId, .FileName, .WinDriveLetter, .Shared, ...)"
+                .to_string(),
+        ))
+    }
+
+    /// Where the value of `key` starts inside the YAML mapping at `map_offset` (the mapping's
+    /// start when it cannot be found).
+    fn map_value_offset(&self, map_offset: usize, key: &str) -> usize {
+        let Some(rest) = self.text.get(map_offset..) else {
+            return map_offset;
+        };
+        let found = [
+            format!("{key}:"),
+            format!("\"{key}\":"),
+            format!("'{key}':"),
+        ]
+        .iter()
+        .filter_map(|pattern| rest.find(pattern.as_str()).map(|i| i + pattern.len()))
+        .min();
+        let Some(after_colon) = found else {
+            return map_offset;
+        };
+        let spaces = rest[after_colon..]
+            .find(|c: char| c != ' ' && c != '\t')
+            .unwrap_or(0);
+        map_offset + after_colon + spaces
     }
 
     fn concurrent_plans(

@@ -7,6 +7,7 @@ pub mod expr;
 pub mod markers;
 pub mod model;
 pub mod steps;
+mod templates;
 
 pub use catalog::{Catalog, CatalogError, InvalidScenario, Origin, Scenario, SyntaxError};
 pub use collect::{

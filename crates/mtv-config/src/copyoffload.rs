@@ -337,7 +337,7 @@ impl CopyOffloadSection {
                 let value = match &entry.value {
                     SectionValue::Text(s) => serde_json::Value::String(s.clone()),
                     SectionValue::Secret { .. } => serde_json::Value::String(REDACTED.into()),
-                    SectionValue::Json(v) => v.clone(),
+                    SectionValue::Json(v) => crate::secret::redact_json(v),
                     SectionValue::Extra(Ok(map)) => serde_json::Value::Object(
                         map.keys()
                             .map(|k| (k.clone(), serde_json::Value::String(REDACTED.into())))

@@ -30,7 +30,9 @@ pub use providers::{
 pub use run::{
     LAB_DEFAULT_SOURCE_PROVIDER, LAB_DEFAULT_STORAGE_CLASS, RunConfig, resolve_run_config,
 };
-pub use secret::{REDACTED, Secret};
+pub use secret::{
+    REDACTED, SCHEMA_SECRET_FIELDS, Secret, is_secret_key, redact_credential_lines, redact_json,
+};
 pub use settings::{
     LEGACY_SETTINGS, SETTINGS, SETTINGS_FILE_VERSION, SettingKind, SettingSpec, Settings,
     SettingsSources,

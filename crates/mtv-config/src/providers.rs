@@ -13,8 +13,9 @@ use crate::env::Env;
 use crate::error::{ConfigError, ConfigWarning, Problem, labels_for};
 use crate::secret::{REDACTED, Secret};
 use crate::source::{
-    Member, Node, NodeKind, SourceLocation, SourceText, blank_comments_and_trailing_commas,
-    is_secret_key, mask_json_secrets, scan_json,
+    MAX_NESTING, Member, Node, NodeKind, SourceLocation, SourceText,
+    blank_comments_and_trailing_commas, first_too_deep, is_secret_key, mask_json_secrets,
+    scan_json,
 };
 use crate::suggest::{did_you_mean, hint_suffix};
 
@@ -61,7 +62,8 @@ impl ProfileValue {
         match self {
             ProfileValue::Text(s) => serde_json::Value::String(s.clone()),
             ProfileValue::Secret(_) => serde_json::Value::String(REDACTED.to_string()),
-            ProfileValue::Json(v) => v.clone(),
+            // A non-secret field may still hold an object with a credential inside.
+            ProfileValue::Json(v) => crate::secret::redact_json(v),
         }
     }
 }
@@ -209,6 +211,16 @@ impl ProvidersFile {
         if blanked.trim().is_empty() {
             return Err(ConfigError::EmptyProvidersFile { path: name });
         }
+        if let Some(offset) = first_too_deep(&blanked) {
+            return Err(ConfigError::JsonSyntax {
+                location: source.location(offset).to_string(),
+                message: format!(
+                    "objects and arrays are nested more than {MAX_NESTING} levels deep here; a providers file needs only a few levels (profile, copyoffload section, storage_secret_extra)"
+                ),
+                src: source.named_source(),
+                span: source.span(offset, 1),
+            });
+        }
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&blanked) {
             return Err(json_syntax_error(&source, &e));
         }
@@ -352,6 +364,10 @@ enum Rule {
     Bool,
     ProfileRef,
     CopyOffload,
+    /// One or more PEM certificates.
+    Pem,
+    /// A SHA-256 certificate fingerprint: 64 hex digits, `:` optional.
+    Fingerprint,
 }
 
 struct FieldRule {
@@ -403,6 +419,9 @@ static VSPHERE_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
             opt("clone_provider", Rule::ProfileRef),
             opt("luks_passphrase", Rule::Str),
             opt("copyoffload", Rule::CopyOffload),
+            // TLS trust of the vSphere adapter (and the Provider Secret's `cacert`).
+            opt("cacert", Rule::Pem),
+            opt("certificate_fingerprint", Rule::Fingerprint),
         ])
         .collect()
 });
@@ -474,6 +493,26 @@ pub fn schema_fields(provider_type: ProviderType) -> (Vec<&'static str>, Vec<&'s
     )
 }
 
+/// What is wrong with a `cacert` (PEM) or `certificate_fingerprint` value, if anything.
+fn tls_trust_problem(rule: Rule, text: &str) -> Option<&'static str> {
+    match rule {
+        Rule::Pem if !text.contains("-----BEGIN CERTIFICATE-----") => Some(
+            "must be PEM: one or more `-----BEGIN CERTIFICATE-----` blocks (newlines as \\n in JSON)",
+        ),
+        Rule::Fingerprint => {
+            let hex: Vec<char> = text
+                .chars()
+                .filter(|c| !matches!(c, ':' | ' ' | '-'))
+                .collect();
+            (hex.len() != 64 || !hex.iter().all(char::is_ascii_hexdigit)).then_some(
+                "must be a SHA-256 fingerprint: 64 hex digits, optionally in pairs joined by `:` \
+                 (as `openssl x509 -noout -fingerprint -sha256` prints it)",
+            )
+        }
+        _ => None,
+    }
+}
+
 /// Types the Python suite knows but this one does not run.
 const UNSUPPORTED_TYPES: &[&str] = &["hyperv", "ec2", "nutanix"];
 
@@ -543,6 +582,17 @@ impl ProfileReader<'_> {
                     self.store(&mut profile, field, &field.value);
                 }
             }
+        }
+        let given = |key: &str| fields.iter().find(|f| f.key == key);
+        if let (Some(_), Some(fingerprint)) = (given("cacert"), given("certificate_fingerprint")) {
+            self.problem_at(
+                fingerprint.key_start,
+                fingerprint.key_end,
+                format!(
+                    "profile `{name}` gives both `cacert` and `certificate_fingerprint`; give one: \
+                     the CA to trust, or the fingerprint of the one certificate to trust"
+                ),
+            );
         }
         let missing: Vec<&str> = rules
             .iter()
@@ -632,6 +682,22 @@ impl ProfileReader<'_> {
             )
         };
         match rule {
+            Rule::Pem | Rule::Fingerprint => {
+                let Some(text) = value.as_str() else {
+                    let message = wrong_type("a string");
+                    self.problem_at(value.start, value.end, message);
+                    return;
+                };
+                if let Some(problem) = tls_trust_problem(rule, text) {
+                    self.problem_at(
+                        value.start,
+                        value.end,
+                        format!("`{key}` of profile `{name}` {problem}"),
+                    );
+                    return;
+                }
+                self.store(profile, field, value);
+            }
             Rule::Str | Rule::OneOf(_) | Rule::ProfileRef => {
                 let Some(text) = value.as_str() else {
                     let message = wrong_type("a string");

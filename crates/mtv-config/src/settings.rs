@@ -120,9 +120,11 @@ pub const SETTINGS: &[SettingSpec] = &[
     SettingSpec {
         key: "insecure_verify_skip",
         kind: SettingKind::Bool,
-        default: Some("true"),
+        // The Python suite defaults to true for the client it logs in with; ours comes from a
+        // kubeconfig, which already says whether to verify, so unset defers to it.
+        default: None,
         env: Some("CLUSTER_VERIFY_SSL"),
-        description: "Skip TLS verification of the OpenShift API. CLUSTER_VERIFY_SSL (true/1/yes = verify) inverts into this and wins over every other source.",
+        description: "TLS verification of the cluster's API server certificate by `run`: true skips it, false verifies even when the kubeconfig says insecure-skip-tls-verify, unset (the default) does what the kubeconfig says. CLUSTER_VERIFY_SSL (true/1/yes verify, false/0/no skip; anything else is an error) inverts into this and wins over every other source.",
     },
     SettingSpec {
         key: "source_provider_insecure_skip_verify",
@@ -189,7 +191,8 @@ pub struct Settings {
     pub snapshots_interval: u64,
     pub mins_before_cutover: u64,
     pub plan_wait_timeout: u64,
-    pub insecure_verify_skip: bool,
+    /// None: the kubeconfig decides.
+    pub insecure_verify_skip: Option<bool>,
     pub source_provider_insecure_skip_verify: bool,
     pub cluster_host: Option<String>,
     pub cluster_username: Option<String>,
@@ -285,6 +288,13 @@ impl Layers {
         }
     }
 
+    fn optional_bool(&self, key: &str) -> Option<bool> {
+        match self.values.get(key) {
+            Some((Some(SettingValue::Bool(b)), _)) => Some(*b),
+            _ => None,
+        }
+    }
+
     fn bool(&self, key: &str) -> bool {
         matches!(
             self.values.get(key),
@@ -302,7 +312,7 @@ impl Layers {
             snapshots_interval: self.uint("snapshots_interval"),
             mins_before_cutover: self.uint("mins_before_cutover"),
             plan_wait_timeout: self.uint("plan_wait_timeout"),
-            insecure_verify_skip: self.bool("insecure_verify_skip"),
+            insecure_verify_skip: self.optional_bool("insecure_verify_skip"),
             source_provider_insecure_skip_verify: self.bool("source_provider_insecure_skip_verify"),
             cluster_host: self.string("cluster_host"),
             cluster_username: self.string("cluster_username"),
@@ -402,8 +412,26 @@ impl Settings {
             }
         }
 
-        if let Some(text) = sources.env.var("CLUSTER_VERIFY_SSL") {
-            let verify = matches!(text.to_ascii_lowercase().as_str(), "true" | "1" | "yes");
+        if let Some(text) = sources
+            .env
+            .var("CLUSTER_VERIFY_SSL")
+            .filter(|t| !t.trim().is_empty())
+        {
+            let verify = match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                // Anything else used to mean "skip": a typo must not switch verification off.
+                _ => {
+                    return Err(ConfigError::InvalidSettingValue {
+                        key: "insecure_verify_skip".to_string(),
+                        origin: "environment variable CLUSTER_VERIFY_SSL".to_string(),
+                        expected: "true, false, 1, 0, yes or no",
+                        help: "CLUSTER_VERIFY_SSL=true verifies the cluster's certificate, false skips the check; unset it to follow the kubeconfig",
+                        src: None,
+                        span: None,
+                    });
+                }
+            };
             layers.set(
                 "insecure_verify_skip",
                 Some(SettingValue::Bool(!verify)),
@@ -429,7 +457,9 @@ impl Settings {
                 "snapshots_interval" => self.snapshots_interval.into(),
                 "mins_before_cutover" => self.mins_before_cutover.into(),
                 "plan_wait_timeout" => self.plan_wait_timeout.into(),
-                "insecure_verify_skip" => self.insecure_verify_skip.into(),
+                "insecure_verify_skip" => {
+                    self.insecure_verify_skip.map_or(Value::Null, Value::Bool)
+                }
                 "source_provider_insecure_skip_verify" => {
                     self.source_provider_insecure_skip_verify.into()
                 }
@@ -599,24 +629,46 @@ impl<'de> Deserialize<'de> for SettingsDocument {
     }
 }
 
-/// Masks the values of secret settings line by line, keeping byte offsets.
+/// Masks the values of secret settings line by line, keeping byte offsets: the rest of a line
+/// whose key reads as a credential, and every following line indented deeper than that key (a
+/// nested or multi-line value), whatever the value's type.
 fn mask_yaml_secrets(text: &str) -> String {
+    let mask = |part: &str| -> String {
+        part.chars()
+            .map(|c| {
+                if c.is_whitespace() {
+                    c.to_string()
+                } else {
+                    "*".repeat(c.len_utf8())
+                }
+            })
+            .collect()
+    };
     let mut out = String::with_capacity(text.len());
+    // The indentation of the secret key whose value may continue on the following lines.
+    let mut secret_block: Option<usize> = None;
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_start();
-        let secret_line = trimmed
-            .split_once(':')
-            .is_some_and(|(key, _)| is_secret_key(key.trim().trim_matches(['"', '\''])));
+        let indent = line.len() - trimmed.len();
+        if let Some(key_indent) = secret_block {
+            if trimmed.trim().is_empty() || indent > key_indent {
+                out.push_str(&mask(line));
+                continue;
+            }
+            secret_block = None;
+        }
+        let secret_line = trimmed.split_once(':').is_some_and(|(key, _)| {
+            is_secret_key(
+                key.trim()
+                    .trim_start_matches("- ")
+                    .trim_matches(['"', '\'']),
+            )
+        });
         match line.find(':') {
             Some(colon) if secret_line => {
                 out.push_str(&line[..=colon]);
-                out.extend(line[colon + 1..].chars().map(|c| {
-                    if c.is_whitespace() {
-                        c.to_string()
-                    } else {
-                        "*".repeat(c.len_utf8())
-                    }
-                }));
+                out.push_str(&mask(&line[colon + 1..]));
+                secret_block = Some(indent);
             }
             _ => out.push_str(line),
         }
@@ -790,5 +842,16 @@ mod tests {
         assert_eq!(masked.len(), text.len());
         assert!(!masked.contains("hunter2"));
         assert!(masked.contains("plan_wait_timeout: 5"));
+    }
+
+    #[test]
+    fn yaml_masking_covers_nested_and_multi_line_values() {
+        let text = "cluster_password:\n  - hunter2\n  - 4242\napi_key: |\n  line-one\n\n  line-two\nmtv_version: 2.9\n";
+        let masked = mask_yaml_secrets(text);
+        assert_eq!(masked.len(), text.len());
+        for leaked in ["hunter2", "4242", "line-one", "line-two", "|"] {
+            assert!(!masked.contains(leaked), "{leaked} in {masked}");
+        }
+        assert!(masked.contains("mtv_version: 2.9"), "{masked}");
     }
 }

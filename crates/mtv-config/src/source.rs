@@ -107,15 +107,7 @@ impl SourceText {
     }
 }
 
-/// Whether a field's value is a credential: such values are held as `Secret` and masked in
-/// diagnostics.
-pub(crate) fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["password", "token", "passphrase", "secret"]
-        .iter()
-        .any(|word| key.contains(word))
-        && key != "storage_secret_extra"
-}
+pub(crate) use crate::secret::is_secret_key;
 
 /// Replaces `//` and `#` line comments and trailing commas with spaces. Newlines and every other
 /// byte stay where they are, so serde_json's line:column and our spans match the original file.
@@ -172,87 +164,180 @@ pub(crate) fn blank_comments_and_trailing_commas(text: &str) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// Replaces the contents of secret string values (by key name, and every value inside
-/// `storage_secret_extra`) with `*`. Works token by token, so a file with a syntax error further
-/// down is still masked everywhere.
+/// Replaces secret values with `*`, byte for byte: the value of every credential-looking key
+/// whatever its type (string, number, boolean, an unquoted word, a whole nested object or array),
+/// and every value inside `storage_secret_extra`. Works token by token, so a file with a syntax
+/// error (a missing quote, an unquoted password) is still masked everywhere; quotes, brackets,
+/// commas and line breaks stay, so positions in diagnostics do not move.
 pub(crate) fn mask_json_secrets(blanked: &str) -> String {
-    struct Open {
-        is_array: bool,
-        owner: Option<String>,
-    }
     let bytes = blanked.as_bytes();
-    let mut out = bytes.to_vec();
+    let mut masker = JsonMasker {
+        out: bytes.to_vec(),
+        open: Vec::new(),
+        last_string: None,
+        current_key: None,
+        expecting_value: false,
+    };
     let mut i = 0;
-    let mut open: Vec<Open> = Vec::new();
-    let mut last_string: Option<String> = None;
-    let mut current_key: Option<String> = None;
-    let mut expecting_value = false;
     while i < bytes.len() {
-        let in_array = open.last().is_some_and(|o| o.is_array);
+        i = masker.step(bytes, i);
+    }
+    String::from_utf8(masker.out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// An open object or array while masking.
+struct OpenContainer {
+    is_array: bool,
+    /// Every value inside is secret (its key reads as a credential, or it is inside one).
+    secret: bool,
+}
+
+struct JsonMasker {
+    out: Vec<u8>,
+    open: Vec<OpenContainer>,
+    last_string: Option<String>,
+    current_key: Option<String>,
+    expecting_value: bool,
+}
+
+impl JsonMasker {
+    fn in_array(&self) -> bool {
+        self.open.last().is_some_and(|o| o.is_array)
+    }
+
+    fn inside_secret(&self) -> bool {
+        self.open.last().is_some_and(|o| o.secret)
+    }
+
+    /// Whether the value about to be read is secret (`storage_secret_extra` holds secrets, so a
+    /// scalar there, which is an error, is one too).
+    fn value_is_secret(&self) -> bool {
+        self.inside_secret()
+            || (!self.in_array()
+                && self
+                    .current_key
+                    .as_deref()
+                    .is_some_and(|k| is_secret_key(k) || k == "storage_secret_extra"))
+    }
+
+    fn mask(&mut self, from: usize, to: usize) {
+        for b in &mut self.out[from..to] {
+            if !b.is_ascii_whitespace() {
+                *b = b'*';
+            }
+        }
+    }
+
+    /// Handles the token at `i`; returns where the next one starts.
+    fn step(&mut self, bytes: &[u8], i: usize) -> usize {
+        let is_value = self.expecting_value || self.in_array();
         match bytes[i] {
             b'"' => {
-                let start = i;
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    if bytes[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
+                // JSON strings cannot span lines: an unterminated one ends at its line's end, so
+                // one missing quote does not turn the rest of the file inside out.
+                let mut end = i + 1;
+                while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
                 }
-                let end = i.min(bytes.len());
-                if expecting_value || in_array {
-                    let owner = if in_array {
-                        open.last().and_then(|o| o.owner.as_deref())
-                    } else {
-                        current_key.as_deref()
-                    };
-                    let inside_extra = open
-                        .iter()
-                        .any(|o| o.owner.as_deref() == Some("storage_secret_extra"));
-                    if owner.is_some_and(is_secret_key) || inside_extra {
-                        for b in &mut out[start + 1..end] {
-                            *b = b'*';
-                        }
+                let end = end.min(bytes.len());
+                if is_value {
+                    if self.value_is_secret() {
+                        self.mask(i + 1, end);
                     }
-                    expecting_value = false;
-                    last_string = None;
+                    self.expecting_value = false;
+                    self.last_string = None;
                 } else {
-                    last_string =
-                        Some(String::from_utf8_lossy(&bytes[start + 1..end]).into_owned());
+                    self.last_string =
+                        Some(String::from_utf8_lossy(&bytes[i + 1..end]).into_owned());
+                }
+                if bytes.get(end) == Some(&b'"') {
+                    end + 1
+                } else {
+                    end
                 }
             }
             b':' => {
-                current_key = last_string.take();
-                expecting_value = true;
+                self.current_key = self.last_string.take();
+                self.expecting_value = true;
+                i + 1
             }
             b'{' | b'[' => {
-                let owner = if expecting_value {
-                    current_key.clone()
-                } else if in_array {
-                    open.last().and_then(|o| o.owner.clone())
-                } else {
-                    None
-                };
-                open.push(Open {
+                let owner_secret = self.expecting_value && self.value_is_secret();
+                self.open.push(OpenContainer {
                     is_array: bytes[i] == b'[',
-                    owner,
+                    secret: self.inside_secret() || owner_secret,
                 });
-                expecting_value = false;
-                last_string = None;
+                self.expecting_value = false;
+                self.last_string = None;
+                i + 1
             }
             b'}' | b']' => {
-                open.pop();
-                expecting_value = false;
+                self.open.pop();
+                self.expecting_value = false;
+                i + 1
             }
             b',' => {
-                expecting_value = false;
-                last_string = None;
+                self.expecting_value = false;
+                self.last_string = None;
+                i + 1
             }
+            b if b.is_ascii_whitespace() => i + 1,
+            _ if is_value => {
+                // A bare value: a number, true/false/null, or an unquoted word (a syntax error
+                // whose snippet must not show it). It runs to the end of the line or the next
+                // comma or bracket.
+                let end = bytes[i..]
+                    .iter()
+                    .position(|b| b",}]\n\r".contains(b))
+                    .map_or(bytes.len(), |n| i + n);
+                if self.value_is_secret() {
+                    self.mask(i, end);
+                }
+                self.expecting_value = false;
+                self.last_string = None;
+                end
+            }
+            _ => {
+                // An unquoted key (a syntax error): remember it so its value is judged by it.
+                let end = bytes[i..]
+                    .iter()
+                    .position(|b| b":,{}[]\"".contains(b) || b.is_ascii_whitespace())
+                    .map_or(bytes.len(), |n| i + n);
+                self.last_string = Some(String::from_utf8_lossy(&bytes[i..end]).into_owned());
+                end
+            }
+        }
+    }
+}
+
+/// How deep objects and arrays may nest in a configuration file. Real files need a handful of
+/// levels; the limit keeps hostile or broken input (thousands of `[`) from exhausting the stack.
+pub(crate) const MAX_NESTING: usize = 64;
+
+/// The byte offset of the first `{` or `[` (outside strings) that opens a level deeper than
+/// [`MAX_NESTING`], in comment-blanked JSON. Iterative, so it is safe on any input.
+pub(crate) fn first_too_deep(blanked: &str) -> Option<usize> {
+    let bytes = blanked.as_bytes();
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (true, b'\\') => i += 1,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'{' | b'[') => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Some(i);
+                }
+            }
+            (false, b'}' | b']') => depth = depth.saturating_sub(1),
             _ => {}
         }
         i += 1;
     }
-    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    None
 }
 
 /// A JSON value with the byte span it came from.
@@ -460,6 +545,42 @@ mod tests {
         assert_eq!(masked.len(), text.len());
         assert!(!masked.contains("pw1") && !masked.contains("pw2") && !masked.contains("v1"));
         assert!(masked.contains("\"u\""));
+    }
+
+    #[test]
+    fn nesting_beyond_the_limit_is_found_without_recursion() {
+        let deep = format!("{{\"p\": {}{}}}", "[".repeat(30_000), "]".repeat(30_000));
+        assert_eq!(first_too_deep(&deep), Some(6 + MAX_NESTING - 1));
+        let fine = format!("{}{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
+        assert_eq!(first_too_deep(&fine), None);
+        // Brackets inside strings do not count.
+        let quoted = format!("{{\"k\": \"{}\"}}", "[".repeat(100));
+        assert_eq!(first_too_deep(&quoted), None);
+    }
+
+    #[test]
+    fn masking_covers_every_type_and_broken_files() {
+        let text = r#"{"p": {"password": 987654, "api_key": true, "credentials": {"u": "x1", "n": [42, "x2"]},
+ "luks_passphrase": hunter2 rest, "token": "tok1,
+ "user": "alice", "port": 443, "storage_secret_extra": "xtra9"}, "q": {passwd: swordfish}}"#;
+        let masked = mask_json_secrets(text);
+        assert_eq!(masked.len(), text.len());
+        for leaked in [
+            "987654",
+            "true",
+            "x1",
+            "42",
+            "x2",
+            "hunter2",
+            "rest",
+            "tok1",
+            "swordfish",
+        ] {
+            assert!(!masked.contains(leaked), "{leaked} in {masked}");
+        }
+        for kept in ["\"alice\"", "443", "\"password\": ******,", "\n"] {
+            assert!(masked.contains(kept), "{kept} missing from {masked}");
+        }
     }
 
     #[test]

@@ -655,3 +655,25 @@ fn syntax_error_columns_count_characters() {
     // A byte-order mark is tolerated.
     parse_ok(&format!("\u{feff}{{\"vc\": {{{VSPHERE_FIELDS}}}}}"));
 }
+
+#[test]
+fn a_vsphere_profile_may_pin_its_certificate_by_pem_or_fingerprint() {
+    let fingerprint = "AB:".repeat(31) + "AB";
+    let file = parse_ok(&format!(
+        r#"{{"pinned": {{{VSPHERE_FIELDS}, "certificate_fingerprint": "{fingerprint}"}},
+            "ca": {{{VSPHERE_FIELDS}, "cacert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}}}}"#
+    ));
+    assert_eq!(
+        file.profiles["pinned"].field_str("certificate_fingerprint"),
+        Some(fingerprint.as_str())
+    );
+    assert!(
+        file.profiles["ca"]
+            .field_str("cacert")
+            .is_some_and(|pem| pem.starts_with("-----BEGIN CERTIFICATE-----"))
+    );
+    let error = render(&parse_err(&format!(
+        r#"{{"p": {{{VSPHERE_FIELDS}, "certificate_fingerprint": "sha256:abc"}}}}"#
+    )));
+    assert!(error.contains("must be a SHA-256 fingerprint"), "{error}");
+}

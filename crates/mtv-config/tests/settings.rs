@@ -67,7 +67,8 @@ fn defaults_match_the_python_suite() {
     assert_eq!(s.snapshots_interval, 2);
     assert_eq!(s.mins_before_cutover, 5);
     assert_eq!(s.plan_wait_timeout, 3600);
-    assert!(s.insecure_verify_skip);
+    // Unset: the kubeconfig decides whether the cluster's certificate is verified.
+    assert_eq!(s.insecure_verify_skip, None);
     assert!(!s.source_provider_insecure_skip_verify);
     assert_eq!(s.cluster_host, None);
     assert_eq!(s.cluster_password, None);
@@ -147,6 +148,8 @@ fn cluster_verify_ssl_inverts_and_wins_over_everything() {
         ("YES", false),
         ("false", true),
         ("0", true),
+        ("no", true),
+        (" False ", true),
     ] {
         let env: MapEnv = [("CLUSTER_VERIFY_SSL", value)].into_iter().collect();
         let (s, _) = resolve_with(
@@ -157,7 +160,8 @@ fn cluster_verify_ssl_inverts_and_wins_over_everything() {
         )
         .unwrap();
         assert_eq!(
-            s.insecure_verify_skip, insecure,
+            s.insecure_verify_skip,
+            Some(insecure),
             "CLUSTER_VERIFY_SSL={value}"
         );
         assert_eq!(
@@ -168,7 +172,19 @@ fn cluster_verify_ssl_inverts_and_wins_over_everything() {
     // Unset (or empty) leaves the flags in charge.
     let env: MapEnv = [("CLUSTER_VERIFY_SSL", "")].into_iter().collect();
     let (s, _) = resolve_with(None, &["insecure_verify_skip:FALSE"], &[], &env).unwrap();
-    assert!(!s.insecure_verify_skip);
+    assert_eq!(s.insecure_verify_skip, Some(false));
+}
+
+#[test]
+fn cluster_verify_ssl_accepts_only_the_six_spellings() {
+    for value in ["maybe", "on", "2", "ture", "verify"] {
+        let env: MapEnv = [("CLUSTER_VERIFY_SSL", value)].into_iter().collect();
+        let error = resolve_with(None, &[], &[], &env).unwrap_err().to_string();
+        assert!(
+            error.contains("CLUSTER_VERIFY_SSL") && error.contains("true, false, 1, 0, yes or no"),
+            "{value}: {error}"
+        );
+    }
 }
 
 #[test]
@@ -403,7 +419,7 @@ fn redacted_json_lists_every_key() {
     assert_eq!(keys, expected);
     assert_eq!(json["storage_class"], "sc");
     assert_eq!(json["plan_wait_timeout"], 3600);
-    assert_eq!(json["insecure_verify_skip"], true);
+    assert!(json["insecure_verify_skip"].is_null());
     assert!(json["cluster_password"].is_null());
 }
 

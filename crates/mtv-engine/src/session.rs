@@ -531,12 +531,22 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
                 .unwrap_or_default(),
         );
         config.insecure_skip_verify = context.source_provider_insecure_skip_verify;
-        if !config.insecure_skip_verify {
-            // The suite trusts what the Provider Secret's `cacert` will hold: the certificate the
-            // server presents (the Python suite's own connection does not verify at all).
-            config.ca_certificate = Some(
-                VsphereSource::presented_ca_certificate(&config.server, config.request_timeout)
-                    .await?,
+        config.ca_certificate = profile.field_str("cacert").map(str::to_string);
+        config.certificate_fingerprint = profile
+            .field_str("certificate_fingerprint")
+            .map(str::to_string);
+        if !config.insecure_skip_verify
+            && config.ca_certificate.is_none()
+            && config.certificate_fingerprint.is_none()
+        {
+            // As the Python suite: trust what the server presents (it becomes the Provider
+            // Secret's `cacert`), but show its fingerprint so that the user can check and pin it.
+            let fingerprint = VsphereSource::trust_presented_certificate(&mut config).await?;
+            eprintln!(
+                "note: vSphere at {} presents a certificate with SHA-256 fingerprint {fingerprint}; \
+                 trusting it for this run as the Python suite does. To trust only that certificate, \
+                 set \"certificate_fingerprint\": \"{fingerprint}\" (or \"cacert\") in profile '{}'",
+                config.server, profile.name
             );
         }
         Source::Vsphere(VsphereSource::connect(config).await?)

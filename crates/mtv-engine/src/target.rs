@@ -70,9 +70,10 @@ pub fn check_remote_cluster(remote: &str, server_url: &str) -> Result<(), Target
 
 /// The target's kubeconfig, the context to use (None = its current context), and where it came from.
 fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), TargetError> {
+    // kube's YAML errors quote the lines around the error, tokens included.
     let read_error = |path: &str, e: kube::config::KubeconfigError| TargetError::Kubeconfig {
         path: path.to_string(),
-        message: e.to_string(),
+        message: mtv_config::redact_credential_lines(&e.to_string()),
     };
     Ok(match target {
         Target::Lab { kubeconfig_yaml } => (
@@ -98,17 +99,30 @@ fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), T
 
 /// A kube-rs client for the target.
 pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
+    client_with_tls(target, None).await
+}
+
+/// [`client_for`], with the `insecure_verify_skip` setting applied: `Some(true)` skips verification
+/// of the API server's certificate, `Some(false)` verifies it even when the kubeconfig says
+/// `insecure-skip-tls-verify`, `None` does what the kubeconfig says.
+pub async fn client_with_tls(
+    target: &Target,
+    insecure_skip_verify: Option<bool>,
+) -> Result<kube::Client, TargetError> {
     let (kubeconfig, context, source) = kubeconfig(target)?;
     let options = KubeConfigOptions {
         context,
         ..KubeConfigOptions::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| TargetError::Kubeconfig {
             path: source,
             message: e.to_string(),
         })?;
+    if let Some(skip) = insecure_skip_verify {
+        config.accept_invalid_certs = skip;
+    }
     kube::Client::try_from(config).map_err(|e| TargetError::Client {
         target: target.describe(),
         message: e.to_string(),

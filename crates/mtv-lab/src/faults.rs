@@ -45,6 +45,34 @@ use std::time::Duration;
 
 use crate::error::LabError;
 
+/// The pipeline steps the simulated Forklift runs (Forklift's names, §4.3 of the API spec): the only
+/// steps a `vm-fail` can name, so that a misspelt step is an error rather than a fault that never fires.
+pub const PIPELINE_STEPS: [&str; 13] = [
+    "Initialize",
+    "PreHook",
+    "PreflightInspection",
+    "DiskAllocation",
+    "DiskTransfer",
+    "DiskTransferV2v",
+    "Cutover",
+    "ImageConversion",
+    "ConvertOpenstackSnapshot",
+    "VirtualMachineCreation",
+    "WaitForGuestReboots",
+    "PostHook",
+    "WaitForFinalSnapshotConsolidation",
+];
+
+/// The fault keys `--faults` knows.
+pub const FAULT_KEYS: [&str; 6] = [
+    "api-error-rate",
+    "latency-ms",
+    "watch-drop-secs",
+    "vm-fail",
+    "provider-conn-fail",
+    "misbehave",
+];
+
 /// A VM that must fail at a pipeline step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VmFault {
@@ -214,6 +242,12 @@ impl FaultSpec {
                     if vm.is_empty() || step.is_empty() {
                         return Err(bad("expected <vm>@<step>"));
                     }
+                    if !PIPELINE_STEPS.contains(&step) {
+                        return Err(bad(&format!(
+                            "unknown pipeline step {step:?} (known: {})",
+                            PIPELINE_STEPS.join(", ")
+                        )));
+                    }
                     out.vm_failures.push(VmFault {
                         vm: vm.to_string(),
                         step: step.to_string(),
@@ -244,7 +278,8 @@ impl FaultSpec {
                 }
                 other => {
                     return Err(LabError::Faults(format!(
-                        "unknown fault {other:?} (known: api-error-rate, latency-ms, watch-drop-secs, vm-fail, provider-conn-fail, misbehave)"
+                        "unknown fault {other:?} (known: {})",
+                        FAULT_KEYS.join(", ")
                     )));
                 }
             }
@@ -296,6 +331,8 @@ mod tests {
             "api-error-rate=2",
             "latency-ms=fast",
             "vm-fail=novm",
+            "vm-fail=rhel8@NoSuchStep",
+            "vm-fail=rhel8@disktransfer",
             "explode=1",
             "watch-drop-secs=0",
             "noequals",
@@ -323,6 +360,28 @@ mod tests {
         for point in Misbehaviour::ALL {
             let f = FaultSpec::parse(&format!("misbehave=x@{point}")).unwrap();
             assert_eq!(f.misbehaviours[0].point, point);
+        }
+    }
+
+    #[test]
+    fn an_unknown_step_or_key_lists_the_known_ones() {
+        let step = FaultSpec::parse("vm-fail=rhel8@NoSuchStep")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            step.contains("unknown pipeline step \"NoSuchStep\""),
+            "{step}"
+        );
+        assert!(step.contains("DiskTransfer, DiskTransferV2v"), "{step}");
+        let key = FaultSpec::parse("api-eror-rate=0.1")
+            .unwrap_err()
+            .to_string();
+        assert!(key.contains("known: api-error-rate, latency-ms"), "{key}");
+        for step in PIPELINE_STEPS {
+            assert!(
+                FaultSpec::parse(&format!("vm-fail=x@{step}")).is_ok(),
+                "{step}"
+            );
         }
     }
 

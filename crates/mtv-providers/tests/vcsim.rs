@@ -488,6 +488,85 @@ async fn tls_is_verified_unless_skipped() {
     .await;
 }
 
+/// A CA certificate that did not sign vcsim's: the first PEM of the system's store.
+fn unrelated_ca_pem() -> Option<String> {
+    let dir = std::fs::read_dir("/etc/ssl/certs").ok()?;
+    dir.filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+        .find(|text| text.starts_with("-----BEGIN CERTIFICATE-----"))
+}
+
+#[tokio::test]
+async fn a_pinned_fingerprint_or_cacert_is_the_only_trust() {
+    let vcsim = Vcsim::start();
+    bounded(async {
+        let timeout = Duration::from_secs(10);
+        let mut verified = vcsim.config();
+        verified.insecure_skip_verify = false;
+
+        // The default: trust what is presented, and tell its fingerprint.
+        let fingerprint = VsphereSource::presented_fingerprint(&verified.server, timeout)
+            .await
+            .unwrap();
+        assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+        assert!(
+            fingerprint
+                .chars()
+                .all(|c| c == ':' || c.is_ascii_hexdigit()),
+            "{fingerprint}"
+        );
+        let mut default = verified.clone();
+        let told = VsphereSource::trust_presented_certificate(&mut default)
+            .await
+            .unwrap();
+        assert_eq!(told, fingerprint);
+        assert!(default.ca_certificate.is_some());
+        VsphereSource::connect(default).await.unwrap();
+
+        // Pinned by fingerprint (any case, with or without colons): only that certificate.
+        let mut pinned = verified.clone();
+        pinned.certificate_fingerprint = Some(fingerprint.replace(':', "").to_lowercase());
+        let source = VsphereSource::connect(pinned.clone()).await.unwrap();
+        assert!(source.find("DC0_H0_VM0").await.unwrap().is_some());
+        // The Provider Secret's cacert is what the server presents, checked against the pin.
+        let pem = source.ca_certificate().await.unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+
+        let wrong = "00:".repeat(31) + "00";
+        pinned.certificate_fingerprint = Some(wrong.clone());
+        let error = VsphereSource::connect(pinned.clone())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("(SHA-256 {fingerprint})")),
+            "{error}"
+        );
+        assert!(
+            error.contains(&format!("pins with certificate_fingerprint ({wrong})")),
+            "{error}"
+        );
+        pinned.certificate_fingerprint = Some("not-a-fingerprint".into());
+        let error = VsphereSource::connect(pinned)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("is not a SHA-256 fingerprint"), "{error}");
+
+        // A cacert that did not sign the server's certificate: refused, system roots or not.
+        if let Some(unrelated) = unrelated_ca_pem() {
+            let mut other_ca = verified.clone();
+            other_ca.ca_certificate = Some(unrelated);
+            let error = VsphereSource::connect(other_ca)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("certificate_fingerprint"), "{error}");
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_ended_session_is_renewed_and_guest_files_are_refused() {
     let vcsim = Vcsim::start();

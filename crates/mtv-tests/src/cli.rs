@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         `list` and `plan` preview a run without touching any cluster (pytest's --collect-only and \
         --setup-plan). Without a providers file the built-in profiles of the embedded lab are used.",
     after_help = "Exit codes: 0 all passed (skips allowed), 1 a test failed, 2 usage or configuration error, \
-        3 teardown left resources behind, 130 interrupted."
+        3 teardown left resources behind, 5 -m/-k selected no test (as pytest), 130 interrupted."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -62,8 +62,14 @@ pub struct RunArgs {
     pub common: CommonArgs,
     #[command(flatten)]
     pub target: TargetArgs,
-    /// Scenarios run at once.
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 4)]
+    /// Scenarios run at once (at least 1).
+    #[arg(
+        short = 'j',
+        long = "jobs",
+        value_name = "N",
+        default_value_t = 4,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024)
+    )]
     pub jobs: usize,
     /// Where results go: resources.json (the ledger), events.jsonl, junit.xml, diagnostics bundles.
     #[arg(long, value_name = "DIR", default_value = "results")]
@@ -80,7 +86,7 @@ pub struct RunArgs {
     /// Plain lines instead of the live progress view.
     #[arg(long)]
     pub no_progress: bool,
-    /// Speed factor of the embedded lab's simulated work.
+    /// Speed factor of the embedded lab's simulated work (a positive number).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub lab_speed: f64,
     /// Fault injection for the embedded lab (see `mtv-tests lab serve --help`).

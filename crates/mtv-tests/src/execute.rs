@@ -68,6 +68,9 @@ fn spawn_reporters(
 }
 
 pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8, Report> {
+    if let Some(code) = front::preflight_run(&args, env, cwd)? {
+        return Ok(code);
+    }
     std::fs::create_dir_all(&args.results).map_err(|e| {
         miette!(
             "cannot create the results directory {}: {e}",
@@ -101,16 +104,11 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         },
         (None, None) => unreachable!("a lab is started when no target is given"),
     };
-    let client = client_for(&target).await.map_err(plain)?;
+    let client = crate::cluster_tls::client(&target, &args.common, env).await?;
     let (settings_preview, _) = front::load_settings(&args.common, env)?;
     let cluster_version = mtv_version(&client, &settings_preview.mtv_namespace)
         .await
-        .map_err(|e| {
-            miette!(
-                "cannot read the MTV version from the cluster ({}): {e}",
-                target.describe()
-            )
-        })?;
+        .map_err(|e| crate::cluster_tls::describe("read the MTV version", &target, &e))?;
     let front = front::load_with_version(&args.common, env, cwd, cluster_version.clone())?;
     for warning in &front.warnings {
         eprintln!("warning: {warning}");

@@ -1,6 +1,7 @@
 //! `mtv-tests`: wiring from the command line to the libraries, and exit codes.
 
 mod cli;
+mod cluster_tls;
 mod execute;
 mod front;
 mod render;
@@ -96,7 +97,7 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
                 Format::Json => print_json(&front.collection.to_json())?,
                 Format::Human => print(&render::list(&front, args.verbose))?,
             }
-            Ok(0)
+            Ok(front::selection_exit_code(&front, &args.common))
         }
         Command::Plan(args) => {
             let front = front::load(&args, env, cwd)?;
@@ -127,7 +128,7 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
                 }))?,
                 Format::Human => print(&render::plan(&front, &preview))?,
             }
-            Ok(0)
+            Ok(front::selection_exit_code(&front, &args))
         }
         Command::Settings(args) => {
             let (settings, warnings) = front::load_settings(&args, env)?;

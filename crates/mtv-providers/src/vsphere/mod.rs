@@ -59,6 +59,9 @@ pub struct VsphereConfig {
     pub insecure_skip_verify: bool,
     /// A PEM CA certificate (or the server's own certificate) to trust instead of the system's roots.
     pub ca_certificate: Option<String>,
+    /// A SHA-256 fingerprint (hex, `:` optional) of the server's certificate or of one in the chain
+    /// it sends: then only that certificate is trusted.
+    pub certificate_fingerprint: Option<String>,
     pub request_timeout: Duration,
     pub task_timeout: Duration,
 }
@@ -75,6 +78,7 @@ impl VsphereConfig {
             password: password.into(),
             insecure_skip_verify: false,
             ca_certificate: None,
+            certificate_fingerprint: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             task_timeout: DEFAULT_TASK_TIMEOUT,
         }
@@ -92,6 +96,7 @@ impl fmt::Debug for VsphereConfig {
                 "ca_certificate",
                 &self.ca_certificate.as_ref().map(|_| "<pem>"),
             )
+            .field("certificate_fingerprint", &self.certificate_fingerprint)
             .field("request_timeout", &self.request_timeout)
             .field("task_timeout", &self.task_timeout)
             .finish()
@@ -178,6 +183,9 @@ struct Inner {
     username: String,
     password: String,
     service: ServiceContent,
+    /// What the connection trusts, for the Provider Secret's `cacert`.
+    ca_certificate: Option<String>,
+    certificate_fingerprint: Option<String>,
     request_timeout: Duration,
     task_timeout: Duration,
 }
@@ -227,8 +235,10 @@ fn source_error(what: &str, error: SoapError) -> SourceError {
             SourceError::Request {
                 what: what.to_string(),
                 message: format!(
-                    "{message}\nhint: give the source's CA certificate, or set \
-                     source_provider_insecure_skip_verify=true for a self-signed one"
+                    "{message}\nhint: the server's TLS certificate is not trusted: give the profile \
+                     the server's CA certificate as `cacert` (PEM), or pin the certificate's SHA-256 \
+                     fingerprint with `certificate_fingerprint`, or set \
+                     source_provider_insecure_skip_verify=true"
                 ),
             }
         }
@@ -242,6 +252,22 @@ fn source_error(what: &str, error: SoapError) -> SourceError {
             message: fault.to_string(),
         },
     }
+}
+
+/// The server's certificate is not the pinned one: say which fingerprint it has and which the
+/// profile pins, so the user can tell a changed certificate from a typo.
+async fn pin_mismatch(what: &str, server: &str, pinned: &str, timeout: Duration) -> SourceError {
+    let presented = VsphereSource::presented_fingerprint(server, timeout)
+        .await
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    unexpected(
+        what,
+        format!(
+            "the certificate vSphere at {server} presents (SHA-256 {presented}) is not the one the \
+             profile pins with certificate_fingerprint ({pinned}); if the server's certificate was \
+             replaced on purpose, pin the new fingerprint, else do not connect"
+        ),
+    )
 }
 
 fn is_fault(error: &SoapError, kind: &str) -> bool {
@@ -268,19 +294,37 @@ impl VsphereSource {
             config.server, config.username
         );
         let (endpoint, _, _) = endpoint_of(&config.server).map_err(|m| unexpected(&what, m))?;
+        let pinned = (!config.insecure_skip_verify)
+            .then_some(config.certificate_fingerprint.as_deref())
+            .flatten();
         let tls = soap::tls_config(
             config.insecure_skip_verify,
             config.ca_certificate.as_deref(),
+            pinned,
         )
         .map_err(|m| unexpected(&what, m))?;
         let transport = Arc::new(Transport::new(endpoint, tls, config.request_timeout));
-        let content = transport
+        let content = match transport
             .call(
                 "<RetrieveServiceContent xmlns=\"urn:vim25\">\
                  <_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>",
             )
             .await
-            .map_err(|e| source_error(&what, e))?;
+        {
+            Ok(content) => content,
+            Err(SoapError::Transport(message))
+                if pinned.is_some() && message.contains("invalid peer certificate") =>
+            {
+                return Err(pin_mismatch(
+                    &what,
+                    &config.server,
+                    pinned.unwrap_or_default(),
+                    config.request_timeout,
+                )
+                .await);
+            }
+            Err(e) => return Err(source_error(&what, e)),
+        };
         let content = content.child("returnval").ok_or_else(|| {
             unexpected(&what, "RetrieveServiceContent answered without a returnval")
         })?;
@@ -306,12 +350,45 @@ impl VsphereSource {
                 username: config.username,
                 password: config.password,
                 service,
+                ca_certificate: config.ca_certificate,
+                certificate_fingerprint: pinned.map(str::to_string),
                 request_timeout: config.request_timeout,
                 task_timeout: config.task_timeout,
             }),
         };
         source.login().await?;
         Ok(source)
+    }
+
+    /// The SHA-256 fingerprint of the certificate `server` presents (its own, the first of the
+    /// chain), read without verifying it.
+    pub async fn presented_fingerprint(
+        server: &str,
+        timeout: Duration,
+    ) -> Result<String, SourceError> {
+        let what = format!("read the TLS certificate of vSphere at {server}");
+        let (_, host, port) = endpoint_of(server).map_err(|m| unexpected(&what, m))?;
+        let certificates = soap::presented_certificates(&host, port, timeout)
+            .await
+            .map_err(|m| unexpected(&what, m))?;
+        certificates
+            .first()
+            .map(|cert| soap::sha256_fingerprint(cert.as_ref()))
+            .ok_or_else(|| unexpected(&what, "the server presented no certificate"))
+    }
+
+    /// The default trust when the profile gives neither `cacert` nor `certificate_fingerprint` and
+    /// verification is on: what the server presents, read as the Python suite reads it (the top of
+    /// the chain becomes `config.ca_certificate`, and the Provider Secret's `cacert`). Returns the
+    /// server certificate's SHA-256 fingerprint, for the user to check and pin.
+    pub async fn trust_presented_certificate(
+        config: &mut VsphereConfig,
+    ) -> Result<String, SourceError> {
+        let fingerprint =
+            Self::presented_fingerprint(&config.server, config.request_timeout).await?;
+        config.ca_certificate =
+            Some(Self::presented_ca_certificate(&config.server, config.request_timeout).await?);
+        Ok(fingerprint)
     }
 
     /// The server as configured (the ledger's `vsphere:<server>`).
@@ -1087,9 +1164,25 @@ impl SourceProvider for VsphereSource {
         }
     }
 
+    /// The CA for the Provider Secret: the one this connection trusts, else (a pinned fingerprint
+    /// or no verification) the top of the chain the server presents, which with a pin is checked
+    /// against the fingerprint first.
     async fn ca_certificate(&self) -> Result<String, SourceError> {
-        VsphereSource::presented_ca_certificate(&self.inner.server, self.inner.request_timeout)
-            .await
+        let inner = &self.inner;
+        if let Some(pem) = &inner.ca_certificate {
+            return Ok(pem.clone());
+        }
+        if let Some(pinned) = &inner.certificate_fingerprint {
+            let presented =
+                VsphereSource::presented_fingerprint(&inner.server, inner.request_timeout).await?;
+            if soap::normalize_fingerprint(&presented) != soap::normalize_fingerprint(pinned) {
+                let what = format!("read the TLS certificate of vSphere at {}", inner.server);
+                return Err(
+                    pin_mismatch(&what, &inner.server, pinned, inner.request_timeout).await,
+                );
+            }
+        }
+        VsphereSource::presented_ca_certificate(&inner.server, inner.request_timeout).await
     }
 }
 

@@ -168,10 +168,88 @@ impl ServerCertVerifier for PinnedOrWebPki {
     }
 }
 
-/// The TLS client configuration: no verification, the given CA PEM, or the system's roots.
+/// A certificate's SHA-256 fingerprint as browsers and `openssl x509 -fingerprint -sha256` print
+/// it: upper-case hex pairs joined by `:`.
+pub(crate) fn sha256_fingerprint(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    digest
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// A SHA-256 fingerprint as given by a user (any case, with or without `:` or spaces), as 64
+/// upper-case hex digits; None when it is not one.
+pub(crate) fn normalize_fingerprint(text: &str) -> Option<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| !matches!(c, ':' | ' ' | '-'))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
+}
+
+/// Trust exactly the server whose certificate (or one of the chain it sends) has the pinned
+/// SHA-256 fingerprint; the handshake signatures are checked as always.
+#[derive(Debug)]
+struct FingerprintTrust {
+    /// 64 upper-case hex digits.
+    fingerprint: String,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for FingerprintTrust {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let matches = std::iter::once(end_entity)
+            .chain(intermediates)
+            .any(|cert| sha256_fingerprint(cert.as_ref()).replace(':', "") == self.fingerprint);
+        if matches {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The TLS client configuration: no verification, a pinned SHA-256 fingerprint, the given CA PEM,
+/// or the system's roots.
 pub(crate) fn tls_config(
     insecure_skip_verify: bool,
     ca_pem: Option<&str>,
+    fingerprint: Option<&str>,
 ) -> Result<rustls::ClientConfig, String> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -181,6 +259,16 @@ pub(crate) fn tls_config(
         Arc::new(ChainlessTrust::any(
             provider.signature_verification_algorithms,
         ))
+    } else if let Some(text) = fingerprint {
+        let fingerprint = normalize_fingerprint(text).ok_or_else(|| {
+            format!(
+                "the certificate fingerprint `{text}` is not a SHA-256 fingerprint (64 hex digits)"
+            )
+        })?;
+        Arc::new(FingerprintTrust {
+            fingerprint,
+            algorithms: provider.signature_verification_algorithms,
+        })
     } else {
         let mut roots = rustls::RootCertStore::empty();
         let mut pinned = Vec::new();
@@ -442,6 +530,18 @@ pub(crate) fn answer_of(status: u16, text: &str) -> Result<Element, SoapError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_are_sha256_in_colon_hex_and_normalise() {
+        // SHA-256 of the empty input.
+        let empty = sha256_fingerprint(b"");
+        assert!(empty.starts_with("E3:B0:C4:42:98:FC:1C:14"), "{empty}");
+        let plain = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(normalize_fingerprint(&empty), Some(plain.to_uppercase()));
+        assert_eq!(normalize_fingerprint(plain), Some(plain.to_uppercase()));
+        assert_eq!(normalize_fingerprint("abc"), None);
+        assert_eq!(normalize_fingerprint(&"zz".repeat(32)), None);
+    }
 
     #[test]
     fn chainless_trust_takes_any_certificate_or_exactly_the_pinned_ones() {
