@@ -392,6 +392,17 @@ fn is_dns_subdomain(s: &str) -> bool {
 }
 
 fn name_causes(rt: &ResourceType, name: &str) -> Vec<StatusCause> {
+    // RBAC objects only need a valid path segment (`system:discovery` is a valid ClusterRole name).
+    if rt.group == registry::rbac_group() {
+        if name.is_empty() || name == "." || name == ".." || name.contains(['/', '%']) {
+            return vec![StatusCause {
+                reason: "FieldValueInvalid".into(),
+                message: format!("Invalid value: {name:?}: may not contain '/' or '%' and may not be '.' or '..'"),
+                field: "metadata.name".into(),
+            }];
+        }
+        return Vec::new();
+    }
     let label_only = std::ptr::eq(rt, &registry::NAMESPACE) || std::ptr::eq(rt, &registry::SERVICE);
     let ok = if label_only {
         is_dns_label(name)

@@ -200,7 +200,8 @@ async fn kubectl_gets_namespaces_and_every_kind() {
             "{ns} missing:\n{out}"
         );
     }
-    for rt in RESOURCE_TYPES {
+    // The review kinds are create-only: `kubectl get` of them is 405, as on a cluster.
+    for rt in RESOURCE_TYPES.iter().filter(|rt| rt.verbs.contains(&"list")) {
         let scope: &[&str] = if rt.namespaced { &["-A"] } else { &[] };
         let mut names = vec![
             rt.plural.to_string(),
