@@ -96,19 +96,24 @@ fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), T
     })
 }
 
-/// A kube-rs client for the target.
-pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
+/// The kube-rs configuration of the target (server, CA, credentials).
+pub async fn config_for(target: &Target) -> Result<kube::Config, TargetError> {
     let (kubeconfig, context, source) = kubeconfig(target)?;
     let options = KubeConfigOptions {
         context,
         ..KubeConfigOptions::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| TargetError::Kubeconfig {
             path: source,
             message: e.to_string(),
-        })?;
+        })
+}
+
+/// A kube-rs client for the target.
+pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
+    let config = config_for(target).await?;
     kube::Client::try_from(config).map_err(|e| TargetError::Client {
         target: target.describe(),
         message: e.to_string(),

@@ -175,13 +175,9 @@ impl LabServer {
             }),
         );
         // Every path of the API port, the lab's own included, passes authentication and RBAC first.
-        let app = router(state)
-            .merge(extra_routes)
-            .merge(stats)
-            .layer(axum::middleware::from_fn_with_state(
-                auth.clone(),
-                auth::guard,
-            ));
+        let app = router(state).merge(extra_routes).merge(stats).layer(
+            axum::middleware::from_fn_with_state(auth.clone(), auth::guard),
+        );
         let task = serve(
             tls.listener(listener)?,
             count_requests(app, requests.clone()),
@@ -291,7 +287,10 @@ impl LabServer {
             forklift.shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
-        for task in [self.task.take(), self.route_task.take()].into_iter().flatten() {
+        for task in [self.task.take(), self.route_task.take()]
+            .into_iter()
+            .flatten()
+        {
             let abort = task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(5), task)
                 .await

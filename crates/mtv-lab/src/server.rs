@@ -544,14 +544,26 @@ fn answer_identity_request(
             create_only(method)
                 .and_then(|()| parse_object_body(rt, headers, body))
                 .and_then(|review| {
-                    crate::auth::answer_review(&app.auth, rt, namespace.as_deref(), &caller, &review)
+                    crate::auth::answer_review(
+                        &app.auth,
+                        rt,
+                        namespace.as_deref(),
+                        &caller,
+                        &review,
+                    )
                 })
         }
-        Target::Object { rt, .. } if is_review(rt) => Err(
-            ApiError::method_not_allowed("review objects are not stored; create one instead"),
-        ),
+        Target::Object { rt, .. } if is_review(rt) => Err(ApiError::method_not_allowed(
+            "review objects are not stored; create one instead",
+        )),
         Target::ServiceAccountToken { namespace, name } => create_only(method)
-            .and_then(|()| parse_yaml_or_json(headers, body))
+            .and_then(|()| {
+                if content_type(headers) == protobuf::MEDIA_TYPE {
+                    protobuf::decode_token_request(body)
+                } else {
+                    parse_yaml_or_json(headers, body)
+                }
+            })
             .and_then(|request| crate::auth::token_request(&app.auth, namespace, name, &request)),
         _ => return None,
     };

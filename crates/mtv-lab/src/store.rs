@@ -397,7 +397,9 @@ fn name_causes(rt: &ResourceType, name: &str) -> Vec<StatusCause> {
         if name.is_empty() || name == "." || name == ".." || name.contains(['/', '%']) {
             return vec![StatusCause {
                 reason: "FieldValueInvalid".into(),
-                message: format!("Invalid value: {name:?}: may not contain '/' or '%' and may not be '.' or '..'"),
+                message: format!(
+                    "Invalid value: {name:?}: may not contain '/' or '%' and may not be '.' or '..'"
+                ),
                 field: "metadata.name".into(),
             }];
         }

@@ -18,7 +18,7 @@ use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts};
-use mtv_engine::target::{Target, client_for};
+use mtv_engine::target::{Target, client_for, config_for};
 use mtv_lab::{FaultSpec, LabOptions, LabServer};
 
 #[derive(Default)]
@@ -201,11 +201,11 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let ledger_path = results.path().join("resources.json");
     let ledger = Arc::new(Ledger::create(&ledger_path, "test", "lab").unwrap());
     let recorder = Arc::new(Recorder::default());
-    let client = client_for(&Target::Lab {
+    let target = Target::Lab {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
+    };
+    let client = client_for(&target).await.unwrap();
+    let kube_config = config_for(&target).await.unwrap();
     let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     let needs = SessionNeeds {
         warm: scenarios.iter().any(|s| s.config.warm_migration),
@@ -222,6 +222,7 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
             lab: true,
             cluster_url: lab.base_url(),
             cluster_token: request.token.map(str::to_string),
+            kube_config,
             session_id: None,
             timeouts: Timeouts::from_settings(&config.settings),
         },

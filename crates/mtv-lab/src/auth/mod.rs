@@ -98,7 +98,11 @@ impl std::fmt::Debug for Auth {
 impl Auth {
     /// An authenticator for the store's ServiceAccounts and RBAC, with `admin_token` as the cluster
     /// admin's token.
-    pub fn new(store: Store, admin_token: impl Into<String>, ca_pem: impl Into<String>) -> Arc<Auth> {
+    pub fn new(
+        store: Store,
+        admin_token: impl Into<String>,
+        ca_pem: impl Into<String>,
+    ) -> Arc<Auth> {
         Arc::new(Auth {
             store,
             admin_token: admin_token.into(),
@@ -138,7 +142,11 @@ impl Auth {
                 }
                 let sa = self
                     .store
-                    .get(&registry::SERVICE_ACCOUNT, Some(&namespace), &service_account)
+                    .get(
+                        &registry::SERVICE_ACCOUNT,
+                        Some(&namespace),
+                        &service_account,
+                    )
                     .ok()?;
                 (uid_of(&sa) == service_account_uid).then(|| {
                     UserInfo::service_account(&namespace, &service_account, &service_account_uid)
@@ -324,7 +332,10 @@ mod tests {
         let (token, _) = auth.issue_bound_token("team", "robot", uid_of(&sa), 60);
         let user = auth.authenticate(&token).unwrap();
         assert_eq!(user.username, "system:serviceaccount:team:robot");
-        assert!(user.groups.contains(&"system:serviceaccounts:team".to_string()));
+        assert!(
+            user.groups
+                .contains(&"system:serviceaccounts:team".to_string())
+        );
         // Expired tokens and tokens of a deleted ServiceAccount no longer work.
         let (expired, _) = auth.issue_bound_token("team", "robot", uid_of(&sa), 0);
         assert!(auth.authenticate(&expired).is_none());

@@ -412,16 +412,29 @@ mod tests {
     fn urls_read_as_the_api_server_reads_them() {
         let a = attrs(Method::GET, "/api/v1/namespaces/ns/secrets/s", None);
         assert_eq!(
-            (a.verb.as_str(), a.resource.as_str(), a.namespace.as_str(), a.name.as_str()),
+            (
+                a.verb.as_str(),
+                a.resource.as_str(),
+                a.namespace.as_str(),
+                a.name.as_str()
+            ),
             ("get", "secrets", "ns", "s")
         );
         let a = attrs(Method::GET, "/api/v1/namespaces/ns/secrets", None);
         assert_eq!(a.verb, "list");
-        let a = attrs(Method::GET, "/api/v1/namespaces/ns/secrets", Some("watch=true"));
+        let a = attrs(
+            Method::GET,
+            "/api/v1/namespaces/ns/secrets",
+            Some("watch=true"),
+        );
         assert_eq!(a.verb, "watch");
         let a = attrs(Method::GET, "/api/v1/watch/namespaces/ns/pods", None);
         assert_eq!((a.verb.as_str(), a.resource.as_str()), ("watch", "pods"));
-        let a = attrs(Method::DELETE, "/apis/forklift.konveyor.io/v1beta1/namespaces/ns/plans", None);
+        let a = attrs(
+            Method::DELETE,
+            "/apis/forklift.konveyor.io/v1beta1/namespaces/ns/plans",
+            None,
+        );
         assert_eq!(
             (a.verb.as_str(), a.group.as_str(), a.resource.as_str()),
             ("deletecollection", "forklift.konveyor.io", "plans")
@@ -440,7 +453,11 @@ mod tests {
             (a.resource.as_str(), a.subresource.as_str(), a.name.as_str()),
             ("services", "proxy", "https:forklift-inventory:8443")
         );
-        let a = attrs(Method::POST, "/api/v1/namespaces/ns/serviceaccounts/sa/token", None);
+        let a = attrs(
+            Method::POST,
+            "/api/v1/namespaces/ns/serviceaccounts/sa/token",
+            None,
+        );
         assert_eq!(
             (a.verb.as_str(), a.subresource.as_str()),
             ("create", "token")
@@ -451,7 +468,12 @@ mod tests {
             Some("fieldSelector=metadata.name%3Done&watch=1"),
         );
         assert_eq!((a.verb.as_str(), a.name.as_str()), ("watch", "one"));
-        for path in ["/api", "/api/v1", "/apis/rbac.authorization.k8s.io/v1", "/version"] {
+        for path in [
+            "/api",
+            "/api/v1",
+            "/apis/rbac.authorization.k8s.io/v1",
+            "/version",
+        ] {
             assert_eq!(attrs(Method::GET, path, None).path.as_deref(), Some(path));
         }
     }
@@ -470,14 +492,23 @@ mod tests {
         let named = json!({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": ["other"]});
         assert!(!rule_allows(&named, &secret));
         let discovery = json!({"nonResourceURLs": ["/apis/*"], "verbs": ["get"]});
-        assert!(rule_allows(&discovery, &attrs(Method::GET, "/apis/batch/v1", None)));
-        assert!(!rule_allows(&discovery, &attrs(Method::GET, "/version", None)));
+        assert!(rule_allows(
+            &discovery,
+            &attrs(Method::GET, "/apis/batch/v1", None)
+        ));
+        assert!(!rule_allows(
+            &discovery,
+            &attrs(Method::GET, "/version", None)
+        ));
     }
 
     #[test]
     fn forbidden_messages_have_the_api_servers_shape() {
         let user = UserInfo::service_account("a", "robot", "u");
-        let e = forbidden(&user, &attrs(Method::GET, "/api/v1/namespaces/b/secrets/s", None));
+        let e = forbidden(
+            &user,
+            &attrs(Method::GET, "/api/v1/namespaces/b/secrets/s", None),
+        );
         assert_eq!(e.code, 403);
         assert_eq!(
             e.message,
@@ -485,7 +516,11 @@ mod tests {
         );
         let e = forbidden(
             &user,
-            &attrs(Method::GET, "/apis/forklift.konveyor.io/v1beta1/plans", None),
+            &attrs(
+                Method::GET,
+                "/apis/forklift.konveyor.io/v1beta1/plans",
+                None,
+            ),
         );
         assert_eq!(
             e.message,

@@ -215,7 +215,8 @@ pub fn seed_inventory_service(store: &Store) -> Result<(), ApiError> {
 
 /// The Route's `spec.host`: a name in the style of an OpenShift apps domain. Only the router's admitted
 /// host (`status.ingress[].host`, the Route listener's loopback address and port) actually reaches it.
-pub const INVENTORY_ROUTE_HOST: &str = "forklift-inventory-openshift-mtv.apps.lab.mtv-tests.internal";
+pub const INVENTORY_ROUTE_HOST: &str =
+    "forklift-inventory-openshift-mtv.apps.lab.mtv-tests.internal";
 
 /// Creates the Route `forklift-inventory` in `openshift-mtv`, admitted by the lab's router at `address`
 /// (`127.0.0.1:PORT`, the port the inventory's Route is served on).
@@ -376,10 +377,12 @@ impl Inventory {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| match v.split_whitespace().collect::<Vec<_>>().as_slice() {
-                ["Bearer", token] => Some(token.to_string()),
-                _ => None,
-            })
+            .and_then(
+                |v| match v.split_whitespace().collect::<Vec<_>>().as_slice() {
+                    ["Bearer", token] => Some(token.to_string()),
+                    _ => None,
+                },
+            )
             .ok_or(Refusal::NoToken)?;
         let auth = self.options.auth.as_ref().ok_or(Refusal::Forbidden)?;
         let user = auth.authenticate(&token).ok_or(Refusal::Forbidden)?;
