@@ -99,6 +99,8 @@ pub struct RunRequest<'a> {
     pub token: Option<&'a str>,
     /// Scenario classes to run even when the gating skips them.
     pub forced: &'a [&'a str],
+    /// Runtime settings `KEY=VALUE`, as `--set` gives them.
+    pub settings: &'a [&'a str],
 }
 
 impl Default for RunRequest<'_> {
@@ -110,6 +112,7 @@ impl Default for RunRequest<'_> {
             skip_teardown: false,
             token: Some("lab-token"),
             forced: &[],
+            settings: &[],
         }
     }
 }
@@ -123,7 +126,9 @@ pub struct Run {
 
 pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let env = MapEnv::new();
-    let set = [format!("source_provider={}", request.profile)];
+    let set: Vec<String> = std::iter::once(format!("source_provider={}", request.profile))
+        .chain(request.settings.iter().map(|s| s.to_string()))
+        .collect();
     let (settings, _) = Settings::resolve(&SettingsSources {
         file: None,
         tc: &[],
