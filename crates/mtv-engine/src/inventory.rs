@@ -87,6 +87,8 @@ impl Inventory {
         config.cluster_url = url
             .parse()
             .map_err(|e: http::uri::InvalidUri| client_error(e.to_string()))?;
+        // A server name pinned for the API server's certificate is not the inventory's.
+        config.tls_server_name = None;
         if let Some(roots) = config.root_cert.as_mut() {
             roots.extend(
                 rustls_native_certs::load_native_certs()
