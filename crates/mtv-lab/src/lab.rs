@@ -257,18 +257,21 @@ impl LabServer {
         kubeconfig_yaml(&self.base_url(), &self.tls.ca_data(), self.admin_token())
     }
 
-    /// Writes [`LabServer::kubeconfig_yaml`] to a file only its owner can read (it holds the admin token).
+    /// Writes [`LabServer::kubeconfig_yaml`] to a file only its owner can read (it holds the admin token),
+    /// whole or not at all: a reader waiting for the file never sees half of it.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), LabError> {
         let error = |source| LabError::WriteKubeconfig {
             path: path.display().to_string(),
             source,
         };
+        let partial = path.with_extension("partial");
         let mut file = std::fs::OpenOptions::new();
         file.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-        let mut file = file.open(path).map_err(error)?;
-        std::io::Write::write_all(&mut file, self.kubeconfig_yaml().as_bytes()).map_err(error)
+        let mut file = file.open(&partial).map_err(error)?;
+        std::io::Write::write_all(&mut file, self.kubeconfig_yaml().as_bytes()).map_err(error)?;
+        std::fs::rename(&partial, path).map_err(error)
     }
 
     /// HTTP requests served so far (API, inventory and source API alike).
