@@ -90,6 +90,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         description: "Namespace of the MTV operator, forklift pods, ForkliftController and inventory route.",
     },
     SettingSpec {
+        key: "inventory_url",
+        kind: SettingKind::String,
+        default: None,
+        env: None,
+        description: "URL of the Forklift inventory (https://host[:port]); by default the run finds the Route `forklift-inventory` in mtv_namespace. Reached with the run's own token.",
+    },
+    SettingSpec {
         key: "remote_ocp_cluster",
         kind: SettingKind::String,
         default: None,
@@ -188,6 +195,8 @@ pub struct Settings {
     pub target_namespace_prefix: String,
     pub mtv_namespace: String,
     pub remote_ocp_cluster: Option<String>,
+    /// The Forklift inventory's URL, overriding the Route.
+    pub inventory_url: Option<String>,
     pub snapshots_interval: u64,
     pub mins_before_cutover: u64,
     pub plan_wait_timeout: u64,
@@ -309,6 +318,7 @@ impl Layers {
             target_namespace_prefix: self.string("target_namespace_prefix").unwrap_or_default(),
             mtv_namespace: self.string("mtv_namespace").unwrap_or_default(),
             remote_ocp_cluster: self.string("remote_ocp_cluster"),
+            inventory_url: self.string("inventory_url"),
             snapshots_interval: self.uint("snapshots_interval"),
             mins_before_cutover: self.uint("mins_before_cutover"),
             plan_wait_timeout: self.uint("plan_wait_timeout"),
@@ -454,6 +464,7 @@ impl Settings {
                 "target_namespace_prefix" => self.target_namespace_prefix.clone().into(),
                 "mtv_namespace" => self.mtv_namespace.clone().into(),
                 "remote_ocp_cluster" => opt(&self.remote_ocp_cluster),
+                "inventory_url" => opt(&self.inventory_url),
                 "snapshots_interval" => self.snapshots_interval.into(),
                 "mins_before_cutover" => self.mins_before_cutover.into(),
                 "plan_wait_timeout" => self.plan_wait_timeout.into(),

@@ -59,6 +59,8 @@ pub struct SessionContext {
     pub plan_wait_timeout: u64,
     pub target_ocp_version: Option<String>,
     pub remote_ocp_cluster: Option<String>,
+    /// The Forklift inventory's URL when given (`inventory_url`); else the Route is looked up.
+    pub inventory_url: Option<String>,
     pub source_provider_insecure_skip_verify: bool,
     pub vddk_init_image: Option<String>,
     pub sdk_endpoint: Option<String>,
@@ -90,6 +92,7 @@ impl SessionContext {
             plan_wait_timeout: settings.plan_wait_timeout,
             target_ocp_version: settings.target_ocp_version.clone(),
             remote_ocp_cluster: settings.remote_ocp_cluster.clone(),
+            inventory_url: settings.inventory_url.clone(),
             source_provider_insecure_skip_verify: settings.source_provider_insecure_skip_verify,
             vddk_init_image: profile.field_str("vddk_init_image").map(str::to_string),
             sdk_endpoint: profile.field_str("endpoint_type").map(str::to_string),

@@ -893,6 +893,7 @@ mod tests {
             plan_wait_timeout: 3600,
             target_ocp_version: None,
             remote_ocp_cluster: None,
+            inventory_url: None,
             source_provider_insecure_skip_verify: false,
             vddk_init_image: None,
             sdk_endpoint: None,

@@ -442,6 +442,8 @@ pub struct Bootstrap<'a> {
     pub cluster_url: String,
     /// The run's bearer token (from the kubeconfig), for a remote destination Provider's Secret.
     pub cluster_token: Option<String>,
+    /// The run's kube-rs configuration: the inventory is reached with the same credentials and trust.
+    pub kube_config: kube::Config,
     pub session_id: Option<String>,
     pub timeouts: Timeouts,
 }
@@ -456,12 +458,21 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         lab,
         cluster_url,
         cluster_token,
+        kube_config,
         session_id,
         timeouts,
     } = input;
     let mtv_namespace = context.mtv_namespace.clone();
     let version = mtv_version(cluster.client(), &mtv_namespace).await?;
     check_forklift_pods(&cluster, &mtv_namespace, timeouts.forklift_pods).await?;
+    // Before anything is created: a cluster whose inventory cannot be found stops the run here.
+    let inventory = Inventory::discover(
+        &cluster,
+        &kube_config,
+        &mtv_namespace,
+        context.inventory_url.as_deref(),
+    )
+    .await?;
 
     let id = session_id
         .unwrap_or_else(|| format!("{}-{}", context.target_namespace_prefix, random_suffix(4)));
@@ -696,7 +707,6 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         .await?;
     }
 
-    let inventory = Inventory::new(cluster.client().clone(), &mtv_namespace);
     let source_provider_uid = inventory
         .provider_uid(
             &provider_type,

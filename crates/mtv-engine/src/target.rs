@@ -97,32 +97,46 @@ fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), T
     })
 }
 
-/// A kube-rs client for the target.
-pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
-    client_with_tls(target, None).await
-}
-
-/// [`client_for`], with the `insecure_verify_skip` setting applied: `Some(true)` skips verification
-/// of the API server's certificate, `Some(false)` verifies it even when the kubeconfig says
-/// `insecure-skip-tls-verify`, `None` does what the kubeconfig says.
-pub async fn client_with_tls(
-    target: &Target,
-    insecure_skip_verify: Option<bool>,
-) -> Result<kube::Client, TargetError> {
+/// The kube-rs configuration of the target (server, CA, credentials).
+pub async fn config_for(target: &Target) -> Result<kube::Config, TargetError> {
     let (kubeconfig, context, source) = kubeconfig(target)?;
     let options = KubeConfigOptions {
         context,
         ..KubeConfigOptions::default()
     };
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| TargetError::Kubeconfig {
             path: source,
             message: e.to_string(),
-        })?;
+        })
+}
+
+/// A kube-rs client for the target.
+pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
+    client_with_tls(target, None).await
+}
+
+/// [`config_for`], with the `insecure_verify_skip` setting applied: `Some(true)` skips verification
+/// of the API server's certificate, `Some(false)` verifies it even when the kubeconfig says
+/// `insecure-skip-tls-verify`, `None` does what the kubeconfig says.
+pub async fn config_with_tls(
+    target: &Target,
+    insecure_skip_verify: Option<bool>,
+) -> Result<kube::Config, TargetError> {
+    let mut config = config_for(target).await?;
     if let Some(skip) = insecure_skip_verify {
         config.accept_invalid_certs = skip;
     }
+    Ok(config)
+}
+
+/// [`client_for`], with the `insecure_verify_skip` setting applied as [`config_with_tls`] does.
+pub async fn client_with_tls(
+    target: &Target,
+    insecure_skip_verify: Option<bool>,
+) -> Result<kube::Client, TargetError> {
+    let config = config_with_tls(target, insecure_skip_verify).await?;
     kube::Client::try_from(config).map_err(|e| TargetError::Client {
         target: target.describe(),
         message: e.to_string(),

@@ -68,10 +68,13 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     lab.write_kubeconfig(&args.kubeconfig_out)?;
     // On stderr: stdout stays free for what a command outputs (e.g. `run --format json`).
     eprintln!(
-        "mtv-lab listening on {}; kubeconfig written to {}",
+        "mtv-lab listening on {} (HTTPS; its CA and the admin token are in the kubeconfig); kubeconfig written to {}",
         lab.base_url(),
         args.kubeconfig_out.display()
     );
+    if let Some(route) = lab.inventory_route_url() {
+        eprintln!("forklift-inventory Route at {route} (bearer token required)");
+    }
     Ok(lab)
 }
 

@@ -248,6 +248,8 @@ pub enum LabError {
     LabFile(String),
     #[error("seeding the lab failed: {0}")]
     Seed(#[from] ApiError),
+    #[error("cannot set up the lab's TLS: {0}")]
+    Tls(String),
     #[error("the lab server failed: {0}")]
     Serve(#[source] std::io::Error),
 }

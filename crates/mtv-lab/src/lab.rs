@@ -1,5 +1,6 @@
-//! [`LabServer`]: starts the API server on loopback, seeds the cluster an MTV installation looks like, and
-//! hands out a kubeconfig and the store.
+//! [`LabServer`]: starts the API server on loopback (HTTPS with a CA of its own, bearer tokens, RBAC),
+//! seeds the cluster an MTV installation looks like, serves the inventory's Route on a port of its own,
+//! and hands out a kubeconfig (the CA and the admin token) and the store.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,12 +10,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+use crate::auth::{self, Auth};
 use crate::error::{ApiError, LabError};
 use crate::faults::FaultSpec;
 use crate::random;
 use crate::registry::{self, ResourceType};
 use crate::server::{AppState, router};
 use crate::store::Store;
+use crate::tls::LabTls;
 
 /// The namespace MTV runs in.
 pub const MTV_NAMESPACE: &str = "openshift-mtv";
@@ -43,6 +46,9 @@ pub struct LabOptions {
     pub forklift: bool,
     /// How long a new Provider stays unknown to the inventory service (its sync lag).
     pub inventory_sync_delay: Duration,
+    /// Forklift's `feature_auth_required`: the inventory checks the caller's bearer token (on by
+    /// default, as in Forklift), so it answers 401 through the API server's service proxy.
+    pub inventory_auth_required: bool,
 }
 
 impl Default for LabOptions {
@@ -57,6 +63,7 @@ impl Default for LabOptions {
             bookmark_interval: Duration::from_secs(10),
             forklift: true,
             inventory_sync_delay: Duration::from_millis(1500),
+            inventory_auth_required: true,
         }
     }
 }
@@ -64,11 +71,16 @@ impl Default for LabOptions {
 /// A running lab.
 pub struct LabServer {
     addr: SocketAddr,
+    /// Where the inventory's Route leads (its own port), when the Forklift simulation runs.
+    route_addr: Option<SocketAddr>,
+    tls: LabTls,
+    auth: Arc<Auth>,
     store: Store,
     faults: Arc<RwLock<FaultSpec>>,
     options: LabOptions,
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    route_task: Option<JoinHandle<std::io::Result<()>>>,
     forklift: Option<crate::forklift::ForkliftHandle>,
     source: Option<crate::source::SourceLab>,
     requests: Arc<std::sync::atomic::AtomicU64>,
@@ -87,21 +99,22 @@ impl LabServer {
         options: LabOptions,
         extra_routes: axum::Router,
     ) -> Result<LabServer, LabError> {
-        let bind = format!("127.0.0.1:{}", options.port.unwrap_or(0));
-        let listener = tokio::net::TcpListener::bind(&bind)
-            .await
-            .map_err(|source| LabError::Bind {
-                addr: bind.clone(),
-                source,
-            })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| LabError::Bind { addr: bind, source })?;
+        let listener = bind(options.port.unwrap_or(0)).await?;
+        let addr = local_addr(&listener)?;
+        let tls = LabTls::generate()?;
         let store = Store::new(options.watch_history);
+        let auth = Auth::new(store.clone(), auth::new_token(), tls.ca_pem());
+        // The token controller's part: legacy ServiceAccount token Secrets get their token at creation.
+        store.add_admission(auth::LegacyTokenSecrets::new(&auth));
         seed(&store, &options)?;
         let faults = Arc::new(RwLock::new(options.faults.clone()));
-        // The simulated MTV: source inventories, the inventory service and the Forklift controllers,
-        // all behind the same HTTP port as the API; the controllers reconcile through the store.
+        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+        // Every HTTP request counts, whatever it asks for: benchmarks report requests per migrated VM.
+        let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let mut route_addr = None;
+        let mut route_task = None;
+        // The simulated MTV: source inventories, the inventory service and the Forklift controllers;
+        // the controllers reconcile through the store.
         let (extra_routes, forklift, source) = if options.forklift {
             let source = match &options.lab_file {
                 Some(path) => crate::source::SourceLab::load(path)
@@ -109,16 +122,28 @@ impl LabServer {
                 None => crate::source::SourceLab::builtin(),
             };
             crate::inventory::seed_inventory_service(&store)?;
+            let inventory = crate::inventory::inventory_routers(
+                store.clone(),
+                source.clone(),
+                crate::inventory::InventoryOptions {
+                    provider_sync_delay: options.inventory_sync_delay,
+                    auth_required: options.inventory_auth_required,
+                    auth: Some(auth.clone()),
+                },
+            );
+            // The Route: the inventory on a port of its own, like a router in front of the service.
+            let route_listener = bind(0).await?;
+            let route = local_addr(&route_listener)?;
+            crate::inventory::seed_inventory_route(&store, &route.to_string())?;
+            route_task = Some(serve(
+                tls.listener(route_listener)?,
+                count_requests(inventory.route, requests.clone()),
+                shutdown_rx.clone(),
+            ));
+            route_addr = Some(route);
             let routes = extra_routes
                 .merge(crate::source::source_router(source.clone()))
-                .merge(crate::inventory::inventory_router(
-                    store.clone(),
-                    source.clone(),
-                    crate::inventory::InventoryOptions {
-                        provider_sync_delay: options.inventory_sync_delay,
-                        ..crate::inventory::InventoryOptions::default()
-                    },
-                ));
+                .merge(inventory.proxy);
             let mut forklift_options = crate::forklift::ForkliftOptions::new(
                 options.speed,
                 options.faults.clone(),
@@ -133,18 +158,14 @@ impl LabServer {
         } else {
             (extra_routes, None, None)
         };
-        let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let state = Arc::new(AppState {
             store: store.clone(),
             faults: faults.clone(),
             server_address: addr.to_string(),
             bookmark_interval: options.bookmark_interval,
             shutdown: shutdown_rx.clone(),
+            auth: auth.clone(),
         });
-        let mut stop = shutdown_rx;
-        // Every HTTP request counts, whatever it asks for: benchmarks report requests per migrated VM.
-        let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counter = requests.clone();
         let stats_counter = requests.clone();
         let stats = axum::Router::new().route(
             "/lab/v1/stats",
@@ -153,39 +174,56 @@ impl LabServer {
                 async move { axum::Json(json!({"requests": served})) }
             }),
         );
-        let app = router(state)
-            .merge(extra_routes)
-            .merge(stats)
-            .layer(axum::middleware::from_fn(
-                move |request: axum::extract::Request, next: axum::middleware::Next| {
-                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    next.run(request)
-                },
-            ));
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-        });
-        tracing::info!(%addr, "mtv-lab API server listening");
+        // Every path of the API port, the lab's own included, passes authentication and RBAC first.
+        let app = router(state).merge(extra_routes).merge(stats).layer(
+            axum::middleware::from_fn_with_state(auth.clone(), auth::guard),
+        );
+        let task = serve(
+            tls.listener(listener)?,
+            count_requests(app, requests.clone()),
+            shutdown_rx,
+        );
+        tracing::info!(%addr, "mtv-lab API server listening (HTTPS)");
         Ok(LabServer {
             addr,
+            route_addr,
+            tls,
+            auth,
             store,
             faults,
             options,
             shutdown_tx,
             task: Some(task),
+            route_task,
             forklift,
             source,
             requests,
         })
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `https://127.0.0.1:PORT`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("https://{}", self.addr)
+    }
+
+    /// `https://127.0.0.1:PORT` of the inventory's Route, when the Forklift simulation runs.
+    pub fn inventory_route_url(&self) -> Option<String> {
+        self.route_addr.map(|a| format!("https://{a}"))
+    }
+
+    /// The lab's CA certificate (PEM): what a client must trust to reach the lab.
+    pub fn ca_pem(&self) -> &str {
+        self.tls.ca_pem()
+    }
+
+    /// The cluster admin's bearer token (the kubeconfig's).
+    pub fn admin_token(&self) -> &str {
+        self.auth.admin_token()
+    }
+
+    /// The lab's authenticator and authorizer.
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
     }
 
     pub fn port(&self) -> u16 {
@@ -213,17 +251,27 @@ impl LabServer {
         }
     }
 
-    /// A kubeconfig whose cluster, user and context are all named `mtv-lab`.
+    /// A kubeconfig whose cluster, user and context are all named `mtv-lab`: the lab's URL and CA, and
+    /// the admin token.
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig_yaml(&self.base_url())
+        kubeconfig_yaml(&self.base_url(), &self.tls.ca_data(), self.admin_token())
     }
 
-    /// Writes [`LabServer::kubeconfig_yaml`] to a file.
+    /// Writes [`LabServer::kubeconfig_yaml`] to a file only its owner can read (it holds the admin token),
+    /// whole or not at all: a reader waiting for the file never sees half of it.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), LabError> {
-        std::fs::write(path, self.kubeconfig_yaml()).map_err(|source| LabError::WriteKubeconfig {
+        let error = |source| LabError::WriteKubeconfig {
             path: path.display().to_string(),
             source,
-        })
+        };
+        let partial = path.with_extension("partial");
+        let mut file = std::fs::OpenOptions::new();
+        file.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+        let mut file = file.open(&partial).map_err(error)?;
+        std::io::Write::write_all(&mut file, self.kubeconfig_yaml().as_bytes()).map_err(error)?;
+        std::fs::rename(&partial, path).map_err(error)
     }
 
     /// HTTP requests served so far (API, inventory and source API alike).
@@ -242,7 +290,10 @@ impl LabServer {
             forklift.shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
-        if let Some(task) = self.task.take() {
+        for task in [self.task.take(), self.route_task.take()]
+            .into_iter()
+            .flatten()
+        {
             let abort = task.abort_handle();
             if tokio::time::timeout(Duration::from_secs(5), task)
                 .await
@@ -261,8 +312,50 @@ impl Drop for LabServer {
     }
 }
 
-/// The kubeconfig for a lab at `server`.
-pub fn kubeconfig_yaml(server: &str) -> String {
+async fn bind(port: u16) -> Result<tokio::net::TcpListener, LabError> {
+    let bind = format!("127.0.0.1:{port}");
+    tokio::net::TcpListener::bind(&bind)
+        .await
+        .map_err(|source| LabError::Bind { addr: bind, source })
+}
+
+fn local_addr(listener: &tokio::net::TcpListener) -> Result<SocketAddr, LabError> {
+    listener.local_addr().map_err(|source| LabError::Bind {
+        addr: "127.0.0.1".into(),
+        source,
+    })
+}
+
+/// Counts every request the router serves.
+fn count_requests(
+    router: axum::Router,
+    counter: Arc<std::sync::atomic::AtomicU64>,
+) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            next.run(request)
+        },
+    ))
+}
+
+/// Serves `app` on TLS connections until the lab shuts down.
+fn serve(
+    listener: crate::tls::TlsListener,
+    app: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> JoinHandle<std::io::Result<()>> {
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+    })
+}
+
+/// The kubeconfig for a lab at `server` whose CA is `ca_data` (base64 PEM), with a bearer token.
+pub fn kubeconfig_yaml(server: &str, ca_data: &str, token: &str) -> String {
     format!(
         "apiVersion: v1
 kind: Config
@@ -270,10 +363,11 @@ clusters:
 - name: mtv-lab
   cluster:
     server: {server}
+    certificate-authority-data: {ca_data}
 users:
 - name: mtv-lab
   user:
-    token: mtv-lab-token
+    token: {token}
 contexts:
 - name: mtv-lab
   context:
@@ -297,6 +391,9 @@ fn create(
 
 /// Seeds what a cluster with MTV installed shows.
 fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
+    for (rt, object) in auth::bootstrap_policy() {
+        create(store, rt, None, object)?;
+    }
     for ns in ["default", "kube-system", MTV_NAMESPACE] {
         create(
             store,

@@ -5,6 +5,7 @@
 //! [`store::Store::subscribe`] for controllers and [`store::Store::update_status`] to write status).
 
 pub mod admission;
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod discovery;
@@ -27,6 +28,7 @@ mod server;
 pub mod source;
 pub mod store;
 pub mod table;
+pub mod tls;
 
 #[cfg(test)]
 mod store_tests;

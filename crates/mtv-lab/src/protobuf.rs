@@ -1,6 +1,8 @@
 //! Decoding of the Kubernetes protobuf request bodies that kubectl's typed commands send
-//! (`kubectl create namespace|configmap|secret`): the `k8s\0` envelope around `runtime.Unknown`, and the
-//! wire layout of Namespace, ConfigMap, Secret and ObjectMeta from `k8s.io/api/core/v1/generated.proto`.
+//! (`kubectl create namespace|configmap|secret|serviceaccount|role|rolebinding|token|...`): the `k8s\0`
+//! envelope around `runtime.Unknown`, and the wire layout of Namespace, ConfigMap, Secret, ServiceAccount,
+//! ObjectMeta (`k8s.io/api/core/v1/generated.proto`), the RBAC kinds (`k8s.io/api/rbac/v1`) and
+//! TokenRequest (`k8s.io/api/authentication/v1`).
 //! Responses stay JSON (clients accept it), and other kinds in protobuf are answered 415.
 
 use base64::Engine;
@@ -199,10 +201,139 @@ fn decode_object(rt: &'static ResourceType, raw: &[u8]) -> Result<Value, ApiErro
             (5, Field::Varint(v)) if is(&registry::SECRET) => {
                 drop(out.insert("immutable".into(), json!(v != 0)))
             }
+            (4, Field::Varint(v)) if is(&registry::SERVICE_ACCOUNT) => {
+                drop(out.insert("automountServiceAccountToken".into(), json!(v != 0)))
+            }
+            (2, Field::Bytes(b)) if is(&registry::ROLE) || is(&registry::CLUSTER_ROLE) => {
+                push(&mut out, "rules", policy_rule(b)?)
+            }
+            (2, Field::Bytes(b))
+                if is(&registry::ROLE_BINDING) || is(&registry::CLUSTER_ROLE_BINDING) =>
+            {
+                push(
+                    &mut out,
+                    "subjects",
+                    strings_message(
+                        b,
+                        &[(1, "kind"), (2, "apiGroup"), (3, "name"), (4, "namespace")],
+                    )?,
+                )
+            }
+            (3, Field::Bytes(b))
+                if is(&registry::ROLE_BINDING) || is(&registry::CLUSTER_ROLE_BINDING) =>
+            {
+                drop(out.insert(
+                    "roleRef".into(),
+                    strings_message(b, &[(1, "apiGroup"), (2, "kind"), (3, "name")])?,
+                ))
+            }
+            (2, Field::Bytes(b)) if is_review(rt) => {
+                drop(out.insert("spec".into(), review_spec(rt, b)?))
+            }
             _ => {}
         }
     }
     Ok(Value::Object(out))
+}
+
+fn is_review(rt: &ResourceType) -> bool {
+    registry::REVIEW_TYPES.iter().any(|r| std::ptr::eq(*r, rt))
+}
+
+/// The spec of a review (`kubectl auth can-i` sends a SelfSubjectAccessReview): SubjectAccessReviewSpec
+/// numbers its fields resourceAttributes 1, nonResourceAttributes 2, user 3, groups 4, uid 6;
+/// TokenReviewSpec token 1, audiences 2.
+fn review_spec(rt: &ResourceType, bytes: &[u8]) -> Result<Value, ApiError> {
+    let mut spec = Map::new();
+    let mut r = Reader::new(bytes);
+    let token_review = std::ptr::eq(rt, &registry::TOKEN_REVIEW);
+    while let Some((n, f)) = r.next()? {
+        let Field::Bytes(b) = f else { continue };
+        match n {
+            1 if token_review => drop(spec.insert("token".into(), json!(text(b)?))),
+            2 if token_review => push(&mut spec, "audiences", json!(text(b)?)),
+            1 => drop(spec.insert("resourceAttributes".into(), resource_attributes(b)?)),
+            2 => drop(spec.insert(
+                "nonResourceAttributes".into(),
+                strings_message(b, &[(1, "path"), (2, "verb")])?,
+            )),
+            3 => drop(spec.insert("user".into(), json!(text(b)?))),
+            4 => push(&mut spec, "groups", json!(text(b)?)),
+            6 => drop(spec.insert("uid".into(), json!(text(b)?))),
+            _ => {}
+        }
+    }
+    Ok(Value::Object(spec))
+}
+
+fn resource_attributes(bytes: &[u8]) -> Result<Value, ApiError> {
+    strings_message(
+        bytes,
+        &[
+            (1, "namespace"),
+            (2, "verb"),
+            (3, "group"),
+            (4, "version"),
+            (5, "resource"),
+            (6, "subresource"),
+            (7, "name"),
+        ],
+    )
+}
+
+/// An RBAC PolicyRule: verbs, apiGroups, resources, resourceNames, nonResourceURLs (all repeated).
+fn policy_rule(bytes: &[u8]) -> Result<Value, ApiError> {
+    let mut rule = Map::new();
+    let mut r = Reader::new(bytes);
+    while let Some((n, f)) = r.next()? {
+        let field = match n {
+            1 => "verbs",
+            2 => "apiGroups",
+            3 => "resources",
+            4 => "resourceNames",
+            5 => "nonResourceURLs",
+            _ => continue,
+        };
+        if let Field::Bytes(b) = f {
+            push(&mut rule, field, json!(text(b)?));
+        }
+    }
+    Ok(Value::Object(rule))
+}
+
+/// A message of string fields only (RBAC's Subject and RoleRef).
+fn strings_message(bytes: &[u8], fields: &[(u64, &str)]) -> Result<Value, ApiError> {
+    let mut out = Map::new();
+    let mut r = Reader::new(bytes);
+    while let Some((n, f)) = r.next()? {
+        if let (Some((_, name)), Field::Bytes(b)) = (fields.iter().find(|(k, _)| *k == n), f) {
+            out.insert((*name).to_string(), json!(text(b)?));
+        }
+    }
+    Ok(Value::Object(out))
+}
+
+/// A TokenRequest body (`kubectl create token` sends protobuf): its spec's audiences and
+/// expirationSeconds; JSON and YAML bodies are parsed as usual by the caller.
+pub fn decode_token_request(body: &[u8]) -> Result<Value, ApiError> {
+    let raw = envelope_object(body, "TokenRequest")?;
+    let mut spec = Map::new();
+    let mut r = Reader::new(raw);
+    while let Some((n, f)) = r.next()? {
+        if let (2, Field::Bytes(b)) = (n, f) {
+            let mut s = Reader::new(b);
+            while let Some((sn, sf)) = s.next()? {
+                match (sn, sf) {
+                    (1, Field::Bytes(a)) => push(&mut spec, "audiences", json!(text(a)?)),
+                    (4, Field::Varint(v)) => {
+                        drop(spec.insert("expirationSeconds".into(), json!(v)))
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}))
 }
 
 /// Decodes a protobuf request body for `rt` into the JSON object it stands for.
@@ -211,13 +342,23 @@ pub fn decode(rt: &'static ResourceType, body: &[u8]) -> Result<Value, ApiError>
         &registry::NAMESPACE,
         &registry::CONFIG_MAP,
         &registry::SECRET,
+        &registry::SERVICE_ACCOUNT,
+        &registry::ROLE,
+        &registry::CLUSTER_ROLE,
+        &registry::ROLE_BINDING,
+        &registry::CLUSTER_ROLE_BINDING,
     ];
-    if !supported.iter().any(|s| std::ptr::eq(rt, *s)) {
+    if !supported.iter().any(|s| std::ptr::eq(rt, *s)) && !is_review(rt) {
         return Err(ApiError::unsupported_media_type(format!(
-            "the lab decodes protobuf bodies only for namespaces, configmaps and secrets; send {} as application/json",
+            "the lab decodes protobuf bodies only for namespaces, configmaps, secrets, serviceaccounts and the RBAC kinds; send {} as application/json",
             rt.plural
         )));
     }
+    decode_object(rt, envelope_object(body, rt.kind)?)
+}
+
+/// The object bytes inside the `k8s\0` envelope, checking the kind it names.
+fn envelope_object<'a>(body: &'a [u8], expected_kind: &str) -> Result<&'a [u8], ApiError> {
     let envelope = body
         .strip_prefix(MAGIC)
         .ok_or_else(|| malformed("missing the k8s envelope"))?;
@@ -238,16 +379,12 @@ pub fn decode(rt: &'static ResourceType, body: &[u8]) -> Result<Value, ApiError>
             _ => {}
         }
     }
-    if let Some(k) = kind.filter(|k| !k.is_empty() && k != rt.kind) {
+    if let Some(k) = kind.filter(|k| !k.is_empty() && k != expected_kind) {
         return Err(ApiError::bad_request(format!(
-            "the kind in the data ({k}) does not match the expected kind ({})",
-            rt.kind
+            "the kind in the data ({k}) does not match the expected kind ({expected_kind})"
         )));
     }
-    decode_object(
-        rt,
-        raw.ok_or_else(|| malformed("no object in the envelope"))?,
-    )
+    raw.ok_or_else(|| malformed("no object in the envelope"))
 }
 
 #[cfg(test)]

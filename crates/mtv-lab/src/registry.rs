@@ -464,6 +464,161 @@ grouped!(
     None
 );
 
+// Identity and access (crate::auth): ServiceAccounts, RBAC, and the review kinds, which are only ever
+// created (answered at once, never stored).
+core!(
+    SERVICE_ACCOUNT,
+    "serviceaccounts",
+    "serviceaccount",
+    "ServiceAccount",
+    ["sa"],
+    [],
+    true,
+    false
+);
+const RBAC: &str = "rbac.authorization.k8s.io";
+grouped!(
+    ROLE,
+    "rbac.authorization.k8s.io",
+    "v1",
+    "roles",
+    "role",
+    "Role",
+    [],
+    [],
+    true,
+    false,
+    None
+);
+grouped!(
+    CLUSTER_ROLE,
+    "rbac.authorization.k8s.io",
+    "v1",
+    "clusterroles",
+    "clusterrole",
+    "ClusterRole",
+    [],
+    [],
+    false,
+    false,
+    None
+);
+grouped!(
+    ROLE_BINDING,
+    "rbac.authorization.k8s.io",
+    "v1",
+    "rolebindings",
+    "rolebinding",
+    "RoleBinding",
+    [],
+    [],
+    true,
+    false,
+    None
+);
+grouped!(
+    CLUSTER_ROLE_BINDING,
+    "rbac.authorization.k8s.io",
+    "v1",
+    "clusterrolebindings",
+    "clusterrolebinding",
+    "ClusterRoleBinding",
+    [],
+    [],
+    false,
+    false,
+    None
+);
+
+/// Verbs of a review kind: it is only ever created.
+pub const CREATE_ONLY: &[&str] = &["create"];
+
+macro_rules! review {
+    ($ident:ident, $group:literal, $plural:literal, $singular:literal, $kind:literal, $namespaced:literal) => {
+        pub static $ident: ResourceType = ResourceType {
+            group: $group,
+            version: "v1",
+            plural: $plural,
+            singular: $singular,
+            kind: $kind,
+            short_names: &[],
+            categories: &[],
+            namespaced: $namespaced,
+            status_subresource: false,
+            verbs: CREATE_ONLY,
+            crd_yaml: None,
+        };
+    };
+}
+review!(
+    TOKEN_REVIEW,
+    "authentication.k8s.io",
+    "tokenreviews",
+    "tokenreview",
+    "TokenReview",
+    false
+);
+review!(
+    SELF_SUBJECT_REVIEW,
+    "authentication.k8s.io",
+    "selfsubjectreviews",
+    "selfsubjectreview",
+    "SelfSubjectReview",
+    false
+);
+review!(
+    SUBJECT_ACCESS_REVIEW,
+    "authorization.k8s.io",
+    "subjectaccessreviews",
+    "subjectaccessreview",
+    "SubjectAccessReview",
+    false
+);
+review!(
+    SELF_SUBJECT_ACCESS_REVIEW,
+    "authorization.k8s.io",
+    "selfsubjectaccessreviews",
+    "selfsubjectaccessreview",
+    "SelfSubjectAccessReview",
+    false
+);
+review!(
+    LOCAL_SUBJECT_ACCESS_REVIEW,
+    "authorization.k8s.io",
+    "localsubjectaccessreviews",
+    "localsubjectaccessreview",
+    "LocalSubjectAccessReview",
+    true
+);
+
+/// The review kinds: answered by `crate::auth`, never stored.
+pub static REVIEW_TYPES: &[&ResourceType] = &[
+    &TOKEN_REVIEW,
+    &SELF_SUBJECT_REVIEW,
+    &SUBJECT_ACCESS_REVIEW,
+    &SELF_SUBJECT_ACCESS_REVIEW,
+    &LOCAL_SUBJECT_ACCESS_REVIEW,
+];
+
+/// The RBAC group.
+pub fn rbac_group() -> &'static str {
+    RBAC
+}
+
+grouped!(
+    ROUTE,
+    "route.openshift.io",
+    "v1",
+    "routes",
+    "route",
+    "Route",
+    [],
+    [],
+    true,
+    true,
+    Some(include_str!("../crds/route.openshift.io_routes.yaml"))
+);
+
 /// Every resource type the lab serves, in discovery order.
 pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &NAMESPACE,
@@ -494,6 +649,17 @@ pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &CLUSTER_SERVICE_VERSION,
     &DEPLOYMENT,
     &CUSTOM_RESOURCE_DEFINITION,
+    &SERVICE_ACCOUNT,
+    &ROLE,
+    &CLUSTER_ROLE,
+    &ROLE_BINDING,
+    &CLUSTER_ROLE_BINDING,
+    &TOKEN_REVIEW,
+    &SELF_SUBJECT_REVIEW,
+    &SUBJECT_ACCESS_REVIEW,
+    &SELF_SUBJECT_ACCESS_REVIEW,
+    &LOCAL_SUBJECT_ACCESS_REVIEW,
+    &ROUTE,
 ];
 
 /// The group of the Forklift kinds.

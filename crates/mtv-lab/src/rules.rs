@@ -296,7 +296,10 @@ fn dns1035_label_errors(s: &str) -> Vec<String> {
 /// labels, CustomResourceDefinitions `<plural>.<group>` (checked elsewhere), everything else DNS-1123
 /// subdomains.
 pub fn name_causes(rt: &ResourceType, name: &str) -> Vec<StatusCause> {
-    let errors = if std::ptr::eq(rt, &registry::NAMESPACE) {
+    let errors = if rt.group == registry::rbac_group() {
+        // RBAC objects only need a valid path segment (`system:discovery` is a valid ClusterRole name).
+        path_segment_name_errors(name)
+    } else if std::ptr::eq(rt, &registry::NAMESPACE) {
         dns1123_label_errors(name)
     } else if std::ptr::eq(rt, &registry::SERVICE) {
         dns1035_label_errors(name)
@@ -307,6 +310,15 @@ pub fn name_causes(rt: &ResourceType, name: &str) -> Vec<StatusCause> {
         .into_iter()
         .map(|e| invalid_cause("metadata.name", name, &e))
         .collect()
+}
+
+/// The rule of kinds whose names need only be a valid path segment (the RBAC kinds).
+fn path_segment_name_errors(name: &str) -> Vec<String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '%']) {
+        vec!["may not contain '/' or '%' and may not be '.' or '..'".to_string()]
+    } else {
+        Vec::new()
+    }
 }
 
 /// A CustomResourceDefinition's name must be `<spec.names.plural>.<spec.group>`.

@@ -38,6 +38,8 @@ pub(crate) struct AppState {
     pub server_address: String,
     pub bookmark_interval: Duration,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Answers the review kinds and TokenRequests (authentication itself is [`crate::auth::guard`]).
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -161,6 +163,11 @@ enum Target {
         namespace: String,
         name: String,
     },
+    /// `serviceaccounts/<name>/token`: a TokenRequest.
+    ServiceAccountToken {
+        namespace: String,
+        name: String,
+    },
 }
 
 fn parse_target(path: &str) -> Result<Target, ApiError> {
@@ -247,6 +254,12 @@ fn parse_target(path: &str) -> Result<Target, ApiError> {
                 name: (*name).to_string(),
                 status: false,
                 watch,
+            }
+        }
+        ["namespaces", ns, "serviceaccounts", name, "token"] if group.is_empty() => {
+            Target::ServiceAccountToken {
+                namespace: (*ns).to_string(),
+                name: (*name).to_string(),
             }
         }
         ["namespaces", ns, "pods", name, "log"] if group.is_empty() => Target::PodLog {
@@ -506,6 +519,7 @@ fn is_discovery(target: &Target) -> bool {
 
 async fn dispatch(
     State(app): State<Arc<AppState>>,
+    caller: Option<axum::Extension<crate::auth::UserInfo>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -530,10 +544,70 @@ async fn dispatch(
             return error_response(&e);
         }
     }
+    if let Some(response) = answer_identity_request(&app, caller, &method, &headers, &body, &target)
+    {
+        return response.unwrap_or_else(|e| error_response(&e));
+    }
     match handle(&app, &method, &uri, &query, &headers, &body, target).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
     }
+}
+
+fn is_review(rt: &ResourceType) -> bool {
+    registry::REVIEW_TYPES.iter().any(|r| std::ptr::eq(*r, rt))
+}
+
+/// Review kinds and TokenRequests, which are answered rather than stored; `None` for any other target.
+fn answer_identity_request(
+    app: &AppState,
+    caller: Option<axum::Extension<crate::auth::UserInfo>>,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &Bytes,
+    target: &Target,
+) -> Option<Result<Response, ApiError>> {
+    let create_only = |m: &Method| {
+        if *m == Method::POST {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({m})"
+            )))
+        }
+    };
+    let answered = match target {
+        Target::Collection { rt, namespace, .. } if is_review(rt) => {
+            let Some(axum::Extension(caller)) = caller else {
+                return Some(Err(crate::auth::unauthorized()));
+            };
+            create_only(method)
+                .and_then(|()| parse_object_body(rt, headers, body))
+                .and_then(|review| {
+                    crate::auth::answer_review(
+                        &app.auth,
+                        rt,
+                        namespace.as_deref(),
+                        &caller,
+                        &review,
+                    )
+                })
+        }
+        Target::Object { rt, .. } if is_review(rt) => Err(ApiError::method_not_allowed(
+            "review objects are not stored; create one instead",
+        )),
+        Target::ServiceAccountToken { namespace, name } => create_only(method)
+            .and_then(|()| {
+                if content_type(headers) == protobuf::MEDIA_TYPE {
+                    protobuf::decode_token_request(body)
+                } else {
+                    parse_yaml_or_json(headers, body)
+                }
+            })
+            .and_then(|request| crate::auth::token_request(&app.auth, namespace, name, &request)),
+        _ => return None,
+    };
+    Some(answered.map(|answer| json_response(StatusCode::CREATED, &answer)))
 }
 
 async fn handle(
@@ -667,6 +741,9 @@ async fn handle(
                 ))),
             }
         }
+        Target::ServiceAccountToken { .. } => Err(ApiError::method_not_allowed(
+            "TokenRequests are answered before the store",
+        )),
         Target::PodLog { namespace, name } => {
             only_get(method)?;
             let pod = store.get(&registry::POD, Some(&namespace), &name)?;

@@ -1,11 +1,15 @@
 //! The Forklift inventory REST service: provider listing, each type's shapes, query parameters, the
-//! not-found window after a Provider's creation, the token check and the OpenShift inventory.
+//! not-found window after a Provider's creation, the token check (TokenReview and SubjectAccessReview, as
+//! Forklift does; none of it through the API server's service proxy, which drops the token) and the
+//! OpenShift inventory.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine;
+use mtv_lab::auth::Auth;
 use mtv_lab::inventory::{
     INVENTORY_PROXY_PREFIXES, InventoryOptions, inventory_router, seed_inventory_service,
 };
@@ -17,10 +21,13 @@ use tower::ServiceExt;
 
 const NS: &str = "openshift-mtv";
 const PROXY: &str = "/api/v1/namespaces/openshift-mtv/services/https:forklift-inventory:8443/proxy";
+/// The cluster admin's token in these tests.
+const ADMIN: &str = "admin-token";
 
 struct Lab {
     store: Store,
     source: SourceLab,
+    auth: Arc<Auth>,
     /// One router for the whole test, as the lab serves one: it remembers when it first saw a Provider.
     router: axum::Router,
 }
@@ -30,10 +37,16 @@ impl Lab {
         let store = Store::default();
         seed_inventory_service(&store).unwrap();
         let source = SourceLab::builtin();
+        let auth = Auth::new(store.clone(), ADMIN, "");
+        let options = InventoryOptions {
+            auth: Some(auth.clone()),
+            ..options
+        };
         let router = inventory_router(store.clone(), source.clone(), options);
         Lab {
             store,
             source,
+            auth,
             router,
         }
     }
@@ -137,9 +150,7 @@ impl Lab {
     }
 
     async fn get(&self, path: &str) -> Value {
-        let (status, _, value) = self
-            .get_with(&format!("{PROXY}{path}"), Some("sha256~token"))
-            .await;
+        let (status, _, value) = self.get_with(path, Some(ADMIN)).await;
         assert_eq!(status, StatusCode::OK, "GET {path}: {value}");
         value
     }
@@ -202,13 +213,25 @@ async fn providers_are_grouped_by_type_with_counts() {
         json!([])
     );
 
-    // Every proxy spelling and the bare route answer alike.
+    // Every proxy spelling reaches the inventory, without the token: 401 while auth is required.
+    for prefix in INVENTORY_PROXY_PREFIXES {
+        let (status, _, _) = lab
+            .get_with(&format!("{prefix}/providers/vsphere"), Some(ADMIN))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{prefix}");
+    }
+    let open = Lab::new(InventoryOptions {
+        provider_sync_delay: Duration::ZERO,
+        auth_required: false,
+        auth: None,
+    });
+    let uid = open.provider("lab-vsphere", "vsphere", "lab-password");
     for prefix in INVENTORY_PROXY_PREFIXES.iter().copied().chain([""]) {
-        let (status, _, value) = lab
-            .get_with(&format!("{prefix}/providers/vsphere"), Some("t"))
+        let (status, _, value) = open
+            .get_with(&format!("{prefix}/providers/vsphere"), None)
             .await;
         assert_eq!(status, StatusCode::OK, "{prefix}");
-        assert_eq!(value[0]["uid"], uids[0].as_str(), "{prefix}");
+        assert_eq!(value[0]["uid"], uid.as_str(), "{prefix}");
     }
 }
 
@@ -318,16 +341,13 @@ async fn vsphere_collections_and_workload() {
 
     let (status, _, _) = lab
         .get_with(
-            &format!("{PROXY}/providers/vsphere/{uid}/vms/vm-424242"),
-            Some("t"),
+            &format!("/providers/vsphere/{uid}/vms/vm-424242"),
+            Some(ADMIN),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, reason, _) = lab
-        .get_with(
-            &format!("{PROXY}/providers/vsphere/{uid}/nothing"),
-            Some("t"),
-        )
+        .get_with(&format!("/providers/vsphere/{uid}/nothing"), Some(ADMIN))
         .await;
     assert_eq!((status, reason), (StatusCode::NOT_FOUND, None));
 }
@@ -482,18 +502,18 @@ async fn ova_vm_shape_has_pascal_case_nested_keys() {
 async fn a_new_provider_is_not_found_for_a_while_then_found() {
     let lab = Lab::new(InventoryOptions {
         provider_sync_delay: Duration::from_millis(400),
-        auth_required: true,
+        ..InventoryOptions::default()
     });
     let uid = lab.provider("lab-vsphere", "vsphere", "lab-password");
-    let path = format!("{PROXY}/providers/vsphere/{uid}/vms");
-    let (status, reason, _) = lab.get_with(&path, Some("t")).await;
+    let path = format!("/providers/vsphere/{uid}/vms");
+    let (status, reason, _) = lab.get_with(&path, Some(ADMIN)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(reason.as_deref(), Some("ProviderNotFound"));
     assert_eq!(lab.get("/providers/vsphere").await, json!([]));
     // Retry as a harness does, until the inventory catches up.
     let mut found = None;
     for _ in 0..200 {
-        let (status, _, value) = lab.get_with(&path, Some("t")).await;
+        let (status, _, value) = lab.get_with(&path, Some(ADMIN)).await;
         if status == StatusCode::OK {
             found = Some(value);
             break;
@@ -516,7 +536,7 @@ async fn unknown_provider_uid_is_404_provider_not_found() {
         // The right uid under the wrong type.
         format!("/providers/ovirt/{uid}/vms"),
     ] {
-        let (status, reason, _) = lab.get_with(&format!("{PROXY}{path}"), Some("t")).await;
+        let (status, reason, _) = lab.get_with(&path, Some(ADMIN)).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reason.as_deref(), Some("ProviderNotFound"), "{path}");
     }
@@ -525,19 +545,77 @@ async fn unknown_provider_uid_is_404_provider_not_found() {
 #[tokio::test]
 async fn a_token_is_required_unless_auth_is_off() {
     let lab = Lab::synced();
-    let path = format!("{PROXY}/providers");
-    let (status, _, _) = lab.get_with(&path, None).await;
+    let (status, _, _) = lab.get_with("/providers", None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _, _) = lab.get_with(&path, Some("")).await;
+    let (status, _, _) = lab.get_with("/providers", Some("")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, _, _) = lab.get_with(&path, Some("anything")).await;
+    // A token the TokenReview does not authenticate is refused as Forklift refuses it: 403.
+    let (status, _, _) = lab.get_with("/providers", Some("anything")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = lab.get_with("/providers", Some(ADMIN)).await;
     assert_eq!(status, StatusCode::OK);
+    // Through the API server's service proxy the token never arrives.
+    let (status, _, _) = lab
+        .get_with(&format!("{PROXY}/providers"), Some(ADMIN))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let open = Lab::new(InventoryOptions {
         provider_sync_delay: Duration::ZERO,
         auth_required: false,
+        auth: None,
     });
-    let (status, _, _) = open.get_with(&path, None).await;
+    let (status, _, _) = open.get_with(&format!("{PROXY}/providers"), None).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_service_account_sees_the_providers_rbac_lets_it_get() {
+    let lab = Lab::synced();
+    let uid = lab.provider("lab-vsphere", "vsphere", "lab-password");
+    lab.store
+        .create(
+            &registry::SERVICE_ACCOUNT,
+            Some(NS),
+            json!({"metadata": {"name": "reader"}}),
+        )
+        .unwrap();
+    let token = mtv_lab::auth::token_request(&lab.auth, NS, "reader", &json!({})).unwrap()
+        ["status"]["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vms = format!("/providers/vsphere/{uid}/vms");
+    let (status, _, _) = lab.get_with(&vms, Some(&token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no role yet");
+    lab.store
+        .create(
+            &registry::ROLE,
+            Some(NS),
+            json!({"metadata": {"name": "provider-reader"}, "rules": [
+                {"apiGroups": ["forklift.konveyor.io"], "resources": ["providers"], "verbs": ["get", "list"]}
+            ]}),
+        )
+        .unwrap();
+    lab.store
+        .create(
+            &registry::ROLE_BINDING,
+            Some(NS),
+            json!({"metadata": {"name": "reader"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "provider-reader"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": NS}]}),
+        )
+        .unwrap();
+    let (status, _, value) = lab.get_with(&vms, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!value.as_array().unwrap().is_empty());
+    // Its role is namespaced: listing every namespace's Providers is refused, its own namespace's not.
+    let (status, _, _) = lab.get_with("/providers", Some(&token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, value) = lab
+        .get_with(&format!("/providers?namespace={NS}"), Some(&token))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(value["vsphere"][0]["uid"], uid.as_str());
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
-use mtv_engine::target::{Target, client_for, server_and_token};
+use mtv_engine::target::{Target, client_for, config_for, server_and_token};
 use serde_json::Value;
 
 const RUNS: usize = 3;
@@ -393,6 +393,7 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     );
     let sink = Arc::new(TimedSink::default());
     let (cluster_url, cluster_token) = server_and_token(&target).expect("the lab's server");
+    let kube_config = config_for(&target).await.expect("the lab's kubeconfig");
     let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     let outcome = run(
         Bootstrap {
@@ -404,6 +405,7 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
             lab,
             cluster_url,
             cluster_token,
+            kube_config,
             session_id: Some(session_id),
             timeouts: Timeouts::from_settings(&suite.config.settings),
         },

@@ -127,6 +127,10 @@ pub struct CommonArgs {
     /// Destination storage class of every StorageMap.
     #[arg(long, value_name = "NAME")]
     pub storage_class: Option<String>,
+    /// The Forklift inventory's URL for `run` (setting `inventory_url`; default: the Route
+    /// `forklift-inventory` in the MTV namespace).
+    #[arg(long, value_name = "URL")]
+    pub inventory_url: Option<String>,
     /// Providers file (default: $MTV_PROVIDERS_FILE, then ./.providers.json, else the built-in lab profiles).
     #[arg(long, value_name = "PATH")]
     pub providers_file: Option<PathBuf>,

@@ -12,7 +12,9 @@ use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
-use mtv_engine::target::{Target, check_remote_cluster, client_for, server_and_token};
+use mtv_engine::target::{
+    Target, check_remote_cluster, client_for, config_with_tls, server_and_token,
+};
 use mtv_report::{
     Console, ConsoleMode, EventLog, Fanout, HtmlReport, JunitReport, Reporter, RerunReport,
 };
@@ -146,6 +148,10 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         _ => is_lab(&client).await,
     };
     let (cluster_url, cluster_token) = server_and_token(&target).map_err(plain)?;
+    // The inventory client starts from the same configuration as the run's Kubernetes client.
+    let kube_config = config_with_tls(&target, front.config.settings.insecure_verify_skip)
+        .await
+        .map_err(plain)?;
     // The lab is both the local and the remote cluster; a real cluster must be the one named.
     if let (true, false, Some(remote)) =
         (needs.remote, lab, &front.config.settings.remote_ocp_cluster)
@@ -194,6 +200,7 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
             lab,
             cluster_url,
             cluster_token,
+            kube_config,
             session_id: Some(session_id),
             timeouts: Timeouts::from_settings(&front.config.settings),
         },

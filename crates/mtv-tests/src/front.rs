@@ -41,6 +41,9 @@ pub fn load_settings(
     if let Some(name) = &args.storage_class {
         set.push(format!("storage_class={name}"));
     }
+    if let Some(url) = &args.inventory_url {
+        set.push(format!("inventory_url={url}"));
+    }
     let sources = SettingsSources {
         file: args.settings.as_deref(),
         tc: &args.tc,

@@ -755,6 +755,61 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
     assert_eq!(names, ["default", "kube-system", "openshift-mtv"]);
 }
 
+/// `mtv-tests lab serve` as a person uses it: without a token the API answers 401 (Python's urllib,
+/// trusting only the CA of the written kubeconfig), and kubectl with that kubeconfig is the cluster admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_lab_needs_a_token_and_its_kubeconfig_carries_ca_and_admin_token() {
+    let Some(kubectl) = mtv_test_peers::kubectl() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let kubeconfig = sandbox.path().join("lab.kubeconfig");
+    let child = std::process::Command::new(BIN)
+        .args(["lab", "serve", "--port", "0", "--kubeconfig-out"])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("lab serve starts");
+    let _lab = KillOnDrop(child);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !kubeconfig.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kubeconfig after 30s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let config =
+        kube::config::Kubeconfig::from_yaml(&std::fs::read_to_string(&kubeconfig).unwrap())
+            .unwrap();
+    let cluster = config.clusters[0].cluster.clone().unwrap();
+    let server = cluster.server.unwrap();
+    assert!(server.starts_with("https://127.0.0.1:"), "{server}");
+    let ca_data = cluster.certificate_authority_data.unwrap();
+    let script = r#"
+import base64, ssl, sys, urllib.request, urllib.error
+server, ca = sys.argv[1], base64.b64decode(sys.argv[2]).decode()
+context = ssl.create_default_context(cadata=ca)
+try:
+    urllib.request.urlopen(server + "/api/v1/namespaces/openshift-mtv/secrets", context=context)
+    print("no token: allowed")
+except urllib.error.HTTPError as error:
+    print("no token:", error.code)
+"#;
+    // The lab is another process: blocking here holds nothing up.
+    let out = mtv_test_peers::run_python_ok(script, &[&server, &ca_data], &[]);
+    assert_eq!(out.trim(), "no token: 401");
+    let can_i = std::process::Command::new(kubectl)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["auth", "can-i", "list", "secrets", "-n", "openshift-mtv"])
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&can_i).trim(), "yes", "{}", stderr(&can_i));
+}
+
 #[test]
 fn run_with_format_json_streams_the_event_log() {
     let sandbox = Sandbox::new();

@@ -18,7 +18,7 @@ use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts};
-use mtv_engine::target::{Target, client_for};
+use mtv_engine::target::{Target, client_for, config_for};
 use mtv_lab::{FaultSpec, LabOptions, LabServer};
 
 #[derive(Default)]
@@ -99,6 +99,8 @@ pub struct RunRequest<'a> {
     pub token: Option<&'a str>,
     /// Scenario classes to run even when the gating skips them.
     pub forced: &'a [&'a str],
+    /// Runtime settings `KEY=VALUE`, as `--set` gives them.
+    pub settings: &'a [&'a str],
 }
 
 impl Default for RunRequest<'_> {
@@ -110,6 +112,7 @@ impl Default for RunRequest<'_> {
             skip_teardown: false,
             token: Some("lab-token"),
             forced: &[],
+            settings: &[],
         }
     }
 }
@@ -123,7 +126,9 @@ pub struct Run {
 
 pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let env = MapEnv::new();
-    let set = [format!("source_provider={}", request.profile)];
+    let set: Vec<String> = std::iter::once(format!("source_provider={}", request.profile))
+        .chain(request.settings.iter().map(|s| s.to_string()))
+        .collect();
     let (settings, _) = Settings::resolve(&SettingsSources {
         file: None,
         tc: &[],
@@ -201,11 +206,11 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let ledger_path = results.path().join("resources.json");
     let ledger = Arc::new(Ledger::create(&ledger_path, "test", "lab").unwrap());
     let recorder = Arc::new(Recorder::default());
-    let client = client_for(&Target::Lab {
+    let target = Target::Lab {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
+    };
+    let client = client_for(&target).await.unwrap();
+    let kube_config = config_for(&target).await.unwrap();
     let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
     let needs = SessionNeeds {
         warm: scenarios.iter().any(|s| s.config.warm_migration),
@@ -222,6 +227,7 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
             lab: true,
             cluster_url: lab.base_url(),
             cluster_token: request.token.map(str::to_string),
+            kube_config,
             session_id: None,
             timeouts: Timeouts::from_settings(&config.settings),
         },

@@ -1,6 +1,9 @@
-//! The Forklift inventory REST service (forklift-api.md §7), reached through the Kubernetes service proxy
-//! (`/api/v1/namespaces/openshift-mtv/services/https:forklift-inventory:8443/proxy/...`) as a client reaches
-//! it on a real cluster with a token, or at `/providers` directly (the Route).
+//! The Forklift inventory REST service (forklift-api.md §7), reached through the OpenShift Route
+//! `forklift-inventory` (its own HTTPS port, the bare `/providers` routes) with the caller's bearer
+//! token, which it checks with a TokenReview and a SubjectAccessReview as Forklift does; or through the
+//! API server's service proxy
+//! (`/api/v1/namespaces/openshift-mtv/services/https:forklift-inventory:8443/proxy/...`), which removes
+//! the `Authorization` header as the real one does, so there it answers 401 while auth is required.
 //!
 //! Providers are the Forklift `Provider` objects of the store; a provider's inventory is the source it
 //! reaches ([`SourceLab::endpoint`]), except `openshift` providers, whose inventory is the lab's own
@@ -58,9 +61,11 @@ pub struct InventoryOptions {
     /// How long after a Provider appears the inventory still answers `404 ProviderNotFound` for it (the
     /// lag a harness must retry through). Zero turns the window off.
     pub provider_sync_delay: Duration,
-    /// Require `Authorization: Bearer <token>` (Forklift's `feature_auth_required`, on by default); any
-    /// non-empty token is accepted.
+    /// Require `Authorization: Bearer <token>` (Forklift's `feature_auth_required`, on by default): the
+    /// token must pass a TokenReview and its user a SubjectAccessReview on the Provider.
     pub auth_required: bool,
+    /// Who answers those reviews; without one, every token is refused (403).
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 impl Default for InventoryOptions {
@@ -68,6 +73,7 @@ impl Default for InventoryOptions {
         InventoryOptions {
             provider_sync_delay: Duration::from_millis(1500),
             auth_required: true,
+            auth: None,
         }
     }
 }
@@ -82,9 +88,28 @@ struct Inventory {
     _alive: tokio::sync::watch::Sender<()>,
 }
 
-/// The inventory router: every service-proxy prefix plus the bare `/providers` routes. It has no fallback,
-/// so it merges into the API server's router.
+/// The inventory router: every service-proxy prefix plus the bare `/providers` routes (both of
+/// [`inventory_routers`] in one). It has no fallback.
 pub fn inventory_router(store: Store, source: SourceLab, options: InventoryOptions) -> Router {
+    let routers = inventory_routers(store, source, options);
+    routers.route.merge(routers.proxy)
+}
+
+/// The two ways in to one inventory.
+pub struct InventoryRouters {
+    /// The bare `/providers` routes, what the Route `forklift-inventory` reaches.
+    pub route: Router,
+    /// The service-proxy prefixes, to merge into the API server's router (no fallback). The
+    /// `Authorization` header is removed on the way in, as the API server's proxy removes it.
+    pub proxy: Router,
+}
+
+/// One inventory served both through its Route and through the API server's service proxy.
+pub fn inventory_routers(
+    store: Store,
+    source: SourceLab,
+    options: InventoryOptions,
+) -> InventoryRouters {
     let (alive, stopped) = tokio::sync::watch::channel(());
     let inventory = Arc::new(Inventory {
         store,
@@ -100,11 +125,20 @@ pub fn inventory_router(store: Store, source: SourceLab, options: InventoryOptio
             .route("/providers/{*rest}", get(nested))
             .with_state(inventory.clone())
     };
-    let mut router = routes();
+    let mut proxy = Router::new();
     for prefix in INVENTORY_PROXY_PREFIXES {
-        router = router.nest(prefix, routes());
+        proxy = proxy.nest(prefix, routes());
     }
-    router
+    let proxy = proxy.layer(axum::middleware::map_request(
+        |mut request: axum::extract::Request| async move {
+            request.headers_mut().remove(header::AUTHORIZATION);
+            request
+        },
+    ));
+    InventoryRouters {
+        route: routes(),
+        proxy,
+    }
 }
 
 /// Records the moment each Provider is created, so the not-found window starts at creation rather than
@@ -177,6 +211,49 @@ pub fn seed_inventory_service(store: &Store) -> Result<(), ApiError> {
             },
         }),
     ))
+}
+
+/// The Route's `spec.host`: a name in the style of an OpenShift apps domain. Only the router's admitted
+/// host (`status.ingress[].host`, the Route listener's loopback address and port) actually reaches it.
+pub const INVENTORY_ROUTE_HOST: &str =
+    "forklift-inventory-openshift-mtv.apps.lab.mtv-tests.internal";
+
+/// Creates the Route `forklift-inventory` in `openshift-mtv`, admitted by the lab's router at `address`
+/// (`127.0.0.1:PORT`, the port the inventory's Route is served on).
+pub fn seed_inventory_route(store: &Store, address: &str) -> Result<(), ApiError> {
+    ignore_exists(store.create(
+        &registry::ROUTE,
+        Some(MTV_NAMESPACE),
+        json!({
+            "apiVersion": "route.openshift.io/v1",
+            "kind": "Route",
+            "metadata": {
+                "name": INVENTORY_SERVICE_NAME,
+                "namespace": MTV_NAMESPACE,
+                "labels": {"app": "forklift", "service": "forklift-inventory"},
+            },
+            "spec": {
+                "host": INVENTORY_ROUTE_HOST,
+                "to": {"kind": "Service", "name": INVENTORY_SERVICE_NAME, "weight": 100},
+                "port": {"targetPort": "api-https"},
+                "tls": {"termination": "reencrypt", "insecureEdgeTerminationPolicy": "Redirect"},
+                "wildcardPolicy": "None",
+            },
+        }),
+    ))?;
+    store.update_status(
+        &registry::ROUTE,
+        Some(MTV_NAMESPACE),
+        INVENTORY_SERVICE_NAME,
+        json!({"ingress": [{
+            "host": address,
+            "routerName": "default",
+            "routerCanonicalHostname": address,
+            "wildcardPolicy": "None",
+            "conditions": [{"type": "Admitted", "status": "True", "lastTransitionTime": clock::now_rfc3339()}],
+        }]}),
+    )?;
+    Ok(())
 }
 
 fn ignore_exists(result: Result<Value, ApiError>) -> Result<(), ApiError> {
@@ -261,19 +338,70 @@ fn json_response(value: Value) -> Response {
     (StatusCode::OK, axum::Json(value)).into_response()
 }
 
+/// Why the inventory refused a request.
+enum Refusal {
+    /// No bearer token (401).
+    NoToken,
+    /// The token failed its TokenReview, or its user its SubjectAccessReview (403, as Forklift answers
+    /// both).
+    Forbidden,
+}
+
+impl Refusal {
+    fn response(&self) -> Response {
+        let (code, text) = match self {
+            Refusal::NoToken => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Refusal::Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
+        };
+        (
+            code,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            Body::from(text),
+        )
+            .into_response()
+    }
+}
+
 impl Inventory {
-    fn authorized(&self, headers: &HeaderMap) -> bool {
+    /// Forklift's check: the token from `Authorization: Bearer <token>` must pass a TokenReview, and its
+    /// user may `get` the Provider asked about (or `list` Providers, optionally in `?namespace=`).
+    fn permit(
+        &self,
+        headers: &HeaderMap,
+        provider: Option<&KnownProvider>,
+        list_namespace: Option<&str>,
+    ) -> Result<(), Refusal> {
         if !self.options.auth_required {
-            return true;
+            return Ok(());
         }
-        headers
+        let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, token) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(token)
-            })
-            .is_some_and(|token| !token.trim().is_empty())
+            .and_then(
+                |v| match v.split_whitespace().collect::<Vec<_>>().as_slice() {
+                    ["Bearer", token] => Some(token.to_string()),
+                    _ => None,
+                },
+            )
+            .ok_or(Refusal::NoToken)?;
+        let auth = self.options.auth.as_ref().ok_or(Refusal::Forbidden)?;
+        let user = auth.authenticate(&token).ok_or(Refusal::Forbidden)?;
+        let attributes = crate::auth::Attributes {
+            verb: if provider.is_some() { "get" } else { "list" }.into(),
+            path: None,
+            group: registry::PROVIDER.group.into(),
+            resource: registry::PROVIDER.plural.into(),
+            subresource: String::new(),
+            namespace: provider
+                .map(|p| p.namespace.clone())
+                .or_else(|| list_namespace.map(str::to_string))
+                .unwrap_or_default(),
+            name: provider.map(|p| p.name.clone()).unwrap_or_default(),
+        };
+        match auth.authorize(&user, &attributes) {
+            crate::auth::Decision::Allow(_) => Ok(()),
+            crate::auth::Decision::Deny(_) => Err(Refusal::Forbidden),
+        }
     }
 
     /// Whether the provider is past its not-found window.
@@ -461,14 +589,7 @@ fn serve(
     query: &InventoryQuery,
     rest: &str,
 ) -> Response {
-    if !inventory.authorized(headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Body::from("Unauthorized"),
-        )
-            .into_response();
-    }
+    let list_namespace = query.namespace.as_deref().filter(|ns| !ns.is_empty());
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let in_namespace = |p: &KnownProvider| {
         query
@@ -478,6 +599,9 @@ fn serve(
     };
     match segments.as_slice() {
         [] => {
+            if let Err(refusal) = inventory.permit(headers, None, list_namespace) {
+                return refusal.response();
+            }
             let providers = inventory.providers();
             let mut grouped = Map::new();
             for kind in PROVIDER_TYPES {
@@ -495,6 +619,9 @@ fn serve(
             json_response(Value::Object(grouped))
         }
         [kind] => {
+            if let Err(refusal) = inventory.permit(headers, None, list_namespace) {
+                return refusal.response();
+            }
             if !PROVIDER_TYPES.contains(kind) {
                 return not_found("unknown provider type");
             }
@@ -515,6 +642,9 @@ fn serve(
             else {
                 return provider_not_found();
             };
+            if let Err(refusal) = inventory.permit(headers, Some(provider), None) {
+                return refusal.response();
+            }
             match rest {
                 [] => json_response(inventory.provider_item(provider)),
                 [collection, id @ ..] => {

