@@ -192,6 +192,13 @@ impl Ledger {
         self.lock().entries.clone()
     }
 
+    /// Runs `last_words` (typically `std::process::exit`) while no write of the ledger is half done,
+    /// so a process that ends at once still leaves the file complete for `clean`.
+    pub fn hold_while<T>(&self, last_words: impl FnOnce() -> T) -> T {
+        let _file = self.lock();
+        last_words()
+    }
+
     pub fn snapshot(&self) -> LedgerFile {
         self.lock().clone()
     }

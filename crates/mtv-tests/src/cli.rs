@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         `list` and `plan` preview a run without touching any cluster (pytest's --collect-only and \
         --setup-plan). Without a providers file the built-in profiles of the embedded lab are used.",
     after_help = "Exit codes: 0 all passed (skips allowed), 1 a test failed, 2 usage or configuration error, \
-        3 teardown left resources behind, 130 interrupted."
+        3 teardown left resources behind, 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -9,7 +9,7 @@ use mtv_config::Env;
 use mtv_engine::cluster::Cluster;
 use mtv_engine::events::{ChannelSink, Event, EventSink};
 use mtv_engine::ledger::Ledger;
-use mtv_engine::run::{RunOptions, SkippedItem, run};
+use mtv_engine::run::{Interrupt, RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
 use mtv_engine::target::{Target, check_remote_cluster, client_for, server_and_token};
@@ -37,19 +37,58 @@ fn explicit_target(args: &TargetArgs) -> Option<Target> {
     }
 }
 
-/// First Ctrl-C: stop the scenarios and tear down. Second: exit at once.
-fn install_interrupt() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\ninterrupted: stopping the scenarios and tearing down (Ctrl-C again to exit now)"
-            );
-            let _ = tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(mtv_engine::run::EXIT_INTERRUPTED));
-            }
+/// The signals that stop a run: Ctrl-C (SIGINT), SIGTERM (how CI systems cancel a job) and SIGHUP
+/// (a closed terminal), each reported as what it is.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Registers the handlers now, before anything is created, so no signal kills the run untidily.
+    fn register() -> Result<Self, Report> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handler =
+            |kind, name: &str| signal(kind).map_err(|e| miette!("cannot handle {name}: {e}"));
+        Ok(StopSignals {
+            interrupt: handler(SignalKind::interrupt(), "Ctrl-C")?,
+            terminate: handler(SignalKind::terminate(), "SIGTERM")?,
+            hangup: handler(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+
+    /// The next of the three to arrive.
+    async fn next(&mut self) -> Interrupt {
+        tokio::select! {
+            _ = self.interrupt.recv() => Interrupt::CtrlC,
+            _ = self.terminate.recv() => Interrupt::Terminate,
+            _ = self.hangup.recv() => Interrupt::Hangup,
         }
+    }
+}
+
+/// First Ctrl-C, SIGTERM or SIGHUP: stop the scenarios, tear down, write every report, exit with the
+/// signal's code. A second one (any of the three): exit at once, with the ledger complete on disk.
+fn install_interrupt(
+    mut signals: StopSignals,
+    ledger: Arc<Ledger>,
+) -> watch::Receiver<Option<Interrupt>> {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let first = signals.next().await;
+        eprintln!(
+            "\n{}: stopping the scenarios and tearing down (Ctrl-C, SIGTERM or SIGHUP again to exit now)",
+            first.signal_name()
+        );
+        let _ = tx.send(Some(first));
+        let second = signals.next().await;
+        eprintln!(
+            "{}: exiting now; `mtv-tests clean --ledger {}` removes what is left",
+            second.signal_name(),
+            ledger.path().display()
+        );
+        ledger.hold_while(|| std::process::exit(i32::from(second.exit_code())));
     });
     rx
 }
@@ -68,6 +107,7 @@ fn spawn_reporters(
 }
 
 pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8, Report> {
+    let signals = StopSignals::register()?;
     std::fs::create_dir_all(&args.results).map_err(|e| {
         miette!(
             "cannot create the results directory {}: {e}",
@@ -163,6 +203,7 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let ledger_path = args.results.join("resources.json");
     let ledger =
         Arc::new(Ledger::create(&ledger_path, &session_id, &target.describe()).map_err(plain)?);
+    let interrupt = install_interrupt(signals, ledger.clone());
 
     let junit_path = args
         .junitxml
@@ -185,7 +226,6 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let reporters = spawn_reporters(fanout, rx);
     let sink: Arc<dyn EventSink> = Arc::new(ChannelSink(tx));
 
-    let interrupt = install_interrupt();
     let outcome = run(
         Bootstrap {
             cluster: Cluster::new(client, ledger, sink),
