@@ -93,6 +93,10 @@ pub struct CleanArgs {
     /// The ledger a run wrote.
     #[arg(long, value_name = "PATH")]
     pub ledger: PathBuf,
+    /// How long to wait for the deletions before giving up and listing what remains (exit 3).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -275,13 +275,17 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     Ok(outcome.exit_code)
 }
 
-/// A sink that prints what teardown removes and leaves.
+/// A sink that prints what teardown removes, waits for, leaves alone and leaves behind.
 struct CleanPrinter;
 
 impl EventSink for CleanPrinter {
     fn emit(&self, event: Event) {
         match event {
             Event::ResourceDeleted { resource } => println!("deleted {resource}"),
+            Event::TeardownNote { message } => println!("{message}"),
+            Event::ResourceLeftAlone { resource, reason } => {
+                println!("left alone {resource} ({}): {reason}", resource.api_version)
+            }
             Event::TeardownFinished { leftovers } => {
                 for resource in leftovers {
                     println!("LEFTOVER {resource}");
@@ -304,13 +308,18 @@ pub async fn clean_command(args: CleanArgs) -> Result<u8, Report> {
     })?;
     let client = client_for(&target).await.map_err(plain)?;
     let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(CleanPrinter));
-    let leftovers =
-        mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(120)).await;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let leftovers = mtv_engine::teardown::teardown(&cluster, timeout).await;
     if leftovers.is_empty() {
         println!("clean: nothing left");
         Ok(mtv_engine::run::EXIT_OK)
     } else {
-        println!("clean: {} resources left behind", leftovers.len());
+        println!(
+            "clean: {} resources left behind (LEFTOVER above) after waiting up to {}s; run clean \
+             again once what holds them is gone",
+            leftovers.len(),
+            args.timeout
+        );
         Ok(mtv_engine::run::EXIT_LEFTOVERS)
     }
 }
