@@ -35,6 +35,11 @@ impl KillOnDrop {
         child.wait_with_output().expect("the child ends")
     }
 
+    /// Its standard output, when it was piped and not taken yet.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.0.as_mut().and_then(|child| child.stdout.take())
+    }
+
     /// Whether the process has ended.
     pub fn has_exited(&mut self) -> bool {
         self.0
@@ -145,7 +150,8 @@ impl ServedLab {
         {
             state.push(format!(
                 "ForkliftController spec {} annotations {}",
-                controller["spec"], controller["metadata"]["annotations"]
+                controller["spec"],
+                annotations(controller)
             ));
         }
         for node in self.kubectl_json(&["get", "nodes"])["items"]
@@ -156,7 +162,7 @@ impl ServedLab {
                 "Node {} labels {} annotations {}",
                 node["metadata"]["name"],
                 node["metadata"]["labels"],
-                node["metadata"]["annotations"]
+                annotations(node)
             ));
         }
         state
@@ -182,6 +188,15 @@ impl ServedLab {
                 .spawn()
                 .expect("mtv-tests runs"),
         )
+    }
+}
+
+/// An object's annotations; none and an empty map read the same (a merge patch removing the last
+/// one leaves an empty map).
+fn annotations(object: &Value) -> Value {
+    match &object["metadata"]["annotations"] {
+        Value::Object(map) if !map.is_empty() => Value::Object(map.clone()),
+        _ => Value::Null,
     }
 }
 
