@@ -168,3 +168,102 @@ fn sigterm_mid_run_tears_down_reports_interrupted_items_and_exits_143() {
 fn sighup_mid_run_tears_down_reports_interrupted_items_and_exits_129() {
     stop_mid_run_with("HUP", 129, "SIGHUP");
 }
+
+#[test]
+fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
+    let Some(lab) = ServedLab::start("0.3") else {
+        return;
+    };
+    let before = lab.cluster_state();
+    let kubeconfig = lab.kubeconfig_arg();
+    let run = lab.spawn_mtv_tests(
+        lab.path(),
+        &[
+            "run",
+            "-m",
+            "tier0",
+            "-k",
+            "SanityWarm",
+            "--no-progress",
+            "--results",
+            "out",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    let results = lab.path().join("out");
+    wait_for_text(
+        &results.join("resources.json"),
+        "\"Migration\"",
+        Duration::from_secs(120),
+    );
+    // A finalizer nobody removes keeps teardown waiting, so the second signal finds it busy.
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
+            .unwrap();
+    let secret = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["kind"] == "Secret")
+        .unwrap();
+    let (ns, name) = (
+        secret["namespace"].as_str().unwrap(),
+        secret["name"].as_str().unwrap(),
+    );
+    let finalizer = |value: &str| {
+        lab.kubectl(&[
+            "patch",
+            "secret",
+            name,
+            "-n",
+            ns,
+            "--type",
+            "merge",
+            "-p",
+            &format!(r#"{{"metadata":{{"finalizers":{value}}}}}"#),
+        ]);
+    };
+    finalizer(r#"["example.com/held"]"#);
+    send_signal(run.id(), "TERM");
+    wait_for_text(
+        &results.join("events.jsonl"),
+        "waiting for",
+        Duration::from_secs(60),
+    );
+    send_signal(run.id(), "HUP");
+    let output = run.wait_with_output();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(129), "{shown}");
+    assert!(
+        shown.contains("SIGHUP: exiting now; `mtv-tests clean --ledger out/resources.json`"),
+        "{shown}"
+    );
+
+    // The ledger on disk is whole and still lists what teardown had not finished.
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
+            .unwrap();
+    assert!(
+        ledger["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["removed"] != true),
+        "{ledger:#}"
+    );
+    finalizer("null");
+    let clean = mtv_tests(
+        lab.path(),
+        &[
+            "clean",
+            "--ledger",
+            "out/resources.json",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    assert_eq!(lab.cluster_state(), before);
+}
