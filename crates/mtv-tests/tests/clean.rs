@@ -193,3 +193,52 @@ fn clean_gives_up_after_its_bound_and_lists_what_remains() {
     assert!(text(&output).contains("clean: nothing left"));
     assert_eq!(lab.cluster_state(), before);
 }
+
+#[test]
+fn clean_releases_the_lease_of_a_run_that_kept_everything() {
+    let Some(lab) = ServedLab::start("4") else {
+        return;
+    };
+    let before = lab.cluster_state();
+    let (original, _) = lab.precopy_interval();
+    let kubeconfig = lab.kubeconfig_arg();
+    let run = mtv_tests(
+        lab.path(),
+        &[
+            "run",
+            "-m",
+            "tier0",
+            "-k",
+            "SanityWarm",
+            "--no-progress",
+            "--results",
+            "out",
+            "--kubeconfig",
+            &kubeconfig,
+            "--skip-teardown",
+        ],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+    let session = serde_json::from_str::<Value>(
+        &std::fs::read_to_string(lab.path().join("out/resources.json")).unwrap(),
+    )
+    .unwrap()["session_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // As after a crash: the interval is still changed, under this session's lease.
+    let (interval, annotations) = lab.precopy_interval();
+    assert_eq!(interval, 2);
+    let leases: Value =
+        serde_json::from_str(annotations["mtv-tests/leases"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        leases["spec.controller_precopy_interval"]["sessions"],
+        serde_json::json!([session])
+    );
+
+    let output = clean(&lab, &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let (interval, _) = lab.precopy_interval();
+    assert_eq!(interval, original);
+    assert_eq!(lab.cluster_state(), before);
+}
