@@ -5,7 +5,7 @@
 //!
 //! The same code serves the end of a run and `mtv-tests clean --ledger` after a crash.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use base64::Engine;
@@ -22,6 +22,7 @@ use crate::cluster::{Cluster, ClusterError, Kind, kinds, retry_transient};
 use crate::events::{Event, ResourceRef};
 use crate::lease::{self, Released, Setting};
 use crate::ledger::LedgerEntry;
+use crate::session::SESSION_LABEL;
 
 /// Kinds in the order they are deleted: what drives a migration first, namespaces last.
 const DELETE_ORDER: &[Kind] = &[
@@ -164,6 +165,7 @@ async fn vsphere_adapter<'a>(
 /// the run made (the ledger's uid): the rest is "not ours, left alone". Waits for each removal until
 /// `timeout` has passed, saying what it waits for, and returns what is still there then.
 pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> {
+    adopt_unrecorded(cluster).await;
     let entries: Vec<LedgerEntry> = cluster
         .ledger()
         .entries()
@@ -190,6 +192,70 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
         leftovers: leftovers.clone(),
     });
     leftovers
+}
+
+/// Puts into the ledger the objects labelled with the ledger's session that it does not list: a
+/// create whose answer never came back (lost on the wire, or the run stopped while it waited) still
+/// made the object, and it is the session's to remove.
+async fn adopt_unrecorded(cluster: &Cluster) {
+    let ledger = cluster.ledger();
+    let session = ledger.snapshot().session_id;
+    if session.is_empty() {
+        return;
+    }
+    // What the ledger knows: objects by uid, source VMs by id and by where they live (an OpenShift
+    // source's VMs are KubeVirt objects with the session label, deleted through their adapter).
+    let mut recorded: HashSet<String> = HashSet::new();
+    for entry in ledger.entries() {
+        match entry {
+            LedgerEntry::Kube { resource, .. } => recorded.extend(resource.uid),
+            LedgerEntry::SourceVm {
+                source, id, name, ..
+            } => {
+                recorded.insert(format!("{source}/{name}"));
+                recorded.insert(id);
+            }
+            _ => {}
+        }
+    }
+    let selector = format!("{SESSION_LABEL}={session}");
+    for kind in DELETE_ORDER {
+        // A cluster that does not let us list a kind everywhere just gets no adoption for it.
+        let Ok(objects) = cluster.list(kind, None, Some(&selector)).await else {
+            continue;
+        };
+        for object in objects {
+            let Some(uid) = uid_of(&object) else {
+                continue;
+            };
+            let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
+            let name = object["metadata"]["name"].as_str().unwrap_or_default();
+            if recorded.contains(uid) || recorded.contains(&format!("openshift:{namespace}/{name}"))
+            {
+                continue;
+            }
+            let resource = ResourceRef {
+                api_version: kind.api_version(),
+                kind: kind.kind.to_string(),
+                namespace: object["metadata"]["namespace"].as_str().map(str::to_string),
+                name: object["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                uid: Some(uid.to_string()),
+            };
+            cluster.events().emit(Event::TeardownNote {
+                message: format!(
+                    "{resource} carries this session's label but is not in the ledger (its create's answer never came back); deleting it too"
+                ),
+            });
+            let _ = ledger.record(LedgerEntry::Kube {
+                resource,
+                scenario: None,
+                removed: false,
+            });
+        }
+    }
 }
 
 fn uid_of(object: &Value) -> Option<&str> {

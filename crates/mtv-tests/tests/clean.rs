@@ -242,3 +242,46 @@ fn clean_releases_the_lease_of_a_run_that_kept_everything() {
     assert_eq!(interval, original);
     assert_eq!(lab.cluster_state(), before);
 }
+
+#[test]
+fn clean_also_removes_what_carries_the_session_label_but_missed_the_ledger() {
+    let Some(lab) = ServedLab::start("4") else {
+        return;
+    };
+    let before = lab.cluster_state();
+    let ledger = run_and_keep_everything(&lab);
+    let session = ledger["session_id"].as_str().unwrap();
+    // As if a create's answer had been lost: the object exists, labelled, but is not in the ledger.
+    lab.kubectl(&["create", "configmap", "lost-answer", "-n", "default"]);
+    lab.kubectl(&[
+        "label",
+        "configmap",
+        "lost-answer",
+        "-n",
+        "default",
+        &format!("mtv-tests/session={session}"),
+    ]);
+    // Someone else's object with another session's label stays.
+    lab.kubectl(&["create", "configmap", "another-session", "-n", "default"]);
+    lab.kubectl(&[
+        "label",
+        "configmap",
+        "another-session",
+        "-n",
+        "default",
+        "mtv-tests/session=auto-zzzz",
+    ]);
+
+    let output = clean(&lab, &[]);
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains(
+            "ConfigMap default/lost-answer carries this session's label but is not in the ledger"
+        ),
+        "{shown}"
+    );
+    let after = lab.cluster_state();
+    let extra: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
+    assert_eq!(extra, ["ConfigMap default/another-session"], "{after:#?}");
+}
