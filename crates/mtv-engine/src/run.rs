@@ -280,15 +280,7 @@ pub async fn run(
     // A signal during teardown does not stop it, but the run still ends as interrupted.
     let interrupted = *interrupt.borrow();
     let failed_items = counting.failures.load(Ordering::SeqCst);
-    let exit_code = if let Some(interrupt) = interrupted {
-        interrupt.exit_code()
-    } else if failed_items > 0 {
-        EXIT_TEST_FAILED
-    } else if !leftovers.is_empty() {
-        EXIT_LEFTOVERS
-    } else {
-        EXIT_OK
-    };
+    let exit_code = exit_code(interrupted, failed_items, leftovers.len());
     sink.emit(Event::SessionFinished {
         exit_code,
         duration: started.elapsed(),
@@ -299,6 +291,19 @@ pub async fn run(
         leftovers: leftovers.len(),
         interrupted: interrupted.is_some(),
         session_id: session.map(|s| s.id.clone()),
+    }
+}
+
+/// The run's exit code: the interruption's, else 1 for a failed item, else 3 for leftovers, else 0.
+fn exit_code(interrupted: Option<Interrupt>, failed_items: usize, leftovers: usize) -> u8 {
+    if let Some(interrupt) = interrupted {
+        interrupt.exit_code()
+    } else if failed_items > 0 {
+        EXIT_TEST_FAILED
+    } else if leftovers > 0 {
+        EXIT_LEFTOVERS
+    } else {
+        EXIT_OK
     }
 }
 
@@ -362,5 +367,20 @@ async fn run_scenarios(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interruption_decides_the_exit_code_with_its_own_signal() {
+        assert_eq!(exit_code(Some(Interrupt::CtrlC), 3, 2), 130);
+        assert_eq!(exit_code(Some(Interrupt::Terminate), 0, 0), 143);
+        assert_eq!(exit_code(Some(Interrupt::Hangup), 0, 0), 129);
+        assert_eq!(exit_code(None, 1, 2), EXIT_TEST_FAILED);
+        assert_eq!(exit_code(None, 0, 2), EXIT_LEFTOVERS);
+        assert_eq!(exit_code(None, 0, 0), EXIT_OK);
     }
 }
