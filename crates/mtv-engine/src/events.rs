@@ -30,11 +30,20 @@ pub enum StepOutcome {
     Error {
         message: String,
     },
+    /// The run was stopped (Ctrl-C, SIGTERM, SIGHUP) before the step finished, or before it started.
+    Interrupted {
+        message: String,
+    },
 }
 
 impl StepOutcome {
     pub fn is_failure(&self) -> bool {
-        matches!(self, StepOutcome::Failed { .. } | StepOutcome::Error { .. })
+        matches!(
+            self,
+            StepOutcome::Failed { .. }
+                | StepOutcome::Error { .. }
+                | StepOutcome::Interrupted { .. }
+        )
     }
 
     pub fn label(&self) -> &'static str {
@@ -44,6 +53,7 @@ impl StepOutcome {
             StepOutcome::Xfailed { .. } => "XFAIL",
             StepOutcome::Skipped { .. } => "SKIPPED",
             StepOutcome::Error { .. } => "ERROR",
+            StepOutcome::Interrupted { .. } => "INTERRUPTED",
         }
     }
 }
@@ -136,6 +146,16 @@ pub enum Event {
     },
     TeardownStarted {
         resources: usize,
+    },
+    /// What teardown is waiting for (an object still there, its finalizers), said while it waits.
+    TeardownNote {
+        message: String,
+    },
+    /// A recorded object teardown did not touch because it is not the one the run made (another uid:
+    /// deleted and made again by someone else), or because another session still needs a setting.
+    ResourceLeftAlone {
+        resource: ResourceRef,
+        reason: String,
     },
     TeardownFinished {
         leftovers: Vec<ResourceRef>,

@@ -38,11 +38,22 @@ pub enum LedgerEntry {
         #[serde(default)]
         removed: bool,
     },
-    /// A cluster-wide setting the run changed, with the value to put back.
+    /// A cluster-wide setting the run changed, with the value to put back (ledgers of earlier
+    /// builds; runs now take a [`LedgerEntry::Lease`]).
     Patch {
         resource: ResourceRef,
         /// A JSON merge patch that restores the original values.
         restore: serde_json::Value,
+        #[serde(default)]
+        removed: bool,
+    },
+    /// The session's lease on a setting of a shared object (see `lease.rs`): teardown leaves it,
+    /// and the last session to leave restores the original value.
+    Lease {
+        resource: ResourceRef,
+        /// `spec.<field>` or `metadata.labels.<key>`.
+        setting: String,
+        session: String,
         #[serde(default)]
         removed: bool,
     },
@@ -53,7 +64,8 @@ impl LedgerEntry {
         match self {
             LedgerEntry::Kube { removed, .. }
             | LedgerEntry::SourceVm { removed, .. }
-            | LedgerEntry::Patch { removed, .. } => *removed,
+            | LedgerEntry::Patch { removed, .. }
+            | LedgerEntry::Lease { removed, .. } => *removed,
         }
     }
 
@@ -61,7 +73,8 @@ impl LedgerEntry {
         match self {
             LedgerEntry::Kube { removed, .. }
             | LedgerEntry::SourceVm { removed, .. }
-            | LedgerEntry::Patch { removed, .. } => *removed = true,
+            | LedgerEntry::Patch { removed, .. }
+            | LedgerEntry::Lease { removed, .. } => *removed = true,
         }
     }
 }
@@ -190,6 +203,13 @@ impl Ledger {
     /// A copy of the current entries.
     pub fn entries(&self) -> Vec<LedgerEntry> {
         self.lock().entries.clone()
+    }
+
+    /// Runs `last_words` (typically `std::process::exit`) while no write of the ledger is half done,
+    /// so a process that ends at once still leaves the file complete for `clean`.
+    pub fn hold_while<T>(&self, last_words: impl FnOnce() -> T) -> T {
+        let _file = self.lock();
+        last_words()
     }
 
     pub fn snapshot(&self) -> LedgerFile {

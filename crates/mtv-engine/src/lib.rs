@@ -8,6 +8,7 @@ pub mod diagnostics;
 pub mod events;
 pub mod guest;
 pub mod inventory;
+pub mod lease;
 pub mod ledger;
 pub mod names;
 pub mod preview;

@@ -1,9 +1,10 @@
 //! A whole run: session bootstrap, the scenarios (at most `jobs` at once, each in its own task with
 //! no shared mutable state but the ledger and the event sink), teardown, and the exit code.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Semaphore, watch};
@@ -20,6 +21,38 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_TEST_FAILED: u8 = 1;
 pub const EXIT_LEFTOVERS: u8 = 3;
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// Stopped by SIGHUP (128 + 1): like Ctrl-C, teardown ran and the reports were written.
+pub const EXIT_HANGUP: u8 = 129;
+/// Stopped by SIGTERM (128 + 15), as CI systems cancel a job: like Ctrl-C.
+pub const EXIT_TERMINATED: u8 = 143;
+
+/// What stopped a run: each stops it the same way (no new work, teardown, every report written) and
+/// exits with its own code, as a shell reports a process that died of that signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupt {
+    /// Ctrl-C (SIGINT).
+    CtrlC,
+    Terminate,
+    Hangup,
+}
+
+impl Interrupt {
+    pub fn signal_name(self) -> &'static str {
+        match self {
+            Interrupt::CtrlC => "Ctrl-C",
+            Interrupt::Terminate => "SIGTERM",
+            Interrupt::Hangup => "SIGHUP",
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Interrupt::CtrlC => EXIT_INTERRUPTED,
+            Interrupt::Terminate => EXIT_TERMINATED,
+            Interrupt::Hangup => EXIT_HANGUP,
+        }
+    }
+}
 
 /// An item the collection skipped; reported as such, never run.
 #[derive(Debug, Clone)]
@@ -48,20 +81,87 @@ pub struct RunOutcome {
     pub session_id: Option<String>,
 }
 
-/// Counts failed items as they pass, so the engine knows its exit code without a reporter.
+/// Counts failed items as they pass, so the engine knows its exit code without a reporter, and
+/// remembers which items started and finished, so an interrupted run can report the others.
 struct CountingSink {
     inner: Arc<dyn EventSink>,
     failures: AtomicUsize,
+    started: Mutex<HashSet<String>>,
+    finished: Mutex<HashSet<String>>,
+}
+
+impl CountingSink {
+    fn new(inner: Arc<dyn EventSink>) -> Self {
+        CountingSink {
+            inner,
+            failures: AtomicUsize::new(0),
+            started: Mutex::new(HashSet::new()),
+            finished: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn has_started(&self, id: &str) -> bool {
+        self.started
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
+    fn has_finished(&self, id: &str) -> bool {
+        self.finished
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
 }
 
 impl EventSink for CountingSink {
     fn emit(&self, event: Event) {
-        if let Event::StepFinished { outcome, .. } = &event
-            && outcome.is_failure()
-        {
-            self.failures.fetch_add(1, Ordering::SeqCst);
+        match &event {
+            Event::StepStarted { id, .. } => {
+                self.started
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.clone());
+            }
+            Event::StepFinished { id, outcome, .. } => {
+                if outcome.is_failure() {
+                    self.failures.fetch_add(1, Ordering::SeqCst);
+                }
+                self.finished
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id.clone());
+            }
+            _ => {}
         }
         self.inner.emit(event);
+    }
+}
+
+/// Reports every item of `scenarios` that has no outcome yet as interrupted, so the console, JUnit,
+/// the HTML report and `rerun.json` all show what the interruption left undone.
+fn report_interrupted(counting: &CountingSink, scenarios: &[ScenarioSpec], interrupt: Interrupt) {
+    let signal = interrupt.signal_name();
+    for spec in scenarios {
+        for (id, step) in item_ids(spec) {
+            if counting.has_finished(&id) {
+                continue;
+            }
+            let message = if counting.has_started(&id) {
+                format!("the run was stopped by {signal} while this step ran")
+            } else {
+                format!("the run was stopped by {signal} before this step started")
+            };
+            counting.emit(Event::StepFinished {
+                id,
+                scenario: spec.name.clone(),
+                step,
+                outcome: StepOutcome::Interrupted { message },
+                duration: Duration::ZERO,
+                diagnostics: None,
+            });
+        }
     }
 }
 
@@ -79,13 +179,10 @@ pub async fn run(
     scenarios: Vec<ScenarioSpec>,
     skipped: Vec<SkippedItem>,
     options: RunOptions,
-    mut interrupt: watch::Receiver<bool>,
+    mut interrupt: watch::Receiver<Option<Interrupt>>,
 ) -> RunOutcome {
     let started = Instant::now();
-    let counting = Arc::new(CountingSink {
-        inner: input.cluster.events().clone(),
-        failures: AtomicUsize::new(0),
-    });
+    let counting = Arc::new(CountingSink::new(input.cluster.events().clone()));
     let sink: Arc<dyn EventSink> = counting.clone();
     let cluster = Cluster::new(
         input.cluster.client().clone(),
@@ -117,7 +214,7 @@ pub async fn run(
     } else {
         let session = tokio::select! {
             result = bootstrap(Bootstrap { cluster: cluster.clone(), ..input }) => Some(result),
-            _ = interrupt.wait_for(|stop| *stop) => None,
+            _ = interrupt.wait_for(Option::is_some) => None,
         };
         match session {
             Some(Ok(session)) => {
@@ -127,12 +224,9 @@ pub async fn run(
                 ));
                 Some(Arc::new(session))
             }
-            other => {
+            Some(Err(error)) => {
                 sink.emit(session_started(String::new(), None));
-                let message = match other {
-                    Some(Err(error)) => format!("session bootstrap failed: {error}"),
-                    _ => "interrupted during session bootstrap".to_string(),
-                };
+                let message = format!("session bootstrap failed: {error}");
                 for spec in &scenarios {
                     for (id, step) in item_ids(spec) {
                         sink.emit(Event::StepFinished {
@@ -147,6 +241,11 @@ pub async fn run(
                         });
                     }
                 }
+                None
+            }
+            // Interrupted during bootstrap: every item is reported below, as interrupted.
+            None => {
+                sink.emit(session_started(String::new(), None));
                 None
             }
         }
@@ -165,10 +264,12 @@ pub async fn run(
         });
     }
 
-    let mut interrupted = *interrupt.borrow();
     if let Some(session) = &session {
-        interrupted |=
-            run_scenarios(session, scenarios, &options, &counting, interrupt.clone()).await;
+        run_scenarios(session, &scenarios, &options, &counting, interrupt.clone()).await;
+    }
+    let stopped_by = *interrupt.borrow();
+    if let Some(stopped_by) = stopped_by {
+        report_interrupted(&counting, &scenarios, stopped_by);
     }
 
     let leftovers = if options.skip_teardown {
@@ -176,16 +277,10 @@ pub async fn run(
     } else {
         teardown(&cluster, timeouts.teardown).await
     };
+    // A signal during teardown does not stop it, but the run still ends as interrupted.
+    let interrupted = *interrupt.borrow();
     let failed_items = counting.failures.load(Ordering::SeqCst);
-    let exit_code = if interrupted {
-        EXIT_INTERRUPTED
-    } else if failed_items > 0 {
-        EXIT_TEST_FAILED
-    } else if !leftovers.is_empty() {
-        EXIT_LEFTOVERS
-    } else {
-        EXIT_OK
-    };
+    let exit_code = exit_code(interrupted, failed_items, leftovers.len());
     sink.emit(Event::SessionFinished {
         exit_code,
         duration: started.elapsed(),
@@ -194,23 +289,36 @@ pub async fn run(
         exit_code,
         failed_items,
         leftovers: leftovers.len(),
-        interrupted,
+        interrupted: interrupted.is_some(),
         session_id: session.map(|s| s.id.clone()),
     }
 }
 
-/// Runs the scenarios; returns true when interrupted.
+/// The run's exit code: the interruption's, else 1 for a failed item, else 3 for leftovers, else 0.
+fn exit_code(interrupted: Option<Interrupt>, failed_items: usize, leftovers: usize) -> u8 {
+    if let Some(interrupt) = interrupted {
+        interrupt.exit_code()
+    } else if failed_items > 0 {
+        EXIT_TEST_FAILED
+    } else if leftovers > 0 {
+        EXIT_LEFTOVERS
+    } else {
+        EXIT_OK
+    }
+}
+
+/// Runs the scenarios until they end or an interrupt stops them where they are.
 async fn run_scenarios(
     session: &Arc<Session>,
-    scenarios: Vec<ScenarioSpec>,
+    scenarios: &[ScenarioSpec],
     options: &RunOptions,
     counting: &Arc<CountingSink>,
-    mut interrupt: watch::Receiver<bool>,
-) -> bool {
+    mut interrupt: watch::Receiver<Option<Interrupt>>,
+) {
     let permits = Arc::new(Semaphore::new(options.jobs.max(1)));
     let stop_launching = Arc::new(AtomicBool::new(false));
     let mut tasks = JoinSet::new();
-    for spec in scenarios {
+    for spec in scenarios.iter().cloned() {
         let session = session.clone();
         let permits = permits.clone();
         let stop = stop_launching.clone();
@@ -248,15 +356,31 @@ async fn run_scenarios(
         tokio::select! {
             next = tasks.join_next() => {
                 if next.is_none() {
-                    return false;
+                    return;
                 }
             }
-            _ = interrupt.wait_for(|stop| *stop) => {
-                // Ctrl-C: stop every scenario where it is; teardown cancels what runs on the cluster.
+            _ = interrupt.wait_for(Option::is_some) => {
+                // Ctrl-C or a signal: stop every scenario where it is; teardown cancels what runs
+                // on the cluster.
                 tasks.abort_all();
                 while tasks.join_next().await.is_some() {}
-                return true;
+                return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interruption_decides_the_exit_code_with_its_own_signal() {
+        assert_eq!(exit_code(Some(Interrupt::CtrlC), 3, 2), 130);
+        assert_eq!(exit_code(Some(Interrupt::Terminate), 0, 0), 143);
+        assert_eq!(exit_code(Some(Interrupt::Hangup), 0, 0), 129);
+        assert_eq!(exit_code(None, 1, 2), EXIT_TEST_FAILED);
+        assert_eq!(exit_code(None, 0, 2), EXIT_LEFTOVERS);
+        assert_eq!(exit_code(None, 0, 0), EXIT_OK);
     }
 }

@@ -612,7 +612,8 @@ impl Runner {
     }
 
     /// Labels one worker node with the scenario's node selector, so the migrated VM has somewhere to
-    /// run; the ledger records how to take the label off again.
+    /// run; the session's lease on each label (in the ledger) takes it off again when the last
+    /// session needing it ends.
     async fn label_worker_node(
         &self,
         selector: &std::collections::BTreeMap<String, String>,
@@ -635,37 +636,19 @@ impl Runner {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let restore: serde_json::Map<String, Value> = selector
-            .keys()
-            .map(|key| {
-                (
-                    key.clone(),
-                    node["metadata"]["labels"]
-                        .get(key)
-                        .cloned()
-                        .unwrap_or(Value::Null),
-                )
-            })
-            .collect();
-        cluster.ledger().record(LedgerEntry::Patch {
-            resource: crate::events::ResourceRef {
-                api_version: kinds::NODE.api_version(),
-                kind: kinds::NODE.kind.to_string(),
-                namespace: None,
-                name: name.clone(),
-                uid: node["metadata"]["uid"].as_str().map(str::to_string),
-            },
-            restore: json!({"metadata": {"labels": restore}}),
-            removed: false,
-        })?;
-        cluster
-            .merge_patch(
+        // A lease per label: scenarios of other sessions may need the same label on this node.
+        for (key, value) in selector {
+            crate::lease::acquire(
+                cluster,
                 &kinds::NODE,
                 None,
                 &name,
-                json!({"metadata": {"labels": selector}}),
+                &crate::lease::Setting::Label(key.clone()),
+                json!(value),
+                &self.session.id,
             )
             .await?;
+        }
         Ok(name)
     }
 

@@ -18,9 +18,7 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, ClusterError, Verdict, condition, kinds};
 use crate::context::SessionContext;
-use crate::events::ResourceRef;
 use crate::inventory::{Inventory, InventoryError};
-use crate::ledger::LedgerEntry;
 use crate::names::SessionNames;
 
 /// The label every object of a session carries.
@@ -740,7 +738,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     }
 
     if needs.warm {
-        set_precopy_interval(&cluster, &mtv_namespace, context.snapshots_interval).await?;
+        set_precopy_interval(&cluster, &mtv_namespace, &id, context.snapshots_interval).await?;
     }
 
     Ok(Session {
@@ -762,10 +760,12 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     })
 }
 
-/// Sets `controller_precopy_interval` on the ForkliftController and records how to restore it.
+/// Sets `controller_precopy_interval` on the ForkliftController under a lease of this session: other
+/// sessions needing the same interval share it, and the last one to finish restores the original.
 async fn set_precopy_interval(
     cluster: &Cluster,
     mtv_namespace: &str,
+    session: &str,
     minutes: u64,
 ) -> Result<(), ClusterError> {
     let controllers = cluster
@@ -777,36 +777,18 @@ async fn set_precopy_interval(
             reason: format!("no ForkliftController in {mtv_namespace}"),
         });
     };
-    let name = controller["metadata"]["name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let name = controller["metadata"]["name"].as_str().unwrap_or_default();
     // The CRD types the interval as an integer (minutes).
-    let wanted = json!(minutes);
-    let original = controller["spec"]["controller_precopy_interval"].clone();
-    if original == wanted {
-        return Ok(());
-    }
-    cluster.ledger().record(LedgerEntry::Patch {
-        resource: ResourceRef {
-            api_version: kinds::FORKLIFT_CONTROLLER.api_version(),
-            kind: kinds::FORKLIFT_CONTROLLER.kind.into(),
-            namespace: Some(mtv_namespace.to_string()),
-            name: name.clone(),
-            uid: controller["metadata"]["uid"].as_str().map(str::to_string),
-        },
-        restore: json!({"spec": {"controller_precopy_interval": original}}),
-        removed: false,
-    })?;
-    cluster
-        .merge_patch(
-            &kinds::FORKLIFT_CONTROLLER,
-            Some(mtv_namespace),
-            &name,
-            json!({"spec": {"controller_precopy_interval": wanted}}),
-        )
-        .await?;
-    Ok(())
+    crate::lease::acquire(
+        cluster,
+        &kinds::FORKLIFT_CONTROLLER,
+        Some(mtv_namespace),
+        name,
+        &crate::lease::Setting::Spec("controller_precopy_interval".into()),
+        json!(minutes),
+        session,
+    )
+    .await
 }
 
 /// True when the API server is an mtv-tests lab (it serves the lab's source API).

@@ -100,9 +100,9 @@ fn step_line(id: &str, outcome: &StepOutcome, duration: Duration) -> String {
     let head = format!("{id} {} ({})", outcome.label(), step_duration(duration));
     match outcome {
         StepOutcome::Passed => head,
-        StepOutcome::Failed { message } | StepOutcome::Error { message } => {
-            format!("{head} - {message}")
-        }
+        StepOutcome::Failed { message }
+        | StepOutcome::Error { message }
+        | StepOutcome::Interrupted { message } => format!("{head} - {message}"),
         StepOutcome::Xfailed { reason } | StepOutcome::Skipped { reason } => {
             format!("{head} - {reason}")
         }
@@ -265,6 +265,10 @@ impl<W: Write> PlainConsole<W> {
                 })
                 .collect(),
             Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
+            Event::TeardownNote { message } => vec![format!("teardown: {message}")],
+            Event::ResourceLeftAlone { resource, reason } => {
+                vec![format!("teardown: {resource} left alone: {reason}")]
+            }
             _ => Vec::new(),
         }
     }
@@ -616,6 +620,10 @@ impl<W: Write> Reporter for LiveConsole<W> {
                 lines
             }
             Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
+            Event::TeardownNote { message } => vec![format!("teardown: {message}")],
+            Event::ResourceLeftAlone { resource, reason } => {
+                vec![format!("teardown: {resource} left alone: {reason}")]
+            }
             other => session_header(other).unwrap_or_default(),
         };
         self.print(&lines);

@@ -16,8 +16,8 @@ use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
 use crate::atomic_file::write_atomically;
 use crate::names::split_scenario;
 use crate::summary::{
-    EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, exit_meaning, session_duration,
-    step_duration,
+    EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TERMINATED, EXIT_TEST_FAILED,
+    exit_meaning, session_duration, step_duration,
 };
 use crate::{ReportError, Reporter, Summary};
 
@@ -48,6 +48,8 @@ pub struct HtmlReport {
     deleted: Vec<ResourceRef>,
     teardown_ledgered: Option<usize>,
     teardown_finished: bool,
+    /// What teardown did not touch, with why (not the run's object, or still needed by another session).
+    left_alone: Vec<(ResourceRef, String)>,
 }
 
 struct SessionFacts {
@@ -130,6 +132,8 @@ impl StepRecord {
 enum Verdict {
     Failed,
     Error,
+    /// Stopped by Ctrl-C or a signal; reported so (an `Interrupted` outcome).
+    Interrupted,
     Unfinished,
     Passed,
     Xfailed,
@@ -142,6 +146,7 @@ impl Verdict {
             Some(StepOutcome::Passed) => Verdict::Passed,
             Some(StepOutcome::Failed { .. }) => Verdict::Failed,
             Some(StepOutcome::Error { .. }) => Verdict::Error,
+            Some(StepOutcome::Interrupted { .. }) => Verdict::Interrupted,
             Some(StepOutcome::Xfailed { .. }) => Verdict::Xfailed,
             Some(StepOutcome::Skipped { .. }) => Verdict::Skipped,
             None => Verdict::Unfinished,
@@ -152,6 +157,7 @@ impl Verdict {
         match self {
             Verdict::Failed => "FAILED",
             Verdict::Error => "ERROR",
+            Verdict::Interrupted => "INTERRUPTED",
             Verdict::Unfinished => "NOT FINISHED",
             Verdict::Passed => "PASSED",
             Verdict::Xfailed => "XFAIL",
@@ -164,7 +170,7 @@ impl Verdict {
         match self {
             Verdict::Failed => "o-failed",
             Verdict::Error => "o-error",
-            Verdict::Unfinished => "o-unfinished",
+            Verdict::Interrupted | Verdict::Unfinished => "o-unfinished",
             Verdict::Passed => "o-passed",
             Verdict::Xfailed => "o-xfailed",
             Verdict::Skipped => "o-skipped",
@@ -172,7 +178,10 @@ impl Verdict {
     }
 
     fn is_problem(self) -> bool {
-        matches!(self, Verdict::Failed | Verdict::Error | Verdict::Unfinished)
+        matches!(
+            self,
+            Verdict::Failed | Verdict::Error | Verdict::Interrupted | Verdict::Unfinished
+        )
     }
 }
 
@@ -233,6 +242,7 @@ impl HtmlReport {
             deleted: Vec::new(),
             teardown_ledgered: None,
             teardown_finished: false,
+            left_alone: Vec::new(),
         }
     }
 
@@ -369,6 +379,10 @@ impl Reporter for HtmlReport {
             Event::ScenarioFinished { scenario } => self.scenario_mut(scenario).1.finished = true,
             Event::TeardownStarted { resources } => self.teardown_ledgered = Some(*resources),
             Event::TeardownFinished { .. } => self.teardown_finished = true,
+            Event::ResourceLeftAlone { resource, reason } => {
+                self.left_alone.push((resource.clone(), reason.clone()));
+            }
+            Event::TeardownNote { .. } => {}
             Event::SessionFinished { .. } => {}
         }
     }
@@ -467,6 +481,8 @@ fn headline_verdict(summary: &Summary) -> (&'static str, &'static str) {
         Some(EXIT_TEST_FAILED) => ("FAILED", "o-failed"),
         Some(EXIT_LEFTOVERS) => ("LEFTOVERS", "o-xfailed"),
         Some(EXIT_INTERRUPTED) => ("INTERRUPTED", "o-unfinished"),
+        Some(EXIT_TERMINATED) => ("INTERRUPTED (SIGTERM)", "o-unfinished"),
+        Some(EXIT_HANGUP) => ("INTERRUPTED (SIGHUP)", "o-unfinished"),
         Some(_) => ("FAILED", "o-failed"),
     }
 }
@@ -661,6 +677,7 @@ impl Page<'_> {
             let class = match failure.kind {
                 crate::FailureKind::Failed => "o-failed",
                 crate::FailureKind::Error => "o-error",
+                crate::FailureKind::Interrupted => "o-unfinished",
             };
             write!(
                 out,
@@ -731,8 +748,9 @@ impl Page<'_> {
             writeln!(out, "<p class=\"muted\">No scenario reported a step.</p>")?;
         }
         let verdicts: Vec<Verdict> = scenarios.iter().map(ScenarioRecord::verdict).collect();
-        let groups: [(&str, &[Verdict]); 5] = [
+        let groups: [(&str, &[Verdict]); 6] = [
             ("Failed scenarios", &[Verdict::Failed, Verdict::Error]),
+            ("Interrupted scenarios", &[Verdict::Interrupted]),
             ("Unfinished scenarios", &[Verdict::Unfinished]),
             ("Passed scenarios", &[Verdict::Passed]),
             ("Scenarios with expected failures only", &[Verdict::Xfailed]),
@@ -822,7 +840,11 @@ impl Page<'_> {
             verdict.label()
         )?;
         match outcome {
-            Some(StepOutcome::Failed { message } | StepOutcome::Error { message }) => {
+            Some(
+                StepOutcome::Failed { message }
+                | StepOutcome::Error { message }
+                | StepOutcome::Interrupted { message },
+            ) => {
                 self.message(out, message)?;
             }
             Some(StepOutcome::Xfailed { reason } | StepOutcome::Skipped { reason }) => {
@@ -993,6 +1015,23 @@ impl Page<'_> {
                 "</ul>\n<p><code>mtv-tests clean --ledger</code> with this run&#39;s \
                  <code>resources.json</code> removes them.</p>\n</div>"
             )?;
+        }
+        if !report.left_alone.is_empty() {
+            writeln!(
+                out,
+                "<h3>Left alone ({})</h3>\n<ul class=\"ids\">",
+                report.left_alone.len()
+            )?;
+            for (resource, reason) in &report.left_alone {
+                writeln!(
+                    out,
+                    "<li><code>{}</code> ({}): {}</li>",
+                    esc(&resource.to_string()),
+                    esc(&resource.api_version),
+                    esc(reason)
+                )?;
+            }
+            writeln!(out, "</ul>")?;
         }
         if !report.deleted.is_empty() {
             let mut kinds: Vec<(&str, usize)> = Vec::new();

@@ -1,3 +1,6 @@
+//! The JUnit XML report (`junit.xml`), shaped like pytest's so CI systems read it as they read the
+//! Python suite's.
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -18,7 +21,8 @@ const SUITE_NAME: &str = "mtv-tests";
 /// step: `classname` is the scenario class (`TestSanityColdMtvMigration`), `name` is the step with
 /// the scenario's parameter (`test_create_storagemap[rhel8]`), and the property `test_id` keeps the
 /// full id (`TestSanityColdMtvMigration[rhel8]::test_create_storagemap`). Failures become
-/// `<failure>`, errors `<error>`, skips and expected failures `<skipped>` (the latter with the
+/// `<failure>`, errors `<error>`, steps a Ctrl-C or signal stopped `<error type="INTERRUPTED">`
+/// with the message `INTERRUPTED: ...`, skips and expected failures `<skipped>` (the latter with the
 /// message prefixed `xfail: `). Cases are grouped by scenario, in the order scenarios started.
 /// The file is written at [`Reporter::finish`], atomically (a temporary file, then a rename).
 pub struct JunitReport {
@@ -139,6 +143,12 @@ fn status_of(outcome: &StepOutcome) -> TestCaseStatus {
         StepOutcome::Passed => TestCaseStatus::success(),
         StepOutcome::Failed { message } => non_success(NonSuccessKind::Failure, message),
         StepOutcome::Error { message } => non_success(NonSuccessKind::Error, message),
+        // An error, not a failure: the step did not get to decide; the type says why.
+        StepOutcome::Interrupted { message } => {
+            let mut status = non_success(NonSuccessKind::Error, &format!("INTERRUPTED: {message}"));
+            status.set_type("INTERRUPTED");
+            status
+        }
         StepOutcome::Skipped { reason } => skipped("pytest.skip", reason.clone()),
         StepOutcome::Xfailed { reason } => skipped("pytest.xfail", format!("xfail: {reason}")),
     }

@@ -26,8 +26,8 @@ pub use junit::JunitReport;
 pub use names::TestName;
 pub use rerun::{RERUN_STATE_VERSION, RerunReport, RerunState, RerunStateError};
 pub use summary::{
-    EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, FailedStep, FailureKind, Summary,
-    exit_meaning,
+    EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TERMINATED, EXIT_TEST_FAILED,
+    FailedStep, FailureKind, Summary, exit_meaning,
 };
 
 pub use mtv_engine::events::Event;

@@ -1,5 +1,6 @@
 //! The rerun state (`results/rerun.json`): which scenarios failed, for `--last-failed`, as pytest's
-//! `--lf` cache. A run adds the scenarios that failed or errored and removes the ones that ran without
+//! `--lf` cache. A run adds the scenarios that failed, errored or were interrupted
+//! (Ctrl-C, SIGTERM, SIGHUP) and removes the ones that ran without
 //! failing; scenarios it did not run keep their state, so `-m tier0 --last-failed` after a whole run
 //! leaves the other families' failures for later. A different source provider starts afresh: a
 //! failure on one profile says nothing about another.

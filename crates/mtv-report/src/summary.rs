@@ -1,3 +1,6 @@
+//! The outcome of a run computed from its events alone (counts, failures, leftovers), and what
+//! each exit code means.
+
 use std::time::{Duration, Instant};
 
 use mtv_engine::events::{Event, ResourceRef, StepOutcome};
@@ -10,8 +13,13 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_TEST_FAILED: u8 = 1;
 /// No test failed, but teardown left resources behind.
 pub const EXIT_LEFTOVERS: u8 = 3;
-/// The run was interrupted; only the caller knows this, so [`Summary::exit_code`] never returns it.
+/// The run was interrupted by Ctrl-C (SIGINT); only the caller knows this, so
+/// [`Summary::exit_code`] never returns it.
 pub const EXIT_INTERRUPTED: u8 = 130;
+/// The run was stopped by SIGHUP (128 + 1), like Ctrl-C: teardown ran, every report was written.
+pub const EXIT_HANGUP: u8 = 129;
+/// The run was stopped by SIGTERM (128 + 15), like Ctrl-C: teardown ran, every report was written.
+pub const EXIT_TERMINATED: u8 = 143;
 /// Usage or configuration error: the run never started, so no event stream carries it.
 const EXIT_USAGE: u8 = 2;
 
@@ -22,16 +30,20 @@ pub fn exit_meaning(code: u8) -> &'static str {
         EXIT_TEST_FAILED => "a test failed or errored",
         EXIT_USAGE => "usage or configuration error",
         EXIT_LEFTOVERS => "no test failed, but teardown left resources behind",
-        EXIT_INTERRUPTED => "interrupted",
+        EXIT_INTERRUPTED => "interrupted (Ctrl-C)",
+        EXIT_HANGUP => "stopped by SIGHUP",
+        EXIT_TERMINATED => "stopped by SIGTERM",
         _ => "unknown exit code",
     }
 }
 
-/// Whether a step failed on its own (pytest `FAILED`) or could not run (pytest `ERROR`).
+/// Whether a step failed on its own (pytest `FAILED`), could not run (pytest `ERROR`), or was
+/// stopped by Ctrl-C or a signal before it finished (`INTERRUPTED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     Failed,
     Error,
+    Interrupted,
 }
 
 impl FailureKind {
@@ -39,6 +51,7 @@ impl FailureKind {
         match self {
             FailureKind::Failed => "FAILED",
             FailureKind::Error => "ERROR",
+            FailureKind::Interrupted => "INTERRUPTED",
         }
     }
 }
@@ -58,6 +71,8 @@ pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub errors: usize,
+    /// Steps the run was stopped before they finished (Ctrl-C, SIGTERM, SIGHUP).
+    pub interrupted: usize,
     pub skipped: usize,
     pub xfailed: usize,
     /// What teardown could not delete (empty when teardown did not run).
@@ -135,6 +150,11 @@ impl Summary {
                 let step = failure(FailureKind::Error, message);
                 self.failures.push(step);
             }
+            StepOutcome::Interrupted { message } => {
+                self.interrupted += 1;
+                let step = failure(FailureKind::Interrupted, message);
+                self.failures.push(step);
+            }
             StepOutcome::Skipped { reason } => {
                 self.skipped += 1;
                 count_reason(&mut self.skip_reasons, reason);
@@ -148,13 +168,14 @@ impl Summary {
 
     /// Steps that reported an outcome.
     pub fn total(&self) -> usize {
-        self.passed + self.failed + self.errors + self.skipped + self.xfailed
+        self.passed + self.failed + self.errors + self.interrupted + self.skipped + self.xfailed
     }
 
-    /// The process exit code. Precedence: a failed or errored test → 1 (it says more than a
-    /// leftover does), else leftovers → 3, else 0. Interruption (130) is the caller's to decide.
+    /// The process exit code. Precedence: a failed, errored or interrupted test → 1 (it says more
+    /// than a leftover does), else leftovers → 3, else 0. Interruption (130, 129, 143) is the
+    /// caller's to decide.
     pub fn exit_code(&self) -> u8 {
-        if self.failed > 0 || self.errors > 0 {
+        if self.failed > 0 || self.errors > 0 || self.interrupted > 0 {
             EXIT_TEST_FAILED
         } else if !self.leftovers.is_empty() {
             EXIT_LEFTOVERS
@@ -190,6 +211,7 @@ impl Summary {
         push(self.skipped, "skipped", "skipped");
         push(self.xfailed, "xfailed", "xfailed");
         push(self.errors, "error", "errors");
+        push(self.interrupted, "interrupted", "interrupted");
         push(self.leftovers.len(), "leftover", "leftovers");
         if parts.is_empty() {
             "no tests ran".to_string()
@@ -261,7 +283,14 @@ mod tests {
 
     #[test]
     fn every_exit_code_of_a_run_has_a_meaning() {
-        for code in [EXIT_OK, EXIT_TEST_FAILED, EXIT_LEFTOVERS, EXIT_INTERRUPTED] {
+        for code in [
+            EXIT_OK,
+            EXIT_TEST_FAILED,
+            EXIT_LEFTOVERS,
+            EXIT_INTERRUPTED,
+            EXIT_HANGUP,
+            EXIT_TERMINATED,
+        ] {
             assert_ne!(exit_meaning(code), exit_meaning(42), "{code}");
         }
     }

@@ -816,3 +816,97 @@ fn html_report_is_written_atomically_and_stays_small() {
     // 200 items: about 1 KB each with their notes, so a run of the whole catalog mails easily.
     assert!(page.len() < 250_000, "{} bytes", page.len());
 }
+
+/// A run stopped by SIGTERM: one step stopped while it ran, one never started, and teardown left a
+/// Namespace of someone else alone.
+fn interrupted_run() -> Vec<Event> {
+    let interrupted = |when: &str| StepOutcome::Interrupted {
+        message: format!("the run was stopped by SIGTERM {when}"),
+    };
+    vec![
+        Event::SessionStarted {
+            session_id: "auto-s1234".into(),
+            target: "lab".into(),
+            mtv_version: Some("2.10.0".into()),
+            source_provider: "vsphere".into(),
+            provider_type: "vsphere".into(),
+            storage_class: "lab-ceph-rbd".into(),
+            items: 3,
+        },
+        Event::ScenarioStarted {
+            scenario: WARM.into(),
+        },
+        started(WARM, "test_create_plan"),
+        finished(WARM, "test_create_plan", StepOutcome::Passed, 1_000),
+        started(WARM, "test_migrate_vms"),
+        finished(
+            WARM,
+            "test_migrate_vms",
+            interrupted("while this step ran"),
+            0,
+        ),
+        finished(
+            COLD,
+            "test_create_plan",
+            interrupted("before this step started"),
+            0,
+        ),
+        Event::TeardownStarted { resources: 2 },
+        Event::TeardownNote {
+            message: "waiting for Namespace mtv-tests-s1234 to be deleted".into(),
+        },
+        Event::ResourceLeftAlone {
+            resource: resource("Plan", "plan-rhel8-s1234"),
+            reason: "not ours, left alone: its uid is 9a8b, the ledger's 0f1e2d3c".into(),
+        },
+        Event::TeardownFinished { leftovers: vec![] },
+        Event::SessionFinished {
+            exit_code: 143,
+            duration: Duration::from_millis(5_000),
+        },
+    ]
+}
+
+#[test]
+fn interrupted_steps_are_reported_as_such_everywhere() {
+    let events = interrupted_run();
+    let summary = Summary::from_events(&events);
+    assert_eq!((summary.passed, summary.interrupted), (1, 2));
+    assert_eq!(summary.counts_line(), "1 passed, 2 interrupted");
+    assert_eq!(summary.failures[0].kind, FailureKind::Interrupted);
+
+    let console = plain_console_text(&events, false);
+    assert!(
+        console.contains(&format!(
+            "{WARM}::test_migrate_vms INTERRUPTED (0.0s) - the run was stopped by SIGTERM while this step ran"
+        )),
+        "{console}"
+    );
+    assert!(
+        console.contains(&format!(
+            "INTERRUPTED {COLD}::test_create_plan - the run was stopped by SIGTERM before this step started"
+        )),
+        "{console}"
+    );
+    assert!(
+        console.contains("teardown: waiting for Namespace mtv-tests-s1234 to be deleted")
+            && console
+                .contains("teardown: Plan mtv-tests-s1234/plan-rhel8-s1234 left alone: not ours"),
+        "{console}"
+    );
+
+    let xml = junit_xml(&events);
+    assert!(
+        xml.contains(
+            "<error message=\"INTERRUPTED: the run was stopped by SIGTERM while this step ran\" type=\"INTERRUPTED\""
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains("errors=\"2\""), "{xml}");
+
+    let page = html_page(&events);
+    assert_balanced(&page);
+    assert!(page.contains("INTERRUPTED (SIGTERM)"), "{page}");
+    assert!(page.contains("Interrupted scenarios (2)"), "{page}");
+    assert!(page.contains("Left alone (1)"), "{page}");
+}

@@ -136,3 +136,31 @@ fn a_state_that_is_not_one_names_the_file() {
         "{wrong}"
     );
 }
+
+#[test]
+fn interrupted_scenarios_are_kept_for_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rerun.json");
+    let interrupted = |when: &str| StepOutcome::Interrupted {
+        message: format!("the run was stopped by SIGTERM {when}"),
+    };
+    let state = run(
+        &path,
+        &[
+            started("vsphere"),
+            step("TestA[a]", "test_create_plan", StepOutcome::Passed),
+            step(
+                "TestA[a]",
+                "test_migrate_vms",
+                interrupted("while this step ran"),
+            ),
+            step(
+                "TestB[b]",
+                "test_create_storagemap",
+                interrupted("before this step started"),
+            ),
+            step("TestC[c]", "test_check_vms", StepOutcome::Passed),
+        ],
+    );
+    assert_eq!(names(&state), ["TestA[a]", "TestB[b]"]);
+}

@@ -394,7 +394,7 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let sink = Arc::new(TimedSink::default());
     let (cluster_url, cluster_token) = server_and_token(&target).expect("the lab's server");
     let kube_config = config_for(&target).await.expect("the lab's kubeconfig");
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
     let outcome = run(
         Bootstrap {
             cluster: Cluster::new(client, ledger, sink.clone()),

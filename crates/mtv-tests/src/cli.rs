@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         `list` and `plan` preview a run without touching any cluster (pytest's --collect-only and \
         --setup-plan). Without a providers file the built-in profiles of the embedded lab are used.",
     after_help = "Exit codes: 0 all passed (skips allowed), 1 a test failed, 2 usage or configuration error, \
-        3 teardown left resources behind, 5 -m/-k selected no test (as pytest), 130 interrupted."
+        3 teardown left resources behind, 5 -m/-k selected no test (as pytest), 130 interrupted (Ctrl-C), \
+        143 SIGTERM, 129 SIGHUP."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -99,6 +100,10 @@ pub struct CleanArgs {
     /// The ledger a run wrote.
     #[arg(long, value_name = "PATH")]
     pub ledger: PathBuf,
+    /// How long to wait for the deletions before giving up and listing what remains (exit 3).
+    #[arg(long, value_name = "SECONDS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -9,7 +9,7 @@ use mtv_config::Env;
 use mtv_engine::cluster::Cluster;
 use mtv_engine::events::{ChannelSink, Event, EventSink};
 use mtv_engine::ledger::Ledger;
-use mtv_engine::run::{RunOptions, SkippedItem, run};
+use mtv_engine::run::{Interrupt, RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
 use mtv_engine::target::{
@@ -39,19 +39,58 @@ fn explicit_target(args: &TargetArgs) -> Option<Target> {
     }
 }
 
-/// First Ctrl-C: stop the scenarios and tear down. Second: exit at once.
-fn install_interrupt() -> watch::Receiver<bool> {
-    let (tx, rx) = watch::channel(false);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\ninterrupted: stopping the scenarios and tearing down (Ctrl-C again to exit now)"
-            );
-            let _ = tx.send(true);
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(mtv_engine::run::EXIT_INTERRUPTED));
-            }
+/// The signals that stop a run: Ctrl-C (SIGINT), SIGTERM (how CI systems cancel a job) and SIGHUP
+/// (a closed terminal), each reported as what it is.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Registers the handlers now, before anything is created, so no signal kills the run untidily.
+    fn register() -> Result<Self, Report> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handler =
+            |kind, name: &str| signal(kind).map_err(|e| miette!("cannot handle {name}: {e}"));
+        Ok(StopSignals {
+            interrupt: handler(SignalKind::interrupt(), "Ctrl-C")?,
+            terminate: handler(SignalKind::terminate(), "SIGTERM")?,
+            hangup: handler(SignalKind::hangup(), "SIGHUP")?,
+        })
+    }
+
+    /// The next of the three to arrive.
+    async fn next(&mut self) -> Interrupt {
+        tokio::select! {
+            _ = self.interrupt.recv() => Interrupt::CtrlC,
+            _ = self.terminate.recv() => Interrupt::Terminate,
+            _ = self.hangup.recv() => Interrupt::Hangup,
         }
+    }
+}
+
+/// First Ctrl-C, SIGTERM or SIGHUP: stop the scenarios, tear down, write every report, exit with the
+/// signal's code. A second one (any of the three): exit at once, with the ledger complete on disk.
+fn install_interrupt(
+    mut signals: StopSignals,
+    ledger: Arc<Ledger>,
+) -> watch::Receiver<Option<Interrupt>> {
+    let (tx, rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let first = signals.next().await;
+        eprintln!(
+            "\n{}: stopping the scenarios and tearing down (Ctrl-C, SIGTERM or SIGHUP again to exit now)",
+            first.signal_name()
+        );
+        let _ = tx.send(Some(first));
+        let second = signals.next().await;
+        eprintln!(
+            "{}: exiting now; `mtv-tests clean --ledger {}` removes what is left",
+            second.signal_name(),
+            ledger.path().display()
+        );
+        ledger.hold_while(|| std::process::exit(i32::from(second.exit_code())));
     });
     rx
 }
@@ -73,6 +112,7 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     if let Some(code) = front::preflight_run(&args, env, cwd)? {
         return Ok(code);
     }
+    let signals = StopSignals::register()?;
     std::fs::create_dir_all(&args.results).map_err(|e| {
         miette!(
             "cannot create the results directory {}: {e}",
@@ -167,6 +207,7 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let ledger_path = args.results.join("resources.json");
     let ledger =
         Arc::new(Ledger::create(&ledger_path, &session_id, &target.describe()).map_err(plain)?);
+    let interrupt = install_interrupt(signals, ledger.clone());
 
     let junit_path = args
         .junitxml
@@ -189,7 +230,6 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let reporters = spawn_reporters(fanout, rx);
     let sink: Arc<dyn EventSink> = Arc::new(ChannelSink(tx));
 
-    let interrupt = install_interrupt();
     let outcome = run(
         Bootstrap {
             cluster: Cluster::new(client, ledger, sink),
@@ -240,13 +280,17 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     Ok(outcome.exit_code)
 }
 
-/// A sink that prints what teardown removes and leaves.
+/// A sink that prints what teardown removes, waits for, leaves alone and leaves behind.
 struct CleanPrinter;
 
 impl EventSink for CleanPrinter {
     fn emit(&self, event: Event) {
         match event {
             Event::ResourceDeleted { resource } => println!("deleted {resource}"),
+            Event::TeardownNote { message } => println!("{message}"),
+            Event::ResourceLeftAlone { resource, reason } => {
+                println!("left alone {resource} ({}): {reason}", resource.api_version)
+            }
             Event::TeardownFinished { leftovers } => {
                 for resource in leftovers {
                     println!("LEFTOVER {resource}");
@@ -269,13 +313,18 @@ pub async fn clean_command(args: CleanArgs) -> Result<u8, Report> {
     })?;
     let client = client_for(&target).await.map_err(plain)?;
     let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(CleanPrinter));
-    let leftovers =
-        mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(120)).await;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let leftovers = mtv_engine::teardown::teardown(&cluster, timeout).await;
     if leftovers.is_empty() {
         println!("clean: nothing left");
         Ok(mtv_engine::run::EXIT_OK)
     } else {
-        println!("clean: {} resources left behind", leftovers.len());
+        println!(
+            "clean: {} resources left behind (LEFTOVER above) after waiting up to {}s; run clean \
+             again once what holds them is gone",
+            leftovers.len(),
+            args.timeout
+        );
         Ok(mtv_engine::run::EXIT_LEFTOVERS)
     }
 }

@@ -211,7 +211,7 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     };
     let client = client_for(&target).await.unwrap();
     let kube_config = config_for(&target).await.unwrap();
-    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(false);
+    let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
     let needs = SessionNeeds {
         warm: scenarios.iter().any(|s| s.config.warm_migration),
         remote: false,

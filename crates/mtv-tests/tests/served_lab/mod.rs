@@ -1,0 +1,265 @@
+//! What the tests against a `mtv-tests lab serve` process share: the lab process, `mtv-tests` runs
+//! against it (waited for or left running), and real kubectl to see what the cluster holds.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
+
+/// Every kind a run creates or changes, for kubectl to list.
+pub const RUN_KINDS: &str = "namespaces,secrets,configmaps,persistentvolumeclaims,\
+providers.forklift.konveyor.io,storagemaps.forklift.konveyor.io,networkmaps.forklift.konveyor.io,\
+plans.forklift.konveyor.io,migrations.forklift.konveyor.io,hooks.forklift.konveyor.io,\
+network-attachment-definitions.k8s.cni.cncf.io,virtualmachines.kubevirt.io,datavolumes.cdi.kubevirt.io";
+
+/// Stops a child process when the test ends, whatever happens.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn new(child: Child) -> Self {
+        KillOnDrop(Some(child))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map_or(0, Child::id)
+    }
+
+    /// Waits for the process to end and collects its output.
+    pub fn wait_with_output(mut self) -> Output {
+        let child = self.0.take().expect("a running child");
+        child.wait_with_output().expect("the child ends")
+    }
+
+    /// Its standard output, when it was piped and not taken yet.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.0.as_mut().and_then(|child| child.stdout.take())
+    }
+
+    /// Whether the process has ended.
+    pub fn has_exited(&mut self) -> bool {
+        self.0
+            .as_mut()
+            .is_none_or(|child| child.try_wait().ok().flatten().is_some())
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A `mtv-tests lab serve` process in its own temporary directory, with kubectl pointed at it.
+pub struct ServedLab {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    kubectl: PathBuf,
+    _process: KillOnDrop,
+}
+
+impl ServedLab {
+    /// Starts a lab at `speed`; `None` when kubectl tests are skipped (`MTV_SKIP_KUBECTL_TESTS=1`).
+    pub fn start(speed: &str) -> Option<ServedLab> {
+        let kubectl = mtv_test_peers::kubectl()?;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("lab.kubeconfig");
+        let process = Command::new(BIN)
+            .args(["lab", "serve", "--port", "0", "--speed", speed])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lab serve starts");
+        let process = KillOnDrop::new(process);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !kubeconfig.exists() {
+            assert!(Instant::now() < deadline, "no kubeconfig after 30s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(ServedLab {
+            dir,
+            kubeconfig,
+            kubectl,
+            _process: process,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn kubeconfig_arg(&self) -> String {
+        self.kubeconfig.to_str().expect("utf-8 path").to_string()
+    }
+
+    /// A kubectl command against the lab.
+    pub fn kubectl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.kubectl);
+        command.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        command
+    }
+
+    /// Runs kubectl; panics with its output unless it exits 0; returns stdout.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let output = self.kubectl_command(args).output().expect("kubectl runs");
+        assert!(
+            output.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// kubectl with `-o json`, parsed.
+    pub fn kubectl_json(&self, args: &[&str]) -> Value {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        serde_json::from_str(&self.kubectl(&all)).expect("kubectl prints JSON")
+    }
+
+    /// What a run may leave behind, as kubectl sees it: every object of [`RUN_KINDS`] by
+    /// kind/namespace/name, the ForkliftController's spec and annotations, and the nodes' labels
+    /// and annotations.
+    pub fn cluster_state(&self) -> Vec<String> {
+        let mut state: Vec<String> = self.kubectl_json(&["get", RUN_KINDS, "-A"])["items"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|o| {
+                format!(
+                    "{} {}/{}",
+                    o["kind"].as_str().unwrap_or("?"),
+                    o["metadata"]["namespace"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        state.sort();
+        for controller in self.kubectl_json(&["get", "forkliftcontrollers", "-A"])["items"]
+            .as_array()
+            .expect("a list")
+        {
+            state.push(format!(
+                "ForkliftController spec {} annotations {}",
+                controller["spec"],
+                annotations(controller)
+            ));
+        }
+        for node in self.kubectl_json(&["get", "nodes"])["items"]
+            .as_array()
+            .expect("a list")
+        {
+            state.push(format!(
+                "Node {} labels {} annotations {}",
+                node["metadata"]["name"],
+                node["metadata"]["labels"],
+                annotations(node)
+            ));
+        }
+        state
+    }
+
+    /// The ForkliftController's `spec.controller_precopy_interval` (null when unset) and its
+    /// annotations.
+    pub fn precopy_interval(&self) -> (Value, Value) {
+        let controller =
+            &self.kubectl_json(&["get", "forkliftcontrollers", "-n", "openshift-mtv"])["items"][0];
+        (
+            controller["spec"]["controller_precopy_interval"].clone(),
+            controller["metadata"]["annotations"].clone(),
+        )
+    }
+
+    /// `mtv-tests ARGS` in `dir` with a clean environment, not waited for.
+    pub fn spawn_mtv_tests(&self, dir: &Path, args: &[&str]) -> KillOnDrop {
+        KillOnDrop::new(
+            mtv_tests_command(dir, args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("mtv-tests runs"),
+        )
+    }
+}
+
+/// An object's annotations; none and an empty map read the same (a merge patch removing the last
+/// one leaves an empty map).
+fn annotations(object: &Value) -> Value {
+    match &object["metadata"]["annotations"] {
+        Value::Object(map) if !map.is_empty() => Value::Object(map.clone()),
+        _ => Value::Null,
+    }
+}
+
+/// `mtv-tests ARGS` in `dir`, with only `PATH` of the environment and no colours.
+pub fn mtv_tests_command(dir: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "400");
+    command
+}
+
+/// Runs `mtv-tests ARGS` in `dir` to its end.
+pub fn mtv_tests(dir: &Path, args: &[&str]) -> Output {
+    mtv_tests_command(dir, args)
+        .output()
+        .expect("mtv-tests runs")
+}
+
+/// The output of a finished child as text: stdout, then stderr.
+pub fn text(output: &Output) -> String {
+    format!(
+        "--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Waits until a file contains `needle`.
+pub fn wait_for_text(path: &Path, needle: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never contained {needle:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends a signal (`TERM`, `HUP`, `INT`) to a process with kill(1).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The event log of a run, one JSON value per line.
+pub fn events(results: &Path) -> Vec<Value> {
+    std::fs::read_to_string(results.join("events.jsonl"))
+        .expect("events.jsonl")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON event"))
+        .collect()
+}

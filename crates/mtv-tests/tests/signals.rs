@@ -1,0 +1,269 @@
+//! SIGTERM and SIGHUP stop a run as the first Ctrl-C does: no new work, migrations cancelled, teardown,
+//! every report written with the unfinished items INTERRUPTED, exit 143 / 129; `--last-failed` then
+//! selects what was interrupted. Proven against a `mtv-tests lab serve` process, with kubectl
+//! checking that nothing is left.
+
+mod served_lab;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use served_lab::{ServedLab, events, mtv_tests, send_signal, text, wait_for_text};
+
+/// Starts `run -m tier0 -j 2` against a served lab, sends `signal` once a Migration exists, and
+/// checks the run's exit code, its reports and the cluster.
+fn stop_mid_run_with(signal: &str, exit_code: i32, name: &str) {
+    let Some(lab) = ServedLab::start("0.3") else {
+        return;
+    };
+    let before = lab.cluster_state();
+    let kubeconfig = lab.kubeconfig_arg();
+    let run = lab.spawn_mtv_tests(
+        lab.path(),
+        &[
+            "run",
+            "-m",
+            "tier0",
+            "-j",
+            "2",
+            "--no-progress",
+            "--results",
+            "out",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    let results = lab.path().join("out");
+    // A Migration is being created or runs: there is something to cancel and tear down.
+    wait_for_text(
+        &results.join("resources.json"),
+        "\"Migration\"",
+        Duration::from_secs(120),
+    );
+    let (during, _) = lab.precopy_interval();
+    assert_eq!(during, 2, "the warm scenario set the precopy interval");
+    send_signal(run.id(), signal);
+    let output = run.wait_with_output();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(exit_code), "{shown}");
+    assert!(
+        shown.contains(&format!("{name}: stopping the scenarios and tearing down")),
+        "{shown}"
+    );
+
+    // Nothing left: the same objects, the same ForkliftController spec, the same node labels.
+    assert_eq!(lab.cluster_state(), before, "{shown}");
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
+            .unwrap();
+    assert!(
+        ledger["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["removed"] == true),
+        "{ledger:#}"
+    );
+
+    // The event log: the interrupted items, and the session's end with the signal's exit code.
+    let events = events(&results);
+    let interrupted: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished" && e["outcome"] == "interrupted")
+        .map(|e| e["scenario"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!interrupted.is_empty(), "{shown}");
+    let messages: Vec<&str> = events
+        .iter()
+        .filter(|e| e["outcome"] == "interrupted")
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| *m == format!("the run was stopped by {name} while this step ran")),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| *m == format!("the run was stopped by {name} before this step started")),
+        "{messages:?}"
+    );
+    let finished = events.last().unwrap();
+    assert_eq!(finished["event"], "session_finished");
+    assert_eq!(finished["exit_code"], exit_code);
+    // Every collected item has exactly one outcome.
+    let outcomes = events
+        .iter()
+        .filter(|e| e["event"] == "step_finished")
+        .count();
+    let collected = events
+        .iter()
+        .find(|e| e["event"] == "session_started")
+        .unwrap()["items"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(outcomes as u64, collected);
+
+    // The console, JUnit and HTML say INTERRUPTED.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("INTERRUPTED TestSanity"), "{stdout}");
+    assert!(stdout.contains(" interrupted"), "{stdout}");
+    let junit = std::fs::read_to_string(results.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(&format!(
+            "<error message=\"INTERRUPTED: the run was stopped by {name}"
+        )) && junit.contains("type=\"INTERRUPTED\""),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(results.join("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("INTERRUPTED ({name})")) && html.contains("Interrupted scenarios"),
+        "{html}"
+    );
+
+    // rerun.json holds the interrupted scenarios, and `--last-failed` selects exactly them.
+    let rerun: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("rerun.json")).unwrap())
+            .unwrap();
+    let failed: BTreeSet<String> = rerun["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(failed, interrupted);
+    let list = mtv_tests(
+        lab.path(),
+        &[
+            "list",
+            "-m",
+            "tier0",
+            "--last-failed",
+            "out/rerun.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
+    let selected: BTreeSet<String> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["outcome"] == "selected")
+        .map(|i| i["scenario"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(selected, interrupted);
+}
+
+#[test]
+fn sigterm_mid_run_tears_down_reports_interrupted_items_and_exits_143() {
+    stop_mid_run_with("TERM", 143, "SIGTERM");
+}
+
+#[test]
+fn sighup_mid_run_tears_down_reports_interrupted_items_and_exits_129() {
+    stop_mid_run_with("HUP", 129, "SIGHUP");
+}
+
+#[test]
+fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
+    let Some(lab) = ServedLab::start("0.3") else {
+        return;
+    };
+    let before = lab.cluster_state();
+    let kubeconfig = lab.kubeconfig_arg();
+    let run = lab.spawn_mtv_tests(
+        lab.path(),
+        &[
+            "run",
+            "-m",
+            "tier0",
+            "-k",
+            "SanityWarm",
+            "--no-progress",
+            "--results",
+            "out",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    let results = lab.path().join("out");
+    wait_for_text(
+        &results.join("resources.json"),
+        "\"Migration\"",
+        Duration::from_secs(120),
+    );
+    // A finalizer nobody removes keeps teardown waiting, so the second signal finds it busy.
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
+            .unwrap();
+    let secret = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["resource"])
+        .find(|r| r["kind"] == "Secret")
+        .unwrap();
+    let (ns, name) = (
+        secret["namespace"].as_str().unwrap(),
+        secret["name"].as_str().unwrap(),
+    );
+    let finalizer = |value: &str| {
+        lab.kubectl(&[
+            "patch",
+            "secret",
+            name,
+            "-n",
+            ns,
+            "--type",
+            "merge",
+            "-p",
+            &format!(r#"{{"metadata":{{"finalizers":{value}}}}}"#),
+        ]);
+    };
+    finalizer(r#"["example.com/held"]"#);
+    send_signal(run.id(), "TERM");
+    wait_for_text(
+        &results.join("events.jsonl"),
+        "waiting for",
+        Duration::from_secs(60),
+    );
+    send_signal(run.id(), "HUP");
+    let output = run.wait_with_output();
+    let shown = text(&output);
+    assert_eq!(output.status.code(), Some(129), "{shown}");
+    assert!(
+        shown.contains("SIGHUP: exiting now; `mtv-tests clean --ledger out/resources.json`"),
+        "{shown}"
+    );
+
+    // The ledger on disk is whole and still lists what teardown had not finished.
+    let ledger: Value =
+        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
+            .unwrap();
+    assert!(
+        ledger["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["removed"] != true),
+        "{ledger:#}"
+    );
+    finalizer("null");
+    let clean = mtv_tests(
+        lab.path(),
+        &[
+            "clean",
+            "--ledger",
+            "out/resources.json",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    assert_eq!(lab.cluster_state(), before);
+}
