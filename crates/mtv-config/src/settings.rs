@@ -118,6 +118,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         description: "Seconds to wait for a migration to finish.",
     },
     SettingSpec {
+        key: "api_unreachable_timeout",
+        kind: SettingKind::UInt,
+        default: Some("180"),
+        env: None,
+        description: "Seconds a run keeps trying while the API server does not answer (it says so after 10 s); then the running steps fail with that cause and teardown starts.",
+    },
+    SettingSpec {
         key: "insecure_verify_skip",
         kind: SettingKind::Bool,
         default: Some("true"),
@@ -189,6 +196,8 @@ pub struct Settings {
     pub snapshots_interval: u64,
     pub mins_before_cutover: u64,
     pub plan_wait_timeout: u64,
+    /// Seconds the run keeps trying while the API server does not answer.
+    pub api_unreachable_timeout: u64,
     pub insecure_verify_skip: bool,
     pub source_provider_insecure_skip_verify: bool,
     pub cluster_host: Option<String>,
@@ -302,6 +311,7 @@ impl Layers {
             snapshots_interval: self.uint("snapshots_interval"),
             mins_before_cutover: self.uint("mins_before_cutover"),
             plan_wait_timeout: self.uint("plan_wait_timeout"),
+            api_unreachable_timeout: self.uint("api_unreachable_timeout"),
             insecure_verify_skip: self.bool("insecure_verify_skip"),
             source_provider_insecure_skip_verify: self.bool("source_provider_insecure_skip_verify"),
             cluster_host: self.string("cluster_host"),
@@ -429,6 +439,7 @@ impl Settings {
                 "snapshots_interval" => self.snapshots_interval.into(),
                 "mins_before_cutover" => self.mins_before_cutover.into(),
                 "plan_wait_timeout" => self.plan_wait_timeout.into(),
+                "api_unreachable_timeout" => self.api_unreachable_timeout.into(),
                 "insecure_verify_skip" => self.insecure_verify_skip.into(),
                 "source_provider_insecure_skip_verify" => {
                     self.source_provider_insecure_skip_verify.into()

@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod ledger;
 pub mod names;
 pub mod preview;
+pub mod retry;
 pub mod run;
 pub mod scenario;
 pub mod session;

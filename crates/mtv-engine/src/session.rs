@@ -37,6 +37,8 @@ pub struct Timeouts {
     pub migration: Duration,
     pub inventory: Duration,
     pub teardown: Duration,
+    /// `api_unreachable_timeout`: how long requests keep trying while the API server is silent.
+    pub api_unreachable: Duration,
 }
 
 impl Timeouts {
@@ -49,6 +51,7 @@ impl Timeouts {
             migration: Duration::from_secs(settings.plan_wait_timeout),
             inventory: Duration::from_secs(300),
             teardown: Duration::from_secs(120),
+            api_unreachable: Duration::from_secs(settings.api_unreachable_timeout),
         }
     }
 }
@@ -459,6 +462,8 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         session_id,
         timeouts,
     } = input;
+    // Shared by every clone of the connection: the scenarios and teardown keep this bound.
+    cluster.set_api_unreachable_timeout(timeouts.api_unreachable);
     let mtv_namespace = context.mtv_namespace.clone();
     let version = mtv_version(cluster.client(), &mtv_namespace).await?;
     check_forklift_pods(&cluster, &mtv_namespace, timeouts.forklift_pods).await?;

@@ -96,23 +96,33 @@ fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), T
     })
 }
 
-/// A kube-rs client for the target.
+/// A kube-rs client for the target, behind the engine's retrying layer.
 pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
     let (kubeconfig, context, source) = kubeconfig(target)?;
     let options = KubeConfigOptions {
         context,
         ..KubeConfigOptions::default()
     };
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| TargetError::Kubeconfig {
             path: source,
             message: e.to_string(),
         })?;
-    kube::Client::try_from(config).map_err(|e| TargetError::Client {
+    // Retries are the engine's own layer (crate::retry), which also retries 500 and transport blips.
+    config.default_retry = false;
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| TargetError::Client {
         target: target.describe(),
         message: e.to_string(),
-    })
+    })?;
+    let health = std::sync::Arc::new(crate::retry::ApiHealth::new(None));
+    health.learn_server(Some(server.trim_end_matches('/')));
+    Ok(crate::retry::resilient_client(
+        client,
+        health,
+        crate::retry::RetryPolicy::default(),
+    ))
 }
 
 /// The API server URL and bearer token of the target's current (or chosen) context, as the kubeconfig

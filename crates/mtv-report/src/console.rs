@@ -118,6 +118,29 @@ fn teardown_line(resources: usize) -> String {
     format!("teardown: deleting {resources} {noun}")
 }
 
+/// The warning when the API server stops answering (and the line when it is back).
+fn api_health_line(event: &Event) -> Option<String> {
+    match event {
+        Event::ApiNotAnswering {
+            server,
+            silent_for,
+            last_error,
+            waiting_for,
+            giving_up_after,
+        } => Some(format!(
+            "warning: the API server {server} has not answered for {}s ({last_error}); waiting for: {}; still trying, for up to {}s (api_unreachable_timeout)",
+            silent_for.as_secs(),
+            waiting_for.join("; "),
+            giving_up_after.as_secs()
+        )),
+        Event::ApiAnswering { server, silent_for } => Some(format!(
+            "the API server {server} answers again (silent for {}s)",
+            silent_for.as_secs()
+        )),
+        _ => None,
+    }
+}
+
 fn session_header(event: &Event) -> Option<Vec<String>> {
     let Event::SessionStarted {
         session_id,
@@ -265,7 +288,7 @@ impl<W: Write> PlainConsole<W> {
                 })
                 .collect(),
             Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
-            _ => Vec::new(),
+            other => api_health_line(other).into_iter().collect(),
         }
     }
 
@@ -616,7 +639,9 @@ impl<W: Write> Reporter for LiveConsole<W> {
                 lines
             }
             Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
-            other => session_header(other).unwrap_or_default(),
+            other => session_header(other)
+                .or_else(|| api_health_line(other).map(|line| vec![line]))
+                .unwrap_or_default(),
         };
         self.print(&lines);
         self.sync_overall();

@@ -369,7 +369,10 @@ impl Reporter for HtmlReport {
             Event::ScenarioFinished { scenario } => self.scenario_mut(scenario).1.finished = true,
             Event::TeardownStarted { resources } => self.teardown_ledgered = Some(*resources),
             Event::TeardownFinished { .. } => self.teardown_finished = true,
-            Event::SessionFinished { .. } => {}
+            // The steps an unreachable API server failed carry that cause in their messages.
+            Event::SessionFinished { .. }
+            | Event::ApiNotAnswering { .. }
+            | Event::ApiAnswering { .. } => {}
         }
     }
 
