@@ -258,6 +258,8 @@ impl ApiHealth {
         };
         let since = *outage.since.get_or_insert(sent);
         let silent_for = since.elapsed();
+        // A short bound is noticed before it is reached.
+        let notice_after = notice_after.min(self.unreachable_bound() / 2);
         if silent_for >= notice_after && !outage.noticed {
             outage.noticed = true;
             let mut waiting: Vec<String> = self
@@ -478,6 +480,165 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A client over a scripted server: each request gets the next status of `script` (the last one
+    /// repeats), with `Retry-After` when given; returns the client and the request count.
+    fn scripted(
+        script: Vec<(u16, Option<&'static str>)>,
+    ) -> (kube::Client, Arc<std::sync::atomic::AtomicUsize>) {
+        let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = count.clone();
+        let server = tower::service_fn(move |_request: Request<Body>| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            let (status, retry_after) = script[n.min(script.len() - 1)];
+            let mut response = Response::builder().status(status);
+            if let Some(seconds) = retry_after {
+                response = response.header(http::header::RETRY_AFTER, seconds);
+            }
+            let body = format!(
+                r#"{{"kind":"Status","apiVersion":"v1","status":"Failure","message":"scripted {status}","reason":"Scripted","code":{status}}}"#
+            );
+            let answer = if status == 200 {
+                r#"{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"x","namespace":"ns"}}"#
+                    .to_string()
+            } else {
+                body
+            };
+            std::future::ready(Ok::<_, std::convert::Infallible>(
+                response.body(Body::from(answer.into_bytes())).unwrap(),
+            ))
+        });
+        let plain = kube::Client::new(server, "ns");
+        let client = resilient_client(
+            plain,
+            Arc::new(ApiHealth::new(None)),
+            RetryPolicy::default(),
+        );
+        (client, count)
+    }
+
+    async fn get_config_map(client: kube::Client) -> Result<(), kube::Error> {
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+            kube::Api::namespaced(client, "ns");
+        api.get("x").await.map(|_| ())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_answers_are_retried_until_one_succeeds() {
+        for status in [429, 500, 502, 503, 504] {
+            let (client, count) = scripted(vec![(status, None), (status, None), (200, None)]);
+            get_config_map(client).await.unwrap();
+            assert_eq!(count.load(Ordering::SeqCst), 3, "{status}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn final_answers_are_returned_at_once_with_the_servers_message() {
+        for status in [400, 403, 404, 409, 422] {
+            let (client, count) = scripted(vec![(status, None), (200, None)]);
+            match get_config_map(client).await {
+                Err(kube::Error::Api(answer)) => {
+                    assert_eq!(answer.code, status);
+                    assert_eq!(answer.message, format!("scripted {status}"));
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+            assert_eq!(count.load(Ordering::SeqCst), 1, "{status}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_are_bounded_and_the_last_answer_is_reported() {
+        let (client, count) = scripted(vec![(503, None)]);
+        match get_config_map(client).await {
+            Err(kube::Error::Api(answer)) => assert_eq!(answer.message, "scripted 503"),
+            other => panic!("{other:?}"),
+        }
+        let policy = RetryPolicy::default();
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1 + policy.answered_retries as usize
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured() {
+        // The paused clock advances only by the layer's sleeps: the pause is what the server asked.
+        let (client, count) = scripted(vec![(429, Some("7")), (200, None)]);
+        let started = Instant::now();
+        get_config_map(client).await.unwrap();
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        assert_eq!(started.elapsed().as_secs(), 7);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_is_retried_by_one_layer_only() {
+        let (client, count) = scripted(vec![(503, None)]);
+        let twice = resilient_client(
+            client,
+            Arc::new(ApiHealth::new(None)),
+            RetryPolicy::default(),
+        );
+        assert!(get_config_map(twice).await.is_err());
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            1 + RetryPolicy::default().answered_retries as usize
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_server_is_noticed_then_given_up_on() {
+        #[derive(Default)]
+        struct Seen(Mutex<Vec<Event>>);
+        impl EventSink for Seen {
+            fn emit(&self, event: Event) {
+                self.0.lock().unwrap().push(event);
+            }
+        }
+        // A port nobody listens on: every attempt is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = format!("http://127.0.0.1:{port}");
+        let config = kube::Config::new(server.parse().unwrap());
+        let plain = kube::Client::try_from(config).unwrap();
+        let seen = Arc::new(Seen::default());
+        let health = Arc::new(ApiHealth::new(Some(seen.clone())));
+        health.learn_server(Some(&server));
+        health.set_unreachable_bound(Duration::from_secs(2));
+        let policy = RetryPolicy {
+            first_pause: Duration::from_millis(20),
+            max_pause: Duration::from_millis(200),
+            ..RetryPolicy::default()
+        };
+        let client = resilient_client(plain, health.clone(), policy);
+        let _waiting = health.waiting_for("Plan ns/p to be Ready");
+        let error = get_config_map(client.clone()).await.unwrap_err();
+        let cause = unreachable_cause(&error).expect("the layer gave up");
+        assert_eq!(cause.server, server);
+        assert!(cause.last_error.contains("onnect"), "{cause}");
+        let events = seen.0.lock().unwrap().clone();
+        match events.as_slice() {
+            [
+                Event::ApiNotAnswering {
+                    server: noticed,
+                    waiting_for,
+                    giving_up_after,
+                    ..
+                },
+            ] => {
+                assert_eq!(noticed, &server);
+                assert_eq!(waiting_for, &["Plan ns/p to be Ready"]);
+                assert_eq!(giving_up_after, &Duration::from_secs(2));
+            }
+            other => panic!("one notice expected: {other:?}"),
+        }
+        // Past the bound, a request fails after one attempt.
+        let again = get_config_map(client).await.unwrap_err();
+        assert!(unreachable_cause(&again).is_some());
     }
 
     #[test]
