@@ -99,6 +99,8 @@ pub struct RunRequest<'a> {
     pub token: Option<&'a str>,
     /// Scenario classes to run even when the gating skips them.
     pub forced: &'a [&'a str],
+    /// A change to every selected scenario before the run (a spec Forklift must refuse, ...).
+    pub tweak: fn(&mut ScenarioSpec),
 }
 
 impl Default for RunRequest<'_> {
@@ -110,6 +112,7 @@ impl Default for RunRequest<'_> {
             skip_teardown: false,
             token: Some("lab-token"),
             forced: &[],
+            tweak: |_| {},
         }
     }
 }
@@ -164,12 +167,14 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
         .into_iter()
         .map(|i| {
             let s = &catalog.scenarios[i];
-            ScenarioSpec {
+            let mut spec = ScenarioSpec {
                 name: s.name(),
                 class: s.entry.class.clone(),
                 config: s.entry.config.clone(),
                 steps: s.steps.clone(),
-            }
+            };
+            (request.tweak)(&mut spec);
+            spec
         })
         .collect();
     assert!(
