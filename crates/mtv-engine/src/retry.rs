@@ -128,6 +128,22 @@ pub fn is_transport_blip(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// An error with its causes, `outer: inner: root` (a level its outer one already quotes is left
+/// out), so that "client error (Connect)" says what failed underneath.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut current = error.source();
+    while let Some(cause) = current {
+        let line = cause.to_string();
+        if !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        current = cause.source();
+    }
+    text
+}
+
 /// The [`ApiUnreachable`] inside an error's chain, if the layer gave up on the server.
 pub fn unreachable_cause<'a>(
     error: &'a (dyn std::error::Error + 'static),
@@ -394,7 +410,7 @@ impl Retrying {
                     tokio::time::sleep(pause).await;
                     continue;
                 }
-                Ok(Err(error)) if retryable && is_transport_blip(&error) => error.to_string(),
+                Ok(Err(error)) if retryable && is_transport_blip(&error) => causes(&error),
                 Ok(Err(error)) => return Err(error.into()),
                 Err(_) if retryable => format!(
                     "no answer within {}s",
@@ -619,7 +635,7 @@ mod tests {
         let error = get_config_map(client.clone()).await.unwrap_err();
         let cause = unreachable_cause(&error).expect("the layer gave up");
         assert_eq!(cause.server, server);
-        assert!(cause.last_error.contains("onnect"), "{cause}");
+        assert!(cause.last_error.contains("Connection refused"), "{cause}");
         let events = seen.0.lock().unwrap().clone();
         match events.as_slice() {
             [

@@ -33,11 +33,8 @@ async fn made_elsewhere(lab: &LabServer, name: &str, session: &str) -> String {
     })
     .await
     .unwrap();
-    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
-        client,
-        "auto-t1",
-        &kinds::CONFIG_MAP.api_resource(),
-    );
+    let api: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client, "auto-t1", &kinds::CONFIG_MAP.api_resource());
     let object = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name, "labels": {SESSION_LABEL: session}},
@@ -70,7 +67,8 @@ async fn a_create_that_finds_its_own_object_adopts_it_and_refuses_anyone_elses()
         )
         .await
         .unwrap();
-    let ours = |name: &str| json!({"metadata": {"name": name, "labels": {SESSION_LABEL: "auto-t1"}}});
+    let ours =
+        |name: &str| json!({"metadata": {"name": name, "labels": {SESSION_LABEL: "auto-t1"}}});
 
     // What a create whose answer was lost leaves: the object, made by this session, not in the ledger.
     let uid = made_elsewhere(&lab, "lost-answer", "auto-t1").await;
@@ -89,7 +87,10 @@ async fn a_create_that_finds_its_own_object_adopts_it_and_refuses_anyone_elses()
             if resource.name == "lost-answer" && resource.uid.as_deref() == Some(uid.as_str())
                 && scenario.as_deref() == Some("TestX[a]"))
     });
-    assert!(recorded, "the adopted object is in the ledger, so teardown removes it");
+    assert!(
+        recorded,
+        "the adopted object is in the ledger, so teardown removes it"
+    );
     assert!(recorder.0.lock().unwrap().iter().any(
         |e| matches!(e, Event::ResourceCreated { resource, .. } if resource.name == "lost-answer")
     ));
@@ -142,7 +143,11 @@ async fn tier0_passes_with_one_api_request_in_twenty_failing_twice_in_a_row() {
         assert!(failed.is_empty(), "round {round}: {failed:#?}");
         assert_eq!(run.outcome.exit_code, 0, "round {round}");
         assert_eq!(run.outcome.leftovers, 0, "round {round}");
-        assert_eq!(lab_contents(&lab), before, "round {round}: the lab is as it was");
+        assert_eq!(
+            lab_contents(&lab),
+            before,
+            "round {round}: the lab is as it was"
+        );
     }
 }
 
@@ -156,8 +161,7 @@ async fn a_plan_forklift_refuses_fails_test_create_plan_with_forklifts_words() {
             keywords: Some("TestSanityColdMtvMigration"),
             // A template Forklift cannot parse: its plan validation marks the Plan `NotValid`.
             tweak: |spec| {
-                spec.config.pvc_name_template =
-                    Some(PvcNameTemplate::Single("{{.VmName".into()));
+                spec.config.pvc_name_template = Some(PvcNameTemplate::Single("{{.VmName".into()));
             },
             ..RunRequest::default()
         },
@@ -176,7 +180,10 @@ async fn a_plan_forklift_refuses_fails_test_create_plan_with_forklifts_words() {
         message.contains("NotValid (NotValid): VM PVC name template is invalid."),
         "{message}"
     );
-    assert!(message.contains("Forklift will not make it Ready"), "{message}");
+    assert!(
+        message.contains("Forklift will not make it Ready"),
+        "{message}"
+    );
     assert!(!message.contains("timed out"), "{message}");
     assert_eq!(run.outcome.leftovers, 0);
     assert_eq!(lab_contents(&lab), before);
