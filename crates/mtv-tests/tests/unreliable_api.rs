@@ -246,3 +246,33 @@ async fn a_lab_killed_mid_run_is_named_the_running_steps_fail_with_that_cause_an
     // Teardown could not delete what the run made, and says so.
     assert!(out.contains("teardown leftovers"), "{out}\n{err}");
 }
+
+#[test]
+fn settings_lists_api_unreachable_timeout_with_its_default_and_takes_a_new_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |extra: &[&str]| {
+        let output = Command::new(BIN)
+            .args(["settings", "--format", "json"])
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .expect("mtv-tests settings runs");
+        assert!(output.status.success(), "{output:?}");
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+    assert_eq!(settings(&[])["api_unreachable_timeout"], 180);
+    assert_eq!(
+        settings(&["--set", "api_unreachable_timeout=6"])["api_unreachable_timeout"],
+        6
+    );
+    let human = Command::new(BIN)
+        .arg("settings")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        text.lines().any(|l| l.contains("api_unreachable_timeout") && l.contains("180")),
+        "{text}"
+    );
+}
