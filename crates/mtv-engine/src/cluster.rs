@@ -661,14 +661,18 @@ pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
 
 /// Blocking conditions Forklift clears by itself once what they wait for settles: the inventory
 /// loading or catching up (`VMNotFound`, `LoadInventory`, a destination NAD or storage class not yet
-/// in the destination inventory), the VDDK validation job, and another object not Ready yet
-/// (Provider, map, Hook, Plan). Everything else Critical or Error stays until the spec changes
-/// (kubev2v/forklift pkg/controller/plan/validation.go, map/validation.go, validation/provider.go).
+/// in the destination inventory, a source VM's CBT or guest tools state the inventory has not
+/// refreshed since the run changed it; Forklift requeues on those), the VDDK validation job, and
+/// another object not Ready yet (Provider, map, Hook, Plan). Everything else Critical or Error stays
+/// until the spec changes (kubev2v/forklift pkg/controller/plan/validation.go, map/validation.go,
+/// validation/provider.go).
 const SETTLING_CONDITIONS: &[&str] = &[
     "VMNotFound",
     "LoadInventory",
     "ValidatingVDDK",
     "VDDKInitImageNotReady",
+    "VMMissingChangedBlockTracking",
+    "GuestToolsIssue",
     "SourceProviderNotReady",
     "DestinationProviderNotReady",
     "NetworkMapNotReady",
