@@ -227,6 +227,8 @@ pub enum Verdict<T> {
 /// The cluster connection of a run.
 #[derive(Clone)]
 pub struct Cluster {
+    /// The client as given, without the layer; [`Cluster::with_events`] layers it afresh.
+    base: kube::Client,
     client: kube::Client,
     ledger: Arc<Ledger>,
     events: Arc<dyn EventSink>,
@@ -246,11 +248,28 @@ impl Cluster {
     pub fn new(client: kube::Client, ledger: Arc<Ledger>, events: Arc<dyn EventSink>) -> Self {
         let health = Arc::new(ApiHealth::new(Some(events.clone())));
         Cluster {
-            client: resilient_client(client, health.clone(), RetryPolicy::default()),
+            client: resilient_client(client.clone(), health.clone(), RetryPolicy::default()),
+            base: client,
             ledger,
             events,
             health,
         }
+    }
+
+    /// The same connection and ledger reporting to other `events` (one retrying layer, not two).
+    pub fn with_events(&self, events: Arc<dyn EventSink>) -> Self {
+        let cluster = Cluster::new(self.base.clone(), self.ledger.clone(), events);
+        cluster.set_api_unreachable_timeout(self.health.unreachable_bound());
+        if let Some(server) = self.server() {
+            cluster.learn_server(&server);
+        }
+        cluster
+    }
+
+    /// The API server's URL, for the messages about it (the kubeconfig's `server`).
+    pub fn learn_server(&self, server: &str) {
+        self.health
+            .learn_server(Some(server.trim_end_matches('/')).filter(|s| !s.is_empty()));
     }
 
     /// The client behind the retrying layer; adapters and the inventory use it.
@@ -263,7 +282,7 @@ impl Cluster {
         self.health.set_unreachable_bound(bound);
     }
 
-    /// The API server's URL when known (from the kubeconfig of the client).
+    /// The API server's URL when known ([`Cluster::learn_server`]).
     pub fn server(&self) -> Option<String> {
         self.health.server()
     }

@@ -343,6 +343,16 @@ pub fn resilient_client(
     )
 }
 
+/// `client` with the retrying layer in front, for a few requests made before the run's
+/// [`crate::cluster::Cluster`] exists (the MTV version, whether the target is the lab).
+pub fn standalone_client(client: kube::Client) -> kube::Client {
+    resilient_client(
+        client,
+        Arc::new(ApiHealth::new(None)),
+        RetryPolicy::default(),
+    )
+}
+
 #[derive(Clone)]
 struct Retrying {
     inner: kube::Client,

@@ -222,6 +222,18 @@ pub async fn mtv_version(
     client: &kube::Client,
     mtv_namespace: &str,
 ) -> Result<Option<String>, ClusterError> {
+    read_mtv_version(
+        &crate::retry::standalone_client(client.clone()),
+        mtv_namespace,
+    )
+    .await
+}
+
+/// [`mtv_version`] through a client that already retries (the session's).
+async fn read_mtv_version(
+    client: &kube::Client,
+    mtv_namespace: &str,
+) -> Result<Option<String>, ClusterError> {
     let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
         client.clone(),
         mtv_namespace,
@@ -462,10 +474,11 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         session_id,
         timeouts,
     } = input;
-    // Shared by every clone of the connection: the scenarios and teardown keep this bound.
+    // Shared by every clone of the connection: the scenarios and teardown keep this bound and name.
     cluster.set_api_unreachable_timeout(timeouts.api_unreachable);
+    cluster.learn_server(&cluster_url);
     let mtv_namespace = context.mtv_namespace.clone();
-    let version = mtv_version(cluster.client(), &mtv_namespace).await?;
+    let version = read_mtv_version(cluster.client(), &mtv_namespace).await?;
     check_forklift_pods(&cluster, &mtv_namespace, timeouts.forklift_pods).await?;
 
     let id = session_id
@@ -796,5 +809,7 @@ async fn set_precopy_interval(
 
 /// True when the API server is an mtv-tests lab (it serves the lab's source API).
 pub async fn is_lab(client: &kube::Client) -> bool {
-    LabSource::endpoints(client).await.is_ok()
+    LabSource::endpoints(&crate::retry::standalone_client(client.clone()))
+        .await
+        .is_ok()
 }

@@ -96,7 +96,7 @@ fn kubeconfig(target: &Target) -> Result<(Kubeconfig, Option<String>, String), T
     })
 }
 
-/// A kube-rs client for the target, behind the engine's retrying layer.
+/// A kube-rs client for the target; [`crate::cluster::Cluster::new`] puts the retrying layer in front.
 pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
     let (kubeconfig, context, source) = kubeconfig(target)?;
     let options = KubeConfigOptions {
@@ -109,20 +109,13 @@ pub async fn client_for(target: &Target) -> Result<kube::Client, TargetError> {
             path: source,
             message: e.to_string(),
         })?;
-    // Retries are the engine's own layer (crate::retry), which also retries 500 and transport blips.
+    // Retries are the engine's own layer (crate::retry, put in front by `Cluster::new`), which also
+    // retries 500 and transport failures and knows when to give up.
     config.default_retry = false;
-    let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(|e| TargetError::Client {
+    kube::Client::try_from(config).map_err(|e| TargetError::Client {
         target: target.describe(),
         message: e.to_string(),
-    })?;
-    let health = std::sync::Arc::new(crate::retry::ApiHealth::new(None));
-    health.learn_server(Some(server.trim_end_matches('/')));
-    Ok(crate::retry::resilient_client(
-        client,
-        health,
-        crate::retry::RetryPolicy::default(),
-    ))
+    })
 }
 
 /// The API server URL and bearer token of the target's current (or chosen) context, as the kubeconfig

@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mtv_engine::cluster::kinds;
+use mtv_engine::retry::standalone_client;
 use mtv_engine::session::SESSION_LABEL;
 use mtv_engine::target::{Target, client_for};
 
@@ -112,13 +113,15 @@ fn stderr_of(run: &mut KillOnDrop) -> String {
 
 /// Namespaces of the lab, and objects of the suite's kinds that carry a session label.
 async fn session_objects(kubeconfig: &Path) -> (Vec<String>, Vec<String>) {
-    // The engine's own client: it retries, so a lab that still injects faults can be inspected.
-    let client = client_for(&Target::Kubeconfig {
-        path: kubeconfig.to_path_buf(),
-        context: None,
-    })
-    .await
-    .unwrap();
+    // Behind the engine's retrying layer, so a lab that still injects faults can be inspected.
+    let client = standalone_client(
+        client_for(&Target::Kubeconfig {
+            path: kubeconfig.to_path_buf(),
+            context: None,
+        })
+        .await
+        .unwrap(),
+    );
     let all = |kind: &mtv_engine::cluster::Kind| -> kube::Api<kube::api::DynamicObject> {
         kube::Api::all_with(client.clone(), &kind.api_resource())
     };
@@ -272,7 +275,8 @@ fn settings_lists_api_unreachable_timeout_with_its_default_and_takes_a_new_value
         .unwrap();
     let text = String::from_utf8_lossy(&human.stdout);
     assert!(
-        text.lines().any(|l| l.contains("api_unreachable_timeout") && l.contains("180")),
+        text.lines()
+            .any(|l| l.contains("api_unreachable_timeout") && l.contains("180")),
         "{text}"
     );
 }
