@@ -668,6 +668,44 @@ mod tests {
     }
 
     #[test]
+    fn an_outage_is_told_once_and_its_end_too() {
+        #[derive(Default)]
+        struct Seen(Mutex<Vec<Event>>);
+        impl EventSink for Seen {
+            fn emit(&self, event: Event) {
+                self.0.lock().unwrap().push(event);
+            }
+        }
+        let seen = Arc::new(Seen::default());
+        let health = ApiHealth::new(Some(seen.clone()));
+        let long_ago = Instant::now() - Duration::from_secs(30);
+        // Before the notice time: nothing said; after it: one notice, however many failures follow.
+        assert!(
+            health.unanswered(Instant::now(), "GET /a", "refused", Duration::from_secs(10))
+                < Duration::from_secs(10)
+        );
+        health.answered();
+        for _ in 0..3 {
+            health.unanswered(
+                long_ago,
+                "GET /api/v1/namespaces",
+                "refused",
+                Duration::from_secs(10),
+            );
+        }
+        health.answered();
+        health.answered();
+        let events = seen.0.lock().unwrap().clone();
+        assert!(
+            matches!(events.as_slice(), [
+                Event::ApiNotAnswering { waiting_for, .. },
+                Event::ApiAnswering { .. },
+            ] if waiting_for == &["GET /api/v1/namespaces"]),
+            "{events:?}"
+        );
+    }
+
+    #[test]
     fn only_passing_transport_failures_are_blips() {
         use std::io::{Error, ErrorKind};
         assert!(is_transport_blip(&Error::from(

@@ -676,6 +676,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_silent_api_server_is_a_warning_line_naming_it_and_what_waits() {
+        let mut console = PlainConsole::new(Vec::new());
+        console.handle(&Event::ApiNotAnswering {
+            server: "https://api.example:6443".into(),
+            silent_for: Duration::from_secs(10),
+            last_error: "tcp connect error: Connection refused".into(),
+            waiting_for: vec!["Plan ns/p to be Ready".into(), "get Secret ns/s".into()],
+            giving_up_after: Duration::from_secs(180),
+        });
+        console.handle(&Event::ApiAnswering {
+            server: "https://api.example:6443".into(),
+            silent_for: Duration::from_secs(25),
+        });
+        let out = String::from_utf8(console.into_inner()).unwrap();
+        assert_eq!(
+            out,
+            "warning: the API server https://api.example:6443 has not answered for 10s (tcp connect error: Connection refused); waiting for: Plan ns/p to be Ready; get Secret ns/s; still trying, for up to 180s (api_unreachable_timeout)\n\
+             the API server https://api.example:6443 answers again (silent for 25s)\n"
+        );
+    }
+
+    #[test]
     fn bar_templates_parse() {
         for template in [
             OVERALL_TEMPLATE,
