@@ -125,6 +125,13 @@ pub const SETTINGS: &[SettingSpec] = &[
         description: "Seconds to wait for a migration to finish.",
     },
     SettingSpec {
+        key: "api_unreachable_timeout",
+        kind: SettingKind::UInt,
+        default: Some("180"),
+        env: None,
+        description: "Seconds a run keeps trying while the API server does not answer (it says so after 10 s); then the running steps fail with that cause and teardown starts.",
+    },
+    SettingSpec {
         key: "insecure_verify_skip",
         kind: SettingKind::Bool,
         // The Python suite defaults to true for the client it logs in with; ours comes from a
@@ -200,6 +207,8 @@ pub struct Settings {
     pub snapshots_interval: u64,
     pub mins_before_cutover: u64,
     pub plan_wait_timeout: u64,
+    /// Seconds the run keeps trying while the API server does not answer.
+    pub api_unreachable_timeout: u64,
     /// None: the kubeconfig decides.
     pub insecure_verify_skip: Option<bool>,
     pub source_provider_insecure_skip_verify: bool,
@@ -322,6 +331,7 @@ impl Layers {
             snapshots_interval: self.uint("snapshots_interval"),
             mins_before_cutover: self.uint("mins_before_cutover"),
             plan_wait_timeout: self.uint("plan_wait_timeout"),
+            api_unreachable_timeout: self.uint("api_unreachable_timeout"),
             insecure_verify_skip: self.optional_bool("insecure_verify_skip"),
             source_provider_insecure_skip_verify: self.bool("source_provider_insecure_skip_verify"),
             cluster_host: self.string("cluster_host"),
@@ -468,6 +478,7 @@ impl Settings {
                 "snapshots_interval" => self.snapshots_interval.into(),
                 "mins_before_cutover" => self.mins_before_cutover.into(),
                 "plan_wait_timeout" => self.plan_wait_timeout.into(),
+                "api_unreachable_timeout" => self.api_unreachable_timeout.into(),
                 "insecure_verify_skip" => {
                     self.insecure_verify_skip.map_or(Value::Null, Value::Bool)
                 }

@@ -1,7 +1,8 @@
 //! The cluster as the engine sees it: kube-rs over HTTP, the same code path for the embedded lab and a
-//! real cluster. Every create is recorded in the ledger and announced as an event before it returns;
-//! every wait is a watch (resumed by itself when dropped) bounded by a timeout that says what it waited
-//! for.
+//! real cluster, behind the one retrying layer of [`crate::retry`]. Every create is recorded in the
+//! ledger and announced as an event before it returns (a create whose answer was lost is adopted, not
+//! made twice); every wait is a watch (resumed by itself when dropped) bounded by a timeout that says
+//! what it waited for, and ended early by a Forklift verdict that will not change by itself.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +16,8 @@ use serde_json::Value;
 
 use crate::events::{Event, EventSink, ResourceRef};
 use crate::ledger::{Ledger, LedgerEntry, LedgerError};
+use crate::retry::{ApiHealth, ApiUnreachable, RetryPolicy, resilient_client, unreachable_cause};
+use crate::session::SESSION_LABEL;
 
 /// A kind the engine reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,35 +150,62 @@ pub enum ClusterError {
     },
     #[error("{what}: {reason}")]
     Condition { what: String, reason: String },
+    #[error("waiting for {what}: {source}")]
+    Unreachable {
+        what: String,
+        #[source]
+        source: ApiUnreachable,
+    },
+    #[error(
+        "create {resource}: {message}; it was not made by this run (its {label} label is {found:?}), so it is left alone"
+    )]
+    NotOurs {
+        resource: String,
+        message: String,
+        label: &'static str,
+        found: Option<String>,
+    },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("invalid object for {resource}: {message}")]
     Invalid { resource: String, message: String },
 }
 
-/// A kube error as one line: the API's own message and code for API answers.
+/// A kube error as one line: the API's own message and code for API answers, the retrying layer's
+/// verdict when it gave up on the server.
 fn api_message(error: &kube::Error) -> String {
     match error {
         kube::Error::Api(status) => {
             format!("{} ({} {})", status.message, status.code, status.reason)
         }
-        other => other.to_string(),
+        other => match unreachable_cause(other) {
+            Some(unreachable) => unreachable.to_string(),
+            None => other.to_string(),
+        },
     }
 }
 
 impl ClusterError {
-    /// A failure worth retrying: the API server answered 5xx or 429, or could not be reached.
+    /// A failure worth another try by a caller with its own deadline (teardown): the API server
+    /// answered 5xx or 429 after the layer's retries, or the connection failed in a passing way. A
+    /// server given up on (past `api_unreachable_timeout`) is not transient: the run ends instead.
     pub fn is_transient(&self) -> bool {
         match self {
             ClusterError::Api {
                 source: kube::Error::Api(status),
                 ..
-            } => status.code >= 500 || status.code == 429,
-            ClusterError::Api { source, .. } => !matches!(
-                source,
-                kube::Error::SerdeError(_) | kube::Error::BuildRequest(_) | kube::Error::Api(_)
-            ),
+            } => crate::retry::is_transient_status(status.code),
+            ClusterError::Api { source, .. } => crate::retry::is_transport_blip(source),
             _ => false,
+        }
+    }
+
+    /// The layer's verdict when the API server stopped answering, if that is the cause.
+    pub fn unreachable(&self) -> Option<&ApiUnreachable> {
+        match self {
+            ClusterError::Api { source, .. } => unreachable_cause(source),
+            ClusterError::Unreachable { source, .. } => Some(source),
+            _ => None,
         }
     }
 
@@ -197,9 +227,12 @@ pub enum Verdict<T> {
 /// The cluster connection of a run.
 #[derive(Clone)]
 pub struct Cluster {
+    /// The client as given, without the layer; [`Cluster::with_events`] layers it afresh.
+    base: kube::Client,
     client: kube::Client,
     ledger: Arc<Ledger>,
     events: Arc<dyn EventSink>,
+    health: Arc<ApiHealth>,
 }
 
 fn describe(kind: &Kind, namespace: Option<&str>, name: &str) -> String {
@@ -210,16 +243,48 @@ fn describe(kind: &Kind, namespace: Option<&str>, name: &str) -> String {
 }
 
 impl Cluster {
+    /// A connection whose every request (also those of `client()`'s users) goes through the retrying
+    /// layer, which tells `events` when the API server stops answering.
     pub fn new(client: kube::Client, ledger: Arc<Ledger>, events: Arc<dyn EventSink>) -> Self {
+        let health = Arc::new(ApiHealth::new(Some(events.clone())));
         Cluster {
-            client,
+            client: resilient_client(client.clone(), health.clone(), RetryPolicy::default()),
+            base: client,
             ledger,
             events,
+            health,
         }
     }
 
+    /// The same connection and ledger reporting to other `events` (one retrying layer, not two).
+    pub fn with_events(&self, events: Arc<dyn EventSink>) -> Self {
+        let cluster = Cluster::new(self.base.clone(), self.ledger.clone(), events);
+        cluster.set_api_unreachable_timeout(self.health.unreachable_bound());
+        if let Some(server) = self.server() {
+            cluster.learn_server(&server);
+        }
+        cluster
+    }
+
+    /// The API server's URL, for the messages about it (the kubeconfig's `server`).
+    pub fn learn_server(&self, server: &str) {
+        self.health
+            .learn_server(Some(server.trim_end_matches('/')).filter(|s| !s.is_empty()));
+    }
+
+    /// The client behind the retrying layer; adapters and the inventory use it.
     pub fn client(&self) -> &kube::Client {
         &self.client
+    }
+
+    /// How long requests keep trying while the API server does not answer (`api_unreachable_timeout`).
+    pub fn set_api_unreachable_timeout(&self, bound: Duration) {
+        self.health.set_unreachable_bound(bound);
+    }
+
+    /// The API server's URL when known ([`Cluster::learn_server`]).
+    pub fn server(&self) -> Option<String> {
+        self.health.server()
     }
 
     pub fn ledger(&self) -> &Arc<Ledger> {
@@ -257,20 +322,43 @@ impl Cluster {
             .unwrap_or("?")
             .to_string();
         let resource = describe(kind, namespace, &shown);
+        let our_session = object
+            .pointer(&format!(
+                "/metadata/labels/{}",
+                SESSION_LABEL.replace('/', "~1")
+            ))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let dynamic: DynamicObject =
             serde_json::from_value(object).map_err(|e| ClusterError::Invalid {
                 resource: resource.clone(),
                 message: e.to_string(),
             })?;
-        let created = self
+        let _waiting = self.health.waiting_for(format!("create {resource}"));
+        let created = match self
             .api(kind, namespace)
             .create(&PostParams::default(), &dynamic)
             .await
-            .map_err(|source| ClusterError::Api {
-                action: "create",
-                resource,
-                source,
-            })?;
+        {
+            Ok(created) => created,
+            Err(kube::Error::Api(status)) if status.reason == "AlreadyExists" => {
+                self.adopt(
+                    kind,
+                    namespace,
+                    &shown,
+                    our_session.as_deref(),
+                    &status.message,
+                )
+                .await?
+            }
+            Err(source) => {
+                return Err(ClusterError::Api {
+                    action: "create",
+                    resource,
+                    source,
+                });
+            }
+        };
         let reference = ResourceRef {
             api_version: kind.api_version(),
             kind: kind.kind.to_string(),
@@ -290,12 +378,69 @@ impl Cluster {
         to_value(created)
     }
 
+    /// The object a create found already there, when it is ours: its answer was lost and the
+    /// retrying layer sent the create again. Ours means it carries this run's session label (names
+    /// are unique per session) or the ledger already holds it; anything else is someone else's.
+    async fn adopt(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        our_session: Option<&str>,
+        message: &str,
+    ) -> Result<DynamicObject, ClusterError> {
+        let resource = describe(kind, namespace, name);
+        let existing = self
+            .api(kind, namespace)
+            .get_opt(name)
+            .await
+            .map_err(|source| ClusterError::Api {
+                action: "get",
+                resource: resource.clone(),
+                source,
+            })?
+            .ok_or_else(|| ClusterError::Invalid {
+                resource: resource.clone(),
+                message: format!("{message}, yet it is gone now; try again"),
+            })?;
+        let found = existing
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|labels| labels.get(SESSION_LABEL))
+            .cloned();
+        let in_ledger = self.ledger.entries().iter().any(|entry| match entry {
+            LedgerEntry::Kube { resource, .. } => {
+                resource.kind == kind.kind
+                    && resource.name == name
+                    && resource.namespace.as_deref() == existing.metadata.namespace.as_deref()
+                    && resource.uid == existing.metadata.uid
+            }
+            _ => false,
+        });
+        let same_session = our_session.is_some() && found.as_deref() == our_session;
+        if same_session || in_ledger {
+            tracing::info!(%resource, "create answered AlreadyExists for this run's own object; adopted");
+            Ok(existing)
+        } else {
+            Err(ClusterError::NotOurs {
+                resource,
+                message: message.to_string(),
+                label: SESSION_LABEL,
+                found,
+            })
+        }
+    }
+
     pub async fn get(
         &self,
         kind: &Kind,
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<Value>, ClusterError> {
+        let _waiting = self
+            .health
+            .waiting_for(format!("get {}", describe(kind, namespace, name)));
         match self.api(kind, namespace).get_opt(name).await {
             Ok(Some(object)) => to_value(object).map(Some),
             Ok(None) => Ok(None),
@@ -317,6 +462,11 @@ impl Cluster {
         if let Some(selector) = label_selector {
             params = params.labels(selector);
         }
+        let _waiting = self.health.waiting_for(format!(
+            "list {} in {}",
+            kind.plural,
+            namespace.unwrap_or("all namespaces")
+        ));
         let list = self
             .api(kind, namespace)
             .list(&params)
@@ -341,6 +491,9 @@ impl Cluster {
         name: &str,
         patch: Value,
     ) -> Result<Value, ClusterError> {
+        let _waiting = self
+            .health
+            .waiting_for(format!("patch {}", describe(kind, namespace, name)));
         let patched = self
             .api(kind, namespace)
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
@@ -360,6 +513,9 @@ impl Cluster {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<bool, ClusterError> {
+        let _waiting = self
+            .health
+            .waiting_for(format!("delete {}", describe(kind, namespace, name)));
         match self
             .api(kind, namespace)
             .delete(name, &DeleteParams::background())
@@ -400,6 +556,7 @@ impl Cluster {
         let api = self.api(kind, namespace);
         let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
         let mut last: Option<String> = None;
+        let _waiting = self.health.waiting_for(what.to_string());
         let watch = async {
             let mut stream = watcher(api, config)
                 .default_backoff()
@@ -426,8 +583,15 @@ impl Cluster {
                             reason: "the watch ended".into(),
                         });
                     }
-                    // The backoff retries; watcher errors are transient by construction.
                     Err(error) => {
+                        // The retrying layer gave up on the server: the wait ends with that cause.
+                        if let Some(cause) = unreachable_cause(&error) {
+                            return Err(ClusterError::Unreachable {
+                                what: what.to_string(),
+                                source: cause.clone(),
+                            });
+                        }
+                        // Anything else the watcher's backoff retries (a dropped or expired watch).
                         tracing::debug!(%error, what, "watch error; resuming");
                     }
                 }
@@ -514,11 +678,76 @@ pub fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
         })
 }
 
-/// Waiting for a Forklift object to be Ready: done when `Ready` is there, else pending with its blocking
+/// Blocking conditions Forklift clears by itself once what they wait for settles: the inventory
+/// loading or catching up (`VMNotFound`, `LoadInventory`, a destination NAD or storage class not yet
+/// in the destination inventory, a source VM's CBT or guest tools state the inventory has not
+/// refreshed since the run changed it; Forklift requeues on those), the VDDK validation job, and
+/// another object not Ready yet (Provider, map, Hook, Plan). Everything else Critical or Error stays
+/// until the spec changes (kubev2v/forklift pkg/controller/plan/validation.go, map/validation.go,
+/// validation/provider.go).
+const SETTLING_CONDITIONS: &[&str] = &[
+    "VMNotFound",
+    "LoadInventory",
+    "ValidatingVDDK",
+    "VDDKInitImageNotReady",
+    "VMMissingChangedBlockTracking",
+    "GuestToolsIssue",
+    "SourceProviderNotReady",
+    "DestinationProviderNotReady",
+    "NetworkMapNotReady",
+    "StorageMapNotReady",
+    "HookNotReady",
+    "PlanNotReady",
+];
+
+/// Whether Forklift will clear `condition` by itself (see [`SETTLING_CONDITIONS`]).
+pub fn settles_by_itself(condition: &Value) -> bool {
+    let kind = condition["type"].as_str().unwrap_or_default();
+    let inventory_lag = condition["reason"] == "NotFound"
+        && matches!(
+            kind,
+            "SourceNetworkNotValid"
+                | "DestinationNetworkNotValid"
+                | "SourceStorageNotValid"
+                | "DestinationStorageNotValid"
+        );
+    SETTLING_CONDITIONS.contains(&kind) || inventory_lag
+}
+
+/// Forklift's verdict on an object: its Critical or Error conditions that will not clear by
+/// themselves, as `Type (Reason): message [items]`. Waiting any longer cannot make it Ready.
+pub fn final_blockers(object: &Value) -> Vec<String> {
+    blocking_conditions(object)
+        .filter(|c| !settles_by_itself(c))
+        .map(|c| {
+            let reason = c["reason"]
+                .as_str()
+                .filter(|r| !r.is_empty())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            format!(
+                "{}{reason}: {}{}",
+                c["type"].as_str().unwrap_or("?"),
+                c["message"].as_str().unwrap_or(""),
+                condition_items(c)
+            )
+        })
+        .collect()
+}
+
+/// Waiting for a Forklift object to be Ready: done when `Ready` is there; failed at once when
+/// Forklift judged it with a condition it will not clear by itself; else pending with its blocking
 /// conditions (what a timeout then reports).
 pub fn ready_verdict(object: &Value) -> Verdict<()> {
     if condition(object, "Ready").is_some() {
         return Verdict::Done(());
+    }
+    let refused = final_blockers(object);
+    if !refused.is_empty() {
+        return Verdict::Failed(format!(
+            "Forklift will not make it Ready: {}",
+            refused.join("; ")
+        ));
     }
     let blocking = blockers(object);
     Verdict::Pending(if blocking.is_empty() {
@@ -528,40 +757,47 @@ pub fn ready_verdict(object: &Value) -> Verdict<()> {
     })
 }
 
-/// The blocking conditions (Critical, Error) of a Forklift object, as `Type: message [items]`.
-pub fn blockers(object: &Value) -> Vec<String> {
+/// The conditions with status True and category Critical or Error: those that block Ready.
+fn blocking_conditions(object: &Value) -> impl Iterator<Item = &Value> {
     object
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .map(|conditions| {
-            conditions
-                .iter()
-                .filter(|c| {
-                    c["status"] == "True"
-                        && matches!(c["category"].as_str(), Some("Critical") | Some("Error"))
-                })
-                .map(|c| {
-                    let items = c["items"]
-                        .as_array()
-                        .map(|i| {
-                            i.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::trim)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        })
-                        .filter(|i| !i.is_empty())
-                        .map(|i| format!(" [{i}]"))
-                        .unwrap_or_default();
-                    format!(
-                        "{}: {}{items}",
-                        c["type"].as_str().unwrap_or("?"),
-                        c["message"].as_str().unwrap_or("")
-                    )
-                })
-                .collect()
+        .into_iter()
+        .flatten()
+        .filter(|c| {
+            c["status"] == "True"
+                && matches!(c["category"].as_str(), Some("Critical") | Some("Error"))
         })
+}
+
+/// A condition's `items` as ` [a, b]`, or nothing.
+fn condition_items(condition: &Value) -> String {
+    condition["items"]
+        .as_array()
+        .map(|i| {
+            i.iter()
+                .filter_map(Value::as_str)
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|i| !i.is_empty())
+        .map(|i| format!(" [{i}]"))
         .unwrap_or_default()
+}
+
+/// The blocking conditions (Critical, Error) of a Forklift object, as `Type: message [items]`.
+pub fn blockers(object: &Value) -> Vec<String> {
+    blocking_conditions(object)
+        .map(|c| {
+            format!(
+                "{}: {}{}",
+                c["type"].as_str().unwrap_or("?"),
+                c["message"].as_str().unwrap_or(""),
+                condition_items(c)
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -582,6 +818,41 @@ mod tests {
         );
         assert!(condition(&plan, "Ready").is_some());
         assert!(condition(&plan, "Succeeded").is_none());
+    }
+
+    #[test]
+    fn a_final_verdict_ends_the_ready_wait_a_settling_one_does_not() {
+        let plan = |conditions: Value| json!({"status": {"conditions": conditions}});
+        let settling = plan(json!([
+            {"type": "VMNotFound", "status": "True", "category": "Critical", "reason": "NotFound", "message": "VM not found."},
+            {"type": "StorageMapNotReady", "status": "True", "category": "Critical", "message": "Map.Storage does not have Ready condition."},
+            {"type": "DestinationNetworkNotValid", "status": "True", "category": "Critical", "reason": "NotFound", "message": "NAD not found."},
+            {"type": "ValidatingVDDK", "status": "True", "category": "Advisory", "reason": "Started"},
+            {"type": "VMMissingGuestIPs", "status": "True", "category": "Warn", "message": "warn only"}
+        ]));
+        assert!(matches!(ready_verdict(&settling), Verdict::Pending(_)));
+        let refused = plan(json!([
+            {"type": "VMNotFound", "status": "True", "category": "Critical", "reason": "NotFound", "message": "VM not found."},
+            {"type": "NamespaceNotValid", "status": "True", "category": "Critical", "reason": "NotValid", "message": "Target namespace is not valid."}
+        ]));
+        match ready_verdict(&refused) {
+            Verdict::Failed(reason) => assert_eq!(
+                reason,
+                "Forklift will not make it Ready: NamespaceNotValid (NotValid): Target namespace is not valid."
+            ),
+            _ => panic!("a final condition must end the wait"),
+        }
+        // An Error category counts too; a condition that is not True does not.
+        let errored = plan(json!([
+            {"type": "ReconcileFailed", "status": "True", "category": "Error", "reason": "Failed", "message": "boom", "items": ["a"]},
+            {"type": "NamespaceNotValid", "status": "False", "category": "Critical"}
+        ]));
+        assert_eq!(
+            final_blockers(&errored),
+            ["ReconcileFailed (Failed): boom [a]"]
+        );
+        let ready = plan(json!([{"type": "Ready", "status": "True", "category": "Required"}]));
+        assert!(matches!(ready_verdict(&ready), Verdict::Done(())));
     }
 
     #[test]

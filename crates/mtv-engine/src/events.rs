@@ -160,6 +160,23 @@ pub enum Event {
     TeardownFinished {
         leftovers: Vec<ResourceRef>,
     },
+    /// The API server has not answered for a while; the run keeps trying until `giving_up_after`.
+    ApiNotAnswering {
+        server: String,
+        #[serde(with = "duration_secs")]
+        silent_for: Duration,
+        last_error: String,
+        /// What waits on the server (the steps' waits and requests).
+        waiting_for: Vec<String>,
+        #[serde(with = "duration_secs")]
+        giving_up_after: Duration,
+    },
+    /// The API server answers again after [`Event::ApiNotAnswering`].
+    ApiAnswering {
+        server: String,
+        #[serde(with = "duration_secs")]
+        silent_for: Duration,
+    },
     SessionFinished {
         exit_code: u8,
         #[serde(with = "duration_secs")]

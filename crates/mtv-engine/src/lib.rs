@@ -12,6 +12,7 @@ pub mod lease;
 pub mod ledger;
 pub mod names;
 pub mod preview;
+pub mod retry;
 pub mod run;
 pub mod scenario;
 pub mod session;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::cluster::Cluster;
 use crate::events::{Event, EventSink, StepOutcome};
 use crate::scenario::{ScenarioSpec, run_scenario};
 use crate::session::{Bootstrap, Session, bootstrap};
@@ -184,11 +183,7 @@ pub async fn run(
     let started = Instant::now();
     let counting = Arc::new(CountingSink::new(input.cluster.events().clone()));
     let sink: Arc<dyn EventSink> = counting.clone();
-    let cluster = Cluster::new(
-        input.cluster.client().clone(),
-        input.cluster.ledger().clone(),
-        sink.clone(),
-    );
+    let cluster = input.cluster.with_events(sink.clone());
     let target = if input.lab {
         "lab".to_string()
     } else {

@@ -35,6 +35,8 @@ pub struct Timeouts {
     pub migration: Duration,
     pub inventory: Duration,
     pub teardown: Duration,
+    /// `api_unreachable_timeout`: how long requests keep trying while the API server is silent.
+    pub api_unreachable: Duration,
 }
 
 impl Timeouts {
@@ -47,6 +49,7 @@ impl Timeouts {
             migration: Duration::from_secs(settings.plan_wait_timeout),
             inventory: Duration::from_secs(300),
             teardown: Duration::from_secs(120),
+            api_unreachable: Duration::from_secs(settings.api_unreachable_timeout),
         }
     }
 }
@@ -214,6 +217,18 @@ impl Session {
 
 /// The MTV version the cluster runs, from the operator's ClusterServiceVersion.
 pub async fn mtv_version(
+    client: &kube::Client,
+    mtv_namespace: &str,
+) -> Result<Option<String>, ClusterError> {
+    read_mtv_version(
+        &crate::retry::standalone_client(client.clone()),
+        mtv_namespace,
+    )
+    .await
+}
+
+/// [`mtv_version`] through a client that already retries (the session's).
+async fn read_mtv_version(
     client: &kube::Client,
     mtv_namespace: &str,
 ) -> Result<Option<String>, ClusterError> {
@@ -460,8 +475,11 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         session_id,
         timeouts,
     } = input;
+    // Shared by every clone of the connection: the scenarios and teardown keep this bound and name.
+    cluster.set_api_unreachable_timeout(timeouts.api_unreachable);
+    cluster.learn_server(&cluster_url);
     let mtv_namespace = context.mtv_namespace.clone();
-    let version = mtv_version(cluster.client(), &mtv_namespace).await?;
+    let version = read_mtv_version(cluster.client(), &mtv_namespace).await?;
     check_forklift_pods(&cluster, &mtv_namespace, timeouts.forklift_pods).await?;
     // Before anything is created: a cluster whose inventory cannot be found stops the run here.
     let inventory = Inventory::discover(
@@ -793,5 +811,7 @@ async fn set_precopy_interval(
 
 /// True when the API server is an mtv-tests lab (it serves the lab's source API).
 pub async fn is_lab(client: &kube::Client) -> bool {
-    LabSource::endpoints(client).await.is_ok()
+    LabSource::endpoints(&crate::retry::standalone_client(client.clone()))
+        .await
+        .is_ok()
 }

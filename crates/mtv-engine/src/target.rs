@@ -136,7 +136,10 @@ pub async fn client_with_tls(
     target: &Target,
     insecure_skip_verify: Option<bool>,
 ) -> Result<kube::Client, TargetError> {
-    let config = config_with_tls(target, insecure_skip_verify).await?;
+    let mut config = config_with_tls(target, insecure_skip_verify).await?;
+    // Retries are the engine's own layer (crate::retry, put in front by `Cluster::new`), which also
+    // retries 500 and transport failures and knows when to give up.
+    config.default_retry = false;
     kube::Client::try_from(config).map_err(|e| TargetError::Client {
         target: target.describe(),
         message: e.to_string(),

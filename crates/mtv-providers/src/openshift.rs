@@ -349,11 +349,37 @@ impl OpenShiftSource {
                 what: what.clone(),
                 message: e.to_string(),
             })?;
-        self.pvcs()
-            .create(&Default::default(), &object)
+        self.create_owned(&self.pvcs(), &object, &what)
             .await
             .map(|_| ())
-            .map_err(|e| request_error(&what, e))
+    }
+
+    /// Creates `object`. The client retries a create whose answer was lost, so an AlreadyExists for
+    /// an object carrying this session's labels is that first create's: it counts as made. Anything
+    /// else already there is someone else's, and the server's refusal is the answer.
+    async fn create_owned(
+        &self,
+        api: &Api<DynamicObject>,
+        object: &DynamicObject,
+        what: &str,
+    ) -> Result<DynamicObject, SourceError> {
+        match api.create(&Default::default(), object).await {
+            Ok(created) => Ok(created),
+            Err(kube::Error::Api(status)) if status.reason == "AlreadyExists" => {
+                let name = object.metadata.name.as_deref().unwrap_or_default();
+                match api.get_opt(name).await {
+                    Ok(Some(existing)) if self.made_by_this_session(&existing) => Ok(existing),
+                    _ => Err(request_error(what, kube::Error::Api(status))),
+                }
+            }
+            Err(error) => Err(request_error(what, error)),
+        }
+    }
+
+    /// Whether `object` carries every label this session puts on what it creates.
+    fn made_by_this_session(&self, object: &DynamicObject) -> bool {
+        let labels = object.metadata.labels.clone().unwrap_or_default();
+        !self.labels.is_empty() && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
     }
 
     /// Replaces the VM's template spec after `change` edited it (arrays do not merge).
@@ -494,10 +520,7 @@ impl SourceProvider for OpenShiftSource {
                 what: what.clone(),
                 message: e.to_string(),
             })?;
-        self.vms()
-            .create(&Default::default(), &object)
-            .await
-            .map_err(|e| request_error(&what, e))?;
+        self.create_owned(&self.vms(), &object, &what).await?;
         for disk in &request.add_disks {
             self.add_disk(name, disk).await?;
         }

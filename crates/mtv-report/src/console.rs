@@ -118,6 +118,29 @@ fn teardown_line(resources: usize) -> String {
     format!("teardown: deleting {resources} {noun}")
 }
 
+/// The warning when the API server stops answering (and the line when it is back).
+fn api_health_line(event: &Event) -> Option<String> {
+    match event {
+        Event::ApiNotAnswering {
+            server,
+            silent_for,
+            last_error,
+            waiting_for,
+            giving_up_after,
+        } => Some(format!(
+            "warning: the API server {server} has not answered for {}s ({last_error}); waiting for: {}; still trying, for up to {}s (api_unreachable_timeout)",
+            silent_for.as_secs(),
+            waiting_for.join("; "),
+            giving_up_after.as_secs()
+        )),
+        Event::ApiAnswering { server, silent_for } => Some(format!(
+            "the API server {server} answers again (silent for {}s)",
+            silent_for.as_secs()
+        )),
+        _ => None,
+    }
+}
+
 fn session_header(event: &Event) -> Option<Vec<String>> {
     let Event::SessionStarted {
         session_id,
@@ -269,7 +292,7 @@ impl<W: Write> PlainConsole<W> {
             Event::ResourceLeftAlone { resource, reason } => {
                 vec![format!("teardown: {resource} left alone: {reason}")]
             }
-            _ => Vec::new(),
+            other => api_health_line(other).into_iter().collect(),
         }
     }
 
@@ -624,7 +647,9 @@ impl<W: Write> Reporter for LiveConsole<W> {
             Event::ResourceLeftAlone { resource, reason } => {
                 vec![format!("teardown: {resource} left alone: {reason}")]
             }
-            other => session_header(other).unwrap_or_default(),
+            other => session_header(other)
+                .or_else(|| api_health_line(other).map(|line| vec![line]))
+                .unwrap_or_default(),
         };
         self.print(&lines);
         self.sync_overall();
@@ -657,6 +682,28 @@ impl<W: Write> Reporter for LiveConsole<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_silent_api_server_is_a_warning_line_naming_it_and_what_waits() {
+        let mut console = PlainConsole::new(Vec::new());
+        console.handle(&Event::ApiNotAnswering {
+            server: "https://api.example:6443".into(),
+            silent_for: Duration::from_secs(10),
+            last_error: "tcp connect error: Connection refused".into(),
+            waiting_for: vec!["Plan ns/p to be Ready".into(), "get Secret ns/s".into()],
+            giving_up_after: Duration::from_secs(180),
+        });
+        console.handle(&Event::ApiAnswering {
+            server: "https://api.example:6443".into(),
+            silent_for: Duration::from_secs(25),
+        });
+        let out = String::from_utf8(console.into_inner()).unwrap();
+        assert_eq!(
+            out,
+            "warning: the API server https://api.example:6443 has not answered for 10s (tcp connect error: Connection refused); waiting for: Plan ns/p to be Ready; get Secret ns/s; still trying, for up to 180s (api_unreachable_timeout)\n\
+             the API server https://api.example:6443 answers again (silent for 25s)\n"
+        );
+    }
 
     #[test]
     fn bar_templates_parse() {

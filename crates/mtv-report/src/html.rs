@@ -383,7 +383,10 @@ impl Reporter for HtmlReport {
                 self.left_alone.push((resource.clone(), reason.clone()));
             }
             Event::TeardownNote { .. } => {}
-            Event::SessionFinished { .. } => {}
+            // The steps an unreachable API server failed carry that cause in their messages.
+            Event::SessionFinished { .. }
+            | Event::ApiNotAnswering { .. }
+            | Event::ApiAnswering { .. } => {}
         }
     }
 

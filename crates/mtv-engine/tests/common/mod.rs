@@ -101,6 +101,8 @@ pub struct RunRequest<'a> {
     pub forced: &'a [&'a str],
     /// Runtime settings `KEY=VALUE`, as `--set` gives them.
     pub settings: &'a [&'a str],
+    /// A change to every selected scenario before the run (a spec Forklift must refuse, ...).
+    pub tweak: fn(&mut ScenarioSpec),
 }
 
 impl Default for RunRequest<'_> {
@@ -113,6 +115,7 @@ impl Default for RunRequest<'_> {
             token: Some("lab-token"),
             forced: &[],
             settings: &[],
+            tweak: |_| {},
         }
     }
 }
@@ -169,12 +172,14 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
         .into_iter()
         .map(|i| {
             let s = &catalog.scenarios[i];
-            ScenarioSpec {
+            let mut spec = ScenarioSpec {
                 name: s.name(),
                 class: s.entry.class.clone(),
                 config: s.entry.config.clone(),
                 steps: s.steps.clone(),
-            }
+            };
+            (request.tweak)(&mut spec);
+            spec
         })
         .collect();
     assert!(
