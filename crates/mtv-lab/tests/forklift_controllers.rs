@@ -2151,3 +2151,116 @@ async fn reasons_messages_and_items_read_like_forklift() {
     assert_eq!(c["items"], json!(["missing-sc"]));
     lab.stop().await;
 }
+
+/// What a migration leaves behind as Forklift's code makes it: kubevirt.go DataVolumes/ensureSecret (the
+/// transfer Secret `<plan>-<vmID>-…` the DataVolumes name), EnsureGuestConversionPod (the virt-v2v pod,
+/// kept after success unless `deleteGuestConversionPod`, migration.go cleanup), and base/controller.go
+/// Record (an Event per condition change on the Plan, Warning for Critical/Error/Warn).
+#[tokio::test]
+async fn a_migration_leaves_forklifts_side_effects() {
+    let lab = Lab::start(20.0, "").await;
+    lab.provider(
+        "vsphere",
+        "vsphere",
+        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
+    );
+    vsphere_maps(&lab);
+    lab.plan("fx", "vsphere", "vs", json!({"vms": [{"id": "vm-1"}]}));
+    let plan = lab.wait_condition(&registry::PLAN, "fx", "Ready").await;
+    let plan_uid = s(&plan, "/metadata/uid").to_string();
+    lab.migrate("fx-1", "fx", json!({}));
+    let p = lab.finished("fx").await;
+    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    // The conversion pod stays, Succeeded, without an owner.
+    let pods = lab.list(
+        &registry::POD,
+        TARGET,
+        &format!("plan={plan_uid},forklift.app=virt-v2v"),
+    );
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    assert!(s(&pods[0], "/metadata/name").starts_with("fx-vm-1-"));
+    assert_eq!(pods[0]["status"]["phase"], "Succeeded");
+    assert!(pods[0]["metadata"].get("ownerReferences").is_none());
+    // Events on the Plan, as the plan controller's recorder writes them.
+    let events = lab.list(&registry::EVENT, NS, "");
+    let on_plan: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["involvedObject"]["name"] == "fx" && e["involvedObject"]["kind"] == "Plan")
+        .map(|e| (s(e, "/type"), s(e, "/reason")))
+        .collect();
+    for expected in [
+        ("Normal", "Ready"),
+        ("Normal", "Executing"),
+        ("Normal", "Succeeded"),
+        ("Warning", "NetMapPreservingIPsOnPodNetwork"),
+    ] {
+        assert!(on_plan.contains(&expected), "{expected:?} in {on_plan:?}");
+    }
+    let succeeded = events
+        .iter()
+        .find(|e| e["involvedObject"]["name"] == "fx" && e["reason"] == "Succeeded")
+        .unwrap();
+    assert_eq!(succeeded["message"], "The plan execution has SUCCEEDED.");
+    assert_eq!(succeeded["source"]["component"], "plan");
+
+    // oVirt copies through CDI: while the disks copy, each DataVolume names the VM's transfer Secret.
+    lab.provider("ovirt", "ovirt", json!({}));
+    lab.maps(
+        "ov",
+        "ovirt",
+        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
+        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
+    );
+    lab.plan(
+        "fx-ov",
+        "ovirt",
+        "ov",
+        json!({"targetNamespace": "target3", "vms": [{"id": "6b9a-0001"}]}),
+    );
+    let plan = lab.wait_condition(&registry::PLAN, "fx-ov", "Ready").await;
+    // Every change is seen through the store's event stream: the DataVolumes live only while copying.
+    let mut changes = lab.store.subscribe();
+    lab.migrate("fx-ov-1", "fx-ov", json!({}));
+    lab.finished("fx-ov").await;
+    let (mut dv, mut secret) = (None, None);
+    while let Ok(e) = changes.try_recv() {
+        if std::ptr::eq(e.resource, &registry::DATA_VOLUME) && dv.is_none() {
+            dv = Some(e.object.as_ref().clone());
+        }
+        if std::ptr::eq(e.resource, &registry::SECRET)
+            && s(&e.object, "/metadata/namespace") == "target3"
+            && secret.is_none()
+        {
+            secret = Some(e.object.as_ref().clone());
+        }
+    }
+    let (dv, secret) = (dv.expect("a DataVolume"), secret.expect("a Secret"));
+    let secret_name = s(&dv, "/spec/source/imageio/secretRef").to_string();
+    assert!(secret_name.starts_with("fx-ov-6b9a-0001-"), "{secret_name}");
+    assert_eq!(secret["metadata"]["name"], secret_name.as_str());
+    assert_eq!(secret["metadata"]["labels"]["isDV"], "true");
+    assert_eq!(
+        secret["metadata"]["labels"]["plan"],
+        s(&plan, "/metadata/uid")
+    );
+    assert_eq!(secret["data"]["accessKeyId"], b64("admin@internal"));
+
+    // With deleteGuestConversionPod the pod goes once the VM succeeded.
+    lab.plan(
+        "fx-del",
+        "vsphere",
+        "vs",
+        json!({"deleteGuestConversionPod": true, "targetNamespace": "target2", "vms": [{"id": "vm-2"}]}),
+    );
+    let plan = lab.wait_condition(&registry::PLAN, "fx-del", "Ready").await;
+    lab.migrate("fx-del-1", "fx-del", json!({}));
+    let p = lab.finished("fx-del").await;
+    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    let pods = lab.list(
+        &registry::POD,
+        "target2",
+        &format!("plan={},forklift.app=virt-v2v", s(&plan, "/metadata/uid")),
+    );
+    assert!(pods.is_empty(), "{pods:?}");
+    lab.stop().await;
+}

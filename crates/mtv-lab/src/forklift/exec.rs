@@ -623,6 +623,7 @@ impl Controller {
         if let Some(ready) = ready_condition(&conds, waiting, limit) {
             conds.set(ready);
         }
+        self.record_condition_events(plan, old_conds, &conds, "plan");
         let mut status = Map::new();
         status.insert("conditions".into(), conds.to_json(old_conds));
         status.insert("observedGeneration".into(), json!(generation(plan)));
@@ -1525,6 +1526,7 @@ impl Controller {
                 }
             }
             "CreateVM" | "CreateTarget" => self.create_target_vm(plan, ctx, migration, vm, inv)?,
+            "CreateGuestConversionPod" => self.create_conversion_pod(plan, ctx, migration, inv)?,
             "WaitForStateTransfer" => {
                 // The guest now runs on the target; the source VM stops.
                 self.set_source_power(ctx, &inv.id, false);

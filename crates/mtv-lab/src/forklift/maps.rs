@@ -186,6 +186,16 @@ impl Controller {
             ));
         }
         let old = map.get("status");
+        let component = match kind {
+            MapKind::Network => "networkMap",
+            MapKind::Storage => "storageMap",
+        };
+        self.record_condition_events(
+            map,
+            old.and_then(|o| o.get("conditions")),
+            &conds,
+            component,
+        );
         let status = json!({
             "conditions": conds.to_json(old.and_then(|o| o.get("conditions"))),
             "references": references,
