@@ -1006,11 +1006,15 @@ impl Runner {
                 return Err(StepError::Error("the Plan was not created".into()));
             };
             let cutover = config.warm_migration.then(|| {
-                // In the lab one Forklift minute lasts one second (precopy intervals and cutover alike).
-                let unit = if session.lab { 1 } else { 60 };
-                let at = std::time::SystemTime::now()
-                    + Duration::from_secs(session.context.mins_before_cutover * unit);
-                rfc3339(at)
+                // The lab runs Forklift's minutes on its own clock (precopy intervals and cutover alike):
+                // the cutover is due when that many lab minutes have passed.
+                let minutes = session.context.mins_before_cutover as f64;
+                let wait = if session.lab {
+                    Duration::from_secs_f64(mtv_api::time::lab_seconds(minutes))
+                } else {
+                    Duration::from_secs_f64(minutes * 60.0)
+                };
+                rfc3339(std::time::SystemTime::now() + wait)
             });
             let name = session
                 .names(|n| n.scenario_object(&self.spec.class, &format!("migration-{mode}")));

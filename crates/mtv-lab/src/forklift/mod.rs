@@ -10,9 +10,10 @@
 //! of N > 1 minutes lasts 1 + ln N seconds.
 //!
 //! TODO (not simulated yet): the Host controller; EC2, HyperV and Nutanix sources (the lab file has none,
-//! so their connection test fails as unreachable); Conversion CRs, virt-v2v, importer and VDDK-validation
-//! pods; `resumeConversion`/`ConversionResumable`; `MacConflicts`, UDN and NetApp Shift checks; shared
-//! disks, LUKS, `csiVolumeImport`; SSH clone-method checks; the admission webhooks other than the Plan's
+//! so their connection test fails as unreachable); Conversion CRs, inspection, importer and
+//! VDDK-validation pods (the virt-v2v conversion pod exists, `target.rs`); oVirt and OpenStack volume
+//! populators; `resumeConversion`/`ConversionResumable`; UDN and NetApp Shift checks; shared disks,
+//! LUKS, `csiVolumeImport`; SSH clone-method checks; the admission webhooks other than the Plan's
 //! `populatorLabels` annotation (done here, after create).
 
 mod conditions;
@@ -70,8 +71,8 @@ impl ForkliftOptions {
     }
 
     /// The real duration of a lab duration, divided by `speed`: one lab minute is one real second up to
-    /// [`LINEAR_LAB_MINUTES`]; past it a duration grows with the logarithm of its length (a 70-minute
-    /// copy of 2 TB lasts about 5.2 s, not 70 s). The mapping is monotonic, so what is longer in lab
+    /// a minute ([`mtv_api::time::lab_seconds`]); past it a duration grows with the logarithm of its
+    /// length (a 78-minute copy of 2 TB lasts about 5.4 s, not 78 s). The mapping is monotonic, so what is longer in lab
     /// time is longer in real time and phases keep their order and overlap; only the ratio between two
     /// long durations shrinks. A run waits for what it checks, not for simulated hours.
     pub fn real(&self, lab: Duration) -> Duration {
@@ -88,17 +89,9 @@ impl ForkliftOptions {
     }
 }
 
-/// Lab minutes that last one real second each (at speed 1) before the clock compresses.
-pub const LINEAR_LAB_MINUTES: f64 = 1.0;
-
-/// Real seconds (speed 1) for a duration of `minutes` lab minutes: linear up to the knee, then
-/// `knee * (1 + ln(minutes / knee))`, which is continuous, with the same slope at the knee, and concave.
+/// Real seconds (speed 1) for `minutes` lab minutes: the lab clock shared with the suite's warm cutover.
 fn compressed_seconds(minutes: f64) -> f64 {
-    if minutes <= LINEAR_LAB_MINUTES {
-        minutes.max(0.0)
-    } else {
-        LINEAR_LAB_MINUTES * (1.0 + (minutes / LINEAR_LAB_MINUTES).ln())
-    }
+    mtv_api::time::lab_seconds(minutes)
 }
 
 impl Default for ForkliftOptions {
