@@ -1382,8 +1382,10 @@ async fn copy_offload_reports_xcopy_per_datastore() {
         "offload",
         "populator pods removed",
         |_| {
+            // The virt-v2v conversion pod stays (Forklift keeps it unless deleteGuestConversionPod).
             lab.list(&registry::POD, TARGET, &format!("migration={uid}"))
-                .is_empty()
+                .iter()
+                .all(|p| s(p, "/metadata/labels/forklift.app") == "virt-v2v")
         },
     )
     .await;
