@@ -1,6 +1,22 @@
 //! RFC 3339 timestamps as Kubernetes writes them (`metav1.Time`: UTC, second precision), with the
 //! calendar arithmetic written out so no date crate is needed.
 
+/// Forklift minutes that last one real second each in the embedded lab (at lab speed 1).
+pub const LAB_LINEAR_MINUTES: f64 = 1.0;
+
+/// The embedded lab's clock: how many real seconds (at lab speed 1) a Forklift duration of `minutes`
+/// lasts. One second per minute up to [`LAB_LINEAR_MINUTES`], then `1 + ln(minutes)`: continuous,
+/// monotonic (what lasts longer in Forklift lasts longer in the lab) and concave, so simulated hours
+/// cost seconds. The lab times everything with it, and a suite that sets a time-of-day (a warm cutover)
+/// for a lab run converts with it too.
+pub fn lab_seconds(minutes: f64) -> f64 {
+    if minutes <= LAB_LINEAR_MINUTES {
+        minutes.max(0.0)
+    } else {
+        LAB_LINEAR_MINUTES * (1.0 + (minutes / LAB_LINEAR_MINUTES).ln())
+    }
+}
+
 /// Formats Unix seconds as an RFC 3339 UTC timestamp.
 pub fn format_rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);

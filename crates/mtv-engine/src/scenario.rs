@@ -989,11 +989,15 @@ impl Runner {
                 return Err(StepError::Error("the Plan was not created".into()));
             };
             let cutover = config.warm_migration.then(|| {
-                // In the lab one Forklift minute lasts one second (precopy intervals and cutover alike).
-                let unit = if session.lab { 1 } else { 60 };
-                let at = std::time::SystemTime::now()
-                    + Duration::from_secs(session.context.mins_before_cutover * unit);
-                rfc3339(at)
+                // The lab runs Forklift's minutes on its own clock (precopy intervals and cutover alike):
+                // the cutover is due when that many lab minutes have passed.
+                let minutes = session.context.mins_before_cutover as f64;
+                let wait = if session.lab {
+                    Duration::from_secs_f64(mtv_api::time::lab_seconds(minutes))
+                } else {
+                    Duration::from_secs_f64(minutes * 60.0)
+                };
+                rfc3339(std::time::SystemTime::now() + wait)
             });
             let name = session
                 .names(|n| n.scenario_object(&self.spec.class, &format!("migration-{mode}")));
@@ -1067,6 +1071,7 @@ impl Runner {
         let events = session.cluster.events().clone();
         let what = format!("Plan {}/{plan_name} to finish migrating", session.namespace);
         let id_owned = id.to_string();
+        let migration_uid = plan.migration_uid.clone().unwrap_or_default();
         let final_plan = session
             .cluster
             .wait_for(
@@ -1090,8 +1095,8 @@ impl Runner {
                     }
                     if ended {
                         Verdict::Done(plan.clone())
-                    } else if condition(plan, "Canceled").is_some() {
-                        Verdict::Failed("the migration was canceled".into())
+                    } else if let Some(why) = canceled(plan, &migration_uid) {
+                        Verdict::Failed(format!("the migration was canceled: {why}"))
                     } else {
                         Verdict::Pending(if condition(plan, "Executing").is_some() {
                             "Executing".to_string()
@@ -1410,6 +1415,28 @@ pub fn rfc3339(at: std::time::SystemTime) -> String {
 }
 
 /// Per-VM progress of a Plan: the running pipeline step and the disk-transfer percentage.
+/// Why the Plan's run of this Migration was canceled, if it was. Forklift puts `Canceled` on the Plan
+/// only when it cancels a migration it still runs; when the Migration is deleted it records `Canceled`
+/// (reason `Deleted`) in the Migration's snapshot of `status.migration.history` alone.
+fn canceled(plan: &Value, migration_uid: &str) -> Option<String> {
+    if let Some(c) = condition(plan, "Canceled") {
+        return Some(c["message"].as_str().unwrap_or("Canceled").to_string());
+    }
+    plan.pointer("/status/migration/history")
+        .and_then(Value::as_array)?
+        .iter()
+        .filter(|snapshot| {
+            !migration_uid.is_empty() && snapshot["migration"]["uid"] == migration_uid
+        })
+        .find_map(|snapshot| {
+            snapshot["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Canceled" && c["status"] == "True")
+        })
+        .map(|c| c["message"].as_str().unwrap_or("Canceled").to_string())
+}
+
 pub fn migration_progress(plan: &Value) -> Vec<VmProgress> {
     plan.pointer("/status/migration/vms")
         .and_then(Value::as_array)
@@ -1577,6 +1604,32 @@ pub fn vm_failures(plan: &Value) -> Vec<VmFailure> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod cancel_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_deleted_migration_is_seen_in_the_history_where_forklift_records_it() {
+        // plan/controller.go activeMigration(): the snapshot gets Canceled/Deleted, the Plan does not.
+        let plan = json!({"status": {
+            "conditions": [{"type": "Ready", "status": "True", "category": "Required"}],
+            "migration": {"history": [
+                {"migration": {"uid": "m-0"}, "conditions": [{"type": "Succeeded", "status": "True"}]},
+                {"migration": {"uid": "m-1"}, "conditions": [{"type": "Canceled", "status": "True", "reason": "Deleted", "message": "The migration has been deleted."}]}
+            ]}
+        }});
+        assert_eq!(
+            canceled(&plan, "m-1").as_deref(),
+            Some("The migration has been deleted.")
+        );
+        assert_eq!(canceled(&plan, "m-0"), None);
+        assert_eq!(canceled(&plan, ""), None);
+        let on_plan = json!({"status": {"conditions": [{"type": "Canceled", "status": "True", "message": "The plan execution has been CANCELED."}]}});
+        assert!(canceled(&on_plan, "m-2").is_some());
+    }
 }
 
 #[cfg(test)]

@@ -179,6 +179,16 @@ core!(POD, "pods", "pod", "Pod", ["po"], ["all"], true, true);
 core!(EVENT, "events", "event", "Event", ["ev"], [], true, false);
 core!(NODE, "nodes", "node", "Node", ["no"], [], false, true);
 core!(
+    SERVICE_ACCOUNT,
+    "serviceaccounts",
+    "serviceaccount",
+    "ServiceAccount",
+    ["sa"],
+    [],
+    true,
+    false
+);
+core!(
     SERVICE,
     "services",
     "service",
@@ -629,6 +639,7 @@ pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &EVENT,
     &NODE,
     &SERVICE,
+    &SERVICE_ACCOUNT,
     &STORAGE_CLASS,
     &JOB,
     &PROVIDER,

@@ -478,7 +478,7 @@ async fn maps_resolve_references_and_report_categories() {
     let c = cond(&net, "SourceNetworkNotValid").unwrap();
     assert_eq!(c["category"], "Warn");
     assert_eq!(c["reason"], "NotFound");
-    assert_eq!(c["items"], json!([" name:'nope' "]));
+    assert_eq!(c["items"], json!([" id: name:'nope' "]));
     assert_eq!(net["status"]["references"][0]["id"], "network-1");
     let st = lab
         .wait_condition(&registry::STORAGE_MAP, "m-st", "DestinationStorageNotValid")
@@ -532,7 +532,7 @@ async fn plan_validation_conditions_carry_categories_and_items() {
     };
     assert_eq!(
         expect("VMNotFound", "Critical")["items"],
-        json!([" id:vm-404 "])
+        json!([" id:vm-404 name:'' "])
     );
     let dup = expect("DuplicateVM", "Critical");
     assert_eq!(dup["items"], json!([" id:vm-1 name:'rhel8' "]));
@@ -1250,10 +1250,12 @@ async fn cancel_restores_the_source_power_state() {
         )
         .unwrap();
     let p = lab.finished("cancelme").await;
+    // migration.go end(): no VM failed or succeeded, so the snapshot (and the Plan) is Canceled, no reason.
     assert_eq!(
         cond(&p, "Canceled").unwrap()["message"],
         "The plan execution has been CANCELED."
     );
+    assert!(cond(&p, "Canceled").unwrap().get("reason").is_none());
     let vm = vm_status(&p, "vm-1");
     assert_eq!(vm["phase"], "Completed");
     let c = cond(&json!({"status": vm}), "Canceled").unwrap().clone();
@@ -1380,8 +1382,10 @@ async fn copy_offload_reports_xcopy_per_datastore() {
         "offload",
         "populator pods removed",
         |_| {
+            // The virt-v2v conversion pod stays (Forklift keeps it unless deleteGuestConversionPod).
             lab.list(&registry::POD, TARGET, &format!("migration={uid}"))
-                .is_empty()
+                .iter()
+                .all(|p| s(p, "/metadata/labels/forklift.app") == "virt-v2v")
         },
     )
     .await;
@@ -1672,12 +1676,22 @@ async fn deleting_the_migration_cancels_and_a_new_one_retries() {
             &Default::default(),
         )
         .unwrap();
+    // plan/controller.go activeMigration(): the deleted Migration's snapshot is Canceled (Deleted) in the
+    // history; execute() finds no migration to run, drops Executing and reflects nothing onto the Plan.
     let p = lab
-        .wait_condition(&registry::PLAN, "retry", "Canceled")
+        .wait(&registry::PLAN, NS, "retry", "a canceled snapshot", |p| {
+            p["status"]["migration"]["history"][0]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Canceled"))
+        })
         .await;
-    let c = cond(&p, "Canceled").unwrap();
+    let snapshot = json!({"status": p["status"]["migration"]["history"][0]});
+    let c = cond(&snapshot, "Canceled").unwrap();
     assert_eq!(c["reason"], "Deleted");
     assert_eq!(c["message"], "The migration has been deleted.");
+    assert!(cond(&p, "Canceled").is_none(), "{}", p["status"]);
+    assert!(cond(&p, "Executing").is_none(), "{}", p["status"]);
+    assert!(cond(&p, "Ready").is_some(), "{}", p["status"]);
     let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(vm["phase"], "Completed");
     // The source is powered back on.
@@ -1905,5 +1919,350 @@ async fn failures_at_named_steps_on_each_provider_type() {
             .await;
         assert_eq!(m["status"]["vms"][0]["error"]["phase"], phase);
     }
+    lab.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fidelity to kubev2v/forklift's validation (pkg/controller/plan/validation.go, pkg/controller/map/...)
+
+/// validation.go validateNetworkMap (NetMapPreservingIPsOnPodNetwork) and validateVM with the vSphere
+/// validator's StaticIPs (plan/adapter/vsphere/validator.go): warnings that leave the Plan Ready.
+#[tokio::test]
+async fn static_ip_warnings_follow_forklift() {
+    let lab = Lab::start(50.0, "").await;
+    lab.provider("vsphere", "vsphere", json!({}));
+    vsphere_maps(&lab);
+    // vm-1 runs with VMware Tools and reports its IPs; vm-2 is powered off, so no guest networks.
+    lab.plan(
+        "ips",
+        "vsphere",
+        "vs",
+        json!({"vms": [{"id": "vm-1"}, {"id": "vm-2"}]}),
+    );
+    let p = lab.wait_condition(&registry::PLAN, "ips", "Ready").await;
+    let pod = cond(&p, "NetMapPreservingIPsOnPodNetwork").expect("the pod-network warning");
+    assert_eq!(pod["category"], "Warn");
+    assert!(pod.get("reason").is_none());
+    assert_eq!(
+        pod["message"],
+        "Your migration plan preserves the static IPs of VMs and uses Pod Networking target network mapping. This combination isn't supported, because VM IPs aren't preserved in Pod Networking migrations."
+    );
+    let missing = cond(&p, "VMMissingGuestIPs").expect("the missing guest IPs warning");
+    assert_eq!(missing["category"], "Warn");
+    assert_eq!(missing["reason"], "MissingGuestInformation");
+    assert_eq!(missing["items"], json!([" id:vm-2 name:'win2019' "]));
+    assert_eq!(
+        missing["message"],
+        "Guest information on vNICs is missing, cannot preserve static IPs. Make sure VMware Tools is installed and the VM is running."
+    );
+    // Without preserveStaticIPs neither warning applies.
+    lab.plan(
+        "no-ips",
+        "vsphere",
+        "vs",
+        json!({"preserveStaticIPs": false, "vms": [{"id": "vm-2"}]}),
+    );
+    let p = lab.wait_condition(&registry::PLAN, "no-ips", "Ready").await;
+    assert!(cond(&p, "NetMapPreservingIPsOnPodNetwork").is_none());
+    assert!(cond(&p, "VMMissingGuestIPs").is_none());
+    // oVirt cannot preserve static IPs: no warning there (Provider.SupportsPreserveStaticIps).
+    lab.provider("ovirt", "ovirt", json!({}));
+    lab.maps(
+        "ov",
+        "ovirt",
+        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
+        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
+    );
+    lab.plan(
+        "ov-ips",
+        "ovirt",
+        "ov",
+        json!({"vms": [{"id": "6b9a-0001"}]}),
+    );
+    let p = lab.wait_condition(&registry::PLAN, "ov-ips", "Ready").await;
+    assert!(cond(&p, "NetMapPreservingIPsOnPodNetwork").is_none());
+    lab.stop().await;
+}
+
+/// validation.go validateServiceAccount: the Plan's `serviceAccount` must exist in the target namespace.
+#[tokio::test]
+async fn a_missing_service_account_blocks_the_plan() {
+    let lab = Lab::start(50.0, "").await;
+    lab.provider("vsphere", "vsphere", json!({}));
+    vsphere_maps(&lab);
+    lab.create(
+        &registry::NAMESPACE,
+        "",
+        json!({"metadata": {"name": TARGET}}),
+    );
+    lab.plan(
+        "sa",
+        "vsphere",
+        "vs",
+        json!({"serviceAccount": "migrator", "vms": [{"id": "vm-1"}]}),
+    );
+    let p = lab
+        .wait_condition(&registry::PLAN, "sa", "ServiceAccountNotValid")
+        .await;
+    let c = cond(&p, "ServiceAccountNotValid").unwrap();
+    assert_eq!(c["category"], "Critical");
+    assert_eq!(c["reason"], "NotFound");
+    assert_eq!(
+        c["message"],
+        "ServiceAccount 'migrator' not found in target namespace 'target'."
+    );
+    assert!(cond(&p, "Ready").is_none());
+    lab.create(
+        &registry::SERVICE_ACCOUNT,
+        TARGET,
+        json!({"metadata": {"name": "migrator"}}),
+    );
+    let p = lab.wait_condition(&registry::PLAN, "sa", "Ready").await;
+    assert!(cond(&p, "ServiceAccountNotValid").is_none());
+    lab.stop().await;
+}
+
+/// validation.go validateNetworkMap (NetMapDestinationNADNotValid), validateMigrationType, validateHooks
+/// (items `VM: <ref> hook: <ObjectReference>`), validateVM's MacConflicts message, and the map
+/// controllers' validateSource/validateDestination (pkg/controller/map/network/validation.go).
+#[tokio::test]
+async fn reasons_messages_and_items_read_like_forklift() {
+    let lab = Lab::start(50.0, "").await;
+    lab.provider("vsphere", "vsphere", json!({}));
+    lab.create(
+        &registry::NETWORK_ATTACHMENT_DEFINITION,
+        "source-ns",
+        json!({"metadata": {"name": "elsewhere"}, "spec": {"config": "{}"}}),
+    );
+    lab.maps(
+        "far",
+        "vsphere",
+        json!([{"source": {"id": "network-1"}, "destination": {"type": "multus", "namespace": "source-ns", "name": "elsewhere"}}]),
+        json!([{"source": {"id": "datastore-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]),
+    );
+    lab.plan("far", "vsphere", "far", json!({"vms": [{"id": "vm-2"}]}));
+    let p = lab
+        .wait_condition(&registry::PLAN, "far", "NetMapDestinationNADNotValid")
+        .await;
+    let c = cond(&p, "NetMapDestinationNADNotValid").unwrap();
+    assert_eq!(c["category"], "Critical");
+    assert_eq!(c["reason"], "NotValid");
+    assert_eq!(
+        c["message"],
+        "Destination NAD source-ns/elsewhere must be in either the target namespace (target) or the default namespace. Pods cannot reference network attachment definitions from other namespaces."
+    );
+
+    vsphere_maps(&lab);
+    lab.plan(
+        "live",
+        "vsphere",
+        "vs",
+        json!({"type": "live", "vms": [{"id": "vm-2"}]}),
+    );
+    let p = lab
+        .wait_condition(&registry::PLAN, "live", "MigrationTypeNotValid")
+        .await;
+    assert_eq!(
+        cond(&p, "MigrationTypeNotValid").unwrap()["message"],
+        "`live` migration from the source provider is not supported."
+    );
+
+    lab.plan(
+        "hooks",
+        "vsphere",
+        "vs",
+        json!({"vms": [{"id": "vm-1", "hooks": [{"step": "PreHook", "hook": {"name": "absent", "namespace": NS}}]}, {}]}),
+    );
+    let p = lab
+        .wait_condition(&registry::PLAN, "hooks", "HookNotValid")
+        .await;
+    let c = cond(&p, "HookNotValid").unwrap();
+    assert_eq!(c["reason"], "NotFound");
+    assert_eq!(c["message"], "Hook not found.");
+    assert_eq!(
+        c["items"],
+        json!([format!(
+            "VM:  id:vm-1 name:'rhel8'  hook: &ObjectReference{{Kind:,Namespace:{NS},Name:absent,UID:,APIVersion:,ResourceVersion:,FieldPath:,}}"
+        )])
+    );
+    let c = cond(&p, "VMRefNotValid").unwrap();
+    assert_eq!(c["message"], "Either `ID` or `Name` required.");
+    assert!(c.get("items").is_none());
+
+    // A VM at the destination already holds win2019's MAC.
+    lab.create(
+        &registry::NAMESPACE,
+        "",
+        json!({"metadata": {"name": TARGET}}),
+    );
+    lab.create(
+        &registry::VIRTUAL_MACHINE,
+        TARGET,
+        json!({"metadata": {"name": "holder"}, "spec": {"template": {"spec": {"domain": {"devices": {"interfaces": [{"name": "a", "macAddress": "00:50:56:00:00:03"}]}}}}}}),
+    );
+    lab.plan("macs", "vsphere", "vs", json!({"vms": [{"id": "vm-2"}]}));
+    let p = lab
+        .wait_condition(&registry::PLAN, "macs", "MacConflicts")
+        .await;
+    let c = cond(&p, "MacConflicts").unwrap();
+    assert_eq!(c["items"], json!([" id:vm-2 name:'win2019' "]));
+    assert_eq!(
+        c["message"],
+        "VM  id:vm-2 name:'win2019'  has MAC address conflicts: MACs 00:50:56:00:00:03 conflict with destination VM target/holder"
+    );
+
+    // Maps: an unset source ref, an ambiguous NAD reference.
+    lab.maps(
+        "bad",
+        "vsphere",
+        json!([{"source": {}, "destination": {"type": "pod"}},
+               {"source": {"id": "network-2"}, "destination": {"type": "multus", "name": "storage-net"}}]),
+        json!([{"source": {"id": "datastore-1"}, "destination": {"storageClass": "missing-sc"}}]),
+    );
+    let net = lab
+        .wait_condition(
+            &registry::NETWORK_MAP,
+            "bad-net",
+            "DestinationNetworkNotValid",
+        )
+        .await;
+    let c = cond(&net, "SourceNetworkNotValid").unwrap();
+    assert_eq!(
+        (c["reason"].as_str(), c["message"].as_str()),
+        (
+            Some("NotSet"),
+            Some("Source network: either `ID` or `Name` required.")
+        )
+    );
+    let c = cond(&net, "DestinationNetworkNotValid").unwrap();
+    assert_eq!(c["reason"], "Ambiguous");
+    assert_eq!(
+        c["message"],
+        "Destination network (NAD) namespace required."
+    );
+    assert_eq!(c["items"], json!(["storage-net"]));
+    let st = lab
+        .wait_condition(
+            &registry::STORAGE_MAP,
+            "bad-st",
+            "DestinationStorageNotValid",
+        )
+        .await;
+    let c = cond(&st, "DestinationStorageNotValid").unwrap();
+    assert_eq!(c["message"], "Destination storage not valid.");
+    assert_eq!(c["items"], json!(["missing-sc"]));
+    lab.stop().await;
+}
+
+/// What a migration leaves behind as Forklift's code makes it: kubevirt.go DataVolumes/ensureSecret (the
+/// transfer Secret `<plan>-<vmID>-…` the DataVolumes name), EnsureGuestConversionPod (the virt-v2v pod,
+/// kept after success unless `deleteGuestConversionPod`, migration.go cleanup), and base/controller.go
+/// Record (an Event per condition change on the Plan, Warning for Critical/Error/Warn).
+#[tokio::test]
+async fn a_migration_leaves_forklifts_side_effects() {
+    let lab = Lab::start(20.0, "").await;
+    lab.provider(
+        "vsphere",
+        "vsphere",
+        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
+    );
+    vsphere_maps(&lab);
+    lab.plan("fx", "vsphere", "vs", json!({"vms": [{"id": "vm-1"}]}));
+    let plan = lab.wait_condition(&registry::PLAN, "fx", "Ready").await;
+    let plan_uid = s(&plan, "/metadata/uid").to_string();
+    lab.migrate("fx-1", "fx", json!({}));
+    let p = lab.finished("fx").await;
+    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    // The conversion pod stays, Succeeded, without an owner.
+    let pods = lab.list(
+        &registry::POD,
+        TARGET,
+        &format!("plan={plan_uid},forklift.app=virt-v2v"),
+    );
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    assert!(s(&pods[0], "/metadata/name").starts_with("fx-vm-1-"));
+    assert_eq!(pods[0]["status"]["phase"], "Succeeded");
+    assert!(pods[0]["metadata"].get("ownerReferences").is_none());
+    // Events on the Plan, as the plan controller's recorder writes them.
+    let events = lab.list(&registry::EVENT, NS, "");
+    let on_plan: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["involvedObject"]["name"] == "fx" && e["involvedObject"]["kind"] == "Plan")
+        .map(|e| (s(e, "/type"), s(e, "/reason")))
+        .collect();
+    for expected in [
+        ("Normal", "Ready"),
+        ("Normal", "Executing"),
+        ("Normal", "Succeeded"),
+        ("Warning", "NetMapPreservingIPsOnPodNetwork"),
+    ] {
+        assert!(on_plan.contains(&expected), "{expected:?} in {on_plan:?}");
+    }
+    let succeeded = events
+        .iter()
+        .find(|e| e["involvedObject"]["name"] == "fx" && e["reason"] == "Succeeded")
+        .unwrap();
+    assert_eq!(succeeded["message"], "The plan execution has SUCCEEDED.");
+    assert_eq!(succeeded["source"]["component"], "plan");
+
+    // oVirt copies through CDI: while the disks copy, each DataVolume names the VM's transfer Secret.
+    lab.provider("ovirt", "ovirt", json!({}));
+    lab.maps(
+        "ov",
+        "ovirt",
+        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
+        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
+    );
+    lab.plan(
+        "fx-ov",
+        "ovirt",
+        "ov",
+        json!({"targetNamespace": "target3", "vms": [{"id": "6b9a-0001"}]}),
+    );
+    let plan = lab.wait_condition(&registry::PLAN, "fx-ov", "Ready").await;
+    // Every change is seen through the store's event stream: the DataVolumes live only while copying.
+    let mut changes = lab.store.subscribe();
+    lab.migrate("fx-ov-1", "fx-ov", json!({}));
+    lab.finished("fx-ov").await;
+    let (mut dv, mut secret) = (None, None);
+    while let Ok(e) = changes.try_recv() {
+        if std::ptr::eq(e.resource, &registry::DATA_VOLUME) && dv.is_none() {
+            dv = Some(e.object.as_ref().clone());
+        }
+        if std::ptr::eq(e.resource, &registry::SECRET)
+            && s(&e.object, "/metadata/namespace") == "target3"
+            && secret.is_none()
+        {
+            secret = Some(e.object.as_ref().clone());
+        }
+    }
+    let (dv, secret) = (dv.expect("a DataVolume"), secret.expect("a Secret"));
+    let secret_name = s(&dv, "/spec/source/imageio/secretRef").to_string();
+    assert!(secret_name.starts_with("fx-ov-6b9a-0001-"), "{secret_name}");
+    assert_eq!(secret["metadata"]["name"], secret_name.as_str());
+    assert_eq!(secret["metadata"]["labels"]["isDV"], "true");
+    assert_eq!(
+        secret["metadata"]["labels"]["plan"],
+        s(&plan, "/metadata/uid")
+    );
+    assert_eq!(secret["data"]["accessKeyId"], b64("admin@internal"));
+
+    // With deleteGuestConversionPod the pod goes once the VM succeeded.
+    lab.plan(
+        "fx-del",
+        "vsphere",
+        "vs",
+        json!({"deleteGuestConversionPod": true, "targetNamespace": "target2", "vms": [{"id": "vm-2"}]}),
+    );
+    let plan = lab.wait_condition(&registry::PLAN, "fx-del", "Ready").await;
+    lab.migrate("fx-del-1", "fx-del", json!({}));
+    let p = lab.finished("fx-del").await;
+    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    let pods = lab.list(
+        &registry::POD,
+        "target2",
+        &format!("plan={},forklift.app=virt-v2v", s(&plan, "/metadata/uid")),
+    );
+    assert!(pods.is_empty(), "{pods:?}");
     lab.stop().await;
 }

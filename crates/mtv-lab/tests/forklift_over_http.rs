@@ -227,3 +227,238 @@ async fn admission_webhooks_act_like_forklift_api() {
     );
     lab.shutdown().await;
 }
+
+const VSPHERE_LAB: &str = r#"
+version: 1
+providers:
+  - name: vsphere
+    type: vsphere
+    url: https://vcenter.lab.example/sdk
+    username: administrator@vsphere.local
+    password: lab-password
+    hosts: [{id: host-1, name: esx1}]
+    networks: [{id: network-1, name: VM Network}]
+    datastores: [{id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800}]
+    vms:
+      - id: vm-2
+        name: win2019
+        power_state: off
+        host: host-1
+        memory_mib: 4096
+        guest_os: windows2019srv_64Guest
+        uuid: 4201-bbbb
+        disks: [{key: 2000, file: "[ds1] win2019/win2019.vmdk", datastore: datastore-1, capacity_gib: 400, unit_number: 0}]
+        nics: [{mac: "00:50:56:00:00:03", network: network-1}]
+"#;
+
+/// Runs real kubectl against the lab; `None` when kubectl tests are explicitly skipped.
+async fn kubectl(server: &LabServer, dir: &std::path::Path, args: &[&str]) -> Option<String> {
+    let binary = mtv_test_peers::kubectl()?;
+    let out = tokio::process::Command::new(binary)
+        .arg("--kubeconfig")
+        .arg(dir.join("kubeconfig"))
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("kubectl runs");
+    let _ = server;
+    assert!(
+        out.status.success(),
+        "kubectl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Forklift's Plan validation seen with real kubectl: `kubectl wait --for=condition=...` on the
+/// conditions validation.go sets (validateServiceAccount, validateNetworkMap's
+/// NetMapPreservingIPsOnPodNetwork, validateVM's VMMissingGuestIPs via the vSphere validator's
+/// StaticIPs), `kubectl get events` for the plan controller's recorder (base/controller.go Record), and a
+/// deleted Migration's `Canceled` in the history only (plan/controller.go activeMigration).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_rules_are_seen_by_kubectl() {
+    // The server's own controllers stay off: these run over a source lab of the test's own.
+    let server = LabServer::start(LabOptions {
+        forklift: false,
+        ..LabOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "mtv-lab-fidelity-{}",
+        mtv_lab::random::name_suffix(10)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    let store = server.store().clone();
+    let source = SourceLab::parse("lab.yaml", VSPHERE_LAB).unwrap();
+    let forklift = spawn_forklift(
+        store.clone(),
+        source,
+        ForkliftOptions::new(1.0, Default::default(), MTV_NAMESPACE),
+    );
+    let ns = Some(MTV_NAMESPACE);
+    common::secret(
+        &store,
+        "vsphere",
+        &[
+            ("user", "administrator@vsphere.local"),
+            ("password", "lab-password"),
+            ("insecureSkipVerify", "true"),
+        ],
+    );
+    store
+        .create(&registry::PROVIDER, ns, json!({"metadata": {"name": "vsphere"}, "spec": {
+            "type": "vsphere", "url": "https://vcenter.lab.example/sdk", "secret": {"name": "vsphere", "namespace": MTV_NAMESPACE}}}))
+        .unwrap();
+    let pair = json!({"source": {"name": "vsphere", "namespace": MTV_NAMESPACE}, "destination": {"name": "host", "namespace": MTV_NAMESPACE}});
+    store
+        .create(
+            &registry::NETWORK_MAP,
+            ns,
+            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "network-1"}, "destination": {"type": "pod"}}]}}),
+        )
+        .unwrap();
+    store
+        .create(&registry::STORAGE_MAP, ns, json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "datastore-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}))
+        .unwrap();
+    store
+        .create(&registry::PLAN, ns, json!({"metadata": {"name": "p"}, "spec": {
+            "provider": pair, "targetNamespace": "migrated", "serviceAccount": "migrator",
+            "map": {"network": {"name": "net", "namespace": MTV_NAMESPACE}, "storage": {"name": "st", "namespace": MTV_NAMESPACE}},
+            "vms": [{"id": "vm-2"}]}}))
+        .unwrap();
+    let wait = |condition: &'static str| {
+        let dir = dir.clone();
+        let server = &server;
+        async move {
+            kubectl(
+                server,
+                &dir,
+                &[
+                    "wait",
+                    &format!("--for=condition={condition}"),
+                    "plan/p",
+                    "-n",
+                    MTV_NAMESPACE,
+                    "--timeout=60s",
+                ],
+            )
+            .await
+        }
+    };
+    if wait("ServiceAccountNotValid").await.is_none() {
+        eprintln!("kubectl tests skipped (MTV_SKIP_KUBECTL_TESTS)");
+        forklift.shutdown().await;
+        server.shutdown().await;
+        return;
+    }
+    wait("NetMapPreservingIPsOnPodNetwork").await;
+    wait("VMMissingGuestIPs").await;
+    let events: serde_json::Value = serde_json::from_str(
+        &kubectl(
+            &server,
+            &dir,
+            &["get", "events", "-n", MTV_NAMESPACE, "-o", "json"],
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    let warning = events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["involvedObject"]["name"] == "p" && e["reason"] == "ServiceAccountNotValid")
+        .expect("a ServiceAccountNotValid event on the Plan");
+    assert_eq!(warning["type"], "Warning");
+    assert_eq!(
+        warning["message"],
+        "ServiceAccount 'migrator' not found in target namespace 'migrated'."
+    );
+    // The account appears: the Plan turns Ready.
+    store
+        .create(
+            &registry::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "migrated"}}),
+        )
+        .ok();
+    store
+        .create(
+            &registry::SERVICE_ACCOUNT,
+            Some("migrated"),
+            json!({"metadata": {"name": "migrator"}}),
+        )
+        .unwrap();
+    wait("Ready").await;
+    // A Migration deleted while it runs: Canceled (Deleted) in the history, not on the Plan.
+    store
+        .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
+        .unwrap();
+    // The 400 GiB disk copies for seconds: the Migration is deleted while it runs.
+    common::wait_for(
+        &store,
+        &registry::PLAN,
+        MTV_NAMESPACE,
+        "p",
+        "Executing",
+        |p| common::s(p, "/status/migration/vms/0/phase") == "CopyDisksVirtV2V",
+    )
+    .await;
+    kubectl(
+        &server,
+        &dir,
+        &["delete", "migration", "m", "-n", MTV_NAMESPACE],
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let reason = loop {
+        let reason = kubectl(
+            &server,
+            &dir,
+            &[
+                "get",
+                "plan",
+                "p",
+                "-n",
+                MTV_NAMESPACE,
+                "-o",
+                r#"jsonpath={.status.migration.history[0].conditions[?(@.type=="Canceled")].reason}"#,
+            ],
+        )
+        .await
+        .unwrap();
+        if !reason.is_empty() || Instant::now() > deadline {
+            break reason;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reason, "Deleted");
+    let types = kubectl(
+        &server,
+        &dir,
+        &[
+            "get",
+            "plan",
+            "p",
+            "-n",
+            MTV_NAMESPACE,
+            "-o",
+            "jsonpath={.status.conditions[*].type}",
+        ],
+    )
+    .await
+    .unwrap();
+    assert!(!types.contains("Canceled"), "{types}");
+    assert!(!types.contains("Executing"), "{types}");
+    forklift.shutdown().await;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -169,21 +169,16 @@ pub fn has(v: Option<&Value>, kind: &str) -> bool {
     })
 }
 
-/// Forklift's `Ref.String()`: `"(<type>) id:<id> name:'<name>' "`, parts present only when set, so a ref
-/// without type starts with a space.
+/// Forklift's `Ref.String()` (pkg/apis/forklift/v1beta1/ref/ref.go): `"(<type>) id:<id> name:'<name>' "`;
+/// the type part only when set (so a ref without type starts with a space), `id:` and `name:` always, even
+/// empty.
 pub fn ref_string(kind: &str, id: &str, name: &str) -> String {
-    let mut out = String::new();
-    if !kind.is_empty() {
-        out.push_str(&format!("({kind})"));
-    }
-    if !id.is_empty() {
-        out.push_str(&format!(" id:{id}"));
-    }
-    if !name.is_empty() {
-        out.push_str(&format!(" name:'{name}'"));
-    }
-    out.push(' ');
-    out
+    let typed = if kind.is_empty() {
+        String::new()
+    } else {
+        format!("({kind})")
+    };
+    format!("{typed} id:{id} name:'{name}' ")
 }
 
 #[cfg(test)]
@@ -197,7 +192,7 @@ mod tests {
             ref_string("vm", "vm-1", "rhel8"),
             "(vm) id:vm-1 name:'rhel8' "
         );
-        assert_eq!(ref_string("", "", "x"), " name:'x' ");
+        assert_eq!(ref_string("", "", "x"), " id: name:'x' ");
     }
 
     #[test]

@@ -523,6 +523,17 @@ fn obj_ref(o: &Value) -> Value {
     json!({"namespace": meta(o, "namespace"), "name": meta(o, "name"), "uid": meta(o, "uid"), "generation": generation(o)})
 }
 
+/// The snapshot was canceled because its Migration was deleted (reason `Deleted`).
+fn canceled_by_deletion(snapshot: &Value) -> bool {
+    snapshot
+        .get("conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter()
+                .any(|c| s(c, "/type") == "Canceled" && s(c, "/reason") == "Deleted")
+        })
+}
+
 fn terminal(snapshot: &Value) -> bool {
     let c = snapshot.get("conditions");
     has_condition(c, "Succeeded") || has_condition(c, "Failed") || has_condition(c, "Canceled")
@@ -590,11 +601,15 @@ impl Controller {
             requeue = r;
             waiting = w;
         }
-        // Lifecycle conditions come from the latest snapshot (durable).
+        // Lifecycle conditions come from the latest snapshot (durable), as plan/controller.go execute()
+        // reflects them while it runs a migration. A snapshot canceled because its Migration was deleted
+        // is never reflected: activeMigration() finds no migration, so execute() only drops Executing and
+        // `Canceled` stays in the history.
         if let Some(last) = mig
             .get("history")
             .and_then(Value::as_array)
             .and_then(|h| h.last())
+            .filter(|last| !canceled_by_deletion(last))
         {
             for c in super::conditions::parse(last.get("conditions")).0 {
                 if matches!(
@@ -608,6 +623,7 @@ impl Controller {
         if let Some(ready) = ready_condition(&conds, waiting, limit) {
             conds.set(ready);
         }
+        self.record_condition_events(plan, old_conds, &conds, "plan");
         let mut status = Map::new();
         status.insert("conditions".into(), conds.to_json(old_conds));
         status.insert("observedGeneration".into(), json!(generation(plan)));
@@ -615,6 +631,12 @@ impl Controller {
             status.insert("migration".into(), mig);
         }
         self.write_status(&registry::PLAN, plan, Value::Object(status));
+        // plan/controller.go execute(): a Plan with a blocker is reconciled again after SlowReQ, so a
+        // missing object that appears later (a ServiceAccount, a NAD) unblocks it without a watch.
+        if conds.has_blocker() {
+            let slow = self.opts.real(SLOW_REQUEUE).max(Duration::from_millis(100));
+            requeue = Some(requeue.unwrap_or(Duration::MAX).min(slow));
+        }
         if conds.has("ValidatingVDDK") {
             requeue = Some(
                 requeue.unwrap_or(Duration::MAX).min(
@@ -696,7 +718,11 @@ impl Controller {
                         .any(|(p, o)| s(snap, p) != meta(o, "uid"));
                         if changed {
                             self.cancel_all(plan, ctx, mig, "Modified");
-                            self.finish_snapshot(mig, Some(("Canceled", "Modified", "The migration has been canceled because its plan references changed.")), "Modified");
+                            self.finish_snapshot(
+                                mig,
+                                Some(("Canceled", "Modified", "The migration has been canceled.")),
+                                "Modified",
+                            );
                             return (None, 0);
                         }
                         m.clone()
@@ -1128,11 +1154,7 @@ impl Controller {
             } else if any("Succeeded") {
                 ("Succeeded", "", "The plan execution has SUCCEEDED.")
             } else {
-                (
-                    "Canceled",
-                    "UserRequested",
-                    "The plan execution has been CANCELED.",
-                )
+                ("Canceled", "", "The plan execution has been CANCELED.")
             };
             self.finish_snapshot(mig, Some(outcome), "");
             self.runs.retain(|(m, _), _| *m != migration_uid);
@@ -1504,6 +1526,7 @@ impl Controller {
                 }
             }
             "CreateVM" | "CreateTarget" => self.create_target_vm(plan, ctx, migration, vm, inv)?,
+            "CreateGuestConversionPod" => self.create_conversion_pod(plan, ctx, migration, inv)?,
             "WaitForStateTransfer" => {
                 // The guest now runs on the target; the source VM stops.
                 self.set_source_power(ctx, &inv.id, false);

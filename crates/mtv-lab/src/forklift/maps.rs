@@ -50,7 +50,7 @@ impl Controller {
                             &format!("{label}ProviderNotReady"),
                             CRITICAL,
                             "",
-                            &format!("The {role} provider is not ready."),
+                            &format!("The {role} provider does not have the Ready condition."),
                         ));
                         continue;
                     }
@@ -78,12 +78,14 @@ impl Controller {
         if let Some(src) = &src
             && let Some(inv) = Inventory::of(&self.source, src)
         {
-            let (mut not_set, mut not_found, mut ambiguous) = (Vec::new(), Vec::new(), Vec::new());
+            // pkg/controller/map/{network,storage}/validation.go validateSource: one condition type whose
+            // later settings replace earlier ones (NotSet, then NotFound, then Ambiguous).
+            let (mut not_set, mut not_found, mut ambiguous) = (false, Vec::new(), Vec::new());
             for entry in &entries {
                 let r = entry.get("source").cloned().unwrap_or(Value::Null);
                 let (id, name, typ) = (s(&r, "/id"), s(&r, "/name"), s(&r, "/type"));
                 if id.is_empty() && name.is_empty() && typ.is_empty() {
-                    not_set.push(ref_string(typ, id, name));
+                    not_set = true;
                     continue;
                 }
                 let found = match kind {
@@ -91,37 +93,42 @@ impl Controller {
                     MapKind::Storage => inv.find_storage(&self.source, &self.store, &r),
                 };
                 match found {
-                    Ok((rid, rname)) => references.push(json!({"id": rid, "name": rname})),
+                    Ok((rid, rname)) => {
+                        // Networks are listed once per id; storage once per entry.
+                        let seen = references.iter().any(|x: &Value| x["id"] == rid.as_str());
+                        if kind == MapKind::Storage || !seen {
+                            references.push(json!({"id": rid, "name": rname}));
+                        }
+                    }
                     Err(Lookup::NotFound) => not_found.push(ref_string(typ, id, name)),
                     Err(Lookup::Ambiguous) => ambiguous.push(ref_string(typ, id, name)),
                 }
             }
             let t = format!("Source{word}NotValid");
             let lower = word.to_lowercase();
-            if !not_set.is_empty() {
+            if not_set {
+                conds.set(Condition::new(
+                    &t,
+                    CRITICAL,
+                    "NotSet",
+                    &format!("Source {lower}: either `ID` or `Name` required."),
+                ));
+            }
+            if !not_found.is_empty() {
                 conds.set(
-                    Condition::new(
-                        &t,
-                        CRITICAL,
-                        "NotSet",
-                        &format!("Source {lower} (ref) is not valid."),
-                    )
-                    .items(not_set),
+                    Condition::new(&t, WARN, "NotFound", &format!("Source {lower} not found."))
+                        .items(not_found),
                 );
-            } else if !ambiguous.is_empty() {
+            }
+            if !ambiguous.is_empty() {
                 conds.set(
                     Condition::new(
                         &t,
                         CRITICAL,
                         "Ambiguous",
-                        &format!("Source {lower} reference is ambiguous."),
+                        &format!("Source {lower} has ambiguous ref."),
                     )
                     .items(ambiguous),
-                );
-            } else if !not_found.is_empty() {
-                conds.set(
-                    Condition::new(&t, WARN, "NotFound", &format!("Source {lower} not found."))
-                        .items(not_found),
                 );
             }
         }
@@ -153,30 +160,24 @@ impl Controller {
                 }
             }
         }
+        // validateDestination: NAD not found, then a NAD without namespace (the later one wins); a
+        // storage class not found.
         let t = format!("Destination{word}NotValid");
-        let lower = word.to_lowercase();
+        let (not_found, ambiguous) = match kind {
+            MapKind::Network => (
+                "Destination network (NAD) not found.",
+                "Destination network (NAD) namespace required.",
+            ),
+            MapKind::Storage => ("Destination storage not valid.", ""),
+        };
+        if !dst_missing.is_empty() {
+            conds.set(Condition::new(&t, CRITICAL, "NotFound", not_found).items(dst_missing));
+        }
         if !dst_ambiguous.is_empty() {
-            conds.set(
-                Condition::new(
-                    &t,
-                    CRITICAL,
-                    "Ambiguous",
-                    &format!("Destination {lower} reference is ambiguous."),
-                )
-                .items(dst_ambiguous),
-            );
-        } else if !dst_missing.is_empty() {
-            conds.set(
-                Condition::new(
-                    &t,
-                    CRITICAL,
-                    "NotFound",
-                    &format!("Destination {lower} not found."),
-                )
-                .items(dst_missing),
-            );
+            conds.set(Condition::new(&t, CRITICAL, "Ambiguous", ambiguous).items(dst_ambiguous));
         }
         if !conds.has_blocker() {
+            let lower = word.to_lowercase();
             conds.set(Condition::new(
                 "Ready",
                 REQUIRED,
@@ -185,6 +186,16 @@ impl Controller {
             ));
         }
         let old = map.get("status");
+        let component = match kind {
+            MapKind::Network => "networkMap",
+            MapKind::Storage => "storageMap",
+        };
+        self.record_condition_events(
+            map,
+            old.and_then(|o| o.get("conditions")),
+            &conds,
+            component,
+        );
         let status = json!({
             "conditions": conds.to_json(old.and_then(|o| o.get("conditions"))),
             "references": references,

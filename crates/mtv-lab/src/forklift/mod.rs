@@ -3,15 +3,17 @@
 //! (forklift-api.md §0–§6, §9), plus KubeVirt's start/stop of VirtualMachines (`kubevirt.rs`), and the
 //! deliberate mistakes of `misbehave=<vm>@<point>` faults (`misbehave.rs`).
 //!
-//! Time: lab durations are compressed so that one lab minute takes one real second at `speed` 1, then
-//! divided by `speed` ([`ForkliftOptions::real`]). Disks copy at 450 MiB per lab second, so a 30 GiB
-//! VM copies in about 1.1 s and migrates in about 2 s at speed 1; a warm precopy interval of N minutes
-//! lasts N seconds.
+//! Time: one lab minute takes one real second at `speed` 1 up to a minute, and longer durations grow
+//! logarithmically (monotonic, so order and overlap hold), then divided by `speed`
+//! ([`ForkliftOptions::real`]). Disks copy at 450 MiB per lab second, so a 30 GiB VM copies in about
+//! 1 s and migrates in about 2 s at speed 1, a 2 TB disk copies in about 5 s; a warm precopy interval
+//! of N > 1 minutes lasts 1 + ln N seconds.
 //!
 //! TODO (not simulated yet): the Host controller; EC2, HyperV and Nutanix sources (the lab file has none,
-//! so their connection test fails as unreachable); Conversion CRs, virt-v2v, importer and VDDK-validation
-//! pods; `resumeConversion`/`ConversionResumable`; `MacConflicts`, UDN and NetApp Shift checks; shared
-//! disks, LUKS, `csiVolumeImport`; SSH clone-method checks; the admission webhooks other than the Plan's
+//! so their connection test fails as unreachable); Conversion CRs, inspection, importer and
+//! VDDK-validation pods (the virt-v2v conversion pod exists, `target.rs`); oVirt and OpenStack volume
+//! populators; `resumeConversion`/`ConversionResumable`; UDN and NetApp Shift checks; shared disks,
+//! LUKS, `csiVolumeImport`; SSH clone-method checks; the admission webhooks other than the Plan's
 //! `populatorLabels` annotation (done here, after create).
 
 mod conditions;
@@ -68,19 +70,28 @@ impl ForkliftOptions {
         }
     }
 
-    /// The real duration of a lab duration: one lab minute is one real second, divided by `speed`.
+    /// The real duration of a lab duration, divided by `speed`: one lab minute is one real second up to
+    /// a minute ([`mtv_api::time::lab_seconds`]); past it a duration grows with the logarithm of its
+    /// length (a 78-minute copy of 2 TB lasts about 5.4 s, not 78 s). The mapping is monotonic, so what is longer in lab
+    /// time is longer in real time and phases keep their order and overlap; only the ratio between two
+    /// long durations shrinks. A run waits for what it checks, not for simulated hours.
     pub fn real(&self, lab: Duration) -> Duration {
         let speed = if self.speed.is_finite() && self.speed > 0.0 {
             self.speed
         } else {
             1.0
         };
-        Duration::from_secs_f64(lab.as_secs_f64() / 60.0 / speed)
+        Duration::from_secs_f64(compressed_seconds(lab.as_secs_f64() / 60.0) / speed)
     }
 
     fn faults(&self) -> FaultSpec {
         self.faults.read().map(|f| f.clone()).unwrap_or_default()
     }
+}
+
+/// Real seconds (speed 1) for `minutes` lab minutes: the lab clock shared with the suite's warm cutover.
+fn compressed_seconds(minutes: f64) -> f64 {
+    mtv_api::time::lab_seconds(minutes)
 }
 
 impl Default for ForkliftOptions {
@@ -449,6 +460,30 @@ impl Controller {
     }
 
     /// Writes `status` when it changed (a no-op write commits nothing anyway).
+    /// base/controller.go Record: an Event on the object for every condition added, updated or
+    /// deleted since the last reconcile; `Warning` for Critical, Error and Warn, `Normal` otherwise; the
+    /// reason is the condition type, the message the condition's; from the controller's recorder.
+    pub(crate) fn record_condition_events(
+        &self,
+        obj: &Value,
+        previous: Option<&Value>,
+        now: &conditions::Conditions,
+        component: &str,
+    ) {
+        let before = conditions::parse(previous);
+        let changed = now.0.iter().filter(|c| before.get(&c.kind) != Some(*c));
+        let deleted = before.0.iter().filter(|c| !now.has(&c.kind));
+        for c in changed.chain(deleted) {
+            let kind = match c.category {
+                conditions::CRITICAL | conditions::ERROR | conditions::WARN => "Warning",
+                _ => "Normal",
+            };
+            let _ = self
+                .store
+                .record_event(obj, kind, &c.kind, &c.message, component);
+        }
+    }
+
     pub(crate) fn write_status(&self, rt: &'static ResourceType, obj: &Value, status: Value) {
         if obj.get("status") == Some(&status) {
             return;
@@ -520,5 +555,29 @@ pub(crate) fn controller_setting(store: &Store, mtv_ns: &str, key: &str) -> Opti
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod clock_tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_is_linear_up_to_a_minute_then_logarithmic_and_monotonic() {
+        let opts = ForkliftOptions::default();
+        let real = |lab_secs: f64| opts.real(Duration::from_secs_f64(lab_secs)).as_secs_f64();
+        assert!((real(30.0) - 0.5).abs() < 1e-9);
+        assert!((real(60.0) - 1.0).abs() < 1e-9);
+        // A 2 TB copy at 450 MiB per lab second: 4660 lab seconds.
+        let two_tb = real(2_097_152.0 / 450.0);
+        assert!(two_tb > 5.0 && two_tb < 5.5, "{two_tb}");
+        let mut last = 0.0;
+        for lab in (0..20_000).step_by(7) {
+            let r = real(lab as f64);
+            assert!(r >= last, "not monotonic at {lab}");
+            last = r;
+        }
+        let fast = ForkliftOptions::new(4.0, FaultSpec::default(), "x");
+        assert!((fast.real(Duration::from_secs(60)).as_secs_f64() - 0.25).abs() < 1e-9);
     }
 }

@@ -13,7 +13,6 @@ use super::conditions::{
     ADVISORY, CRITICAL, Condition, Conditions, REQUIRED, WARN, has as has_condition, ref_string,
 };
 use super::inventory::{InvDisk, InvVm, Inventory, Lookup};
-use super::provider::secret_values;
 use super::{Controller, controller_setting, meta, s};
 use crate::registry;
 use crate::store::ListOptions;
@@ -297,6 +296,9 @@ impl Controller {
                 }
             }
         }
+        if let (Some(src), Some(netmap)) = (&src, &maps[0]) {
+            network_map_checks(plan, src, netmap, &mut conds);
+        }
         let (Some(src), Some(dst)) = (src, dst) else {
             return (conds, None);
         };
@@ -355,7 +357,7 @@ impl Controller {
                 "MigrationTypeNotValid",
                 CRITICAL,
                 "NotSupported",
-                &format!("Migration type '{ptype}' is not supported by the source provider."),
+                &format!("`{ptype}` migration from the source provider is not supported."),
             ));
         }
 
@@ -383,8 +385,9 @@ impl Controller {
         let mut seen_targets = BTreeSet::new();
         // MACs already used by VMs at the destination (not this plan's own targets).
         let plan_uid = meta(plan, "uid").to_string();
-        let destination_macs: BTreeSet<String> = if src_type == "openshift" {
-            BTreeSet::new()
+        // MAC -> `namespace/name` of the destination VM using it (base/mac_conflicts.go CheckMacConflicts).
+        let destination_macs: BTreeMap<String, String> = if src_type == "openshift" {
+            BTreeMap::new()
         } else {
             self.store
                 .list(&registry::VIRTUAL_MACHINE, None, &ListOptions::default())
@@ -393,16 +396,20 @@ impl Controller {
                 .iter()
                 .filter(|vm| s(vm, "/metadata/labels/plan") != plan_uid)
                 .flat_map(|vm| {
+                    let owner = format!("{}/{}", meta(vm, "namespace"), meta(vm, "name"));
                     vm.pointer("/spec/template/spec/domain/devices/interfaces")
                         .and_then(Value::as_array)
                         .cloned()
                         .unwrap_or_default()
+                        .into_iter()
+                        .map(move |i| (s(&i, "/macAddress").to_string(), owner.clone()))
                 })
-                .map(|i| s(&i, "/macAddress").to_lowercase())
-                .filter(|m| !m.is_empty())
+                .filter(|(m, _)| !m.is_empty())
                 .collect()
         };
         let mut mac_conflicts = Vec::new();
+        let mut mac_messages = Vec::new();
+        let preserve_ips = super::b(plan, "/spec/preserveStaticIPs") != Some(false);
         let existing_vms = self
             .store
             .list(
@@ -422,10 +429,13 @@ impl Controller {
         for spec_vm in &spec_vms {
             let (typ, id, name) = vm_ref_of(spec_vm);
             if id.is_empty() && name.is_empty() && typ.is_empty() {
-                items
-                    .entry("VMRefNotValid")
-                    .or_default()
-                    .push(ref_string(&typ, &id, &name));
+                // validateVM: one condition, no items.
+                conds.set(Condition::new(
+                    "VMRefNotValid",
+                    CRITICAL,
+                    "NotSet",
+                    "Either `ID` or `Name` required.",
+                ));
                 ctx.vms.push(None);
                 continue;
             }
@@ -483,14 +493,40 @@ impl Controller {
             {
                 items.entry("VMAlreadyExists").or_default().push(r.clone());
             }
-            let conflicts: Vec<&str> = vm
-                .nics
-                .iter()
-                .filter(|n| destination_macs.contains(&n.mac.to_lowercase()))
-                .map(|n| n.mac.as_str())
-                .collect();
-            if !conflicts.is_empty() {
-                mac_conflicts.push(format!("{r}MACs: {}", conflicts.join(", ")));
+            let mut by_vm: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for nic in &vm.nics {
+                if let Some(owner) = destination_macs.get(&nic.mac) {
+                    by_vm.entry(owner).or_default().push(&nic.mac);
+                }
+            }
+            if !by_vm.is_empty() {
+                mac_conflicts.push(r.clone());
+                let details: Vec<String> = by_vm
+                    .iter()
+                    .map(|(owner, macs)| {
+                        format!(
+                            "MACs {} conflict with destination VM {owner}",
+                            macs.join(", ")
+                        )
+                    })
+                    .collect();
+                mac_messages.push(format!(
+                    "VM {r} has MAC address conflicts: {}",
+                    details.join("; ")
+                ));
+            }
+            // vsphere/validator.go StaticIPs: with preserveStaticIPs, a VM with NICs must report guest
+            // networks (the inventory lists them only while VMware Tools runs in a powered-on guest).
+            if src_type == "vsphere" && preserve_ips && !vm.nics.is_empty() {
+                let reporting = vm.powered_on
+                    && vm.tools == crate::source::model::ToolsStatus::Ok
+                    && vm.nics.iter().any(|n| !n.ips.is_empty());
+                if !reporting {
+                    items
+                        .entry("VMMissingGuestIPs")
+                        .or_default()
+                        .push(r.clone());
+                }
             }
             let mut pod_nics = 0;
             for nic in &vm.nics {
@@ -589,12 +625,6 @@ impl Controller {
             }
         }
         let table: &[(&str, &'static str, &str, &str)] = &[
-            (
-                "VMRefNotValid",
-                CRITICAL,
-                "NotSet",
-                "VM reference is not valid.",
-            ),
             ("VMNotFound", CRITICAL, "NotFound", "VM not found."),
             (
                 "DuplicateVM",
@@ -634,6 +664,12 @@ impl Controller {
                 "VM has more than one interface mapped to the pod network.",
             ),
             (
+                "VMMissingGuestIPs",
+                WARN,
+                "MissingGuestInformation",
+                "Guest information on vNICs is missing, cannot preserve static IPs. Make sure VMware Tools is installed and the VM is running.",
+            ),
+            (
                 "VMMissingChangedBlockTracking",
                 CRITICAL,
                 "MissingChangedBlockTracking",
@@ -643,37 +679,38 @@ impl Controller {
                 "VMHasSnapshots",
                 CRITICAL,
                 "NotValid",
-                "VM has snapshots; warm migration of VMs with snapshots is not supported.",
+                // vsphere/validator.go HasSnapshot's message replaces the default one.
+                "VM has pre-existing snapshots which are incompatible with warm migration",
             ),
             (
                 "GuestToolsIssue",
                 CRITICAL,
                 "NotValid",
-                "VMware Tools is not installed or not running on the powered-on VM.",
+                "VMware Tools issues detected. This may impact migration performance, guest OS detection, and network configuration. Ensure VMware Tools are properly installed and running before migration. If this is an encrypted VM, please turn the VM off manually before migration.",
             ),
             (
                 "InvalidDiskSizes",
                 CRITICAL,
                 "NotValid",
-                "VM has disks with an invalid size.",
+                "VM has disks with invalid sizes.",
             ),
             (
                 "VMCriticalConcerns",
                 CRITICAL,
                 "NotValid",
-                "Source VM has critical concerns.",
+                "One or more VMs in the plan have critical concerns that block migration.",
             ),
             (
                 "VMPowerStateUnsupported",
                 CRITICAL,
                 "NotSupported",
-                "Live migration requires the source VM to be running.",
+                "VM power state is incompatible with the selected migration type.",
             ),
             (
                 "VDDKAndOffloadMixedUsage",
                 CRITICAL,
                 "NotSupported",
-                "The plan uses storage offload, but some VM disks are on datastores without an offload plugin; VDDK and offload cannot be mixed.",
+                "Copy offload is enabled. MTV does not support mixed copy methods. Each migration plan can use one migration strategy, either VDDK or copy offload. Check your storage map and VMs to ensure they are using the same migration strategy.",
             ),
         ];
         for (kind, category, reason, message) in table {
@@ -691,10 +728,7 @@ impl Controller {
                     "MacConflicts",
                     CRITICAL,
                     "NotValid",
-                    &format!(
-                        "Source VM has a MAC address already used by a VM at the destination: {}",
-                        mac_conflicts.join("; ")
-                    ),
+                    &mac_messages.join("; "),
                 )
                 .items(mac_conflicts),
             );
@@ -716,94 +750,60 @@ impl Controller {
             conds.set(c);
         }
 
-        // Hooks.
-        let (mut hook_invalid, mut hook_not_ready, mut bad_steps) =
-            (Vec::new(), Vec::new(), Vec::new());
-        let mut hook_reason = "NotSet";
-        for vm in &spec_vms {
-            for h in vm
-                .get("hooks")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-            {
-                let step = s(&h, "/step");
-                if step != "PreHook" && step != "PostHook" {
-                    bad_steps.push(step.to_string());
-                }
-                let name = s(&h, "/hook/name");
-                let hns = Some(s(&h, "/hook/namespace"))
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or(&ns);
-                if name.is_empty() {
-                    hook_invalid.push(format!("{hns}/{name}"));
-                    continue;
-                }
-                match self.store.get(&registry::HOOK, Some(hns), name) {
-                    Err(_) => {
-                        hook_reason = "NotFound";
-                        hook_invalid.push(format!("{hns}/{name}"));
-                    }
-                    Ok(hook) => {
-                        if !has_condition(hook.pointer("/status/conditions"), "Ready") {
-                            hook_not_ready.push(format!("{hns}/{name}"));
-                        }
-                    }
-                }
-            }
-        }
-        if !hook_invalid.is_empty() {
-            conds.set(
-                Condition::new(
-                    "HookNotValid",
-                    CRITICAL,
-                    hook_reason,
-                    "Hook specified by: `namespace` and `name` is not valid.",
-                )
-                .items(hook_invalid),
-            );
-        }
-        if !hook_not_ready.is_empty() {
-            conds.set(
-                Condition::new(
-                    "HookNotReady",
-                    CRITICAL,
-                    "NotFound",
-                    "Hook does not have `Ready` condition.",
-                )
-                .items(hook_not_ready),
-            );
-        }
-        if !bad_steps.is_empty() {
-            conds.set(
-                Condition::new(
-                    "HookStepNotValid",
-                    CRITICAL,
-                    "NotValid",
-                    "Hook step not valid.",
-                )
-                .items(bad_steps),
-            );
-        }
+        // Hooks (validation.go validateHooks): items name the VM and the hook reference.
+        self.validate_hooks(plan, Some(&ctx), &mut conds);
 
-        // Transfer network.
+        // Transfer network (validateTransferNetwork).
         let tn = s(plan, "/spec/transferNetwork/name");
         if !tn.is_empty() {
-            let tns = Some(s(plan, "/spec/transferNetwork/namespace"))
-                .filter(|n| !n.is_empty())
-                .unwrap_or(target_ns);
-            if self
+            let tns = s(plan, "/spec/transferNetwork/namespace");
+            match self
                 .store
                 .get(&registry::NETWORK_ATTACHMENT_DEFINITION, Some(tns), tn)
-                .is_err()
             {
-                conds.set(Condition::new(
+                Err(_) => conds.set(Condition::new(
                     "TransferNetworkNotValid",
                     CRITICAL,
                     "NotFound",
                     "Transfer network is not valid.",
-                ));
+                )),
+                Ok(_) if tns != target_ns && tns != "default" => conds.set(Condition::new(
+                    "TransferNetworkNotValid",
+                    CRITICAL,
+                    "NotValid",
+                    &format!(
+                        "Transfer network {tns}/{tn} is in a different namespace than the target namespace {target_ns}. Pods cannot reference network attachment definitions across namespaces."
+                    ),
+                )),
+                Ok(nad) => {
+                    let route = nad.pointer("/metadata/annotations/forklift.konveyor.io~1route");
+                    match route.and_then(Value::as_str) {
+                        None => conds.set(Condition::new(
+                            "TransferNetworkMissingDefaultRoute",
+                            WARN,
+                            "NotValid",
+                            "Transfer network missing default route annotation.",
+                        )),
+                        Some(r) if r != "none" && r.parse::<std::net::IpAddr>().is_err() => {
+                            conds.set(Condition::new(
+                                "TransferNetworkNotValid",
+                                CRITICAL,
+                                "NotValid",
+                                "Transfer network default route annotation is not a valid IP address.",
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
             }
+        }
+
+        // ServiceAccount (validateServiceAccount): the Plan's, else the ForkliftController's.
+        let service_account = Some(s(plan, "/spec/serviceAccount").to_string())
+            .filter(|a| !a.is_empty())
+            .or_else(|| setting("controller_migration_service_account").filter(|a| !a.is_empty()));
+        if let Some(sa) = service_account {
+            self.validate_service_account(plan, &sa, &mut conds);
         }
 
         // VDDK (vSphere).
@@ -813,50 +813,158 @@ impl Controller {
                 .or_else(|| setting("vddk_image").filter(|i| !i.is_empty()));
             let raw_copy = super::b(plan, "/spec/skipGuestConversion") == Some(true) && !offload;
             match image {
-                None if warm || raw_copy => conds.set(Condition::new(
+                None if warm => conds.set(Condition::new(
                     "VDDKInitImageUnavailable",
                     CRITICAL,
                     "NotSet",
-                    "VDDK init image is not set on the provider or in the ForkliftController; it is required for this migration.",
+                    "VDDK image is required for warm migration. Set it on the source provider or configure a global VDDK image.",
+                )),
+                None if raw_copy => conds.set(Condition::new(
+                    "VDDKInitImageUnavailable",
+                    CRITICAL,
+                    "NotSet",
+                    "VDDK image is required for raw copy mode migration. Set it on the source provider or configure a global VDDK image.",
                 )),
                 Some(image) if !self.opts.vddk_validation.is_zero() => {
                     let key = (meta(plan, "uid").to_string(), image);
                     let started = *self.vddk_started.entry(key).or_insert_with(Instant::now);
                     if started.elapsed() < self.opts.real(self.opts.vddk_validation) {
-                        conds.set(Condition::new("ValidatingVDDK", ADVISORY, "Started", "Validating VDDK init image."));
+                        conds.set(Condition::new("ValidatingVDDK", ADVISORY, "Started", "Validating VDDK init image"));
                     }
                 }
                 _ => {}
             }
         }
-        // Secrets of offload plugins must exist in the source provider's namespace.
-        if offload {
-            let sns = meta(&src, "namespace");
-            for e in ctx
-                .storagemap
-                .pointer("/spec/map")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-            {
-                let secret = s(&e, "/offloadPlugin/vsphereXcopyConfig/secretRef");
-                if !secret.is_empty()
+        (conds, Some(ctx))
+    }
+
+    /// validation.go validateHooks: a step other than PreHook/PostHook, a reference without namespace
+    /// and name, a hook not found, not Ready, or whose ServiceAccount is missing from the plan namespace.
+    fn validate_hooks(&self, plan: &Value, ctx: Option<&PlanCtx>, conds: &mut Conditions) {
+        let ns = meta(plan, "namespace");
+        let (mut not_set, mut not_found, mut not_ready, mut bad_steps, mut sa_missing) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (index, vm) in array(plan, "/spec/vms").iter().enumerate() {
+            let vm_ref = resolved_ref_string(vm, ctx.and_then(|c| c.vms.get(index)));
+            for h in array(vm, "/hooks") {
+                let step = s(&h, "/step");
+                if step != "PreHook" && step != "PostHook" {
+                    bad_steps.push(format!("VM: {vm_ref} step: {step}"));
+                }
+                let (hns, name) = (s(&h, "/hook/namespace"), s(&h, "/hook/name"));
+                if name.is_empty() {
+                    not_set.push(format!("VM: {vm_ref}"));
+                    continue;
+                }
+                let described = format!(
+                    "VM: {vm_ref} hook: &ObjectReference{{Kind:,Namespace:{hns},Name:{name},UID:,APIVersion:,ResourceVersion:,FieldPath:,}}"
+                );
+                let lookup_ns = Some(hns).filter(|n| !n.is_empty()).unwrap_or(ns);
+                let Ok(hook) = self.store.get(&registry::HOOK, Some(lookup_ns), name) else {
+                    not_found.push(described);
+                    continue;
+                };
+                if !has_condition(hook.pointer("/status/conditions"), "Ready") {
+                    not_ready.push(described.clone());
+                }
+                let sa = s(&hook, "/spec/serviceAccount");
+                let aap = hook.pointer("/spec/aap").is_some_and(|a| !a.is_null());
+                if !sa.is_empty()
+                    && !aap
                     && self
                         .store
-                        .get(&registry::SECRET, Some(sns), secret)
-                        .map(|x| secret_values(&x))
+                        .get(&registry::SERVICE_ACCOUNT, Some(ns), sa)
                         .is_err()
                 {
-                    conds.set(Condition::new(
-                        "StorageOffloadSecretNotValid",
-                        WARN,
-                        "NotFound",
-                        "Storage offload secret not found.",
+                    sa_missing.push(format!(
+                        "{described} ServiceAccount '{sa}' not found in namespace '{ns}'"
                     ));
                 }
             }
         }
-        (conds, Some(ctx))
+        let found: [(&str, &str, &str, Vec<String>); 5] = [
+            (
+                "HookNotValid",
+                "NotSet",
+                "Hook specified by: `namespace` and `name`.",
+                not_set,
+            ),
+            ("HookNotValid", "NotFound", "Hook not found.", not_found),
+            (
+                "HookNotReady",
+                "NotFound",
+                "Hook does not have `Ready` condition.",
+                not_ready,
+            ),
+            (
+                "HookStepNotValid",
+                "NotValid",
+                "Hook step not valid.",
+                bad_steps,
+            ),
+            (
+                "HookServiceAccountNotValid",
+                "NotFound",
+                "Hook ServiceAccount not found in plan namespace.",
+                sa_missing,
+            ),
+        ];
+        for (kind, reason, message, items) in found {
+            if !items.is_empty() {
+                conds.set(Condition::new(kind, CRITICAL, reason, message).items(items));
+            }
+        }
+    }
+
+    /// validation.go validateServiceAccount: the account must exist in the target namespace, and in the
+    /// plan namespace too when a hook runs a pod there.
+    fn validate_service_account(&self, plan: &Value, sa: &str, conds: &mut Conditions) {
+        let target_ns = s(plan, "/spec/targetNamespace");
+        let exists = |ns: &str| {
+            self.store
+                .get(&registry::SERVICE_ACCOUNT, Some(ns), sa)
+                .is_ok()
+        };
+        if !exists(target_ns) {
+            conds.set(Condition::new(
+                "ServiceAccountNotValid",
+                CRITICAL,
+                "NotFound",
+                &format!("ServiceAccount '{sa}' not found in target namespace '{target_ns}'."),
+            ));
+            return;
+        }
+        let plan_ns = meta(plan, "namespace");
+        if plan_ns != target_ns && self.has_local_hook_pods(plan) && !exists(plan_ns) {
+            conds.set(Condition::new(
+                "ServiceAccountNotValid",
+                CRITICAL,
+                "NotFound",
+                &format!(
+                    "ServiceAccount '{sa}' not found in plan namespace '{plan_ns}' (required for hook pods)."
+                ),
+            ));
+        }
+    }
+
+    /// Some hook of the plan runs an image in the cluster (not an AAP job).
+    fn has_local_hook_pods(&self, plan: &Value) -> bool {
+        array(plan, "/spec/vms")
+            .iter()
+            .flat_map(|vm| array(vm, "/hooks"))
+            .filter_map(|h| {
+                self.store
+                    .get(
+                        &registry::HOOK,
+                        Some(s(&h, "/hook/namespace")),
+                        s(&h, "/hook/name"),
+                    )
+                    .ok()
+            })
+            .any(|hook| {
+                hook.pointer("/spec/aap").is_none_or(Value::is_null)
+                    && !s(&hook, "/spec/image").trim().is_empty()
+            })
     }
 
     /// When the plan must wait for objects whose controllers have not caught up (§0.1).
@@ -877,6 +985,57 @@ impl Controller {
                     })
                     .unwrap_or(false)
             })
+    }
+}
+
+fn array(v: &Value, pointer: &str) -> Vec<Value> {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// A plan VM's reference as Forklift prints it once validateVM has resolved it (id and name filled in).
+fn resolved_ref_string(spec_vm: &Value, resolved: Option<&Option<InvVm>>) -> String {
+    let (typ, id, name) = vm_ref_of(spec_vm);
+    match resolved {
+        Some(Some(vm)) => ref_string(&typ, &vm.id, &vm.name),
+        _ => ref_string(&typ, &id, &name),
+    }
+}
+
+/// validation.go validateNetworkMap, past the map's existence: static IPs kept on the pod network (a
+/// warning, for sources whose IPs Forklift can preserve) and multus destinations outside the target or
+/// `default` namespace.
+fn network_map_checks(plan: &Value, src: &Value, netmap: &Value, conds: &mut Conditions) {
+    let pairs = array(netmap, "/spec/map");
+    let preserves_ips = matches!(s(src, "/spec/type"), "vsphere" | "hyperv")
+        && super::b(plan, "/spec/preserveStaticIPs") != Some(false);
+    if preserves_ips && pairs.iter().any(|p| s(p, "/destination/type") == "pod") {
+        conds.set(Condition::new(
+            "NetMapPreservingIPsOnPodNetwork",
+            WARN,
+            "",
+            "Your migration plan preserves the static IPs of VMs and uses Pod Networking target network mapping. This combination isn't supported, because VM IPs aren't preserved in Pod Networking migrations.",
+        ));
+    }
+    let target_ns = s(plan, "/spec/targetNamespace");
+    if let Some(pair) = pairs.iter().find(|p| {
+        let nns = s(p, "/destination/namespace");
+        s(p, "/destination/type") == "multus" && nns != target_ns && nns != "default"
+    }) {
+        let (nns, nname) = (
+            s(pair, "/destination/namespace"),
+            s(pair, "/destination/name"),
+        );
+        conds.set(Condition::new(
+            "NetMapDestinationNADNotValid",
+            CRITICAL,
+            "NotValid",
+            &format!(
+                "Destination NAD {nns}/{nname} must be in either the target namespace ({target_ns}) or the default namespace. Pods cannot reference network attachment definitions from other namespaces."
+            ),
+        ));
     }
 }
 

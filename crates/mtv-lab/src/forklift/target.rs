@@ -239,6 +239,18 @@ impl Controller {
             Vec::new()
         };
         let short_disks = self.misbehaves(inv, Misbehaviour::DiskSize);
+        // The credentials Secret CDI's importer reads, one per VM (kubevirt.go DataVolumes/ensureSecret).
+        let needs_dv = !(offload && feature_offload)
+            || inv.disks.iter().any(|d| {
+                ctx.storage_entry(d)
+                    .and_then(|e| e.pointer("/offloadPlugin/vsphereXcopyConfig").cloned())
+                    .is_none()
+            });
+        let dv_secret = if needs_dv && matches!(ctx.src_type.as_str(), "vsphere" | "ovirt") {
+            self.ensure_dv_secret(plan, ctx, &labels, inv)?
+        } else {
+            String::new()
+        };
         for (i, disk) in inv.disks.iter().enumerate() {
             let entry = ctx.storage_entry(disk).unwrap_or(Value::Null);
             let mut sc = Some(s(&entry, "/destination/storageClass"))
@@ -457,11 +469,11 @@ impl Controller {
             }
             let source = match ctx.src_type.as_str() {
                 "vsphere" => {
-                    json!({"vddk": {"backingFile": disk.file, "url": s(&ctx.src, "/spec/url"), "uuid": inv.uuid, "thumbprint": s(&ctx.src, "/status/fingerprint"), "secretRef": format!("{}-{}", meta(plan, "name"), inv.id)}})
+                    json!({"vddk": {"backingFile": disk.file, "url": s(&ctx.src, "/spec/url"), "uuid": inv.uuid, "thumbprint": s(&ctx.src, "/status/fingerprint"), "secretRef": dv_secret}})
                 }
                 "openshift" => json!({"pvc": {"namespace": inv.namespace, "name": disk.file}}),
                 "ovirt" => {
-                    json!({"imageio": {"url": s(&ctx.src, "/spec/url"), "diskId": disk.file}})
+                    json!({"imageio": {"url": s(&ctx.src, "/spec/url"), "diskId": disk.file, "secretRef": dv_secret}})
                 }
                 _ => json!({"blank": {}}),
             };
@@ -501,6 +513,53 @@ impl Controller {
         }
         let _ = vm;
         Ok(())
+    }
+
+    /// kubevirt.go ensureSecret/secret: the VM's transfer Secret in the target namespace, named
+    /// `<plan>-<vmID>-<random>`, labelled like the VM's objects plus `isDV`, holding the source
+    /// credentials as CDI reads them (`accessKeyId`, `secretKey`); reused while one with those labels
+    /// exists. Forklift sets no owner reference on it: the plan's cleanup deletes it by label.
+    fn ensure_dv_secret(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        labels: &Map<String, Value>,
+        inv: &InvVm,
+    ) -> Result<String, String> {
+        let mut secret_labels = labels.clone();
+        secret_labels.insert("isDV".into(), json!("true"));
+        let selector = secret_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+        if let Some(existing) = self
+            .list_labelled(&registry::SECRET, ctx.target_ns(), &selector)
+            .first()
+        {
+            return Ok(meta(existing, "name").to_string());
+        }
+        let provider = self
+            .store
+            .get(
+                &registry::SECRET,
+                Some(meta(&ctx.src, "namespace")),
+                s(&ctx.src, "/spec/secret/name"),
+            )
+            .map(|x| super::provider::secret_values(&x))
+            .unwrap_or_default();
+        let value = |k: &str| provider.get(k).cloned().unwrap_or_default();
+        let created = self
+            .store
+            .create(
+                &registry::SECRET,
+                Some(ctx.target_ns()),
+                json!({"metadata": {"generateName": format!("{}-{}-", meta(plan, "name"), inv.id), "labels": secret_labels},
+                       "type": "Opaque",
+                       "stringData": {"accessKeyId": value("user"), "secretKey": value("password")}}),
+            )
+            .map_err(|e| format!("failed to create the transfer Secret: {}", e.message))?;
+        Ok(meta(&created, "name").to_string())
     }
 
     /// Mirrors copy progress onto DataVolumes, populators, PVCs and populator pods.
@@ -965,6 +1024,7 @@ impl Controller {
         migration: &Value,
         vm_id: &str,
     ) {
+        self.finish_conversion_pods(plan, vm_id, false);
         let sel = format!("migration={},vmID={vm_id}", meta(migration, "uid"));
         let plan_ns = meta(plan, "namespace").to_string();
         for rt in [&registry::JOB, &registry::CONFIG_MAP] {
@@ -1012,8 +1072,75 @@ impl Controller {
             || super::b(vm, "/deleteVmOnFailMigration") == Some(true)
     }
 
+    /// kubevirt.go EnsureGuestConversionPod: the virt-v2v pod `<plan>-<vmID>-<random>` in the target
+    /// namespace, labelled like the VM's objects plus `forklift.app: virt-v2v`, running while the guest
+    /// converts. Forklift sets no owner reference on it.
+    pub(crate) fn create_conversion_pod(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        inv: &InvVm,
+    ) -> Result<(), String> {
+        let mut labels = Self::vm_labels(plan, migration, &inv.id);
+        labels.insert("forklift.app".into(), json!("virt-v2v"));
+        let mut spec = json!({
+            "restartPolicy": "Never",
+            "containers": [{"name": "virt-v2v", "image": "quay.io/kubev2v/forklift-virt-v2v:latest"}],
+        });
+        let account = s(plan, "/spec/serviceAccount");
+        if !account.is_empty() {
+            spec["serviceAccountName"] = json!(account);
+        }
+        let log = format!(
+            "Building command: virt-v2v -v -x -o kubevirt -os /var/tmp -on {}\nvirt-v2v: finished\n",
+            inv.name
+        );
+        let pod = self
+            .store
+            .create(
+                &registry::POD,
+                Some(ctx.target_ns()),
+                json!({"metadata": {"generateName": format!("{}-{}-", meta(plan, "name"), inv.id), "labels": labels,
+                                    "annotations": {POD_LOG_ANNOTATION: log}},
+                       "spec": spec}),
+            )
+            .map_err(|e| format!("failed to create the guest conversion pod: {}", e.message))?;
+        let _ = self.store.update_status(
+            &registry::POD,
+            Some(ctx.target_ns()),
+            meta(&pod, "name"),
+            json!({"phase": "Running"}),
+        );
+        Ok(())
+    }
+
+    /// The VM's conversion pods once it finished: Succeeded and kept, or deleted when the Plan says
+    /// `deleteGuestConversionPod` or `forced` (migration.go cleanup: archive and cancel force it).
+    pub(crate) fn finish_conversion_pods(&mut self, plan: &Value, vm_id: &str, forced: bool) {
+        let ns = s(plan, "/spec/targetNamespace").to_string();
+        let sel = format!(
+            "plan={},vmID={vm_id},forklift.app=virt-v2v",
+            meta(plan, "uid")
+        );
+        let delete = forced || super::b(plan, "/spec/deleteGuestConversionPod") == Some(true);
+        for pod in self.list_labelled(&registry::POD, &ns, &sel) {
+            if delete {
+                self.delete_obj(&registry::POD, &pod);
+            } else if s(&pod, "/status/phase") == "Running" {
+                let _ = self.store.update_status(
+                    &registry::POD,
+                    Some(&ns),
+                    meta(&pod, "name"),
+                    json!({"phase": "Succeeded"}),
+                );
+            }
+        }
+    }
+
     /// Deletes a failed or canceled VM's target objects when `deleteVmOnFailMigration` says so.
-    pub(crate) fn cleanup_vm(&mut self, plan: &Value, vm_id: &str, vm: &Value, _forced: bool) {
+    pub(crate) fn cleanup_vm(&mut self, plan: &Value, vm_id: &str, vm: &Value, forced: bool) {
+        self.finish_conversion_pods(plan, vm_id, forced);
         if super::conditions::has(vm.get("conditions"), "Succeeded")
             || s(plan, "/spec/type") == "conversion"
             || !Self::deletes_on_failure(plan, vm)
