@@ -179,16 +179,6 @@ core!(POD, "pods", "pod", "Pod", ["po"], ["all"], true, true);
 core!(EVENT, "events", "event", "Event", ["ev"], [], true, false);
 core!(NODE, "nodes", "node", "Node", ["no"], [], false, true);
 core!(
-    SERVICE_ACCOUNT,
-    "serviceaccounts",
-    "serviceaccount",
-    "ServiceAccount",
-    ["sa"],
-    [],
-    true,
-    false
-);
-core!(
     SERVICE,
     "services",
     "service",
@@ -474,7 +464,7 @@ grouped!(
     None
 );
 
-// Identity and access (crate::auth): ServiceAccounts, RBAC, and the review kinds, which are only ever
+// Identity and access (crate::auth; Forklift's ServiceAccountNotValid reads them too): ServiceAccounts, RBAC, and the review kinds, which are only ever
 // created (answered at once, never stored).
 core!(
     SERVICE_ACCOUNT,
@@ -639,7 +629,6 @@ pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &EVENT,
     &NODE,
     &SERVICE,
-    &SERVICE_ACCOUNT,
     &STORAGE_CLASS,
     &JOB,
     &PROVIDER,
