@@ -70,6 +70,7 @@ pub struct LabServer {
     shutdown_tx: tokio::sync::watch::Sender<bool>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     forklift: Option<crate::forklift::ForkliftHandle>,
+    cdi: Option<crate::cdi::CdiHandle>,
     source: Option<crate::source::SourceLab>,
     requests: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -127,12 +128,20 @@ impl LabServer {
             forklift_options.faults = faults.clone();
             // The forklift-api webhooks admit every Forklift write, as on a real cluster.
             store.add_admission(Arc::new(crate::forklift::webhooks::ForkliftWebhooks));
+            // KubeVirt's VirtualMachine validation of instancetype and preference references.
+            store.add_admission(Arc::new(
+                crate::kubevirt::instancetype::InstancetypeValidation,
+            ));
             let handle =
                 crate::forklift::spawn_forklift(store.clone(), source.clone(), forklift_options);
             (routes, Some(handle), Some(source))
         } else {
             (extra_routes, None, None)
         };
+        // CDI and the storage provisioner run wherever the simulated cluster does.
+        let cdi = options
+            .forklift
+            .then(|| crate::cdi::spawn_cdi(store.clone(), options.speed));
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         let state = Arc::new(AppState {
             store: store.clone(),
@@ -178,6 +187,7 @@ impl LabServer {
             shutdown_tx,
             task: Some(task),
             forklift,
+            cdi,
             source,
             requests,
         })
@@ -240,6 +250,9 @@ impl LabServer {
     pub async fn shutdown(mut self) {
         if let Some(forklift) = self.forklift.take() {
             forklift.shutdown().await;
+        }
+        if let Some(cdi) = self.cdi.take() {
+            cdi.shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
         if let Some(task) = self.task.take() {

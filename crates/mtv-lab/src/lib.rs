@@ -5,6 +5,7 @@
 //! [`store::Store::subscribe`] for controllers and [`store::Store::update_status`] to write status).
 
 pub mod admission;
+pub mod cdi;
 pub mod cli;
 pub mod clock;
 pub mod discovery;
@@ -13,6 +14,7 @@ pub mod faults;
 pub mod forklift;
 pub mod inventory;
 pub mod jsonpath;
+pub mod kubevirt;
 pub mod lab;
 pub mod patch;
 pub mod protobuf;

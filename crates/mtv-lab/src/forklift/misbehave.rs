@@ -15,6 +15,30 @@ pub(crate) const WRONG_MULTUS_NETWORK: &str = "default/lab-wrong-network";
 const OTHER_STORAGE_CLASSES: [&str; 2] = ["lab-nfs", "lab-ceph-rbd"];
 
 impl Controller {
+    /// The wrong network exists (a real cluster's misplaced NIC lands on some existing network), so the
+    /// migrated VM still starts and only its network is wrong.
+    pub(crate) fn ensure_wrong_network(&self) {
+        let (ns, name) = WRONG_MULTUS_NETWORK
+            .split_once('/')
+            .unwrap_or(("default", WRONG_MULTUS_NETWORK));
+        if self
+            .store
+            .get(
+                &crate::registry::NETWORK_ATTACHMENT_DEFINITION,
+                Some(ns),
+                name,
+            )
+            .is_err()
+        {
+            let _ = self.store.create(
+                &crate::registry::NETWORK_ATTACHMENT_DEFINITION,
+                Some(ns),
+                json!({"metadata": {"name": name},
+                       "spec": {"config": format!("{{\"cniVersion\":\"0.3.1\",\"name\":\"{name}\",\"type\":\"bridge\",\"bridge\":\"br-wrong\"}}")}}),
+            );
+        }
+    }
+
     /// True when the faults in force ask Forklift to get `point` wrong for this VM.
     pub(crate) fn misbehaves(&self, inv: &InvVm, point: Misbehaviour) -> bool {
         self.opts.faults().misbehaves(&inv.name, &inv.id, point)

@@ -41,6 +41,7 @@ use crate::source::SourceLab;
 use crate::store::{EventType, ListOptions, Store, StoreEvent};
 
 pub use conditions::ref_string;
+pub(crate) use inventory::quantity_mib;
 
 /// How the simulated control plane runs.
 #[derive(Debug, Clone)]
@@ -310,6 +311,7 @@ impl Controller {
                 .old_object
                 .as_deref()
                 .is_some_and(|old| same_except_status(old, &event.object));
+        self.mark_virtual_machines_for(event, status_only);
         let Some(kind) = Kind::of(event.resource) else {
             let rt = event.resource;
             if std::ptr::eq(rt, &registry::SECRET) {
@@ -373,6 +375,38 @@ impl Controller {
                     }
                 }
             }
+        }
+    }
+
+    /// KubeVirt's view: a VM reconciles again when a subresource request lands in its status, when a
+    /// DataVolume it owns moves, or when a NetworkAttachmentDefinition appears or goes.
+    fn mark_virtual_machines_for(&mut self, event: &StoreEvent, status_only: bool) {
+        let rt = event.resource;
+        let ns = event.namespace().unwrap_or_default().to_string();
+        if std::ptr::eq(rt, &registry::VIRTUAL_MACHINE) && status_only {
+            let requests = |o: &Value| o.pointer("/status/stateChangeRequests").cloned();
+            if event.old_object.as_deref().map(requests) != Some(requests(&event.object)) {
+                self.dirty
+                    .insert((Kind::VirtualMachine, ns, event.name().to_string()));
+            }
+        } else if std::ptr::eq(rt, &registry::DATA_VOLUME) {
+            for owner in event
+                .object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|o| s(o, "/kind") == "VirtualMachine")
+            {
+                self.dirty.insert((
+                    Kind::VirtualMachine,
+                    ns.clone(),
+                    s(owner, "/name").to_string(),
+                ));
+            }
+        } else if std::ptr::eq(rt, &registry::NETWORK_ATTACHMENT_DEFINITION) {
+            self.mark_kind(Kind::VirtualMachine);
         }
     }
 

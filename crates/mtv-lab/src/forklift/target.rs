@@ -730,6 +730,7 @@ impl Controller {
             };
             let mut iface = json!({"name": net_name, "macAddress": mac, "model": model});
             let multus = if first && wrong(Misbehaviour::Network) {
+                self.ensure_wrong_network();
                 (mapped != "multus").then(|| misbehave::WRONG_MULTUS_NETWORK.to_string())
             } else {
                 (mapped == "multus").then(|| {
@@ -948,8 +949,7 @@ impl Controller {
             &registry::VIRTUAL_MACHINE,
             Some(&ns),
             &name,
-            json!({"printableStatus": "Stopped", "ready": false, "created": false,
-                   "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
+            json!({"printableStatus": "Stopped", "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
         );
         if running {
             self.start_vmi(&created)?;
