@@ -163,6 +163,11 @@ impl Controller {
             }
             consumed += 1;
         }
+        if let Some(vmi) = &instance
+            && failed_create(vmi)
+        {
+            instance = self.retry_launch(vm, vmi).or(instance);
+        }
         match desired_running(vm) {
             Some(true) if instance.is_none() && storage == Storage::Ready => {
                 instance = self.start_or_warn(vm);
@@ -341,6 +346,31 @@ impl Controller {
         Ok(())
     }
 
+    /// virt-controller retries the launcher pod of a VMI it could not create: once the missing
+    /// NetworkAttachmentDefinition exists the VMI runs. The VMI as it now is, when it changed.
+    fn retry_launch(&mut self, vm: &Value, vmi: &Value) -> Option<Value> {
+        let ns = meta(vmi, "namespace");
+        let tspec = vmi.get("spec").cloned().unwrap_or_else(|| json!({}));
+        if self.missing_network(&tspec, ns).is_some() {
+            return None;
+        }
+        let facts = self
+            .guest_facts
+            .entry(meta(vm, "uid").to_string())
+            .or_insert_with(|| GuestFacts::unmigrated(vm))
+            .clone();
+        let node = "worker-0";
+        let status = running_status(&tspec, &facts, node);
+        self.store
+            .update_status(
+                &registry::VIRTUAL_MACHINE_INSTANCE,
+                Some(ns),
+                meta(vmi, "name"),
+                status,
+            )
+            .ok()
+    }
+
     /// The VM's template spec with its instancetype and preference applied.
     fn expanded_template(&self, vm: &Value) -> Value {
         let get = |rt: &'static registry::ResourceType, ns: Option<&str>, name: &str| {
@@ -437,6 +467,18 @@ impl Controller {
             },
         );
     }
+}
+
+/// True when the VMI's launcher pod could not be created (`Synchronized=False/FailedCreate`).
+fn failed_create(vmi: &Value) -> bool {
+    s(vmi, "/status/phase") == "Pending"
+        && vmi
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Synchronized" && c["reason"] == "FailedCreate")
+            })
 }
 
 /// True when two VM statuses differ at most in condition timestamps.
