@@ -400,7 +400,7 @@ fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
         &registry::CLUSTER_SERVICE_VERSION,
         Some(MTV_NAMESPACE),
         json!({"metadata": {"name": csv_name, "labels": {"operators.coreos.com/mtv-operator.openshift-mtv": ""}},
-               "spec": {"displayName": "Migration Toolkit for Virtualization Operator", "version": version, "provider": {"name": "Red Hat"}}}),
+               "spec": crate::olm::mtv_csv_spec(version)}),
     )?;
     store.update_status(
         &registry::CLUSTER_SERVICE_VERSION,

@@ -16,6 +16,7 @@ pub mod inventory;
 pub mod jsonpath;
 pub mod kubevirt;
 pub mod lab;
+pub mod olm;
 pub mod patch;
 pub mod protobuf;
 pub mod random;
