@@ -104,7 +104,7 @@ impl Controller {
                         &t,
                         CRITICAL,
                         "NotSet",
-                        &format!("Source {lower} (ref) is not valid."),
+                        &format!("Source {lower}: either `ID` or `Name` required."),
                     )
                     .items(not_set),
                 );
@@ -114,7 +114,7 @@ impl Controller {
                         &t,
                         CRITICAL,
                         "Ambiguous",
-                        &format!("Source {lower} reference is ambiguous."),
+                        &format!("Source {lower} has ambiguous ref."),
                     )
                     .items(ambiguous),
                 );
@@ -161,7 +161,7 @@ impl Controller {
                     &t,
                     CRITICAL,
                     "Ambiguous",
-                    &format!("Destination {lower} reference is ambiguous."),
+                    "Destination network (NAD) namespace required.",
                 )
                 .items(dst_ambiguous),
             );
@@ -171,7 +171,11 @@ impl Controller {
                     &t,
                     CRITICAL,
                     "NotFound",
-                    &format!("Destination {lower} not found."),
+                    // Forklift's wording, per kind.
+                    match kind {
+                        MapKind::Network => "Destination network (NAD) not found.",
+                        MapKind::Storage => "Destination storage not valid.",
+                    },
                 )
                 .items(dst_missing),
             );
