@@ -33,7 +33,7 @@ pub(super) enum Source {
     },
     Upload,
     /// A `sourceRef` whose DataSource does not exist (or names no PVC).
-    MissingDataSource {
+    DataSourceMissing {
         name: String,
     },
     Unknown,
@@ -59,7 +59,7 @@ fn source_of(cdi: &Cdi, dv: &Value) -> Source {
                     .to_string(),
                 name: s(pvc, "/name").to_string(),
             },
-            None => Source::MissingDataSource { name },
+            None => Source::DataSourceMissing { name },
         };
     }
     let Some(source) = dv.pointer("/spec/source").and_then(Value::as_object) else {
@@ -149,7 +149,7 @@ impl Cdi {
         }
         let source = source_of(self, dv);
         let claim_name = meta(dv, "name").to_string();
-        if let Source::MissingDataSource { name } = &source {
+        if let Source::DataSourceMissing { name } = &source {
             self.report_without_source(dv, "DataSource", name);
             return None;
         }

@@ -9,6 +9,9 @@ use crate::admission::{Admission, AdmissionRequest, StoreView};
 use crate::error::{ApiError, StatusCause};
 use crate::registry::{self, ResourceType};
 
+/// Reads one object (kind, namespace, name): the store, or an admission's view of it.
+pub type Lookup<'a> = dyn Fn(&'static ResourceType, Option<&str>, &str) -> Option<Value> + 'a;
+
 /// The webhook name KubeVirt's VM validation runs under.
 const VM_VALIDATOR: &str = "virtualmachine-validator.kubevirt.io";
 
@@ -33,11 +36,7 @@ fn referenced(reference: &Value, preference: bool) -> Option<&'static ResourceTy
 
 /// Looks up the object a VM's `spec.instancetype` (or `spec.preference`) names; `Ok(None)` when the VM
 /// names none, `Err` with KubeVirt's message when it names one that does not exist.
-pub fn resolve(
-    vm: &Value,
-    preference: bool,
-    get: &dyn Fn(&'static ResourceType, Option<&str>, &str) -> Option<Value>,
-) -> Result<Option<Value>, String> {
+pub fn resolve(vm: &Value, preference: bool, get: &Lookup<'_>) -> Result<Option<Value>, String> {
     let field = if preference {
         "preference"
     } else {
@@ -231,10 +230,7 @@ pub fn expand(spec: &mut Value, instancetype: Option<&Value>, preference: Option
 
 /// The VM with its instancetype and preference expanded into the template and the references removed,
 /// as VirtualMachineExport's manifest shows it; the VM unchanged when it names none (or they are gone).
-pub fn expanded_vm(
-    vm: &Value,
-    get: &dyn Fn(&'static ResourceType, Option<&str>, &str) -> Option<Value>,
-) -> Value {
+pub fn expanded_vm(vm: &Value, get: &Lookup<'_>) -> Value {
     let it = resolve(vm, false, get).ok().flatten();
     let pref = resolve(vm, true, get).ok().flatten();
     if it.is_none() && pref.is_none() {
