@@ -730,8 +730,7 @@ impl Controller {
             };
             let mut iface = json!({"name": net_name, "macAddress": mac, "model": model});
             let multus = if first && wrong(Misbehaviour::Network) {
-                self.ensure_wrong_network();
-                (mapped != "multus").then(|| misbehave::WRONG_MULTUS_NETWORK.to_string())
+                (mapped != "multus").then(|| self.ensure_wrong_network(&ns))
             } else {
                 (mapped == "multus").then(|| {
                     format!(
@@ -903,6 +902,9 @@ impl Controller {
                     e.message
                 )
             })?;
+        if wrong(Misbehaviour::Network) {
+            self.own_wrong_network(&created);
+        }
         // PVCs now belong to the VM; then the DataVolumes go.
         for pvc in &pvcs {
             let vm_owner = owner(&registry::VIRTUAL_MACHINE, &created, false);
