@@ -115,6 +115,8 @@ pub(crate) struct Cdi {
     requeue: HashMap<Key, Instant>,
     /// DataVolume uid -> when its transfer (import, clone) started.
     transfers: HashMap<String, Instant>,
+    /// CDI's DataVolumes that have not succeeded: what a claim's change may move on.
+    unfinished: BTreeSet<Key>,
 }
 
 impl Cdi {
@@ -129,6 +131,7 @@ impl Cdi {
             dirty: BTreeSet::new(),
             requeue: HashMap::new(),
             transfers: HashMap::new(),
+            unfinished: BTreeSet::new(),
         }
     }
 
@@ -162,13 +165,15 @@ impl Cdi {
         let name = event.name().to_string();
         let deleted = event.event_type == EventType::Deleted;
         if std::ptr::eq(rt, &registry::DATA_VOLUME) {
+            let key = (Kind::DataVolume, ns.clone(), name);
             if deleted {
                 self.transfers.remove(meta(&event.object, "uid"));
+                self.unfinished.remove(&key);
             } else {
-                self.dirty.insert((Kind::DataVolume, ns.clone(), name));
+                self.dirty.insert(key);
             }
             // DataSources follow the DataVolume that fills their PVC.
-            self.mark_kind(Kind::DataSource, None);
+            self.mark_data_sources();
         } else if std::ptr::eq(rt, &registry::PERSISTENT_VOLUME_CLAIM) {
             if deleted {
                 self.release_volume(&event.object);
@@ -176,8 +181,9 @@ impl Cdi {
                 self.dirty.insert((Kind::Claim, ns.clone(), name.clone()));
             }
             // The claim's DataVolume, clones waiting for it as their source, DataSources naming it.
-            self.mark_kind(Kind::DataVolume, None);
-            self.mark_kind(Kind::DataSource, None);
+            self.dirty.insert((Kind::DataVolume, ns.clone(), name));
+            self.dirty.extend(self.unfinished.iter().cloned());
+            self.mark_data_sources();
         } else if std::ptr::eq(rt, &registry::DATA_SOURCE) {
             if !deleted {
                 self.dirty.insert((Kind::DataSource, ns.clone(), name));
@@ -186,6 +192,13 @@ impl Cdi {
         } else if std::ptr::eq(rt, &registry::STORAGE_CLASS) {
             self.mark_kind(Kind::Claim, None);
             self.mark_kind(Kind::DataVolume, None);
+        }
+    }
+
+    /// Every DataSource, when there are any (usually none: no listing then).
+    fn mark_data_sources(&mut self) {
+        if self.store.count(&registry::DATA_SOURCE) > 0 {
+            self.mark_kind(Kind::DataSource, None);
         }
     }
 
@@ -211,7 +224,11 @@ impl Cdi {
                     continue;
                 };
                 let after = match kind {
-                    Kind::DataVolume => self.reconcile_data_volume(&obj),
+                    Kind::DataVolume => {
+                        let after = self.reconcile_data_volume(&obj);
+                        self.track_unfinished(&key, &obj);
+                        after
+                    }
                     Kind::Claim => {
                         self.reconcile_claim(&obj);
                         None
@@ -232,6 +249,22 @@ impl Cdi {
                     }
                 }
             }
+        }
+    }
+
+    /// Remembers CDI's DataVolumes that have not succeeded yet (Forklift's never count).
+    fn track_unfinished(&mut self, key: &Key, dv: &Value) {
+        let current = self.store.get(&registry::DATA_VOLUME, Some(&key.1), &key.2);
+        let done = current
+            .as_ref()
+            .map_or(true, |d| s(d, "/status/phase") == "Succeeded")
+            || dv
+                .pointer(&format!("/metadata/labels/{FORKLIFT_MIGRATION_LABEL}"))
+                .is_some();
+        if done {
+            self.unfinished.remove(key);
+        } else {
+            self.unfinished.insert(key.clone());
         }
     }
 
