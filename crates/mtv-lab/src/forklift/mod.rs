@@ -523,12 +523,28 @@ pub(crate) fn b(obj: &Value, pointer: &str) -> Option<bool> {
     obj.pointer(pointer).and_then(Value::as_bool)
 }
 
-/// True when two versions of an object differ only in `status` and server-owned bookkeeping.
+/// True when two versions of an object differ only in `status` and server-owned bookkeeping (for a
+/// claim, also its binding to a PersistentVolume: `spec.volumeName` and the `pv.kubernetes.io/`
+/// annotations, which the provisioner writes and nothing here validates on).
 fn same_except_status(old: &Value, new: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(m) = v.as_object_mut() {
             m.remove("status");
+        }
+        if v.get("kind").and_then(Value::as_str) == Some("PersistentVolumeClaim") {
+            if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("volumeName");
+            }
+            if let Some(a) = v
+                .pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut)
+            {
+                a.retain(|k, _| {
+                    !k.starts_with("pv.kubernetes.io/")
+                        && k != "volume.kubernetes.io/storage-provisioner"
+                });
+            }
         }
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
