@@ -42,14 +42,19 @@ impl Cdi {
             return;
         }
         let phase = s(pvc, "/status/phase");
+        // A populator's claim (`spec.dataSourceRef`) is bound by the populator's own prime-claim dance:
+        // left to it entirely.
+        let populated = pvc.pointer("/spec/dataSourceRef").is_some();
         if phase == "Bound" {
-            self.ensure_volume(pvc);
+            if !populated {
+                self.ensure_volume(pvc);
+            }
             return;
         }
         let forklifts = pvc
             .pointer(&format!("/metadata/labels/{FORKLIFT_MIGRATION_LABEL}"))
             .is_some();
-        if phase != "Pending" || forklifts || pvc.pointer("/spec/dataSourceRef").is_some() {
+        if phase != "Pending" || forklifts || populated {
             return;
         }
         let Ok(Some(class)) = storage_class(&self.store, s(pvc, "/spec/storageClassName")) else {
