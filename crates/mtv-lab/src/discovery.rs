@@ -57,18 +57,29 @@ fn api_group(name: &str, versions: &[&str]) -> Value {
     json!({"name": name, "versions": vs, "preferredVersion": vs[0]})
 }
 
+/// The groups of legacy discovery: the served kinds' groups, then KubeVirt's subresource group (an
+/// aggregated API on a real cluster, with subresources and no kinds, so not in aggregated discovery).
+fn legacy_groups() -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut out = groups();
+    out.push((
+        crate::kubevirt::subresources::GROUP,
+        vec![crate::kubevirt::subresources::VERSION],
+    ));
+    out
+}
+
 /// `/apis` (legacy form).
 pub fn api_group_list() -> Value {
     json!({
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": groups().iter().map(|(g, vs)| api_group(g, vs)).collect::<Vec<_>>(),
+        "groups": legacy_groups().iter().map(|(g, vs)| api_group(g, vs)).collect::<Vec<_>>(),
     })
 }
 
 /// `/apis/<group>`.
 pub fn api_group_doc(group: &str) -> Option<Value> {
-    groups()
+    legacy_groups()
         .into_iter()
         .find(|(g, _)| *g == group)
         .map(|(g, vs)| {
@@ -89,6 +100,11 @@ fn resources_of(group: &str, version: &str) -> Vec<&'static ResourceType> {
 
 /// `/api/v1` or `/apis/<group>/<version>`.
 pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
+    if group == crate::kubevirt::subresources::GROUP
+        && version == crate::kubevirt::subresources::VERSION
+    {
+        return Some(crate::kubevirt::subresources::api_resource_list());
+    }
     let rts = resources_of(group, version);
     if rts.is_empty() {
         return None;

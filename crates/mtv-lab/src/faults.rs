@@ -17,7 +17,7 @@
 //! | point | what the simulated Forklift gets wrong | implemented in |
 //! |---|---|---|
 //! | `mac` | the first interface's MAC has its last octet changed (VM spec and VMI status) | `forklift/target.rs` |
-//! | `network` | the first NIC lands on the pod network when mapped to multus, on multus `default/lab-wrong-network` when mapped to pod | `forklift/target.rs` |
+//! | `network` | the first NIC lands on the pod network when mapped to multus, on multus `<target namespace>/lab-wrong-network` (created, owned by the VM) when mapped to pod | `forklift/target.rs` |
 //! | `labels` | the Plan's `targetLabels` are not put on the VM template | `forklift/target.rs` |
 //! | `storage-class` | PVCs and DataVolumes get another existing storage class (`lab-nfs`, or `lab-ceph-rbd` when the map says `lab-nfs`) | `forklift/misbehave.rs`, `forklift/target.rs` |
 //! | `disk-size` | PVCs and DataVolumes request 1 GiB less than the source disk (never under 512 MiB) | `forklift/target.rs` |

@@ -82,6 +82,7 @@ pub struct LabServer {
     task: Option<JoinHandle<std::io::Result<()>>>,
     route_task: Option<JoinHandle<std::io::Result<()>>>,
     forklift: Option<crate::forklift::ForkliftHandle>,
+    cdi: Option<crate::cdi::CdiHandle>,
     source: Option<crate::source::SourceLab>,
     requests: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -152,12 +153,20 @@ impl LabServer {
             forklift_options.faults = faults.clone();
             // The forklift-api webhooks admit every Forklift write, as on a real cluster.
             store.add_admission(Arc::new(crate::forklift::webhooks::ForkliftWebhooks));
+            // KubeVirt's VirtualMachine validation of instancetype and preference references.
+            store.add_admission(Arc::new(
+                crate::kubevirt::instancetype::InstancetypeValidation,
+            ));
             let handle =
                 crate::forklift::spawn_forklift(store.clone(), source.clone(), forklift_options);
             (routes, Some(handle), Some(source))
         } else {
             (extra_routes, None, None)
         };
+        // CDI and the storage provisioner run wherever the simulated cluster does.
+        let cdi = options
+            .forklift
+            .then(|| crate::cdi::spawn_cdi(store.clone(), options.speed));
         let state = Arc::new(AppState {
             store: store.clone(),
             faults: faults.clone(),
@@ -196,6 +205,7 @@ impl LabServer {
             task: Some(task),
             route_task,
             forklift,
+            cdi,
             source,
             requests,
         })
@@ -288,6 +298,9 @@ impl LabServer {
     pub async fn shutdown(mut self) {
         if let Some(forklift) = self.forklift.take() {
             forklift.shutdown().await;
+        }
+        if let Some(cdi) = self.cdi.take() {
+            cdi.shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
         for task in [self.task.take(), self.route_task.take()]
@@ -484,7 +497,7 @@ fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
         &registry::CLUSTER_SERVICE_VERSION,
         Some(MTV_NAMESPACE),
         json!({"metadata": {"name": csv_name, "labels": {"operators.coreos.com/mtv-operator.openshift-mtv": ""}},
-               "spec": {"displayName": "Migration Toolkit for Virtualization Operator", "version": version, "provider": {"name": "Red Hat"}}}),
+               "spec": crate::olm::mtv_csv_spec(version)}),
     )?;
     store.update_status(
         &registry::CLUSTER_SERVICE_VERSION,

@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod cdi;
 pub mod cli;
 pub mod clock;
 pub mod discovery;
@@ -15,7 +16,9 @@ pub mod forklift;
 pub mod install;
 pub mod inventory;
 pub mod jsonpath;
+pub mod kubevirt;
 pub mod lab;
+pub mod olm;
 pub mod ownership;
 pub mod patch;
 pub mod protobuf;

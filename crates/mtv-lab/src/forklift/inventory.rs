@@ -314,8 +314,16 @@ impl Inventory {
     }
 }
 
-/// An OpenShift source VM read from its KubeVirt object and PVCs.
+/// An OpenShift source VM read from its KubeVirt object and PVCs. Forklift builds the target from the
+/// VM manifest of a VirtualMachineExport, in which KubeVirt has expanded the instancetype and preference
+/// into the template (and dropped the references): the target gets their CPU and memory, not the
+/// references, which need not exist on the destination.
 fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
+    let get = |rt: &'static registry::ResourceType, ns: Option<&str>, name: &str| {
+        store.get(rt, ns, name).ok()
+    };
+    let expanded = crate::kubevirt::instancetype::expanded_vm(vm, &get);
+    let vm = &expanded;
     let ns = meta(vm, "namespace").to_string();
     let spec = vm
         .pointer("/spec/template/spec")
@@ -455,7 +463,27 @@ pub fn quantity_mib(q: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::quantity_mib;
+    use super::{kubevirt_vm, quantity_mib};
+    use crate::registry;
+    use crate::store::Store;
+    use serde_json::json;
+
+    #[test]
+    fn an_openshift_source_vm_brings_its_instancetypes_cpu_and_memory() {
+        let store = Store::new(100);
+        store
+            .create(
+                &registry::VIRTUAL_MACHINE_CLUSTER_INSTANCETYPE,
+                None,
+                json!({"metadata": {"name": "u1.large"}, "spec": {"cpu": {"guest": 4}, "memory": {"guest": "8Gi"}}}),
+            )
+            .unwrap();
+        let vm = json!({"metadata": {"name": "src", "namespace": "ns", "uid": "u"},
+                        "spec": {"instancetype": {"name": "u1.large"}, "template": {"spec": {"domain": {"devices": {}}}}}});
+        let inv = kubevirt_vm(&store, &vm);
+        assert_eq!((inv.cpu_sockets, inv.cores_per_socket), (4, 1));
+        assert_eq!(inv.memory_mib, 8192);
+    }
 
     #[test]
     fn quantities() {

@@ -1,7 +1,9 @@
-//! A minimal KubeVirt: a VirtualMachine whose `spec.runStrategy` is `Always`/`RerunOnFailure` (or
-//! `spec.running: true`) gets a Running VirtualMachineInstance on a node matching its template's
-//! nodeSelector, `Halted` (or `running: false`) removes it; `status.printableStatus` follows. A migrated
-//! guest comes back with the addresses and agent it showed right after migration.
+//! The lab's virt-controller for VirtualMachines: DataVolumes from `dataVolumeTemplates`; a Running
+//! VirtualMachineInstance (instancetype and preference expanded) on a node matching the template's
+//! nodeSelector while the run strategy (`Always`, `RerunOnFailure`, or `running: true`) asks for one or a
+//! `status.stateChangeRequests` entry of the subresource API (`kubevirt/subresources.rs`) starts it; none
+//! when `Halted` or a stop request says so; the VM status KubeVirt writes (`kubevirt/status.rs`). A
+//! migrated guest comes back with the addresses and agent it showed right after migration.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Controller, meta, s};
 use crate::clock;
+use crate::kubevirt::subresources::run_strategy;
 use crate::random;
 use crate::registry;
 use crate::store::{ListOptions, WriteOptions};
@@ -79,13 +82,12 @@ impl AddressLeases {
     }
 }
 
-/// Whether the VirtualMachine asks to run: `Some(true)`/`Some(false)`, `None` when it leaves that to
-/// someone else (`Manual`, `Once`, or nothing said).
+/// Whether the VirtualMachine's run strategy keeps it running (`Some(true)`), keeps it off
+/// (`Some(false)`), or leaves that to start/stop requests (`None`: `Manual`, `Once`).
 pub(crate) fn desired_running(vm: &Value) -> Option<bool> {
-    match s(vm, "/spec/runStrategy") {
+    match run_strategy(vm).as_str() {
         "Always" | "RerunOnFailure" => Some(true),
         "Halted" => Some(false),
-        "" => vm.pointer("/spec/running").and_then(Value::as_bool),
         _ => None,
     }
 }
@@ -100,43 +102,171 @@ fn node_matches(node: &Value, selector: &Map<String, Value>) -> bool {
     })
 }
 
+/// Where the VM's DataVolumes stand: the VMI may start only once they all succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Storage {
+    Ready,
+    Provisioning,
+    Error,
+}
+
+/// A locally administered unicast MAC, for interfaces whose spec names none (the pod's own MAC).
+fn generated_mac() -> String {
+    let n = random::next_u64();
+    let b = n.to_be_bytes();
+    format!(
+        "02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[0], b[1], b[2], b[3], b[4]
+    )
+}
+
 impl Controller {
-    /// Starts or stops the VirtualMachine's instance as its spec asks.
+    /// virt-controller for one VirtualMachine: DataVolumes from `dataVolumeTemplates`, the instance as the
+    /// run strategy and `status.stateChangeRequests` ask, and the VM status KubeVirt writes.
     pub(crate) fn reconcile_virtual_machine(&mut self, vm: &Value) {
         if vm.pointer("/metadata/deletionTimestamp").is_some() {
             return;
         }
-        let Some(run) = desired_running(vm) else {
-            return;
-        };
-        let (ns, name) = (meta(vm, "namespace"), meta(vm, "name"));
-        let instance = self
+        let (ns, name) = (
+            meta(vm, "namespace").to_string(),
+            meta(vm, "name").to_string(),
+        );
+        let storage = self.ensure_data_volumes(vm);
+        let mut instance = self
             .store
-            .get(&registry::VIRTUAL_MACHINE_INSTANCE, Some(ns), name)
+            .get(&registry::VIRTUAL_MACHINE_INSTANCE, Some(&ns), &name)
             .ok();
-        match (run, instance) {
-            (true, None) => {
-                if let Err(e) = self.start_vmi(vm) {
-                    tracing::warn!(%ns, %name, error = %e, "kubevirt: the VM did not start");
+        let requests = vm
+            .pointer("/status/stateChangeRequests")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut consumed = 0;
+        for request in &requests {
+            match s(request, "/action") {
+                "Stop" => {
+                    let uid = s(request, "/uid");
+                    if let Some(vmi) = &instance
+                        && (uid.is_empty() || uid == meta(vmi, "uid"))
+                    {
+                        self.delete_instance(&ns, &name);
+                        instance = None;
+                    }
                 }
+                "Start" if instance.is_none() => {
+                    if storage != Storage::Ready {
+                        break;
+                    }
+                    instance = self.start_or_warn(vm);
+                }
+                _ => {}
             }
-            (false, Some(_)) => {
-                let _ = self.store.delete(
-                    &registry::VIRTUAL_MACHINE_INSTANCE,
-                    Some(ns),
-                    name,
-                    &Default::default(),
-                );
-                self.write_vm_power_status(vm, "Stopped", false);
+            consumed += 1;
+        }
+        if let Some(vmi) = &instance
+            && failed_create(vmi)
+        {
+            instance = self.retry_launch(vm, vmi).or(instance);
+        }
+        match desired_running(vm) {
+            Some(true) if instance.is_none() && storage == Storage::Ready => {
+                instance = self.start_or_warn(vm);
             }
-            (false, None) if s(vm, "/status/printableStatus") != "Stopped" => {
-                self.write_vm_power_status(vm, "Stopped", false);
+            Some(false) if instance.is_some() => {
+                self.delete_instance(&ns, &name);
+                instance = None;
             }
             _ => {}
         }
+        self.write_vm_status(vm, instance.as_ref(), storage, consumed);
     }
 
-    /// Creates the VirtualMachine's instance from its template, placed and addressed as its guest facts say.
+    fn start_or_warn(&mut self, vm: &Value) -> Option<Value> {
+        match self.start_vmi(vm) {
+            Ok(()) => self
+                .store
+                .get(
+                    &registry::VIRTUAL_MACHINE_INSTANCE,
+                    Some(meta(vm, "namespace")),
+                    meta(vm, "name"),
+                )
+                .ok(),
+            Err(e) => {
+                tracing::warn!(ns = meta(vm, "namespace"), name = meta(vm, "name"), error = %e, "kubevirt: the VM did not start");
+                None
+            }
+        }
+    }
+
+    fn delete_instance(&self, ns: &str, name: &str) {
+        let _ = self.store.delete(
+            &registry::VIRTUAL_MACHINE_INSTANCE,
+            Some(ns),
+            name,
+            &Default::default(),
+        );
+    }
+
+    /// Creates the DataVolumes of `spec.dataVolumeTemplates` (owned by the VM) and reports where all the
+    /// VM's DataVolume volumes stand.
+    fn ensure_data_volumes(&mut self, vm: &Value) -> Storage {
+        let ns = meta(vm, "namespace");
+        let owner = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": meta(vm, "name"),
+                           "uid": meta(vm, "uid"), "controller": true, "blockOwnerDeletion": true});
+        for template in vm
+            .pointer("/spec/dataVolumeTemplates")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let dv_name = s(template, "/metadata/name");
+            if dv_name.is_empty()
+                || self
+                    .store
+                    .get(&registry::DATA_VOLUME, Some(ns), dv_name)
+                    .is_ok()
+            {
+                continue;
+            }
+            let mut metadata = template.get("metadata").cloned().unwrap_or(json!({}));
+            metadata["ownerReferences"] = json!([owner]);
+            let dv = json!({"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
+                            "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or(json!({}))});
+            if let Err(e) = self.store.create(&registry::DATA_VOLUME, Some(ns), dv) {
+                tracing::warn!(%ns, %dv_name, error = %e, "kubevirt: the DataVolume template was not created");
+            }
+        }
+        let mut storage = Storage::Ready;
+        for volume in vm
+            .pointer("/spec/template/spec/volumes")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let Some(dv_name) = volume.pointer("/dataVolume/name").and_then(Value::as_str) else {
+                continue;
+            };
+            let dv = self
+                .store
+                .get(&registry::DATA_VOLUME, Some(ns), dv_name)
+                .ok();
+            let phase = dv
+                .as_ref()
+                .map(|d| s(d, "/status/phase").to_string())
+                .unwrap_or_default();
+            if phase == "Failed" {
+                return Storage::Error;
+            }
+            if phase != "Succeeded" {
+                storage = Storage::Provisioning;
+            }
+        }
+        storage
+    }
+
+    /// Creates the VirtualMachine's instance from its template (with its instancetype and preference
+    /// expanded), placed and addressed as its guest facts say. A NIC on a NetworkAttachmentDefinition that
+    /// does not exist leaves the instance Pending: virt-controller cannot render its launcher pod.
     pub(crate) fn start_vmi(&mut self, vm: &Value) -> Result<(), String> {
         let ns = meta(vm, "namespace").to_string();
         let name = meta(vm, "name").to_string();
@@ -145,10 +275,7 @@ impl Controller {
             .entry(meta(vm, "uid").to_string())
             .or_insert_with(|| GuestFacts::unmigrated(vm))
             .clone();
-        let tspec = vm
-            .pointer("/spec/template/spec")
-            .cloned()
-            .unwrap_or_else(|| json!({}));
+        let tspec = self.expanded_template(vm);
         let selector = tspec
             .get("nodeSelector")
             .and_then(Value::as_object)
@@ -186,40 +313,29 @@ impl Controller {
             "metadata": {"name": name, "labels": labels, "ownerReferences": [owner]},
             "spec": tspec
         });
-        self.store
+        let created = self
+            .store
             .create(&registry::VIRTUAL_MACHINE_INSTANCE, Some(&ns), instance)
             .map_err(|e| format!("failed to create the VirtualMachineInstance: {}", e.message))?;
-        let status = if node_name.is_empty() {
-            json!({"phase": "Scheduling", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."}]})
-        } else {
-            let interfaces: Vec<Value> = tspec
-                .pointer("/domain/devices/interfaces")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-                .map(|(i, iface)| {
-                    let net = s(iface, "/name");
-                    let mut st = json!({"name": net, "mac": s(iface, "/macAddress"), "interfaceName": format!("eth{i}"),
-                                        "infoSource": "domain, guest-agent", "queueCount": 1});
-                    if let Some(ips) = facts.addresses.get(net).filter(|ips| !ips.is_empty()) {
-                        st["ipAddress"] = json!(ips[0]);
-                        st["ipAddresses"] = json!(ips);
-                    }
-                    st
-                })
-                .collect();
-            let now = clock::now_rfc3339();
-            let mut conditions =
-                vec![json!({"type": "Ready", "status": "True", "lastTransitionTime": now})];
-            if facts.agent {
-                conditions.push(
-                    json!({"type": "AgentConnected", "status": "True", "lastTransitionTime": now}),
+        let status = match self.missing_network(&tspec, &ns) {
+            Some(nad) => {
+                let message = format!(
+                    "failed to render launch manifest: failed to locate network attachment definition {nad}"
                 );
+                let _ = self.store.record_event(
+                    &created,
+                    "Warning",
+                    "FailedCreate",
+                    &message,
+                    "virtualmachine-controller",
+                );
+                json!({"phase": "Pending", "conditions": [{"type": "Synchronized", "status": "False", "reason": "FailedCreate",
+                                                           "message": message, "lastProbeTime": null, "lastTransitionTime": clock::now_rfc3339()}]})
             }
-            json!({"phase": "Running", "nodeName": node_name, "interfaces": interfaces, "conditions": conditions,
-                   "guestOSInfo": if facts.agent { json!({"id": facts.guest_os}) } else { json!({}) }})
+            None if node_name.is_empty() => {
+                json!({"phase": "Scheduling", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector."}]})
+            }
+            None => running_status(&tspec, &facts, &node_name),
         };
         let _ = self.store.update_status(
             &registry::VIRTUAL_MACHINE_INSTANCE,
@@ -227,40 +343,194 @@ impl Controller {
             &name,
             status,
         );
-        if node_name.is_empty() {
-            self.write_vm_power_status(vm, "ErrorUnschedulable", false);
-        } else {
-            self.write_vm_power_status(vm, "Running", true);
-        }
         Ok(())
     }
 
-    fn write_vm_power_status(&self, vm: &Value, printable: &str, running: bool) {
-        let strategy = Some(s(vm, "/spec/runStrategy"))
-            .filter(|r| !r.is_empty())
-            .map(str::to_string)
-            .unwrap_or_else(|| {
-                if desired_running(vm) == Some(true) {
-                    "Always".into()
-                } else {
-                    "Halted".into()
-                }
-            });
+    /// virt-controller retries the launcher pod of a VMI it could not create: once the missing
+    /// NetworkAttachmentDefinition exists the VMI runs. The VMI as it now is, when it changed.
+    fn retry_launch(&mut self, vm: &Value, vmi: &Value) -> Option<Value> {
+        let ns = meta(vmi, "namespace");
+        let tspec = vmi.get("spec").cloned().unwrap_or_else(|| json!({}));
+        if self.missing_network(&tspec, ns).is_some() {
+            return None;
+        }
+        let facts = self
+            .guest_facts
+            .entry(meta(vm, "uid").to_string())
+            .or_insert_with(|| GuestFacts::unmigrated(vm))
+            .clone();
+        let node = "worker-0";
+        let status = running_status(&tspec, &facts, node);
+        self.store
+            .update_status(
+                &registry::VIRTUAL_MACHINE_INSTANCE,
+                Some(ns),
+                meta(vmi, "name"),
+                status,
+            )
+            .ok()
+    }
+
+    /// The VM's template spec with its instancetype and preference applied.
+    fn expanded_template(&self, vm: &Value) -> Value {
+        let get = |rt: &'static registry::ResourceType, ns: Option<&str>, name: &str| {
+            self.store.get(rt, ns, name).ok()
+        };
+        let expanded = crate::kubevirt::instancetype::expanded_vm(vm, &get);
+        expanded
+            .pointer("/spec/template/spec")
+            .cloned()
+            .unwrap_or_else(|| json!({}))
+    }
+
+    /// The first multus network of a VMI spec whose NetworkAttachmentDefinition does not exist, as
+    /// `namespace/name`.
+    fn missing_network(&self, tspec: &Value, ns: &str) -> Option<String> {
+        tspec
+            .get("networks")
+            .and_then(Value::as_array)?
+            .iter()
+            .filter_map(|n| n.pointer("/multus/networkName").and_then(Value::as_str))
+            .map(|full| match full.split_once('/') {
+                Some((nad_ns, nad)) => (nad_ns.to_string(), nad.to_string()),
+                None => (ns.to_string(), full.to_string()),
+            })
+            .find(|(nad_ns, nad)| {
+                self.store
+                    .get(&registry::NETWORK_ATTACHMENT_DEFINITION, Some(nad_ns), nad)
+                    .is_err()
+            })
+            .map(|(nad_ns, nad)| format!("{nad_ns}/{nad}"))
+    }
+
+    /// Writes the VM status KubeVirt shows for what was observed, dropping the `consumed` first
+    /// state change requests.
+    fn write_vm_status(
+        &self,
+        vm: &Value,
+        instance: Option<&Value>,
+        storage: Storage,
+        consumed: usize,
+    ) {
+        let phase = instance.map(|i| s(i, "/status/phase")).unwrap_or_default();
+        let printable = match (instance, storage) {
+            (None, Storage::Error) => "DataVolumeError",
+            (None, Storage::Provisioning) => "Provisioning",
+            (None, Storage::Ready) => "Stopped",
+            (Some(_), _) if phase == "Running" => "Running",
+            (Some(i), _)
+                if i.pointer("/status/conditions/0/reason")
+                    .and_then(Value::as_str)
+                    == Some("Unschedulable") =>
+            {
+                "ErrorUnschedulable"
+            }
+            (Some(_), _) if phase == "Succeeded" || phase == "Failed" => "Stopped",
+            (Some(_), _) => "Starting",
+        };
+        let observed = crate::kubevirt::status::Observed {
+            printable: printable.into(),
+            created: instance.is_some(),
+            ready: phase == "Running",
+            run_strategy: run_strategy(vm),
+            vmi_conditions: instance
+                .and_then(|i| i.pointer("/status/conditions"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
+        };
         let _ = self.store.modify(
             &registry::VIRTUAL_MACHINE,
             Some(meta(vm, "namespace")),
             meta(vm, "name"),
             &WriteOptions::status(),
             |o| {
-                let status = &mut o["status"];
-                status["printableStatus"] = json!(printable);
-                status["ready"] = json!(running);
-                status["created"] = json!(running);
-                status["runStrategy"] = json!(strategy);
+                let mut status = crate::kubevirt::status::vm_status(o.get("status"), &observed);
+                let left: Vec<Value> = status
+                    .get("stateChangeRequests")
+                    .and_then(Value::as_array)
+                    .map(|r| r.iter().skip(consumed).cloned().collect())
+                    .unwrap_or_default();
+                if let Some(map) = status.as_object_mut() {
+                    if left.is_empty() {
+                        map.remove("stateChangeRequests");
+                    } else {
+                        map.insert("stateChangeRequests".into(), json!(left));
+                    }
+                }
+                // Unchanged apart from condition timestamps: no write.
+                if o.get("status").is_some_and(|old| same_status(old, &status)) {
+                    return Ok(());
+                }
+                o["status"] = status;
                 Ok(())
             },
         );
     }
+}
+
+/// True when the VMI's launcher pod could not be created (`Synchronized=False/FailedCreate`).
+fn failed_create(vmi: &Value) -> bool {
+    s(vmi, "/status/phase") == "Pending"
+        && vmi
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Synchronized" && c["reason"] == "FailedCreate")
+            })
+}
+
+/// True when two VM statuses differ at most in condition timestamps.
+fn same_status(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(cs) = v.get_mut("conditions").and_then(Value::as_array_mut) {
+            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                c.remove("lastTransitionTime");
+                c.remove("lastProbeTime");
+            }
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+/// The status of a VMI that runs: its interfaces (the spec's MACs, or the pod's own), the guest's
+/// addresses, Ready and agent conditions, guest OS info.
+fn running_status(tspec: &Value, facts: &GuestFacts, node_name: &str) -> Value {
+    let interfaces: Vec<Value> = tspec
+        .pointer("/domain/devices/interfaces")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, iface)| {
+            let net = s(iface, "/name");
+            let mac = Some(s(iface, "/macAddress"))
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(generated_mac);
+            let mut st = json!({"name": net, "mac": mac, "interfaceName": format!("eth{i}"),
+                                "infoSource": "domain, guest-agent", "queueCount": 1});
+            if let Some(ips) = facts.addresses.get(net).filter(|ips| !ips.is_empty()) {
+                st["ipAddress"] = json!(ips[0]);
+                st["ipAddresses"] = json!(ips);
+            }
+            st
+        })
+        .collect();
+    let now = clock::now_rfc3339();
+    let mut conditions = vec![
+        json!({"type": "Ready", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}),
+        json!({"type": "LiveMigratable", "status": "True", "lastProbeTime": null, "lastTransitionTime": null}),
+    ];
+    if facts.agent {
+        conditions.push(json!({"type": "AgentConnected", "status": "True", "lastProbeTime": null, "lastTransitionTime": now}));
+    }
+    json!({"phase": "Running", "nodeName": node_name, "interfaces": interfaces, "conditions": conditions,
+           "guestOSInfo": if facts.agent { json!({"id": facts.guest_os}) } else { json!({}) }})
 }
 
 #[cfg(test)]
@@ -274,8 +544,8 @@ mod tests {
             Some(true)
         );
         assert_eq!(
-            desired_running(&json!({"spec": {"runStrategy": "Halted", "running": true}})),
-            Some(false)
+            desired_running(&json!({"spec": {"runStrategy": "Manual", "running": true}})),
+            Some(true)
         );
         assert_eq!(
             desired_running(&json!({"spec": {"running": true}})),
@@ -285,7 +555,8 @@ mod tests {
             desired_running(&json!({"spec": {"runStrategy": "Manual"}})),
             None
         );
-        assert_eq!(desired_running(&json!({"spec": {}})), None);
+        // Nothing said is Halted, as KubeVirt derives it.
+        assert_eq!(desired_running(&json!({"spec": {}})), Some(false));
     }
 
     #[test]

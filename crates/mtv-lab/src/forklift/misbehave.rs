@@ -8,13 +8,59 @@ use super::{Controller, s};
 use crate::faults::Misbehaviour;
 use crate::source::model::Snapshot;
 
-/// The multus network a NIC mapped to the pod network lands on under `misbehave=…@network`.
-pub(crate) const WRONG_MULTUS_NETWORK: &str = "default/lab-wrong-network";
+/// The NetworkAttachmentDefinition (in the target namespace) a NIC mapped to the pod network lands on
+/// under `misbehave=…@network`.
+pub(crate) const WRONG_NETWORK_NAME: &str = "lab-wrong-network";
 
 /// Storage classes tried, in order, for `misbehave=…@storage-class` (both are seeded by the lab).
 const OTHER_STORAGE_CLASSES: [&str; 2] = ["lab-nfs", "lab-ceph-rbd"];
 
 impl Controller {
+    /// The wrong network of `misbehave=…@network` in the target namespace `ns`, created when missing so
+    /// the migrated VM still starts and only its network is wrong (a real misplaced NIC lands on some
+    /// existing network); `namespace/name`. [`Controller::own_wrong_network`] ties it to the VM.
+    pub(crate) fn ensure_wrong_network(&self, ns: &str) -> String {
+        let name = WRONG_NETWORK_NAME;
+        if self
+            .store
+            .get(
+                &crate::registry::NETWORK_ATTACHMENT_DEFINITION,
+                Some(ns),
+                name,
+            )
+            .is_err()
+        {
+            let _ = self.store.create(
+                &crate::registry::NETWORK_ATTACHMENT_DEFINITION,
+                Some(ns),
+                json!({"metadata": {"name": name},
+                       "spec": {"config": format!("{{\"cniVersion\":\"0.3.1\",\"name\":\"{name}\",\"type\":\"bridge\",\"bridge\":\"br-wrong\"}}")}}),
+            );
+        }
+        format!("{ns}/{name}")
+    }
+
+    /// Makes the migrated VM an owner of the wrong network, so it goes when the VM goes.
+    pub(crate) fn own_wrong_network(&self, vm: &Value) {
+        let owner = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+                           "name": super::meta(vm, "name"), "uid": super::meta(vm, "uid")});
+        let _ = self.store.modify(
+            &crate::registry::NETWORK_ATTACHMENT_DEFINITION,
+            Some(super::meta(vm, "namespace")),
+            WRONG_NETWORK_NAME,
+            &Default::default(),
+            |nad| {
+                let refs = nad["metadata"]
+                    .as_object_mut()
+                    .map(|m| m.entry("ownerReferences").or_insert_with(|| json!([])));
+                if let Some(Value::Array(refs)) = refs {
+                    refs.push(owner);
+                }
+                Ok(())
+            },
+        );
+    }
+
     /// True when the faults in force ask Forklift to get `point` wrong for this VM.
     pub(crate) fn misbehaves(&self, inv: &InvVm, point: Misbehaviour) -> bool {
         self.opts.faults().misbehaves(&inv.name, &inv.id, point)

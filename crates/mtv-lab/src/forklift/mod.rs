@@ -43,6 +43,7 @@ use crate::source::SourceLab;
 use crate::store::{EventType, ListOptions, Store, StoreEvent};
 
 pub use conditions::ref_string;
+pub(crate) use inventory::quantity_mib;
 
 /// How the simulated control plane runs.
 #[derive(Debug, Clone)]
@@ -321,6 +322,7 @@ impl Controller {
                 .old_object
                 .as_deref()
                 .is_some_and(|old| same_except_status(old, &event.object));
+        self.mark_virtual_machines_for(event, status_only);
         let Some(kind) = Kind::of(event.resource) else {
             let rt = event.resource;
             if std::ptr::eq(rt, &registry::SECRET) {
@@ -384,6 +386,38 @@ impl Controller {
                     }
                 }
             }
+        }
+    }
+
+    /// KubeVirt's view: a VM reconciles again when a subresource request lands in its status, when a
+    /// DataVolume it owns moves, or when a NetworkAttachmentDefinition appears or goes.
+    fn mark_virtual_machines_for(&mut self, event: &StoreEvent, status_only: bool) {
+        let rt = event.resource;
+        let ns = event.namespace().unwrap_or_default().to_string();
+        if std::ptr::eq(rt, &registry::VIRTUAL_MACHINE) && status_only {
+            let requests = |o: &Value| o.pointer("/status/stateChangeRequests").cloned();
+            if event.old_object.as_deref().map(requests) != Some(requests(&event.object)) {
+                self.dirty
+                    .insert((Kind::VirtualMachine, ns, event.name().to_string()));
+            }
+        } else if std::ptr::eq(rt, &registry::DATA_VOLUME) {
+            for owner in event
+                .object
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter(|o| s(o, "/kind") == "VirtualMachine")
+            {
+                self.dirty.insert((
+                    Kind::VirtualMachine,
+                    ns.clone(),
+                    s(owner, "/name").to_string(),
+                ));
+            }
+        } else if std::ptr::eq(rt, &registry::NETWORK_ATTACHMENT_DEFINITION) {
+            self.mark_kind(Kind::VirtualMachine);
         }
     }
 
@@ -524,12 +558,28 @@ pub(crate) fn b(obj: &Value, pointer: &str) -> Option<bool> {
     obj.pointer(pointer).and_then(Value::as_bool)
 }
 
-/// True when two versions of an object differ only in `status` and server-owned bookkeeping.
+/// True when two versions of an object differ only in `status` and server-owned bookkeeping (for a
+/// claim, also its binding to a PersistentVolume: `spec.volumeName` and the `pv.kubernetes.io/`
+/// annotations, which the provisioner writes and nothing here validates on).
 fn same_except_status(old: &Value, new: &Value) -> bool {
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(m) = v.as_object_mut() {
             m.remove("status");
+        }
+        if v.get("kind").and_then(Value::as_str) == Some("PersistentVolumeClaim") {
+            if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.remove("volumeName");
+            }
+            if let Some(a) = v
+                .pointer_mut("/metadata/annotations")
+                .and_then(Value::as_object_mut)
+            {
+                a.retain(|k, _| {
+                    !k.starts_with("pv.kubernetes.io/")
+                        && k != "volume.kubernetes.io/storage-provisioner"
+                });
+            }
         }
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");

@@ -789,7 +789,7 @@ impl Controller {
             };
             let mut iface = json!({"name": net_name, "macAddress": mac, "model": model});
             let multus = if first && wrong(Misbehaviour::Network) {
-                (mapped != "multus").then(|| misbehave::WRONG_MULTUS_NETWORK.to_string())
+                (mapped != "multus").then(|| self.ensure_wrong_network(&ns))
             } else {
                 (mapped == "multus").then(|| {
                     format!(
@@ -961,6 +961,9 @@ impl Controller {
                     e.message
                 )
             })?;
+        if wrong(Misbehaviour::Network) {
+            self.own_wrong_network(&created);
+        }
         // PVCs now belong to the VM; then the DataVolumes go.
         for pvc in &pvcs {
             let vm_owner = owner(&registry::VIRTUAL_MACHINE, &created, false);
@@ -1007,8 +1010,7 @@ impl Controller {
             &registry::VIRTUAL_MACHINE,
             Some(&ns),
             &name,
-            json!({"printableStatus": "Stopped", "ready": false, "created": false,
-                   "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
+            json!({"printableStatus": "Stopped", "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
         );
         if running {
             self.start_vmi(&created)?;

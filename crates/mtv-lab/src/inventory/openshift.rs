@@ -1,5 +1,5 @@
 //! The inventory of `openshift` providers: the lab's own KubeVirt VirtualMachines, NADs, StorageClasses,
-//! Namespaces, PVCs and DataVolumes, each as `{uid, id, version, namespace, name, selfLink, object}`.
+//! Namespaces, PVCs, DataVolumes and (cluster) instancetypes, each as `{uid, id, version, namespace, name, selfLink, object}`.
 
 use axum::response::Response;
 use serde_json::{Map, Value, json};
@@ -82,6 +82,8 @@ pub(super) fn collection(
         "storageclasses" => &registry::STORAGE_CLASS,
         "persistentvolumeclaims" => &registry::PERSISTENT_VOLUME_CLAIM,
         "datavolumes" => &registry::DATA_VOLUME,
+        "instancetypes" => &registry::VIRTUAL_MACHINE_INSTANCETYPE,
+        "clusterinstancetypes" => &registry::VIRTUAL_MACHINE_CLUSTER_INSTANCETYPE,
         _ => return not_found("unknown collection"),
     };
     let full = id.is_some() || query.detail() == super::render::Detail::Full;
