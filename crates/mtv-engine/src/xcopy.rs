@@ -130,6 +130,12 @@ pub async fn capture_populate_logs(
             }
         }
     }
+    // Events the watch already delivered when the stop came still carry logs worth reading.
+    while let Some(Some(event)) = futures_util::FutureExt::now_or_never(stream.next()) {
+        if let Ok(watcher::Event::Apply(pod) | watcher::Event::InitApply(pod)) = event {
+            read_pod_log(&pods, &pod, &mut logs).await;
+        }
+    }
     if let Ok(list) = pods.list(&ListParams::default().labels(selector)).await {
         for pod in &list.items {
             read_pod_log(&pods, pod, &mut logs).await;

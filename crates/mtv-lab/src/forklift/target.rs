@@ -23,10 +23,12 @@ use crate::registry::{self, POD_LOG_ANNOTATION, ResourceType};
 use crate::selector::LabelSelector;
 use crate::store::{DeleteOptions, ListOptions};
 
-/// How long a finished populator pod stays: the scaled delay, but never under a real second, so a
-/// client watching the pods can read the final log at any lab speed.
+/// How long a finished populator pod stays: the scaled delay, but never under a few real seconds.
+/// On a cluster the pod goes only after the populator has rebound the volume to the claim and deleted
+/// its temporary claim, seconds after the copy; a one-second window here was shorter than a client
+/// watching under load needs to read the final log (a flaky copy-offload check, seen on 2 loaded cores).
 fn populate_pod_grace(scaled: Duration) -> Duration {
-    scaled.max(Duration::from_secs(1))
+    scaled.max(Duration::from_secs(4))
 }
 
 fn owner(rt: &ResourceType, obj: &Value, controller: bool) -> Value {
