@@ -2410,3 +2410,69 @@ async fn cold_vsphere_copies_run_in_cdi_importer_pods() {
     }
     lab.stop().await;
 }
+
+/// A claim annotated `cdi.kubevirt.io/storage.pod.retainAfterCompletion: "true"` keeps its importer
+/// pod, Succeeded, after the copy (import-controller.go `shouldDeletePod`); the pod goes with the claim.
+#[tokio::test]
+async fn a_retained_importer_pod_stays_succeeded() {
+    let lab = Lab::start(1.0, "").await;
+    lab.provider(
+        "vsphere",
+        "vsphere",
+        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
+    );
+    vsphere_maps(&lab);
+    lab.plan(
+        "keep",
+        "vsphere",
+        "vs",
+        json!({"vms": [{"id": "vm-2"}], "skipGuestConversion": true}),
+    );
+    lab.wait_condition(&registry::PLAN, "keep", "Ready").await;
+    lab.migrate("keep-1", "keep", json!({}));
+    // The 50 GiB copy takes seconds at this speed: the claims are annotated while it runs.
+    let claims = loop {
+        let claims = lab.list(&registry::PERSISTENT_VOLUME_CLAIM, TARGET, "vmID=vm-2");
+        if claims.len() == 2 {
+            break claims;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    for claim in &claims {
+        lab.store
+            .modify(
+                &registry::PERSISTENT_VOLUME_CLAIM,
+                Some(TARGET),
+                s(claim, "/metadata/name"),
+                &Default::default(),
+                |o| {
+                    o["metadata"]["annotations"]
+                        ["cdi.kubevirt.io/storage.pod.retainAfterCompletion"] = json!("true");
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+    let p = lab.finished("keep").await;
+    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    for claim in &claims {
+        let name = format!("importer-{}", s(claim, "/metadata/name"));
+        let pod = lab.get(&registry::POD, TARGET, &name);
+        assert_eq!(pod["status"]["phase"], "Succeeded");
+        // The claim owns it: deleting the claim collects the pod.
+        lab.store
+            .delete(
+                &registry::PERSISTENT_VOLUME_CLAIM,
+                Some(TARGET),
+                s(claim, "/metadata/name"),
+                &Default::default(),
+            )
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lab.store.get(&registry::POD, Some(TARGET), &name).is_ok() {
+            assert!(Instant::now() < deadline, "{name} outlived its claim");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    lab.stop().await;
+}
