@@ -2295,3 +2295,184 @@ async fn a_migration_leaves_forklifts_side_effects() {
     assert!(pods.is_empty(), "{pods:?}");
     lab.stop().await;
 }
+
+/// CDI's importer pods for a cold vSphere (VDDK) copy, as containerized-data-importer's
+/// pkg/controller/import-controller.go leaves them: `createImportPodNameFromPvc` names the pod
+/// `importer-<pvc>`, `makeImporterPodSpec`/`createImporterPod` label it and make the claim its
+/// controlling owner, `updatePvcFromPod` writes the pod's name and phase onto the claim, and
+/// `reconcilePvc` deletes the pod once it Succeeded (no retain annotation here).
+#[tokio::test]
+async fn cold_vsphere_copies_run_in_cdi_importer_pods() {
+    use mtv_lab::store::EventType;
+
+    let lab = Lab::start(20.0, "").await;
+    lab.provider(
+        "vsphere",
+        "vsphere",
+        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
+    );
+    vsphere_maps(&lab);
+    // Skipping the guest conversion keeps the copy with CDI (virt-v2v would write the disks itself).
+    lab.plan(
+        "imp",
+        "vsphere",
+        "vs",
+        json!({"vms": [{"id": "vm-2"}], "skipGuestConversion": true}),
+    );
+    lab.wait_condition(&registry::PLAN, "imp", "Ready").await;
+    let mut events = lab.store.subscribe();
+    let seen = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(event) = events.recv().await {
+            let pod = std::ptr::eq(event.resource, &registry::POD);
+            let pvc = std::ptr::eq(event.resource, &registry::PERSISTENT_VOLUME_CLAIM);
+            if pod || pvc {
+                seen.push((pod, event.event_type, (*event.object).clone()));
+            }
+            let plan = std::ptr::eq(event.resource, &registry::PLAN);
+            if plan && cond(&event.object, "Succeeded").is_some() {
+                break;
+            }
+        }
+        seen
+    });
+    lab.migrate("imp-1", "imp", json!({}));
+    let p = lab.finished("imp").await;
+    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    let seen = seen.await.unwrap();
+    let pvcs = lab.list(&registry::PERSISTENT_VOLUME_CLAIM, TARGET, "vmID=vm-2");
+    assert_eq!(pvcs.len(), 2);
+    for pvc in &pvcs {
+        let claim = s(pvc, "/metadata/name");
+        let name = format!("importer-{claim}");
+        let of_pod = |e: &EventType| {
+            seen.iter()
+                .filter(|(pod, t, o)| *pod && t == e && s(o, "/metadata/name") == name)
+                .map(|(_, _, o)| o.clone())
+                .collect::<Vec<_>>()
+        };
+        let running: Vec<Value> = of_pod(&EventType::Modified)
+            .into_iter()
+            .filter(|o| s(o, "/status/phase") == "Running")
+            .collect();
+        assert!(!running.is_empty(), "no Running {name} among {seen:?}");
+        let pod = &running[0];
+        assert_eq!(s(pod, "/metadata/namespace"), TARGET);
+        let labels = &pod["metadata"]["labels"];
+        assert_eq!(labels["app"], "containerized-data-importer");
+        assert_eq!(labels["cdi.kubevirt.io"], "importer");
+        assert_eq!(labels["prometheus.cdi.kubevirt.io"], "true");
+        assert_eq!(labels["vmID"], "vm-2", "the claim's labels are merged in");
+        let owner = &pod["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "PersistentVolumeClaim");
+        assert_eq!(owner["name"], claim);
+        assert_eq!(owner["uid"], pvc["metadata"]["uid"]);
+        assert_eq!(owner["controller"], true);
+        assert_eq!(
+            pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+            claim
+        );
+        let succeeded = of_pod(&EventType::Modified)
+            .into_iter()
+            .any(|o| s(&o, "/status/phase") == "Succeeded");
+        assert!(succeeded, "{name} never Succeeded");
+        assert_eq!(
+            of_pod(&EventType::Deleted).len(),
+            1,
+            "{name} not deleted once"
+        );
+        // While it ran the claim named its pod and showed it Running; at the end, Succeeded.
+        let claim_states: Vec<(String, String)> = seen
+            .iter()
+            .filter(|(pod, _, o)| !*pod && s(o, "/metadata/name") == claim)
+            .map(|(_, _, o)| {
+                let ann = &o["metadata"]["annotations"];
+                (
+                    ann["cdi.kubevirt.io/storage.import.importPodName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    ann["cdi.kubevirt.io/storage.pod.phase"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect();
+        assert!(
+            claim_states.contains(&(name.clone(), "Running".into())),
+            "{claim_states:?}"
+        );
+        let last = &pvc["metadata"]["annotations"];
+        assert_eq!(last["cdi.kubevirt.io/storage.import.importPodName"], name);
+        assert_eq!(last["cdi.kubevirt.io/storage.pod.phase"], "Succeeded");
+        assert!(lab.store.get(&registry::POD, Some(TARGET), &name).is_err());
+    }
+    lab.stop().await;
+}
+
+/// A claim annotated `cdi.kubevirt.io/storage.pod.retainAfterCompletion: "true"` keeps its importer
+/// pod, Succeeded, after the copy (import-controller.go `shouldDeletePod`); the pod goes with the claim.
+#[tokio::test]
+async fn a_retained_importer_pod_stays_succeeded() {
+    let lab = Lab::start(1.0, "").await;
+    lab.provider(
+        "vsphere",
+        "vsphere",
+        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
+    );
+    vsphere_maps(&lab);
+    lab.plan(
+        "keep",
+        "vsphere",
+        "vs",
+        json!({"vms": [{"id": "vm-2"}], "skipGuestConversion": true}),
+    );
+    lab.wait_condition(&registry::PLAN, "keep", "Ready").await;
+    lab.migrate("keep-1", "keep", json!({}));
+    // The 50 GiB copy takes seconds at this speed: the claims are annotated while it runs.
+    let claims = loop {
+        let claims = lab.list(&registry::PERSISTENT_VOLUME_CLAIM, TARGET, "vmID=vm-2");
+        if claims.len() == 2 {
+            break claims;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    for claim in &claims {
+        lab.store
+            .modify(
+                &registry::PERSISTENT_VOLUME_CLAIM,
+                Some(TARGET),
+                s(claim, "/metadata/name"),
+                &Default::default(),
+                |o| {
+                    o["metadata"]["annotations"]
+                        ["cdi.kubevirt.io/storage.pod.retainAfterCompletion"] = json!("true");
+                    Ok(())
+                },
+            )
+            .unwrap();
+    }
+    let p = lab.finished("keep").await;
+    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    for claim in &claims {
+        let name = format!("importer-{}", s(claim, "/metadata/name"));
+        let pod = lab.get(&registry::POD, TARGET, &name);
+        assert_eq!(pod["status"]["phase"], "Succeeded");
+        // The claim owns it: deleting the claim collects the pod.
+        lab.store
+            .delete(
+                &registry::PERSISTENT_VOLUME_CLAIM,
+                Some(TARGET),
+                s(claim, "/metadata/name"),
+                &Default::default(),
+            )
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lab.store.get(&registry::POD, Some(TARGET), &name).is_ok() {
+            assert!(Instant::now() < deadline, "{name} outlived its claim");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    lab.stop().await;
+}

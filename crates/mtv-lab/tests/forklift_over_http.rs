@@ -462,3 +462,135 @@ async fn plan_rules_are_seen_by_kubectl() {
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CDI's importer pod of a cold vSphere copy seen with real kubectl, as a user watching a migration
+/// looks for it: `kubectl get pods -l app=containerized-data-importer` in the target namespace lists
+/// `importer-<pvc>` Running while the disk copies (containerized-data-importer's
+/// pkg/controller/import-controller.go, createImportPodNameFromPvc and makeImporterPodSpec).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importer_pods_are_seen_by_kubectl_during_a_cold_copy() {
+    let server = LabServer::start(LabOptions {
+        forklift: false,
+        ..LabOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "mtv-lab-importer-{}",
+        mtv_lab::random::name_suffix(10)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+    let store = server.store().clone();
+    let source = SourceLab::parse("lab.yaml", VSPHERE_LAB).unwrap();
+    let forklift = spawn_forklift(
+        store.clone(),
+        source,
+        ForkliftOptions::new(1.0, Default::default(), MTV_NAMESPACE),
+    );
+    let ns = Some(MTV_NAMESPACE);
+    common::secret(
+        &store,
+        "vsphere",
+        &[
+            ("user", "administrator@vsphere.local"),
+            ("password", "lab-password"),
+            ("insecureSkipVerify", "true"),
+        ],
+    );
+    store
+        .create(&registry::PROVIDER, ns, json!({"metadata": {"name": "vsphere"}, "spec": {
+            "type": "vsphere", "url": "https://vcenter.lab.example/sdk", "secret": {"name": "vsphere", "namespace": MTV_NAMESPACE},
+            "settings": {"vddkInitImage": "quay.io/lab/vddk:8"}}}))
+        .unwrap();
+    let pair = json!({"source": {"name": "vsphere", "namespace": MTV_NAMESPACE}, "destination": {"name": "host", "namespace": MTV_NAMESPACE}});
+    store
+        .create(
+            &registry::NETWORK_MAP,
+            ns,
+            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "network-1"}, "destination": {"type": "pod"}}]}}),
+        )
+        .unwrap();
+    store
+        .create(&registry::STORAGE_MAP, ns, json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
+            "map": [{"source": {"id": "datastore-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}))
+        .unwrap();
+    // Without the guest conversion CDI copies the disk (virt-v2v would write it itself).
+    store
+        .create(&registry::PLAN, ns, json!({"metadata": {"name": "p"}, "spec": {
+            "provider": pair, "targetNamespace": "migrated", "skipGuestConversion": true,
+            "map": {"network": {"name": "net", "namespace": MTV_NAMESPACE}, "storage": {"name": "st", "namespace": MTV_NAMESPACE}},
+            "vms": [{"id": "vm-2"}]}}))
+        .unwrap();
+    let ready = kubectl(
+        &server,
+        &dir,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "plan/p",
+            "-n",
+            MTV_NAMESPACE,
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    if ready.is_none() {
+        eprintln!("kubectl tests skipped (MTV_SKIP_KUBECTL_TESTS)");
+        forklift.shutdown().await;
+        server.shutdown().await;
+        return;
+    }
+    store
+        .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
+        .unwrap();
+    // The 400 GiB disk copies for seconds at this speed: the pod is listed Running meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let seen = loop {
+        let listed = kubectl(
+            &server,
+            &dir,
+            &[
+                "get",
+                "pods",
+                "-n",
+                "migrated",
+                "-l",
+                "app=containerized-data-importer",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}{\"\\n\"}{end}",
+            ],
+        )
+        .await
+        .unwrap();
+        if let Some(line) = listed.lines().find(|l| l.contains(" Running ")) {
+            break line.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Running importer pod: {listed:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let pvcs = store
+        .list(
+            &registry::PERSISTENT_VOLUME_CLAIM,
+            Some("migrated"),
+            &Default::default(),
+        )
+        .unwrap()
+        .items;
+    let claim = pvcs
+        .iter()
+        .map(|p| common::s(p, "/metadata/name").to_string())
+        .find(|name| seen.starts_with(&format!("importer-{name} ")))
+        .unwrap_or_else(|| panic!("{seen} names none of the claims {pvcs:?}"));
+    assert_eq!(
+        seen,
+        format!("importer-{claim} Running PersistentVolumeClaim/{claim}")
+    );
+    forklift.shutdown().await;
+    server.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

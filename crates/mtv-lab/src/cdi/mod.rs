@@ -4,8 +4,8 @@
 //! storage class are provisioned: Bound, with a PersistentVolume (`volumes.rs`).
 //!
 //! Coexistence with the simulated Forklift: DataVolumes labelled `migration` are Forklift's, whose
-//! simulation already plays the importer for them (their PVC, progress and phases follow the migration
-//! clock). CDI leaves them alone apart from binding a PersistentVolume to their PVC once it is Bound.
+//! simulation already plays the importer for them (their PVC, progress, phases and `importer-<pvc>` pod
+//! follow the migration clock, see `forklift::importer`). CDI leaves them alone apart from binding a PersistentVolume to their PVC once it is Bound.
 //!
 //! Time: transfers copy at 450 MiB per lab second, one lab minute being one real second divided by the
 //! lab speed, as in the Forklift simulation; every transfer shows its in-progress phase for at least a

@@ -1399,7 +1399,7 @@ impl Controller {
             "CopyDisksVirtV2V" => "DiskTransferV2v",
             "Finalize" => "Cutover",
             "WaitForStateTransfer" => {
-                self.update_transfer_objects(ctx, migration, inv, it, fraction, fraction >= 1.0);
+                self.mirror_transfer(ctx, migration, inv, it, fraction, fraction >= 1.0);
                 return;
             }
             _ => return,
@@ -1407,7 +1407,7 @@ impl Controller {
         let precopy = (it.warm && step == "DiskTransfer").then_some(precopies.max(1));
         disk_progress(vm, step, fraction, precopy);
         if phase == "CopyDisks" || phase == "CopyDisksVirtV2V" {
-            self.update_transfer_objects(ctx, migration, inv, it, fraction, false);
+            self.mirror_transfer(ctx, migration, inv, it, fraction, false);
         }
     }
 
@@ -1473,7 +1473,7 @@ impl Controller {
             "PreHook" | "PostHook" => self.finish_hook(plan, migration, vm, inv, phase)?,
             "CopyDisks" => {
                 disk_progress(vm, "DiskTransfer", 1.0, it.warm.then_some(precopies.max(1)));
-                self.update_transfer_objects(ctx, migration, inv, it, 1.0, true);
+                self.mirror_transfer(ctx, migration, inv, it, 1.0, true);
                 let record = !self.misbehaves(inv, Misbehaviour::Precopy);
                 if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
                     if record {
@@ -1502,7 +1502,7 @@ impl Controller {
             "AllocateDisks" => disk_progress(vm, "DiskAllocation", 1.0, None),
             "CopyDisksVirtV2V" => {
                 disk_progress(vm, "DiskTransferV2v", 1.0, None);
-                self.update_transfer_objects(ctx, migration, inv, it, 1.0, true);
+                self.mirror_transfer(ctx, migration, inv, it, 1.0, true);
             }
             "Finalize" => {
                 disk_progress(vm, "Cutover", 1.0, None);

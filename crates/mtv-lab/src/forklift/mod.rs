@@ -19,6 +19,7 @@
 mod conditions;
 mod exec;
 mod hook;
+mod importer;
 mod inventory;
 mod kubevirt;
 mod maps;
