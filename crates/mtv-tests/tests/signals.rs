@@ -227,9 +227,11 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
     };
     finalizer(r#"["example.com/held"]"#);
     send_signal(run.id(), "TERM");
+    // Teardown's own note, not a step's "waiting for the inventory ...": only once the first signal
+    // has been taken may the second be sent, else both are pending and either may be read first.
     wait_for_text(
         &results.join("events.jsonl"),
-        "waiting for",
+        r#""event":"teardown_note","message":"waiting for"#,
         Duration::from_secs(60),
     );
     send_signal(run.id(), "HUP");
