@@ -6,30 +6,14 @@
 mod served_lab;
 
 use serde_json::Value;
-use served_lab::{ServedLab, mtv_tests, text};
+use served_lab::{ServedLab, as_strs, mtv_tests, text};
 
 /// Runs the cold tier0 scenario against the lab and keeps everything it made; returns the ledger.
 fn run_and_keep_everything(lab: &ServedLab) -> Value {
-    let kubeconfig = lab.kubeconfig_arg();
-    let run = mtv_tests(
-        lab.path(),
-        &[
-            "run",
-            "-m",
-            "tier0",
-            "-k",
-            "SanityCold",
-            "--no-progress",
-            "--results",
-            "out",
-            "--kubeconfig",
-            &kubeconfig,
-            "--skip-teardown",
-        ],
-    );
+    let args = lab.run_args(&["-m", "tier0", "-k", "SanityCold"], &["--skip-teardown"]);
+    let run = mtv_tests(lab.path(), &as_strs(&args));
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    serde_json::from_str(&std::fs::read_to_string(lab.path().join("out/resources.json")).unwrap())
-        .unwrap()
+    lab.ledger()
 }
 
 /// The first ledger entry of `kind`.
@@ -122,10 +106,7 @@ fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
             .all(|line| line == &format!("Namespace /{ns}") || line.contains(&format!(" {ns}/"))),
         "left behind outside the foreign namespace: {extra:#?}"
     );
-    let ledger: Value = serde_json::from_str(
-        &std::fs::read_to_string(lab.path().join("out/resources.json")).unwrap(),
-    )
-    .unwrap();
+    let ledger = lab.ledger();
     assert!(
         ledger["entries"]
             .as_array()
@@ -201,31 +182,10 @@ fn clean_releases_the_lease_of_a_run_that_kept_everything() {
     };
     let before = lab.cluster_state();
     let (original, _) = lab.precopy_interval();
-    let kubeconfig = lab.kubeconfig_arg();
-    let run = mtv_tests(
-        lab.path(),
-        &[
-            "run",
-            "-m",
-            "tier0",
-            "-k",
-            "SanityWarm",
-            "--no-progress",
-            "--results",
-            "out",
-            "--kubeconfig",
-            &kubeconfig,
-            "--skip-teardown",
-        ],
-    );
+    let args = lab.run_args(&["-m", "tier0", "-k", "SanityWarm"], &["--skip-teardown"]);
+    let run = mtv_tests(lab.path(), &as_strs(&args));
     assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let session = serde_json::from_str::<Value>(
-        &std::fs::read_to_string(lab.path().join("out/resources.json")).unwrap(),
-    )
-    .unwrap()["session_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = lab.ledger()["session_id"].as_str().unwrap().to_string();
     // As after a crash: the interval is still changed, under this session's lease.
     let (interval, annotations) = lab.precopy_interval();
     assert_eq!(interval, 2);

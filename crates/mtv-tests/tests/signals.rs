@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use served_lab::{ServedLab, events, mtv_tests, send_signal, text, wait_for_text};
+use served_lab::{ServedLab, as_strs, events, mtv_tests, send_signal, text, wait_for_text};
 
 /// Starts `run -m tier0 -j 2` against a served lab, sends `signal` once a Migration exists, and
 /// checks the run's exit code, its reports and the cluster.
@@ -18,22 +18,8 @@ fn stop_mid_run_with(signal: &str, exit_code: i32, name: &str) {
         return;
     };
     let before = lab.cluster_state();
-    let kubeconfig = lab.kubeconfig_arg();
-    let run = lab.spawn_mtv_tests(
-        lab.path(),
-        &[
-            "run",
-            "-m",
-            "tier0",
-            "-j",
-            "2",
-            "--no-progress",
-            "--results",
-            "out",
-            "--kubeconfig",
-            &kubeconfig,
-        ],
-    );
+    let args = lab.run_args(&["-m", "tier0", "-j", "2"], &[]);
+    let run = lab.spawn_mtv_tests(lab.path(), &as_strs(&args));
     let results = lab.path().join("out");
     // A Migration is being created or runs: there is something to cancel and tear down.
     wait_for_text(
@@ -54,9 +40,7 @@ fn stop_mid_run_with(signal: &str, exit_code: i32, name: &str) {
 
     // Nothing left: the same objects, the same ForkliftController spec, the same node labels.
     assert_eq!(lab.cluster_state(), before, "{shown}");
-    let ledger: Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
-            .unwrap();
+    let ledger = lab.ledger();
     assert!(
         ledger["entries"]
             .as_array()
@@ -175,22 +159,8 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
         return;
     };
     let before = lab.cluster_state();
-    let kubeconfig = lab.kubeconfig_arg();
-    let run = lab.spawn_mtv_tests(
-        lab.path(),
-        &[
-            "run",
-            "-m",
-            "tier0",
-            "-k",
-            "SanityWarm",
-            "--no-progress",
-            "--results",
-            "out",
-            "--kubeconfig",
-            &kubeconfig,
-        ],
-    );
+    let args = lab.run_args(&["-m", "tier0", "-k", "SanityWarm"], &[]);
+    let run = lab.spawn_mtv_tests(lab.path(), &as_strs(&args));
     let results = lab.path().join("out");
     wait_for_text(
         &results.join("resources.json"),
@@ -198,9 +168,7 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
         Duration::from_secs(120),
     );
     // A finalizer nobody removes keeps teardown waiting, so the second signal finds it busy.
-    let ledger: Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
-            .unwrap();
+    let ledger = lab.ledger();
     let secret = ledger["entries"]
         .as_array()
         .unwrap()
@@ -244,9 +212,7 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
     );
 
     // The ledger on disk is whole and still lists what teardown had not finished.
-    let ledger: Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
-            .unwrap();
+    let ledger = lab.ledger();
     assert!(
         ledger["entries"]
             .as_array()
@@ -263,7 +229,7 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
             "--ledger",
             "out/resources.json",
             "--kubeconfig",
-            &kubeconfig,
+            &lab.kubeconfig_arg(),
         ],
     );
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));

@@ -101,6 +101,32 @@ impl ServedLab {
         self.kubeconfig.to_str().expect("utf-8 path").to_string()
     }
 
+    /// `mtv-tests run` against this lab: `selection` (markers, keywords, `-j`), plain output, results
+    /// in `out/` (run from [`Self::path`]), then `extra` options.
+    pub fn run_args(&self, selection: &[&str], extra: &[&str]) -> Vec<String> {
+        let kubeconfig = self.kubeconfig_arg();
+        let fixed = [
+            "--no-progress",
+            "--results",
+            "out",
+            "--kubeconfig",
+            &kubeconfig,
+        ];
+        std::iter::once("run")
+            .chain(selection.iter().copied())
+            .chain(fixed)
+            .chain(extra.iter().copied())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The ledger (`out/resources.json`) a run made with [`Self::run_args`] wrote.
+    pub fn ledger(&self) -> Value {
+        let text = std::fs::read_to_string(self.path().join("out/resources.json"))
+            .expect("the run wrote its ledger");
+        serde_json::from_str(&text).expect("the ledger is JSON")
+    }
+
     /// A kubectl command against the lab.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.kubectl);
@@ -262,4 +288,9 @@ pub fn events(results: &Path) -> Vec<Value> {
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON event"))
         .collect()
+}
+
+/// `args` as the `&[&str]` the command helpers take.
+pub fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
