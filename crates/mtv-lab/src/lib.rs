@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cdi;
 pub mod cli;
 pub mod clock;
+pub mod controller_task;
 pub mod discovery;
 pub mod error;
 pub mod faults;

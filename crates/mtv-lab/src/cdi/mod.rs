@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 
 use crate::registry::{self, ResourceType};
 use crate::store::{EventType, ListOptions, Store, StoreEvent};
@@ -49,24 +48,7 @@ impl Kind {
 type Key = (Kind, String, String);
 
 /// A running CDI controller.
-pub struct CdiHandle {
-    shutdown: tokio::sync::watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl CdiHandle {
-    /// Stops the controller and waits for its loop to end.
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
-}
+pub type CdiHandle = crate::controller_task::ControllerHandle;
 
 /// Starts CDI over `store`; simulated durations are divided by `speed`.
 pub fn spawn_cdi(store: Store, speed: f64) -> CdiHandle {
@@ -104,7 +86,7 @@ pub fn spawn_cdi(store: Store, speed: f64) -> CdiHandle {
             }
         }
     });
-    CdiHandle { shutdown, task }
+    CdiHandle::new(shutdown, task)
 }
 
 /// CDI's state beside the store: what is queued, and when each transfer started.

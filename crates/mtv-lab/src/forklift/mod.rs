@@ -36,7 +36,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
-use tokio::task::JoinHandle;
 
 use crate::faults::FaultSpec;
 use crate::registry::{self, ResourceType};
@@ -103,24 +102,7 @@ impl Default for ForkliftOptions {
 }
 
 /// The running controllers.
-pub struct ForkliftHandle {
-    shutdown: tokio::sync::watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl ForkliftHandle {
-    /// Stops the controllers and waits for the loop to end.
-    pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(5), self.task)
-            .await
-            .is_err()
-        {
-            abort.abort();
-        }
-    }
-}
+pub type ForkliftHandle = crate::controller_task::ControllerHandle;
 
 /// Starts the Forklift controllers over `store` and the source inventories of `source`.
 pub fn spawn_forklift(store: Store, source: SourceLab, options: ForkliftOptions) -> ForkliftHandle {
@@ -165,7 +147,7 @@ pub fn spawn_forklift(store: Store, source: SourceLab, options: ForkliftOptions)
             }
         }
     });
-    ForkliftHandle { shutdown, task }
+    ForkliftHandle::new(shutdown, task)
 }
 
 /// The kinds the controllers reconcile, in the order a pass handles them.
