@@ -2,6 +2,7 @@
 //! Go-template subset Forklift uses for `pvcNameTemplate`, and Kubernetes naming rules.
 //! Nothing here does I/O.
 
+pub mod clock;
 pub mod forklift;
 pub mod naming;
 mod provider_type;

@@ -18,21 +18,19 @@ pub enum GuestError {
     Malformed { vm: String, message: String },
 }
 
-/// One file of a migrated VM's guest: `Ok(None)` when the guest has no such file.
-pub fn read_guest_file(lab: bool, vm: &Value, path: &str) -> Result<Option<String>, GuestError> {
+/// One file of a migrated VM's guest, from the guest-files annotation when the VM carries one:
+/// `Ok(None)` when the guest has no such file; without the annotation, SSH is needed.
+pub fn read_guest_file(vm: &Value, path: &str) -> Result<Option<String>, GuestError> {
     let name = vm["metadata"]["name"].as_str().unwrap_or("?").to_string();
-    if !lab {
-        return Err(GuestError::NeedsSsh {
-            vm: name,
-            path: path.to_string(),
-        });
-    }
     let Some(raw) = vm
         .pointer("/metadata/annotations")
         .and_then(|a| a.get(LAB_GUEST_FILES_ANNOTATION))
         .and_then(Value::as_str)
     else {
-        return Ok(None);
+        return Err(GuestError::NeedsSsh {
+            vm: name,
+            path: path.to_string(),
+        });
     };
     let files: std::collections::BTreeMap<String, String> =
         serde_json::from_str(raw).map_err(|e| GuestError::Malformed {
@@ -53,18 +51,16 @@ mod tests {
             LAB_GUEST_FILES_ANNOTATION: "{\"/root/marker\":\"mtv-data-integrity-s1\"}"
         }}});
         assert_eq!(
-            read_guest_file(true, &vm, "/root/marker")
-                .unwrap()
-                .as_deref(),
+            read_guest_file(&vm, "/root/marker").unwrap().as_deref(),
             Some("mtv-data-integrity-s1")
         );
-        assert_eq!(read_guest_file(true, &vm, "/root/other").unwrap(), None);
+        assert_eq!(read_guest_file(&vm, "/root/other").unwrap(), None);
     }
 
     #[test]
     fn a_real_cluster_needs_ssh_and_says_so() {
         let vm = json!({"metadata": {"name": "web"}});
-        let error = read_guest_file(false, &vm, "/root/marker").unwrap_err();
+        let error = read_guest_file(&vm, "/root/marker").unwrap_err();
         assert!(error.to_string().contains("needs SSH"), "{error}");
         assert!(error.to_string().contains("web"), "{error}");
     }

@@ -9,10 +9,40 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use mtv_providers::SourceRef;
+
 use crate::events::ResourceRef;
 
-/// Version of the ledger file format.
-pub const LEDGER_VERSION: u32 = 1;
+/// Version of the ledger file format: 2 records source VMs with a typed [`SourceRef`].
+pub const LEDGER_VERSION: u32 = 2;
+/// The oldest version this build still reads (its source VMs name their source as `lab:<name>`,
+/// `openshift:<namespace>` or `vsphere:<server>`).
+pub const OLDEST_LEDGER_VERSION: u32 = 1;
+
+/// Where a recorded source VM lives: a typed [`SourceRef`], or the string of a version-1 ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RecordedSource {
+    Ref(SourceRef),
+    /// `lab:<name>`, `openshift:<namespace>` or `vsphere:<server>` (ledger version 1).
+    Legacy(String),
+}
+
+impl RecordedSource {
+    /// The typed reference; a legacy string is read with the entry's provider type.
+    pub fn resolve(&self, provider_type: &str) -> Result<SourceRef, String> {
+        match self {
+            RecordedSource::Ref(reference) => Ok(reference.clone()),
+            RecordedSource::Legacy(text) => SourceRef::from_legacy(text, provider_type),
+        }
+    }
+}
+
+impl From<SourceRef> for RecordedSource {
+    fn from(reference: SourceRef) -> Self {
+        RecordedSource::Ref(reference)
+    }
+}
 
 /// One thing the run created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,8 +59,8 @@ pub enum LedgerEntry {
     /// A VM created on the source side (a clone, or a KubeVirt source VM of an OpenShift source).
     SourceVm {
         provider_type: String,
-        /// How to reach the source again: the lab source name or the provider URL.
-        source: String,
+        /// How to reach the source again (`mtv_providers::reconnect`).
+        source: RecordedSource,
         id: String,
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,11 +173,11 @@ impl Ledger {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        if file.version != LEDGER_VERSION {
+        if !(OLDEST_LEDGER_VERSION..=LEDGER_VERSION).contains(&file.version) {
             return Err(LedgerError::Format {
                 path: path.to_path_buf(),
                 message: format!(
-                    "version {} (this build reads version {LEDGER_VERSION})",
+                    "version {} (this build reads versions {OLDEST_LEDGER_VERSION} to                      {LEDGER_VERSION}; clean it with the mtv-tests that wrote it)",
                     file.version
                 ),
             });
@@ -266,5 +296,70 @@ mod tests {
         .unwrap();
         let err = Ledger::load(&path).unwrap_err();
         assert!(err.to_string().contains("version 9"), "{err}");
+    }
+
+    #[test]
+    fn source_vms_of_a_version_1_ledger_resolve_to_typed_references() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resources.json");
+        std::fs::write(
+            &path,
+            r#"{"version": 1, "session_id": "s", "target": "lab", "entries": [
+                {"type": "source_vm", "provider_type": "vsphere", "source": "lab:vsphere-8",
+                 "id": "vm-1", "name": "c1"},
+                {"type": "source_vm", "provider_type": "vsphere", "source": "vsphere:vc.example.com",
+                 "id": "vm-2", "name": "c2"}]}"#,
+        )
+        .unwrap();
+        let ledger = Ledger::open(&path).unwrap();
+        let references: Vec<SourceRef> = ledger
+            .entries()
+            .iter()
+            .map(|entry| match entry {
+                LedgerEntry::SourceVm {
+                    source,
+                    provider_type,
+                    ..
+                } => source.resolve(provider_type).unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(references[0].describe(), "lab:vsphere-8");
+        assert_eq!(references[1].describe(), "vsphere:vc.example.com");
+        // Marking one removed rewrites the file; it stays readable, the old strings included.
+        ledger
+            .mark_removed(|e| matches!(e, LedgerEntry::SourceVm { id, .. } if id == "vm-1"))
+            .unwrap();
+        let again = Ledger::load(&path).unwrap();
+        assert!(again.entries[0].is_removed());
+        assert_eq!(again.entries[1], ledger.entries()[1]);
+    }
+
+    #[test]
+    fn a_typed_source_ref_round_trips_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resources.json");
+        let ledger = Ledger::create(&path, "s", "https://api.example.com:6443").unwrap();
+        let reference = SourceRef::new(mtv_providers::SourceRefKind::Openshift {
+            namespace: "s-source".into(),
+        });
+        let entry = LedgerEntry::SourceVm {
+            provider_type: "openshift".into(),
+            source: reference.clone().into(),
+            id: "uid-1".into(),
+            name: "vm".into(),
+            scenario: None,
+            removed: false,
+        };
+        ledger.record(entry.clone()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"adapter\": \"openshift\""), "{text}");
+        let file = Ledger::load(&path).unwrap();
+        assert_eq!(file.version, LEDGER_VERSION);
+        assert_eq!(file.entries, vec![entry]);
+        let LedgerEntry::SourceVm { source, .. } = &file.entries[0] else {
+            unreachable!()
+        };
+        assert_eq!(source.resolve("openshift").unwrap(), reference);
     }
 }

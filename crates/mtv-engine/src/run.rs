@@ -184,11 +184,7 @@ pub async fn run(
     let counting = Arc::new(CountingSink::new(input.cluster.events().clone()));
     let sink: Arc<dyn EventSink> = counting.clone();
     let cluster = input.cluster.with_events(sink.clone());
-    let target = if input.lab {
-        "lab".to_string()
-    } else {
-        input.cluster_url.clone()
-    };
+    let target = input.cluster_url.clone();
     let items = scenarios.iter().map(|s| s.steps.len()).sum::<usize>() + skipped.len();
     let context = input.context.clone();
     let timeouts = input.timeouts;

@@ -22,7 +22,7 @@ use crate::diagnostics;
 use crate::events::{Event, StepOutcome, VmProgress};
 use crate::ledger::LedgerEntry;
 use crate::names::k8s_name;
-use crate::session::{SESSION_LABEL, Session, Source};
+use crate::session::{SESSION_LABEL, Session};
 
 #[path = "scenario_checks.rs"]
 mod checks;
@@ -388,7 +388,7 @@ impl Runner {
                     let clone = adapter.clone_vm(&source_id, &request).await?;
                     session.cluster.ledger().record(LedgerEntry::SourceVm {
                         provider_type: provider_type.to_string(),
-                        source: session.source.ledger_name(),
+                        source: session.source.source_ref().into(),
                         id: clone.id.clone(),
                         name: clone.name.clone(),
                         scenario: Some(self.spec.name.clone()),
@@ -456,10 +456,7 @@ impl Runner {
             id,
             "waiting for the Forklift inventory to show the source VMs",
         );
-        let source_namespace = match &session.source {
-            Source::OpenShift(openshift) => Some(openshift.namespace().to_string()),
-            Source::Lab(_) | Source::Vsphere(_) => None,
-        };
+        let source_namespace = session.source.cluster_namespace();
         for vm in &mut vms {
             let expected_macs: Vec<String> =
                 vm.facts.nics.iter().map(|n| n.mac.to_lowercase()).collect();
@@ -656,12 +653,11 @@ impl Runner {
     /// network; returns it as `namespace/name`, the way the inventory names NAD networks.
     async fn source_nad(&self) -> Result<String, StepError> {
         let session = &self.session;
-        let Source::OpenShift(openshift) = &session.source else {
+        let Some(namespace) = session.source.cluster_namespace() else {
             return Err(StepError::Error(
                 "a source-side NAD exists only for OpenShift sources".into(),
             ));
         };
-        let namespace = openshift.namespace().to_string();
         // Index 0 is free: the scenario's destination NADs count from 1.
         let name = session.names(|names| names.nad(&self.spec.name, 0));
         if session
@@ -989,14 +985,10 @@ impl Runner {
                 return Err(StepError::Error("the Plan was not created".into()));
             };
             let cutover = config.warm_migration.then(|| {
-                // The lab runs Forklift's minutes on its own clock (precopy intervals and cutover alike):
-                // the cutover is due when that many lab minutes have passed.
+                // The cutover is due when that many Forklift minutes have passed on the target's
+                // clock (a lab serves a compressed one).
                 let minutes = session.context.mins_before_cutover as f64;
-                let wait = if session.lab {
-                    Duration::from_secs_f64(mtv_api::time::lab_seconds(minutes))
-                } else {
-                    Duration::from_secs_f64(minutes * 60.0)
-                };
+                let wait = session.traits.forklift_minutes(minutes);
                 rfc3339(std::time::SystemTime::now() + wait)
             });
             let name = session
@@ -1314,7 +1306,7 @@ impl Runner {
                 continue;
             };
             let name = target["metadata"]["name"].as_str().unwrap_or("?");
-            match crate::guest::read_guest_file(session.lab, &target, path) {
+            match crate::guest::read_guest_file(&target, path) {
                 Ok(Some(actual)) if actual.trim_end() == content => {}
                 Ok(Some(actual)) => problems.push(format!(
                     "VM {name}: data marker {path}: expected {content:?}, got {:?}",

@@ -58,14 +58,10 @@ impl Runner {
             .find(|p| p.vm_keys.contains(&vm.key))
     }
 
-    /// Forklift time on the lab runs sixty times faster; waits that stand for Forklift or guest time
-    /// shrink alike (never below five seconds).
+    /// Waits that stand for Forklift or guest time follow the target's Forklift clock (a lab's is
+    /// compressed; see `TargetTraits`).
     fn guest_time(&self, real: Duration) -> Duration {
-        if self.session.lab {
-            (real / 60).max(Duration::from_secs(5))
-        } else {
-            real
-        }
+        self.session.traits.forklift_bound(real)
     }
 
     /// The migrated VirtualMachine of a source VM: by its `vmID` label in the target namespace,

@@ -10,19 +10,21 @@ use std::time::Duration;
 use mtv_api::ProviderType;
 use mtv_api::forklift::{ObjectRef, ProviderSpec};
 use mtv_config::{CopyOffload, ProviderProfile, Settings};
-use mtv_providers::lab::LabSource;
-use mtv_providers::openshift::OpenShiftSource;
-use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
-use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
+use mtv_providers::{ClusterSourceNamespace, Source, SourceConfig, SourceProvider};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, ClusterError, Verdict, condition, kinds};
 use crate::context::SessionContext;
 use crate::inventory::{Inventory, InventoryError};
 use crate::names::SessionNames;
+use crate::target::TargetTraits;
 
 /// The label every object of a session carries.
 pub const SESSION_LABEL: &str = "mtv-tests/session";
+
+/// The label of the session's source Provider Secret, naming its provider type: teardown reads the
+/// credentials to reach the source again from the Secrets that carry it.
+pub const SOURCE_SECRET_LABEL: &str = "createdForProviderType";
 
 /// How long each kind of wait may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,109 +64,11 @@ pub enum SessionError {
     Inventory(#[from] InventoryError),
     #[error(transparent)]
     Source(#[from] mtv_providers::SourceError),
+
     #[error("the source Provider {name} cannot connect: {message}")]
     ConnectionFailed { name: String, message: String },
     #[error("{0}")]
     Unsupported(String),
-}
-
-/// The source adapter of a run.
-#[derive(Clone)]
-pub enum Source {
-    /// A source simulated by the embedded lab.
-    Lab(LabSource),
-    /// KubeVirt VMs in a source namespace of the run's cluster.
-    OpenShift(OpenShiftSource),
-    /// A real vCenter or ESXi, over the vSphere Web Services API.
-    Vsphere(VsphereSource),
-}
-
-impl Source {
-    /// How the ledger finds this source again: `lab:<source>`, `openshift:<namespace>` or
-    /// `vsphere:<host>`.
-    pub fn ledger_name(&self) -> String {
-        match self {
-            Source::Lab(lab) => format!("lab:{}", lab.source_name()),
-            Source::OpenShift(openshift) => format!("openshift:{}", openshift.namespace()),
-            Source::Vsphere(vsphere) => format!("vsphere:{}", vsphere.server()),
-        }
-    }
-}
-
-/// One call on whichever adapter the run has.
-macro_rules! dispatch {
-    ($source:expr, $adapter:ident => $call:expr) => {
-        match $source {
-            Source::Lab($adapter) => $call,
-            Source::OpenShift($adapter) => $call,
-            Source::Vsphere($adapter) => $call,
-        }
-    };
-}
-
-/// The run's adapter, whichever it is.
-impl SourceProvider for Source {
-    fn provider_type(&self) -> ProviderType {
-        dispatch!(self, a => a.provider_type())
-    }
-
-    async fn find(&self, name: &str) -> Result<Option<SourceVm>, SourceError> {
-        dispatch!(self, a => a.find(name).await)
-    }
-
-    async fn facts(&self, id: &str) -> Result<SourceVm, SourceError> {
-        dispatch!(self, a => a.facts(id).await)
-    }
-
-    async fn clone_vm(
-        &self,
-        source_id: &str,
-        request: &CloneRequest,
-    ) -> Result<SourceVm, SourceError> {
-        dispatch!(self, a => a.clone_vm(source_id, request).await)
-    }
-
-    async fn set_power(&self, id: &str, on: bool) -> Result<(), SourceError> {
-        dispatch!(self, a => a.set_power(id, on).await)
-    }
-
-    async fn add_disk(&self, id: &str, disk: &NewDisk) -> Result<(), SourceError> {
-        dispatch!(self, a => a.add_disk(id, disk).await)
-    }
-
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
-        dispatch!(self, a => a.add_nic(id, network, start_connected).await)
-    }
-
-    async fn create_snapshot(&self, id: &str, name: &str) -> Result<SourceSnapshot, SourceError> {
-        dispatch!(self, a => a.create_snapshot(id, name).await)
-    }
-
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        content: &str,
-    ) -> Result<(), SourceError> {
-        dispatch!(self, a => a.write_guest_file(id, path, content).await)
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        dispatch!(self, a => a.read_guest_file(id, path).await)
-    }
-
-    async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {
-        dispatch!(self, a => a.delete_vm(id).await)
-    }
-
-    async fn ca_certificate(&self) -> Result<String, SourceError> {
-        dispatch!(self, a => a.ca_certificate().await)
-    }
 }
 
 /// What the selected scenarios need from the session.
@@ -197,8 +101,8 @@ pub struct Session {
     pub inventory: Inventory,
     pub source: Source,
     pub timeouts: Timeouts,
-    /// True on the embedded lab, where one Forklift minute lasts one second.
-    pub lab: bool,
+    /// What differs between targets (the Forklift clock), as the target serves it.
+    pub traits: TargetTraits,
     names: Mutex<SessionNames<'static>>,
 }
 
@@ -450,7 +354,6 @@ pub struct Bootstrap<'a> {
     pub profile: &'a ProviderProfile,
     pub copy_offload: Option<&'a CopyOffload>,
     pub needs: SessionNeeds,
-    pub lab: bool,
     /// The API URL of the cluster, for a remote destination Provider.
     pub cluster_url: String,
     /// The run's bearer token (from the kubeconfig), for a remote destination Provider's Secret.
@@ -468,7 +371,6 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         profile,
         copy_offload,
         needs,
-        lab,
         cluster_url,
         cluster_token,
         kube_config,
@@ -481,6 +383,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     let mtv_namespace = context.mtv_namespace.clone();
     let version = read_mtv_version(cluster.client(), &mtv_namespace).await?;
     check_forklift_pods(&cluster, &mtv_namespace, timeouts.forklift_pods).await?;
+    let traits = TargetTraits::read(&cluster, &mtv_namespace).await?;
     // Before anything is created: a cluster whose inventory cannot be found stops the run here.
     let inventory = Inventory::discover(
         &cluster,
@@ -500,229 +403,77 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         || random_suffix(4),
     );
     let namespace = names.session_namespace();
-    let session_label = json!({ SESSION_LABEL: id });
-    let mut ns_labels = json!({
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/enforce-version": "latest",
-        "mutatevirtualmachines.kubemacpool.io": "ignore",
-    });
-    ns_labels[SESSION_LABEL] = Value::String(id.clone());
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": namespace, "labels": ns_labels}}),
-            None,
-        )
-        .await?;
+    create_session_namespace(&cluster, &namespace, &id).await?;
+    // OpenShift sources keep their VMs in a namespace of this cluster, on the lab as on a real one.
+    let cluster_namespace = match context.provider_type {
+        ProviderType::Openshift => {
+            let source_namespace = names.source_vms_namespace();
+            create_session_namespace(&cluster, &source_namespace, &id).await?;
+            Some(ClusterSourceNamespace {
+                namespace: source_namespace,
+                storage_class: context.storage_class.clone(),
+                labels: BTreeMap::from([(SESSION_LABEL.to_string(), id.clone())]),
+            })
+        }
+        _ => None,
+    };
+    let source_config = source_config(
+        &context,
+        profile,
+        cluster.client().clone(),
+        cluster_namespace,
+    );
+    let source = mtv_providers::connect(&source_config).await?;
 
-    let source = if context.provider_type == ProviderType::Openshift {
-        // Source VMs live in their own namespace of this cluster, on the lab as on a real one.
-        let source_namespace = names.source_vms_namespace();
-        cluster
-            .create(
-                &kinds::NAMESPACE,
-                None,
-                json!({"metadata": {"name": source_namespace, "labels": ns_labels}}),
-                None,
-            )
-            .await?;
-        Source::OpenShift(OpenShiftSource::new(
-            cluster.client().clone(),
-            source_namespace,
-            context.storage_class.clone(),
-            BTreeMap::from([(SESSION_LABEL.to_string(), id.clone())]),
-        ))
-    } else if lab {
-        Source::Lab(
-            LabSource::for_profile(
-                cluster.client().clone(),
-                context.provider_type,
-                profile.api_url.as_deref().unwrap_or_default(),
+    let session_label = json!({ SESSION_LABEL: id });
+    let source_provider = create_source_provider(
+        &cluster,
+        &mut names,
+        &context,
+        profile,
+        &source,
+        &ProviderAccess {
+            namespace: &namespace,
+            labels: &session_label,
+            cluster_url: &cluster_url,
+            cluster_token: cluster_token.as_deref(),
+            copy_offload: needs.copy_offload,
+        },
+    )
+    .await?;
+    let destination_provider = names.destination_provider();
+    create_provider(
+        &cluster,
+        &namespace,
+        &destination_provider,
+        &session_label,
+        json!({"type": "openshift", "url": "", "secret": {}}),
+    )
+    .await?;
+    let remote_destination_provider = match needs.remote {
+        true => Some(
+            create_remote_destination(
+                &cluster,
+                &mut names,
+                &namespace,
+                &session_label,
+                &cluster_url,
+                cluster_token,
             )
             .await?,
-        )
-    } else if context.provider_type == ProviderType::Vsphere {
-        let server = profile
-            .fqdn
-            .clone()
-            .or_else(|| profile.api_url.clone())
-            .unwrap_or_default();
-        let mut config = VsphereConfig::new(
-            server,
-            profile.username.clone().unwrap_or_default(),
-            profile
-                .password
-                .as_ref()
-                .map(|p| p.expose().to_string())
-                .unwrap_or_default(),
-        );
-        config.insecure_skip_verify = context.source_provider_insecure_skip_verify;
-        config.ca_certificate = profile.field_str("cacert").map(str::to_string);
-        config.certificate_fingerprint = profile
-            .field_str("certificate_fingerprint")
-            .map(str::to_string);
-        if !config.insecure_skip_verify
-            && config.ca_certificate.is_none()
-            && config.certificate_fingerprint.is_none()
-        {
-            // As the Python suite: trust what the server presents (it becomes the Provider
-            // Secret's `cacert`), but show its fingerprint so that the user can check and pin it.
-            let fingerprint = VsphereSource::trust_presented_certificate(&mut config).await?;
-            eprintln!(
-                "note: vSphere at {} presents a certificate with SHA-256 fingerprint {fingerprint}; \
-                 trusting it for this run as the Python suite does. To trust only that certificate, \
-                 set \"certificate_fingerprint\": \"{fingerprint}\" (or \"cacert\") in profile '{}'",
-                config.server, profile.name
-            );
-        }
-        Source::Vsphere(VsphereSource::connect(config).await?)
-    } else {
-        return Err(SessionError::Unsupported(format!(
-            "preparing {} source VMs on a real hypervisor needs its source adapter, which this build \
-             does not have yet; run against the embedded lab (no --kubeconfig/--context)",
-            context.provider_type
-        )));
+        ),
+        false => None,
     };
-
-    let secret_name = names.source_secret();
-    let data = source_secret_data(&context, profile, &source, cluster_token.as_deref()).await?;
-    let mut secret_labels = session_label.clone();
-    secret_labels["createdForProviderType"] = Value::String(context.provider_type.to_string());
-    cluster
-        .create(
-            &kinds::SECRET,
-            Some(&namespace),
-            json!({
-                "metadata": {"name": secret_name, "labels": secret_labels},
-                "type": "Opaque",
-                "stringData": data,
-            }),
-            None,
-        )
-        .await?;
-
-    let source_provider = names.source_provider();
-    let mut settings = BTreeMap::new();
-    if let Some(image) = &context.vddk_init_image {
-        settings.insert("vddkInitImage".to_string(), image.clone());
-    }
-    if let Some(endpoint) = &context.sdk_endpoint {
-        settings.insert("sdkEndpoint".to_string(), endpoint.clone());
-    }
-    if needs.copy_offload
-        && context
-            .copy_offload
-            .as_ref()
-            .is_some_and(|c| c.esxi_clone_method_ssh)
-    {
-        settings.insert("esxiCloneMethod".to_string(), "ssh".to_string());
-    }
-    let url = if context.provider_type == ProviderType::Openshift {
-        cluster_url.clone()
-    } else {
-        profile.api_url.clone().unwrap_or_default()
-    };
-    let spec = ProviderSpec {
-        provider_type: context.provider_type.to_string(),
-        url,
-        secret: ObjectRef::new(&namespace, &secret_name),
-        settings,
-    };
-    let mut metadata = json!({"name": source_provider, "labels": session_label});
-    if needs.copy_offload {
-        metadata["annotations"] = json!({"forklift.konveyor.io/empty-vddk-init-image": "yes"});
-    }
-    cluster
-        .create(
-            &kinds::PROVIDER,
-            Some(&namespace),
-            json!({"metadata": metadata, "spec": spec}),
-            None,
-        )
-        .await?;
-
-    let destination_provider = names.destination_provider();
-    cluster
-        .create(
-            &kinds::PROVIDER,
-            Some(&namespace),
-            json!({
-                "metadata": {"name": destination_provider, "labels": session_label},
-                "spec": {"type": "openshift", "url": "", "secret": {}},
-            }),
-            None,
-        )
-        .await?;
-
-    let mut remote_destination_provider = None;
-    if needs.remote {
-        let token_secret = names.remote_destination_secret();
-        let token = cluster_token.ok_or_else(|| {
-            SessionError::Unsupported(
-                "remote scenarios need a bearer token for the destination Provider, and the \
-                 kubeconfig user has none (use a token-based kubeconfig user)"
-                    .into(),
-            )
-        })?;
-        cluster
-            .create(
-                &kinds::SECRET,
-                Some(&namespace),
-                json!({
-                    "metadata": {"name": token_secret, "labels": session_label},
-                    "type": "Opaque",
-                    "stringData": {"token": token, "insecureSkipVerify": "true"},
-                }),
-                None,
-            )
-            .await?;
-        let name = names.remote_destination_provider();
-        cluster
-            .create(
-                &kinds::PROVIDER,
-                Some(&namespace),
-                json!({
-                    "metadata": {"name": name, "labels": session_label},
-                    "spec": {"type": "openshift", "url": cluster_url, "secret": {"name": token_secret, "namespace": namespace}},
-                }),
-                None,
-            )
-            .await?;
-        remote_destination_provider = Some(name);
-    }
-
-    // Both Providers become Ready independently; wait for them together.
     let provider_type = context.provider_type.to_string();
-    let (source_ready, destination_ready) = tokio::join!(
-        wait_provider_ready(
-            &cluster,
-            &namespace,
-            &source_provider,
-            &provider_type,
-            timeouts.provider_ready
-        ),
-        wait_provider_ready(
-            &cluster,
-            &namespace,
-            &destination_provider,
-            "openshift",
-            timeouts.provider_ready
-        ),
-    );
-    source_ready?;
-    destination_ready?;
-    if let Some(remote) = &remote_destination_provider {
-        wait_provider_ready(
-            &cluster,
-            &namespace,
-            remote,
-            "openshift",
-            timeouts.provider_ready,
-        )
-        .await?;
-    }
-
+    wait_providers_ready(
+        &cluster,
+        &namespace,
+        (&source_provider, &provider_type),
+        &destination_provider,
+        remote_destination_provider.as_deref(),
+        timeouts.provider_ready,
+    )
+    .await?;
     let source_provider_uid = inventory
         .provider_uid(
             &provider_type,
@@ -732,29 +483,19 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         )
         .await?;
 
-    let mut storage_secret = None;
-    if let (true, Some(copy_offload)) = (needs.copy_offload, copy_offload) {
-        let name = names.copy_offload_storage_secret();
-        let data: BTreeMap<String, String> = copy_offload
-            .storage_secret_data()
-            .into_iter()
-            .map(|(k, v)| (k, v.expose().to_string()))
-            .collect();
-        cluster
-            .create(
-                &kinds::SECRET,
-                Some(&namespace),
-                json!({
-                    "metadata": {"name": name, "labels": session_label},
-                    "type": "Opaque",
-                    "stringData": data,
-                }),
-                None,
+    let storage_secret = match (needs.copy_offload, copy_offload) {
+        (true, Some(copy_offload)) => Some(
+            create_storage_secret(
+                &cluster,
+                &mut names,
+                &namespace,
+                &session_label,
+                copy_offload,
             )
-            .await?;
-        storage_secret = Some(name);
-    }
-
+            .await?,
+        ),
+        _ => None,
+    };
     if needs.warm {
         set_precopy_interval(&cluster, &mtv_namespace, &id, context.snapshots_interval).await?;
     }
@@ -773,9 +514,256 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         inventory,
         source,
         timeouts,
-        lab,
+        traits,
         names: Mutex::new(names),
     })
+}
+
+/// The one place a provider profile becomes the adapters' [`SourceConfig`]; which adapter that
+/// means is decided in `mtv_providers::connect`, never here.
+pub fn source_config(
+    context: &SessionContext,
+    profile: &ProviderProfile,
+    client: kube::Client,
+    cluster_namespace: Option<ClusterSourceNamespace>,
+) -> SourceConfig {
+    let fields = profile
+        .fields
+        .keys()
+        .filter_map(|key| Some((key.clone(), profile.field_str(key)?.to_string())))
+        .collect();
+    SourceConfig {
+        provider_type: context.provider_type,
+        url: profile.api_url.clone().unwrap_or_default(),
+        host: profile.fqdn.clone(),
+        username: profile.username.clone().unwrap_or_default(),
+        password: profile
+            .password
+            .as_ref()
+            .map(|p| p.expose().to_string())
+            .unwrap_or_default(),
+        insecure_skip_verify: context.source_provider_insecure_skip_verify,
+        ca_certificate: profile.field_str("cacert").map(str::to_string),
+        certificate_fingerprint: profile
+            .field_str("certificate_fingerprint")
+            .map(str::to_string),
+        fields,
+        client,
+        cluster_namespace,
+        profile: profile.name.clone(),
+    }
+}
+
+/// A namespace of the session, labelled with it, restricted and left alone by kubemacpool.
+async fn create_session_namespace(
+    cluster: &Cluster,
+    name: &str,
+    session: &str,
+) -> Result<(), ClusterError> {
+    let labels = json!({
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "mutatevirtualmachines.kubemacpool.io": "ignore",
+        SESSION_LABEL: session,
+    });
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": name, "labels": labels}}),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Where the session's Providers go and what they need to reach this cluster.
+struct ProviderAccess<'a> {
+    namespace: &'a str,
+    labels: &'a Value,
+    cluster_url: &'a str,
+    cluster_token: Option<&'a str>,
+    copy_offload: bool,
+}
+
+/// A Provider of the session with `spec`.
+async fn create_provider(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+    metadata_labels: &Value,
+    spec: Value,
+) -> Result<(), ClusterError> {
+    cluster
+        .create(
+            &kinds::PROVIDER,
+            Some(namespace),
+            json!({"metadata": {"name": name, "labels": metadata_labels}, "spec": spec}),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// An Opaque Secret of the session.
+async fn create_secret(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+    labels: &Value,
+    data: &BTreeMap<String, String>,
+) -> Result<(), ClusterError> {
+    cluster
+        .create(
+            &kinds::SECRET,
+            Some(namespace),
+            json!({
+                "metadata": {"name": name, "labels": labels},
+                "type": "Opaque",
+                "stringData": data,
+            }),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The source Provider and its Secret, from the profile; returns the Provider's name.
+async fn create_source_provider(
+    cluster: &Cluster,
+    names: &mut SessionNames<'static>,
+    context: &SessionContext,
+    profile: &ProviderProfile,
+    source: &Source,
+    access: &ProviderAccess<'_>,
+) -> Result<String, SessionError> {
+    let secret_name = names.source_secret();
+    let data = source_secret_data(context, profile, source, access.cluster_token).await?;
+    let mut secret_labels = access.labels.clone();
+    // Teardown finds the credentials of a source to clean by this label (mtv_providers::reconnect).
+    secret_labels[SOURCE_SECRET_LABEL] = Value::String(context.provider_type.to_string());
+    create_secret(
+        cluster,
+        access.namespace,
+        &secret_name,
+        &secret_labels,
+        &data,
+    )
+    .await?;
+
+    let name = names.source_provider();
+    let mut settings = BTreeMap::new();
+    if let Some(image) = &context.vddk_init_image {
+        settings.insert("vddkInitImage".to_string(), image.clone());
+    }
+    if let Some(endpoint) = &context.sdk_endpoint {
+        settings.insert("sdkEndpoint".to_string(), endpoint.clone());
+    }
+    if access.copy_offload
+        && context
+            .copy_offload
+            .as_ref()
+            .is_some_and(|c| c.esxi_clone_method_ssh)
+    {
+        settings.insert("esxiCloneMethod".to_string(), "ssh".to_string());
+    }
+    let url = match context.provider_type {
+        ProviderType::Openshift => access.cluster_url.to_string(),
+        _ => profile.api_url.clone().unwrap_or_default(),
+    };
+    let spec = ProviderSpec {
+        provider_type: context.provider_type.to_string(),
+        url,
+        secret: ObjectRef::new(access.namespace, &secret_name),
+        settings,
+    };
+    let mut metadata = json!({"name": name, "labels": access.labels});
+    if access.copy_offload {
+        metadata["annotations"] = json!({"forklift.konveyor.io/empty-vddk-init-image": "yes"});
+    }
+    cluster
+        .create(
+            &kinds::PROVIDER,
+            Some(access.namespace),
+            json!({"metadata": metadata, "spec": spec}),
+            None,
+        )
+        .await?;
+    Ok(name)
+}
+
+/// The remote destination Provider (this cluster reached by URL and token) and its Secret.
+async fn create_remote_destination(
+    cluster: &Cluster,
+    names: &mut SessionNames<'static>,
+    namespace: &str,
+    labels: &Value,
+    cluster_url: &str,
+    cluster_token: Option<String>,
+) -> Result<String, SessionError> {
+    let token_secret = names.remote_destination_secret();
+    let token = cluster_token.ok_or_else(|| {
+        SessionError::Unsupported(
+            "remote scenarios need a bearer token for the destination Provider, and the \
+             kubeconfig user has none (use a token-based kubeconfig user)"
+                .into(),
+        )
+    })?;
+    let data = BTreeMap::from([
+        ("token".to_string(), token),
+        ("insecureSkipVerify".to_string(), "true".to_string()),
+    ]);
+    create_secret(cluster, namespace, &token_secret, labels, &data).await?;
+    let name = names.remote_destination_provider();
+    create_provider(
+        cluster,
+        namespace,
+        &name,
+        labels,
+        json!({"type": "openshift", "url": cluster_url, "secret": {"name": token_secret, "namespace": namespace}}),
+    )
+    .await?;
+    Ok(name)
+}
+
+/// Waits until the source, destination and (if any) remote destination Providers are Ready; the
+/// first two become Ready independently and are awaited together.
+async fn wait_providers_ready(
+    cluster: &Cluster,
+    namespace: &str,
+    (source, source_type): (&str, &str),
+    destination: &str,
+    remote: Option<&str>,
+    timeout: Duration,
+) -> Result<(), SessionError> {
+    let (source_ready, destination_ready) = tokio::join!(
+        wait_provider_ready(cluster, namespace, source, source_type, timeout),
+        wait_provider_ready(cluster, namespace, destination, "openshift", timeout),
+    );
+    source_ready?;
+    destination_ready?;
+    if let Some(remote) = remote {
+        wait_provider_ready(cluster, namespace, remote, "openshift", timeout).await?;
+    }
+    Ok(())
+}
+
+/// The copy-offload storage Secret of the session; returns its name.
+async fn create_storage_secret(
+    cluster: &Cluster,
+    names: &mut SessionNames<'static>,
+    namespace: &str,
+    labels: &Value,
+    copy_offload: &CopyOffload,
+) -> Result<String, ClusterError> {
+    let name = names.copy_offload_storage_secret();
+    let data: BTreeMap<String, String> = copy_offload
+        .storage_secret_data()
+        .into_iter()
+        .map(|(k, v)| (k, v.expose().to_string()))
+        .collect();
+    create_secret(cluster, namespace, &name, labels, &data).await?;
+    Ok(name)
 }
 
 /// Sets `controller_precopy_interval` on the ForkliftController under a lease of this session: other
@@ -807,11 +795,4 @@ async fn set_precopy_interval(
         session,
     )
     .await
-}
-
-/// True when the API server is an mtv-tests lab (it serves the lab's source API).
-pub async fn is_lab(client: &kube::Client) -> bool {
-    LabSource::endpoints(&crate::retry::standalone_client(client.clone()))
-        .await
-        .is_ok()
 }

@@ -9,11 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use base64::Engine;
-use mtv_api::ProviderType;
-use mtv_providers::SourceProvider;
-use mtv_providers::lab::LabSource;
-use mtv_providers::openshift::OpenShiftSource;
-use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
+use mtv_providers::{ProviderSecret, Source, SourceProvider, SourceRef};
 use serde_json::Value;
 
 use kube::api::{DeleteParams, Preconditions};
@@ -22,7 +18,7 @@ use crate::cluster::{Cluster, ClusterError, Kind, kinds, retry_transient};
 use crate::events::{Event, ResourceRef};
 use crate::lease::{self, Released, Setting};
 use crate::ledger::LedgerEntry;
-use crate::session::SESSION_LABEL;
+use crate::session::{SESSION_LABEL, SOURCE_SECRET_LABEL};
 
 /// Kinds in the order they are deleted: what drives a migration first, namespaces last.
 const DELETE_ORDER: &[Kind] = &[
@@ -81,17 +77,24 @@ async fn delete_plan_products(cluster: &Cluster, plan: &Value) {
     }
 }
 
-/// How to log in to the vSphere sources whose clones the ledger lists: the source Provider Secrets
-/// the ledger names (`url`, `user`, `password`, `insecureSkipVerify`, `cacert`), read before teardown
-/// deletes them, so this works for `clean --ledger` after a crash too.
-async fn vsphere_credentials(cluster: &Cluster, entries: &[LedgerEntry]) -> Vec<VsphereConfig> {
-    let has_vsphere_vms = entries.iter().any(
-        |e| matches!(e, LedgerEntry::SourceVm { source, .. } if source.starts_with("vsphere:")),
-    );
-    if !has_vsphere_vms {
+/// The source Provider Secrets the ledger lists, decoded, when a recorded source VM needs a login to
+/// be deleted: read before teardown deletes them, so this works for `clean --ledger` after a crash
+/// too.
+async fn provider_secrets(cluster: &Cluster, entries: &[LedgerEntry]) -> Vec<ProviderSecret> {
+    let needs_login = entries.iter().any(|e| match e {
+        LedgerEntry::SourceVm {
+            source,
+            provider_type,
+            ..
+        } => source
+            .resolve(provider_type)
+            .is_ok_and(|r| r.needs_credentials()),
+        _ => false,
+    });
+    if !needs_login {
         return Vec::new();
     }
-    let mut configs = Vec::new();
+    let mut secrets = Vec::new();
     for entry in entries {
         let LedgerEntry::Kube { resource, .. } = entry else {
             continue;
@@ -109,56 +112,39 @@ async fn vsphere_credentials(cluster: &Cluster, entries: &[LedgerEntry]) -> Vec<
         else {
             continue;
         };
-        if secret["metadata"]["labels"]["createdForProviderType"].as_str() != Some("vsphere") {
+        let Some(provider_type) = secret["metadata"]["labels"][SOURCE_SECRET_LABEL].as_str() else {
             continue;
-        }
-        let field = |key: &str| -> Option<String> {
-            match secret["data"][key].as_str() {
-                Some(encoded) => base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .ok()
-                    .and_then(|bytes| String::from_utf8(bytes).ok()),
-                None => secret["stringData"][key].as_str().map(str::to_string),
+        };
+        secrets.push(ProviderSecret {
+            provider_type: provider_type.to_string(),
+            data: secret_data(&secret),
+        });
+    }
+    secrets
+}
+
+/// A Secret's `data` (base64) and `stringData`, decoded.
+fn secret_data(secret: &Value) -> BTreeMap<String, String> {
+    let mut data = BTreeMap::new();
+    if let Some(encoded) = secret["data"].as_object() {
+        for (key, value) in encoded {
+            let decoded = value
+                .as_str()
+                .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v).ok())
+                .and_then(|bytes| String::from_utf8(bytes).ok());
+            if let Some(decoded) = decoded {
+                data.insert(key.clone(), decoded);
             }
-        };
-        let (Some(url), Some(user), Some(password)) =
-            (field("url"), field("user"), field("password"))
-        else {
-            continue;
-        };
-        let mut config = VsphereConfig::new(url, user, password);
-        config.insecure_skip_verify = field("insecureSkipVerify").as_deref() == Some("true");
-        config.ca_certificate = field("cacert").filter(|pem| !pem.trim().is_empty());
-        configs.push(config);
+        }
     }
-    configs
-}
-
-/// Whether a Provider URL (`https://vc.example.com/sdk`) is the ledger's `vsphere:<server>`.
-fn is_server(url: &str, server: &str) -> bool {
-    let authority = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    url == server || authority == server || authority.split(':').next() == Some(server)
-}
-
-/// The logged-in adapter for a ledgered vSphere server, connecting once per server.
-async fn vsphere_adapter<'a>(
-    adapters: &'a mut BTreeMap<String, Option<VsphereSource>>,
-    credentials: &[VsphereConfig],
-    server: &str,
-) -> Option<&'a VsphereSource> {
-    if !adapters.contains_key(server) {
-        let adapter = match credentials.iter().find(|c| is_server(&c.server, server)) {
-            Some(config) => VsphereSource::connect(config.clone()).await.ok(),
-            None => None,
-        };
-        adapters.insert(server.to_string(), adapter);
+    if let Some(plain) = secret["stringData"].as_object() {
+        for (key, value) in plain {
+            if let Some(value) = value.as_str() {
+                data.insert(key.clone(), value.to_string());
+            }
+        }
     }
-    adapters.get(server).and_then(Option::as_ref)
+    data
 }
 
 /// Removes everything the ledger lists that is not removed yet, and only what is still the object
@@ -178,7 +164,7 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
     // Deletions retry transient API failures for as long as teardown may take.
     let deadline = tokio::time::Instant::now() + timeout;
     // Read while the source Secrets still exist: the source clones go last.
-    let vsphere_credentials = vsphere_credentials(cluster, &entries).await;
+    let secrets = provider_secrets(cluster, &entries).await;
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     let mut leftovers = restore_settings(cluster, &entries).await;
@@ -186,7 +172,7 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
     leftovers.extend(undeletable);
     leftovers.extend(wait_until_gone(cluster, requested, deadline).await);
     // Source-side clones last: the migration no longer reads them.
-    leftovers.extend(delete_source_vms(cluster, &entries, &vsphere_credentials, timeout).await);
+    leftovers.extend(delete_source_vms(cluster, &entries, &secrets, timeout).await);
 
     cluster.events().emit(Event::TeardownFinished {
         leftovers: leftovers.clone(),
@@ -210,9 +196,19 @@ async fn adopt_unrecorded(cluster: &Cluster) {
         match entry {
             LedgerEntry::Kube { resource, .. } => recorded.extend(resource.uid),
             LedgerEntry::SourceVm {
-                source, id, name, ..
+                source,
+                provider_type,
+                id,
+                name,
+                ..
             } => {
-                recorded.insert(format!("{source}/{name}"));
+                if let Some(namespace) = source
+                    .resolve(&provider_type)
+                    .ok()
+                    .and_then(|r| r.cluster_namespace().map(str::to_string))
+                {
+                    recorded.insert(format!("{namespace}/{name}"));
+                }
                 recorded.insert(id);
             }
             _ => {}
@@ -230,8 +226,7 @@ async fn adopt_unrecorded(cluster: &Cluster) {
             };
             let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
-            if recorded.contains(uid) || recorded.contains(&format!("openshift:{namespace}/{name}"))
-            {
+            if recorded.contains(uid) || recorded.contains(&format!("{namespace}/{name}")) {
                 continue;
             }
             let resource = ResourceRef {
@@ -585,14 +580,15 @@ fn waiting_note(waiting: &[String]) -> String {
     note
 }
 
-/// Deletes the recorded source-side VMs (by their id on the source); returns those still there.
+/// Deletes the recorded source-side VMs (by their id on the source), reaching each source again
+/// through `mtv_providers::reconnect` once; returns the VMs still there.
 async fn delete_source_vms(
     cluster: &Cluster,
     entries: &[LedgerEntry],
-    vsphere_credentials: &[VsphereConfig],
+    secrets: &[ProviderSecret],
     timeout: Duration,
 ) -> Vec<ResourceRef> {
-    let mut vsphere_adapters = BTreeMap::new();
+    let mut adapters: Vec<(SourceRef, Option<Source>)> = Vec::new();
     let mut leftovers = Vec::new();
     for entry in entries {
         let LedgerEntry::SourceVm {
@@ -605,73 +601,86 @@ async fn delete_source_vms(
         else {
             continue;
         };
-        let reference = ResourceRef {
-            api_version: format!("source/{provider_type}"),
-            kind: "SourceVm".into(),
-            namespace: Some(source.clone()),
-            name: name.clone(),
-            uid: Some(id.clone()),
-        };
-        let removed = if let Some(namespace) = source.strip_prefix("openshift:") {
-            // Usually gone already with its namespace; deleting a missing VM is not an error.
-            let adapter = OpenShiftSource::named(cluster.client().clone(), namespace);
-            adapter.delete_vm(id).await.is_ok()
-        } else if let Some(server) = source.strip_prefix("vsphere:") {
-            let deletion = async {
-                match vsphere_adapter(&mut vsphere_adapters, vsphere_credentials, server).await {
-                    Some(adapter) => adapter.delete_vm(id).await.is_ok(),
-                    None => false,
-                }
-            };
-            tokio::time::timeout(timeout, deletion)
-                .await
-                .unwrap_or(false)
-        } else {
-            match (
-                source.strip_prefix("lab:"),
-                provider_type.parse::<ProviderType>(),
-            ) {
-                (Some(lab_source), Ok(provider_type)) => {
-                    let adapter =
-                        LabSource::named(cluster.client().clone(), provider_type, lab_source);
-                    adapter.delete_vm(id).await.is_ok()
-                }
-                _ => false,
+        let reference = match source.resolve(provider_type) {
+            Ok(reference) => reference,
+            Err(why) => {
+                cluster.events().emit(Event::TeardownNote {
+                    message: format!(
+                        "source VM {name} ({id}): the ledger's source {source:?} cannot be read                          ({why}); delete it on the source by hand"
+                    ),
+                });
+                leftovers.push(source_vm_ref(
+                    provider_type,
+                    &format!("{source:?}"),
+                    id,
+                    name,
+                ));
+                continue;
             }
         };
-        if removed {
-            mark_done(cluster, entry);
-            cluster.events().emit(Event::ResourceDeleted {
-                resource: reference,
-            });
-        } else {
-            leftovers.push(reference);
+        let shown = source_vm_ref(provider_type, &reference.describe(), id, name);
+        let deletion = async {
+            let adapter = adapter_for(cluster, &mut adapters, &reference, secrets).await?;
+            adapter.delete_vm(id).await.ok()
+        };
+        match tokio::time::timeout(timeout, deletion).await {
+            Ok(Some(())) => {
+                mark_done(cluster, entry);
+                cluster
+                    .events()
+                    .emit(Event::ResourceDeleted { resource: shown });
+            }
+            _ => leftovers.push(shown),
         }
     }
     leftovers
 }
 
+/// A source VM as reports show it: `source/<type>` SourceVm `<name>` in `<source>`.
+fn source_vm_ref(provider_type: &str, source: &str, id: &str, name: &str) -> ResourceRef {
+    ResourceRef {
+        api_version: format!("source/{provider_type}"),
+        kind: "SourceVm".into(),
+        namespace: Some(source.to_string()),
+        name: name.to_string(),
+        uid: Some(id.to_string()),
+    }
+}
+
+/// The adapter for `reference`, reconnecting once per source; a source that cannot be reached is
+/// said once, and its VMs are leftovers.
+async fn adapter_for<'a>(
+    cluster: &Cluster,
+    adapters: &'a mut Vec<(SourceRef, Option<Source>)>,
+    reference: &SourceRef,
+    secrets: &[ProviderSecret],
+) -> Option<&'a Source> {
+    let index = match adapters.iter().position(|(r, _)| r == reference) {
+        Some(index) => index,
+        None => {
+            let adapter = match mtv_providers::reconnect(reference, cluster.client(), secrets).await
+            {
+                Ok(adapter) => Some(adapter),
+                Err(error) => {
+                    cluster.events().emit(Event::TeardownNote {
+                        message: format!(
+                            "cannot reach the source {}: {error}",
+                            reference.describe()
+                        ),
+                    });
+                    None
+                }
+            };
+            adapters.push((reference.clone(), adapter));
+            adapters.len() - 1
+        }
+    };
+    adapters[index].1.as_ref()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn provider_urls_match_ledgered_vsphere_servers() {
-        assert!(is_server("https://vc.example.com/sdk", "vc.example.com"));
-        assert!(is_server(
-            "https://vc.example.com:8443/sdk",
-            "vc.example.com"
-        ));
-        assert!(is_server(
-            "https://vc.example.com:8443/sdk",
-            "vc.example.com:8443"
-        ));
-        assert!(is_server("vc.example.com", "vc.example.com"));
-        assert!(!is_server(
-            "https://other.example.com/sdk",
-            "vc.example.com"
-        ));
-    }
 
     #[test]
     fn migrations_go_first_and_namespaces_last() {

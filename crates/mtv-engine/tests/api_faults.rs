@@ -28,7 +28,7 @@ impl EventSink for Recorder {
 
 /// A ConfigMap made behind the run's back (no ledger entry), labelled as `session`'s.
 async fn made_elsewhere(lab: &LabServer, name: &str, session: &str) -> String {
-    let client = client_for(&Target::Lab {
+    let client = client_for(&Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     })
     .await
@@ -52,7 +52,7 @@ async fn a_create_that_finds_its_own_object_adopts_it_and_refuses_anyone_elses()
     let ledger =
         Arc::new(Ledger::create(&dir.path().join("resources.json"), "auto-t1", "lab").unwrap());
     let recorder = Arc::new(Recorder::default());
-    let client = client_for(&Target::Lab {
+    let client = client_for(&Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     })
     .await

@@ -25,7 +25,7 @@ async fn setup() -> (LabServer, Cluster, Arc<Recorder>, tempfile::TempDir) {
     let lab = LabServer::start(LabOptions::default())
         .await
         .expect("lab starts");
-    let client = client_for(&Target::Lab {
+    let client = client_for(&Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     })
     .await

@@ -27,7 +27,7 @@ fn precopy() -> Setting {
 
 /// One session's view of the cluster: its own ledger, as a separate run has.
 async fn session(lab: &LabServer, dir: &tempfile::TempDir, id: &str) -> Cluster {
-    let client = client_for(&Target::Lab {
+    let client = client_for(&Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     })
     .await

@@ -47,7 +47,15 @@ fn source_vms(ledger: &LedgerFile) -> Vec<(String, String)> {
         .entries
         .iter()
         .filter_map(|e| match e {
-            LedgerEntry::SourceVm { source, id, .. } => Some((source.clone(), id.clone())),
+            LedgerEntry::SourceVm {
+                source,
+                provider_type,
+                id,
+                ..
+            } => Some((
+                source.resolve(provider_type).unwrap().describe(),
+                id.clone(),
+            )),
             _ => None,
         })
         .collect()
@@ -189,7 +197,7 @@ async fn openshift_source_vms_are_kubevirt_objects_and_clean_removes_them() {
         );
     }
     // A later process cleans from the ledger.
-    let client = client_for(&Target::Lab {
+    let client = client_for(&Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     })
     .await
@@ -236,7 +244,7 @@ async fn the_openshift_adapter_creates_powers_extends_reads_and_deletes_kubevirt
     use mtv_providers::{CloneRequest, NewDisk, SourceProvider};
     let lab = lab().await;
     let before = lab_contents(&lab);
-    let client = client_for(&Target::Lab {
+    let client = client_for(&Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     })
     .await

@@ -161,7 +161,7 @@ async fn skip_teardown_then_clean_from_the_ledger_empties_the_lab() {
     assert_ne!(lab_contents(&lab), before, "skip-teardown kept the objects");
     assert!(source_vm_count(&lab) > vms_before);
     // A later process: reopen the ledger and clean.
-    let client = client_for(&Target::Lab {
+    let client = client_for(&Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     })
     .await

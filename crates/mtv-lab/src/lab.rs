@@ -470,6 +470,17 @@ fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
         }),
     )?;
     let version = &options.mtv_version;
+    // The lab's Forklift clock, served like any target trait: a run reads it instead of asking
+    // whether it talks to a lab (mtv_api::clock).
+    let clock = mtv_api::clock::ForkliftClock::Compressed {
+        speed: options.speed,
+    };
+    create(
+        store,
+        &registry::CONFIG_MAP,
+        Some(MTV_NAMESPACE),
+        json!({"metadata": {"name": mtv_api::clock::CLOCK_CONFIG_MAP}, "data": clock.config_map_data()}),
+    )?;
     create(
         store,
         &registry::FORKLIFT_CONTROLLER,

@@ -2,6 +2,9 @@
 //! (clone, power, disks, NICs, snapshots, facts), behind one trait so scenarios do not care which
 //! hypervisor they run against.
 //!
+//! The boundary the engine uses is [`source`]: [`connect`] a profile's [`SourceConfig`], keep the
+//! [`SourceRef`] in the ledger, [`reconnect`] for teardown. Adapters are registered there only.
+//!
 //! Adapters: [`lab::LabSource`] for the embedded lab, [`openshift::OpenShiftSource`] for OpenShift
 //! sources (KubeVirt objects, on the lab or a real cluster), and [`vsphere::VsphereSource`] for a real
 //! vCenter or ESXi (the vim25 SOAP API; tested against vcsim, govmomi's simulator, which
@@ -10,7 +13,13 @@
 
 pub mod lab;
 pub mod openshift;
+pub mod source;
 pub mod vsphere;
+
+pub use source::{
+    ClusterSourceNamespace, ProviderSecret, Source, SourceConfig, SourceRef, SourceRefKind,
+    connect, reconnect,
+};
 
 use std::future::Future;
 
@@ -130,9 +139,17 @@ pub enum SourceError {
         status: u16,
         message: String,
     },
+    /// A request that failed below the source's answer (transport, TLS, decoding), with its cause.
+    #[error("{what}: {source}")]
+    Failed {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
-/// A kube-rs error as a source error: the API's own status and message when it answered.
+/// A kube-rs error as a source error: the API's own status and message when it answered, else the
+/// error itself as the cause.
 pub(crate) fn request_error(what: &str, error: kube::Error) -> SourceError {
     match error {
         kube::Error::Api(status) => SourceError::Rejected {
@@ -140,9 +157,9 @@ pub(crate) fn request_error(what: &str, error: kube::Error) -> SourceError {
             status: status.code,
             message: status.message,
         },
-        other => SourceError::Request {
+        other => SourceError::Failed {
             what: what.to_string(),
-            message: other.to_string(),
+            source: Box::new(other),
         },
     }
 }

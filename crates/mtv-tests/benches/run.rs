@@ -25,7 +25,7 @@ use mtv_engine::events::{Event, EventSink, StepOutcome};
 use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
+use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, mtv_version, random_suffix};
 use mtv_engine::target::{Target, client_for, config_for, server_and_token};
 use serde_json::Value;
 
@@ -372,7 +372,6 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let (user_before, sys_before) = cpu_time();
     let started = Instant::now();
     let client = client_for(&target).await.expect("a client for the lab");
-    let lab = is_lab(&client).await;
     let (config, _) = run_config();
     let version = mtv_version(&client, &config.settings.mtv_namespace)
         .await
@@ -402,7 +401,6 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
             profile: &suite.config.profile,
             copy_offload: None,
             needs,
-            lab,
             cluster_url,
             cluster_token,
             kube_config,

@@ -11,9 +11,9 @@ use mtv_engine::events::{ChannelSink, Event, EventSink};
 use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{Interrupt, RunOptions, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, is_lab, mtv_version, random_suffix};
+use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, mtv_version, random_suffix};
 use mtv_engine::target::{
-    Target, check_remote_cluster, client_for, config_with_tls, server_and_token,
+    Target, check_remote_cluster, client_for, config_with_tls, server_token_and_cluster,
 };
 use mtv_report::{
     Console, ConsoleMode, EventLog, Fanout, HtmlReport, JunitReport, Reporter, RerunReport,
@@ -141,7 +141,7 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     };
     let target = match (&explicit, &lab_server) {
         (Some(target), _) => target.clone(),
-        (None, Some(lab)) => Target::Lab {
+        (None, Some(lab)) => Target::InMemory {
             kubeconfig_yaml: lab.kubeconfig_yaml(),
         },
         (None, None) => unreachable!("a lab is started when no target is given"),
@@ -183,20 +183,15 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         copy_offload: scenarios.iter().any(|s| s.config.copyoffload),
     };
     let copy_offload = front.config.profile.copyoffload(env).map_err(Report::new)?;
-    let lab = match &target {
-        Target::Lab { .. } => true,
-        _ => is_lab(&client).await,
-    };
-    let (cluster_url, cluster_token) = server_and_token(&target).map_err(plain)?;
+    let (cluster_url, cluster_token, cluster_name) =
+        server_token_and_cluster(&target).map_err(plain)?;
     // The inventory client starts from the same configuration as the run's Kubernetes client.
     let kube_config = config_with_tls(&target, front.config.settings.insecure_verify_skip)
         .await
         .map_err(plain)?;
-    // The lab is both the local and the remote cluster; a real cluster must be the one named.
-    if let (true, false, Some(remote)) =
-        (needs.remote, lab, &front.config.settings.remote_ocp_cluster)
-    {
-        check_remote_cluster(remote, &cluster_url).map_err(plain)?;
+    // Remote scenarios migrate into the cluster named by remote_ocp_cluster: it must be this one.
+    if let (true, Some(remote)) = (needs.remote, &front.config.settings.remote_ocp_cluster) {
+        check_remote_cluster(remote, &cluster_url, &cluster_name).map_err(plain)?;
     }
 
     let session_id = format!(
@@ -237,7 +232,6 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
             profile: &front.config.profile,
             copy_offload: copy_offload.as_ref(),
             needs,
-            lab,
             cluster_url,
             cluster_token,
             kube_config,

@@ -492,7 +492,11 @@ async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
             .as_deref(),
         Some("2.10.0")
     );
-    assert!(mtv_engine::session::is_lab(&client).await);
+    assert!(
+        mtv_providers::lab::LabSource::endpoints(&client)
+            .await
+            .is_ok()
+    );
 }
 
 #[test]

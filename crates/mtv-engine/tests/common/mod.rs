@@ -211,7 +211,7 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let ledger_path = results.path().join("resources.json");
     let ledger = Arc::new(Ledger::create(&ledger_path, "test", "lab").unwrap());
     let recorder = Arc::new(Recorder::default());
-    let target = Target::Lab {
+    let target = Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
     };
     let client = client_for(&target).await.unwrap();
@@ -229,7 +229,6 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
             profile: &config.profile,
             copy_offload: copy_offload.as_ref(),
             needs,
-            lab: true,
             cluster_url: lab.base_url(),
             cluster_token: request.token.map(str::to_string),
             kube_config,

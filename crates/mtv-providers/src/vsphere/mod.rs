@@ -929,6 +929,11 @@ fn redact(error: SourceError, secret: &str) -> SourceError {
             status,
             message: clean(message),
         },
+        // A cause cannot be redacted in place: its text, redacted, stands for it.
+        SourceError::Failed { what, source } => SourceError::Request {
+            what: clean(what),
+            message: clean(source.to_string()),
+        },
     }
 }
 
