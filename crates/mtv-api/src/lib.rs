@@ -3,6 +3,7 @@
 //! Nothing here does I/O.
 
 pub mod clock;
+pub mod exit;
 pub mod forklift;
 pub mod naming;
 mod provider_type;

@@ -1,4 +1,6 @@
-//! Kubernetes and Forklift naming rules: DNS-1123 checks, Forklift's target-VM-name rewrite
+//! Kubernetes and Forklift naming rules: the one home of the DNS-1123/DNS-1035 checks (the catalog,
+//! the engine and the lab's API server all use these, as apimachinery's `validation` package is
+//! used by every part of Kubernetes), Forklift's target-VM-name rewrite
 //! (`ChangeVmName`), the `.TargetVmName` template-variable quirk, and the Python suite's
 //! `sanitize_kubernetes_name`.
 
@@ -25,6 +27,26 @@ pub enum TargetVmName {
 
 fn is_lower_alnum(c: char) -> bool {
     c.is_ascii_lowercase() || c.is_ascii_digit()
+}
+
+/// Longest DNS-1035 label (Service names).
+pub const DNS1035_LABEL_MAX_LEN: usize = 63;
+
+/// Whether `s` matches apimachinery's DNS-1123 label regex `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, its
+/// length aside (the API server reports length and format as two problems).
+pub fn matches_dns1123_label_format(s: &str) -> bool {
+    is_label_shaped(s)
+}
+
+/// Whether `s` matches the DNS-1123 subdomain regex (label-shaped parts joined by `.`), its
+/// length aside.
+pub fn matches_dns1123_subdomain_format(s: &str) -> bool {
+    s.split('.').all(is_label_shaped)
+}
+
+/// Whether `s` matches the DNS-1035 label regex `[a-z]([-a-z0-9]*[a-z0-9])?`, its length aside.
+pub fn matches_dns1035_label_format(s: &str) -> bool {
+    is_label_shaped(s) && s.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
 fn is_label_shaped(s: &str) -> bool {
@@ -57,10 +79,11 @@ pub fn dns1123_label_error(s: &str) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join("; "))
 }
 
-/// A DNS-1123 subdomain: at most 253 characters, label-shaped parts joined by `.`. Like the
-/// API server, the individual parts are not limited to 63 characters.
+/// A DNS-1123 subdomain: at most 253 characters, label-shaped parts joined by `.`. As in
+/// apimachinery's `IsDNS1123Subdomain` (the source the API server runs), the parts themselves are
+/// not limited to 63 characters: only the whole is.
 pub fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= DNS1123_SUBDOMAIN_MAX_LEN && s.split('.').all(is_label_shaped)
+    s.len() <= DNS1123_SUBDOMAIN_MAX_LEN && matches_dns1123_subdomain_format(s)
 }
 
 /// Byte-prefix of an ASCII string, at most `max` long.
@@ -205,6 +228,11 @@ mod tests {
         assert!(!is_dns1123_subdomain("Web.a"));
         assert!(!is_dns1123_subdomain("a.-b"));
         assert!(is_dns1123_subdomain(&"a".repeat(253)));
+        // apimachinery limits the whole subdomain only: a 64-character part is accepted.
+        assert!(is_dns1123_subdomain(&format!("{}.b", "a".repeat(64))));
+        assert!(matches_dns1035_label_format("abc-1"));
+        assert!(!matches_dns1035_label_format("1abc"));
+        assert!(matches_dns1123_label_format(&"a".repeat(64)));
         assert!(!is_dns1123_subdomain(&"a".repeat(254)));
         assert!(dns1123_label_error("ok").is_none());
         let error = dns1123_label_error(&"A".repeat(64)).unwrap_or_default();

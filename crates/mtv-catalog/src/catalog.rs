@@ -67,6 +67,12 @@ impl fmt::Display for Origin {
     }
 }
 
+/// The test id of a scenario's step, `Class[id]::test_create_storagemap`: the one place it is
+/// formatted (collection, runner, preview and reports all use it).
+pub fn item_id(scenario: &str, step: StepKind) -> String {
+    format!("{scenario}::{}", step.test_name())
+}
+
 /// A validated scenario: its entry, the family of its file, where it is written and its steps.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -84,7 +90,7 @@ impl Scenario {
 
     /// `Class[id]::test_create_storagemap`.
     pub fn item_id(&self, step: StepKind) -> String {
-        format!("{}::{}", self.name(), step.test_name())
+        item_id(&self.name(), step)
     }
 
     /// Whether the scenario carries a marker; `min_mtv_version` counts when the version is set.
@@ -1215,17 +1221,8 @@ fn is_datastore_id(id: &str) -> bool {
         })
 }
 
-/// RFC 1123 label, as Kubernetes requires of namespace names.
-pub fn is_dns1123_label(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
-        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
-}
+/// RFC 1123 label, as Kubernetes requires of namespace names (the one rule, in `mtv_api::naming`).
+pub use mtv_api::naming::is_dns1123_label;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod context;
 pub mod diagnostics;
 pub mod events;
+pub mod front;
 pub mod guest;
 pub mod inventory;
 pub mod lease;

@@ -6,9 +6,9 @@
 
 use mtv_api::ProviderType;
 
-/// Kubernetes names are at most 63 characters; like the Python suite we keep the *end* of a long name,
-/// where the unique suffix is.
-pub const MAX_NAME: usize = 63;
+/// Kubernetes names are at most 63 characters (a DNS-1123 label); like the Python suite we keep the
+/// *end* of a long name, where the unique suffix is.
+pub const MAX_NAME: usize = mtv_api::naming::DNS1123_LABEL_MAX_LEN;
 
 /// Lower-case, `_` and `.` to `-`, keep the last 63 characters.
 pub fn k8s_name(raw: &str) -> String {

@@ -664,7 +664,7 @@ fn preview_scenario(
         .steps
         .iter()
         .map(|step| {
-            let id = format!("{}::{}", input.name, step.kind.test_name());
+            let id = mtv_catalog::catalog::item_id(input.name, step.kind);
             let (objects, waits, checks) = match step.kind {
                 StepKind::CreateSnapshotsAndDataMarker => (
                     vec![],

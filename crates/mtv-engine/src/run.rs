@@ -15,15 +15,10 @@ use crate::scenario::{ScenarioSpec, run_scenario};
 use crate::session::{Bootstrap, Session, bootstrap};
 use crate::teardown::teardown;
 
-/// Exit codes (ARCHITECTURE.md).
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_TEST_FAILED: u8 = 1;
-pub const EXIT_LEFTOVERS: u8 = 3;
-pub const EXIT_INTERRUPTED: u8 = 130;
-/// Stopped by SIGHUP (128 + 1): like Ctrl-C, teardown ran and the reports were written.
-pub const EXIT_HANGUP: u8 = 129;
-/// Stopped by SIGTERM (128 + 15), as CI systems cancel a job: like Ctrl-C.
-pub const EXIT_TERMINATED: u8 = 143;
+/// Exit codes, defined once in `mtv_api::exit`.
+pub use mtv_api::exit::{
+    EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TERMINATED, EXIT_TEST_FAILED,
+};
 
 /// What stopped a run: each stops it the same way (no new work, teardown, every report written) and
 /// exits with its own code, as a shell reports a process that died of that signal.
@@ -167,7 +162,7 @@ fn report_interrupted(counting: &CountingSink, scenarios: &[ScenarioSpec], inter
 fn item_ids(spec: &ScenarioSpec) -> impl Iterator<Item = (String, String)> + '_ {
     spec.steps.iter().map(|step| {
         (
-            format!("{}::{}", spec.name, step.kind.test_name()),
+            mtv_catalog::catalog::item_id(&spec.name, step.kind),
             step.kind.test_name().to_string(),
         )
     })

@@ -164,7 +164,7 @@ pub async fn run_scenario(
     };
     let mut failed_step: Option<String> = None;
     for step in &spec.steps {
-        let id = format!("{}::{}", spec.name, step.kind.test_name());
+        let id = mtv_catalog::catalog::item_id(&spec.name, step.kind);
         events.emit(Event::StepStarted {
             id: id.clone(),
             scenario: spec.name.clone(),

@@ -79,6 +79,17 @@ pub struct SessionNeeds {
     pub copy_offload: bool,
 }
 
+impl SessionNeeds {
+    /// What `scenarios` need: warm migrations, a remote destination, copy-offload.
+    pub fn of(scenarios: &[crate::scenario::ScenarioSpec]) -> Self {
+        SessionNeeds {
+            warm: scenarios.iter().any(|s| s.config.warm_migration),
+            remote: scenarios.iter().any(|s| s.config.remote_destination),
+            copy_offload: scenarios.iter().any(|s| s.config.copyoffload),
+        }
+    }
+}
+
 /// A random lower-case alphanumeric suffix for generated names.
 pub fn random_suffix(len: usize) -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";

@@ -3,6 +3,13 @@
 //! field selector may name, which kinds take an update without `resourceVersion`, which patch types a
 //! kind accepts. The store and the HTTP layer ask here; messages are the real ones, word for word.
 
+// The formats are the suite's one set of naming rules (mtv_api::naming); the messages are the API
+// server's.
+use mtv_api::naming::{
+    DNS1035_LABEL_MAX_LEN, DNS1123_LABEL_MAX_LEN, DNS1123_SUBDOMAIN_MAX_LEN,
+    matches_dns1035_label_format, matches_dns1123_label_format, matches_dns1123_subdomain_format,
+};
+
 use crate::error::{ApiError, StatusCause};
 use crate::registry::{self, ResourceType};
 use crate::selector::FieldSelector;
@@ -232,25 +239,13 @@ fn max_len_error(length: usize) -> String {
     format!("must be no more than {length} characters")
 }
 
-fn is_dns1123_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-fn is_dns1123_subdomain(s: &str) -> bool {
-    s.split('.').all(is_dns1123_label)
-}
-
 /// `IsDNS1123Label`: the problems of a value that must be a DNS-1123 label.
 fn dns1123_label_errors(s: &str) -> Vec<String> {
     let mut errors = Vec::new();
-    if s.len() > 63 {
-        errors.push(max_len_error(63));
+    if s.len() > DNS1123_LABEL_MAX_LEN {
+        errors.push(max_len_error(DNS1123_LABEL_MAX_LEN));
     }
-    if !is_dns1123_label(s) {
+    if !matches_dns1123_label_format(s) {
         errors.push(regex_error(
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character",
             DNS1123_LABEL_FMT,
@@ -263,10 +258,10 @@ fn dns1123_label_errors(s: &str) -> Vec<String> {
 /// `IsDNS1123Subdomain`.
 fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
     let mut errors = Vec::new();
-    if s.len() > 253 {
-        errors.push(max_len_error(253));
+    if s.len() > DNS1123_SUBDOMAIN_MAX_LEN {
+        errors.push(max_len_error(DNS1123_SUBDOMAIN_MAX_LEN));
     }
-    if !is_dns1123_subdomain(s) {
+    if !matches_dns1123_subdomain_format(s) {
         errors.push(regex_error(
             DNS1123_SUBDOMAIN_MSG,
             DNS1123_SUBDOMAIN_FMT,
@@ -279,10 +274,10 @@ fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
 /// `IsDNS1035Label` (Service names): must start with a letter.
 fn dns1035_label_errors(s: &str) -> Vec<String> {
     let mut errors = Vec::new();
-    if s.len() > 63 {
-        errors.push(max_len_error(63));
+    if s.len() > DNS1035_LABEL_MAX_LEN {
+        errors.push(max_len_error(DNS1035_LABEL_MAX_LEN));
     }
-    if !(is_dns1123_label(s) && s.starts_with(|c: char| c.is_ascii_lowercase())) {
+    if !matches_dns1035_label_format(s) {
         errors.push(regex_error(
             "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character",
             DNS1035_LABEL_FMT,

@@ -7,35 +7,11 @@ use mtv_engine::events::{Event, ResourceRef, StepOutcome};
 
 use crate::{ReportError, Reporter};
 
-/// Every test passed (skips and expected failures allowed) and teardown left nothing behind.
-pub const EXIT_OK: u8 = 0;
-/// A test failed or errored.
-pub const EXIT_TEST_FAILED: u8 = 1;
-/// No test failed, but teardown left resources behind.
-pub const EXIT_LEFTOVERS: u8 = 3;
-/// The run was interrupted by Ctrl-C (SIGINT); only the caller knows this, so
-/// [`Summary::exit_code`] never returns it.
-pub const EXIT_INTERRUPTED: u8 = 130;
-/// The run was stopped by SIGHUP (128 + 1), like Ctrl-C: teardown ran, every report was written.
-pub const EXIT_HANGUP: u8 = 129;
-/// The run was stopped by SIGTERM (128 + 15), like Ctrl-C: teardown ran, every report was written.
-pub const EXIT_TERMINATED: u8 = 143;
-/// Usage or configuration error: the run never started, so no event stream carries it.
-const EXIT_USAGE: u8 = 2;
-
-/// What an exit code of `mtv-tests run` means, in one phrase.
-pub fn exit_meaning(code: u8) -> &'static str {
-    match code {
-        EXIT_OK => "every test passed (skips and expected failures allowed), nothing left behind",
-        EXIT_TEST_FAILED => "a test failed or errored",
-        EXIT_USAGE => "usage or configuration error",
-        EXIT_LEFTOVERS => "no test failed, but teardown left resources behind",
-        EXIT_INTERRUPTED => "interrupted (Ctrl-C)",
-        EXIT_HANGUP => "stopped by SIGHUP",
-        EXIT_TERMINATED => "stopped by SIGTERM",
-        _ => "unknown exit code",
-    }
-}
+// Exit codes and their meanings are defined once, in mtv_api::exit.
+pub use mtv_api::exit::{
+    EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TERMINATED, EXIT_TEST_FAILED,
+    exit_meaning,
+};
 
 /// Whether a step failed on its own (pytest `FAILED`), could not run (pytest `ERROR`), or was
 /// stopped by Ctrl-C or a signal before it finished (`INTERRUPTED`).

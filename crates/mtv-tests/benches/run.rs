@@ -15,17 +15,13 @@ use std::time::{Duration, Instant};
 use futures_util::{StreamExt, TryStreamExt};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
-use mtv_catalog::collect::{CopyOffloadGate, GateContext, Outcome, Selection, collect};
-use mtv_catalog::expr::MarkerExpr;
-use mtv_catalog::{Catalog, known_marker_names};
-use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
-use mtv_engine::SessionContext;
+use mtv_config::{MapEnv, ProvidersFile, SettingsSources};
 use mtv_engine::cluster::Cluster;
 use mtv_engine::events::{Event, EventSink, StepOutcome};
+use mtv_engine::front::{Front, RunTarget, SelectionInput, load_front, resolve_config};
 use mtv_engine::ledger::Ledger;
-use mtv_engine::run::{RunOptions, SkippedItem, run};
-use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, mtv_version, random_suffix};
+use mtv_engine::run::{RunOptions, run};
+use mtv_engine::session::{mtv_version, random_suffix};
 use mtv_engine::target::{Target, client_for, config_for, server_and_token};
 use serde_json::Value;
 
@@ -237,83 +233,25 @@ fn watch_plans(
 // ---------------------------------------------------------------------------------------------------
 // One run
 
-struct Suite {
-    config: mtv_config::RunConfig,
-    context: SessionContext,
-    scenarios: Vec<ScenarioSpec>,
-    skipped: Vec<SkippedItem>,
-}
-
 /// The default settings and the built-in vSphere profile, from an empty environment (whatever the
-/// caller's shell has).
-fn run_config() -> (mtv_config::RunConfig, SessionContext) {
+/// caller's shell has), with the tier0 selection gated by the MTV version the cluster runs: the
+/// CLI's own path (`mtv_engine::front`).
+fn suite(mtv_version: Option<String>) -> Front {
     let env = MapEnv::new();
-    let (settings, _) = Settings::resolve(&SettingsSources {
+    let sources = SettingsSources {
         file: None,
         tc: &[],
         set: &[],
         env: &env,
-    })
-    .expect("the default settings resolve");
-    let config =
-        resolve_run_config(settings, ProvidersFile::builtin()).expect("the built-in profile");
-    let context = SessionContext::from_run_config(&config, &env);
-    (config, context)
-}
-
-/// The tier0 selection, gated by the MTV version the cluster runs.
-fn suite(mtv_version: Option<String>) -> Suite {
-    let (config, context) = run_config();
-    let catalog = Catalog::builtin().expect("the built-in catalog loads");
-    let selection = Selection {
-        markers: Some(
-            MarkerExpr::parse(MARKERS, &known_marker_names()).expect("a valid marker expression"),
-        ),
-        keywords: None,
-        scenarios: None,
     };
-    let gate = GateContext {
-        provider_type: config.profile.provider_type,
-        profile_name: config.profile.name.clone(),
-        remote_ocp_cluster: None,
-        mtv_version,
-        copyoffload: CopyOffloadGate::Unsupported {
-            reason: "the default profile has no copy-offload".into(),
-        },
+    let (config, warnings) =
+        resolve_config(&sources, ProvidersFile::builtin()).expect("the default settings resolve");
+    let selection = SelectionInput {
+        markers: Some(MARKERS),
+        ..SelectionInput::default()
     };
-    let collection = collect(&catalog, &selection, &gate).expect("the collection succeeds");
-    let scenarios = collection
-        .selected_scenarios()
-        .into_iter()
-        .map(|i| {
-            let s = &catalog.scenarios[i];
-            ScenarioSpec {
-                name: s.name(),
-                class: s.entry.class.clone(),
-                config: s.entry.config.clone(),
-                steps: s.steps.clone(),
-            }
-        })
-        .collect();
-    let skipped = collection
-        .items
-        .iter()
-        .filter_map(|item| match &item.outcome {
-            Outcome::Skipped { reason } => Some(SkippedItem {
-                id: item.id.clone(),
-                scenario: item.scenario.clone(),
-                step: item.step.test_name().to_string(),
-                reason: reason.clone(),
-            }),
-            _ => None,
-        })
-        .collect();
-    Suite {
-        config,
-        context,
-        scenarios,
-        skipped,
-    }
+    load_front(config, warnings, &[], &selection, mtv_version, &env)
+        .expect("the tier0 collection succeeds")
 }
 
 struct RunFigures {
@@ -355,7 +293,7 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let watch_client = client_for(&target).await.expect("a client for the lab");
     let session_id = format!(
         "{}-{}",
-        run_config().0.settings.target_namespace_prefix,
+        suite(None).config.settings.target_namespace_prefix,
         random_suffix(4)
     );
     let namespace = mtv_engine::names::k8s_name(&session_id);
@@ -372,16 +310,14 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let (user_before, sys_before) = cpu_time();
     let started = Instant::now();
     let client = client_for(&target).await.expect("a client for the lab");
-    let (config, _) = run_config();
-    let version = mtv_version(&client, &config.settings.mtv_namespace)
+    let suite = suite(None);
+    let version = mtv_version(&client, &suite.config.settings.mtv_namespace)
         .await
         .expect("the lab reports an MTV version");
-    let suite = suite(version);
-    let needs = SessionNeeds {
-        warm: suite.scenarios.iter().any(|s| s.config.warm_migration),
-        remote: suite.scenarios.iter().any(|s| s.config.remote_destination),
-        copy_offload: false,
-    };
+    let suite = suite
+        .with_cluster_version(version)
+        .expect("the collection succeeds");
+    let scenarios = suite.scenarios();
     let ledger = Arc::new(
         Ledger::create(
             &results.join("resources.json"),
@@ -394,21 +330,20 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let (cluster_url, cluster_token) = server_and_token(&target).expect("the lab's server");
     let kube_config = config_for(&target).await.expect("the lab's kubeconfig");
     let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
+    let run_target = RunTarget {
+        cluster_url,
+        cluster_token,
+        kube_config,
+        session_id: Some(session_id),
+    };
     let outcome = run(
-        Bootstrap {
-            cluster: Cluster::new(client, ledger, sink.clone()),
-            context: suite.context.clone(),
-            profile: &suite.config.profile,
-            copy_offload: None,
-            needs,
-            cluster_url,
-            cluster_token,
-            kube_config,
-            session_id: Some(session_id),
-            timeouts: Timeouts::from_settings(&suite.config.settings),
-        },
-        suite.scenarios,
-        suite.skipped,
+        suite.bootstrap(
+            Cluster::new(client, ledger, sink.clone()),
+            run_target,
+            &scenarios,
+        ),
+        scenarios.clone(),
+        suite.skipped(),
         RunOptions {
             results_dir: results.to_path_buf(),
             jobs: JOBS,

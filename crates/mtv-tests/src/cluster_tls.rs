@@ -3,21 +3,15 @@
 //! and what to do, instead of kube's "client error (Connect)".
 
 use miette::Report;
-use mtv_config::Env;
 use mtv_engine::target::{Target, client_with_tls, server_and_token};
 
-use crate::cli::CommonArgs;
-use crate::front;
-
-/// A client for `target`; `insecure_verify_skip` (or `CLUSTER_VERIFY_SSL`) overrides the
-/// kubeconfig's own choice when set.
+/// A client for `target`; `insecure_verify_skip` (the setting, or `CLUSTER_VERIFY_SSL`) overrides
+/// the kubeconfig's own choice when set.
 pub async fn client(
     target: &Target,
-    args: &CommonArgs,
-    env: &dyn Env,
+    insecure_verify_skip: Option<bool>,
 ) -> Result<kube::Client, Report> {
-    let (settings, _) = front::load_settings(args, env)?;
-    client_with_tls(target, settings.insecure_verify_skip)
+    client_with_tls(target, insecure_verify_skip)
         .await
         .map_err(|e| miette::miette!("{e}"))
 }

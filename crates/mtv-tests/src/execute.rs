@@ -4,14 +4,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use miette::{Report, miette};
-use mtv_catalog::collect::Outcome;
 use mtv_config::Env;
 use mtv_engine::cluster::Cluster;
 use mtv_engine::events::{ChannelSink, Event, EventSink};
+use mtv_engine::front::RunTarget;
 use mtv_engine::ledger::Ledger;
-use mtv_engine::run::{Interrupt, RunOptions, SkippedItem, run};
-use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts, mtv_version, random_suffix};
+use mtv_engine::run::{Interrupt, RunOptions, run};
+use mtv_engine::session::{SessionNeeds, mtv_version, random_suffix};
 use mtv_engine::target::{
     Target, check_remote_cluster, client_for, config_with_tls, server_token_and_cluster,
 };
@@ -109,9 +108,10 @@ fn spawn_reporters(
 }
 
 pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8, Report> {
-    if let Some(code) = front::preflight_run(&args, env, cwd)? {
-        return Ok(code);
-    }
+    let front = match front::preflight_run(&args, env, cwd)? {
+        Ok(front) => front,
+        Err(code) => return Ok(code),
+    };
     let signals = StopSignals::register()?;
     std::fs::create_dir_all(&args.results).map_err(|e| {
         miette!(
@@ -146,43 +146,19 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         },
         (None, None) => unreachable!("a lab is started when no target is given"),
     };
-    let client = crate::cluster_tls::client(&target, &args.common, env).await?;
-    let (settings_preview, _) = front::load_settings(&args.common, env)?;
-    let cluster_version = mtv_version(&client, &settings_preview.mtv_namespace)
+    let settings = &front.config.settings;
+    let client = crate::cluster_tls::client(&target, settings.insecure_verify_skip).await?;
+    let cluster_version = mtv_version(&client, &settings.mtv_namespace)
         .await
         .map_err(|e| crate::cluster_tls::describe("read the MTV version", &target, &e))?;
-    let front = front::load_with_version(&args.common, env, cwd, cluster_version.clone())?;
+    let front = front
+        .with_cluster_version(cluster_version)
+        .map_err(Report::new)?;
     for warning in &front.warnings {
         eprintln!("warning: {warning}");
     }
-
-    let mut scenarios = Vec::new();
-    let mut skipped = Vec::new();
-    for index in front.collection.selected_scenarios() {
-        let scenario = &front.catalog.scenarios[index];
-        scenarios.push(ScenarioSpec {
-            name: scenario.name(),
-            class: scenario.entry.class.clone(),
-            config: scenario.entry.config.clone(),
-            steps: scenario.steps.clone(),
-        });
-    }
-    for item in &front.collection.items {
-        if let Outcome::Skipped { reason } = &item.outcome {
-            skipped.push(SkippedItem {
-                id: item.id.clone(),
-                scenario: item.scenario.clone(),
-                step: item.step.test_name().to_string(),
-                reason: reason.clone(),
-            });
-        }
-    }
-    let needs = SessionNeeds {
-        warm: scenarios.iter().any(|s| s.config.warm_migration),
-        remote: scenarios.iter().any(|s| s.config.remote_destination),
-        copy_offload: scenarios.iter().any(|s| s.config.copyoffload),
-    };
-    let copy_offload = front.config.profile.copyoffload(env).map_err(Report::new)?;
+    let scenarios = front.scenarios();
+    let skipped = front.skipped();
     let (cluster_url, cluster_token, cluster_name) =
         server_token_and_cluster(&target).map_err(plain)?;
     // The inventory client starts from the same configuration as the run's Kubernetes client.
@@ -190,7 +166,10 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         .await
         .map_err(plain)?;
     // Remote scenarios migrate into the cluster named by remote_ocp_cluster: it must be this one.
-    if let (true, Some(remote)) = (needs.remote, &front.config.settings.remote_ocp_cluster) {
+    if let (true, Some(remote)) = (
+        SessionNeeds::of(&scenarios).remote,
+        &front.config.settings.remote_ocp_cluster,
+    ) {
         check_remote_cluster(remote, &cluster_url, &cluster_name).map_err(plain)?;
     }
 
@@ -225,19 +204,15 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let reporters = spawn_reporters(fanout, rx);
     let sink: Arc<dyn EventSink> = Arc::new(ChannelSink(tx));
 
+    let cluster = Cluster::new(client, ledger, sink);
+    let run_target = RunTarget {
+        cluster_url,
+        cluster_token,
+        kube_config,
+        session_id: Some(session_id),
+    };
     let outcome = run(
-        Bootstrap {
-            cluster: Cluster::new(client, ledger, sink),
-            context: front.context.clone(),
-            profile: &front.config.profile,
-            copy_offload: copy_offload.as_ref(),
-            needs,
-            cluster_url,
-            cluster_token,
-            kube_config,
-            session_id: Some(session_id),
-            timeouts: Timeouts::from_settings(&front.config.settings),
-        },
+        front.bootstrap(cluster, run_target, &scenarios),
         scenarios,
         skipped,
         RunOptions {

@@ -5,35 +5,20 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use miette::Report;
-use mtv_catalog::collect::{Collection, CopyOffloadGate, GateContext, Selection, collect};
-use mtv_catalog::expr::{KeywordExpr, MarkerExpr};
-use mtv_catalog::{Catalog, known_marker_names};
-use mtv_config::{
-    ConfigWarning, Env, ProvidersFile, RunConfig, Settings, SettingsSources, resolve_run_config,
-};
-use mtv_engine::SessionContext;
+use mtv_config::{ConfigWarning, Env, ProvidersFile, Settings, SettingsSources};
+use mtv_engine::front::{self, SelectionInput};
 use mtv_report::RerunState;
 
 use crate::cli::{CommonArgs, RunArgs, TargetArgs};
 
-/// pytest's exit code when a selection collects no test: `-m`/`-k` deselected every item.
-pub const EXIT_NOTHING_SELECTED: u8 = 5;
+pub use mtv_api::exit::EXIT_NOTHING_SELECTED;
 
-/// Everything `list`, `plan` and `run` need, resolved and validated.
-pub struct Front {
-    pub config: RunConfig,
-    pub warnings: Vec<ConfigWarning>,
-    pub catalog: Catalog,
-    pub collection: Collection,
-    pub context: SessionContext,
-}
+/// Everything `list`, `plan` and `run` need, resolved and validated (the engine's one front).
+pub use mtv_engine::front::Front;
 
-/// Runtime settings from defaults, the settings file, the environment, `--tc`, `--set` and the
-/// dedicated flags (which win).
-pub fn load_settings(
-    args: &CommonArgs,
-    env: &dyn Env,
-) -> Result<(Settings, Vec<ConfigWarning>), Report> {
+/// Runs `f` with the settings sources the flags give: defaults, the settings file, the
+/// environment, `--tc`, `--set` and the dedicated flags (which win).
+fn with_sources<T>(args: &CommonArgs, env: &dyn Env, f: impl FnOnce(&SettingsSources) -> T) -> T {
     let mut set = args.set.clone();
     if let Some(name) = &args.source_provider {
         set.push(format!("source_provider={name}"));
@@ -44,13 +29,20 @@ pub fn load_settings(
     if let Some(url) = &args.inventory_url {
         set.push(format!("inventory_url={url}"));
     }
-    let sources = SettingsSources {
+    f(&SettingsSources {
         file: args.settings.as_deref(),
         tc: &args.tc,
         set: &set,
         env,
-    };
-    Settings::resolve(&sources).map_err(Report::new)
+    })
+}
+
+/// Runtime settings alone (`mtv-tests settings`, and the cluster's TLS before a run).
+pub fn load_settings(
+    args: &CommonArgs,
+    env: &dyn Env,
+) -> Result<(Settings, Vec<ConfigWarning>), Report> {
+    with_sources(args, env, Settings::resolve).map_err(Report::new)
 }
 
 pub fn load_providers(
@@ -61,94 +53,28 @@ pub fn load_providers(
     ProvidersFile::discover(args.providers_file.as_deref(), env, cwd).map_err(Report::new)
 }
 
+/// The front of `list`, `plan` and `run`: settings resolved once, the profile, the catalog and the
+/// collection, through `mtv_engine::front`.
 pub fn load(args: &CommonArgs, env: &dyn Env, cwd: &Path) -> Result<Front, Report> {
-    load_with_version(args, env, cwd, None)
-}
-
-/// [`load`], with the MTV version a cluster reported (it wins over the `mtv_version` setting for
-/// `min_mtv_version` gating).
-pub fn load_with_version(
-    args: &CommonArgs,
-    env: &dyn Env,
-    cwd: &Path,
-    cluster_mtv_version: Option<String>,
-) -> Result<Front, Report> {
-    let (settings, mut warnings) = load_settings(args, env)?;
     let providers = load_providers(args, env, cwd)?;
-    warnings.extend(providers.warnings.iter().cloned());
-    let config = resolve_run_config(settings, providers).map_err(Report::new)?;
-
-    let mut catalog = Catalog::builtin().map_err(Report::new)?;
-    for dir in &args.catalog {
-        catalog.extend_from_dir(dir).map_err(Report::new)?;
-    }
-
-    let known = known_marker_names();
-    let selection = Selection {
-        markers: args
-            .markers
-            .as_deref()
-            .map(|m| MarkerExpr::parse(m, &known))
-            .transpose()
-            .map_err(Report::new)?,
-        keywords: args
-            .keywords
-            .as_deref()
-            .map(KeywordExpr::parse)
-            .transpose()
-            .map_err(Report::new)?,
-        scenarios: None,
-    };
-    let selection = match &args.last_failed {
-        Some(path) => Selection {
-            scenarios: Some(last_failed(
-                &cwd.join(path),
-                &config.profile.name,
-                &mut warnings,
-            )?),
-            ..selection
-        },
-        None => selection,
-    };
-
-    let profile = &config.profile;
-    let copyoffload = if !profile.provider_type.supports_copy_offload() {
-        CopyOffloadGate::Unsupported {
-            reason: format!(
-                "copy-offload needs a vSphere source; profile '{}' is {}",
-                profile.name, profile.provider_type
-            ),
-        }
-    } else {
-        match profile.copyoffload(env) {
-            Ok(Some(_)) => CopyOffloadGate::Ready,
-            Ok(None) => CopyOffloadGate::Unsupported {
-                reason: format!(
-                    "profile '{}' has no copyoffload section; copy-offload scenarios need a vSphere profile with one",
-                    profile.name
-                ),
-            },
-            // A broken section is an error whatever is selected, so that `list`, `plan` and `run`
-            // (which resolves the section for its session) judge the same file the same way.
-            Err(error) => return Err(Report::new(error)),
-        }
-    };
-    let gate = GateContext {
-        provider_type: profile.provider_type,
-        profile_name: profile.name.clone(),
-        remote_ocp_cluster: config.settings.remote_ocp_cluster.clone(),
-        mtv_version: cluster_mtv_version.or_else(|| config.settings.mtv_version.clone()),
-        copyoffload,
-    };
-    let collection = collect(&catalog, &selection, &gate).map_err(Report::new)?;
-    let context = SessionContext::from_run_config(&config, env);
-    Ok(Front {
-        config,
-        warnings,
-        catalog,
-        collection,
-        context,
+    let (config, mut warnings) = with_sources(args, env, |sources| {
+        front::resolve_config(sources, providers)
     })
+    .map_err(Report::new)?;
+    let scenarios = match &args.last_failed {
+        Some(path) => Some(last_failed(
+            &cwd.join(path),
+            &config.profile.name,
+            &mut warnings,
+        )?),
+        None => None,
+    };
+    let selection = SelectionInput {
+        markers: args.markers.as_deref(),
+        keywords: args.keywords.as_deref(),
+        scenarios,
+    };
+    front::load_front(config, warnings, &args.catalog, &selection, None, env).map_err(Report::new)
 }
 
 /// The scenarios `--last-failed` reruns, from the rerun state at `path`.
@@ -226,8 +152,13 @@ fn nothing_selected(front: &Front, args: &CommonArgs) -> Option<String> {
 
 /// Everything `run` can judge before it starts a lab, connects or creates a file: its own options
 /// (`-j`, `--lab-faults`, where results go) and the same configuration `list` and `plan` judge.
-/// `Ok(Some(code))` ends the run with that code (nothing selected); errors are exit 2.
-pub fn preflight_run(args: &RunArgs, env: &dyn Env, cwd: &Path) -> Result<Option<u8>, Report> {
+/// `Ok(Err(code))` ends the run with that code (nothing selected); errors are exit 2; else the
+/// front the run goes on with.
+pub fn preflight_run(
+    args: &RunArgs,
+    env: &dyn Env,
+    cwd: &Path,
+) -> Result<Result<Front, u8>, Report> {
     check_lab_faults(args)?;
     check_kubeconfig(&args.target)?;
     // `run` writes these relative to the process's directory, as given.
@@ -237,8 +168,8 @@ pub fn preflight_run(args: &RunArgs, env: &dyn Env, cwd: &Path) -> Result<Option
     }
     let front = load(&args.common, env, cwd)?;
     match selection_exit_code(&front, &args.common) {
-        0 => Ok(None),
-        code => Ok(Some(code)),
+        0 => Ok(Ok(front)),
+        code => Ok(Err(code)),
     }
 }
 

@@ -11,15 +11,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use miette::Report;
+// Exit codes are defined once, in mtv_api::exit.
+use mtv_api::exit::EXIT_USAGE;
 use mtv_config::{Env, ProcessEnv};
 use mtv_engine::preview::{ScenarioInput, preview_run};
 use serde_json::json;
 
 use crate::cli::{Cli, Command, Format};
-
-/// Exit codes (see ARCHITECTURE.md): 0 passed, 1 a test failed, 2 usage or configuration error,
-/// 3 teardown left resources behind, 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP.
-const EXIT_USAGE: u8 = 2;
 
 /// Diagnostics wrap at `$COLUMNS` when it is set (terminals export it; tests set it wide).
 fn install_diagnostic_hook() {

@@ -7,17 +7,13 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use mtv_catalog::collect::{CopyOffloadGate, GateContext, Outcome, Selection, collect};
-use mtv_catalog::expr::{KeywordExpr, MarkerExpr};
-use mtv_catalog::{Catalog, known_marker_names};
-use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
-use mtv_engine::SessionContext;
+use mtv_config::{MapEnv, ProvidersFile, SettingsSources};
 use mtv_engine::cluster::Cluster;
 use mtv_engine::events::{Event, EventSink, StepOutcome};
+use mtv_engine::front::{RunTarget, SelectionInput, load_front, resolve_config};
 use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
-use mtv_engine::session::{Bootstrap, SessionNeeds, Timeouts};
 use mtv_engine::target::{Target, client_for, config_for};
 use mtv_lab::{FaultSpec, LabOptions, LabServer};
 
@@ -132,38 +128,30 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let set: Vec<String> = std::iter::once(format!("source_provider={}", request.profile))
         .chain(request.settings.iter().map(|s| s.to_string()))
         .collect();
-    let (settings, _) = Settings::resolve(&SettingsSources {
+    let sources = SettingsSources {
         file: None,
         tc: &[],
         set: &set,
         env: &env,
-    })
-    .unwrap();
-    let config = resolve_run_config(settings, ProvidersFile::builtin()).unwrap();
-    let copy_offload = config.profile.copyoffload(&env).unwrap();
-    let context = SessionContext::from_run_config(&config, &env);
-    let catalog = Catalog::builtin().unwrap();
-    let selection = Selection {
-        markers: Some(MarkerExpr::parse(request.markers, &known_marker_names()).unwrap()),
-        keywords: request.keywords.map(|k| KeywordExpr::parse(k).unwrap()),
+    };
+    // The CLI's path: mtv_engine::front, with the version the lab's MTV reports.
+    let (config, warnings) = resolve_config(&sources, ProvidersFile::builtin()).unwrap();
+    let selection = SelectionInput {
+        markers: Some(request.markers),
+        keywords: request.keywords,
         scenarios: None,
     };
-    let gate = GateContext {
-        provider_type: config.profile.provider_type,
-        profile_name: config.profile.name.clone(),
-        remote_ocp_cluster: None,
-        mtv_version: Some("2.10.0".into()),
-        copyoffload: if copy_offload.is_some() {
-            CopyOffloadGate::Ready
-        } else {
-            CopyOffloadGate::Unsupported {
-                reason: "the profile has no copyoffload section".into(),
-            }
-        },
-    };
-    let collection = collect(&catalog, &selection, &gate).unwrap();
-    let mut chosen = collection.selected_scenarios();
-    for (i, scenario) in catalog.scenarios.iter().enumerate() {
+    let front = load_front(
+        config,
+        warnings,
+        &[],
+        &selection,
+        Some("2.10.0".into()),
+        &env,
+    )
+    .unwrap();
+    let mut chosen = front.collection.selected_scenarios();
+    for (i, scenario) in front.catalog.scenarios.iter().enumerate() {
         if request.forced.contains(&scenario.entry.class.as_str()) && !chosen.contains(&i) {
             chosen.push(i);
         }
@@ -171,13 +159,7 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let scenarios: Vec<ScenarioSpec> = chosen
         .into_iter()
         .map(|i| {
-            let s = &catalog.scenarios[i];
-            let mut spec = ScenarioSpec {
-                name: s.name(),
-                class: s.entry.class.clone(),
-                config: s.entry.config.clone(),
-                steps: s.steps.clone(),
-            };
+            let mut spec = front.scenario(i);
             (request.tweak)(&mut spec);
             spec
         })
@@ -188,28 +170,19 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
         request.markers,
         request.keywords
     );
-    let skipped = collection
-        .items
-        .iter()
+    let skipped: Vec<SkippedItem> = front
+        .skipped()
+        .into_iter()
         .filter(|item| {
             !request
                 .forced
                 .iter()
                 .any(|class| item.scenario.starts_with(class))
         })
-        .filter_map(|item| match &item.outcome {
-            Outcome::Skipped { reason } => Some(SkippedItem {
-                id: item.id.clone(),
-                scenario: item.scenario.clone(),
-                step: item.step.test_name().to_string(),
-                reason: reason.clone(),
-            }),
-            _ => None,
-        })
         .collect();
     let results = tempfile::tempdir().unwrap();
     let ledger_path = results.path().join("resources.json");
-    let ledger = Arc::new(Ledger::create(&ledger_path, "test", "lab").unwrap());
+    let ledger = Arc::new(Ledger::create(&ledger_path, "test", &lab.base_url()).unwrap());
     let recorder = Arc::new(Recorder::default());
     let target = Target::InMemory {
         kubeconfig_yaml: lab.kubeconfig_yaml(),
@@ -217,24 +190,20 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
     let client = client_for(&target).await.unwrap();
     let kube_config = config_for(&target).await.unwrap();
     let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
-    let needs = SessionNeeds {
-        warm: scenarios.iter().any(|s| s.config.warm_migration),
-        remote: false,
-        copy_offload: scenarios.iter().any(|s| s.config.copyoffload),
-    };
-    let outcome = run(
-        Bootstrap {
-            cluster: Cluster::new(client, ledger, recorder.clone()),
-            context,
-            profile: &config.profile,
-            copy_offload: copy_offload.as_ref(),
-            needs,
+    // These runs make no remote destination Provider, whatever the scenarios ask.
+    let mut bootstrap = front.bootstrap(
+        Cluster::new(client, ledger, recorder.clone()),
+        RunTarget {
             cluster_url: lab.base_url(),
             cluster_token: request.token.map(str::to_string),
             kube_config,
             session_id: None,
-            timeouts: Timeouts::from_settings(&config.settings),
         },
+        &scenarios,
+    );
+    bootstrap.needs.remote = false;
+    let outcome = run(
+        bootstrap,
         scenarios,
         skipped,
         RunOptions {
