@@ -24,7 +24,6 @@ use crate::ledger::LedgerEntry;
 use crate::names::k8s_name;
 use crate::session::{SESSION_LABEL, Session};
 
-#[path = "scenario_checks.rs"]
 mod checks;
 
 /// A scenario to run.

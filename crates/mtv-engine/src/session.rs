@@ -392,17 +392,8 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     cluster.set_api_unreachable_timeout(timeouts.api_unreachable);
     cluster.learn_server(&cluster_url);
     let mtv_namespace = context.mtv_namespace.clone();
-    let version = read_mtv_version(cluster.client(), &mtv_namespace).await?;
-    check_forklift_pods(&cluster, &mtv_namespace, timeouts.forklift_pods).await?;
-    let traits = TargetTraits::read(&cluster, &mtv_namespace).await?;
-    // Before anything is created: a cluster whose inventory cannot be found stops the run here.
-    let inventory = Inventory::discover(
-        &cluster,
-        &kube_config,
-        &mtv_namespace,
-        context.inventory_url.as_deref(),
-    )
-    .await?;
+    let (version, traits, inventory) =
+        read_target(&cluster, &kube_config, &context, &timeouts).await?;
 
     let id = session_id
         .unwrap_or_else(|| format!("{}-{}", context.target_namespace_prefix, random_suffix(4)));
@@ -415,26 +406,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     );
     let namespace = names.session_namespace();
     create_session_namespace(&cluster, &namespace, &id).await?;
-    // OpenShift sources keep their VMs in a namespace of this cluster, on the lab as on a real one.
-    let cluster_namespace = match context.provider_type {
-        ProviderType::Openshift => {
-            let source_namespace = names.source_vms_namespace();
-            create_session_namespace(&cluster, &source_namespace, &id).await?;
-            Some(ClusterSourceNamespace {
-                namespace: source_namespace,
-                storage_class: context.storage_class.clone(),
-                labels: BTreeMap::from([(SESSION_LABEL.to_string(), id.clone())]),
-            })
-        }
-        _ => None,
-    };
-    let source_config = source_config(
-        &context,
-        profile,
-        cluster.client().clone(),
-        cluster_namespace,
-    );
-    let source = mtv_providers::connect(&source_config).await?;
+    let source = connect_source(&cluster, &mut names, &context, profile, &id).await?;
 
     let session_label = json!({ SESSION_LABEL: id });
     let source_provider = create_source_provider(
@@ -528,6 +500,59 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         traits,
         names: Mutex::new(names),
     })
+}
+
+/// What the target is, read before anything is created: the MTV version, Forklift's pods up, the
+/// target's traits, and the inventory (a cluster whose inventory cannot be found stops the run here).
+async fn read_target(
+    cluster: &Cluster,
+    kube_config: &kube::Config,
+    context: &SessionContext,
+    timeouts: &Timeouts,
+) -> Result<(Option<String>, TargetTraits, Inventory), SessionError> {
+    let mtv_namespace = &context.mtv_namespace;
+    let version = read_mtv_version(cluster.client(), mtv_namespace).await?;
+    check_forklift_pods(cluster, mtv_namespace, timeouts.forklift_pods).await?;
+    let traits = TargetTraits::read(cluster, mtv_namespace).await?;
+    let inventory = Inventory::discover(
+        cluster,
+        kube_config,
+        mtv_namespace,
+        context.inventory_url.as_deref(),
+    )
+    .await?;
+    Ok((version, traits, inventory))
+}
+
+/// The run's source adapter. An OpenShift source keeps its VMs in a namespace of this cluster
+/// (made here, on the lab as on a real one); which adapter serves the profile is
+/// `mtv_providers::connect`'s choice.
+async fn connect_source(
+    cluster: &Cluster,
+    names: &mut SessionNames<'static>,
+    context: &SessionContext,
+    profile: &ProviderProfile,
+    session: &str,
+) -> Result<Source, SessionError> {
+    let cluster_namespace = match context.provider_type {
+        ProviderType::Openshift => {
+            let source_namespace = names.source_vms_namespace();
+            create_session_namespace(cluster, &source_namespace, session).await?;
+            Some(ClusterSourceNamespace {
+                namespace: source_namespace,
+                storage_class: context.storage_class.clone(),
+                labels: BTreeMap::from([(SESSION_LABEL.to_string(), session.to_string())]),
+            })
+        }
+        _ => None,
+    };
+    let config = source_config(
+        context,
+        profile,
+        cluster.client().clone(),
+        cluster_namespace,
+    );
+    Ok(mtv_providers::connect(&config).await?)
 }
 
 /// The one place a provider profile becomes the adapters' [`SourceConfig`]; which adapter that

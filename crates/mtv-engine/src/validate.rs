@@ -1092,5 +1092,4 @@ fn compare_kept(path: &str, sent: &Value, stored: &Value, out: &mut Vec<String>)
 }
 
 #[cfg(test)]
-#[path = "validate_tests.rs"]
 mod tests;

@@ -363,10 +363,36 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
 
     let events = sink.0.lock().map(|e| e.clone()).unwrap_or_default();
     let sightings = sightings.0.lock().map(|s| s.clone()).unwrap_or_default();
+    let observed = observe(&events, &sightings);
+    RunFigures {
+        wall,
+        cpu_user: user_after.saturating_sub(user_before),
+        cpu_sys: sys_after.saturating_sub(sys_before),
+        requests,
+        migrated_vms: observed.migrated_vms,
+        delays_per_plan: observed.delays_per_plan,
+        delays_per_scenario: observed.delays_per_scenario,
+        outcomes: observed.outcomes,
+        exit_code: outcome.exit_code,
+        leftovers: outcome.leftovers,
+    }
+}
+
+/// What the events and the bench's own Plan watch show of one run.
+struct Observed {
+    migrated_vms: usize,
+    delays_per_plan: Vec<f64>,
+    delays_per_scenario: Vec<f64>,
+    outcomes: BTreeMap<&'static str, usize>,
+}
+
+/// Outcomes by label, migrated VMs, and how long after each Plan's success (the bench's watch saw
+/// it) the engine finished its scenario's `test_migrate_vms` step.
+fn observe(events: &[(Instant, Event)], sightings: &HashMap<String, (Instant, usize)>) -> Observed {
     let mut plan_scenario = HashMap::new();
     let mut step_finished = HashMap::new();
     let mut outcomes = BTreeMap::new();
-    for (at, event) in &events {
+    for (at, event) in events {
         match event {
             Event::ResourceCreated {
                 resource,
@@ -395,7 +421,7 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let mut delays_per_plan = Vec::new();
     let mut last_plan_of_scenario: HashMap<&String, Instant> = HashMap::new();
     let mut migrated_vms = 0;
-    for (plan, (seen, vms)) in &sightings {
+    for (plan, (seen, vms)) in sightings {
         migrated_vms += vms;
         let Some(scenario) = plan_scenario.get(plan) else {
             continue;
@@ -415,17 +441,11 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
                 .map(|finished| signed_ms(*finished, *seen))
         })
         .collect();
-    RunFigures {
-        wall,
-        cpu_user: user_after.saturating_sub(user_before),
-        cpu_sys: sys_after.saturating_sub(sys_before),
-        requests,
+    Observed {
         migrated_vms,
         delays_per_plan,
         delays_per_scenario,
         outcomes,
-        exit_code: outcome.exit_code,
-        leftovers: outcome.leftovers,
     }
 }
 

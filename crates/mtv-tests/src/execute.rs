@@ -107,19 +107,9 @@ fn spawn_reporters(
     })
 }
 
-pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8, Report> {
-    let front = match front::preflight_run(&args, env, cwd)? {
-        Ok(front) => front,
-        Err(code) => return Ok(code),
-    };
-    let signals = StopSignals::register()?;
-    std::fs::create_dir_all(&args.results).map_err(|e| {
-        miette!(
-            "cannot create the results directory {}: {e}",
-            args.results.display()
-        )
-    })?;
-    // The cluster first: min_mtv_version gating uses the version it runs.
+/// The run's target: the cluster `--kubeconfig`/`--context` name, else an embedded lab started now
+/// (returned too, to be shut down at the end).
+async fn start_target(args: &RunArgs) -> Result<(Option<mtv_lab::LabServer>, Target), Report> {
     let explicit = explicit_target(&args.target);
     let lab_server = match &explicit {
         Some(_) => None,
@@ -146,6 +136,46 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         },
         (None, None) => unreachable!("a lab is started when no target is given"),
     };
+    Ok((lab_server, target))
+}
+
+/// The reporters of a run: JUnit, the event log, rerun state, the HTML report, and the console (or
+/// the event log on stdout with `--format json`).
+fn reporters(args: &RunArgs) -> Result<Fanout, Report> {
+    let junit_path = args
+        .junitxml
+        .clone()
+        .unwrap_or_else(|| args.results.join("junit.xml"));
+    let event_log = EventLog::create(args.results.join("events.jsonl")).map_err(plain)?;
+    let mut fanout = Fanout::new()
+        .with(JunitReport::new(&junit_path))
+        .with(event_log)
+        .with(RerunReport::new(args.results.join("rerun.json")))
+        .with(HtmlReport::new(args.results.join("report.html")));
+    // `--format json` streams the event log on stdout, for tools; otherwise a person reads the console.
+    match args.common.format {
+        crate::cli::Format::Json => fanout.push(EventLog::new(std::io::stdout())),
+        crate::cli::Format::Human => {
+            fanout.push(Console::stdout(ConsoleMode::detect(args.no_progress)))
+        }
+    }
+    Ok(fanout)
+}
+
+pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8, Report> {
+    let front = match front::preflight_run(&args, env, cwd)? {
+        Ok(front) => front,
+        Err(code) => return Ok(code),
+    };
+    let signals = StopSignals::register()?;
+    std::fs::create_dir_all(&args.results).map_err(|e| {
+        miette!(
+            "cannot create the results directory {}: {e}",
+            args.results.display()
+        )
+    })?;
+    // The cluster first: min_mtv_version gating uses the version it runs.
+    let (lab_server, target) = start_target(&args).await?;
     let settings = &front.config.settings;
     let client = crate::cluster_tls::client(&target, settings.insecure_verify_skip).await?;
     let cluster_version = mtv_version(&client, &settings.mtv_namespace)
@@ -183,23 +213,7 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         Arc::new(Ledger::create(&ledger_path, &session_id, &target.describe()).map_err(plain)?);
     let interrupt = install_interrupt(signals, ledger.clone());
 
-    let junit_path = args
-        .junitxml
-        .clone()
-        .unwrap_or_else(|| args.results.join("junit.xml"));
-    let event_log = EventLog::create(args.results.join("events.jsonl")).map_err(plain)?;
-    let mut fanout = Fanout::new()
-        .with(JunitReport::new(&junit_path))
-        .with(event_log)
-        .with(RerunReport::new(args.results.join("rerun.json")))
-        .with(HtmlReport::new(args.results.join("report.html")));
-    // `--format json` streams the event log on stdout, for tools; otherwise a person reads the console.
-    match args.common.format {
-        crate::cli::Format::Json => fanout.push(EventLog::new(std::io::stdout())),
-        crate::cli::Format::Human => {
-            fanout.push(Console::stdout(ConsoleMode::detect(args.no_progress)))
-        }
-    }
+    let fanout = reporters(&args)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let reporters = spawn_reporters(fanout, rx);
     let sink: Arc<dyn EventSink> = Arc::new(ChannelSink(tx));

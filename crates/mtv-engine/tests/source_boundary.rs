@@ -1,0 +1,143 @@
+//! The engine maps a profile to a `SourceConfig` in one function (`session::source_config`) and
+//! leaves the choice of adapter to `mtv_providers::connect`: against a lab that serves the profile's
+//! source the same config gets the lab's adapter, for a source the target does not serve it goes to
+//! the real protocol. What the ledger keeps (`SourceRef`) reaches the source again through
+//! `mtv_providers::reconnect`. And the target's Forklift clock is read from what it serves.
+
+mod common;
+
+use std::sync::Arc;
+
+use mtv_api::clock::ForkliftClock;
+use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
+use mtv_engine::SessionContext;
+use mtv_engine::cluster::Cluster;
+use mtv_engine::ledger::Ledger;
+use mtv_engine::session::source_config;
+use mtv_engine::target::{Target, TargetTraits, client_for};
+use mtv_providers::{CloneRequest, SourceProvider, SourceRefKind};
+
+fn builtin(profile: &str) -> (mtv_config::RunConfig, SessionContext) {
+    let env = MapEnv::new();
+    let set = [format!("source_provider={profile}")];
+    let (settings, _) = Settings::resolve(&SettingsSources {
+        file: None,
+        tc: &[],
+        set: &set,
+        env: &env,
+    })
+    .unwrap();
+    let config = resolve_run_config(settings, ProvidersFile::builtin()).unwrap();
+    let context = SessionContext::from_run_config(&config, &env);
+    (config, context)
+}
+
+async fn client(lab: &mtv_lab::LabServer) -> kube::Client {
+    client_for(&Target::InMemory {
+        kubeconfig_yaml: lab.kubeconfig_yaml(),
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_config_reaches_the_lab_source_or_the_real_protocol_by_what_the_target_serves() {
+    let lab = common::lab("", None).await;
+    let client = client(&lab).await;
+    let (config, context) = builtin("vsphere");
+    let source_config = source_config(&context, &config.profile, client.clone(), None);
+    assert_eq!(source_config.provider_type, context.provider_type);
+    assert_eq!(
+        Some(source_config.url.as_str()),
+        config.profile.api_url.as_deref()
+    );
+    let shown = format!("{source_config:?}");
+    assert!(shown.contains("<redacted>"), "{shown}");
+    if !source_config.password.is_empty() {
+        assert!(!shown.contains(&source_config.password), "{shown}");
+    }
+
+    // The lab serves this vSphere: its adapter, found by type and URL.
+    let source = mtv_providers::connect(&source_config).await.unwrap();
+    let reference = source.source_ref();
+    assert!(
+        matches!(reference.kind, SourceRefKind::Lab { .. }),
+        "{reference:?}"
+    );
+    let template = source
+        .find("mtv-tests-rhel8")
+        .await
+        .unwrap()
+        .expect("the lab's template");
+    let clone = source
+        .clone_vm(
+            &template.id,
+            &CloneRequest {
+                name: "boundary-clone".into(),
+                ..CloneRequest::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // The ledger's reference, as JSON and back, reaches the same source for teardown.
+    let stored: mtv_providers::SourceRef =
+        serde_json::from_str(&serde_json::to_string(&reference).unwrap()).unwrap();
+    let again = mtv_providers::reconnect(&stored, &client, &[])
+        .await
+        .unwrap();
+    assert!(again.facts(&clone.id).await.is_ok());
+    again.delete_vm(&clone.id).await.unwrap();
+    assert!(source.find("boundary-clone").await.unwrap().is_none());
+
+    // A vSphere the target does not serve: the same config goes to the real protocol, which says
+    // it cannot log in (nothing listens there), never "not a lab".
+    let mut elsewhere = source_config.clone();
+    elsewhere.url = "https://127.0.0.1:1/sdk".into();
+    elsewhere.host = Some("127.0.0.1:1".into());
+    elsewhere.insecure_skip_verify = true;
+    let error = mtv_providers::connect(&elsewhere)
+        .await
+        .err()
+        .expect("nothing listens there")
+        .to_string();
+    assert!(error.contains("vSphere at 127.0.0.1:1"), "{error}");
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forklift_clock_is_what_the_target_serves() {
+    let lab = mtv_lab::LabServer::start(mtv_lab::LabOptions {
+        speed: 2.5,
+        ..mtv_lab::LabOptions::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::create(&dir.path().join("r.json"), "s", "t").unwrap());
+    let cluster = Cluster::new(
+        client(&lab).await,
+        ledger,
+        Arc::new(common::Recorder::default()),
+    );
+    let traits = TargetTraits::read(&cluster, "openshift-mtv").await.unwrap();
+    assert_eq!(traits.clock, ForkliftClock::Compressed { speed: 2.5 });
+
+    // Without the ConfigMap (as on every real cluster) a Forklift minute lasts a minute.
+    cluster
+        .delete_until(
+            &mtv_engine::cluster::kinds::CONFIG_MAP,
+            Some("openshift-mtv"),
+            mtv_api::clock::CLOCK_CONFIG_MAP,
+            tokio::time::Instant::now() + std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let traits = TargetTraits::read(&cluster, "openshift-mtv").await.unwrap();
+    assert_eq!(traits.clock, ForkliftClock::Real);
+    assert_eq!(
+        traits.forklift_minutes(2.0),
+        std::time::Duration::from_secs(120)
+    );
+    lab.shutdown().await;
+}
