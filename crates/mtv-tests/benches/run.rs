@@ -318,16 +318,12 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
         .with_cluster_version(version)
         .expect("the collection succeeds");
     let scenarios = suite.scenarios();
+    let (cluster_url, cluster_token) = server_and_token(&target).expect("the lab's server");
     let ledger = Arc::new(
-        Ledger::create(
-            &results.join("resources.json"),
-            &session_id,
-            &target.describe(),
-        )
-        .expect("a ledger"),
+        Ledger::create(&results.join("resources.json"), &session_id, &cluster_url)
+            .expect("a ledger"),
     );
     let sink = Arc::new(TimedSink::default());
-    let (cluster_url, cluster_token) = server_and_token(&target).expect("the lab's server");
     let kube_config = config_for(&target).await.expect("the lab's kubeconfig");
     let (_interrupt_tx, interrupt) = tokio::sync::watch::channel(None);
     let run_target = RunTarget {

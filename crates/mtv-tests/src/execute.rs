@@ -209,8 +209,8 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         random_suffix(4)
     );
     let ledger_path = args.results.join("resources.json");
-    let ledger =
-        Arc::new(Ledger::create(&ledger_path, &session_id, &target.describe()).map_err(plain)?);
+    // The ledger names the target as reports do: its API server, from the kubeconfig.
+    let ledger = Arc::new(Ledger::create(&ledger_path, &session_id, &cluster_url).map_err(plain)?);
     let interrupt = install_interrupt(signals, ledger.clone());
 
     let fanout = reporters(&args)?;
