@@ -26,6 +26,9 @@ pub enum RecordedSource {
     Ref(SourceRef),
     /// `lab:<name>`, `openshift:<namespace>` or `vsphere:<server>` (ledger version 1).
     Legacy(String),
+    /// A reference this build cannot read (a newer build's adapter or version): the ledger still
+    /// loads, and teardown says what to do with that VM.
+    Unknown(serde_json::Value),
 }
 
 impl RecordedSource {
@@ -34,6 +37,10 @@ impl RecordedSource {
         match self {
             RecordedSource::Ref(reference) => Ok(reference.clone()),
             RecordedSource::Legacy(text) => SourceRef::from_legacy(text, provider_type),
+            RecordedSource::Unknown(value) => Err(format!(
+                "{value} is not a source reference this build knows (written by a newer \
+                 mtv-tests?); clean with the build that wrote the ledger"
+            )),
         }
     }
 }
@@ -333,6 +340,14 @@ mod tests {
         let again = Ledger::load(&path).unwrap();
         assert!(again.entries[0].is_removed());
         assert_eq!(again.entries[1], ledger.entries()[1]);
+    }
+
+    #[test]
+    fn a_source_this_build_does_not_know_loads_and_says_what_to_do() {
+        let unknown: RecordedSource =
+            serde_json::from_str(r#"{"version": 1, "adapter": "xen", "host": "h"}"#).unwrap();
+        let why = unknown.resolve("xen").unwrap_err();
+        assert!(why.contains("newer"), "{why}");
     }
 
     #[test]
