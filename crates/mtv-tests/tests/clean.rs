@@ -26,19 +26,6 @@ fn recorded<'a>(ledger: &'a Value, kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in the ledger: {ledger:#}"))["resource"]
 }
 
-fn clean(lab: &ServedLab, extra: &[&str]) -> std::process::Output {
-    let kubeconfig = lab.kubeconfig_arg();
-    let mut args = vec![
-        "clean",
-        "--ledger",
-        "out/resources.json",
-        "--kubeconfig",
-        &kubeconfig,
-    ];
-    args.extend(extra);
-    mtv_tests(lab.path(), &args)
-}
-
 #[test]
 fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
     let Some(lab) = ServedLab::start("4") else {
@@ -73,7 +60,7 @@ fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
     let their_uid = theirs["metadata"]["uid"].as_str().unwrap();
     assert_ne!(Some(their_uid), namespace["uid"].as_str());
 
-    let output = clean(&lab, &[]);
+    let output = lab.clean(&[]);
     let shown = text(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
     assert!(
@@ -106,15 +93,7 @@ fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
             .all(|line| line == &format!("Namespace /{ns}") || line.contains(&format!(" {ns}/"))),
         "left behind outside the foreign namespace: {extra:#?}"
     );
-    let ledger = lab.ledger();
-    assert!(
-        ledger["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["removed"] == true),
-        "{ledger:#}"
-    );
+    assert!(lab.ledger_all_removed(), "{:#}", lab.ledger());
 }
 
 #[test]
@@ -142,7 +121,7 @@ fn clean_gives_up_after_its_bound_and_lists_what_remains() {
         r#"{"metadata":{"finalizers":["example.com/never-goes"]}}"#,
     ]);
 
-    let output = clean(&lab, &["--timeout", "5"]);
+    let output = lab.clean(&["--timeout", "5"]);
     let shown = text(&output);
     assert_eq!(output.status.code(), Some(3), "{shown}");
     assert!(
@@ -169,7 +148,7 @@ fn clean_gives_up_after_its_bound_and_lists_what_remains() {
         "-p",
         r#"{"metadata":{"finalizers":null}}"#,
     ]);
-    let output = clean(&lab, &[]);
+    let output = lab.clean(&[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(text(&output).contains("clean: nothing left"));
     assert_eq!(lab.cluster_state(), before);
@@ -196,7 +175,7 @@ fn clean_releases_the_lease_of_a_run_that_kept_everything() {
         serde_json::json!([session])
     );
 
-    let output = clean(&lab, &[]);
+    let output = lab.clean(&[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let (interval, _) = lab.precopy_interval();
     assert_eq!(interval, original);
@@ -232,7 +211,7 @@ fn clean_also_removes_what_carries_the_session_label_but_missed_the_ledger() {
         "mtv-tests/session=auto-zzzz",
     ]);
 
-    let output = clean(&lab, &[]);
+    let output = lab.clean(&[]);
     let shown = text(&output);
     assert_eq!(output.status.code(), Some(0), "{shown}");
     assert!(

@@ -97,28 +97,10 @@ fn a_served_lab_times_the_warm_cutover_by_its_speed_and_an_old_ledger_still_clea
         serde_json::to_string_pretty(&ledger).unwrap(),
     )
     .unwrap();
-    let kubeconfig = lab.kubeconfig_arg();
-    let clean = mtv_tests(
-        lab.path(),
-        &[
-            "clean",
-            "--ledger",
-            "out/resources.json",
-            "--kubeconfig",
-            &kubeconfig,
-        ],
-    );
+    let clean = lab.clean(&[]);
     let shown = text(&clean);
     assert_eq!(clean.status.code(), Some(0), "{shown}");
     assert!(shown.contains("deleted SourceVm"), "{shown}");
-    let after = lab.ledger();
-    assert!(
-        after["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["removed"] == true),
-        "{after:#}"
-    );
+    assert!(lab.ledger_all_removed(), "{:#}", lab.ledger());
     assert_eq!(lab.cluster_state(), before);
 }

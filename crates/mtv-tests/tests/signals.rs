@@ -222,16 +222,7 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
         "{ledger:#}"
     );
     finalizer("null");
-    let clean = mtv_tests(
-        lab.path(),
-        &[
-            "clean",
-            "--ledger",
-            "out/resources.json",
-            "--kubeconfig",
-            &lab.kubeconfig_arg(),
-        ],
-    );
+    let clean = lab.clean(&[]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
     assert_eq!(lab.cluster_state(), before);
 }

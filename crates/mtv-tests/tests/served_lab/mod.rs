@@ -127,6 +127,29 @@ impl ServedLab {
         serde_json::from_str(&text).expect("the ledger is JSON")
     }
 
+    /// `mtv-tests clean` of the ledger in `out/` against this lab, then `extra` options.
+    pub fn clean(&self, extra: &[&str]) -> Output {
+        let kubeconfig = self.kubeconfig_arg();
+        let mut args = vec![
+            "clean",
+            "--ledger",
+            "out/resources.json",
+            "--kubeconfig",
+            &kubeconfig,
+        ];
+        args.extend(extra);
+        mtv_tests(self.path(), &args)
+    }
+
+    /// Whether every entry of the ledger in `out/` is marked removed.
+    pub fn ledger_all_removed(&self) -> bool {
+        self.ledger()["entries"]
+            .as_array()
+            .expect("ledger entries")
+            .iter()
+            .all(|e| e["removed"] == true)
+    }
+
     /// A kubectl command against the lab.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.kubectl);
