@@ -251,7 +251,18 @@ impl View<'_> {
             );
         }
         let up = vm.power_state == PowerState::On;
-        node = node.field("status", if up { "up" } else { "down" });
+        node = node
+            .child(
+                Node::new("serial_number")
+                    .field("policy", "custom")
+                    .field("value", &vm.uuid),
+            )
+            .field("status", if up { "up" } else { "down" });
+        if up && vm.guest_agent {
+            // What the guest agent reports while the VM runs.
+            let family = if vm.is_windows() { "Windows" } else { "Linux" };
+            node = node.child(Node::new("guest_operating_system").field("family", family));
+        }
         match vm.host.as_deref().filter(|_| up) {
             Some(host) => node.child(Node::reference("host", &href("hosts", host), host)),
             None => node,
@@ -466,9 +477,10 @@ impl View<'_> {
             .child(Node::new("data_centers").child(self.data_center_ref().listed()))
     }
 
-    /// An event's id: a number, the same for the same entry of the same VM's log.
+    /// An event's id: a number, the same for the same entry of the same VM's log, growing with the
+    /// log as the engine's do (events of one second are told apart by it).
     pub fn event_id(vm: &Vm, index: usize) -> u64 {
-        1_000 + fnv(&format!("{}/event/{index}", vm.id)) % 1_000_000_000
+        (1 + fnv(&vm.id) % 1_000_000) * 100_000 + index as u64
     }
 
     pub fn event(&self, vm: &Vm, index: usize) -> Node {
