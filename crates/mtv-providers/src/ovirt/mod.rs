@@ -91,6 +91,12 @@ impl fmt::Debug for OvirtConfig {
 /// The engine's base (`https://host[:port]`) and API URL of a configured URL.
 fn endpoint_of(api_url: &str) -> Result<(String, String), String> {
     let trimmed = api_url.trim().trim_end_matches('/');
+    // The Python suite's example profile writes the URL without a scheme; the engine speaks https.
+    let trimmed = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("https://{trimmed}")
+    };
     let uri: ::http::Uri = trimmed
         .parse()
         .map_err(|e| format!("`{trimmed}` is not a URL: {e}"))?;
@@ -488,5 +494,47 @@ impl OvirtSource {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_urls_become_base_and_api() {
+        let (base, api) = endpoint_of("https://engine.example.com:8443/ovirt-engine/api/").unwrap();
+        assert_eq!(base, "https://engine.example.com:8443");
+        assert_eq!(api, "https://engine.example.com:8443/ovirt-engine/api");
+        let (_, api) = endpoint_of("engine.example.com").unwrap();
+        assert_eq!(api, "https://engine.example.com/ovirt-engine/api");
+        assert!(endpoint_of("http://engine/ovirt-engine/api").is_err());
+    }
+
+    #[test]
+    fn configs_never_show_the_password() {
+        let config = OvirtConfig::new(
+            "p",
+            "https://e/ovirt-engine/api",
+            "admin@internal",
+            "s3cret!",
+        );
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret!") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+        assert_eq!(config.required_datacenter.as_deref(), Some(MTV_DATACENTER));
+    }
+
+    #[test]
+    fn faults_read_as_reason_and_detail() {
+        let body =
+            br#"{"reason": "Operation Failed", "detail": "[Cannot run VM. VM is running.]"}"#;
+        assert_eq!(
+            fault_message(body),
+            "Operation Failed [Cannot run VM. VM is running.]"
+        );
+        assert_eq!(encode("name=a b"), "name%3Da%20b");
     }
 }
