@@ -196,3 +196,178 @@ async fn the_official_sdk_creates_powers_and_deletes_a_vm_that_the_inventory_see
     let (status, _) = engine.inventory(&format!("/vms/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// One request to the engine's router, without TLS: the status, content type and body.
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String, String) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_engine_answers_faults_and_refusals_as_the_engine_does() {
+    let source = SourceLab::builtin();
+    let app = router(source.clone(), "ovirt".into());
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"))
+    );
+    let json_auth = [
+        ("authorization", basic.as_str()),
+        ("accept", "application/json"),
+        ("content-type", "application/json"),
+    ];
+    // No credentials, a wrong bearer token: 401 with the engine's challenge.
+    let (status, _, _) = call(&app, "GET", "/ovirt-engine/api/vms", &[], "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let bearer = [("authorization", "Bearer forged")];
+    let (status, _, _) = call(&app, "GET", "/ovirt-engine/api/vms", &bearer, "").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // SSO: a token for the right password, access_denied for a wrong one.
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/ovirt-engine/sso/oauth/token",
+        &form,
+        "grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=nope",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("access_denied"), "{body}");
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/ovirt-engine/sso/oauth/token",
+        &form,
+        "grant_type=password&scope=ovirt-app-api&username=admin%40internal&password=lab-password",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token: Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
+    let (status, content_type, body) = call(
+        &app,
+        "GET",
+        "/ovirt-engine/api/datacenters",
+        &[("authorization", bearer.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::OK, "application/xml")
+    );
+    assert!(
+        body.contains("<name>MTV-CNV</name>") && body.contains("<status>up</status>"),
+        "{body}"
+    );
+
+    // Faults in the client's format: an unknown VM, a search field the engine does not know, a VM
+    // that is already running, a template in place of a VM.
+    let (status, content_type, body) =
+        call(&app, "GET", "/ovirt-engine/api/vms/nope", &json_auth, "").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (StatusCode::NOT_FOUND, "application/json")
+    );
+    let fault: Value = serde_json::from_str(&body).unwrap();
+    assert!(fault["detail"].as_str().unwrap().contains("nope"), "{body}");
+    let (status, _, _) = call(
+        &app,
+        "GET",
+        "/ovirt-engine/api/templates?search=colour%3Dred",
+        &json_auth,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let template = "3e5c7a90-1b2d-4f6e-8a0c-2d4f6a8c0e01";
+    let (status, _, _) = call(
+        &app,
+        "GET",
+        &format!("/ovirt-engine/api/vms/{template}"),
+        &json_auth,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/ovirt-engine/api/vms",
+        &json_auth,
+        &json!({"name": "bad name!", "template": {"id": template}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _, body) = call(
+        &app,
+        "POST",
+        "/ovirt-engine/api/vms",
+        &json_auth,
+        &json!({"name": "json-vm", "template": {"name": "mtv-tests-rhel8"}}).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = serde_json::from_str::<Value>(&body).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = format!("/ovirt-engine/api/vms/{id}/start");
+    let (status, _, _) = call(&app, "POST", &start, &json_auth, "{}").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = call(&app, "POST", &start, &json_auth, "{}").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(body.contains("VM is running"), "{body}");
+    let (status, _, body) = call(
+        &app,
+        "DELETE",
+        &format!("/ovirt-engine/api/vms/{id}"),
+        &json_auth,
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(
+        source.vm("ovirt", &id).unwrap().power_state,
+        mtv_lab::source::PowerState::On
+    );
+
+    // The CA is served only when the engine was given one.
+    let (status, _, _) = call(
+        &app,
+        "GET",
+        "/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
