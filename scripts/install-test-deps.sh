@@ -52,6 +52,8 @@ if [ ! -x "$venv/bin/python" ]; then
     echo "creating the test peers' virtual environment at $venv" >&2
     "$PYTHON" -m venv "$venv"
 fi
+# ovirt-engine-sdk-python has no wheel: pip builds its C extension against libxml2 (/usr/include/libxml2).
+apt_install gcc libxml2-dev
 # Reinstalled only when the list of peers changed since the last install.
 stamp="$venv/.mtv-test-peers"
 if [ ! -f "$stamp" ] || ! cmp -s "$peers" "$stamp"; then

@@ -368,6 +368,10 @@ enum Rule {
     Pem,
     /// A SHA-256 certificate fingerprint: 64 hex digits, `:` optional.
     Fingerprint,
+    /// A host name or address without a scheme (`fqdn`, where a client builds URLs from it).
+    BareHost,
+    /// A URL ending in the given API path, https when it has a scheme (`api_url` of an oVirt engine).
+    ApiPath(&'static str),
 }
 
 struct FieldRule {
@@ -427,10 +431,27 @@ static VSPHERE_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
 });
 
 static OVIRT_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
-    COMMON_REQUIRED
-        .into_iter()
-        .chain(GUEST_CREDENTIALS)
-        .collect()
+    [
+        req("version"),
+        // The engine's CA is always read from https://<fqdn>/ovirt-engine/services/pki-resource.
+        FieldRule {
+            key: "fqdn",
+            required: true,
+            rule: Rule::BareHost,
+        },
+        FieldRule {
+            key: "api_url",
+            required: true,
+            rule: Rule::ApiPath("/ovirt-engine/api"),
+        },
+        req("username"),
+        req("password"),
+    ]
+    .into_iter()
+    .chain(GUEST_CREDENTIALS)
+    // The CA to verify the engine with instead of the one it serves at pki-resource.
+    .chain([opt("cacert", Rule::Pem)])
+    .collect()
 });
 
 static OPENSTACK_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
@@ -508,6 +529,24 @@ fn tls_trust_problem(rule: Rule, text: &str) -> Option<&'static str> {
                 "must be a SHA-256 fingerprint: 64 hex digits, optionally in pairs joined by `:` \
                  (as `openssl x509 -noout -fingerprint -sha256` prints it)",
             )
+        }
+        _ => None,
+    }
+}
+
+/// What is wrong with a host or an API URL value, if anything.
+fn endpoint_problem(rule: Rule, text: &str) -> Option<String> {
+    match rule {
+        Rule::BareHost if text.contains("://") || text.trim().is_empty() => Some(format!(
+            "must be the host name or address alone (URLs are built from it), like \
+             engine.example.com; found `{text}`"
+        )),
+        Rule::ApiPath(path) => {
+            let scheme = text.split_once("://").map(|(scheme, _)| scheme);
+            let wrong_scheme = scheme.is_some_and(|s| !s.eq_ignore_ascii_case("https"));
+            let wrong_path = !text.trim_end_matches('/').ends_with(path);
+            (wrong_scheme || wrong_path)
+                .then(|| format!("must be the API URL, https://<host>{path}; found `{text}`"))
         }
         _ => None,
     }
@@ -682,13 +721,16 @@ impl ProfileReader<'_> {
             )
         };
         match rule {
-            Rule::Pem | Rule::Fingerprint => {
+            Rule::Pem | Rule::Fingerprint | Rule::BareHost | Rule::ApiPath(_) => {
                 let Some(text) = value.as_str() else {
                     let message = wrong_type("a string");
                     self.problem_at(value.start, value.end, message);
                     return;
                 };
-                if let Some(problem) = tls_trust_problem(rule, text) {
+                let problem = tls_trust_problem(rule, text)
+                    .map(str::to_string)
+                    .or_else(|| endpoint_problem(rule, text));
+                if let Some(problem) = problem {
                     self.problem_at(
                         value.start,
                         value.end,

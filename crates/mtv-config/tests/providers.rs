@@ -677,3 +677,56 @@ fn a_vsphere_profile_may_pin_its_certificate_by_pem_or_fingerprint() {
     )));
     assert!(error.contains("must be a SHA-256 fingerprint"), "{error}");
 }
+
+#[test]
+fn an_ovirt_profile_names_the_engine_api_and_may_give_its_ca() {
+    let ovirt = |fqdn: &str, api_url: &str, extra: &str| {
+        format!(
+            r#"{{"rhv": {{"type": "ovirt", "version": "4.5", "fqdn": "{fqdn}", "api_url": "{api_url}",
+               "username": "admin@internal", "password": "p"{extra}}}}}"#
+        )
+    };
+    let file = parse_ok(&ovirt(
+        "engine.example.com",
+        "https://engine.example.com/ovirt-engine/api/",
+        r#", "cacert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n""#,
+    ));
+    assert!(file.profiles["rhv"].field_str("cacert").is_some());
+    assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+    let error = render(&parse_err(&ovirt(
+        "engine.example.com",
+        "https://engine.example.com/api",
+        "",
+    )));
+    assert!(
+        error.contains(
+            "`api_url` of profile `rhv` must be the API URL, https://<host>/ovirt-engine/api"
+        ),
+        "{error}"
+    );
+    assert!(error.contains("providers.json:1:"), "{error}");
+    let error = render(&parse_err(&ovirt(
+        "engine.example.com",
+        "http://engine.example.com/ovirt-engine/api",
+        "",
+    )));
+    assert!(error.contains("must be the API URL"), "{error}");
+    let error = render(&parse_err(&ovirt(
+        "https://engine.example.com",
+        "https://engine.example.com/ovirt-engine/api",
+        "",
+    )));
+    assert!(
+        error.contains("`fqdn` of profile `rhv` must be the host name or address alone"),
+        "{error}"
+    );
+    let error = render(&parse_err(&ovirt(
+        "engine.example.com",
+        "https://engine.example.com/ovirt-engine/api",
+        r#", "cacert": "not a certificate""#,
+    )));
+    assert!(
+        error.contains("`cacert` of profile `rhv` must be PEM"),
+        "{error}"
+    );
+}

@@ -13,6 +13,7 @@
 
 pub mod lab;
 pub mod openshift;
+pub mod ovirt;
 pub mod source;
 pub mod vsphere;
 
