@@ -5,6 +5,7 @@ pub mod api;
 pub mod guest;
 pub mod model;
 mod mutate;
+pub mod openstack;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
