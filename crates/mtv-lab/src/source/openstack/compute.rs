@@ -35,7 +35,10 @@ pub(super) fn version_routes() -> Router<Api> {
 pub(super) fn routes() -> Router<Api> {
     let p = format!("{COMPUTE_PREFIX}/v2.1");
     Router::new()
-        .route(&format!("{p}/servers"), get(list_servers).post(create_server))
+        .route(
+            &format!("{p}/servers"),
+            get(list_servers).post(create_server),
+        )
         .route(&format!("{p}/servers/detail"), get(list_servers_detail))
         .route(
             &format!("{p}/servers/{{id}}"),
@@ -180,7 +183,9 @@ fn server_document(
             "original_name": f.name,
             "extra_specs": {},
         }),
-        Some(f) => json!({"id": f.id, "links": [{"rel": "bookmark", "href": format!("{base}{COMPUTE_PREFIX}/flavors/{}", f.id)}]}),
+        Some(f) => {
+            json!({"id": f.id, "links": [{"rel": "bookmark", "href": format!("{base}{COMPUTE_PREFIX}/flavors/{}", f.id)}]})
+        }
         None => json!({}),
     };
     let records: BTreeMap<&str, bool> = spec
@@ -200,7 +205,8 @@ fn server_document(
         })
         .collect();
     let host = vm.host.clone().unwrap_or_default();
-    let host_id = crate::inventory::render::stable_uuid(&format!("{project}/{host}")).replace('-', "");
+    let host_id =
+        crate::inventory::render::stable_uuid(&format!("{project}/{host}")).replace('-', "");
     json!({
         "id": vm.id,
         "name": vm.name,
@@ -311,13 +317,15 @@ fn last_segment(reference: &str) -> &str {
 fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Response> {
     let server = &body["server"];
     let bad = |m: &str| fault(StatusCode::BAD_REQUEST, m.to_string());
-    let name = server["name"]
-        .as_str()
-        .ok_or_else(|| bad("Invalid input for field/attribute server: 'name' is a required property"))?;
+    let name = server["name"].as_str().ok_or_else(|| {
+        bad("Invalid input for field/attribute server: 'name' is a required property")
+    })?;
     let flavor = server["flavorRef"]
         .as_str()
         .map(last_segment)
-        .ok_or_else(|| bad("Invalid input for field/attribute server: 'flavorRef' is a required property"))?;
+        .ok_or_else(|| {
+            bad("Invalid input for field/attribute server: 'flavorRef' is a required property")
+        })?;
     let flavor = spec
         .flavors
         .iter()
@@ -347,12 +355,22 @@ fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Resp
         ));
     }
     // Boot order: boot_index 0, 1, ... first; mappings without one (or -1) after them.
-    mappings.sort_by_key(|m| m["boot_index"].as_i64().filter(|i| *i >= 0).unwrap_or(i64::MAX));
+    mappings.sort_by_key(|m| {
+        m["boot_index"]
+            .as_i64()
+            .filter(|i| *i >= 0)
+            .unwrap_or(i64::MAX)
+    });
     let volumes = mappings
         .iter()
         .map(|m| {
-            let id = m["uuid"].as_str().ok_or_else(|| bad("a block device mapping needs uuid"))?;
-            Ok((id.to_string(), m["delete_on_termination"].as_bool().unwrap_or(false)))
+            let id = m["uuid"]
+                .as_str()
+                .ok_or_else(|| bad("a block device mapping needs uuid"))?;
+            Ok((
+                id.to_string(),
+                m["delete_on_termination"].as_bool().unwrap_or(false),
+            ))
         })
         .collect::<Result<_, Response>>()?;
     let host = server["availability_zone"]
@@ -369,8 +387,12 @@ fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Resp
 }
 
 async fn create_server(State(api): State<Api>, Base(base): Base, body: String) -> ApiResult {
-    let body: Value = serde_json::from_str(&body)
-        .map_err(|e| fault(StatusCode::BAD_REQUEST, format!("Malformed request body: {e}")))?;
+    let body: Value = serde_json::from_str(&body).map_err(|e| {
+        fault(
+            StatusCode::BAD_REQUEST,
+            format!("Malformed request body: {e}"),
+        )
+    })?;
     let spec = spec_of(&api)?;
     let request = new_server(&spec, &body)?;
     let vm = api
@@ -404,21 +426,33 @@ async fn server_action(
     Path(id): Path<String>,
     body: String,
 ) -> ApiResult {
-    let body: Value = serde_json::from_str(&body)
-        .map_err(|e| fault(StatusCode::BAD_REQUEST, format!("Malformed request body: {e}")))?;
+    let body: Value = serde_json::from_str(&body).map_err(|e| {
+        fault(
+            StatusCode::BAD_REQUEST,
+            format!("Malformed request body: {e}"),
+        )
+    })?;
     let spec = spec_of(&api)?;
     let vm = server_of(&spec, &id)?;
     let on = vm.power_state == PowerState::On;
     if body.get("os-start").is_some() || body.get("os-stop").is_some() {
         let start = body.get("os-start").is_some();
         if start == on {
-            let (verb, state) = if on { ("start", "active") } else { ("stop", "stopped") };
+            let (verb, state) = if on {
+                ("start", "active")
+            } else {
+                ("stop", "stopped")
+            };
             return Err(fault(
                 StatusCode::CONFLICT,
                 format!("Cannot '{verb}' instance {id} while it is in vm_state {state}"),
             ));
         }
-        let action = if start { PowerAction::Start } else { PowerAction::Stop };
+        let action = if start {
+            PowerAction::Start
+        } else {
+            PowerAction::Stop
+        };
         api.lab
             .set_power(&api.provider, &id, action)
             .map_err(model_fault)?;
@@ -426,7 +460,10 @@ async fn server_action(
     }
     if let Some(request) = body.get("createImage") {
         let name = request["name"].as_str().ok_or_else(|| {
-            fault(StatusCode::BAD_REQUEST, "Invalid input for field/attribute createImage: 'name' is a required property")
+            fault(
+                StatusCode::BAD_REQUEST,
+                "Invalid input for field/attribute createImage: 'name' is a required property",
+            )
         })?;
         let metadata = string_map(&request["metadata"]);
         let image = api
@@ -489,12 +526,16 @@ async fn get_volume_attachment(
 ) -> ApiResult {
     let spec = spec_of(&api)?;
     let vm = server_of(&spec, &id)?;
-    let index = vm.disks.iter().position(|d| d.file == volume).ok_or_else(|| {
-        fault(
-            StatusCode::NOT_FOUND,
-            format!("Volume {volume} is not attached to server {id}"),
-        )
-    })?;
+    let index = vm
+        .disks
+        .iter()
+        .position(|d| d.file == volume)
+        .ok_or_else(|| {
+            fault(
+                StatusCode::NOT_FOUND,
+                format!("Volume {volume} is not attached to server {id}"),
+            )
+        })?;
     reply(
         StatusCode::OK,
         json!({"volumeAttachment": volume_attachment(&id, &volume, index)}),
@@ -502,8 +543,12 @@ async fn get_volume_attachment(
 }
 
 async fn attach_volume(State(api): State<Api>, Path(id): Path<String>, body: String) -> ApiResult {
-    let body: Value = serde_json::from_str(&body)
-        .map_err(|e| fault(StatusCode::BAD_REQUEST, format!("Malformed request body: {e}")))?;
+    let body: Value = serde_json::from_str(&body).map_err(|e| {
+        fault(
+            StatusCode::BAD_REQUEST,
+            format!("Malformed request body: {e}"),
+        )
+    })?;
     let volume = body["volumeAttachment"]["volumeId"].as_str().ok_or_else(|| {
         fault(StatusCode::BAD_REQUEST, "Invalid input for field/attribute volumeAttachment: 'volumeId' is a required property")
     })?;
@@ -543,14 +588,20 @@ async fn attach_interface(
     Path(id): Path<String>,
     body: String,
 ) -> ApiResult {
-    let body: Value = serde_json::from_str(&body)
-        .map_err(|e| fault(StatusCode::BAD_REQUEST, format!("Malformed request body: {e}")))?;
-    let network = body["interfaceAttachment"]["net_id"].as_str().ok_or_else(|| {
+    let body: Value = serde_json::from_str(&body).map_err(|e| {
         fault(
             StatusCode::BAD_REQUEST,
-            "The lab's Nova attaches interfaces by net_id",
+            format!("Malformed request body: {e}"),
         )
     })?;
+    let network = body["interfaceAttachment"]["net_id"]
+        .as_str()
+        .ok_or_else(|| {
+            fault(
+                StatusCode::BAD_REQUEST,
+                "The lab's Nova attaches interfaces by net_id",
+            )
+        })?;
     {
         let spec = spec_of(&api)?;
         server_of(&spec, &id)?;

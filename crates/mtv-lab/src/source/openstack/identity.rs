@@ -105,7 +105,10 @@ fn project_ok(api: &Api, project: &Value) -> bool {
         return false;
     };
     let name = spec.project_name.as_deref().unwrap_or(DEFAULT_PROJECT_NAME);
-    match (project.get("id").and_then(Value::as_str), project.get("name")) {
+    match (
+        project.get("id").and_then(Value::as_str),
+        project.get("name"),
+    ) {
         (Some(id), _) => spec.project.as_deref() == Some(id),
         (None, Some(n)) => n.as_str() == Some(name) && is_default_domain(project.get("domain")),
         _ => false,

@@ -56,7 +56,11 @@ fn image_document(spec: &SourceProviderSpec, image: &Image, project: &str) -> Va
         .iter()
         .enumerate()
         .filter_map(|(index, snapshot_id)| {
-            let snapshot = spec.openstack.snapshots.iter().find(|s| &s.id == snapshot_id);
+            let snapshot = spec
+                .openstack
+                .snapshots
+                .iter()
+                .find(|s| &s.id == snapshot_id);
             Some(json!({
                 "source_type": "snapshot",
                 "destination_type": "volume",
@@ -109,12 +113,14 @@ fn image_document(spec: &SourceProviderSpec, image: &Image, project: &str) -> Va
 /// Glance's property filters (paging and sorting parameters aside).
 fn passes(document: &Value, query: &BTreeMap<String, String>) -> bool {
     query.iter().all(|(key, wanted)| {
-        matches!(key.as_str(), "limit" | "marker" | "sort" | "sort_key" | "sort_dir")
-            || match &document[key] {
-                Value::String(s) => s == wanted,
-                Value::Null => false,
-                other => other.to_string() == *wanted,
-            }
+        matches!(
+            key.as_str(),
+            "limit" | "marker" | "sort" | "sort_key" | "sort_dir"
+        ) || match &document[key] {
+            Value::String(s) => s == wanted,
+            Value::Null => false,
+            other => other.to_string() == *wanted,
+        }
     })
 }
 
@@ -146,7 +152,10 @@ async fn get_image(State(api): State<Api>, Path(id): Path<String>) -> ApiResult 
         .iter()
         .find(|i| i.id == id)
         .ok_or_else(|| not_found(&id))?;
-    reply(StatusCode::OK, image_document(&spec, image, &api.project_id()))
+    reply(
+        StatusCode::OK,
+        image_document(&spec, image, &api.project_id()),
+    )
 }
 
 async fn delete_image(State(api): State<Api>, Path(id): Path<String>) -> ApiResult {

@@ -60,7 +60,9 @@ fn cidr(ip: &GuestIp) -> Option<String> {
     let address: IpAddr = ip.ip.parse().ok()?;
     let network = match address {
         IpAddr::V4(v4) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(ip.prefix.min(32))).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(ip.prefix.min(32)))
+                .unwrap_or(0);
             IpAddr::V4((u32::from(v4) & mask).into())
         }
         IpAddr::V6(v6) => {
@@ -259,7 +261,8 @@ fn passes(document: &Value, query: &BTreeMap<String, String>) -> bool {
 }
 
 fn spec_or_404(api: &Api) -> Result<SourceProviderSpec, Response> {
-    api.spec().map_err(|e| not_found("Provider", &e.to_string()))
+    api.spec()
+        .map_err(|e| not_found("Provider", &e.to_string()))
 }
 
 async fn list_networks(
@@ -315,7 +318,11 @@ fn ports(spec: &SourceProviderSpec, project: &str) -> Vec<Value> {
     spec.vms
         .iter()
         .filter(|vm| !vm.template)
-        .flat_map(|vm| vm.nics.iter().map(move |nic| port_document(project, vm, nic)))
+        .flat_map(|vm| {
+            vm.nics
+                .iter()
+                .map(move |nic| port_document(project, vm, nic))
+        })
         .collect()
 }
 

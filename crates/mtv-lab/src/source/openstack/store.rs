@@ -252,7 +252,11 @@ impl SourceLab {
 
     /// Cinder `POST /volumes`: blank, or from a snapshot (its size at least, its type by default,
     /// its guest).
-    pub fn create_volume(&self, provider: &str, request: &NewVolume) -> Result<Volume, SourceError> {
+    pub fn create_volume(
+        &self,
+        provider: &str,
+        request: &NewVolume,
+    ) -> Result<Volume, SourceError> {
         self.openstack_change(provider, |spec, _| {
             let snapshot = match &request.snapshot_id {
                 Some(id) => Some(
@@ -344,7 +348,12 @@ impl SourceLab {
         self.openstack_change(provider, |spec, macs| {
             let vm = build_server(spec, request, macs)?;
             for (volume_id, delete) in &request.volumes {
-                match spec.openstack.volumes.iter_mut().find(|v| &v.id == volume_id) {
+                match spec
+                    .openstack
+                    .volumes
+                    .iter_mut()
+                    .find(|v| &v.id == volume_id)
+                {
                     Some(record) => record.delete_on_termination = *delete,
                     None => unreachable_record(volume_id)?,
                 }
@@ -397,8 +406,16 @@ impl SourceLab {
                 .find(|vm| vm.id == server_id && !vm.template)
                 .ok_or_else(|| not_found("Instance", server_id))?;
             let index = vm.disks.len();
-            vm.disks.push(disk(&volume.id, &volume.volume_type, volume.size_gib, &vm.disks)?);
-            Ok((index, Some((server_id.to_string(), SourceChangeKind::VmUpdated))))
+            vm.disks.push(disk(
+                &volume.id,
+                &volume.volume_type,
+                volume.size_gib,
+                &vm.disks,
+            )?);
+            Ok((
+                index,
+                Some((server_id.to_string(), SourceChangeKind::VmUpdated)),
+            ))
         })
     }
 
@@ -420,12 +437,18 @@ impl SourceLab {
                 .iter()
                 .position(|d| d.file == volume_id)
                 .ok_or_else(|| {
-                    not_found(&format!("Volume attachment of server {server_id}, volume"), volume_id)
+                    not_found(
+                        &format!("Volume attachment of server {server_id}, volume"),
+                        volume_id,
+                    )
                 })?;
             let disk = vm.disks.remove(position);
             let guest = (position == 0).then(|| VolumeGuest::of(vm));
             detach_disk(spec, &disk, guest, false);
-            Ok(((), Some((server_id.to_string(), SourceChangeKind::VmUpdated))))
+            Ok((
+                (),
+                Some((server_id.to_string(), SourceChangeKind::VmUpdated)),
+            ))
         })
     }
 
@@ -496,7 +519,11 @@ fn disk(
     size_gib: u64,
     existing: &[Disk],
 ) -> Result<Disk, SourceError> {
-    let unit = existing.iter().map(|d| d.unit_number + 1).max().unwrap_or(0);
+    let unit = existing
+        .iter()
+        .map(|d| d.unit_number + 1)
+        .max()
+        .unwrap_or(0);
     let key = existing.iter().map(|d| d.key + 1).max().unwrap_or(1);
     serde_json::from_value(json!({
         "key": key,
@@ -564,7 +591,9 @@ fn build_server(
 ) -> Result<Vm, SourceError> {
     let name = request.name.trim();
     if name.is_empty() {
-        return Err(SourceError::Invalid("Invalid input: a server needs a name".into()));
+        return Err(SourceError::Invalid(
+            "Invalid input: a server needs a name".into(),
+        ));
     }
     let flavor = spec
         .flavors
@@ -594,7 +623,12 @@ fn build_server(
         if index == 0 {
             guest = guest_of(spec, volume_id);
         }
-        disks.push(disk(volume_id, &volume.volume_type, volume.size_gib, &disks)?);
+        disks.push(disk(
+            volume_id,
+            &volume.volume_type,
+            volume.size_gib,
+            &disks,
+        )?);
     }
     let host = match &request.host {
         Some(host) => spec

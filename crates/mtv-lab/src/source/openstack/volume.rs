@@ -35,7 +35,10 @@ pub(super) fn version_routes() -> Router<Api> {
 pub(super) fn routes() -> Router<Api> {
     let p = format!("{VOLUME_PREFIX}/v3/{{project}}");
     Router::new()
-        .route(&format!("{p}/volumes"), get(list_volumes).post(create_volume))
+        .route(
+            &format!("{p}/volumes"),
+            get(list_volumes).post(create_volume),
+        )
         .route(&format!("{p}/volumes/detail"), get(list_volumes_detail))
         .route(
             &format!("{p}/volumes/{{id}}"),
@@ -126,7 +129,9 @@ async fn echo_microversion(request: Request, next: Next) -> Response {
     }
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&format!("volume {}.{}", version.0, version.1)) {
-        response.headers_mut().insert("openstack-api-version", value);
+        response
+            .headers_mut()
+            .insert("openstack-api-version", value);
     }
     response
         .headers_mut()
@@ -283,8 +288,12 @@ async fn get_volume(
 }
 
 fn parse(body: &str) -> Result<Value, Response> {
-    serde_json::from_str(body)
-        .map_err(|e| fault(StatusCode::BAD_REQUEST, format!("Malformed request body: {e}")))
+    serde_json::from_str(body).map_err(|e| {
+        fault(
+            StatusCode::BAD_REQUEST,
+            format!("Malformed request body: {e}"),
+        )
+    })
 }
 
 async fn create_volume(
@@ -382,11 +391,7 @@ async fn get_snapshot(State(api): State<Api>, Path((_, id)): Path<(String, Strin
     )
 }
 
-async fn create_snapshot(
-    State(api): State<Api>,
-    Path(_): Path<String>,
-    body: String,
-) -> ApiResult {
+async fn create_snapshot(State(api): State<Api>, Path(_): Path<String>, body: String) -> ApiResult {
     let body = parse(&body)?;
     let request = &body["snapshot"];
     let volume = request["volume_id"].as_str().ok_or_else(|| {

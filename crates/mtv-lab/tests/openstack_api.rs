@@ -1,0 +1,207 @@
+//! The lab's OpenStack APIs driven by the official openstacksdk from PyPI, over HTTPS with a
+//! certificate from the lab's CA: authenticate (and be refused with a wrong password), find a server,
+//! snapshot its volume, create a volume from the snapshot, boot a server from it, stop and start it,
+//! snapshot it through Nova, delete everything; the Forklift inventory sees the server come and go.
+//! The scripts live in `openstack_python/`.
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use mtv_lab::inventory::{InventoryOptions, inventory_router, seed_inventory_service};
+use mtv_lab::registry;
+use mtv_lab::source::SourceLab;
+use mtv_lab::store::Store;
+use mtv_lab::tls::LabTls;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const NS: &str = "openshift-mtv";
+
+/// The OpenStack router of the built-in lab's `openstack` provider, served over TLS on a free port.
+struct Served {
+    auth_url: String,
+    cacert: std::path::PathBuf,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.server.abort();
+        let _ = std::fs::remove_file(&self.cacert);
+    }
+}
+
+async fn serve(lab: &SourceLab) -> Served {
+    let tls = LabTls::generate().unwrap();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let listener = tls.listener(tcp).unwrap();
+    let router = mtv_lab::source::openstack::router(lab.clone(), "openstack".to_string());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let cacert = std::env::temp_dir().join(format!(
+        "mtv-lab-openstack-{}.pem",
+        mtv_lab::random::name_suffix(10)
+    ));
+    std::fs::write(&cacert, tls.ca_pem()).unwrap();
+    Served {
+        auth_url: format!("https://127.0.0.1:{port}/v3"),
+        cacert,
+        server,
+    }
+}
+
+/// The Forklift inventory over the same source model, with an OpenStack Provider reaching it.
+struct Inventory {
+    router: axum::Router,
+    uid: String,
+}
+
+impl Inventory {
+    fn new(lab: &SourceLab) -> Inventory {
+        let store = Store::default();
+        seed_inventory_service(&store).unwrap();
+        let options = InventoryOptions {
+            provider_sync_delay: Duration::ZERO,
+            auth_required: false,
+            auth: None,
+        };
+        let router = inventory_router(store.clone(), lab.clone(), options);
+        let url = lab.provider("openstack").unwrap().url;
+        let secret = |v: &str| base64_encode(v);
+        store
+            .create(
+                &registry::SECRET,
+                Some(NS),
+                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "os"},
+                       "data": {"url": secret(&url), "username": secret("admin"), "password": secret("lab-password")}}),
+            )
+            .unwrap();
+        let created = store
+            .create(
+                &registry::PROVIDER,
+                Some(NS),
+                json!({"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Provider",
+                       "metadata": {"name": "os"},
+                       "spec": {"type": "openstack", "url": url, "secret": {"name": "os", "namespace": NS}}}),
+            )
+            .unwrap();
+        Inventory {
+            router,
+            uid: created["metadata"]["uid"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// The inventory's VM of that id, or None on 404.
+    async fn vm(&self, id: &str) -> Option<Value> {
+        let uri = format!("/providers/openstack/{}/vms/{id}", self.uid);
+        let response = self
+            .router
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        match status {
+            StatusCode::OK => Some(serde_json::from_slice(&bytes).unwrap()),
+            StatusCode::NOT_FOUND => None,
+            other => panic!(
+                "inventory answered {other}: {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+        }
+    }
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// Runs a script of `openstack_python/` on a blocking thread (the lab serves on the others).
+async fn python(script: &'static str, args: Vec<String>) -> String {
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        mtv_test_peers::run_python_ok(script, &args, &[])
+    })
+    .await;
+    match out {
+        Ok(out) => out,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openstacksdk_clones_a_server_from_volume_snapshots_and_the_inventory_sees_it() {
+    let lab = SourceLab::builtin();
+    let served = serve(&lab).await;
+    let inventory = Inventory::new(&lab);
+    let common = vec![served.auth_url.clone(), served.cacert.display().to_string()];
+
+    let out = python(
+        include_str!("openstack_python/sdk_clone.py"),
+        common.clone(),
+    )
+    .await;
+    let made: Value = serde_json::from_str(out.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {out}"));
+    let server = made["server"].as_str().unwrap();
+
+    // The clone is in the one model the Forklift inventory reads: stopped, on the new volume.
+    let vm = inventory
+        .vm(server)
+        .await
+        .expect("the inventory has the clone");
+    assert_eq!(vm["name"], "sdk-clone");
+    assert_eq!(vm["status"], "SHUTOFF");
+    assert_eq!(vm["attachedVolumes"], json!([{"ID": made["volume"]}]));
+    let model = lab.vm("openstack", server).unwrap();
+    let macs: Vec<&str> = model.nics.iter().map(|n| n.mac.as_str()).collect();
+    assert_eq!(json!(macs), made["macs"]);
+    // It boots the source's guest, with the source's flavor.
+    let source = lab
+        .vms_named("openstack", "mtv-tests-rhel8")
+        .unwrap()
+        .remove(0);
+    assert_eq!(model.guest_os, source.guest_os);
+    assert_eq!(model.flavor, source.flavor);
+    assert_eq!(
+        (model.cpu_sockets * model.cores_per_socket, model.memory_mib),
+        (2, 4096)
+    );
+
+    let mut args = common;
+    args.push(server.to_string());
+    args.push(made["snapshot"].as_str().unwrap().to_string());
+    let out = python(include_str!("openstack_python/sdk_cleanup.py"), args).await;
+    assert!(out.contains("cleanup ok"), "{out}");
+
+    assert_eq!(
+        inventory.vm(server).await,
+        None,
+        "the clone left the inventory"
+    );
+    let spec = lab.provider("openstack").unwrap();
+    assert!(
+        spec.openstack.volumes.is_empty(),
+        "{:?}",
+        spec.openstack.volumes
+    );
+    assert!(
+        spec.openstack.snapshots.is_empty(),
+        "{:?}",
+        spec.openstack.snapshots
+    );
+    assert!(
+        spec.openstack.images.is_empty(),
+        "{:?}",
+        spec.openstack.images
+    );
+    // The source is untouched.
+    assert_eq!(lab.vm("openstack", &source.id).unwrap(), source);
+}
