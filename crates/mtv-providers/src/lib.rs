@@ -10,6 +10,7 @@
 
 pub mod lab;
 pub mod openshift;
+pub mod openstack;
 pub mod vsphere;
 
 use std::future::Future;

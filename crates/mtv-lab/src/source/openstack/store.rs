@@ -125,7 +125,7 @@ fn volume_type(spec: &SourceProviderSpec, name_or_id: &str) -> Result<String, So
 }
 
 /// The guest a volume holds: the boot disk of the server it is attached to, or its record's.
-fn guest_of(spec: &SourceProviderSpec, volume_id: &str) -> Option<VolumeGuest> {
+pub(super) fn guest_of(spec: &SourceProviderSpec, volume_id: &str) -> Option<VolumeGuest> {
     for vm in &spec.vms {
         if vm.disks.first().is_some_and(|d| d.file == volume_id) {
             return Some(VolumeGuest::of(vm));

@@ -172,12 +172,7 @@ fn volume_document(
             })
         })
         .collect();
-    let guest = spec
-        .openstack
-        .volumes
-        .iter()
-        .find(|v| v.id == volume.id)
-        .and_then(|v| v.guest.as_ref());
+    let guest = store::guest_of(spec, &volume.id);
     let mut document = json!({
         "id": volume.id,
         "name": volume.name,
@@ -211,7 +206,7 @@ fn volume_document(
         "cluster_name": null,
         "links": [{"rel": "self", "href": format!("{base}{VOLUME_PREFIX}/v3/{project}/volumes/{}", volume.id)}],
     });
-    if let Some(guest) = guest {
+    if let Some(guest) = &guest {
         document["volume_image_metadata"] = json!({
             "os_type": if guest.guest_os.to_ascii_lowercase().contains("win") { "windows" } else { "linux" },
             "os_distro": guest.guest_os,
@@ -219,6 +214,7 @@ fn volume_document(
                 super::super::model::Firmware::Efi => "uefi",
                 super::super::model::Firmware::Bios => "bios",
             },
+            "hw_qemu_guest_agent": if guest.guest_agent { "yes" } else { "no" },
         });
     }
     document
