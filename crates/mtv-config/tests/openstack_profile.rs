@@ -47,7 +47,10 @@ fn openstack_keys_are_checked_with_clear_errors() {
     let error = render(&parse_err(&format!(
         r#"{{"os": {{{OPENSTACK_FIELDS}, "cacert": "not a certificate"}}}}"#
     )));
-    assert!(error.contains("`cacert` of profile `os` must be PEM"), "{error}");
+    assert!(
+        error.contains("`cacert` of profile `os` must be PEM"),
+        "{error}"
+    );
 
     let error = render(&parse_err(&format!(
         r#"{{"os": {{{OPENSTACK_FIELDS}, "project_domain_name": 7}}}}"#

@@ -60,7 +60,7 @@ pub struct SourceProviderSpec {
     #[serde(default)]
     pub region: Option<String>,
     /// OpenStack project name (Keystone scope; default `admin`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_name: Option<String>,
     /// OpenStack block storage and images beyond the volumes attached to servers.
     #[serde(default, skip_serializing_if = "OpenstackStorage::is_empty")]

@@ -1,6 +1,7 @@
 # The official openstacksdk against the lab's OpenStack APIs, phase two: start the server phase one
 # booted, snapshot it through Nova (an image naming a volume snapshot), then delete the image, the
-# server (its volume goes with it) and the snapshots.
+# server (its volume goes with it) and the snapshots; on the way, attach and detach a volume through
+# Cinder's attachments API.
 # argv: auth_url cacert server_id snapshot_id. Prints "cleanup ok".
 import sys
 
@@ -22,6 +23,19 @@ conn = openstack.connect(
 server = conn.compute.get_server(server_id)
 conn.compute.start_server(server)
 server = conn.compute.wait_for_server(server, status="ACTIVE", wait=60)
+
+# Cinder's attachments API (microversion 3.27+) attaches a blank volume to the server, and detaches it.
+extra = conn.block_storage.create_volume(size=1, name="sdk-extra")
+extra = conn.block_storage.wait_for_status(extra, status="available", wait=60)
+attachment = conn.block_storage.create_attachment(extra.id, instance=server.id, connector={})
+assert attachment.status == "attached", attachment
+server = conn.compute.get_server(server.id)
+assert extra.id in [v["id"] for v in server.attached_volumes], server.attached_volumes
+assert conn.block_storage.get_volume(extra.id).status == "in-use"
+conn.block_storage.delete_attachment(attachment.id)
+assert conn.block_storage.get_volume(extra.id).status == "available"
+conn.block_storage.delete_volume(extra)
+conn.block_storage.wait_for_delete(extra, wait=60)
 
 image = conn.compute.create_server_image(server, name="sdk-clone-image", wait=True, timeout=60)
 image = conn.image.get_image(image.id)

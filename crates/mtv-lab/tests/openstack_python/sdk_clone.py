@@ -7,7 +7,9 @@ import sys
 
 import openstack
 import os
-if os.environ.get("SDK_DEBUG"): openstack.enable_logging(debug=True, http_debug=True)
+# SDK_DEBUG=1 logs every request and answer (to stderr).
+if os.environ.get("SDK_DEBUG"):
+    openstack.enable_logging(debug=True, http_debug=True)
 
 auth_url, cacert = sys.argv[1], sys.argv[2]
 

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::super::model::{Flavor, PowerState, SourceProviderSpec, Vm};
 use super::super::{NewNic, PowerAction};
 use super::store::NewServer;
-use super::{Api, ApiResult, Base, COMPUTE_PREFIX, fault, model_fault, network, reply};
+use super::{Api, ApiResult, Base, COMPUTE_PREFIX, Fault, fault, model_fault, network, reply};
 use crate::random;
 
 /// The newest microversion the lab's Nova serves.
@@ -117,7 +117,7 @@ fn microversion(headers: &HeaderMap) -> Result<(u32, u32), String> {
 async fn echo_microversion(request: Request, next: Next) -> Response {
     let version = match microversion(request.headers()) {
         Ok(v) => v,
-        Err(message) => return fault(StatusCode::NOT_ACCEPTABLE, message),
+        Err(message) => return fault(StatusCode::NOT_ACCEPTABLE, message).into_response(),
     };
     let mut response = next.run(request).await;
     let text = format!("{}.{}", version.0, version.1);
@@ -135,7 +135,7 @@ async fn echo_microversion(request: Request, next: Next) -> Response {
     response
 }
 
-fn spec_of(api: &Api) -> Result<SourceProviderSpec, Response> {
+fn spec_of(api: &Api) -> Result<SourceProviderSpec, Fault> {
     api.spec().map_err(model_fault)
 }
 
@@ -143,7 +143,7 @@ fn servers(spec: &SourceProviderSpec) -> impl Iterator<Item = &Vm> {
     spec.vms.iter().filter(|vm| !vm.template)
 }
 
-fn server_of<'a>(spec: &'a SourceProviderSpec, id: &str) -> Result<&'a Vm, Response> {
+fn server_of<'a>(spec: &'a SourceProviderSpec, id: &str) -> Result<&'a Vm, Fault> {
     servers(spec).find(|vm| vm.id == id).ok_or_else(|| {
         fault(
             StatusCode::NOT_FOUND,
@@ -314,7 +314,7 @@ fn last_segment(reference: &str) -> &str {
 }
 
 /// Reads `POST /servers`' body into the model's request.
-fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Response> {
+fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Fault> {
     let server = &body["server"];
     let bad = |m: &str| fault(StatusCode::BAD_REQUEST, m.to_string());
     let name = server["name"].as_str().ok_or_else(|| {
@@ -372,7 +372,7 @@ fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Resp
                 m["delete_on_termination"].as_bool().unwrap_or(false),
             ))
         })
-        .collect::<Result<_, Response>>()?;
+        .collect::<Result<_, Fault>>()?;
     let host = server["availability_zone"]
         .as_str()
         .and_then(|zone| zone.split_once(':'))

@@ -12,7 +12,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use super::super::model::{Image, SourceProviderSpec};
-use super::{Api, ApiResult, Base, IMAGE_PREFIX, reply};
+use super::{Api, ApiResult, Base, Fault, IMAGE_PREFIX, reply};
 
 pub(super) fn version_routes() -> Router<Api> {
     Router::new()
@@ -42,12 +42,13 @@ async fn versions(Base(base): Base) -> Response {
 }
 
 /// Glance's plain-text 404.
-fn not_found(id: &str) -> Response {
+fn not_found(id: &str) -> Fault {
     (
         StatusCode::NOT_FOUND,
         format!("404 Not Found\n\nNo image found with ID {id}\n\n"),
     )
         .into_response()
+        .into()
 }
 
 fn image_document(spec: &SourceProviderSpec, image: &Image, project: &str) -> Value {
@@ -119,7 +120,9 @@ fn passes(document: &Value, query: &BTreeMap<String, String>) -> bool {
         ) || match &document[key] {
             Value::String(s) => s == wanted,
             Value::Null => false,
-            other => other.to_string() == *wanted,
+            Value::Bool(b) => wanted == if *b { "true" } else { "false" },
+            Value::Number(n) => wanted.parse::<f64>().ok() == n.as_f64(),
+            _ => false,
         }
     })
 }

@@ -135,8 +135,23 @@ async fn require_token(State(api): State<Api>, request: Request, next: Next) -> 
     }
 }
 
+/// An error answer of a handler, boxed: a response is too large to travel in every `Result`.
+pub(crate) struct Fault(Box<Response>);
+
+impl IntoResponse for Fault {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+impl From<Response> for Fault {
+    fn from(response: Response) -> Self {
+        Fault(Box::new(response))
+    }
+}
+
 /// An error in the body shape of Nova and Cinder (`{"itemNotFound": {"code": 404, ...}}`).
-pub(crate) fn fault(status: StatusCode, message: impl Into<String>) -> Response {
+pub(crate) fn fault(status: StatusCode, message: impl Into<String>) -> Fault {
     let kind = match status {
         StatusCode::NOT_FOUND => "itemNotFound",
         StatusCode::CONFLICT => "conflictingRequest",
@@ -144,11 +159,11 @@ pub(crate) fn fault(status: StatusCode, message: impl Into<String>) -> Response 
         _ => "badRequest",
     };
     let body = json!({kind: {"code": status.as_u16(), "message": message.into()}});
-    (status, axum::Json(body)).into_response()
+    (status, axum::Json(body)).into_response().into()
 }
 
 /// A model error as Nova and Cinder answer it.
-pub(crate) fn model_fault(error: SourceError) -> Response {
+pub(crate) fn model_fault(error: SourceError) -> Fault {
     let status = if store::is_not_found(&error) {
         StatusCode::NOT_FOUND
     } else {
@@ -160,7 +175,7 @@ pub(crate) fn model_fault(error: SourceError) -> Response {
     fault(status, error.to_string())
 }
 
-pub(crate) type ApiResult = Result<Response, Response>;
+pub(crate) type ApiResult = Result<Response, Fault>;
 
 /// A JSON answer with a status.
 pub(crate) fn reply(status: StatusCode, body: Value) -> ApiResult {

@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 
 use super::super::model::{GuestIp, Nic, SourceProviderSpec, Vm};
-use super::{Api, ApiResult, Base, NETWORK_PREFIX, reply};
+use super::{Api, ApiResult, Base, Fault, NETWORK_PREFIX, reply};
 use crate::inventory::render::stable_uuid;
 
 pub(super) fn version_routes() -> Router<Api> {
@@ -43,7 +43,7 @@ async fn versions(Base(base): Base) -> Response {
 }
 
 /// Neutron's error body.
-fn not_found(kind: &str, id: &str) -> Response {
+fn not_found(kind: &str, id: &str) -> Fault {
     (
         StatusCode::NOT_FOUND,
         Json(json!({"NeutronError": {
@@ -53,6 +53,7 @@ fn not_found(kind: &str, id: &str) -> Response {
         }})),
     )
         .into_response()
+        .into()
 }
 
 /// The network address of `ip/prefix` as `a.b.c.0/24` (or the IPv6 equivalent).
@@ -260,7 +261,7 @@ fn passes(document: &Value, query: &BTreeMap<String, String>) -> bool {
     })
 }
 
-fn spec_or_404(api: &Api) -> Result<SourceProviderSpec, Response> {
+fn spec_or_404(api: &Api) -> Result<SourceProviderSpec, Fault> {
     api.spec()
         .map_err(|e| not_found("Provider", &e.to_string()))
 }

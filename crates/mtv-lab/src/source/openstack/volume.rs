@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::super::model::{SourceProviderSpec, VolumeSnapshot};
 use super::compute::string_map;
 use super::store::{self, NewVolume, VolumeView};
-use super::{Api, ApiResult, Base, VOLUME_PREFIX, attachment_id, fault, model_fault, reply};
+use super::{Api, ApiResult, Base, Fault, VOLUME_PREFIX, attachment_id, fault, model_fault, reply};
 
 /// The newest microversion the lab's Cinder serves.
 const MAX_MICROVERSION: (u32, u32) = (3, 64);
@@ -118,14 +118,15 @@ fn microversion(headers: &HeaderMap) -> Result<(u32, u32), String> {
 async fn echo_microversion(request: Request, next: Next) -> Response {
     let version = match microversion(request.headers()) {
         Ok(v) => v,
-        Err(message) => return fault(StatusCode::NOT_ACCEPTABLE, message),
+        Err(message) => return fault(StatusCode::NOT_ACCEPTABLE, message).into_response(),
     };
     let attachments = request.uri().path().contains("/attachments");
     if attachments && version < ATTACHMENTS {
         return fault(
             StatusCode::NOT_FOUND,
             "The resource could not be found. (attachments need microversion 3.27 or newer)",
-        );
+        )
+        .into_response();
     }
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&format!("volume {}.{}", version.0, version.1)) {
@@ -139,7 +140,7 @@ async fn echo_microversion(request: Request, next: Next) -> Response {
     response
 }
 
-fn spec_of(api: &Api) -> Result<SourceProviderSpec, Response> {
+fn spec_of(api: &Api) -> Result<SourceProviderSpec, Fault> {
     api.spec().map_err(model_fault)
 }
 
@@ -220,7 +221,7 @@ fn volume_document(
     document
 }
 
-fn find_volume(spec: &SourceProviderSpec, id: &str) -> Result<VolumeView, Response> {
+fn find_volume(spec: &SourceProviderSpec, id: &str) -> Result<VolumeView, Fault> {
     store::volumes(spec)
         .into_iter()
         .find(|v| v.id == id)
@@ -283,7 +284,7 @@ async fn get_volume(
     )
 }
 
-fn parse(body: &str) -> Result<Value, Response> {
+fn parse(body: &str) -> Result<Value, Fault> {
     serde_json::from_str(body).map_err(|e| {
         fault(
             StatusCode::BAD_REQUEST,
@@ -444,7 +445,7 @@ async fn list_attachments(State(api): State<Api>) -> ApiResult {
     reply(StatusCode::OK, json!({"attachments": list}))
 }
 
-fn find_attachment(spec: &SourceProviderSpec, id: &str) -> Result<VolumeView, Response> {
+fn find_attachment(spec: &SourceProviderSpec, id: &str) -> Result<VolumeView, Fault> {
     store::volumes(spec)
         .into_iter()
         .find(|v| {
