@@ -205,3 +205,159 @@ async fn openstacksdk_clones_a_server_from_volume_snapshots_and_the_inventory_se
     // The source is untouched.
     assert_eq!(lab.vm("openstack", &source.id).unwrap(), source);
 }
+
+/// One request to a router, as a client on `host` would send it; the status and JSON answer.
+async fn send(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "os.example:13000");
+    if let Some(token) = token {
+        request = request.header("x-auth-token", token);
+    }
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let response = router
+        .clone()
+        .oneshot(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn password_auth(password: &str, project: Value) -> Value {
+    json!({"auth": {
+        "identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": project},
+    }})
+}
+
+#[tokio::test]
+async fn the_catalog_points_back_at_the_mount_point_and_services_want_a_token() {
+    let lab = SourceLab::builtin();
+    let router = axum::Router::new().nest(
+        "/sources/openstack",
+        mtv_lab::source::openstack::router(lab.clone(), "openstack".to_string()),
+    );
+    let project = lab.provider("openstack").unwrap().project.unwrap();
+
+    // Scoped by project name in the Default domain, or by project id.
+    let (status, headers, token) = send(
+        &router,
+        "POST",
+        "/sources/openstack/v3/auth/tokens",
+        None,
+        Some(password_auth(
+            "lab-password",
+            json!({"name": "admin", "domain": {"id": "default"}}),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{token}");
+    let subject = headers["x-subject-token"].to_str().unwrap().to_string();
+    assert_eq!(token["token"]["project"]["id"], project.as_str());
+    let compute = token["token"]["catalog"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "compute")
+        .unwrap();
+    assert_eq!(
+        compute["endpoints"][0]["url"],
+        "https://os.example:13000/sources/openstack/compute/v2.1"
+    );
+    assert_eq!(compute["endpoints"][0]["region_id"], "regionOne");
+    let (status, _, _) = send(
+        &router,
+        "POST",
+        "/sources/openstack/v3/auth/tokens",
+        None,
+        Some(password_auth("lab-password", json!({"id": project}))),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // A wrong password or an unknown project: 401.
+    for (password, scope) in [
+        (
+            "wrong",
+            json!({"name": "admin", "domain": {"id": "default"}}),
+        ),
+        (
+            "lab-password",
+            json!({"name": "other", "domain": {"id": "default"}}),
+        ),
+    ] {
+        let (status, _, body) = send(
+            &router,
+            "POST",
+            "/sources/openstack/v3/auth/tokens",
+            None,
+            Some(password_auth(password, scope)),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(body["error"]["code"], 401);
+    }
+
+    // Services want the token; version documents do not.
+    let servers = "/sources/openstack/compute/v2.1/servers/detail";
+    let (status, _, _) = send(&router, "GET", servers, None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, headers, body) = send(&router, "GET", servers, Some(&subject), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["openstack-api-version"], "compute 2.1");
+    assert_eq!(body["servers"].as_array().unwrap().len(), 3);
+    let (status, _, body) = send(
+        &router,
+        "GET",
+        "/sources/openstack/compute/v2.1",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body["version"]["links"][0]["href"],
+        "https://os.example:13000/sources/openstack/compute/v2.1/"
+    );
+
+    // A volume with a snapshot, or attached, cannot be deleted; Cinder says why.
+    let volume = &lab.vms_named("openstack", "mtv-tests-rhel8").unwrap()[0].disks[0].file;
+    let path = format!("/sources/openstack/volume/v3/{project}/volumes/{volume}");
+    let (status, _, body) = send(&router, "DELETE", &path, Some(&subject), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["badRequest"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("in-use"),
+        "{body}"
+    );
+    // An unknown server is Nova's itemNotFound.
+    let (status, _, body) = send(
+        &router,
+        "GET",
+        "/sources/openstack/compute/v2.1/servers/nope",
+        Some(&subject),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["itemNotFound"]["code"], 404);
+}
