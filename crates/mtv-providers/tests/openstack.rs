@@ -262,12 +262,60 @@ async fn a_clone_can_start_powered_on() {
     let request = CloneRequest {
         name: "mtv-clone-on".into(),
         power_on: Some(true),
+        host: Some("compute-1.lab.mtv-tests.internal".into()),
         ..CloneRequest::default()
     };
     let clone = source.clone_vm(&original.id, &request).await.unwrap();
     assert!(clone.powered_on);
     assert_eq!(clone.disks.len(), 1);
+    assert_eq!(
+        clone.host.as_deref(),
+        Some("compute-1.lab.mtv-tests.internal")
+    );
     source.delete_vm(&clone.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_clone_that_fails_midway_leaves_no_volume_or_snapshot_behind() {
+    let served = serve().await;
+    let source = connect(&served).await;
+    let original = source.find("mtv-win2019-3disks").await.unwrap().unwrap();
+    let request = CloneRequest {
+        name: "mtv-clone-broken".into(),
+        target_datastore: Some("no-such-volume-type".into()),
+        ..CloneRequest::default()
+    };
+    let error = source.clone_vm(&original.id, &request).await.unwrap_err();
+    assert!(error.to_string().contains("no-such-volume-type"), "{error}");
+    let spec = served.lab.provider("openstack").unwrap();
+    assert!(
+        spec.openstack.volumes.is_empty(),
+        "{:?}",
+        spec.openstack.volumes
+    );
+    assert!(
+        spec.openstack.snapshots.is_empty(),
+        "{:?}",
+        spec.openstack.snapshots
+    );
+    assert!(
+        served
+            .lab
+            .vms_named("openstack", "mtv-clone-broken")
+            .unwrap()
+            .is_empty()
+    );
+    // Warm migrations need changed block tracking, which OpenStack volumes do not have.
+    let warm = CloneRequest {
+        name: "mtv-clone-warm".into(),
+        cbt: true,
+        ..CloneRequest::default()
+    };
+    let error = source.clone_vm(&original.id, &warm).await.unwrap_err();
+    assert!(
+        error.to_string().contains("changed block tracking"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

@@ -689,3 +689,136 @@ fn build_server(
     vm.guest_files = guest.guest_files;
     Ok(vm)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROVIDER: &str = "openstack";
+
+    fn rhel8(lab: &SourceLab) -> Vm {
+        lab.vms_named(PROVIDER, "mtv-tests-rhel8")
+            .unwrap()
+            .remove(0)
+    }
+
+    /// A volume from a snapshot of the server's boot volume; the snapshot's id.
+    fn copy_of_boot_volume(lab: &SourceLab, name: &str) -> (Volume, String) {
+        let vm = rhel8(lab);
+        let snapshot = lab
+            .create_volume_snapshot(PROVIDER, &vm.disks[0].file, "s", BTreeMap::new())
+            .unwrap();
+        let volume = lab
+            .create_volume(
+                PROVIDER,
+                &NewVolume {
+                    name: name.into(),
+                    snapshot_id: Some(snapshot.id.clone()),
+                    ..NewVolume::default()
+                },
+            )
+            .unwrap();
+        (volume, snapshot.id)
+    }
+
+    fn boot(lab: &SourceLab, volume: &str, delete_on_termination: bool) -> Vm {
+        let vm = rhel8(lab);
+        lab.boot_server(
+            PROVIDER,
+            &NewServer {
+                name: "copy".into(),
+                flavor: vm.flavor.clone().unwrap(),
+                networks: vec![vm.nics[0].network.clone()],
+                volumes: vec![(volume.to_string(), delete_on_termination)],
+                host: None,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_volume_from_a_snapshot_holds_the_guest_and_boots_it() {
+        let lab = SourceLab::builtin();
+        let source = rhel8(&lab);
+        let (volume, _) = copy_of_boot_volume(&lab, "copy-disk");
+        assert_eq!(volume.size_gib, source.disks[0].capacity_gib);
+        assert_eq!(volume.volume_type, source.disks[0].datastore);
+        let server = boot(&lab, &volume.id, false);
+        assert_eq!(server.guest_os, source.guest_os);
+        assert_eq!(server.power_state, PowerState::On);
+        assert_eq!(server.disks[0].file, volume.id);
+        // A fresh address on the network's subnet.
+        assert!(server.nics[0].ips[0].ip.starts_with("10.50.1."));
+        assert_ne!(server.nics[0].ips[0].ip, source.nics[0].ips[0].ip);
+        // An attached volume cannot boot a second server.
+        let again = lab.boot_server(
+            PROVIDER,
+            &NewServer {
+                name: "copy-2".into(),
+                flavor: source.flavor.clone().unwrap(),
+                networks: Vec::new(),
+                volumes: vec![(volume.id.clone(), false)],
+                host: None,
+            },
+        );
+        assert!(matches!(again, Err(SourceError::Invalid(m)) if m.contains("in-use")));
+    }
+
+    #[test]
+    fn deleting_a_server_keeps_or_deletes_its_volumes_as_marked() {
+        let lab = SourceLab::builtin();
+        let (kept, _) = copy_of_boot_volume(&lab, "kept");
+        let server = boot(&lab, &kept.id, false);
+        lab.delete_server(PROVIDER, &server.id).unwrap();
+        let spec = lab.provider(PROVIDER).unwrap();
+        let view = volumes(&spec)
+            .into_iter()
+            .find(|v| v.id == kept.id)
+            .unwrap();
+        assert!(view.attached.is_none() && view.bootable);
+
+        let (gone, snapshot) = copy_of_boot_volume(&lab, "gone");
+        let server = boot(&lab, &gone.id, true);
+        lab.delete_server(PROVIDER, &server.id).unwrap();
+        let spec = lab.provider(PROVIDER).unwrap();
+        assert!(!volumes(&spec).iter().any(|v| v.id == gone.id));
+        // The snapshot stays until deleted; the source volume cannot go while it has one.
+        let source_volume = &rhel8(&lab).disks[0].file;
+        assert!(spec.openstack.snapshots.iter().any(|s| s.id == snapshot));
+        lab.detach_volume(PROVIDER, &rhel8(&lab).id, source_volume)
+            .unwrap();
+        let refused = lab.delete_volume(PROVIDER, source_volume);
+        assert!(
+            matches!(refused, Err(SourceError::Invalid(m)) if m.contains("dependent snapshots"))
+        );
+    }
+
+    #[test]
+    fn create_image_snapshots_every_volume_in_boot_order() {
+        let lab = SourceLab::builtin();
+        let vm = lab
+            .vms_named(PROVIDER, "mtv-win2019-3disks")
+            .unwrap()
+            .remove(0);
+        let image = lab
+            .create_server_image(PROVIDER, &vm.id, "img", BTreeMap::new())
+            .unwrap();
+        let spec = lab.provider(PROVIDER).unwrap();
+        let volumes: Vec<&str> = image
+            .snapshot_ids
+            .iter()
+            .map(|id| {
+                spec.openstack
+                    .snapshots
+                    .iter()
+                    .find(|s| &s.id == id)
+                    .unwrap()
+                    .volume_id
+                    .as_str()
+            })
+            .collect();
+        let disks: Vec<&str> = vm.disks.iter().map(|d| d.file.as_str()).collect();
+        assert_eq!(volumes, disks);
+        assert_eq!(image.instance_uuid.as_deref(), Some(vm.id.as_str()));
+    }
+}
