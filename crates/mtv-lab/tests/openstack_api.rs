@@ -291,6 +291,19 @@ async fn the_catalog_points_back_at_the_mount_point_and_services_want_a_token() 
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
+    // The user by the id Keystone gave it.
+    let mut by_id = password_auth("lab-password", json!({"id": project}));
+    by_id["auth"]["identity"]["password"]["user"] =
+        json!({"id": token["token"]["user"]["id"], "password": "lab-password"});
+    let (status, _, _) = send(
+        &router,
+        "POST",
+        "/sources/openstack/v3/auth/tokens",
+        None,
+        Some(by_id),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
 
     // A wrong password or an unknown project: 401.
     for (password, scope) in [

@@ -212,7 +212,7 @@ fn server_document(
         "name": vm.name,
         "status": if on { "ACTIVE" } else { "SHUTOFF" },
         "tenant_id": project,
-        "user_id": crate::inventory::render::stable_uuid(&format!("user/{}", spec.username.clone().unwrap_or_default())).replace('-', ""),
+        "user_id": super::identity::user_id(spec.username.as_deref().unwrap_or_default()),
         "created": vm.events.first().map_or("2024-01-01T00:00:00Z", |e| e.time.as_str()),
         "updated": vm.events.last().map_or("2024-01-01T00:00:00Z", |e| e.time.as_str()),
         "hostId": host_id,

@@ -83,6 +83,11 @@ fn is_default_domain(domain: Option<&Value>) -> bool {
     }
 }
 
+/// The id Keystone gives the provider's user (stable, as a real user's is).
+pub(crate) fn user_id(name: &str) -> String {
+    crate::inventory::render::stable_uuid(&format!("user/{name}")).replace('-', "")
+}
+
 /// Checks the password method's user against the provider's credentials.
 fn user_ok(api: &Api, user: &Value) -> bool {
     let Ok(spec) = api.spec() else {
@@ -92,7 +97,10 @@ fn user_ok(api: &Api, user: &Value) -> bool {
         (Some(name), _) => {
             spec.username.as_deref() == Some(name) && is_default_domain(user.get("domain"))
         }
-        (None, Some(id)) => id.as_str() == spec.username.as_deref(),
+        (None, Some(id)) => spec
+            .username
+            .as_deref()
+            .is_some_and(|name| id.as_str() == Some(user_id(name).as_str())),
         _ => false,
     };
     let password = user.get("password").and_then(Value::as_str);
@@ -194,7 +202,7 @@ fn token_document(api: &Api, base: &str, scope: &Scope, scoped: bool) -> Value {
     let mut token = json!({
         "methods": ["password"],
         "user": {
-            "id": crate::inventory::render::stable_uuid(&format!("user/{username}")).replace('-', ""),
+            "id": user_id(&username),
             "name": username,
             "domain": domain,
             "password_expires_at": null,
