@@ -463,6 +463,10 @@ static OPENSTACK_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
             req("project_name"),
             req("user_domain_id"),
             req("project_domain_id"),
+            // The project's domain by name, where a cloud's users know it so (Keystone takes either).
+            opt("project_domain_name", Rule::Str),
+            // TLS trust of the OpenStack adapter (and the Provider Secret's `cacert`).
+            opt("cacert", Rule::Pem),
         ])
         .chain(GUEST_CREDENTIALS)
         .collect()

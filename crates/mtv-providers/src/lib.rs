@@ -15,6 +15,7 @@ pub mod lab;
 pub mod openshift;
 pub mod ovirt;
 pub mod source;
+pub mod openstack;
 pub mod vsphere;
 
 pub use source::{

@@ -694,6 +694,8 @@ fn source_collection(
                 flavors: Vec::new(),
                 project: None,
                 region: None,
+                project_name: None,
+                openstack: Default::default(),
             };
             empty
         }

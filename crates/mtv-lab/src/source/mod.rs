@@ -6,6 +6,7 @@ pub mod guest;
 pub mod model;
 mod mutate;
 pub mod ovirt;
+pub mod openstack;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};

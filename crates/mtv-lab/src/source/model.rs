@@ -59,6 +59,131 @@ pub struct SourceProviderSpec {
     /// OpenStack region name.
     #[serde(default)]
     pub region: Option<String>,
+    /// OpenStack project name (Keystone scope; default `admin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_name: Option<String>,
+    /// OpenStack block storage and images beyond the volumes attached to servers.
+    #[serde(default, skip_serializing_if = "OpenstackStorage::is_empty")]
+    pub openstack: OpenstackStorage,
+}
+
+/// What OpenStack's Cinder and Glance hold besides the servers: the volumes attached to a server are
+/// its `disks` (volume id = `file`, volume type = `datastore`, boot order = order); a [`Volume`]
+/// record adds what Cinder keeps of a volume (name, origin, metadata), and is the whole volume while
+/// no server has it attached.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenstackStorage {
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    #[serde(default)]
+    pub snapshots: Vec<VolumeSnapshot>,
+    #[serde(default)]
+    pub images: Vec<Image>,
+}
+
+impl OpenstackStorage {
+    pub fn is_empty(&self) -> bool {
+        self.volumes.is_empty() && self.snapshots.is_empty() && self.images.is_empty()
+    }
+}
+
+/// A Cinder volume's record. Size and type are the volume's own while it is detached; attached, the
+/// server's disk says them.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub size_gib: u64,
+    /// Volume type id (a `datastores` entry).
+    pub volume_type: String,
+    /// The snapshot the volume was created from.
+    #[serde(default)]
+    pub snapshot_id: Option<String>,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// RFC 3339.
+    pub created: String,
+    /// Nova deletes the volume with the server it is attached to.
+    #[serde(default)]
+    pub delete_on_termination: bool,
+    /// The guest whose boot disk the volume's bytes are, when it holds one.
+    #[serde(default)]
+    pub guest: Option<VolumeGuest>,
+}
+
+/// A Cinder snapshot of a volume.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSnapshot {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    pub volume_id: String,
+    pub size_gib: u64,
+    pub volume_type: String,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
+    pub created: String,
+    #[serde(default)]
+    pub guest: Option<VolumeGuest>,
+}
+
+/// The guest a boot volume holds: what a server booted from it runs (the image metadata and the
+/// files of its disk).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeGuest {
+    pub guest_os: String,
+    #[serde(default)]
+    pub firmware: Firmware,
+    #[serde(default)]
+    pub secure_boot: bool,
+    #[serde(default)]
+    pub tpm: bool,
+    #[serde(default)]
+    pub guest_agent: bool,
+    #[serde(default)]
+    pub tools: ToolsStatus,
+    #[serde(default)]
+    pub guest_files: std::collections::BTreeMap<String, String>,
+}
+
+impl VolumeGuest {
+    /// The guest of a VM's boot disk.
+    pub fn of(vm: &Vm) -> VolumeGuest {
+        VolumeGuest {
+            guest_os: vm.guest_os.clone(),
+            firmware: vm.firmware,
+            secure_boot: vm.secure_boot,
+            tpm: vm.tpm,
+            guest_agent: vm.guest_agent,
+            tools: vm.tools,
+            guest_files: vm.guest_files.clone(),
+        }
+    }
+}
+
+/// A Glance image; Nova's `createImage` of a volume-backed server makes one whose block device
+/// mapping names a snapshot of each of the server's volumes.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    #[serde(default)]
+    pub min_disk_gib: u64,
+    /// The server the image is a snapshot of.
+    #[serde(default)]
+    pub instance_uuid: Option<String>,
+    /// Volume snapshot ids, in the server's boot order.
+    #[serde(default)]
+    pub snapshot_ids: Vec<String>,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// An OpenStack flavor.

@@ -119,7 +119,7 @@ fn mac_prefix(provider_type: &str) -> &'static [u8] {
     }
 }
 
-fn fresh_mac(provider_type: &str, used: &mut BTreeSet<String>) -> String {
+pub(super) fn fresh_mac(provider_type: &str, used: &mut BTreeSet<String>) -> String {
     let prefix = mac_prefix(provider_type);
     loop {
         let random = random::next_u64().to_be_bytes();
@@ -136,7 +136,7 @@ fn fresh_mac(provider_type: &str, used: &mut BTreeSet<String>) -> String {
     }
 }
 
-fn all_macs(providers: &[SourceProviderSpec]) -> BTreeSet<String> {
+pub(super) fn all_macs(providers: &[SourceProviderSpec]) -> BTreeSet<String> {
     providers
         .iter()
         .flat_map(|p| p.vms.iter())

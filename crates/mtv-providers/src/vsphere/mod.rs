@@ -7,7 +7,7 @@
 //! ran (vCenter ends idle sessions after 30 minutes) is renewed once, transparently.
 
 mod facts;
-mod soap;
+pub(crate) mod soap;
 mod xml;
 
 use std::fmt;
