@@ -694,6 +694,7 @@ fn source_collection(
                 flavors: Vec::new(),
                 project: None,
                 region: None,
+                tls: None,
             };
             empty
         }
