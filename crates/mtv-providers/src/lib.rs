@@ -10,6 +10,7 @@
 
 pub mod lab;
 pub mod openshift;
+pub mod ova;
 pub mod vsphere;
 
 use std::future::Future;

@@ -23,6 +23,8 @@ use soap::{SoapError, Transport};
 use xml::{Element, escape};
 
 pub use facts::provisioning_flags;
+/// The TLS client settings of the vSphere transport, shared with the OVA adapter's inventory client.
+pub(crate) use soap::tls_config;
 
 /// How long one SOAP request may take by default.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
