@@ -142,6 +142,14 @@ async fn the_lab_ca_verifies_a_source_at_its_served_address_and_its_lab_file_url
     ];
     let served = provider(&lab, "served", &url, &[creds[0], creds[1], ("cacert", &ca)]).await;
     assert_eq!(s(&served, "/status/phase"), "Ready", "{served}");
+    // Forklift's fingerprint is the SHA-1 of the certificate the source presents.
+    let fingerprint = lab
+        .source()
+        .unwrap()
+        .served_fingerprint("vc-trusted")
+        .unwrap();
+    assert_eq!(fingerprint.len(), 59);
+    assert_eq!(s(&served, "/status/fingerprint"), fingerprint);
     let named = provider(
         &lab,
         "named",

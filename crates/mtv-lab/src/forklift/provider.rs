@@ -302,7 +302,16 @@ impl Controller {
         );
         status.insert("observedGeneration".into(), json!(generation(provider)));
         if kind == "vsphere" && phase == "Ready" {
-            status.insert("fingerprint".into(), json!(fingerprint(&url)));
+            // The served certificate's own fingerprint; a source the lab does not serve has a stable
+            // stand-in.
+            let served = self
+                .source
+                .endpoint(&kind, &url)
+                .and_then(|name| self.source.served_fingerprint(&name));
+            status.insert(
+                "fingerprint".into(),
+                json!(served.unwrap_or_else(|| fingerprint(&url))),
+            );
         }
         if !secret_version.is_empty() {
             status.insert("secretResourceVersion".into(), json!(secret_version));

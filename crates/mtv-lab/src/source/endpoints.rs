@@ -182,6 +182,24 @@ impl SourceLab {
         self.served.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The SHA-1 fingerprint of the certificate a served source presents, as Forklift reports a
+    /// vSphere Provider's `status.fingerprint` (upper-case hex pairs joined by `:`).
+    pub fn served_fingerprint(&self, name: &str) -> Option<String> {
+        let served = self.served(name)?;
+        let digest = ring::digest::digest(
+            &ring::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            served.tls.leaf_der.as_ref(),
+        );
+        Some(
+            digest
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        )
+    }
+
     /// Where the lab serves a source, once it does.
     pub fn served(&self, name: &str) -> Option<ServedSource> {
         self.served

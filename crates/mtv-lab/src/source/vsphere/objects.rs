@@ -1051,3 +1051,51 @@ fn snapshot_info(vm: &Vm) -> Option<V> {
         ],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_holds_every_entity_once_under_the_root() {
+        let lab = crate::source::SourceLab::builtin();
+        let spec = lab.provider("vsphere").unwrap();
+        let all = descendants(&spec, ROOT_FOLDER);
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "no entity twice");
+        for vm in &spec.vms {
+            assert!(all.contains(&("VirtualMachine".to_string(), vm.id.clone())));
+        }
+        assert!(all.contains(&(
+            "DistributedVirtualPortgroup".to_string(),
+            "dvportgroup-21".to_string()
+        )));
+        assert_eq!(
+            kind_of(&spec, "mtv-cluster"),
+            Some("ClusterComputeResource")
+        );
+        assert_eq!(kind_of(&spec, "resgroup-mtv-cluster"), Some("ResourcePool"));
+        assert!(is_a("DistributedVirtualPortgroup", "Network"));
+        assert!(!is_a("Network", "DistributedVirtualPortgroup"));
+    }
+
+    #[test]
+    fn a_powered_off_vm_reports_no_guest_addresses_and_a_running_one_does() {
+        let lab = crate::source::SourceLab::builtin();
+        let spec = lab.provider("vsphere").unwrap();
+        let props = properties(&spec, "VirtualMachine", "vm-1001").unwrap();
+        let guest = &props.iter().find(|(n, _)| *n == "guest").unwrap().1;
+        assert!(guest.path("net").is_none());
+        lab.set_power("vsphere", "vm-1001", crate::source::PowerAction::Start)
+            .unwrap();
+        let spec = lab.provider("vsphere").unwrap();
+        let props = properties(&spec, "VirtualMachine", "vm-1001").unwrap();
+        let guest = &props.iter().find(|(n, _)| *n == "guest").unwrap().1;
+        let Some(V::Arr(_, nics)) = guest.path("net") else {
+            panic!("no guest.net")
+        };
+        assert_eq!(nics.len(), 2);
+    }
+}
