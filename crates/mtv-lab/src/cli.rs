@@ -86,6 +86,19 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     if let Some(route) = lab.inventory_route_url() {
         eprintln!("forklift-inventory Route at {route} (bearer token required)");
     }
+    for served in lab.source().map(|s| s.served_sources()).unwrap_or_default() {
+        eprintln!(
+            "source `{}` ({}) at {} (HTTPS, certificate from {})",
+            served.name,
+            served.provider_type,
+            served.url,
+            if served.tls.ca_pem == lab.ca_pem() {
+                "the lab's CA"
+            } else {
+                "a CA of its own"
+            }
+        );
+    }
     Ok(lab)
 }
 
