@@ -241,3 +241,57 @@ async fn a_certificate_the_ca_does_not_verify_fails_the_connection_test_unless_s
     );
     lab.shutdown().await;
 }
+
+/// Python's `ssl`, a real TLS client, agrees with the connection test on the certificates the sources
+/// present: the lab's CA verifies the trusted source, not the one with its own CA (whose CA does), and
+/// not the misnamed one at 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_tls_client_sees_the_same_certificates() {
+    let lab = lab().await;
+    let source = lab.source().unwrap();
+    let dir = std::env::temp_dir().join(format!("mtv-lab-cas-{}", mtv_lab::random::name_suffix(8)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lab_ca = dir.join("lab.pem");
+    std::fs::write(&lab_ca, lab.ca_pem()).unwrap();
+    let own_ca = dir.join("own.pem");
+    std::fs::write(&own_ca, source.served("vc-own-ca").unwrap().tls.ca_pem).unwrap();
+    let port = |name: &str| source.served(name).unwrap().addr.port().to_string();
+    let script = r#"
+import socket, ssl, sys
+def handshake(port, cafile):
+    ctx = ssl.create_default_context(cafile=cafile)
+    try:
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1"):
+                return "ok"
+    except ssl.SSLCertVerificationError as e:
+        return e.verify_message
+lab_ca, own_ca, trusted, own, misnamed = sys.argv[1:6]
+print("trusted:", handshake(trusted, lab_ca))
+print("own with lab CA:", handshake(own, lab_ca))
+print("own with own CA:", handshake(own, own_ca))
+print("misnamed:", handshake(misnamed, lab_ca))
+"#;
+    let args = [
+        lab_ca.display().to_string(),
+        own_ca.display().to_string(),
+        port("vc-trusted"),
+        port("vc-own-ca"),
+        port("vc-misnamed"),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        mtv_test_peers::run_python_ok(script, &args, &[])
+    })
+    .await
+    .unwrap();
+    assert!(out.contains("trusted: ok"), "{out}");
+    assert!(
+        out.contains("own with lab CA: unable to get local issuer certificate"),
+        "{out}"
+    );
+    assert!(out.contains("own with own CA: ok"), "{out}");
+    assert!(out.contains("misnamed: IP address mismatch"), "{out}");
+    let _ = std::fs::remove_dir_all(dir);
+    lab.shutdown().await;
+}
