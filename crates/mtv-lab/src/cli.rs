@@ -19,6 +19,10 @@ pub struct LabServeArgs {
     /// Where to write the kubeconfig for the lab.
     #[arg(long, value_name = "PATH", default_value = "mtv-lab.kubeconfig")]
     pub kubeconfig_out: PathBuf,
+    /// Also write a providers file (the Python suite's `.providers.json` format) whose profiles reach
+    /// the lab's sources from this machine: their served URLs, credentials and CA.
+    #[arg(long, value_name = "PATH")]
+    pub providers_out: Option<PathBuf>,
     /// Time scale of simulated work (2.0 = twice as fast).
     #[arg(long, value_name = "X", default_value_t = 1.0)]
     pub speed: f64,
@@ -66,6 +70,13 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     let options = args.options()?;
     let lab = LabServer::start(options).await?;
     lab.write_kubeconfig(&args.kubeconfig_out)?;
+    if let Some(path) = &args.providers_out {
+        write_private(path, &providers_json(&lab).to_string())?;
+        eprintln!(
+            "providers file for the lab's sources written to {}",
+            path.display()
+        );
+    }
     // On stderr: stdout stays free for what a command outputs (e.g. `run --format json`).
     eprintln!(
         "mtv-lab listening on {} (HTTPS; its CA and the admin token are in the kubeconfig); kubeconfig written to {}",
@@ -75,7 +86,82 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     if let Some(route) = lab.inventory_route_url() {
         eprintln!("forklift-inventory Route at {route} (bearer token required)");
     }
+    for served in lab.source().map(|s| s.served_sources()).unwrap_or_default() {
+        eprintln!(
+            "source `{}` ({}) at {} (HTTPS, certificate from {})",
+            served.name,
+            served.provider_type,
+            served.url,
+            if served.tls.ca_pem == lab.ca_pem() {
+                "the lab's CA"
+            } else {
+                "a CA of its own"
+            }
+        );
+    }
     Ok(lab)
+}
+
+/// The providers file of a running lab: one profile per source, named as in the lab file, reaching
+/// the source where the lab serves it (its URL, its credentials, the CA its certificate comes from).
+/// A source the lab serves no endpoint for (OVA's NFS share) keeps its lab-file URL.
+pub fn providers_json(lab: &LabServer) -> serde_json::Value {
+    let mut profiles = serde_json::Map::new();
+    let Some(source) = lab.source() else {
+        return serde_json::Value::Object(profiles);
+    };
+    for spec in source.providers() {
+        let served = source.served(&spec.name);
+        if served.is_none() && spec.provider_type != "ova" {
+            // Its protocol is not served yet: no profile could reach it.
+            continue;
+        }
+        let mut profile = serde_json::Map::new();
+        let mut put = |key: &str, value: &str| {
+            profile.insert(key.to_string(), serde_json::Value::from(value));
+        };
+        put("type", &spec.provider_type);
+        put("version", spec.version.as_deref().unwrap_or(""));
+        match &served {
+            Some(served) => {
+                put("fqdn", &served.addr.ip().to_string());
+                put("api_url", &served.url);
+                put("cacert", &served.tls.ca_pem);
+            }
+            None => {
+                let host = spec.url.split(':').next().unwrap_or_default().to_string();
+                put("fqdn", &host);
+                put("api_url", &spec.url);
+            }
+        }
+        put("username", spec.username.as_deref().unwrap_or("unused"));
+        put("password", spec.password.as_deref().unwrap_or("unused"));
+        if spec.provider_type == "openstack" {
+            put("project_name", spec.project.as_deref().unwrap_or("admin"));
+            put("region_name", spec.region.as_deref().unwrap_or("regionOne"));
+            put("user_domain_name", "Default");
+            put("user_domain_id", "default");
+            put("project_domain_id", "default");
+        }
+        profiles.insert(spec.name.clone(), serde_json::Value::Object(profile));
+    }
+    serde_json::Value::Object(profiles)
+}
+
+/// Writes a file only its owner can read (it holds credentials), whole or not at all.
+fn write_private(path: &std::path::Path, text: &str) -> Result<(), LabError> {
+    let error = |source| LabError::WriteProvidersFile {
+        path: path.display().to_string(),
+        source,
+    };
+    let partial = path.with_extension("partial");
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let mut file = file.open(&partial).map_err(error)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(error)?;
+    std::fs::rename(&partial, path).map_err(error)
 }
 
 #[cfg(test)]
@@ -126,6 +212,7 @@ mod tests {
             port: None,
             lab: None,
             kubeconfig_out: path.clone(),
+            providers_out: Some(dir.join("providers.json")),
             speed: 1.0,
             faults: String::new(),
             mtv_version: "2.10.0".into(),
@@ -134,6 +221,18 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains(&lab.base_url()));
         assert!(text.contains("current-context: mtv-lab"));
+        let providers: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("providers.json")).unwrap())
+                .unwrap();
+        let vsphere = &providers["vsphere"];
+        let served = lab.source().unwrap().served("vsphere").unwrap();
+        assert_eq!(vsphere["api_url"], format!("https://{}/sdk", served.addr));
+        assert_eq!(vsphere["cacert"], lab.ca_pem());
+        assert_eq!(vsphere["username"], "administrator@vsphere.local");
+        assert_eq!(
+            providers["ova"]["api_url"],
+            "nfs.lab.mtv-tests.internal:/ova"
+        );
         lab.shutdown().await;
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -242,6 +242,12 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write the providers file to {path}: {source}")]
+    WriteProvidersFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("invalid --faults spec: {0}")]
     Faults(String),
     #[error("invalid lab file: {0}")]

@@ -84,6 +84,8 @@ pub struct LabServer {
     forklift: Option<crate::forklift::ForkliftHandle>,
     cdi: Option<crate::cdi::CdiHandle>,
     source: Option<crate::source::SourceLab>,
+    /// The sources' own HTTPS endpoints (vSphere's `/sdk`, ...).
+    source_endpoints: Option<crate::source::endpoints::SourceEndpoints>,
     requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -163,6 +165,22 @@ impl LabServer {
         } else {
             (extra_routes, None, None)
         };
+        // Each source on its own HTTPS port, speaking its platform's protocol.
+        let source_endpoints = match &source {
+            Some(source) => {
+                let counter = requests.clone();
+                Some(
+                    crate::source::endpoints::start(
+                        source,
+                        &tls,
+                        move |router| count_requests(router, counter.clone()),
+                        shutdown_rx.clone(),
+                    )
+                    .await?,
+                )
+            }
+            None => None,
+        };
         // CDI and the storage provisioner run wherever the simulated cluster does.
         let cdi = options
             .forklift
@@ -207,6 +225,7 @@ impl LabServer {
             forklift,
             cdi,
             source,
+            source_endpoints,
             requests,
         })
     }
@@ -303,6 +322,9 @@ impl LabServer {
             cdi.shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
+        if let Some(endpoints) = self.source_endpoints.take() {
+            endpoints.shutdown().await;
+        }
         for task in [self.task.take(), self.route_task.take()]
             .into_iter()
             .flatten()

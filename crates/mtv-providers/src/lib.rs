@@ -16,6 +16,7 @@ pub mod openshift;
 pub mod ovirt;
 pub mod source;
 pub mod openstack;
+pub mod ova;
 pub mod vsphere;
 
 pub use source::{

@@ -118,6 +118,7 @@ async fn start_target(args: &RunArgs) -> Result<(Option<mtv_lab::LabServer>, Tar
                 port: None,
                 lab: None,
                 kubeconfig_out: args.results.join("lab.kubeconfig"),
+                providers_out: None,
                 speed: args.lab_speed,
                 faults: args.lab_faults.clone(),
                 mtv_version: "2.10.0".into(),

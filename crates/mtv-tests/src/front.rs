@@ -187,6 +187,7 @@ fn check_lab_faults(args: &RunArgs) -> Result<(), Report> {
         port: None,
         lab: None,
         kubeconfig_out: args.results.join("lab.kubeconfig"),
+        providers_out: None,
         speed: args.lab_speed,
         faults: args.lab_faults.clone(),
         mtv_version: String::new(),

@@ -210,16 +210,7 @@ impl Controller {
                 // A remote cluster is the lab itself; its API accepts any bearer token.
                 Ok(())
             } else {
-                let user = secret.get("user").or_else(|| secret.get("username"));
-                self.source
-                    .connect(
-                        &kind,
-                        &url,
-                        user.map(String::as_str),
-                        secret.get("password").map(String::as_str),
-                    )
-                    .map(|_| ())
-                    .map_err(|e| (matches!(e, ConnectError::AuthFailed), e.to_string()))
+                self.test_connection(&kind, &url, &secret)
             };
             match result {
                 Err((true, message)) => {
@@ -311,13 +302,56 @@ impl Controller {
         );
         status.insert("observedGeneration".into(), json!(generation(provider)));
         if kind == "vsphere" && phase == "Ready" {
-            status.insert("fingerprint".into(), json!(fingerprint(&url)));
+            // The served certificate's own fingerprint; a source the lab does not serve has a stable
+            // stand-in.
+            let served = self
+                .source
+                .endpoint(&kind, &url)
+                .and_then(|name| self.source.served_fingerprint(&name));
+            status.insert(
+                "fingerprint".into(),
+                json!(served.unwrap_or_else(|| fingerprint(&url))),
+            );
         }
         if !secret_version.is_empty() {
             status.insert("secretResourceVersion".into(), json!(secret_version));
         }
         self.write_status(&registry::PROVIDER, provider, Value::Object(status));
         requeue
+    }
+}
+
+impl Controller {
+    /// Forklift's connection test of a source: it must answer at the URL, its certificate must be
+    /// trusted (the Secret's `cacert`, or `ca.crt`, unless `insecureSkipVerify`), then the credentials
+    /// must log in. `Err((auth_failed, message))`.
+    fn test_connection(
+        &self,
+        kind: &str,
+        url: &str,
+        secret: &BTreeMap<String, String>,
+    ) -> Result<(), (bool, String)> {
+        let name = self.source.endpoint(kind, url).ok_or_else(|| {
+            (
+                false,
+                ConnectError::Unreachable { host: host_of(url) }.to_string(),
+            )
+        })?;
+        let ca = secret.get("cacert").or_else(|| secret.get("ca.crt"));
+        let insecure = parse_bool(secret.get("insecureSkipVerify"));
+        self.source
+            .verify_tls(&name, url, ca.map(String::as_str), insecure)
+            .map_err(|reason| (false, format!("Get \"{url}\": {reason}")))?;
+        let user = secret.get("user").or_else(|| secret.get("username"));
+        self.source
+            .connect(
+                kind,
+                url,
+                user.map(String::as_str),
+                secret.get("password").map(String::as_str),
+            )
+            .map(|_| ())
+            .map_err(|e| (matches!(e, ConnectError::AuthFailed), e.to_string()))
     }
 }
 

@@ -696,6 +696,7 @@ fn source_collection(
                 region: None,
                 project_name: None,
                 openstack: Default::default(),
+                tls: None,
             };
             empty
         }

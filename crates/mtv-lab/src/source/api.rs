@@ -191,12 +191,18 @@ async fn list_providers(State(lab): State<SourceLab>) -> Json<Value> {
     Json(Value::Array(providers))
 }
 
-/// The CA a source's TLS endpoint would present, for the Provider Secret's `cacert`. The lab's sources
-/// speak no TLS; this is a well-formed PEM block naming the source, which is what Forklift's secret
-/// validation looks for.
+/// The CA a source's TLS endpoint presents, for the Provider Secret's `cacert`: the issuer of its
+/// certificate where the lab serves it over HTTPS; else (no endpoint of its own) a well-formed PEM
+/// block naming the source, which is what Forklift's secret validation looks for.
 async fn ca_certificate(State(lab): State<SourceLab>, Path(provider): Path<String>) -> ApiResult {
     let name = provider_name(&lab, &provider)?;
     let spec = lab.provider(&name)?;
+    if let Some(served) = lab.served(&name) {
+        return Ok(Json(
+            json!({"source": name, "host": served.addr.ip().to_string(), "pem": served.tls.ca_pem}),
+        )
+        .into_response());
+    }
     let host = spec
         .url
         .split("://")

@@ -2,11 +2,13 @@
 //! power, disks, snapshots), observed by the Forklift inventory service and controllers.
 
 pub mod api;
+pub mod endpoints;
 pub mod guest;
 pub mod model;
 mod mutate;
 pub mod ovirt;
 pub mod openstack;
+pub mod vsphere;
 
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -14,7 +16,10 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::broadcast;
 
 pub use api::source_router;
-pub use model::{LAB_FILE_VERSION, LabFile, PowerAction, PowerState, SourceProviderSpec, Vm};
+pub use endpoints::ServedSource;
+pub use model::{
+    LAB_FILE_VERSION, LabFile, PowerAction, PowerState, SourceProviderSpec, SourceTls, Vm,
+};
 pub use mutate::{CloneSpec, NewDisk, NewNic};
 
 /// File name the built-in lab reports in diagnostics.
@@ -85,6 +90,8 @@ impl State {
 pub struct SourceLab {
     state: Arc<RwLock<State>>,
     changes: broadcast::Sender<SourceChange>,
+    /// The HTTPS endpoints the sources answer on, by provider name (once the lab serves them).
+    served: Arc<RwLock<std::collections::BTreeMap<String, ServedSource>>>,
 }
 
 fn host_of(url: &str) -> String {
@@ -102,6 +109,7 @@ impl SourceLab {
                 providers: file.providers,
             })),
             changes,
+            served: Arc::default(),
         })
     }
 
@@ -198,6 +206,9 @@ impl SourceLab {
 
     /// The source provider a Forklift Provider of this type and URL reaches, if any.
     pub fn endpoint(&self, provider_type: &str, url: &str) -> Option<String> {
+        if let Some(name) = self.served_at(provider_type, url) {
+            return Some(name);
+        }
         let state = self.read();
         let exact = state
             .providers

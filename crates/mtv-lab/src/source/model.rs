@@ -65,6 +65,23 @@ pub struct SourceProviderSpec {
     /// OpenStack block storage and images beyond the volumes attached to servers.
     #[serde(default, skip_serializing_if = "OpenstackStorage::is_empty")]
     pub openstack: OpenstackStorage,
+    /// The certificate the source's HTTPS endpoint presents; absent: one from the lab's CA for the
+    /// URL's host, 127.0.0.1 and localhost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<SourceTls>,
+}
+
+/// How a source's serving certificate is made, so that trust and mismatch can be tested.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceTls {
+    /// Signed by a CA of the source's own instead of the lab's (the lab's CA does not verify it).
+    #[serde(default)]
+    pub own_ca: bool,
+    /// The names the certificate is valid for instead of the URL's host, 127.0.0.1 and localhost
+    /// (a name the URL does not use makes a host-name mismatch).
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
 }
 
 /// What OpenStack's Cinder and Glance hold besides the servers: the volumes attached to a server are

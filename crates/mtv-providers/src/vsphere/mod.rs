@@ -7,6 +7,7 @@
 //! ran (vCenter ends idle sessions after 30 minutes) is renewed once, transparently.
 
 mod facts;
+mod guest;
 pub(crate) mod soap;
 mod xml;
 
@@ -22,6 +23,8 @@ use soap::{SoapError, Transport};
 use xml::{Element, escape};
 
 pub use facts::provisioning_flags;
+/// The TLS client settings of the vSphere transport, shared with the OVA adapter's inventory client.
+pub(crate) use soap::tls_config;
 
 /// How long one SOAP request may take by default.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -64,6 +67,9 @@ pub struct VsphereConfig {
     pub certificate_fingerprint: Option<String>,
     pub request_timeout: Duration,
     pub task_timeout: Duration,
+    /// The guest user and password Guest Operations log in with (the profile's
+    /// `guest_vm_linux_user`/`_password`); without them guest files and commands are refused.
+    pub guest_credentials: Option<(String, String)>,
 }
 
 impl VsphereConfig {
@@ -81,6 +87,7 @@ impl VsphereConfig {
             certificate_fingerprint: None,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             task_timeout: DEFAULT_TASK_TIMEOUT,
+            guest_credentials: None,
         }
     }
 }
@@ -99,6 +106,13 @@ impl fmt::Debug for VsphereConfig {
             .field("certificate_fingerprint", &self.certificate_fingerprint)
             .field("request_timeout", &self.request_timeout)
             .field("task_timeout", &self.task_timeout)
+            .field(
+                "guest_credentials",
+                &self
+                    .guest_credentials
+                    .as_ref()
+                    .map(|(user, _)| format!("{user} / <redacted>")),
+            )
             .finish()
     }
 }
@@ -141,6 +155,8 @@ struct ServiceContent {
     root_folder: Moref,
     property_collector: Moref,
     view_manager: Moref,
+    /// Absent on servers without Guest Operations.
+    guest_operations: Option<Moref>,
     session_manager: Moref,
 }
 
@@ -188,6 +204,7 @@ struct Inner {
     certificate_fingerprint: Option<String>,
     request_timeout: Duration,
     task_timeout: Duration,
+    guest_credentials: Option<(String, String)>,
 }
 
 impl Drop for Inner {
@@ -338,6 +355,7 @@ impl VsphereSource {
             root_folder: moref("rootFolder")?,
             property_collector: moref("propertyCollector")?,
             view_manager: moref("viewManager")?,
+            guest_operations: content.child("guestOperationsManager").and_then(Moref::of),
             session_manager: moref("sessionManager")?,
         };
         if let Some(version) = content.text_at("about/apiVersion") {
@@ -354,6 +372,7 @@ impl VsphereSource {
                 certificate_fingerprint: pinned.map(str::to_string),
                 request_timeout: config.request_timeout,
                 task_timeout: config.task_timeout,
+                guest_credentials: config.guest_credentials,
             }),
         };
         source.login().await?;
@@ -977,17 +996,6 @@ fn disk_device(
     ))
 }
 
-/// A guest operation this adapter cannot do.
-fn guest_files_unsupported(what: String) -> SourceError {
-    SourceError::Request {
-        what,
-        message: "guest files of vSphere VMs need vSphere Guest Operations (VMware Tools running \
-                  in the guest and guest credentials), which this adapter does not implement yet; \
-                  vcsim cannot run guests either"
-            .into(),
-    }
-}
-
 impl SourceProvider for VsphereSource {
     fn provider_type(&self) -> ProviderType {
         ProviderType::Vsphere
@@ -1129,17 +1137,13 @@ impl SourceProvider for VsphereSource {
         &self,
         id: &str,
         path: &str,
-        _content: &str,
+        content: &str,
     ) -> Result<(), SourceError> {
-        Err(guest_files_unsupported(format!(
-            "write {path} in the guest of source VM {id}"
-        )))
+        self.upload_guest_file(id, path, content).await
     }
 
     async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(guest_files_unsupported(format!(
-            "read {path} in the guest of source VM {id}"
-        )))
+        self.download_guest_file(id, path).await
     }
 
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {

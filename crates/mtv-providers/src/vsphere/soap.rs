@@ -482,6 +482,50 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// A plain HTTPS request on the same connection settings (TLS trust included): Guest Operations'
+    /// file transfer URLs. The status and the body.
+    pub async fn transfer(
+        &self,
+        method: http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> Result<(u16, Bytes), String> {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(http::header::USER_AGENT, "mtv-tests")
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| describe_client_error(&e))?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(self.request_timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer from {url} within {:?}", self.request_timeout))?
+    }
+
+    /// The `host:port` the endpoint is reached at.
+    pub fn authority(&self) -> String {
+        self.endpoint
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// The chain of causes of a client error (hyper-util's own message is only "client error (Connect)").
 fn describe_client_error(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
