@@ -2,6 +2,7 @@
 //! what it does reaches users through typed values (the preview now, events later).
 
 pub mod build;
+pub mod checklist;
 pub mod cluster;
 pub mod context;
 pub mod diagnostics;

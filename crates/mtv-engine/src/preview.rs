@@ -17,6 +17,7 @@ use mtv_catalog::steps::{Step, StepExpectation, StepKind};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::checklist::{self, PlannedCheck};
 use crate::context::SessionContext;
 use crate::names::SessionNames;
 
@@ -50,8 +51,8 @@ pub struct StepPreview {
     pub objects: Vec<ObjectPreview>,
     /// What the step waits for, with its timeout.
     pub waits: Vec<String>,
-    /// Validations the step runs (check steps).
-    pub checks: Vec<String>,
+    /// The checks the step runs, from the table the runner reads ([`crate::checklist`]).
+    pub checks: Vec<PlannedCheck>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -665,26 +666,25 @@ fn preview_scenario(
         .iter()
         .map(|step| {
             let id = format!("{}::{}", input.name, step.kind.test_name());
-            let (objects, waits, checks) = match step.kind {
+            let (objects, waits) = match step.kind {
                 StepKind::CreateSnapshotsAndDataMarker => (
+                    vec![with_note(
+                        object("write", "guest file", "source", "/root/mtv-data-integrity-marker", None, Value::Null),
+                        "the data marker mtv-data-integrity-<session> in each source guest, then the snapshots",
+                    )],
                     vec![],
-                    vec![],
-                    vec!["write the data marker mtv-data-integrity-<session> in the guest, then create the snapshots".to_string()],
                 ),
                 StepKind::CreateStorageMap => (
                     storage_maps.clone(),
                     vec!["StorageMap Ready (60s)".to_string()],
-                    vec![],
                 ),
                 StepKind::CreateNetworkMap => (
                     network_maps.clone(),
                     vec!["NetworkMap Ready (60s)".to_string()],
-                    vec![],
                 ),
                 StepKind::CreatePlan => (
                     plans.clone(),
                     vec!["Plan Ready (360s); on timeout the failing conditions are reported".to_string()],
-                    vec![],
                 ),
                 StepKind::MigrateVms => {
                     let mut waits = vec![format!(
@@ -703,20 +703,13 @@ fn preview_scenario(
                     if several {
                         waits.insert(0, "both Plans Executing at the same time (120s)".to_string());
                     }
-                    (migrations.clone(), waits, vec![])
+                    (migrations.clone(), waits)
                 }
-                StepKind::CheckXcopyUsed => (
-                    vec![],
-                    vec![],
-                    vec!["populate pod logs: last xcopyUsed per datastore (1 on XCOPY datastores, 0 on the others)".to_string()],
-                ),
-                StepKind::CheckVms => (vec![], vec![], vm_checks(ctx, config)),
-                StepKind::CheckDataIntegrity => (
-                    vec![],
-                    vec![],
-                    vec!["the data marker written before the snapshots is intact on the migrated VM".to_string()],
-                ),
+                StepKind::CheckXcopyUsed | StepKind::CheckVms | StepKind::CheckDataIntegrity => {
+                    (vec![], vec![])
+                }
             };
+            let checks = checklist::planned(ctx.provider_type, config, *step);
             StepPreview {
                 id,
                 step: step.kind,
@@ -805,68 +798,6 @@ fn plan_vm(ctx: &SessionContext, vm: &VmConfig, reference: &str, hooks: &[PlanHo
 /// OVA targets are named by the suite: the sanitised `<session>-<name>`.
 fn mtv_api_target_name(reference: &str) -> String {
     crate::names::k8s_name(reference)
-}
-
-/// The validations `test_check_vms` runs for this scenario and provider type (inventory §6).
-pub fn vm_checks(ctx: &SessionContext, config: &PlanConfig) -> Vec<String> {
-    let provider = ctx.provider_type;
-    let mut checks = vec!["power state".to_string()];
-    if config.virtual_machines.iter().any(|vm| vm.guest_agent) {
-        checks.push("guest agent connected".into());
-    }
-    if provider != ProviderType::Ova {
-        checks.push("CPU sockets and cores".into());
-        checks.push("memory".into());
-        checks.push("disk count, sizes and storage class of every PVC".into());
-    }
-    if provider != ProviderType::Ova && provider != ProviderType::Openshift {
-        checks.push("NICs by MAC on the mapped networks".into());
-    }
-    if config.pvc_name_template.is_some() && !config.copyoffload {
-        checks.push("PVC names from pvc_name_template".into());
-    }
-    if config.vm_target_namespace.is_some() {
-        checks.push("target namespace".into());
-    }
-    if config.target_labels.is_some() {
-        checks.push("target labels".into());
-    }
-    if config.target_node_selector.is_some() {
-        checks.push("node placement (target_node_selector)".into());
-    }
-    if config.target_affinity.is_some() {
-        checks.push("affinity (deep equality)".into());
-    }
-    if config.preserve_static_ips == Some(true) && matches!(provider, ProviderType::Vsphere) {
-        checks.push("static IPs preserved".into());
-    }
-    if config.enable_nested_virtualization == Some(false) && provider != ProviderType::Openshift {
-        checks.push("nested virtualization disabled (vmx/svm)".into());
-    }
-    if config
-        .virtual_machines
-        .iter()
-        .any(|vm| vm.clone_name.is_some() && vm.preserve_name_format)
-    {
-        checks.push("VM name sanitised from the nonconforming source name".into());
-    }
-    if provider == ProviderType::Vsphere {
-        checks.push("serial and boot configuration".into());
-        if config
-            .virtual_machines
-            .iter()
-            .any(|vm| vm.snapshots.is_some())
-        {
-            checks.push("source snapshots unchanged".into());
-        }
-    }
-    if config.copyoffload {
-        checks.push("disk count = 1 + added disks".into());
-    }
-    if config.rdm_as_lun == Some(true) {
-        checks.push("RDM disks as LUNs on the SCSI bus".into());
-    }
-    checks
 }
 
 #[cfg(test)]

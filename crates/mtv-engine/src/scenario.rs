@@ -17,6 +17,7 @@ use mtv_providers::{CloneRequest, NewDisk, SourceProvider, SourceSnapshot, Sourc
 use serde_json::{Value, json};
 
 use crate::build;
+use crate::checklist::{self, ChecksRan, Facts};
 use crate::cluster::{ClusterError, Verdict, blockers, condition, kinds, ready_verdict};
 use crate::diagnostics;
 use crate::events::{Event, StepOutcome, VmProgress};
@@ -60,6 +61,9 @@ struct PlanRun {
     copy_offload: bool,
     storage_map: Option<String>,
     network_map: Option<String>,
+    /// `spec.map` of each map as the cluster held it when Ready (from the wait's watch).
+    storage_map_entries: Vec<Value>,
+    network_map_entries: Vec<Value>,
     plan: Option<String>,
     plan_uid: Option<String>,
     migration: Option<String>,
@@ -161,6 +165,7 @@ pub async fn run_scenario(
         spec: spec.clone(),
         state: None,
         results_dir,
+        ran: std::sync::Mutex::default(),
     };
     let mut failed_step: Option<String> = None;
     for step in &spec.steps {
@@ -192,6 +197,13 @@ pub async fn run_scenario(
                 }
             }
         };
+        let ran = std::mem::take(runner.ran.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !ran.is_empty() {
+            events.emit(Event::ChecksRan {
+                id: id.clone(),
+                checks: ran.into_runs(),
+            });
+        }
         events.emit(Event::StepFinished {
             id,
             scenario: spec.name.clone(),
@@ -211,9 +223,25 @@ struct Runner {
     spec: ScenarioSpec,
     state: Option<ScenarioState>,
     results_dir: std::path::PathBuf,
+    /// The checks the running step has run (waits of one step run side by side, hence the lock).
+    ran: std::sync::Mutex<ChecksRan>,
 }
 
 impl Runner {
+    /// What the table's conditions read for a step of this scenario.
+    fn facts(&self, step: Step) -> Facts<'_> {
+        Facts::scenario(self.session.context.provider_type, &self.spec.config, step)
+    }
+
+    /// Records that a check of the table ran (for one VM by catalog key, or for the scenario).
+    fn ran(&self, check: &'static str, vm: Option<&str>) {
+        debug_assert!(crate::checklist::check(check).is_some(), "{check}");
+        self.ran
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ran(check, vm);
+    }
+
     fn note(&self, id: &str, message: impl Into<String>) {
         self.session.cluster.events().emit(Event::StepNote {
             id: id.to_string(),
@@ -231,13 +259,13 @@ impl Runner {
             StepKind::CreateStorageMap => self.create_storage_maps(id).await,
             StepKind::CreateNetworkMap => self.create_network_maps(id).await,
             StepKind::CreatePlan => self.create_plans(id).await,
-            StepKind::MigrateVms => self.migrate(id, step.expectation).await,
-            StepKind::CheckVms => self.check_vms(step.expectation).await,
+            StepKind::MigrateVms => self.migrate(id, step).await,
+            StepKind::CheckVms => self.check_vms(step).await,
             StepKind::CheckXcopyUsed => self.check_xcopy_used(id).await,
             StepKind::CreateSnapshotsAndDataMarker => {
                 self.create_snapshots_and_data_marker(id).await
             }
-            StepKind::CheckDataIntegrity => self.check_data_integrity().await,
+            StepKind::CheckDataIntegrity => self.check_data_integrity(step).await,
         }
     }
 
@@ -732,14 +760,15 @@ impl Runner {
             .collect()
     }
 
-    /// Creates a StorageMap or NetworkMap of the scenario and waits until it is Ready; returns its name.
+    /// Creates a StorageMap or NetworkMap of the scenario and waits until it is Ready; returns its name
+    /// and its `spec.map` as the cluster holds it.
     async fn create_map(
         &self,
         id: &str,
         kind: &crate::cluster::Kind,
         slug: &str,
         spec: Value,
-    ) -> Result<String, StepError> {
+    ) -> Result<(String, Vec<Value>), StepError> {
         let session = &self.session;
         let name = session.names(|n| n.scenario_object(&self.spec.class, slug));
         session
@@ -752,18 +781,24 @@ impl Runner {
             )
             .await?;
         self.note(id, format!("waiting for {} {name} to be Ready", kind.kind));
-        self.wait_map_ready(kind, &name).await?;
-        Ok(name)
+        let ready = self.wait_map_ready(kind, &name).await?;
+        let entries = ready
+            .pointer("/spec/map")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok((name, entries))
     }
 
+    /// Waits until a map is Ready; returns it as the watch delivered it.
     async fn wait_map_ready(
         &self,
         kind: &crate::cluster::Kind,
         name: &str,
-    ) -> Result<(), StepError> {
+    ) -> Result<Value, StepError> {
         let session = &self.session;
         let what = format!("{} {}/{name} to be Ready", kind.kind, session.namespace);
-        session
+        let ready = session
             .cluster
             .wait_for(
                 kind,
@@ -771,10 +806,14 @@ impl Runner {
                 name,
                 session.timeouts.map_ready,
                 &what,
-                ready_verdict,
+                |map| match ready_verdict(map) {
+                    Verdict::Done(()) => Verdict::Done(map.clone()),
+                    Verdict::Failed(reason) => Verdict::Failed(reason),
+                    Verdict::Pending(state) => Verdict::Pending(state),
+                },
             )
             .await?;
-        Ok(())
+        Ok(ready)
     }
 
     async fn create_storage_maps(&mut self, id: &str) -> Result<(), StepError> {
@@ -819,10 +858,11 @@ impl Runner {
                 provider: self.provider_pair(),
                 map: entries,
             };
-            plan.storage_map = Some(
-                self.create_map(id, &kinds::STORAGE_MAP, "storagemap", json!(spec))
-                    .await?,
-            );
+            let (name, entries) = self
+                .create_map(id, &kinds::STORAGE_MAP, "storagemap", json!(spec))
+                .await?;
+            plan.storage_map = Some(name);
+            plan.storage_map_entries = entries;
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -859,10 +899,11 @@ impl Runner {
                 provider: self.provider_pair(),
                 map,
             };
-            plan.network_map = Some(
-                self.create_map(id, &kinds::NETWORK_MAP, "networkmap", json!(spec))
-                    .await?,
-            );
+            let (name, entries) = self
+                .create_map(id, &kinds::NETWORK_MAP, "networkmap", json!(spec))
+                .await?;
+            plan.network_map = Some(name);
+            plan.network_map_entries = entries;
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -957,7 +998,7 @@ impl Runner {
         Ok(())
     }
 
-    async fn migrate(&mut self, id: &str, expectation: StepExpectation) -> Result<(), StepError> {
+    async fn migrate(&mut self, id: &str, step: Step) -> Result<(), StepError> {
         let session = self.session.clone();
         let config = self.spec.config.clone();
         let mode = if config.warm_migration {
@@ -1030,7 +1071,7 @@ impl Runner {
         let waits = plans
             .iter()
             .enumerate()
-            .map(|(index, plan)| self.wait_migration(id, plan, expectation, index, &overlap));
+            .map(|(index, plan)| self.wait_migration(id, plan, step, index, &overlap));
         let results = futures_util::future::join_all(waits).await;
         let _ = stop_capture.send(true);
         if let Some(capture) = capture
@@ -1050,6 +1091,10 @@ impl Runner {
         results
             .into_iter()
             .collect::<Result<Vec<()>, StepError>>()?;
+        if !checklist::applies("check_plans_ran_together", &self.facts(step)) {
+            return Ok(());
+        }
+        self.ran("check_plans_ran_together", None);
         match overlap.into_inner().map(|o| o.violation()) {
             Ok(Some(violation)) => Err(StepError::Failed(violation)),
             _ => Ok(()),
@@ -1060,7 +1105,7 @@ impl Runner {
         &self,
         id: &str,
         plan: &PlanRun,
-        expectation: StepExpectation,
+        step: Step,
         index: usize,
         overlap: &std::sync::Mutex<Overlap>,
     ) -> Result<(), StepError> {
@@ -1109,10 +1154,12 @@ impl Runner {
             .await?;
         let succeeded = condition(&final_plan, "Succeeded").is_some();
         let failures = vm_failures(&final_plan);
-        match expectation {
+        self.ran("check_migration_outcome", None);
+        match step.expectation {
             StepExpectation::Succeed => {
                 if succeeded {
-                    if self.spec.config.warm_migration {
+                    if checklist::applies("check_precopy_before_cutover", &self.facts(step)) {
+                        self.ran("check_precopy_before_cutover", None);
                         let cold: Vec<String> = without_precopy(&final_plan)
                             .iter()
                             .map(|vm| format!("VM {vm}: warm migration: expected at least one precopy before the cutover, got none"))
@@ -1249,6 +1296,7 @@ impl Runner {
                 })
                 .collect();
             let verdict = crate::xcopy::verify(&expected, &plan.populate_logs, &datastores);
+            self.ran("check_xcopy_used", None);
             let plan_name = plan.plan.as_deref().unwrap_or("?");
             self.note(id, format!("Plan {plan_name}: {}", verdict.seen.join("; ")));
             failures.extend(verdict.failures.into_iter().map(|f| {
@@ -1300,12 +1348,18 @@ impl Runner {
     }
 
     /// `test_check_data_integrity`: the marker written before the snapshots is in every migrated guest.
-    async fn check_data_integrity(&self) -> Result<(), StepError> {
+    async fn check_data_integrity(&self, step: Step) -> Result<(), StepError> {
         let session = &self.session;
         let state = self.state();
         let (path, content) = data_marker(&session.id);
         let mut problems = Vec::new();
         for vm in &state.vms {
+            let facts = self.facts(step);
+            if !checklist::vm_checks(step, &facts.for_vm(&vm.config))
+                .includes("check_data_integrity")
+            {
+                continue;
+            }
             let Some(target) = self.find_target_vm(vm).await? else {
                 problems.push(format!(
                     "VM {}: no VirtualMachine with label vmID={} in {}",
@@ -1314,6 +1368,7 @@ impl Runner {
                 continue;
             };
             let name = target["metadata"]["name"].as_str().unwrap_or("?");
+            self.ran("check_data_integrity", Some(&vm.key));
             match crate::guest::read_guest_file(session.lab, &target, path) {
                 Ok(Some(actual)) if actual.trim_end() == content => {}
                 Ok(Some(actual)) => problems.push(format!(

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_engine::events::{CheckRun, Event, ResourceRef, StepOutcome, VmProgress};
 
 use crate::atomic_file::write_atomically;
 use crate::names::split_scenario;
@@ -76,6 +76,8 @@ struct StepRecord {
     notes: Vec<String>,
     notes_dropped: usize,
     vms: Vec<VmRecord>,
+    /// The checks the step ran (`ChecksRan`; names from the engine's check table).
+    checks: Vec<CheckRun>,
 }
 
 struct StepResult {
@@ -300,6 +302,7 @@ impl HtmlReport {
                     result: None,
                     notes: Vec::new(),
                     notes_dropped: 0,
+                    checks: Vec::new(),
                     vms: Vec::new(),
                 });
                 record.steps.len() - 1
@@ -356,6 +359,11 @@ impl Reporter for HtmlReport {
                     for vm in vms {
                         step.progress(vm);
                     }
+                }
+            }
+            Event::ChecksRan { id, checks } => {
+                if let Some(step) = self.running_step(id) {
+                    step.checks = checks.clone();
                 }
             }
             Event::StepFinished {
@@ -871,6 +879,14 @@ impl Page<'_> {
             };
             self.vms(out, step, failure)?;
         }
+        if !step.checks.is_empty() {
+            write!(out, "<p class=\"checks\">checks: ")?;
+            for (index, check) in step.checks.iter().enumerate() {
+                let separator = if index == 0 { "" } else { ", " };
+                write!(out, "{separator}<code>{}</code>", esc(&check.check))?;
+            }
+            write!(out, "</p>")?;
+        }
         if !step.notes.is_empty() {
             write!(out, "<ul class=\"notes\">")?;
             for note in &step.notes {
@@ -1195,6 +1211,7 @@ mod tests {
             result: None,
             notes: Vec::new(),
             notes_dropped: 0,
+            checks: Vec::new(),
             vms: Vec::new(),
         };
         step.note("waiting");
