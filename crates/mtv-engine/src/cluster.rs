@@ -186,6 +186,17 @@ fn api_message(error: &kube::Error) -> String {
 }
 
 impl ClusterError {
+    /// The HTTP status the API server answered with, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClusterError::Api {
+                source: kube::Error::Api(response),
+                ..
+            } => Some(response.code),
+            _ => None,
+        }
+    }
+
     /// A failure worth another try by a caller with its own deadline (teardown): the API server
     /// answered 5xx or 429 after the layer's retries, or the connection failed in a passing way. A
     /// server given up on (past `api_unreachable_timeout`) is not transient: the run ends instead.

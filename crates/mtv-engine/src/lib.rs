@@ -17,6 +17,7 @@ pub mod retry;
 pub mod run;
 pub mod scenario;
 pub mod session;
+pub mod step_error;
 pub mod target;
 pub mod teardown;
 pub mod validate;

@@ -18,12 +18,13 @@ use serde_json::{Value, json};
 
 use crate::build;
 use crate::checklist::{self, ChecksRan, Facts};
-use crate::cluster::{ClusterError, Verdict, blockers, condition, kinds, ready_verdict};
+use crate::cluster::{Verdict, blockers, condition, kinds, ready_verdict};
 use crate::diagnostics;
 use crate::events::{Event, StepOutcome, VmProgress};
 use crate::ledger::LedgerEntry;
 use crate::names::k8s_name;
 use crate::session::{SESSION_LABEL, Session, Source};
+use crate::step_error::{Missing, StepError};
 
 #[path = "scenario_checks.rs"]
 mod checks;
@@ -82,42 +83,6 @@ struct ScenarioState {
     plans: Vec<PlanRun>,
     /// The worker node labelled for `target_node_selector`.
     labelled_node: Option<String>,
-}
-
-/// Why a step did not pass: a failure of the behaviour under test, or an error around it.
-enum StepError {
-    Failed(String),
-    Error(String),
-    Skipped(String),
-}
-
-impl From<ClusterError> for StepError {
-    fn from(error: ClusterError) -> Self {
-        match error {
-            ClusterError::Timeout { .. } | ClusterError::Condition { .. } => {
-                StepError::Failed(error.to_string())
-            }
-            other => StepError::Error(other.to_string()),
-        }
-    }
-}
-
-impl From<mtv_providers::SourceError> for StepError {
-    fn from(error: mtv_providers::SourceError) -> Self {
-        StepError::Error(error.to_string())
-    }
-}
-
-impl From<crate::inventory::InventoryError> for StepError {
-    fn from(error: crate::inventory::InventoryError) -> Self {
-        StepError::Failed(error.to_string())
-    }
-}
-
-impl From<crate::ledger::LedgerError> for StepError {
-    fn from(error: crate::ledger::LedgerError) -> Self {
-        StepError::Error(error.to_string())
-    }
 }
 
 /// The built-in hook playbooks (base64 of our own Ansible text), as the Python suite predefines them.
@@ -184,15 +149,15 @@ pub async fn run_scenario(
         } else {
             match runner.run_step(*step, &id).await {
                 Ok(()) => StepOutcome::Passed,
-                Err(StepError::Skipped(reason)) => StepOutcome::Skipped { reason },
+                Err(StepError::Skipped { reason }) => StepOutcome::Skipped { reason },
                 Err(error) => {
                     failed_step = Some(id.clone());
                     diagnostics_path = runner.collect_diagnostics(&id).await;
-                    match error {
-                        StepError::Failed(message) => StepOutcome::Failed { message },
-                        StepError::Error(message) | StepError::Skipped(message) => {
-                            StepOutcome::Error { message }
-                        }
+                    let message = error.message();
+                    if error.is_failure() {
+                        StepOutcome::Failed { message }
+                    } else {
+                        StepOutcome::Error { message }
                     }
                 }
             }
@@ -340,12 +305,16 @@ impl Runner {
             let existing = if create_fresh {
                 None
             } else {
-                Some(adapter.find(&source_name).await?.ok_or_else(|| {
-                    StepError::Error(format!(
-                        "source VM or template `{source_name}` not found on {} source '{}'",
-                        provider_type, session.context.source_provider
-                    ))
-                })?)
+                Some(
+                    adapter
+                        .find(&source_name)
+                        .await?
+                        .ok_or_else(|| Missing::SourceVm {
+                            name: source_name.clone(),
+                            provider_type: provider_type.to_string(),
+                            profile: session.context.source_provider.clone(),
+                        })?,
+                )
             };
             let (facts, target_name) = match existing {
                 Some(source) if provider_type == ProviderType::Ova || config.skip_clone => {
@@ -447,11 +416,8 @@ impl Runner {
                                 .get(1)
                                 .or_else(|| clone.nics.first())
                                 .map(|n| n.network.clone())
-                                .ok_or_else(|| {
-                                    StepError::Error(format!(
-                                        "VM {} has no NIC to copy for add_nic",
-                                        clone.name
-                                    ))
+                                .ok_or_else(|| Missing::NicToCopy {
+                                    vm: clone.name.clone(),
                                 })?
                         };
                         adapter
@@ -655,11 +621,7 @@ impl Runner {
         } else {
             workers
         };
-        let node = nodes.first().ok_or_else(|| {
-            StepError::Error(
-                "target_node_selector needs a node to label, and the cluster has none".into(),
-            )
-        })?;
+        let node = nodes.first().ok_or(Missing::NodeToLabel)?;
         let name = node["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -685,9 +647,7 @@ impl Runner {
     async fn source_nad(&self) -> Result<String, StepError> {
         let session = &self.session;
         let Source::OpenShift(openshift) = &session.source else {
-            return Err(StepError::Error(
-                "a source-side NAD exists only for OpenShift sources".into(),
-            ));
+            return Err(Missing::SourceNamespace.into());
         };
         let namespace = openshift.namespace().to_string();
         // Index 0 is free: the scenario's destination NADs count from 1.
@@ -852,7 +812,7 @@ impl Runner {
                     .collect(),
             };
             if entries.is_empty() {
-                return Err(StepError::Error("the VMs have no disks to map".into()));
+                return Err(Missing::ToMap("disks").into());
             }
             let spec = StorageMapSpec {
                 provider: self.provider_pair(),
@@ -893,7 +853,7 @@ impl Runner {
                 })
                 .collect();
             if map.is_empty() {
-                return Err(StepError::Error("the VMs have no NICs to map".into()));
+                return Err(Missing::ToMap("NICs").into());
             }
             let spec = NetworkMapSpec {
                 provider: self.provider_pair(),
@@ -923,9 +883,7 @@ impl Runner {
         for plan in &mut plans {
             let (Some(storage_map), Some(network_map)) = (&plan.storage_map, &plan.network_map)
             else {
-                return Err(StepError::Error(
-                    "the maps of this Plan were not created".into(),
-                ));
+                return Err(Missing::Earlier("the maps of this Plan").into());
             };
             let state = self.state();
             let vms: Vec<PlanVm> = self
@@ -972,7 +930,7 @@ impl Runner {
             // Every option of the scenario must reach the Plan as sent (no webhook may drop one).
             let lost = crate::validate::fields_not_kept(&json!(spec), &created["spec"]);
             if !lost.is_empty() {
-                return Err(StepError::Failed(format!(
+                return Err(StepError::failed(format!(
                     "Plan {name} does not hold the scenario's options: {}",
                     lost.join("; ")
                 )));
@@ -1027,7 +985,7 @@ impl Runner {
         // Create every Migration first, so several Plans run at the same time.
         for plan in &mut plans {
             let Some(plan_name) = &plan.plan else {
-                return Err(StepError::Error("the Plan was not created".into()));
+                return Err(Missing::Earlier("the Plan").into());
             };
             let cutover = config.warm_migration.then(|| {
                 // The lab runs Forklift's minutes on its own clock (precopy intervals and cutover alike):
@@ -1096,7 +1054,7 @@ impl Runner {
         }
         self.ran("check_plans_ran_together", None);
         match overlap.into_inner().map(|o| o.violation()) {
-            Ok(Some(violation)) => Err(StepError::Failed(violation)),
+            Ok(Some(violation)) => Err(StepError::failed(violation)),
             _ => Ok(()),
         }
     }
@@ -1111,7 +1069,7 @@ impl Runner {
     ) -> Result<(), StepError> {
         let session = &self.session;
         let Some(plan_name) = &plan.plan else {
-            return Err(StepError::Error("the Plan was not created".into()));
+            return Err(Missing::Earlier("the Plan").into());
         };
         let events = session.cluster.events().clone();
         let what = format!("Plan {}/{plan_name} to finish migrating", session.namespace);
@@ -1165,12 +1123,12 @@ impl Runner {
                             .map(|vm| format!("VM {vm}: warm migration: expected at least one precopy before the cutover, got none"))
                             .collect();
                         if !cold.is_empty() {
-                            return Err(StepError::Failed(cold.join("; ")));
+                            return Err(StepError::failed(cold.join("; ")));
                         }
                     }
                     Ok(())
                 } else {
-                    Err(StepError::Failed(if failures.is_empty() {
+                    Err(StepError::failed(if failures.is_empty() {
                         format!(
                             "Plan {plan_name} Failed: {}",
                             blockers(&final_plan).join("; ")
@@ -1186,7 +1144,7 @@ impl Runner {
             }
             StepExpectation::FailAtStep { step } => {
                 if succeeded {
-                    return Err(StepError::Failed(format!(
+                    return Err(StepError::failed(format!(
                         "the migration was expected to fail at {step} but Plan {plan_name} Succeeded"
                     )));
                 }
@@ -1208,20 +1166,20 @@ impl Runner {
                     .map(|vm| format!("VM {vm} did not fail, expected to fail at {expected}"))
                     .collect();
                 if failures.is_empty() {
-                    Err(StepError::Failed(format!(
+                    Err(StepError::failed(format!(
                         "Plan {plan_name} Failed but no VM reports a failed step"
                     )))
                 } else if !wrong.is_empty() || !unfailed.is_empty() {
                     let mut wrong = wrong;
                     wrong.extend(unfailed);
-                    Err(StepError::Failed(wrong.join("; ")))
+                    Err(StepError::failed(wrong.join("; ")))
                 } else {
                     Ok(())
                 }
             }
             StepExpectation::Fail => {
                 if succeeded {
-                    Err(StepError::Failed(format!(
+                    Err(StepError::failed(format!(
                         "the migration was expected to fail but Plan {plan_name} Succeeded"
                     )))
                 } else {
@@ -1238,9 +1196,7 @@ impl Runner {
         let session = &self.session;
         let state = self.state();
         let Some(co) = &session.context.copy_offload else {
-            return Err(StepError::Error(
-                "test_check_xcopy_used needs a vSphere profile with a copyoffload section".into(),
-            ));
+            return Err(Missing::CopyOffloadProfile.into());
         };
         let listed = session
             .inventory
@@ -1264,9 +1220,7 @@ impl Runner {
             .unwrap_or_default();
         let offload_plans: Vec<&PlanRun> = state.plans.iter().filter(|p| p.copy_offload).collect();
         if offload_plans.is_empty() {
-            return Err(StepError::Error(
-                "the scenario has no copy-offload Plan to check".into(),
-            ));
+            return Err(Missing::CopyOffloadPlan.into());
         }
         let several = offload_plans.len() > 1;
         let mut failures = Vec::new();
@@ -1310,7 +1264,7 @@ impl Runner {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(StepError::Failed(failures.join("; ")))
+            Err(StepError::failed(failures.join("; ")))
         }
     }
 
@@ -1379,7 +1333,7 @@ impl Runner {
                     "VM {name}: data marker {path}: expected {content:?}, got no such file"
                 )),
                 Err(error @ crate::guest::GuestError::NeedsSsh { .. }) => {
-                    return Err(StepError::Error(error.to_string()));
+                    return Err(error.into());
                 }
                 Err(error) => problems.push(format!("VM {name}: {error}")),
             }
@@ -1387,7 +1341,7 @@ impl Runner {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StepError::Failed(problems.join(" | ")))
+            Err(StepError::Validation { problems })
         }
     }
 

@@ -8,10 +8,11 @@ use mtv_catalog::steps::{Step, StepExpectation};
 use mtv_providers::SourceProvider;
 use serde_json::Value;
 
-use super::{PlanRun, PreparedVm, Runner, StepError};
+use super::{PlanRun, PreparedVm, Runner};
 use crate::build;
 use crate::checklist::{self, VmChecks};
 use crate::cluster::{ClusterError, Verdict, kinds};
+use crate::step_error::{Missing, StepError};
 use crate::validate::{self, Expected, Observed};
 
 /// Python's `vm_dict` waits this long for the guest agent unless the scenario says otherwise.
@@ -195,10 +196,7 @@ impl Runner {
             )
             .await?
         else {
-            return Err(StepError::Error(format!(
-                "the source Provider {} is gone",
-                session.source_provider
-            )));
+            return Err(Missing::SourceProvider(session.source_provider.clone()).into());
         };
         let name = provider["spec"]["secret"]["name"]
             .as_str()
@@ -215,14 +213,16 @@ impl Runner {
             &secret,
             session.context.source_provider_insecure_skip_verify,
         )
-        .map_err(StepError::Error)
+        .map_err(|e| Missing::SecretEncoding(e).into())
     }
 
     pub(super) async fn check_vms(&self, step: Step) -> Result<(), StepError> {
         if let StepExpectation::SkippedAfterPreHookFailure = step.expectation {
-            return Err(StepError::Skipped(
-                "the migration failed at PreHook as expected; nothing was migrated to check".into(),
-            ));
+            return Err(StepError::Skipped {
+                reason:
+                    "the migration failed at PreHook as expected; nothing was migrated to check"
+                        .into(),
+            });
         }
         let session = &self.session;
         let mut problems = Vec::new();
@@ -239,7 +239,7 @@ impl Runner {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StepError::Failed(problems.join(" | ")))
+            Err(StepError::Validation { problems })
         }
     }
 

@@ -952,7 +952,8 @@ pub(crate) fn check_false_power_off(
 }
 
 /// `check_ssl_configuration`: the source Provider's Secret says `insecureSkipVerify` as the profile
-/// does (vSphere, oVirt and OpenStack; the others have no such choice to check).
+/// does (vSphere, oVirt and OpenStack; the others have no such choice to check). The error is why
+/// the Secret's value is not base64.
 pub fn check_ssl_configuration(
     provider_type: ProviderType,
     secret: &Value,
@@ -975,9 +976,7 @@ pub fn check_ssl_configuration(
         (Some(encoded), _) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(encoded)
-                .map_err(|e| {
-                    format!("insecureSkipVerify of the Provider Secret is not base64: {e}")
-                })?;
+                .map_err(|e| e.to_string())?;
             Some(String::from_utf8_lossy(&bytes).into_owned())
         }
         (None, plain) => plain.map(str::to_string),
