@@ -102,11 +102,13 @@ impl StepError {
         )
     }
 
-    /// The message a report shows: this error and every cause its own text does not already say.
+    /// The message a report shows. An API error's text already gives the server's answer; a source
+    /// error's causes (the adapter's transport, the hypervisor's fault) are added, each once.
     pub fn message(&self) -> String {
         match self {
             StepError::Skipped { reason } => reason.clone(),
-            other => chain_text(other),
+            StepError::Source(error) => format!("source: {}", chain_text(error)),
+            other => other.to_string(),
         }
     }
 }
