@@ -265,10 +265,44 @@ impl Runner {
         Ok(())
     }
 
+    /// Prepares what the steps share, as named steps: the target namespaces, a labelled node, the
+    /// source VMs, the inventory's view of them, the NADs, the Hooks, and the Plans to make.
     async fn prepare(&mut self, id: &str) -> Result<ScenarioState, StepError> {
-        let session = self.session.clone();
-        let config = self.spec.config.clone();
-        let provider_type = session.context.provider_type;
+        let (target_namespace, multus_namespace) = self.scenario_namespaces().await?;
+        let labelled_node = match build::node_selector(&self.spec.config, &self.session.id) {
+            Some(selector) => Some(self.label_worker_node(&selector).await?),
+            None => None,
+        };
+        let mut vms = Vec::new();
+        for vm in &self.spec.config.virtual_machines {
+            vms.push(self.prepare_source_vm(id, vm).await?);
+        }
+        self.note(
+            id,
+            "waiting for the Forklift inventory to show the source VMs",
+        );
+        for vm in &mut vms {
+            vm.inventory_id = self.wait_inventory_shows(&vm.facts).await?;
+        }
+        let nads = self.create_nads(&vms, &multus_namespace).await?;
+        let hooks = self.create_hooks().await?;
+        let plans = self.plan_runs(&vms);
+        Ok(ScenarioState {
+            target_namespace,
+            multus_namespace,
+            vms,
+            nads,
+            hooks,
+            labelled_node,
+            plans,
+        })
+    }
+
+    /// The namespace the VMs migrate to and the one of the NADs: the session's unless the scenario
+    /// names its own (then made for it).
+    async fn scenario_namespaces(&self) -> Result<(String, String), StepError> {
+        let config = &self.spec.config;
+        let session = &self.session;
         let target_namespace = match &config.vm_target_namespace {
             Some(ns) => {
                 let ns = k8s_name(&ns.replace("{rand4}", &crate::session::random_suffix(4)));
@@ -284,252 +318,269 @@ impl Runner {
             }
             None => session.namespace.clone(),
         };
+        Ok((target_namespace, multus_namespace))
+    }
 
-        let labelled_node = match build::node_selector(&config, &session.id) {
-            Some(selector) => Some(self.label_worker_node(&selector).await?),
-            None => None,
-        };
-
-        let adapter = &session.source;
-        // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
-        let create_fresh = provider_type == ProviderType::Openshift;
-        let mut vms = Vec::new();
-        for vm in &config.virtual_machines {
-            let source_name = match (&session.context.copy_offload, vm.clone) {
-                (Some(co), true) => co
-                    .default_vm_name
-                    .clone()
-                    .unwrap_or_else(|| vm.name.clone()),
-                _ => vm.name.clone(),
-            };
-            let existing = if create_fresh {
-                None
-            } else {
-                Some(
-                    adapter
-                        .find(&source_name)
-                        .await?
-                        .ok_or_else(|| Missing::SourceVm {
-                            name: source_name.clone(),
-                            provider_type: provider_type.to_string(),
-                            profile: session.context.source_provider.clone(),
-                        })?,
-                )
-            };
-            let (facts, target_name) = match existing {
-                Some(source) if provider_type == ProviderType::Ova || config.skip_clone => {
-                    let target = (provider_type == ProviderType::Ova)
-                        .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
-                    (source, target)
-                }
-                existing => {
-                    let source_id = existing.map_or_else(|| source_name.clone(), |s| s.id);
-                    let clone_name = if vm.preserve_name_format {
-                        format!(
-                            "{}-{}",
-                            session.id,
-                            vm.clone_name.as_deref().unwrap_or(&source_name)
-                        )
-                    } else {
-                        session.names(|names| {
-                            names.clone_name(
-                                vm.clone_name.as_deref().unwrap_or(&source_name),
-                                &session.context.storage_class,
-                                session.context.target_ocp_version.as_deref(),
-                                config.warm_migration,
-                            )
-                        })
-                    };
-                    self.note(
-                        id,
-                        if create_fresh {
-                            format!("creating source VM {clone_name} shaped as {source_name}")
-                        } else {
-                            format!("cloning {source_name} to {clone_name}")
-                        },
-                    );
-                    let add_disks = vm
-                        .add_disks
-                        .iter()
-                        .map(|disk| NewDisk {
-                            size_gib: disk.size_gb,
-                            provisioning: disk
-                                .provision_type
-                                .map(provisioning_name)
-                                .unwrap_or("thin")
-                                .to_string(),
-                            mode: disk
-                                .disk_mode
-                                .map(mode_name)
-                                .unwrap_or("persistent")
-                                .to_string(),
-                            datastore: disk.datastore_id.as_deref().and_then(|d| self.datastore(d)),
-                            rdm: disk.rdm_type.map(|r| match r {
-                                mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
-                                mtv_catalog::model::RdmType::Physical => "physical".to_string(),
-                            }),
-                        })
-                        .collect();
-                    let request = CloneRequest {
-                        name: clone_name.clone(),
-                        power_on: vm.source_vm_power.map(|p| p == Power::On),
-                        cbt: config.warm_migration,
-                        disk_type: vm.disk_type.map(|d| provisioning_name(d).to_string()),
-                        target_datastore: vm
-                            .target_datastore_id
-                            .as_deref()
-                            .and_then(|d| self.datastore(d)),
-                        host: vm.target_esxi_host.clone(),
-                        add_disks,
-                    };
-                    let clone = adapter.clone_vm(&source_id, &request).await?;
-                    session.cluster.ledger().record(LedgerEntry::SourceVm {
-                        provider_type: provider_type.to_string(),
-                        source: session.source.ledger_name(),
-                        id: clone.id.clone(),
-                        name: clone.name.clone(),
-                        scenario: Some(self.spec.name.clone()),
-                        removed: false,
-                    })?;
-                    // With a data-marker step, the snapshots come after the marker, in that step.
-                    if !self.has_step(StepKind::CreateSnapshotsAndDataMarker) {
-                        for index in 0..vm.snapshots.unwrap_or(0) {
-                            adapter
-                                .create_snapshot(
-                                    &clone.id,
-                                    &snapshot_name(&clone.name, &session.id, index),
-                                )
-                                .await?;
-                        }
-                    }
-                    if vm.add_nic {
-                        // Duplicate the backing of the first non-pod NIC (the second network), as the Python suite does.
-                        let network = if create_fresh {
-                            // KubeVirt allows one pod NIC: the second network is a NAD of the source namespace.
-                            match clone.nics.iter().find(|n| n.network != "pod") {
-                                Some(nic) => nic.network.clone(),
-                                None => self.source_nad().await?,
-                            }
-                        } else {
-                            clone
-                                .nics
-                                .get(1)
-                                .or_else(|| clone.nics.first())
-                                .map(|n| n.network.clone())
-                                .ok_or_else(|| Missing::NicToCopy {
-                                    vm: clone.name.clone(),
-                                })?
-                        };
-                        adapter
-                            .add_nic(
-                                &clone.id,
-                                &network,
-                                vm.add_nic_start_connected.unwrap_or(false),
-                            )
-                            .await?;
-                    }
-                    (adapter.facts(&clone.id).await?, None)
-                }
-            };
-            vms.push(PreparedVm {
-                key: vm_plan_key(vm).to_string(),
-                config: vm.clone(),
-                snapshots_before_migration: facts.snapshots.clone(),
-                facts,
-                inventory_id: String::new(),
-                target_name,
-            });
+    /// The catalog VM's name on the source: the profile's copy-offload `default_vm_name` for
+    /// `clone: true` VMs, else its own.
+    fn source_name(&self, vm: &VmConfig) -> String {
+        match (&self.session.context.copy_offload, vm.clone) {
+            (Some(co), true) => co
+                .default_vm_name
+                .clone()
+                .unwrap_or_else(|| vm.name.clone()),
+            _ => vm.name.clone(),
         }
+    }
 
-        // Wait until the inventory shows every VM, with the NICs the source now has.
-        let timeout = config
+    /// One source VM made ready for the scenario: used as it is (OVA, `skip_clone`), or cloned (created
+    /// fresh for OpenShift sources) and shaped (power, disks, NICs, snapshots).
+    async fn prepare_source_vm(&self, id: &str, vm: &VmConfig) -> Result<PreparedVm, StepError> {
+        let session = &self.session;
+        let provider_type = session.context.provider_type;
+        let source_name = self.source_name(vm);
+        // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
+        let existing = if provider_type == ProviderType::Openshift {
+            None
+        } else {
+            Some(
+                session
+                    .source
+                    .find(&source_name)
+                    .await?
+                    .ok_or_else(|| Missing::SourceVm {
+                        name: source_name.clone(),
+                        provider_type: provider_type.to_string(),
+                        profile: session.context.source_provider.clone(),
+                    })?,
+            )
+        };
+        let (facts, target_name) = match existing {
+            Some(source) if provider_type == ProviderType::Ova || self.spec.config.skip_clone => {
+                let target = (provider_type == ProviderType::Ova)
+                    .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
+                (source, target)
+            }
+            existing => {
+                let source_id = existing.map_or_else(|| source_name.clone(), |s| s.id);
+                (
+                    self.clone_source_vm(id, vm, &source_name, &source_id)
+                        .await?,
+                    None,
+                )
+            }
+        };
+        Ok(PreparedVm {
+            key: vm_plan_key(vm).to_string(),
+            config: vm.clone(),
+            snapshots_before_migration: facts.snapshots.clone(),
+            facts,
+            inventory_id: String::new(),
+            target_name,
+        })
+    }
+
+    /// The clone's name: the suite's naming scheme, or `<session>-<name>` for `preserve_name_format`.
+    fn clone_name(&self, vm: &VmConfig, source_name: &str) -> String {
+        let session = &self.session;
+        let base = vm.clone_name.as_deref().unwrap_or(source_name);
+        if vm.preserve_name_format {
+            format!("{}-{base}", session.id)
+        } else {
+            session.names(|names| {
+                names.clone_name(
+                    base,
+                    &session.context.storage_class,
+                    session.context.target_ocp_version.as_deref(),
+                    self.spec.config.warm_migration,
+                )
+            })
+        }
+    }
+
+    /// What the source adapter is asked to make of the catalog VM.
+    fn clone_request(&self, vm: &VmConfig, clone_name: &str) -> CloneRequest {
+        let add_disks = vm
+            .add_disks
+            .iter()
+            .map(|disk| NewDisk {
+                size_gib: disk.size_gb,
+                provisioning: disk
+                    .provision_type
+                    .map(provisioning_name)
+                    .unwrap_or("thin")
+                    .to_string(),
+                mode: disk
+                    .disk_mode
+                    .map(mode_name)
+                    .unwrap_or("persistent")
+                    .to_string(),
+                datastore: disk.datastore_id.as_deref().and_then(|d| self.datastore(d)),
+                rdm: disk.rdm_type.map(|r| match r {
+                    mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
+                    mtv_catalog::model::RdmType::Physical => "physical".to_string(),
+                }),
+            })
+            .collect();
+        CloneRequest {
+            name: clone_name.to_string(),
+            power_on: vm.source_vm_power.map(|p| p == Power::On),
+            cbt: self.spec.config.warm_migration,
+            disk_type: vm.disk_type.map(|d| provisioning_name(d).to_string()),
+            target_datastore: vm
+                .target_datastore_id
+                .as_deref()
+                .and_then(|d| self.datastore(d)),
+            host: vm.target_esxi_host.clone(),
+            add_disks,
+        }
+    }
+
+    /// Clones (or creates) the scenario's copy of a source VM, records it in the ledger, and adds
+    /// its snapshots and extra NIC; returns its facts.
+    async fn clone_source_vm(
+        &self,
+        id: &str,
+        vm: &VmConfig,
+        source_name: &str,
+        source_id: &str,
+    ) -> Result<SourceVm, StepError> {
+        let session = &self.session;
+        let adapter = &session.source;
+        let clone_name = self.clone_name(vm, source_name);
+        self.note(
+            id,
+            if session.context.provider_type == ProviderType::Openshift {
+                format!("creating source VM {clone_name} shaped as {source_name}")
+            } else {
+                format!("cloning {source_name} to {clone_name}")
+            },
+        );
+        let clone = adapter
+            .clone_vm(source_id, &self.clone_request(vm, &clone_name))
+            .await?;
+        session.cluster.ledger().record(LedgerEntry::SourceVm {
+            provider_type: session.context.provider_type.to_string(),
+            source: session.source.ledger_name(),
+            id: clone.id.clone(),
+            name: clone.name.clone(),
+            scenario: Some(self.spec.name.clone()),
+            removed: false,
+        })?;
+        let mut changed = false;
+        // With a data-marker step, the snapshots come after the marker, in that step.
+        if !self.has_step(StepKind::CreateSnapshotsAndDataMarker) {
+            for index in 0..vm.snapshots.unwrap_or(0) {
+                adapter
+                    .create_snapshot(&clone.id, &snapshot_name(&clone.name, &session.id, index))
+                    .await?;
+                changed = true;
+            }
+        }
+        if vm.add_nic {
+            let network = self.network_for_added_nic(&clone).await?;
+            adapter
+                .add_nic(
+                    &clone.id,
+                    &network,
+                    vm.add_nic_start_connected.unwrap_or(false),
+                )
+                .await?;
+            changed = true;
+        }
+        // The clone's answer holds its facts; only what changed it since needs another read.
+        if changed {
+            Ok(adapter.facts(&clone.id).await?)
+        } else {
+            Ok(clone)
+        }
+    }
+
+    /// The network of the NIC `add_nic` adds: the backing of the first non-pod NIC (the second
+    /// network), as the Python suite does.
+    async fn network_for_added_nic(&self, clone: &SourceVm) -> Result<String, StepError> {
+        if self.session.context.provider_type == ProviderType::Openshift {
+            // KubeVirt allows one pod NIC: the second network is a NAD of the source namespace.
+            return match clone.nics.iter().find(|n| n.network != "pod") {
+                Some(nic) => Ok(nic.network.clone()),
+                None => self.source_nad().await,
+            };
+        }
+        clone
+            .nics
+            .get(1)
+            .or_else(|| clone.nics.first())
+            .map(|n| n.network.clone())
+            .ok_or_else(|| {
+                Missing::NicToCopy {
+                    vm: clone.name.clone(),
+                }
+                .into()
+            })
+    }
+
+    /// Waits until the Forklift inventory shows a source VM with the NICs it now has; returns the
+    /// inventory's id of it (what the Plan references).
+    async fn wait_inventory_shows(&self, facts: &SourceVm) -> Result<String, StepError> {
+        let session = &self.session;
+        let timeout = self
+            .spec
+            .config
             .inventory_timeout
             .map(Duration::from_secs)
             .unwrap_or(session.timeouts.inventory);
-        self.note(
-            id,
-            "waiting for the Forklift inventory to show the source VMs",
+        let expected_macs: Vec<String> = facts.nics.iter().map(|n| n.mac.to_lowercase()).collect();
+        let what = format!("VM `{}` with {} NICs", facts.name, expected_macs.len());
+        let provider_type = session.context.provider_type;
+        let path = format!(
+            "/providers/{provider_type}/{}/vms?name={}&detail=4",
+            session.source_provider_uid,
+            crate::inventory::query(&facts.name)
         );
         let source_namespace = match &session.source {
             Source::OpenShift(openshift) => Some(openshift.namespace().to_string()),
             Source::Lab(_) | Source::Vsphere(_) => None,
         };
-        for vm in &mut vms {
-            let expected_macs: Vec<String> =
-                vm.facts.nics.iter().map(|n| n.mac.to_lowercase()).collect();
-            let what = format!("VM `{}` with {} NICs", vm.facts.name, expected_macs.len());
-            let provider_type_name = provider_type.to_string();
-            let uid = session.source_provider_uid.clone();
-            let name = vm.facts.name.clone();
-            let source_namespace = source_namespace.clone();
-            let found = session
-                .inventory
-                .wait_for(&what, timeout, |inventory| {
-                    let (provider_type_name, uid, name, expected_macs, source_namespace) = (
-                        provider_type_name.clone(),
-                        uid.clone(),
-                        name.clone(),
-                        expected_macs.clone(),
-                        source_namespace.clone(),
-                    );
-                    async move {
-                        let list = inventory
-                            .get(&format!(
-                                "/providers/{provider_type_name}/{uid}/vms?name={}&detail=4",
-                                crate::inventory::query(&name)
-                            ))
-                            .await?;
-                        // OpenShift VM names are unique per namespace only.
-                        let Some(found) = list.as_array().and_then(|vms| {
-                            vms.iter()
-                                .find(|v| {
-                                    v["name"] == name.as_str()
-                                        && source_namespace
-                                            .as_deref()
-                                            .is_none_or(|ns| v["namespace"] == ns)
-                                })
-                                .cloned()
-                        }) else {
-                            return Ok(None);
-                        };
-                        // vSphere: wait until the inventory's MACs are the source's (the clone regenerated
-                        // them); OpenShift: until it shows the NICs added after creation.
-                        if provider_type_name == "vsphere" || provider_type_name == "openshift" {
-                            let nics = if provider_type_name == "openshift" {
-                                found
-                                    .pointer("/object/spec/template/spec/domain/devices/interfaces")
-                            } else {
-                                found.get("nics")
-                            };
-                            let mac_key = if provider_type_name == "openshift" {
-                                "macAddress"
-                            } else {
-                                "mac"
-                            };
-                            let macs: Vec<String> = nics
-                                .and_then(Value::as_array)
-                                .map(|nics| {
-                                    nics.iter()
-                                        .filter_map(|n| n[mac_key].as_str())
-                                        .map(str::to_lowercase)
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            if macs.len() != expected_macs.len()
-                                || expected_macs.iter().any(|m| !macs.contains(m))
-                            {
-                                return Ok(None);
-                            }
-                        }
-                        Ok(Some(found))
-                    }
-                })
-                .await?;
-            vm.inventory_id = found["id"].as_str().unwrap_or(&vm.facts.id).to_string();
-        }
+        let name = facts.name.clone();
+        let found = session
+            .inventory
+            .wait_for(&what, timeout, |inventory| {
+                let (path, name, expected_macs, source_namespace) = (
+                    path.clone(),
+                    name.clone(),
+                    expected_macs.clone(),
+                    source_namespace.clone(),
+                );
+                async move {
+                    let list = inventory.get(&path).await?;
+                    Ok(list.as_array().and_then(|vms| {
+                        vms.iter()
+                            .find(|v| {
+                                inventory_shows(
+                                    v,
+                                    provider_type,
+                                    &name,
+                                    source_namespace.as_deref(),
+                                    &expected_macs,
+                                )
+                            })
+                            .cloned()
+                    }))
+                }
+            })
+            .await?;
+        Ok(found["id"].as_str().unwrap_or(&facts.id).to_string())
+    }
 
-        // One NetworkAttachmentDefinition per network after the first (per NIC with per_nic_network_map).
-        let networks = self.network_sources(&vms, config.per_nic_network_map);
+    /// One NetworkAttachmentDefinition per network after the first (per NIC with
+    /// `per_nic_network_map`).
+    async fn create_nads(
+        &self,
+        vms: &[PreparedVm],
+        multus_namespace: &str,
+    ) -> Result<Vec<String>, StepError> {
+        let session = &self.session;
+        let networks = self.network_sources(vms, self.spec.config.per_nic_network_map);
         let mut nads = Vec::new();
         for index in 1..networks.len() {
             let name = session.names(|names| names.nad(&self.spec.name, index));
@@ -542,7 +593,7 @@ impl Runner {
                 .cluster
                 .create(
                     &kinds::NAD,
-                    Some(&multus_namespace),
+                    Some(multus_namespace),
                     json!({
                         "metadata": {"name": name, "labels": self.scenario_labels()},
                         "spec": {"config": cni.to_string()},
@@ -552,7 +603,13 @@ impl Runner {
                 .await?;
             nads.push(name);
         }
+        Ok(nads)
+    }
 
+    /// The scenario's pre and post Hooks, as the Plan's VMs will reference them.
+    async fn create_hooks(&self) -> Result<Vec<PlanHookRef>, StepError> {
+        let session = &self.session;
+        let config = &self.spec.config;
         let mut hooks = Vec::new();
         for (step, hook) in [
             (HookStep::PreHook, &config.pre_hook),
@@ -576,33 +633,28 @@ impl Runner {
                 step: step.to_string(),
             });
         }
+        Ok(hooks)
+    }
 
-        let plans = if config.concurrent_plans.is_empty() {
-            vec![PlanRun {
+    /// The Plans of the scenario: one with every VM, or the `concurrent_plans` it lists.
+    fn plan_runs(&self, vms: &[PreparedVm]) -> Vec<PlanRun> {
+        let config = &self.spec.config;
+        if config.concurrent_plans.is_empty() {
+            return vec![PlanRun {
                 vm_keys: vms.iter().map(|v| v.key.clone()).collect(),
                 copy_offload: config.copyoffload,
                 ..PlanRun::default()
-            }]
-        } else {
-            config
-                .concurrent_plans
-                .iter()
-                .map(|plan| PlanRun {
-                    vm_keys: plan.virtual_machines.clone(),
-                    copy_offload: plan.copyoffload.unwrap_or(config.copyoffload),
-                    ..PlanRun::default()
-                })
-                .collect()
-        };
-        Ok(ScenarioState {
-            target_namespace,
-            multus_namespace,
-            vms,
-            nads,
-            hooks,
-            labelled_node,
-            plans,
-        })
+            }];
+        }
+        config
+            .concurrent_plans
+            .iter()
+            .map(|plan| PlanRun {
+                vm_keys: plan.virtual_machines.clone(),
+                copy_offload: plan.copyoffload.unwrap_or(config.copyoffload),
+                ..PlanRun::default()
+            })
+            .collect()
     }
 
     /// Labels one worker node with the scenario's node selector, so the migrated VM has somewhere to
@@ -1110,15 +1162,26 @@ impl Runner {
                 },
             )
             .await?;
-        let succeeded = condition(&final_plan, "Succeeded").is_some();
-        let failures = vm_failures(&final_plan);
+        self.judge_migration(plan_name, &final_plan, step)
+    }
+
+    /// `check_migration_outcome` (and, for warm Plans, `check_precopy_before_cutover`) on a Plan that
+    /// ended: did it end as the step expects?
+    fn judge_migration(
+        &self,
+        plan_name: &str,
+        final_plan: &Value,
+        step: Step,
+    ) -> Result<(), StepError> {
+        let succeeded = condition(final_plan, "Succeeded").is_some();
+        let failures = vm_failures(final_plan);
         self.ran("check_migration_outcome", None);
         match step.expectation {
             StepExpectation::Succeed => {
                 if succeeded {
                     if checklist::applies("check_precopy_before_cutover", &self.facts(step)) {
                         self.ran("check_precopy_before_cutover", None);
-                        let cold: Vec<String> = without_precopy(&final_plan)
+                        let cold: Vec<String> = without_precopy(final_plan)
                             .iter()
                             .map(|vm| format!("VM {vm}: warm migration: expected at least one precopy before the cutover, got none"))
                             .collect();
@@ -1131,7 +1194,7 @@ impl Runner {
                     Err(StepError::failed(if failures.is_empty() {
                         format!(
                             "Plan {plan_name} Failed: {}",
-                            blockers(&final_plan).join("; ")
+                            blockers(final_plan).join("; ")
                         )
                     } else {
                         failures
@@ -1160,7 +1223,7 @@ impl Runner {
                     })
                     .collect();
                 // Every VM of the Plan must have failed there, not only some.
-                let unfailed: Vec<String> = plan_vm_names(&final_plan)
+                let unfailed: Vec<String> = plan_vm_names(final_plan)
                     .into_iter()
                     .filter(|vm| !failures.iter().any(|f| &f.vm == vm))
                     .map(|vm| format!("VM {vm} did not fail, expected to fail at {expected}"))
@@ -1370,6 +1433,39 @@ impl Runner {
         )
         .await
     }
+}
+
+/// Whether an inventory VM is the source VM awaited: its name (and namespace, for OpenShift, where
+/// names are unique per namespace only), and on vSphere and OpenShift the NICs the source now has
+/// (a vSphere clone regenerates its MACs; an OpenShift VM gains the NICs added after creation).
+fn inventory_shows(
+    found: &Value,
+    provider_type: ProviderType,
+    name: &str,
+    source_namespace: Option<&str>,
+    expected_macs: &[String],
+) -> bool {
+    if found["name"] != name || source_namespace.is_some_and(|ns| found["namespace"] != ns) {
+        return false;
+    }
+    let (nics, mac_key) = match provider_type {
+        ProviderType::Openshift => (
+            found.pointer("/object/spec/template/spec/domain/devices/interfaces"),
+            "macAddress",
+        ),
+        ProviderType::Vsphere => (found.get("nics"), "mac"),
+        _ => return true,
+    };
+    let macs: Vec<String> = nics
+        .and_then(Value::as_array)
+        .map(|nics| {
+            nics.iter()
+                .filter_map(|n| n[mac_key].as_str())
+                .map(str::to_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    macs.len() == expected_macs.len() && expected_macs.iter().all(|m| macs.contains(m))
 }
 
 /// A NetworkMap source for a source network: OpenShift's pod network is `{type: pod}` and its NADs
