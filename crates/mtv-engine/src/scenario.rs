@@ -67,6 +67,8 @@ struct PlanRun {
     network_map_entries: Vec<Value>,
     plan: Option<String>,
     plan_uid: Option<String>,
+    /// The Plan as the wait for Ready delivered it (the migration's wait goes on from there).
+    ready_plan: Option<Value>,
     migration: Option<String>,
     migration_uid: Option<String>,
     /// Copy-offload: the populator pods' logs captured during the migration (MTV deletes the pods).
@@ -783,7 +785,7 @@ impl Runner {
     ) -> Result<(String, Vec<Value>), StepError> {
         let session = &self.session;
         let name = session.names(|n| n.scenario_object(&self.spec.class, slug));
-        session
+        let created = session
             .cluster
             .create(
                 kind,
@@ -793,7 +795,7 @@ impl Runner {
             )
             .await?;
         self.note(id, format!("waiting for {} {name} to be Ready", kind.kind));
-        let ready = self.wait_map_ready(kind, &name).await?;
+        let ready = self.wait_map_ready(kind, &name, &created).await?;
         let entries = ready
             .pointer("/spec/map")
             .and_then(Value::as_array)
@@ -802,22 +804,24 @@ impl Runner {
         Ok((name, entries))
     }
 
-    /// Waits until a map is Ready; returns it as the watch delivered it.
+    /// Waits until a map is Ready, from the create's answer; returns it as the watch delivered it.
     async fn wait_map_ready(
         &self,
         kind: &crate::cluster::Kind,
         name: &str,
+        created: &Value,
     ) -> Result<Value, StepError> {
         let session = &self.session;
         let what = format!("{} {}/{name} to be Ready", kind.kind, session.namespace);
         let ready = session
             .cluster
-            .wait_for(
+            .wait_for_from(
                 kind,
                 Some(&session.namespace),
                 name,
                 session.timeouts.map_ready,
                 &what,
+                created,
                 |map| match ready_verdict(map) {
                     Verdict::Done(()) => Verdict::Done(map.clone()),
                     Verdict::Failed(reason) => Verdict::Failed(reason),
@@ -989,18 +993,24 @@ impl Runner {
             }
             self.note(id, format!("waiting for Plan {name} to be Ready"));
             let what = format!("Plan {}/{name} to be Ready", session.namespace);
-            session
+            let ready = session
                 .cluster
-                .wait_for(
+                .wait_for_from(
                     &kinds::PLAN,
                     Some(&session.namespace),
                     &name,
                     session.timeouts.plan_ready,
                     &what,
-                    ready_verdict,
+                    &created,
+                    |plan| match ready_verdict(plan) {
+                        Verdict::Done(()) => Verdict::Done(plan.clone()),
+                        Verdict::Failed(reason) => Verdict::Failed(reason),
+                        Verdict::Pending(state) => Verdict::Pending(state),
+                    },
                 )
                 .await?;
             plan.plan = Some(name);
+            plan.ready_plan = Some(ready);
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -1127,14 +1137,17 @@ impl Runner {
         let what = format!("Plan {}/{plan_name} to finish migrating", session.namespace);
         let id_owned = id.to_string();
         let migration_uid = plan.migration_uid.clone().unwrap_or_default();
+        // The watch goes on from the Plan its Ready wait delivered: no second list of it.
+        let known = plan.ready_plan.clone().unwrap_or(Value::Null);
         let final_plan = session
             .cluster
-            .wait_for(
+            .wait_for_from(
                 &kinds::PLAN,
                 Some(&session.namespace),
                 plan_name,
                 session.timeouts.migration,
                 &what,
+                &known,
                 |plan| {
                     let vms = migration_progress(plan);
                     if !vms.is_empty() {
