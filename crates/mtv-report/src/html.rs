@@ -1223,4 +1223,39 @@ mod tests {
         assert_eq!(step.notes.len(), MAX_NOTES_PER_STEP);
         assert_eq!(step.notes_dropped, 6);
     }
+
+    #[test]
+    fn a_step_lists_the_checks_it_ran() {
+        let mut report = HtmlReport::new("results/report.html");
+        let id = "T[a]::test_check_vms".to_string();
+        report.handle(&Event::StepStarted {
+            id: id.clone(),
+            scenario: "T[a]".into(),
+            step: "test_check_vms".into(),
+        });
+        report.handle(&Event::ChecksRan {
+            id: id.clone(),
+            checks: ["check_cpu", "check_memory"]
+                .map(|check| CheckRun {
+                    check: check.into(),
+                    vms: vec!["rhel8".into()],
+                })
+                .to_vec(),
+        });
+        report.handle(&Event::StepFinished {
+            id,
+            scenario: "T[a]".into(),
+            step: "test_check_vms".into(),
+            outcome: StepOutcome::Passed,
+            duration: Duration::from_secs(1),
+            diagnostics: None,
+        });
+        let mut page = Vec::new();
+        report.write_html(&mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.contains("checks: <code>check_cpu</code>, <code>check_memory</code>"),
+            "{page}"
+        );
+    }
 }
