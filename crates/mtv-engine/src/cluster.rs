@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    WatchEvent, WatchParams,
 };
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::Value;
@@ -186,6 +187,17 @@ fn api_message(error: &kube::Error) -> String {
 }
 
 impl ClusterError {
+    /// The HTTP status the API server answered with, when it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClusterError::Api {
+                source: kube::Error::Api(response),
+                ..
+            } => Some(response.code),
+            _ => None,
+        }
+    }
+
     /// A failure worth another try by a caller with its own deadline (teardown): the API server
     /// answered 5xx or 429 after the layer's retries, or the connection failed in a passing way. A
     /// server given up on (past `api_unreachable_timeout`) is not transient: the run ends instead.
@@ -642,6 +654,124 @@ impl Cluster {
                 last,
             }),
         }
+    }
+
+    /// [`Cluster::wait_for`] from a copy of the object the caller already holds (a create's answer,
+    /// what an earlier wait delivered): `known` is judged first, then the object is watched from its
+    /// `resourceVersion`, so no list is needed. When the watch cannot go on from there (the version
+    /// expired, the stream ended, an error), the rest of the wait is an ordinary [`Cluster::wait_for`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn wait_for_from<T>(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        known: &Value,
+        mut decide: impl FnMut(&Value) -> Verdict<T>,
+    ) -> Result<T, ClusterError> {
+        let started = tokio::time::Instant::now();
+        let mut last = match decide(known) {
+            Verdict::Done(result) => return Ok(result),
+            Verdict::Failed(reason) => {
+                return Err(ClusterError::Condition {
+                    what: what.to_string(),
+                    reason,
+                });
+            }
+            Verdict::Pending(state) => Some(state),
+        };
+        let version = known
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !version.is_empty() {
+            let _waiting = self.health.waiting_for(what.to_string());
+            let watched = tokio::time::timeout(
+                timeout,
+                self.watch_from(kind, namespace, name, version, what, &mut decide, &mut last),
+            )
+            .await;
+            match watched {
+                Ok(Some(result)) => return result,
+                Ok(None) => {}
+                Err(_) => {
+                    return Err(ClusterError::Timeout {
+                        what: what.to_string(),
+                        waited: timeout,
+                        last,
+                    });
+                }
+            }
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        self.wait_for(kind, namespace, name, left, what, decide)
+            .await
+            .map_err(|error| match error {
+                // The whole wait is what timed out, with what it last saw before the fallback too.
+                ClusterError::Timeout {
+                    what, last: seen, ..
+                } => ClusterError::Timeout {
+                    what,
+                    waited: timeout,
+                    last: seen.or(last),
+                },
+                other => other,
+            })
+    }
+
+    /// One watch of an object from `version`: `Some` with the wait's end, or `None` when the watch
+    /// stopped before a verdict (the caller goes on with a fresh list and watch).
+    #[allow(clippy::too_many_arguments)]
+    async fn watch_from<T>(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        version: &str,
+        what: &str,
+        decide: &mut impl FnMut(&Value) -> Verdict<T>,
+        last: &mut Option<String>,
+    ) -> Option<Result<T, ClusterError>> {
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(290);
+        let stream = match self.api(kind, namespace).watch(&params, version).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(%error, what, "watch from a known version did not start");
+                return None;
+            }
+        };
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            let object = match event {
+                Ok(WatchEvent::Added(object) | WatchEvent::Modified(object)) => object,
+                Ok(WatchEvent::Deleted(_)) => {
+                    *last = Some("deleted".into());
+                    continue;
+                }
+                Ok(WatchEvent::Bookmark(_)) => continue,
+                // 410 Gone (the version expired) and the like: start over with a list.
+                Ok(WatchEvent::Error(_)) | Err(_) => return None,
+            };
+            let value = match to_value(object) {
+                Ok(value) => value,
+                Err(error) => return Some(Err(error)),
+            };
+            match decide(&value) {
+                Verdict::Done(result) => return Some(Ok(result)),
+                Verdict::Failed(reason) => {
+                    return Some(Err(ClusterError::Condition {
+                        what: what.to_string(),
+                        reason,
+                    }));
+                }
+                Verdict::Pending(state) => *last = Some(state),
+            }
+        }
+        None
     }
 
     /// Waits until an object is gone.

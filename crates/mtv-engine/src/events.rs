@@ -90,6 +90,15 @@ pub struct VmProgress {
     pub percent: Option<f64>,
 }
 
+/// A check a step ran, and for which VMs (by catalog key; none for a check of the whole scenario).
+/// The names are those of the table in `checklist.rs`, which `plan` lists too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckRun {
+    pub check: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vms: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -128,6 +137,11 @@ pub enum Event {
     MigrationProgress {
         id: String,
         vms: Vec<VmProgress>,
+    },
+    /// The checks a step ran (passed or not), emitted before its `StepFinished`.
+    ChecksRan {
+        id: String,
+        checks: Vec<CheckRun>,
     },
     StepFinished {
         id: String,

@@ -2,6 +2,7 @@
 //! what it does reaches users through typed values (the preview now, events later).
 
 pub mod build;
+pub mod checklist;
 pub mod cluster;
 pub mod context;
 pub mod diagnostics;
@@ -17,6 +18,7 @@ pub mod retry;
 pub mod run;
 pub mod scenario;
 pub mod session;
+pub mod step_error;
 pub mod target;
 pub mod teardown;
 pub mod validate;

@@ -17,6 +17,7 @@ use mtv_catalog::steps::{Step, StepExpectation, StepKind};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::checklist::{self, PlannedCheck};
 use crate::context::SessionContext;
 use crate::names::SessionNames;
 
@@ -50,8 +51,8 @@ pub struct StepPreview {
     pub objects: Vec<ObjectPreview>,
     /// What the step waits for, with its timeout.
     pub waits: Vec<String>,
-    /// Validations the step runs (check steps).
-    pub checks: Vec<String>,
+    /// The checks the step runs, from the table the runner reads ([`crate::checklist`]).
+    pub checks: Vec<PlannedCheck>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -165,39 +166,13 @@ pub fn preview_run(ctx: &SessionContext, scenarios: &[ScenarioInput<'_>]) -> Run
         Some(&namespace),
         json!({"labels": {"createdForProviderType": ctx.provider_type.as_str()}, "keys": secret_keys}),
     ));
-    let mut settings = BTreeMap::new();
-    if let Some(image) = &ctx.vddk_init_image {
-        settings.insert("vddkInitImage".to_string(), image.clone());
-    }
-    if let Some(endpoint) = &ctx.sdk_endpoint {
-        settings.insert("sdkEndpoint".to_string(), endpoint.clone());
-    }
-    if ctx
-        .copy_offload
-        .as_ref()
-        .is_some_and(|c| c.esxi_clone_method_ssh)
-        && any_copy_offload
-    {
-        settings.insert("esxiCloneMethod".to_string(), "ssh".to_string());
-    }
-    let mut provider = object(
-        "create",
-        "Provider",
-        forklift::API_VERSION,
+    let provider = source_provider_preview(
+        ctx,
+        &namespace,
         &source_provider,
-        Some(&namespace),
-        to_value(&forklift::ProviderSpec {
-            provider_type: ctx.provider_type.as_str().to_string(),
-            url: ctx.provider_url.clone(),
-            secret: ObjectRef::new(&namespace, &source_secret),
-            settings,
-        }),
+        &source_secret,
+        any_copy_offload,
     );
-    if any_copy_offload {
-        provider.note = Some(
-            "annotated forklift.konveyor.io/empty-vddk-init-image: \"yes\" (copy-offload)".into(),
-        );
-    }
     session_objects.push(with_note(
         provider,
         format!(
@@ -217,26 +192,7 @@ pub fn preview_run(ctx: &SessionContext, scenarios: &[ScenarioInput<'_>]) -> Run
         "the host cluster as destination; wait Ready",
     ));
     if any_remote {
-        let token_secret = names.remote_destination_secret();
-        session_objects.push(object(
-            "create",
-            "Secret",
-            "v1",
-            &token_secret,
-            Some(&namespace),
-            json!({"keys": ["token", "insecureSkipVerify"]}),
-        ));
-        session_objects.push(with_note(
-            object(
-                "create",
-                "Provider",
-                forklift::API_VERSION,
-                names.remote_destination_provider(),
-                Some(&namespace),
-                json!({"type": "openshift", "url": "<cluster API URL>", "secret": {"name": token_secret, "namespace": namespace}}),
-            ),
-            "remote destination (remote scenarios)",
-        ));
+        session_objects.extend(remote_destination_preview(&mut names, &namespace));
     }
     let mut storage_secret = None;
     if let (true, Some(co)) = (any_copy_offload, &ctx.copy_offload) {
@@ -350,114 +306,7 @@ fn preview_scenario(
     // Source VMs: OVA is never cloned, OpenShift sources are created fresh, the rest are cloned.
     let mut plan_vm_names = Vec::new();
     for vm in &config.virtual_machines {
-        let source = source_vm_name(vm, ctx);
-        let (vm_ref, prepared) = match ctx.provider_type {
-            ProviderType::Ova => {
-                let target = format!("{SESSION}-{source}");
-                (
-                    target.clone(),
-                    with_note(
-                        object("read", "OVA image", "inventory", source, None, Value::Null),
-                        format!("not cloned; Plan targetName {target}"),
-                    ),
-                )
-            }
-            ProviderType::Openshift => {
-                let name = format!("{source}-{RAND4}");
-                (
-                    name.clone(),
-                    with_note(
-                        object(
-                            "create",
-                            "VirtualMachine",
-                            "kubevirt.io/v1",
-                            &name,
-                            Some(&names.source_vms_namespace()),
-                            Value::Null,
-                        ),
-                        "source VM created in the source namespace and started",
-                    ),
-                )
-            }
-            _ if config.skip_clone => (
-                source.to_string(),
-                with_note(
-                    object("read", "source VM", "inventory", source, None, Value::Null),
-                    "skip_clone: the existing VM is used; its power state is restored at teardown",
-                ),
-            ),
-            _ => {
-                let clone = if vm.preserve_name_format {
-                    format!("{SESSION}-{}", vm.clone_name.as_deref().unwrap_or(source))
-                } else {
-                    names.clone_name(
-                        vm.clone_name.as_deref().unwrap_or(source),
-                        &ctx.storage_class,
-                        ctx.target_ocp_version.as_deref(),
-                        config.warm_migration,
-                    )
-                };
-                let mut details = Vec::new();
-                if let Some(power) = vm.source_vm_power {
-                    details.push(format!(
-                        "power {}",
-                        if power == Power::On { "on" } else { "off" }
-                    ));
-                }
-                if config.warm_migration && ctx.provider_type == ProviderType::Vsphere {
-                    details.push("CBT enabled".into());
-                }
-                if let Some(disk_type) = vm.disk_type {
-                    details.push(format!(
-                        "disks {}",
-                        to_value(&disk_type).as_str().unwrap_or("")
-                    ));
-                }
-                if !vm.add_disks.is_empty() {
-                    let sizes: Vec<String> = vm
-                        .add_disks
-                        .iter()
-                        .map(|d| match d.rdm_type {
-                            Some(rdm) => format!("RDM {}", to_value(&rdm).as_str().unwrap_or("")),
-                            None => format!("{} GB", d.size_gb),
-                        })
-                        .collect();
-                    details.push(format!("add disks {}", sizes.join(", ")));
-                }
-                if let Some(n) = vm.snapshots {
-                    details.push(format!("{n} snapshots"));
-                }
-                if vm.add_nic {
-                    details.push(format!(
-                        "add NIC (start {})",
-                        if vm.add_nic_start_connected == Some(true) {
-                            "connected"
-                        } else {
-                            "disconnected"
-                        }
-                    ));
-                }
-                let kind = if ctx.provider_type == ProviderType::Ovirt {
-                    "VM from template"
-                } else {
-                    "VM clone"
-                };
-                (
-                    clone.clone(),
-                    with_note(
-                        object("clone", kind, "source", &clone, None, Value::Null),
-                        format!(
-                            "from {source}{}",
-                            if details.is_empty() {
-                                String::new()
-                            } else {
-                                format!("; {}", details.join(", "))
-                            }
-                        ),
-                    ),
-                )
-            }
-        };
+        let (vm_ref, prepared) = source_vm_preview(ctx, names, config, vm);
         prepare.push(prepared);
         plan_vm_names.push((vm, vm_ref));
     }
@@ -497,59 +346,194 @@ fn preview_scenario(
         },
     ));
 
-    let mut hooks: Vec<PlanHookRef> = Vec::new();
-    for (step, hook) in [
-        ("PreHook", &config.pre_hook),
-        ("PostHook", &config.post_hook),
-    ] {
-        let Some(hook) = hook else { continue };
-        let name = names.scenario_object(class, &step.to_ascii_lowercase());
-        let spec = match hook.aap_job_template_id {
-            Some(id) => json!({"aap": {"jobTemplateId": id}}),
-            None => json!({"image": forklift::HOOK_RUNNER_IMAGE, "playbook": "<base64>"}),
-        };
-        prepare.push(with_note(
-            object(
-                "create",
-                "Hook",
-                forklift::API_VERSION,
-                &name,
-                Some(namespace),
-                spec,
-            ),
-            format!("{step}: {}", hook_playbook_note(hook)),
-        ));
-        hooks.push(PlanHookRef {
-            hook: ObjectRef::new(namespace, name),
-            step: step.to_string(),
-        });
-    }
+    let (hook_objects, hooks) = hooks_preview(session, names, class, config);
+    prepare.extend(hook_objects);
 
+    let refs = ScenarioRefs {
+        session,
+        input,
+        target_namespace,
+        multus_namespace,
+        first_nad,
+        plan_vm_names,
+        hooks,
+    };
+    let objects = plan_objects(&refs, names);
+    let steps = input
+        .steps
+        .iter()
+        .map(|step| step_preview(&refs, &objects, *step))
+        .collect();
+
+    ScenarioPreview {
+        scenario: input.name.to_string(),
+        prepare,
+        steps,
+    }
+}
+
+/// How one catalog VM is prepared, and how the Plan refers to it (the clone's or the OVA's name).
+fn source_vm_preview(
+    ctx: &SessionContext,
+    names: &mut SessionNames<'_>,
+    config: &PlanConfig,
+    vm: &VmConfig,
+) -> (String, ObjectPreview) {
+    let source = source_vm_name(vm, ctx);
+    match ctx.provider_type {
+        ProviderType::Ova => {
+            let target = format!("{SESSION}-{source}");
+            (
+                target.clone(),
+                with_note(
+                    object("read", "OVA image", "inventory", source, None, Value::Null),
+                    format!("not cloned; Plan targetName {target}"),
+                ),
+            )
+        }
+        ProviderType::Openshift => {
+            let name = format!("{source}-{RAND4}");
+            (
+                name.clone(),
+                with_note(
+                    object(
+                        "create",
+                        "VirtualMachine",
+                        "kubevirt.io/v1",
+                        &name,
+                        Some(&names.source_vms_namespace()),
+                        Value::Null,
+                    ),
+                    "source VM created in the source namespace and started",
+                ),
+            )
+        }
+        _ if config.skip_clone => (
+            source.to_string(),
+            with_note(
+                object("read", "source VM", "inventory", source, None, Value::Null),
+                "skip_clone: the existing VM is used; its power state is restored at teardown",
+            ),
+        ),
+        _ => {
+            let clone = if vm.preserve_name_format {
+                format!("{SESSION}-{}", vm.clone_name.as_deref().unwrap_or(source))
+            } else {
+                names.clone_name(
+                    vm.clone_name.as_deref().unwrap_or(source),
+                    &ctx.storage_class,
+                    ctx.target_ocp_version.as_deref(),
+                    config.warm_migration,
+                )
+            };
+            let details = clone_details(ctx, config, vm);
+            let kind = if ctx.provider_type == ProviderType::Ovirt {
+                "VM from template"
+            } else {
+                "VM clone"
+            };
+            (
+                clone.clone(),
+                with_note(
+                    object("clone", kind, "source", &clone, None, Value::Null),
+                    format!(
+                        "from {source}{}",
+                        if details.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {}", details.join(", "))
+                        }
+                    ),
+                ),
+            )
+        }
+    }
+}
+
+/// What preparing a clone changes, in words (`plan` shows it beside the clone).
+fn clone_details(ctx: &SessionContext, config: &PlanConfig, vm: &VmConfig) -> Vec<String> {
+    let mut details = Vec::new();
+    if let Some(power) = vm.source_vm_power {
+        details.push(format!(
+            "power {}",
+            if power == Power::On { "on" } else { "off" }
+        ));
+    }
+    if config.warm_migration && ctx.provider_type == ProviderType::Vsphere {
+        details.push("CBT enabled".into());
+    }
+    if let Some(disk_type) = vm.disk_type {
+        details.push(format!(
+            "disks {}",
+            to_value(&disk_type).as_str().unwrap_or("")
+        ));
+    }
+    if !vm.add_disks.is_empty() {
+        let sizes: Vec<String> = vm
+            .add_disks
+            .iter()
+            .map(|d| match d.rdm_type {
+                Some(rdm) => format!("RDM {}", to_value(&rdm).as_str().unwrap_or("")),
+                None => format!("{} GB", d.size_gb),
+            })
+            .collect();
+        details.push(format!("add disks {}", sizes.join(", ")));
+    }
+    if let Some(n) = vm.snapshots {
+        details.push(format!("{n} snapshots"));
+    }
+    if vm.add_nic {
+        details.push(format!(
+            "add NIC (start {})",
+            if vm.add_nic_start_connected == Some(true) {
+                "connected"
+            } else {
+                "disconnected"
+            }
+        ));
+    }
+    details
+}
+
+/// What the preview of a scenario's steps refers to, once its preparation is known.
+struct ScenarioRefs<'a, 'b> {
+    session: &'a Session<'b>,
+    input: &'a ScenarioInput<'a>,
+    target_namespace: String,
+    multus_namespace: String,
+    first_nad: String,
+    /// Each catalog VM with the name the Plan refers to it by.
+    plan_vm_names: Vec<(&'a VmConfig, String)>,
+    hooks: Vec<PlanHookRef>,
+}
+
+/// The objects the scenario's steps create, one of each per Plan.
+struct StepObjects {
+    storage_maps: Vec<ObjectPreview>,
+    network_maps: Vec<ObjectPreview>,
+    plans: Vec<ObjectPreview>,
+    migrations: Vec<ObjectPreview>,
+    several: bool,
+}
+
+fn plan_objects(refs: &ScenarioRefs<'_, '_>, names: &mut SessionNames<'_>) -> StepObjects {
+    let ScenarioRefs {
+        session,
+        input,
+        target_namespace,
+        multus_namespace,
+        first_nad,
+        plan_vm_names,
+        hooks,
+    } = refs;
+    let (ctx, config, class, namespace) =
+        (session.ctx, input.config, input.class, &session.namespace);
     let mode = if config.warm_migration {
         "warm"
     } else {
         "cold"
     };
-    let plan_groups: Vec<(Vec<&VmConfig>, bool)> = if config.concurrent_plans.is_empty() {
-        vec![(config.virtual_machines.iter().collect(), config.copyoffload)]
-    } else {
-        config
-            .concurrent_plans
-            .iter()
-            .map(|plan| {
-                let vms = config
-                    .virtual_machines
-                    .iter()
-                    .filter(|vm| {
-                        plan.virtual_machines
-                            .iter()
-                            .any(|key| key == vm_plan_key(vm))
-                    })
-                    .collect();
-                (vms, plan.copyoffload.unwrap_or(config.copyoffload))
-            })
-            .collect()
-    };
+    let plan_groups = plan_groups(config);
 
     let mut storage_maps = Vec::new();
     let mut network_maps = Vec::new();
@@ -588,28 +572,12 @@ fn preview_scenario(
             }),
         ));
         let network_map = names.scenario_object(class, &kind("networkmap"));
-        network_maps.push(object(
-            "create",
-            "NetworkMap",
-            forklift::API_VERSION,
+        network_maps.push(network_map_preview(
             &network_map,
-            Some(namespace),
-            to_value(&NetworkMapSpec {
-                provider: provider_pair.clone(),
-                map: vec![
-                    NetworkPair {
-                        source: InventoryRef::id("<first source network>"),
-                        destination: NetworkDestination::pod(),
-                    },
-                    NetworkPair {
-                        source: InventoryRef::id("<n-th source network>"),
-                        destination: NetworkDestination::multus(
-                            &multus_namespace,
-                            format!("{}-<n>", first_nad.trim_end_matches("-1")),
-                        ),
-                    },
-                ],
-            }),
+            namespace,
+            &provider_pair,
+            multus_namespace,
+            first_nad,
         ));
         let plan_name = names.scenario_object(class, &kind(&format!("plan-{mode}")));
         let vm_entries = vms
@@ -620,7 +588,7 @@ fn preview_scenario(
                     .find(|(v, _)| std::ptr::eq(*v, *vm))
                     .map(|(_, r)| r.clone())
                     .unwrap_or_default();
-                plan_vm(ctx, vm, &reference, &hooks)
+                plan_vm(ctx, vm, &reference, hooks)
             })
             .collect();
         let spec = crate::build::plan_spec(
@@ -632,7 +600,7 @@ fn preview_scenario(
                 network: ObjectRef::new(namespace, &network_map),
                 storage: ObjectRef::new(namespace, &storage_map),
             },
-            &target_namespace,
+            target_namespace,
             vm_entries,
             *copy_offload,
         );
@@ -660,79 +628,248 @@ fn preview_scenario(
         ));
     }
 
-    let steps = input
-        .steps
-        .iter()
-        .map(|step| {
-            let id = mtv_catalog::catalog::item_id(input.name, step.kind);
-            let (objects, waits, checks) = match step.kind {
-                StepKind::CreateSnapshotsAndDataMarker => (
-                    vec![],
-                    vec![],
-                    vec!["write the data marker mtv-data-integrity-<session> in the guest, then create the snapshots".to_string()],
-                ),
-                StepKind::CreateStorageMap => (
-                    storage_maps.clone(),
-                    vec!["StorageMap Ready (60s)".to_string()],
-                    vec![],
-                ),
-                StepKind::CreateNetworkMap => (
-                    network_maps.clone(),
-                    vec!["NetworkMap Ready (60s)".to_string()],
-                    vec![],
-                ),
-                StepKind::CreatePlan => (
-                    plans.clone(),
-                    vec!["Plan Ready (360s); on timeout the failing conditions are reported".to_string()],
-                    vec![],
-                ),
-                StepKind::MigrateVms => {
-                    let mut waits = vec![format!(
-                        "Plan {} by watch ({}s plan_wait_timeout)",
-                        match step.expectation {
-                            StepExpectation::Succeed => "Succeeded".to_string(),
-                            StepExpectation::FailAtStep { step } =>
-                                format!("Failed with every VM failed at {step}"),
-                            _ => "Failed".to_string(),
-                        },
-                        ctx.plan_wait_timeout
-                    )];
-                    if config.warm_migration {
-                        waits.insert(0, "at least one precopy before cutover".to_string());
-                    }
-                    if several {
-                        waits.insert(0, "both Plans Executing at the same time (120s)".to_string());
-                    }
-                    (migrations.clone(), waits, vec![])
-                }
-                StepKind::CheckXcopyUsed => (
-                    vec![],
-                    vec![],
-                    vec!["populate pod logs: last xcopyUsed per datastore (1 on XCOPY datastores, 0 on the others)".to_string()],
-                ),
-                StepKind::CheckVms => (vec![], vec![], vm_checks(ctx, config)),
-                StepKind::CheckDataIntegrity => (
-                    vec![],
-                    vec![],
-                    vec!["the data marker written before the snapshots is intact on the migrated VM".to_string()],
-                ),
-            };
-            StepPreview {
-                id,
-                step: step.kind,
-                expectation: expectation_text(step.expectation),
-                objects,
-                waits,
-                checks,
-            }
-        })
-        .collect();
-
-    ScenarioPreview {
-        scenario: input.name.to_string(),
-        prepare,
-        steps,
+    StepObjects {
+        storage_maps,
+        network_maps,
+        plans,
+        migrations,
+        several,
     }
+}
+
+/// One step as `plan` shows it: the objects it creates, what it waits for, what it checks.
+fn step_preview(refs: &ScenarioRefs<'_, '_>, objects: &StepObjects, step: Step) -> StepPreview {
+    let (ctx, config) = (refs.session.ctx, refs.input.config);
+    let id = mtv_catalog::catalog::item_id(refs.input.name, step.kind);
+    let (created, waits) = match step.kind {
+        StepKind::CreateSnapshotsAndDataMarker => (
+            vec![with_note(
+                object(
+                    "write",
+                    "guest file",
+                    "source",
+                    "/root/mtv-data-integrity-marker",
+                    None,
+                    Value::Null,
+                ),
+                "the data marker mtv-data-integrity-<session> in each source guest, then the snapshots",
+            )],
+            vec![],
+        ),
+        StepKind::CreateStorageMap => (
+            objects.storage_maps.clone(),
+            vec!["StorageMap Ready (60s)".to_string()],
+        ),
+        StepKind::CreateNetworkMap => (
+            objects.network_maps.clone(),
+            vec!["NetworkMap Ready (60s)".to_string()],
+        ),
+        StepKind::CreatePlan => (
+            objects.plans.clone(),
+            vec!["Plan Ready (360s); on timeout the failing conditions are reported".to_string()],
+        ),
+        StepKind::MigrateVms => {
+            let mut waits = vec![format!(
+                "Plan {} by watch ({}s plan_wait_timeout)",
+                match step.expectation {
+                    StepExpectation::Succeed => "Succeeded".to_string(),
+                    StepExpectation::FailAtStep { step } =>
+                        format!("Failed with every VM failed at {step}"),
+                    _ => "Failed".to_string(),
+                },
+                ctx.plan_wait_timeout
+            )];
+            if config.warm_migration {
+                waits.insert(0, "at least one precopy before cutover".to_string());
+            }
+            if objects.several {
+                waits.insert(
+                    0,
+                    "both Plans Executing at the same time (120s)".to_string(),
+                );
+            }
+            (objects.migrations.clone(), waits)
+        }
+        StepKind::CheckXcopyUsed | StepKind::CheckVms | StepKind::CheckDataIntegrity => {
+            (vec![], vec![])
+        }
+    };
+    let checks = checklist::planned(ctx.provider_type, config, step);
+    StepPreview {
+        id,
+        step: step.kind,
+        expectation: expectation_text(step.expectation),
+        objects: created,
+        waits,
+        checks,
+    }
+}
+
+/// The VMs of each Plan of a scenario and whether the Plan offloads its copy.
+fn plan_groups(config: &PlanConfig) -> Vec<(Vec<&VmConfig>, bool)> {
+    if config.concurrent_plans.is_empty() {
+        vec![(config.virtual_machines.iter().collect(), config.copyoffload)]
+    } else {
+        config
+            .concurrent_plans
+            .iter()
+            .map(|plan| {
+                let vms = config
+                    .virtual_machines
+                    .iter()
+                    .filter(|vm| {
+                        plan.virtual_machines
+                            .iter()
+                            .any(|key| key == vm_plan_key(vm))
+                    })
+                    .collect();
+                (vms, plan.copyoffload.unwrap_or(config.copyoffload))
+            })
+            .collect()
+    }
+}
+
+/// The scenario's Hooks (created before the first step) and how the Plan's VMs refer to them.
+fn hooks_preview(
+    session: &Session<'_>,
+    names: &mut SessionNames<'_>,
+    class: &str,
+    config: &PlanConfig,
+) -> (Vec<ObjectPreview>, Vec<PlanHookRef>) {
+    let namespace = &session.namespace;
+    let mut prepare = Vec::new();
+    let mut hooks: Vec<PlanHookRef> = Vec::new();
+    for (step, hook) in [
+        ("PreHook", &config.pre_hook),
+        ("PostHook", &config.post_hook),
+    ] {
+        let Some(hook) = hook else { continue };
+        let name = names.scenario_object(class, &step.to_ascii_lowercase());
+        let spec = match hook.aap_job_template_id {
+            Some(id) => json!({"aap": {"jobTemplateId": id}}),
+            None => json!({"image": forklift::HOOK_RUNNER_IMAGE, "playbook": "<base64>"}),
+        };
+        prepare.push(with_note(
+            object(
+                "create",
+                "Hook",
+                forklift::API_VERSION,
+                &name,
+                Some(namespace),
+                spec,
+            ),
+            format!("{step}: {}", hook_playbook_note(hook)),
+        ));
+        hooks.push(PlanHookRef {
+            hook: ObjectRef::new(namespace, name),
+            step: step.to_string(),
+        });
+    }
+    (prepare, hooks)
+}
+
+/// A NetworkMap as `plan` shows it: the first source network to the pod network, the others to
+/// the scenario's NADs.
+fn network_map_preview(
+    network_map: &str,
+    namespace: &str,
+    provider_pair: &ProviderPair,
+    multus_namespace: &str,
+    first_nad: &str,
+) -> ObjectPreview {
+    object(
+        "create",
+        "NetworkMap",
+        forklift::API_VERSION,
+        network_map,
+        Some(namespace),
+        to_value(&NetworkMapSpec {
+            provider: provider_pair.clone(),
+            map: vec![
+                NetworkPair {
+                    source: InventoryRef::id("<first source network>"),
+                    destination: NetworkDestination::pod(),
+                },
+                NetworkPair {
+                    source: InventoryRef::id("<n-th source network>"),
+                    destination: NetworkDestination::multus(
+                        multus_namespace,
+                        format!("{}-<n>", first_nad.trim_end_matches("-1")),
+                    ),
+                },
+            ],
+        }),
+    )
+}
+
+/// The source Provider `plan` shows: the profile's URL and settings, and its Secret.
+fn source_provider_preview(
+    ctx: &SessionContext,
+    namespace: &str,
+    source_provider: &str,
+    source_secret: &str,
+    any_copy_offload: bool,
+) -> ObjectPreview {
+    let mut settings = BTreeMap::new();
+    if let Some(image) = &ctx.vddk_init_image {
+        settings.insert("vddkInitImage".to_string(), image.clone());
+    }
+    if let Some(endpoint) = &ctx.sdk_endpoint {
+        settings.insert("sdkEndpoint".to_string(), endpoint.clone());
+    }
+    if ctx
+        .copy_offload
+        .as_ref()
+        .is_some_and(|c| c.esxi_clone_method_ssh)
+        && any_copy_offload
+    {
+        settings.insert("esxiCloneMethod".to_string(), "ssh".to_string());
+    }
+    let mut provider = object(
+        "create",
+        "Provider",
+        forklift::API_VERSION,
+        source_provider,
+        Some(namespace),
+        to_value(&forklift::ProviderSpec {
+            provider_type: ctx.provider_type.as_str().to_string(),
+            url: ctx.provider_url.clone(),
+            secret: ObjectRef::new(namespace, source_secret),
+            settings,
+        }),
+    );
+    if any_copy_offload {
+        provider.note = Some(
+            "annotated forklift.konveyor.io/empty-vddk-init-image: \"yes\" (copy-offload)".into(),
+        );
+    }
+    provider
+}
+
+/// The remote destination's token Secret and Provider (remote scenarios).
+fn remote_destination_preview(names: &mut SessionNames<'_>, namespace: &str) -> Vec<ObjectPreview> {
+    let mut objects = Vec::new();
+    let token_secret = names.remote_destination_secret();
+    objects.push(object(
+        "create",
+        "Secret",
+        "v1",
+        &token_secret,
+        Some(namespace),
+        json!({"keys": ["token", "insecureSkipVerify"]}),
+    ));
+    objects.push(with_note(
+        object(
+            "create",
+            "Provider",
+            forklift::API_VERSION,
+            names.remote_destination_provider(),
+            Some(namespace),
+            json!({"type": "openshift", "url": "<cluster API URL>", "secret": {"name": token_secret, "namespace": namespace}}),
+        ),
+        "remote destination (remote scenarios)",
+    ));
+    objects
 }
 
 fn expectation_text(expectation: StepExpectation) -> String {
@@ -805,68 +942,6 @@ fn plan_vm(ctx: &SessionContext, vm: &VmConfig, reference: &str, hooks: &[PlanHo
 /// OVA targets are named by the suite: the sanitised `<session>-<name>`.
 fn mtv_api_target_name(reference: &str) -> String {
     crate::names::k8s_name(reference)
-}
-
-/// The validations `test_check_vms` runs for this scenario and provider type (inventory §6).
-pub fn vm_checks(ctx: &SessionContext, config: &PlanConfig) -> Vec<String> {
-    let provider = ctx.provider_type;
-    let mut checks = vec!["power state".to_string()];
-    if config.virtual_machines.iter().any(|vm| vm.guest_agent) {
-        checks.push("guest agent connected".into());
-    }
-    if provider != ProviderType::Ova {
-        checks.push("CPU sockets and cores".into());
-        checks.push("memory".into());
-        checks.push("disk count, sizes and storage class of every PVC".into());
-    }
-    if provider != ProviderType::Ova && provider != ProviderType::Openshift {
-        checks.push("NICs by MAC on the mapped networks".into());
-    }
-    if config.pvc_name_template.is_some() && !config.copyoffload {
-        checks.push("PVC names from pvc_name_template".into());
-    }
-    if config.vm_target_namespace.is_some() {
-        checks.push("target namespace".into());
-    }
-    if config.target_labels.is_some() {
-        checks.push("target labels".into());
-    }
-    if config.target_node_selector.is_some() {
-        checks.push("node placement (target_node_selector)".into());
-    }
-    if config.target_affinity.is_some() {
-        checks.push("affinity (deep equality)".into());
-    }
-    if config.preserve_static_ips == Some(true) && matches!(provider, ProviderType::Vsphere) {
-        checks.push("static IPs preserved".into());
-    }
-    if config.enable_nested_virtualization == Some(false) && provider != ProviderType::Openshift {
-        checks.push("nested virtualization disabled (vmx/svm)".into());
-    }
-    if config
-        .virtual_machines
-        .iter()
-        .any(|vm| vm.clone_name.is_some() && vm.preserve_name_format)
-    {
-        checks.push("VM name sanitised from the nonconforming source name".into());
-    }
-    if provider == ProviderType::Vsphere {
-        checks.push("serial and boot configuration".into());
-        if config
-            .virtual_machines
-            .iter()
-            .any(|vm| vm.snapshots.is_some())
-        {
-            checks.push("source snapshots unchanged".into());
-        }
-    }
-    if config.copyoffload {
-        checks.push("disk count = 1 + added disks".into());
-    }
-    if config.rdm_as_lun == Some(true) {
-        checks.push("RDM disks as LUNs on the SCSI bus".into());
-    }
-    checks
 }
 
 #[cfg(test)]

@@ -17,12 +17,14 @@ use mtv_providers::{CloneRequest, NewDisk, SourceProvider, SourceSnapshot, Sourc
 use serde_json::{Value, json};
 
 use crate::build;
-use crate::cluster::{ClusterError, Verdict, blockers, condition, kinds, ready_verdict};
+use crate::checklist::{self, ChecksRan, Facts};
+use crate::cluster::{Verdict, blockers, condition, kinds, ready_verdict};
 use crate::diagnostics;
 use crate::events::{Event, StepOutcome, VmProgress};
 use crate::ledger::LedgerEntry;
 use crate::names::k8s_name;
 use crate::session::{SESSION_LABEL, Session};
+use crate::step_error::{Missing, StepError};
 
 mod checks;
 
@@ -59,8 +61,13 @@ struct PlanRun {
     copy_offload: bool,
     storage_map: Option<String>,
     network_map: Option<String>,
+    /// `spec.map` of each map as the cluster held it when Ready (from the wait's watch).
+    storage_map_entries: Vec<Value>,
+    network_map_entries: Vec<Value>,
     plan: Option<String>,
     plan_uid: Option<String>,
+    /// The Plan as the wait for Ready delivered it (the migration's wait goes on from there).
+    ready_plan: Option<Value>,
     migration: Option<String>,
     migration_uid: Option<String>,
     /// Copy-offload: the populator pods' logs captured during the migration (MTV deletes the pods).
@@ -77,42 +84,6 @@ struct ScenarioState {
     plans: Vec<PlanRun>,
     /// The worker node labelled for `target_node_selector`.
     labelled_node: Option<String>,
-}
-
-/// Why a step did not pass: a failure of the behaviour under test, or an error around it.
-enum StepError {
-    Failed(String),
-    Error(String),
-    Skipped(String),
-}
-
-impl From<ClusterError> for StepError {
-    fn from(error: ClusterError) -> Self {
-        match error {
-            ClusterError::Timeout { .. } | ClusterError::Condition { .. } => {
-                StepError::Failed(error.to_string())
-            }
-            other => StepError::Error(other.to_string()),
-        }
-    }
-}
-
-impl From<mtv_providers::SourceError> for StepError {
-    fn from(error: mtv_providers::SourceError) -> Self {
-        StepError::Error(error.to_string())
-    }
-}
-
-impl From<crate::inventory::InventoryError> for StepError {
-    fn from(error: crate::inventory::InventoryError) -> Self {
-        StepError::Failed(error.to_string())
-    }
-}
-
-impl From<crate::ledger::LedgerError> for StepError {
-    fn from(error: crate::ledger::LedgerError) -> Self {
-        StepError::Error(error.to_string())
-    }
 }
 
 /// The built-in hook playbooks (base64 of our own Ansible text), as the Python suite predefines them.
@@ -160,6 +131,7 @@ pub async fn run_scenario(
         spec: spec.clone(),
         state: None,
         results_dir,
+        ran: std::sync::Mutex::default(),
     };
     let mut failed_step: Option<String> = None;
     for step in &spec.steps {
@@ -178,19 +150,26 @@ pub async fn run_scenario(
         } else {
             match runner.run_step(*step, &id).await {
                 Ok(()) => StepOutcome::Passed,
-                Err(StepError::Skipped(reason)) => StepOutcome::Skipped { reason },
+                Err(StepError::Skipped { reason }) => StepOutcome::Skipped { reason },
                 Err(error) => {
                     failed_step = Some(id.clone());
                     diagnostics_path = runner.collect_diagnostics(&id).await;
-                    match error {
-                        StepError::Failed(message) => StepOutcome::Failed { message },
-                        StepError::Error(message) | StepError::Skipped(message) => {
-                            StepOutcome::Error { message }
-                        }
+                    let message = error.message();
+                    if error.is_failure() {
+                        StepOutcome::Failed { message }
+                    } else {
+                        StepOutcome::Error { message }
                     }
                 }
             }
         };
+        let ran = std::mem::take(runner.ran.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !ran.is_empty() {
+            events.emit(Event::ChecksRan {
+                id: id.clone(),
+                checks: ran.into_runs(),
+            });
+        }
         events.emit(Event::StepFinished {
             id,
             scenario: spec.name.clone(),
@@ -210,9 +189,25 @@ struct Runner {
     spec: ScenarioSpec,
     state: Option<ScenarioState>,
     results_dir: std::path::PathBuf,
+    /// The checks the running step has run (waits of one step run side by side, hence the lock).
+    ran: std::sync::Mutex<ChecksRan>,
 }
 
 impl Runner {
+    /// What the table's conditions read for a step of this scenario.
+    fn facts(&self, step: Step) -> Facts<'_> {
+        Facts::scenario(self.session.context.provider_type, &self.spec.config, step)
+    }
+
+    /// Records that a check of the table ran (for one VM by catalog key, or for the scenario).
+    fn ran(&self, check: &'static str, vm: Option<&str>) {
+        debug_assert!(crate::checklist::check(check).is_some(), "{check}");
+        self.ran
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .ran(check, vm);
+    }
+
     fn note(&self, id: &str, message: impl Into<String>) {
         self.session.cluster.events().emit(Event::StepNote {
             id: id.to_string(),
@@ -230,13 +225,13 @@ impl Runner {
             StepKind::CreateStorageMap => self.create_storage_maps(id).await,
             StepKind::CreateNetworkMap => self.create_network_maps(id).await,
             StepKind::CreatePlan => self.create_plans(id).await,
-            StepKind::MigrateVms => self.migrate(id, step.expectation).await,
-            StepKind::CheckVms => self.check_vms(step.expectation).await,
+            StepKind::MigrateVms => self.migrate(id, step).await,
+            StepKind::CheckVms => self.check_vms(step).await,
             StepKind::CheckXcopyUsed => self.check_xcopy_used(id).await,
             StepKind::CreateSnapshotsAndDataMarker => {
                 self.create_snapshots_and_data_marker(id).await
             }
-            StepKind::CheckDataIntegrity => self.check_data_integrity().await,
+            StepKind::CheckDataIntegrity => self.check_data_integrity(step).await,
         }
     }
 
@@ -271,10 +266,44 @@ impl Runner {
         Ok(())
     }
 
+    /// Prepares what the steps share, as named steps: the target namespaces, a labelled node, the
+    /// source VMs, the inventory's view of them, the NADs, the Hooks, and the Plans to make.
     async fn prepare(&mut self, id: &str) -> Result<ScenarioState, StepError> {
-        let session = self.session.clone();
-        let config = self.spec.config.clone();
-        let provider_type = session.context.provider_type;
+        let (target_namespace, multus_namespace) = self.scenario_namespaces().await?;
+        let labelled_node = match build::node_selector(&self.spec.config, &self.session.id) {
+            Some(selector) => Some(self.label_worker_node(&selector).await?),
+            None => None,
+        };
+        let mut vms = Vec::new();
+        for vm in &self.spec.config.virtual_machines {
+            vms.push(self.prepare_source_vm(id, vm).await?);
+        }
+        self.note(
+            id,
+            "waiting for the Forklift inventory to show the source VMs",
+        );
+        for vm in &mut vms {
+            vm.inventory_id = self.wait_inventory_shows(&vm.facts).await?;
+        }
+        let nads = self.create_nads(&vms, &multus_namespace).await?;
+        let hooks = self.create_hooks().await?;
+        let plans = self.plan_runs(&vms);
+        Ok(ScenarioState {
+            target_namespace,
+            multus_namespace,
+            vms,
+            nads,
+            hooks,
+            labelled_node,
+            plans,
+        })
+    }
+
+    /// The namespace the VMs migrate to and the one of the NADs: the session's unless the scenario
+    /// names its own (then made for it).
+    async fn scenario_namespaces(&self) -> Result<(String, String), StepError> {
+        let config = &self.spec.config;
+        let session = &self.session;
         let target_namespace = match &config.vm_target_namespace {
             Some(ns) => {
                 let ns = k8s_name(&ns.replace("{rand4}", &crate::session::random_suffix(4)));
@@ -290,248 +319,266 @@ impl Runner {
             }
             None => session.namespace.clone(),
         };
+        Ok((target_namespace, multus_namespace))
+    }
 
-        let labelled_node = match build::node_selector(&config, &session.id) {
-            Some(selector) => Some(self.label_worker_node(&selector).await?),
-            None => None,
-        };
-
-        let adapter = &session.source;
-        // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
-        let create_fresh = provider_type == ProviderType::Openshift;
-        let mut vms = Vec::new();
-        for vm in &config.virtual_machines {
-            let source_name = match (&session.context.copy_offload, vm.clone) {
-                (Some(co), true) => co
-                    .default_vm_name
-                    .clone()
-                    .unwrap_or_else(|| vm.name.clone()),
-                _ => vm.name.clone(),
-            };
-            let existing = if create_fresh {
-                None
-            } else {
-                Some(adapter.find(&source_name).await?.ok_or_else(|| {
-                    StepError::Error(format!(
-                        "source VM or template `{source_name}` not found on {} source '{}'",
-                        provider_type, session.context.source_provider
-                    ))
-                })?)
-            };
-            let (facts, target_name) = match existing {
-                Some(source) if provider_type == ProviderType::Ova || config.skip_clone => {
-                    let target = (provider_type == ProviderType::Ova)
-                        .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
-                    (source, target)
-                }
-                existing => {
-                    let source_id = existing.map_or_else(|| source_name.clone(), |s| s.id);
-                    let clone_name = if vm.preserve_name_format {
-                        format!(
-                            "{}-{}",
-                            session.id,
-                            vm.clone_name.as_deref().unwrap_or(&source_name)
-                        )
-                    } else {
-                        session.names(|names| {
-                            names.clone_name(
-                                vm.clone_name.as_deref().unwrap_or(&source_name),
-                                &session.context.storage_class,
-                                session.context.target_ocp_version.as_deref(),
-                                config.warm_migration,
-                            )
-                        })
-                    };
-                    self.note(
-                        id,
-                        if create_fresh {
-                            format!("creating source VM {clone_name} shaped as {source_name}")
-                        } else {
-                            format!("cloning {source_name} to {clone_name}")
-                        },
-                    );
-                    let add_disks = vm
-                        .add_disks
-                        .iter()
-                        .map(|disk| NewDisk {
-                            size_gib: disk.size_gb,
-                            provisioning: disk
-                                .provision_type
-                                .map(provisioning_name)
-                                .unwrap_or("thin")
-                                .to_string(),
-                            mode: disk
-                                .disk_mode
-                                .map(mode_name)
-                                .unwrap_or("persistent")
-                                .to_string(),
-                            datastore: disk.datastore_id.as_deref().and_then(|d| self.datastore(d)),
-                            rdm: disk.rdm_type.map(|r| match r {
-                                mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
-                                mtv_catalog::model::RdmType::Physical => "physical".to_string(),
-                            }),
-                        })
-                        .collect();
-                    let request = CloneRequest {
-                        name: clone_name.clone(),
-                        power_on: vm.source_vm_power.map(|p| p == Power::On),
-                        cbt: config.warm_migration,
-                        disk_type: vm.disk_type.map(|d| provisioning_name(d).to_string()),
-                        target_datastore: vm
-                            .target_datastore_id
-                            .as_deref()
-                            .and_then(|d| self.datastore(d)),
-                        host: vm.target_esxi_host.clone(),
-                        add_disks,
-                    };
-                    let clone = adapter.clone_vm(&source_id, &request).await?;
-                    session.cluster.ledger().record(LedgerEntry::SourceVm {
-                        provider_type: provider_type.to_string(),
-                        source: session.source.source_ref().into(),
-                        id: clone.id.clone(),
-                        name: clone.name.clone(),
-                        scenario: Some(self.spec.name.clone()),
-                        removed: false,
-                    })?;
-                    // With a data-marker step, the snapshots come after the marker, in that step.
-                    if !self.has_step(StepKind::CreateSnapshotsAndDataMarker) {
-                        for index in 0..vm.snapshots.unwrap_or(0) {
-                            adapter
-                                .create_snapshot(
-                                    &clone.id,
-                                    &snapshot_name(&clone.name, &session.id, index),
-                                )
-                                .await?;
-                        }
-                    }
-                    if vm.add_nic {
-                        // Duplicate the backing of the first non-pod NIC (the second network), as the Python suite does.
-                        let network = if create_fresh {
-                            // KubeVirt allows one pod NIC: the second network is a NAD of the source namespace.
-                            match clone.nics.iter().find(|n| n.network != "pod") {
-                                Some(nic) => nic.network.clone(),
-                                None => self.source_nad().await?,
-                            }
-                        } else {
-                            clone
-                                .nics
-                                .get(1)
-                                .or_else(|| clone.nics.first())
-                                .map(|n| n.network.clone())
-                                .ok_or_else(|| {
-                                    StepError::Error(format!(
-                                        "VM {} has no NIC to copy for add_nic",
-                                        clone.name
-                                    ))
-                                })?
-                        };
-                        adapter
-                            .add_nic(
-                                &clone.id,
-                                &network,
-                                vm.add_nic_start_connected.unwrap_or(false),
-                            )
-                            .await?;
-                    }
-                    (adapter.facts(&clone.id).await?, None)
-                }
-            };
-            vms.push(PreparedVm {
-                key: vm_plan_key(vm).to_string(),
-                config: vm.clone(),
-                snapshots_before_migration: facts.snapshots.clone(),
-                facts,
-                inventory_id: String::new(),
-                target_name,
-            });
+    /// The catalog VM's name on the source: the profile's copy-offload `default_vm_name` for
+    /// `clone: true` VMs, else its own.
+    fn source_name(&self, vm: &VmConfig) -> String {
+        match (&self.session.context.copy_offload, vm.clone) {
+            (Some(co), true) => co
+                .default_vm_name
+                .clone()
+                .unwrap_or_else(|| vm.name.clone()),
+            _ => vm.name.clone(),
         }
+    }
 
-        // Wait until the inventory shows every VM, with the NICs the source now has.
-        let timeout = config
+    /// One source VM made ready for the scenario: used as it is (OVA, `skip_clone`), or cloned (created
+    /// fresh for OpenShift sources) and shaped (power, disks, NICs, snapshots).
+    async fn prepare_source_vm(&self, id: &str, vm: &VmConfig) -> Result<PreparedVm, StepError> {
+        let session = &self.session;
+        let provider_type = session.context.provider_type;
+        let source_name = self.source_name(vm);
+        // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
+        let existing = if provider_type == ProviderType::Openshift {
+            None
+        } else {
+            Some(
+                session
+                    .source
+                    .find(&source_name)
+                    .await?
+                    .ok_or_else(|| Missing::SourceVm {
+                        name: source_name.clone(),
+                        provider_type: provider_type.to_string(),
+                        profile: session.context.source_provider.clone(),
+                    })?,
+            )
+        };
+        let (facts, target_name) = match existing {
+            Some(source) if provider_type == ProviderType::Ova || self.spec.config.skip_clone => {
+                let target = (provider_type == ProviderType::Ova)
+                    .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
+                (source, target)
+            }
+            existing => {
+                let source_id = existing.map_or_else(|| source_name.clone(), |s| s.id);
+                (
+                    self.clone_source_vm(id, vm, &source_name, &source_id)
+                        .await?,
+                    None,
+                )
+            }
+        };
+        Ok(PreparedVm {
+            key: vm_plan_key(vm).to_string(),
+            config: vm.clone(),
+            snapshots_before_migration: facts.snapshots.clone(),
+            facts,
+            inventory_id: String::new(),
+            target_name,
+        })
+    }
+
+    /// The clone's name: the suite's naming scheme, or `<session>-<name>` for `preserve_name_format`.
+    fn clone_name(&self, vm: &VmConfig, source_name: &str) -> String {
+        let session = &self.session;
+        let base = vm.clone_name.as_deref().unwrap_or(source_name);
+        if vm.preserve_name_format {
+            format!("{}-{base}", session.id)
+        } else {
+            session.names(|names| {
+                names.clone_name(
+                    base,
+                    &session.context.storage_class,
+                    session.context.target_ocp_version.as_deref(),
+                    self.spec.config.warm_migration,
+                )
+            })
+        }
+    }
+
+    /// What the source adapter is asked to make of the catalog VM.
+    fn clone_request(&self, vm: &VmConfig, clone_name: &str) -> CloneRequest {
+        let add_disks = vm
+            .add_disks
+            .iter()
+            .map(|disk| NewDisk {
+                size_gib: disk.size_gb,
+                provisioning: disk
+                    .provision_type
+                    .map(provisioning_name)
+                    .unwrap_or("thin")
+                    .to_string(),
+                mode: disk
+                    .disk_mode
+                    .map(mode_name)
+                    .unwrap_or("persistent")
+                    .to_string(),
+                datastore: disk.datastore_id.as_deref().and_then(|d| self.datastore(d)),
+                rdm: disk.rdm_type.map(|r| match r {
+                    mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
+                    mtv_catalog::model::RdmType::Physical => "physical".to_string(),
+                }),
+            })
+            .collect();
+        CloneRequest {
+            name: clone_name.to_string(),
+            power_on: vm.source_vm_power.map(|p| p == Power::On),
+            cbt: self.spec.config.warm_migration,
+            disk_type: vm.disk_type.map(|d| provisioning_name(d).to_string()),
+            target_datastore: vm
+                .target_datastore_id
+                .as_deref()
+                .and_then(|d| self.datastore(d)),
+            host: vm.target_esxi_host.clone(),
+            add_disks,
+        }
+    }
+
+    /// Clones (or creates) the scenario's copy of a source VM, records it in the ledger, and adds
+    /// its snapshots and extra NIC; returns its facts.
+    async fn clone_source_vm(
+        &self,
+        id: &str,
+        vm: &VmConfig,
+        source_name: &str,
+        source_id: &str,
+    ) -> Result<SourceVm, StepError> {
+        let session = &self.session;
+        let adapter = &session.source;
+        let clone_name = self.clone_name(vm, source_name);
+        self.note(
+            id,
+            if session.context.provider_type == ProviderType::Openshift {
+                format!("creating source VM {clone_name} shaped as {source_name}")
+            } else {
+                format!("cloning {source_name} to {clone_name}")
+            },
+        );
+        let clone = adapter
+            .clone_vm(source_id, &self.clone_request(vm, &clone_name))
+            .await?;
+        session.cluster.ledger().record(LedgerEntry::SourceVm {
+            provider_type: session.context.provider_type.to_string(),
+            source: session.source.source_ref().into(),
+            id: clone.id.clone(),
+            name: clone.name.clone(),
+            scenario: Some(self.spec.name.clone()),
+            removed: false,
+        })?;
+        let mut changed = false;
+        // With a data-marker step, the snapshots come after the marker, in that step.
+        if !self.has_step(StepKind::CreateSnapshotsAndDataMarker) {
+            for index in 0..vm.snapshots.unwrap_or(0) {
+                adapter
+                    .create_snapshot(&clone.id, &snapshot_name(&clone.name, &session.id, index))
+                    .await?;
+                changed = true;
+            }
+        }
+        if vm.add_nic {
+            let network = self.network_for_added_nic(&clone).await?;
+            adapter
+                .add_nic(
+                    &clone.id,
+                    &network,
+                    vm.add_nic_start_connected.unwrap_or(false),
+                )
+                .await?;
+            changed = true;
+        }
+        // The clone's answer holds its facts; only what changed it since needs another read.
+        if changed {
+            Ok(adapter.facts(&clone.id).await?)
+        } else {
+            Ok(clone)
+        }
+    }
+
+    /// The network of the NIC `add_nic` adds: the backing of the first non-pod NIC (the second
+    /// network), as the Python suite does.
+    async fn network_for_added_nic(&self, clone: &SourceVm) -> Result<String, StepError> {
+        if self.session.context.provider_type == ProviderType::Openshift {
+            // KubeVirt allows one pod NIC: the second network is a NAD of the source namespace.
+            return match clone.nics.iter().find(|n| n.network != "pod") {
+                Some(nic) => Ok(nic.network.clone()),
+                None => self.source_nad().await,
+            };
+        }
+        clone
+            .nics
+            .get(1)
+            .or_else(|| clone.nics.first())
+            .map(|n| n.network.clone())
+            .ok_or_else(|| {
+                Missing::NicToCopy {
+                    vm: clone.name.clone(),
+                }
+                .into()
+            })
+    }
+
+    /// Waits until the Forklift inventory shows a source VM with the NICs it now has; returns the
+    /// inventory's id of it (what the Plan references).
+    async fn wait_inventory_shows(&self, facts: &SourceVm) -> Result<String, StepError> {
+        let session = &self.session;
+        let timeout = self
+            .spec
+            .config
             .inventory_timeout
             .map(Duration::from_secs)
             .unwrap_or(session.timeouts.inventory);
-        self.note(
-            id,
-            "waiting for the Forklift inventory to show the source VMs",
+        let expected_macs: Vec<String> = facts.nics.iter().map(|n| n.mac.to_lowercase()).collect();
+        let what = format!("VM `{}` with {} NICs", facts.name, expected_macs.len());
+        let provider_type = session.context.provider_type;
+        let path = format!(
+            "/providers/{provider_type}/{}/vms?name={}&detail=4",
+            session.source_provider_uid,
+            crate::inventory::query(&facts.name)
         );
         let source_namespace = session.source.cluster_namespace();
-        for vm in &mut vms {
-            let expected_macs: Vec<String> =
-                vm.facts.nics.iter().map(|n| n.mac.to_lowercase()).collect();
-            let what = format!("VM `{}` with {} NICs", vm.facts.name, expected_macs.len());
-            let provider_type_name = provider_type.to_string();
-            let uid = session.source_provider_uid.clone();
-            let name = vm.facts.name.clone();
-            let source_namespace = source_namespace.clone();
-            let found = session
-                .inventory
-                .wait_for(&what, timeout, |inventory| {
-                    let (provider_type_name, uid, name, expected_macs, source_namespace) = (
-                        provider_type_name.clone(),
-                        uid.clone(),
-                        name.clone(),
-                        expected_macs.clone(),
-                        source_namespace.clone(),
-                    );
-                    async move {
-                        let list = inventory
-                            .get(&format!(
-                                "/providers/{provider_type_name}/{uid}/vms?name={}&detail=4",
-                                crate::inventory::query(&name)
-                            ))
-                            .await?;
-                        // OpenShift VM names are unique per namespace only.
-                        let Some(found) = list.as_array().and_then(|vms| {
-                            vms.iter()
-                                .find(|v| {
-                                    v["name"] == name.as_str()
-                                        && source_namespace
-                                            .as_deref()
-                                            .is_none_or(|ns| v["namespace"] == ns)
-                                })
-                                .cloned()
-                        }) else {
-                            return Ok(None);
-                        };
-                        // vSphere: wait until the inventory's MACs are the source's (the clone regenerated
-                        // them); OpenShift: until it shows the NICs added after creation.
-                        if provider_type_name == "vsphere" || provider_type_name == "openshift" {
-                            let nics = if provider_type_name == "openshift" {
-                                found
-                                    .pointer("/object/spec/template/spec/domain/devices/interfaces")
-                            } else {
-                                found.get("nics")
-                            };
-                            let mac_key = if provider_type_name == "openshift" {
-                                "macAddress"
-                            } else {
-                                "mac"
-                            };
-                            let macs: Vec<String> = nics
-                                .and_then(Value::as_array)
-                                .map(|nics| {
-                                    nics.iter()
-                                        .filter_map(|n| n[mac_key].as_str())
-                                        .map(str::to_lowercase)
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            if macs.len() != expected_macs.len()
-                                || expected_macs.iter().any(|m| !macs.contains(m))
-                            {
-                                return Ok(None);
-                            }
-                        }
-                        Ok(Some(found))
-                    }
-                })
-                .await?;
-            vm.inventory_id = found["id"].as_str().unwrap_or(&vm.facts.id).to_string();
-        }
+        let name = facts.name.clone();
+        let found = session
+            .inventory
+            .wait_for(&what, timeout, |inventory| {
+                let (path, name, expected_macs, source_namespace) = (
+                    path.clone(),
+                    name.clone(),
+                    expected_macs.clone(),
+                    source_namespace.clone(),
+                );
+                async move {
+                    let list = inventory.get(&path).await?;
+                    Ok(list.as_array().and_then(|vms| {
+                        vms.iter()
+                            .find(|v| {
+                                inventory_shows(
+                                    v,
+                                    provider_type,
+                                    &name,
+                                    source_namespace.as_deref(),
+                                    &expected_macs,
+                                )
+                            })
+                            .cloned()
+                    }))
+                }
+            })
+            .await?;
+        Ok(found["id"].as_str().unwrap_or(&facts.id).to_string())
+    }
 
-        // One NetworkAttachmentDefinition per network after the first (per NIC with per_nic_network_map).
-        let networks = self.network_sources(&vms, config.per_nic_network_map);
+    /// One NetworkAttachmentDefinition per network after the first (per NIC with
+    /// `per_nic_network_map`).
+    async fn create_nads(
+        &self,
+        vms: &[PreparedVm],
+        multus_namespace: &str,
+    ) -> Result<Vec<String>, StepError> {
+        let session = &self.session;
+        let networks = self.network_sources(vms, self.spec.config.per_nic_network_map);
         let mut nads = Vec::new();
         for index in 1..networks.len() {
             let name = session.names(|names| names.nad(&self.spec.name, index));
@@ -544,7 +591,7 @@ impl Runner {
                 .cluster
                 .create(
                     &kinds::NAD,
-                    Some(&multus_namespace),
+                    Some(multus_namespace),
                     json!({
                         "metadata": {"name": name, "labels": self.scenario_labels()},
                         "spec": {"config": cni.to_string()},
@@ -554,7 +601,13 @@ impl Runner {
                 .await?;
             nads.push(name);
         }
+        Ok(nads)
+    }
 
+    /// The scenario's pre and post Hooks, as the Plan's VMs will reference them.
+    async fn create_hooks(&self) -> Result<Vec<PlanHookRef>, StepError> {
+        let session = &self.session;
+        let config = &self.spec.config;
         let mut hooks = Vec::new();
         for (step, hook) in [
             (HookStep::PreHook, &config.pre_hook),
@@ -578,33 +631,28 @@ impl Runner {
                 step: step.to_string(),
             });
         }
+        Ok(hooks)
+    }
 
-        let plans = if config.concurrent_plans.is_empty() {
-            vec![PlanRun {
+    /// The Plans of the scenario: one with every VM, or the `concurrent_plans` it lists.
+    fn plan_runs(&self, vms: &[PreparedVm]) -> Vec<PlanRun> {
+        let config = &self.spec.config;
+        if config.concurrent_plans.is_empty() {
+            return vec![PlanRun {
                 vm_keys: vms.iter().map(|v| v.key.clone()).collect(),
                 copy_offload: config.copyoffload,
                 ..PlanRun::default()
-            }]
-        } else {
-            config
-                .concurrent_plans
-                .iter()
-                .map(|plan| PlanRun {
-                    vm_keys: plan.virtual_machines.clone(),
-                    copy_offload: plan.copyoffload.unwrap_or(config.copyoffload),
-                    ..PlanRun::default()
-                })
-                .collect()
-        };
-        Ok(ScenarioState {
-            target_namespace,
-            multus_namespace,
-            vms,
-            nads,
-            hooks,
-            labelled_node,
-            plans,
-        })
+            }];
+        }
+        config
+            .concurrent_plans
+            .iter()
+            .map(|plan| PlanRun {
+                vm_keys: plan.virtual_machines.clone(),
+                copy_offload: plan.copyoffload.unwrap_or(config.copyoffload),
+                ..PlanRun::default()
+            })
+            .collect()
     }
 
     /// Labels one worker node with the scenario's node selector, so the migrated VM has somewhere to
@@ -623,11 +671,7 @@ impl Runner {
         } else {
             workers
         };
-        let node = nodes.first().ok_or_else(|| {
-            StepError::Error(
-                "target_node_selector needs a node to label, and the cluster has none".into(),
-            )
-        })?;
+        let node = nodes.first().ok_or(Missing::NodeToLabel)?;
         let name = node["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
@@ -653,9 +697,7 @@ impl Runner {
     async fn source_nad(&self) -> Result<String, StepError> {
         let session = &self.session;
         let Some(namespace) = session.source.cluster_namespace() else {
-            return Err(StepError::Error(
-                "a source-side NAD exists only for OpenShift sources".into(),
-            ));
+            return Err(Missing::SourceNamespace.into());
         };
         // Index 0 is free: the scenario's destination NADs count from 1.
         let name = session.names(|names| names.nad(&self.spec.name, 0));
@@ -727,17 +769,18 @@ impl Runner {
             .collect()
     }
 
-    /// Creates a StorageMap or NetworkMap of the scenario and waits until it is Ready; returns its name.
+    /// Creates a StorageMap or NetworkMap of the scenario and waits until it is Ready; returns its name
+    /// and its `spec.map` as the cluster holds it.
     async fn create_map(
         &self,
         id: &str,
         kind: &crate::cluster::Kind,
         slug: &str,
         spec: Value,
-    ) -> Result<String, StepError> {
+    ) -> Result<(String, Vec<Value>), StepError> {
         let session = &self.session;
         let name = session.names(|n| n.scenario_object(&self.spec.class, slug));
-        session
+        let created = session
             .cluster
             .create(
                 kind,
@@ -747,29 +790,41 @@ impl Runner {
             )
             .await?;
         self.note(id, format!("waiting for {} {name} to be Ready", kind.kind));
-        self.wait_map_ready(kind, &name).await?;
-        Ok(name)
+        let ready = self.wait_map_ready(kind, &name, &created).await?;
+        let entries = ready
+            .pointer("/spec/map")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok((name, entries))
     }
 
+    /// Waits until a map is Ready, from the create's answer; returns it as the watch delivered it.
     async fn wait_map_ready(
         &self,
         kind: &crate::cluster::Kind,
         name: &str,
-    ) -> Result<(), StepError> {
+        created: &Value,
+    ) -> Result<Value, StepError> {
         let session = &self.session;
         let what = format!("{} {}/{name} to be Ready", kind.kind, session.namespace);
-        session
+        let ready = session
             .cluster
-            .wait_for(
+            .wait_for_from(
                 kind,
                 Some(&session.namespace),
                 name,
                 session.timeouts.map_ready,
                 &what,
-                ready_verdict,
+                created,
+                |map| match ready_verdict(map) {
+                    Verdict::Done(()) => Verdict::Done(map.clone()),
+                    Verdict::Failed(reason) => Verdict::Failed(reason),
+                    Verdict::Pending(state) => Verdict::Pending(state),
+                },
             )
             .await?;
-        Ok(())
+        Ok(ready)
     }
 
     async fn create_storage_maps(&mut self, id: &str) -> Result<(), StepError> {
@@ -808,16 +863,17 @@ impl Runner {
                     .collect(),
             };
             if entries.is_empty() {
-                return Err(StepError::Error("the VMs have no disks to map".into()));
+                return Err(Missing::ToMap("disks").into());
             }
             let spec = StorageMapSpec {
                 provider: self.provider_pair(),
                 map: entries,
             };
-            plan.storage_map = Some(
-                self.create_map(id, &kinds::STORAGE_MAP, "storagemap", json!(spec))
-                    .await?,
-            );
+            let (name, entries) = self
+                .create_map(id, &kinds::STORAGE_MAP, "storagemap", json!(spec))
+                .await?;
+            plan.storage_map = Some(name);
+            plan.storage_map_entries = entries;
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -848,16 +904,17 @@ impl Runner {
                 })
                 .collect();
             if map.is_empty() {
-                return Err(StepError::Error("the VMs have no NICs to map".into()));
+                return Err(Missing::ToMap("NICs").into());
             }
             let spec = NetworkMapSpec {
                 provider: self.provider_pair(),
                 map,
             };
-            plan.network_map = Some(
-                self.create_map(id, &kinds::NETWORK_MAP, "networkmap", json!(spec))
-                    .await?,
-            );
+            let (name, entries) = self
+                .create_map(id, &kinds::NETWORK_MAP, "networkmap", json!(spec))
+                .await?;
+            plan.network_map = Some(name);
+            plan.network_map_entries = entries;
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -877,9 +934,7 @@ impl Runner {
         for plan in &mut plans {
             let (Some(storage_map), Some(network_map)) = (&plan.storage_map, &plan.network_map)
             else {
-                return Err(StepError::Error(
-                    "the maps of this Plan were not created".into(),
-                ));
+                return Err(Missing::Earlier("the maps of this Plan").into());
             };
             let state = self.state();
             let vms: Vec<PlanVm> = self
@@ -926,25 +981,31 @@ impl Runner {
             // Every option of the scenario must reach the Plan as sent (no webhook may drop one).
             let lost = crate::validate::fields_not_kept(&json!(spec), &created["spec"]);
             if !lost.is_empty() {
-                return Err(StepError::Failed(format!(
+                return Err(StepError::failed(format!(
                     "Plan {name} does not hold the scenario's options: {}",
                     lost.join("; ")
                 )));
             }
             self.note(id, format!("waiting for Plan {name} to be Ready"));
             let what = format!("Plan {}/{name} to be Ready", session.namespace);
-            session
+            let ready = session
                 .cluster
-                .wait_for(
+                .wait_for_from(
                     &kinds::PLAN,
                     Some(&session.namespace),
                     &name,
                     session.timeouts.plan_ready,
                     &what,
-                    ready_verdict,
+                    &created,
+                    |plan| match ready_verdict(plan) {
+                        Verdict::Done(()) => Verdict::Done(plan.clone()),
+                        Verdict::Failed(reason) => Verdict::Failed(reason),
+                        Verdict::Pending(state) => Verdict::Pending(state),
+                    },
                 )
                 .await?;
             plan.plan = Some(name);
+            plan.ready_plan = Some(ready);
         }
         if let Some(state) = &mut self.state {
             state.plans = plans;
@@ -952,7 +1013,7 @@ impl Runner {
         Ok(())
     }
 
-    async fn migrate(&mut self, id: &str, expectation: StepExpectation) -> Result<(), StepError> {
+    async fn migrate(&mut self, id: &str, step: Step) -> Result<(), StepError> {
         let session = self.session.clone();
         let config = self.spec.config.clone();
         let mode = if config.warm_migration {
@@ -981,7 +1042,7 @@ impl Runner {
         // Create every Migration first, so several Plans run at the same time.
         for plan in &mut plans {
             let Some(plan_name) = &plan.plan else {
-                return Err(StepError::Error("the Plan was not created".into()));
+                return Err(Missing::Earlier("the Plan").into());
             };
             let cutover = config.warm_migration.then(|| {
                 // The cutover is due when that many Forklift minutes have passed on the target's
@@ -1021,7 +1082,7 @@ impl Runner {
         let waits = plans
             .iter()
             .enumerate()
-            .map(|(index, plan)| self.wait_migration(id, plan, expectation, index, &overlap));
+            .map(|(index, plan)| self.wait_migration(id, plan, step, index, &overlap));
         let results = futures_util::future::join_all(waits).await;
         let _ = stop_capture.send(true);
         if let Some(capture) = capture
@@ -1041,8 +1102,12 @@ impl Runner {
         results
             .into_iter()
             .collect::<Result<Vec<()>, StepError>>()?;
+        if !checklist::applies("check_plans_ran_together", &self.facts(step)) {
+            return Ok(());
+        }
+        self.ran("check_plans_ran_together", None);
         match overlap.into_inner().map(|o| o.violation()) {
-            Ok(Some(violation)) => Err(StepError::Failed(violation)),
+            Ok(Some(violation)) => Err(StepError::failed(violation)),
             _ => Ok(()),
         }
     }
@@ -1051,26 +1116,29 @@ impl Runner {
         &self,
         id: &str,
         plan: &PlanRun,
-        expectation: StepExpectation,
+        step: Step,
         index: usize,
         overlap: &std::sync::Mutex<Overlap>,
     ) -> Result<(), StepError> {
         let session = &self.session;
         let Some(plan_name) = &plan.plan else {
-            return Err(StepError::Error("the Plan was not created".into()));
+            return Err(Missing::Earlier("the Plan").into());
         };
         let events = session.cluster.events().clone();
         let what = format!("Plan {}/{plan_name} to finish migrating", session.namespace);
         let id_owned = id.to_string();
         let migration_uid = plan.migration_uid.clone().unwrap_or_default();
+        // The watch goes on from the Plan its Ready wait delivered: no second list of it.
+        let known = plan.ready_plan.clone().unwrap_or(Value::Null);
         let final_plan = session
             .cluster
-            .wait_for(
+            .wait_for_from(
                 &kinds::PLAN,
                 Some(&session.namespace),
                 plan_name,
                 session.timeouts.migration,
                 &what,
+                &known,
                 |plan| {
                     let vms = migration_progress(plan);
                     if !vms.is_empty() {
@@ -1098,26 +1166,39 @@ impl Runner {
                 },
             )
             .await?;
-        let succeeded = condition(&final_plan, "Succeeded").is_some();
-        let failures = vm_failures(&final_plan);
-        match expectation {
+        self.judge_migration(plan_name, &final_plan, step)
+    }
+
+    /// `check_migration_outcome` (and, for warm Plans, `check_precopy_before_cutover`) on a Plan that
+    /// ended: did it end as the step expects?
+    fn judge_migration(
+        &self,
+        plan_name: &str,
+        final_plan: &Value,
+        step: Step,
+    ) -> Result<(), StepError> {
+        let succeeded = condition(final_plan, "Succeeded").is_some();
+        let failures = vm_failures(final_plan);
+        self.ran("check_migration_outcome", None);
+        match step.expectation {
             StepExpectation::Succeed => {
                 if succeeded {
-                    if self.spec.config.warm_migration {
-                        let cold: Vec<String> = without_precopy(&final_plan)
+                    if checklist::applies("check_precopy_before_cutover", &self.facts(step)) {
+                        self.ran("check_precopy_before_cutover", None);
+                        let cold: Vec<String> = without_precopy(final_plan)
                             .iter()
                             .map(|vm| format!("VM {vm}: warm migration: expected at least one precopy before the cutover, got none"))
                             .collect();
                         if !cold.is_empty() {
-                            return Err(StepError::Failed(cold.join("; ")));
+                            return Err(StepError::failed(cold.join("; ")));
                         }
                     }
                     Ok(())
                 } else {
-                    Err(StepError::Failed(if failures.is_empty() {
+                    Err(StepError::failed(if failures.is_empty() {
                         format!(
                             "Plan {plan_name} Failed: {}",
-                            blockers(&final_plan).join("; ")
+                            blockers(final_plan).join("; ")
                         )
                     } else {
                         failures
@@ -1130,7 +1211,7 @@ impl Runner {
             }
             StepExpectation::FailAtStep { step } => {
                 if succeeded {
-                    return Err(StepError::Failed(format!(
+                    return Err(StepError::failed(format!(
                         "the migration was expected to fail at {step} but Plan {plan_name} Succeeded"
                     )));
                 }
@@ -1146,26 +1227,26 @@ impl Runner {
                     })
                     .collect();
                 // Every VM of the Plan must have failed there, not only some.
-                let unfailed: Vec<String> = plan_vm_names(&final_plan)
+                let unfailed: Vec<String> = plan_vm_names(final_plan)
                     .into_iter()
                     .filter(|vm| !failures.iter().any(|f| &f.vm == vm))
                     .map(|vm| format!("VM {vm} did not fail, expected to fail at {expected}"))
                     .collect();
                 if failures.is_empty() {
-                    Err(StepError::Failed(format!(
+                    Err(StepError::failed(format!(
                         "Plan {plan_name} Failed but no VM reports a failed step"
                     )))
                 } else if !wrong.is_empty() || !unfailed.is_empty() {
                     let mut wrong = wrong;
                     wrong.extend(unfailed);
-                    Err(StepError::Failed(wrong.join("; ")))
+                    Err(StepError::failed(wrong.join("; ")))
                 } else {
                     Ok(())
                 }
             }
             StepExpectation::Fail => {
                 if succeeded {
-                    Err(StepError::Failed(format!(
+                    Err(StepError::failed(format!(
                         "the migration was expected to fail but Plan {plan_name} Succeeded"
                     )))
                 } else {
@@ -1182,9 +1263,7 @@ impl Runner {
         let session = &self.session;
         let state = self.state();
         let Some(co) = &session.context.copy_offload else {
-            return Err(StepError::Error(
-                "test_check_xcopy_used needs a vSphere profile with a copyoffload section".into(),
-            ));
+            return Err(Missing::CopyOffloadProfile.into());
         };
         let listed = session
             .inventory
@@ -1208,9 +1287,7 @@ impl Runner {
             .unwrap_or_default();
         let offload_plans: Vec<&PlanRun> = state.plans.iter().filter(|p| p.copy_offload).collect();
         if offload_plans.is_empty() {
-            return Err(StepError::Error(
-                "the scenario has no copy-offload Plan to check".into(),
-            ));
+            return Err(Missing::CopyOffloadPlan.into());
         }
         let several = offload_plans.len() > 1;
         let mut failures = Vec::new();
@@ -1240,6 +1317,7 @@ impl Runner {
                 })
                 .collect();
             let verdict = crate::xcopy::verify(&expected, &plan.populate_logs, &datastores);
+            self.ran("check_xcopy_used", None);
             let plan_name = plan.plan.as_deref().unwrap_or("?");
             self.note(id, format!("Plan {plan_name}: {}", verdict.seen.join("; ")));
             failures.extend(verdict.failures.into_iter().map(|f| {
@@ -1253,7 +1331,7 @@ impl Runner {
         if failures.is_empty() {
             Ok(())
         } else {
-            Err(StepError::Failed(failures.join("; ")))
+            Err(StepError::failed(failures.join("; ")))
         }
     }
 
@@ -1291,12 +1369,18 @@ impl Runner {
     }
 
     /// `test_check_data_integrity`: the marker written before the snapshots is in every migrated guest.
-    async fn check_data_integrity(&self) -> Result<(), StepError> {
+    async fn check_data_integrity(&self, step: Step) -> Result<(), StepError> {
         let session = &self.session;
         let state = self.state();
         let (path, content) = data_marker(&session.id);
         let mut problems = Vec::new();
         for vm in &state.vms {
+            let facts = self.facts(step);
+            if !checklist::vm_checks(step, &facts.for_vm(&vm.config))
+                .includes("check_data_integrity")
+            {
+                continue;
+            }
             let Some(target) = self.find_target_vm(vm).await? else {
                 problems.push(format!(
                     "VM {}: no VirtualMachine with label vmID={} in {}",
@@ -1305,6 +1389,7 @@ impl Runner {
                 continue;
             };
             let name = target["metadata"]["name"].as_str().unwrap_or("?");
+            self.ran("check_data_integrity", Some(&vm.key));
             match crate::guest::read_guest_file(&target, path) {
                 Ok(Some(actual)) if actual.trim_end() == content => {}
                 Ok(Some(actual)) => problems.push(format!(
@@ -1315,7 +1400,7 @@ impl Runner {
                     "VM {name}: data marker {path}: expected {content:?}, got no such file"
                 )),
                 Err(error @ crate::guest::GuestError::NeedsSsh { .. }) => {
-                    return Err(StepError::Error(error.to_string()));
+                    return Err(error.into());
                 }
                 Err(error) => problems.push(format!("VM {name}: {error}")),
             }
@@ -1323,7 +1408,7 @@ impl Runner {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StepError::Failed(problems.join(" | ")))
+            Err(StepError::Validation { problems })
         }
     }
 
@@ -1352,6 +1437,39 @@ impl Runner {
         )
         .await
     }
+}
+
+/// Whether an inventory VM is the source VM awaited: its name (and namespace, for OpenShift, where
+/// names are unique per namespace only), and on vSphere and OpenShift the NICs the source now has
+/// (a vSphere clone regenerates its MACs; an OpenShift VM gains the NICs added after creation).
+fn inventory_shows(
+    found: &Value,
+    provider_type: ProviderType,
+    name: &str,
+    source_namespace: Option<&str>,
+    expected_macs: &[String],
+) -> bool {
+    if found["name"] != name || source_namespace.is_some_and(|ns| found["namespace"] != ns) {
+        return false;
+    }
+    let (nics, mac_key) = match provider_type {
+        ProviderType::Openshift => (
+            found.pointer("/object/spec/template/spec/domain/devices/interfaces"),
+            "macAddress",
+        ),
+        ProviderType::Vsphere => (found.get("nics"), "mac"),
+        _ => return true,
+    };
+    let macs: Vec<String> = nics
+        .and_then(Value::as_array)
+        .map(|nics| {
+            nics.iter()
+                .filter_map(|n| n[mac_key].as_str())
+                .map(str::to_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    macs.len() == expected_macs.len() && expected_macs.iter().all(|m| macs.contains(m))
 }
 
 /// A NetworkMap source for a source network: OpenShift's pod network is `{type: pod}` and its NADs

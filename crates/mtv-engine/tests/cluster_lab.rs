@@ -244,3 +244,81 @@ async fn an_object_that_cannot_go_away_is_a_leftover() {
     assert!(!open.is_empty());
     lab.shutdown().await;
 }
+
+/// A wait that starts from an object the caller holds (a create's answer) watches from its
+/// resourceVersion: one request (the watch), not a list and then a watch; and it sees the change.
+#[tokio::test]
+async fn a_wait_from_a_known_object_needs_no_list() {
+    let (lab, cluster, _recorder, _dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "w2"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let created = cluster
+        .create(
+            &kinds::HOOK,
+            Some("w2"),
+            json!({"metadata": {"name": "h2"}, "spec": {"image": "quay.io/konveyor/hook-runner"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let store = lab.store().clone();
+    let before = lab.request_count();
+    let writer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let rt = mtv_lab::registry::find("forklift.konveyor.io", "v1beta1", "hooks").unwrap();
+        let status = json!({"conditions": [{"type": "Ready", "status": "True", "category": "Required", "message": "ready from the watch", "lastTransitionTime": "2026-11-25T00:00:00Z"}]});
+        store.update_status(rt, Some("w2"), "h2", status).unwrap();
+    });
+    let message = cluster
+        .wait_for_from(
+            &kinds::HOOK,
+            Some("w2"),
+            "h2",
+            Duration::from_secs(10),
+            "Hook w2/h2 Ready",
+            &created,
+            |hook| match condition(hook, "Ready") {
+                Some(c) => Verdict::Done(c["message"].as_str().unwrap_or("").to_string()),
+                None => Verdict::Pending("no Ready condition".into()),
+            },
+        )
+        .await
+        .unwrap();
+    writer.await.unwrap();
+    // The lab's Forklift may make the Hook Ready before the writer does; either came by the watch.
+    assert!(
+        ["ready from the watch", "The hook is ready."].contains(&message.as_str()),
+        "{message}"
+    );
+    assert_eq!(lab.request_count() - before, 1, "the watch alone");
+    // An object the caller already knows to be done ends the wait without any request.
+    let ready = cluster
+        .get(&kinds::HOOK, Some("w2"), "h2")
+        .await
+        .unwrap()
+        .unwrap();
+    let before = lab.request_count();
+    let done = cluster
+        .wait_for_from(
+            &kinds::HOOK,
+            Some("w2"),
+            "h2",
+            Duration::from_secs(10),
+            "Hook w2/h2 Ready",
+            &ready,
+            |hook| match condition(hook, "Ready") {
+                Some(_) => Verdict::Done(()),
+                None => Verdict::Pending("no Ready condition".into()),
+            },
+        )
+        .await;
+    assert!(done.is_ok());
+    assert_eq!(lab.request_count(), before);
+}

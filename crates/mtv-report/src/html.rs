@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_engine::events::{CheckRun, Event, ResourceRef, StepOutcome, VmProgress};
 
 use crate::atomic_file::write_atomically;
 use crate::names::split_scenario;
@@ -76,6 +76,8 @@ struct StepRecord {
     notes: Vec<String>,
     notes_dropped: usize,
     vms: Vec<VmRecord>,
+    /// The checks the step ran (`ChecksRan`; names from the engine's check table).
+    checks: Vec<CheckRun>,
 }
 
 struct StepResult {
@@ -300,6 +302,7 @@ impl HtmlReport {
                     result: None,
                     notes: Vec::new(),
                     notes_dropped: 0,
+                    checks: Vec::new(),
                     vms: Vec::new(),
                 });
                 record.steps.len() - 1
@@ -356,6 +359,11 @@ impl Reporter for HtmlReport {
                     for vm in vms {
                         step.progress(vm);
                     }
+                }
+            }
+            Event::ChecksRan { id, checks } => {
+                if let Some(step) = self.running_step(id) {
+                    step.checks = checks.clone();
                 }
             }
             Event::StepFinished {
@@ -871,6 +879,14 @@ impl Page<'_> {
             };
             self.vms(out, step, failure)?;
         }
+        if !step.checks.is_empty() {
+            write!(out, "<p class=\"checks\">checks: ")?;
+            for (index, check) in step.checks.iter().enumerate() {
+                let separator = if index == 0 { "" } else { ", " };
+                write!(out, "{separator}<code>{}</code>", esc(&check.check))?;
+            }
+            write!(out, "</p>")?;
+        }
         if !step.notes.is_empty() {
             write!(out, "<ul class=\"notes\">")?;
             for note in &step.notes {
@@ -1195,6 +1211,7 @@ mod tests {
             result: None,
             notes: Vec::new(),
             notes_dropped: 0,
+            checks: Vec::new(),
             vms: Vec::new(),
         };
         step.note("waiting");
@@ -1205,5 +1222,40 @@ mod tests {
         }
         assert_eq!(step.notes.len(), MAX_NOTES_PER_STEP);
         assert_eq!(step.notes_dropped, 6);
+    }
+
+    #[test]
+    fn a_step_lists_the_checks_it_ran() {
+        let mut report = HtmlReport::new("results/report.html");
+        let id = "T[a]::test_check_vms".to_string();
+        report.handle(&Event::StepStarted {
+            id: id.clone(),
+            scenario: "T[a]".into(),
+            step: "test_check_vms".into(),
+        });
+        report.handle(&Event::ChecksRan {
+            id: id.clone(),
+            checks: ["check_cpu", "check_memory"]
+                .map(|check| CheckRun {
+                    check: check.into(),
+                    vms: vec!["rhel8".into()],
+                })
+                .to_vec(),
+        });
+        report.handle(&Event::StepFinished {
+            id,
+            scenario: "T[a]".into(),
+            step: "test_check_vms".into(),
+            outcome: StepOutcome::Passed,
+            duration: Duration::from_secs(1),
+            diagnostics: None,
+        });
+        let mut page = Vec::new();
+        report.write_html(&mut page).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(
+            page.contains("checks: <code>check_cpu</code>, <code>check_memory</code>"),
+            "{page}"
+        );
     }
 }

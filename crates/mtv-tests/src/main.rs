@@ -2,6 +2,7 @@
 
 mod cli;
 mod cluster_tls;
+mod error_chain;
 mod execute;
 mod front;
 mod render;
@@ -47,7 +48,7 @@ fn main() -> ExitCode {
     match run(cli, &env, &cwd) {
         Ok(code) => ExitCode::from(code),
         Err(report) => {
-            eprintln!("{report:?}");
+            eprint!("{}", error_chain::render(&report));
             ExitCode::from(EXIT_USAGE)
         }
     }

@@ -3,9 +3,12 @@
 //! skipped with the same reason, and nothing else may run. The remote scenarios use the lab as their
 //! remote cluster (`--tc remote_ocp_cluster:lab`).
 //!
+//! The same runs prove that `plan` and the run agree: for every step that passed, the checks `plan`
+//! lists are exactly the checks the run reports having run (`checks_ran` events), VM by VM.
+//!
 //! One test per profile, so the harness runs them side by side and a failure names its profile.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -86,9 +89,115 @@ fn ran(output: &Output) -> BTreeMap<String, (String, String)> {
         .collect()
 }
 
+/// One check of one step: the check's name and the VM it is for (empty for the whole scenario).
+type Checks = BTreeMap<String, BTreeSet<(String, String)>>;
+
+/// Flattens `[{check, vms: [...]}, ...]` (the shape `plan` and `checks_ran` share) into pairs.
+fn check_pairs(checks: &Value) -> BTreeSet<(String, String)> {
+    let mut pairs = BTreeSet::new();
+    for check in checks.as_array().expect("a list of checks") {
+        let name = check["check"].as_str().expect("a check name").to_string();
+        match check.get("vms").and_then(Value::as_array) {
+            Some(vms) if !vms.is_empty() => {
+                for vm in vms {
+                    pairs.insert((name.clone(), vm.as_str().expect("a VM key").to_string()));
+                }
+            }
+            _ => {
+                pairs.insert((name, String::new()));
+            }
+        }
+    }
+    pairs
+}
+
+/// The checks `mtv-tests plan` lists, per step id.
+fn planned_checks(dir: &std::path::Path, profile: &str) -> Checks {
+    let output = mtv_tests(
+        dir,
+        &[
+            "plan",
+            "--source-provider",
+            profile,
+            "--tc",
+            "remote_ocp_cluster:lab",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&output.stdout).expect("plan prints JSON");
+    plan["preview"]["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .flat_map(|scenario| scenario["steps"].as_array().expect("steps"))
+        .map(|step| {
+            (
+                step["id"].as_str().expect("a step id").to_string(),
+                check_pairs(&step["checks"]),
+            )
+        })
+        .collect()
+}
+
+/// The checks the run reports having run, per step id.
+fn reported_checks(output: &Output) -> Checks {
+    let mut checks = Checks::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let event: Value = serde_json::from_str(line).expect("one JSON event per line");
+        if event["event"] == "checks_ran" {
+            checks
+                .entry(event["id"].as_str().expect("a step id").to_string())
+                .or_default()
+                .extend(check_pairs(&event["checks"]));
+        }
+    }
+    checks
+}
+
+/// Every step that passed ran exactly the checks `plan` listed for it.
+fn plan_equals_run(profile: &str, planned: &Checks, output: &Output) {
+    let outcomes = ran(output);
+    let reported = reported_checks(output);
+    let empty = BTreeSet::new();
+    let mut differ = Vec::new();
+    let mut compared = 0;
+    for (id, (outcome, _)) in &outcomes {
+        if outcome != "passed" {
+            continue;
+        }
+        let Some(listed) = planned.get(id) else {
+            differ.push(format!("{id}: passed, but plan does not list the step"));
+            continue;
+        };
+        let run = reported.get(id).unwrap_or(&empty);
+        compared += usize::from(!listed.is_empty());
+        if listed != run {
+            differ.push(format!(
+                "{id}:\n  plan lists, the run did not report: {:?}\n  the run reported, plan does not list: {:?}",
+                listed.difference(run).collect::<Vec<_>>(),
+                run.difference(listed).collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(compared > 0, "{profile}: no step with checks was compared");
+    assert!(
+        differ.is_empty(),
+        "{profile}: plan and run disagree on the checks of {} steps:\n{}",
+        differ.len(),
+        differ.join("\n")
+    );
+}
+
 fn whole_catalog_passes(profile: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let expected = listed(dir.path(), profile);
+    let planned = planned_checks(dir.path(), profile);
     assert!(
         expected.values().any(Option::is_none),
         "{profile}: list selects nothing"
@@ -149,6 +258,7 @@ fn whole_catalog_passes(profile: &str) {
     let entries = ledger["entries"].as_array().expect("entries");
     let kept: Vec<_> = entries.iter().filter(|e| e["removed"] != true).collect();
     assert!(kept.is_empty(), "{profile}: left behind: {kept:#?}");
+    plan_equals_run(profile, &planned, &output);
 }
 
 #[test]

@@ -4,29 +4,21 @@
 
 use std::time::Duration;
 
-use mtv_api::ProviderType;
-use mtv_catalog::model::{Power, TargetPowerState};
-use mtv_catalog::steps::StepExpectation;
+use mtv_catalog::steps::{Step, StepExpectation};
 use mtv_providers::SourceProvider;
 use serde_json::Value;
 
-use super::{PlanRun, PreparedVm, Runner, StepError};
+use super::{PlanRun, PreparedVm, Runner};
 use crate::build;
+use crate::checklist::{self, VmChecks};
 use crate::cluster::{ClusterError, Verdict, kinds};
+use crate::step_error::{Missing, StepError};
 use crate::validate::{self, Expected, Observed};
 
 /// Python's `vm_dict` waits this long for the guest agent unless the scenario says otherwise.
 const GUEST_AGENT_TIMEOUT: Duration = Duration::from_secs(301);
 /// And this long for a started VM to run.
 const VM_START_TIMEOUT: Duration = Duration::from_secs(120);
-
-fn target_power(power: Option<TargetPowerState>) -> Option<bool> {
-    match power? {
-        TargetPowerState::On => Some(true),
-        TargetPowerState::Off => Some(false),
-        TargetPowerState::Auto => None,
-    }
-}
 
 /// The power state a VirtualMachine asks for.
 fn vm_power(vm: &Value) -> Option<bool> {
@@ -91,25 +83,6 @@ impl Runner {
             )
             .await?;
         Ok(elsewhere.into_iter().next())
-    }
-
-    async fn spec_map(&self, kind: &crate::cluster::Kind, name: Option<&str>) -> Vec<Value> {
-        let Some(name) = name else {
-            return Vec::new();
-        };
-        match self
-            .session
-            .cluster
-            .get(kind, Some(&self.session.namespace), name)
-            .await
-        {
-            Ok(Some(map)) => map
-                .pointer("/spec/map")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        }
     }
 
     async fn claimed_pvcs(&self, vm: &Value) -> Result<Vec<Value>, StepError> {
@@ -219,10 +192,7 @@ impl Runner {
             )
             .await?
         else {
-            return Err(StepError::Error(format!(
-                "the source Provider {} is gone",
-                session.source_provider
-            )));
+            return Err(Missing::SourceProvider(session.source_provider.clone()).into());
         };
         let name = provider["spec"]["secret"]["name"]
             .as_str()
@@ -239,122 +209,113 @@ impl Runner {
             &secret,
             session.context.source_provider_insecure_skip_verify,
         )
-        .map_err(StepError::Error)
+        .map_err(|e| Missing::SecretEncoding(e).into())
     }
 
-    pub(super) async fn check_vms(&self, expectation: StepExpectation) -> Result<(), StepError> {
-        if let StepExpectation::SkippedAfterPreHookFailure = expectation {
-            return Err(StepError::Skipped(
-                "the migration failed at PreHook as expected; nothing was migrated to check".into(),
-            ));
+    pub(super) async fn check_vms(&self, step: Step) -> Result<(), StepError> {
+        if let StepExpectation::SkippedAfterPreHookFailure = step.expectation {
+            return Err(StepError::Skipped {
+                reason:
+                    "the migration failed at PreHook as expected; nothing was migrated to check"
+                        .into(),
+            });
         }
         let session = &self.session;
-        let state = self.state();
-        let config = &self.spec.config;
-        let provider_type = session.context.provider_type;
-        let labels = build::target_labels(config, &session.id);
-        let node_selector = build::node_selector(config, &session.id);
-        let copy_offload = self.state().plans.iter().any(|p| p.copy_offload);
-        let pvc_name_template = config
-            .pvc_name_template
-            .as_ref()
-            .and_then(|t| t.for_provider(provider_type))
-            .filter(|_| !copy_offload)
-            .map(|t| {
-                let generate = config
-                    .pvc_name_template_use_generate_name
-                    .unwrap_or(provider_type != ProviderType::Openshift);
-                (t, generate)
-            });
         let mut problems = Vec::new();
-        if let Some(failure) = self.check_ssl_configuration().await? {
-            problems.push(format!("Provider {}: {failure}", session.source_provider));
+        if checklist::applies("check_ssl_configuration", &self.facts(step)) {
+            self.ran("check_ssl_configuration", None);
+            if let Some(failure) = self.check_ssl_configuration().await? {
+                problems.push(format!("Provider {}: {failure}", session.source_provider));
+            }
         }
-        for vm in &state.vms {
-            let plan = self.plan_of(vm);
-            let Some(target) = self.find_target_vm(vm).await? else {
-                problems.push(format!(
-                    "VM {}: check_vm_namespace - VirtualMachine: expected one labelled vmID={} in {}, got none",
-                    vm.facts.name, vm.inventory_id, state.target_namespace
-                ));
-                continue;
-            };
-            let plan_name = plan.and_then(|p| p.plan.clone()).unwrap_or_default();
-            let storage_map = self
-                .spec_map(
-                    &kinds::STORAGE_MAP,
-                    plan.and_then(|p| p.storage_map.as_deref()),
-                )
-                .await;
-            let network_map = self
-                .spec_map(
-                    &kinds::NETWORK_MAP,
-                    plan.and_then(|p| p.network_map.as_deref()),
-                )
-                .await;
-            let pvcs = self.claimed_pvcs(&target).await?;
-            let powered_on = vm_power(&target);
-            let mut expected = Expected {
-                provider_type,
-                source: &vm.facts,
-                source_now: None,
-                snapshots_before: &vm.snapshots_before_migration,
-                target_name: vm.target_name.as_deref(),
-                namespace: &state.target_namespace,
-                plan_name: &plan_name,
-                power: target_power(vm.config.target_power_state)
-                    .or_else(|| target_power(config.target_power_state))
-                    .or_else(|| vm.config.source_vm_power.map(|p| p == Power::On)),
-                storage_map: &storage_map,
-                network_map: &network_map,
-                labels: labels.as_ref(),
-                node_selector: node_selector.as_ref(),
-                labelled_node: state.labelled_node.as_deref(),
-                affinity: config.target_affinity.as_ref(),
-                pvc_name_template,
-                guest_agent: vm.config.guest_agent,
-                preserve_static_ips: config.preserve_static_ips == Some(true),
-                nested_virtualization: config.enable_nested_virtualization,
-                rdm_as_lun: config.rdm_as_lun == Some(true),
-                target_ocp_version: session.context.target_ocp_version.as_deref(),
-            };
-            let vmi = if validate::needs_vmi(&expected) || powered_on == Some(true) {
-                self.running_vmi(&target, powered_on == Some(true), vm.config.guest_agent)
-                    .await?
-            } else {
-                None
-            };
-            // Re-read for the snapshot comparison (vSphere) and the power-off events (oVirt).
-            let source_now = if (provider_type == ProviderType::Vsphere
-                && !vm.snapshots_before_migration.is_empty())
-                || provider_type == ProviderType::Ovirt
-            {
-                Some(session.source.facts(&vm.facts.id).await?)
-            } else {
-                None
-            };
-            expected.source_now = source_now.as_ref();
-            let report = validate::check_vm(
-                &expected,
-                &Observed {
-                    vm: &target,
-                    vmi: vmi.as_ref(),
-                    pvcs: &pvcs,
-                    powered_on,
-                },
-            );
-            let name = target["metadata"]["name"].as_str().unwrap_or("?");
-            problems.extend(
-                report
-                    .failures
-                    .iter()
-                    .map(|failure| format!("VM {name}: {failure}")),
-            );
+        for vm in &self.state().vms {
+            let checks = checklist::vm_checks(step, &self.facts(step).for_vm(&vm.config));
+            problems.extend(self.check_one_vm(vm, step, &checks).await?);
         }
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(StepError::Failed(problems.join(" | ")))
+            Err(StepError::Validation { problems })
         }
+    }
+
+    /// Reads what the applicable checks of one VM need (the migrated VM, its PVCs, its VMI, the
+    /// source again) once, runs them, and returns the problems found, each naming the VM.
+    async fn check_one_vm(
+        &self,
+        vm: &PreparedVm,
+        step: Step,
+        checks: &VmChecks,
+    ) -> Result<Vec<String>, StepError> {
+        let session = &self.session;
+        let state = self.state();
+        let config = &self.spec.config;
+        let facts = self.facts(step).for_vm(&vm.config);
+        let provider_type = session.context.provider_type;
+        let Some(target) = self.find_target_vm(vm).await? else {
+            return Ok(vec![format!(
+                "VM {}: check_vm_namespace - VirtualMachine: expected one labelled vmID={} in {}, got none",
+                vm.facts.name, vm.inventory_id, state.target_namespace
+            )]);
+        };
+        let plan = self.plan_of(vm);
+        let labels = build::target_labels(config, &session.id);
+        let node_selector = build::node_selector(config, &session.id);
+        let plan_name = plan.and_then(|p| p.plan.clone()).unwrap_or_default();
+        let empty = Vec::new();
+        let storage_map = plan.map_or(&empty, |p| &p.storage_map_entries);
+        let network_map = plan.map_or(&empty, |p| &p.network_map_entries);
+        let pvcs = self.claimed_pvcs(&target).await?;
+        let powered_on = vm_power(&target);
+        let vmi = if checks.needs_vmi() {
+            self.running_vmi(&target, powered_on == Some(true), vm.config.guest_agent)
+                .await?
+        } else {
+            None
+        };
+        // The snapshot comparison (vSphere) and the power-off events (oVirt) read the source again.
+        let source_now = if checks.needs_source_now() {
+            Some(session.source.facts(&vm.facts.id).await?)
+        } else {
+            None
+        };
+        let expected = Expected {
+            provider_type,
+            source: &vm.facts,
+            source_now: source_now.as_ref(),
+            snapshots_before: &vm.snapshots_before_migration,
+            target_name: vm.target_name.as_deref(),
+            namespace: &state.target_namespace,
+            plan_name: &plan_name,
+            power: facts.power(),
+            storage_map,
+            network_map,
+            labels: labels.as_ref(),
+            node_selector: node_selector.as_ref(),
+            labelled_node: state.labelled_node.as_deref(),
+            affinity: config.target_affinity.as_ref(),
+            pvc_name_template: facts.pvc_name_template(),
+            nested_virtualization: config.enable_nested_virtualization,
+            target_ocp_version: session.context.target_ocp_version.as_deref(),
+        };
+        let report = validate::check_vm(
+            &expected,
+            &Observed {
+                vm: &target,
+                vmi: vmi.as_ref(),
+                pvcs: &pvcs,
+                powered_on,
+            },
+            checks,
+        );
+        for check in &report.ran {
+            self.ran(check, Some(&vm.key));
+        }
+        let name = target["metadata"]["name"].as_str().unwrap_or("?");
+        Ok(report
+            .failures
+            .iter()
+            .map(|failure| format!("VM {name}: {failure}"))
+            .collect())
     }
 }

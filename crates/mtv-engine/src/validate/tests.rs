@@ -1,6 +1,48 @@
 use super::*;
+use crate::checklist::{Facts, vm_checks};
+use mtv_catalog::model::{AddDisk, PlanConfig, Power, PvcNameTemplate, RdmType, VmConfig};
+use mtv_catalog::steps::{Step, StepExpectation, StepKind};
 use mtv_providers::{SourceIp, SourceNic};
 use serde_json::json;
+
+/// The scenario the table's conditions read: one VM that asks for every optional check.
+fn scenario(template: Option<&str>) -> PlanConfig {
+    let vm = VmConfig {
+        name: "mtv-tests-rhel8".into(),
+        guest_agent: true,
+        source_vm_power: Some(Power::On),
+        snapshots: Some(1),
+        ..VmConfig::default()
+    };
+    PlanConfig {
+        virtual_machines: vec![vm],
+        preserve_static_ips: Some(true),
+        enable_nested_virtualization: Some(false),
+        target_labels: Some(BTreeMap::from([(
+            "team".to_string(),
+            Some("qe".to_string()),
+        )])),
+        target_node_selector: Some(BTreeMap::from([(
+            "mtv-node-s1".to_string(),
+            Some("s1".to_string()),
+        )])),
+        target_affinity: Some(json!({"podAffinity": {}})),
+        pvc_name_template: template.map(|t| PvcNameTemplate::Single(t.to_string())),
+        ..PlanConfig::default()
+    }
+}
+
+const CHECK_VMS: Step = Step {
+    kind: StepKind::CheckVms,
+    expectation: StepExpectation::Succeed,
+};
+
+/// What the table says applies to the scenario's VM.
+fn table(provider_type: ProviderType, config: &PlanConfig) -> crate::checklist::VmChecks {
+    let facts =
+        Facts::scenario(provider_type, config, CHECK_VMS).for_vm(&config.virtual_machines[0]);
+    vm_checks(CHECK_VMS, &facts)
+}
 
 fn source() -> SourceVm {
     SourceVm {
@@ -151,6 +193,7 @@ impl Case {
     }
 
     fn report(&self) -> Report {
+        let config = scenario(self.template.map(|(t, _)| t));
         let expected = Expected {
             provider_type: self.provider_type,
             source: &self.source,
@@ -167,10 +210,7 @@ impl Case {
             labelled_node: Some("worker-1"),
             affinity: Some(&self.affinity),
             pvc_name_template: self.template,
-            guest_agent: true,
-            preserve_static_ips: true,
             nested_virtualization: Some(false),
-            rdm_as_lun: false,
             target_ocp_version: self.ocp,
         };
         let observed = Observed {
@@ -179,7 +219,7 @@ impl Case {
             pvcs: &self.pvcs,
             powered_on: Some(self.vm["spec"]["runStrategy"] == "Always"),
         };
-        check_vm(&expected, &observed)
+        check_vm(&expected, &observed, &table(self.provider_type, &config))
     }
 
     /// The one failure this case must produce, as text.
@@ -467,6 +507,26 @@ fn ignored_networks_must_have_no_interface() {
 fn rdm_disks_must_be_scsi_luns() {
     let mut case = Case::new();
     case.source.disks[1].rdm = Some("lun-1".into());
+    let mut config = scenario(None);
+    config.rdm_as_lun = Some(true);
+    config.virtual_machines[0].add_disks = vec![AddDisk {
+        size_gb: 1,
+        provision_type: None,
+        disk_mode: None,
+        datastore_id: None,
+        datastore_path: None,
+        rdm_type: Some(RdmType::Physical),
+    }];
+    let checks = table(ProviderType::Vsphere, &config);
+    assert!(checks.includes("verify_rdm_disk_bus_types"));
+    let only_rdm = crate::checklist::VmChecks {
+        applying: checks
+            .applying
+            .into_iter()
+            .filter(|c| c.name == "verify_rdm_disk_bus_types")
+            .collect(),
+        not_applying: vec![],
+    };
     let expected_report = |vm: &Value| {
         let expected = Expected {
             provider_type: ProviderType::Vsphere,
@@ -484,10 +544,7 @@ fn rdm_disks_must_be_scsi_luns() {
             labelled_node: None,
             affinity: None,
             pvc_name_template: None,
-            guest_agent: false,
-            preserve_static_ips: false,
             nested_virtualization: None,
-            rdm_as_lun: true,
             target_ocp_version: None,
         };
         let observed = Observed {
@@ -496,7 +553,7 @@ fn rdm_disks_must_be_scsi_luns() {
             pvcs: &case.pvcs,
             powered_on: Some(true),
         };
-        check_vm(&expected, &observed)
+        check_vm(&expected, &observed, &only_rdm)
             .failures
             .iter()
             .map(ToString::to_string)
