@@ -751,3 +751,110 @@ assert doc["definitions"]["io.konveyor.forklift.v1beta1.Plan"]["x-kubernetes-gro
     );
     f.lab.shutdown().await;
 }
+
+/// A Pod with a field Kubernetes does not know (`spec.bogus`).
+const POD_WITH_UNKNOWN_FIELD: &str = r#"{"apiVersion": "v1", "kind": "Pod",
+  "metadata": {"name": "odd", "namespace": "default"},
+  "spec": {"bogus": true, "containers": [{"name": "main", "image": "registry.example/app:1"}]}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_kinds_have_kubernetes_schemas_for_explain_and_strict_validation() {
+    let f = Fixture::bare().await;
+    if let Some(explained) = f
+        .kubectl_ok(&["explain", "pod.spec.containers"], None)
+        .await
+    {
+        assert!(
+            explained.contains("FIELD: containers <[]Container>"),
+            "{explained}"
+        );
+        assert!(
+            explained
+                .lines()
+                .any(|l| l.trim_start().starts_with("image") && l.contains("<string>")),
+            "{explained}"
+        );
+        assert!(
+            explained
+                .lines()
+                .any(|l| l.trim_start().starts_with("name") && l.contains("-required-")),
+            "{explained}"
+        );
+        let explained = f
+            .kubectl_ok(&["explain", "deployment.spec.strategy"], None)
+            .await
+            .unwrap();
+        assert!(explained.contains("rollingUpdate"), "{explained}");
+        let explained = f
+            .kubectl_ok(&["explain", "clusterrole.rules.verbs"], None)
+            .await
+            .unwrap();
+        assert!(explained.contains("FIELD: verbs <[]string>"), "{explained}");
+        let refused = f
+            .kubectl_fails(
+                &["create", "--validate=strict", "-f", "-"],
+                Some(POD_WITH_UNKNOWN_FIELD),
+            )
+            .await
+            .unwrap();
+        assert!(
+            refused.contains(
+                r#"Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.bogus""#
+            ),
+            "{refused}"
+        );
+        let warned = f
+            .kubectl_run(
+                f.kubectl.as_ref().unwrap(),
+                &["create", "--validate=warn", "-f", "-"],
+                Some(POD_WITH_UNKNOWN_FIELD),
+            )
+            .await;
+        assert!(warned.status.success(), "{warned:?}");
+        assert!(
+            String::from_utf8_lossy(&warned.stderr).contains(r#"unknown field "spec.bogus""#),
+            "{warned:?}"
+        );
+        let stored = f
+            .kubectl_ok(&["get", "pod", "odd", "-o", "json"], None)
+            .await
+            .unwrap();
+        assert!(!stored.contains("bogus"), "{stored}");
+    }
+    f.python(
+        r##"
+def raw_get(path):
+    response = client.ApiClient().call_api(path, "GET", header_params={"Accept": "application/json"},
+                                           auth_settings=["BearerToken"], _preload_content=False)[0]
+    return json.loads(response.data)
+
+v1 = raw_get("/openapi/v3/api/v1")["components"]["schemas"]
+pod = v1["io.k8s.api.core.v1.Pod"]
+assert pod["x-kubernetes-group-version-kind"] == [{"group": "", "version": "v1", "kind": "Pod"}], pod
+assert pod["properties"]["spec"]["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodSpec"}]
+assert "image" in v1["io.k8s.api.core.v1.Container"]["properties"]
+assert "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in v1
+apps = raw_get("/openapi/v3/apis/apps/v1")["components"]["schemas"]
+assert "replicas" in apps["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]
+rbac = raw_get("/openapi/v3/apis/rbac.authorization.k8s.io/v1")["components"]["schemas"]
+assert "io.k8s.api.rbac.v1.PolicyRule" in rbac
+v2 = raw_get("/openapi/v2")["definitions"]
+assert v2["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]["items"]["$ref"] == \
+    "#/definitions/io.k8s.api.core.v1.Container"
+
+cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+      "data": {"a": "1"}, "bogus": {"x": 1}}
+body = refused(400, lambda: core.create_namespaced_config_map("default", cm, field_validation="Strict"))
+assert body["reason"] == "BadRequest", body
+assert body["message"] == 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "bogus"', body
+core.create_namespaced_config_map("default", cm, field_validation="Ignore")
+stored = json.loads(core.read_namespaced_config_map("settings", "default", _preload_content=False).data)
+assert "bogus" not in stored and stored["data"] == {"a": "1"}, stored
+svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+       "spec": {"ports": [{"port": 80, "protocl": "TCP"}]}}
+body = refused(400, lambda: core.create_namespaced_service("default", svc, field_validation="Strict"))
+assert 'unknown field "spec.ports[0].protocl"' in body["message"], body
+"##,
+    );
+    f.lab.shutdown().await;
+}
