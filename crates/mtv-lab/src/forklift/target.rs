@@ -11,7 +11,7 @@ use mtv_api::template::{
 };
 use serde_json::{Map, Value, json};
 
-use super::inventory::InvVm;
+use super::inventory::{InvDisk, InvVm};
 use super::kubevirt::{AddressLeases, GuestFacts};
 use super::misbehave;
 use super::plan::PlanCtx;
@@ -183,7 +183,33 @@ impl Controller {
         inv: &InvVm,
         spec_vm: &Value,
     ) -> Result<(), String> {
-        let ns = ctx.target_ns().to_string();
+        let _ = vm;
+        let setup = self.disk_copy_setup(plan, ctx, migration, inv, spec_vm)?;
+        if setup.offload {
+            self.create_populator_plan_secret(plan, ctx, &setup);
+        }
+        for (index, disk) in inv.disks.iter().enumerate() {
+            let entry = ctx.storage_entry(disk).unwrap_or(Value::Null);
+            let target = self.disk_target(ctx, inv, &setup, &entry, disk, index)?;
+            match entry.pointer("/offloadPlugin/vsphereXcopyConfig") {
+                Some(plugin) if setup.offload => self
+                    .create_xcopy_disk(ctx, migration, inv, &setup, &target, plugin, disk, index)?,
+                _ => self.create_cdi_disk(ctx, inv, &setup, &target, disk)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// What every disk of one VM shares: namespace, labels, the PVC name template, the copy method and
+    /// the misbehaviours the VM asks for.
+    fn disk_copy_setup(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        inv: &InvVm,
+        spec_vm: &Value,
+    ) -> Result<DiskCopySetup, String> {
         let labels = Self::vm_labels(plan, migration, &inv.id);
         let global = controller_setting(
             &self.store,
@@ -194,18 +220,17 @@ impl Controller {
                 "controller_pvc_name_template"
             },
         );
-        let (mut tpl, generate) = ctx.pvc_template(spec_vm, global);
+        let (mut template, generate) = ctx.pvc_template(spec_vm, global);
         if self.misbehaves(inv, Misbehaviour::PvcName) {
-            tpl = if ctx.src_type == "openshift" {
+            template = if ctx.src_type == "openshift" {
                 DEFAULT_OCP_PVC_TEMPLATE
             } else {
                 DEFAULT_PVC_TEMPLATE
             }
             .to_string();
         }
-        let template = Template::parse(&tpl)
+        let template = Template::parse(&template)
             .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
-        let offload = ctx.offload();
         let feature_offload = controller_setting(
             &self.store,
             &self.opts.mtv_namespace,
@@ -213,21 +238,9 @@ impl Controller {
         )
         .as_deref()
             != Some("false");
-        let warm = ctx.warm;
-        if offload && feature_offload {
-            // The plan Secret the populators read (created once the migration runs).
-            let mut secret_labels = labels.clone();
-            secret_labels.insert("isPopulator".into(), json!("true"));
-            let _ = self.store.create(
-                &registry::SECRET,
-                Some(&ns),
-                json!({"metadata": {"generateName": format!("{}-", meta(plan, "name")), "labels": secret_labels},
-                       "type": "Opaque",
-                       "stringData": {"GOVMOMI_HOSTNAME": super::provider::host_of(s(&ctx.src, "/spec/url"))}}),
-            );
-        }
+        let offload = ctx.offload() && feature_offload;
         let wrong_class = self.misbehaves(inv, Misbehaviour::StorageClass);
-        let existing_classes: Vec<String> = if wrong_class {
+        let existing_classes = if wrong_class {
             self.store
                 .list(&registry::STORAGE_CLASS, None, &ListOptions::default())
                 .map(|l| {
@@ -240,280 +253,341 @@ impl Controller {
         } else {
             Vec::new()
         };
-        let short_disks = self.misbehaves(inv, Misbehaviour::DiskSize);
         // The credentials Secret CDI's importer reads, one per VM (kubevirt.go DataVolumes/ensureSecret).
-        let needs_dv = !(offload && feature_offload)
+        let needs_data_volume = !offload
             || inv.disks.iter().any(|d| {
                 ctx.storage_entry(d)
                     .and_then(|e| e.pointer("/offloadPlugin/vsphereXcopyConfig").cloned())
                     .is_none()
             });
-        let dv_secret = if needs_dv && matches!(ctx.src_type.as_str(), "vsphere" | "ovirt") {
-            self.ensure_dv_secret(plan, ctx, &labels, inv)?
-        } else {
-            String::new()
-        };
-        for (i, disk) in inv.disks.iter().enumerate() {
-            let entry = ctx.storage_entry(disk).unwrap_or(Value::Null);
-            let mut sc = Some(s(&entry, "/destination/storageClass"))
-                .filter(|x| !x.is_empty())
-                .unwrap_or("lab-ceph-rbd")
-                .to_string();
-            if wrong_class {
-                sc = misbehave::other_storage_class(&sc, &existing_classes);
-            }
-            let size = if short_disks {
-                quantity(disk.capacity_mib.saturating_sub(1024).max(512))
+        let importer_secret =
+            if needs_data_volume && matches!(ctx.src_type.as_str(), "vsphere" | "ovirt") {
+                self.ensure_dv_secret(plan, ctx, &labels, inv)?
             } else {
-                quantity(disk.capacity_mib)
+                String::new()
             };
-            let volume_mode = Some(s(&entry, "/destination/volumeMode"))
+        Ok(DiskCopySetup {
+            namespace: ctx.target_ns().to_string(),
+            labels,
+            template,
+            generate,
+            offload,
+            wrong_class: wrong_class.then_some(existing_classes),
+            short_disks: self.misbehaves(inv, Misbehaviour::DiskSize),
+            importer_secret,
+        })
+    }
+
+    /// The plan Secret the populators read (created once the migration runs).
+    fn create_populator_plan_secret(&self, plan: &Value, ctx: &PlanCtx, setup: &DiskCopySetup) {
+        let mut secret_labels = setup.labels.clone();
+        secret_labels.insert("isPopulator".into(), json!("true"));
+        let _ = self.store.create(
+            &registry::SECRET,
+            Some(&setup.namespace),
+            json!({"metadata": {"generateName": format!("{}-", meta(plan, "name")), "labels": secret_labels},
+                   "type": "Opaque",
+                   "stringData": {"GOVMOMI_HOSTNAME": super::provider::host_of(s(&ctx.src, "/spec/url"))}}),
+        );
+    }
+
+    /// The claim one disk becomes: class, size, modes, name and the disk annotations.
+    fn disk_target(
+        &self,
+        ctx: &PlanCtx,
+        inv: &InvVm,
+        setup: &DiskCopySetup,
+        entry: &Value,
+        disk: &InvDisk,
+        index: usize,
+    ) -> Result<DiskTarget, String> {
+        let mut storage_class = Some(s(entry, "/destination/storageClass"))
+            .filter(|x| !x.is_empty())
+            .unwrap_or("lab-ceph-rbd")
+            .to_string();
+        if let Some(existing_classes) = &setup.wrong_class {
+            storage_class = misbehave::other_storage_class(&storage_class, existing_classes);
+        }
+        let size = if setup.short_disks {
+            quantity(disk.capacity_mib.saturating_sub(1024).max(512))
+        } else {
+            quantity(disk.capacity_mib)
+        };
+        let name = render_pvc_name(
+            &setup.template,
+            &ctx.pvc_data(inv, index),
+            setup.generate && !setup.offload,
+        )
+        .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
+        let mut annotations = setup.labels.clone();
+        annotations.insert("forklift.konveyor.io/disk-source".into(), json!(disk.file));
+        annotations.insert(
+            "forklift.konveyor.io/disk-index".into(),
+            json!(index.to_string()),
+        );
+        Ok(DiskTarget {
+            storage_class,
+            size,
+            volume_mode: Some(s(entry, "/destination/volumeMode"))
                 .filter(|x| !x.is_empty())
                 .unwrap_or("Filesystem")
-                .to_string();
-            let access = Some(s(&entry, "/destination/accessMode"))
+                .to_string(),
+            access_mode: Some(s(entry, "/destination/accessMode"))
                 .filter(|x| !x.is_empty())
                 .unwrap_or("ReadWriteOnce")
-                .to_string();
-            let rendered = render_pvc_name(
-                &template,
-                &ctx.pvc_data(inv, i),
-                generate && !(offload && feature_offload),
+                .to_string(),
+            name,
+            annotations,
+        })
+    }
+
+    /// Copy offload for one disk: the merged per-disk Secret, the VSphereXcopyVolumePopulator, the claim
+    /// that names it as `dataSourceRef`, and the running `populate-<pvc uid>` pod.
+    #[allow(clippy::too_many_arguments)]
+    fn create_xcopy_disk(
+        &self,
+        ctx: &PlanCtx,
+        migration: &Value,
+        inv: &InvVm,
+        setup: &DiskCopySetup,
+        target: &DiskTarget,
+        plugin: &Value,
+        disk: &InvDisk,
+        index: usize,
+    ) -> Result<(), String> {
+        let namespace = &setup.namespace;
+        let base = match &target.name {
+            PvcName::Exact(n) | PvcName::GenerateName(n) => n.trim_end_matches('-').to_string(),
+        };
+        let name = format!(
+            "{base}-{}",
+            deterministic_suffix(&format!("{}/{}/{index}", meta(migration, "uid"), inv.id))
+        );
+        let vendor = s(plugin, "/storageVendorProduct").to_string();
+        let disk_secret = format!("{}-{index}", s(plugin, "/secretRef"));
+        self.create_xcopy_disk_secret(ctx, setup, s(plugin, "/secretRef"), &disk_secret);
+        let populator = self
+            .store
+            .create(
+                &registry::XCOPY_POPULATOR,
+                Some(namespace),
+                json!({"metadata": {"name": name, "labels": setup.labels},
+                       "spec": {"vmId": inv.id, "vmdkPath": disk.file, "secretName": disk_secret, "storageVendorProduct": vendor}}),
             )
-            .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
-            let mut annotations = labels.clone();
-            annotations.insert("forklift.konveyor.io/disk-source".into(), json!(disk.file));
-            annotations.insert(
-                "forklift.konveyor.io/disk-index".into(),
-                json!(i.to_string()),
-            );
-            let pvc_spec = |extra: Option<Value>| {
-                let mut spec = json!({
-                    "accessModes": [access],
-                    "volumeMode": volume_mode,
-                    "storageClassName": sc,
-                    "resources": {"requests": {"storage": size}}
-                });
-                if let Some(x) = extra {
-                    spec["dataSourceRef"] = x;
-                }
-                spec
-            };
-            let plugin = entry.pointer("/offloadPlugin/vsphereXcopyConfig").cloned();
-            if offload
-                && feature_offload
-                && let Some(plugin) = plugin
-            {
-                let base = match &rendered {
-                    PvcName::Exact(n) | PvcName::GenerateName(n) => {
-                        n.trim_end_matches('-').to_string()
-                    }
-                };
-                let name = format!(
-                    "{base}-{}",
-                    deterministic_suffix(&format!("{}/{}/{i}", meta(migration, "uid"), inv.id))
-                );
-                let vendor = s(&plugin, "/storageVendorProduct").to_string();
-                let secret = s(&plugin, "/secretRef").to_string();
-                // The merged per-disk Secret: provider credentials as GOVMOMI_*, plus the storage keys.
-                let provider_secret = self
-                    .store
-                    .get(
-                        &registry::SECRET,
-                        Some(meta(&ctx.src, "namespace")),
-                        s(&ctx.src, "/spec/secret/name"),
-                    )
-                    .map(|x| super::provider::secret_values(&x))
-                    .unwrap_or_default();
-                let mut merged: Map<String, Value> = self
-                    .store
-                    .get(
-                        &registry::SECRET,
-                        Some(meta(&ctx.src, "namespace")),
-                        &secret,
-                    )
-                    .map(|x| super::provider::secret_values(&x))
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, json!(v)))
-                    .collect();
-                merged.insert(
-                    "GOVMOMI_HOSTNAME".into(),
-                    json!(super::provider::host_of(s(&ctx.src, "/spec/url"))),
-                );
-                for (key, from) in [
-                    ("GOVMOMI_USERNAME", "user"),
-                    ("GOVMOMI_PASSWORD", "password"),
-                    ("GOVMOMI_INSECURE", "insecureSkipVerify"),
-                ] {
-                    if let Some(v) = provider_secret.get(from) {
-                        merged.insert(key.into(), json!(v));
-                    }
-                }
-                merged.insert(
-                    "ESXI_CLONE_METHOD".into(),
-                    json!(
-                        Some(s(&ctx.src, "/spec/settings/esxiCloneMethod"))
-                            .filter(|m| !m.is_empty())
-                            .unwrap_or("vib")
-                    ),
-                );
-                let mut secret_labels = Map::new();
-                for k in ["migration", "plan", "vmID"] {
-                    secret_labels.insert(k.into(), labels[k].clone());
-                }
-                let _ = self.store.create(
-                    &registry::SECRET,
-                    Some(&ns),
-                    json!({"metadata": {"name": format!("{secret}-{i}"), "labels": secret_labels}, "type": "Opaque", "stringData": merged}),
-                );
-                let populator = self
-                    .store
-                    .create(
-                        &registry::XCOPY_POPULATOR,
-                        Some(&ns),
-                        json!({"metadata": {"name": name, "labels": labels},
-                               "spec": {"vmId": inv.id, "vmdkPath": disk.file, "secretName": format!("{secret}-{i}"), "storageVendorProduct": vendor}}),
-                    )
-                    .map_err(|e| format!("failed to create the volume populator: {}", e.message))?;
-                let mut pvc_labels = labels.clone();
-                let vmdk_label: String = disk
-                    .file
-                    .replace(['[', ']', ' ', '/'], "_")
-                    .trim_matches('_')
-                    .chars()
-                    .take(63)
-                    .collect();
-                pvc_labels.insert(
-                    "copy-offload".into(),
-                    json!(vmdk_label.trim_end_matches(['_', '.', '-'])),
-                );
-                pvc_labels.insert(
-                    "sourceHost".into(),
-                    json!(if inv.host.is_empty() {
-                        "esxi-host"
-                    } else {
-                        inv.host.as_str()
-                    }),
-                );
-                let pvc = self
-                    .store
-                    .create(
-                        &registry::PERSISTENT_VOLUME_CLAIM,
-                        Some(&ns),
-                        json!({"metadata": {"name": name, "labels": pvc_labels, "annotations": annotations},
-                               "spec": pvc_spec(Some(json!({"apiGroup": "forklift.konveyor.io", "kind": "VSphereXcopyVolumePopulator", "name": meta(&populator, "name")})))}),
-                    )
-                    .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
-                let _ = self.store.update_status(
-                    &registry::PERSISTENT_VOLUME_CLAIM,
-                    Some(&ns),
-                    &name,
-                    json!({"phase": "Pending"}),
-                );
-                let host = if inv.host.is_empty() {
-                    "esxi-host".to_string()
-                } else {
-                    inv.host.clone()
-                };
-                let log = klog(
-                    'I',
-                    "populate.go:61",
-                    &format!(
-                        "\"Starting vSphere XCOPY volume populator\" source_vmdk=\"{}\" target_pvc=\"{ns}/{name}\" storage_vendor=\"{vendor}\"",
-                        disk.file
-                    ),
-                ) + &klog(
-                    'I',
-                    "remote_esxcli.go:120",
-                    &format!(
-                        "\"Cloning VMDK\" source_vmdk=\"{}\" host=\"{host}\" clone_method=\"vib\"",
-                        disk.file
-                    ),
-                );
-                let pod_name = format!("populate-{}", meta(&pvc, "uid"));
-                let _ = self.store.create(
-                    &registry::POD,
-                    Some(&ns),
-                    json!({"metadata": {"name": pod_name,
-                                        "labels": {"migration": meta(migration, "uid"), "pvcName": name, "sourceHost": host},
-                                        "annotations": {POD_LOG_ANNOTATION: log}},
-                           "spec": {"restartPolicy": "Never", "nodeName": "worker-0",
-                                    "containers": [{"name": "populate", "image": "quay.io/kubev2v/vsphere-xcopy-volume-populator:latest"}]}}),
-                );
-                let _ = self.store.update_status(
-                    &registry::POD,
-                    Some(&ns),
-                    &pod_name,
-                    json!({"phase": "Running", "startTime": clock::now_rfc3339()}),
-                );
-                let _ = self.store.update_status(
-                    &registry::XCOPY_POPULATOR,
-                    Some(&ns),
-                    &name,
-                    json!({"progress": "0", "storageVendor": vendor, "cloneMethod": "vib", "storageProtocol": "iSCSI"}),
-                );
-                continue;
-            }
-            let mut dv_meta = json!({"labels": labels, "annotations": annotations.clone()});
-            dv_meta["annotations"]["cdi.kubevirt.io/storage.deleteAfterCompletion"] =
-                json!("false");
-            if warm || !ctx.local_dest || ctx.src_type == "openshift" {
-                dv_meta["annotations"]["cdi.kubevirt.io/storage.bind.immediate.requested"] =
-                    json!("true");
-            }
-            if warm {
-                dv_meta["annotations"]["cdi.kubevirt.io/storage.usePopulator"] = json!("false");
-            }
-            match &rendered {
-                PvcName::Exact(n) => dv_meta["name"] = json!(n),
-                PvcName::GenerateName(n) => dv_meta["generateName"] = json!(n),
-            }
-            let source = match ctx.src_type.as_str() {
-                "vsphere" => {
-                    json!({"vddk": {"backingFile": disk.file, "url": s(&ctx.src, "/spec/url"), "uuid": inv.uuid, "thumbprint": s(&ctx.src, "/status/fingerprint"), "secretRef": dv_secret}})
-                }
-                "openshift" => json!({"pvc": {"namespace": inv.namespace, "name": disk.file}}),
-                "ovirt" => {
-                    json!({"imageio": {"url": s(&ctx.src, "/spec/url"), "diskId": disk.file, "secretRef": dv_secret}})
-                }
-                _ => json!({"blank": {}}),
-            };
-            let dv = self
-                .store
-                .create(
-                    &registry::DATA_VOLUME,
-                    Some(&ns),
-                    json!({"metadata": dv_meta, "spec": {"source": source, "storage": {
-                        "accessModes": [access], "volumeMode": volume_mode, "storageClassName": sc,
-                        "resources": {"requests": {"storage": size}}}}}),
-                )
-                .map_err(|e| format!("failed to create the DataVolume: {}", e.message))?;
-            let dv_name = meta(&dv, "name").to_string();
-            let _ = self.store.update_status(
-                &registry::DATA_VOLUME,
-                Some(&ns),
-                &dv_name,
-                json!({"phase": "ImportScheduled", "progress": "N/A"}),
-            );
-            let mut pvc_meta = json!({"name": dv_name, "labels": labels, "annotations": annotations,
-                                      "ownerReferences": [owner(&registry::DATA_VOLUME, &dv, true)]});
-            pvc_meta["labels"]["app"] = json!("containerized-data-importer");
-            self.store
-                .create(
-                    &registry::PERSISTENT_VOLUME_CLAIM,
-                    Some(&ns),
-                    json!({"metadata": pvc_meta, "spec": pvc_spec(None)}),
-                )
-                .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
-            let _ = self.store.update_status(
+            .map_err(|e| format!("failed to create the volume populator: {}", e.message))?;
+        let host = if inv.host.is_empty() {
+            "esxi-host".to_string()
+        } else {
+            inv.host.clone()
+        };
+        let mut pvc_labels = setup.labels.clone();
+        let vmdk_label: String = disk
+            .file
+            .replace(['[', ']', ' ', '/'], "_")
+            .trim_matches('_')
+            .chars()
+            .take(63)
+            .collect();
+        pvc_labels.insert(
+            "copy-offload".into(),
+            json!(vmdk_label.trim_end_matches(['_', '.', '-'])),
+        );
+        pvc_labels.insert("sourceHost".into(), json!(host));
+        let data_source = json!({"apiGroup": "forklift.konveyor.io", "kind": "VSphereXcopyVolumePopulator", "name": meta(&populator, "name")});
+        let pvc = self
+            .store
+            .create(
                 &registry::PERSISTENT_VOLUME_CLAIM,
-                Some(&ns),
-                &dv_name,
-                json!({"phase": "Pending"}),
-            );
+                Some(namespace),
+                json!({"metadata": {"name": name, "labels": pvc_labels, "annotations": target.annotations},
+                       "spec": target.pvc_spec(Some(data_source))}),
+            )
+            .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
+        let _ = self.store.update_status(
+            &registry::PERSISTENT_VOLUME_CLAIM,
+            Some(namespace),
+            &name,
+            json!({"phase": "Pending"}),
+        );
+        self.start_populate_pod(migration, namespace, &name, &pvc, &vendor, &host, disk);
+        let _ = self.store.update_status(
+            &registry::XCOPY_POPULATOR,
+            Some(namespace),
+            &name,
+            json!({"progress": "0", "storageVendor": vendor, "cloneMethod": "vib", "storageProtocol": "iSCSI"}),
+        );
+        Ok(())
+    }
+
+    /// The merged per-disk Secret a populator reads: the storage Secret's keys, plus the provider's
+    /// credentials as `GOVMOMI_*` and the ESXi clone method.
+    fn create_xcopy_disk_secret(
+        &self,
+        ctx: &PlanCtx,
+        setup: &DiskCopySetup,
+        storage_secret: &str,
+        disk_secret: &str,
+    ) {
+        let provider_namespace = Some(meta(&ctx.src, "namespace"));
+        let provider_secret = self
+            .store
+            .get(
+                &registry::SECRET,
+                provider_namespace,
+                s(&ctx.src, "/spec/secret/name"),
+            )
+            .map(|x| super::provider::secret_values(&x))
+            .unwrap_or_default();
+        let mut merged: Map<String, Value> = self
+            .store
+            .get(&registry::SECRET, provider_namespace, storage_secret)
+            .map(|x| super::provider::secret_values(&x))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
+        merged.insert(
+            "GOVMOMI_HOSTNAME".into(),
+            json!(super::provider::host_of(s(&ctx.src, "/spec/url"))),
+        );
+        for (key, from) in [
+            ("GOVMOMI_USERNAME", "user"),
+            ("GOVMOMI_PASSWORD", "password"),
+            ("GOVMOMI_INSECURE", "insecureSkipVerify"),
+        ] {
+            if let Some(v) = provider_secret.get(from) {
+                merged.insert(key.into(), json!(v));
+            }
         }
-        let _ = vm;
+        merged.insert(
+            "ESXI_CLONE_METHOD".into(),
+            json!(
+                Some(s(&ctx.src, "/spec/settings/esxiCloneMethod"))
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or("vib")
+            ),
+        );
+        let mut secret_labels = Map::new();
+        for key in ["migration", "plan", "vmID"] {
+            secret_labels.insert(key.into(), setup.labels[key].clone());
+        }
+        let _ = self.store.create(
+            &registry::SECRET,
+            Some(&setup.namespace),
+            json!({"metadata": {"name": disk_secret, "labels": secret_labels}, "type": "Opaque", "stringData": merged}),
+        );
+    }
+
+    /// The populator's `populate-<pvc uid>` pod, Running, with the log lines the xcopy populator writes.
+    #[allow(clippy::too_many_arguments)]
+    fn start_populate_pod(
+        &self,
+        migration: &Value,
+        namespace: &str,
+        pvc_name: &str,
+        pvc: &Value,
+        vendor: &str,
+        host: &str,
+        disk: &InvDisk,
+    ) {
+        let log = klog(
+            'I',
+            "populate.go:61",
+            &format!(
+                "\"Starting vSphere XCOPY volume populator\" source_vmdk=\"{}\" target_pvc=\"{namespace}/{pvc_name}\" storage_vendor=\"{vendor}\"",
+                disk.file
+            ),
+        ) + &klog(
+            'I',
+            "remote_esxcli.go:120",
+            &format!(
+                "\"Cloning VMDK\" source_vmdk=\"{}\" host=\"{host}\" clone_method=\"vib\"",
+                disk.file
+            ),
+        );
+        let pod_name = format!("populate-{}", meta(pvc, "uid"));
+        let _ = self.store.create(
+            &registry::POD,
+            Some(namespace),
+            json!({"metadata": {"name": pod_name,
+                                "labels": {"migration": meta(migration, "uid"), "pvcName": pvc_name, "sourceHost": host},
+                                "annotations": {POD_LOG_ANNOTATION: log}},
+                   "spec": {"restartPolicy": "Never", "nodeName": "worker-0",
+                            "containers": [{"name": "populate", "image": "quay.io/kubev2v/vsphere-xcopy-volume-populator:latest"}]}}),
+        );
+        let _ = self.store.update_status(
+            &registry::POD,
+            Some(namespace),
+            &pod_name,
+            json!({"phase": "Running", "startTime": clock::now_rfc3339()}),
+        );
+    }
+
+    /// A CDI copy for one disk: the DataVolume (VDDK, imageio, PVC clone or blank) and its claim.
+    fn create_cdi_disk(
+        &self,
+        ctx: &PlanCtx,
+        inv: &InvVm,
+        setup: &DiskCopySetup,
+        target: &DiskTarget,
+        disk: &InvDisk,
+    ) -> Result<(), String> {
+        let namespace = &setup.namespace;
+        let mut dv_meta =
+            json!({"labels": setup.labels, "annotations": target.annotations.clone()});
+        dv_meta["annotations"]["cdi.kubevirt.io/storage.deleteAfterCompletion"] = json!("false");
+        if ctx.warm || !ctx.local_dest || ctx.src_type == "openshift" {
+            dv_meta["annotations"]["cdi.kubevirt.io/storage.bind.immediate.requested"] =
+                json!("true");
+        }
+        if ctx.warm {
+            dv_meta["annotations"]["cdi.kubevirt.io/storage.usePopulator"] = json!("false");
+        }
+        match &target.name {
+            PvcName::Exact(n) => dv_meta["name"] = json!(n),
+            PvcName::GenerateName(n) => dv_meta["generateName"] = json!(n),
+        }
+        let source = match ctx.src_type.as_str() {
+            "vsphere" => {
+                json!({"vddk": {"backingFile": disk.file, "url": s(&ctx.src, "/spec/url"), "uuid": inv.uuid, "thumbprint": s(&ctx.src, "/status/fingerprint"), "secretRef": setup.importer_secret}})
+            }
+            "openshift" => json!({"pvc": {"namespace": inv.namespace, "name": disk.file}}),
+            "ovirt" => {
+                json!({"imageio": {"url": s(&ctx.src, "/spec/url"), "diskId": disk.file, "secretRef": setup.importer_secret}})
+            }
+            _ => json!({"blank": {}}),
+        };
+        let dv = self
+            .store
+            .create(
+                &registry::DATA_VOLUME,
+                Some(namespace),
+                json!({"metadata": dv_meta, "spec": {"source": source, "storage": target.pvc_spec(None)}}),
+            )
+            .map_err(|e| format!("failed to create the DataVolume: {}", e.message))?;
+        let dv_name = meta(&dv, "name").to_string();
+        let _ = self.store.update_status(
+            &registry::DATA_VOLUME,
+            Some(namespace),
+            &dv_name,
+            json!({"phase": "ImportScheduled", "progress": "N/A"}),
+        );
+        let mut pvc_meta = json!({"name": dv_name, "labels": setup.labels, "annotations": target.annotations,
+                                  "ownerReferences": [owner(&registry::DATA_VOLUME, &dv, true)]});
+        pvc_meta["labels"]["app"] = json!("containerized-data-importer");
+        self.store
+            .create(
+                &registry::PERSISTENT_VOLUME_CLAIM,
+                Some(namespace),
+                json!({"metadata": pvc_meta, "spec": target.pvc_spec(None)}),
+            )
+            .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
+        let _ = self.store.update_status(
+            &registry::PERSISTENT_VOLUME_CLAIM,
+            Some(namespace),
+            &dv_name,
+            json!({"phase": "Pending"}),
+        );
         Ok(())
     }
 
@@ -701,20 +775,86 @@ impl Controller {
         vm: &mut Value,
         inv: &InvVm,
     ) -> Result<(), String> {
-        let faults = self.opts.faults();
-        let wrong = |point| faults.misbehaves(&inv.name, &inv.id, point);
         let disk_ns = ctx.target_ns().to_string();
         // The VM's disks stay in the target namespace whatever namespace the VM itself lands in.
-        let ns = if wrong(Misbehaviour::Namespace) {
+        let ns = if self.misbehaves(inv, Misbehaviour::Namespace) {
             meta(plan, "namespace").to_string()
         } else {
             disk_ns.clone()
         };
-        let spec_target = s(vm, "/targetName").to_string();
-        let mut name = Self::target_name(vm, &spec_target);
-        if wrong(Misbehaviour::Name) {
+        let mut name = Self::target_name(vm, &s(vm, "/targetName").to_string());
+        if self.misbehaves(inv, Misbehaviour::Name) {
             name.push_str("-lab");
         }
+        let running = self.target_running(plan, vm, inv);
+        let run_strategy = if running { "Always" } else { "Halted" };
+        let networks = self.target_networks(plan, ctx, inv, &ns);
+        let claim_selector = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
+        let claims = self.target_claims(&disk_ns, &claim_selector);
+        let template_spec = self.target_template_spec(plan, ctx, vm, inv, &claims, &networks);
+        let object = json!({
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachine",
+            "metadata": {"name": name, "labels": self.target_labels(plan, ctx, migration, inv),
+                         "annotations": self.target_annotations(ctx, vm, inv)},
+            "spec": {
+                "runStrategy": run_strategy,
+                "template": {
+                    "metadata": {"labels": self.target_template_labels(plan, inv, &name),
+                                 "annotations": {"vm.kubevirt.io/flavor": "", "vm.kubevirt.io/os": inv.guest_os, "vm.kubevirt.io/workload": ""}},
+                    "spec": template_spec
+                }
+            }
+        });
+        let created = self
+            .store
+            .create(&registry::VIRTUAL_MACHINE, Some(&ns), object)
+            .map_err(|e| {
+                format!(
+                    "failed to create the VirtualMachine {ns}/{name}: {}",
+                    e.message
+                )
+            })?;
+        if self.misbehaves(inv, Misbehaviour::Network) {
+            self.own_wrong_network(&created);
+        }
+        self.hand_claims_to_vm(&created, &claims, &disk_ns, &claim_selector, migration);
+        // What the guest shows whenever it runs, now and after a restart.
+        let node_selector = plan
+            .pointer("/spec/targetNodeSelector")
+            .and_then(Value::as_object)
+            .cloned();
+        self.guest_facts.insert(
+            meta(&created, "uid").to_string(),
+            GuestFacts {
+                addresses: networks.addresses,
+                agent: inv.guest_agent && !self.misbehaves(inv, Misbehaviour::GuestAgent),
+                guest_os: inv.guest_os.clone(),
+                avoid_selector: node_selector
+                    .filter(|_| self.misbehaves(inv, Misbehaviour::NodeSelector)),
+            },
+        );
+        let _ = self.store.update_status(
+            &registry::VIRTUAL_MACHINE,
+            Some(&ns),
+            &name,
+            json!({"printableStatus": "Stopped", "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
+        );
+        if running {
+            self.start_vmi(&created)?;
+        }
+        Ok(())
+    }
+
+    /// The VM's labels: the migration's, `resource: vm-config`, and `guestConverted` for the sources
+    /// virt-v2v converts.
+    fn target_labels(
+        &self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        inv: &InvVm,
+    ) -> Map<String, Value> {
         let mut labels = Self::vm_labels(plan, migration, &inv.id);
         labels.insert("resource".into(), json!("vm-config"));
         let skip_conversion = super::b(plan, "/spec/skipGuestConversion") == Some(true);
@@ -724,6 +864,11 @@ impl Controller {
                 json!(if skip_conversion { "false" } else { "true" }),
             );
         }
+        labels
+    }
+
+    /// The original name and id of a renamed VM, and the guest's files.
+    fn target_annotations(&self, ctx: &PlanCtx, vm: &Value, inv: &InvVm) -> Map<String, Value> {
         let mut annotations = Map::new();
         if !s(vm, "/newName").is_empty() {
             annotations.insert("openshift.io/display-name".into(), json!(inv.name));
@@ -740,6 +885,26 @@ impl Controller {
                 json!(files),
             );
         }
+        annotations
+    }
+
+    /// The Plan's `targetLabels` and `app: <name>` on the VM's pods.
+    fn target_template_labels(&self, plan: &Value, inv: &InvVm, name: &str) -> Map<String, Value> {
+        let mut template_labels = if self.misbehaves(inv, Misbehaviour::Labels) {
+            Map::new()
+        } else {
+            plan.pointer("/spec/targetLabels")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        template_labels.insert("app".into(), json!(name));
+        template_labels
+    }
+
+    /// Whether the migrated VM starts: the VM's or the Plan's `targetPowerState`, else the source's
+    /// power state; Windows guests that must finish their first-boot reboots are started anyway.
+    fn target_running(&self, plan: &Value, vm: &Value, inv: &InvVm) -> bool {
         let power = Some(s(vm, "/targetPowerState"))
             .filter(|p| !p.is_empty())
             .unwrap_or(s(plan, "/spec/targetPowerState"));
@@ -751,47 +916,42 @@ impl Controller {
                     || (vm.get("restorePowerState").is_none() && inv.powered_on)
             }
         };
-        // Windows guests that must finish their first-boot reboots are started whatever was asked.
-        let running = running
-            || vm
-                .get("pipeline")
-                .and_then(Value::as_array)
-                .is_some_and(|p| p.iter().any(|st| s(st, "/name") == "WaitForGuestReboots"));
-        let running = running && !wrong(Misbehaviour::Power);
-        let run_strategy = if running { "Always" } else { "Halted" };
-        let mut template_labels = if wrong(Misbehaviour::Labels) {
-            Map::new()
-        } else {
-            plan.pointer("/spec/targetLabels")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default()
-        };
-        template_labels.insert("app".into(), json!(name));
-        let compat = skip_conversion && super::b(plan, "/spec/useCompatibilityMode") != Some(false);
-        let bus = if compat { "sata" } else { "virtio" };
+        let reboots = vm
+            .get("pipeline")
+            .and_then(Value::as_array)
+            .is_some_and(|p| p.iter().any(|st| s(st, "/name") == "WaitForGuestReboots"));
+        (running || reboots) && !self.misbehaves(inv, Misbehaviour::Power)
+    }
+
+    /// Interfaces and networks from the NetworkMap, and the addresses the guest will show on them.
+    fn target_networks(
+        &self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        inv: &InvVm,
+        ns: &str,
+    ) -> TargetNetworks {
+        let compat = compatibility_mode(plan);
         let model = if compat { "e1000e" } else { "virtio" };
-        // Interfaces and networks from the NetworkMap, and the addresses the guest will show on them.
         let preserve = super::b(plan, "/spec/preserveStaticIPs") != Some(false);
         let mut leases = AddressLeases::default();
-        let mut addresses = BTreeMap::new();
-        let (mut interfaces, mut networks) = (Vec::new(), Vec::new());
+        let mut target = TargetNetworks::default();
         for (i, nic) in inv.nics.iter().enumerate() {
             let entry = ctx.network_entry(&nic.network).unwrap_or(Value::Null);
             let mapped = s(&entry, "/destination/type");
             if mapped == "ignored" {
                 continue;
             }
-            let first = interfaces.is_empty();
+            let first = target.interfaces.is_empty();
             let net_name = format!("net-{i}");
-            let mac = if first && wrong(Misbehaviour::Mac) {
+            let mac = if first && self.misbehaves(inv, Misbehaviour::Mac) {
                 misbehave::other_mac(&nic.mac)
             } else {
                 nic.mac.clone()
             };
-            let mut iface = json!({"name": net_name, "macAddress": mac, "model": model});
-            let multus = if first && wrong(Misbehaviour::Network) {
-                (mapped != "multus").then(|| self.ensure_wrong_network(&ns))
+            let mut interface = json!({"name": net_name, "macAddress": mac, "model": model});
+            let multus = if first && self.misbehaves(inv, Misbehaviour::Network) {
+                (mapped != "multus").then(|| self.ensure_wrong_network(ns))
             } else {
                 (mapped == "multus").then(|| {
                     format!(
@@ -803,18 +963,20 @@ impl Controller {
             };
             match &multus {
                 Some(network) => {
-                    iface["bridge"] = json!({});
-                    networks.push(json!({"name": net_name, "multus": {"networkName": network}}));
+                    interface["bridge"] = json!({});
+                    target
+                        .networks
+                        .push(json!({"name": net_name, "multus": {"networkName": network}}));
                 }
                 None => {
-                    iface["masquerade"] = json!({});
-                    networks.push(json!({"name": net_name, "pod": {}}));
+                    interface["masquerade"] = json!({});
+                    target.networks.push(json!({"name": net_name, "pod": {}}));
                 }
             }
-            if !nic.connected && !wrong(Misbehaviour::DisconnectedNic) {
-                iface["state"] = json!("down");
+            if !nic.connected && !self.misbehaves(inv, Misbehaviour::DisconnectedNic) {
+                interface["state"] = json!("down");
             }
-            interfaces.push(iface);
+            target.interfaces.push(interface);
             let statics: Vec<String> = nic
                 .ips
                 .iter()
@@ -822,7 +984,7 @@ impl Controller {
                 .map(|ip| ip.ip.clone())
                 .collect();
             let preserved = preserve && !statics.is_empty();
-            let ips = if preserved && !wrong(Misbehaviour::StaticIp) {
+            let ips = if preserved && !self.misbehaves(inv, Misbehaviour::StaticIp) {
                 statics
             } else if !preserved && multus.is_some() && !inv.guest_agent {
                 // Without an agent nothing reports what a multus interface got.
@@ -830,74 +992,39 @@ impl Controller {
             } else {
                 vec![leases.lease(multus.is_some(), i)]
             };
-            addresses.insert(net_name, ips);
+            target.addresses.insert(net_name, ips);
         }
-        let sel = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
-        let mut pvcs: Vec<Value> = self
-            .list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, &disk_ns, &sel)
+        target
+    }
+
+    /// The VM's claims in disk order (the populators' `prime-` claims are not the VM's).
+    fn target_claims(&self, disk_ns: &str, claim_selector: &str) -> Vec<Value> {
+        let mut claims: Vec<Value> = self
+            .list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, disk_ns, claim_selector)
             .into_iter()
             .filter(|p| !meta(p, "name").starts_with("prime-"))
             .collect();
-        pvcs.sort_by_key(|p| {
+        claims.sort_by_key(|p| {
             s(p, "/metadata/annotations/forklift.konveyor.io~1disk-index")
                 .parse::<usize>()
                 .unwrap_or(0)
         });
-        let attached = if wrong(Misbehaviour::DiskCount) {
-            &pvcs[..pvcs.len().saturating_sub(1)]
-        } else {
-            &pvcs[..]
-        };
-        let (mut disks, mut volumes) = (Vec::new(), Vec::new());
-        // RDM disks become SCSI LUNs when the VM (else the Plan) says rdmAsLun.
-        let rdm_as_lun = plan
-            .pointer("/spec/vms")
-            .and_then(Value::as_array)
-            .and_then(|vms| vms.iter().find(|v| s(v, "/id") == inv.id))
-            .and_then(|v| super::b(v, "/rdmAsLun"))
-            .or(super::b(plan, "/spec/rdmAsLun"))
-            .unwrap_or(false);
-        for (i, pvc) in attached.iter().enumerate() {
-            let vol = format!("vol-{i}");
-            let source_disk = s(
-                pvc,
-                "/metadata/annotations/forklift.konveyor.io~1disk-index",
-            )
-            .parse::<usize>()
-            .ok()
-            .and_then(|index| inv.disks.get(index));
-            let mut d =
-                if rdm_as_lun && source_disk.is_some_and(|d| d.rdm) && !wrong(Misbehaviour::Lun) {
-                    json!({"name": vol, "lun": {"bus": "scsi"}})
-                } else {
-                    json!({"name": vol, "disk": {"bus": bus}})
-                };
-            if i == 0 {
-                d["bootOrder"] = json!(1);
-            }
-            disks.push(d);
-            volumes.push(
-                json!({"name": vol, "persistentVolumeClaim": {"claimName": meta(pvc, "name")}}),
-            );
-        }
-        let mut firmware = json!({});
-        let wrong_serial = wrong(Misbehaviour::Serial);
-        match ctx.src_type.as_str() {
-            "vsphere" if wrong_serial => {
-                firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid))
-            }
-            "vsphere" => firmware["serial"] = json!(inv.uuid),
-            "ovirt" if wrong_serial => firmware["uuid"] = json!(misbehave::other_uuid(&inv.id)),
-            "ovirt" => firmware["uuid"] = json!(inv.id),
-            _ if wrong_serial => firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid)),
-            _ => {}
-        }
-        let efi = (inv.firmware == "efi") != wrong(Misbehaviour::Firmware);
-        firmware["bootloader"] = if efi {
-            json!({"efi": {"secureBoot": false}})
-        } else {
-            json!({"bios": {}})
-        };
+        claims
+    }
+
+    /// The VMI template's spec: CPU, memory, firmware, disks, interfaces, networks, volumes and the
+    /// Plan's node selector and affinity.
+    fn target_template_spec(
+        &self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        vm: &Value,
+        inv: &InvVm,
+        claims: &[Value],
+        networks: &TargetNetworks,
+    ) -> Value {
+        let wrong = |point| self.misbehaves(inv, point);
+        let (disks, volumes) = self.target_disks(plan, inv, claims);
         let mut cpu = json!({
             "sockets": inv.cpu_sockets + u32::from(wrong(Misbehaviour::Cpu)),
             "cores": inv.cores_per_socket,
@@ -913,66 +1040,127 @@ impl Controller {
         } else {
             inv.memory_mib
         };
-        let mut tspec = json!({
+        let mut template_spec = json!({
             "domain": {
                 "cpu": cpu,
                 "memory": {"guest": format!("{memory_mib}Mi")},
-                "firmware": firmware,
-                "devices": {"disks": disks, "interfaces": interfaces}
+                "firmware": self.target_firmware(ctx, inv),
+                "devices": {"disks": disks, "interfaces": networks.interfaces}
             },
-            "networks": networks,
+            "networks": networks.networks,
             "volumes": volumes
         });
-        let node_selector = plan
+        if let Some(selector) = plan
             .pointer("/spec/targetNodeSelector")
             .and_then(Value::as_object)
-            .cloned();
-        if let Some(sel) = &node_selector
             && !wrong(Misbehaviour::NodeSelector)
         {
-            tspec["nodeSelector"] = json!(sel);
+            template_spec["nodeSelector"] = json!(selector);
         }
-        if let Some(aff) = plan
+        if let Some(affinity) = plan
             .pointer("/spec/targetAffinity")
             .filter(|v| v.is_object())
         {
-            tspec["affinity"] = if wrong(Misbehaviour::Affinity) {
-                misbehave::altered_affinity(aff)
+            template_spec["affinity"] = if wrong(Misbehaviour::Affinity) {
+                misbehave::altered_affinity(affinity)
             } else {
-                aff.clone()
+                affinity.clone()
             };
         }
-        let object = json!({
-            "apiVersion": "kubevirt.io/v1",
-            "kind": "VirtualMachine",
-            "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "spec": {
-                "runStrategy": run_strategy,
-                "template": {
-                    "metadata": {"labels": template_labels, "annotations": {"vm.kubevirt.io/flavor": "", "vm.kubevirt.io/os": inv.guest_os, "vm.kubevirt.io/workload": ""}},
-                    "spec": tspec
-                }
+        template_spec
+    }
+
+    /// A disk and a volume per attached claim; the first boots; RDM disks become SCSI LUNs when the
+    /// VM (else the Plan) says `rdmAsLun`.
+    fn target_disks(
+        &self,
+        plan: &Value,
+        inv: &InvVm,
+        claims: &[Value],
+    ) -> (Vec<Value>, Vec<Value>) {
+        let bus = if compatibility_mode(plan) {
+            "sata"
+        } else {
+            "virtio"
+        };
+        let attached = if self.misbehaves(inv, Misbehaviour::DiskCount) {
+            &claims[..claims.len().saturating_sub(1)]
+        } else {
+            claims
+        };
+        let rdm_as_lun = plan
+            .pointer("/spec/vms")
+            .and_then(Value::as_array)
+            .and_then(|vms| vms.iter().find(|v| s(v, "/id") == inv.id))
+            .and_then(|v| super::b(v, "/rdmAsLun"))
+            .or(super::b(plan, "/spec/rdmAsLun"))
+            .unwrap_or(false);
+        let lun_misbehaves = self.misbehaves(inv, Misbehaviour::Lun);
+        let (mut disks, mut volumes) = (Vec::new(), Vec::new());
+        for (i, claim) in attached.iter().enumerate() {
+            let volume = format!("vol-{i}");
+            let source_disk = s(
+                claim,
+                "/metadata/annotations/forklift.konveyor.io~1disk-index",
+            )
+            .parse::<usize>()
+            .ok()
+            .and_then(|index| inv.disks.get(index));
+            let mut disk = if rdm_as_lun && source_disk.is_some_and(|d| d.rdm) && !lun_misbehaves {
+                json!({"name": volume, "lun": {"bus": "scsi"}})
+            } else {
+                json!({"name": volume, "disk": {"bus": bus}})
+            };
+            if i == 0 {
+                disk["bootOrder"] = json!(1);
             }
-        });
-        let created = self
-            .store
-            .create(&registry::VIRTUAL_MACHINE, Some(&ns), object)
-            .map_err(|e| {
-                format!(
-                    "failed to create the VirtualMachine {ns}/{name}: {}",
-                    e.message
-                )
-            })?;
-        if wrong(Misbehaviour::Network) {
-            self.own_wrong_network(&created);
+            disks.push(disk);
+            volumes.push(
+                json!({"name": volume, "persistentVolumeClaim": {"claimName": meta(claim, "name")}}),
+            );
         }
-        // PVCs now belong to the VM; then the DataVolumes go.
-        for pvc in &pvcs {
-            let vm_owner = owner(&registry::VIRTUAL_MACHINE, &created, false);
+        (disks, volumes)
+    }
+
+    /// The source's identity (vSphere's UUID as serial, oVirt's id as UUID) and its boot loader.
+    fn target_firmware(&self, ctx: &PlanCtx, inv: &InvVm) -> Value {
+        let mut firmware = json!({});
+        let wrong_serial = self.misbehaves(inv, Misbehaviour::Serial);
+        match ctx.src_type.as_str() {
+            "vsphere" if wrong_serial => {
+                firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid))
+            }
+            "vsphere" => firmware["serial"] = json!(inv.uuid),
+            "ovirt" if wrong_serial => firmware["uuid"] = json!(misbehave::other_uuid(&inv.id)),
+            "ovirt" => firmware["uuid"] = json!(inv.id),
+            _ if wrong_serial => firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid)),
+            _ => {}
+        }
+        let efi = (inv.firmware == "efi") != self.misbehaves(inv, Misbehaviour::Firmware);
+        firmware["bootloader"] = if efi {
+            json!({"efi": {"secureBoot": false}})
+        } else {
+            json!({"bios": {}})
+        };
+        firmware
+    }
+
+    /// The claims now belong to the VM; then the DataVolumes go, and finished populator pods are
+    /// reaped after their grace.
+    fn hand_claims_to_vm(
+        &mut self,
+        created: &Value,
+        claims: &[Value],
+        disk_ns: &str,
+        claim_selector: &str,
+        migration: &Value,
+    ) {
+        for claim in claims {
+            let vm_owner = owner(&registry::VIRTUAL_MACHINE, created, false);
             let _ = self.store.modify(
                 &registry::PERSISTENT_VOLUME_CLAIM,
-                Some(&disk_ns),
-                meta(pvc, "name"),
+                Some(disk_ns),
+                meta(claim, "name"),
                 &Default::default(),
                 |o| {
                     o["metadata"]["ownerReferences"] = json!([vm_owner]);
@@ -980,12 +1168,12 @@ impl Controller {
                 },
             );
         }
-        for dv in self.list_labelled(&registry::DATA_VOLUME, &disk_ns, &sel) {
+        for dv in self.list_labelled(&registry::DATA_VOLUME, disk_ns, claim_selector) {
             self.delete_obj(&registry::DATA_VOLUME, &dv);
         }
         for pod in self.list_labelled(
             &registry::POD,
-            &disk_ns,
+            disk_ns,
             &format!("migration={}", meta(migration, "uid")),
         ) {
             if meta(&pod, "name").starts_with("populate-")
@@ -993,31 +1181,11 @@ impl Controller {
             {
                 self.pod_reaper.push((
                     Instant::now() + populate_pod_grace(self.opts.real(Duration::from_secs(5))),
-                    disk_ns.clone(),
+                    disk_ns.to_string(),
                     meta(&pod, "name").to_string(),
                 ));
             }
         }
-        // What the guest shows whenever it runs, now and after a restart.
-        self.guest_facts.insert(
-            meta(&created, "uid").to_string(),
-            GuestFacts {
-                addresses,
-                agent: inv.guest_agent && !wrong(Misbehaviour::GuestAgent),
-                guest_os: inv.guest_os.clone(),
-                avoid_selector: node_selector.filter(|_| wrong(Misbehaviour::NodeSelector)),
-            },
-        );
-        let _ = self.store.update_status(
-            &registry::VIRTUAL_MACHINE,
-            Some(&ns),
-            &name,
-            json!({"printableStatus": "Stopped", "runStrategy": run_strategy, "volumeSnapshotStatuses": []}),
-        );
-        if running {
-            self.start_vmi(&created)?;
-        }
-        Ok(())
     }
 
     /// After a VM succeeds MTV removes its helpers: hook Jobs and ConfigMaps, populator Secrets.
@@ -1448,6 +1616,64 @@ fn nested_virtualization_features(plan: &Value, vm: &Value, inv: &InvVm) -> Opti
         None => return None,
     };
     Some(json!([{"name": "vmx", "policy": policy}, {"name": "svm", "policy": policy}]))
+}
+
+/// What every disk of one VM shares when its copies are created.
+struct DiskCopySetup {
+    namespace: String,
+    /// The VM's labels (`migration`, `plan`, `vmID`), also the disks' annotations.
+    labels: Map<String, Value>,
+    template: Template,
+    /// Whether the template's name is a `generateName`.
+    generate: bool,
+    /// Copy offload is configured and the feature is on.
+    offload: bool,
+    /// The storage classes to pick a wrong one from, when the VM asks for a wrong class.
+    wrong_class: Option<Vec<String>>,
+    /// The VM asks for claims a GiB short of its disks.
+    short_disks: bool,
+    /// The Secret CDI's importer reads (empty when no DataVolume needs one).
+    importer_secret: String,
+}
+
+/// The claim one disk becomes.
+struct DiskTarget {
+    storage_class: String,
+    size: String,
+    volume_mode: String,
+    access_mode: String,
+    name: PvcName,
+    annotations: Map<String, Value>,
+}
+
+impl DiskTarget {
+    /// The PVC (or DataVolume `storage`) spec, with the populator as `dataSourceRef` if any.
+    fn pvc_spec(&self, data_source: Option<Value>) -> Value {
+        let mut spec = json!({
+            "accessModes": [self.access_mode],
+            "volumeMode": self.volume_mode,
+            "storageClassName": self.storage_class,
+            "resources": {"requests": {"storage": self.size}}
+        });
+        if let Some(data_source) = data_source {
+            spec["dataSourceRef"] = data_source;
+        }
+        spec
+    }
+}
+
+/// The migrated VM's interfaces and networks, and the addresses its guest shows on each network.
+#[derive(Default)]
+struct TargetNetworks {
+    interfaces: Vec<Value>,
+    networks: Vec<Value>,
+    addresses: BTreeMap<String, Vec<String>>,
+}
+
+/// `skipGuestConversion` with `useCompatibilityMode` (the default): SATA disks and e1000e NICs.
+fn compatibility_mode(plan: &Value) -> bool {
+    super::b(plan, "/spec/skipGuestConversion") == Some(true)
+        && super::b(plan, "/spec/useCompatibilityMode") != Some(false)
 }
 
 #[cfg(test)]
