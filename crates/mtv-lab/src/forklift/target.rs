@@ -782,7 +782,7 @@ impl Controller {
         } else {
             disk_ns.clone()
         };
-        let mut name = Self::target_name(vm, &s(vm, "/targetName").to_string());
+        let mut name = Self::target_name(vm, s(vm, "/targetName"));
         if self.misbehaves(inv, Misbehaviour::Name) {
             name.push_str("-lab");
         }
