@@ -83,6 +83,8 @@ pub struct LabServer {
     route_task: Option<JoinHandle<std::io::Result<()>>>,
     forklift: Option<crate::forklift::ForkliftHandle>,
     cdi: Option<crate::cdi::CdiHandle>,
+    /// The controller manager's ServiceAccount controller (`default` in every namespace).
+    service_accounts: Option<crate::controller_task::ControllerHandle>,
     source: Option<crate::source::SourceLab>,
     requests: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -167,6 +169,7 @@ impl LabServer {
         let cdi = options
             .forklift
             .then(|| crate::cdi::spawn_cdi(store.clone(), options.speed));
+        let service_accounts = auth::spawn_default_service_accounts(store.clone());
         let state = Arc::new(AppState {
             store: store.clone(),
             faults: faults.clone(),
@@ -206,6 +209,7 @@ impl LabServer {
             route_task,
             forklift,
             cdi,
+            service_accounts: Some(service_accounts),
             source,
             requests,
         })
@@ -301,6 +305,9 @@ impl LabServer {
         }
         if let Some(cdi) = self.cdi.take() {
             cdi.shutdown().await;
+        }
+        if let Some(service_accounts) = self.service_accounts.take() {
+            service_accounts.shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
         for task in [self.task.take(), self.route_task.take()]

@@ -858,3 +858,126 @@ assert 'unknown field "spec.ports[0].protocl"' in body["message"], body
     );
     f.lab.shutdown().await;
 }
+
+/// Polls kubectl until it succeeds (a controller's work, such as the `default` ServiceAccount, lands
+/// shortly after the write that causes it, on a cluster as in the lab).
+async fn kubectl_eventually(f: &Fixture, args: &[&str]) -> Option<String> {
+    let binary = f.kubectl.as_ref()?;
+    for _ in 0..100 {
+        let out = f.kubectl_run(binary, args, None).await;
+        if out.status.success() {
+            return Some(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("kubectl {args:?} never succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_get_a_default_service_account_and_impersonation_needs_the_verb() {
+    let f = Fixture::bare().await;
+    if f.kubectl.is_some() {
+        f.kubectl_ok(&["create", "namespace", "team-x"], None).await;
+        let sa = kubectl_eventually(&f, &["get", "sa", "default", "-n", "team-x", "-o", "name"])
+            .await
+            .unwrap();
+        assert_eq!(sa.trim(), "serviceaccount/default");
+        let whoami = f
+            .kubectl_ok(
+                &[
+                    "auth",
+                    "whoami",
+                    "--as=bob",
+                    "--as-group=devs",
+                    "-o",
+                    "json",
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        let review: serde_json::Value = serde_json::from_str(&whoami).unwrap();
+        assert_eq!(review["status"]["userInfo"]["username"], "bob", "{whoami}");
+        assert_eq!(
+            review["status"]["userInfo"]["groups"],
+            serde_json::json!(["devs", "system:authenticated"])
+        );
+        let refused = f
+            .kubectl_fails(&["get", "secrets", "-n", "default", "--as=bob"], None)
+            .await
+            .unwrap();
+        assert!(
+            refused.contains(r#"User "bob" cannot list resource "secrets" in API group "" in the namespace "default""#),
+            "{refused}"
+        );
+        f.kubectl_ok(&["create", "sa", "robot", "-n", "team-x"], None)
+            .await;
+        let token = f
+            .kubectl_ok(&["create", "token", "robot", "-n", "team-x"], None)
+            .await
+            .unwrap();
+        let token_flag = format!("--token={}", token.trim());
+        let refused = f
+            .kubectl_fails(
+                &[&token_flag, "--as=bob", "get", "pods", "-n", "team-x"],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(
+            refused.contains(r#"users "bob" is forbidden: User "system:serviceaccount:team-x:robot" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+            "{refused}"
+        );
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrole",
+                "impersonate-bob",
+                "--verb=impersonate",
+                "--resource=users",
+                "--resource-name=bob",
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrolebinding",
+                "robot-impersonates-bob",
+                "--clusterrole=impersonate-bob",
+                "--serviceaccount=team-x:robot",
+            ],
+            None,
+        )
+        .await;
+        let whoami = f
+            .kubectl_ok(&[&token_flag, "--as=bob", "auth", "whoami"], None)
+            .await
+            .unwrap();
+        assert!(whoami.contains("bob"), "{whoami}");
+        assert!(!whoami.contains("robot"), "{whoami}");
+        // bob, but not alice: resourceNames hold.
+        f.kubectl_fails(&[&token_flag, "--as=alice", "auth", "whoami"], None)
+            .await;
+    }
+    f.python(
+        r#"
+import time
+core.create_namespace({"metadata": {"name": "team-y"}})
+for _ in range(100):
+    names = [sa.metadata.name for sa in core.list_namespaced_service_account("team-y").items]
+    if names:
+        break
+    time.sleep(0.1)
+assert names == ["default"], names
+bob = client.ApiClient()
+bob.set_default_header("Impersonate-User", "bob")
+body = refused(403, lambda: client.CoreV1Api(bob).list_namespaced_secret("default"))
+assert body["message"] == 'secrets is forbidden: User "bob" cannot list resource "secrets" in API group "" in the namespace "default"', body
+review = client.AuthenticationV1Api(bob).create_self_subject_review({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+assert review.status.user_info.username == "bob", review
+"#,
+    );
+    f.lab.shutdown().await;
+}

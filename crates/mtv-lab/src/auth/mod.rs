@@ -3,6 +3,8 @@
 //! Roles, ClusterRoles and their bindings in the store, and the review kinds (TokenReview,
 //! SubjectAccessReview and friends) that let clients ask the same questions.
 
+mod default_service_accounts;
+mod impersonation;
 mod rbac;
 mod reviews;
 mod service_accounts;
@@ -22,6 +24,7 @@ use crate::error::ApiError;
 use crate::registry;
 use crate::store::Store;
 
+pub use default_service_accounts::{DEFAULT_SERVICE_ACCOUNT, spawn_default_service_accounts};
 pub use rbac::{Attributes, Decision, bootstrap_policy, request_attributes};
 pub use reviews::answer as answer_review;
 pub use service_accounts::{LegacyTokenSecrets, SERVICE_ACCOUNT_TOKEN_TYPE, token_request};
@@ -280,6 +283,11 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Ne
         Some(user) => user,
         None if is_public(&path) => return next.run(request).await,
         None => return status_response(&unauthorized()),
+    };
+    // `kubectl --as`: from here on the request is the impersonated user's, if the caller may.
+    let user = match impersonation::acting_user(&auth, user, request.headers()) {
+        Ok(user) => user,
+        Err(refused) => return status_response(&refused),
     };
     let attributes = request_attributes(request.method(), &path, request.uri().query());
     // The lab's own endpoints (`/lab/v1/...`) are for the admin only.
