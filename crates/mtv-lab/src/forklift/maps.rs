@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::conditions::{CRITICAL, Condition, Conditions, REQUIRED, WARN, ref_string};
 use super::inventory::{Inventory, Lookup};
-use super::{Controller, generation, meta, s};
+use super::{Controller, generation, meta, text_at};
 use crate::registry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,8 @@ impl Controller {
             .iter()
             .enumerate()
         {
-            let name = s(obj, &format!("/spec/provider/{role}/name"));
-            let pns = Some(s(obj, &format!("/spec/provider/{role}/namespace")))
+            let name = text_at(obj, &format!("/spec/provider/{role}/name"));
+            let pns = Some(text_at(obj, &format!("/spec/provider/{role}/namespace")))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(ns);
             let invalid = format!("{label}ProviderNotValid");
@@ -41,7 +41,7 @@ impl Controller {
             match self.store.get(&registry::PROVIDER, Some(pns), name) {
                 Err(_) => conds.set(Condition::new(&invalid, CRITICAL, "NotFound", &message)),
                 Ok(p) => {
-                    if *role == "destination" && s(&p, "/spec/type") != "openshift" {
+                    if *role == "destination" && text_at(&p, "/spec/type") != "openshift" {
                         conds.set(Condition::new(&invalid, CRITICAL, "TypeNotValid", &message));
                         continue;
                     }
@@ -76,21 +76,25 @@ impl Controller {
             .cloned()
             .unwrap_or_default();
         if let Some(src) = &src
-            && let Some(inv) = Inventory::of(&self.source, src)
+            && let Some(inventory) = Inventory::of(&self.source, src)
         {
             // pkg/controller/map/{network,storage}/validation.go validateSource: one condition type whose
             // later settings replace earlier ones (NotSet, then NotFound, then Ambiguous).
             let (mut not_set, mut not_found, mut ambiguous) = (false, Vec::new(), Vec::new());
             for entry in &entries {
                 let r = entry.get("source").cloned().unwrap_or(Value::Null);
-                let (id, name, typ) = (s(&r, "/id"), s(&r, "/name"), s(&r, "/type"));
+                let (id, name, typ) = (
+                    text_at(&r, "/id"),
+                    text_at(&r, "/name"),
+                    text_at(&r, "/type"),
+                );
                 if id.is_empty() && name.is_empty() && typ.is_empty() {
                     not_set = true;
                     continue;
                 }
                 let found = match kind {
-                    MapKind::Network => inv.find_network(&self.source, &self.store, &r),
-                    MapKind::Storage => inv.find_storage(&self.source, &self.store, &r),
+                    MapKind::Network => inventory.find_network(&self.source, &self.store, &r),
+                    MapKind::Storage => inventory.find_storage(&self.source, &self.store, &r),
                 };
                 match found {
                     Ok((rid, rname)) => {
@@ -104,11 +108,11 @@ impl Controller {
                     Err(Lookup::Ambiguous) => ambiguous.push(ref_string(typ, id, name)),
                 }
             }
-            let t = format!("Source{word}NotValid");
+            let condition_type = format!("Source{word}NotValid");
             let lower = word.to_lowercase();
             if not_set {
                 conds.set(Condition::new(
-                    &t,
+                    &condition_type,
                     CRITICAL,
                     "NotSet",
                     &format!("Source {lower}: either `ID` or `Name` required."),
@@ -116,14 +120,19 @@ impl Controller {
             }
             if !not_found.is_empty() {
                 conds.set(
-                    Condition::new(&t, WARN, "NotFound", &format!("Source {lower} not found."))
-                        .items(not_found),
+                    Condition::new(
+                        &condition_type,
+                        WARN,
+                        "NotFound",
+                        &format!("Source {lower} not found."),
+                    )
+                    .items(not_found),
                 );
             }
             if !ambiguous.is_empty() {
                 conds.set(
                     Condition::new(
-                        &t,
+                        &condition_type,
                         CRITICAL,
                         "Ambiguous",
                         &format!("Source {lower} has ambiguous ref."),
@@ -138,10 +147,10 @@ impl Controller {
             let d = entry.get("destination").cloned().unwrap_or(Value::Null);
             match kind {
                 MapKind::Network => {
-                    if s(&d, "/type") != "multus" {
+                    if text_at(&d, "/type") != "multus" {
                         continue;
                     }
-                    let (nns, nname) = (s(&d, "/namespace"), s(&d, "/name"));
+                    let (nns, nname) = (text_at(&d, "/namespace"), text_at(&d, "/name"));
                     if nns.is_empty() {
                         dst_ambiguous.push(nname.to_string());
                     } else if self
@@ -153,7 +162,7 @@ impl Controller {
                     }
                 }
                 MapKind::Storage => {
-                    let sc = s(&d, "/storageClass");
+                    let sc = text_at(&d, "/storageClass");
                     if self.store.get(&registry::STORAGE_CLASS, None, sc).is_err() {
                         dst_missing.push(sc.to_string());
                     }
@@ -162,7 +171,7 @@ impl Controller {
         }
         // validateDestination: NAD not found, then a NAD without namespace (the later one wins); a
         // storage class not found.
-        let t = format!("Destination{word}NotValid");
+        let condition_type = format!("Destination{word}NotValid");
         let (not_found, ambiguous) = match kind {
             MapKind::Network => (
                 "Destination network (NAD) not found.",
@@ -171,10 +180,15 @@ impl Controller {
             MapKind::Storage => ("Destination storage not valid.", ""),
         };
         if !dst_missing.is_empty() {
-            conds.set(Condition::new(&t, CRITICAL, "NotFound", not_found).items(dst_missing));
+            conds.set(
+                Condition::new(&condition_type, CRITICAL, "NotFound", not_found).items(dst_missing),
+            );
         }
         if !dst_ambiguous.is_empty() {
-            conds.set(Condition::new(&t, CRITICAL, "Ambiguous", ambiguous).items(dst_ambiguous));
+            conds.set(
+                Condition::new(&condition_type, CRITICAL, "Ambiguous", ambiguous)
+                    .items(dst_ambiguous),
+            );
         }
         if !conds.has_blocker() {
             let lower = word.to_lowercase();

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::conditions::{
     ADVISORY, CRITICAL, Condition, Conditions, REQUIRED, WARN, has as has_condition, parse,
 };
-use super::{Controller, generation, meta, s};
+use super::{Controller, generation, meta, text_at};
 use crate::registry;
 
 impl Controller {
@@ -19,8 +19,8 @@ impl Controller {
         let ns = meta(migration, "namespace").to_string();
         let uid = meta(migration, "uid").to_string();
         let mut conds = Conditions::default();
-        let plan_name = s(migration, "/spec/plan/name").to_string();
-        let plan_ns = Some(s(migration, "/spec/plan/namespace"))
+        let plan_name = text_at(migration, "/spec/plan/name").to_string();
+        let plan_ns = Some(text_at(migration, "/spec/plan/namespace"))
             .filter(|n| !n.is_empty())
             .unwrap_or(&ns)
             .to_string();
@@ -52,7 +52,7 @@ impl Controller {
             let owned = migration
                 .pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
-                .is_some_and(|o| o.iter().any(|r| s(r, "/uid") == meta(plan, "uid")));
+                .is_some_and(|o| o.iter().any(|r| text_at(r, "/uid") == meta(plan, "uid")));
             if !owned {
                 let reference = json!({"apiVersion": registry::PLAN.api_version(), "kind": "Plan", "name": meta(plan, "name"), "uid": meta(plan, "uid")});
                 let _ = self.store.modify(
@@ -77,7 +77,9 @@ impl Controller {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let index = history.iter().position(|h| s(h, "/migration/uid") == uid);
+            let index = history
+                .iter()
+                .position(|h| text_at(h, "/migration/uid") == uid);
             if index.is_none() && !has_condition(plan.pointer("/status/conditions"), "Ready") {
                 conds.set(Condition::new(
                     "PlanNotReady",
@@ -100,11 +102,12 @@ impl Controller {
                 .iter()
                 .filter(|c| {
                     !vms.iter().any(|v| {
-                        (!s(c, "/id").is_empty() && s(v, "/id") == s(c, "/id"))
-                            || (!s(c, "/name").is_empty() && s(v, "/name") == s(c, "/name"))
+                        (!text_at(c, "/id").is_empty() && text_at(v, "/id") == text_at(c, "/id"))
+                            || (!text_at(c, "/name").is_empty()
+                                && text_at(v, "/name") == text_at(c, "/name"))
                     })
                 })
-                .map(|c| super::ref_string("", s(c, "/id"), s(c, "/name")))
+                .map(|c| super::ref_string("", text_at(c, "/id"), text_at(c, "/name")))
                 .collect();
             if !unresolved.is_empty() {
                 conds.set(

@@ -13,7 +13,7 @@ use super::conditions::{
     ADVISORY, CRITICAL, Condition, Conditions, REQUIRED, WARN, has as has_condition, ref_string,
 };
 use super::inventory::{InvDisk, InvVm, Inventory, Lookup};
-use super::{Controller, controller_setting, meta, s};
+use super::{Controller, controller_setting, meta, text_at};
 use crate::registry;
 use crate::store::ListOptions;
 
@@ -24,7 +24,7 @@ pub(crate) struct PlanCtx {
     pub src: Value,
     pub dst: Value,
     pub src_type: String,
-    pub inv: Inventory,
+    pub inventory: Inventory,
     pub netmap: Value,
     pub storagemap: Value,
     pub warm: bool,
@@ -35,11 +35,11 @@ pub(crate) struct PlanCtx {
 
 impl PlanCtx {
     pub fn target_ns(&self) -> &str {
-        s(&self.plan, "/spec/targetNamespace")
+        text_at(&self.plan, "/spec/targetNamespace")
     }
 
     pub fn plan_type(&self) -> &str {
-        s(&self.plan, "/spec/type")
+        text_at(&self.plan, "/spec/type")
     }
 
     /// The StorageMap entry for a source disk.
@@ -57,7 +57,7 @@ impl PlanCtx {
             .cloned()
             .unwrap_or_default();
         entries.into_iter().find(|e| {
-            let (id, name) = (s(e, "/source/id"), s(e, "/source/name"));
+            let (id, name) = (text_at(e, "/source/id"), text_at(e, "/source/name"));
             let direct = (!id.is_empty() && id == disk.storage)
                 || (!name.is_empty()
                     && (name == disk.storage_name
@@ -65,9 +65,9 @@ impl PlanCtx {
                         || disk.file.rsplit('/').next() == Some(name)));
             direct
                 || refs.iter().any(|r| {
-                    s(r, "/id") == disk.storage
-                        && ((!id.is_empty() && (id == s(r, "/id")))
-                            || (!name.is_empty() && name == s(r, "/name")))
+                    text_at(r, "/id") == disk.storage
+                        && ((!id.is_empty() && (id == text_at(r, "/id")))
+                            || (!name.is_empty() && name == text_at(r, "/name")))
                 })
         })
     }
@@ -88,20 +88,20 @@ impl PlanCtx {
             .unwrap_or_default();
         let resolved = refs
             .iter()
-            .find(|r| s(r, "/id") == network || s(r, "/name") == network)
+            .find(|r| text_at(r, "/id") == network || text_at(r, "/name") == network)
             .cloned();
         entries.into_iter().find(|e| {
             let (id, name, typ) = (
-                s(e, "/source/id"),
-                s(e, "/source/name"),
-                s(e, "/source/type"),
+                text_at(e, "/source/id"),
+                text_at(e, "/source/name"),
+                text_at(e, "/source/type"),
             );
             (typ == "pod" && network == "pod")
                 || (!id.is_empty() && id == network)
                 || (!name.is_empty() && name == network)
                 || resolved.as_ref().is_some_and(|r| {
-                    (!id.is_empty() && id == s(r, "/id"))
-                        || (!name.is_empty() && name == s(r, "/name"))
+                    (!id.is_empty() && id == text_at(r, "/id"))
+                        || (!name.is_empty() && name == text_at(r, "/name"))
                 })
         })
     }
@@ -121,8 +121,8 @@ impl PlanCtx {
     pub fn pvc_template(&self, vm_spec: &Value, global: Option<String>) -> (String, bool) {
         let ocp = self.src_type == "openshift";
         let tpl = [
-            s(vm_spec, "/pvcNameTemplate"),
-            s(&self.plan, "/spec/pvcNameTemplate"),
+            text_at(vm_spec, "/pvcNameTemplate"),
+            text_at(&self.plan, "/spec/pvcNameTemplate"),
         ]
         .into_iter()
         .find(|t| !t.is_empty())
@@ -136,7 +136,8 @@ impl PlanCtx {
                 DEFAULT_PVC_TEMPLATE.to_string()
             }
         });
-        let generate = super::b(&self.plan, "/spec/pvcNameTemplateUseGenerateName").unwrap_or(!ocp);
+        let generate =
+            super::bool_at(&self.plan, "/spec/pvcNameTemplateUseGenerateName").unwrap_or(!ocp);
         (tpl, generate)
     }
 
@@ -207,9 +208,9 @@ impl PlanCtx {
 
 fn vm_ref_of(vm: &Value) -> (String, String, String) {
     (
-        s(vm, "/type").to_string(),
-        s(vm, "/id").to_string(),
-        s(vm, "/name").to_string(),
+        text_at(vm, "/type").to_string(),
+        text_at(vm, "/id").to_string(),
+        text_at(vm, "/name").to_string(),
     )
 }
 
@@ -239,15 +240,16 @@ impl Controller {
         let Some(inventory) = Inventory::of(&self.source, &source) else {
             return (conds, None);
         };
-        let src_type = s(&source, "/spec/type").to_string();
-        let warm = super::b(plan, "/spec/warm") == Some(true) || s(plan, "/spec/type") == "warm";
+        let src_type = text_at(&source, "/spec/type").to_string();
+        let warm = super::bool_at(plan, "/spec/warm") == Some(true)
+            || text_at(plan, "/spec/type") == "warm";
         let mut ctx = PlanCtx {
             plan: plan.clone(),
-            local_dest: s(&destination, "/spec/url").is_empty(),
+            local_dest: text_at(&destination, "/spec/url").is_empty(),
             src: source,
             dst: destination,
             src_type,
-            inv: inventory,
+            inventory,
             netmap: network_map,
             storagemap: storage_map.unwrap_or(Value::Null),
             warm,
@@ -258,7 +260,7 @@ impl Controller {
         self.validate_hooks(plan, Some(&ctx), &mut conds);
         self.validate_transfer_network(plan, &mut conds);
         // validateServiceAccount: the Plan's, else the ForkliftController's.
-        let service_account = Some(s(plan, "/spec/serviceAccount").to_string())
+        let service_account = Some(text_at(plan, "/spec/serviceAccount").to_string())
             .filter(|a| !a.is_empty())
             .or_else(|| {
                 self.setting("controller_migration_service_account")
@@ -282,7 +284,7 @@ impl Controller {
     /// named, exist and be Ready.
     fn resolve_maps(&self, plan: &Value, conds: &mut Conditions) -> [Option<Value>; 2] {
         let plan_namespace = meta(plan, "namespace");
-        let conversion_only = s(plan, "/spec/type") == "conversion";
+        let conversion_only = text_at(plan, "/spec/type") == "conversion";
         let mut maps = [None, None];
         for (slot, (key, resource, ref_condition, not_ready_condition, label)) in [
             (
@@ -306,8 +308,8 @@ impl Controller {
             if key == "storage" && conversion_only {
                 continue;
             }
-            let name = s(plan, &format!("/spec/map/{key}/name"));
-            let map_namespace = Some(s(plan, &format!("/spec/map/{key}/namespace")))
+            let name = text_at(plan, &format!("/spec/map/{key}/name"));
+            let map_namespace = Some(text_at(plan, &format!("/spec/map/{key}/namespace")))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(plan_namespace);
             if name.is_empty() {
@@ -403,7 +405,7 @@ impl Controller {
                 ctx.vms.push(None);
                 continue;
             }
-            let vm = match ctx.inv.find_vm(&self.source, &self.store, spec_vm) {
+            let vm = match ctx.inventory.find_vm(&self.source, &self.store, spec_vm) {
                 Err(Lookup::NotFound) => {
                     findings.add("VMNotFound", ref_string(&typ, &id, &name));
                     ctx.vms.push(None);
@@ -455,15 +457,18 @@ impl Controller {
             succeeded: status_vms
                 .iter()
                 .filter(|v| has_condition(v.get("conditions"), "Succeeded"))
-                .map(|v| s(v, "/id").to_string())
+                .map(|v| text_at(v, "/id").to_string())
                 .collect(),
-            in_status: status_vms.iter().map(|v| s(v, "/id").to_string()).collect(),
+            in_status: status_vms
+                .iter()
+                .map(|v| text_at(v, "/id").to_string())
+                .collect(),
             existing_target_names: existing_vms
                 .iter()
                 .map(|vm| meta(vm, "name").to_string())
                 .collect(),
             destination_macs: self.destination_macs(ctx),
-            preserve_ips: super::b(plan, "/spec/preserveStaticIPs") != Some(false),
+            preserve_ips: super::bool_at(plan, "/spec/preserveStaticIPs") != Some(false),
             conversion_only: ctx.plan_type() == "conversion",
             offload: ctx.offload(),
             global_pvc_template: self.setting(if ctx.src_type == "openshift" {
@@ -486,7 +491,7 @@ impl Controller {
             .map(|l| l.items)
             .unwrap_or_default()
             .iter()
-            .filter(|vm| s(vm, "/metadata/labels/plan") != plan_uid)
+            .filter(|vm| text_at(vm, "/metadata/labels/plan") != plan_uid)
             .flat_map(|vm| {
                 let owner = format!("{}/{}", meta(vm, "namespace"), meta(vm, "name"));
                 vm.pointer("/spec/template/spec/domain/devices/interfaces")
@@ -494,7 +499,12 @@ impl Controller {
                     .cloned()
                     .unwrap_or_default()
                     .into_iter()
-                    .map(move |interface| (s(&interface, "/macAddress").to_string(), owner.clone()))
+                    .map(move |interface| {
+                        (
+                            text_at(&interface, "/macAddress").to_string(),
+                            owner.clone(),
+                        )
+                    })
             })
             .filter(|(mac, _)| !mac.is_empty())
             .collect()
@@ -503,12 +513,12 @@ impl Controller {
     /// validateTransferNetwork: the NetworkAttachmentDefinition must exist, be reachable from the
     /// target namespace, and carry a usable `forklift.konveyor.io/route` annotation.
     fn validate_transfer_network(&self, plan: &Value, conds: &mut Conditions) {
-        let name = s(plan, "/spec/transferNetwork/name");
+        let name = text_at(plan, "/spec/transferNetwork/name");
         if name.is_empty() {
             return;
         }
-        let namespace = s(plan, "/spec/transferNetwork/namespace");
-        let target_namespace = s(plan, "/spec/targetNamespace");
+        let namespace = text_at(plan, "/spec/transferNetwork/namespace");
+        let target_namespace = text_at(plan, "/spec/targetNamespace");
         match self
             .store
             .get(&registry::NETWORK_ATTACHMENT_DEFINITION, Some(namespace), name)
@@ -556,10 +566,11 @@ impl Controller {
     /// plans; while the lab "validates" a new image, the advisory `ValidatingVDDK` stands.
     fn validate_vddk(&mut self, ctx: &PlanCtx, conds: &mut Conditions) {
         let plan = &ctx.plan;
-        let image = Some(s(&ctx.src, "/spec/settings/vddkInitImage").to_string())
+        let image = Some(text_at(&ctx.src, "/spec/settings/vddkInitImage").to_string())
             .filter(|i| !i.is_empty())
             .or_else(|| self.setting("vddk_image").filter(|i| !i.is_empty()));
-        let raw_copy = super::b(plan, "/spec/skipGuestConversion") == Some(true) && !ctx.offload();
+        let raw_copy =
+            super::bool_at(plan, "/spec/skipGuestConversion") == Some(true) && !ctx.offload();
         match image {
             None if ctx.warm => conds.set(Condition::new(
                 "VDDKInitImageUnavailable",
@@ -598,11 +609,11 @@ impl Controller {
         for (index, vm) in array(plan, "/spec/vms").iter().enumerate() {
             let vm_ref = resolved_ref_string(vm, ctx.and_then(|c| c.vms.get(index)));
             for h in array(vm, "/hooks") {
-                let step = s(&h, "/step");
+                let step = text_at(&h, "/step");
                 if step != "PreHook" && step != "PostHook" {
                     bad_steps.push(format!("VM: {vm_ref} step: {step}"));
                 }
-                let (hns, name) = (s(&h, "/hook/namespace"), s(&h, "/hook/name"));
+                let (hns, name) = (text_at(&h, "/hook/namespace"), text_at(&h, "/hook/name"));
                 if name.is_empty() {
                     not_set.push(format!("VM: {vm_ref}"));
                     continue;
@@ -618,7 +629,7 @@ impl Controller {
                 if !has_condition(hook.pointer("/status/conditions"), "Ready") {
                     not_ready.push(described.clone());
                 }
-                let sa = s(&hook, "/spec/serviceAccount");
+                let sa = text_at(&hook, "/spec/serviceAccount");
                 let aap = hook.pointer("/spec/aap").is_some_and(|a| !a.is_null());
                 if !sa.is_empty()
                     && !aap
@@ -670,7 +681,7 @@ impl Controller {
     /// validation.go validateServiceAccount: the account must exist in the target namespace, and in the
     /// plan namespace too when a hook runs a pod there.
     fn validate_service_account(&self, plan: &Value, sa: &str, conds: &mut Conditions) {
-        let target_ns = s(plan, "/spec/targetNamespace");
+        let target_ns = text_at(plan, "/spec/targetNamespace");
         let exists = |ns: &str| {
             self.store
                 .get(&registry::SERVICE_ACCOUNT, Some(ns), sa)
@@ -707,14 +718,14 @@ impl Controller {
                 self.store
                     .get(
                         &registry::HOOK,
-                        Some(s(&h, "/hook/namespace")),
-                        s(&h, "/hook/name"),
+                        Some(text_at(&h, "/hook/namespace")),
+                        text_at(&h, "/hook/name"),
                     )
                     .ok()
             })
             .any(|hook| {
                 hook.pointer("/spec/aap").is_none_or(Value::is_null)
-                    && !s(&hook, "/spec/image").trim().is_empty()
+                    && !text_at(&hook, "/spec/image").trim().is_empty()
             })
     }
 
@@ -760,9 +771,13 @@ fn resolved_ref_string(spec_vm: &Value, resolved: Option<&Option<InvVm>>) -> Str
 /// `default` namespace.
 fn network_map_checks(plan: &Value, src: &Value, netmap: &Value, conds: &mut Conditions) {
     let pairs = array(netmap, "/spec/map");
-    let preserves_ips = matches!(s(src, "/spec/type"), "vsphere" | "hyperv")
-        && super::b(plan, "/spec/preserveStaticIPs") != Some(false);
-    if preserves_ips && pairs.iter().any(|p| s(p, "/destination/type") == "pod") {
+    let preserves_ips = matches!(text_at(src, "/spec/type"), "vsphere" | "hyperv")
+        && super::bool_at(plan, "/spec/preserveStaticIPs") != Some(false);
+    if preserves_ips
+        && pairs
+            .iter()
+            .any(|p| text_at(p, "/destination/type") == "pod")
+    {
         conds.set(Condition::new(
             "NetMapPreservingIPsOnPodNetwork",
             WARN,
@@ -770,14 +785,14 @@ fn network_map_checks(plan: &Value, src: &Value, netmap: &Value, conds: &mut Con
             "Your migration plan preserves the static IPs of VMs and uses Pod Networking target network mapping. This combination isn't supported, because VM IPs aren't preserved in Pod Networking migrations.",
         ));
     }
-    let target_ns = s(plan, "/spec/targetNamespace");
+    let target_ns = text_at(plan, "/spec/targetNamespace");
     if let Some(pair) = pairs.iter().find(|p| {
-        let nns = s(p, "/destination/namespace");
-        s(p, "/destination/type") == "multus" && nns != target_ns && nns != "default"
+        let nns = text_at(p, "/destination/namespace");
+        text_at(p, "/destination/type") == "multus" && nns != target_ns && nns != "default"
     }) {
         let (nns, nname) = (
-            s(pair, "/destination/namespace"),
-            s(pair, "/destination/name"),
+            text_at(pair, "/destination/namespace"),
+            text_at(pair, "/destination/name"),
         );
         conds.set(Condition::new(
             "NetMapDestinationNADNotValid",
@@ -808,7 +823,7 @@ pub(crate) fn ready_condition(conds: &Conditions, waiting: usize, limit: u64) ->
 
 /// The target namespace must be set and a DNS-1123 subdomain.
 fn validate_target_namespace(plan: &Value, conds: &mut Conditions) {
-    let target_namespace = s(plan, "/spec/targetNamespace");
+    let target_namespace = text_at(plan, "/spec/targetNamespace");
     let reason = if target_namespace.is_empty() {
         "NotSet"
     } else if !is_dns1123_subdomain(target_namespace) {
@@ -1005,7 +1020,7 @@ fn check_vm_identity(
         findings.add("DuplicateVM", vm_ref.to_string());
         findings.duplicate_reason = Some(("NotUnique", "Duplicate (source) VM."));
     }
-    let target_name = s(spec_vm, "/targetName");
+    let target_name = text_at(spec_vm, "/targetName");
     if !target_name.is_empty() {
         if !is_dns1123_subdomain(target_name) {
             findings.add("NotValid", vm_ref.to_string());
@@ -1081,7 +1096,7 @@ fn check_vm_networks(
                 findings.add("VMNetworksNotMapped", vm_ref.to_string());
                 break;
             }
-            Some(entry) if s(&entry, "/destination/type") == "pod" => pod_nics += 1,
+            Some(entry) if text_at(&entry, "/destination/type") == "pod" => pod_nics += 1,
             Some(_) => {}
         }
     }

@@ -15,7 +15,7 @@ use super::inventory::{InvDisk, InvVm};
 use super::kubevirt::{AddressLeases, GuestFacts};
 use super::misbehave;
 use super::plan::PlanCtx;
-use super::{Controller, controller_setting, meta, s};
+use super::{Controller, controller_setting, meta, text_at};
 use crate::clock;
 use crate::faults::Misbehaviour;
 use crate::random;
@@ -128,17 +128,17 @@ impl Controller {
         &self,
         ctx: &PlanCtx,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         spec_vm: &Value,
     ) {
-        if !s(spec_vm, "/targetName").is_empty() || is_dns1123_subdomain(&inv.name) {
+        if !text_at(spec_vm, "/targetName").is_empty() || is_dns1123_subdomain(&inventory_vm.name) {
             return;
         }
-        if !s(vm, "/newName").is_empty() {
+        if !text_at(vm, "/newName").is_empty() {
             return;
         }
         let mut rnd = || random::name_suffix(4);
-        let mut name = forklift_target_vm_name(&inv.name, &mut rnd);
+        let mut name = forklift_target_vm_name(&inventory_vm.name, &mut rnd);
         let taken = self
             .store
             .get(&registry::VIRTUAL_MACHINE, Some(ctx.target_ns()), &name)
@@ -149,8 +149,8 @@ impl Controller {
                 .and_then(Value::as_array)
                 .is_some_and(|vms| {
                     vms.iter().any(|o| {
-                        s(o, "/id") != inv.id
-                            && (s(o, "/newName") == name || s(o, "/targetName") == name)
+                        text_at(o, "/id") != inventory_vm.id
+                            && (text_at(o, "/newName") == name || text_at(o, "/targetName") == name)
                     })
                 });
         if taken {
@@ -162,10 +162,10 @@ impl Controller {
     /// The name the target VM gets.
     fn target_name(vm: &Value, spec_vm_target: &str) -> String {
         [
-            s(vm, "/newName"),
+            text_at(vm, "/newName"),
             spec_vm_target,
-            s(vm, "/targetName"),
-            s(vm, "/name"),
+            text_at(vm, "/targetName"),
+            text_at(vm, "/name"),
         ]
         .into_iter()
         .find(|n| !n.is_empty())
@@ -180,21 +180,29 @@ impl Controller {
         ctx: &PlanCtx,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         spec_vm: &Value,
     ) -> Result<(), String> {
         let _ = vm;
-        let setup = self.disk_copy_setup(plan, ctx, migration, inv, spec_vm)?;
+        let setup = self.disk_copy_setup(plan, ctx, migration, inventory_vm, spec_vm)?;
         if setup.offload {
             self.create_populator_plan_secret(plan, ctx, &setup);
         }
-        for (index, disk) in inv.disks.iter().enumerate() {
+        for (index, disk) in inventory_vm.disks.iter().enumerate() {
             let entry = ctx.storage_entry(disk).unwrap_or(Value::Null);
-            let target = self.disk_target(ctx, inv, &setup, &entry, disk, index)?;
+            let target = self.disk_target(ctx, inventory_vm, &setup, &entry, disk, index)?;
             match entry.pointer("/offloadPlugin/vsphereXcopyConfig") {
-                Some(plugin) if setup.offload => self
-                    .create_xcopy_disk(ctx, migration, inv, &setup, &target, plugin, disk, index)?,
-                _ => self.create_cdi_disk(ctx, inv, &setup, &target, disk)?,
+                Some(plugin) if setup.offload => self.create_xcopy_disk(
+                    ctx,
+                    migration,
+                    inventory_vm,
+                    &setup,
+                    &target,
+                    plugin,
+                    disk,
+                    index,
+                )?,
+                _ => self.create_cdi_disk(ctx, inventory_vm, &setup, &target, disk)?,
             }
         }
         Ok(())
@@ -207,10 +215,10 @@ impl Controller {
         plan: &Value,
         ctx: &PlanCtx,
         migration: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         spec_vm: &Value,
     ) -> Result<DiskCopySetup, String> {
-        let labels = Self::vm_labels(plan, migration, &inv.id);
+        let labels = Self::vm_labels(plan, migration, &inventory_vm.id);
         let global = controller_setting(
             &self.store,
             &self.opts.mtv_namespace,
@@ -221,7 +229,7 @@ impl Controller {
             },
         );
         let (mut template, generate) = ctx.pvc_template(spec_vm, global);
-        if self.misbehaves(inv, Misbehaviour::PvcName) {
+        if self.misbehaves(inventory_vm, Misbehaviour::PvcName) {
             template = if ctx.src_type == "openshift" {
                 DEFAULT_OCP_PVC_TEMPLATE
             } else {
@@ -239,7 +247,7 @@ impl Controller {
         .as_deref()
             != Some("false");
         let offload = ctx.offload() && feature_offload;
-        let wrong_class = self.misbehaves(inv, Misbehaviour::StorageClass);
+        let wrong_class = self.misbehaves(inventory_vm, Misbehaviour::StorageClass);
         let existing_classes = if wrong_class {
             self.store
                 .list(&registry::STORAGE_CLASS, None, &ListOptions::default())
@@ -255,14 +263,14 @@ impl Controller {
         };
         // The credentials Secret CDI's importer reads, one per VM (kubevirt.go DataVolumes/ensureSecret).
         let needs_data_volume = !offload
-            || inv.disks.iter().any(|d| {
+            || inventory_vm.disks.iter().any(|d| {
                 ctx.storage_entry(d)
                     .and_then(|e| e.pointer("/offloadPlugin/vsphereXcopyConfig").cloned())
                     .is_none()
             });
         let importer_secret =
             if needs_data_volume && matches!(ctx.src_type.as_str(), "vsphere" | "ovirt") {
-                self.ensure_dv_secret(plan, ctx, &labels, inv)?
+                self.ensure_dv_secret(plan, ctx, &labels, inventory_vm)?
             } else {
                 String::new()
             };
@@ -273,7 +281,7 @@ impl Controller {
             generate,
             offload,
             wrong_class: wrong_class.then_some(existing_classes),
-            short_disks: self.misbehaves(inv, Misbehaviour::DiskSize),
+            short_disks: self.misbehaves(inventory_vm, Misbehaviour::DiskSize),
             importer_secret,
         })
     }
@@ -287,7 +295,7 @@ impl Controller {
             Some(&setup.namespace),
             json!({"metadata": {"generateName": format!("{}-", meta(plan, "name")), "labels": secret_labels},
                    "type": "Opaque",
-                   "stringData": {"GOVMOMI_HOSTNAME": super::provider::host_of(s(&ctx.src, "/spec/url"))}}),
+                   "stringData": {"GOVMOMI_HOSTNAME": super::provider::host_of(text_at(&ctx.src, "/spec/url"))}}),
         );
     }
 
@@ -295,13 +303,13 @@ impl Controller {
     fn disk_target(
         &self,
         ctx: &PlanCtx,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         setup: &DiskCopySetup,
         entry: &Value,
         disk: &InvDisk,
         index: usize,
     ) -> Result<DiskTarget, String> {
-        let mut storage_class = Some(s(entry, "/destination/storageClass"))
+        let mut storage_class = Some(text_at(entry, "/destination/storageClass"))
             .filter(|x| !x.is_empty())
             .unwrap_or("lab-ceph-rbd")
             .to_string();
@@ -315,7 +323,7 @@ impl Controller {
         };
         let name = render_pvc_name(
             &setup.template,
-            &ctx.pvc_data(inv, index),
+            &ctx.pvc_data(inventory_vm, index),
             setup.generate && !setup.offload,
         )
         .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
@@ -328,11 +336,11 @@ impl Controller {
         Ok(DiskTarget {
             storage_class,
             size,
-            volume_mode: Some(s(entry, "/destination/volumeMode"))
+            volume_mode: Some(text_at(entry, "/destination/volumeMode"))
                 .filter(|x| !x.is_empty())
                 .unwrap_or("Filesystem")
                 .to_string(),
-            access_mode: Some(s(entry, "/destination/accessMode"))
+            access_mode: Some(text_at(entry, "/destination/accessMode"))
                 .filter(|x| !x.is_empty())
                 .unwrap_or("ReadWriteOnce")
                 .to_string(),
@@ -348,7 +356,7 @@ impl Controller {
         &self,
         ctx: &PlanCtx,
         migration: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         setup: &DiskCopySetup,
         target: &DiskTarget,
         plugin: &Value,
@@ -361,24 +369,28 @@ impl Controller {
         };
         let name = format!(
             "{base}-{}",
-            deterministic_suffix(&format!("{}/{}/{index}", meta(migration, "uid"), inv.id))
+            deterministic_suffix(&format!(
+                "{}/{}/{index}",
+                meta(migration, "uid"),
+                inventory_vm.id
+            ))
         );
-        let vendor = s(plugin, "/storageVendorProduct").to_string();
-        let disk_secret = format!("{}-{index}", s(plugin, "/secretRef"));
-        self.create_xcopy_disk_secret(ctx, setup, s(plugin, "/secretRef"), &disk_secret);
+        let vendor = text_at(plugin, "/storageVendorProduct").to_string();
+        let disk_secret = format!("{}-{index}", text_at(plugin, "/secretRef"));
+        self.create_xcopy_disk_secret(ctx, setup, text_at(plugin, "/secretRef"), &disk_secret);
         let populator = self
             .store
             .create(
                 &registry::XCOPY_POPULATOR,
                 Some(namespace),
                 json!({"metadata": {"name": name, "labels": setup.labels},
-                       "spec": {"vmId": inv.id, "vmdkPath": disk.file, "secretName": disk_secret, "storageVendorProduct": vendor}}),
+                       "spec": {"vmId": inventory_vm.id, "vmdkPath": disk.file, "secretName": disk_secret, "storageVendorProduct": vendor}}),
             )
             .map_err(|e| format!("failed to create the volume populator: {}", e.message))?;
-        let host = if inv.host.is_empty() {
+        let host = if inventory_vm.host.is_empty() {
             "esxi-host".to_string()
         } else {
-            inv.host.clone()
+            inventory_vm.host.clone()
         };
         let mut pvc_labels = setup.labels.clone();
         let vmdk_label: String = disk
@@ -434,7 +446,7 @@ impl Controller {
             .get(
                 &registry::SECRET,
                 provider_namespace,
-                s(&ctx.src, "/spec/secret/name"),
+                text_at(&ctx.src, "/spec/secret/name"),
             )
             .map(|x| super::provider::secret_values(&x))
             .unwrap_or_default();
@@ -448,7 +460,7 @@ impl Controller {
             .collect();
         merged.insert(
             "GOVMOMI_HOSTNAME".into(),
-            json!(super::provider::host_of(s(&ctx.src, "/spec/url"))),
+            json!(super::provider::host_of(text_at(&ctx.src, "/spec/url"))),
         );
         for (key, from) in [
             ("GOVMOMI_USERNAME", "user"),
@@ -462,7 +474,7 @@ impl Controller {
         merged.insert(
             "ESXI_CLONE_METHOD".into(),
             json!(
-                Some(s(&ctx.src, "/spec/settings/esxiCloneMethod"))
+                Some(text_at(&ctx.src, "/spec/settings/esxiCloneMethod"))
                     .filter(|m| !m.is_empty())
                     .unwrap_or("vib")
             ),
@@ -527,7 +539,7 @@ impl Controller {
     fn create_cdi_disk(
         &self,
         ctx: &PlanCtx,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         setup: &DiskCopySetup,
         target: &DiskTarget,
         disk: &InvDisk,
@@ -549,11 +561,11 @@ impl Controller {
         }
         let source = match ctx.src_type.as_str() {
             "vsphere" => {
-                json!({"vddk": {"backingFile": disk.file, "url": s(&ctx.src, "/spec/url"), "uuid": inv.uuid, "thumbprint": s(&ctx.src, "/status/fingerprint"), "secretRef": setup.importer_secret}})
+                json!({"vddk": {"backingFile": disk.file, "url": text_at(&ctx.src, "/spec/url"), "uuid": inventory_vm.uuid, "thumbprint": text_at(&ctx.src, "/status/fingerprint"), "secretRef": setup.importer_secret}})
             }
-            "openshift" => json!({"pvc": {"namespace": inv.namespace, "name": disk.file}}),
+            "openshift" => json!({"pvc": {"namespace": inventory_vm.namespace, "name": disk.file}}),
             "ovirt" => {
-                json!({"imageio": {"url": s(&ctx.src, "/spec/url"), "diskId": disk.file, "secretRef": setup.importer_secret}})
+                json!({"imageio": {"url": text_at(&ctx.src, "/spec/url"), "diskId": disk.file, "secretRef": setup.importer_secret}})
             }
             _ => json!({"blank": {}}),
         };
@@ -600,7 +612,7 @@ impl Controller {
         plan: &Value,
         ctx: &PlanCtx,
         labels: &Map<String, Value>,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
     ) -> Result<String, String> {
         let mut secret_labels = labels.clone();
         secret_labels.insert("isDV".into(), json!("true"));
@@ -620,7 +632,7 @@ impl Controller {
             .get(
                 &registry::SECRET,
                 Some(meta(&ctx.src, "namespace")),
-                s(&ctx.src, "/spec/secret/name"),
+                text_at(&ctx.src, "/spec/secret/name"),
             )
             .map(|x| super::provider::secret_values(&x))
             .unwrap_or_default();
@@ -630,7 +642,7 @@ impl Controller {
             .create(
                 &registry::SECRET,
                 Some(ctx.target_ns()),
-                json!({"metadata": {"generateName": format!("{}-{}-", meta(plan, "name"), inv.id), "labels": secret_labels},
+                json!({"metadata": {"generateName": format!("{}-{}-", meta(plan, "name"), inventory_vm.id), "labels": secret_labels},
                        "type": "Opaque",
                        "stringData": {"accessKeyId": value("user"), "secretKey": value("password")}}),
             )
@@ -643,13 +655,17 @@ impl Controller {
         &mut self,
         ctx: &PlanCtx,
         migration: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         it: &super::exec::Itinerary,
         fraction: f64,
         done: bool,
     ) {
         let ns = ctx.target_ns().to_string();
-        let sel = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
+        let sel = format!(
+            "migration={},vmID={}",
+            meta(migration, "uid"),
+            inventory_vm.id
+        );
         for dv in self.list_labelled(&registry::DATA_VOLUME, &ns, &sel) {
             let status = if done {
                 json!({"phase": "Succeeded", "progress": "100.0%", "conditions": [{"type": "Ready", "status": "True", "reason": ""}, {"type": "Bound", "status": "True", "reason": "Bound"}, {"type": "Running", "status": "False", "reason": "Completed"}]})
@@ -666,20 +682,20 @@ impl Controller {
             }
         }
         let pvcs = self.list_labelled(&registry::PERSISTENT_VOLUME_CLAIM, &ns, &sel);
-        let xcopy_hidden = it.offload && self.misbehaves(inv, Misbehaviour::Xcopy);
+        let xcopy_hidden = it.offload && self.misbehaves(inventory_vm, Misbehaviour::Xcopy);
         for pvc in &pvcs {
             let name = meta(pvc, "name").to_string();
-            let index: usize = s(
+            let index: usize = text_at(
                 pvc,
                 "/metadata/annotations/forklift.konveyor.io~1disk-index",
             )
             .parse()
             .unwrap_or(0);
-            let disk = inv.disks.get(index);
+            let disk = inventory_vm.disks.get(index);
             let bound =
-                done || s(pvc, "/status/phase") == "Bound" || (!it.offload && fraction > 0.0);
-            if bound && s(pvc, "/status/phase") != "Bound" {
-                let cap = s(pvc, "/spec/resources/requests/storage").to_string();
+                done || text_at(pvc, "/status/phase") == "Bound" || (!it.offload && fraction > 0.0);
+            if bound && text_at(pvc, "/status/phase") != "Bound" {
+                let cap = text_at(pvc, "/spec/resources/requests/storage").to_string();
                 let _ = self.store.update_status(
                     &registry::PERSISTENT_VOLUME_CLAIM,
                     Some(&ns),
@@ -691,11 +707,11 @@ impl Controller {
                 continue;
             }
             let Some(disk) = disk else { continue };
-            let xcopy = disk.xcopy && !inv.has_snapshots && !xcopy_hidden;
+            let xcopy = disk.xcopy && !inventory_vm.has_snapshots && !xcopy_hidden;
             let bytes = (disk.capacity_mib as f64 * 1024.0 * 1024.0 * fraction) as u64;
             let mut status = json!({
                 "progress": bytes.to_string(),
-                "storageVendor": s(&self.store.get(&registry::XCOPY_POPULATOR, Some(&ns), &name).unwrap_or_default(), "/spec/storageVendorProduct"),
+                "storageVendor": text_at(&self.store.get(&registry::XCOPY_POPULATOR, Some(&ns), &name).unwrap_or_default(), "/spec/storageVendorProduct"),
                 "cloneMethod": "vib",
                 "storageProtocol": "iSCSI",
             });
@@ -712,7 +728,7 @@ impl Controller {
                 .update_status(&registry::XCOPY_POPULATOR, Some(&ns), &name, status);
             let pod_name = format!("populate-{}", meta(pvc, "uid"));
             if let Ok(pod) = self.store.get(&registry::POD, Some(&ns), &pod_name) {
-                let mut log = s(
+                let mut log = text_at(
                     &pod,
                     &format!(
                         "/metadata/annotations/{}",
@@ -773,35 +789,40 @@ impl Controller {
         ctx: &PlanCtx,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
     ) -> Result<(), String> {
         let disk_ns = ctx.target_ns().to_string();
         // The VM's disks stay in the target namespace whatever namespace the VM itself lands in.
-        let ns = if self.misbehaves(inv, Misbehaviour::Namespace) {
+        let ns = if self.misbehaves(inventory_vm, Misbehaviour::Namespace) {
             meta(plan, "namespace").to_string()
         } else {
             disk_ns.clone()
         };
-        let mut name = Self::target_name(vm, s(vm, "/targetName"));
-        if self.misbehaves(inv, Misbehaviour::Name) {
+        let mut name = Self::target_name(vm, text_at(vm, "/targetName"));
+        if self.misbehaves(inventory_vm, Misbehaviour::Name) {
             name.push_str("-lab");
         }
-        let running = self.target_running(plan, vm, inv);
+        let running = self.target_running(plan, vm, inventory_vm);
         let run_strategy = if running { "Always" } else { "Halted" };
-        let networks = self.target_networks(plan, ctx, inv, &ns);
-        let claim_selector = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
+        let networks = self.target_networks(plan, ctx, inventory_vm, &ns);
+        let claim_selector = format!(
+            "migration={},vmID={}",
+            meta(migration, "uid"),
+            inventory_vm.id
+        );
         let claims = self.target_claims(&disk_ns, &claim_selector);
-        let template_spec = self.target_template_spec(plan, ctx, vm, inv, &claims, &networks);
+        let template_spec =
+            self.target_template_spec(plan, ctx, vm, inventory_vm, &claims, &networks);
         let object = json!({
             "apiVersion": "kubevirt.io/v1",
             "kind": "VirtualMachine",
-            "metadata": {"name": name, "labels": self.target_labels(plan, ctx, migration, inv),
-                         "annotations": self.target_annotations(ctx, vm, inv)},
+            "metadata": {"name": name, "labels": self.target_labels(plan, ctx, migration, inventory_vm),
+                         "annotations": self.target_annotations(ctx, vm, inventory_vm)},
             "spec": {
                 "runStrategy": run_strategy,
                 "template": {
-                    "metadata": {"labels": self.target_template_labels(plan, inv, &name),
-                                 "annotations": {"vm.kubevirt.io/flavor": "", "vm.kubevirt.io/os": inv.guest_os, "vm.kubevirt.io/workload": ""}},
+                    "metadata": {"labels": self.target_template_labels(plan, inventory_vm, &name),
+                                 "annotations": {"vm.kubevirt.io/flavor": "", "vm.kubevirt.io/os": inventory_vm.guest_os, "vm.kubevirt.io/workload": ""}},
                     "spec": template_spec
                 }
             }
@@ -815,7 +836,7 @@ impl Controller {
                     e.message
                 )
             })?;
-        if self.misbehaves(inv, Misbehaviour::Network) {
+        if self.misbehaves(inventory_vm, Misbehaviour::Network) {
             self.own_wrong_network(&created);
         }
         self.hand_claims_to_vm(&created, &claims, &disk_ns, &claim_selector, migration);
@@ -828,10 +849,11 @@ impl Controller {
             meta(&created, "uid").to_string(),
             GuestFacts {
                 addresses: networks.addresses,
-                agent: inv.guest_agent && !self.misbehaves(inv, Misbehaviour::GuestAgent),
-                guest_os: inv.guest_os.clone(),
+                agent: inventory_vm.guest_agent
+                    && !self.misbehaves(inventory_vm, Misbehaviour::GuestAgent),
+                guest_os: inventory_vm.guest_os.clone(),
                 avoid_selector: node_selector
-                    .filter(|_| self.misbehaves(inv, Misbehaviour::NodeSelector)),
+                    .filter(|_| self.misbehaves(inventory_vm, Misbehaviour::NodeSelector)),
             },
         );
         let _ = self.store.update_status(
@@ -853,11 +875,11 @@ impl Controller {
         plan: &Value,
         ctx: &PlanCtx,
         migration: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
     ) -> Map<String, Value> {
-        let mut labels = Self::vm_labels(plan, migration, &inv.id);
+        let mut labels = Self::vm_labels(plan, migration, &inventory_vm.id);
         labels.insert("resource".into(), json!("vm-config"));
-        let skip_conversion = super::b(plan, "/spec/skipGuestConversion") == Some(true);
+        let skip_conversion = super::bool_at(plan, "/spec/skipGuestConversion") == Some(true);
         if matches!(ctx.src_type.as_str(), "vsphere" | "ova" | "hyperv" | "ec2") {
             labels.insert(
                 "guestConverted".into(),
@@ -868,15 +890,20 @@ impl Controller {
     }
 
     /// The original name and id of a renamed VM, and the guest's files.
-    fn target_annotations(&self, ctx: &PlanCtx, vm: &Value, inv: &InvVm) -> Map<String, Value> {
+    fn target_annotations(
+        &self,
+        ctx: &PlanCtx,
+        vm: &Value,
+        inventory_vm: &InvVm,
+    ) -> Map<String, Value> {
         let mut annotations = Map::new();
-        if !s(vm, "/newName").is_empty() {
-            annotations.insert("openshift.io/display-name".into(), json!(inv.name));
-            annotations.insert("original-ID".into(), json!(inv.id));
+        if !text_at(vm, "/newName").is_empty() {
+            annotations.insert("openshift.io/display-name".into(), json!(inventory_vm.name));
+            annotations.insert("original-ID".into(), json!(inventory_vm.id));
         }
         // The guest's files travel with its disks: the migrated VM shows what the source guest held.
-        if let super::inventory::Inventory::Lab { name: source, .. } = &ctx.inv
-            && let Ok(source_vm) = self.source.vm(source, &inv.id)
+        if let super::inventory::Inventory::Lab { name: source, .. } = &ctx.inventory
+            && let Ok(source_vm) = self.source.vm(source, &inventory_vm.id)
             && let Some(files) =
                 crate::source::guest::guest_files_annotation(&source_vm.guest_files)
         {
@@ -889,8 +916,13 @@ impl Controller {
     }
 
     /// The Plan's `targetLabels` and `app: <name>` on the VM's pods.
-    fn target_template_labels(&self, plan: &Value, inv: &InvVm, name: &str) -> Map<String, Value> {
-        let mut template_labels = if self.misbehaves(inv, Misbehaviour::Labels) {
+    fn target_template_labels(
+        &self,
+        plan: &Value,
+        inventory_vm: &InvVm,
+        name: &str,
+    ) -> Map<String, Value> {
+        let mut template_labels = if self.misbehaves(inventory_vm, Misbehaviour::Labels) {
             Map::new()
         } else {
             plan.pointer("/spec/targetLabels")
@@ -904,23 +936,26 @@ impl Controller {
 
     /// Whether the migrated VM starts: the VM's or the Plan's `targetPowerState`, else the source's
     /// power state; Windows guests that must finish their first-boot reboots are started anyway.
-    fn target_running(&self, plan: &Value, vm: &Value, inv: &InvVm) -> bool {
-        let power = Some(s(vm, "/targetPowerState"))
+    fn target_running(&self, plan: &Value, vm: &Value, inventory_vm: &InvVm) -> bool {
+        let power = Some(text_at(vm, "/targetPowerState"))
             .filter(|p| !p.is_empty())
-            .unwrap_or(s(plan, "/spec/targetPowerState"));
+            .unwrap_or(text_at(plan, "/spec/targetPowerState"));
         let running = match power {
             "on" => true,
             "off" => false,
             _ => {
-                s(vm, "/restorePowerState") == "On"
-                    || (vm.get("restorePowerState").is_none() && inv.powered_on)
+                text_at(vm, "/restorePowerState") == "On"
+                    || (vm.get("restorePowerState").is_none() && inventory_vm.powered_on)
             }
         };
         let reboots = vm
             .get("pipeline")
             .and_then(Value::as_array)
-            .is_some_and(|p| p.iter().any(|st| s(st, "/name") == "WaitForGuestReboots"));
-        (running || reboots) && !self.misbehaves(inv, Misbehaviour::Power)
+            .is_some_and(|p| {
+                p.iter()
+                    .any(|st| text_at(st, "/name") == "WaitForGuestReboots")
+            });
+        (running || reboots) && !self.misbehaves(inventory_vm, Misbehaviour::Power)
     }
 
     /// Interfaces and networks from the NetworkMap, and the addresses the guest will show on them.
@@ -928,36 +963,36 @@ impl Controller {
         &self,
         plan: &Value,
         ctx: &PlanCtx,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         ns: &str,
     ) -> TargetNetworks {
         let compat = compatibility_mode(plan);
         let model = if compat { "e1000e" } else { "virtio" };
-        let preserve = super::b(plan, "/spec/preserveStaticIPs") != Some(false);
+        let preserve = super::bool_at(plan, "/spec/preserveStaticIPs") != Some(false);
         let mut leases = AddressLeases::default();
         let mut target = TargetNetworks::default();
-        for (i, nic) in inv.nics.iter().enumerate() {
+        for (i, nic) in inventory_vm.nics.iter().enumerate() {
             let entry = ctx.network_entry(&nic.network).unwrap_or(Value::Null);
-            let mapped = s(&entry, "/destination/type");
+            let mapped = text_at(&entry, "/destination/type");
             if mapped == "ignored" {
                 continue;
             }
             let first = target.interfaces.is_empty();
             let net_name = format!("net-{i}");
-            let mac = if first && self.misbehaves(inv, Misbehaviour::Mac) {
+            let mac = if first && self.misbehaves(inventory_vm, Misbehaviour::Mac) {
                 misbehave::other_mac(&nic.mac)
             } else {
                 nic.mac.clone()
             };
             let mut interface = json!({"name": net_name, "macAddress": mac, "model": model});
-            let multus = if first && self.misbehaves(inv, Misbehaviour::Network) {
+            let multus = if first && self.misbehaves(inventory_vm, Misbehaviour::Network) {
                 (mapped != "multus").then(|| self.ensure_wrong_network(ns))
             } else {
                 (mapped == "multus").then(|| {
                     format!(
                         "{}/{}",
-                        s(&entry, "/destination/namespace"),
-                        s(&entry, "/destination/name")
+                        text_at(&entry, "/destination/namespace"),
+                        text_at(&entry, "/destination/name")
                     )
                 })
             };
@@ -973,7 +1008,7 @@ impl Controller {
                     target.networks.push(json!({"name": net_name, "pod": {}}));
                 }
             }
-            if !nic.connected && !self.misbehaves(inv, Misbehaviour::DisconnectedNic) {
+            if !nic.connected && !self.misbehaves(inventory_vm, Misbehaviour::DisconnectedNic) {
                 interface["state"] = json!("down");
             }
             target.interfaces.push(interface);
@@ -984,9 +1019,9 @@ impl Controller {
                 .map(|ip| ip.ip.clone())
                 .collect();
             let preserved = preserve && !statics.is_empty();
-            let ips = if preserved && !self.misbehaves(inv, Misbehaviour::StaticIp) {
+            let ips = if preserved && !self.misbehaves(inventory_vm, Misbehaviour::StaticIp) {
                 statics
-            } else if !preserved && multus.is_some() && !inv.guest_agent {
+            } else if !preserved && multus.is_some() && !inventory_vm.guest_agent {
                 // Without an agent nothing reports what a multus interface got.
                 Vec::new()
             } else {
@@ -1005,7 +1040,7 @@ impl Controller {
             .filter(|p| !meta(p, "name").starts_with("prime-"))
             .collect();
         claims.sort_by_key(|p| {
-            s(p, "/metadata/annotations/forklift.konveyor.io~1disk-index")
+            text_at(p, "/metadata/annotations/forklift.konveyor.io~1disk-index")
                 .parse::<usize>()
                 .unwrap_or(0)
         });
@@ -1019,32 +1054,32 @@ impl Controller {
         plan: &Value,
         ctx: &PlanCtx,
         vm: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         claims: &[Value],
         networks: &TargetNetworks,
     ) -> Value {
-        let wrong = |point| self.misbehaves(inv, point);
-        let (disks, volumes) = self.target_disks(plan, inv, claims);
+        let wrong = |point| self.misbehaves(inventory_vm, point);
+        let (disks, volumes) = self.target_disks(plan, inventory_vm, claims);
         let mut cpu = json!({
-            "sockets": inv.cpu_sockets + u32::from(wrong(Misbehaviour::Cpu)),
-            "cores": inv.cores_per_socket,
+            "sockets": inventory_vm.cpu_sockets + u32::from(wrong(Misbehaviour::Cpu)),
+            "cores": inventory_vm.cores_per_socket,
             "threads": 1
         });
         if !wrong(Misbehaviour::NestedVirt)
-            && let Some(features) = nested_virtualization_features(plan, vm, inv)
+            && let Some(features) = nested_virtualization_features(plan, vm, inventory_vm)
         {
             cpu["features"] = features;
         }
         let memory_mib = if wrong(Misbehaviour::Memory) {
-            inv.memory_mib / 2
+            inventory_vm.memory_mib / 2
         } else {
-            inv.memory_mib
+            inventory_vm.memory_mib
         };
         let mut template_spec = json!({
             "domain": {
                 "cpu": cpu,
                 "memory": {"guest": format!("{memory_mib}Mi")},
-                "firmware": self.target_firmware(ctx, inv),
+                "firmware": self.target_firmware(ctx, inventory_vm),
                 "devices": {"disks": disks, "interfaces": networks.interfaces}
             },
             "networks": networks.networks,
@@ -1075,7 +1110,7 @@ impl Controller {
     fn target_disks(
         &self,
         plan: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         claims: &[Value],
     ) -> (Vec<Value>, Vec<Value>) {
         let bus = if compatibility_mode(plan) {
@@ -1083,7 +1118,7 @@ impl Controller {
         } else {
             "virtio"
         };
-        let attached = if self.misbehaves(inv, Misbehaviour::DiskCount) {
+        let attached = if self.misbehaves(inventory_vm, Misbehaviour::DiskCount) {
             &claims[..claims.len().saturating_sub(1)]
         } else {
             claims
@@ -1091,21 +1126,21 @@ impl Controller {
         let rdm_as_lun = plan
             .pointer("/spec/vms")
             .and_then(Value::as_array)
-            .and_then(|vms| vms.iter().find(|v| s(v, "/id") == inv.id))
-            .and_then(|v| super::b(v, "/rdmAsLun"))
-            .or(super::b(plan, "/spec/rdmAsLun"))
+            .and_then(|vms| vms.iter().find(|v| text_at(v, "/id") == inventory_vm.id))
+            .and_then(|v| super::bool_at(v, "/rdmAsLun"))
+            .or(super::bool_at(plan, "/spec/rdmAsLun"))
             .unwrap_or(false);
-        let lun_misbehaves = self.misbehaves(inv, Misbehaviour::Lun);
+        let lun_misbehaves = self.misbehaves(inventory_vm, Misbehaviour::Lun);
         let (mut disks, mut volumes) = (Vec::new(), Vec::new());
         for (i, claim) in attached.iter().enumerate() {
             let volume = format!("vol-{i}");
-            let source_disk = s(
+            let source_disk = text_at(
                 claim,
                 "/metadata/annotations/forklift.konveyor.io~1disk-index",
             )
             .parse::<usize>()
             .ok()
-            .and_then(|index| inv.disks.get(index));
+            .and_then(|index| inventory_vm.disks.get(index));
             let mut disk = if rdm_as_lun && source_disk.is_some_and(|d| d.rdm) && !lun_misbehaves {
                 json!({"name": volume, "lun": {"bus": "scsi"}})
             } else {
@@ -1123,20 +1158,25 @@ impl Controller {
     }
 
     /// The source's identity (vSphere's UUID as serial, oVirt's id as UUID) and its boot loader.
-    fn target_firmware(&self, ctx: &PlanCtx, inv: &InvVm) -> Value {
+    fn target_firmware(&self, ctx: &PlanCtx, inventory_vm: &InvVm) -> Value {
         let mut firmware = json!({});
-        let wrong_serial = self.misbehaves(inv, Misbehaviour::Serial);
+        let wrong_serial = self.misbehaves(inventory_vm, Misbehaviour::Serial);
         match ctx.src_type.as_str() {
             "vsphere" if wrong_serial => {
-                firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid))
+                firmware["serial"] = json!(misbehave::other_uuid(&inventory_vm.uuid))
             }
-            "vsphere" => firmware["serial"] = json!(inv.uuid),
-            "ovirt" if wrong_serial => firmware["uuid"] = json!(misbehave::other_uuid(&inv.id)),
-            "ovirt" => firmware["uuid"] = json!(inv.id),
-            _ if wrong_serial => firmware["serial"] = json!(misbehave::other_uuid(&inv.uuid)),
+            "vsphere" => firmware["serial"] = json!(inventory_vm.uuid),
+            "ovirt" if wrong_serial => {
+                firmware["uuid"] = json!(misbehave::other_uuid(&inventory_vm.id))
+            }
+            "ovirt" => firmware["uuid"] = json!(inventory_vm.id),
+            _ if wrong_serial => {
+                firmware["serial"] = json!(misbehave::other_uuid(&inventory_vm.uuid))
+            }
             _ => {}
         }
-        let efi = (inv.firmware == "efi") != self.misbehaves(inv, Misbehaviour::Firmware);
+        let efi = (inventory_vm.firmware == "efi")
+            != self.misbehaves(inventory_vm, Misbehaviour::Firmware);
         firmware["bootloader"] = if efi {
             json!({"efi": {"secureBoot": false}})
         } else {
@@ -1177,7 +1217,7 @@ impl Controller {
             &format!("migration={}", meta(migration, "uid")),
         ) {
             if meta(&pod, "name").starts_with("populate-")
-                && s(&pod, "/status/phase") == "Succeeded"
+                && text_at(&pod, "/status/phase") == "Succeeded"
             {
                 self.pod_reaper.push((
                     Instant::now() + populate_pod_grace(self.opts.real(Duration::from_secs(5))),
@@ -1212,7 +1252,7 @@ impl Controller {
     /// Plan deletion removes what carries its `plan-name`/`plan-namespace` labels, except PVCs and
     /// DataVolumes a VirtualMachine owns (§4.8).
     pub(crate) fn cleanup_deleted_plan(&mut self, plan: &Value) {
-        let ns = s(plan, "/spec/targetNamespace").to_string();
+        let ns = text_at(plan, "/spec/targetNamespace").to_string();
         let sel = format!(
             "plan-name={},plan-namespace={}",
             meta(plan, "name"),
@@ -1221,7 +1261,7 @@ impl Controller {
         let vm_owned = |o: &Value| {
             o.pointer("/metadata/ownerReferences")
                 .and_then(Value::as_array)
-                .is_some_and(|refs| refs.iter().any(|r| s(r, "/kind") == "VirtualMachine"))
+                .is_some_and(|refs| refs.iter().any(|r| text_at(r, "/kind") == "VirtualMachine"))
         };
         for rt in [
             &registry::DATA_VOLUME,
@@ -1240,8 +1280,8 @@ impl Controller {
 
     /// Whether cleanup deletes this VM's target objects (§5.3): plan-level true wins over the VM flag.
     fn deletes_on_failure(plan: &Value, vm: &Value) -> bool {
-        super::b(plan, "/spec/deleteVmOnFailMigration") != Some(false)
-            || super::b(vm, "/deleteVmOnFailMigration") == Some(true)
+        super::bool_at(plan, "/spec/deleteVmOnFailMigration") != Some(false)
+            || super::bool_at(vm, "/deleteVmOnFailMigration") == Some(true)
     }
 
     /// kubevirt.go EnsureGuestConversionPod: the virt-v2v pod `<plan>-<vmID>-<random>` in the target
@@ -1252,28 +1292,28 @@ impl Controller {
         plan: &Value,
         ctx: &PlanCtx,
         migration: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
     ) -> Result<(), String> {
-        let mut labels = Self::vm_labels(plan, migration, &inv.id);
+        let mut labels = Self::vm_labels(plan, migration, &inventory_vm.id);
         labels.insert("forklift.app".into(), json!("virt-v2v"));
         let mut spec = json!({
             "restartPolicy": "Never",
             "containers": [{"name": "virt-v2v", "image": "quay.io/kubev2v/forklift-virt-v2v:latest"}],
         });
-        let account = s(plan, "/spec/serviceAccount");
+        let account = text_at(plan, "/spec/serviceAccount");
         if !account.is_empty() {
             spec["serviceAccountName"] = json!(account);
         }
         let log = format!(
             "Building command: virt-v2v -v -x -o kubevirt -os /var/tmp -on {}\nvirt-v2v: finished\n",
-            inv.name
+            inventory_vm.name
         );
         let pod = self
             .store
             .create(
                 &registry::POD,
                 Some(ctx.target_ns()),
-                json!({"metadata": {"generateName": format!("{}-{}-", meta(plan, "name"), inv.id), "labels": labels,
+                json!({"metadata": {"generateName": format!("{}-{}-", meta(plan, "name"), inventory_vm.id), "labels": labels,
                                     "annotations": {POD_LOG_ANNOTATION: log}},
                        "spec": spec}),
             )
@@ -1290,16 +1330,16 @@ impl Controller {
     /// The VM's conversion pods once it finished: Succeeded and kept, or deleted when the Plan says
     /// `deleteGuestConversionPod` or `forced` (migration.go cleanup: archive and cancel force it).
     pub(crate) fn finish_conversion_pods(&mut self, plan: &Value, vm_id: &str, forced: bool) {
-        let ns = s(plan, "/spec/targetNamespace").to_string();
+        let ns = text_at(plan, "/spec/targetNamespace").to_string();
         let sel = format!(
             "plan={},vmID={vm_id},forklift.app=virt-v2v",
             meta(plan, "uid")
         );
-        let delete = forced || super::b(plan, "/spec/deleteGuestConversionPod") == Some(true);
+        let delete = forced || super::bool_at(plan, "/spec/deleteGuestConversionPod") == Some(true);
         for pod in self.list_labelled(&registry::POD, &ns, &sel) {
             if delete {
                 self.delete_obj(&registry::POD, &pod);
-            } else if s(&pod, "/status/phase") == "Running" {
+            } else if text_at(&pod, "/status/phase") == "Running" {
                 let _ = self.store.update_status(
                     &registry::POD,
                     Some(&ns),
@@ -1314,12 +1354,12 @@ impl Controller {
     pub(crate) fn cleanup_vm(&mut self, plan: &Value, vm_id: &str, vm: &Value, forced: bool) {
         self.finish_conversion_pods(plan, vm_id, forced);
         if super::conditions::has(vm.get("conditions"), "Succeeded")
-            || s(plan, "/spec/type") == "conversion"
+            || text_at(plan, "/spec/type") == "conversion"
             || !Self::deletes_on_failure(plan, vm)
         {
             return;
         }
-        let ns = s(plan, "/spec/targetNamespace").to_string();
+        let ns = text_at(plan, "/spec/targetNamespace").to_string();
         let sel = format!("plan={},vmID={vm_id}", meta(plan, "uid"));
         self.delete_leftovers(plan, &ns, &sel, None);
     }
@@ -1345,7 +1385,7 @@ impl Controller {
                 continue;
             }
             for o in self.list_labelled(rt, ns, sel) {
-                if keep_migration.is_some_and(|m| s(&o, "/metadata/labels/migration") == m) {
+                if keep_migration.is_some_and(|m| text_at(&o, "/metadata/labels/migration") == m) {
                     continue;
                 }
                 self.delete_obj(rt, &o);
@@ -1363,8 +1403,8 @@ impl Controller {
         if !Self::deletes_on_failure(plan, vm) {
             return;
         }
-        let ns = s(plan, "/spec/targetNamespace").to_string();
-        let sel = format!("plan={},vmID={}", meta(plan, "uid"), s(vm, "/id"));
+        let ns = text_at(plan, "/spec/targetNamespace").to_string();
+        let sel = format!("plan={},vmID={}", meta(plan, "uid"), text_at(vm, "/id"));
         self.delete_leftovers(plan, &ns, &sel, Some(migration_uid));
     }
 
@@ -1376,7 +1416,7 @@ impl Controller {
             .cloned()
             .unwrap_or_default()
         {
-            let id = s(&vm, "/id").to_string();
+            let id = text_at(&vm, "/id").to_string();
             self.cleanup_vm(plan, &id, &vm, true);
         }
     }
@@ -1386,12 +1426,12 @@ impl Controller {
             .get("hooks")
             .and_then(Value::as_array)?
             .iter()
-            .find(|h| s(h, "/step") == step)?
+            .find(|h| text_at(h, "/step") == step)?
             .clone();
-        let ns = Some(s(&h, "/hook/namespace"))
+        let ns = Some(text_at(&h, "/hook/namespace"))
             .filter(|n| !n.is_empty())
             .unwrap_or(meta(plan, "namespace"));
-        Some((ns.to_string(), s(&h, "/hook/name").to_string()))
+        Some((ns.to_string(), text_at(&h, "/hook/name").to_string()))
     }
 
     /// Creates the hook's ConfigMap and Job in the plan namespace (§5.2).
@@ -1400,7 +1440,7 @@ impl Controller {
         plan: &Value,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         spec_vm: &Value,
         step: &str,
     ) -> Result<(), String> {
@@ -1413,14 +1453,15 @@ impl Controller {
             .map_err(|_| "Hook not found.".to_string())?;
         let plan_ns = meta(plan, "namespace").to_string();
         let labels = json!({
-            "plan": meta(plan, "uid"), "migration": meta(migration, "uid"), "vmID": inv.id,
+            "plan": meta(plan, "uid"), "migration": meta(migration, "uid"), "vmID": inventory_vm.id,
             "step": step, "hook": meta(&hook, "uid"), "resource": "hook-config"
         });
-        let generate = format!("{}-{}-{}-", meta(plan, "name"), inv.id, step).to_lowercase();
+        let generate =
+            format!("{}-{}-{}-", meta(plan, "name"), inventory_vm.id, step).to_lowercase();
         let mut pod_spec = json!({
             "restartPolicy": "Never",
-            "containers": [{"name": "hook", "image": s(&hook, "/spec/image"),
-                            "command": if s(&hook, "/spec/playbook").is_empty() { Value::Null } else { json!(["/bin/entrypoint", "ansible-runner", "run", "/tmp/runner", "-p", "/tmp/hook/playbook.yml"]) },
+            "containers": [{"name": "hook", "image": text_at(&hook, "/spec/image"),
+                            "command": if text_at(&hook, "/spec/playbook").is_empty() { Value::Null } else { json!(["/bin/entrypoint", "ansible-runner", "run", "/tmp/runner", "-p", "/tmp/hook/playbook.yml"]) },
                             "volumeMounts": [{"name": "hook", "mountPath": "/tmp/hook"}]}],
             "volumes": [{"name": "hook", "configMap": {"name": ""}}]
         });
@@ -1430,8 +1471,8 @@ impl Controller {
             c.remove("command");
         }
         if let Some(sa) = [
-            s(&hook, "/spec/serviceAccount"),
-            s(plan, "/spec/serviceAccount"),
+            text_at(&hook, "/spec/serviceAccount"),
+            text_at(plan, "/spec/serviceAccount"),
         ]
         .into_iter()
         .find(|x| !x.is_empty())
@@ -1462,7 +1503,7 @@ impl Controller {
                 Some(&plan_ns),
                 json!({"metadata": {"generateName": generate, "labels": labels, "ownerReferences": [owner(&registry::JOB, &job, false)]},
                        "data": {
-                           "workload.yml": serde_json::to_string_pretty(&json!({"vm": {"id": inv.id, "name": inv.name, "powerState": if inv.powered_on { "poweredOn" } else { "poweredOff" }, "host": inv.host, "uuid": inv.uuid}})).unwrap_or_default(),
+                           "workload.yml": serde_json::to_string_pretty(&json!({"vm": {"id": inventory_vm.id, "name": inventory_vm.name, "powerState": if inventory_vm.powered_on { "poweredOn" } else { "poweredOff" }, "host": inventory_vm.host, "uuid": inventory_vm.uuid}})).unwrap_or_default(),
                            "playbook.yml": super::hook::playbook(&hook).unwrap_or_default(),
                            "plan.yml": serde_json::to_string_pretty(&plan.get("spec").cloned().unwrap_or_default()).unwrap_or_default()
                        }}),
@@ -1497,14 +1538,14 @@ impl Controller {
         plan: &Value,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         step: &str,
     ) -> Result<(), String> {
         let plan_ns = meta(plan, "namespace").to_string();
         let sel = format!(
             "migration={},vmID={},step={step}",
             meta(migration, "uid"),
-            inv.id
+            inventory_vm.id
         );
         let Some(job) = self
             .list_labelled(&registry::JOB, &plan_ns, &sel)
@@ -1513,7 +1554,7 @@ impl Controller {
         else {
             return Err("Hook not found.".into());
         };
-        let hook_uid = s(&job, "/metadata/labels/hook").to_string();
+        let hook_uid = text_at(&job, "/metadata/labels/hook").to_string();
         let hook = self
             .store
             .list(&registry::HOOK, None, &ListOptions::default())
@@ -1571,7 +1612,7 @@ impl Controller {
                 Some(&plan_ns),
                 &pod_name,
                 json!({"phase": if failed { "Failed" } else { "Succeeded" },
-                       "containerStatuses": [{"name": "hook", "ready": false, "restartCount": 0, "image": s(&hook, "/spec/image"),
+                       "containerStatuses": [{"name": "hook", "ready": false, "restartCount": 0, "image": text_at(&hook, "/spec/image"),
                                               "state": {"terminated": {"exitCode": if failed { 2 } else { 0 }, "reason": if failed { "Error" } else { "Completed" }}}}]}),
             );
         }
@@ -1581,7 +1622,7 @@ impl Controller {
                     &registry::JOB,
                     Some(&plan_ns),
                     &job_name,
-                    json!({"succeeded": 1, "startTime": s(&job, "/status/startTime"), "completionTime": now, "ready": 0,
+                    json!({"succeeded": 1, "startTime": text_at(&job, "/status/startTime"), "completionTime": now, "ready": 0,
                            "conditions": [{"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
                                           {"type": "Complete", "status": "True", "lastTransitionTime": now, "lastProbeTime": now}]}),
                 );
@@ -1592,7 +1633,7 @@ impl Controller {
                     &registry::JOB,
                     Some(&plan_ns),
                     &job_name,
-                    json!({"failed": attempts, "startTime": s(&job, "/status/startTime"), "ready": 0,
+                    json!({"failed": attempts, "startTime": text_at(&job, "/status/startTime"), "ready": 0,
                            "conditions": [{"type": "FailureTarget", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now, "lastProbeTime": now},
                                           {"type": "Failed", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now, "lastProbeTime": now}]}),
                 );
@@ -1606,13 +1647,13 @@ impl Controller {
 
 /// §3.1 `enableNestedVirtualization`: the VM's override, else the Plan's, else what the source VM has;
 /// vmx and svm together so the VM runs on Intel and AMD hosts alike.
-fn nested_virtualization_features(plan: &Value, vm: &Value, inv: &InvVm) -> Option<Value> {
-    let asked = super::b(vm, "/enableNestedVirtualization")
-        .or_else(|| super::b(plan, "/spec/enableNestedVirtualization"));
+fn nested_virtualization_features(plan: &Value, vm: &Value, inventory_vm: &InvVm) -> Option<Value> {
+    let asked = super::bool_at(vm, "/enableNestedVirtualization")
+        .or_else(|| super::bool_at(plan, "/spec/enableNestedVirtualization"));
     let policy = match asked {
         Some(false) => "disable",
         Some(true) => "optional",
-        None if inv.nested_virtualization => "optional",
+        None if inventory_vm.nested_virtualization => "optional",
         None => return None,
     };
     Some(json!([{"name": "vmx", "policy": policy}, {"name": "svm", "policy": policy}]))
@@ -1672,8 +1713,8 @@ struct TargetNetworks {
 
 /// `skipGuestConversion` with `useCompatibilityMode` (the default): SATA disks and e1000e NICs.
 fn compatibility_mode(plan: &Value) -> bool {
-    super::b(plan, "/spec/skipGuestConversion") == Some(true)
-        && super::b(plan, "/spec/useCompatibilityMode") != Some(false)
+    super::bool_at(plan, "/spec/skipGuestConversion") == Some(true)
+        && super::bool_at(plan, "/spec/useCompatibilityMode") != Some(false)
 }
 
 #[cfg(test)]
