@@ -73,6 +73,138 @@ fn array_at(value: &Value, pointer: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// What decides a VM's itinerary besides warm or cold.
+struct MigrationShape<'a> {
+    source_type: &'a str,
+    /// (PreHook, PostHook).
+    hooks: (bool, bool),
+    /// virt-v2v copies the disks itself (`CopyDisksVirtV2V`).
+    v2v: bool,
+    /// virt-v2v converts the guest.
+    conversion: bool,
+    preflight: bool,
+    /// A Windows guest's first-boot reboots are awaited.
+    reboots: bool,
+    final_snapshot_consolidation: bool,
+}
+
+impl MigrationShape<'_> {
+    fn vsphere(&self) -> bool {
+        self.source_type == "vsphere"
+    }
+
+    /// Warm: precopies from snapshots, then the cutover, conversion and the VM.
+    fn warm_copy_phases(&self) -> Vec<&'static str> {
+        let mut phases = vec!["CreateInitialSnapshot", "WaitForInitialSnapshot"];
+        if self.vsphere() {
+            phases.push("StoreInitialSnapshotDeltas");
+            if self.preflight {
+                phases.push("PreflightInspection");
+            }
+        }
+        phases.extend(["CreateDataVolumes", "CopyDisks", "CopyingPaused"]);
+        if self.vsphere() {
+            phases.extend(["RemovePreviousSnapshot", "WaitForPreviousSnapshotRemoval"]);
+        }
+        phases.extend(["CreateSnapshot", "WaitForSnapshot"]);
+        if self.vsphere() {
+            phases.push("StoreSnapshotDeltas");
+        }
+        phases.extend([
+            "AddCheckpoint",
+            "StorePowerState",
+            "PowerOffSource",
+            "WaitForPowerOff",
+        ]);
+        if self.vsphere() {
+            phases.extend([
+                "RemovePenultimateSnapshot",
+                "WaitForPenultimateSnapshotRemoval",
+            ]);
+        }
+        phases.extend([
+            "CreateFinalSnapshot",
+            "WaitForFinalSnapshot",
+            "AddFinalCheckpoint",
+            "Finalize",
+        ]);
+        if self.vsphere() {
+            phases.push("RemoveFinalSnapshot");
+        }
+        if self.conversion {
+            phases.extend(["CreateGuestConversionPod", "ConvertGuest"]);
+        }
+        phases.push("CreateVM");
+        phases
+    }
+
+    /// Cold: the source powers off, the disks are copied (by CDI or virt-v2v), the VM is created.
+    fn cold_copy_phases(&self) -> Vec<&'static str> {
+        let mut phases = vec![
+            "StorePowerState",
+            "PowerOffSource",
+            "WaitForPowerOff",
+            "CreateDataVolumes",
+        ];
+        if self.v2v {
+            phases.extend([
+                "AllocateDisks",
+                "CreateGuestConversionPod",
+                "ConvertGuest",
+                "CopyDisksVirtV2V",
+            ]);
+        } else {
+            phases.push("CopyDisks");
+            if self.conversion {
+                phases.extend(["CreateGuestConversionPod", "ConvertGuest"]);
+            }
+        }
+        if self.source_type == "openstack" {
+            phases.push("ConvertOpenstackSnapshot");
+        }
+        phases.push("CreateVM");
+        phases
+    }
+
+    /// Pipeline steps in Forklift's order (§4.3 table).
+    fn pipeline_steps(&self, warm: bool) -> Vec<&'static str> {
+        let mut steps = vec!["Initialize"];
+        if self.hooks.0 {
+            steps.push("PreHook");
+        }
+        if warm {
+            if self.preflight {
+                steps.push("PreflightInspection");
+            }
+            steps.extend(["DiskTransfer", "Cutover"]);
+            if self.conversion {
+                steps.push("ImageConversion");
+            }
+        } else if self.v2v {
+            steps.extend(["DiskAllocation", "ImageConversion", "DiskTransferV2v"]);
+        } else {
+            steps.push("DiskTransfer");
+            if self.conversion {
+                steps.push("ImageConversion");
+            }
+            if self.source_type == "openstack" {
+                steps.push("ConvertOpenstackSnapshot");
+            }
+        }
+        steps.push("VirtualMachineCreation");
+        if self.reboots {
+            steps.push("WaitForGuestReboots");
+        }
+        if self.hooks.1 {
+            steps.push("PostHook");
+        }
+        if self.final_snapshot_consolidation {
+            steps.push("WaitForFinalSnapshotConsolidation");
+        }
+        steps
+    }
+}
+
 impl Itinerary {
     pub fn build(
         ctx: &PlanCtx,
@@ -81,7 +213,6 @@ impl Itinerary {
         controller: &dyn Fn(&str) -> Option<String>,
     ) -> Self {
         let source_type = ctx.src_type.as_str();
-        let warm = ctx.warm;
         let plan = &ctx.plan;
         let has_hook = |step: &str| {
             spec_vm
@@ -89,8 +220,10 @@ impl Itinerary {
                 .and_then(Value::as_array)
                 .is_some_and(|h| h.iter().any(|x| text_at(x, "/step") == step))
         };
-        let pre = has_hook("PreHook");
-        let post = has_hook("PostHook");
+        let hooks = (has_hook("PreHook"), has_hook("PostHook"));
+        if source_type == "openshift" && ctx.plan_type() == "live" {
+            return Self::live(hooks);
+        }
         let skip_conversion = super::bool_at(plan, "/spec/skipGuestConversion") == Some(true);
         let offload =
             ctx.offload() && controller("feature_copy_offload").as_deref() != Some("false");
@@ -98,7 +231,7 @@ impl Itinerary {
         let v2v = match source_type {
             "ova" | "hyperv" => true,
             "vsphere" => {
-                !warm
+                !ctx.warm
                     && ctx.local_dest
                     && shared
                     && !skip_conversion
@@ -108,173 +241,86 @@ impl Itinerary {
             _ => false,
         };
         let conversion = matches!(source_type, "vsphere" | "ova" | "hyperv") && !skip_conversion;
-        let reboots = conversion
-            && vm.windows
-            && controller("feature_windows_wait_for_reboot").as_deref() != Some("false");
-        if source_type == "openshift" && ctx.plan_type() == "live" {
-            // The `ocp-live` itinerary: decentralized live migration through KubeVirt.
-            let mut p: Vec<&'static str> = vec!["Started"];
-            let mut steps = vec!["Initialize"];
-            if pre {
-                p.push("PreHook");
-                steps.push("PreHook");
-            }
-            p.extend([
-                "CreateSecrets",
-                "CreateConfigMaps",
-                "EnsurePreference",
-                "EnsureInstanceType",
-                "EnsureDataVolumes",
-                "EnsurePersistentVolumeClaims",
-                "CreateTarget",
-                "SetOwnerReferences",
-                "WaitForTargetVMI",
-                "CreateVirtualMachineInstanceMigrations",
-                "WaitForStateTransfer",
-            ]);
-            steps.extend(["PrepareTarget", "Synchronization"]);
-            if post {
-                p.push("PostHook");
-                steps.push("PostHook");
-            }
-            p.push("Completed");
-            return Itinerary {
-                phases: p,
-                steps,
-                warm: false,
-                preflight: false,
-                offload: false,
-                cdi: true,
-            };
-        }
-        let mut p: Vec<&'static str> = vec!["Started"];
-        if pre {
-            p.push("PreHook");
-        }
-        let mut preflight = false;
-        if warm {
-            p.extend(["CreateInitialSnapshot", "WaitForInitialSnapshot"]);
-            if source_type == "vsphere" {
-                p.push("StoreInitialSnapshotDeltas");
-                preflight = super::bool_at(plan, "/spec/runPreflightInspection") != Some(false)
-                    && !skip_conversion;
-                if preflight {
-                    p.push("PreflightInspection");
-                }
-            }
-            p.extend(["CreateDataVolumes", "CopyDisks", "CopyingPaused"]);
-            if source_type == "vsphere" {
-                p.extend(["RemovePreviousSnapshot", "WaitForPreviousSnapshotRemoval"]);
-            }
-            p.extend(["CreateSnapshot", "WaitForSnapshot"]);
-            if source_type == "vsphere" {
-                p.push("StoreSnapshotDeltas");
-            }
-            p.extend([
-                "AddCheckpoint",
-                "StorePowerState",
-                "PowerOffSource",
-                "WaitForPowerOff",
-            ]);
-            if source_type == "vsphere" {
-                p.extend([
-                    "RemovePenultimateSnapshot",
-                    "WaitForPenultimateSnapshotRemoval",
-                ]);
-            }
-            p.extend([
-                "CreateFinalSnapshot",
-                "WaitForFinalSnapshot",
-                "AddFinalCheckpoint",
-                "Finalize",
-            ]);
-            if source_type == "vsphere" {
-                p.push("RemoveFinalSnapshot");
-            }
-            if conversion {
-                p.extend(["CreateGuestConversionPod", "ConvertGuest"]);
-            }
-            p.push("CreateVM");
-        } else {
-            p.extend([
-                "StorePowerState",
-                "PowerOffSource",
-                "WaitForPowerOff",
-                "CreateDataVolumes",
-            ]);
-            if v2v {
-                p.extend([
-                    "AllocateDisks",
-                    "CreateGuestConversionPod",
-                    "ConvertGuest",
-                    "CopyDisksVirtV2V",
-                ]);
-            } else {
-                p.push("CopyDisks");
-                if conversion {
-                    p.extend(["CreateGuestConversionPod", "ConvertGuest"]);
-                }
-            }
-            if source_type == "openstack" {
-                p.push("ConvertOpenstackSnapshot");
-            }
-            p.push("CreateVM");
-        }
-        if reboots {
-            p.push("WaitForGuestReboots");
-        }
-        if post {
-            p.push("PostHook");
-        }
-        if warm
+        let preflight = ctx.warm
             && source_type == "vsphere"
-            && controller("wait_for_final_snapshot_consolidation").as_deref() != Some("false")
-        {
-            p.push("WaitForFinalSnapshotRemoval");
+            && super::bool_at(plan, "/spec/runPreflightInspection") != Some(false)
+            && !skip_conversion;
+        let shape = MigrationShape {
+            source_type,
+            hooks,
+            v2v,
+            conversion,
+            preflight,
+            reboots: conversion
+                && vm.windows
+                && controller("feature_windows_wait_for_reboot").as_deref() != Some("false"),
+            final_snapshot_consolidation: ctx.warm
+                && source_type == "vsphere"
+                && controller("wait_for_final_snapshot_consolidation").as_deref() != Some("false"),
+        };
+        let mut phases: Vec<&'static str> = vec!["Started"];
+        if shape.hooks.0 {
+            phases.push("PreHook");
         }
-        p.push("Completed");
-
-        // Pipeline steps in Forklift's order (§4.3 table).
-        let mut steps = vec!["Initialize"];
-        if pre {
-            steps.push("PreHook");
-        }
-        if warm {
-            if preflight {
-                steps.push("PreflightInspection");
-            }
-            steps.extend(["DiskTransfer", "Cutover"]);
-            if conversion {
-                steps.push("ImageConversion");
-            }
-        } else if v2v {
-            steps.extend(["DiskAllocation", "ImageConversion", "DiskTransferV2v"]);
+        if ctx.warm {
+            phases.extend(shape.warm_copy_phases());
         } else {
-            steps.push("DiskTransfer");
-            if conversion {
-                steps.push("ImageConversion");
-            }
-            if source_type == "openstack" {
-                steps.push("ConvertOpenstackSnapshot");
-            }
+            phases.extend(shape.cold_copy_phases());
         }
-        steps.push("VirtualMachineCreation");
-        if reboots {
-            steps.push("WaitForGuestReboots");
+        if shape.reboots {
+            phases.push("WaitForGuestReboots");
         }
-        if post {
-            steps.push("PostHook");
+        if shape.hooks.1 {
+            phases.push("PostHook");
         }
-        if p.contains(&"WaitForFinalSnapshotRemoval") {
-            steps.push("WaitForFinalSnapshotConsolidation");
+        if shape.final_snapshot_consolidation {
+            phases.push("WaitForFinalSnapshotRemoval");
         }
+        phases.push("Completed");
         Itinerary {
-            phases: p,
-            steps,
-            warm,
+            phases,
+            steps: shape.pipeline_steps(ctx.warm),
+            warm: ctx.warm,
             preflight,
             offload,
             cdi: !v2v,
+        }
+    }
+
+    /// The `ocp-live` itinerary: decentralized live migration through KubeVirt.
+    fn live((pre_hook, post_hook): (bool, bool)) -> Self {
+        let mut phases: Vec<&'static str> = vec!["Started"];
+        let mut steps = vec!["Initialize"];
+        if pre_hook {
+            phases.push("PreHook");
+            steps.push("PreHook");
+        }
+        phases.extend([
+            "CreateSecrets",
+            "CreateConfigMaps",
+            "EnsurePreference",
+            "EnsureInstanceType",
+            "EnsureDataVolumes",
+            "EnsurePersistentVolumeClaims",
+            "CreateTarget",
+            "SetOwnerReferences",
+            "WaitForTargetVMI",
+            "CreateVirtualMachineInstanceMigrations",
+            "WaitForStateTransfer",
+        ]);
+        steps.extend(["PrepareTarget", "Synchronization"]);
+        if post_hook {
+            phases.push("PostHook");
+            steps.push("PostHook");
+        }
+        phases.push("Completed");
+        Itinerary {
+            phases,
+            steps,
+            warm: false,
+            preflight: false,
+            offload: false,
+            cdi: true,
         }
     }
 
@@ -1038,20 +1084,7 @@ impl Controller {
         let store = self.store.clone();
         let setting = move |k: &str| controller_setting(&store, &mtv, k);
         let faults = self.opts.faults();
-        // Cancel requests: ids, and names resolved to ids.
-        let cancel: Vec<String> = array_at(migration, "/spec/cancel")
-            .iter()
-            .filter_map(|c| {
-                let id = text_at(c, "/id");
-                if !id.is_empty() {
-                    return Some(id.to_string());
-                }
-                let name = text_at(c, "/name");
-                vms.iter()
-                    .find(|v| text_at(v, "/name") == name)
-                    .map(|v| text_at(v, "/id").to_string())
-            })
-            .collect();
+        let cancel = cancel_requests(migration, &vms);
         let mut inflight = self.inflight(ctx, meta(plan, "uid"));
         for v in vms
             .iter()
@@ -1108,40 +1141,22 @@ impl Controller {
             };
             let spec_vm = self.effective_spec_vm(&spec_vms[index], &inventory_vm);
             if vm.get("started").is_none() {
-                let (bucket, units) = self.slot(ctx, &id);
-                let used = inflight.get(&bucket).copied().unwrap_or(0);
-                // A VM bigger than the limit may still run alone.
-                if used > 0 && used + units > limit {
-                    waiting += 1;
-                    set_condition(
-                        vm,
-                        Condition::new(
-                            "Pending",
-                            ADVISORY,
-                            "",
-                            &format!(
-                                "Waiting to start migration: in-flight limit reached (max {limit})."
-                            ),
-                        )
-                        .durable(),
-                    );
-                    continue;
-                }
-                remove_condition(vm, "Pending");
-                *inflight.entry(bucket).or_default() += units;
-                vm["started"] = json!(clock::now_rfc3339());
-                self.runs.insert(
-                    (migration_uid.clone(), id.clone()),
-                    VmRun {
-                        since: Instant::now(),
-                    },
-                );
-                start_step(vm, "Initialize");
-                if let Err(e) =
-                    self.enter_phase(plan, ctx, migration, vm, &inventory_vm, &spec_vm, "Started")
-                {
-                    self.fail_vm(vm, &e);
-                    continue;
+                match self.start_vm(
+                    plan,
+                    ctx,
+                    migration,
+                    vm,
+                    &inventory_vm,
+                    &spec_vm,
+                    &mut inflight,
+                    limit,
+                ) {
+                    VmStart::Started => {}
+                    VmStart::Waiting => {
+                        waiting += 1;
+                        continue;
+                    }
+                    VmStart::Failed => continue,
                 }
             }
             let itinerary = Itinerary::build(ctx, &inventory_vm, &spec_vm, &setting);
@@ -1165,19 +1180,63 @@ impl Controller {
         }
         let all_done = vms.iter().all(|v| v.get("completed").is_some());
         if all_done {
-            let any = |k: &str| vms.iter().any(|v| has_condition(v.get("conditions"), k));
-            let outcome = if any("Failed") {
-                ("Failed", "", "The plan execution has FAILED.")
-            } else if any("Succeeded") {
-                ("Succeeded", "", "The plan execution has SUCCEEDED.")
-            } else {
-                ("Canceled", "", "The plan execution has been CANCELED.")
-            };
-            self.finish_snapshot(mig, Some(outcome), "");
+            self.finish_snapshot(mig, Some(plan_outcome(&vms)), "");
             self.runs.retain(|(m, _), _| *m != migration_uid);
             return (None, 0);
         }
         (Some(tick), waiting)
+    }
+
+    /// Starts a VM when the in-flight limit leaves room (a VM bigger than the limit may still run
+    /// alone); otherwise it waits with the `Pending` condition.
+    #[allow(clippy::too_many_arguments)]
+    fn start_vm(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        spec_vm: &Value,
+        inflight: &mut HashMap<String, u64>,
+        limit: u64,
+    ) -> VmStart {
+        let id = text_at(vm, "/id").to_string();
+        let (bucket, units) = self.slot(ctx, &id);
+        let used = inflight.get(&bucket).copied().unwrap_or(0);
+        if used > 0 && used + units > limit {
+            set_condition(
+                vm,
+                Condition::new(
+                    "Pending",
+                    ADVISORY,
+                    "",
+                    &format!("Waiting to start migration: in-flight limit reached (max {limit})."),
+                )
+                .durable(),
+            );
+            return VmStart::Waiting;
+        }
+        remove_condition(vm, "Pending");
+        *inflight.entry(bucket).or_default() += units;
+        vm["started"] = json!(clock::now_rfc3339());
+        self.runs.insert(
+            (
+                meta(migration, "uid").to_string(),
+                text_at(vm, "/id").to_string(),
+            ),
+            VmRun {
+                since: Instant::now(),
+            },
+        );
+        start_step(vm, "Initialize");
+        match self.enter_phase(plan, ctx, migration, vm, inventory_vm, spec_vm, "Started") {
+            Ok(()) => VmStart::Started,
+            Err(e) => {
+                self.fail_vm(vm, &e);
+                VmStart::Failed
+            }
+        }
     }
 
     /// True once a blocker has lasted `controller_blocker_grace_period_minutes` (§4.6).
@@ -1283,26 +1342,7 @@ impl Controller {
                 .unwrap_or("Completed");
             let step = it.step_of(phase);
             if phase == "Completed" {
-                for st in it.steps.clone() {
-                    if st != "ConvertOpenstackSnapshot" {
-                        complete_step(vm, st);
-                    }
-                }
-                vm["completed"] = json!(clock::now_rfc3339());
-                set_condition(
-                    vm,
-                    Condition::new("Succeeded", ADVISORY, "", "The VM migration has SUCCEEDED.")
-                        .durable(),
-                );
-                self.runs.remove(&key);
-                self.cleanup_after_success(plan, ctx, migration, &inventory_vm.id);
-                if faults.misbehaves(
-                    &inventory_vm.name,
-                    &inventory_vm.id,
-                    Misbehaviour::Snapshots,
-                ) {
-                    self.remove_newest_source_snapshot(ctx, inventory_vm);
-                }
+                self.complete_vm(plan, ctx, migration, vm, inventory_vm, it, faults);
                 return;
             }
             let run = self
@@ -1333,38 +1373,7 @@ impl Controller {
                     return;
                 }
             } else {
-                let lab = phase_duration(phase, inventory_vm, precopies, it.offload);
-                let mut dur = self.opts.real(lab);
-                if faulted {
-                    dur /= 2;
-                }
-                let fraction = (elapsed.as_secs_f64() / dur.as_secs_f64().max(1e-9)).min(1.0)
-                    * if faulted { 0.5 } else { 1.0 };
-                self.progress(
-                    ctx,
-                    migration,
-                    vm,
-                    inventory_vm,
-                    it,
-                    phase,
-                    fraction,
-                    precopies,
-                );
-                if elapsed < dur {
-                    return;
-                }
-                if faulted {
-                    self.fail_vm(
-                        vm,
-                        &format!(
-                            "Injected fault (vm-fail={}@{step}): the VM failed in phase {phase}.",
-                            inventory_vm.name
-                        ),
-                    );
-                    self.runs.remove(&key);
-                    return;
-                }
-                if let Err(e) = self.exit_phase(
+                match self.run_timed_phase(
                     plan,
                     ctx,
                     migration,
@@ -1372,45 +1381,166 @@ impl Controller {
                     inventory_vm,
                     it,
                     phase,
-                    precopies,
-                    precopy_interval,
+                    elapsed,
+                    faulted,
+                    (precopies, precopy_interval),
                 ) {
-                    self.fail_vm(vm, &e);
-                    self.runs.remove(&key);
-                    return;
-                }
-                if let Some(r) = self.runs.get_mut(&key) {
-                    r.since += dur;
+                    Ok(None) => return,
+                    Ok(Some(duration)) => {
+                        if let Some(run) = self.runs.get_mut(&key) {
+                            run.since += duration;
+                        }
+                    }
+                    Err(e) => {
+                        self.fail_vm(vm, &e);
+                        self.runs.remove(&key);
+                        return;
+                    }
                 }
             }
             let next = next.unwrap_or_else(|| it.next(phase));
-            if next == "StorePowerState"
-                && phase == "CopyingPaused"
-                && let Some(r) = self.runs.get_mut(&key)
+            if phase == "CopyingPaused"
+                && let Some(run) = self.runs.get_mut(&key)
             {
-                r.since = Instant::now();
-            } else if phase == "CopyingPaused"
-                && let Some(r) = self.runs.get_mut(&key)
-            {
-                r.since = Instant::now();
+                // A precopy or the cutover starts its clock when it leaves the pause.
+                run.since = Instant::now();
             }
-            // Steps whose phases are all behind complete.
-            let from_step = it.step_of(phase);
-            if it.step_of(next) != from_step && it.step_done_after(from_step, next) {
-                complete_step(vm, from_step);
-            }
-            vm["phase"] = json!(next);
-            let next_step = it.step_of(next);
-            if !next_step.is_empty() {
-                start_step(vm, next_step);
-            }
-            if let Err(e) = self.enter_phase(plan, ctx, migration, vm, inventory_vm, spec_vm, next)
-            {
+            if let Err(e) = self.move_to_phase(
+                plan,
+                ctx,
+                migration,
+                vm,
+                inventory_vm,
+                spec_vm,
+                it,
+                phase,
+                next,
+            ) {
                 self.fail_vm(vm, &e);
                 self.runs.remove(&key);
                 return;
             }
         }
+    }
+
+    /// A phase that lasts its (scaled) duration: progress is reported on the way; when it is over the
+    /// phase's exit work runs. `Ok(None)` while it lasts, `Ok(Some(duration))` once over, `Err` when
+    /// the VM fails (an injected fault fails it halfway).
+    #[allow(clippy::too_many_arguments)]
+    fn run_timed_phase(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        it: &Itinerary,
+        phase: &'static str,
+        elapsed: Duration,
+        faulted: bool,
+        (precopies, precopy_interval): (u32, u64),
+    ) -> Result<Option<Duration>, String> {
+        let mut duration =
+            self.opts
+                .real(phase_duration(phase, inventory_vm, precopies, it.offload));
+        if faulted {
+            duration /= 2;
+        }
+        let fraction = (elapsed.as_secs_f64() / duration.as_secs_f64().max(1e-9)).min(1.0)
+            * if faulted { 0.5 } else { 1.0 };
+        self.progress(
+            ctx,
+            migration,
+            vm,
+            inventory_vm,
+            it,
+            phase,
+            fraction,
+            precopies,
+        );
+        if elapsed < duration {
+            return Ok(None);
+        }
+        if faulted {
+            return Err(format!(
+                "Injected fault (vm-fail={}@{}): the VM failed in phase {phase}.",
+                inventory_vm.name,
+                it.step_of(phase)
+            ));
+        }
+        self.exit_phase(
+            plan,
+            ctx,
+            migration,
+            vm,
+            inventory_vm,
+            it,
+            phase,
+            precopies,
+            precopy_interval,
+        )?;
+        Ok(Some(duration))
+    }
+
+    /// The VM's itinerary is done: every step completes, `Succeeded`, and MTV's cleanup.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_vm(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        it: &Itinerary,
+        faults: &crate::faults::FaultSpec,
+    ) {
+        for step in it.steps.clone() {
+            if step != "ConvertOpenstackSnapshot" {
+                complete_step(vm, step);
+            }
+        }
+        vm["completed"] = json!(clock::now_rfc3339());
+        set_condition(
+            vm,
+            Condition::new("Succeeded", ADVISORY, "", "The VM migration has SUCCEEDED.").durable(),
+        );
+        self.runs
+            .remove(&(meta(migration, "uid").to_string(), inventory_vm.id.clone()));
+        self.cleanup_after_success(plan, ctx, migration, &inventory_vm.id);
+        if faults.misbehaves(
+            &inventory_vm.name,
+            &inventory_vm.id,
+            Misbehaviour::Snapshots,
+        ) {
+            self.remove_newest_source_snapshot(ctx, inventory_vm);
+        }
+    }
+
+    /// Moves the VM from `phase` to `next`: the steps whose phases are all behind complete, the next
+    /// step starts, and the next phase's work is done (Err: the VM fails).
+    #[allow(clippy::too_many_arguments)]
+    fn move_to_phase(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        spec_vm: &Value,
+        it: &Itinerary,
+        phase: &'static str,
+        next: &'static str,
+    ) -> Result<(), String> {
+        let from_step = it.step_of(phase);
+        if it.step_of(next) != from_step && it.step_done_after(from_step, next) {
+            complete_step(vm, from_step);
+        }
+        vm["phase"] = json!(next);
+        let next_step = it.step_of(next);
+        if !next_step.is_empty() {
+            start_step(vm, next_step);
+        }
+        self.enter_phase(plan, ctx, migration, vm, inventory_vm, spec_vm, next)
     }
 
     /// Progress of the disk work in a phase.
@@ -1615,6 +1745,47 @@ impl PipelineExt for Value {
             .and_then(Value::as_array)
             .is_some_and(|p| p.iter().any(|st| text_at(st, "/name") == step))
     }
+}
+
+/// The Migration's cancel requests as VM ids (names resolved through the Plan's VMs).
+fn cancel_requests(migration: &Value, vms: &[Value]) -> Vec<String> {
+    array_at(migration, "/spec/cancel")
+        .iter()
+        .filter_map(|cancel| {
+            let id = text_at(cancel, "/id");
+            if !id.is_empty() {
+                return Some(id.to_string());
+            }
+            let name = text_at(cancel, "/name");
+            vms.iter()
+                .find(|vm| text_at(vm, "/name") == name)
+                .map(|vm| text_at(vm, "/id").to_string())
+        })
+        .collect()
+}
+
+/// How a run whose VMs have all completed ends: Failed if any failed, else Succeeded if any
+/// succeeded, else Canceled.
+fn plan_outcome(vms: &[Value]) -> (&'static str, &'static str, &'static str) {
+    let any = |kind: &str| {
+        vms.iter()
+            .any(|vm| has_condition(vm.get("conditions"), kind))
+    };
+    if any("Failed") {
+        ("Failed", "", "The plan execution has FAILED.")
+    } else if any("Succeeded") {
+        ("Succeeded", "", "The plan execution has SUCCEEDED.")
+    } else {
+        ("Canceled", "", "The plan execution has been CANCELED.")
+    }
+}
+
+/// What became of a VM that had not started yet.
+enum VmStart {
+    Started,
+    /// The in-flight limit is reached.
+    Waiting,
+    Failed,
 }
 
 #[cfg(test)]

@@ -726,59 +726,74 @@ impl Controller {
             let _ = self
                 .store
                 .update_status(&registry::XCOPY_POPULATOR, Some(&ns), &name, status);
-            let pod_name = format!("populate-{}", meta(pvc, "uid"));
-            if let Ok(pod) = self.store.get(&registry::POD, Some(&ns), &pod_name) {
-                let mut log = text_at(
-                    &pod,
-                    &format!(
-                        "/metadata/annotations/{}",
-                        POD_LOG_ANNOTATION.replace('/', "~1")
-                    ),
-                )
-                .to_string();
-                let percent = (fraction * 100.0) as u32;
-                let line = format!(
-                    "\"Copy progress\" source_vmdk=\"{}\" progress={percent}",
-                    disk.file
-                );
-                if !log.contains(&format!("progress={percent}\""))
-                    && !log.contains(&format!("progress={percent}\n"))
-                    && !done
-                {
-                    log.push_str(&klog('I', "populate.go:140", &line));
-                }
-                if done && !log.contains("xcopyUsed=") {
-                    if !xcopy {
-                        log.push_str(&klog('I', "remote_esxcli.go:210", &format!("\"XCOPY not available between the source datastore and the target array; falling back to host-based copy\" source_vmdk=\"{}\"", disk.file)));
-                    }
-                    log.push_str(&klog('I', "populate.go:188", &format!("\"Populate finished\" source_vmdk=\"{}\" target_pvc=\"{ns}/{name}\" xcopyUsed={}", disk.file, if xcopy { 1 } else { 0 })));
-                }
-                let _ = self.store.modify(
-                    &registry::POD,
-                    Some(&ns),
-                    &pod_name,
-                    &Default::default(),
-                    |o| {
-                        o["metadata"]["annotations"][POD_LOG_ANNOTATION] = json!(log);
-                        Ok(())
-                    },
-                );
-                if done {
-                    let _ = self.store.update_status(
-                        &registry::POD,
-                        Some(&ns),
-                        &pod_name,
-                        json!({"phase": "Succeeded"}),
-                    );
-                    // MTV removes finished populator pods shortly after the PVC binds.
-                    self.pod_reaper.push((
-                        Instant::now()
-                            + populate_pod_grace(self.opts.real(Duration::from_secs(10))),
-                        ns.clone(),
-                        pod_name,
-                    ));
-                }
+            self.update_populate_pod(&ns, pvc, disk, fraction, done, xcopy);
+        }
+    }
+
+    /// The populator pod's log follows the copy (progress lines, then `Populate finished` with
+    /// `xcopyUsed`); once done it Succeeds and is reaped after its grace.
+    fn update_populate_pod(
+        &mut self,
+        ns: &str,
+        pvc: &Value,
+        disk: &InvDisk,
+        fraction: f64,
+        done: bool,
+        xcopy: bool,
+    ) {
+        let name = meta(pvc, "name");
+        let pod_name = format!("populate-{}", meta(pvc, "uid"));
+        let Ok(pod) = self.store.get(&registry::POD, Some(ns), &pod_name) else {
+            return;
+        };
+        let mut log = text_at(
+            &pod,
+            &format!(
+                "/metadata/annotations/{}",
+                POD_LOG_ANNOTATION.replace('/', "~1")
+            ),
+        )
+        .to_string();
+        let percent = (fraction * 100.0) as u32;
+        let line = format!(
+            "\"Copy progress\" source_vmdk=\"{}\" progress={percent}",
+            disk.file
+        );
+        if !log.contains(&format!("progress={percent}\""))
+            && !log.contains(&format!("progress={percent}\n"))
+            && !done
+        {
+            log.push_str(&klog('I', "populate.go:140", &line));
+        }
+        if done && !log.contains("xcopyUsed=") {
+            if !xcopy {
+                log.push_str(&klog('I', "remote_esxcli.go:210", &format!("\"XCOPY not available between the source datastore and the target array; falling back to host-based copy\" source_vmdk=\"{}\"", disk.file)));
             }
+            log.push_str(&klog('I', "populate.go:188", &format!("\"Populate finished\" source_vmdk=\"{}\" target_pvc=\"{ns}/{name}\" xcopyUsed={}", disk.file, if xcopy { 1 } else { 0 })));
+        }
+        let _ = self.store.modify(
+            &registry::POD,
+            Some(ns),
+            &pod_name,
+            &Default::default(),
+            |o| {
+                o["metadata"]["annotations"][POD_LOG_ANNOTATION] = json!(log);
+                Ok(())
+            },
+        );
+        if done {
+            let _ = self.store.update_status(
+                &registry::POD,
+                Some(ns),
+                &pod_name,
+                json!({"phase": "Succeeded"}),
+            );
+            // MTV removes finished populator pods shortly after the PVC binds.
+            self.pod_reaper.push((
+                Instant::now() + populate_pod_grace(self.opts.real(Duration::from_secs(10))),
+                ns.to_string(),
+                pod_name,
+            ));
         }
     }
 
