@@ -94,6 +94,8 @@ pub struct WriteOptions {
     /// The manager an ordinary write records in `managedFields` (operation `Update`); `None` records
     /// nothing (in-process controller writes).
     pub field_manager: Option<String>,
+    /// Who asked (the API's caller, after impersonation); `None` for in-process controller writes.
+    pub user: Option<crate::auth::UserInfo>,
 }
 
 impl WriteOptions {
@@ -1256,6 +1258,7 @@ impl State {
             old: None,
             status: false,
             dry_run: opts.dry_run,
+            user: opts.user.as_ref(),
         };
         self.admit(&request, &mut obj, opts, &name)?;
         if !applying && let Some(manager) = &opts.field_manager {
@@ -1386,6 +1389,7 @@ impl State {
             old: Some(old),
             status: opts.status,
             dry_run: opts.dry_run,
+            user: opts.user.as_ref(),
         };
         self.admit(&request, &mut result, opts, &name)?;
         if generation_content(rt, old) != generation_content(rt, &result) {
@@ -1955,6 +1959,19 @@ impl State {
         let removed = self.commit_remove(store, &registry::NAMESPACE, namespace);
         self.after_removal(store, &registry::NAMESPACE, &removed);
         true
+    }
+}
+
+/// The store read outside a write (RBAC reads its policy through this view, inside an admission too).
+impl StoreView for Store {
+    fn get(&self, rt: &'static ResourceType, namespace: Option<&str>, name: &str) -> Option<Value> {
+        Store::get(self, rt, namespace, name).ok()
+    }
+
+    fn list(&self, rt: &'static ResourceType, namespace: Option<&str>) -> Vec<Value> {
+        Store::list(self, rt, namespace, &ListOptions::default())
+            .map(|list| list.items)
+            .unwrap_or_default()
     }
 }
 

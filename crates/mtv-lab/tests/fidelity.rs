@@ -981,3 +981,143 @@ assert review.status.user_info.username == "bob", review
     );
     f.lab.shutdown().await;
 }
+
+/// A Plan in `team-p` from the host cluster's VM `default/vm1` into `team-p`.
+const HOST_PLAN: &str = r#"{"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+  "metadata": {"name": "mine", "namespace": "team-p"},
+  "spec": {"targetNamespace": "team-p",
+           "provider": {"source": {"name": "host", "namespace": "openshift-mtv"},
+                        "destination": {"name": "host", "namespace": "openshift-mtv"}},
+           "map": {"network": {"name": "net", "namespace": "team-p"}, "storage": {"name": "disks", "namespace": "team-p"}},
+           "vms": [{"name": "vm1", "namespace": "default"}]}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forklift_webhooks_check_the_users_rights_on_providers_and_vms() {
+    let f = Fixture::start(LabOptions::default()).await;
+    let denied = |what: &str| {
+        format!(
+            r#"admission webhook "plans.forklift.konveyor" denied the request: Action is forbidden: User "system:serviceaccount:team-p:planner" cannot {what}: "#
+        )
+    };
+    if f.kubectl.is_some() {
+        for args in [
+            vec!["create", "namespace", "team-p"],
+            vec!["create", "sa", "planner", "-n", "team-p"],
+            vec![
+                "create",
+                "role",
+                "plan-writer",
+                "-n",
+                "team-p",
+                "--verb=create",
+                "--resource=plans.forklift.konveyor.io",
+            ],
+            vec![
+                "create",
+                "rolebinding",
+                "planner-writes",
+                "-n",
+                "team-p",
+                "--role=plan-writer",
+                "--serviceaccount=team-p:planner",
+            ],
+        ] {
+            f.kubectl_ok(&args, None).await;
+        }
+        let token = f
+            .kubectl_ok(&["create", "token", "planner", "-n", "team-p"], None)
+            .await
+            .unwrap();
+        let as_planner = format!("--token={}", token.trim());
+        let create = [as_planner.as_str(), "create", "-f", "-"];
+        let refused = f.kubectl_fails(&create, Some(HOST_PLAN)).await.unwrap();
+        assert!(
+            refused.contains(&denied(r#"get resource "providers/host" in API group "forklift.konveyor.io" in the namespace "openshift-mtv""#)),
+            "{refused}"
+        );
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrole",
+                "provider-reader",
+                "--verb=get",
+                "--resource=providers.forklift.konveyor.io",
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrolebinding",
+                "planner-reads-providers",
+                "--clusterrole=provider-reader",
+                "--serviceaccount=team-p:planner",
+            ],
+            None,
+        )
+        .await;
+        let refused = f.kubectl_fails(&create, Some(HOST_PLAN)).await.unwrap();
+        assert!(
+            refused.contains(&denied(r#"create resource "virtualmachines" in API group "kubevirt.io" in the namespace "team-p""#)),
+            "{refused}"
+        );
+        f.kubectl_ok(
+            &[
+                "create",
+                "role",
+                "vm-creator",
+                "-n",
+                "team-p",
+                "--verb=create",
+                "--resource=virtualmachines.kubevirt.io",
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(
+            &[
+                "create",
+                "rolebinding",
+                "planner-creates-vms",
+                "-n",
+                "team-p",
+                "--role=vm-creator",
+                "--serviceaccount=team-p:planner",
+            ],
+            None,
+        )
+        .await;
+        let refused = f.kubectl_fails(&create, Some(HOST_PLAN)).await.unwrap();
+        assert!(
+            refused.contains(&denied(r#"get resource "virtualmachines/vm1" in API group "kubevirt.io" in the namespace "default""#)),
+            "{refused}"
+        );
+    }
+    f.python(
+        r#"
+core.create_namespace({"metadata": {"name": "team-q"}})
+core.create_namespaced_service_account("team-q", {"metadata": {"name": "planner"}})
+rbac = client.RbacAuthorizationV1Api()
+rbac.create_namespaced_role("team-q", {"metadata": {"name": "plan-writer"},
+    "rules": [{"apiGroups": ["forklift.konveyor.io"], "resources": ["plans"], "verbs": ["create"]}]})
+rbac.create_namespaced_role_binding("team-q", {"metadata": {"name": "planner-writes"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "plan-writer"},
+    "subjects": [{"kind": "ServiceAccount", "name": "planner", "namespace": "team-q"}]})
+token = core.create_namespaced_service_account_token("planner", "team-q", {"spec": {}}).status.token
+cfg = client.Configuration.get_default_copy()
+cfg.api_key = {"authorization": "Bearer " + token}
+cfg.refresh_api_key_hook = None  # else the kubeconfig's admin token comes back before each request
+planner = client.CustomObjectsApi(client.ApiClient(cfg))
+plan = {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+        "metadata": {"name": "mine", "namespace": "team-q"},
+        "spec": {"targetNamespace": "team-q",
+                 "provider": {"source": {"name": "host", "namespace": "openshift-mtv"},
+                              "destination": {"name": "host", "namespace": "openshift-mtv"}},
+                 "map": {"network": {"name": "net"}, "storage": {"name": "disks"}}, "vms": []}}
+body = refused(400, lambda: planner.create_namespaced_custom_object(*FORKLIFT, "team-q", "plans", plan))
+assert body["message"] == 'admission webhook "plans.forklift.konveyor" denied the request: Action is forbidden: User "system:serviceaccount:team-q:planner" cannot get resource "providers/host" in API group "forklift.konveyor.io" in the namespace "openshift-mtv": ', body
+"#,
+    );
+    f.lab.shutdown().await;
+}

@@ -163,10 +163,7 @@ impl Auth {
 
     /// RBAC's answer for a user and a request.
     pub fn authorize(&self, user: &UserInfo, attributes: &Attributes) -> Decision {
-        if user.is_master() {
-            return Decision::Allow(String::new());
-        }
-        rbac::evaluate(&self.store, user, attributes)
+        authorize_in(&self.store, user, attributes)
     }
 
     /// A fresh token for a ServiceAccount, valid for `seconds` (TokenRequest).
@@ -210,6 +207,19 @@ impl Auth {
     pub fn admin_token(&self) -> &str {
         &self.admin_token
     }
+}
+
+/// RBAC's answer read through a view of the store (`system:masters` is never restricted): what a
+/// SubjectAccessReview answers, usable inside an admission plug-in, where the store is locked.
+pub fn authorize_in(
+    view: &dyn crate::admission::StoreView,
+    user: &UserInfo,
+    attributes: &Attributes,
+) -> Decision {
+    if user.is_master() {
+        return Decision::Allow(String::new());
+    }
+    rbac::evaluate(view, user, attributes)
 }
 
 /// A new unguessable token (32 bytes from the TLS stack's secure random source).
