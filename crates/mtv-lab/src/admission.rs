@@ -25,6 +25,9 @@ pub struct AdmissionRequest<'a> {
     /// The write targets the `status` subresource.
     pub status: bool,
     pub dry_run: bool,
+    /// Who asked, for admission that checks the user's rights (Forklift's webhooks); `None` for
+    /// in-process controller writes.
+    pub user: Option<&'a crate::auth::UserInfo>,
 }
 
 /// Read access to the store while a write is being admitted (the store is locked: plug-ins must not call

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::builtin_schemas;
 use crate::registry::{self, ResourceType, STATUS_VERBS};
 
 /// The Kubernetes version the lab reports.
@@ -262,8 +263,12 @@ fn spec_hash(group: &str, version: &str) -> String {
     format!("{h:016X}")
 }
 
-/// The definition name of a kind in OpenAPI documents, e.g. `io.konveyor.forklift.v1beta1.Plan`.
+/// The definition name of a kind in OpenAPI documents, e.g. `io.konveyor.forklift.v1beta1.Plan`, or
+/// Kubernetes' own name for a built-in kind (`io.k8s.api.apps.v1.Deployment`).
 pub fn definition_name(r: &ResourceType) -> String {
+    if let Some(name) = builtin_schemas::definition_name(r) {
+        return name.to_string();
+    }
     if r.group.is_empty() {
         return format!("io.k8s.api.core.{}.{}", r.version, r.kind);
     }
@@ -283,7 +288,7 @@ pub fn openapi_v3_group_version(group: &str, version: &str) -> Option<Value> {
     }
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for r in rts {
+    for r in rts.iter().copied() {
         let def = definition_name(r);
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
         let reference = json!({"$ref": format!("#/components/schemas/{def}")});
@@ -327,6 +332,9 @@ pub fn openapi_v3_group_version(group: &str, version: &str) -> Option<Value> {
         };
         paths.insert(format!("{base}/{{name}}"), item);
         paths.insert(base, collection);
+        if builtin_schemas::definition_name(r).is_some() {
+            continue;
+        }
         let mut schema = match r.crd() {
             Some(crd) => crd.schema.clone(),
             None => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
@@ -334,6 +342,8 @@ pub fn openapi_v3_group_version(group: &str, version: &str) -> Option<Value> {
         schema["x-kubernetes-group-version-kind"] = json!([gvk]);
         schemas.insert(def, schema);
     }
+    // Built-in kinds: Kubernetes' own schemas and every definition they reach (ObjectMeta, PodSpec, ...).
+    schemas.extend(builtin_schemas::definitions_for(&rts));
     Some(json!({
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (mtv-lab)", "version": format!("v1.{KUBE_MINOR}.0")},
@@ -352,7 +362,7 @@ pub fn openapi_v2() -> Value {
             && let Some(Value::Object(schemas)) = doc.pointer("/components/schemas")
         {
             for (name, schema) in schemas {
-                definitions.insert(name.clone(), schema.clone());
+                definitions.insert(name.clone(), builtin_schemas::to_swagger_v2(schema));
             }
         }
     }

@@ -83,6 +83,8 @@ pub struct LabServer {
     route_task: Option<JoinHandle<std::io::Result<()>>>,
     forklift: Option<crate::forklift::ForkliftHandle>,
     cdi: Option<crate::cdi::CdiHandle>,
+    /// The controller manager's ServiceAccount controller (`default` in every namespace).
+    service_accounts: Option<crate::controller_task::ControllerHandle>,
     source: Option<crate::source::SourceLab>,
     /// The sources' own HTTPS endpoints (vSphere's `/sdk`, ...).
     source_endpoints: Option<crate::source::endpoints::SourceEndpoints>,
@@ -185,6 +187,7 @@ impl LabServer {
         let cdi = options
             .forklift
             .then(|| crate::cdi::spawn_cdi(store.clone(), options.speed));
+        let service_accounts = auth::spawn_default_service_accounts(store.clone());
         let state = Arc::new(AppState {
             store: store.clone(),
             faults: faults.clone(),
@@ -224,6 +227,7 @@ impl LabServer {
             route_task,
             forklift,
             cdi,
+            service_accounts: Some(service_accounts),
             source,
             source_endpoints,
             requests,
@@ -320,6 +324,9 @@ impl LabServer {
         }
         if let Some(cdi) = self.cdi.take() {
             cdi.shutdown().await;
+        }
+        if let Some(service_accounts) = self.service_accounts.take() {
+            service_accounts.shutdown().await;
         }
         let _ = self.shutdown_tx.send(true);
         if let Some(endpoints) = self.source_endpoints.take() {

@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod auth;
+pub mod builtin_schemas;
 pub mod cdi;
 pub mod cli;
 pub mod clock;

@@ -394,6 +394,7 @@ fn write_options(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     status: bool,
+    user: &Option<crate::auth::UserInfo>,
 ) -> Result<WriteOptions, ApiError> {
     let dry_run = match query.get("dryRun").map(String::as_str) {
         None | Some("") => false,
@@ -429,6 +430,7 @@ fn write_options(
         status,
         field_validation,
         field_manager: Some(field_manager),
+        user: user.clone(),
     })
 }
 
@@ -566,11 +568,12 @@ async fn dispatch(
             return error_response(&e);
         }
     }
+    let user = caller.as_ref().map(|axum::Extension(user)| user.clone());
     if let Some(response) = answer_identity_request(&app, caller, &method, &headers, &body, &target)
     {
         return response.unwrap_or_else(|e| error_response(&e));
     }
-    match handle(&app, &method, &uri, &query, &headers, &body, target).await {
+    match handle(&app, user, &method, &uri, &query, &headers, &body, target).await {
         Ok(resp) => resp,
         Err(e) => error_response(&e),
     }
@@ -632,8 +635,10 @@ fn answer_identity_request(
     Some(answered.map(|answer| json_response(StatusCode::CREATED, &answer)))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn handle(
     app: &Arc<AppState>,
+    user: Option<crate::auth::UserInfo>,
     method: &Method,
     uri: &Uri,
     query: &HashMap<String, String>,
@@ -735,8 +740,12 @@ async fn handle(
                         ));
                     }
                     let obj = parse_object_body(rt, headers, body)?;
-                    let written =
-                        store.create_with(rt, ns, obj, &write_options(query, headers, false)?)?;
+                    let written = store.create_with(
+                        rt,
+                        ns,
+                        obj,
+                        &write_options(query, headers, false, &user)?,
+                    )?;
                     Ok(written_response(
                         rt,
                         written,
@@ -831,7 +840,7 @@ async fn handle(
                         ns,
                         &name,
                         obj,
-                        &write_options(query, headers, status)?,
+                        &write_options(query, headers, status, &user)?,
                     )?;
                     Ok(written_response(
                         rt,
@@ -841,7 +850,7 @@ async fn handle(
                     ))
                 }
                 Method::PATCH => {
-                    let opts = write_options(query, headers, status)?;
+                    let opts = write_options(query, headers, status, &user)?;
                     let patch = match content_type(headers).as_str() {
                         "application/merge-patch+json" => Patch::Merge(parse_body(body)?),
                         "application/json-patch+json" => Patch::Json(parse_body(body)?),

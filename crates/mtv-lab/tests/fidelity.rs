@@ -751,3 +751,373 @@ assert doc["definitions"]["io.konveyor.forklift.v1beta1.Plan"]["x-kubernetes-gro
     );
     f.lab.shutdown().await;
 }
+
+/// A Pod with a field Kubernetes does not know (`spec.bogus`).
+const POD_WITH_UNKNOWN_FIELD: &str = r#"{"apiVersion": "v1", "kind": "Pod",
+  "metadata": {"name": "odd", "namespace": "default"},
+  "spec": {"bogus": true, "containers": [{"name": "main", "image": "registry.example/app:1"}]}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_kinds_have_kubernetes_schemas_for_explain_and_strict_validation() {
+    let f = Fixture::bare().await;
+    if let Some(explained) = f
+        .kubectl_ok(&["explain", "pod.spec.containers"], None)
+        .await
+    {
+        assert!(
+            explained.contains("FIELD: containers <[]Container>"),
+            "{explained}"
+        );
+        assert!(
+            explained
+                .lines()
+                .any(|l| l.trim_start().starts_with("image") && l.contains("<string>")),
+            "{explained}"
+        );
+        assert!(
+            explained
+                .lines()
+                .any(|l| l.trim_start().starts_with("name") && l.contains("-required-")),
+            "{explained}"
+        );
+        let explained = f
+            .kubectl_ok(&["explain", "deployment.spec.strategy"], None)
+            .await
+            .unwrap();
+        assert!(explained.contains("rollingUpdate"), "{explained}");
+        let explained = f
+            .kubectl_ok(&["explain", "clusterrole.rules.verbs"], None)
+            .await
+            .unwrap();
+        assert!(explained.contains("FIELD: verbs <[]string>"), "{explained}");
+        let refused = f
+            .kubectl_fails(
+                &["create", "--validate=strict", "-f", "-"],
+                Some(POD_WITH_UNKNOWN_FIELD),
+            )
+            .await
+            .unwrap();
+        assert!(
+            refused.contains(
+                r#"Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "spec.bogus""#
+            ),
+            "{refused}"
+        );
+        let warned = f
+            .kubectl_run(
+                f.kubectl.as_ref().unwrap(),
+                &["create", "--validate=warn", "-f", "-"],
+                Some(POD_WITH_UNKNOWN_FIELD),
+            )
+            .await;
+        assert!(warned.status.success(), "{warned:?}");
+        assert!(
+            String::from_utf8_lossy(&warned.stderr).contains(r#"unknown field "spec.bogus""#),
+            "{warned:?}"
+        );
+        let stored = f
+            .kubectl_ok(&["get", "pod", "odd", "-o", "json"], None)
+            .await
+            .unwrap();
+        assert!(!stored.contains("bogus"), "{stored}");
+    }
+    f.python(
+        r##"
+def raw_get(path):
+    response = client.ApiClient().call_api(path, "GET", header_params={"Accept": "application/json"},
+                                           auth_settings=["BearerToken"], _preload_content=False)[0]
+    return json.loads(response.data)
+
+v1 = raw_get("/openapi/v3/api/v1")["components"]["schemas"]
+pod = v1["io.k8s.api.core.v1.Pod"]
+assert pod["x-kubernetes-group-version-kind"] == [{"group": "", "version": "v1", "kind": "Pod"}], pod
+assert pod["properties"]["spec"]["allOf"] == [{"$ref": "#/components/schemas/io.k8s.api.core.v1.PodSpec"}]
+assert "image" in v1["io.k8s.api.core.v1.Container"]["properties"]
+assert "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta" in v1
+apps = raw_get("/openapi/v3/apis/apps/v1")["components"]["schemas"]
+assert "replicas" in apps["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]
+rbac = raw_get("/openapi/v3/apis/rbac.authorization.k8s.io/v1")["components"]["schemas"]
+assert "io.k8s.api.rbac.v1.PolicyRule" in rbac
+v2 = raw_get("/openapi/v2")["definitions"]
+assert v2["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"]["items"]["$ref"] == \
+    "#/definitions/io.k8s.api.core.v1.Container"
+
+cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+      "data": {"a": "1"}, "bogus": {"x": 1}}
+body = refused(400, lambda: core.create_namespaced_config_map("default", cm, field_validation="Strict"))
+assert body["reason"] == "BadRequest", body
+assert body["message"] == 'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: unknown field "bogus"', body
+core.create_namespaced_config_map("default", cm, field_validation="Ignore")
+stored = json.loads(core.read_namespaced_config_map("settings", "default", _preload_content=False).data)
+assert "bogus" not in stored and stored["data"] == {"a": "1"}, stored
+svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+       "spec": {"ports": [{"port": 80, "protocl": "TCP"}]}}
+body = refused(400, lambda: core.create_namespaced_service("default", svc, field_validation="Strict"))
+assert 'unknown field "spec.ports[0].protocl"' in body["message"], body
+"##,
+    );
+    f.lab.shutdown().await;
+}
+
+/// Polls kubectl until it succeeds (a controller's work, such as the `default` ServiceAccount, lands
+/// shortly after the write that causes it, on a cluster as in the lab).
+async fn kubectl_eventually(f: &Fixture, args: &[&str]) -> Option<String> {
+    let binary = f.kubectl.as_ref()?;
+    for _ in 0..100 {
+        let out = f.kubectl_run(binary, args, None).await;
+        if out.status.success() {
+            return Some(String::from_utf8_lossy(&out.stdout).into_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("kubectl {args:?} never succeeded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_get_a_default_service_account_and_impersonation_needs_the_verb() {
+    let f = Fixture::bare().await;
+    if f.kubectl.is_some() {
+        f.kubectl_ok(&["create", "namespace", "team-x"], None).await;
+        let sa = kubectl_eventually(&f, &["get", "sa", "default", "-n", "team-x", "-o", "name"])
+            .await
+            .unwrap();
+        assert_eq!(sa.trim(), "serviceaccount/default");
+        let whoami = f
+            .kubectl_ok(
+                &[
+                    "auth",
+                    "whoami",
+                    "--as=bob",
+                    "--as-group=devs",
+                    "-o",
+                    "json",
+                ],
+                None,
+            )
+            .await
+            .unwrap();
+        let review: serde_json::Value = serde_json::from_str(&whoami).unwrap();
+        assert_eq!(review["status"]["userInfo"]["username"], "bob", "{whoami}");
+        assert_eq!(
+            review["status"]["userInfo"]["groups"],
+            serde_json::json!(["devs", "system:authenticated"])
+        );
+        let refused = f
+            .kubectl_fails(&["get", "secrets", "-n", "default", "--as=bob"], None)
+            .await
+            .unwrap();
+        assert!(
+            refused.contains(r#"User "bob" cannot list resource "secrets" in API group "" in the namespace "default""#),
+            "{refused}"
+        );
+        f.kubectl_ok(&["create", "sa", "robot", "-n", "team-x"], None)
+            .await;
+        let token = f
+            .kubectl_ok(&["create", "token", "robot", "-n", "team-x"], None)
+            .await
+            .unwrap();
+        let token_flag = format!("--token={}", token.trim());
+        let refused = f
+            .kubectl_fails(
+                &[&token_flag, "--as=bob", "get", "pods", "-n", "team-x"],
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(
+            refused.contains(r#"users "bob" is forbidden: User "system:serviceaccount:team-x:robot" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+            "{refused}"
+        );
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrole",
+                "impersonate-bob",
+                "--verb=impersonate",
+                "--resource=users",
+                "--resource-name=bob",
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrolebinding",
+                "robot-impersonates-bob",
+                "--clusterrole=impersonate-bob",
+                "--serviceaccount=team-x:robot",
+            ],
+            None,
+        )
+        .await;
+        let whoami = f
+            .kubectl_ok(&[&token_flag, "--as=bob", "auth", "whoami"], None)
+            .await
+            .unwrap();
+        assert!(whoami.contains("bob"), "{whoami}");
+        assert!(!whoami.contains("robot"), "{whoami}");
+        // bob, but not alice: resourceNames hold.
+        f.kubectl_fails(&[&token_flag, "--as=alice", "auth", "whoami"], None)
+            .await;
+    }
+    f.python(
+        r#"
+import time
+core.create_namespace({"metadata": {"name": "team-y"}})
+for _ in range(100):
+    names = [sa.metadata.name for sa in core.list_namespaced_service_account("team-y").items]
+    if names:
+        break
+    time.sleep(0.1)
+assert names == ["default"], names
+bob = client.ApiClient()
+bob.set_default_header("Impersonate-User", "bob")
+body = refused(403, lambda: client.CoreV1Api(bob).list_namespaced_secret("default"))
+assert body["message"] == 'secrets is forbidden: User "bob" cannot list resource "secrets" in API group "" in the namespace "default"', body
+review = client.AuthenticationV1Api(bob).create_self_subject_review({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"})
+assert review.status.user_info.username == "bob", review
+"#,
+    );
+    f.lab.shutdown().await;
+}
+
+/// A Plan in `team-p` from the host cluster's VM `default/vm1` into `team-p`.
+const HOST_PLAN: &str = r#"{"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+  "metadata": {"name": "mine", "namespace": "team-p"},
+  "spec": {"targetNamespace": "team-p",
+           "provider": {"source": {"name": "host", "namespace": "openshift-mtv"},
+                        "destination": {"name": "host", "namespace": "openshift-mtv"}},
+           "map": {"network": {"name": "net", "namespace": "team-p"}, "storage": {"name": "disks", "namespace": "team-p"}},
+           "vms": [{"name": "vm1", "namespace": "default"}]}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forklift_webhooks_check_the_users_rights_on_providers_and_vms() {
+    let f = Fixture::start(LabOptions::default()).await;
+    let denied = |what: &str| {
+        format!(
+            r#"admission webhook "plans.forklift.konveyor" denied the request: Action is forbidden: User "system:serviceaccount:team-p:planner" cannot {what}: "#
+        )
+    };
+    if f.kubectl.is_some() {
+        for args in [
+            vec!["create", "namespace", "team-p"],
+            vec!["create", "sa", "planner", "-n", "team-p"],
+            vec![
+                "create",
+                "role",
+                "plan-writer",
+                "-n",
+                "team-p",
+                "--verb=create",
+                "--resource=plans.forklift.konveyor.io",
+            ],
+            vec![
+                "create",
+                "rolebinding",
+                "planner-writes",
+                "-n",
+                "team-p",
+                "--role=plan-writer",
+                "--serviceaccount=team-p:planner",
+            ],
+        ] {
+            f.kubectl_ok(&args, None).await;
+        }
+        let token = f
+            .kubectl_ok(&["create", "token", "planner", "-n", "team-p"], None)
+            .await
+            .unwrap();
+        let as_planner = format!("--token={}", token.trim());
+        let create = [as_planner.as_str(), "create", "-f", "-"];
+        let refused = f.kubectl_fails(&create, Some(HOST_PLAN)).await.unwrap();
+        assert!(
+            refused.contains(&denied(r#"get resource "providers/host" in API group "forklift.konveyor.io" in the namespace "openshift-mtv""#)),
+            "{refused}"
+        );
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrole",
+                "provider-reader",
+                "--verb=get",
+                "--resource=providers.forklift.konveyor.io",
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(
+            &[
+                "create",
+                "clusterrolebinding",
+                "planner-reads-providers",
+                "--clusterrole=provider-reader",
+                "--serviceaccount=team-p:planner",
+            ],
+            None,
+        )
+        .await;
+        let refused = f.kubectl_fails(&create, Some(HOST_PLAN)).await.unwrap();
+        assert!(
+            refused.contains(&denied(r#"create resource "virtualmachines" in API group "kubevirt.io" in the namespace "team-p""#)),
+            "{refused}"
+        );
+        f.kubectl_ok(
+            &[
+                "create",
+                "role",
+                "vm-creator",
+                "-n",
+                "team-p",
+                "--verb=create",
+                "--resource=virtualmachines.kubevirt.io",
+            ],
+            None,
+        )
+        .await;
+        f.kubectl_ok(
+            &[
+                "create",
+                "rolebinding",
+                "planner-creates-vms",
+                "-n",
+                "team-p",
+                "--role=vm-creator",
+                "--serviceaccount=team-p:planner",
+            ],
+            None,
+        )
+        .await;
+        let refused = f.kubectl_fails(&create, Some(HOST_PLAN)).await.unwrap();
+        assert!(
+            refused.contains(&denied(r#"get resource "virtualmachines/vm1" in API group "kubevirt.io" in the namespace "default""#)),
+            "{refused}"
+        );
+    }
+    f.python(
+        r#"
+core.create_namespace({"metadata": {"name": "team-q"}})
+core.create_namespaced_service_account("team-q", {"metadata": {"name": "planner"}})
+rbac = client.RbacAuthorizationV1Api()
+rbac.create_namespaced_role("team-q", {"metadata": {"name": "plan-writer"},
+    "rules": [{"apiGroups": ["forklift.konveyor.io"], "resources": ["plans"], "verbs": ["create"]}]})
+rbac.create_namespaced_role_binding("team-q", {"metadata": {"name": "planner-writes"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "plan-writer"},
+    "subjects": [{"kind": "ServiceAccount", "name": "planner", "namespace": "team-q"}]})
+token = core.create_namespaced_service_account_token("planner", "team-q", {"spec": {}}).status.token
+cfg = client.Configuration.get_default_copy()
+cfg.api_key = {"authorization": "Bearer " + token}
+cfg.refresh_api_key_hook = None  # else the kubeconfig's admin token comes back before each request
+planner = client.CustomObjectsApi(client.ApiClient(cfg))
+plan = {"apiVersion": "forklift.konveyor.io/v1beta1", "kind": "Plan",
+        "metadata": {"name": "mine", "namespace": "team-q"},
+        "spec": {"targetNamespace": "team-q",
+                 "provider": {"source": {"name": "host", "namespace": "openshift-mtv"},
+                              "destination": {"name": "host", "namespace": "openshift-mtv"}},
+                 "map": {"network": {"name": "net"}, "storage": {"name": "disks"}}, "vms": []}}
+body = refused(400, lambda: planner.create_namespaced_custom_object(*FORKLIFT, "team-q", "plans", plan))
+assert body["message"] == 'admission webhook "plans.forklift.konveyor" denied the request: Action is forbidden: User "system:serviceaccount:team-q:planner" cannot get resource "providers/host" in API group "forklift.konveyor.io" in the namespace "openshift-mtv": ', body
+"#,
+    );
+    f.lab.shutdown().await;
+}

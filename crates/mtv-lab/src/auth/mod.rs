@@ -3,6 +3,8 @@
 //! Roles, ClusterRoles and their bindings in the store, and the review kinds (TokenReview,
 //! SubjectAccessReview and friends) that let clients ask the same questions.
 
+mod default_service_accounts;
+mod impersonation;
 mod rbac;
 mod reviews;
 mod service_accounts;
@@ -22,6 +24,7 @@ use crate::error::ApiError;
 use crate::registry;
 use crate::store::Store;
 
+pub use default_service_accounts::{DEFAULT_SERVICE_ACCOUNT, spawn_default_service_accounts};
 pub use rbac::{Attributes, Decision, bootstrap_policy, request_attributes};
 pub use reviews::answer as answer_review;
 pub use service_accounts::{LegacyTokenSecrets, SERVICE_ACCOUNT_TOKEN_TYPE, token_request};
@@ -160,10 +163,7 @@ impl Auth {
 
     /// RBAC's answer for a user and a request.
     pub fn authorize(&self, user: &UserInfo, attributes: &Attributes) -> Decision {
-        if user.is_master() {
-            return Decision::Allow(String::new());
-        }
-        rbac::evaluate(&self.store, user, attributes)
+        authorize_in(&self.store, user, attributes)
     }
 
     /// A fresh token for a ServiceAccount, valid for `seconds` (TokenRequest).
@@ -207,6 +207,19 @@ impl Auth {
     pub fn admin_token(&self) -> &str {
         &self.admin_token
     }
+}
+
+/// RBAC's answer read through a view of the store (`system:masters` is never restricted): what a
+/// SubjectAccessReview answers, usable inside an admission plug-in, where the store is locked.
+pub fn authorize_in(
+    view: &dyn crate::admission::StoreView,
+    user: &UserInfo,
+    attributes: &Attributes,
+) -> Decision {
+    if user.is_master() {
+        return Decision::Allow(String::new());
+    }
+    rbac::evaluate(view, user, attributes)
 }
 
 /// A new unguessable token (32 bytes from the TLS stack's secure random source).
@@ -280,6 +293,11 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Ne
         Some(user) => user,
         None if is_public(&path) => return next.run(request).await,
         None => return status_response(&unauthorized()),
+    };
+    // `kubectl --as`: from here on the request is the impersonated user's, if the caller may.
+    let user = match impersonation::acting_user(&auth, user, request.headers()) {
+        Ok(user) => user,
+        Err(refused) => return status_response(&refused),
     };
     let attributes = request_attributes(request.method(), &path, request.uri().query());
     // The lab's own endpoints (`/lab/v1/...`) are for the admin only.

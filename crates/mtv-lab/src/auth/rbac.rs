@@ -6,9 +6,9 @@ use axum::http::Method;
 use serde_json::{Value, json};
 
 use super::{AUTHENTICATED_GROUP, MASTERS_GROUP, UserInfo};
+use crate::admission::StoreView;
 use crate::error::ApiError;
 use crate::registry;
-use crate::store::{ListOptions, Store};
 
 /// What a request asks to do (a SubjectAccessReview's `resourceAttributes` or `nonResourceAttributes`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -223,15 +223,16 @@ fn binds(binding: &Value, user: &UserInfo) -> bool {
     })
 }
 
-fn all(store: &Store, rt: &'static registry::ResourceType, namespace: Option<&str>) -> Vec<Value> {
-    store
-        .list(rt, namespace, &ListOptions::default())
-        .map(|l| l.items)
-        .unwrap_or_default()
+fn all(
+    store: &dyn StoreView,
+    rt: &'static registry::ResourceType,
+    namespace: Option<&str>,
+) -> Vec<Value> {
+    store.list(rt, namespace)
 }
 
 /// The rules of a binding's `roleRef` (a ClusterRole, or a Role of the binding's namespace).
-fn role_rules(store: &Store, binding: &Value) -> (String, String, Vec<Value>) {
+fn role_rules(store: &dyn StoreView, binding: &Value) -> (String, String, Vec<Value>) {
     let kind = binding
         .pointer("/roleRef/kind")
         .and_then(Value::as_str)
@@ -243,12 +244,12 @@ fn role_rules(store: &Store, binding: &Value) -> (String, String, Vec<Value>) {
         .unwrap_or_default()
         .to_string();
     let role = match kind.as_str() {
-        "ClusterRole" => store.get(&registry::CLUSTER_ROLE, None, &name).ok(),
+        "ClusterRole" => store.get(&registry::CLUSTER_ROLE, None, &name),
         "Role" => {
             let namespace = binding
                 .pointer("/metadata/namespace")
                 .and_then(Value::as_str);
-            store.get(&registry::ROLE, namespace, &name).ok()
+            store.get(&registry::ROLE, namespace, &name)
         }
         _ => None,
     };
@@ -266,7 +267,8 @@ fn binding_name(binding: &Value) -> &str {
 }
 
 /// RBAC over the store: ClusterRoleBindings grant everywhere, RoleBindings in the request's namespace.
-pub fn evaluate(store: &Store, user: &UserInfo, attributes: &Attributes) -> Decision {
+/// Reads through a [`StoreView`], so that an admission plug-in can ask while the store is locked.
+pub fn evaluate(store: &dyn StoreView, user: &UserInfo, attributes: &Attributes) -> Decision {
     let who = format!("User {:?}", user.username);
     for binding in all(store, &registry::CLUSTER_ROLE_BINDING, None) {
         if !binds(&binding, user) {

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Cdi, meta, s};
+use super::{Cdi, meta, text_at};
 use crate::clock;
 use crate::registry;
 
@@ -14,11 +14,11 @@ impl Cdi {
         let pvc_ref = ds.pointer("/spec/source/pvc");
         let (pvc_ns, pvc_name) = match pvc_ref {
             Some(p) => (
-                Some(s(p, "/namespace"))
+                Some(text_at(p, "/namespace"))
                     .filter(|n| !n.is_empty())
                     .unwrap_or(ns)
                     .to_string(),
-                s(p, "/name").to_string(),
+                text_at(p, "/name").to_string(),
             ),
             None => (ns.to_string(), String::new()),
         };
@@ -32,12 +32,12 @@ impl Cdi {
             .ok();
         let (ready, reason, message) = match (&pvc, &dv) {
             (None, None) => ("False", "NotFound".to_string(), "No source PVC found"),
-            (_, Some(dv)) if s(dv, "/status/phase") != "Succeeded" => {
-                let phase = s(dv, "/status/phase");
+            (_, Some(dv)) if text_at(dv, "/status/phase") != "Succeeded" => {
+                let phase = text_at(dv, "/status/phase");
                 let phase = if phase.is_empty() { "Pending" } else { phase };
                 ("False", phase.to_string(), "")
             }
-            (Some(p), _) if s(p, "/status/phase") != "Bound" => {
+            (Some(p), _) if text_at(p, "/status/phase") != "Bound" => {
                 ("False", "NotFound".to_string(), "No source PVC found")
             }
             _ => ("True", "Ready".to_string(), ""),

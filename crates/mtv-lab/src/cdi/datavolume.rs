@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::volumes::{BIND_IMMEDIATE, storage_class};
-use super::{Cdi, FORKLIFT_MIGRATION_LABEL, meta, s};
+use super::{Cdi, FORKLIFT_MIGRATION_LABEL, meta, text_at};
 use crate::clock;
 use crate::registry;
 
@@ -43,21 +43,21 @@ pub(super) enum Source {
 fn source_of(cdi: &Cdi, dv: &Value) -> Source {
     let ns = meta(dv, "namespace");
     if let Some(reference) = dv.pointer("/spec/sourceRef") {
-        let ds_ns = Some(s(reference, "/namespace"))
+        let ds_ns = Some(text_at(reference, "/namespace"))
             .filter(|n| !n.is_empty())
             .unwrap_or(ns);
-        let name = s(reference, "/name").to_string();
+        let name = text_at(reference, "/name").to_string();
         let ds = cdi
             .store
             .get(&registry::DATA_SOURCE, Some(ds_ns), &name)
             .ok();
         return match ds.as_ref().and_then(|d| d.pointer("/spec/source/pvc")) {
             Some(pvc) => Source::Clone {
-                namespace: Some(s(pvc, "/namespace"))
+                namespace: Some(text_at(pvc, "/namespace"))
                     .filter(|n| !n.is_empty())
                     .unwrap_or(ds_ns)
                     .to_string(),
-                name: s(pvc, "/name").to_string(),
+                name: text_at(pvc, "/name").to_string(),
             },
             None => Source::DataSourceMissing { name },
         };
@@ -71,16 +71,16 @@ fn source_of(cdi: &Cdi, dv: &Value) -> Source {
     };
     match kind {
         "http" | "registry" | "s3" | "gcs" | "imageio" | "vddk" => Source::Import {
-            url: s(spec, "/url").to_string(),
+            url: text_at(spec, "/url").to_string(),
         },
         "blank" => Source::Blank,
         "upload" => Source::Upload,
         "pvc" => Source::Clone {
-            namespace: Some(s(spec, "/namespace"))
+            namespace: Some(text_at(spec, "/namespace"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(ns)
                 .to_string(),
-            name: s(spec, "/name").to_string(),
+            name: text_at(spec, "/name").to_string(),
         },
         _ => Source::Unknown,
     }
@@ -144,7 +144,7 @@ impl Cdi {
         {
             return None;
         }
-        if s(dv, "/status/phase") == "Succeeded" {
+        if text_at(dv, "/status/phase") == "Succeeded" {
             return None;
         }
         let source = source_of(self, dv);
@@ -160,7 +160,7 @@ impl Cdi {
                 .get(&registry::PERSISTENT_VOLUME_CLAIM, Some(namespace), name)
             {
                 Ok(src) => {
-                    clone_size = Some(s(&src, "/spec/resources/requests/storage").to_string())
+                    clone_size = Some(text_at(&src, "/spec/resources/requests/storage").to_string())
                 }
                 Err(_) => {
                     self.report_without_source(dv, "pvc", name);
@@ -175,8 +175,8 @@ impl Cdi {
                 return None;
             }
         };
-        if s(&pvc, "/status/phase") != "Bound" {
-            let sc = s(&pvc, "/spec/storageClassName").to_string();
+        if text_at(&pvc, "/status/phase") != "Bound" {
+            let sc = text_at(&pvc, "/spec/storageClassName").to_string();
             let message = match storage_class(&self.store, &sc) {
                 Err(missing) => format!(
                     "PVC {claim_name} Pending: storageclass.storage.k8s.io \"{missing}\" not found"
@@ -204,12 +204,12 @@ impl Cdi {
             .or_else(|| dv.pointer("/spec/pvc"))
             .cloned()
             .unwrap_or_else(|| json!({}));
-        let size = Some(s(&spec, "/resources/requests/storage"))
+        let size = Some(text_at(&spec, "/resources/requests/storage"))
             .filter(|q| !q.is_empty())
             .or(clone_size)
             .ok_or("the DataVolume names no size (spec.storage.resources.requests.storage)")?
             .to_string();
-        let named = s(&spec, "/storageClassName").to_string();
+        let named = text_at(&spec, "/storageClassName").to_string();
         let class = match storage_class(&self.store, &named) {
             Ok(Some(c)) => meta(&c, "name").to_string(),
             // Named but missing: the claim names it anyway and stays Pending.
@@ -228,7 +228,7 @@ impl Cdi {
             "cdi.kubevirt.io/createdForDataVolume": meta(dv, "uid"),
             "cdi.kubevirt.io/storage.contentType": dv.pointer("/spec/contentType").cloned().unwrap_or(json!("kubevirt")),
         });
-        if s(
+        if text_at(
             dv,
             &format!(
                 "/metadata/annotations/{}",
@@ -332,8 +332,9 @@ impl Cdi {
             self.write_phase(dv, settle(dv.get("status"), status));
             return Some(Duration::from_millis(50));
         };
-        let size_mib = crate::forklift::quantity_mib(s(pvc, "/spec/resources/requests/storage"))
-            .unwrap_or(1024) as f64;
+        let size_mib =
+            crate::forklift::quantity_mib(text_at(pvc, "/spec/resources/requests/storage"))
+                .unwrap_or(1024) as f64;
         let total = match source {
             Source::Blank => Duration::from_millis(250),
             _ => self
@@ -363,22 +364,22 @@ impl Cdi {
         else {
             return false;
         };
-        if s(&src, "/status/phase") != "Bound" {
+        if text_at(&src, "/status/phase") != "Bound" {
             return false;
         }
         match self
             .store
             .get(&registry::DATA_VOLUME, Some(namespace), name)
         {
-            Ok(dv) => s(&dv, "/status/phase") == "Succeeded",
+            Ok(dv) => text_at(&dv, "/status/phase") == "Succeeded",
             Err(_) => true,
         }
     }
 
     /// Writes a status, with an Event when the phase changes (as CDI records them).
     fn write_phase(&mut self, dv: &Value, status: Value) {
-        let old_phase = s(dv, "/status/phase").to_string();
-        let phase = s(&status, "/phase").to_string();
+        let old_phase = text_at(dv, "/status/phase").to_string();
+        let phase = text_at(&status, "/phase").to_string();
         self.write_status(&registry::DATA_VOLUME, dv, status);
         if old_phase != phase {
             let (kind, reason, message) = match phase.as_str() {

@@ -239,7 +239,7 @@ impl Cdi {
         let current = self.store.get(&registry::DATA_VOLUME, Some(&key.1), &key.2);
         let done = current
             .as_ref()
-            .map_or(true, |d| s(d, "/status/phase") == "Succeeded")
+            .map_or(true, |d| text_at(d, "/status/phase") == "Succeeded")
             || dv
                 .pointer(&format!("/metadata/labels/{FORKLIFT_MIGRATION_LABEL}"))
                 .is_some();
@@ -276,7 +276,7 @@ fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
 }
 
 /// A string at a JSON pointer ("" when absent).
-fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+fn text_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
     obj.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_default()

@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Cdi, FORKLIFT_MIGRATION_LABEL, meta, s};
+use super::{Cdi, FORKLIFT_MIGRATION_LABEL, meta, text_at};
 use crate::registry;
 use crate::store::{ListOptions, Store, WriteOptions};
 
@@ -27,7 +27,7 @@ pub(super) fn storage_class(store: &Store, named: &str) -> Result<Option<Value>,
         .ok()
         .and_then(|l| {
             l.items.into_iter().find(|sc| {
-                s(
+                text_at(
                     sc,
                     "/metadata/annotations/storageclass.kubernetes.io~1is-default-class",
                 ) == "true"
@@ -41,7 +41,7 @@ impl Cdi {
         if pvc.pointer("/metadata/deletionTimestamp").is_some() {
             return;
         }
-        let phase = s(pvc, "/status/phase");
+        let phase = text_at(pvc, "/status/phase");
         // A populator's claim (`spec.dataSourceRef`) is bound by the populator's own prime-claim dance:
         // left to it entirely.
         let populated = pvc.pointer("/spec/dataSourceRef").is_some();
@@ -57,12 +57,13 @@ impl Cdi {
         if phase != "Pending" || forklifts || populated {
             return;
         }
-        let Ok(Some(class)) = storage_class(&self.store, s(pvc, "/spec/storageClassName")) else {
+        let Ok(Some(class)) = storage_class(&self.store, text_at(pvc, "/spec/storageClassName"))
+        else {
             // No such class: the claim stays Pending (the DataVolume reports it, `datavolume.rs`).
             return;
         };
-        let immediate = s(&class, "/volumeBindingMode") != "WaitForFirstConsumer"
-            || s(
+        let immediate = text_at(&class, "/volumeBindingMode") != "WaitForFirstConsumer"
+            || text_at(
                 pvc,
                 &format!(
                     "/metadata/annotations/{}",
@@ -103,17 +104,17 @@ impl Cdi {
         );
         if let Ok(pvc) = bound {
             let status = json!({"phase": "Bound", "accessModes": pvc.pointer("/spec/accessModes").cloned().unwrap_or(json!([])),
-                                "capacity": {"storage": s(&pvc, "/spec/resources/requests/storage")}});
+                                "capacity": {"storage": text_at(&pvc, "/spec/resources/requests/storage")}});
             self.write_status(&registry::PERSISTENT_VOLUME_CLAIM, &pvc, status);
         }
     }
 
     /// A claim Bound elsewhere (Forklift's) gets a volume and `spec.volumeName`.
     fn ensure_volume(&mut self, pvc: &Value) {
-        if !s(pvc, "/spec/volumeName").is_empty() {
+        if !text_at(pvc, "/spec/volumeName").is_empty() {
             return;
         }
-        let class = storage_class(&self.store, s(pvc, "/spec/storageClassName"))
+        let class = storage_class(&self.store, text_at(pvc, "/spec/storageClassName"))
             .ok()
             .flatten();
         let Some(pv_name) = self.create_volume(pvc, class.as_ref()) else {
@@ -143,17 +144,19 @@ impl Cdi {
         }
         let class_name = class
             .map(|c| meta(c, "name"))
-            .unwrap_or(s(pvc, "/spec/storageClassName"));
-        let driver = class.map(|c| s(c, "/provisioner")).unwrap_or("lab.csi");
+            .unwrap_or(text_at(pvc, "/spec/storageClassName"));
+        let driver = class
+            .map(|c| text_at(c, "/provisioner"))
+            .unwrap_or("lab.csi");
         let reclaim = class
-            .map(|c| s(c, "/reclaimPolicy"))
+            .map(|c| text_at(c, "/reclaimPolicy"))
             .filter(|r| !r.is_empty())
             .unwrap_or("Delete");
         let pv = json!({
             "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": driver},
                          "finalizers": []},
             "spec": {
-                "capacity": {"storage": s(pvc, "/spec/resources/requests/storage")},
+                "capacity": {"storage": text_at(pvc, "/spec/resources/requests/storage")},
                 "accessModes": pvc.pointer("/spec/accessModes").cloned().unwrap_or(json!(["ReadWriteOnce"])),
                 "volumeMode": pvc.pointer("/spec/volumeMode").cloned().unwrap_or(json!("Filesystem")),
                 "persistentVolumeReclaimPolicy": reclaim,
@@ -187,7 +190,7 @@ impl Cdi {
         let Ok(pv) = self.store.get(&registry::PERSISTENT_VOLUME, None, &name) else {
             return;
         };
-        if s(&pv, "/spec/persistentVolumeReclaimPolicy") == "Delete" {
+        if text_at(&pv, "/spec/persistentVolumeReclaimPolicy") == "Delete" {
             let _ = self.store.delete(
                 &registry::PERSISTENT_VOLUME,
                 None,

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::conditions::{ADVISORY, Condition, Conditions, has as has_condition};
 use super::inventory::InvVm;
 use super::plan::{PlanCtx, SLOW_REQUEUE, ready_condition};
-use super::{Controller, controller_setting, generation, meta, s};
+use super::{Controller, controller_setting, generation, meta, text_at};
 use crate::clock;
 use crate::faults::Misbehaviour;
 use crate::registry;
@@ -73,6 +73,138 @@ fn array_at(value: &Value, pointer: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// What decides a VM's itinerary besides warm or cold.
+struct MigrationShape<'a> {
+    source_type: &'a str,
+    /// (PreHook, PostHook).
+    hooks: (bool, bool),
+    /// virt-v2v copies the disks itself (`CopyDisksVirtV2V`).
+    v2v: bool,
+    /// virt-v2v converts the guest.
+    conversion: bool,
+    preflight: bool,
+    /// A Windows guest's first-boot reboots are awaited.
+    reboots: bool,
+    final_snapshot_consolidation: bool,
+}
+
+impl MigrationShape<'_> {
+    fn vsphere(&self) -> bool {
+        self.source_type == "vsphere"
+    }
+
+    /// Warm: precopies from snapshots, then the cutover, conversion and the VM.
+    fn warm_copy_phases(&self) -> Vec<&'static str> {
+        let mut phases = vec!["CreateInitialSnapshot", "WaitForInitialSnapshot"];
+        if self.vsphere() {
+            phases.push("StoreInitialSnapshotDeltas");
+            if self.preflight {
+                phases.push("PreflightInspection");
+            }
+        }
+        phases.extend(["CreateDataVolumes", "CopyDisks", "CopyingPaused"]);
+        if self.vsphere() {
+            phases.extend(["RemovePreviousSnapshot", "WaitForPreviousSnapshotRemoval"]);
+        }
+        phases.extend(["CreateSnapshot", "WaitForSnapshot"]);
+        if self.vsphere() {
+            phases.push("StoreSnapshotDeltas");
+        }
+        phases.extend([
+            "AddCheckpoint",
+            "StorePowerState",
+            "PowerOffSource",
+            "WaitForPowerOff",
+        ]);
+        if self.vsphere() {
+            phases.extend([
+                "RemovePenultimateSnapshot",
+                "WaitForPenultimateSnapshotRemoval",
+            ]);
+        }
+        phases.extend([
+            "CreateFinalSnapshot",
+            "WaitForFinalSnapshot",
+            "AddFinalCheckpoint",
+            "Finalize",
+        ]);
+        if self.vsphere() {
+            phases.push("RemoveFinalSnapshot");
+        }
+        if self.conversion {
+            phases.extend(["CreateGuestConversionPod", "ConvertGuest"]);
+        }
+        phases.push("CreateVM");
+        phases
+    }
+
+    /// Cold: the source powers off, the disks are copied (by CDI or virt-v2v), the VM is created.
+    fn cold_copy_phases(&self) -> Vec<&'static str> {
+        let mut phases = vec![
+            "StorePowerState",
+            "PowerOffSource",
+            "WaitForPowerOff",
+            "CreateDataVolumes",
+        ];
+        if self.v2v {
+            phases.extend([
+                "AllocateDisks",
+                "CreateGuestConversionPod",
+                "ConvertGuest",
+                "CopyDisksVirtV2V",
+            ]);
+        } else {
+            phases.push("CopyDisks");
+            if self.conversion {
+                phases.extend(["CreateGuestConversionPod", "ConvertGuest"]);
+            }
+        }
+        if self.source_type == "openstack" {
+            phases.push("ConvertOpenstackSnapshot");
+        }
+        phases.push("CreateVM");
+        phases
+    }
+
+    /// Pipeline steps in Forklift's order (§4.3 table).
+    fn pipeline_steps(&self, warm: bool) -> Vec<&'static str> {
+        let mut steps = vec!["Initialize"];
+        if self.hooks.0 {
+            steps.push("PreHook");
+        }
+        if warm {
+            if self.preflight {
+                steps.push("PreflightInspection");
+            }
+            steps.extend(["DiskTransfer", "Cutover"]);
+            if self.conversion {
+                steps.push("ImageConversion");
+            }
+        } else if self.v2v {
+            steps.extend(["DiskAllocation", "ImageConversion", "DiskTransferV2v"]);
+        } else {
+            steps.push("DiskTransfer");
+            if self.conversion {
+                steps.push("ImageConversion");
+            }
+            if self.source_type == "openstack" {
+                steps.push("ConvertOpenstackSnapshot");
+            }
+        }
+        steps.push("VirtualMachineCreation");
+        if self.reboots {
+            steps.push("WaitForGuestReboots");
+        }
+        if self.hooks.1 {
+            steps.push("PostHook");
+        }
+        if self.final_snapshot_consolidation {
+            steps.push("WaitForFinalSnapshotConsolidation");
+        }
+        steps
+    }
+}
+
 impl Itinerary {
     pub fn build(
         ctx: &PlanCtx,
@@ -80,25 +212,26 @@ impl Itinerary {
         spec_vm: &Value,
         controller: &dyn Fn(&str) -> Option<String>,
     ) -> Self {
-        let t = ctx.src_type.as_str();
-        let warm = ctx.warm;
+        let source_type = ctx.src_type.as_str();
         let plan = &ctx.plan;
         let has_hook = |step: &str| {
             spec_vm
                 .get("hooks")
                 .and_then(Value::as_array)
-                .is_some_and(|h| h.iter().any(|x| s(x, "/step") == step))
+                .is_some_and(|h| h.iter().any(|x| text_at(x, "/step") == step))
         };
-        let pre = has_hook("PreHook");
-        let post = has_hook("PostHook");
-        let skip_conversion = super::b(plan, "/spec/skipGuestConversion") == Some(true);
+        let hooks = (has_hook("PreHook"), has_hook("PostHook"));
+        if source_type == "openshift" && ctx.plan_type() == "live" {
+            return Self::live(hooks);
+        }
+        let skip_conversion = super::bool_at(plan, "/spec/skipGuestConversion") == Some(true);
         let offload =
             ctx.offload() && controller("feature_copy_offload").as_deref() != Some("false");
-        let shared = super::b(plan, "/spec/migrateSharedDisks") != Some(false);
-        let v2v = match t {
+        let shared = super::bool_at(plan, "/spec/migrateSharedDisks") != Some(false);
+        let v2v = match source_type {
             "ova" | "hyperv" => true,
             "vsphere" => {
-                !warm
+                !ctx.warm
                     && ctx.local_dest
                     && shared
                     && !skip_conversion
@@ -107,174 +240,87 @@ impl Itinerary {
             }
             _ => false,
         };
-        let conversion = matches!(t, "vsphere" | "ova" | "hyperv") && !skip_conversion;
-        let reboots = conversion
-            && vm.windows
-            && controller("feature_windows_wait_for_reboot").as_deref() != Some("false");
-        if t == "openshift" && ctx.plan_type() == "live" {
-            // The `ocp-live` itinerary: decentralized live migration through KubeVirt.
-            let mut p: Vec<&'static str> = vec!["Started"];
-            let mut steps = vec!["Initialize"];
-            if pre {
-                p.push("PreHook");
-                steps.push("PreHook");
-            }
-            p.extend([
-                "CreateSecrets",
-                "CreateConfigMaps",
-                "EnsurePreference",
-                "EnsureInstanceType",
-                "EnsureDataVolumes",
-                "EnsurePersistentVolumeClaims",
-                "CreateTarget",
-                "SetOwnerReferences",
-                "WaitForTargetVMI",
-                "CreateVirtualMachineInstanceMigrations",
-                "WaitForStateTransfer",
-            ]);
-            steps.extend(["PrepareTarget", "Synchronization"]);
-            if post {
-                p.push("PostHook");
-                steps.push("PostHook");
-            }
-            p.push("Completed");
-            return Itinerary {
-                phases: p,
-                steps,
-                warm: false,
-                preflight: false,
-                offload: false,
-                cdi: true,
-            };
+        let conversion = matches!(source_type, "vsphere" | "ova" | "hyperv") && !skip_conversion;
+        let preflight = ctx.warm
+            && source_type == "vsphere"
+            && super::bool_at(plan, "/spec/runPreflightInspection") != Some(false)
+            && !skip_conversion;
+        let shape = MigrationShape {
+            source_type,
+            hooks,
+            v2v,
+            conversion,
+            preflight,
+            reboots: conversion
+                && vm.windows
+                && controller("feature_windows_wait_for_reboot").as_deref() != Some("false"),
+            final_snapshot_consolidation: ctx.warm
+                && source_type == "vsphere"
+                && controller("wait_for_final_snapshot_consolidation").as_deref() != Some("false"),
+        };
+        let mut phases: Vec<&'static str> = vec!["Started"];
+        if shape.hooks.0 {
+            phases.push("PreHook");
         }
-        let mut p: Vec<&'static str> = vec!["Started"];
-        if pre {
-            p.push("PreHook");
-        }
-        let mut preflight = false;
-        if warm {
-            p.extend(["CreateInitialSnapshot", "WaitForInitialSnapshot"]);
-            if t == "vsphere" {
-                p.push("StoreInitialSnapshotDeltas");
-                preflight = super::b(plan, "/spec/runPreflightInspection") != Some(false)
-                    && !skip_conversion;
-                if preflight {
-                    p.push("PreflightInspection");
-                }
-            }
-            p.extend(["CreateDataVolumes", "CopyDisks", "CopyingPaused"]);
-            if t == "vsphere" {
-                p.extend(["RemovePreviousSnapshot", "WaitForPreviousSnapshotRemoval"]);
-            }
-            p.extend(["CreateSnapshot", "WaitForSnapshot"]);
-            if t == "vsphere" {
-                p.push("StoreSnapshotDeltas");
-            }
-            p.extend([
-                "AddCheckpoint",
-                "StorePowerState",
-                "PowerOffSource",
-                "WaitForPowerOff",
-            ]);
-            if t == "vsphere" {
-                p.extend([
-                    "RemovePenultimateSnapshot",
-                    "WaitForPenultimateSnapshotRemoval",
-                ]);
-            }
-            p.extend([
-                "CreateFinalSnapshot",
-                "WaitForFinalSnapshot",
-                "AddFinalCheckpoint",
-                "Finalize",
-            ]);
-            if t == "vsphere" {
-                p.push("RemoveFinalSnapshot");
-            }
-            if conversion {
-                p.extend(["CreateGuestConversionPod", "ConvertGuest"]);
-            }
-            p.push("CreateVM");
+        if ctx.warm {
+            phases.extend(shape.warm_copy_phases());
         } else {
-            p.extend([
-                "StorePowerState",
-                "PowerOffSource",
-                "WaitForPowerOff",
-                "CreateDataVolumes",
-            ]);
-            if v2v {
-                p.extend([
-                    "AllocateDisks",
-                    "CreateGuestConversionPod",
-                    "ConvertGuest",
-                    "CopyDisksVirtV2V",
-                ]);
-            } else {
-                p.push("CopyDisks");
-                if conversion {
-                    p.extend(["CreateGuestConversionPod", "ConvertGuest"]);
-                }
-            }
-            if t == "openstack" {
-                p.push("ConvertOpenstackSnapshot");
-            }
-            p.push("CreateVM");
+            phases.extend(shape.cold_copy_phases());
         }
-        if reboots {
-            p.push("WaitForGuestReboots");
+        if shape.reboots {
+            phases.push("WaitForGuestReboots");
         }
-        if post {
-            p.push("PostHook");
+        if shape.hooks.1 {
+            phases.push("PostHook");
         }
-        if warm
-            && t == "vsphere"
-            && controller("wait_for_final_snapshot_consolidation").as_deref() != Some("false")
-        {
-            p.push("WaitForFinalSnapshotRemoval");
+        if shape.final_snapshot_consolidation {
+            phases.push("WaitForFinalSnapshotRemoval");
         }
-        p.push("Completed");
-
-        // Pipeline steps in Forklift's order (§4.3 table).
-        let mut steps = vec!["Initialize"];
-        if pre {
-            steps.push("PreHook");
-        }
-        if warm {
-            if preflight {
-                steps.push("PreflightInspection");
-            }
-            steps.extend(["DiskTransfer", "Cutover"]);
-            if conversion {
-                steps.push("ImageConversion");
-            }
-        } else if v2v {
-            steps.extend(["DiskAllocation", "ImageConversion", "DiskTransferV2v"]);
-        } else {
-            steps.push("DiskTransfer");
-            if conversion {
-                steps.push("ImageConversion");
-            }
-            if t == "openstack" {
-                steps.push("ConvertOpenstackSnapshot");
-            }
-        }
-        steps.push("VirtualMachineCreation");
-        if reboots {
-            steps.push("WaitForGuestReboots");
-        }
-        if post {
-            steps.push("PostHook");
-        }
-        if p.contains(&"WaitForFinalSnapshotRemoval") {
-            steps.push("WaitForFinalSnapshotConsolidation");
-        }
+        phases.push("Completed");
         Itinerary {
-            phases: p,
-            steps,
-            warm,
+            phases,
+            steps: shape.pipeline_steps(ctx.warm),
+            warm: ctx.warm,
             preflight,
             offload,
             cdi: !v2v,
+        }
+    }
+
+    /// The `ocp-live` itinerary: decentralized live migration through KubeVirt.
+    fn live((pre_hook, post_hook): (bool, bool)) -> Self {
+        let mut phases: Vec<&'static str> = vec!["Started"];
+        let mut steps = vec!["Initialize"];
+        if pre_hook {
+            phases.push("PreHook");
+            steps.push("PreHook");
+        }
+        phases.extend([
+            "CreateSecrets",
+            "CreateConfigMaps",
+            "EnsurePreference",
+            "EnsureInstanceType",
+            "EnsureDataVolumes",
+            "EnsurePersistentVolumeClaims",
+            "CreateTarget",
+            "SetOwnerReferences",
+            "WaitForTargetVMI",
+            "CreateVirtualMachineInstanceMigrations",
+            "WaitForStateTransfer",
+        ]);
+        steps.extend(["PrepareTarget", "Synchronization"]);
+        if post_hook {
+            phases.push("PostHook");
+            steps.push("PostHook");
+        }
+        phases.push("Completed");
+        Itinerary {
+            phases,
+            steps,
+            warm: false,
+            preflight: false,
+            offload: false,
+            cdi: true,
         }
     }
 
@@ -405,7 +451,7 @@ fn step_mut<'a>(vm: &'a mut Value, name: &str) -> Option<&'a mut Value> {
     vm.get_mut("pipeline")?
         .as_array_mut()?
         .iter_mut()
-        .find(|st| s(st, "/name") == name)
+        .find(|st| text_at(st, "/name") == name)
 }
 
 fn set_condition(vm: &mut Value, cond: Condition) {
@@ -511,11 +557,11 @@ fn cutover_due(migration: Option<&Value>, vm_id: &str) -> bool {
     let per_vm = m
         .pointer("/spec/vmCutover")
         .and_then(Value::as_array)
-        .and_then(|a| a.iter().find(|c| s(c, "/id") == vm_id))
-        .map(|c| s(c, "/cutover").to_string());
+        .and_then(|a| a.iter().find(|c| text_at(c, "/id") == vm_id))
+        .map(|c| text_at(c, "/cutover").to_string());
     let at = per_vm
         .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| s(m, "/spec/cutover").to_string());
+        .unwrap_or_else(|| text_at(m, "/spec/cutover").to_string());
     clock::parse_rfc3339(&at).is_some_and(|t| t <= clock::unix_now())
 }
 
@@ -530,7 +576,7 @@ fn canceled_by_deletion(snapshot: &Value) -> bool {
         .and_then(Value::as_array)
         .is_some_and(|c| {
             c.iter()
-                .any(|c| s(c, "/type") == "Canceled" && s(c, "/reason") == "Deleted")
+                .any(|c| text_at(c, "/type") == "Canceled" && text_at(c, "/reason") == "Deleted")
         })
 }
 
@@ -561,7 +607,7 @@ impl Controller {
         }
         let old_status = plan.get("status").cloned().unwrap_or(json!({}));
         let old_conds = old_status.get("conditions");
-        let archived = super::b(plan, "/spec/archived") == Some(true);
+        let archived = super::bool_at(plan, "/spec/archived") == Some(true);
         if archived && has_condition(old_conds, "Archived") {
             return None;
         }
@@ -659,8 +705,8 @@ impl Controller {
             .unwrap_or_default()
             .into_iter()
             .filter(|m| {
-                s(m, "/spec/plan/name") == meta(plan, "name")
-                    && Some(s(m, "/spec/plan/namespace"))
+                text_at(m, "/spec/plan/name") == meta(plan, "name")
+                    && Some(text_at(m, "/spec/plan/namespace"))
                         .filter(|x| !x.is_empty())
                         .unwrap_or(ns)
                         == ns
@@ -706,7 +752,7 @@ impl Controller {
         };
         let migration = match &active {
             Some(snap) => {
-                let uid = s(snap, "/migration/uid");
+                let uid = text_at(snap, "/migration/uid");
                 match migrations.iter().find(|m| meta(m, "uid") == uid) {
                     Some(m) => {
                         let changed = [
@@ -715,7 +761,7 @@ impl Controller {
                             ("/map/network/uid", &ctx.netmap),
                         ]
                         .iter()
-                        .any(|(p, o)| s(snap, p) != meta(o, "uid"));
+                        .any(|(p, o)| text_at(snap, p) != meta(o, "uid"));
                         if changed {
                             self.cancel_all(plan, ctx, mig, "Modified");
                             self.finish_snapshot(
@@ -739,7 +785,10 @@ impl Controller {
                 }
             }
             None => {
-                let used: Vec<&str> = history.iter().map(|h| s(h, "/migration/uid")).collect();
+                let used: Vec<&str> = history
+                    .iter()
+                    .map(|h| text_at(h, "/migration/uid"))
+                    .collect();
                 let pending = migrations.iter().find(|m| {
                     !used.contains(&meta(m, "uid")) && m.pointer("/status/completed").is_none()
                 });
@@ -776,25 +825,31 @@ impl Controller {
         let setting = move |k: &str| controller_setting(&store, &mtv, k);
         let mut vms = Vec::new();
         for (i, spec_vm) in spec_vms.iter().enumerate() {
-            let Some(Some(inv)) = ctx.vms.get(i) else {
+            let Some(Some(inventory_vm)) = ctx.vms.get(i) else {
                 continue;
             };
-            if let Some(old) = old_vms.iter().find(|v| s(v, "/id") == inv.id)
+            if let Some(old) = old_vms
+                .iter()
+                .find(|v| text_at(v, "/id") == inventory_vm.id)
                 && has_condition(old.get("conditions"), "Succeeded")
             {
                 vms.push(old.clone());
                 continue;
             }
-            let itinerary =
-                Itinerary::build(ctx, inv, &self.effective_spec_vm(spec_vm, inv), &setting);
+            let itinerary = Itinerary::build(
+                ctx,
+                inventory_vm,
+                &self.effective_spec_vm(spec_vm, inventory_vm),
+                &setting,
+            );
             let mut v = spec_vm.clone();
-            v["id"] = json!(inv.id);
-            v["name"] = json!(inv.name);
-            if !inv.namespace.is_empty() {
-                v["namespace"] = json!(inv.namespace);
+            v["id"] = json!(inventory_vm.id);
+            v["name"] = json!(inventory_vm.name);
+            if !inventory_vm.namespace.is_empty() {
+                v["namespace"] = json!(inventory_vm.namespace);
             }
             v["phase"] = json!("Started");
-            v["pipeline"] = Value::Array(itinerary.pipeline(inv));
+            v["pipeline"] = Value::Array(itinerary.pipeline(inventory_vm));
             if ctx.warm {
                 v["warm"] = json!({"successes": 0, "failures": 0, "consecutiveFailures": 0, "precopies": []});
             }
@@ -837,7 +892,7 @@ impl Controller {
             .get("history")
             .and_then(Value::as_array)
             .and_then(|h| h.last())
-            .map(|l| s(l, "/migration/uid").to_string())
+            .map(|l| text_at(l, "/migration/uid").to_string())
             .unwrap_or_default();
         for vm in vms.iter_mut() {
             if vm.get("completed").is_none() {
@@ -855,7 +910,7 @@ impl Controller {
         migration_uid: &str,
         reason: &str,
     ) {
-        let id = s(vm, "/id").to_string();
+        let id = text_at(vm, "/id").to_string();
         if let Some(steps) = vm.get_mut("pipeline").and_then(Value::as_array_mut) {
             for st in steps {
                 if st.get("started").is_some() && st.get("completed").is_none() {
@@ -877,7 +932,7 @@ impl Controller {
         remove_condition(vm, "Pending");
         vm["phase"] = json!("Completed");
         vm["completed"] = json!(clock::now_rfc3339());
-        if s(vm, "/restorePowerState") == "On" {
+        if text_at(vm, "/restorePowerState") == "On" {
             self.set_source_power(ctx, &id, true);
         }
         self.runs.remove(&(migration_uid.to_string(), id.clone()));
@@ -885,7 +940,7 @@ impl Controller {
     }
 
     pub(crate) fn set_source_power(&mut self, ctx: &PlanCtx, vm_id: &str, on: bool) {
-        match &ctx.inv {
+        match &ctx.inventory {
             super::inventory::Inventory::Lab { name, .. } => {
                 // Forklift shuts the guest down; `misbehave=…@source-stop` pulls the plug instead.
                 let action = if on {
@@ -943,7 +998,7 @@ impl Controller {
     /// The scheduler bucket of a VM and what it costs (§4.4): on vSphere, its disks on its ESXi host;
     /// elsewhere one VM for the whole provider.
     fn slot(&self, ctx: &PlanCtx, vm_id: &str) -> (String, u64) {
-        if let super::inventory::Inventory::Lab { name, kind } = &ctx.inv
+        if let super::inventory::Inventory::Lab { name, kind } = &ctx.inventory
             && kind == "vsphere"
             && let Ok(vm) = self.source.vm(name, vm_id)
         {
@@ -968,7 +1023,7 @@ impl Controller {
                     .pointer("/status/migration/history")
                     .and_then(Value::as_array)
                     .and_then(|h| h.last())
-                    .is_some_and(|l| s(l, "/provider/source/uid") == src_uid && !terminal(l));
+                    .is_some_and(|l| text_at(l, "/provider/source/uid") == src_uid && !terminal(l));
                 if !active {
                     continue;
                 }
@@ -980,7 +1035,7 @@ impl Controller {
                     .unwrap_or_default()
                 {
                     if vm.get("started").is_some() && vm.get("completed").is_none() {
-                        let (bucket, units) = self.slot(ctx, s(vm, "/id"));
+                        let (bucket, units) = self.slot(ctx, text_at(vm, "/id"));
                         *usage.entry(bucket).or_default() += units;
                     }
                 }
@@ -1005,7 +1060,7 @@ impl Controller {
             .iter()
             .filter(|v| v.get("started").is_some() && v.get("completed").is_none())
         {
-            let (bucket, units) = self.slot(ctx, s(v, "/id"));
+            let (bucket, units) = self.slot(ctx, text_at(v, "/id"));
             *usage.entry(bucket).or_default() += units;
         }
         if let Some(per_plan) = self.inflight_cache.get_mut(meta(&ctx.src, "uid")) {
@@ -1029,26 +1084,13 @@ impl Controller {
         let store = self.store.clone();
         let setting = move |k: &str| controller_setting(&store, &mtv, k);
         let faults = self.opts.faults();
-        // Cancel requests: ids, and names resolved to ids.
-        let cancel: Vec<String> = array_at(migration, "/spec/cancel")
-            .iter()
-            .filter_map(|c| {
-                let id = s(c, "/id");
-                if !id.is_empty() {
-                    return Some(id.to_string());
-                }
-                let name = s(c, "/name");
-                vms.iter()
-                    .find(|v| s(v, "/name") == name)
-                    .map(|v| s(v, "/id").to_string())
-            })
-            .collect();
+        let cancel = cancel_requests(migration, &vms);
         let mut inflight = self.inflight(ctx, meta(plan, "uid"));
         for v in vms
             .iter()
             .filter(|v| v.get("started").is_some() && v.get("completed").is_none())
         {
-            let (bucket, units) = self.slot(ctx, s(v, "/id"));
+            let (bucket, units) = self.slot(ctx, text_at(v, "/id"));
             *inflight.entry(bucket).or_default() += units;
         }
         let mut waiting = 0;
@@ -1060,7 +1102,7 @@ impl Controller {
             if vm.get("completed").is_some() {
                 continue;
             }
-            let id = s(vm, "/id").to_string();
+            let id = text_at(vm, "/id").to_string();
             if cancel.contains(&id) {
                 let started = vm.get("started").is_some();
                 self.cancel_vm(plan, ctx, vm, &migration_uid, "UserRequested");
@@ -1073,15 +1115,16 @@ impl Controller {
                 continue;
             }
             let Some(index) = spec_vms.iter().position(|v| {
-                let sid = s(v, "/id");
+                let sid = text_at(v, "/id");
                 (!sid.is_empty() && sid == id)
                     || (sid.is_empty()
-                        && (s(v, "/name") == s(vm, "/name")
-                            || s(v, "/name").ends_with(&format!("/{}", s(vm, "/name")))))
+                        && (text_at(v, "/name") == text_at(vm, "/name")
+                            || text_at(v, "/name")
+                                .ends_with(&format!("/{}", text_at(vm, "/name")))))
             }) else {
                 continue;
             };
-            let Some(Some(inv)) = ctx.vms.get(index).cloned() else {
+            let Some(Some(inventory_vm)) = ctx.vms.get(index).cloned() else {
                 set_condition(
                     vm,
                     Condition::new(
@@ -1096,47 +1139,36 @@ impl Controller {
                 vm["completed"] = json!(clock::now_rfc3339());
                 continue;
             };
-            let spec_vm = self.effective_spec_vm(&spec_vms[index], &inv);
+            let spec_vm = self.effective_spec_vm(&spec_vms[index], &inventory_vm);
             if vm.get("started").is_none() {
-                let (bucket, units) = self.slot(ctx, &id);
-                let used = inflight.get(&bucket).copied().unwrap_or(0);
-                // A VM bigger than the limit may still run alone.
-                if used > 0 && used + units > limit {
-                    waiting += 1;
-                    set_condition(
-                        vm,
-                        Condition::new(
-                            "Pending",
-                            ADVISORY,
-                            "",
-                            &format!(
-                                "Waiting to start migration: in-flight limit reached (max {limit})."
-                            ),
-                        )
-                        .durable(),
-                    );
-                    continue;
-                }
-                remove_condition(vm, "Pending");
-                *inflight.entry(bucket).or_default() += units;
-                vm["started"] = json!(clock::now_rfc3339());
-                self.runs.insert(
-                    (migration_uid.clone(), id.clone()),
-                    VmRun {
-                        since: Instant::now(),
-                    },
-                );
-                start_step(vm, "Initialize");
-                if let Err(e) =
-                    self.enter_phase(plan, ctx, migration, vm, &inv, &spec_vm, "Started")
-                {
-                    self.fail_vm(vm, &e);
-                    continue;
+                match self.start_vm(
+                    plan,
+                    ctx,
+                    migration,
+                    vm,
+                    &inventory_vm,
+                    &spec_vm,
+                    &mut inflight,
+                    limit,
+                ) {
+                    VmStart::Started => {}
+                    VmStart::Waiting => {
+                        waiting += 1;
+                        continue;
+                    }
+                    VmStart::Failed => continue,
                 }
             }
-            let itinerary = Itinerary::build(ctx, &inv, &spec_vm, &setting);
+            let itinerary = Itinerary::build(ctx, &inventory_vm, &spec_vm, &setting);
             self.advance(
-                plan, ctx, migration, vm, &inv, &spec_vm, &itinerary, &faults,
+                plan,
+                ctx,
+                migration,
+                vm,
+                &inventory_vm,
+                &spec_vm,
+                &itinerary,
+                &faults,
             );
         }
         mig["vms"] = Value::Array(vms.clone());
@@ -1148,19 +1180,63 @@ impl Controller {
         }
         let all_done = vms.iter().all(|v| v.get("completed").is_some());
         if all_done {
-            let any = |k: &str| vms.iter().any(|v| has_condition(v.get("conditions"), k));
-            let outcome = if any("Failed") {
-                ("Failed", "", "The plan execution has FAILED.")
-            } else if any("Succeeded") {
-                ("Succeeded", "", "The plan execution has SUCCEEDED.")
-            } else {
-                ("Canceled", "", "The plan execution has been CANCELED.")
-            };
-            self.finish_snapshot(mig, Some(outcome), "");
+            self.finish_snapshot(mig, Some(plan_outcome(&vms)), "");
             self.runs.retain(|(m, _), _| *m != migration_uid);
             return (None, 0);
         }
         (Some(tick), waiting)
+    }
+
+    /// Starts a VM when the in-flight limit leaves room (a VM bigger than the limit may still run
+    /// alone); otherwise it waits with the `Pending` condition.
+    #[allow(clippy::too_many_arguments)]
+    fn start_vm(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        spec_vm: &Value,
+        inflight: &mut HashMap<String, u64>,
+        limit: u64,
+    ) -> VmStart {
+        let id = text_at(vm, "/id").to_string();
+        let (bucket, units) = self.slot(ctx, &id);
+        let used = inflight.get(&bucket).copied().unwrap_or(0);
+        if used > 0 && used + units > limit {
+            set_condition(
+                vm,
+                Condition::new(
+                    "Pending",
+                    ADVISORY,
+                    "",
+                    &format!("Waiting to start migration: in-flight limit reached (max {limit})."),
+                )
+                .durable(),
+            );
+            return VmStart::Waiting;
+        }
+        remove_condition(vm, "Pending");
+        *inflight.entry(bucket).or_default() += units;
+        vm["started"] = json!(clock::now_rfc3339());
+        self.runs.insert(
+            (
+                meta(migration, "uid").to_string(),
+                text_at(vm, "/id").to_string(),
+            ),
+            VmRun {
+                since: Instant::now(),
+            },
+        );
+        start_step(vm, "Initialize");
+        match self.enter_phase(plan, ctx, migration, vm, inventory_vm, spec_vm, "Started") {
+            Ok(()) => VmStart::Started,
+            Err(e) => {
+                self.fail_vm(vm, &e);
+                VmStart::Failed
+            }
+        }
     }
 
     /// True once a blocker has lasted `controller_blocker_grace_period_minutes` (§4.6).
@@ -1201,7 +1277,7 @@ impl Controller {
     }
 
     fn fail_vm(&mut self, vm: &mut Value, message: &str) {
-        let phase = s(vm, "/phase").to_string();
+        let phase = text_at(vm, "/phase").to_string();
         let step_name = vm
             .get("pipeline")
             .and_then(Value::as_array)
@@ -1209,7 +1285,7 @@ impl Controller {
                 p.iter()
                     .rev()
                     .find(|st| st.get("started").is_some())
-                    .map(|st| s(st, "/name").to_string())
+                    .map(|st| text_at(st, "/name").to_string())
             })
             .unwrap_or_else(|| "Initialize".to_string());
         if let Some(st) = step_mut(vm, &step_name) {
@@ -1241,12 +1317,12 @@ impl Controller {
         ctx: &PlanCtx,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         spec_vm: &Value,
         it: &Itinerary,
         faults: &crate::faults::FaultSpec,
     ) {
-        let key = (meta(migration, "uid").to_string(), inv.id.clone());
+        let key = (meta(migration, "uid").to_string(), inventory_vm.id.clone());
         let precopy_interval = controller_setting(
             &self.store,
             &self.opts.mtv_namespace,
@@ -1255,32 +1331,18 @@ impl Controller {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(60);
         // `misbehave=…@precopy`: copy once, record no precopy, and wait for the cutover.
-        let no_precopy = it.warm && faults.misbehaves(&inv.name, &inv.id, Misbehaviour::Precopy);
+        let no_precopy = it.warm
+            && faults.misbehaves(&inventory_vm.name, &inventory_vm.id, Misbehaviour::Precopy);
         for _ in 0..64 {
             let phase: &'static str = it
                 .phases
                 .iter()
                 .copied()
-                .find(|p| *p == s(vm, "/phase"))
+                .find(|p| *p == text_at(vm, "/phase"))
                 .unwrap_or("Completed");
             let step = it.step_of(phase);
             if phase == "Completed" {
-                for st in it.steps.clone() {
-                    if st != "ConvertOpenstackSnapshot" {
-                        complete_step(vm, st);
-                    }
-                }
-                vm["completed"] = json!(clock::now_rfc3339());
-                set_condition(
-                    vm,
-                    Condition::new("Succeeded", ADVISORY, "", "The VM migration has SUCCEEDED.")
-                        .durable(),
-                );
-                self.runs.remove(&key);
-                self.cleanup_after_success(plan, ctx, migration, &inv.id);
-                if faults.misbehaves(&inv.name, &inv.id, Misbehaviour::Snapshots) {
-                    self.remove_newest_source_snapshot(ctx, inv);
-                }
+                self.complete_vm(plan, ctx, migration, vm, inventory_vm, it, faults);
                 return;
             }
             let run = self
@@ -1292,7 +1354,8 @@ impl Controller {
                 .clone();
             let elapsed = run.since.elapsed();
             let faulted = !step.is_empty()
-                && (faults.vm_fails_at(&inv.name, step) || faults.vm_fails_at(&inv.id, step));
+                && (faults.vm_fails_at(&inventory_vm.name, step)
+                    || faults.vm_fails_at(&inventory_vm.id, step));
             let precopies = vm
                 .pointer("/warm/precopies")
                 .and_then(Value::as_array)
@@ -1300,7 +1363,7 @@ impl Controller {
                 .unwrap_or(0) as u32;
             let mut next: Option<&'static str> = None;
             if phase == "CopyingPaused" {
-                if cutover_due(Some(migration), &inv.id) {
+                if cutover_due(Some(migration), &inventory_vm.id) {
                     next = Some("StorePowerState");
                 } else if !no_precopy
                     && elapsed >= self.opts.real(Duration::from_secs(60 * precopy_interval))
@@ -1310,74 +1373,174 @@ impl Controller {
                     return;
                 }
             } else {
-                let lab = phase_duration(phase, inv, precopies, it.offload);
-                let mut dur = self.opts.real(lab);
-                if faulted {
-                    dur /= 2;
-                }
-                let fraction = (elapsed.as_secs_f64() / dur.as_secs_f64().max(1e-9)).min(1.0)
-                    * if faulted { 0.5 } else { 1.0 };
-                self.progress(ctx, migration, vm, inv, it, phase, fraction, precopies);
-                if elapsed < dur {
-                    return;
-                }
-                if faulted {
-                    self.fail_vm(
-                        vm,
-                        &format!(
-                            "Injected fault (vm-fail={}@{step}): the VM failed in phase {phase}.",
-                            inv.name
-                        ),
-                    );
-                    self.runs.remove(&key);
-                    return;
-                }
-                if let Err(e) = self.exit_phase(
+                match self.run_timed_phase(
                     plan,
                     ctx,
                     migration,
                     vm,
-                    inv,
+                    inventory_vm,
                     it,
                     phase,
-                    precopies,
-                    precopy_interval,
+                    elapsed,
+                    faulted,
+                    (precopies, precopy_interval),
                 ) {
-                    self.fail_vm(vm, &e);
-                    self.runs.remove(&key);
-                    return;
-                }
-                if let Some(r) = self.runs.get_mut(&key) {
-                    r.since += dur;
+                    Ok(None) => return,
+                    Ok(Some(duration)) => {
+                        if let Some(run) = self.runs.get_mut(&key) {
+                            run.since += duration;
+                        }
+                    }
+                    Err(e) => {
+                        self.fail_vm(vm, &e);
+                        self.runs.remove(&key);
+                        return;
+                    }
                 }
             }
             let next = next.unwrap_or_else(|| it.next(phase));
-            if next == "StorePowerState"
-                && phase == "CopyingPaused"
-                && let Some(r) = self.runs.get_mut(&key)
+            if phase == "CopyingPaused"
+                && let Some(run) = self.runs.get_mut(&key)
             {
-                r.since = Instant::now();
-            } else if phase == "CopyingPaused"
-                && let Some(r) = self.runs.get_mut(&key)
-            {
-                r.since = Instant::now();
+                // A precopy or the cutover starts its clock when it leaves the pause.
+                run.since = Instant::now();
             }
-            // Steps whose phases are all behind complete.
-            let from_step = it.step_of(phase);
-            if it.step_of(next) != from_step && it.step_done_after(from_step, next) {
-                complete_step(vm, from_step);
-            }
-            vm["phase"] = json!(next);
-            let next_step = it.step_of(next);
-            if !next_step.is_empty() {
-                start_step(vm, next_step);
-            }
-            if let Err(e) = self.enter_phase(plan, ctx, migration, vm, inv, spec_vm, next) {
+            if let Err(e) = self.move_to_phase(
+                plan,
+                ctx,
+                migration,
+                vm,
+                inventory_vm,
+                spec_vm,
+                it,
+                phase,
+                next,
+            ) {
                 self.fail_vm(vm, &e);
                 self.runs.remove(&key);
                 return;
             }
         }
+    }
+
+    /// A phase that lasts its (scaled) duration: progress is reported on the way; when it is over the
+    /// phase's exit work runs. `Ok(None)` while it lasts, `Ok(Some(duration))` once over, `Err` when
+    /// the VM fails (an injected fault fails it halfway).
+    #[allow(clippy::too_many_arguments)]
+    fn run_timed_phase(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        it: &Itinerary,
+        phase: &'static str,
+        elapsed: Duration,
+        faulted: bool,
+        (precopies, precopy_interval): (u32, u64),
+    ) -> Result<Option<Duration>, String> {
+        let mut duration =
+            self.opts
+                .real(phase_duration(phase, inventory_vm, precopies, it.offload));
+        if faulted {
+            duration /= 2;
+        }
+        let fraction = (elapsed.as_secs_f64() / duration.as_secs_f64().max(1e-9)).min(1.0)
+            * if faulted { 0.5 } else { 1.0 };
+        self.progress(
+            ctx,
+            migration,
+            vm,
+            inventory_vm,
+            it,
+            phase,
+            fraction,
+            precopies,
+        );
+        if elapsed < duration {
+            return Ok(None);
+        }
+        if faulted {
+            return Err(format!(
+                "Injected fault (vm-fail={}@{}): the VM failed in phase {phase}.",
+                inventory_vm.name,
+                it.step_of(phase)
+            ));
+        }
+        self.exit_phase(
+            plan,
+            ctx,
+            migration,
+            vm,
+            inventory_vm,
+            it,
+            phase,
+            precopies,
+            precopy_interval,
+        )?;
+        Ok(Some(duration))
+    }
+
+    /// The VM's itinerary is done: every step completes, `Succeeded`, and MTV's cleanup.
+    #[allow(clippy::too_many_arguments)]
+    fn complete_vm(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        it: &Itinerary,
+        faults: &crate::faults::FaultSpec,
+    ) {
+        for step in it.steps.clone() {
+            if step != "ConvertOpenstackSnapshot" {
+                complete_step(vm, step);
+            }
+        }
+        vm["completed"] = json!(clock::now_rfc3339());
+        set_condition(
+            vm,
+            Condition::new("Succeeded", ADVISORY, "", "The VM migration has SUCCEEDED.").durable(),
+        );
+        self.runs
+            .remove(&(meta(migration, "uid").to_string(), inventory_vm.id.clone()));
+        self.cleanup_after_success(plan, ctx, migration, &inventory_vm.id);
+        if faults.misbehaves(
+            &inventory_vm.name,
+            &inventory_vm.id,
+            Misbehaviour::Snapshots,
+        ) {
+            self.remove_newest_source_snapshot(ctx, inventory_vm);
+        }
+    }
+
+    /// Moves the VM from `phase` to `next`: the steps whose phases are all behind complete, the next
+    /// step starts, and the next phase's work is done (Err: the VM fails).
+    #[allow(clippy::too_many_arguments)]
+    fn move_to_phase(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        migration: &Value,
+        vm: &mut Value,
+        inventory_vm: &InvVm,
+        spec_vm: &Value,
+        it: &Itinerary,
+        phase: &'static str,
+        next: &'static str,
+    ) -> Result<(), String> {
+        let from_step = it.step_of(phase);
+        if it.step_of(next) != from_step && it.step_done_after(from_step, next) {
+            complete_step(vm, from_step);
+        }
+        vm["phase"] = json!(next);
+        let next_step = it.step_of(next);
+        if !next_step.is_empty() {
+            start_step(vm, next_step);
+        }
+        self.enter_phase(plan, ctx, migration, vm, inventory_vm, spec_vm, next)
     }
 
     /// Progress of the disk work in a phase.
@@ -1387,7 +1550,7 @@ impl Controller {
         ctx: &PlanCtx,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         it: &Itinerary,
         phase: &str,
         fraction: f64,
@@ -1399,7 +1562,7 @@ impl Controller {
             "CopyDisksVirtV2V" => "DiskTransferV2v",
             "Finalize" => "Cutover",
             "WaitForStateTransfer" => {
-                self.mirror_transfer(ctx, migration, inv, it, fraction, fraction >= 1.0);
+                self.mirror_transfer(ctx, migration, inventory_vm, it, fraction, fraction >= 1.0);
                 return;
             }
             _ => return,
@@ -1407,7 +1570,7 @@ impl Controller {
         let precopy = (it.warm && step == "DiskTransfer").then_some(precopies.max(1));
         disk_progress(vm, step, fraction, precopy);
         if phase == "CopyDisks" || phase == "CopyDisksVirtV2V" {
-            self.mirror_transfer(ctx, migration, inv, it, fraction, false);
+            self.mirror_transfer(ctx, migration, inventory_vm, it, fraction, false);
         }
     }
 
@@ -1418,7 +1581,7 @@ impl Controller {
         ctx: &PlanCtx,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         spec_vm: &Value,
         phase: &str,
     ) -> Result<(), String> {
@@ -1426,30 +1589,32 @@ impl Controller {
             "Started" => {
                 self.ensure_namespace(ctx.target_ns())?;
                 self.cleanup_previous_attempts(plan, vm, meta(migration, "uid"));
-                self.assign_target_name(ctx, vm, inv, spec_vm);
+                self.assign_target_name(ctx, vm, inventory_vm, spec_vm);
             }
-            "PreHook" | "PostHook" => self.start_hook(plan, migration, vm, inv, spec_vm, phase)?,
+            "PreHook" | "PostHook" => {
+                self.start_hook(plan, migration, vm, inventory_vm, spec_vm, phase)?
+            }
             "StorePowerState" => {
-                let on = self.current_power(ctx, inv);
+                let on = self.current_power(ctx, inventory_vm);
                 vm["restorePowerState"] = json!(if on { "On" } else { "Off" });
             }
-            "PowerOffSource" => self.set_source_power(ctx, &inv.id, false),
+            "PowerOffSource" => self.set_source_power(ctx, &inventory_vm.id, false),
             "CreateInitialSnapshot" | "CreateSnapshot" | "CreateFinalSnapshot" => {
-                let record = !self.misbehaves(inv, Misbehaviour::Precopy);
+                let record = !self.misbehaves(inventory_vm, Misbehaviour::Precopy);
                 if let Some(w) = vm.get_mut("warm").filter(|w| record && w.is_object()) {
                     let mut list = array_at(w, "/precopies");
                     let n = list.len() + 1;
                     list.push(json!({
                         "start": clock::now_rfc3339(),
-                        "snapshot": format!("snapshot-{}-{n}", inv.id),
+                        "snapshot": format!("snapshot-{}-{n}", inventory_vm.id),
                         "createTaskId": format!("task-{}", 1000 + n),
-                        "deltas": inv.disks.iter().enumerate().map(|(i, d)| json!({"disk": d.file, "deltaId": format!("52 {i:02x} {n:02x} change-{n}")})).collect::<Vec<_>>()
+                        "deltas": inventory_vm.disks.iter().enumerate().map(|(i, d)| json!({"disk": d.file, "deltaId": format!("52 {i:02x} {n:02x} change-{n}")})).collect::<Vec<_>>()
                     }));
                     w["precopies"] = Value::Array(list);
                 }
             }
             "CreateDataVolumes" | "EnsureDataVolumes" => {
-                self.create_disks(plan, ctx, migration, vm, inv, spec_vm)?
+                self.create_disks(plan, ctx, migration, vm, inventory_vm, spec_vm)?
             }
             _ => {}
         }
@@ -1463,18 +1628,18 @@ impl Controller {
         ctx: &PlanCtx,
         migration: &Value,
         vm: &mut Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         it: &Itinerary,
         phase: &str,
         precopies: u32,
         interval_minutes: u64,
     ) -> Result<(), String> {
         match phase {
-            "PreHook" | "PostHook" => self.finish_hook(plan, migration, vm, inv, phase)?,
+            "PreHook" | "PostHook" => self.finish_hook(plan, migration, vm, inventory_vm, phase)?,
             "CopyDisks" => {
                 disk_progress(vm, "DiskTransfer", 1.0, it.warm.then_some(precopies.max(1)));
-                self.mirror_transfer(ctx, migration, inv, it, 1.0, true);
-                let record = !self.misbehaves(inv, Misbehaviour::Precopy);
+                self.mirror_transfer(ctx, migration, inventory_vm, it, 1.0, true);
+                let record = !self.misbehaves(inventory_vm, Misbehaviour::Precopy);
                 if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
                     if record {
                         let n = w.get("successes").and_then(Value::as_i64).unwrap_or(0) + 1;
@@ -1502,7 +1667,7 @@ impl Controller {
             "AllocateDisks" => disk_progress(vm, "DiskAllocation", 1.0, None),
             "CopyDisksVirtV2V" => {
                 disk_progress(vm, "DiskTransferV2v", 1.0, None);
-                self.mirror_transfer(ctx, migration, inv, it, 1.0, true);
+                self.mirror_transfer(ctx, migration, inventory_vm, it, 1.0, true);
             }
             "Finalize" => {
                 disk_progress(vm, "Cutover", 1.0, None);
@@ -1520,16 +1685,20 @@ impl Controller {
                     st["progress"]["completed"] = json!(1);
                 }
                 // What virt-v2v learns about the guest.
-                vm["firmware"] = json!(inv.firmware);
-                if !inv.guest_os.is_empty() {
-                    vm["operatingSystem"] = json!(inv.guest_os);
+                vm["firmware"] = json!(inventory_vm.firmware);
+                if !inventory_vm.guest_os.is_empty() {
+                    vm["operatingSystem"] = json!(inventory_vm.guest_os);
                 }
             }
-            "CreateVM" | "CreateTarget" => self.create_target_vm(plan, ctx, migration, vm, inv)?,
-            "CreateGuestConversionPod" => self.create_conversion_pod(plan, ctx, migration, inv)?,
+            "CreateVM" | "CreateTarget" => {
+                self.create_target_vm(plan, ctx, migration, vm, inventory_vm)?
+            }
+            "CreateGuestConversionPod" => {
+                self.create_conversion_pod(plan, ctx, migration, inventory_vm)?
+            }
             "WaitForStateTransfer" => {
                 // The guest now runs on the target; the source VM stops.
-                self.set_source_power(ctx, &inv.id, false);
+                self.set_source_power(ctx, &inventory_vm.id, false);
             }
             _ => {}
         }
@@ -1537,8 +1706,8 @@ impl Controller {
     }
 
     /// The Plan's VM entry as this run reads it: `misbehave=…@hook-step` swaps its hooks' steps.
-    fn effective_spec_vm(&self, spec_vm: &Value, inv: &InvVm) -> Value {
-        if self.misbehaves(inv, Misbehaviour::HookStep) {
+    fn effective_spec_vm(&self, spec_vm: &Value, inventory_vm: &InvVm) -> Value {
+        if self.misbehaves(inventory_vm, Misbehaviour::HookStep) {
             super::misbehave::swap_hook_steps(spec_vm)
         } else {
             spec_vm.clone()
@@ -1546,22 +1715,22 @@ impl Controller {
     }
 
     /// `misbehave=…@snapshots`: a source-side mutation the suite detects by comparing snapshots.
-    fn remove_newest_source_snapshot(&mut self, ctx: &PlanCtx, inv: &InvVm) {
-        if let super::inventory::Inventory::Lab { name, .. } = &ctx.inv {
-            let _ = self.source.update_vm(name, &inv.id, |vm| {
+    fn remove_newest_source_snapshot(&mut self, ctx: &PlanCtx, inventory_vm: &InvVm) {
+        if let super::inventory::Inventory::Lab { name, .. } = &ctx.inventory {
+            let _ = self.source.update_vm(name, &inventory_vm.id, |vm| {
                 super::misbehave::remove_newest_snapshot(&mut vm.snapshots);
             });
         }
     }
 
-    fn current_power(&self, ctx: &PlanCtx, inv: &InvVm) -> bool {
-        match &ctx.inv {
+    fn current_power(&self, ctx: &PlanCtx, inventory_vm: &InvVm) -> bool {
+        match &ctx.inventory {
             super::inventory::Inventory::Lab { name, .. } => self
                 .source
-                .vm(name, &inv.id)
+                .vm(name, &inventory_vm.id)
                 .map(|v| v.power_state == PowerState::On)
-                .unwrap_or(inv.powered_on),
-            super::inventory::Inventory::Cluster => inv.powered_on,
+                .unwrap_or(inventory_vm.powered_on),
+            super::inventory::Inventory::Cluster => inventory_vm.powered_on,
         }
     }
 }
@@ -1574,8 +1743,49 @@ impl PipelineExt for Value {
     fn pipeline_has(&self, step: &str) -> bool {
         self.get("pipeline")
             .and_then(Value::as_array)
-            .is_some_and(|p| p.iter().any(|st| s(st, "/name") == step))
+            .is_some_and(|p| p.iter().any(|st| text_at(st, "/name") == step))
     }
+}
+
+/// The Migration's cancel requests as VM ids (names resolved through the Plan's VMs).
+fn cancel_requests(migration: &Value, vms: &[Value]) -> Vec<String> {
+    array_at(migration, "/spec/cancel")
+        .iter()
+        .filter_map(|cancel| {
+            let id = text_at(cancel, "/id");
+            if !id.is_empty() {
+                return Some(id.to_string());
+            }
+            let name = text_at(cancel, "/name");
+            vms.iter()
+                .find(|vm| text_at(vm, "/name") == name)
+                .map(|vm| text_at(vm, "/id").to_string())
+        })
+        .collect()
+}
+
+/// How a run whose VMs have all completed ends: Failed if any failed, else Succeeded if any
+/// succeeded, else Canceled.
+fn plan_outcome(vms: &[Value]) -> (&'static str, &'static str, &'static str) {
+    let any = |kind: &str| {
+        vms.iter()
+            .any(|vm| has_condition(vm.get("conditions"), kind))
+    };
+    if any("Failed") {
+        ("Failed", "", "The plan execution has FAILED.")
+    } else if any("Succeeded") {
+        ("Succeeded", "", "The plan execution has SUCCEEDED.")
+    } else {
+        ("Canceled", "", "The plan execution has been CANCELED.")
+    }
+}
+
+/// What became of a VM that had not started yet.
+enum VmStart {
+    Started,
+    /// The in-flight limit is reached.
+    Waiting,
+    Failed,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use regex::Regex;
 use serde_json::{Value, json};
 
 use super::conditions::{CRITICAL, Condition, Conditions, REQUIRED};
-use super::{Controller, generation, s};
+use super::{Controller, generation, text_at};
 use crate::registry;
 
 /// The Docker reference grammar, loosely: `[registry[:port]/]path[:tag][@digest]`, lowercase path.
@@ -20,7 +20,7 @@ fn image_valid(image: &str) -> bool {
 
 /// The decoded playbook of a Hook, if any (and valid base64).
 pub(crate) fn playbook(hook: &Value) -> Option<String> {
-    let text = s(hook, "/spec/playbook");
+    let text = text_at(hook, "/spec/playbook");
     if text.is_empty() {
         return None;
     }
@@ -33,7 +33,7 @@ pub(crate) fn playbook(hook: &Value) -> Option<String> {
 /// What running the hook does: `Ok(log)` or `Err((log, fail message))`. A task using the `fail` module
 /// fails with its `msg`; an image whose name contains `fail` fails too.
 pub(crate) fn hook_outcome(hook: &Value) -> Result<String, (String, String)> {
-    let image = s(hook, "/spec/image");
+    let image = text_at(hook, "/spec/image");
     let mut log =
         String::from("PLAY [localhost] ***\n\nTASK [Gathering Facts] ***\nok: [localhost]\n");
     let image_name = image.rsplit('/').next().unwrap_or(image);
@@ -46,16 +46,16 @@ pub(crate) fn hook_outcome(hook: &Value) -> Result<String, (String, String)> {
     if let Some(book) = playbook(hook) {
         let lines: Vec<&str> = book.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            let t = line.trim_start().trim_start_matches("- ").trim();
-            if let Some(task) = t.strip_prefix("name:") {
+            let playbook_line = line.trim_start().trim_start_matches("- ").trim();
+            if let Some(task) = playbook_line.strip_prefix("name:") {
                 log.push_str(&format!("\nTASK [{}] ***\n", task.trim()));
             }
             let module = ["ansible.builtin.fail:", "fail:"]
                 .iter()
-                .find(|m| t.starts_with(**m))
+                .find(|m| playbook_line.starts_with(**m))
                 .copied();
             if let Some(m) = module {
-                let inline = t[m.len()..].trim();
+                let inline = playbook_line[m.len()..].trim();
                 let mut msg = String::new();
                 if let Some(rest) = inline.strip_prefix("msg=") {
                     msg = rest.trim_matches(['"', '\'']).to_string();
@@ -91,7 +91,7 @@ pub(crate) fn hook_outcome(hook: &Value) -> Result<String, (String, String)> {
                 ));
                 return Err((log, msg));
             }
-            if t.starts_with("name:") {
+            if playbook_line.starts_with("name:") {
                 log.push_str("ok: [localhost]\n");
             }
         }
@@ -103,7 +103,7 @@ pub(crate) fn hook_outcome(hook: &Value) -> Result<String, (String, String)> {
 impl Controller {
     pub(crate) fn reconcile_hook(&mut self, hook: &Value) -> Option<Duration> {
         let mut conds = Conditions::default();
-        let image = s(hook, "/spec/image");
+        let image = text_at(hook, "/spec/image");
         let aap = hook.pointer("/spec/aap").filter(|a| !a.is_null());
         if let Some(aap) = aap {
             let id = aap
@@ -111,9 +111,9 @@ impl Controller {
                 .and_then(Value::as_i64)
                 .unwrap_or(0);
             if !image.is_empty()
-                || !s(hook, "/spec/playbook").is_empty()
+                || !text_at(hook, "/spec/playbook").is_empty()
                 || id <= 0
-                || s(aap, "/url").is_empty()
+                || text_at(aap, "/url").is_empty()
                     && super::controller_setting(&self.store, &self.opts.mtv_namespace, "aap_url")
                         .is_none()
             {
@@ -139,7 +139,7 @@ impl Controller {
                 "Hook image is not valid.",
             ));
         }
-        if !s(hook, "/spec/playbook").is_empty() && playbook(hook).is_none() {
+        if !text_at(hook, "/spec/playbook").is_empty() && playbook(hook).is_none() {
             conds.set(Condition::new(
                 "InvalidPlaybook",
                 CRITICAL,

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::exec::Itinerary;
 use super::inventory::InvVm;
 use super::plan::PlanCtx;
-use super::{Controller, meta, s};
+use super::{Controller, meta, text_at};
 use crate::clock;
 use crate::registry;
 use crate::selector::LabelSelector;
@@ -61,13 +61,13 @@ impl Controller {
         &mut self,
         ctx: &PlanCtx,
         migration: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         it: &Itinerary,
         fraction: f64,
         done: bool,
     ) {
-        self.update_transfer_objects(ctx, migration, inv, it, fraction, done);
-        self.sync_importer_pods(ctx, migration, inv, it, done);
+        self.update_transfer_objects(ctx, migration, inventory_vm, it, fraction, done);
+        self.sync_importer_pods(ctx, migration, inventory_vm, it, done);
     }
 
     /// One importer pod per imported DataVolume's PVC: created Running when the copy starts,
@@ -76,12 +76,16 @@ impl Controller {
         &mut self,
         ctx: &PlanCtx,
         migration: &Value,
-        inv: &InvVm,
+        inventory_vm: &InvVm,
         it: &Itinerary,
         done: bool,
     ) {
         let ns = ctx.target_ns().to_string();
-        let selector = format!("migration={},vmID={}", meta(migration, "uid"), inv.id);
+        let selector = format!(
+            "migration={},vmID={}",
+            meta(migration, "uid"),
+            inventory_vm.id
+        );
         let opts = ListOptions {
             label_selector: LabelSelector::parse(&selector).unwrap_or_default(),
             ..ListOptions::default()
@@ -108,7 +112,7 @@ impl Controller {
     /// `storage.pod.phase` the same way).
     fn sync_importer_pod(&mut self, pvc: &Value, dv: &Value, done: bool) {
         let ns = meta(pvc, "namespace").to_string();
-        let recorded = s(pvc, &annotation_pointer(ANN_POD_PHASE)).to_string();
+        let recorded = text_at(pvc, &annotation_pointer(ANN_POD_PHASE)).to_string();
         if recorded == "Succeeded" {
             return;
         }
@@ -134,7 +138,7 @@ impl Controller {
                 .update_status(&registry::POD, Some(&ns), &name, status);
             self.annotate_claim(pvc, &name, phase);
         }
-        let retain = s(pvc, &annotation_pointer(ANN_RETAIN)) == "true";
+        let retain = text_at(pvc, &annotation_pointer(ANN_RETAIN)) == "true";
         if done && !retain {
             // CDI deletes the pod right after it recorded the Succeeded phase on the claim.
             let _ = self
@@ -204,7 +208,7 @@ fn importer_pod(pvc: &Value, dv: &Value, name: &str) -> Value {
     } else {
         "imageio"
     };
-    let block = s(pvc, "/spec/volumeMode") == "Block";
+    let block = text_at(pvc, "/spec/volumeMode") == "Block";
     let mut container = json!({"name": "importer", "image": IMPORTER_IMAGE, "imagePullPolicy": "IfNotPresent",
                                "args": ["-v=1"],
                                "env": [{"name": "IMPORTER_SOURCE", "value": source},

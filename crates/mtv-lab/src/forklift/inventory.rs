@@ -8,7 +8,7 @@ use crate::source::SourceLab;
 use crate::source::model::{GuestIp, ToolsStatus};
 use crate::store::{ListOptions, Store};
 
-use super::{meta, s};
+use super::{meta, text_at};
 
 /// Where a Provider's inventory lives.
 #[derive(Debug, Clone)]
@@ -77,12 +77,12 @@ pub enum Lookup {
 impl Inventory {
     /// The inventory behind a Provider object (which should be Ready).
     pub fn of(source: &SourceLab, provider: &Value) -> Option<Inventory> {
-        let kind = s(provider, "/spec/type");
+        let kind = text_at(provider, "/spec/type");
         if kind == "openshift" {
             return Some(Inventory::Cluster);
         }
         source
-            .endpoint(kind, s(provider, "/spec/url"))
+            .endpoint(kind, text_at(provider, "/spec/url"))
             .map(|name| Inventory::Lab {
                 name,
                 kind: kind.to_string(),
@@ -96,8 +96,8 @@ impl Inventory {
         store: &Store,
         vm_ref: &Value,
     ) -> Result<InvVm, Lookup> {
-        let id = s(vm_ref, "/id");
-        let name = s(vm_ref, "/name");
+        let id = text_at(vm_ref, "/id");
+        let name = text_at(vm_ref, "/name");
         match self {
             Inventory::Lab { name: lab, kind } => {
                 let vms = source
@@ -176,7 +176,7 @@ impl Inventory {
             Inventory::Cluster => {
                 let (ns, short) = match name.split_once('/') {
                     Some((ns, n)) => (ns.to_string(), n.to_string()),
-                    None => (s(vm_ref, "/namespace").to_string(), name.to_string()),
+                    None => (text_at(vm_ref, "/namespace").to_string(), name.to_string()),
                 };
                 let list = store
                     .list(&registry::VIRTUAL_MACHINE, None, &ListOptions::default())
@@ -209,14 +209,14 @@ impl Inventory {
         store: &Store,
         net: &Value,
     ) -> Result<(String, String), Lookup> {
-        let id = s(net, "/id");
-        let name = s(net, "/name");
+        let id = text_at(net, "/id");
+        let name = text_at(net, "/name");
         match self {
             Inventory::Lab { name: lab, .. } => {
                 let nets = source
                     .with_provider(lab, |p| p.networks.clone())
                     .map_err(|_| Lookup::NotFound)?;
-                let vlan = s(net, "/vlan");
+                let vlan = text_at(net, "/vlan");
                 let found: Vec<_> = nets
                     .iter()
                     .filter(|n| {
@@ -235,12 +235,12 @@ impl Inventory {
                 }
             }
             Inventory::Cluster => {
-                if s(net, "/type") == "pod" {
+                if text_at(net, "/type") == "pod" {
                     return Ok(("pod".into(), "pod".into()));
                 }
                 let (ns, short) = match name.split_once('/') {
                     Some((ns, n)) => (ns.to_string(), n.to_string()),
-                    None => (s(net, "/namespace").to_string(), name.to_string()),
+                    None => (text_at(net, "/namespace").to_string(), name.to_string()),
                 };
                 if ns.is_empty() {
                     return Err(Lookup::Ambiguous);
@@ -260,8 +260,8 @@ impl Inventory {
         store: &Store,
         st: &Value,
     ) -> Result<(String, String), Lookup> {
-        let id = s(st, "/id");
-        let name = s(st, "/name");
+        let id = text_at(st, "/id");
+        let name = text_at(st, "/name");
         match self {
             Inventory::Lab { name: lab, kind } => {
                 if kind == "openstack" && name == "glance" {
@@ -352,9 +352,9 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
                 None => "pod".to_string(),
             };
             InvNic {
-                mac: s(i, "/macAddress").to_string(),
+                mac: text_at(i, "/macAddress").to_string(),
                 network,
-                connected: s(i, "/state") != "down",
+                connected: text_at(i, "/state") != "down",
                 ips: Vec::new(),
             }
         })
@@ -376,12 +376,12 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
                 .ok();
             let capacity = pvc
                 .as_ref()
-                .map(|p| s(p, "/spec/resources/requests/storage"))
+                .map(|p| text_at(p, "/spec/resources/requests/storage"))
                 .and_then(quantity_mib)
                 .unwrap_or(1024);
             let sc = pvc
                 .as_ref()
-                .map(|p| s(p, "/spec/storageClassName").to_string())
+                .map(|p| text_at(p, "/spec/storageClassName").to_string())
                 .unwrap_or_default();
             Some(InvDisk {
                 file: claim.to_string(),
@@ -393,7 +393,7 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
             })
         })
         .collect();
-    let run = s(vm, "/spec/runStrategy");
+    let run = text_at(vm, "/spec/runStrategy");
     let powered_on = run == "Always"
         || run == "RerunOnFailure"
         || vm.pointer("/spec/running").and_then(Value::as_bool) == Some(true);
@@ -409,7 +409,7 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
         has_snapshots: false,
         tools: ToolsStatus::Ok,
         guest_agent: true,
-        uuid: s(vm, "/spec/template/spec/domain/firmware/uuid").to_string(),
+        uuid: text_at(vm, "/spec/template/spec/domain/firmware/uuid").to_string(),
         firmware: if spec.pointer("/domain/firmware/bootloader/efi").is_some() {
             "efi".into()
         } else {
@@ -424,15 +424,16 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
             .pointer("/domain/cpu/cores")
             .and_then(Value::as_u64)
             .unwrap_or(1) as u32,
-        memory_mib: quantity_mib(s(&spec, "/domain/memory/guest")).unwrap_or(2048),
+        memory_mib: quantity_mib(text_at(&spec, "/domain/memory/guest")).unwrap_or(2048),
         guest_os: String::new(),
         nested_virtualization: spec
             .pointer("/domain/cpu/features")
             .and_then(Value::as_array)
             .is_some_and(|features| {
-                features
-                    .iter()
-                    .any(|f| matches!(s(f, "/name"), "vmx" | "svm") && s(f, "/policy") != "disable")
+                features.iter().any(|f| {
+                    matches!(text_at(f, "/name"), "vmx" | "svm")
+                        && text_at(f, "/policy") != "disable"
+                })
             }),
         concerns: Vec::new(),
     }
@@ -480,9 +481,12 @@ mod tests {
             .unwrap();
         let vm = json!({"metadata": {"name": "src", "namespace": "ns", "uid": "u"},
                         "spec": {"instancetype": {"name": "u1.large"}, "template": {"spec": {"domain": {"devices": {}}}}}});
-        let inv = kubevirt_vm(&store, &vm);
-        assert_eq!((inv.cpu_sockets, inv.cores_per_socket), (4, 1));
-        assert_eq!(inv.memory_mib, 8192);
+        let inventory_vm = kubevirt_vm(&store, &vm);
+        assert_eq!(
+            (inventory_vm.cpu_sockets, inventory_vm.cores_per_socket),
+            (4, 1)
+        );
+        assert_eq!(inventory_vm.memory_mib, 8192);
     }
 
     #[test]

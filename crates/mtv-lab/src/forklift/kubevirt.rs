@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Controller, meta, s};
+use super::{Controller, meta, text_at};
 use crate::clock;
 use crate::kubevirt::subresources::run_strategy;
 use crate::random;
@@ -48,17 +48,18 @@ impl GuestFacts {
             .iter()
             .enumerate()
             .map(|(i, iface)| {
-                let name = s(iface, "/name").to_string();
+                let name = text_at(iface, "/name").to_string();
                 let multus = networks
                     .iter()
-                    .any(|n| s(n, "/name") == name && n.get("multus").is_some());
+                    .any(|n| text_at(n, "/name") == name && n.get("multus").is_some());
                 (name, vec![leases.lease(multus, i)])
             })
             .collect();
         GuestFacts {
             addresses,
             agent: true,
-            guest_os: s(vm, "/spec/template/metadata/annotations/vm.kubevirt.io~1os").to_string(),
+            guest_os: text_at(vm, "/spec/template/metadata/annotations/vm.kubevirt.io~1os")
+                .to_string(),
             avoid_selector: None,
         }
     }
@@ -143,9 +144,9 @@ impl Controller {
             .unwrap_or_default();
         let mut consumed = 0;
         for request in &requests {
-            match s(request, "/action") {
+            match text_at(request, "/action") {
                 "Stop" => {
-                    let uid = s(request, "/uid");
+                    let uid = text_at(request, "/uid");
                     if let Some(vmi) = &instance
                         && (uid.is_empty() || uid == meta(vmi, "uid"))
                     {
@@ -219,7 +220,7 @@ impl Controller {
             .map(Vec::as_slice)
             .unwrap_or_default()
         {
-            let dv_name = s(template, "/metadata/name");
+            let dv_name = text_at(template, "/metadata/name");
             if dv_name.is_empty()
                 || self
                     .store
@@ -252,7 +253,7 @@ impl Controller {
                 .ok();
             let phase = dv
                 .as_ref()
-                .map(|d| s(d, "/status/phase").to_string())
+                .map(|d| text_at(d, "/status/phase").to_string())
                 .unwrap_or_default();
             if phase == "Failed" {
                 return Storage::Error;
@@ -412,7 +413,9 @@ impl Controller {
         storage: Storage,
         consumed: usize,
     ) {
-        let phase = instance.map(|i| s(i, "/status/phase")).unwrap_or_default();
+        let phase = instance
+            .map(|i| text_at(i, "/status/phase"))
+            .unwrap_or_default();
         let printable = match (instance, storage) {
             (None, Storage::Error) => "DataVolumeError",
             (None, Storage::Provisioning) => "Provisioning",
@@ -471,7 +474,7 @@ impl Controller {
 
 /// True when the VMI's launcher pod could not be created (`Synchronized=False/FailedCreate`).
 fn failed_create(vmi: &Value) -> bool {
-    s(vmi, "/status/phase") == "Pending"
+    text_at(vmi, "/status/phase") == "Pending"
         && vmi
             .pointer("/status/conditions")
             .and_then(Value::as_array)
@@ -507,8 +510,8 @@ fn running_status(tspec: &Value, facts: &GuestFacts, node_name: &str) -> Value {
         .iter()
         .enumerate()
         .map(|(i, iface)| {
-            let net = s(iface, "/name");
-            let mac = Some(s(iface, "/macAddress"))
+            let net = text_at(iface, "/name");
+            let mac = Some(text_at(iface, "/macAddress"))
                 .filter(|m| !m.is_empty())
                 .map(str::to_string)
                 .unwrap_or_else(generated_mac);

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::conditions::{CRITICAL, Condition, Conditions, REQUIRED, WARN, ref_string};
 use super::inventory::{Inventory, Lookup};
-use super::{Controller, generation, meta, s};
+use super::{Controller, generation, meta, text_at};
 use crate::registry;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,8 +28,8 @@ impl Controller {
             .iter()
             .enumerate()
         {
-            let name = s(obj, &format!("/spec/provider/{role}/name"));
-            let pns = Some(s(obj, &format!("/spec/provider/{role}/namespace")))
+            let name = text_at(obj, &format!("/spec/provider/{role}/name"));
+            let pns = Some(text_at(obj, &format!("/spec/provider/{role}/namespace")))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(ns);
             let invalid = format!("{label}ProviderNotValid");
@@ -41,7 +41,7 @@ impl Controller {
             match self.store.get(&registry::PROVIDER, Some(pns), name) {
                 Err(_) => conds.set(Condition::new(&invalid, CRITICAL, "NotFound", &message)),
                 Ok(p) => {
-                    if *role == "destination" && s(&p, "/spec/type") != "openshift" {
+                    if *role == "destination" && text_at(&p, "/spec/type") != "openshift" {
                         conds.set(Condition::new(&invalid, CRITICAL, "TypeNotValid", &message));
                         continue;
                     }
@@ -64,9 +64,8 @@ impl Controller {
 
     pub(crate) fn reconcile_map(&mut self, map: &Value, kind: MapKind) -> Option<Duration> {
         let mut conds = Conditions::default();
-        let (src, _dst) = self.provider_pair(map, &mut conds);
-        let mut references = Vec::new();
-        let (word, rt) = match kind {
+        let (source_provider, _destination) = self.provider_pair(map, &mut conds);
+        let (word, resource) = match kind {
             MapKind::Network => ("Network", &registry::NETWORK_MAP),
             MapKind::Storage => ("Storage", &registry::STORAGE_MAP),
         };
@@ -75,107 +74,11 @@ impl Controller {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        if let Some(src) = &src
-            && let Some(inv) = Inventory::of(&self.source, src)
-        {
-            // pkg/controller/map/{network,storage}/validation.go validateSource: one condition type whose
-            // later settings replace earlier ones (NotSet, then NotFound, then Ambiguous).
-            let (mut not_set, mut not_found, mut ambiguous) = (false, Vec::new(), Vec::new());
-            for entry in &entries {
-                let r = entry.get("source").cloned().unwrap_or(Value::Null);
-                let (id, name, typ) = (s(&r, "/id"), s(&r, "/name"), s(&r, "/type"));
-                if id.is_empty() && name.is_empty() && typ.is_empty() {
-                    not_set = true;
-                    continue;
-                }
-                let found = match kind {
-                    MapKind::Network => inv.find_network(&self.source, &self.store, &r),
-                    MapKind::Storage => inv.find_storage(&self.source, &self.store, &r),
-                };
-                match found {
-                    Ok((rid, rname)) => {
-                        // Networks are listed once per id; storage once per entry.
-                        let seen = references.iter().any(|x: &Value| x["id"] == rid.as_str());
-                        if kind == MapKind::Storage || !seen {
-                            references.push(json!({"id": rid, "name": rname}));
-                        }
-                    }
-                    Err(Lookup::NotFound) => not_found.push(ref_string(typ, id, name)),
-                    Err(Lookup::Ambiguous) => ambiguous.push(ref_string(typ, id, name)),
-                }
-            }
-            let t = format!("Source{word}NotValid");
-            let lower = word.to_lowercase();
-            if not_set {
-                conds.set(Condition::new(
-                    &t,
-                    CRITICAL,
-                    "NotSet",
-                    &format!("Source {lower}: either `ID` or `Name` required."),
-                ));
-            }
-            if !not_found.is_empty() {
-                conds.set(
-                    Condition::new(&t, WARN, "NotFound", &format!("Source {lower} not found."))
-                        .items(not_found),
-                );
-            }
-            if !ambiguous.is_empty() {
-                conds.set(
-                    Condition::new(
-                        &t,
-                        CRITICAL,
-                        "Ambiguous",
-                        &format!("Source {lower} has ambiguous ref."),
-                    )
-                    .items(ambiguous),
-                );
-            }
-        }
-        // Destination checks against the cluster.
-        let (mut dst_missing, mut dst_ambiguous) = (Vec::new(), Vec::new());
-        for entry in &entries {
-            let d = entry.get("destination").cloned().unwrap_or(Value::Null);
-            match kind {
-                MapKind::Network => {
-                    if s(&d, "/type") != "multus" {
-                        continue;
-                    }
-                    let (nns, nname) = (s(&d, "/namespace"), s(&d, "/name"));
-                    if nns.is_empty() {
-                        dst_ambiguous.push(nname.to_string());
-                    } else if self
-                        .store
-                        .get(&registry::NETWORK_ATTACHMENT_DEFINITION, Some(nns), nname)
-                        .is_err()
-                    {
-                        dst_missing.push(format!("{nns}/{nname}"));
-                    }
-                }
-                MapKind::Storage => {
-                    let sc = s(&d, "/storageClass");
-                    if self.store.get(&registry::STORAGE_CLASS, None, sc).is_err() {
-                        dst_missing.push(sc.to_string());
-                    }
-                }
-            }
-        }
-        // validateDestination: NAD not found, then a NAD without namespace (the later one wins); a
-        // storage class not found.
-        let t = format!("Destination{word}NotValid");
-        let (not_found, ambiguous) = match kind {
-            MapKind::Network => (
-                "Destination network (NAD) not found.",
-                "Destination network (NAD) namespace required.",
-            ),
-            MapKind::Storage => ("Destination storage not valid.", ""),
+        let references = match &source_provider {
+            Some(provider) => self.validate_map_sources(kind, word, provider, &entries, &mut conds),
+            None => Vec::new(),
         };
-        if !dst_missing.is_empty() {
-            conds.set(Condition::new(&t, CRITICAL, "NotFound", not_found).items(dst_missing));
-        }
-        if !dst_ambiguous.is_empty() {
-            conds.set(Condition::new(&t, CRITICAL, "Ambiguous", ambiguous).items(dst_ambiguous));
-        }
+        self.validate_map_destinations(kind, word, &entries, &mut conds);
         if !conds.has_blocker() {
             let lower = word.to_lowercase();
             conds.set(Condition::new(
@@ -201,7 +104,156 @@ impl Controller {
             "references": references,
             "observedGeneration": generation(map),
         });
-        self.write_status(rt, map, status);
+        self.write_status(resource, map, status);
         None
+    }
+
+    /// pkg/controller/map/{network,storage}/validation.go validateSource: each entry's source found in
+    /// the provider's inventory; one condition type whose later settings replace earlier ones (NotSet,
+    /// then NotFound, then Ambiguous). Returns the resolved `references`.
+    fn validate_map_sources(
+        &self,
+        kind: MapKind,
+        word: &str,
+        provider: &Value,
+        entries: &[Value],
+        conds: &mut Conditions,
+    ) -> Vec<Value> {
+        let mut references = Vec::new();
+        let Some(inventory) = Inventory::of(&self.source, provider) else {
+            return references;
+        };
+        let (mut not_set, mut not_found, mut ambiguous) = (false, Vec::new(), Vec::new());
+        for entry in entries {
+            let source = entry.get("source").cloned().unwrap_or(Value::Null);
+            let (id, name, typ) = (
+                text_at(&source, "/id"),
+                text_at(&source, "/name"),
+                text_at(&source, "/type"),
+            );
+            if id.is_empty() && name.is_empty() && typ.is_empty() {
+                not_set = true;
+                continue;
+            }
+            let found = match kind {
+                MapKind::Network => inventory.find_network(&self.source, &self.store, &source),
+                MapKind::Storage => inventory.find_storage(&self.source, &self.store, &source),
+            };
+            match found {
+                Ok((found_id, found_name)) => {
+                    // Networks are listed once per id; storage once per entry.
+                    let seen = references
+                        .iter()
+                        .any(|x: &Value| x["id"] == found_id.as_str());
+                    if kind == MapKind::Storage || !seen {
+                        references.push(json!({"id": found_id, "name": found_name}));
+                    }
+                }
+                Err(Lookup::NotFound) => not_found.push(ref_string(typ, id, name)),
+                Err(Lookup::Ambiguous) => ambiguous.push(ref_string(typ, id, name)),
+            }
+        }
+        let condition_type = format!("Source{word}NotValid");
+        let lower = word.to_lowercase();
+        if not_set {
+            conds.set(Condition::new(
+                &condition_type,
+                CRITICAL,
+                "NotSet",
+                &format!("Source {lower}: either `ID` or `Name` required."),
+            ));
+        }
+        if !not_found.is_empty() {
+            conds.set(
+                Condition::new(
+                    &condition_type,
+                    WARN,
+                    "NotFound",
+                    &format!("Source {lower} not found."),
+                )
+                .items(not_found),
+            );
+        }
+        if !ambiguous.is_empty() {
+            conds.set(
+                Condition::new(
+                    &condition_type,
+                    CRITICAL,
+                    "Ambiguous",
+                    &format!("Source {lower} has ambiguous ref."),
+                )
+                .items(ambiguous),
+            );
+        }
+        references
+    }
+
+    /// validateDestination, against the cluster: NAD not found, then a NAD without namespace (the
+    /// later one wins); a storage class not found.
+    fn validate_map_destinations(
+        &self,
+        kind: MapKind,
+        word: &str,
+        entries: &[Value],
+        conds: &mut Conditions,
+    ) {
+        let (mut missing, mut ambiguous) = (Vec::new(), Vec::new());
+        for entry in entries {
+            let destination = entry.get("destination").cloned().unwrap_or(Value::Null);
+            match kind {
+                MapKind::Network => {
+                    if text_at(&destination, "/type") != "multus" {
+                        continue;
+                    }
+                    let (nad_namespace, nad_name) = (
+                        text_at(&destination, "/namespace"),
+                        text_at(&destination, "/name"),
+                    );
+                    if nad_namespace.is_empty() {
+                        ambiguous.push(nad_name.to_string());
+                    } else if self
+                        .store
+                        .get(
+                            &registry::NETWORK_ATTACHMENT_DEFINITION,
+                            Some(nad_namespace),
+                            nad_name,
+                        )
+                        .is_err()
+                    {
+                        missing.push(format!("{nad_namespace}/{nad_name}"));
+                    }
+                }
+                MapKind::Storage => {
+                    let storage_class = text_at(&destination, "/storageClass");
+                    if self
+                        .store
+                        .get(&registry::STORAGE_CLASS, None, storage_class)
+                        .is_err()
+                    {
+                        missing.push(storage_class.to_string());
+                    }
+                }
+            }
+        }
+        let condition_type = format!("Destination{word}NotValid");
+        let (not_found_message, ambiguous_message) = match kind {
+            MapKind::Network => (
+                "Destination network (NAD) not found.",
+                "Destination network (NAD) namespace required.",
+            ),
+            MapKind::Storage => ("Destination storage not valid.", ""),
+        };
+        if !missing.is_empty() {
+            conds.set(
+                Condition::new(&condition_type, CRITICAL, "NotFound", not_found_message)
+                    .items(missing),
+            );
+        }
+        if !ambiguous.is_empty() {
+            conds.set(
+                Condition::new(&condition_type, CRITICAL, "Ambiguous", ambiguous_message)
+                    .items(ambiguous),
+            );
+        }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value, json};
 use super::conditions::{
     ADVISORY, CRITICAL, Condition, Conditions, REQUIRED, WARN, has as has_condition, parse,
 };
-use super::{Controller, generation, meta, s};
+use super::{Controller, generation, meta, text_at};
 use crate::registry;
 
 impl Controller {
@@ -16,68 +16,19 @@ impl Controller {
         if migration.pointer("/status/completed").is_some() {
             return None;
         }
-        let ns = meta(migration, "namespace").to_string();
-        let uid = meta(migration, "uid").to_string();
         let mut conds = Conditions::default();
-        let plan_name = s(migration, "/spec/plan/name").to_string();
-        let plan_ns = Some(s(migration, "/spec/plan/namespace"))
-            .filter(|n| !n.is_empty())
-            .unwrap_or(&ns)
-            .to_string();
         let mut status = Map::new();
-        let plan = if plan_name.is_empty() {
-            conds.set(Condition::new(
-                "PlanNotValid",
-                CRITICAL,
-                "NotSet",
-                "Plan is not valid.",
-            ));
-            None
-        } else {
-            match self.store.get(&registry::PLAN, Some(&plan_ns), &plan_name) {
-                Ok(p) => Some(p),
-                Err(_) => {
-                    conds.set(Condition::new(
-                        "PlanNotValid",
-                        CRITICAL,
-                        "NotFound",
-                        "Plan is not valid.",
-                    ));
-                    None
-                }
-            }
-        };
-        if let Some(plan) = &plan {
-            // The controller makes the plan own its migrations.
-            let owned = migration
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .is_some_and(|o| o.iter().any(|r| s(r, "/uid") == meta(plan, "uid")));
-            if !owned {
-                let reference = json!({"apiVersion": registry::PLAN.api_version(), "kind": "Plan", "name": meta(plan, "name"), "uid": meta(plan, "uid")});
-                let _ = self.store.modify(
-                    &registry::MIGRATION,
-                    Some(&ns),
-                    meta(migration, "name"),
-                    &Default::default(),
-                    |o| {
-                        let refs = o["metadata"]["ownerReferences"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        let mut refs = refs;
-                        refs.push(reference);
-                        o["metadata"]["ownerReferences"] = Value::Array(refs);
-                        Ok(())
-                    },
-                );
-            }
+        if let Some(plan) = self.migration_plan(migration, &mut conds) {
+            self.make_plan_own(migration, &plan);
             let history = plan
                 .pointer("/status/migration/history")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let index = history.iter().position(|h| s(h, "/migration/uid") == uid);
+            let uid = meta(migration, "uid");
+            let index = history
+                .iter()
+                .position(|h| text_at(h, "/migration/uid") == uid);
             if index.is_none() && !has_condition(plan.pointer("/status/conditions"), "Ready") {
                 conds.set(Condition::new(
                     "PlanNotReady",
@@ -86,69 +37,15 @@ impl Controller {
                     "The migration plan is not ready.",
                 ));
             }
-            // Cancel entries that do not resolve to a VM of the plan.
-            let vms = plan
-                .pointer("/status/migration/vms")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let unresolved: Vec<String> = migration
-                .pointer("/spec/cancel")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-                .iter()
-                .filter(|c| {
-                    !vms.iter().any(|v| {
-                        (!s(c, "/id").is_empty() && s(v, "/id") == s(c, "/id"))
-                            || (!s(c, "/name").is_empty() && s(v, "/name") == s(c, "/name"))
-                    })
-                })
-                .map(|c| super::ref_string("", s(c, "/id"), s(c, "/name")))
-                .collect();
+            let unresolved = unresolved_cancels(migration, &plan);
             if !unresolved.is_empty() {
                 conds.set(
                     Condition::new("VMNotFound", WARN, "NotFound", "VM not found.")
                         .items(unresolved),
                 );
             }
-            if let Some(i) = index {
-                let snapshot = &history[i];
-                let snap_conds = parse(snapshot.get("conditions"));
-                if snap_conds.has("Executing") {
-                    conds.set(
-                        Condition::new("Running", ADVISORY, "", "The migration is RUNNING.")
-                            .durable(),
-                    );
-                }
-                let mut done = false;
-                for c in snap_conds.0 {
-                    if matches!(c.kind.as_str(), "Succeeded" | "Failed" | "Canceled") {
-                        conds.set(c);
-                        done = true;
-                    }
-                }
-                let latest = i + 1 == history.len();
-                if latest && let Some(m) = plan.pointer("/status/migration") {
-                    if let Some(v) = m.get("vms") {
-                        status.insert("vms".into(), v.clone());
-                    }
-                    if let Some(t) = m.get("started") {
-                        status.insert("started".into(), t.clone());
-                    }
-                    if done && let Some(t) = m.get("completed") {
-                        status.insert("completed".into(), t.clone());
-                    }
-                } else if let Some(old) = migration.get("status") {
-                    for k in ["vms", "started"] {
-                        if let Some(v) = old.get(k) {
-                            status.insert(k.into(), v.clone());
-                        }
-                    }
-                }
-                if done && !status.contains_key("completed") {
-                    status.insert("completed".into(), json!(crate::clock::now_rfc3339()));
-                }
+            if let Some(index) = index {
+                mirror_plan_history(migration, &plan, &history, index, &mut conds, &mut status);
             }
         }
         if !conds.has_blocker() {
@@ -167,5 +64,127 @@ impl Controller {
         status.insert("observedGeneration".into(), json!(generation(migration)));
         self.write_status(&registry::MIGRATION, migration, Value::Object(status));
         None
+    }
+
+    /// The Plan the Migration names (in its own namespace unless it says otherwise), or
+    /// `PlanNotValid` (NotSet, NotFound).
+    fn migration_plan(&self, migration: &Value, conds: &mut Conditions) -> Option<Value> {
+        let plan_name = text_at(migration, "/spec/plan/name");
+        let plan_namespace = Some(text_at(migration, "/spec/plan/namespace"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or(meta(migration, "namespace"));
+        let reason = if plan_name.is_empty() {
+            "NotSet"
+        } else {
+            match self
+                .store
+                .get(&registry::PLAN, Some(plan_namespace), plan_name)
+            {
+                Ok(plan) => return Some(plan),
+                Err(_) => "NotFound",
+            }
+        };
+        conds.set(Condition::new(
+            "PlanNotValid",
+            CRITICAL,
+            reason,
+            "Plan is not valid.",
+        ));
+        None
+    }
+
+    /// The controller makes the plan own its migrations.
+    fn make_plan_own(&self, migration: &Value, plan: &Value) {
+        let owned = migration
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|o| o.iter().any(|r| text_at(r, "/uid") == meta(plan, "uid")));
+        if owned {
+            return;
+        }
+        let reference = json!({"apiVersion": registry::PLAN.api_version(), "kind": "Plan", "name": meta(plan, "name"), "uid": meta(plan, "uid")});
+        let _ = self.store.modify(
+            &registry::MIGRATION,
+            Some(meta(migration, "namespace")),
+            meta(migration, "name"),
+            &Default::default(),
+            |o| {
+                let mut refs = o["metadata"]["ownerReferences"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                refs.push(reference);
+                o["metadata"]["ownerReferences"] = Value::Array(refs);
+                Ok(())
+            },
+        );
+    }
+}
+
+/// The Migration's `cancel` entries that do not resolve to a VM of the plan, as references.
+fn unresolved_cancels(migration: &Value, plan: &Value) -> Vec<String> {
+    let vms = plan
+        .pointer("/status/migration/vms")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    migration
+        .pointer("/spec/cancel")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|cancel| {
+            !vms.iter().any(|vm| {
+                (!text_at(cancel, "/id").is_empty() && text_at(vm, "/id") == text_at(cancel, "/id"))
+                    || (!text_at(cancel, "/name").is_empty()
+                        && text_at(vm, "/name") == text_at(cancel, "/name"))
+            })
+        })
+        .map(|cancel| super::ref_string("", text_at(cancel, "/id"), text_at(cancel, "/name")))
+        .collect()
+}
+
+/// The Migration reflects its entry of the Plan's history: `Running` while it executes, the terminal
+/// condition, and (for the latest run) the VMs and times of the Plan's status.
+fn mirror_plan_history(
+    migration: &Value,
+    plan: &Value,
+    history: &[Value],
+    index: usize,
+    conds: &mut Conditions,
+    status: &mut Map<String, Value>,
+) {
+    let snapshot_conditions = parse(history[index].get("conditions"));
+    if snapshot_conditions.has("Executing") {
+        conds.set(Condition::new("Running", ADVISORY, "", "The migration is RUNNING.").durable());
+    }
+    let mut done = false;
+    for condition in snapshot_conditions.0 {
+        if matches!(condition.kind.as_str(), "Succeeded" | "Failed" | "Canceled") {
+            conds.set(condition);
+            done = true;
+        }
+    }
+    let latest = index + 1 == history.len();
+    if latest && let Some(plan_migration) = plan.pointer("/status/migration") {
+        if let Some(vms) = plan_migration.get("vms") {
+            status.insert("vms".into(), vms.clone());
+        }
+        if let Some(started) = plan_migration.get("started") {
+            status.insert("started".into(), started.clone());
+        }
+        if done && let Some(completed) = plan_migration.get("completed") {
+            status.insert("completed".into(), completed.clone());
+        }
+    } else if let Some(old) = migration.get("status") {
+        for key in ["vms", "started"] {
+            if let Some(value) = old.get(key) {
+                status.insert(key.into(), value.clone());
+            }
+        }
+    }
+    if done && !status.contains_key("completed") {
+        status.insert("completed".into(), json!(crate::clock::now_rfc3339()));
     }
 }

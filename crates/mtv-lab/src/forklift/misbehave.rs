@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::inventory::InvVm;
-use super::{Controller, s};
+use super::{Controller, text_at};
 use crate::faults::Misbehaviour;
 use crate::source::model::Snapshot;
 
@@ -62,8 +62,10 @@ impl Controller {
     }
 
     /// True when the faults in force ask Forklift to get `point` wrong for this VM.
-    pub(crate) fn misbehaves(&self, inv: &InvVm, point: Misbehaviour) -> bool {
-        self.opts.faults().misbehaves(&inv.name, &inv.id, point)
+    pub(crate) fn misbehaves(&self, inventory_vm: &InvVm, point: Misbehaviour) -> bool {
+        self.opts
+            .faults()
+            .misbehaves(&inventory_vm.name, &inventory_vm.id, point)
     }
 }
 
@@ -153,7 +155,7 @@ pub(crate) fn swap_hook_steps(spec_vm: &Value) -> Value {
     let mut swapped = spec_vm.clone();
     if let Some(hooks) = swapped.get_mut("hooks").and_then(Value::as_array_mut) {
         for hook in hooks {
-            let other = match s(hook, "/step") {
+            let other = match text_at(hook, "/step") {
                 "PreHook" => "PostHook",
                 "PostHook" => "PreHook",
                 _ => continue,

@@ -260,11 +260,11 @@ impl Controller {
     fn index_migration(&mut self, migration: &Value, deleted: bool) {
         let ns = meta(migration, "namespace").to_string();
         let key = (ns.clone(), meta(migration, "name").to_string());
-        let plan_ns = Some(s(migration, "/spec/plan/namespace"))
+        let plan_ns = Some(text_at(migration, "/spec/plan/namespace"))
             .filter(|n| !n.is_empty())
             .unwrap_or(&ns)
             .to_string();
-        let plan = s(migration, "/spec/plan/name").to_string();
+        let plan = text_at(migration, "/spec/plan/name").to_string();
         for set in self.migrations_by_plan.values_mut() {
             set.remove(&key);
         }
@@ -391,12 +391,12 @@ impl Controller {
                 .map(Vec::as_slice)
                 .unwrap_or_default()
                 .iter()
-                .filter(|o| s(o, "/kind") == "VirtualMachine")
+                .filter(|o| text_at(o, "/kind") == "VirtualMachine")
             {
                 self.dirty.insert((
                     Kind::VirtualMachine,
                     ns.clone(),
-                    s(owner, "/name").to_string(),
+                    text_at(owner, "/name").to_string(),
                 ));
             }
         } else if std::ptr::eq(rt, &registry::NETWORK_ATTACHMENT_DEFINITION) {
@@ -531,13 +531,14 @@ pub(crate) fn generation(obj: &Value) -> i64 {
 }
 
 /// A string at a JSON pointer ("" when absent).
-pub(crate) fn s<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+pub(crate) fn text_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
     obj.pointer(pointer)
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
 
-pub(crate) fn b(obj: &Value, pointer: &str) -> Option<bool> {
+/// A boolean at a JSON pointer, if there is one.
+pub(crate) fn bool_at(obj: &Value, pointer: &str) -> Option<bool> {
     obj.pointer(pointer).and_then(Value::as_bool)
 }
 

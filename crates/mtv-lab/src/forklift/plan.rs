@@ -13,7 +13,7 @@ use super::conditions::{
     ADVISORY, CRITICAL, Condition, Conditions, REQUIRED, WARN, has as has_condition, ref_string,
 };
 use super::inventory::{InvDisk, InvVm, Inventory, Lookup};
-use super::{Controller, controller_setting, meta, s};
+use super::{Controller, controller_setting, meta, text_at};
 use crate::registry;
 use crate::store::ListOptions;
 
@@ -24,7 +24,7 @@ pub(crate) struct PlanCtx {
     pub src: Value,
     pub dst: Value,
     pub src_type: String,
-    pub inv: Inventory,
+    pub inventory: Inventory,
     pub netmap: Value,
     pub storagemap: Value,
     pub warm: bool,
@@ -35,11 +35,11 @@ pub(crate) struct PlanCtx {
 
 impl PlanCtx {
     pub fn target_ns(&self) -> &str {
-        s(&self.plan, "/spec/targetNamespace")
+        text_at(&self.plan, "/spec/targetNamespace")
     }
 
     pub fn plan_type(&self) -> &str {
-        s(&self.plan, "/spec/type")
+        text_at(&self.plan, "/spec/type")
     }
 
     /// The StorageMap entry for a source disk.
@@ -57,7 +57,7 @@ impl PlanCtx {
             .cloned()
             .unwrap_or_default();
         entries.into_iter().find(|e| {
-            let (id, name) = (s(e, "/source/id"), s(e, "/source/name"));
+            let (id, name) = (text_at(e, "/source/id"), text_at(e, "/source/name"));
             let direct = (!id.is_empty() && id == disk.storage)
                 || (!name.is_empty()
                     && (name == disk.storage_name
@@ -65,9 +65,9 @@ impl PlanCtx {
                         || disk.file.rsplit('/').next() == Some(name)));
             direct
                 || refs.iter().any(|r| {
-                    s(r, "/id") == disk.storage
-                        && ((!id.is_empty() && (id == s(r, "/id")))
-                            || (!name.is_empty() && name == s(r, "/name")))
+                    text_at(r, "/id") == disk.storage
+                        && ((!id.is_empty() && (id == text_at(r, "/id")))
+                            || (!name.is_empty() && name == text_at(r, "/name")))
                 })
         })
     }
@@ -88,20 +88,20 @@ impl PlanCtx {
             .unwrap_or_default();
         let resolved = refs
             .iter()
-            .find(|r| s(r, "/id") == network || s(r, "/name") == network)
+            .find(|r| text_at(r, "/id") == network || text_at(r, "/name") == network)
             .cloned();
         entries.into_iter().find(|e| {
             let (id, name, typ) = (
-                s(e, "/source/id"),
-                s(e, "/source/name"),
-                s(e, "/source/type"),
+                text_at(e, "/source/id"),
+                text_at(e, "/source/name"),
+                text_at(e, "/source/type"),
             );
             (typ == "pod" && network == "pod")
                 || (!id.is_empty() && id == network)
                 || (!name.is_empty() && name == network)
                 || resolved.as_ref().is_some_and(|r| {
-                    (!id.is_empty() && id == s(r, "/id"))
-                        || (!name.is_empty() && name == s(r, "/name"))
+                    (!id.is_empty() && id == text_at(r, "/id"))
+                        || (!name.is_empty() && name == text_at(r, "/name"))
                 })
         })
     }
@@ -121,8 +121,8 @@ impl PlanCtx {
     pub fn pvc_template(&self, vm_spec: &Value, global: Option<String>) -> (String, bool) {
         let ocp = self.src_type == "openshift";
         let tpl = [
-            s(vm_spec, "/pvcNameTemplate"),
-            s(&self.plan, "/spec/pvcNameTemplate"),
+            text_at(vm_spec, "/pvcNameTemplate"),
+            text_at(&self.plan, "/spec/pvcNameTemplate"),
         ]
         .into_iter()
         .find(|t| !t.is_empty())
@@ -136,7 +136,8 @@ impl PlanCtx {
                 DEFAULT_PVC_TEMPLATE.to_string()
             }
         });
-        let generate = super::b(&self.plan, "/spec/pvcNameTemplateUseGenerateName").unwrap_or(!ocp);
+        let generate =
+            super::bool_at(&self.plan, "/spec/pvcNameTemplateUseGenerateName").unwrap_or(!ocp);
         (tpl, generate)
     }
 
@@ -207,41 +208,85 @@ impl PlanCtx {
 
 fn vm_ref_of(vm: &Value) -> (String, String, String) {
     (
-        s(vm, "/type").to_string(),
-        s(vm, "/id").to_string(),
-        s(vm, "/name").to_string(),
+        text_at(vm, "/type").to_string(),
+        text_at(vm, "/id").to_string(),
+        text_at(vm, "/name").to_string(),
     )
 }
 
 impl Controller {
     /// Validates a plan: the condition set and, when providers and maps resolve, the plan context.
+    /// The steps follow Forklift's `validate()` in `pkg/controller/plan/validation.go`.
     pub(crate) fn validate_plan(
         &mut self,
         plan: &Value,
         executing: bool,
     ) -> (Conditions, Option<PlanCtx>) {
         let mut conds = Conditions::default();
-        let ns = meta(plan, "namespace").to_string();
-        let (src, dst) = self.provider_pair(plan, &mut conds);
-        let target_ns = s(plan, "/spec/targetNamespace");
-        if target_ns.is_empty() {
-            conds.set(Condition::new(
-                "NamespaceNotValid",
-                CRITICAL,
-                "NotSet",
-                "Target namespace is not valid.",
-            ));
-        } else if !is_dns1123_subdomain(target_ns) {
-            conds.set(Condition::new(
-                "NamespaceNotValid",
-                CRITICAL,
-                "NotValid",
-                "Target namespace is not valid.",
-            ));
+        let (source, destination) = self.provider_pair(plan, &mut conds);
+        validate_target_namespace(plan, &mut conds);
+        let [network_map, storage_map] = self.resolve_maps(plan, &mut conds);
+        if let (Some(source), Some(network_map)) = (&source, &network_map) {
+            network_map_checks(plan, source, network_map, &mut conds);
         }
-        let conversion_only = s(plan, "/spec/type") == "conversion";
+        let (Some(source), Some(destination), Some(network_map)) =
+            (source, destination, network_map)
+        else {
+            return (conds, None);
+        };
+        if conds.has_blocker() {
+            return (conds, None);
+        }
+        let Some(inventory) = Inventory::of(&self.source, &source) else {
+            return (conds, None);
+        };
+        let src_type = text_at(&source, "/spec/type").to_string();
+        let warm = super::bool_at(plan, "/spec/warm") == Some(true)
+            || text_at(plan, "/spec/type") == "warm";
+        let mut ctx = PlanCtx {
+            plan: plan.clone(),
+            local_dest: text_at(&destination, "/spec/url").is_empty(),
+            src: source,
+            dst: destination,
+            src_type,
+            inventory,
+            netmap: network_map,
+            storagemap: storage_map.unwrap_or(Value::Null),
+            warm,
+            vms: Vec::new(),
+        };
+        self.validate_migration_type(&ctx, &mut conds);
+        self.validate_vms(&mut ctx, executing, &mut conds);
+        self.validate_hooks(plan, Some(&ctx), &mut conds);
+        self.validate_transfer_network(plan, &mut conds);
+        // validateServiceAccount: the Plan's, else the ForkliftController's.
+        let service_account = Some(text_at(plan, "/spec/serviceAccount").to_string())
+            .filter(|a| !a.is_empty())
+            .or_else(|| {
+                self.setting("controller_migration_service_account")
+                    .filter(|a| !a.is_empty())
+            });
+        if let Some(service_account) = service_account {
+            self.validate_service_account(plan, &service_account, &mut conds);
+        }
+        if ctx.src_type == "vsphere" {
+            self.validate_vddk(&ctx, &mut conds);
+        }
+        (conds, Some(ctx))
+    }
+
+    /// A ForkliftController setting (`controller_*`, `vddk_image`) from the MTV namespace.
+    fn setting(&self, key: &str) -> Option<String> {
+        controller_setting(&self.store, &self.opts.mtv_namespace, key)
+    }
+
+    /// The Plan's NetworkMap and StorageMap (none for a conversion-only plan's storage): each must be
+    /// named, exist and be Ready.
+    fn resolve_maps(&self, plan: &Value, conds: &mut Conditions) -> [Option<Value>; 2] {
+        let plan_namespace = meta(plan, "namespace");
+        let conversion_only = text_at(plan, "/spec/type") == "conversion";
         let mut maps = [None, None];
-        for (i, (key, rt, refname, notready, label)) in [
+        for (slot, (key, resource, ref_condition, not_ready_condition, label)) in [
             (
                 "network",
                 &registry::NETWORK_MAP,
@@ -263,77 +308,51 @@ impl Controller {
             if key == "storage" && conversion_only {
                 continue;
             }
-            let name = s(plan, &format!("/spec/map/{key}/name"));
-            let mns = Some(s(plan, &format!("/spec/map/{key}/namespace")))
+            let name = text_at(plan, &format!("/spec/map/{key}/name"));
+            let map_namespace = Some(text_at(plan, &format!("/spec/map/{key}/namespace")))
                 .filter(|n| !n.is_empty())
-                .unwrap_or(&ns);
+                .unwrap_or(plan_namespace);
             if name.is_empty() {
                 conds.set(Condition::new(
-                    refname,
+                    ref_condition,
                     CRITICAL,
                     "NotSet",
                     &format!("{label} is not valid."),
                 ));
                 continue;
             }
-            match self.store.get(rt, Some(mns), name) {
+            match self.store.get(resource, Some(map_namespace), name) {
                 Err(_) => conds.set(Condition::new(
-                    refname,
+                    ref_condition,
                     CRITICAL,
                     "NotFound",
                     &format!("{label} is not valid."),
                 )),
-                Ok(m) => {
-                    if !has_condition(m.pointer("/status/conditions"), "Ready") {
+                Ok(map) => {
+                    if !has_condition(map.pointer("/status/conditions"), "Ready") {
                         conds.set(Condition::new(
-                            notready,
+                            not_ready_condition,
                             CRITICAL,
                             "",
                             &format!("{label} does not have Ready condition."),
                         ));
                     }
-                    maps[i] = Some(m);
+                    maps[slot] = Some(map);
                 }
             }
         }
-        if let (Some(src), Some(netmap)) = (&src, &maps[0]) {
-            network_map_checks(plan, src, netmap, &mut conds);
-        }
-        let (Some(src), Some(dst)) = (src, dst) else {
-            return (conds, None);
-        };
-        if conds.has_blocker() {
-            return (conds, None);
-        }
-        let [Some(netmap), storagemap] = maps else {
-            return (conds, None);
-        };
-        let storagemap = storagemap.unwrap_or(Value::Null);
-        let Some(inv) = Inventory::of(&self.source, &src) else {
-            return (conds, None);
-        };
-        let src_type = s(&src, "/spec/type").to_string();
-        let warm = super::b(plan, "/spec/warm") == Some(true) || s(plan, "/spec/type") == "warm";
-        let mut ctx = PlanCtx {
-            plan: plan.clone(),
-            src: src.clone(),
-            dst: dst.clone(),
-            src_type: src_type.clone(),
-            inv,
-            netmap,
-            storagemap,
-            warm,
-            local_dest: s(&dst, "/spec/url").is_empty(),
-            vms: Vec::new(),
-        };
-        let mtv = self.opts.mtv_namespace.clone();
-        let setting = |k: &str| controller_setting(&self.store, &mtv, k);
+        maps
+    }
 
-        // Migration type.
-        if warm {
-            let supported = match src_type.as_str() {
+    /// Warm migration only from vSphere (and oVirt unless switched off); `live` only from OpenShift,
+    /// `conversion` only from vSphere.
+    fn validate_migration_type(&self, ctx: &PlanCtx, conds: &mut Conditions) {
+        if ctx.warm {
+            let supported = match ctx.src_type.as_str() {
                 "vsphere" => true,
-                "ovirt" => setting("controller_ovirt_warm_migration").as_deref() != Some("false"),
+                "ovirt" => {
+                    self.setting("controller_ovirt_warm_migration").as_deref() != Some("false")
+                }
                 _ => false,
             };
             if !supported {
@@ -345,11 +364,11 @@ impl Controller {
                 ));
             }
         }
-        let ptype = s(plan, "/spec/type");
-        let type_ok = match ptype {
+        let plan_type = ctx.plan_type();
+        let type_ok = match plan_type {
             "" | "cold" | "warm" => true,
-            "live" => src_type == "openshift",
-            "conversion" => src_type == "vsphere",
+            "live" => ctx.src_type == "openshift",
+            "conversion" => ctx.src_type == "vsphere",
             _ => false,
         };
         if !type_ok {
@@ -357,75 +376,22 @@ impl Controller {
                 "MigrationTypeNotValid",
                 CRITICAL,
                 "NotSupported",
-                &format!("`{ptype}` migration from the source provider is not supported."),
+                &format!("`{plan_type}` migration from the source provider is not supported."),
             ));
         }
+    }
 
-        // Per-VM checks.
-        let spec_vms = plan
+    /// The per-VM checks (validateVM and the provider validators): each VM is resolved in the inventory
+    /// (`ctx.vms`), and what it fails is gathered into one condition per type, with the VMs as items.
+    fn validate_vms(&self, ctx: &mut PlanCtx, executing: bool, conds: &mut Conditions) {
+        let facts = self.plan_wide_facts(ctx);
+        let spec_vms = ctx
+            .plan
             .pointer("/spec/vms")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let status_vms = plan
-            .pointer("/status/migration/vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let succeeded: BTreeSet<String> = status_vms
-            .iter()
-            .filter(|v| has_condition(v.get("conditions"), "Succeeded"))
-            .map(|v| s(v, "/id").to_string())
-            .collect();
-        let in_status: BTreeSet<String> =
-            status_vms.iter().map(|v| s(v, "/id").to_string()).collect();
-        let mut items: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-        let mut duplicate_reason = None;
-        let mut seen_ids = BTreeSet::new();
-        let mut seen_targets = BTreeSet::new();
-        // MACs already used by VMs at the destination (not this plan's own targets).
-        let plan_uid = meta(plan, "uid").to_string();
-        // MAC -> `namespace/name` of the destination VM using it (base/mac_conflicts.go CheckMacConflicts).
-        let destination_macs: BTreeMap<String, String> = if src_type == "openshift" {
-            BTreeMap::new()
-        } else {
-            self.store
-                .list(&registry::VIRTUAL_MACHINE, None, &ListOptions::default())
-                .map(|l| l.items)
-                .unwrap_or_default()
-                .iter()
-                .filter(|vm| s(vm, "/metadata/labels/plan") != plan_uid)
-                .flat_map(|vm| {
-                    let owner = format!("{}/{}", meta(vm, "namespace"), meta(vm, "name"));
-                    vm.pointer("/spec/template/spec/domain/devices/interfaces")
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(move |i| (s(&i, "/macAddress").to_string(), owner.clone()))
-                })
-                .filter(|(m, _)| !m.is_empty())
-                .collect()
-        };
-        let mut mac_conflicts = Vec::new();
-        let mut mac_messages = Vec::new();
-        let preserve_ips = super::b(plan, "/spec/preserveStaticIPs") != Some(false);
-        let existing_vms = self
-            .store
-            .list(
-                &registry::VIRTUAL_MACHINE,
-                Some(target_ns),
-                &ListOptions::default(),
-            )
-            .map(|l| l.items)
-            .unwrap_or_default();
-        let offload = ctx.offload();
-        let global_template = setting(if src_type == "openshift" {
-            "controller_ocp_pvc_name_template"
-        } else {
-            "controller_pvc_name_template"
-        });
-        let mut template_errors = Vec::new();
+        let mut findings = VmFindings::default();
         for spec_vm in &spec_vms {
             let (typ, id, name) = vm_ref_of(spec_vm);
             if id.is_empty() && name.is_empty() && typ.is_empty() {
@@ -439,403 +405,199 @@ impl Controller {
                 ctx.vms.push(None);
                 continue;
             }
-            let found = ctx.inv.find_vm(&self.source, &self.store, spec_vm);
-            let vm = match found {
+            let vm = match ctx.inventory.find_vm(&self.source, &self.store, spec_vm) {
                 Err(Lookup::NotFound) => {
-                    items
-                        .entry("VMNotFound")
-                        .or_default()
-                        .push(ref_string(&typ, &id, &name));
+                    findings.add("VMNotFound", ref_string(&typ, &id, &name));
                     ctx.vms.push(None);
                     continue;
                 }
                 Err(Lookup::Ambiguous) => {
-                    items
-                        .entry("DuplicateVM")
-                        .or_default()
-                        .push(ref_string(&typ, &id, &name));
-                    duplicate_reason.get_or_insert(("Ambiguous", "VM reference is ambiguous."));
+                    findings.add("DuplicateVM", ref_string(&typ, &id, &name));
+                    findings
+                        .duplicate_reason
+                        .get_or_insert(("Ambiguous", "VM reference is ambiguous."));
                     ctx.vms.push(None);
                     continue;
                 }
                 Ok(vm) => vm,
             };
             ctx.vms.push(Some(vm.clone()));
-            if executing || succeeded.contains(&vm.id) {
+            if executing || facts.succeeded.contains(&vm.id) {
                 continue;
             }
-            let r = ref_string(&typ, &vm.id, &vm.name);
-            if !seen_ids.insert(vm.id.clone()) {
-                items.entry("DuplicateVM").or_default().push(r.clone());
-                duplicate_reason = Some(("NotUnique", "Duplicate (source) VM."));
-            }
-            let target_name = s(spec_vm, "/targetName");
-            if !target_name.is_empty() {
-                if !is_dns1123_subdomain(target_name) {
-                    items.entry("NotValid").or_default().push(r.clone());
-                }
-                if !seen_targets.insert(target_name.to_string()) {
-                    items.entry("DuplicateVM").or_default().push(r.clone());
-                    duplicate_reason.get_or_insert(("NotUnique", "Duplicate targetName."));
-                }
-            } else if !is_dns1123_subdomain(&vm.name) {
-                items
-                    .entry("TargetNameNotValid")
-                    .or_default()
-                    .push(r.clone());
-            }
-            let wanted = if target_name.is_empty() {
-                vm.name.as_str()
+            let vm_ref = ref_string(&typ, &vm.id, &vm.name);
+            check_vm_identity(spec_vm, &vm, &vm_ref, &facts, &mut findings);
+            check_mac_conflicts(&vm, &vm_ref, &facts, &mut findings);
+            check_vm_networks(ctx, &vm, &vm_ref, &facts, &mut findings);
+            check_vm_storage(ctx, &vm, &vm_ref, &facts, &mut findings);
+            check_vm_source_state(ctx, &vm, &vm_ref, &mut findings);
+            check_pvc_name_template(ctx, spec_vm, &vm, &vm_ref, &facts, &mut findings);
+        }
+        findings.into_conditions(conds);
+    }
+
+    /// What every VM's checks compare against, read once per validation.
+    fn plan_wide_facts(&self, ctx: &PlanCtx) -> PlanWideFacts {
+        let plan = &ctx.plan;
+        let status_vms = plan
+            .pointer("/status/migration/vms")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let existing_vms = self
+            .store
+            .list(
+                &registry::VIRTUAL_MACHINE,
+                Some(ctx.target_ns()),
+                &ListOptions::default(),
+            )
+            .map(|l| l.items)
+            .unwrap_or_default();
+        PlanWideFacts {
+            succeeded: status_vms
+                .iter()
+                .filter(|v| has_condition(v.get("conditions"), "Succeeded"))
+                .map(|v| text_at(v, "/id").to_string())
+                .collect(),
+            in_status: status_vms
+                .iter()
+                .map(|v| text_at(v, "/id").to_string())
+                .collect(),
+            existing_target_names: existing_vms
+                .iter()
+                .map(|vm| meta(vm, "name").to_string())
+                .collect(),
+            destination_macs: self.destination_macs(ctx),
+            preserve_ips: super::bool_at(plan, "/spec/preserveStaticIPs") != Some(false),
+            conversion_only: ctx.plan_type() == "conversion",
+            offload: ctx.offload(),
+            global_pvc_template: self.setting(if ctx.src_type == "openshift" {
+                "controller_ocp_pvc_name_template"
             } else {
-                target_name
-            };
-            if !in_status.contains(&vm.id) && existing_vms.iter().any(|e| meta(e, "name") == wanted)
-            {
-                items.entry("VMAlreadyExists").or_default().push(r.clone());
-            }
-            let mut by_vm: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-            for nic in &vm.nics {
-                if let Some(owner) = destination_macs.get(&nic.mac) {
-                    by_vm.entry(owner).or_default().push(&nic.mac);
-                }
-            }
-            if !by_vm.is_empty() {
-                mac_conflicts.push(r.clone());
-                let details: Vec<String> = by_vm
-                    .iter()
-                    .map(|(owner, macs)| {
-                        format!(
-                            "MACs {} conflict with destination VM {owner}",
-                            macs.join(", ")
+                "controller_pvc_name_template"
+            }),
+        }
+    }
+
+    /// MAC → `namespace/name` of the destination VM using it, other than this plan's own targets
+    /// (base/mac_conflicts.go CheckMacConflicts; not checked for OpenShift sources).
+    fn destination_macs(&self, ctx: &PlanCtx) -> BTreeMap<String, String> {
+        if ctx.src_type == "openshift" {
+            return BTreeMap::new();
+        }
+        let plan_uid = meta(&ctx.plan, "uid");
+        self.store
+            .list(&registry::VIRTUAL_MACHINE, None, &ListOptions::default())
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .iter()
+            .filter(|vm| text_at(vm, "/metadata/labels/plan") != plan_uid)
+            .flat_map(|vm| {
+                let owner = format!("{}/{}", meta(vm, "namespace"), meta(vm, "name"));
+                vm.pointer("/spec/template/spec/domain/devices/interfaces")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |interface| {
+                        (
+                            text_at(&interface, "/macAddress").to_string(),
+                            owner.clone(),
                         )
                     })
-                    .collect();
-                mac_messages.push(format!(
-                    "VM {r} has MAC address conflicts: {}",
-                    details.join("; ")
-                ));
-            }
-            // vsphere/validator.go StaticIPs: with preserveStaticIPs, a VM with NICs must report guest
-            // networks (the inventory lists them only while VMware Tools runs in a powered-on guest).
-            if src_type == "vsphere" && preserve_ips && !vm.nics.is_empty() {
-                let reporting = vm.powered_on
-                    && vm.tools == crate::source::model::ToolsStatus::Ok
-                    && vm.nics.iter().any(|n| !n.ips.is_empty());
-                if !reporting {
-                    items
-                        .entry("VMMissingGuestIPs")
-                        .or_default()
-                        .push(r.clone());
-                }
-            }
-            let mut pod_nics = 0;
-            for nic in &vm.nics {
-                match ctx.network_entry(&nic.network) {
-                    None => {
-                        items
-                            .entry("VMNetworksNotMapped")
-                            .or_default()
-                            .push(r.clone());
-                        break;
-                    }
-                    Some(e) => {
-                        if s(&e, "/destination/type") == "pod" {
-                            pod_nics += 1;
-                        }
-                    }
-                }
-            }
-            if pod_nics > 1 {
-                items
-                    .entry("VMMultiplePodNetworkMappings")
-                    .or_default()
-                    .push(r.clone());
-            }
-            let mut unmapped = false;
-            let mut mixed = false;
-            for disk in &vm.disks {
-                match ctx.storage_entry(disk) {
-                    None => unmapped = true,
-                    Some(e) => {
-                        if offload && e.get("offloadPlugin").is_none_or(Value::is_null) {
-                            mixed = true;
-                        }
-                    }
-                }
-                if disk.capacity_mib == 0 {
-                    items.entry("InvalidDiskSizes").or_default().push(r.clone());
-                }
-            }
-            if unmapped && !conversion_only {
-                items
-                    .entry("VMStorageNotMapped")
-                    .or_default()
-                    .push(r.clone());
-            }
-            if mixed {
-                items
-                    .entry("VDDKAndOffloadMixedUsage")
-                    .or_default()
-                    .push(r.clone());
-            }
-            if ptype == "live" && src_type == "openshift" && !vm.powered_on {
-                items
-                    .entry("VMPowerStateUnsupported")
-                    .or_default()
-                    .push(r.clone());
-            }
-            if warm && src_type == "vsphere" {
-                if !vm.cbt {
-                    items
-                        .entry("VMMissingChangedBlockTracking")
-                        .or_default()
-                        .push(r.clone());
-                }
-                if vm.has_snapshots {
-                    items.entry("VMHasSnapshots").or_default().push(r.clone());
-                }
-            }
-            if src_type == "vsphere"
-                && vm.powered_on
-                && vm.tools != crate::source::model::ToolsStatus::Ok
-            {
-                items.entry("GuestToolsIssue").or_default().push(r.clone());
-            }
-            for (label, category) in &vm.concerns {
-                if category == "Critical" {
-                    items
-                        .entry("VMCriticalConcerns")
-                        .or_default()
-                        .push(format!("{r} ({label})"));
-                }
-            }
-            // The effective PVC template must render a DNS-1123 label for every disk.
-            let (tpl, generate) = ctx.pvc_template(spec_vm, global_template.clone());
-            match Template::parse(&tpl) {
-                Err(e) => template_errors.push(format!("{r} template:{tpl} error:{}", e.message())),
-                Ok(t) => {
-                    for i in 0..vm.disks.len() {
-                        if let Err(e) = render_pvc_name(&t, &ctx.pvc_data(&vm, i), generate) {
-                            template_errors
-                                .push(format!("{r} template:{tpl} error:{}", e.message()));
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        let table: &[(&str, &'static str, &str, &str)] = &[
-            ("VMNotFound", CRITICAL, "NotFound", "VM not found."),
-            (
-                "DuplicateVM",
-                CRITICAL,
-                "NotUnique",
-                "Duplicate (source) VM.",
-            ),
-            (
-                "TargetNameNotValid",
-                WARN,
-                "NotValid",
-                "Target VM name does not comply with DNS1123 RFC, will be automatically changed.",
-            ),
-            ("NotValid", CRITICAL, "NotValid", "TargetName is invalid."),
-            (
-                "VMAlreadyExists",
-                CRITICAL,
-                "NotUnique",
-                "Target VM already exists.",
-            ),
-            (
-                "VMNetworksNotMapped",
-                CRITICAL,
-                "NotValid",
-                "VM has unmapped networks.",
-            ),
-            (
-                "VMStorageNotMapped",
-                CRITICAL,
-                "NotValid",
-                "VM has unmapped storage.",
-            ),
-            (
-                "VMMultiplePodNetworkMappings",
-                CRITICAL,
-                "NotValid",
-                "VM has more than one interface mapped to the pod network.",
-            ),
-            (
-                "VMMissingGuestIPs",
-                WARN,
-                "MissingGuestInformation",
-                "Guest information on vNICs is missing, cannot preserve static IPs. Make sure VMware Tools is installed and the VM is running.",
-            ),
-            (
-                "VMMissingChangedBlockTracking",
-                CRITICAL,
-                "MissingChangedBlockTracking",
-                "Changed Block Tracking (CBT) has not been enabled on some VM. This feature is a prerequisite for VM warm migration.",
-            ),
-            (
-                "VMHasSnapshots",
-                CRITICAL,
-                "NotValid",
-                // vsphere/validator.go HasSnapshot's message replaces the default one.
-                "VM has pre-existing snapshots which are incompatible with warm migration",
-            ),
-            (
-                "GuestToolsIssue",
-                CRITICAL,
-                "NotValid",
-                "VMware Tools issues detected. This may impact migration performance, guest OS detection, and network configuration. Ensure VMware Tools are properly installed and running before migration. If this is an encrypted VM, please turn the VM off manually before migration.",
-            ),
-            (
-                "InvalidDiskSizes",
-                CRITICAL,
-                "NotValid",
-                "VM has disks with invalid sizes.",
-            ),
-            (
-                "VMCriticalConcerns",
-                CRITICAL,
-                "NotValid",
-                "One or more VMs in the plan have critical concerns that block migration.",
-            ),
-            (
-                "VMPowerStateUnsupported",
-                CRITICAL,
-                "NotSupported",
-                "VM power state is incompatible with the selected migration type.",
-            ),
-            (
-                "VDDKAndOffloadMixedUsage",
-                CRITICAL,
-                "NotSupported",
-                "Copy offload is enabled. MTV does not support mixed copy methods. Each migration plan can use one migration strategy, either VDDK or copy offload. Check your storage map and VMs to ensure they are using the same migration strategy.",
-            ),
-        ];
-        for (kind, category, reason, message) in table {
-            if let Some(list) = items.remove(kind) {
-                let (reason, message) = match (*kind, duplicate_reason) {
-                    ("DuplicateVM", Some((r, m))) => (r, m),
-                    _ => (*reason, *message),
-                };
-                conds.set(Condition::new(kind, category, reason, message).items(list));
-            }
-        }
-        if !mac_conflicts.is_empty() {
-            conds.set(
-                Condition::new(
-                    "MacConflicts",
-                    CRITICAL,
-                    "NotValid",
-                    &mac_messages.join("; "),
-                )
-                .items(mac_conflicts),
-            );
-        }
-        if !template_errors.is_empty() {
-            // Same condition type as an invalid targetName: the type is literally `NotValid`.
-            let mut c = conds.get("NotValid").cloned().unwrap_or_else(|| {
-                Condition::new(
-                    "NotValid",
-                    CRITICAL,
-                    "NotValid",
-                    "VM PVC name template is invalid.",
-                )
-            });
-            if c.items.is_empty() {
-                c.message = "VM PVC name template is invalid.".into();
-            }
-            c.items.extend(template_errors);
-            conds.set(c);
-        }
+            })
+            .filter(|(mac, _)| !mac.is_empty())
+            .collect()
+    }
 
-        // Hooks (validation.go validateHooks): items name the VM and the hook reference.
-        self.validate_hooks(plan, Some(&ctx), &mut conds);
-
-        // Transfer network (validateTransferNetwork).
-        let tn = s(plan, "/spec/transferNetwork/name");
-        if !tn.is_empty() {
-            let tns = s(plan, "/spec/transferNetwork/namespace");
-            match self
-                .store
-                .get(&registry::NETWORK_ATTACHMENT_DEFINITION, Some(tns), tn)
-            {
-                Err(_) => conds.set(Condition::new(
-                    "TransferNetworkNotValid",
-                    CRITICAL,
-                    "NotFound",
-                    "Transfer network is not valid.",
-                )),
-                Ok(_) if tns != target_ns && tns != "default" => conds.set(Condition::new(
+    /// validateTransferNetwork: the NetworkAttachmentDefinition must exist, be reachable from the
+    /// target namespace, and carry a usable `forklift.konveyor.io/route` annotation.
+    fn validate_transfer_network(&self, plan: &Value, conds: &mut Conditions) {
+        let name = text_at(plan, "/spec/transferNetwork/name");
+        if name.is_empty() {
+            return;
+        }
+        let namespace = text_at(plan, "/spec/transferNetwork/namespace");
+        let target_namespace = text_at(plan, "/spec/targetNamespace");
+        match self
+            .store
+            .get(&registry::NETWORK_ATTACHMENT_DEFINITION, Some(namespace), name)
+        {
+            Err(_) => conds.set(Condition::new(
+                "TransferNetworkNotValid",
+                CRITICAL,
+                "NotFound",
+                "Transfer network is not valid.",
+            )),
+            Ok(_) if namespace != target_namespace && namespace != "default" => {
+                conds.set(Condition::new(
                     "TransferNetworkNotValid",
                     CRITICAL,
                     "NotValid",
                     &format!(
-                        "Transfer network {tns}/{tn} is in a different namespace than the target namespace {target_ns}. Pods cannot reference network attachment definitions across namespaces."
+                        "Transfer network {namespace}/{name} is in a different namespace than the target namespace {target_namespace}. Pods cannot reference network attachment definitions across namespaces."
                     ),
-                )),
-                Ok(nad) => {
-                    let route = nad.pointer("/metadata/annotations/forklift.konveyor.io~1route");
-                    match route.and_then(Value::as_str) {
-                        None => conds.set(Condition::new(
-                            "TransferNetworkMissingDefaultRoute",
-                            WARN,
+                ))
+            }
+            Ok(nad) => {
+                let route = nad.pointer("/metadata/annotations/forklift.konveyor.io~1route");
+                match route.and_then(Value::as_str) {
+                    None => conds.set(Condition::new(
+                        "TransferNetworkMissingDefaultRoute",
+                        WARN,
+                        "NotValid",
+                        "Transfer network missing default route annotation.",
+                    )),
+                    Some(route) if route != "none" && route.parse::<std::net::IpAddr>().is_err() => {
+                        conds.set(Condition::new(
+                            "TransferNetworkNotValid",
+                            CRITICAL,
                             "NotValid",
-                            "Transfer network missing default route annotation.",
-                        )),
-                        Some(r) if r != "none" && r.parse::<std::net::IpAddr>().is_err() => {
-                            conds.set(Condition::new(
-                                "TransferNetworkNotValid",
-                                CRITICAL,
-                                "NotValid",
-                                "Transfer network default route annotation is not a valid IP address.",
-                            ))
-                        }
-                        Some(_) => {}
+                            "Transfer network default route annotation is not a valid IP address.",
+                        ))
                     }
+                    Some(_) => {}
                 }
             }
         }
+    }
 
-        // ServiceAccount (validateServiceAccount): the Plan's, else the ForkliftController's.
-        let service_account = Some(s(plan, "/spec/serviceAccount").to_string())
-            .filter(|a| !a.is_empty())
-            .or_else(|| setting("controller_migration_service_account").filter(|a| !a.is_empty()));
-        if let Some(sa) = service_account {
-            self.validate_service_account(plan, &sa, &mut conds);
-        }
-
-        // VDDK (vSphere).
-        if src_type == "vsphere" {
-            let image = Some(s(&src, "/spec/settings/vddkInitImage").to_string())
-                .filter(|i| !i.is_empty())
-                .or_else(|| setting("vddk_image").filter(|i| !i.is_empty()));
-            let raw_copy = super::b(plan, "/spec/skipGuestConversion") == Some(true) && !offload;
-            match image {
-                None if warm => conds.set(Condition::new(
-                    "VDDKInitImageUnavailable",
-                    CRITICAL,
-                    "NotSet",
-                    "VDDK image is required for warm migration. Set it on the source provider or configure a global VDDK image.",
-                )),
-                None if raw_copy => conds.set(Condition::new(
-                    "VDDKInitImageUnavailable",
-                    CRITICAL,
-                    "NotSet",
-                    "VDDK image is required for raw copy mode migration. Set it on the source provider or configure a global VDDK image.",
-                )),
-                Some(image) if !self.opts.vddk_validation.is_zero() => {
-                    let key = (meta(plan, "uid").to_string(), image);
-                    let started = *self.vddk_started.entry(key).or_insert_with(Instant::now);
-                    if started.elapsed() < self.opts.real(self.opts.vddk_validation) {
-                        conds.set(Condition::new("ValidatingVDDK", ADVISORY, "Started", "Validating VDDK init image"));
-                    }
+    /// vSphere's VDDK image (the provider's, else the global one): required for warm and raw-copy
+    /// plans; while the lab "validates" a new image, the advisory `ValidatingVDDK` stands.
+    fn validate_vddk(&mut self, ctx: &PlanCtx, conds: &mut Conditions) {
+        let plan = &ctx.plan;
+        let image = Some(text_at(&ctx.src, "/spec/settings/vddkInitImage").to_string())
+            .filter(|i| !i.is_empty())
+            .or_else(|| self.setting("vddk_image").filter(|i| !i.is_empty()));
+        let raw_copy =
+            super::bool_at(plan, "/spec/skipGuestConversion") == Some(true) && !ctx.offload();
+        match image {
+            None if ctx.warm => conds.set(Condition::new(
+                "VDDKInitImageUnavailable",
+                CRITICAL,
+                "NotSet",
+                "VDDK image is required for warm migration. Set it on the source provider or configure a global VDDK image.",
+            )),
+            None if raw_copy => conds.set(Condition::new(
+                "VDDKInitImageUnavailable",
+                CRITICAL,
+                "NotSet",
+                "VDDK image is required for raw copy mode migration. Set it on the source provider or configure a global VDDK image.",
+            )),
+            Some(image) if !self.opts.vddk_validation.is_zero() => {
+                let key = (meta(plan, "uid").to_string(), image);
+                let started = *self.vddk_started.entry(key).or_insert_with(Instant::now);
+                if started.elapsed() < self.opts.real(self.opts.vddk_validation) {
+                    conds.set(Condition::new(
+                        "ValidatingVDDK",
+                        ADVISORY,
+                        "Started",
+                        "Validating VDDK init image",
+                    ));
                 }
-                _ => {}
             }
+            _ => {}
         }
-        (conds, Some(ctx))
     }
 
     /// validation.go validateHooks: a step other than PreHook/PostHook, a reference without namespace
@@ -847,11 +609,11 @@ impl Controller {
         for (index, vm) in array(plan, "/spec/vms").iter().enumerate() {
             let vm_ref = resolved_ref_string(vm, ctx.and_then(|c| c.vms.get(index)));
             for h in array(vm, "/hooks") {
-                let step = s(&h, "/step");
+                let step = text_at(&h, "/step");
                 if step != "PreHook" && step != "PostHook" {
                     bad_steps.push(format!("VM: {vm_ref} step: {step}"));
                 }
-                let (hns, name) = (s(&h, "/hook/namespace"), s(&h, "/hook/name"));
+                let (hns, name) = (text_at(&h, "/hook/namespace"), text_at(&h, "/hook/name"));
                 if name.is_empty() {
                     not_set.push(format!("VM: {vm_ref}"));
                     continue;
@@ -867,7 +629,7 @@ impl Controller {
                 if !has_condition(hook.pointer("/status/conditions"), "Ready") {
                     not_ready.push(described.clone());
                 }
-                let sa = s(&hook, "/spec/serviceAccount");
+                let sa = text_at(&hook, "/spec/serviceAccount");
                 let aap = hook.pointer("/spec/aap").is_some_and(|a| !a.is_null());
                 if !sa.is_empty()
                     && !aap
@@ -919,7 +681,7 @@ impl Controller {
     /// validation.go validateServiceAccount: the account must exist in the target namespace, and in the
     /// plan namespace too when a hook runs a pod there.
     fn validate_service_account(&self, plan: &Value, sa: &str, conds: &mut Conditions) {
-        let target_ns = s(plan, "/spec/targetNamespace");
+        let target_ns = text_at(plan, "/spec/targetNamespace");
         let exists = |ns: &str| {
             self.store
                 .get(&registry::SERVICE_ACCOUNT, Some(ns), sa)
@@ -956,14 +718,14 @@ impl Controller {
                 self.store
                     .get(
                         &registry::HOOK,
-                        Some(s(&h, "/hook/namespace")),
-                        s(&h, "/hook/name"),
+                        Some(text_at(&h, "/hook/namespace")),
+                        text_at(&h, "/hook/name"),
                     )
                     .ok()
             })
             .any(|hook| {
                 hook.pointer("/spec/aap").is_none_or(Value::is_null)
-                    && !s(&hook, "/spec/image").trim().is_empty()
+                    && !text_at(&hook, "/spec/image").trim().is_empty()
             })
     }
 
@@ -1009,9 +771,13 @@ fn resolved_ref_string(spec_vm: &Value, resolved: Option<&Option<InvVm>>) -> Str
 /// `default` namespace.
 fn network_map_checks(plan: &Value, src: &Value, netmap: &Value, conds: &mut Conditions) {
     let pairs = array(netmap, "/spec/map");
-    let preserves_ips = matches!(s(src, "/spec/type"), "vsphere" | "hyperv")
-        && super::b(plan, "/spec/preserveStaticIPs") != Some(false);
-    if preserves_ips && pairs.iter().any(|p| s(p, "/destination/type") == "pod") {
+    let preserves_ips = matches!(text_at(src, "/spec/type"), "vsphere" | "hyperv")
+        && super::bool_at(plan, "/spec/preserveStaticIPs") != Some(false);
+    if preserves_ips
+        && pairs
+            .iter()
+            .any(|p| text_at(p, "/destination/type") == "pod")
+    {
         conds.set(Condition::new(
             "NetMapPreservingIPsOnPodNetwork",
             WARN,
@@ -1019,14 +785,14 @@ fn network_map_checks(plan: &Value, src: &Value, netmap: &Value, conds: &mut Con
             "Your migration plan preserves the static IPs of VMs and uses Pod Networking target network mapping. This combination isn't supported, because VM IPs aren't preserved in Pod Networking migrations.",
         ));
     }
-    let target_ns = s(plan, "/spec/targetNamespace");
+    let target_ns = text_at(plan, "/spec/targetNamespace");
     if let Some(pair) = pairs.iter().find(|p| {
-        let nns = s(p, "/destination/namespace");
-        s(p, "/destination/type") == "multus" && nns != target_ns && nns != "default"
+        let nns = text_at(p, "/destination/namespace");
+        text_at(p, "/destination/type") == "multus" && nns != target_ns && nns != "default"
     }) {
         let (nns, nname) = (
-            s(pair, "/destination/namespace"),
-            s(pair, "/destination/name"),
+            text_at(pair, "/destination/namespace"),
+            text_at(pair, "/destination/name"),
         );
         conds.set(Condition::new(
             "NetMapDestinationNADNotValid",
@@ -1053,4 +819,368 @@ pub(crate) fn ready_condition(conds: &Conditions, waiting: usize, limit: u64) ->
         "The migration plan is ready.".to_string()
     };
     Some(Condition::new("Ready", REQUIRED, "", &message))
+}
+
+/// The target namespace must be set and a DNS-1123 subdomain.
+fn validate_target_namespace(plan: &Value, conds: &mut Conditions) {
+    let target_namespace = text_at(plan, "/spec/targetNamespace");
+    let reason = if target_namespace.is_empty() {
+        "NotSet"
+    } else if !is_dns1123_subdomain(target_namespace) {
+        "NotValid"
+    } else {
+        return;
+    };
+    conds.set(Condition::new(
+        "NamespaceNotValid",
+        CRITICAL,
+        reason,
+        "Target namespace is not valid.",
+    ));
+}
+
+/// What the per-VM checks of one validation compare against.
+struct PlanWideFacts {
+    /// Ids of VMs that already migrated (they are not checked again).
+    succeeded: BTreeSet<String>,
+    /// Ids of VMs in the Plan's migration status (their target may already exist).
+    in_status: BTreeSet<String>,
+    /// Names of the VirtualMachines already in the target namespace.
+    existing_target_names: BTreeSet<String>,
+    /// MAC → `namespace/name` of the destination VM using it.
+    destination_macs: BTreeMap<String, String>,
+    preserve_ips: bool,
+    conversion_only: bool,
+    offload: bool,
+    /// The ForkliftController's PVC name template, if set.
+    global_pvc_template: Option<String>,
+}
+
+/// What the per-VM checks found: VM references per condition type, and the details some conditions
+/// carry in their message.
+#[derive(Default)]
+struct VmFindings {
+    items: BTreeMap<&'static str, Vec<String>>,
+    /// `DuplicateVM`'s reason and message, which depend on how the duplicate arose.
+    duplicate_reason: Option<(&'static str, &'static str)>,
+    seen_ids: BTreeSet<String>,
+    seen_target_names: BTreeSet<String>,
+    mac_conflicts: Vec<String>,
+    mac_messages: Vec<String>,
+    template_errors: Vec<String>,
+}
+
+/// Per condition type: category, reason and message (validation.go's definitions), in the order
+/// Forklift sets them.
+const VM_CONDITIONS: &[(&str, &str, &str, &str)] = &[
+    ("VMNotFound", CRITICAL, "NotFound", "VM not found."),
+    (
+        "DuplicateVM",
+        CRITICAL,
+        "NotUnique",
+        "Duplicate (source) VM.",
+    ),
+    (
+        "TargetNameNotValid",
+        WARN,
+        "NotValid",
+        "Target VM name does not comply with DNS1123 RFC, will be automatically changed.",
+    ),
+    ("NotValid", CRITICAL, "NotValid", "TargetName is invalid."),
+    (
+        "VMAlreadyExists",
+        CRITICAL,
+        "NotUnique",
+        "Target VM already exists.",
+    ),
+    (
+        "VMNetworksNotMapped",
+        CRITICAL,
+        "NotValid",
+        "VM has unmapped networks.",
+    ),
+    (
+        "VMStorageNotMapped",
+        CRITICAL,
+        "NotValid",
+        "VM has unmapped storage.",
+    ),
+    (
+        "VMMultiplePodNetworkMappings",
+        CRITICAL,
+        "NotValid",
+        "VM has more than one interface mapped to the pod network.",
+    ),
+    (
+        "VMMissingGuestIPs",
+        WARN,
+        "MissingGuestInformation",
+        "Guest information on vNICs is missing, cannot preserve static IPs. Make sure VMware Tools is installed and the VM is running.",
+    ),
+    (
+        "VMMissingChangedBlockTracking",
+        CRITICAL,
+        "MissingChangedBlockTracking",
+        "Changed Block Tracking (CBT) has not been enabled on some VM. This feature is a prerequisite for VM warm migration.",
+    ),
+    (
+        "VMHasSnapshots",
+        CRITICAL,
+        "NotValid",
+        // vsphere/validator.go HasSnapshot's message replaces the default one.
+        "VM has pre-existing snapshots which are incompatible with warm migration",
+    ),
+    (
+        "GuestToolsIssue",
+        CRITICAL,
+        "NotValid",
+        "VMware Tools issues detected. This may impact migration performance, guest OS detection, and network configuration. Ensure VMware Tools are properly installed and running before migration. If this is an encrypted VM, please turn the VM off manually before migration.",
+    ),
+    (
+        "InvalidDiskSizes",
+        CRITICAL,
+        "NotValid",
+        "VM has disks with invalid sizes.",
+    ),
+    (
+        "VMCriticalConcerns",
+        CRITICAL,
+        "NotValid",
+        "One or more VMs in the plan have critical concerns that block migration.",
+    ),
+    (
+        "VMPowerStateUnsupported",
+        CRITICAL,
+        "NotSupported",
+        "VM power state is incompatible with the selected migration type.",
+    ),
+    (
+        "VDDKAndOffloadMixedUsage",
+        CRITICAL,
+        "NotSupported",
+        "Copy offload is enabled. MTV does not support mixed copy methods. Each migration plan can use one migration strategy, either VDDK or copy offload. Check your storage map and VMs to ensure they are using the same migration strategy.",
+    ),
+];
+
+impl VmFindings {
+    fn add(&mut self, condition: &'static str, vm_ref: String) {
+        self.items.entry(condition).or_default().push(vm_ref);
+    }
+
+    /// One condition per type found, then `MacConflicts` and the PVC name template errors.
+    fn into_conditions(mut self, conds: &mut Conditions) {
+        for (condition, category, reason, message) in VM_CONDITIONS {
+            if let Some(list) = self.items.remove(condition) {
+                let (reason, message) = match (*condition, self.duplicate_reason) {
+                    ("DuplicateVM", Some(duplicate)) => duplicate,
+                    _ => (*reason, *message),
+                };
+                conds.set(Condition::new(condition, category, reason, message).items(list));
+            }
+        }
+        if !self.mac_conflicts.is_empty() {
+            conds.set(
+                Condition::new(
+                    "MacConflicts",
+                    CRITICAL,
+                    "NotValid",
+                    &self.mac_messages.join("; "),
+                )
+                .items(self.mac_conflicts),
+            );
+        }
+        if !self.template_errors.is_empty() {
+            // Same condition type as an invalid targetName: the type is literally `NotValid`.
+            let mut condition = conds.get("NotValid").cloned().unwrap_or_else(|| {
+                Condition::new(
+                    "NotValid",
+                    CRITICAL,
+                    "NotValid",
+                    "VM PVC name template is invalid.",
+                )
+            });
+            if condition.items.is_empty() {
+                condition.message = "VM PVC name template is invalid.".into();
+            }
+            condition.items.extend(self.template_errors);
+            conds.set(condition);
+        }
+    }
+}
+
+/// Duplicates, the target name's validity, and a target VM that already exists.
+fn check_vm_identity(
+    spec_vm: &Value,
+    vm: &InvVm,
+    vm_ref: &str,
+    facts: &PlanWideFacts,
+    findings: &mut VmFindings,
+) {
+    if !findings.seen_ids.insert(vm.id.clone()) {
+        findings.add("DuplicateVM", vm_ref.to_string());
+        findings.duplicate_reason = Some(("NotUnique", "Duplicate (source) VM."));
+    }
+    let target_name = text_at(spec_vm, "/targetName");
+    if !target_name.is_empty() {
+        if !is_dns1123_subdomain(target_name) {
+            findings.add("NotValid", vm_ref.to_string());
+        }
+        if !findings.seen_target_names.insert(target_name.to_string()) {
+            findings.add("DuplicateVM", vm_ref.to_string());
+            findings
+                .duplicate_reason
+                .get_or_insert(("NotUnique", "Duplicate targetName."));
+        }
+    } else if !is_dns1123_subdomain(&vm.name) {
+        findings.add("TargetNameNotValid", vm_ref.to_string());
+    }
+    let wanted = if target_name.is_empty() {
+        vm.name.as_str()
+    } else {
+        target_name
+    };
+    if !facts.in_status.contains(&vm.id) && facts.existing_target_names.contains(wanted) {
+        findings.add("VMAlreadyExists", vm_ref.to_string());
+    }
+}
+
+/// MACs of the VM already used by a VM at the destination.
+fn check_mac_conflicts(vm: &InvVm, vm_ref: &str, facts: &PlanWideFacts, findings: &mut VmFindings) {
+    let mut by_owner: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for nic in &vm.nics {
+        if let Some(owner) = facts.destination_macs.get(&nic.mac) {
+            by_owner.entry(owner).or_default().push(&nic.mac);
+        }
+    }
+    if by_owner.is_empty() {
+        return;
+    }
+    findings.mac_conflicts.push(vm_ref.to_string());
+    let details: Vec<String> = by_owner
+        .iter()
+        .map(|(owner, macs)| {
+            format!(
+                "MACs {} conflict with destination VM {owner}",
+                macs.join(", ")
+            )
+        })
+        .collect();
+    findings.mac_messages.push(format!(
+        "VM {vm_ref} has MAC address conflicts: {}",
+        details.join("; ")
+    ));
+}
+
+/// Guest IPs for preserveStaticIPs, every NIC mapped, at most one on the pod network.
+fn check_vm_networks(
+    ctx: &PlanCtx,
+    vm: &InvVm,
+    vm_ref: &str,
+    facts: &PlanWideFacts,
+    findings: &mut VmFindings,
+) {
+    // vsphere/validator.go StaticIPs: with preserveStaticIPs, a VM with NICs must report guest
+    // networks (the inventory lists them only while VMware Tools runs in a powered-on guest).
+    if ctx.src_type == "vsphere" && facts.preserve_ips && !vm.nics.is_empty() {
+        let reporting = vm.powered_on
+            && vm.tools == crate::source::model::ToolsStatus::Ok
+            && vm.nics.iter().any(|n| !n.ips.is_empty());
+        if !reporting {
+            findings.add("VMMissingGuestIPs", vm_ref.to_string());
+        }
+    }
+    let mut pod_nics = 0;
+    for nic in &vm.nics {
+        match ctx.network_entry(&nic.network) {
+            None => {
+                findings.add("VMNetworksNotMapped", vm_ref.to_string());
+                break;
+            }
+            Some(entry) if text_at(&entry, "/destination/type") == "pod" => pod_nics += 1,
+            Some(_) => {}
+        }
+    }
+    if pod_nics > 1 {
+        findings.add("VMMultiplePodNetworkMappings", vm_ref.to_string());
+    }
+}
+
+/// Every disk mapped (unless conversion only), sized, and one copy method for the whole plan.
+fn check_vm_storage(
+    ctx: &PlanCtx,
+    vm: &InvVm,
+    vm_ref: &str,
+    facts: &PlanWideFacts,
+    findings: &mut VmFindings,
+) {
+    let mut unmapped = false;
+    let mut mixed = false;
+    for disk in &vm.disks {
+        match ctx.storage_entry(disk) {
+            None => unmapped = true,
+            Some(entry) => {
+                if facts.offload && entry.get("offloadPlugin").is_none_or(Value::is_null) {
+                    mixed = true;
+                }
+            }
+        }
+        if disk.capacity_mib == 0 {
+            findings.add("InvalidDiskSizes", vm_ref.to_string());
+        }
+    }
+    if unmapped && !facts.conversion_only {
+        findings.add("VMStorageNotMapped", vm_ref.to_string());
+    }
+    if mixed {
+        findings.add("VDDKAndOffloadMixedUsage", vm_ref.to_string());
+    }
+}
+
+/// Power state for live migration, CBT and snapshots for warm, VMware Tools, critical concerns.
+fn check_vm_source_state(ctx: &PlanCtx, vm: &InvVm, vm_ref: &str, findings: &mut VmFindings) {
+    let vsphere = ctx.src_type == "vsphere";
+    if ctx.plan_type() == "live" && ctx.src_type == "openshift" && !vm.powered_on {
+        findings.add("VMPowerStateUnsupported", vm_ref.to_string());
+    }
+    if ctx.warm && vsphere {
+        if !vm.cbt {
+            findings.add("VMMissingChangedBlockTracking", vm_ref.to_string());
+        }
+        if vm.has_snapshots {
+            findings.add("VMHasSnapshots", vm_ref.to_string());
+        }
+    }
+    if vsphere && vm.powered_on && vm.tools != crate::source::model::ToolsStatus::Ok {
+        findings.add("GuestToolsIssue", vm_ref.to_string());
+    }
+    for (label, category) in &vm.concerns {
+        if category == "Critical" {
+            findings.add("VMCriticalConcerns", format!("{vm_ref} ({label})"));
+        }
+    }
+}
+
+/// The effective PVC name template must parse and render a DNS-1123 label for every disk.
+fn check_pvc_name_template(
+    ctx: &PlanCtx,
+    spec_vm: &Value,
+    vm: &InvVm,
+    vm_ref: &str,
+    facts: &PlanWideFacts,
+    findings: &mut VmFindings,
+) {
+    let (template, generate) = ctx.pvc_template(spec_vm, facts.global_pvc_template.clone());
+    let error = match Template::parse(&template) {
+        Err(e) => Some(e.message().to_string()),
+        Ok(parsed) => (0..vm.disks.len()).find_map(|disk| {
+            render_pvc_name(&parsed, &ctx.pvc_data(vm, disk), generate)
+                .err()
+                .map(|e| e.message().to_string())
+        }),
+    };
+    if let Some(error) = error {
+        findings
+            .template_errors
+            .push(format!("{vm_ref} template:{template} error:{error}"));
+    }
 }

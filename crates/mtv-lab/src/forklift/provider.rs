@@ -8,7 +8,7 @@ use regex::Regex;
 use serde_json::{Map, Value, json};
 
 use super::conditions::{ADVISORY, CRITICAL, Condition, Conditions, REQUIRED, WARN};
-use super::{Controller, generation, meta, s};
+use super::{Controller, generation, meta, text_at};
 use crate::registry;
 use crate::source::ConnectError;
 
@@ -79,8 +79,8 @@ impl Controller {
     pub(crate) fn reconcile_provider(&mut self, provider: &Value) -> Option<Duration> {
         let uid = meta(provider, "uid").to_string();
         let ns = meta(provider, "namespace").to_string();
-        let kind = s(provider, "/spec/type").to_string();
-        let url = s(provider, "/spec/url").to_string();
+        let kind = text_at(provider, "/spec/type").to_string();
+        let url = text_at(provider, "/spec/url").to_string();
         let mut conds = Conditions::default();
         let mut requeue = None;
         let mut phase = "Staging";
@@ -115,8 +115,8 @@ impl Controller {
         let mut secret = BTreeMap::new();
         let mut secret_version = String::new();
         if !host_cluster && !conds.has_blocker() {
-            let secret_name = s(provider, "/spec/secret/name");
-            let secret_ns = Some(s(provider, "/spec/secret/namespace"))
+            let secret_name = text_at(provider, "/spec/secret/name");
+            let secret_ns = Some(text_at(provider, "/spec/secret/namespace"))
                 .filter(|n| !n.is_empty())
                 .unwrap_or(&ns)
                 .to_string();

@@ -7,12 +7,16 @@
 //!   classes (`kubernetes.io/no-provisioner`); warm Plans from OpenStack are rejected; LUKS only from
 //!   vSphere or OVA; new Plans get the annotation `populatorLabels: "True"`.
 //! - Migration (create/update): its Plan and the Plan's destination Provider must exist.
+//! - Plan and Migration: the requesting user's rights, as `util.PermitUser` checks them with a
+//!   SubjectAccessReview: `get` on both Providers (Plan), `create` VirtualMachines in the target
+//!   namespace when the destination is the host cluster, `get` on each source VM when the source is.
 //! - Provider: vSphere without `settings.sdkEndpoint` gets `vcenter`; any other value than `vcenter` or
 //!   `esxi` is rejected.
 
 use serde_json::{Value, json};
 
 use crate::admission::{Admission, AdmissionRequest, Operation, StoreView};
+use crate::auth::{Attributes, Decision, UserInfo};
 use crate::error::ApiError;
 use crate::registry;
 
@@ -32,6 +36,109 @@ fn provider_ref(view: &dyn StoreView, reference: &Value, plan_namespace: &str) -
     let name = reference["name"].as_str()?;
     let namespace = reference["namespace"].as_str().unwrap_or(plan_namespace);
     view.get(&registry::PROVIDER, Some(namespace), name)
+}
+
+/// util.PermitUser: the webhook asks whether the requesting user may `verb` the resource, and denies
+/// the write with Forklift's message if not. In-process controller writes carry no user.
+#[allow(clippy::too_many_arguments)]
+fn permit_user(
+    webhook: &str,
+    user: Option<&UserInfo>,
+    view: &dyn StoreView,
+    group: &str,
+    resource: &str,
+    name: &str,
+    namespace: &str,
+    verb: &str,
+) -> Result<(), ApiError> {
+    let Some(user) = user else {
+        return Ok(());
+    };
+    let attributes = Attributes {
+        verb: verb.to_string(),
+        path: None,
+        group: group.to_string(),
+        resource: resource.to_string(),
+        subresource: String::new(),
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    };
+    if let Decision::Allow(_) = crate::auth::authorize_in(view, user, &attributes) {
+        return Ok(());
+    }
+    let named = if name.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}/{name}")
+    };
+    // RBAC denies without a reason, so Forklift's message ends in ": ".
+    Err(ApiError::webhook_denied(
+        webhook,
+        &format!(
+            "Action is forbidden: User {:?} cannot {verb} resource {named:?} in API group {group:?} in the namespace {namespace:?}: ",
+            user.username
+        ),
+    ))
+}
+
+/// `get` on a Provider the Plan references.
+fn permit_provider(
+    webhook: &str,
+    user: Option<&UserInfo>,
+    view: &dyn StoreView,
+    provider: &Value,
+) -> Result<(), ApiError> {
+    permit_user(
+        webhook,
+        user,
+        view,
+        "forklift.konveyor.io",
+        "providers",
+        provider["metadata"]["name"].as_str().unwrap_or_default(),
+        provider["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default(),
+        "get",
+    )
+}
+
+/// Into the host cluster the user must be able to create VirtualMachines in the target namespace;
+/// from it, to read each source VM.
+fn permit_virtual_machines(
+    webhook: &str,
+    user: Option<&UserInfo>,
+    view: &dyn StoreView,
+    plan: &Value,
+    source: Option<&Value>,
+    destination: &Value,
+) -> Result<(), ApiError> {
+    if is_host(destination) {
+        permit_user(
+            webhook,
+            user,
+            view,
+            "kubevirt.io",
+            "virtualmachines",
+            "",
+            plan["spec"]["targetNamespace"].as_str().unwrap_or_default(),
+            "create",
+        )?;
+    }
+    if source.is_some_and(is_host) {
+        for vm in plan["spec"]["vms"].as_array().into_iter().flatten() {
+            permit_user(
+                webhook,
+                user,
+                view,
+                "kubevirt.io",
+                "virtualmachines",
+                vm["name"].as_str().unwrap_or_default(),
+                vm["namespace"].as_str().unwrap_or_default(),
+                "get",
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn is_host(provider: &Value) -> bool {
@@ -60,6 +167,7 @@ impl ForkliftWebhooks {
                 source_ref["name"].as_str().unwrap_or(""),
             ));
         };
+        permit_provider(PLAN_WEBHOOK, request.user, view, &source)?;
         let destination_ref = &plan["spec"]["provider"]["destination"];
         let Some(destination) = provider_ref(view, destination_ref, &namespace) else {
             return deny(not_found(
@@ -67,6 +175,15 @@ impl ForkliftWebhooks {
                 destination_ref["name"].as_str().unwrap_or(""),
             ));
         };
+        permit_provider(PLAN_WEBHOOK, request.user, view, &destination)?;
+        permit_virtual_machines(
+            PLAN_WEBHOOK,
+            request.user,
+            view,
+            plan,
+            Some(&source),
+            &destination,
+        )?;
         let source_type = source["spec"]["type"].as_str().unwrap_or_default();
         let warm = plan["spec"]["warm"] == true || plan["spec"]["type"] == "warm";
         if !warm && source_type != "vsphere" && is_host(&destination) {
@@ -137,7 +254,11 @@ impl ForkliftWebhooks {
         }
     }
 
-    fn migration(migration: &Value, view: &dyn StoreView) -> Result<(), ApiError> {
+    fn migration(
+        request: &AdmissionRequest<'_>,
+        migration: &Value,
+        view: &dyn StoreView,
+    ) -> Result<(), ApiError> {
         let namespace = migration["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default();
@@ -149,13 +270,21 @@ impl ForkliftWebhooks {
             return deny(not_found("plans", name));
         };
         let destination_ref = &plan["spec"]["provider"]["destination"];
-        if provider_ref(view, destination_ref, plan_namespace).is_none() {
+        let Some(destination) = provider_ref(view, destination_ref, plan_namespace) else {
             return deny(not_found(
                 "providers",
                 destination_ref["name"].as_str().unwrap_or(""),
             ));
-        }
-        Ok(())
+        };
+        let source = provider_ref(view, &plan["spec"]["provider"]["source"], plan_namespace);
+        permit_virtual_machines(
+            MIGRATION_WEBHOOK,
+            request.user,
+            view,
+            &plan,
+            source.as_ref(),
+            &destination,
+        )
     }
 
     fn provider(provider: &mut Value) -> Result<(), ApiError> {
@@ -193,7 +322,7 @@ impl Admission for ForkliftWebhooks {
         }
         match request.resource.plural {
             "plans" => ForkliftWebhooks::plan(request, object, view),
-            "migrations" => ForkliftWebhooks::migration(object, view),
+            "migrations" => ForkliftWebhooks::migration(request, object, view),
             "providers" => ForkliftWebhooks::provider(object),
             _ => Ok(()),
         }
