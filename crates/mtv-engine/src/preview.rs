@@ -907,6 +907,7 @@ mod tests {
                 esxi_clone_method_ssh: false,
                 storage_secret_keys: vec!["STORAGE_HOSTNAME".into(), "STORAGE_PASSWORD".into()],
             }),
+            guest_logins: Default::default(),
         }
     }
 

@@ -26,6 +26,8 @@ use crate::session::{SESSION_LABEL, Session, Source};
 
 #[path = "scenario_checks.rs"]
 mod checks;
+#[path = "guest_checks.rs"]
+pub mod guest_checks;
 
 /// A scenario to run.
 #[derive(Debug, Clone)]
@@ -232,12 +234,12 @@ impl Runner {
             StepKind::CreateNetworkMap => self.create_network_maps(id).await,
             StepKind::CreatePlan => self.create_plans(id).await,
             StepKind::MigrateVms => self.migrate(id, step.expectation).await,
-            StepKind::CheckVms => self.check_vms(step.expectation).await,
+            StepKind::CheckVms => self.check_vms(id, step.expectation).await,
             StepKind::CheckXcopyUsed => self.check_xcopy_used(id).await,
             StepKind::CreateSnapshotsAndDataMarker => {
                 self.create_snapshots_and_data_marker(id).await
             }
-            StepKind::CheckDataIntegrity => self.check_data_integrity().await,
+            StepKind::CheckDataIntegrity => self.check_data_integrity(id).await,
         }
     }
 
@@ -1300,7 +1302,7 @@ impl Runner {
     }
 
     /// `test_check_data_integrity`: the marker written before the snapshots is in every migrated guest.
-    async fn check_data_integrity(&self) -> Result<(), StepError> {
+    async fn check_data_integrity(&self, id: &str) -> Result<(), StepError> {
         let session = &self.session;
         let state = self.state();
         let (path, content) = data_marker(&session.id);
@@ -1314,19 +1316,8 @@ impl Runner {
                 continue;
             };
             let name = target["metadata"]["name"].as_str().unwrap_or("?");
-            match crate::guest::read_guest_file(session.lab, &target, path) {
-                Ok(Some(actual)) if actual.trim_end() == content => {}
-                Ok(Some(actual)) => problems.push(format!(
-                    "VM {name}: data marker {path}: expected {content:?}, got {:?}",
-                    actual.trim_end()
-                )),
-                Ok(None) => problems.push(format!(
-                    "VM {name}: data marker {path}: expected {content:?}, got no such file"
-                )),
-                Err(error @ crate::guest::GuestError::NeedsSsh { .. }) => {
-                    return Err(StepError::Error(error.to_string()));
-                }
-                Err(error) => problems.push(format!("VM {name}: {error}")),
+            if let Some(failure) = self.verify_data_integrity(id, &target, path, &content).await? {
+                problems.push(format!("VM {name}: {failure}"));
             }
         }
         if problems.is_empty() {

@@ -60,7 +60,7 @@ impl Runner {
 
     /// Forklift time on the lab runs sixty times faster; waits that stand for Forklift or guest time
     /// shrink alike (never below five seconds).
-    fn guest_time(&self, real: Duration) -> Duration {
+    pub(super) fn guest_time(&self, real: Duration) -> Duration {
         if self.session.lab {
             (real / 60).max(Duration::from_secs(5))
         } else {
@@ -246,7 +246,11 @@ impl Runner {
         .map_err(StepError::Error)
     }
 
-    pub(super) async fn check_vms(&self, expectation: StepExpectation) -> Result<(), StepError> {
+    pub(super) async fn check_vms(
+        &self,
+        id: &str,
+        expectation: StepExpectation,
+    ) -> Result<(), StepError> {
         if let StepExpectation::SkippedAfterPreHookFailure = expectation {
             return Err(StepError::Skipped(
                 "the migration failed at PreHook as expected; nothing was migrated to check".into(),
@@ -354,6 +358,8 @@ impl Runner {
                     .iter()
                     .map(|failure| format!("VM {name}: {failure}")),
             );
+            let guest = self.check_guest(id, vm, &target).await?;
+            problems.extend(guest.iter().map(|failure| format!("VM {name}: {failure}")));
         }
         if problems.is_empty() {
             Ok(())

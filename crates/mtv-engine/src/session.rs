@@ -199,6 +199,8 @@ pub struct Session {
     pub timeouts: Timeouts,
     /// True on the embedded lab, where one Forklift minute lasts one second.
     pub lab: bool,
+    /// The SSH host keys of the guests entered in this session.
+    pub host_keys: crate::guest::HostKeys,
     names: Mutex<SessionNames<'static>>,
 }
 
@@ -774,6 +776,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         source,
         timeouts,
         lab,
+        host_keys: Default::default(),
         names: Mutex::new(names),
     })
 }

@@ -729,17 +729,6 @@ impl Controller {
             annotations.insert("openshift.io/display-name".into(), json!(inv.name));
             annotations.insert("original-ID".into(), json!(inv.id));
         }
-        // The guest's files travel with its disks: the migrated VM shows what the source guest held.
-        if let super::inventory::Inventory::Lab { name: source, .. } = &ctx.inv
-            && let Ok(source_vm) = self.source.vm(source, &inv.id)
-            && let Some(files) =
-                crate::source::guest::guest_files_annotation(&source_vm.guest_files)
-        {
-            annotations.insert(
-                crate::source::guest::GUEST_FILES_ANNOTATION.into(),
-                json!(files),
-            );
-        }
         let power = Some(s(vm, "/targetPowerState"))
             .filter(|p| !p.is_empty())
             .unwrap_or(s(plan, "/spec/targetPowerState"));
@@ -998,6 +987,29 @@ impl Controller {
                 ));
             }
         }
+        // The guest its disks carry (configuration, files, filesystems), answering SSH when it runs.
+        let source_vm = match &ctx.inv {
+            super::inventory::Inventory::Lab { name: source, .. } => {
+                self.source.vm(source, &inv.id).ok()
+            }
+            _ => None,
+        };
+        let interfaces = created
+            .pointer("/spec/template/spec/domain/devices/interfaces")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let guest = crate::guest::GuestImage::migrated(
+            &crate::guest::Migrated {
+                source: source_vm.as_ref(),
+                name: &name,
+                guest_os: &inv.guest_os,
+                interfaces: &interfaces,
+                addresses: &addresses,
+            },
+            &wrong,
+        );
+        self.opts.guests.insert(meta(&created, "uid"), guest);
         // What the guest shows whenever it runs, now and after a restart.
         self.guest_facts.insert(
             meta(&created, "uid").to_string(),
