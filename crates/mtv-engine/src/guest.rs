@@ -103,7 +103,10 @@ pub enum GuestError {
     #[error(transparent)]
     Ssh(#[from] SshError),
     #[error("{last} (after {attempts} attempts)")]
-    GaveUp { attempts: u32, last: Box<GuestError> },
+    GaveUp {
+        attempts: u32,
+        last: Box<GuestError>,
+    },
 }
 
 /// Logs into the guest of the VMI `namespace/name` through the port-forward subresource, trying again
@@ -153,10 +156,11 @@ mod tests {
 
     #[test]
     fn the_os_comes_from_the_template_annotation_or_the_agent() {
-        let vm = |os: &str| {
-            json!({"spec": {"template": {"metadata": {"annotations": {"vm.kubevirt.io/os": os}}}}})
-        };
-        assert_eq!(guest_os(&vm("windows2019srv_64Guest"), None), GuestOs::Windows);
+        let vm = |os: &str| json!({"spec": {"template": {"metadata": {"annotations": {"vm.kubevirt.io/os": os}}}}});
+        assert_eq!(
+            guest_os(&vm("windows2019srv_64Guest"), None),
+            GuestOs::Windows
+        );
         assert_eq!(guest_os(&vm("rhel8_64Guest"), None), GuestOs::Linux);
         let vmi = json!({"status": {"guestOSInfo": {"id": "mswindows"}}});
         assert_eq!(guest_os(&json!({}), Some(&vmi)), GuestOs::Windows);
@@ -169,7 +173,10 @@ mod tests {
             linux: Some(Login::password("cloud-user", Secret::new("p1"))),
             windows: Some(Login::password("Administrator", Secret::new("p2"))),
         };
-        assert_eq!(logins.for_os(GuestOs::Windows).unwrap().user, "Administrator");
+        assert_eq!(
+            logins.for_os(GuestOs::Windows).unwrap().user,
+            "Administrator"
+        );
         assert_eq!(logins.for_os(GuestOs::Linux).unwrap().user, "cloud-user");
         let none = GuestLogins::default();
         let error = GuestError::NoLogin {

@@ -142,7 +142,9 @@ pub fn mask_prefix(mask: &str) -> Option<u8> {
 
 /// The prefix length as a dotted mask (24 → `255.255.255.0`), for messages in the guest's terms.
 pub fn prefix_mask(prefix: u8) -> String {
-    let bits = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+    let bits = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
     std::net::Ipv4Addr::from(bits).to_string()
 }
 
@@ -252,7 +254,10 @@ impl Runner {
         target: &Value,
     ) -> Result<Vec<CheckFailure>, StepError> {
         let name = target["metadata"]["name"].as_str().unwrap_or("?");
-        let Some(mut shell) = self.enter_guest(id, target, "check_ssh_connectivity").await? else {
+        let Some(mut shell) = self
+            .enter_guest(id, target, "check_ssh_connectivity")
+            .await?
+        else {
             return Ok(Vec::new());
         };
         let shell_result = match &mut shell {
@@ -273,8 +278,8 @@ impl Runner {
         os: GuestOs,
     ) -> Result<Vec<CheckFailure>, StepError> {
         let provider = self.session.context.provider_type;
-        let static_ips = self.spec.config.preserve_static_ips == Some(true)
-            && provider == ProviderType::Vsphere;
+        let static_ips =
+            self.spec.config.preserve_static_ips == Some(true) && provider == ProviderType::Vsphere;
         let names = provider == ProviderType::Vsphere;
         if !static_ips && !names {
             self.note(id, format!("VM {name}: static IPs and NIC names not checked (preserve_static_ips unset or not a vSphere source)"));
@@ -289,7 +294,10 @@ impl Runner {
             let found = static_ip_failures(&vm.facts, &interfaces);
             self.note(
                 id,
-                format!("VM {name}: check_static_ip_preservation ran ({} problems)", found.len()),
+                format!(
+                    "VM {name}: check_static_ip_preservation ran ({} problems)",
+                    found.len()
+                ),
             );
             failures.extend(found);
         }
@@ -297,7 +305,10 @@ impl Runner {
             let found = nic_name_failures(&vm.facts, &interfaces);
             self.note(
                 id,
-                format!("VM {name}: check_nic_name_preservation ran ({} problems)", found.len()),
+                format!(
+                    "VM {name}: check_nic_name_preservation ran ({} problems)",
+                    found.len()
+                ),
             );
             failures.extend(found);
         }
@@ -331,7 +342,10 @@ impl Runner {
         path: &str,
         content: &str,
     ) -> Result<Option<CheckFailure>, StepError> {
-        let Some(entered) = self.enter_guest(id, target, "verify_data_integrity").await? else {
+        let Some(entered) = self
+            .enter_guest(id, target, "verify_data_integrity")
+            .await?
+        else {
             return Ok(None);
         };
         let read = match &entered {
@@ -341,7 +355,10 @@ impl Runner {
         entered.leave(self).await?;
         let name = target["metadata"]["name"].as_str().unwrap_or("?");
         let actual = read.map_err(|e| StepError::Error(format!("VM {name}: {e}")))?;
-        self.note(id, format!("VM {name}: verify_data_integrity read {path} over SSH"));
+        self.note(
+            id,
+            format!("VM {name}: verify_data_integrity read {path} over SSH"),
+        );
         let failure = |actual: String| CheckFailure {
             check: "verify_data_integrity",
             subject: format!("data marker {path}"),
@@ -370,7 +387,8 @@ impl Runner {
         let vmi = cluster
             .get(&kinds::VIRTUAL_MACHINE_INSTANCE, Some(namespace), name)
             .await?;
-        let started = !vmi.as_ref().is_some_and(vmi_running);
+        // A VM without a VMI is started for the checks; one whose VMI is on its way is waited for.
+        let started = vmi.is_none();
         if started {
             cluster.set_vm_running(namespace, name, true).await?;
         }
@@ -415,7 +433,10 @@ impl Runner {
         let Some(login) = session.context.guest_logins.for_os(os) else {
             self.note(
                 id,
-                format!("VM {name}: {purpose} not run: {}", guest::GuestError::NoLogin { os }),
+                format!(
+                    "VM {name}: {purpose} not run: {}",
+                    guest::GuestError::NoLogin { os }
+                ),
             );
             return Ok(None);
         };
@@ -426,7 +447,10 @@ impl Runner {
             attempts,
             pause: budget / attempts,
         };
-        self.note(id, format!("VM {name}: SSH to port 22 as {} ({os:?} guest)", login.user));
+        self.note(
+            id,
+            format!("VM {name}: SSH to port 22 as {} ({os:?} guest)", login.user),
+        );
         match guest::login(
             session.cluster.client(),
             namespace,

@@ -1316,7 +1316,10 @@ impl Runner {
                 continue;
             };
             let name = target["metadata"]["name"].as_str().unwrap_or("?");
-            if let Some(failure) = self.verify_data_integrity(id, &target, path, &content).await? {
+            if let Some(failure) = self
+                .verify_data_integrity(id, &target, path, &content)
+                .await?
+            {
                 problems.push(format!("VM {name}: {failure}"));
             }
         }

@@ -56,7 +56,11 @@ pub async fn open(
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// The WebSocket handshake over the kube client (its TLS, its credentials, its retrying layer).
-async fn connect(client: &kube::Client, path: &str, target: &str) -> Result<Socket, PortForwardError> {
+async fn connect(
+    client: &kube::Client,
+    path: &str,
+    target: &str,
+) -> Result<Socket, PortForwardError> {
     let refused = |message: String| PortForwardError::Refused {
         target: target.to_string(),
         message,
@@ -79,7 +83,11 @@ async fn connect(client: &kube::Client, path: &str, target: &str) -> Result<Sock
         })?;
     if response.status() != http::StatusCode::SWITCHING_PROTOCOLS {
         let status = response.status();
-        let body = response.into_body().collect_bytes().await.unwrap_or_default();
+        let body = response
+            .into_body()
+            .collect_bytes()
+            .await
+            .unwrap_or_default();
         return Err(refused(format!(
             "the API server answered {status}: {}",
             status_message(&body)

@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(keys.admit("ns/vm1", "SHA256:a"), Ok(()));
         assert_eq!(keys.admit("ns/vm1", "SHA256:a"), Ok(()));
         assert_eq!(keys.admit("ns/vm2", "SHA256:b"), Ok(()));
-        assert_eq!(keys.admit("ns/vm1", "SHA256:c"), Err("SHA256:a".to_string()));
+        assert_eq!(
+            keys.admit("ns/vm1", "SHA256:c"),
+            Err("SHA256:a".to_string())
+        );
         assert_eq!(keys.recorded().len(), 2);
     }
 

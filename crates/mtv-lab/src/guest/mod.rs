@@ -182,9 +182,8 @@ impl GuestImage {
                 .files
                 .get(&format!("{home}/.ssh/authorized_keys"))
                 .is_some_and(|keys| {
-                    keys.lines().any(|line| {
-                        line.split_whitespace().take(2).collect::<Vec<_>>() == wanted
-                    })
+                    keys.lines()
+                        .any(|line| line.split_whitespace().take(2).collect::<Vec<_>>() == wanted)
                 })
     }
 }
@@ -196,11 +195,9 @@ fn guest_nic(migrated: &Migrated<'_>, os: GuestOs, index: usize, iface: &Value) 
         .as_str()
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let source_nic = migrated.source.and_then(|vm| {
-        vm.nics
-            .iter()
-            .find(|n| n.mac.eq_ignore_ascii_case(&mac))
-    });
+    let source_nic = migrated
+        .source
+        .and_then(|vm| vm.nics.iter().find(|n| n.mac.eq_ignore_ascii_case(&mac)));
     let name = source_nic
         .and_then(|n| n.device.clone())
         .unwrap_or_else(|| default_nic_name(os, index));
@@ -265,11 +262,13 @@ fn apply_network_faults(nics: &mut [GuestNic], os: GuestOs, wrong: &dyn Fn(Misbe
             };
         }
         if wrong(Misbehaviour::StaticGateway) {
-            address.gateway = Some(match address.gateway.as_deref().and_then(|g| g.rsplit_once('.')) {
-                Some((network, last)) if last != "254" => format!("{network}.254"),
-                Some((network, _)) => format!("{network}.253"),
-                None => "192.0.2.254".to_string(),
-            });
+            address.gateway = Some(
+                match address.gateway.as_deref().and_then(|g| g.rsplit_once('.')) {
+                    Some((network, last)) if last != "254" => format!("{network}.254"),
+                    Some((network, _)) => format!("{network}.253"),
+                    None => "192.0.2.254".to_string(),
+                },
+            );
         }
     }
     if wrong(Misbehaviour::NicName)
@@ -371,9 +370,15 @@ mod tests {
         assert!(!lost.nics[0].addresses[0].is_static);
         let mask = image(&only(Misbehaviour::StaticMask), &["10.10.1.21"]);
         assert_eq!(mask.nics[0].addresses[0].prefix, 16);
-        assert_eq!(mask.nics[0].addresses[0].gateway.as_deref(), Some("10.10.1.1"));
+        assert_eq!(
+            mask.nics[0].addresses[0].gateway.as_deref(),
+            Some("10.10.1.1")
+        );
         let gateway = image(&only(Misbehaviour::StaticGateway), &["10.10.1.21"]);
-        assert_eq!(gateway.nics[0].addresses[0].gateway.as_deref(), Some("10.10.1.254"));
+        assert_eq!(
+            gateway.nics[0].addresses[0].gateway.as_deref(),
+            Some("10.10.1.254")
+        );
         assert_eq!(gateway.nics[0].addresses[0].prefix, 24);
         let renamed = image(&only(Misbehaviour::NicName), &["10.10.1.21"]);
         assert_eq!(renamed.nics[0].name, "eth9");

@@ -171,7 +171,9 @@ fn cat(guest: &GuestImage, paths: &[&str]) -> Answer {
         match guest.files.get(*path) {
             Some(content) => answer.stdout.push_str(content),
             None => {
-                answer.stderr.push_str(&format!("cat: {path}: No such file or directory\n"));
+                answer
+                    .stderr
+                    .push_str(&format!("cat: {path}: No such file or directory\n"));
                 answer.status = 1;
             }
         }
@@ -181,11 +183,15 @@ fn cat(guest: &GuestImage, paths: &[&str]) -> Answer {
 
 fn write_file(guest: &mut GuestImage, path: &str, content: &[u8]) -> Answer {
     if !path.starts_with('/') && !path.contains(':') {
-        return Answer::fail(1, format!("cannot create {path}: relative paths are not kept\n"));
+        return Answer::fail(
+            1,
+            format!("cannot create {path}: relative paths are not kept\n"),
+        );
     }
-    guest
-        .files
-        .insert(path.to_string(), String::from_utf8_lossy(content).into_owned());
+    guest.files.insert(
+        path.to_string(),
+        String::from_utf8_lossy(content).into_owned(),
+    );
     Answer::ok("")
 }
 
@@ -229,9 +235,11 @@ fn nmcli_device_show(guest: &GuestImage) -> String {
 }
 
 fn ip_json(guest: &GuestImage) -> String {
-    let mut links = vec![json!({"ifindex": 1, "ifname": "lo", "link_type": "loopback",
+    let mut links = vec![
+        json!({"ifindex": 1, "ifname": "lo", "link_type": "loopback",
         "address": "00:00:00:00:00:00", "operstate": "UNKNOWN",
-        "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host"}]})];
+        "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8, "scope": "host"}]}),
+    ];
     for (index, nic) in guest.nics.iter().enumerate() {
         let addresses: Vec<_> = nic
             .addresses
@@ -241,8 +249,10 @@ fn ip_json(guest: &GuestImage) -> String {
                        "dynamic": !a.is_static})
             })
             .collect();
-        links.push(json!({"ifindex": index + 2, "ifname": nic.name, "link_type": "ether",
-            "address": nic.mac, "operstate": "UP", "addr_info": addresses}));
+        links.push(
+            json!({"ifindex": index + 2, "ifname": nic.name, "link_type": "ether",
+            "address": nic.mac, "operstate": "UP", "addr_info": addresses}),
+        );
     }
     format!("{}\n", serde_json::Value::Array(links))
 }
@@ -302,7 +312,10 @@ fn xfs_info(guest: &GuestImage, target: &str) -> Answer {
             1,
             format!("xfs_info: {target} is not a mounted XFS filesystem\n"),
         ),
-        None => Answer::fail(1, format!("xfs_info: {target}: No such file or directory\n")),
+        None => Answer::fail(
+            1,
+            format!("xfs_info: {target}: No such file or directory\n"),
+        ),
     }
 }
 
@@ -392,7 +405,9 @@ fn ipconfig_all(guest: &GuestImage) -> String {
 }
 
 fn prefix_mask(prefix: u8) -> String {
-    let bits = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+    let bits = u32::MAX
+        .checked_shl(32 - u32::from(prefix.min(32)))
+        .unwrap_or(0);
     std::net::Ipv4Addr::from(bits).to_string()
 }
 
@@ -442,7 +457,10 @@ mod tests {
 
     #[test]
     fn words_follow_shell_quoting() {
-        assert_eq!(words("cat '/a b' \"c\\\"d\" e\\ f"), ["cat", "/a b", "c\"d", "e f"]);
+        assert_eq!(
+            words("cat '/a b' \"c\\\"d\" e\\ f"),
+            ["cat", "/a b", "c\"d", "e f"]
+        );
         assert!(words("   ").is_empty());
     }
 
@@ -478,7 +496,12 @@ mod tests {
         assert!(ipconfig.contains("Subnet Mask . . . . . . . . . . . : 255.255.255.0"));
         assert_eq!(run(&mut w, "frob", b"").status, 9009);
         assert_eq!(
-            run(&mut w, "powershell -Command \"Get-Content -Path /root/m\"", b"").stdout,
+            run(
+                &mut w,
+                "powershell -Command \"Get-Content -Path /root/m\"",
+                b""
+            )
+            .stdout,
             "hello\n"
         );
     }
@@ -489,7 +512,10 @@ mod tests {
         let lsblk: serde_json::Value =
             serde_json::from_str(&run(&mut g, "lsblk -J -f", b"").stdout).unwrap();
         assert_eq!(lsblk["blockdevices"][0]["children"][0]["fstype"], "xfs");
-        assert_eq!(lsblk["blockdevices"][0]["children"][0]["mountpoints"][0], "/");
+        assert_eq!(
+            lsblk["blockdevices"][0]["children"][0]["mountpoints"][0],
+            "/"
+        );
         assert!(run(&mut g, "xfs_info /", b"").stdout.contains("reflink=1"));
         assert_eq!(run(&mut g, "xfs_info /dev/vdb", b"").status, 1);
         assert_eq!(run(&mut g, "mount /dev/vdb /mnt", b"").status, 32);
@@ -498,7 +524,11 @@ mod tests {
             "1073741824\n"
         );
         assert_eq!(run(&mut g, "umount /", b"").status, 32);
-        assert!(run(&mut g, "mount", b"").stdout.contains("/dev/vda1 on / type xfs"));
+        assert!(
+            run(&mut g, "mount", b"")
+                .stdout
+                .contains("/dev/vda1 on / type xfs")
+        );
         assert_eq!(run(&mut g, "sync", b"").status, 0);
         assert_eq!(run(&mut g, "hostname", b"").stdout, "vm1\n");
     }

@@ -52,7 +52,10 @@ pub fn portforward_router(store: Store, guests: GuestImages) -> axum::Router {
     const PATH: &str = "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstances/{name}/portforward/{port}";
     axum::Router::new()
         .route(PATH, get(portforward))
-        .route(&format!("{PATH}/{{protocol}}"), get(portforward_with_protocol))
+        .route(
+            &format!("{PATH}/{{protocol}}"),
+            get(portforward_with_protocol),
+        )
         .with_state(PortForward { store, guests })
 }
 
@@ -116,7 +119,11 @@ fn running_guest(
                 .store
                 .get(&registry::VIRTUAL_MACHINE, Some(namespace), name)
                 .ok()
-                .and_then(|vm| vm.pointer("/metadata/uid").and_then(Value::as_str).map(str::to_string))
+                .and_then(|vm| {
+                    vm.pointer("/metadata/uid")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
         });
     Ok(vm_uid.and_then(|uid| state.guests.get(&uid)))
 }
@@ -250,7 +257,9 @@ impl GuestSession {
         if let Some(state) = self.channels.get_mut(&channel) {
             for byte in data {
                 match byte {
-                    b'\r' | b'\n' => lines.push(String::from_utf8_lossy(&std::mem::take(&mut state.line)).into_owned()),
+                    b'\r' | b'\n' => lines.push(
+                        String::from_utf8_lossy(&std::mem::take(&mut state.line)).into_owned(),
+                    ),
                     _ => state.line.push(*byte),
                 }
             }
@@ -412,8 +421,12 @@ mod tests {
         assert!(reads_stdin("cat > '/root/a b'"));
         assert!(!reads_stdin("cat /root/marker"));
         assert!(!reads_stdin("nmcli device show"));
-        assert!(reads_stdin("powershell -Command \"Set-Content -Path C:\\m\""));
-        assert!(!reads_stdin("powershell -Command \"Set-Content -Path C:\\m -Value x\""));
+        assert!(reads_stdin(
+            "powershell -Command \"Set-Content -Path C:\\m\""
+        ));
+        assert!(!reads_stdin(
+            "powershell -Command \"Set-Content -Path C:\\m -Value x\""
+        ));
     }
 
     #[test]
