@@ -11,7 +11,7 @@ use mtv_config::Secret;
 use russh::client;
 use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long a command may run in the guest before the check gives up on it.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -258,6 +258,46 @@ impl GuestShell {
                 ),
             })
         }
+    }
+
+    /// An interactive shell: `input` goes to the guest until it ends, the guest's output to `output`;
+    /// the shell's exit status when it gave one.
+    pub async fn shell<I, O>(&self, mut input: I, mut output: O) -> Result<Option<u32>, SshError>
+    where
+        I: AsyncRead + Unpin,
+        O: AsyncWrite + Unpin,
+    {
+        let protocol = |e: russh::Error| SshError::Protocol {
+            vm: self.guest.clone(),
+            message: e.to_string(),
+        };
+        let channel = self.handle.channel_open_session().await.map_err(protocol)?;
+        channel.request_shell(true).await.map_err(protocol)?;
+        let (mut from_guest, to_guest) = channel.split();
+        let mut buffer = vec![0u8; 8 * 1024];
+        let mut input_open = true;
+        let mut status = None;
+        loop {
+            tokio::select! {
+                read = input.read(&mut buffer), if input_open => match read {
+                    Ok(0) | Err(_) => {
+                        input_open = false;
+                        to_guest.eof().await.map_err(protocol)?;
+                    }
+                    Ok(n) => to_guest.data(&buffer[..n]).await.map_err(protocol)?,
+                },
+                message = from_guest.wait() => match message {
+                    Some(ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. }) => {
+                        let _ = output.write_all(&data).await;
+                        let _ = output.flush().await;
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status),
+                    Some(_) => {}
+                    None => break,
+                },
+            }
+        }
+        Ok(status)
     }
 
     /// Ends the session politely.
