@@ -169,7 +169,11 @@ fn login_for(
 }
 
 /// Logs into the VM's guest and runs the command (or a shell); exits with the command's status.
-pub async fn ssh_command(args: SshArgs, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
+pub async fn ssh_command(
+    args: SshArgs,
+    env: &dyn Env,
+    cwd: &std::path::Path,
+) -> Result<u8, Report> {
     let client = client(&args.guest).await?;
     let vm = find_vm(&client, &args.guest).await?;
     let namespace = namespace_of(&vm);
@@ -179,9 +183,16 @@ pub async fn ssh_command(args: SshArgs, env: &dyn Env, cwd: &std::path::Path) ->
         attempts: 3,
         pause: Duration::from_secs(2),
     };
-    let shell = guest::login(&client, &namespace, &args.guest.vm, &login, &HostKeys::default(), wait)
-        .await
-        .map_err(|e| miette!("{e}"))?;
+    let shell = guest::login(
+        &client,
+        &namespace,
+        &args.guest.vm,
+        &login,
+        &HostKeys::default(),
+        wait,
+    )
+    .await
+    .map_err(|e| miette!("{e}"))?;
     let status = if args.command.is_empty() {
         shell
             .shell(tokio::io::stdin(), tokio::io::stdout())
