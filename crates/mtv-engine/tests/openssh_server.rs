@@ -3,7 +3,7 @@
 //! key login, commands with their output and exit status, file write and read, the host key recorded
 //! for the session (the same fingerprint `ssh-keygen -l` prints), and a refused login named as such.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -120,7 +120,7 @@ async fn the_ssh_client_logs_into_openssh_with_a_key() {
     let login = Login {
         user: whoami(),
         password: None,
-        key: Some(PathBuf::from(dir.path().join("client_key"))),
+        key: Some(dir.path().join("client_key")),
     };
     let keys = HostKeys::default();
     let shell = GuestShell::login(connect(sshd.port).await, "openssh", &login, &keys)

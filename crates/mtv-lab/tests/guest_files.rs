@@ -181,9 +181,11 @@ async fn the_migrated_guest_holds_the_source_guest_files() {
     );
     let uid = vm["metadata"]["uid"].as_str().unwrap();
     let guest = guests.get(uid).expect("the migrated guest");
-    let guest = guest.lock().unwrap();
-    assert_eq!(guest.files["/root/marker"], "mtv-data-integrity-lab");
-    assert_eq!(guest.nics[0].mac, "56:6f:00:00:00:01");
+    {
+        let guest = guest.lock().unwrap();
+        assert_eq!(guest.files["/root/marker"], "mtv-data-integrity-lab");
+        assert_eq!(guest.nics[0].mac, "56:6f:00:00:00:01");
+    }
     forklift.shutdown().await;
     server.shutdown().await;
 }
