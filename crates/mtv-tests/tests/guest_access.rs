@@ -4,7 +4,7 @@
 
 mod served_lab;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -184,6 +184,26 @@ fn openssh_logs_into_a_lab_guest_through_port_forward() {
     let ran = ssh(&["hostname"]);
     assert!(ran.status.success(), "{}", text(&ran));
     assert_eq!(String::from_utf8_lossy(&ran.stdout), format!("{name}\n"));
+    // Without a command: a shell, fed from standard input.
+    let mut shell = mtv_tests_command(
+        lab.path(),
+        &["ssh", &name, "-n", &namespace, "--kubeconfig", &kubeconfig],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("mtv-tests ssh runs");
+    shell
+        .stdin
+        .take()
+        .expect("piped stdin")
+        .write_all(b"hostname\nexit\n")
+        .expect("the shell reads its input");
+    let session = shell.wait_with_output().expect("the shell ends");
+    assert!(session.status.success(), "{}", text(&session));
+    let shown = String::from_utf8_lossy(&session.stdout);
+    assert!(shown.contains(&format!("[{name}]$ {name}")), "{shown}");
     let failed = ssh(&["frobnicate"]);
     assert_eq!(failed.status.code(), Some(127), "{}", text(&failed));
     assert!(!text(&failed).contains("lab-guest-password"));
