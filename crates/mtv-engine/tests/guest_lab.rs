@@ -75,6 +75,66 @@ async fn the_copy_offload_data_marker_is_read_over_ssh() {
     lab.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_forward_refusals_say_why() {
+    use mtv_engine::guest::{GuestShell, HostKeys, Login, portforward};
+    use mtv_engine::target::{Target, client_for};
+    use mtv_lab::registry::VIRTUAL_MACHINE_INSTANCE;
+    use serde_json::json;
+
+    let lab = lab("", None).await;
+    let target = Target::Lab {
+        kubeconfig_yaml: lab.kubeconfig_yaml(),
+    };
+    let client = client_for(&target).await.unwrap();
+    let error = portforward::open(&client, "default", "nope", 22)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("404 Not Found"), "{error}");
+    assert!(error.contains("\"nope\" not found"), "{error}");
+    let store = lab.store();
+    store
+        .create(
+            &VIRTUAL_MACHINE_INSTANCE,
+            Some("default"),
+            json!({"metadata": {"name": "idle"}, "spec": {}}),
+        )
+        .unwrap();
+    store
+        .update_status(
+            &VIRTUAL_MACHINE_INSTANCE,
+            Some("default"),
+            "idle",
+            json!({"phase": "Scheduling"}),
+        )
+        .unwrap();
+    let error = portforward::open(&client, "default", "idle", 22)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("Unable to connect to VirtualMachineInstance because phase is Scheduling instead of Running"),
+        "{error}"
+    );
+    // A running VMI that no migration made has no guest: the port closes at once.
+    store
+        .update_status(
+            &VIRTUAL_MACHINE_INSTANCE,
+            Some("default"),
+            "idle",
+            json!({"phase": "Running"}),
+        )
+        .unwrap();
+    let stream = portforward::open(&client, "default", "idle", 22)
+        .await
+        .unwrap();
+    let login = Login::password("cloud-user", mtv_config::Secret::new("lab-guest-password"));
+    let refused = GuestShell::login(stream, "default/idle", &login, &HostKeys::default()).await;
+    assert!(refused.is_err(), "a login where nothing listens");
+    lab.shutdown().await;
+}
+
 /// One guest-side misbehaviour and what its failure must say.
 struct Case<'a> {
     point: &'a str,
