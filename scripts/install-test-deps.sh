@@ -74,3 +74,9 @@ echo "tests find them on their own; to pin them: export MTV_TEST_VENV=$venv (or 
 apt_install golang-go golang-github-vmware-govmomi-dev
 bash "$root/scripts/build-vcsim.sh"
 echo "tests find vcsim on their own; to pin it: export MTV_TEST_VCSIM=<path>"
+
+# --- OpenSSH, for the guest-access tests: its client logs into a lab guest through `mtv-tests port-forward`
+# (crates/mtv-tests/tests/guest_access.rs), and the engine's SSH client logs into its server, started by the
+# test on 127.0.0.1 with throw-away keys (crates/mtv-engine/tests/openssh_server.rs).
+apt_install openssh-client openssh-server
+echo "OpenSSH: $(command -v ssh) and /usr/sbin/sshd"

@@ -36,6 +36,9 @@ pub struct Facts<'a> {
     pub expectation: StepExpectation,
     /// The VM, for checks of one VM; `None` for checks of the whole scenario.
     pub vm: Option<&'a VmConfig>,
+    /// The profile names a guest account (`guest_vm_linux_user` or `guest_vm_win_user`), so the
+    /// guests can be entered over SSH.
+    pub guest_account: bool,
 }
 
 impl<'a> Facts<'a> {
@@ -45,6 +48,15 @@ impl<'a> Facts<'a> {
             config,
             expectation: step.expectation,
             vm: None,
+            guest_account: false,
+        }
+    }
+
+    /// Whether the profile names a guest account (the guest checks need one).
+    pub fn with_guest_account(self, guest_account: bool) -> Self {
+        Facts {
+            guest_account,
+            ..self
         }
     }
 
@@ -185,6 +197,15 @@ fn when(holds: bool, otherwise: &str) -> Result<(), String> {
     } else {
         Err(otherwise.to_string())
     }
+}
+
+/// Static IPs are compared when the scenario preserves them on a vSphere source.
+fn static_ips_apply(facts: &Facts<'_>) -> Result<(), String> {
+    when(
+        facts.config.preserve_static_ips == Some(true),
+        "preserve_static_ips is not set",
+    )?;
+    only_on(ProviderType::Vsphere, "static IPs are compared", facts)
 }
 
 /// A VM-scoped row (the common case).
@@ -395,13 +416,9 @@ pub const CHECKS: &[Check] = &[
     )),
     reads_vmi(vm_row(
         "check_static_ip_preservation",
-        "the source's static IPs are the guest's",
+        "the source's static IPs on the VMI's interfaces and, with a guest account, in the guest with masks and gateways",
         |f| {
-            when(
-                f.config.preserve_static_ips == Some(true),
-                "preserve_static_ips is not set",
-            )?;
-            only_on(ProviderType::Vsphere, "static IPs are compared", f)?;
+            static_ips_apply(f)?;
             when(
                 f.power() == Some(true),
                 "the migrated VM is not to run (its guest's IPs cannot be read)",
@@ -468,10 +485,35 @@ pub const CHECKS: &[Check] = &[
         validate::check_false_power_off,
     )),
     step_row(
-        "check_data_integrity",
+        "check_ssh_connectivity",
+        StepKind::CheckVms,
+        Scope::Vm,
+        "an SSH login into the migrated guest (port-forward to the VMI's port 22, the profile's account)",
+        |f| {
+            when(
+                f.guest_account,
+                "the profile has no guest account (guest_vm_linux_user, guest_vm_win_user)",
+            )
+        },
+    ),
+    step_row(
+        "check_nic_name_preservation",
+        StepKind::CheckVms,
+        Scope::Vm,
+        "inside the guest: each source NIC's guest name on the interface with its MAC",
+        |f| {
+            only_on(ProviderType::Vsphere, "guest NIC names are known", f)?;
+            when(
+                f.guest_account,
+                "the profile has no guest account to look inside the guest",
+            )
+        },
+    ),
+    step_row(
+        "verify_data_integrity",
         StepKind::CheckDataIntegrity,
         Scope::Vm,
-        "the data marker written before the snapshots is intact in the migrated guest",
+        "the data marker written before the snapshots is intact in the migrated guest (read over SSH)",
         always,
     ),
 ];
@@ -564,8 +606,13 @@ impl std::fmt::Display for PlannedCheck {
 }
 
 /// The checks a step of a scenario will run, in table order: what `plan` shows.
-pub fn planned(provider_type: ProviderType, config: &PlanConfig, step: Step) -> Vec<PlannedCheck> {
-    let facts = Facts::scenario(provider_type, config, step);
+pub fn planned(
+    provider_type: ProviderType,
+    guest_account: bool,
+    config: &PlanConfig,
+    step: Step,
+) -> Vec<PlannedCheck> {
+    let facts = Facts::scenario(provider_type, config, step).with_guest_account(guest_account);
     let mut planned: Vec<PlannedCheck> = Vec::new();
     if !step_runs_checks(step) {
         return planned;
@@ -660,7 +707,7 @@ mod tests {
             .into_iter()
             .find(|s| s.kind == kind)
             .expect("the step");
-        planned(provider_type, config, step)
+        planned(provider_type, true, config, step)
             .into_iter()
             .map(|c| c.check.to_string())
             .collect()
@@ -770,7 +817,7 @@ mod tests {
             .into_iter()
             .find(|s| s.kind == StepKind::CheckVms)
             .unwrap();
-        let planned = planned(ProviderType::Vsphere, &config, step);
+        let planned = planned(ProviderType::Vsphere, true, &config, step);
         let vms_of = |name: &str| {
             planned
                 .iter()
@@ -839,7 +886,7 @@ mod tests {
             kind: StepKind::CheckVms,
             expectation: StepExpectation::SkippedAfterPreHookFailure,
         };
-        assert!(planned(ProviderType::Vsphere, &config, step).is_empty());
+        assert!(planned(ProviderType::Vsphere, true, &config, step).is_empty());
     }
 
     #[test]

@@ -66,6 +66,8 @@ pub struct SessionContext {
     pub sdk_endpoint: Option<String>,
     /// Present when the profile has a valid copy-offload section.
     pub copy_offload: Option<CopyOffloadContext>,
+    /// The profile's guest accounts, for SSH into migrated VMs.
+    pub guest_logins: crate::guest::GuestLogins,
 }
 
 impl SessionContext {
@@ -97,6 +99,7 @@ impl SessionContext {
             vddk_init_image: profile.field_str("vddk_init_image").map(str::to_string),
             sdk_endpoint: profile.field_str("endpoint_type").map(str::to_string),
             copy_offload,
+            guest_logins: crate::guest::GuestLogins::from_profile(profile),
         }
     }
 

@@ -694,7 +694,12 @@ fn step_preview(refs: &ScenarioRefs<'_, '_>, objects: &StepObjects, step: Step) 
             (vec![], vec![])
         }
     };
-    let checks = checklist::planned(ctx.provider_type, config, step);
+    let checks = checklist::planned(
+        ctx.provider_type,
+        ctx.guest_logins.any(),
+        config,
+        step,
+    );
     StepPreview {
         id,
         step: step.kind,
@@ -982,6 +987,7 @@ mod tests {
                 esxi_clone_method_ssh: false,
                 storage_secret_keys: vec!["STORAGE_HOSTNAME".into(), "STORAGE_PASSWORD".into()],
             }),
+            guest_logins: Default::default(),
         }
     }
 

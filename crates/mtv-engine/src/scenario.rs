@@ -27,6 +27,7 @@ use crate::session::{SESSION_LABEL, Session};
 use crate::step_error::{Missing, StepError};
 
 mod checks;
+pub mod guest_checks;
 
 /// A scenario to run.
 #[derive(Debug, Clone)]
@@ -197,6 +198,7 @@ impl Runner {
     /// What the table's conditions read for a step of this scenario.
     fn facts(&self, step: Step) -> Facts<'_> {
         Facts::scenario(self.session.context.provider_type, &self.spec.config, step)
+            .with_guest_account(self.session.context.guest_logins.any())
     }
 
     /// Records that a check of the table ran (for one VM by catalog key, or for the scenario).
@@ -226,12 +228,12 @@ impl Runner {
             StepKind::CreateNetworkMap => self.create_network_maps(id).await,
             StepKind::CreatePlan => self.create_plans(id).await,
             StepKind::MigrateVms => self.migrate(id, step).await,
-            StepKind::CheckVms => self.check_vms(step).await,
+            StepKind::CheckVms => self.check_vms(id, step).await,
             StepKind::CheckXcopyUsed => self.check_xcopy_used(id).await,
             StepKind::CreateSnapshotsAndDataMarker => {
                 self.create_snapshots_and_data_marker(id).await
             }
-            StepKind::CheckDataIntegrity => self.check_data_integrity(step).await,
+            StepKind::CheckDataIntegrity => self.check_data_integrity(id, step).await,
         }
     }
 
@@ -1369,7 +1371,7 @@ impl Runner {
     }
 
     /// `test_check_data_integrity`: the marker written before the snapshots is in every migrated guest.
-    async fn check_data_integrity(&self, step: Step) -> Result<(), StepError> {
+    async fn check_data_integrity(&self, id: &str, step: Step) -> Result<(), StepError> {
         let session = &self.session;
         let state = self.state();
         let (path, content) = data_marker(&session.id);
@@ -1377,7 +1379,7 @@ impl Runner {
         for vm in &state.vms {
             let facts = self.facts(step);
             if !checklist::vm_checks(step, &facts.for_vm(&vm.config))
-                .includes("check_data_integrity")
+                .includes("verify_data_integrity")
             {
                 continue;
             }
@@ -1389,20 +1391,12 @@ impl Runner {
                 continue;
             };
             let name = target["metadata"]["name"].as_str().unwrap_or("?");
-            self.ran("check_data_integrity", Some(&vm.key));
-            match crate::guest::read_guest_file(&target, path) {
-                Ok(Some(actual)) if actual.trim_end() == content => {}
-                Ok(Some(actual)) => problems.push(format!(
-                    "VM {name}: data marker {path}: expected {content:?}, got {:?}",
-                    actual.trim_end()
-                )),
-                Ok(None) => problems.push(format!(
-                    "VM {name}: data marker {path}: expected {content:?}, got no such file"
-                )),
-                Err(error @ crate::guest::GuestError::NeedsSsh { .. }) => {
-                    return Err(error.into());
-                }
-                Err(error) => problems.push(format!("VM {name}: {error}")),
+            self.ran("verify_data_integrity", Some(&vm.key));
+            if let Some(failure) = self
+                .verify_data_integrity(id, &target, path, &content)
+                .await?
+            {
+                problems.push(format!("VM {name}: {failure}"));
             }
         }
         if problems.is_empty() {

@@ -114,6 +114,8 @@ pub struct Session {
     pub timeouts: Timeouts,
     /// What differs between targets (the Forklift clock), as the target serves it.
     pub traits: TargetTraits,
+    /// The SSH host keys of the guests entered in this session.
+    pub host_keys: crate::guest::HostKeys,
     names: Mutex<SessionNames<'static>>,
 }
 
@@ -498,6 +500,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         source,
         timeouts,
         traits,
+        host_keys: Default::default(),
         names: Mutex::new(names),
     })
 }

@@ -109,11 +109,16 @@ pub enum Misbehaviour {
     Precopy,
     Lun,
     SourceStop,
+    StaticMask,
+    StaticGateway,
+    NicName,
+    GuestFiles,
+    Ssh,
 }
 
 impl Misbehaviour {
     /// Every point, in the order the documentation lists them.
-    pub const ALL: [Misbehaviour; 26] = [
+    pub const ALL: [Misbehaviour; 31] = [
         Misbehaviour::Mac,
         Misbehaviour::Network,
         Misbehaviour::Labels,
@@ -140,6 +145,11 @@ impl Misbehaviour {
         Misbehaviour::Precopy,
         Misbehaviour::Lun,
         Misbehaviour::SourceStop,
+        Misbehaviour::StaticMask,
+        Misbehaviour::StaticGateway,
+        Misbehaviour::NicName,
+        Misbehaviour::GuestFiles,
+        Misbehaviour::Ssh,
     ];
 
     /// The point's name in the fault syntax.
@@ -171,6 +181,11 @@ impl Misbehaviour {
             Misbehaviour::Precopy => "precopy",
             Misbehaviour::Lun => "lun",
             Misbehaviour::SourceStop => "source-stop",
+            Misbehaviour::StaticMask => "static-mask",
+            Misbehaviour::StaticGateway => "static-gateway",
+            Misbehaviour::NicName => "nic-name",
+            Misbehaviour::GuestFiles => "guest-files",
+            Misbehaviour::Ssh => "ssh",
         }
     }
 

@@ -146,15 +146,21 @@ impl LabServer {
                 shutdown_rx.clone(),
             ));
             route_addr = Some(route);
+            let guests = crate::guest::GuestImages::default();
             let routes = extra_routes
                 .merge(crate::source::source_router(source.clone()))
-                .merge(inventory.proxy);
+                .merge(inventory.proxy)
+                .merge(crate::guest::sshd::portforward_router(
+                    store.clone(),
+                    guests.clone(),
+                ));
             let mut forklift_options = crate::forklift::ForkliftOptions::new(
                 options.speed,
                 options.faults.clone(),
                 MTV_NAMESPACE,
             );
             forklift_options.faults = faults.clone();
+            forklift_options.guests = guests;
             // The forklift-api webhooks admit every Forklift write, as on a real cluster.
             store.add_admission(Arc::new(crate::forklift::webhooks::ForkliftWebhooks));
             // KubeVirt's VirtualMachine validation of instancetype and preference references.

@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod error;
 pub mod faults;
 pub mod forklift;
+pub mod guest;
 pub mod install;
 pub mod inventory;
 pub mod jsonpath;

@@ -1,5 +1,5 @@
 //! The lab's simulated guest files (`/lab/v1/sources/{provider}/vms/{id}/files`): written and read on a
-//! source VM, kept by clones, and shown on the migrated VirtualMachine.
+//! source VM, kept by clones, and copied into the migrated VM's guest.
 
 mod common;
 mod source_api;
@@ -8,9 +8,6 @@ use source_api::{call, vsphere_vm_id};
 
 use axum::http::StatusCode;
 use mtv_lab::source::SourceLab;
-use mtv_lab::source::guest::{
-    GUEST_FILES_ANNOTATION, guest_files_annotation, read_migrated_guest_file,
-};
 use serde_json::json;
 
 #[tokio::test]
@@ -104,24 +101,6 @@ async fn bad_guest_file_requests_are_rejected() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-#[test]
-fn the_migrated_vm_annotation_holds_the_guest_files() {
-    let files = std::collections::BTreeMap::from([(
-        "/root/marker".to_string(),
-        "mtv-data-integrity-s1".to_string(),
-    )]);
-    let annotation = guest_files_annotation(&files).unwrap();
-    let vm = json!({"metadata": {"annotations": {GUEST_FILES_ANNOTATION: annotation}}});
-    assert_eq!(
-        read_migrated_guest_file(&vm, "/root/marker")
-            .unwrap()
-            .as_deref(),
-        Some("mtv-data-integrity-s1")
-    );
-    assert_eq!(read_migrated_guest_file(&vm, "/root/other").unwrap(), None);
-    assert!(guest_files_annotation(&Default::default()).is_none());
-}
-
 const OVIRT_LAB: &str = r#"
 version: 1
 providers:
@@ -145,7 +124,7 @@ providers:
 "#;
 
 #[tokio::test]
-async fn the_migrated_virtual_machine_carries_the_guest_files() {
+async fn the_migrated_guest_holds_the_source_guest_files() {
     use mtv_lab::forklift::{ForkliftOptions, spawn_forklift};
     use mtv_lab::registry;
     use mtv_lab::{LabOptions, LabServer, MTV_NAMESPACE};
@@ -154,11 +133,9 @@ async fn the_migrated_virtual_machine_carries_the_guest_files() {
     let server = LabServer::start(LabOptions::default()).await.unwrap();
     let store = server.store().clone();
     let source = SourceLab::parse("lab.yaml", OVIRT_LAB).unwrap();
-    let forklift = spawn_forklift(
-        store.clone(),
-        source,
-        ForkliftOptions::new(20.0, Default::default(), MTV_NAMESPACE),
-    );
+    let options = ForkliftOptions::new(20.0, Default::default(), MTV_NAMESPACE);
+    let guests = options.guests.clone();
+    let forklift = spawn_forklift(store.clone(), source, options);
     let ns = Some(MTV_NAMESPACE);
     let pair = common::ovirt_provider_with_maps(&store);
     store
@@ -197,12 +174,18 @@ async fn the_migrated_virtual_machine_carries_the_guest_files() {
         .iter()
         .find(|vm| vm.pointer("/metadata/labels/vmID") == Some(&json!("6b9a-0001")))
         .expect("the migrated VirtualMachine");
-    assert_eq!(
-        read_migrated_guest_file(vm, "/root/marker")
-            .unwrap()
-            .as_deref(),
-        Some("mtv-data-integrity-lab")
+    assert!(
+        vm.pointer("/metadata/annotations/lab.mtv-tests.io~1guest-files")
+            .is_none(),
+        "guest files no longer travel as an annotation"
     );
+    let uid = vm["metadata"]["uid"].as_str().unwrap();
+    let guest = guests.get(uid).expect("the migrated guest");
+    {
+        let guest = guest.lock().unwrap();
+        assert_eq!(guest.files["/root/marker"], "mtv-data-integrity-lab");
+        assert_eq!(guest.nics[0].mac, "56:6f:00:00:00:01");
+    }
     forklift.shutdown().await;
     server.shutdown().await;
 }

@@ -89,6 +89,8 @@ struct LabNic {
     #[serde(default = "yes")]
     start_connected: bool,
     #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
     ips: Vec<LabIp>,
 }
 
@@ -148,6 +150,7 @@ impl From<LabVm> for SourceVm {
                     mac: n.mac,
                     network: n.network,
                     start_connected: n.start_connected,
+                    device: n.device,
                     ips: n
                         .ips
                         .into_iter()

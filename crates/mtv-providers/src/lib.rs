@@ -82,6 +82,9 @@ pub struct SourceNic {
     /// Id of the network.
     pub network: String,
     pub start_connected: bool,
+    /// The NIC's name inside the guest (`ens192`, `Ethernet0`) when the source reports it.
+    #[serde(default)]
+    pub device: Option<String>,
     pub ips: Vec<SourceIp>,
 }
 

@@ -188,6 +188,7 @@ pub fn facts_of(vm: &Value, pvcs: &BTreeMap<String, Value>) -> SourceVm {
                 mac: str_at(interface, "/macAddress").to_string(),
                 network: network_of(network, namespace),
                 start_connected: str_at(interface, "/state") != "down",
+                device: None,
                 ips: Vec::new(),
             }
         })

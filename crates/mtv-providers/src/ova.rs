@@ -157,6 +157,7 @@ fn facts_of(vm: &Value) -> SourceVm {
                 .to_string(),
             network: network_id(n.get("Network").and_then(Value::as_str).unwrap_or_default()),
             start_connected: true,
+            device: None,
             ips: Vec::new(),
         })
         .collect();

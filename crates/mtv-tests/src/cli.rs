@@ -38,6 +38,57 @@ pub enum Command {
     Settings(CommonArgs),
     /// List the provider profiles of the providers file (or the built-in lab profiles).
     Profiles(CommonArgs),
+    /// Forward a local port to a port of a migrated VM (KubeVirt's port-forward, like `virtctl port-forward`).
+    PortForward(PortForwardArgs),
+    /// Run a command in a migrated VM's guest over SSH (an interactive shell without one), with the
+    /// profile's guest account for its OS.
+    Ssh(SshArgs),
+}
+
+/// Which migrated VM to reach, and on which cluster.
+#[derive(Debug, Args)]
+pub struct GuestVmArgs {
+    /// The VirtualMachine (its VMI must run).
+    #[arg(value_name = "VM")]
+    pub vm: String,
+    /// Its namespace (default: the one namespace holding a VirtualMachine of that name).
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    #[command(flatten)]
+    pub guest: GuestVmArgs,
+    /// Local and guest port, `LOCAL:REMOTE` (LOCAL 0 picks a free port, printed on the first line).
+    #[arg(value_name = "LOCAL:REMOTE")]
+    pub ports: String,
+    /// Local address to listen on.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub address: std::net::IpAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    #[command(flatten)]
+    pub guest: GuestVmArgs,
+    /// Log in as this user (default: the profile's guest_vm_linux_user or guest_vm_win_user).
+    #[arg(short = 'l', long, value_name = "USER")]
+    pub user: Option<String>,
+    /// An OpenSSH private key to log in with (tried before the profile's password).
+    #[arg(short = 'i', long, value_name = "PATH")]
+    pub identity: Option<PathBuf>,
+    /// Provider profile with the guest accounts (a key of the providers file).
+    #[arg(long, value_name = "NAME")]
+    pub source_provider: Option<String>,
+    /// Providers file (default: $MTV_PROVIDERS_FILE, then ./.providers.json, else the built-in lab profiles).
+    #[arg(long, value_name = "PATH")]
+    pub providers_file: Option<PathBuf>,
+    /// The command to run in the guest (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod cluster_tls;
 mod error_chain;
 mod execute;
 mod front;
+mod guest_access;
 mod render;
 
 use std::io::Write as _;
@@ -89,6 +90,8 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
         Command::Run(args) => runtime()?.block_on(execute::run_command(args, env, cwd)),
         Command::Clean(args) => runtime()?.block_on(execute::clean_command(args)),
         Command::Lab(cli::LabCommand::Serve(args)) => runtime()?.block_on(execute::lab_serve(args)),
+        Command::PortForward(args) => runtime()?.block_on(guest_access::port_forward_command(args)),
+        Command::Ssh(args) => runtime()?.block_on(guest_access::ssh_command(args, env, cwd)),
         Command::List(args) => {
             let front = front::load(&args.common, env, cwd)?;
             warn_all(&front.warnings);

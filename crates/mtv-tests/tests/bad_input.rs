@@ -794,6 +794,55 @@ fn number_cases() -> Vec<Case> {
     ]
 }
 
+/// `mtv-tests port-forward` and `mtv-tests ssh`: ports, and which cluster.
+fn guest_access_cases() -> Vec<Case> {
+    let forward = |ports: &'static str| ["port-forward", "vm1", ports, "--kubeconfig", "k.yaml"];
+    vec![
+        case(
+            "port-forward without a colon",
+            &forward("2222"),
+            2,
+            "`2222` is not LOCAL:REMOTE",
+        ),
+        case(
+            "port-forward local port not a number",
+            &forward("x:22"),
+            2,
+            "the local port `x`",
+        ),
+        case(
+            "port-forward remote port too large",
+            &forward("0:70000"),
+            2,
+            "the remote port `70000`",
+        ),
+        case(
+            "port-forward remote port 0",
+            &forward("1:0"),
+            2,
+            "must not be 0",
+        ),
+        case(
+            "port-forward without a cluster",
+            &["port-forward", "vm1", "0:22"],
+            2,
+            "say which cluster holds vm1",
+        ),
+        case(
+            "ssh without a cluster",
+            &["ssh", "vm1", "--", "hostname"],
+            2,
+            "pass --kubeconfig PATH",
+        ),
+        case(
+            "ssh with a missing kubeconfig",
+            &["ssh", "vm1", "--kubeconfig", "k.yaml"],
+            2,
+            "cannot read",
+        ),
+    ]
+}
+
 fn every_case() -> Vec<Case> {
     [
         providers_cases(),
@@ -806,6 +855,7 @@ fn every_case() -> Vec<Case> {
         results_path_cases(),
         lab_fault_cases(),
         number_cases(),
+        guest_access_cases(),
     ]
     .into_iter()
     .flatten()

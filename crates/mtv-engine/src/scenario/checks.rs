@@ -52,7 +52,7 @@ impl Runner {
 
     /// Waits that stand for Forklift or guest time follow the target's Forklift clock (a lab's is
     /// compressed; see `TargetTraits`).
-    fn guest_time(&self, real: Duration) -> Duration {
+    pub(super) fn guest_time(&self, real: Duration) -> Duration {
         self.session.traits.forklift_bound(real)
     }
 
@@ -212,7 +212,7 @@ impl Runner {
         .map_err(|e| Missing::SecretEncoding(e).into())
     }
 
-    pub(super) async fn check_vms(&self, step: Step) -> Result<(), StepError> {
+    pub(super) async fn check_vms(&self, id: &str, step: Step) -> Result<(), StepError> {
         if let StepExpectation::SkippedAfterPreHookFailure = step.expectation {
             return Err(StepError::Skipped {
                 reason:
@@ -230,7 +230,7 @@ impl Runner {
         }
         for vm in &self.state().vms {
             let checks = checklist::vm_checks(step, &self.facts(step).for_vm(&vm.config));
-            problems.extend(self.check_one_vm(vm, step, &checks).await?);
+            problems.extend(self.check_one_vm(id, vm, step, &checks).await?);
         }
         if problems.is_empty() {
             Ok(())
@@ -243,6 +243,7 @@ impl Runner {
     /// source again) once, runs them, and returns the problems found, each naming the VM.
     async fn check_one_vm(
         &self,
+        id: &str,
         vm: &PreparedVm,
         step: Step,
         checks: &VmChecks,
@@ -311,10 +312,16 @@ impl Runner {
         for check in &report.ran {
             self.ran(check, Some(&vm.key));
         }
+        let guest = if checks.includes("check_ssh_connectivity") {
+            self.check_guest(id, vm, &target, checks).await?
+        } else {
+            Vec::new()
+        };
         let name = target["metadata"]["name"].as_str().unwrap_or("?");
         Ok(report
             .failures
             .iter()
+            .chain(&guest)
             .map(|failure| format!("VM {name}: {failure}"))
             .collect())
     }

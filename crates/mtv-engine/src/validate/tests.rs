@@ -84,6 +84,7 @@ fn source() -> SourceVm {
                 mac: "00:50:56:aa:00:01".into(),
                 network: "network-1".into(),
                 start_connected: true,
+                device: None,
                 ips: vec![SourceIp {
                     ip: "10.10.1.21".into(),
                     prefix: 24,
@@ -95,6 +96,7 @@ fn source() -> SourceVm {
                 mac: "00:50:56:aa:00:02".into(),
                 network: "network-2".into(),
                 start_connected: false,
+                device: None,
                 ips: vec![],
             },
         ],

@@ -58,6 +58,8 @@ pub struct ForkliftOptions {
     pub inventory_delay: Duration,
     /// Lab time a plan shows `ValidatingVDDK` for a (plan, VDDK image) pair; zero disables the window.
     pub vddk_validation: Duration,
+    /// The guests of migrated VMs, recorded at VM creation and served by the port-forward subresource.
+    pub guests: crate::guest::GuestImages,
 }
 
 impl ForkliftOptions {
@@ -68,6 +70,7 @@ impl ForkliftOptions {
             mtv_namespace: mtv_namespace.to_string(),
             inventory_delay: Duration::from_secs(20),
             vddk_validation: Duration::from_secs(10),
+            guests: Default::default(),
         }
     }
 
@@ -329,6 +332,7 @@ impl Controller {
             }
             if kind == Kind::VirtualMachine {
                 self.guest_facts.remove(meta(&event.object, "uid"));
+                self.opts.guests.remove(meta(&event.object, "uid"));
             }
         } else if !status_only {
             self.dirty.insert((kind, ns.clone(), name.clone()));

@@ -832,7 +832,7 @@ impl Controller {
             "apiVersion": "kubevirt.io/v1",
             "kind": "VirtualMachine",
             "metadata": {"name": name, "labels": self.target_labels(plan, ctx, migration, inventory_vm),
-                         "annotations": self.target_annotations(ctx, vm, inventory_vm)},
+                         "annotations": self.target_annotations(vm, inventory_vm)},
             "spec": {
                 "runStrategy": run_strategy,
                 "template": {
@@ -855,6 +855,7 @@ impl Controller {
             self.own_wrong_network(&created);
         }
         self.hand_claims_to_vm(&created, &claims, &disk_ns, &claim_selector, migration);
+        self.install_guest(ctx, &created, &name, inventory_vm, &networks.addresses);
         // What the guest shows whenever it runs, now and after a restart.
         let node_selector = plan
             .pointer("/spec/targetNodeSelector")
@@ -904,10 +905,9 @@ impl Controller {
         labels
     }
 
-    /// The original name and id of a renamed VM, and the guest's files.
+    /// The original name and id of a renamed VM.
     fn target_annotations(
         &self,
-        ctx: &PlanCtx,
         vm: &Value,
         inventory_vm: &InvVm,
     ) -> Map<String, Value> {
@@ -916,18 +916,42 @@ impl Controller {
             annotations.insert("openshift.io/display-name".into(), json!(inventory_vm.name));
             annotations.insert("original-ID".into(), json!(inventory_vm.id));
         }
-        // The guest's files travel with its disks: the migrated VM shows what the source guest held.
-        if let super::inventory::Inventory::Lab { name: source, .. } = &ctx.inventory
-            && let Ok(source_vm) = self.source.vm(source, &inventory_vm.id)
-            && let Some(files) =
-                crate::source::guest::guest_files_annotation(&source_vm.guest_files)
-        {
-            annotations.insert(
-                crate::source::guest::GUEST_FILES_ANNOTATION.into(),
-                json!(files),
-            );
-        }
         annotations
+    }
+
+    /// The guest the VM's disks carry (configuration, files, filesystems), answering SSH through the
+    /// port-forward subresource whenever the VM runs.
+    fn install_guest(
+        &mut self,
+        ctx: &PlanCtx,
+        created: &Value,
+        name: &str,
+        inventory_vm: &InvVm,
+        addresses: &BTreeMap<String, Vec<String>>,
+    ) {
+        let source_vm = match &ctx.inventory {
+            super::inventory::Inventory::Lab { name: source, .. } => {
+                self.source.vm(source, &inventory_vm.id).ok()
+            }
+            _ => None,
+        };
+        let interfaces = created
+            .pointer("/spec/template/spec/domain/devices/interfaces")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let wrong = |point| self.misbehaves(inventory_vm, point);
+        let guest = crate::guest::GuestImage::migrated(
+            &crate::guest::Migrated {
+                source: source_vm.as_ref(),
+                name,
+                guest_os: &inventory_vm.guest_os,
+                interfaces: &interfaces,
+                addresses,
+            },
+            &wrong,
+        );
+        self.opts.guests.insert(meta(created, "uid"), guest);
     }
 
     /// The Plan's `targetLabels` and `app: <name>` on the VM's pods.

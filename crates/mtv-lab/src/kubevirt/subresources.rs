@@ -1,7 +1,8 @@
 //! KubeVirt's `subresources.kubevirt.io` API for VirtualMachines: `PUT .../virtualmachines/<name>/start`,
 //! `stop` and `restart`, with virt-api's rules per run strategy. Like virt-api, a request only records what
 //! is wanted (the run strategy, or a `status.stateChangeRequests` entry) and answers 202; the VM controller
-//! (`forklift/kubevirt.rs`) then creates or deletes the VirtualMachineInstance.
+//! (`forklift/kubevirt.rs`) then creates or deletes the VirtualMachineInstance. The VMI's `portforward`
+//! stream is served by the lab's guests (`guest::sshd`) and listed here for discovery.
 
 use serde_json::{Value, json};
 
@@ -16,15 +17,20 @@ pub const VERSION: &str = "v1";
 /// The VirtualMachine subresources the lab serves.
 pub const VM_ACTIONS: &[&str] = &["start", "stop", "restart"];
 
+/// The VirtualMachineInstance subresources the lab serves (`guest::sshd`): streams, opened with GET.
+pub const VMI_STREAMS: &[&str] = &["portforward"];
+
 /// `/apis/subresources.kubevirt.io/v1`: the APIResourceList virt-api serves (subresources only, no kinds).
 pub fn api_resource_list() -> Value {
-    let resources: Vec<Value> = VM_ACTIONS
-        .iter()
-        .map(|a| {
-            json!({"name": format!("virtualmachines/{a}"), "singularName": "", "namespaced": true,
-                   "kind": "", "verbs": ["put"]})
-        })
-        .collect();
+    let actions = VM_ACTIONS.iter().map(|a| {
+        json!({"name": format!("virtualmachines/{a}"), "singularName": "", "namespaced": true,
+               "kind": "", "verbs": ["put"]})
+    });
+    let streams = VMI_STREAMS.iter().map(|s| {
+        json!({"name": format!("virtualmachineinstances/{s}"), "singularName": "", "namespaced": true,
+               "kind": "", "verbs": ["get"]})
+    });
+    let resources: Vec<Value> = actions.chain(streams).collect();
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": format!("{GROUP}/{VERSION}"),
            "resources": resources})
 }
@@ -357,7 +363,8 @@ mod tests {
             [
                 "virtualmachines/start",
                 "virtualmachines/stop",
-                "virtualmachines/restart"
+                "virtualmachines/restart",
+                "virtualmachineinstances/portforward"
             ]
         );
     }

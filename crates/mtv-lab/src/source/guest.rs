@@ -1,20 +1,17 @@
-//! Files inside a simulated guest, for checks that the Python suite makes over Guest Operations and
-//! SSH (the copy-offload data-integrity marker). The lab has no guests: a source VM keeps its files in
-//! its model, a clone starts with its source's files, and the Forklift controllers carry them onto the
-//! migrated VirtualMachine (annotation [`GUEST_FILES_ANNOTATION`]).
+//! Files inside a simulated source guest, for what the Python suite writes and reads over Guest
+//! Operations (the copy-offload data-integrity marker): a source VM keeps its files in its model, a
+//! clone starts with its source's files, and a migration copies them into the migrated guest
+//! ([`crate::guest::GuestImage`]), where the checks read them over SSH.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::SourceLab;
 use super::api::{ApiResult, SourceApiError, body, provider_name};
-
-/// The annotation of a migrated VirtualMachine holding its guest files as a JSON object (path → content).
-pub const GUEST_FILES_ANNOTATION: &str = "lab.mtv-tests.io/guest-files";
 
 /// The longest file the lab keeps in a guest: markers and small configuration files, not disk data.
 const MAX_GUEST_FILE_BYTES: usize = 64 * 1024;
@@ -29,29 +26,6 @@ pub(super) struct GuestFileWrite {
 #[derive(Debug, Deserialize)]
 pub(super) struct GuestFileQuery {
     path: String,
-}
-
-/// The annotation value for a set of guest files (absent when there are none).
-pub fn guest_files_annotation(
-    files: &std::collections::BTreeMap<String, String>,
-) -> Option<String> {
-    (!files.is_empty()).then(|| json!(files).to_string())
-}
-
-/// One file of a migrated VM's guest, read from its annotation: `Ok(None)` when the file does not exist.
-pub fn read_migrated_guest_file(vm: &Value, path: &str) -> Result<Option<String>, String> {
-    let Some(raw) = vm
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(GUEST_FILES_ANNOTATION))
-        .and_then(Value::as_str)
-    else {
-        return Ok(None);
-    };
-    let files: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(raw).map_err(|e| {
-            format!("annotation {GUEST_FILES_ANNOTATION} is not a JSON object of strings: {e}")
-        })?;
-    Ok(files.get(path).cloned())
 }
 
 fn check_path(path: &str) -> Result<(), SourceApiError> {

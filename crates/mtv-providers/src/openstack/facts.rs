@@ -263,6 +263,7 @@ impl OpenstackSource {
                 mac: port["mac_address"].as_str().unwrap_or_default().to_string(),
                 network: port["network_id"].as_str().unwrap_or_default().to_string(),
                 start_connected: port["admin_state_up"].as_bool().unwrap_or(true),
+                device: None,
                 ips,
             });
         }

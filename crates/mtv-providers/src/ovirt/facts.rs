@@ -62,6 +62,7 @@ pub(crate) fn nic(nic: &Value, network: String) -> SourceNic {
         mac: text(nic, "mac/address").unwrap_or_default().to_string(),
         network,
         start_connected: text(nic, "plugged") != Some("false"),
+        device: None,
         ips,
     }
 }

@@ -237,6 +237,8 @@ pub(crate) fn source_vm(id: &str, props: &Props) -> SourceVm {
             SourceNic {
                 network: network_of(device.child("backing")),
                 start_connected: device.bool_at("connectable/startConnected") != Some(false),
+                // Guest NIC names are not among vSphere's properties (the Python suite asks the guest).
+                device: None,
                 ips,
                 mac,
             }
