@@ -12,6 +12,7 @@ mod error;
 mod event_log;
 mod html;
 mod junit;
+mod merge;
 mod names;
 mod rerun;
 mod summary;
@@ -23,6 +24,7 @@ pub use error::ReportError;
 pub use event_log::{EventLog, LOG_STARTED, parse_event_log};
 pub use html::HtmlReport;
 pub use junit::JunitReport;
+pub use merge::{MergeError, PartitionLog, merge_event_logs, union_rerun_states, worst_exit_code};
 pub use names::TestName;
 pub use rerun::{RERUN_STATE_VERSION, RerunReport, RerunState, RerunStateError};
 pub use summary::{

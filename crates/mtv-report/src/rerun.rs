@@ -94,6 +94,13 @@ impl RerunReport {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let previous = RerunState::read(&path).ok();
+        Self::with_previous(path, previous)
+    }
+
+    /// A writer to `path` that merges `previous` in at the end instead of what the file holds
+    /// (`report merge`: the state the partitions started from).
+    pub fn with_previous(path: impl Into<PathBuf>, previous: Option<RerunState>) -> Self {
+        let path = path.into();
         RerunReport {
             path,
             previous,

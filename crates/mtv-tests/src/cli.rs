@@ -38,6 +38,31 @@ pub enum Command {
     Settings(CommonArgs),
     /// List the provider profiles of the providers file (or the built-in lab profiles).
     Profiles(CommonArgs),
+    /// Work with the results of runs.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the results of partitioned runs (`--partition K/N`, one --results DIR each) into one
+    /// junit.xml, report.html, rerun.json and events.jsonl; exits with the merged run's exit code.
+    Merge(ReportMergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportMergeArgs {
+    /// The results directories of the partitions (each holds the events.jsonl its run wrote).
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged results go.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUT",
+        default_value = "results-merged"
+    )]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +186,11 @@ pub struct CommonArgs {
         default_missing_value = "results/rerun.json"
     )]
     pub last_failed: Option<PathBuf>,
+    /// Only partition K of N of the selection, as cargo-nextest: `count:K/N` (round-robin over the
+    /// scenarios sorted by name) or `hash:K/N` (a stable hash of the scenario name). N runs with
+    /// K = 1..N cover the selection exactly once; `mtv-tests report merge` joins their results.
+    #[arg(long, value_name = "hash:K/N|count:K/N")]
+    pub partition: Option<crate::partition::Partition>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

@@ -141,6 +141,7 @@ pub fn load_with_version(
         copyoffload,
     };
     let collection = collect(&catalog, &selection, &gate).map_err(Report::new)?;
+    let collection = crate::partition::apply(collection, args.partition.as_ref());
     let context = SessionContext::from_run_config(&config, env);
     Ok(Front {
         config,

@@ -4,7 +4,9 @@ mod cli;
 mod cluster_tls;
 mod execute;
 mod front;
+mod partition;
 mod render;
+mod report_merge;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -130,6 +132,7 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
             }
             Ok(front::selection_exit_code(&front, &args))
         }
+        Command::Report(cli::ReportCommand::Merge(args)) => report_merge::merge_command(&args),
         Command::Settings(args) => {
             let (settings, warnings) = front::load_settings(&args, env)?;
             warn_all(&warnings);
