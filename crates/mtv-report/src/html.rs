@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{Event, ResourceRef, StepOutcome, VmProgress};
 
 use crate::atomic_file::write_atomically;
 use crate::names::split_scenario;

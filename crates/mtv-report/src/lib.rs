@@ -32,7 +32,7 @@ pub use summary::{
     FailedStep, FailureKind, Summary, exit_meaning,
 };
 
-pub use mtv_engine::events::Event;
+pub use mtv_events::Event;
 
 /// One consumer of the event stream.
 pub trait Reporter {

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use mtv_engine::events::{Event, ResourceRef};
+use mtv_events::{Event, ResourceRef};
 
 use crate::rerun::RerunState;
 use crate::summary::{
@@ -228,7 +228,7 @@ pub fn union_rerun_states(states: &[RerunState]) -> Option<RerunState> {
 
 #[cfg(test)]
 mod tests {
-    use mtv_engine::events::StepOutcome;
+    use mtv_events::StepOutcome;
 
     use super::*;
 

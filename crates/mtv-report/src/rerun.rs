@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mtv_engine::events::Event;
+use mtv_events::Event;
 use serde_json::{Value, json};
 
 use crate::atomic_file::write_atomically;
@@ -138,7 +138,7 @@ impl Reporter for RerunReport {
             } => {
                 if outcome.is_failure() {
                     self.failed.insert(scenario.clone());
-                } else if matches!(outcome, mtv_engine::events::StepOutcome::Skipped { .. }) {
+                } else if matches!(outcome, mtv_events::StepOutcome::Skipped { .. }) {
                     // A skipped scenario did not run: what was known of it stays.
                     return;
                 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use indicatif::ProgressDrawTarget;
-use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{Event, ResourceRef, StepOutcome, VmProgress};
 use mtv_report::{
     EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, HtmlReport,
     JunitReport, LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
