@@ -1107,6 +1107,15 @@ impl Runner {
                 },
             )
             .await?;
+        for (vm, phases) in crate::events::vm_timelines(&final_plan) {
+            let (id, plan) = (id.to_string(), plan_name.clone());
+            events.emit(Event::VmTimeline {
+                id,
+                plan,
+                vm,
+                phases,
+            });
+        }
         let succeeded = condition(&final_plan, "Succeeded").is_some();
         let failures = vm_failures(&final_plan);
         match expectation {

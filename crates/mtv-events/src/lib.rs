@@ -93,6 +93,33 @@ pub struct VmProgress {
     pub percent: Option<f64>,
 }
 
+/// One step of a VM's migration pipeline as Forklift recorded it in the Plan's
+/// `status.migration.vms[].pipeline[]`: where the time went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PipelinePhase {
+    /// Forklift's step name (`Initialize`, `DiskTransfer`, `ImageConversion`, `Cutover`, ...).
+    pub name: String,
+    /// When the step started, after the first step of any VM of the same Plan started (so the VMs
+    /// of one Plan share one time axis); absent when it never started.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_secs"
+    )]
+    pub start: Option<Duration>,
+    /// How long it ran (`completed - started`; Forklift's timestamps have one-second resolution);
+    /// absent when it never finished.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "opt_duration_secs"
+    )]
+    pub duration: Option<Duration>,
+    /// The step's own error (`pipeline[].error.reasons`), when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -143,6 +170,14 @@ pub enum Event {
         /// Where the diagnostics bundle of a failed step was written.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         diagnostics: Option<String>,
+    },
+    /// Where a migrated VM's time went: its pipeline steps with start and duration, from the
+    /// Plan's status once the migration ended (emitted during the migrate step `id`).
+    VmTimeline {
+        id: String,
+        plan: String,
+        vm: String,
+        phases: Vec<PipelinePhase>,
     },
     ScenarioFinished {
         scenario: String,
@@ -199,6 +234,23 @@ mod duration_secs {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let secs = f64::deserialize(d)?;
         Ok(Duration::from_secs_f64(secs.max(0.0)))
+    }
+}
+
+mod opt_duration_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::duration_secs::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Ok(Option::<f64>::deserialize(d)?.map(|secs| Duration::from_secs_f64(secs.max(0.0))))
     }
 }
 

@@ -16,6 +16,7 @@ mod merge;
 mod names;
 mod rerun;
 mod summary;
+mod timeline;
 
 pub use console::{
     Console, ConsoleMode, LiveConsole, LiveView, PlainConsole, RunningScenario, write_summary,
