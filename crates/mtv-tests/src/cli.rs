@@ -38,9 +38,50 @@ pub enum Command {
     Settings(CommonArgs),
     /// List the provider profiles of the providers file (or the built-in lab profiles).
     Profiles(CommonArgs),
+    /// Preflight a cluster for the selected scenarios and profile, changing nothing: MTV, the
+    /// Forklift pods, the inventory, your permissions, the storage class, the source's templates.
+    /// Exit 0 ready, 1 not (each problem on one line with what to do).
+    Doctor(DoctorArgs),
+    /// Print a Kubernetes/OpenShift manifest that runs the suite in the cluster: a ServiceAccount
+    /// with least-privilege RBAC, the providers file as a Secret, and an Indexed Job of N partitions.
+    Job(JobArgs),
     /// Work with the results of runs.
     #[command(subcommand)]
     Report(ReportCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The cluster to check (required: the embedded lab of a run is always ready; for a standalone
+    /// lab, the kubeconfig `mtv-tests lab serve` wrote).
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// Pods at once, one partition each (`--partition count:K/N`).
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=1000))]
+    pub parallelism: u32,
+    /// The image of the suite (built from the Containerfile).
+    #[arg(long, value_name = "REF", default_value = crate::job::DEFAULT_IMAGE)]
+    pub image: String,
+    /// The namespace of the Job, its ServiceAccount, Secret and results volume.
+    #[arg(short = 'n', long, value_name = "NS", default_value = "mtv-tests")]
+    pub namespace: String,
+    /// The providers file, put in the manifest as a Secret (it holds credentials: apply the
+    /// manifest, do not keep it).
+    #[arg(long, value_name = "PATH")]
+    pub providers_file: Option<PathBuf>,
+    /// Storage class of the results volume (ReadWriteMany; default: the cluster's default class).
+    #[arg(long, value_name = "NAME")]
+    pub results_storage_class: Option<String>,
+    /// Arguments of each pod's `mtv-tests run` (after `--`), e.g. `-- -m tier1 --storage-class x`.
+    #[arg(last = true, value_name = "RUN_ARGS")]
+    pub run_args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

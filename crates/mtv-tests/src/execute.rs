@@ -155,6 +155,8 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     for warning in &front.warnings {
         eprintln!("warning: {warning}");
     }
+    // doctor's fast part, before anything is created.
+    crate::doctor::before_run(&front, &client).await?;
 
     let mut scenarios = Vec::new();
     let mut skipped = Vec::new();

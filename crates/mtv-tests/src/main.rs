@@ -2,9 +2,12 @@
 
 mod cli;
 mod cluster_tls;
+mod doctor;
 mod execute;
 mod front;
+mod job;
 mod partition;
+mod permissions;
 mod render;
 mod report_merge;
 
@@ -132,6 +135,11 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
             }
             Ok(front::selection_exit_code(&front, &args))
         }
+        Command::Doctor(args) => {
+            let target = doctor::target_of(&args.target)?;
+            runtime()?.block_on(doctor::doctor_command(&args, env, cwd, target))
+        }
+        Command::Job(args) => job::job_command(&args, cwd),
         Command::Report(cli::ReportCommand::Merge(args)) => report_merge::merge_command(&args),
         Command::Settings(args) => {
             let (settings, warnings) = front::load_settings(&args, env)?;

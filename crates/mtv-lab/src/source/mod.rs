@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod guest;
+pub mod login;
 pub mod model;
 mod mutate;
 
