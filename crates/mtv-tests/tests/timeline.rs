@@ -1,6 +1,7 @@
 //! Where the time went: a run on the embedded lab reports each migrated VM's pipeline (from the
 //! Plan's status) in the event log, as JUnit properties of the migrate step and as an inline SVG
-//! timeline in report.html, for a failed migration too (the failed step in red, with its error).
+//! timeline in report.html, for a failed migration too (the failed step in red, with its error); the
+//! failed step's bundle has the root cause in one line and the Forklift controller's log.
 
 mod served_lab;
 
@@ -82,4 +83,24 @@ fn each_migrated_vm_has_its_pipeline_timeline_in_the_log_junit_and_html() {
     );
     assert!(html.contains(&format!("{vm} ImageConversion: failed: ")));
     assert!(!html.contains("<script"));
+
+    // The failed step's bundle says why in one line, with the Forklift controller's log beside it.
+    let bundle = out.join("TestSanityColdMtvMigration_rhel8_--test_migrate_vms");
+    let cause = std::fs::read_to_string(bundle.join("root-cause.txt")).expect("root-cause.txt");
+    assert_eq!(cause.lines().count(), 1, "{cause}");
+    assert!(
+        cause.starts_with(&format!(
+            "VM {vm}: pipeline step ImageConversion failed: Injected fault"
+        )),
+        "{cause}"
+    );
+    let logs: Vec<String> = std::fs::read_dir(bundle.join("logs"))
+        .expect("logs/")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        logs.iter()
+            .any(|name| name.starts_with("forklift-controller")),
+        "{logs:?}"
+    );
 }
