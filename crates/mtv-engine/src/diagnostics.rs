@@ -24,7 +24,7 @@ pub fn sanitize_test_id(id: &str) -> String {
         .collect()
 }
 
-fn yaml(value: &Value) -> String {
+pub fn yaml(value: &Value) -> String {
     serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
 
@@ -112,7 +112,14 @@ pub async fn collect(
         .filter(|(file, _)| file.starts_with("plan-"))
         .map(|(_, plan)| plan.clone())
         .collect();
-    let logs = write_pod_logs(session, &dir, &plan_objects, target_namespace).await;
+    let logs = write_pod_logs(
+        session.cluster.client(),
+        &dir,
+        &plan_objects,
+        target_namespace.unwrap_or(session.namespace.as_str()),
+        &session.context.mtv_namespace,
+    )
+    .await;
     write_inventory_vms(session, &dir, &plan_objects).await;
     let causes: Vec<String> = plan_objects
         .iter()
@@ -136,7 +143,7 @@ pub async fn collect(
 
 /// When an Event last happened: `lastTimestamp`, else `eventTime`, else its creation (RFC 3339
 /// strings of one form sort by time).
-fn event_time(event: &Value) -> &str {
+pub fn event_time(event: &Value) -> &str {
     ["lastTimestamp", "eventTime", "firstTimestamp"]
         .iter()
         .find_map(|field| event[*field].as_str())
@@ -174,30 +181,25 @@ impl PodLog {
     }
 }
 
-/// Writes `logs/<pod>.log` for every pod of the Plans (label `plan=<uid>`, in the target
-/// namespace) and for the Forklift controller; returns the Plans' pods' logs.
-async fn write_pod_logs(
-    session: &Session,
+/// Writes `logs/<pod>.log` for every pod of the Plans (label `plan=<uid>`, in `target_namespace`)
+/// and for the Forklift controller (in `mtv_namespace`); returns the Plans' pods' logs.
+pub async fn write_pod_logs(
+    client: &kube::Client,
     dir: &Path,
     plans: &[Value],
-    target_namespace: Option<&str>,
+    target_namespace: &str,
+    mtv_namespace: &str,
 ) -> Vec<PodLog> {
     let logs_dir = dir.join("logs");
     let mut logs = Vec::new();
-    let target = target_namespace.unwrap_or(session.namespace.as_str());
     for plan in plans {
         let Some(uid) = plan["metadata"]["uid"].as_str() else {
             continue;
         };
-        logs.extend(pod_logs(session, target, Some(&format!("plan={uid}")), "").await);
+        let selector = format!("plan={uid}");
+        logs.extend(pod_logs(client, target_namespace, Some(&selector), "").await);
     }
-    let controller = pod_logs(
-        session,
-        &session.context.mtv_namespace,
-        None,
-        "forklift-controller",
-    )
-    .await;
+    let controller = pod_logs(client, mtv_namespace, None, "forklift-controller").await;
     if !logs.is_empty() || !controller.is_empty() {
         let _ = std::fs::create_dir_all(&logs_dir);
     }
@@ -210,13 +212,13 @@ async fn write_pod_logs(
 /// The log tails of the pods of `namespace` that match `selector` and whose name starts with
 /// `prefix`. A pod whose log cannot be read is left out (it may be gone already).
 async fn pod_logs(
-    session: &Session,
+    client: &kube::Client,
     namespace: &str,
     selector: Option<&str>,
     prefix: &str,
 ) -> Vec<PodLog> {
     use k8s_openapi::api::core::v1::Pod;
-    let pods: kube::Api<Pod> = kube::Api::namespaced(session.cluster.client().clone(), namespace);
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), namespace);
     let mut params = kube::api::ListParams::default();
     if let Some(selector) = selector {
         params = params.labels(selector);

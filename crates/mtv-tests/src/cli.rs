@@ -45,6 +45,9 @@ pub enum Command {
     /// Print a Kubernetes/OpenShift manifest that runs the suite in the cluster: a ServiceAccount
     /// with least-privilege RBAC, the providers file as a Secret, and an Indexed Job of N partitions.
     Job(JobArgs),
+    /// Diagnose any Plan (also one the suite did not make): a bundle with its objects, its pods'
+    /// and the Forklift controller's logs and its Events, and the root cause in one line.
+    Diagnose(DiagnoseArgs),
     /// Work with the results of runs.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -82,6 +85,24 @@ pub struct JobArgs {
     /// Arguments of each pod's `mtv-tests run` (after `--`), e.g. `-- -m tier1 --storage-class x`.
     #[arg(last = true, value_name = "RUN_ARGS")]
     pub run_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The Plan's name.
+    #[arg(value_name = "PLAN")]
+    pub plan: String,
+    /// The Plan's namespace (default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Where MTV runs (the Forklift controller's logs).
+    #[arg(long, value_name = "NS", default_value = "openshift-mtv")]
+    pub mtv_namespace: String,
+    /// The bundle's directory (default: diagnose-<PLAN>).
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
 }
 
 #[derive(Debug, Subcommand)]

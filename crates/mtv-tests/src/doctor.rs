@@ -140,11 +140,12 @@ pub async fn doctor_command(
     }
 }
 
-/// The fast part of `doctor` that `run` does before it creates anything: the storage class, and the
-/// source's credentials and templates. A FAIL stops the run (exit 2), each with what to do.
+/// The fast part of `doctor` that `run` does before it creates anything: the storage class and the
+/// source's templates. A FAIL stops the run (exit 2), each with what to do. The credentials are left
+/// to the run's own Provider, whose connection test Forklift judges (and stops the run at once).
 pub async fn before_run(front: &Front, client: &kube::Client) -> Result<(), Report> {
     let mut findings = vec![check_storage_class(client, &front.context.storage_class).await];
-    findings.extend(check_source(front, client).await);
+    findings.extend(check_source(front, client, Login::Skip).await);
     let failures: Vec<String> = findings
         .iter()
         .filter(|f| f.status == Status::Fail)
@@ -173,7 +174,7 @@ async fn run_checks(
     findings.extend(check_permissions(&client, &needs_of(front)).await);
     findings.push(check_storage_class(&client, &front.context.storage_class).await);
     findings.extend(check_vddk(front));
-    findings.extend(check_source(front, &client).await);
+    findings.extend(check_source(front, &client, Login::Check).await);
     Ok(findings)
 }
 
@@ -456,8 +457,16 @@ fn source_names(front: &Front) -> Vec<String> {
     names
 }
 
-/// The source through the adapter a run would use: reachable, and every template there.
-async fn check_source(front: &Front, client: &kube::Client) -> Vec<Finding> {
+/// Whether [`check_source`] logs in with the profile's credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Login {
+    Check,
+    Skip,
+}
+
+/// The source through the adapter a run would use: reachable, the credentials (with
+/// [`Login::Check`]), and every template there.
+async fn check_source(front: &Front, client: &kube::Client, login: Login) -> Vec<Finding> {
     let profile = &front.config.profile;
     if profile.provider_type == ProviderType::Openshift {
         return vec![Finding::ok(
@@ -479,7 +488,10 @@ async fn check_source(front: &Front, client: &kube::Client) -> Vec<Finding> {
             )];
         }
     };
-    let mut findings = vec![check_login(client, front, url).await];
+    let mut findings = Vec::new();
+    if login == Login::Check {
+        findings.push(check_login(client, front, url).await);
+    }
     for name in source_names(front) {
         match adapter.find(&name).await {
             Ok(Some(_)) => {}

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cluster_tls;
+mod diagnose;
 mod doctor;
 mod execute;
 mod front;
@@ -139,6 +140,7 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
             let target = doctor::target_of(&args.target)?;
             runtime()?.block_on(doctor::doctor_command(&args, env, cwd, target))
         }
+        Command::Diagnose(args) => runtime()?.block_on(diagnose::diagnose_command(&args)),
         Command::Job(args) => job::job_command(&args, cwd),
         Command::Report(cli::ReportCommand::Merge(args)) => report_merge::merge_command(&args),
         Command::Settings(args) => {
