@@ -1,7 +1,8 @@
 //! Where the time went: a run on the embedded lab reports each migrated VM's pipeline (from the
 //! Plan's status) in the event log, as JUnit properties of the migrate step and as an inline SVG
 //! timeline in report.html, for a failed migration too (the failed step in red, with its error); the
-//! failed step's bundle has the root cause in one line and the Forklift controller's log.
+//! failed step's bundle has the virt-v2v pod's and the Forklift controller's logs, and the root cause in
+//! one line: the step, its error, the pod and its log line.
 
 mod served_lab;
 
@@ -102,5 +103,26 @@ fn each_migrated_vm_has_its_pipeline_timeline_in_the_log_junit_and_html() {
         logs.iter()
             .any(|name| name.starts_with("forklift-controller")),
         "{logs:?}"
+    );
+    // The virt-v2v pod's log is there, and its error line is the root cause's last part.
+    let v2v = logs
+        .iter()
+        .find(|name| !name.starts_with("forklift-controller"))
+        .expect("the VM's conversion pod's log");
+    let v2v_log = std::fs::read_to_string(bundle.join("logs").join(v2v)).expect("log");
+    assert!(
+        v2v_log.starts_with("Building command: virt-v2v"),
+        "{v2v_log}"
+    );
+    let error_line = v2v_log
+        .lines()
+        .find(|l| l.starts_with("virt-v2v: error: Injected fault"))
+        .expect("the error line");
+    let pod = v2v.trim_end_matches(".log");
+    assert!(
+        cause
+            .trim_end()
+            .ends_with(&format!("; pod {pod}: {error_line}")),
+        "{cause}"
     );
 }

@@ -1322,13 +1322,12 @@ impl Controller {
                     return;
                 }
                 if faulted {
-                    self.fail_vm(
-                        vm,
-                        &format!(
-                            "Injected fault (vm-fail={}@{step}): the VM failed in phase {phase}.",
-                            inv.name
-                        ),
+                    let message = format!(
+                        "Injected fault (vm-fail={}@{step}): the VM failed in phase {phase}.",
+                        inv.name
                     );
+                    self.fail_vm(vm, &message);
+                    self.fail_conversion_pod(plan, ctx, migration, inv, step, &message);
                     self.runs.remove(&key);
                     return;
                 }
