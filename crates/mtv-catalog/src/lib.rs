@@ -6,6 +6,7 @@ pub mod collect;
 pub mod expr;
 pub mod markers;
 pub mod model;
+pub mod partition;
 pub mod steps;
 mod templates;
 

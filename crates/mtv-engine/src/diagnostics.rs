@@ -1,6 +1,9 @@
 //! The diagnostics bundle of a failed step: `<results>/<test id>/` with the YAML of the Plan,
-//! Migration, maps, Providers, target VMs, PVCs and recent Events. Secrets are never written (their
-//! kind is not collected at all).
+//! Migration, maps, Providers, target VMs, PVCs and recent Events (sorted by time), the logs (tail)
+//! of the Plan's pods (virt-v2v, importer, populator, hook: every pod Forklift labels with the Plan)
+//! and of the Forklift controller, the inventory's view of each VM, and `root-cause.txt`: one line
+//! naming the first failing pipeline step, its error, the VM's pod and the log line that says why,
+//! as kubectl-mtv's plan description does. Secrets are never written (their kind is not collected).
 
 use std::path::Path;
 
@@ -21,7 +24,7 @@ pub fn sanitize_test_id(id: &str) -> String {
         .collect()
 }
 
-fn yaml(value: &Value) -> String {
+pub fn yaml(value: &Value) -> String {
     serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
 }
 
@@ -104,8 +107,30 @@ pub async fn collect(
             }
         }
     }
+    let plan_objects: Vec<Value> = documents
+        .iter()
+        .filter(|(file, _)| file.starts_with("plan-"))
+        .map(|(_, plan)| plan.clone())
+        .collect();
+    let logs = write_pod_logs(
+        session.cluster.client(),
+        &dir,
+        &plan_objects,
+        target_namespace.unwrap_or(session.namespace.as_str()),
+        &session.context.mtv_namespace,
+    )
+    .await;
+    write_inventory_vms(session, &dir, &plan_objects).await;
+    let causes: Vec<String> = plan_objects
+        .iter()
+        .filter_map(|plan| root_cause(plan, &logs))
+        .collect();
+    if !causes.is_empty() {
+        let _ = std::fs::write(dir.join("root-cause.txt"), causes.join("\n") + "\n");
+    }
     if let Ok(mut events) = cluster.list(&kinds::EVENT, Some(ns), None).await {
         // The most recent 50, oldest first.
+        events.sort_by_key(|event| event_time(event).to_string());
         let keep = events.len().saturating_sub(50);
         events.drain(..keep);
         documents.push(("events.yaml".into(), Value::Array(events)));
@@ -116,9 +141,226 @@ pub async fn collect(
     Some(dir.display().to_string())
 }
 
+/// When an Event last happened: `lastTimestamp`, else `eventTime`, else its creation (RFC 3339
+/// strings of one form sort by time).
+pub fn event_time(event: &Value) -> &str {
+    ["lastTimestamp", "eventTime", "firstTimestamp"]
+        .iter()
+        .find_map(|field| event[*field].as_str())
+        .or_else(|| event["metadata"]["creationTimestamp"].as_str())
+        .unwrap_or_default()
+}
+
+/// Lines kept of each pod's log.
+const LOG_TAIL_LINES: i64 = 200;
+
+/// The tail of one pod's log, with what says whose it is.
+#[derive(Debug, Clone)]
+pub struct PodLog {
+    pub pod: String,
+    /// The `vmID` label Forklift puts on a VM's pods.
+    pub vm_id: Option<String>,
+    pub log: String,
+}
+
+impl PodLog {
+    /// The line that says why: the last one that reads as an error, else the last line.
+    fn telling_line(&self) -> Option<&str> {
+        let lines: Vec<&str> = self.log.lines().filter(|l| !l.trim().is_empty()).collect();
+        lines
+            .iter()
+            .rev()
+            .find(|line| {
+                let lower = line.to_ascii_lowercase();
+                ["error", "fail", "fatal", "refused", "denied"]
+                    .iter()
+                    .any(|word| lower.contains(word))
+            })
+            .or(lines.last())
+            .copied()
+    }
+}
+
+/// Writes `logs/<pod>.log` for every pod of the Plans (label `plan=<uid>`, in `target_namespace`)
+/// and for the Forklift controller (in `mtv_namespace`); returns the Plans' pods' logs.
+pub async fn write_pod_logs(
+    client: &kube::Client,
+    dir: &Path,
+    plans: &[Value],
+    target_namespace: &str,
+    mtv_namespace: &str,
+) -> Vec<PodLog> {
+    let logs_dir = dir.join("logs");
+    let mut logs = Vec::new();
+    for plan in plans {
+        let Some(uid) = plan["metadata"]["uid"].as_str() else {
+            continue;
+        };
+        let selector = format!("plan={uid}");
+        logs.extend(pod_logs(client, target_namespace, Some(&selector), "").await);
+    }
+    let controller = pod_logs(client, mtv_namespace, None, "forklift-controller").await;
+    if !logs.is_empty() || !controller.is_empty() {
+        let _ = std::fs::create_dir_all(&logs_dir);
+    }
+    for log in logs.iter().chain(&controller) {
+        let _ = std::fs::write(logs_dir.join(format!("{}.log", log.pod)), &log.log);
+    }
+    logs
+}
+
+/// The log tails of the pods of `namespace` that match `selector` and whose name starts with
+/// `prefix`. A pod whose log cannot be read is left out (it may be gone already).
+async fn pod_logs(
+    client: &kube::Client,
+    namespace: &str,
+    selector: Option<&str>,
+    prefix: &str,
+) -> Vec<PodLog> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(client.clone(), namespace);
+    let mut params = kube::api::ListParams::default();
+    if let Some(selector) = selector {
+        params = params.labels(selector);
+    }
+    let Ok(list) = pods.list(&params).await else {
+        return Vec::new();
+    };
+    let mut logs = Vec::new();
+    for pod in list.items {
+        let Some(name) = pod.metadata.name.clone().filter(|n| n.starts_with(prefix)) else {
+            continue;
+        };
+        let params = kube::api::LogParams {
+            tail_lines: Some(LOG_TAIL_LINES),
+            ..kube::api::LogParams::default()
+        };
+        if let Ok(log) = pods.logs(&name, &params).await {
+            let vm_id = pod
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("vmID"))
+                .cloned();
+            logs.push(PodLog {
+                pod: name,
+                vm_id,
+                log,
+            });
+        }
+    }
+    logs
+}
+
+/// `inventory-<vm>.yaml`: what Forklift's inventory knew of each VM of the Plans.
+async fn write_inventory_vms(session: &Session, dir: &Path, plans: &[Value]) {
+    let provider_type = session.context.provider_type.as_str();
+    for plan in plans {
+        for vm in plan["spec"]["vms"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let Some(id) = vm["id"].as_str() else {
+                continue;
+            };
+            let path = format!(
+                "/providers/{provider_type}/{}/vms/{}?detail=4",
+                session.source_provider_uid,
+                crate::inventory::query(id)
+            );
+            if let Ok(view) = session.inventory.get(&path).await {
+                let name = vm["name"].as_str().unwrap_or(id);
+                let _ = std::fs::write(dir.join(format!("inventory-{name}.yaml")), yaml(&view));
+            }
+        }
+    }
+}
+
+/// One line: the first VM of the Plan whose pipeline failed, the step, its error, and the VM's pod
+/// with the log line that says why (`None` when no step of the Plan failed).
+pub fn root_cause(plan: &Value, logs: &[PodLog]) -> Option<String> {
+    let vms = plan.pointer("/status/migration/vms")?.as_array()?;
+    vms.iter().find_map(|vm| {
+        let step = vm["pipeline"]
+            .as_array()?
+            .iter()
+            .find(|step| step["error"].is_object())?;
+        let reasons: Vec<&str> = step["error"]["reasons"]
+            .as_array()
+            .map(|r| r.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let name = vm["name"]
+            .as_str()
+            .or_else(|| vm["id"].as_str())
+            .unwrap_or("?");
+        let mut line = format!(
+            "VM {name}: pipeline step {} failed: {}",
+            step["name"].as_str().unwrap_or("?"),
+            if reasons.is_empty() {
+                "(no reason given)".to_string()
+            } else {
+                reasons.join("; ")
+            }
+        );
+        let id = vm["id"].as_str();
+        let pod = logs
+            .iter()
+            .filter(|log| log.vm_id.as_deref() == id)
+            .filter_map(|log| log.telling_line().map(|text| (log, text)))
+            .max_by_key(|(_, text)| {
+                let lower = text.to_ascii_lowercase();
+                lower.contains("error") || lower.contains("fail")
+            });
+        if let Some((log, text)) = pod {
+            line.push_str(&format!("; pod {}: {}", log.pod, text.trim()));
+        }
+        Some(line)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_root_cause_names_the_step_the_error_the_pod_and_its_log_line() {
+        let plan = serde_json::json!({"status": {"migration": {"vms": [
+            {"name": "db", "id": "vm-1", "pipeline": [{"name": "Initialize"}]},
+            {"name": "web", "id": "vm-2", "pipeline": [
+                {"name": "DiskTransfer"},
+                {"name": "ImageConversion", "error": {"phase": "ConvertGuest", "reasons": ["guest conversion failed"]}}
+            ]}
+        ]}}});
+        let logs = vec![
+            PodLog { pod: "other".into(), vm_id: Some("vm-1".into()), log: "error elsewhere\n".into() },
+            PodLog {
+                pod: "plan-vm-2-abcde".into(),
+                vm_id: Some("vm-2".into()),
+                log: "Building command: virt-v2v\nvirt-v2v: error: inspection could not detect the source guest\ncleanup\n".into(),
+            },
+        ];
+        assert_eq!(
+            root_cause(&plan, &logs).as_deref(),
+            Some(
+                "VM web: pipeline step ImageConversion failed: guest conversion failed; pod \
+                  plan-vm-2-abcde: virt-v2v: error: inspection could not detect the source guest"
+            )
+        );
+        assert_eq!(root_cause(&serde_json::json!({}), &logs), None);
+    }
+
+    #[test]
+    fn events_sort_by_when_they_last_happened() {
+        let mut events = [
+            serde_json::json!({"lastTimestamp": "2026-12-04T10:00:05Z"}),
+            serde_json::json!({"eventTime": "2026-12-04T10:00:01.000000Z"}),
+            serde_json::json!({"metadata": {"creationTimestamp": "2026-12-04T10:00:03Z"}}),
+        ];
+        events.sort_by_key(|e| event_time(e).to_string());
+        assert_eq!(event_time(&events[0]), "2026-12-04T10:00:01.000000Z");
+        assert_eq!(event_time(&events[2]), "2026-12-04T10:00:05Z");
+    }
 
     #[test]
     fn test_ids_become_safe_directory_names() {

@@ -1,222 +1,10 @@
-//! The typed event stream of a run. The engine emits; the console, JUnit, JSON-log and any other
-//! writer consume. Nothing else shares state with the engine.
-//!
-//! Events are plain serialisable values (no secrets ever), so the JSON log is the stream itself.
+//! The engine's side of the event stream: the types are the `mtv-events` crate (re-exported here,
+//! so `mtv_engine::events::Event` keeps working), the sink that carries them over a channel,
+//! and the reading of a Plan's pipeline into each VM's timeline.
+
+pub use mtv_events::*;
 
 use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
-
-/// Version of the JSON event log format (one event per line).
-pub const EVENT_LOG_VERSION: u32 = 1;
-
-/// How a test item ended, with pytest's vocabulary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum StepOutcome {
-    Passed,
-    /// The step failed; `message` is the one line a user reads first (VM, pipeline step, reason).
-    Failed {
-        message: String,
-    },
-    /// Expected failure: an earlier step of the same scenario failed (`incremental`).
-    Xfailed {
-        reason: String,
-    },
-    Skipped {
-        reason: String,
-    },
-    /// The step could not run because of an error outside the scenario (session bootstrap, API errors).
-    Error {
-        message: String,
-    },
-    /// The run was stopped (Ctrl-C, SIGTERM, SIGHUP) before the step finished, or before it started.
-    Interrupted {
-        message: String,
-    },
-}
-
-impl StepOutcome {
-    pub fn is_failure(&self) -> bool {
-        matches!(
-            self,
-            StepOutcome::Failed { .. }
-                | StepOutcome::Error { .. }
-                | StepOutcome::Interrupted { .. }
-        )
-    }
-
-    pub fn label(&self) -> &'static str {
-        match self {
-            StepOutcome::Passed => "PASSED",
-            StepOutcome::Failed { .. } => "FAILED",
-            StepOutcome::Xfailed { .. } => "XFAIL",
-            StepOutcome::Skipped { .. } => "SKIPPED",
-            StepOutcome::Error { .. } => "ERROR",
-            StepOutcome::Interrupted { .. } => "INTERRUPTED",
-        }
-    }
-}
-
-/// A Kubernetes (or source-side) object the run created, as recorded in the ledger.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResourceRef {
-    pub api_version: String,
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
-}
-
-impl std::fmt::Display for ResourceRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.namespace {
-            Some(ns) => write!(f, "{} {}/{}", self.kind, ns, self.name),
-            None => write!(f, "{} {}", self.kind, self.name),
-        }
-    }
-}
-
-/// Progress of one VM of a running migration (from the Plan's `status.migration.vms[]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VmProgress {
-    pub vm: String,
-    /// The pipeline step now running (`DiskTransfer`, `Cutover`, ...), or the VM phase.
-    pub pipeline_step: String,
-    /// 0–100 over the disk steps, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub percent: Option<f64>,
-}
-
-/// A check a step ran, and for which VMs (by catalog key; none for a check of the whole scenario).
-/// The names are those of the table in `checklist.rs`, which `plan` lists too.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckRun {
-    pub check: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub vms: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    SessionStarted {
-        session_id: String,
-        /// `lab` for the embedded lab, else the cluster's API URL.
-        target: String,
-        mtv_version: Option<String>,
-        source_provider: String,
-        provider_type: String,
-        storage_class: String,
-        /// Items (scenario × step) that will be reported, for progress bars.
-        items: usize,
-    },
-    ResourceCreated {
-        resource: ResourceRef,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        scenario: Option<String>,
-    },
-    ResourceDeleted {
-        resource: ResourceRef,
-    },
-    ScenarioStarted {
-        scenario: String,
-    },
-    StepStarted {
-        id: String,
-        scenario: String,
-        step: String,
-    },
-    /// A short human note about what a running step is doing or waiting for.
-    StepNote {
-        id: String,
-        message: String,
-    },
-    MigrationProgress {
-        id: String,
-        vms: Vec<VmProgress>,
-    },
-    /// The checks a step ran (passed or not), emitted before its `StepFinished`.
-    ChecksRan {
-        id: String,
-        checks: Vec<CheckRun>,
-    },
-    StepFinished {
-        id: String,
-        scenario: String,
-        step: String,
-        #[serde(flatten)]
-        outcome: StepOutcome,
-        #[serde(with = "duration_secs")]
-        duration: Duration,
-        /// Where the diagnostics bundle of a failed step was written.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        diagnostics: Option<String>,
-    },
-    ScenarioFinished {
-        scenario: String,
-    },
-    TeardownStarted {
-        resources: usize,
-    },
-    /// What teardown is waiting for (an object still there, its finalizers), said while it waits.
-    TeardownNote {
-        message: String,
-    },
-    /// A recorded object teardown did not touch because it is not the one the run made (another uid:
-    /// deleted and made again by someone else), or because another session still needs a setting.
-    ResourceLeftAlone {
-        resource: ResourceRef,
-        reason: String,
-    },
-    TeardownFinished {
-        leftovers: Vec<ResourceRef>,
-    },
-    /// The API server has not answered for a while; the run keeps trying until `giving_up_after`.
-    ApiNotAnswering {
-        server: String,
-        #[serde(with = "duration_secs")]
-        silent_for: Duration,
-        last_error: String,
-        /// What waits on the server (the steps' waits and requests).
-        waiting_for: Vec<String>,
-        #[serde(with = "duration_secs")]
-        giving_up_after: Duration,
-    },
-    /// The API server answers again after [`Event::ApiNotAnswering`].
-    ApiAnswering {
-        server: String,
-        #[serde(with = "duration_secs")]
-        silent_for: Duration,
-    },
-    SessionFinished {
-        exit_code: u8,
-        #[serde(with = "duration_secs")]
-        duration: Duration,
-    },
-}
-
-mod duration_secs {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let secs = f64::deserialize(d)?;
-        Ok(Duration::from_secs_f64(secs.max(0.0)))
-    }
-}
-
-/// Where the engine sends its events.
-pub trait EventSink: Send + Sync {
-    fn emit(&self, event: Event);
-}
 
 /// An event sink over a channel; the receiving side drives the writers.
 #[derive(Debug, Clone)]
@@ -229,28 +17,83 @@ impl EventSink for ChannelSink {
     }
 }
 
+/// Each VM's pipeline of a Plan as [`Event::VmTimeline`] data: `(vm, phases)`, with every start
+/// measured from the earliest step start of any VM of the Plan, so one Plan's VMs share an axis.
+/// VMs whose pipeline Forklift has not written yet are left out.
+pub fn vm_timelines(plan: &serde_json::Value) -> Vec<(String, Vec<PipelinePhase>)> {
+    use mtv_api::time::parse_rfc3339;
+    let vms = plan
+        .pointer("/status/migration/vms")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let at = |step: &serde_json::Value, field: &str| step[field].as_str().and_then(parse_rfc3339);
+    let origin = vms
+        .iter()
+        .filter_map(|vm| vm["pipeline"].as_array())
+        .flatten()
+        .filter_map(|step| at(step, "started"))
+        .min();
+    let since = |from: i64, to: i64| Duration::from_secs(u64::try_from(to - from).unwrap_or(0));
+    vms.iter()
+        .filter_map(|vm| {
+            let pipeline = vm["pipeline"].as_array().filter(|p| !p.is_empty())?;
+            let name = vm["name"].as_str().or_else(|| vm["id"].as_str())?;
+            let phases = pipeline
+                .iter()
+                .map(|step| {
+                    let started = at(step, "started");
+                    PipelinePhase {
+                        name: step["name"].as_str().unwrap_or("?").to_string(),
+                        start: started.zip(origin).map(|(s, o)| since(o, s)),
+                        duration: started.zip(at(step, "completed")).map(|(s, c)| since(s, c)),
+                        error: pipeline_error(step),
+                    }
+                })
+                .collect();
+            Some((name.to_string(), phases))
+        })
+        .collect()
+}
+
+/// A pipeline step's error reasons, joined (`error: {phase, reasons: [...]}`).
+fn pipeline_error(step: &serde_json::Value) -> Option<String> {
+    let reasons: Vec<&str> = step["error"]["reasons"]
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    (!reasons.is_empty()).then(|| reasons.join("; "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn step_finished_serialises_flat_with_the_outcome() {
-        let event = Event::StepFinished {
-            id: "TestX[a]::test_create_plan".into(),
-            scenario: "TestX[a]".into(),
-            step: "test_create_plan".into(),
-            outcome: StepOutcome::Failed {
-                message: "Plan not Ready after 360s: VMNotFound".into(),
-            },
-            duration: Duration::from_millis(1500),
-            diagnostics: None,
-        };
-        let json = serde_json::to_value(&event).unwrap();
-        assert_eq!(json["event"], "step_finished");
-        assert_eq!(json["outcome"], "failed");
-        assert_eq!(json["message"], "Plan not Ready after 360s: VMNotFound");
-        assert_eq!(json["duration"], 1.5);
-        let back: Event = serde_json::from_value(json).unwrap();
-        assert_eq!(back, event);
+    fn timelines_share_the_plans_axis_and_keep_errors() {
+        let plan = serde_json::json!({"status": {"migration": {"vms": [
+            {"name": "web", "pipeline": [
+                {"name": "Initialize", "started": "2026-12-04T10:00:00Z", "completed": "2026-12-04T10:00:02Z"},
+                {"name": "DiskTransfer", "started": "2026-12-04T10:00:02Z", "completed": "2026-12-04T10:01:00Z"},
+                {"name": "ImageConversion", "started": "2026-12-04T10:01:00Z",
+                 "error": {"phase": "ImageConversion", "reasons": ["virt-v2v failed", "exit 1"]}},
+                {"name": "VirtualMachineCreation"}
+            ]},
+            {"name": "db", "pipeline": [
+                {"name": "Initialize", "started": "2026-12-04T10:00:05Z", "completed": "2026-12-04T10:00:06Z"}
+            ]},
+            {"name": "late"}
+        ]}}});
+        let timelines = vm_timelines(&plan);
+        assert_eq!(timelines.len(), 2, "a VM without a pipeline is left out");
+        let (vm, web) = &timelines[0];
+        assert_eq!(vm, "web");
+        assert_eq!(web[1].start, Some(Duration::from_secs(2)));
+        assert_eq!(web[1].duration, Some(Duration::from_secs(58)));
+        assert_eq!(web[2].duration, None);
+        assert_eq!(web[2].error.as_deref(), Some("virt-v2v failed; exit 1"));
+        assert_eq!(web[3].start, None);
+        assert_eq!(timelines[1].1[0].start, Some(Duration::from_secs(5)));
     }
 }

@@ -10,6 +10,7 @@ use mtv_catalog::collect::{
     Collection, CopyOffloadGate, GateContext, Outcome, Selection, SelectionError, collect,
 };
 use mtv_catalog::expr::{ExprError, KeywordExpr, MarkerExpr};
+use mtv_catalog::partition::{self, Partition};
 use mtv_catalog::{Catalog, CatalogError, known_marker_names};
 use mtv_config::{
     ConfigError, ConfigWarning, CopyOffload, Env, ProvidersFile, RunConfig, Settings,
@@ -57,6 +58,8 @@ pub struct SelectionInput<'a> {
     pub markers: Option<&'a str>,
     pub keywords: Option<&'a str>,
     pub scenarios: Option<BTreeSet<String>>,
+    /// Only this partition of the selection (`--partition`).
+    pub partition: Option<Partition>,
 }
 
 /// Everything `list`, `plan` and `run` need, resolved and validated.
@@ -70,6 +73,7 @@ pub struct Front {
     pub copy_offload: Option<CopyOffload>,
     selection: Selection,
     gate: GateContext,
+    partition: Option<Partition>,
 }
 
 /// Loads the catalog (built-in plus `catalog_dirs`) and collects `selection` for `config`'s
@@ -79,7 +83,7 @@ pub fn load_front(
     config: RunConfig,
     warnings: Vec<ConfigWarning>,
     catalog_dirs: &[PathBuf],
-    selection: &SelectionInput<'_>,
+    selection_input: &SelectionInput<'_>,
     cluster_mtv_version: Option<String>,
     env: &dyn Env,
 ) -> Result<Front, FrontError> {
@@ -89,12 +93,15 @@ pub fn load_front(
     }
     let known = known_marker_names();
     let selection = Selection {
-        markers: selection
+        markers: selection_input
             .markers
             .map(|m| MarkerExpr::parse(m, &known))
             .transpose()?,
-        keywords: selection.keywords.map(KeywordExpr::parse).transpose()?,
-        scenarios: selection.scenarios.clone(),
+        keywords: selection_input
+            .keywords
+            .map(KeywordExpr::parse)
+            .transpose()?,
+        scenarios: selection_input.scenarios.clone(),
     };
     let (copy_offload, gate) = copy_offload_gate(&config, env)?;
     let gate = GateContext {
@@ -104,7 +111,8 @@ pub fn load_front(
         mtv_version: cluster_mtv_version.or_else(|| config.settings.mtv_version.clone()),
         copyoffload: gate,
     };
-    let collection = collect(&catalog, &selection, &gate)?;
+    let partition = selection_input.partition;
+    let collection = partition::apply(collect(&catalog, &selection, &gate)?, partition.as_ref());
     let context = SessionContext::from_run_config(&config, env);
     Ok(Front {
         config,
@@ -115,6 +123,7 @@ pub fn load_front(
         copy_offload,
         selection,
         gate,
+        partition,
     })
 }
 
@@ -153,7 +162,10 @@ impl Front {
     pub fn with_cluster_version(mut self, version: Option<String>) -> Result<Front, FrontError> {
         if version.is_some() && version != self.gate.mtv_version {
             self.gate.mtv_version = version;
-            self.collection = collect(&self.catalog, &self.selection, &self.gate)?;
+            self.collection = partition::apply(
+                collect(&self.catalog, &self.selection, &self.gate)?,
+                self.partition.as_ref(),
+            );
         }
         Ok(self)
     }

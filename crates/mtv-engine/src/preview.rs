@@ -694,12 +694,7 @@ fn step_preview(refs: &ScenarioRefs<'_, '_>, objects: &StepObjects, step: Step) 
             (vec![], vec![])
         }
     };
-    let checks = checklist::planned(
-        ctx.provider_type,
-        ctx.guest_logins.any(),
-        config,
-        step,
-    );
+    let checks = checklist::planned(ctx.provider_type, ctx.guest_logins.any(), config, step);
     StepPreview {
         id,
         step: step.kind,

@@ -1168,6 +1168,14 @@ impl Runner {
                 },
             )
             .await?;
+        for (vm, phases) in crate::events::vm_timelines(&final_plan) {
+            events.emit(Event::VmTimeline {
+                id: id.to_string(),
+                plan: plan_name.to_string(),
+                vm,
+                phases,
+            });
+        }
         self.judge_migration(plan_name, &final_plan, step)
     }
 

@@ -13,10 +13,10 @@
 
 pub mod lab;
 pub mod openshift;
-pub mod ovirt;
-pub mod source;
 pub mod openstack;
 pub mod ova;
+pub mod ovirt;
+pub mod source;
 pub mod vsphere;
 
 pub use source::{

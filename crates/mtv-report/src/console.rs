@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Stdout, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mtv_engine::events::{Event, StepOutcome, VmProgress};
+use mtv_events::{Event, StepOutcome, VmProgress};
 
 use crate::summary::{session_duration, step_duration};
 use crate::{ReportError, Reporter, Summary};

@@ -2,7 +2,7 @@ use std::fs::File;
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use mtv_engine::events::{EVENT_LOG_VERSION, Event};
+use mtv_events::{EVENT_LOG_VERSION, Event};
 
 use crate::{ReportError, Reporter};
 

@@ -1,7 +1,7 @@
 //! The HTML report: one self-contained page (inline CSS, no script, no external resource) that a
 //! release qualifier can hand to others. It shows what the events carry and nothing else: the
 //! headline, one section per scenario with its steps (failed scenarios first and open), each step's
-//! notes, VM pipeline progress and diagnostics bundle, the skipped items grouped by reason, and the
+//! notes, VM pipeline progress, each VM's pipeline timeline (inline SVG) and diagnostics bundle, the skipped items grouped by reason, and the
 //! teardown with its leftovers.
 
 use std::collections::HashMap;
@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use mtv_engine::events::{CheckRun, Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{CheckRun, Event, ResourceRef, StepOutcome, VmProgress};
 
 use crate::atomic_file::write_atomically;
 use crate::names::split_scenario;
@@ -19,6 +19,7 @@ use crate::summary::{
     EXIT_HANGUP, EXIT_INTERRUPTED, EXIT_LEFTOVERS, EXIT_OK, EXIT_TERMINATED, EXIT_TEST_FAILED,
     exit_meaning, session_duration, step_duration,
 };
+use crate::timeline::Timeline;
 use crate::{ReportError, Reporter, Summary};
 
 /// Notes kept per step: a step emits a handful, but a wait that reports often must not grow the
@@ -78,6 +79,8 @@ struct StepRecord {
     vms: Vec<VmRecord>,
     /// The checks the step ran (`ChecksRan`; names from the engine's check table).
     checks: Vec<CheckRun>,
+    /// Where each VM's time went, from the Plan's status when the migration ended.
+    timelines: Vec<Timeline>,
 }
 
 struct StepResult {
@@ -304,6 +307,7 @@ impl HtmlReport {
                     notes_dropped: 0,
                     checks: Vec::new(),
                     vms: Vec::new(),
+                    timelines: Vec::new(),
                 });
                 record.steps.len() - 1
             }
@@ -384,6 +388,20 @@ impl Reporter for HtmlReport {
                     diagnostics: diagnostics.clone(),
                 });
             }
+            Event::VmTimeline {
+                id,
+                plan,
+                vm,
+                phases,
+            } => {
+                if let Some(step) = self.running_step(id) {
+                    step.timelines.push(Timeline {
+                        plan: plan.clone(),
+                        vm: vm.clone(),
+                        phases: phases.clone(),
+                    });
+                }
+            }
             Event::ScenarioFinished { scenario } => self.scenario_mut(scenario).1.finished = true,
             Event::TeardownStarted { resources } => self.teardown_ledgered = Some(*resources),
             Event::TeardownFinished { .. } => self.teardown_finished = true,
@@ -410,7 +428,7 @@ impl Reporter for HtmlReport {
 }
 
 /// Text for HTML content and attribute values: `&`, `<`, `>`, `"` and `'` escaped as it is written.
-struct Esc<'a>(&'a str);
+pub(crate) struct Esc<'a>(&'a str);
 
 impl fmt::Display for Esc<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -430,7 +448,7 @@ impl fmt::Display for Esc<'_> {
     }
 }
 
-fn esc(text: &str) -> Esc<'_> {
+pub(crate) fn esc(text: &str) -> Esc<'_> {
     Esc(text)
 }
 
@@ -887,6 +905,7 @@ impl Page<'_> {
             }
             write!(out, "</p>")?;
         }
+        crate::timeline::write_svg(out, &step.timelines)?;
         if !step.notes.is_empty() {
             write!(out, "<ul class=\"notes\">")?;
             for note in &step.notes {
@@ -1152,6 +1171,10 @@ table.vms { margin-top: 8px; font-size: 13px; }
 table.vms td:first-child { white-space: nowrap; width: 1%; }
 table.vms th, table.vms td { padding: 2px 12px 2px 0; border: 0; text-transform: none; vertical-align: top; }
 table.vms td:last-child { white-space: nowrap; width: 1%; }
+figure.timeline { margin: 8px 0 0; overflow-x: auto; }
+figure.timeline figcaption { font-size: 12px; color: var(--muted); }
+figure.timeline .phase { white-space: nowrap; margin-right: 6px; }
+figure.timeline .phase i { display: inline-block; width: 10px; height: 10px; margin-right: 3px; border-radius: 2px; vertical-align: -1px; }
 .stopped { color: var(--fail); font-weight: 700; text-decoration: underline; }
 ul.notes { margin: 6px 0 0; padding-left: 18px; color: var(--muted); font-size: 13px; }
 details.scenario > .warning { margin: 8px 12px; }
@@ -1213,6 +1236,7 @@ mod tests {
             notes_dropped: 0,
             checks: Vec::new(),
             vms: Vec::new(),
+            timelines: Vec::new(),
         };
         step.note("waiting");
         step.note("waiting");

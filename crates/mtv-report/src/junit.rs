@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, FixedOffset, Utc};
-use mtv_engine::events::{Event, StepOutcome};
+use mtv_events::{Event, StepOutcome};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::atomic_file::write_atomically;
@@ -22,7 +22,8 @@ const SUITE_NAME: &str = "mtv-tests";
 /// the scenario's parameter (`test_create_storagemap[rhel8]`), and the property `test_id` keeps the
 /// full id (`TestSanityColdMtvMigration[rhel8]::test_create_storagemap`). Failures become
 /// `<failure>`, errors `<error>`, steps a Ctrl-C or signal stopped `<error type="INTERRUPTED">`
-/// with the message `INTERRUPTED: ...`, skips and expected failures `<skipped>` (the latter with the
+/// with the message `INTERRUPTED: ...`, a migrate step's case has a property
+/// `pipeline.<vm>.<pipeline step>` per finished pipeline step with its seconds, skips and expected failures `<skipped>` (the latter with the
 /// message prefixed `xfail: `). Cases are grouped by scenario, in the order scenarios started.
 /// The file is written at [`Reporter::finish`], atomically (a temporary file, then a rename).
 pub struct JunitReport {
@@ -34,6 +35,8 @@ pub struct JunitReport {
     scenarios: Vec<(String, Vec<TestCase>)>,
     steps_time: Duration,
     session_time: Option<Duration>,
+    /// Per-phase durations of the VMs a running migrate step moved, by test id, until it finishes.
+    phase_properties: std::collections::HashMap<String, Vec<Property>>,
 }
 
 impl JunitReport {
@@ -46,6 +49,7 @@ impl JunitReport {
             scenarios: Vec::new(),
             steps_time: Duration::ZERO,
             session_time: None,
+            phase_properties: std::collections::HashMap::new(),
         }
     }
 
@@ -118,6 +122,7 @@ impl JunitReport {
         case.set_classname(name.class);
         case.set_time(duration);
         case.add_property(Property::new("test_id", id));
+        case.add_properties(self.phase_properties.remove(id).unwrap_or_default());
         if let Some(path) = diagnostics {
             case.add_property(Property::new("diagnostics", path));
             case.set_system_out(format!("diagnostics: {path}"));
@@ -152,6 +157,21 @@ fn status_of(outcome: &StepOutcome) -> TestCaseStatus {
         StepOutcome::Skipped { reason } => skipped("pytest.skip", reason.clone()),
         StepOutcome::Xfailed { reason } => skipped("pytest.xfail", format!("xfail: {reason}")),
     }
+}
+
+/// `pipeline.<vm>.<step>` = seconds the step took (three decimals, as `time`), for each step of
+/// the VM's pipeline that finished: what a CI system can chart between MTV versions.
+fn phase_properties<'a>(
+    vm: &'a str,
+    phases: &'a [mtv_events::PipelinePhase],
+) -> impl Iterator<Item = Property> + 'a {
+    phases.iter().filter_map(move |phase| {
+        let duration = phase.duration?;
+        Some(Property::new(
+            format!("pipeline.{vm}.{}", phase.name),
+            format!("{:.3}", duration.as_secs_f64()),
+        ))
+    })
 }
 
 fn non_success(kind: NonSuccessKind, message: &str) -> TestCaseStatus {
@@ -201,6 +221,10 @@ impl Reporter for JunitReport {
                 diagnostics.as_deref(),
             ),
             Event::SessionFinished { duration, .. } => self.session_time = Some(*duration),
+            Event::VmTimeline { id, vm, phases, .. } => {
+                let properties = self.phase_properties.entry(id.clone()).or_default();
+                properties.extend(phase_properties(vm, phases));
+            }
             _ => {}
         }
     }

@@ -12,9 +12,11 @@ mod error;
 mod event_log;
 mod html;
 mod junit;
+mod merge;
 mod names;
 mod rerun;
 mod summary;
+mod timeline;
 
 pub use console::{
     Console, ConsoleMode, LiveConsole, LiveView, PlainConsole, RunningScenario, write_summary,
@@ -23,6 +25,7 @@ pub use error::ReportError;
 pub use event_log::{EventLog, LOG_STARTED, parse_event_log};
 pub use html::HtmlReport;
 pub use junit::JunitReport;
+pub use merge::{MergeError, PartitionLog, merge_event_logs, union_rerun_states, worst_exit_code};
 pub use names::TestName;
 pub use rerun::{RERUN_STATE_VERSION, RerunReport, RerunState, RerunStateError};
 pub use summary::{
@@ -30,7 +33,7 @@ pub use summary::{
     FailedStep, FailureKind, Summary, exit_meaning,
 };
 
-pub use mtv_engine::events::Event;
+pub use mtv_events::Event;
 
 /// One consumer of the event stream.
 pub trait Reporter {

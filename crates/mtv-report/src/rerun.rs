@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mtv_engine::events::Event;
+use mtv_events::Event;
 use serde_json::{Value, json};
 
 use crate::atomic_file::write_atomically;
@@ -94,6 +94,13 @@ impl RerunReport {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         let path = path.into();
         let previous = RerunState::read(&path).ok();
+        Self::with_previous(path, previous)
+    }
+
+    /// A writer to `path` that merges `previous` in at the end instead of what the file holds
+    /// (`report merge`: the state the partitions started from).
+    pub fn with_previous(path: impl Into<PathBuf>, previous: Option<RerunState>) -> Self {
+        let path = path.into();
         RerunReport {
             path,
             previous,
@@ -131,7 +138,7 @@ impl Reporter for RerunReport {
             } => {
                 if outcome.is_failure() {
                     self.failed.insert(scenario.clone());
-                } else if matches!(outcome, mtv_engine::events::StepOutcome::Skipped { .. }) {
+                } else if matches!(outcome, mtv_events::StepOutcome::Skipped { .. }) {
                     // A skipped scenario did not run: what was known of it stays.
                     return;
                 }

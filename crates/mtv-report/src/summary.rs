@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use mtv_engine::events::{Event, ResourceRef, StepOutcome};
+use mtv_events::{Event, ResourceRef, StepOutcome};
 
 use crate::{ReportError, Reporter};
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use indicatif::ProgressDrawTarget;
-use mtv_engine::events::{Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{Event, PipelinePhase, ResourceRef, StepOutcome, VmProgress};
 use mtv_report::{
     EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, HtmlReport,
     JunitReport, LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
@@ -33,6 +33,24 @@ fn finished(scenario: &str, step: &str, outcome: StepOutcome, millis: u64) -> Ev
         outcome,
         duration: Duration::from_millis(millis),
         diagnostics: None,
+    }
+}
+
+/// A VM's pipeline of the `test_migrate_vms` step of `scenario`: (step, start, seconds) each.
+fn timeline(scenario: &str, vm: &str, phases: &[(&str, u64, Option<u64>)]) -> Event {
+    Event::VmTimeline {
+        id: format!("{scenario}::test_migrate_vms"),
+        plan: format!("{vm}-plan"),
+        vm: vm.into(),
+        phases: phases
+            .iter()
+            .map(|(name, start, duration)| PipelinePhase {
+                name: (*name).into(),
+                start: Some(Duration::from_secs(*start)),
+                duration: duration.map(Duration::from_secs),
+                error: None,
+            })
+            .collect(),
     }
 }
 
@@ -144,6 +162,21 @@ fn scripted_run() -> Vec<Event> {
         Event::ScenarioFinished {
             scenario: WARM.into(),
         },
+        timeline(
+            COLD,
+            "rhel8-s1234",
+            &[
+                ("Initialize", 0, Some(1)),
+                ("DiskAllocation", 1, Some(2)),
+                ("DiskTransfer", 3, Some(8)),
+                ("ImageConversion", 11, None),
+            ],
+        ),
+        timeline(
+            COLD,
+            "rhel8-2-s1234",
+            &[("Initialize", 0, Some(2)), ("DiskTransfer", 2, Some(10))],
+        ),
         finished(COLD, "test_migrate_vms", StepOutcome::Passed, 12_500),
         started(COLD, "test_check_vms"),
         finished(COLD, "test_check_vms", StepOutcome::Passed, 2_000),
@@ -526,7 +559,7 @@ fn writers_add_no_environment_or_configuration_data() {
             );
         }
     }
-    // Only the session's own facts become JUnit properties.
+    // Only the session's own facts and what the events carry become JUnit properties.
     let properties: Vec<&str> = xml
         .lines()
         .filter(|line| line.trim_start().starts_with("<property name="))
@@ -544,7 +577,9 @@ fn writers_add_no_environment_or_configuration_data() {
                 "test_id",
                 "diagnostics"
             ]
-            .contains(&name),
+            .contains(&name)
+                // A VM's pipeline step durations, from its timeline event.
+                || name.starts_with("pipeline."),
             "unexpected property {name}"
         );
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mtv_engine::events::{Event, StepOutcome};
+use mtv_events::{Event, StepOutcome};
 use mtv_report::{Reporter, RerunReport, RerunState};
 
 fn started(profile: &str) -> Event {

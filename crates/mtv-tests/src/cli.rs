@@ -43,6 +43,19 @@ pub enum Command {
     /// Run a command in a migrated VM's guest over SSH (an interactive shell without one), with the
     /// profile's guest account for its OS.
     Ssh(SshArgs),
+    /// Preflight a cluster for the selected scenarios and profile, changing nothing: MTV, the
+    /// Forklift pods, the inventory, your permissions, the storage class, the source's templates.
+    /// Exit 0 ready, 1 not (each problem on one line with what to do).
+    Doctor(DoctorArgs),
+    /// Print a Kubernetes/OpenShift manifest that runs the suite in the cluster: a ServiceAccount
+    /// with least-privilege RBAC, the providers file as a Secret, and an Indexed Job of N partitions.
+    Job(JobArgs),
+    /// Diagnose any Plan (also one the suite did not make): a bundle with its objects, its pods'
+    /// and the Forklift controller's logs and its Events, and the root cause in one line.
+    Diagnose(DiagnoseArgs),
+    /// Work with the results of runs.
+    #[command(subcommand)]
+    Report(ReportCommand),
 }
 
 /// Which migrated VM to reach, and on which cluster.
@@ -54,6 +67,16 @@ pub struct GuestVmArgs {
     /// Its namespace (default: the one namespace holding a VirtualMachine of that name).
     #[arg(short = 'n', long, value_name = "NAME")]
     pub namespace: Option<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The cluster to check (required: the embedded lab of a run is always ready; for a standalone
+    /// lab, the kubeconfig `mtv-tests lab serve` wrote).
     #[command(flatten)]
     pub target: TargetArgs,
 }
@@ -89,6 +112,70 @@ pub struct SshArgs {
     /// The command to run in the guest (after `--`).
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    /// Pods at once, one partition each (`--partition count:K/N`).
+    #[arg(long, value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=1000))]
+    pub parallelism: u32,
+    /// The image of the suite (built from the Containerfile).
+    #[arg(long, value_name = "REF", default_value = crate::job::DEFAULT_IMAGE)]
+    pub image: String,
+    /// The namespace of the Job, its ServiceAccount, Secret and results volume.
+    #[arg(short = 'n', long, value_name = "NS", default_value = "mtv-tests")]
+    pub namespace: String,
+    /// The providers file, put in the manifest as a Secret (it holds credentials: apply the
+    /// manifest, do not keep it).
+    #[arg(long, value_name = "PATH")]
+    pub providers_file: Option<PathBuf>,
+    /// Storage class of the results volume (ReadWriteMany; default: the cluster's default class).
+    #[arg(long, value_name = "NAME")]
+    pub results_storage_class: Option<String>,
+    /// Arguments of each pod's `mtv-tests run` (after `--`), e.g. `-- -m tier1 --storage-class x`.
+    #[arg(last = true, value_name = "RUN_ARGS")]
+    pub run_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The Plan's name.
+    #[arg(value_name = "PLAN")]
+    pub plan: String,
+    /// The Plan's namespace (default: the kubeconfig context's namespace).
+    #[arg(short = 'n', long, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// Where MTV runs (the Forklift controller's logs).
+    #[arg(long, value_name = "NS", default_value = "openshift-mtv")]
+    pub mtv_namespace: String,
+    /// The bundle's directory (default: diagnose-<PLAN>).
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge the results of partitioned runs (`--partition K/N`, one --results DIR each) into one
+    /// junit.xml, report.html, rerun.json and events.jsonl; exits with the merged run's exit code.
+    Merge(ReportMergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportMergeArgs {
+    /// The results directories of the partitions (each holds the events.jsonl its run wrote).
+    #[arg(value_name = "DIR", required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where the merged results go.
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "OUT",
+        default_value = "results-merged"
+    )]
+    pub output: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,6 +299,11 @@ pub struct CommonArgs {
         default_missing_value = "results/rerun.json"
     )]
     pub last_failed: Option<PathBuf>,
+    /// Only partition K of N of the selection, as cargo-nextest: `count:K/N` (round-robin over the
+    /// scenarios sorted by name) or `hash:K/N` (a stable hash of the scenario name). N runs with
+    /// K = 1..N cover the selection exactly once; `mtv-tests report merge` joins their results.
+    #[arg(long, value_name = "hash:K/N|count:K/N")]
+    pub partition: Option<mtv_catalog::partition::Partition>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,

@@ -188,6 +188,8 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     for warning in &front.warnings {
         eprintln!("warning: {warning}");
     }
+    // doctor's fast part, before anything is created.
+    crate::doctor::before_run(&front, &client).await?;
     let scenarios = front.scenarios();
     let skipped = front.skipped();
     let (cluster_url, cluster_token, cluster_name) =

@@ -73,6 +73,7 @@ pub fn load(args: &CommonArgs, env: &dyn Env, cwd: &Path) -> Result<Front, Repor
         markers: args.markers.as_deref(),
         keywords: args.keywords.as_deref(),
         scenarios,
+        partition: args.partition,
     };
     front::load_front(config, warnings, &args.catalog, &selection, None, env).map_err(Report::new)
 }

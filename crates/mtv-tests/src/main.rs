@@ -2,11 +2,16 @@
 
 mod cli;
 mod cluster_tls;
+mod diagnose;
+mod doctor;
 mod error_chain;
 mod execute;
 mod front;
 mod guest_access;
+mod job;
+mod permissions;
 mod render;
+mod report_merge;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -132,6 +137,13 @@ fn run(cli: Cli, env: &dyn Env, cwd: &std::path::Path) -> Result<u8, Report> {
             }
             Ok(front::selection_exit_code(&front, &args))
         }
+        Command::Doctor(args) => {
+            let target = doctor::target_of(&args.target)?;
+            runtime()?.block_on(doctor::doctor_command(&args, env, cwd, target))
+        }
+        Command::Diagnose(args) => runtime()?.block_on(diagnose::diagnose_command(&args)),
+        Command::Job(args) => job::job_command(&args, cwd),
+        Command::Report(cli::ReportCommand::Merge(args)) => report_merge::merge_command(&args),
         Command::Settings(args) => {
             let (settings, warnings) = front::load_settings(&args, env)?;
             warn_all(&warnings);

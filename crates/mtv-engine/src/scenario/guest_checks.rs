@@ -10,9 +10,9 @@ use mtv_providers::SourceVm;
 use serde_json::Value;
 
 use super::{PreparedVm, Runner, StepError};
+use crate::checklist::VmChecks;
 use crate::cluster::{ClusterError, Verdict, kinds};
 use crate::guest::{self, BootWait, GuestOs, GuestShell};
-use crate::checklist::VmChecks;
 use crate::validate::CheckFailure;
 
 /// How long a started VM may take to run before its guest is entered (Python: 300 s).

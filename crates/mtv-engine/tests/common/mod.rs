@@ -140,6 +140,7 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
         markers: Some(request.markers),
         keywords: request.keywords,
         scenarios: None,
+        partition: None,
     };
     let front = load_front(
         config,

@@ -1462,11 +1462,14 @@ impl Controller {
             return Ok(None);
         }
         if faulted {
-            return Err(format!(
-                "Injected fault (vm-fail={}@{}): the VM failed in phase {phase}.",
-                inventory_vm.name,
-                it.step_of(phase)
-            ));
+            let step = it.step_of(phase);
+            let message = format!(
+                "Injected fault (vm-fail={}@{step}): the VM failed in phase {phase}.",
+                inventory_vm.name
+            );
+            // The conversion pod fails with the same error as the last line of its log.
+            self.fail_conversion_pod(plan, ctx, migration, inventory_vm, step, &message);
+            return Err(message);
         }
         self.exit_phase(
             plan,

@@ -18,6 +18,7 @@
 
 mod conditions;
 mod exec;
+mod failed_pod;
 mod hook;
 mod importer;
 mod inventory;

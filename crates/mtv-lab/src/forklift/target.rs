@@ -906,11 +906,7 @@ impl Controller {
     }
 
     /// The original name and id of a renamed VM.
-    fn target_annotations(
-        &self,
-        vm: &Value,
-        inventory_vm: &InvVm,
-    ) -> Map<String, Value> {
+    fn target_annotations(&self, vm: &Value, inventory_vm: &InvVm) -> Map<String, Value> {
         let mut annotations = Map::new();
         if !text_at(vm, "/newName").is_empty() {
             annotations.insert("openshift.io/display-name".into(), json!(inventory_vm.name));

@@ -23,6 +23,10 @@ pub fn source_router(lab: SourceLab) -> Router {
     Router::new()
         .route(SOURCE_API_PREFIX, get(list_providers))
         .route(
+            &format!("{SOURCE_API_PREFIX}/login"),
+            post(super::login::login),
+        )
+        .route(
             &format!("{SOURCE_API_PREFIX}/{{provider}}"),
             get(get_provider),
         )

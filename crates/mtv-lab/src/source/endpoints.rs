@@ -47,11 +47,9 @@ fn router_for(
 ) -> Option<axum::Router> {
     match provider_type {
         "vsphere" => Some(super::vsphere::router(lab.clone(), name.to_string())),
-        "ovirt" => Some(
-            super::ovirt::router(lab.clone(), name.to_string()).layer(axum::Extension(
-                super::ovirt::EngineCa(serving_ca_pem.to_string()),
-            )),
-        ),
+        "ovirt" => Some(super::ovirt::router(lab.clone(), name.to_string()).layer(
+            axum::Extension(super::ovirt::EngineCa(serving_ca_pem.to_string())),
+        )),
         "openstack" => Some(super::openstack::router(lab.clone(), name.to_string())),
         _ => None,
     }

@@ -4,10 +4,11 @@
 pub mod api;
 pub mod endpoints;
 pub mod guest;
+pub mod login;
 pub mod model;
 mod mutate;
-pub mod ovirt;
 pub mod openstack;
+pub mod ovirt;
 pub mod vsphere;
 
 use std::path::Path;

@@ -1,0 +1,111 @@
+//! `mtv-tests diagnose PLAN -n NS` on a Plan that failed on a `mtv-tests lab serve` with an injected
+//! `vm-fail`: the same one-line root cause as the failed step's bundle, and a bundle of its own with
+//! the Plan, the Forklift controller's log and the Events.
+
+mod served_lab;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use served_lab::{BIN, KillOnDrop, mtv_tests, text};
+
+#[test]
+fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
+    if mtv_test_peers::kubectl().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("lab.kubeconfig");
+    let _lab = KillOnDrop::new(
+        Command::new(BIN)
+            .args(["lab", "serve", "--port", "0", "--speed", "4"])
+            .args(["--faults", "vm-fail=cold@ImageConversion"])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("lab serve starts"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kubeconfig.exists() {
+        assert!(Instant::now() < deadline, "no kubeconfig after 30s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let kubeconfig = kubeconfig.to_str().expect("utf-8");
+    let output = mtv_tests(
+        dir.path(),
+        &[
+            "run",
+            "-m",
+            "tier0",
+            "-k",
+            "SanityCold",
+            "--no-progress",
+            "--results",
+            "out",
+            "--kubeconfig",
+            kubeconfig,
+            "--skip-teardown",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let bundle = dir
+        .path()
+        .join("out/TestSanityColdMtvMigration_rhel8_--test_migrate_vms");
+    let cause = std::fs::read_to_string(bundle.join("root-cause.txt")).expect("root-cause.txt");
+    let plan_file = std::fs::read_dir(&bundle)
+        .expect("bundle")
+        .map(|e| e.expect("entry").path())
+        .find(|path| {
+            path.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("plan-"))
+        })
+        .expect("the Plan's YAML");
+    let plan_object: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(plan_file).expect("plan YAML"))
+            .expect("YAML");
+    let plan = plan_object["metadata"]["name"].as_str().expect("name");
+    let namespace = plan_object["metadata"]["namespace"]
+        .as_str()
+        .expect("namespace")
+        .to_string();
+
+    let output = mtv_tests(
+        dir.path(),
+        &[
+            "diagnose",
+            plan,
+            "-n",
+            &namespace,
+            "--kubeconfig",
+            kubeconfig,
+            "-o",
+            "diag",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("Plan {namespace}/{plan}: {}", cause.trim())),
+        "{stdout}\nexpected the bundle's cause: {cause}"
+    );
+    let diag = dir.path().join("diag");
+    assert_eq!(
+        std::fs::read_to_string(diag.join("root-cause.txt")).expect("root-cause.txt"),
+        cause
+    );
+    for file in [format!("plan-{plan}.yaml"), "events.yaml".to_string()] {
+        assert!(diag.join(&file).exists(), "{file}");
+    }
+    assert!(
+        std::fs::read_dir(diag.join("logs"))
+            .expect("logs/")
+            .any(|e| e
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .starts_with("forklift-controller")),
+        "the controller's log"
+    );
+}

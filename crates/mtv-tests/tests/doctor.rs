@@ -1,0 +1,204 @@
+//! `mtv-tests doctor` against a `mtv-tests lab serve`: ready on the lab as it is (exit 0), and one
+//! clear FAIL line (exit 1) for each of a missing storage class, a missing template, wrong source
+//! credentials and a user without the right to create Plans (a ServiceAccount token, held to RBAC).
+//! Nothing is created: the cluster holds the same objects before and after.
+
+mod served_lab;
+
+use std::path::Path;
+
+use served_lab::{ServedLab, mtv_tests, text};
+
+/// `doctor -m tier0 -k SanityCold --kubeconfig KUBECONFIG` plus `extra`: (exit code, output).
+fn doctor(lab: &ServedLab, kubeconfig: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    let mut args = vec![
+        "doctor",
+        "-m",
+        "tier0",
+        "-k",
+        "SanityCold",
+        "--kubeconfig",
+        kubeconfig,
+    ];
+    args.extend(extra);
+    let output = mtv_tests(lab.path(), &args);
+    (output.status.code(), text(&output))
+}
+
+fn fail_lines(output: &str) -> Vec<&str> {
+    output.lines().filter(|l| l.starts_with("FAIL ")).collect()
+}
+
+/// The built-in vSphere lab profile with another password, as a providers file.
+fn providers_with_password(dir: &Path, password: &str) -> String {
+    let path = dir.join("providers.json");
+    let profile = serde_json::json!({"vsphere": {
+        "type": "vsphere",
+        "version": "8.0.3",
+        "fqdn": "vcenter.lab.mtv-tests.internal",
+        "api_url": "https://vcenter.lab.mtv-tests.internal/sdk",
+        "username": "administrator@vsphere.local",
+        "password": password,
+        "guest_vm_linux_user": "cloud-user",
+        "guest_vm_linux_password": "lab-guest-password",
+        "vddk_init_image": "registry.lab.mtv-tests.internal/vddk:8.0.3"
+    }});
+    std::fs::write(&path, profile.to_string()).expect("providers file");
+    path.to_str().expect("utf-8").to_string()
+}
+
+#[test]
+fn doctor_passes_on_the_lab_and_names_each_problem_in_one_line() {
+    let Some(lab) = ServedLab::start("4") else {
+        return;
+    };
+    let before = lab.cluster_state();
+    let (code, output) = doctor(&lab, &lab.kubeconfig, &[]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("doctor: ready to run"), "{output}");
+    for check in [
+        "mtv",
+        "forklift-pods",
+        "inventory",
+        "permissions",
+        "storage-class",
+        "credentials",
+        "source",
+    ] {
+        assert!(
+            output.contains(&format!("ok   {check}: ")),
+            "{check}: {output}"
+        );
+    }
+
+    let (code, output) = doctor(&lab, &lab.kubeconfig, &["--storage-class", "gold"]);
+    assert_eq!(code, Some(1), "{output}");
+    assert_eq!(
+        fail_lines(&output),
+        [
+            "FAIL storage-class: storage class gold does not exist; pass --storage-class with one of: lab-ceph-rbd, lab-nfs"
+        ],
+        "{output}"
+    );
+
+    // `run` does the fast part first: nothing is created, not even the ledger.
+    let args = lab.run_args(
+        &["-m", "tier0", "-k", "SanityCold"],
+        &["--storage-class", "gold"],
+    );
+    let output = mtv_tests(lab.path(), &served_lab::as_strs(&args));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("FAIL storage-class: storage class gold does not exist"),
+        "{}",
+        text(&output)
+    );
+    assert!(!lab.path().join("out/resources.json").exists());
+
+    let catalog = lab.path().join("extra-catalog");
+    std::fs::create_dir_all(&catalog).expect("catalog dir");
+    std::fs::write(
+        catalog.join("missing.yaml"),
+        "version: 1\nfamily: Doctor\nscenarios:\n  - class: TestSanityColdMissingTemplate\n    id: gone\n    \
+         markers: [tier0, incremental, vsphere]\n    config:\n      virtual_machines:\n        - name: no-such-template\n",
+    )
+    .expect("scenario file");
+    let (code, output) = doctor(
+        &lab,
+        &lab.kubeconfig,
+        &["--catalog", catalog.to_str().expect("utf-8")],
+    );
+    assert_eq!(code, Some(1), "{output}");
+    assert_eq!(
+        fail_lines(&output),
+        [
+            "FAIL source: VM or template `no-such-template` does not exist on vsphere source \
+          https://vcenter.lab.mtv-tests.internal/sdk (profile 'vsphere'); create it there, or leave \
+          out the scenarios that clone it (-k)"
+        ],
+        "{output}"
+    );
+
+    let providers = providers_with_password(lab.path(), "not-the-password");
+    let (code, output) = doctor(
+        &lab,
+        &lab.kubeconfig,
+        &[
+            "--providers-file",
+            &providers,
+            "--source-provider",
+            "vsphere",
+            "--storage-class",
+            "lab-ceph-rbd",
+        ],
+    );
+    assert_eq!(code, Some(1), "{output}");
+    assert_eq!(
+        fail_lines(&output),
+        [
+            "FAIL credentials: https://vcenter.lab.mtv-tests.internal/sdk refuses the username and \
+          password of profile 'vsphere' (401); correct them in the providers file"
+        ],
+        "{output}"
+    );
+    assert!(
+        !output.contains("not-the-password"),
+        "a secret in the output: {output}"
+    );
+
+    // A ServiceAccount that may read what the checks read, but not create Plans.
+    lab.kubectl(&["create", "serviceaccount", "reader", "-n", "default"]);
+    lab.kubectl(&[
+        "create", "clusterrole", "mtv-reader", "--verb=get,list,watch",
+        "--resource=clusterserviceversions.operators.coreos.com,pods,storageclasses.storage.k8s.io,routes.route.openshift.io,providers.forklift.konveyor.io",
+    ]);
+    lab.kubectl(&[
+        "create",
+        "clusterrolebinding",
+        "mtv-reader",
+        "--clusterrole=mtv-reader",
+        "--serviceaccount=default:reader",
+    ]);
+    let token = lab.kubectl(&["create", "token", "reader", "-n", "default"]);
+    let restricted = lab.path().join("reader.kubeconfig");
+    std::fs::copy(&lab.kubeconfig, &restricted).expect("copy kubeconfig");
+    lab.kubectl(&[
+        "--kubeconfig",
+        restricted.to_str().expect("utf-8"),
+        "config",
+        "set-credentials",
+        "reader",
+        &format!("--token={}", token.trim()),
+    ]);
+    lab.kubectl(&[
+        "--kubeconfig",
+        restricted.to_str().expect("utf-8"),
+        "config",
+        "set-context",
+        "--current",
+        "--user=reader",
+    ]);
+    let (code, output) = doctor(&lab, &restricted, &[]);
+    assert_eq!(code, Some(1), "{output}");
+    let create_plans = "FAIL permissions: you cannot create plans.forklift.konveyor.io (cluster-wide); \
+        a run needs it: ask an administrator to grant it (`mtv-tests job` prints a ClusterRole with \
+        exactly what a run needs)";
+    assert!(fail_lines(&output).contains(&create_plans), "{output}");
+    assert!(
+        output.contains("ok   mtv: ") && output.contains("ok   storage-class: "),
+        "what the ServiceAccount may read is still checked: {output}"
+    );
+
+    // Doctor changed nothing (the ServiceAccount and its role are the test's own).
+    let after: Vec<String> = lab
+        .cluster_state()
+        .into_iter()
+        .filter(|o| !o.contains("reader"))
+        .collect();
+    let before: Vec<String> = before
+        .into_iter()
+        .filter(|o| !o.contains("reader"))
+        .collect();
+    assert_eq!(after, before);
+}

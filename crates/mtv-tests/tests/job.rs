@@ -1,0 +1,82 @@
+//! `mtv-tests job`: the manifest (Namespace, ServiceAccount, ClusterRole and binding, providers
+//! Secret, results claim, Indexed Job) is accepted by a `mtv-tests lab serve` with kubectl's
+//! server-side dry run, which stores nothing; the Job runs one partition per completion index.
+
+mod served_lab;
+
+use served_lab::{ServedLab, mtv_tests, text};
+
+#[test]
+fn the_job_manifest_passes_a_server_side_dry_run_and_runs_one_partition_per_pod() {
+    let Some(lab) = ServedLab::start("4") else {
+        return;
+    };
+    std::fs::write(
+        lab.path().join("providers.json"),
+        r#"{"vsphere": {"type": "vsphere"}}"#,
+    )
+    .expect("providers file");
+    let output = mtv_tests(
+        lab.path(),
+        &[
+            "job",
+            "--parallelism",
+            "4",
+            "--image",
+            "registry.example/qe/mtv-tests:1.0",
+            "-n",
+            "default",
+            "--providers-file",
+            "providers.json",
+            "--",
+            "-m",
+            "tier1",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let manifest = lab.path().join("job.yaml");
+    std::fs::write(&manifest, &output.stdout).expect("manifest");
+    let manifest = manifest.to_str().expect("utf-8");
+
+    let applied = lab.kubectl(&["apply", "--dry-run=server", "-f", manifest]);
+    for object in [
+        "serviceaccount/mtv-tests created (server dry run)",
+        "clusterrole.rbac.authorization.k8s.io/mtv-tests-runner created (server dry run)",
+        "clusterrolebinding.rbac.authorization.k8s.io/mtv-tests-default created (server dry run)",
+        "secret/mtv-tests-providers created (server dry run)",
+        "persistentvolumeclaim/mtv-tests-results created (server dry run)",
+        "job.batch/mtv-tests created (server dry run)",
+    ] {
+        assert!(applied.contains(object), "{object} in {applied}");
+    }
+    // A dry run stores nothing.
+    assert!(
+        lab.kubectl_json(&["get", "jobs", "-n", "default"])["items"]
+            .as_array()
+            .expect("a list")
+            .is_empty()
+    );
+
+    // The Job as the server would store it: Indexed, one pod per partition, this image.
+    let objects = lab.kubectl_json(&["apply", "--dry-run=server", "-f", manifest]);
+    let job = objects["items"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|o| o["kind"] == "Job")
+        .expect("a Job");
+    assert_eq!(job["spec"]["completionMode"], "Indexed");
+    assert_eq!(job["spec"]["completions"], 4);
+    assert_eq!(job["spec"]["parallelism"], 4);
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "mtv-tests");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let container = &pod["containers"][0];
+    assert_eq!(container["image"], "registry.example/qe/mtv-tests:1.0");
+    let script = container["command"][2].as_str().expect("the pod's script");
+    assert!(
+        script.contains("--partition \"count:$((JOB_COMPLETION_INDEX + 1))/4\""),
+        "{script}"
+    );
+    assert!(script.contains("'-m' 'tier1'"), "{script}");
+}
