@@ -434,7 +434,11 @@ impl Runner {
                 check: purpose,
                 subject: format!("guest account for {os:?} guests"),
                 expected: "one in the profile".into(),
-                actual: guest::GuestError::NoLogin { os }.to_string(),
+                actual: match os {
+                    GuestOs::Windows => "none (set guest_vm_win_user and guest_vm_win_password)",
+                    GuestOs::Linux => "none (set guest_vm_linux_user and guest_vm_linux_password)",
+                }
+                .into(),
             }));
         };
         // Python polls every 15 s for 300 s: twenty tries spread over the (lab-scaled) budget.
