@@ -1,6 +1,6 @@
 //! `mtv-tests diagnose PLAN -n NS` on a Plan that failed on a `mtv-tests lab serve` with an injected
 //! `vm-fail`: the same one-line root cause as the failed step's bundle, and a bundle of its own with
-//! the Plan, the Forklift controller's log and the Events.
+//! the Plan, the virt-v2v pod's and the Forklift controller's logs and the Events.
 
 mod served_lab;
 
@@ -97,6 +97,20 @@ fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
     );
     for file in [format!("plan-{plan}.yaml"), "events.yaml".to_string()] {
         assert!(diag.join(&file).exists(), "{file}");
+    }
+    // The root cause names the VM's virt-v2v pod and its error line; diagnose kept that pod's log,
+    // as the run's bundle did, and the line is in it.
+    let (pod, line) = cause
+        .trim_end()
+        .split_once("; pod ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .expect("the root cause names a pod and its log line");
+    assert!(line.starts_with("virt-v2v: error: "), "{cause}");
+    for dir in [&diag, &bundle] {
+        let log = std::fs::read_to_string(dir.join("logs").join(format!("{pod}.log")))
+            .unwrap_or_else(|e| panic!("{pod}.log in {}: {e}", dir.display()));
+        assert!(log.starts_with("Building command: virt-v2v"), "{log}");
+        assert!(log.lines().any(|l| l == line), "{line} in {log}");
     }
     assert!(
         std::fs::read_dir(diag.join("logs"))
