@@ -152,6 +152,9 @@ pub struct DiagnoseArgs {
     /// The bundle's directory (default: diagnose-<PLAN>).
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// The Forklift inventory's URL (default: the Route `forklift-inventory` in --mtv-namespace).
+    #[arg(long, value_name = "URL")]
+    pub inventory_url: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,
 }

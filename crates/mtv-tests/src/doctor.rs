@@ -266,39 +266,22 @@ async fn check_pods(client: &kube::Client, namespace: &str) -> Finding {
     }
 }
 
-/// The inventory, found as a run finds it and read with the user's token. Discovering its Route
-/// needs the engine's cluster handle, whose ledger goes to a temporary file that is removed.
+/// The inventory, found as a run finds it and read with the user's token.
 async fn check_inventory(
     front: &Front,
     target: &Target,
     client: kube::Client,
 ) -> Result<Finding, Report> {
     let settings = &front.config.settings;
-    let config = config_with_tls(target, settings.insecure_verify_skip)
-        .await
-        .map_err(|e| miette!("{e}"))?;
-    let ledger_dir = std::env::temp_dir().join(format!(
-        "mtv-tests-doctor-{}-{}",
-        std::process::id(),
-        mtv_engine::session::random_suffix(6)
-    ));
-    std::fs::create_dir_all(&ledger_dir)
-        .map_err(|e| miette!("cannot create {}: {e}", ledger_dir.display()))?;
-    let ledger = Ledger::create(
-        &ledger_dir.join("resources.json"),
-        "doctor",
-        &target.describe(),
-    )
-    .map_err(|e| miette!("{e}"))?;
-    let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(NoEvents));
-    let inventory = Inventory::discover(
-        &cluster,
-        &config,
+    let inventory = discover_inventory(
+        target,
+        client,
         &settings.mtv_namespace,
         front.context.inventory_url.as_deref(),
+        settings.insecure_verify_skip,
     )
-    .await;
-    let finding = match inventory {
+    .await?;
+    Ok(match inventory {
         Err(error) => Finding::fail("inventory", format!("{error}")),
         Ok(inventory) => match inventory.get("/providers").await {
             Ok(_) => Finding::ok(
@@ -314,9 +297,44 @@ async fn check_inventory(
                 ),
             ),
         },
+    })
+}
+
+/// The Forklift inventory, found as a run finds it (its Route in `mtv_namespace`, or `url`), for
+/// commands that change nothing. Discovering the Route needs the engine's cluster handle, whose
+/// ledger goes to a temporary file that is removed. The outer error: the target cannot be read.
+pub async fn discover_inventory(
+    target: &Target,
+    client: kube::Client,
+    mtv_namespace: &str,
+    url: Option<&str>,
+    insecure_verify_skip: Option<bool>,
+) -> Result<Result<Inventory, mtv_engine::inventory::InventoryError>, Report> {
+    let config = config_with_tls(target, insecure_verify_skip)
+        .await
+        .map_err(|e| miette!("{e}"))?;
+    let ledger_dir = std::env::temp_dir().join(format!(
+        "mtv-tests-doctor-{}-{}",
+        std::process::id(),
+        mtv_engine::session::random_suffix(6)
+    ));
+    std::fs::create_dir_all(&ledger_dir)
+        .map_err(|e| miette!("cannot create {}: {e}", ledger_dir.display()))?;
+    let ledger = Ledger::create(
+        &ledger_dir.join("resources.json"),
+        "doctor",
+        &target.describe(),
+    )
+    .map_err(|e| miette!("{e}"));
+    let inventory = match ledger {
+        Ok(ledger) => {
+            let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(NoEvents));
+            Ok(Inventory::discover(&cluster, &config, mtv_namespace, url).await)
+        }
+        Err(error) => Err(error),
     };
     let _ = std::fs::remove_dir_all(&ledger_dir);
-    Ok(finding)
+    inventory
 }
 
 struct NoEvents;
