@@ -6,6 +6,8 @@
 #
 # Needs Debian's `chromium` (apt-get install chromium). The page is opened from the file system:
 # the report fetches nothing, and the flags below keep Chromium from reaching out on its own.
+# Every scenario is shown open (the report folds passed ones), so that each VM's timeline is in the
+# picture: the page drawn is a copy of the report with its <details> open.
 set -euo pipefail
 
 report=${1:-results/report.html}
@@ -22,11 +24,13 @@ if [[ ! -f "$report" ]]; then
 fi
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
+page="$profile/report.html"
+sed 's/<details\b/<details open/g' "$report" > "$page"
 sandbox=()
 # Chromium refuses to start as root with its sandbox.
 if [[ $(id -u) -eq 0 ]]; then sandbox=(--no-sandbox); fi
 "$chromium" --headless "${sandbox[@]}" --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
     --hide-scrollbars --user-data-dir="$profile" --window-size="1280,$height" \
-    --screenshot="$(realpath -m "$out")" "file://$(realpath "$report")" 2>/dev/null
+    --screenshot="$(realpath -m "$out")" "file://$page" 2>/dev/null
 echo "screenshot-report: $out"

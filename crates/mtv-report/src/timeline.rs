@@ -26,6 +26,9 @@ const LABEL_CHARS: usize = 26;
 const AXIS_HEIGHT: f64 = 20.0;
 /// A step shorter than a pixel (sub-second on a fast lab) still shows as a sliver.
 const MIN_BAR: f64 = 2.0;
+/// A failed step is what the reader looks for: wide enough to see and to hover, even when the
+/// status gives it no length (it failed the second it started).
+const MIN_FAILED_BAR: f64 = 8.0;
 
 /// Colours for Forklift's pipeline steps, in the order they usually run; others take one by hash.
 const PALETTE: [(&str, &str); 12] = [
@@ -74,10 +77,12 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// A tick's time: tenths on a short axis (a fast lab), else as [`seconds`].
+/// A tick's time: up to hundredths on a short axis (a fast lab: a quarter of 1 s is 0.25s, not a
+/// rounded 0.2s), else as [`seconds`].
 fn tick(at: f64, span: f64) -> String {
     if span < 10.0 {
-        format!("{at:.1}s")
+        let text = format!("{at:.2}");
+        format!("{}s", text.trim_end_matches('0').trim_end_matches('.'))
     } else {
         seconds(Duration::from_secs_f64(at))
     }
@@ -156,7 +161,14 @@ fn vm_row(out: &mut impl Write, timeline: &Timeline, row: usize, span: f64) -> i
         let length = phase
             .duration
             .map_or(span - start.as_secs_f64(), |d| d.as_secs_f64());
-        let bar = (length * scale).max(MIN_BAR);
+        let min_bar = if phase.error.is_some() {
+            MIN_FAILED_BAR
+        } else {
+            MIN_BAR
+        };
+        let bar = (length * scale).max(min_bar);
+        // A sliver at the end of the axis is drawn inside it, ending where the axis ends.
+        let x = x.min(LABEL_WIDTH + BARS_WIDTH - bar);
         let fill = if phase.error.is_some() {
             FAILED
         } else {
@@ -266,12 +278,33 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_step_without_length_at_the_end_is_seen_inside_the_axis() {
+        // A fast lab: Initialize took the whole second, ImageConversion failed as it began.
+        let text = svg(&[Timeline {
+            plan: "p".into(),
+            vm: "web".into(),
+            phases: vec![
+                phase("Initialize", 0, Some(1), None),
+                phase("ImageConversion", 1, Some(0), Some("virt-v2v failed")),
+            ],
+        }]);
+        // The axis ends at 180 + 560 = 740: the red bar is 8 wide and ends there.
+        assert!(
+            text.contains("<rect x=\"732.0\" y=\"23.0\" width=\"8.0\" height=\"16.0\" rx=\"2\" fill=\"#d1242f\">"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn long_vm_names_keep_their_distinct_end() {
         assert_eq!(label("web"), "web");
         let long = "auto-3d6v-mtv-tests-rhel8-ceph-rbd-cold-s2yx";
         assert_eq!(label(long), "…-rhel8-ceph-rbd-cold-s2yx");
         assert_eq!(label(long).chars().count(), LABEL_CHARS);
-        assert_eq!(tick(0.25, 1.0), "0.2s");
+        assert_eq!(tick(0.25, 1.0), "0.25s");
+        assert_eq!(tick(0.5, 1.0), "0.5s");
+        assert_eq!(tick(0.0, 1.0), "0s");
+        assert_eq!(tick(3.0, 4.0), "3s");
         assert_eq!(tick(150.0, 300.0), "2m30s");
     }
 

@@ -44,8 +44,8 @@ pub enum Command {
     /// profile's guest account for its OS.
     Ssh(SshArgs),
     /// Preflight a cluster for the selected scenarios and profile, changing nothing: MTV, the
-    /// Forklift pods, the inventory, your permissions, the storage class, the source's templates.
-    /// Exit 0 ready, 1 not (each problem on one line with what to do).
+    /// Forklift pods, the inventory, your permissions, the storage class, the VDDK image,
+    /// copy-offload, the remote cluster, the source's credentials and templates. Exit 0 ready, 1 not (each problem on one line with what to do).
     Doctor(DoctorArgs),
     /// Print a Kubernetes/OpenShift manifest that runs the suite in the cluster: a ServiceAccount
     /// with least-privilege RBAC, the providers file as a Secret, and an Indexed Job of N partitions.
@@ -152,6 +152,9 @@ pub struct DiagnoseArgs {
     /// The bundle's directory (default: diagnose-<PLAN>).
     #[arg(short = 'o', long, value_name = "DIR")]
     pub output: Option<PathBuf>,
+    /// The Forklift inventory's URL (default: the Route `forklift-inventory` in --mtv-namespace).
+    #[arg(long, value_name = "URL")]
+    pub inventory_url: Option<String>,
     #[command(flatten)]
     pub target: TargetArgs,
 }

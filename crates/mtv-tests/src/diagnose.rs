@@ -1,6 +1,7 @@
 //! `mtv-tests diagnose PLAN [-n NS]`: the diagnostics of a failed step, for any Plan (also one the
 //! suite did not make): a bundle with the Plan, its Migrations, maps and Providers, the logs (tail)
-//! of its pods and of the Forklift controller, the Events of its namespaces sorted by time, and the
+//! of its pods and of the Forklift controller, the Events of its namespaces sorted by time, the
+//! inventory's view of each VM, and the
 //! root cause in one line, printed as kubectl-mtv's plan description would put it. Reads only.
 
 use std::path::Path;
@@ -80,6 +81,7 @@ pub async fn diagnose_command(args: &DiagnoseArgs) -> Result<u8, Report> {
     )
     .await;
     write_events(&client, &dir, &[&namespace, &target_namespace]).await;
+    write_inventory_vms(args, &target, &client, &dir, &namespace, &plan).await;
     let line = root_cause(&plan, &logs);
     if let Some(line) = &line {
         let _ = std::fs::write(dir.join("root-cause.txt"), format!("{line}\n"));
@@ -136,6 +138,63 @@ async fn write_objects(client: &kube::Client, dir: &Path, namespace: &str, plan:
 
 fn name_of(object: &Value) -> &str {
     object["metadata"]["name"].as_str().unwrap_or("unnamed")
+}
+
+/// `inventory-<vm id>.yaml`: what Forklift's inventory knows of each VM of the Plan, read from its
+/// source Provider's tree with the user's token, as the run's bundle has it. Nothing is written when
+/// the inventory or the Provider cannot be reached (the bundle is still useful without it).
+async fn write_inventory_vms(
+    args: &DiagnoseArgs,
+    target: &mtv_engine::target::Target,
+    client: &kube::Client,
+    dir: &Path,
+    namespace: &str,
+    plan: &Value,
+) {
+    let Some(source) = plan.pointer("/spec/provider/source") else {
+        return;
+    };
+    let provider_namespace = source["namespace"].as_str().unwrap_or(namespace);
+    let Some(provider_name) = source["name"].as_str() else {
+        return;
+    };
+    let Ok(Some(provider)) = get(client, &kinds::PROVIDER, provider_namespace, provider_name).await
+    else {
+        return;
+    };
+    let (Some(provider_type), Some(uid)) = (
+        provider["spec"]["type"].as_str(),
+        provider["metadata"]["uid"].as_str(),
+    ) else {
+        return;
+    };
+    let inventory = crate::doctor::discover_inventory(
+        target,
+        client.clone(),
+        &args.mtv_namespace,
+        args.inventory_url.as_deref(),
+        None,
+    )
+    .await;
+    let Ok(Ok(inventory)) = inventory else {
+        return;
+    };
+    for vm in plan["spec"]["vms"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let Some(id) = vm["id"].as_str() else {
+            continue;
+        };
+        let path = format!(
+            "/providers/{provider_type}/{uid}/vms/{}?detail=4",
+            mtv_engine::inventory::query(id)
+        );
+        if let Ok(view) = inventory.get(&path).await {
+            let _ = std::fs::write(dir.join(format!("inventory-{id}.yaml")), yaml(&view));
+        }
+    }
 }
 
 /// `events.yaml`: the Events of the namespaces, oldest first.

@@ -1,8 +1,9 @@
 //! `mtv-tests doctor`: a preflight of the target for the selected scenarios and profile that creates,
 //! changes and deletes nothing on the cluster or the source. It reads: MTV's version, the Forklift
 //! pods, the inventory (with the user's token), the user's permissions (SelfSubjectAccessReview for
-//! every verb of [`crate::permissions`]), the storage class, the VDDK image, and, through the source
-//! adapter, every VM and template the scenarios clone. Each finding is one line saying what is wrong
+//! every verb of [`crate::permissions`]), the storage class, the VDDK image, copy-offload's vendor
+//! settings, datastores and Forklift switch, the remote cluster, and, through the source adapter,
+//! every VM and template the scenarios clone. Each finding is one line saying what is wrong
 //! and what to do; exit 0 when ready, 1 when not.
 
 use std::path::Path;
@@ -21,7 +22,7 @@ use mtv_engine::cluster::Cluster;
 use mtv_engine::inventory::Inventory;
 use mtv_engine::ledger::Ledger;
 use mtv_engine::session::mtv_version;
-use mtv_engine::target::{Target, config_with_tls};
+use mtv_engine::target::{Target, check_remote_cluster, config_with_tls, server_token_and_cluster};
 use mtv_providers::SourceProvider;
 use mtv_providers::lab::LabSource;
 
@@ -175,6 +176,8 @@ async fn run_checks(
     findings.extend(check_permissions(&client, &needs_of(front)).await);
     findings.push(check_storage_class(&client, &front.context.storage_class).await);
     findings.extend(check_vddk(front));
+    findings.extend(check_copy_offload(front, &client).await);
+    findings.extend(check_remote(front, target));
     findings.extend(check_source(front, &client, Login::Check).await);
     Ok(findings)
 }
@@ -263,39 +266,22 @@ async fn check_pods(client: &kube::Client, namespace: &str) -> Finding {
     }
 }
 
-/// The inventory, found as a run finds it and read with the user's token. Discovering its Route
-/// needs the engine's cluster handle, whose ledger goes to a temporary file that is removed.
+/// The inventory, found as a run finds it and read with the user's token.
 async fn check_inventory(
     front: &Front,
     target: &Target,
     client: kube::Client,
 ) -> Result<Finding, Report> {
     let settings = &front.config.settings;
-    let config = config_with_tls(target, settings.insecure_verify_skip)
-        .await
-        .map_err(|e| miette!("{e}"))?;
-    let ledger_dir = std::env::temp_dir().join(format!(
-        "mtv-tests-doctor-{}-{}",
-        std::process::id(),
-        mtv_engine::session::random_suffix(6)
-    ));
-    std::fs::create_dir_all(&ledger_dir)
-        .map_err(|e| miette!("cannot create {}: {e}", ledger_dir.display()))?;
-    let ledger = Ledger::create(
-        &ledger_dir.join("resources.json"),
-        "doctor",
-        &target.describe(),
-    )
-    .map_err(|e| miette!("{e}"))?;
-    let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(NoEvents));
-    let inventory = Inventory::discover(
-        &cluster,
-        &config,
+    let inventory = discover_inventory(
+        target,
+        client,
         &settings.mtv_namespace,
         front.context.inventory_url.as_deref(),
+        settings.insecure_verify_skip,
     )
-    .await;
-    let finding = match inventory {
+    .await?;
+    Ok(match inventory {
         Err(error) => Finding::fail("inventory", format!("{error}")),
         Ok(inventory) => match inventory.get("/providers").await {
             Ok(_) => Finding::ok(
@@ -311,9 +297,44 @@ async fn check_inventory(
                 ),
             ),
         },
+    })
+}
+
+/// The Forklift inventory, found as a run finds it (its Route in `mtv_namespace`, or `url`), for
+/// commands that change nothing. Discovering the Route needs the engine's cluster handle, whose
+/// ledger goes to a temporary file that is removed. The outer error: the target cannot be read.
+pub async fn discover_inventory(
+    target: &Target,
+    client: kube::Client,
+    mtv_namespace: &str,
+    url: Option<&str>,
+    insecure_verify_skip: Option<bool>,
+) -> Result<Result<Inventory, mtv_engine::inventory::InventoryError>, Report> {
+    let config = config_with_tls(target, insecure_verify_skip)
+        .await
+        .map_err(|e| miette!("{e}"))?;
+    let ledger_dir = std::env::temp_dir().join(format!(
+        "mtv-tests-doctor-{}-{}",
+        std::process::id(),
+        mtv_engine::session::random_suffix(6)
+    ));
+    std::fs::create_dir_all(&ledger_dir)
+        .map_err(|e| miette!("cannot create {}: {e}", ledger_dir.display()))?;
+    let ledger = Ledger::create(
+        &ledger_dir.join("resources.json"),
+        "doctor",
+        &target.describe(),
+    )
+    .map_err(|e| miette!("{e}"));
+    let inventory = match ledger {
+        Ok(ledger) => {
+            let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(NoEvents));
+            Ok(Inventory::discover(&cluster, &config, mtv_namespace, url).await)
+        }
+        Err(error) => Err(error),
     };
     let _ = std::fs::remove_dir_all(&ledger_dir);
-    Ok(finding)
+    inventory
 }
 
 struct NoEvents;
@@ -436,6 +457,141 @@ fn check_vddk(front: &Front) -> Option<Finding> {
             ),
         ),
     })
+}
+
+/// Whether any selected scenario is `is`.
+fn any_selected(front: &Front, is: impl Fn(&mtv_catalog::Scenario) -> bool) -> bool {
+    front
+        .collection
+        .selected_scenarios()
+        .into_iter()
+        .any(|index| is(&front.catalog.scenarios[index]))
+}
+
+/// Copy-offload scenarios: the vendor's settings (complete, or loading the profile had failed) with
+/// the datastores they copy between, and Forklift's `feature_copy_offload` switch, which turns the
+/// XCOPY populator off for every StorageMap when it is "false".
+async fn check_copy_offload(front: &Front, client: &kube::Client) -> Vec<Finding> {
+    let Some(copy_offload) = &front.copy_offload else {
+        return Vec::new();
+    };
+    if !any_selected(front, mtv_catalog::Scenario::is_copyoffload) {
+        return Vec::new();
+    }
+    let vendor = copy_offload.storage_vendor_product;
+    let vendor_fields: Vec<&str> = vendor
+        .secret_fields()
+        .iter()
+        .map(|(field, _)| *field)
+        .collect();
+    let datastores: Vec<&str> = [
+        Some(copy_offload.datastore_id.as_str()),
+        copy_offload.secondary_datastore_id.as_deref(),
+        copy_offload.non_xcopy_datastore_id.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut findings = vec![Finding::ok(
+        "copy-offload",
+        format!(
+            "{vendor} array {} ({}), datastores {}",
+            copy_offload.storage_hostname,
+            if vendor_fields.is_empty() {
+                "no vendor fields needed".to_string()
+            } else {
+                format!("with {}", vendor_fields.join(", "))
+            },
+            datastores.join(", ")
+        ),
+    )];
+    let namespace = &front.config.settings.mtv_namespace;
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        client.clone(),
+        namespace,
+        &mtv_engine::cluster::kinds::FORKLIFT_CONTROLLER.api_resource(),
+    );
+    match api.list(&ListParams::default()).await {
+        Ok(list) => {
+            for controller in list.items {
+                let switch = controller.data["spec"]["feature_copy_offload"].clone();
+                if switch == "false" || switch == false {
+                    let name = controller.metadata.name.unwrap_or_default();
+                    findings.push(Finding::fail(
+                        "copy-offload",
+                        format!(
+                            "ForkliftController {namespace}/{name} sets feature_copy_offload to \
+                             false, so Forklift copies every disk over the network; set it to \
+                             \"true\" (kubectl patch forkliftcontroller {name} -n {namespace} \
+                             --type merge -p '{{\"spec\":{{\"feature_copy_offload\":\"true\"}}}}')"
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(error) => findings.push(Finding::fail(
+            "copy-offload",
+            format!("cannot read the ForkliftController in {namespace}: {error}"),
+        )),
+    }
+    findings
+}
+
+/// Remote scenarios: a remote destination Provider reaches this cluster by its URL with the
+/// kubeconfig's bearer token, and `remote_ocp_cluster` must name this cluster (the run's guard).
+/// Remote scenarios skipped for want of `remote_ocp_cluster` are a note.
+fn check_remote(front: &Front, target: &Target) -> Vec<Finding> {
+    let remote = front
+        .config
+        .settings
+        .remote_ocp_cluster
+        .as_deref()
+        .filter(|r| !r.trim().is_empty());
+    let mut findings = Vec::new();
+    let Some(remote) = remote else {
+        let skipped: std::collections::BTreeSet<&str> = front
+            .collection
+            .items
+            .iter()
+            .filter(|item| matches!(item.outcome, mtv_catalog::Outcome::Skipped { .. }))
+            .filter(|item| front.catalog.scenarios[item.scenario_index].is_remote())
+            .map(|item| item.scenario.as_str())
+            .collect();
+        if !skipped.is_empty() {
+            findings.push(Finding::note(
+                "remote",
+                format!(
+                    "{} remote scenarios will be skipped: remote_ocp_cluster is not set (pass \
+                     --tc remote_ocp_cluster:<a part of this cluster's API host>)",
+                    skipped.len()
+                ),
+            ));
+        }
+        return findings;
+    };
+    if !any_selected(front, mtv_catalog::Scenario::is_remote) {
+        return findings;
+    }
+    let (url, token, cluster_name) = match server_token_and_cluster(target) {
+        Ok(found) => found,
+        Err(error) => {
+            findings.push(Finding::fail("remote", error.to_string()));
+            return findings;
+        }
+    };
+    findings.push(match (check_remote_cluster(remote, &url, &cluster_name), token) {
+        (Err(error), _) => Finding::fail("remote", error.to_string()),
+        (Ok(()), None) => Finding::fail(
+            "remote",
+            "the remote destination Provider needs a bearer token, and the kubeconfig's user has \
+             none; use a token-based user (a ServiceAccount's `kubectl create token`, or `oc login`)",
+        ),
+        (Ok(()), Some(_)) => Finding::ok(
+            "remote",
+            format!("remote_ocp_cluster `{remote}` is this cluster ({url}), reached with your token"),
+        ),
+    });
+    findings
 }
 
 /// The source VMs and templates the selected scenarios clone, as the run names them.

@@ -223,6 +223,14 @@ pub const RUN_PERMISSIONS: &[Permission] = &[
         need: Need::Always,
     },
     Permission {
+        // The guest checks reach a migrated VM's SSH port through KubeVirt's `portforward`
+        // (a GET that upgrades to a stream).
+        group: "subresources.kubevirt.io",
+        resource: "virtualmachineinstances/portforward",
+        verbs: &["get"],
+        need: Need::Always,
+    },
+    Permission {
         group: "cdi.kubevirt.io",
         resource: "datavolumes",
         verbs: CRUD,

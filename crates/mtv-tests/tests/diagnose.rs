@@ -1,6 +1,7 @@
 //! `mtv-tests diagnose PLAN -n NS` on a Plan that failed on a `mtv-tests lab serve` with an injected
 //! `vm-fail`: the same one-line root cause as the failed step's bundle, and a bundle of its own with
-//! the Plan, the Forklift controller's log and the Events.
+//! the Plan, the virt-v2v pod's and the Forklift controller's logs, the inventory's view of the VM
+//! and the Events.
 
 mod served_lab;
 
@@ -95,8 +96,37 @@ fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
         std::fs::read_to_string(diag.join("root-cause.txt")).expect("root-cause.txt"),
         cause
     );
+    // The inventory's view of each VM of the Plan, as the run's bundle has it.
+    let inventory_files = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("bundle")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("inventory-"))
+            .collect();
+        names.sort();
+        names
+    };
+    let in_bundle = inventory_files(&bundle);
+    assert_eq!(in_bundle.len(), 1, "{in_bundle:?}");
+    assert_eq!(inventory_files(&diag), in_bundle);
+    let view = std::fs::read_to_string(diag.join(&in_bundle[0])).expect("inventory view");
+    assert!(view.contains("rhel8"), "{view}");
     for file in [format!("plan-{plan}.yaml"), "events.yaml".to_string()] {
         assert!(diag.join(&file).exists(), "{file}");
+    }
+    // The root cause names the VM's virt-v2v pod and its error line; diagnose kept that pod's log,
+    // as the run's bundle did, and the line is in it.
+    let (pod, line) = cause
+        .trim_end()
+        .split_once("; pod ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .expect("the root cause names a pod and its log line");
+    assert!(line.starts_with("virt-v2v: error: "), "{cause}");
+    for dir in [&diag, &bundle] {
+        let log = std::fs::read_to_string(dir.join("logs").join(format!("{pod}.log")))
+            .unwrap_or_else(|e| panic!("{pod}.log in {}: {e}", dir.display()));
+        assert!(log.starts_with("Building command: virt-v2v"), "{log}");
+        assert!(log.lines().any(|l| l == line), "{line} in {log}");
     }
     assert!(
         std::fs::read_dir(diag.join("logs"))

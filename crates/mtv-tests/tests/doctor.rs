@@ -1,7 +1,8 @@
 //! `mtv-tests doctor` against a `mtv-tests lab serve`: ready on the lab as it is (exit 0), and one
 //! clear FAIL line (exit 1) for each of a missing storage class, a missing template, wrong source
 //! credentials and a user without the right to create Plans (a ServiceAccount token, held to RBAC).
-//! Nothing is created: the cluster holds the same objects before and after.
+//! Nothing is created: the cluster holds the same objects before and after. Copy-offload and remote
+//! scenarios, when selected, add their own lines (Forklift's copy-offload switch, the remote cluster).
 
 mod served_lab;
 
@@ -201,4 +202,96 @@ fn doctor_passes_on_the_lab_and_names_each_problem_in_one_line() {
         .filter(|o| !o.contains("reader"))
         .collect();
     assert_eq!(after, before);
+}
+
+/// `doctor` with a selection of its own (no `-k SanityCold`): (exit code, output).
+fn doctor_selecting(lab: &ServedLab, selection: &[&str]) -> (Option<i32>, String) {
+    let kubeconfig = lab.kubeconfig_arg();
+    let mut args = vec!["doctor", "--kubeconfig", kubeconfig.as_str()];
+    args.extend(selection);
+    let output = mtv_tests(lab.path(), &args);
+    (output.status.code(), text(&output))
+}
+
+#[test]
+fn doctor_checks_copy_offload_and_the_remote_cluster_when_they_are_selected() {
+    let Some(lab) = ServedLab::start("4") else {
+        return;
+    };
+    // Copy-offload: the vendor's settings and datastores, and Forklift's switch for the populator.
+    let copy_offload = [
+        "-m",
+        "copyoffload",
+        "--source-provider",
+        "vsphere-copy-offload",
+    ];
+    let (code, output) = doctor_selecting(&lab, &copy_offload);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains(
+            "ok   copy-offload: ontap array ontap.lab.mtv-tests.internal (with ontap_svm), \
+             datastores datastore-xcopy-1, datastore-xcopy-2, datastore-nonxcopy-1"
+        ),
+        "{output}"
+    );
+    assert!(!output.contains("lab-password"), "a secret in: {output}");
+    let (_, output) = doctor_selecting(&lab, &["-m", "tier0"]);
+    assert!(!output.contains("copy-offload"), "not selected: {output}");
+
+    lab.kubectl(&[
+        "patch",
+        "forkliftcontroller",
+        "forklift-controller",
+        "-n",
+        "openshift-mtv",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"feature_copy_offload":"false"}}"#,
+    ]);
+    let (code, output) = doctor_selecting(&lab, &copy_offload);
+    assert_eq!(code, Some(1), "{output}");
+    assert_eq!(
+        fail_lines(&output),
+        [
+            "FAIL copy-offload: ForkliftController openshift-mtv/forklift-controller sets \
+             feature_copy_offload to false, so Forklift copies every disk over the network; set it \
+             to \"true\" (kubectl patch forkliftcontroller forklift-controller -n openshift-mtv \
+             --type merge -p '{\"spec\":{\"feature_copy_offload\":\"true\"}}')"
+        ],
+        "{output}"
+    );
+
+    // Remote: skipped without remote_ocp_cluster (a note), ready when it names this cluster,
+    // one FAIL line when it names another.
+    let (code, output) = doctor_selecting(&lab, &["-m", "remote"]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains(
+            "note remote: 2 remote scenarios will be skipped: remote_ocp_cluster is not set"
+        ),
+        "{output}"
+    );
+    let (code, output) = doctor_selecting(
+        &lab,
+        &["-m", "remote", "--tc", "remote_ocp_cluster:mtv-lab"],
+    );
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("ok   remote: remote_ocp_cluster `mtv-lab` is this cluster"),
+        "{output}"
+    );
+    let (code, output) = doctor_selecting(
+        &lab,
+        &["-m", "remote", "--tc", "remote_ocp_cluster:elsewhere"],
+    );
+    assert_eq!(code, Some(1), "{output}");
+    let fails = fail_lines(&output);
+    assert_eq!(fails.len(), 1, "{output}");
+    assert!(
+        fails[0].starts_with(
+            "FAIL remote: remote_ocp_cluster is `elsewhere`, but the run is connected to `127.0.0.1`"
+        ),
+        "{output}"
+    );
 }

@@ -80,3 +80,95 @@ fn the_job_manifest_passes_a_server_side_dry_run_and_runs_one_partition_per_pod(
     );
     assert!(script.contains("'-m' 'tier1'"), "{script}");
 }
+
+/// The ServiceAccount's rights are all a run needs: with the manifest's RBAC applied (its Job left
+/// out: the lab runs no pods), `doctor` and a migration with guest checks pass on that
+/// ServiceAccount's token, on a lab that holds every request to RBAC.
+#[test]
+fn the_jobs_service_account_may_do_everything_a_run_does() {
+    let Some(lab) = ServedLab::start("4") else {
+        return;
+    };
+    std::fs::write(lab.path().join("providers.json"), "{}").expect("providers file");
+    let output = mtv_tests(
+        lab.path(),
+        &[
+            "job",
+            "--parallelism",
+            "2",
+            "-n",
+            "mtv-qe",
+            "--providers-file",
+            "providers.json",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let manifest = String::from_utf8(output.stdout).expect("utf-8");
+    let without_job: Vec<&str> = manifest
+        .split("\n---\n")
+        .filter(|document| !document.contains("\nkind: Job\n"))
+        .collect();
+    assert_eq!(
+        without_job.len() + 1,
+        manifest.split("\n---\n").count(),
+        "{manifest}"
+    );
+    let rbac = lab.path().join("rbac.yaml");
+    std::fs::write(&rbac, without_job.join("\n---\n")).expect("manifest");
+    lab.kubectl(&["apply", "-f", rbac.to_str().expect("utf-8")]);
+
+    let token = lab.kubectl(&["create", "token", "mtv-tests", "-n", "mtv-qe"]);
+    let kubeconfig = lab.path().join("job.kubeconfig");
+    std::fs::copy(&lab.kubeconfig, &kubeconfig).expect("copy kubeconfig");
+    let kubeconfig = kubeconfig.to_str().expect("utf-8");
+    let credentials = format!("--token={}", token.trim());
+    for args in [
+        ["config", "set-credentials", "job", credentials.as_str()],
+        ["config", "set-context", "--current", "--user=job"],
+    ] {
+        let mut with_config = vec!["--kubeconfig", kubeconfig];
+        with_config.extend(args);
+        lab.kubectl(&with_config);
+    }
+
+    let output = mtv_tests(
+        lab.path(),
+        &[
+            "doctor",
+            "-m",
+            "tier0",
+            "-k",
+            "SanityCold",
+            "--kubeconfig",
+            kubeconfig,
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("ok   permissions: "),
+        "{}",
+        text(&output)
+    );
+
+    let output = mtv_tests(
+        lab.path(),
+        &[
+            "run",
+            "-m",
+            "tier0",
+            "-k",
+            "SanityCold",
+            "--no-progress",
+            "--results",
+            "out",
+            "--kubeconfig",
+            kubeconfig,
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("test_check_vms PASSED"),
+        "the guest checks (SSH through portforward) ran: {}",
+        text(&output)
+    );
+}

@@ -287,6 +287,15 @@ fn status_response(e: &ApiError) -> Response {
 /// The API server's front door, for every path it serves: authenticates the bearer token (401 without a
 /// valid one), authorizes the request with RBAC (403 with the API server's message), and hands the
 /// caller on to the handlers as a request extension.
+/// `/lab/v1/sources` and below: the lab's stand-in for the hypervisors' own APIs.
+fn is_source_api(path: &str) -> bool {
+    let prefix = crate::source::api::SOURCE_API_PREFIX;
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 pub async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let user = match bearer_token(request.headers()).and_then(|t| auth.authenticate(t)) {
@@ -300,8 +309,12 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Ne
         Err(refused) => return status_response(&refused),
     };
     let attributes = request_attributes(request.method(), &path, request.uri().query());
-    // The lab's own endpoints (`/lab/v1/...`) are for the admin only.
-    let allowed = if path.starts_with("/lab/") {
+    // The lab's sources stand in for hypervisors on the network: on a cluster, whoever holds the
+    // source's credentials reaches them whatever their RBAC (a Job's ServiceAccount included), so
+    // any authenticated user may. The lab's other endpoints (`/lab/v1/...`) are for the admin only.
+    let allowed = if is_source_api(&path) {
+        true
+    } else if path.starts_with("/lab/") {
         user.is_master()
     } else {
         matches!(auth.authorize(&user, &attributes), Decision::Allow(_))
@@ -316,6 +329,14 @@ pub async fn guard(State(auth): State<Arc<Auth>>, mut request: Request, next: Ne
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_source_api_is_open_to_every_authenticated_user() {
+        assert!(is_source_api("/lab/v1/sources"));
+        assert!(is_source_api("/lab/v1/sources/vsphere-lab/vms"));
+        assert!(!is_source_api("/lab/v1/sourcesx"));
+        assert!(!is_source_api("/lab/v1/stats"));
+    }
 
     #[test]
     fn tokens_are_long_random_and_distinct() {
