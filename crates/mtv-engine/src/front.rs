@@ -170,6 +170,17 @@ impl Front {
         Ok(self)
     }
 
+    /// The same run with the profiles of `providers` in place of those it was loaded with (e.g. an
+    /// embedded lab's, each pointed at where that lab serves its source): the source profile is the
+    /// one of the same name there.
+    pub fn with_providers(mut self, providers: ProvidersFile) -> Result<Front, FrontError> {
+        let profile = providers.profile(&self.config.source_provider)?.clone();
+        self.context.provider_url = profile.api_url.clone().unwrap_or_default();
+        self.config.profile = profile;
+        self.config.providers = providers;
+        Ok(self)
+    }
+
     /// The selected scenarios, as the runner takes them.
     pub fn scenarios(&self) -> Vec<ScenarioSpec> {
         self.collection

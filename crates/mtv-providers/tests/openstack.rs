@@ -330,7 +330,7 @@ async fn a_wrong_password_is_refused_naming_the_profile_and_not_the_password() {
     .unwrap_err();
     let text = error.to_string();
     assert!(
-        matches!(error, SourceError::Rejected { status: 401, .. }),
+        matches!(error, SourceError::LoginRefused { .. }),
         "{text}"
     );
     assert!(text.contains("profile `lab-openstack`"), "{text}");

@@ -449,13 +449,13 @@ impl VsphereSource {
         match inner.transport.call(&body).await {
             Ok(_) => Ok(()),
             Err(SoapError::Fault { kind, message, .. }) if kind == "InvalidLogin" => {
-                Err(unexpected(
-                    &what,
-                    format!(
+                Err(SourceError::LoginRefused {
+                    what,
+                    message: format!(
                         "the server refused the user name or password ({kind}: {message}); check \
                          the profile's username and password"
                     ),
-                ))
+                })
             }
             // Nothing the server says goes out with the password in it.
             Err(other) => Err(redact(source_error(&what, other), &inner.password)),
@@ -936,6 +936,10 @@ fn redact(error: SourceError, secret: &str) -> SourceError {
     match error {
         SourceError::NotFound(s) => SourceError::NotFound(clean(s)),
         SourceError::Request { what, message } => SourceError::Request {
+            what: clean(what),
+            message: clean(message),
+        },
+        SourceError::LoginRefused { what, message } => SourceError::LoginRefused {
             what: clean(what),
             message: clean(message),
         },
