@@ -416,15 +416,8 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         namespace: namespace.clone(),
         session: id.clone(),
     };
-    let source = connect_source(
-        &cluster,
-        &mut names,
-        &context,
-        profile,
-        &id,
-        run_inventory,
-    )
-    .await?;
+    let source =
+        connect_source(&cluster, &mut names, &context, profile, &id, run_inventory).await?;
 
     let session_label = json!({ SESSION_LABEL: id });
     let source_provider = create_source_provider(

@@ -106,7 +106,10 @@ async fn one_source_config_reaches_each_lab_source_through_its_real_adapter() {
     assert!(source.find("boundary-clone").await.unwrap().is_none());
 
     // oVirt and OpenStack profiles reach their real adapters the same way.
-    for (profile, template) in [("ovirt", "mtv-tests-rhel8"), ("openstack", "mtv-tests-rhel8")] {
+    for (profile, template) in [
+        ("ovirt", "mtv-tests-rhel8"),
+        ("openstack", "mtv-tests-rhel8"),
+    ] {
         let (config, context) = lab_profile(&lab, profile);
         let other = source_config(&context, &config.profile, client.clone(), None);
         let source = mtv_providers::connect(&other)

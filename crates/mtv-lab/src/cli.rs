@@ -178,11 +178,23 @@ pub fn providers_json(lab: &LabServer) -> serde_json::Value {
     serde_json::Value::Object(profiles)
 }
 
+/// Where this lab serves the source of `provider_type` a URL names (its lab-file URL or its served
+/// one), if it serves it over HTTPS.
+pub fn served_source(
+    lab: &LabServer,
+    provider_type: &str,
+    url: &str,
+) -> Option<crate::source::ServedSource> {
+    let source = lab.source()?;
+    source.served(&source.endpoint(provider_type, url)?)
+}
+
 /// The profiles a run on this lab uses: [`providers_json`], read as the built-in lab profiles
 /// (same names, same defaults for `source_provider` and `storage_class`).
 pub fn lab_profiles(lab: &LabServer) -> Result<mtv_config::ProvidersFile, LabError> {
-    mtv_config::ProvidersFile::lab_profiles(&providers_json(lab))
-        .map_err(|e| LabError::LabFile(format!("its profiles do not read as a providers file: {e}")))
+    mtv_config::ProvidersFile::lab_profiles(&providers_json(lab)).map_err(|e| {
+        LabError::LabFile(format!("its profiles do not read as a providers file: {e}"))
+    })
 }
 
 /// Writes a file only its owner can read (it holds credentials), whole or not at all.

@@ -115,6 +115,10 @@ pub struct NewDisk {
     pub datastore: Option<String>,
     /// `virtual` or `physical` for an RDM disk.
     pub rdm: Option<String>,
+    /// The LUN an RDM disk maps, by its NAA id (`naa.…`, the copy-offload section's
+    /// `rdm_lun_uuid`).
+    #[serde(default)]
+    pub lun: Option<String>,
 }
 
 /// How to clone a source VM or template.

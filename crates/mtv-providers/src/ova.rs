@@ -264,7 +264,10 @@ impl OvaSource {
                 let Some((namespace, url)) = &self.lookup else {
                     return Err(request_error(what, "no OVA Provider given"));
                 };
-                let providers = self.fetch(what, "/providers/ova").await?.unwrap_or_default();
+                let providers = self
+                    .fetch(what, "/providers/ova")
+                    .await?
+                    .unwrap_or_default();
                 providers
                     .as_array()
                     .into_iter()
@@ -304,10 +307,7 @@ impl OvaSource {
 
     /// GET of an inventory path; `None` on 404.
     async fn fetch(&self, what: &str, path: &str) -> Result<Option<Value>, SourceError> {
-        let url = format!(
-            "{}{path}",
-            self.config.inventory_url.trim_end_matches('/'),
-        );
+        let url = format!("{}{path}", self.config.inventory_url.trim_end_matches('/'),);
         let (status, body) = match &self.transport {
             Transport::Token(client) => self.fetch_with_token(client, what, &url).await?,
             Transport::Cluster(client) => {

@@ -110,7 +110,10 @@ impl fmt::Debug for SourceConfig {
             .field("fields", &self.fields)
             .field(
                 "guest_credentials",
-                &self.guest_credentials.as_ref().map(|(user, _)| (user, "<redacted>")),
+                &self
+                    .guest_credentials
+                    .as_ref()
+                    .map(|(user, _)| (user, "<redacted>")),
             )
             .field("inventory", &self.inventory)
             .field("cluster_namespace", &self.cluster_namespace)
@@ -303,11 +306,15 @@ async fn connect_adapter(config: &SourceConfig) -> Result<Source, SourceError> {
             OpenstackSource::connect(openstack_config(config)).await?,
         )),
         ProviderType::Ova => {
-            let inventory = config.inventory.as_ref().ok_or_else(|| SourceError::Request {
-                what: format!("reach the OVA source of profile '{}'", config.profile),
-                message: "an OVA source is read from the Forklift inventory, and the run gave none"
-                    .into(),
-            })?;
+            let inventory = config
+                .inventory
+                .as_ref()
+                .ok_or_else(|| SourceError::Request {
+                    what: format!("reach the OVA source of profile '{}'", config.profile),
+                    message:
+                        "an OVA source is read from the Forklift inventory, and the run gave none"
+                            .into(),
+                })?;
             Ok(Source::Ova(Arc::new(OvaSource::through_inventory(
                 inventory.client.clone(),
                 &inventory.url,
@@ -488,7 +495,11 @@ fn secret_for<'a>(
     secrets
         .iter()
         .filter(|s| s.provider_type == provider_type)
-        .find(|s| s.data.get("url").is_some_and(|u| u.trim_end_matches('/') == url.trim_end_matches('/')))
+        .find(|s| {
+            s.data
+                .get("url")
+                .is_some_and(|u| u.trim_end_matches('/') == url.trim_end_matches('/'))
+        })
         .ok_or_else(|| SourceError::Request {
             what: format!("log in to {platform} at {url} to delete the run's clones"),
             message: "no source Provider Secret of the run names that URL any more; delete the \

@@ -21,8 +21,8 @@ use mtv_engine::cluster::Cluster;
 use mtv_engine::inventory::Inventory;
 use mtv_engine::ledger::Ledger;
 use mtv_engine::session::mtv_version;
-use mtv_engine::target::{Target, config_with_tls};
 use mtv_engine::session::source_config;
+use mtv_engine::target::{Target, config_with_tls};
 use mtv_providers::SourceProvider;
 
 use crate::cli::DoctorArgs;

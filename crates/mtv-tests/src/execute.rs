@@ -184,7 +184,21 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
             let profiles = mtv_lab::cli::lab_profiles(lab).map_err(plain)?;
             front.with_providers(profiles).map_err(Report::new)?
         }
-        _ => front,
+        // A profile of one's own that names a source of the lab (its lab-file URL): the lab is
+        // where that host answers.
+        Some(lab) => {
+            let profile = &front.config.profile;
+            let url = profile.api_url.clone().unwrap_or_default();
+            match mtv_lab::cli::served_source(lab, profile.provider_type.as_str(), &url) {
+                Some(served) => front.with_source_endpoint(
+                    &served.url,
+                    &served.addr.ip().to_string(),
+                    &served.tls.ca_pem,
+                ),
+                None => front,
+            }
+        }
+        None => front,
     };
     let settings = &front.config.settings;
     let client = crate::cluster_tls::client(&target, settings.insecure_verify_skip).await?;

@@ -652,7 +652,10 @@ fn a_source_that_refuses_the_credentials_stops_the_run_at_once() {
     ]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{out}\n{}", stderr(&output));
-    assert!(out.contains("ConnectionAuthFailed"), "{out}");
+    // The vSphere adapter's own error, naming the profile (the Provider such a Secret makes goes
+    // ConnectionAuthFailed: crates/mtv-providers/tests/connect.rs).
+    assert!(out.contains("refused the user name or password"), "{out}");
+    assert!(out.contains("profile 'vs'"), "{out}");
     assert!(out.contains("session bootstrap failed"), "{out}");
     assert!(!out.contains("wrong-password"), "a secret leaked: {out}");
     // "At once": far below the 600 s a Provider may take to become Ready.

@@ -101,7 +101,9 @@ impl Inventory {
         match self {
             Inventory::Lab { name: lab, kind } => {
                 let vms = source
-                    .with_provider(lab, |p| (p.vms.clone(), p.datastores.clone(), p.url.clone()))
+                    .with_provider(lab, |p| {
+                        (p.vms.clone(), p.datastores.clone(), p.url.clone())
+                    })
                     .map_err(|_| Lookup::NotFound)?;
                 let (vms, datastores, source_url) = vms;
                 let found: Vec<_> = if !id.is_empty() {
