@@ -47,20 +47,20 @@ async fn one_source_config_reaches_each_lab_source_through_its_real_adapter() {
     let lab = common::lab("", None).await;
     let client = client(&lab).await;
     let (config, context) = lab_profile(&lab, "vsphere");
-    let source_config = source_config(&context, &config.profile, client.clone(), None);
-    assert_eq!(source_config.provider_type, context.provider_type);
+    let vsphere = source_config(&context, &config.profile, client.clone(), None);
+    assert_eq!(vsphere.provider_type, context.provider_type);
     assert_eq!(
-        Some(source_config.url.as_str()),
+        Some(vsphere.url.as_str()),
         config.profile.api_url.as_deref()
     );
-    let shown = format!("{source_config:?}");
+    let shown = format!("{vsphere:?}");
     assert!(shown.contains("<redacted>"), "{shown}");
-    if !source_config.password.is_empty() {
-        assert!(!shown.contains(&source_config.password), "{shown}");
+    if !vsphere.password.is_empty() {
+        assert!(!shown.contains(&vsphere.password), "{shown}");
     }
 
     // The lab serves this vSphere's SOAP API: the real adapter reaches it.
-    let source = mtv_providers::connect(&source_config).await.unwrap();
+    let source = mtv_providers::connect(&vsphere).await.unwrap();
     let reference = source.source_ref();
     assert!(
         matches!(reference.kind, SourceRefKind::Vsphere { .. }),
@@ -89,10 +89,10 @@ async fn one_source_config_reaches_each_lab_source_through_its_real_adapter() {
     let secret = mtv_providers::ProviderSecret {
         provider_type: "vsphere".into(),
         data: [
-            ("url", source_config.url.clone()),
-            ("user", source_config.username.clone()),
-            ("password", source_config.password.clone()),
-            ("cacert", source_config.ca_certificate.clone().unwrap()),
+            ("url", vsphere.url.clone()),
+            ("user", vsphere.username.clone()),
+            ("password", vsphere.password.clone()),
+            ("cacert", vsphere.ca_certificate.clone().unwrap()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -126,7 +126,7 @@ async fn one_source_config_reaches_each_lab_source_through_its_real_adapter() {
 
     // A vSphere nothing serves: the same config says it cannot reach it, naming the URL and the
     // profile, never "not a lab".
-    let mut elsewhere = source_config.clone();
+    let mut elsewhere = vsphere.clone();
     elsewhere.url = "https://127.0.0.1:1/sdk".into();
     elsewhere.host = Some("127.0.0.1".into());
     elsewhere.insecure_skip_verify = true;

@@ -166,7 +166,9 @@ impl SourceError {
     /// The same error, its first line naming the profile it came from (when it does not already).
     pub fn for_profile(self, profile: &str) -> SourceError {
         let named = |what: String| {
-            if what.contains(profile) {
+            if what.contains(&format!("profile '{profile}'"))
+                || what.contains(&format!("profile `{profile}`"))
+            {
                 what
             } else {
                 format!("{what} (profile '{profile}')")
