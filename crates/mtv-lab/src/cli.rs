@@ -69,7 +69,7 @@ pub async fn serve(args: LabServeArgs) -> Result<(), LabError> {
 pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     let options = args.options()?;
     let lab = LabServer::start(options).await?;
-    lab.write_kubeconfig(&args.kubeconfig_out)?;
+    // The providers file first: whoever waits for the kubeconfig then finds both.
     if let Some(path) = &args.providers_out {
         write_private(path, &providers_json(&lab).to_string())?;
         eprintln!(
@@ -77,6 +77,7 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
             path.display()
         );
     }
+    lab.write_kubeconfig(&args.kubeconfig_out)?;
     // On stderr: stdout stays free for what a command outputs (e.g. `run --format json`).
     eprintln!(
         "mtv-lab listening on {} (HTTPS; its CA and the admin token are in the kubeconfig); kubeconfig written to {}",

@@ -1025,9 +1025,11 @@ fn rdm_disk_device(
     controller_key: i64,
     unit_number: i64,
 ) -> Result<String, String> {
-    let compatibility = match rdm {
-        "virtual" => "virtualMode",
-        "physical" => "physicalMode",
+    // A physical-mode mapping bypasses snapshots: it is independent_persistent, as the Python
+    // suite makes it.
+    let (compatibility, mode) = match rdm {
+        "virtual" => ("virtualMode", mode),
+        "physical" => ("physicalMode", "independent_persistent"),
         other => return Err(format!("unknown RDM type `{other}` (virtual or physical)")),
     };
     Ok(format!(
