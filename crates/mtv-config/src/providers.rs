@@ -284,6 +284,23 @@ impl ProvidersFile {
         BUILTIN.clone()
     }
 
+    /// The built-in profiles as plain JSON (comments removed, secrets in clear), for a lab that
+    /// writes them, pointed at where it serves each source, as a providers file of its own.
+    pub fn builtin_json() -> serde_json::Value {
+        serde_json::from_str(&blank_comments_and_trailing_commas(BUILTIN_PROVIDERS_JSON))
+            // The embedded file is ours and a unit test parses it; failing here is a build defect.
+            .expect("builtin-providers.json is JSON")
+    }
+
+    /// Profiles a lab wrote from the built-in ones (same names and keys, each pointed at where
+    /// that lab serves the source): read like any providers file, yet with the built-in
+    /// profiles' defaults (`source_provider` and `storage_class` may be left out).
+    pub fn lab_profiles(json: &serde_json::Value) -> Result<Self, ConfigError> {
+        let mut file = ProvidersFile::parse(Path::new(BUILTIN_PROVIDERS_NAME), &json.to_string())?;
+        file.origin = ProvidersOrigin::Builtin;
+        Ok(file)
+    }
+
     /// The profile named `name`; an unknown name lists the available ones.
     pub fn profile(&self, name: &str) -> Result<&ProviderProfile, ConfigError> {
         self.profiles

@@ -12,6 +12,8 @@ pub struct CopyOffloadContext {
     pub secondary_datastore_id: Option<String>,
     pub non_xcopy_datastore_id: Option<String>,
     pub default_vm_name: Option<String>,
+    /// The LUN (NAA id) the scenarios' RDM disks map.
+    pub rdm_lun_uuid: Option<String>,
     pub dedicated_migration_hosts: Vec<String>,
     pub esxi_clone_method_ssh: bool,
     /// Names of the keys of the storage Secret (values are never copied here).
@@ -26,6 +28,7 @@ impl CopyOffloadContext {
             secondary_datastore_id: copy_offload.secondary_datastore_id.clone(),
             non_xcopy_datastore_id: copy_offload.non_xcopy_datastore_id.clone(),
             default_vm_name: copy_offload.default_vm_name.clone(),
+            rdm_lun_uuid: copy_offload.rdm_lun_uuid.clone(),
             dedicated_migration_hosts: copy_offload.dedicated_migration_hosts.clone(),
             esxi_clone_method_ssh: copy_offload.esxi_clone_method == EsxiCloneMethod::Ssh,
             storage_secret_keys: copy_offload.storage_secret_data().into_keys().collect(),

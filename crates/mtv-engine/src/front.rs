@@ -170,6 +170,42 @@ impl Front {
         Ok(self)
     }
 
+    /// The same run with the profiles of `providers` in place of those it was loaded with (e.g. an
+    /// embedded lab's, each pointed at where that lab serves its source): the source profile is the
+    /// one of the same name there.
+    pub fn with_providers(mut self, providers: ProvidersFile) -> Result<Front, FrontError> {
+        let profile = providers.profile(&self.config.source_provider)?.clone();
+        self.context.provider_url = profile.api_url.clone().unwrap_or_default();
+        self.config.profile = profile;
+        self.config.providers = providers;
+        Ok(self)
+    }
+
+    /// The same run with its source profile pointed at `api_url` (and `fqdn`), trusting `cacert`:
+    /// where the source the profile names actually answers (an embedded lab's endpoint for a host
+    /// of its lab file).
+    pub fn with_source_endpoint(mut self, api_url: &str, fqdn: &str, cacert: &str) -> Front {
+        let point = |profile: &mut mtv_config::ProviderProfile| {
+            profile.api_url = Some(api_url.to_string());
+            profile.fqdn = Some(fqdn.to_string());
+            profile.fields.insert(
+                "cacert".into(),
+                mtv_config::ProfileValue::Text(cacert.to_string()),
+            );
+        };
+        point(&mut self.config.profile);
+        if let Some(profile) = self
+            .config
+            .providers
+            .profiles
+            .get_mut(&self.config.source_provider)
+        {
+            point(profile);
+        }
+        self.context.provider_url = api_url.to_string();
+        self
+    }
+
     /// The selected scenarios, as the runner takes them.
     pub fn scenarios(&self) -> Vec<ScenarioSpec> {
         self.collection

@@ -119,6 +119,11 @@ impl Inventory {
         Inventory::at_url(config, &url)
     }
 
+    /// A client whose base URL is the inventory, with the run's credentials.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
     /// The inventory's base URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -312,7 +312,7 @@ mod tests {
         std::fs::write(
             &path,
             r#"{"version": 1, "session_id": "s", "target": "lab", "entries": [
-                {"type": "source_vm", "provider_type": "vsphere", "source": "lab:vsphere-8",
+                {"type": "source_vm", "provider_type": "openshift", "source": "openshift:s-source",
                  "id": "vm-1", "name": "c1"},
                 {"type": "source_vm", "provider_type": "vsphere", "source": "vsphere:vc.example.com",
                  "id": "vm-2", "name": "c2"}]}"#,
@@ -331,7 +331,7 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(references[0].describe(), "lab:vsphere-8");
+        assert_eq!(references[0].describe(), "openshift:s-source");
         assert_eq!(references[1].describe(), "vsphere:vc.example.com");
         // Marking one removed rewrites the file; it stays readable, the old strings included.
         ledger

@@ -978,6 +978,7 @@ mod tests {
                 secondary_datastore_id: Some("datastore-x2".into()),
                 non_xcopy_datastore_id: Some("datastore-n1".into()),
                 default_vm_name: Some("xcopy-template".into()),
+                rdm_lun_uuid: None,
                 dedicated_migration_hosts: vec![],
                 esxi_clone_method_ssh: false,
                 storage_secret_keys: vec!["STORAGE_HOSTNAME".into(), "STORAGE_PASSWORD".into()],

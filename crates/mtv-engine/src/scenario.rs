@@ -423,6 +423,11 @@ impl Runner {
                     mtv_catalog::model::RdmType::Virtual => "virtual".to_string(),
                     mtv_catalog::model::RdmType::Physical => "physical".to_string(),
                 }),
+                // An RDM disk maps the profile's LUN, as the Python suite's does.
+                lun: disk
+                    .rdm_type
+                    .and(self.session.context.copy_offload.as_ref())
+                    .and_then(|co| co.rdm_lun_uuid.clone()),
             })
             .collect();
         CloneRequest {
@@ -1356,10 +1361,19 @@ impl Runner {
                 id,
                 format!("writing {path} in the guest of {}", vm.facts.name),
             );
+            // A guest is written while it runs: a VM the scenario keeps off is started for the
+            // write and stopped again before its snapshots, as the Python suite does.
+            let started = !vm.facts.powered_on;
+            if started {
+                session.source.set_power(&vm.facts.id, true).await?;
+            }
             session
                 .source
                 .write_guest_file(&vm.facts.id, path, &content)
                 .await?;
+            if started {
+                session.source.set_power(&vm.facts.id, false).await?;
+            }
             for index in 0..vm.config.snapshots.unwrap_or(0) {
                 session
                     .source

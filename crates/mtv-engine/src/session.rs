@@ -10,7 +10,9 @@ use std::time::Duration;
 use mtv_api::ProviderType;
 use mtv_api::forklift::{ObjectRef, ProviderSpec};
 use mtv_config::{CopyOffload, ProviderProfile, Settings};
-use mtv_providers::{ClusterSourceNamespace, Source, SourceConfig, SourceProvider};
+use mtv_providers::{
+    ClusterSourceNamespace, Source, SourceConfig, SourceInventory, SourceProvider,
+};
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, ClusterError, Verdict, condition, kinds};
@@ -408,7 +410,14 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     );
     let namespace = names.session_namespace();
     create_session_namespace(&cluster, &namespace, &id).await?;
-    let source = connect_source(&cluster, &mut names, &context, profile, &id).await?;
+    let run_inventory = SourceInventory {
+        client: inventory.client().clone(),
+        url: inventory.url().to_string(),
+        namespace: namespace.clone(),
+        session: id.clone(),
+    };
+    let source =
+        connect_source(&cluster, &mut names, &context, profile, &id, run_inventory).await?;
 
     let session_label = json!({ SESSION_LABEL: id });
     let source_provider = create_source_provider(
@@ -536,6 +545,7 @@ async fn connect_source(
     context: &SessionContext,
     profile: &ProviderProfile,
     session: &str,
+    inventory: SourceInventory,
 ) -> Result<Source, SessionError> {
     let cluster_namespace = match context.provider_type {
         ProviderType::Openshift => {
@@ -549,23 +559,34 @@ async fn connect_source(
         }
         _ => None,
     };
-    let config = source_config(
+    let mut config = source_config(
         context,
         profile,
         cluster.client().clone(),
         cluster_namespace,
     );
+    config.inventory = Some(inventory);
     Ok(mtv_providers::connect(&config).await?)
 }
 
 /// The one place a provider profile becomes the adapters' [`SourceConfig`]; which adapter that
-/// means is decided in `mtv_providers::connect`, never here.
+/// means is decided in `mtv_providers::connect`, never here. Every non-secret key of the profile is
+/// passed on (OpenStack's `project_name`, `region_name`, `user_domain_name`/`_id`,
+/// `project_domain_name`/`_id`; an OVA profile's NFS URL is its `api_url`), and so is the Linux
+/// guest account. The run's inventory is added by the caller that has one.
 pub fn source_config(
     context: &SessionContext,
     profile: &ProviderProfile,
     client: kube::Client,
     cluster_namespace: Option<ClusterSourceNamespace>,
 ) -> SourceConfig {
+    let guest_credentials = match (
+        profile.field_str("guest_vm_linux_user"),
+        profile.field_secret("guest_vm_linux_password"),
+    ) {
+        (Some(user), Some(password)) => Some((user.to_string(), password.expose().to_string())),
+        _ => None,
+    };
     let fields = profile
         .fields
         .keys()
@@ -587,7 +608,9 @@ pub fn source_config(
             .field_str("certificate_fingerprint")
             .map(str::to_string),
         fields,
+        guest_credentials,
         client,
+        inventory: None,
         cluster_namespace,
         profile: profile.name.clone(),
     }

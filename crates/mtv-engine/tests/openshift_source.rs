@@ -273,6 +273,7 @@ async fn the_openshift_adapter_creates_powers_extends_reads_and_deletes_kubevirt
             mode: "persistent".into(),
             datastore: Some("lab-nfs".into()),
             rdm: None,
+            lun: None,
         }],
         ..CloneRequest::default()
     };

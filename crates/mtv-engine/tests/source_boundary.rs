@@ -1,15 +1,16 @@
 //! The engine maps a profile to a `SourceConfig` in one function (`session::source_config`) and
-//! leaves the choice of adapter to `mtv_providers::connect`: against a lab that serves the profile's
-//! source the same config gets the lab's adapter, for a source the target does not serve it goes to
-//! the real protocol. What the ledger keeps (`SourceRef`) reaches the source again through
-//! `mtv_providers::reconnect`. And the target's Forklift clock is read from what it serves.
+//! leaves the choice of adapter to `mtv_providers::connect`, which picks it by provider type: the
+//! lab's sources, as its profiles point at them, get the real adapters (vSphere SOAP, oVirt REST,
+//! OpenStack), and a source nothing serves is an error naming its URL. What the ledger keeps
+//! (`SourceRef`) reaches the source again through `mtv_providers::reconnect` with the run's Provider
+//! Secret. And the target's Forklift clock is read from what it serves.
 
 mod common;
 
 use std::sync::Arc;
 
 use mtv_api::clock::ForkliftClock;
-use mtv_config::{MapEnv, ProvidersFile, Settings, SettingsSources, resolve_run_config};
+use mtv_config::{MapEnv, Settings, SettingsSources, resolve_run_config};
 use mtv_engine::SessionContext;
 use mtv_engine::cluster::Cluster;
 use mtv_engine::ledger::Ledger;
@@ -17,7 +18,7 @@ use mtv_engine::session::source_config;
 use mtv_engine::target::{Target, TargetTraits, client_for};
 use mtv_providers::{CloneRequest, SourceProvider, SourceRefKind};
 
-fn builtin(profile: &str) -> (mtv_config::RunConfig, SessionContext) {
+fn lab_profile(lab: &mtv_lab::LabServer, profile: &str) -> (mtv_config::RunConfig, SessionContext) {
     let env = MapEnv::new();
     let set = [format!("source_provider={profile}")];
     let (settings, _) = Settings::resolve(&SettingsSources {
@@ -27,7 +28,8 @@ fn builtin(profile: &str) -> (mtv_config::RunConfig, SessionContext) {
         env: &env,
     })
     .unwrap();
-    let config = resolve_run_config(settings, ProvidersFile::builtin()).unwrap();
+    let profiles = mtv_lab::cli::lab_profiles(lab).unwrap();
+    let config = resolve_run_config(settings, profiles).unwrap();
     let context = SessionContext::from_run_config(&config, &env);
     (config, context)
 }
@@ -41,27 +43,27 @@ async fn client(lab: &mtv_lab::LabServer) -> kube::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_source_config_reaches_the_lab_source_or_the_real_protocol_by_what_the_target_serves() {
+async fn one_source_config_reaches_each_lab_source_through_its_real_adapter() {
     let lab = common::lab("", None).await;
     let client = client(&lab).await;
-    let (config, context) = builtin("vsphere");
-    let source_config = source_config(&context, &config.profile, client.clone(), None);
-    assert_eq!(source_config.provider_type, context.provider_type);
+    let (config, context) = lab_profile(&lab, "vsphere");
+    let vsphere = source_config(&context, &config.profile, client.clone(), None);
+    assert_eq!(vsphere.provider_type, context.provider_type);
     assert_eq!(
-        Some(source_config.url.as_str()),
+        Some(vsphere.url.as_str()),
         config.profile.api_url.as_deref()
     );
-    let shown = format!("{source_config:?}");
+    let shown = format!("{vsphere:?}");
     assert!(shown.contains("<redacted>"), "{shown}");
-    if !source_config.password.is_empty() {
-        assert!(!shown.contains(&source_config.password), "{shown}");
+    if !vsphere.password.is_empty() {
+        assert!(!shown.contains(&vsphere.password), "{shown}");
     }
 
-    // The lab serves this vSphere: its adapter, found by type and URL.
-    let source = mtv_providers::connect(&source_config).await.unwrap();
+    // The lab serves this vSphere's SOAP API: the real adapter reaches it.
+    let source = mtv_providers::connect(&vsphere).await.unwrap();
     let reference = source.source_ref();
     assert!(
-        matches!(reference.kind, SourceRefKind::Lab { .. }),
+        matches!(reference.kind, SourceRefKind::Vsphere { .. }),
         "{reference:?}"
     );
     let template = source
@@ -80,28 +82,61 @@ async fn one_source_config_reaches_the_lab_source_or_the_real_protocol_by_what_t
         .await
         .unwrap();
 
-    // The ledger's reference, as JSON and back, reaches the same source for teardown.
+    // The ledger's reference, as JSON and back, reaches the same source for teardown, logging in
+    // with the run's Provider Secret.
     let stored: mtv_providers::SourceRef =
         serde_json::from_str(&serde_json::to_string(&reference).unwrap()).unwrap();
-    let again = mtv_providers::reconnect(&stored, &client, &[])
+    let secret = mtv_providers::ProviderSecret {
+        provider_type: "vsphere".into(),
+        data: [
+            ("url", vsphere.url.clone()),
+            ("user", vsphere.username.clone()),
+            ("password", vsphere.password.clone()),
+            ("cacert", vsphere.ca_certificate.clone().unwrap()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    };
+    let again = mtv_providers::reconnect(&stored, &client, &[secret])
         .await
         .unwrap();
     assert!(again.facts(&clone.id).await.is_ok());
     again.delete_vm(&clone.id).await.unwrap();
     assert!(source.find("boundary-clone").await.unwrap().is_none());
 
-    // A vSphere the target does not serve: the same config goes to the real protocol, which says
-    // it cannot log in (nothing listens there), never "not a lab".
-    let mut elsewhere = source_config.clone();
+    // oVirt and OpenStack profiles reach their real adapters the same way.
+    for (profile, template) in [
+        ("ovirt", "mtv-tests-rhel8"),
+        ("openstack", "mtv-tests-rhel8"),
+    ] {
+        let (config, context) = lab_profile(&lab, profile);
+        let other = source_config(&context, &config.profile, client.clone(), None);
+        let source = mtv_providers::connect(&other)
+            .await
+            .unwrap_or_else(|e| panic!("{profile}: {e}"));
+        assert_eq!(source.provider_type(), context.provider_type);
+        assert!(
+            source.source_ref().describe().starts_with(profile),
+            "{:?}",
+            source.source_ref()
+        );
+        let _ = template;
+    }
+
+    // A vSphere nothing serves: the same config says it cannot reach it, naming the URL and the
+    // profile, never "not a lab".
+    let mut elsewhere = vsphere.clone();
     elsewhere.url = "https://127.0.0.1:1/sdk".into();
-    elsewhere.host = Some("127.0.0.1:1".into());
+    elsewhere.host = Some("127.0.0.1".into());
     elsewhere.insecure_skip_verify = true;
     let error = mtv_providers::connect(&elsewhere)
         .await
         .err()
         .expect("nothing listens there")
         .to_string();
-    assert!(error.contains("vSphere at 127.0.0.1:1"), "{error}");
+    assert!(error.contains("127.0.0.1:1"), "{error}");
+    assert!(error.contains("profile 'vsphere'"), "{error}");
     lab.shutdown().await;
 }
 

@@ -69,7 +69,7 @@ pub async fn serve(args: LabServeArgs) -> Result<(), LabError> {
 pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     let options = args.options()?;
     let lab = LabServer::start(options).await?;
-    lab.write_kubeconfig(&args.kubeconfig_out)?;
+    // The providers file first: whoever waits for the kubeconfig then finds both.
     if let Some(path) = &args.providers_out {
         write_private(path, &providers_json(&lab).to_string())?;
         eprintln!(
@@ -77,6 +77,7 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
             path.display()
         );
     }
+    lab.write_kubeconfig(&args.kubeconfig_out)?;
     // On stderr: stdout stays free for what a command outputs (e.g. `run --format json`).
     eprintln!(
         "mtv-lab listening on {} (HTTPS; its CA and the admin token are in the kubeconfig); kubeconfig written to {}",
@@ -102,18 +103,48 @@ pub async fn start(args: &LabServeArgs) -> Result<LabServer, LabError> {
     Ok(lab)
 }
 
-/// The providers file of a running lab: one profile per source, named as in the lab file, reaching
-/// the source where the lab serves it (its URL, its credentials, the CA its certificate comes from).
-/// A source the lab serves no endpoint for (OVA's NFS share) keeps its lab-file URL.
+/// The providers file of a running lab, in the Python suite's format.
+///
+/// First the built-in profiles (same names and keys: guest accounts, VDDK image, copy-offload
+/// section), each pointed at where this lab serves its source: the served URL and host, and the CA
+/// its certificate comes from as `cacert`. A run on the embedded lab uses exactly these profiles, so
+/// it reaches the sources through the real protocols, as a run on a cluster does. A built-in profile
+/// whose source this lab does not have is left out; one the lab has but serves no endpoint for
+/// (OVA's NFS share, read by Forklift's OVA server) keeps its URL, and OpenShift is the lab itself.
+///
+/// Then one profile per source of the lab file that no built-in profile reaches, named as in the
+/// lab file (a lab file of one's own).
 pub fn providers_json(lab: &LabServer) -> serde_json::Value {
     let mut profiles = serde_json::Map::new();
     let Some(source) = lab.source() else {
         return serde_json::Value::Object(profiles);
     };
+    let mut reached = std::collections::BTreeSet::new();
+    if let serde_json::Value::Object(builtin) = mtv_config::ProvidersFile::builtin_json() {
+        for (name, mut profile) in builtin {
+            let provider_type = profile["type"].as_str().unwrap_or_default().to_string();
+            let url = profile["api_url"].as_str().unwrap_or_default().to_string();
+            if provider_type != "openshift" {
+                let Some(lab_name) = source.endpoint(&provider_type, &url) else {
+                    continue;
+                };
+                if let Some(served) = source.served(&lab_name) {
+                    profile["fqdn"] = served.addr.ip().to_string().into();
+                    profile["api_url"] = served.url.clone().into();
+                    profile["cacert"] = served.tls.ca_pem.clone().into();
+                }
+                reached.insert(lab_name);
+            }
+            profiles.insert(name, profile);
+        }
+    }
     for spec in source.providers() {
+        if reached.contains(&spec.name) || profiles.contains_key(&spec.name) {
+            continue;
+        }
         let served = source.served(&spec.name);
         if served.is_none() && spec.provider_type != "ova" {
-            // Its protocol is not served yet: no profile could reach it.
+            // Its protocol is not served: no profile could reach it.
             continue;
         }
         let mut profile = serde_json::Map::new();
@@ -146,6 +177,25 @@ pub fn providers_json(lab: &LabServer) -> serde_json::Value {
         profiles.insert(spec.name.clone(), serde_json::Value::Object(profile));
     }
     serde_json::Value::Object(profiles)
+}
+
+/// Where this lab serves the source of `provider_type` a URL names (its lab-file URL or its served
+/// one), if it serves it over HTTPS.
+pub fn served_source(
+    lab: &LabServer,
+    provider_type: &str,
+    url: &str,
+) -> Option<crate::source::ServedSource> {
+    let source = lab.source()?;
+    source.served(&source.endpoint(provider_type, url)?)
+}
+
+/// The profiles a run on this lab uses: [`providers_json`], read as the built-in lab profiles
+/// (same names, same defaults for `source_provider` and `storage_class`).
+pub fn lab_profiles(lab: &LabServer) -> Result<mtv_config::ProvidersFile, LabError> {
+    mtv_config::ProvidersFile::lab_profiles(&providers_json(lab)).map_err(|e| {
+        LabError::LabFile(format!("its profiles do not read as a providers file: {e}"))
+    })
 }
 
 /// Writes a file only its owner can read (it holds credentials), whole or not at all.

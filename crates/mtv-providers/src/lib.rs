@@ -5,13 +5,13 @@
 //! The boundary the engine uses is [`source`]: [`connect`] a profile's [`SourceConfig`], keep the
 //! [`SourceRef`] in the ledger, [`reconnect`] for teardown. Adapters are registered there only.
 //!
-//! Adapters: [`lab::LabSource`] for the embedded lab, [`openshift::OpenShiftSource`] for OpenShift
-//! sources (KubeVirt objects, on the lab or a real cluster), and [`vsphere::VsphereSource`] for a real
-//! vCenter or ESXi (the vim25 SOAP API; tested against vcsim, govmomi's simulator, which
-//! `scripts/build-vcsim.sh` builds). oVirt (REST), OpenStack (REST) and OVA (nothing to prepare) will
-//! follow the same trait.
+//! Adapters, the same for the embedded lab (whose sources speak the real protocols) and a real
+//! cluster: [`vsphere::VsphereSource`] (the vim25 SOAP API; also tested against vcsim, govmomi's
+//! simulator, which `scripts/build-vcsim.sh` builds), [`ovirt::OvirtSource`] (REST v4 + SSO),
+//! [`openstack::OpenstackSource`] (Keystone, Nova, Cinder, Glance, Neutron), [`ova::OvaSource`] (the
+//! Forklift inventory of an NFS share; nothing to prepare) and [`openshift::OpenShiftSource`]
+//! (KubeVirt objects of the run's cluster).
 
-pub mod lab;
 pub mod openshift;
 pub mod openstack;
 pub mod ova;
@@ -20,8 +20,8 @@ pub mod source;
 pub mod vsphere;
 
 pub use source::{
-    ClusterSourceNamespace, ProviderSecret, Source, SourceConfig, SourceRef, SourceRefKind,
-    connect, reconnect,
+    ClusterSourceNamespace, ProviderSecret, Source, SourceConfig, SourceInventory, SourceRef,
+    SourceRefKind, connect, reconnect,
 };
 
 use std::future::Future;
@@ -115,6 +115,10 @@ pub struct NewDisk {
     pub datastore: Option<String>,
     /// `virtual` or `physical` for an RDM disk.
     pub rdm: Option<String>,
+    /// The LUN an RDM disk maps, by its NAA id (`naa.…`, the copy-offload section's
+    /// `rdm_lun_uuid`).
+    #[serde(default)]
+    pub lun: Option<String>,
 }
 
 /// How to clone a source VM or template.
@@ -139,6 +143,10 @@ pub enum SourceError {
     NotFound(String),
     #[error("{what}: {message}")]
     Request { what: String, message: String },
+    /// The source refused the profile's user name or password (what Forklift reports as
+    /// `ConnectionAuthFailed`).
+    #[error("{what}: {message}")]
+    LoginRefused { what: String, message: String },
     #[error("{what}: the source answered {status}: {message}")]
     Rejected {
         what: String,
@@ -152,6 +160,45 @@ pub enum SourceError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+impl SourceError {
+    /// The same error, its first line naming the profile it came from (when it does not already).
+    pub fn for_profile(self, profile: &str) -> SourceError {
+        let named = |what: String| {
+            if what.contains(&format!("profile '{profile}'"))
+                || what.contains(&format!("profile `{profile}`"))
+            {
+                what
+            } else {
+                format!("{what} (profile '{profile}')")
+            }
+        };
+        match self {
+            SourceError::Request { what, message } => SourceError::Request {
+                what: named(what),
+                message,
+            },
+            SourceError::LoginRefused { what, message } => SourceError::LoginRefused {
+                what: named(what),
+                message,
+            },
+            SourceError::Rejected {
+                what,
+                status,
+                message,
+            } => SourceError::Rejected {
+                what: named(what),
+                status,
+                message,
+            },
+            SourceError::Failed { what, source } => SourceError::Failed {
+                what: named(what),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// A kube-rs error as a source error: the API's own status and message when it answered, else the

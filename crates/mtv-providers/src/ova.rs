@@ -1,6 +1,11 @@
 //! The OVA source adapter. An OVA provider is an NFS share of `.ova` files: there is nothing to clone,
 //! power or change on it. Its VMs' facts come from the Forklift inventory (the provider server reads the
 //! share), and each session migrates them under a `targetName` of its own so that sessions never collide.
+//!
+//! The inventory is reached either with a bearer token ([`OvaConfig`]) or with the run's own cluster
+//! credentials ([`OvaSource::through_inventory`], what a run uses); in a run, the Provider is found
+//! when first needed (it is created after the adapter connects) as the run's OVA Provider of the
+//! profile's NFS URL.
 
 use std::fmt;
 use std::time::Duration;
@@ -51,13 +56,26 @@ impl fmt::Debug for OvaConfig {
 /// An OVA source: the inventory's view of one OVA Provider.
 pub struct OvaSource {
     config: OvaConfig,
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    transport: Transport,
+    /// The Provider's inventory id, once known.
+    provider_uid: tokio::sync::OnceCell<String>,
+    /// How to find the Provider when its uid is not given: (namespace, NFS URL).
+    lookup: Option<(String, String)>,
+}
+
+/// How requests reach the inventory.
+enum Transport {
+    /// `inventory_url` with the config's bearer token.
+    Token(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
+    /// A client whose base URL is the inventory, with the run's cluster credentials.
+    Cluster(kube::Client),
 }
 
 impl fmt::Debug for OvaSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OvaSource")
             .field("config", &self.config)
+            .field("lookup", &self.lookup)
             .finish_non_exhaustive()
     }
 }
@@ -127,8 +145,11 @@ fn facts_of(vm: &Value) -> SourceVm {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
+            // The inventory's OVA storages are the disk files, by the disk's ID: what a
+            // StorageMap names.
             datastore: d
-                .get("FilePath")
+                .get("ID")
+                .or_else(|| d.get("FilePath"))
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
@@ -195,10 +216,81 @@ impl OvaSource {
             .https_only()
             .enable_http1()
             .build();
+        let provider_uid = tokio::sync::OnceCell::new_with(Some(config.provider_uid.clone()));
         Ok(OvaSource {
             config,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            transport: Transport::Token(Client::builder(TokioExecutor::new()).build(connector)),
+            provider_uid,
+            lookup: None,
         })
+    }
+
+    /// The OVA Provider in `namespace` whose URL is `nfs_url`, read through `inventory` (a client
+    /// whose base URL is the Forklift inventory, with the run's credentials). The Provider may not
+    /// exist yet: it is looked up on first use.
+    pub fn through_inventory(
+        inventory: kube::Client,
+        inventory_url: &str,
+        namespace: &str,
+        nfs_url: &str,
+        session: &str,
+    ) -> OvaSource {
+        OvaSource {
+            config: OvaConfig {
+                inventory_url: inventory_url.to_string(),
+                token: String::new(),
+                ca_certificate: None,
+                insecure_skip_verify: false,
+                provider_uid: String::new(),
+                session: session.to_string(),
+                request_timeout: Duration::from_secs(120),
+            },
+            transport: Transport::Cluster(inventory),
+            provider_uid: tokio::sync::OnceCell::new(),
+            lookup: Some((namespace.to_string(), nfs_url.to_string())),
+        }
+    }
+
+    /// The NFS URL this source was configured with (runs only).
+    pub fn nfs_url(&self) -> Option<&str> {
+        self.lookup.as_ref().map(|(_, url)| url.as_str())
+    }
+
+    /// The Provider's inventory id: given, or the run's OVA Provider of the NFS URL.
+    async fn provider_uid(&self, what: &str) -> Result<String, SourceError> {
+        let uid = self
+            .provider_uid
+            .get_or_try_init(|| async {
+                let Some((namespace, url)) = &self.lookup else {
+                    return Err(request_error(what, "no OVA Provider given"));
+                };
+                let providers = self
+                    .fetch(what, "/providers/ova")
+                    .await?
+                    .unwrap_or_default();
+                providers
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| {
+                        p["namespace"] == namespace.as_str()
+                            && p.pointer("/object/spec/url").and_then(Value::as_str)
+                                == Some(url.as_str())
+                    })
+                    .and_then(|p| p["uid"].as_str().or_else(|| p["id"].as_str()))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        request_error(
+                            what,
+                            format!(
+                                "the Forklift inventory has no OVA Provider of {url} in namespace \
+                                 {namespace} (yet)"
+                            ),
+                        )
+                    })
+            })
+            .await?;
+        Ok(uid.clone())
     }
 
     /// The `targetName` this session gives the OVA VM `vm`.
@@ -208,12 +300,60 @@ impl OvaSource {
 
     /// GET of an inventory path of this Provider; `None` on 404.
     async fn get(&self, what: &str, path: &str) -> Result<Option<Value>, SourceError> {
-        let url = format!(
-            "{}/providers/ova/{}{path}",
-            self.config.inventory_url.trim_end_matches('/'),
-            self.config.provider_uid
-        );
-        let request = http::Request::get(&url)
+        let uid = self.provider_uid(what).await?;
+        self.fetch(what, &format!("/providers/ova/{uid}{path}"))
+            .await
+    }
+
+    /// GET of an inventory path; `None` on 404.
+    async fn fetch(&self, what: &str, path: &str) -> Result<Option<Value>, SourceError> {
+        let url = format!("{}{path}", self.config.inventory_url.trim_end_matches('/'),);
+        let (status, body) = match &self.transport {
+            Transport::Token(client) => self.fetch_with_token(client, what, &url).await?,
+            Transport::Cluster(client) => {
+                let request = http::Request::get(path)
+                    .header(http::header::ACCEPT, "application/json")
+                    .body(kube::client::Body::from(Vec::new()))
+                    .map_err(|e| request_error(what, e.to_string()))?;
+                let exchange = async {
+                    let response = client
+                        .send(request)
+                        .await
+                        .map_err(|e| request_error(what, format!("{url}: {e}")))?;
+                    let status = response.status().as_u16();
+                    let body = response
+                        .into_body()
+                        .collect_bytes()
+                        .await
+                        .map_err(|e| request_error(what, e.to_string()))?;
+                    Ok::<_, SourceError>((status, body))
+                };
+                tokio::time::timeout(self.config.request_timeout, exchange)
+                    .await
+                    .map_err(|_| request_error(what, format!("no answer from {url}")))??
+            }
+        };
+        match status {
+            200 => serde_json::from_slice(&body)
+                .map(Some)
+                .map_err(|e| request_error(what, format!("{url} answered no JSON: {e}"))),
+            404 => Ok(None),
+            status => Err(SourceError::Rejected {
+                what: what.to_string(),
+                status,
+                message: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            }),
+        }
+    }
+
+    /// One GET with the config's bearer token: (status, body).
+    async fn fetch_with_token(
+        &self,
+        client: &Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+        what: &str,
+        url: &str,
+    ) -> Result<(u16, Bytes), SourceError> {
+        let request = http::Request::get(url)
             .header(
                 http::header::AUTHORIZATION,
                 format!("Bearer {}", self.config.token),
@@ -222,8 +362,7 @@ impl OvaSource {
             .body(Full::new(Bytes::new()))
             .map_err(|e| request_error(what, e.to_string()))?;
         let exchange = async {
-            let response = self
-                .client
+            let response = client
                 .request(request)
                 .await
                 .map_err(|e| request_error(what, format!("{url}: {e}")))?;
@@ -236,20 +375,9 @@ impl OvaSource {
                 .to_bytes();
             Ok::<_, SourceError>((status, body))
         };
-        let (status, body) = tokio::time::timeout(self.config.request_timeout, exchange)
+        tokio::time::timeout(self.config.request_timeout, exchange)
             .await
-            .map_err(|_| request_error(what, format!("no answer from {url}")))??;
-        match status {
-            200 => serde_json::from_slice(&body)
-                .map(Some)
-                .map_err(|e| request_error(what, format!("{url} answered no JSON: {e}"))),
-            404 => Ok(None),
-            status => Err(SourceError::Rejected {
-                what: what.to_string(),
-                status,
-                message: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            }),
-        }
+            .map_err(|_| request_error(what, format!("no answer from {url}")))?
     }
 }
 

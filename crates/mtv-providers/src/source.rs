@@ -3,18 +3,26 @@
 //! adapter gives back, and [`reconnect`] rebuilds the adapter from that reference for teardown and
 //! `mtv-tests clean`. Nothing outside this crate names an adapter type.
 //!
-//! **Adding an adapter** (oVirt, OpenStack, OVA): a variant of [`Source`] (and a line in
-//! `dispatch!`), a variant of [`SourceRefKind`], and one arm each in [`connect`] and
-//! [`reconnect`]. That is all; the engine is not edited.
+//! Every source type has its real adapter here: vSphere (vim25 SOAP), oVirt (REST v4 + SSO),
+//! OpenStack (Keystone, Nova, Cinder, Glance, Neutron), OVA (the Forklift inventory of the NFS
+//! share) and OpenShift (KubeVirt objects of the run's cluster). A run on the embedded lab uses
+//! them too: the lab serves each source on its platform's own protocol.
+//!
+//! **Adding an adapter**: a variant of [`Source`] (and a line in `dispatch!`), a variant of
+//! [`SourceRefKind`], and one arm each in [`connect`] and [`reconnect`]. That is all; the engine
+//! is not edited.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use mtv_api::ProviderType;
 use serde::{Deserialize, Serialize};
 
-use crate::lab::LabSource;
 use crate::openshift::OpenShiftSource;
+use crate::openstack::{OpenstackConfig, OpenstackSource};
+use crate::ova::OvaSource;
+use crate::ovirt::{OvirtConfig, OvirtSource};
 use crate::vsphere::{VsphereConfig, VsphereSource};
 use crate::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 
@@ -27,6 +35,30 @@ pub struct ClusterSourceNamespace {
     pub storage_class: String,
     /// Labels every created VM carries (the session label).
     pub labels: BTreeMap<String, String>,
+}
+
+/// The Forklift inventory of the run's cluster, reached with the run's credentials, and where the
+/// run's Providers live: a source whose VMs only the inventory describes (OVA) reads them there.
+#[derive(Clone)]
+pub struct SourceInventory {
+    /// A client whose base URL is the inventory.
+    pub client: kube::Client,
+    /// The inventory's base URL, for messages.
+    pub url: String,
+    /// The namespace of the run's Providers.
+    pub namespace: String,
+    /// The run's session name.
+    pub session: String,
+}
+
+impl fmt::Debug for SourceInventory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceInventory")
+            .field("url", &self.url)
+            .field("namespace", &self.namespace)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Everything a provider profile says about reaching its source, in the adapters' terms.
@@ -45,12 +77,16 @@ pub struct SourceConfig {
     pub ca_certificate: Option<String>,
     /// SHA-256 fingerprint of the only certificate to trust.
     pub certificate_fingerprint: Option<String>,
-    /// The profile's other non-secret keys (`region_name`, `project_name`, ...), for adapters that
-    /// need them.
+    /// The profile's other non-secret keys (`region_name`, `project_name`, `user_domain_name`,
+    /// `project_domain_id`, ...), for adapters that need them.
     pub fields: BTreeMap<String, String>,
-    /// The run's Kubernetes client: OpenShift sources live on the cluster, and (for now) the lab's
-    /// sources are reached through it.
+    /// The guest account of the source's Linux VMs (`guest_vm_linux_user`/`_password`), for the
+    /// adapters that reach into a guest through the hypervisor (vSphere Guest Operations).
+    pub guest_credentials: Option<(String, String)>,
+    /// The run's Kubernetes client: OpenShift sources live on the cluster.
     pub client: kube::Client,
+    /// The run's Forklift inventory (OVA sources are read there).
+    pub inventory: Option<SourceInventory>,
     /// Set for an OpenShift source: the namespace the run made for its source VMs.
     pub cluster_namespace: Option<ClusterSourceNamespace>,
     /// The profile's name, for messages.
@@ -72,6 +108,14 @@ impl fmt::Debug for SourceConfig {
             )
             .field("certificate_fingerprint", &self.certificate_fingerprint)
             .field("fields", &self.fields)
+            .field(
+                "guest_credentials",
+                &self
+                    .guest_credentials
+                    .as_ref()
+                    .map(|(user, _)| (user, "<redacted>")),
+            )
+            .field("inventory", &self.inventory)
             .field("cluster_namespace", &self.cluster_namespace)
             .field("profile", &self.profile)
             .finish_non_exhaustive()
@@ -81,12 +125,16 @@ impl fmt::Debug for SourceConfig {
 /// The source adapter of a run, whichever it is.
 #[derive(Clone)]
 pub enum Source {
-    /// A source simulated by the embedded lab (interim: see [`connect`]).
-    Lab(LabSource),
     /// KubeVirt VMs in a source namespace of the run's cluster.
     OpenShift(OpenShiftSource),
-    /// A real vCenter or ESXi, over the vSphere Web Services API.
+    /// A vCenter or ESXi, over the vSphere Web Services API.
     Vsphere(VsphereSource),
+    /// An oVirt/RHV engine, over its REST API v4.
+    Ovirt(OvirtSource),
+    /// An OpenStack cloud, over Keystone, Nova, Cinder, Glance and Neutron.
+    Openstack(OpenstackSource),
+    /// An NFS share of OVA files, as the Forklift inventory reads it.
+    Ova(Arc<OvaSource>),
 }
 
 /// The version of [`SourceRef`] this build writes.
@@ -105,15 +153,16 @@ pub struct SourceRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "adapter", rename_all = "snake_case")]
 pub enum SourceRefKind {
-    /// A lab source, by the lab file's provider name.
-    Lab {
-        provider_type: ProviderType,
-        source: String,
-    },
     /// KubeVirt VMs in `namespace` of the run's cluster.
     Openshift { namespace: String },
     /// A vCenter or ESXi as configured (`host`, `host:port` or URL).
     Vsphere { server: String },
+    /// An oVirt engine, by its API URL.
+    Ovirt { url: String },
+    /// An OpenStack cloud, by Keystone's URL.
+    Openstack { url: String },
+    /// An OVA NFS share, by its URL (nothing is ever created on it).
+    Ova { url: String },
 }
 
 impl SourceRef {
@@ -124,19 +173,20 @@ impl SourceRef {
         }
     }
 
-    /// A reference as ledgers before version 1 of [`SourceRef`] wrote it: `lab:<source>`,
-    /// `openshift:<namespace>` or `vsphere:<server>`, with the provider type recorded beside it.
-    pub fn from_legacy(text: &str, provider_type: &str) -> Result<SourceRef, String> {
+    /// A reference as ledgers before version 1 of [`SourceRef`] wrote it: `openshift:<namespace>`
+    /// or `vsphere:<server>` (the provider type recorded beside it is not needed any more). Such a
+    /// ledger's `lab:<source>` references named the lab-only adapter, which is gone: a clear error.
+    pub fn from_legacy(text: &str, _provider_type: &str) -> Result<SourceRef, String> {
         let (adapter, rest) = text
             .split_once(':')
             .ok_or_else(|| format!("`{text}` is not a source reference (expected adapter:name)"))?;
         let kind = match adapter {
-            "lab" => SourceRefKind::Lab {
-                provider_type: provider_type
-                    .parse()
-                    .map_err(|_| format!("`{provider_type}` is not a provider type"))?,
-                source: rest.to_string(),
-            },
+            "lab" => {
+                return Err(format!(
+                    "`{text}` names the lab-only source adapter of an older build, which runs no \
+                     longer use; clean this ledger with the build that wrote it, or restart the lab"
+                ));
+            }
             "openshift" => SourceRefKind::Openshift {
                 namespace: rest.to_string(),
             },
@@ -155,15 +205,22 @@ impl SourceRef {
     /// Short form for messages and reports: `vsphere:vc.example.com`.
     pub fn describe(&self) -> String {
         match &self.kind {
-            SourceRefKind::Lab { source, .. } => format!("lab:{source}"),
             SourceRefKind::Openshift { namespace } => format!("openshift:{namespace}"),
             SourceRefKind::Vsphere { server } => format!("vsphere:{server}"),
+            SourceRefKind::Ovirt { url } => format!("ovirt:{url}"),
+            SourceRefKind::Openstack { url } => format!("openstack:{url}"),
+            SourceRefKind::Ova { url } => format!("ova:{url}"),
         }
     }
 
     /// Whether [`reconnect`] needs the run's source Provider Secrets to log in to this source.
     pub fn needs_credentials(&self) -> bool {
-        matches!(self.kind, SourceRefKind::Vsphere { .. })
+        matches!(
+            self.kind,
+            SourceRefKind::Vsphere { .. }
+                | SourceRefKind::Ovirt { .. }
+                | SourceRefKind::Openstack { .. }
+        )
     }
 
     /// The namespace of the run's cluster this source's VMs live in, for an OpenShift source.
@@ -196,15 +253,20 @@ impl Source {
     /// How the ledger finds this source again.
     pub fn source_ref(&self) -> SourceRef {
         SourceRef::new(match self {
-            Source::Lab(lab) => SourceRefKind::Lab {
-                provider_type: lab.provider_type(),
-                source: lab.source_name().to_string(),
-            },
             Source::OpenShift(openshift) => SourceRefKind::Openshift {
                 namespace: openshift.namespace().to_string(),
             },
             Source::Vsphere(vsphere) => SourceRefKind::Vsphere {
                 server: vsphere.server().to_string(),
+            },
+            Source::Ovirt(ovirt) => SourceRefKind::Ovirt {
+                url: ovirt.api_url().to_string(),
+            },
+            Source::Openstack(openstack) => SourceRefKind::Openstack {
+                url: openstack.auth_url().to_string(),
+            },
+            Source::Ova(ova) => SourceRefKind::Ova {
+                url: ova.nfs_url().unwrap_or_default().to_string(),
             },
         })
     }
@@ -215,15 +277,18 @@ impl Source {
     }
 }
 
-/// Connects to the source a profile describes.
+/// Connects to the source a profile describes: logs in (a refused login is an error naming the
+/// profile; an unreachable source one naming the URL).
 ///
-/// **The adapter registry**: one arm per provider type. New adapters (oVirt, OpenStack, OVA) are
-/// registered here and in [`reconnect`], nowhere else.
-///
-/// Interim: the embedded lab's sources do not speak the real protocols yet, so a source the lab
-/// serves (found by type and URL under `/lab/v1/sources`) gets the lab adapter. This probe and
-/// [`LabSource`] go away once the lab's sources speak vSphere, oVirt, OpenStack and OVA themselves.
+/// **The adapter registry**: one arm per provider type; [`reconnect`] is the other place adapters
+/// are named.
 pub async fn connect(config: &SourceConfig) -> Result<Source, SourceError> {
+    connect_adapter(config)
+        .await
+        .map_err(|error| error.for_profile(&config.profile))
+}
+
+async fn connect_adapter(config: &SourceConfig) -> Result<Source, SourceError> {
     if let Some(namespace) = &config.cluster_namespace {
         return Ok(Source::OpenShift(OpenShiftSource::new(
             config.client.clone(),
@@ -232,44 +297,90 @@ pub async fn connect(config: &SourceConfig) -> Result<Source, SourceError> {
             namespace.labels.clone(),
         )));
     }
-    if let Some(lab) = lab_source_serving(config).await {
-        return Ok(Source::Lab(lab));
-    }
     match config.provider_type {
         ProviderType::Vsphere => Ok(Source::Vsphere(connect_vsphere(config).await?)),
+        ProviderType::Ovirt => Ok(Source::Ovirt(
+            OvirtSource::connect(ovirt_config(config)).await?,
+        )),
+        ProviderType::Openstack => Ok(Source::Openstack(
+            OpenstackSource::connect(openstack_config(config)).await?,
+        )),
+        ProviderType::Ova => {
+            let inventory = config
+                .inventory
+                .as_ref()
+                .ok_or_else(|| SourceError::Request {
+                    what: format!("reach the OVA source of profile '{}'", config.profile),
+                    message:
+                        "an OVA source is read from the Forklift inventory, and the run gave none"
+                            .into(),
+                })?;
+            Ok(Source::Ova(Arc::new(OvaSource::through_inventory(
+                inventory.client.clone(),
+                &inventory.url,
+                &inventory.namespace,
+                &config.url,
+                &inventory.session,
+            ))))
+        }
         ProviderType::Openshift => Err(SourceError::Request {
             what: format!("connect to the source of profile '{}'", config.profile),
             message: "an OpenShift source needs the namespace of its source VMs".into(),
         }),
-        other => Err(SourceError::Request {
-            what: format!(
-                "connect to the {other} source of profile '{}'",
-                config.profile
-            ),
-            message: format!(
-                "preparing {other} source VMs on a real hypervisor needs its source adapter, \
-                 which this build does not have yet; run against the embedded lab (no \
-                 --kubeconfig/--context)"
-            ),
-        }),
     }
 }
 
-/// The lab adapter when the cluster is a lab serving a source of this type at this URL (interim,
-/// see [`connect`]). A cluster without the lab's source API answers 404: not a lab source.
-async fn lab_source_serving(config: &SourceConfig) -> Option<LabSource> {
-    let endpoints = LabSource::endpoints(&config.client).await.ok()?;
-    endpoints
-        .iter()
-        .find(|e| e.provider_type == config.provider_type.as_str() && e.url == config.url)
-        .map(|e| LabSource::named(config.client.clone(), config.provider_type, &e.name))
+/// The oVirt adapter's view of a profile. The engine's CA is always read from the engine (the
+/// Provider Secret's `cacert`, which imageio needs), and verifies it unless the profile gives its own.
+fn ovirt_config(config: &SourceConfig) -> OvirtConfig {
+    let mut ovirt = OvirtConfig::new(
+        &config.profile,
+        &config.url,
+        &config.username,
+        &config.password,
+    );
+    ovirt.insecure_skip_verify = config.insecure_skip_verify;
+    ovirt.ca_certificate = config.ca_certificate.clone();
+    ovirt
+}
+
+/// The OpenStack adapter's view of a profile: its project, region and user and project domains
+/// (inventory §2.2).
+fn openstack_config(config: &SourceConfig) -> OpenstackConfig {
+    let field = |key: &str| {
+        config
+            .fields
+            .get(key)
+            .filter(|v| !v.trim().is_empty())
+            .cloned()
+    };
+    let mut openstack = OpenstackConfig::new(
+        &config.profile,
+        &config.url,
+        &config.username,
+        &config.password,
+        field("project_name").unwrap_or_default(),
+    );
+    openstack.user_domain_name = field("user_domain_name");
+    openstack.user_domain_id = field("user_domain_id");
+    openstack.project_domain_name = field("project_domain_name");
+    openstack.project_domain_id = field("project_domain_id");
+    openstack.region = field("region_name");
+    openstack.insecure_skip_verify = config.insecure_skip_verify;
+    openstack.ca_certificate = config.ca_certificate.clone();
+    openstack
 }
 
 /// Logs in to vCenter/ESXi with the profile's trust: a pinned fingerprint, a CA, no verification,
 /// or (as the Python suite) what the server presents, with its fingerprint shown so it can be pinned.
 async fn connect_vsphere(config: &SourceConfig) -> Result<VsphereSource, SourceError> {
-    let server = config.host.clone().unwrap_or_else(|| config.url.clone());
+    // The URL when there is one: it carries the port; the fqdn names the same vCenter.
+    let server = Some(config.url.clone())
+        .filter(|url| !url.trim().is_empty())
+        .or_else(|| config.host.clone())
+        .unwrap_or_default();
     let mut vsphere = VsphereConfig::new(server, &config.username, &config.password);
+    vsphere.guest_credentials = config.guest_credentials.clone();
     vsphere.insecure_skip_verify = config.insecure_skip_verify;
     vsphere.ca_certificate = config.ca_certificate.clone();
     vsphere.certificate_fingerprint = config.certificate_fingerprint.clone();
@@ -308,14 +419,6 @@ pub async fn reconnect(
         });
     }
     match &source.kind {
-        SourceRefKind::Lab {
-            provider_type,
-            source,
-        } => Ok(Source::Lab(LabSource::named(
-            client.clone(),
-            *provider_type,
-            source,
-        ))),
         SourceRefKind::Openshift { namespace } => Ok(Source::OpenShift(OpenShiftSource::named(
             client.clone(),
             namespace,
@@ -337,7 +440,72 @@ pub async fn reconnect(
             config.ca_certificate = Some(field("cacert")).filter(|pem| !pem.trim().is_empty());
             Ok(Source::Vsphere(VsphereSource::connect(config).await?))
         }
+        SourceRefKind::Ovirt { url } => {
+            let secret = secret_for(secrets, "ovirt", url, "oVirt")?;
+            let field = |key: &str| secret.data.get(key).cloned().unwrap_or_default();
+            let mut config = OvirtConfig::new(
+                "the run's source Provider",
+                url,
+                field("user"),
+                field("password"),
+            );
+            config.insecure_skip_verify = field("insecureSkipVerify") == "true";
+            config.ca_certificate = Some(field("cacert")).filter(|pem| !pem.trim().is_empty());
+            Ok(Source::Ovirt(OvirtSource::connect(config).await?))
+        }
+        SourceRefKind::Openstack { url } => {
+            let secret = secret_for(secrets, "openstack", url, "OpenStack")?;
+            let field = |key: &str| {
+                secret
+                    .data
+                    .get(key)
+                    .filter(|v| !v.trim().is_empty())
+                    .cloned()
+            };
+            let mut config = OpenstackConfig::new(
+                "the run's source Provider",
+                url,
+                field("username").unwrap_or_default(),
+                field("password").unwrap_or_default(),
+                field("projectName").unwrap_or_default(),
+            );
+            // Forklift's Secret has one `domainName`, the user's and the project's.
+            config.user_domain_name = field("domainName");
+            config.project_domain_name = field("domainName");
+            config.region = field("regionName");
+            config.insecure_skip_verify = field("insecureSkipVerify").as_deref() == Some("true");
+            config.ca_certificate = field("cacert");
+            Ok(Source::Openstack(OpenstackSource::connect(config).await?))
+        }
+        SourceRefKind::Ova { url } => Err(SourceError::Request {
+            what: format!("reach the OVA share {url}"),
+            message: "a run creates nothing on an OVA share, so there is nothing to delete there"
+                .into(),
+        }),
     }
+}
+
+/// The run's source Provider Secret of `provider_type` whose URL is `url`.
+fn secret_for<'a>(
+    secrets: &'a [ProviderSecret],
+    provider_type: &str,
+    url: &str,
+    platform: &str,
+) -> Result<&'a ProviderSecret, SourceError> {
+    secrets
+        .iter()
+        .filter(|s| s.provider_type == provider_type)
+        .find(|s| {
+            s.data
+                .get("url")
+                .is_some_and(|u| u.trim_end_matches('/') == url.trim_end_matches('/'))
+        })
+        .ok_or_else(|| SourceError::Request {
+            what: format!("log in to {platform} at {url} to delete the run's clones"),
+            message: "no source Provider Secret of the run names that URL any more; delete the \
+                      clones by hand"
+                .into(),
+        })
 }
 
 /// Whether a Provider URL (`https://vc.example.com/sdk`) is the server a [`SourceRef`] names.
@@ -355,9 +523,11 @@ fn is_server(url: &str, server: &str) -> bool {
 macro_rules! dispatch {
     ($source:expr, $adapter:ident => $call:expr) => {
         match $source {
-            Source::Lab($adapter) => $call,
             Source::OpenShift($adapter) => $call,
             Source::Vsphere($adapter) => $call,
+            Source::Ovirt($adapter) => $call,
+            Source::Openstack($adapter) => $call,
+            Source::Ova($adapter) => $call,
         }
     };
 }
@@ -444,23 +614,18 @@ mod tests {
             serde_json::from_value::<SourceRef>(json).unwrap(),
             reference
         );
-        let lab = SourceRef::new(SourceRefKind::Lab {
-            provider_type: ProviderType::Ovirt,
-            source: "rhv".into(),
+        let ovirt = SourceRef::new(SourceRefKind::Ovirt {
+            url: "https://engine/ovirt-engine/api".into(),
         });
-        let json = serde_json::to_string(&lab).unwrap();
-        assert_eq!(serde_json::from_str::<SourceRef>(&json).unwrap(), lab);
+        let json = serde_json::to_string(&ovirt).unwrap();
+        assert_eq!(serde_json::from_str::<SourceRef>(&json).unwrap(), ovirt);
+        assert!(ovirt.needs_credentials());
     }
 
     #[test]
     fn legacy_prefixes_become_typed_references() {
-        assert_eq!(
-            SourceRef::from_legacy("lab:vsphere-8", "vsphere").unwrap(),
-            SourceRef::new(SourceRefKind::Lab {
-                provider_type: ProviderType::Vsphere,
-                source: "vsphere-8".into()
-            })
-        );
+        let error = SourceRef::from_legacy("lab:vsphere-8", "vsphere").unwrap_err();
+        assert!(error.contains("lab-only source adapter"), "{error}");
         assert_eq!(
             SourceRef::from_legacy("openshift:auto-ab12-source", "openshift")
                 .unwrap()

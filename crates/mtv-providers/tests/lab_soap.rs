@@ -85,6 +85,7 @@ async fn clones_prepares_snapshots_and_deletes_through_soap() {
                 mode: "independent_persistent".into(),
                 datastore: None,
                 rdm: None,
+                lun: None,
             }],
         };
         let clone = vsphere.clone_vm("vm-1001", &request).await.unwrap();

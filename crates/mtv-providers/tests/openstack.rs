@@ -142,6 +142,7 @@ async fn a_clone_is_volumes_from_snapshots_booted_with_the_flavor_and_is_deleted
             mode: "persistent".into(),
             datastore: None,
             rdm: None,
+            lun: None,
         }],
         ..CloneRequest::default()
     };
@@ -200,6 +201,7 @@ async fn a_clone_is_volumes_from_snapshots_booted_with_the_flavor_and_is_deleted
         mode: "persistent".into(),
         datastore: Some(spec.datastores[1].id.clone()),
         rdm: None,
+        lun: None,
     };
     source.add_disk(&clone.id, &disk).await.unwrap();
     let facts = source.facts(&clone.id).await.unwrap();
@@ -329,10 +331,7 @@ async fn a_wrong_password_is_refused_naming_the_profile_and_not_the_password() {
     .await
     .unwrap_err();
     let text = error.to_string();
-    assert!(
-        matches!(error, SourceError::Rejected { status: 401, .. }),
-        "{text}"
-    );
+    assert!(matches!(error, SourceError::LoginRefused { .. }), "{text}");
     assert!(text.contains("profile `lab-openstack`"), "{text}");
     assert!(text.contains(&served.auth_url), "{text}");
     assert!(!text.contains("not-the-password"), "{text}");

@@ -79,6 +79,7 @@ async fn a_vm_made_from_a_template_is_powered_extended_snapshotted_and_deleted()
             mode: "persistent".into(),
             datastore: None,
             rdm: None,
+            lun: None,
         };
         let request = CloneRequest {
             name: "rhv-clone-1".into(),

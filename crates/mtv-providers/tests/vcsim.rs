@@ -190,6 +190,7 @@ async fn clones_and_prepares_a_vm_then_deletes_it() {
                 mode: "persistent".into(),
                 datastore: None,
                 rdm: None,
+                lun: None,
             }],
         };
         let clone = source.clone_vm(&original.id, &request).await.unwrap();
@@ -230,6 +231,7 @@ async fn clones_and_prepares_a_vm_then_deletes_it() {
                     mode: "independent_persistent".into(),
                     datastore: Some("LocalDS_0".into()),
                     rdm: None,
+                    lun: None,
                 },
             )
             .await
@@ -259,6 +261,7 @@ async fn clones_and_prepares_a_vm_then_deletes_it() {
                     mode: "persistent".into(),
                     datastore: None,
                     rdm: Some("physical".into()),
+                    lun: None,
                 },
             )
             .await

@@ -22,9 +22,9 @@ use mtv_engine::cluster::Cluster;
 use mtv_engine::inventory::Inventory;
 use mtv_engine::ledger::Ledger;
 use mtv_engine::session::mtv_version;
+use mtv_engine::session::source_config;
 use mtv_engine::target::{Target, check_remote_cluster, config_with_tls, server_token_and_cluster};
 use mtv_providers::SourceProvider;
-use mtv_providers::lab::LabSource;
 
 use crate::cli::DoctorArgs;
 use crate::front::{self, Front};
@@ -621,33 +621,43 @@ enum Login {
     Skip,
 }
 
-/// The source through the adapter a run would use: reachable, the credentials (with
-/// [`Login::Check`]), and every template there.
+/// The source through the adapter a run would use (`mtv_providers::connect` with the profile, as
+/// the run maps it): reachable, the credentials (with [`Login::Check`]), and every template there.
+/// Before a run ([`Login::Skip`]) a source that cannot be reached is only a note: the run's
+/// bootstrap stops with the adapter's own error.
 async fn check_source(front: &Front, client: &kube::Client, login: Login) -> Vec<Finding> {
     let profile = &front.config.profile;
-    if profile.provider_type == ProviderType::Openshift {
-        return vec![Finding::ok(
-            "source",
-            "an OpenShift source: the run creates its source VMs in this cluster",
-        )];
-    }
     let url = profile.api_url.as_deref().unwrap_or_default();
-    let adapter = match LabSource::for_profile(client.clone(), profile.provider_type, url).await {
-        Ok(adapter) => adapter,
-        Err(error) => {
+    match profile.provider_type {
+        ProviderType::Openshift => {
+            return vec![Finding::ok(
+                "source",
+                "an OpenShift source: the run creates its source VMs in this cluster",
+            )];
+        }
+        // The OVA adapter reads the share through the inventory of the run's own Provider.
+        ProviderType::Ova => {
             return vec![Finding::note(
                 "source",
                 format!(
-                    "{} source {url} not checked: this build reaches real {} sources only during a \
-                     run ({error})",
-                    profile.provider_type, profile.provider_type
+                    "ova source {url}: its VMs are read from the Forklift inventory of the run's \
+                     Provider, which only the run creates; not checked"
                 ),
             )];
         }
+        _ => {}
+    }
+    let config = source_config(&front.context, profile, client.clone(), None);
+    let adapter = match mtv_providers::connect(&config).await {
+        Ok(adapter) => adapter,
+        Err(error) => return vec![connect_failure(front, url, login, &error)],
     };
     let mut findings = Vec::new();
     if login == Login::Check {
-        findings.push(check_login(client, front, url).await);
+        findings.push(Finding::ok(
+            "credentials",
+            format!("profile '{}' logs in to {url}", profile.name),
+        ));
     }
     for name in source_names(front) {
         match adapter.find(&name).await {
@@ -678,31 +688,17 @@ async fn check_source(front: &Front, client: &kube::Client, login: Login) -> Vec
     findings
 }
 
-/// The profile's credentials, as the source's login would judge them (the lab source's login
-/// endpoint; nothing is created). The password is sent, never shown.
-async fn check_login(client: &kube::Client, front: &Front, url: &str) -> Finding {
+/// What a failed login to the source means: a refused user name or password is the credentials
+/// finding (the password is sent, never shown); anything else says why the source is out of reach.
+fn connect_failure(
+    front: &Front,
+    url: &str,
+    login: Login,
+    error: &mtv_providers::SourceError,
+) -> Finding {
     let profile = &front.config.profile;
-    let body = serde_json::json!({
-        "type": profile.provider_type.as_str(),
-        "url": url,
-        "username": profile.username,
-        "password": profile.password.as_ref().map(|p| p.expose()),
-    });
-    let request = http::Request::builder()
-        .method(http::Method::POST)
-        .uri("/lab/v1/sources/login")
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(kube::client::Body::from(body.to_string().into_bytes()));
-    let request = match request {
-        Ok(request) => request,
-        Err(error) => return Finding::fail("credentials", error.to_string()),
-    };
-    match client.send(request).await.map(|r| r.status().as_u16()) {
-        Ok(200) => Finding::ok(
-            "credentials",
-            format!("profile '{}' logs in to {url}", profile.name),
-        ),
-        Ok(401) => Finding::fail(
+    let finding = match error {
+        mtv_providers::SourceError::LoginRefused { .. } => Finding::fail(
             "credentials",
             format!(
                 "{url} refuses the username and password of profile '{}' (401); correct them in \
@@ -710,19 +706,16 @@ async fn check_login(client: &kube::Client, front: &Front, url: &str) -> Finding
                 profile.name
             ),
         ),
-        Ok(status) => Finding::fail(
-            "credentials",
+        other => Finding::fail(
+            "source",
             format!(
-                "cannot log in to {url} with profile '{}': HTTP {status}",
-                profile.name
+                "cannot reach the {} source {url} of profile '{}': {other}",
+                profile.provider_type, profile.name
             ),
         ),
-        Err(error) => Finding::fail(
-            "credentials",
-            format!(
-                "cannot log in to {url} with profile '{}': {error}",
-                profile.name
-            ),
-        ),
+    };
+    match login {
+        Login::Check => finding,
+        Login::Skip => Finding::note(finding.check, finding.message),
     }
 }

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use miette::{Report, miette};
-use mtv_config::Env;
+use mtv_config::{Env, ProvidersOrigin};
 use mtv_engine::cluster::Cluster;
 use mtv_engine::events::{ChannelSink, Event, EventSink};
 use mtv_engine::front::RunTarget;
@@ -177,6 +177,29 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     })?;
     // The cluster first: min_mtv_version gating uses the version it runs.
     let (lab_server, target) = start_target(&args).await?;
+    let front = match &lab_server {
+        // The built-in profiles, pointed at where the embedded lab serves each source: the run
+        // reaches the lab's sources through the real adapters, as it would a cluster's.
+        Some(lab) if front.config.providers.origin == ProvidersOrigin::Builtin => {
+            let profiles = mtv_lab::cli::lab_profiles(lab).map_err(plain)?;
+            front.with_providers(profiles).map_err(Report::new)?
+        }
+        // A profile of one's own that names a source of the lab (its lab-file URL): the lab is
+        // where that host answers.
+        Some(lab) => {
+            let profile = &front.config.profile;
+            let url = profile.api_url.clone().unwrap_or_default();
+            match mtv_lab::cli::served_source(lab, profile.provider_type.as_str(), &url) {
+                Some(served) => front.with_source_endpoint(
+                    &served.url,
+                    &served.addr.ip().to_string(),
+                    &served.tls.ca_pem,
+                ),
+                None => front,
+            }
+        }
+        None => front,
+    };
     let settings = &front.config.settings;
     let client = crate::cluster_tls::client(&target, settings.insecure_verify_skip).await?;
     let cluster_version = mtv_version(&client, &settings.mtv_namespace)

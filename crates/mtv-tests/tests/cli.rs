@@ -461,7 +461,9 @@ async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
     let sandbox = Sandbox::new();
     let kubeconfig = sandbox.path().join("lab.kubeconfig");
     let child = std::process::Command::new(BIN)
-        .args(["lab", "serve", "--port", "0", "--kubeconfig-out"])
+        .args(["lab", "serve", "--port", "0", "--providers-out"])
+        .arg(sandbox.path().join("lab-providers.json"))
+        .arg("--kubeconfig-out")
         .arg(&kubeconfig)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -492,11 +494,22 @@ async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
             .as_deref(),
         Some("2.10.0")
     );
-    assert!(
-        mtv_providers::lab::LabSource::endpoints(&client)
-            .await
-            .is_ok()
-    );
+    // And its sources answer on ports of their own, as the providers file it wrote says, under the
+    // built-in profiles' names.
+    let providers: Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.path().join("lab-providers.json")).unwrap(),
+    )
+    .unwrap();
+    for profile in ["vsphere", "ovirt", "openstack"] {
+        let url = providers[profile]["api_url"].as_str().unwrap_or_default();
+        assert!(url.starts_with("https://127.0.0.1:"), "{profile}: {url}");
+        assert!(
+            providers[profile]["cacert"]
+                .as_str()
+                .is_some_and(|pem| pem.contains("BEGIN CERTIFICATE")),
+            "{profile}"
+        );
+    }
 }
 
 #[test]
@@ -652,7 +665,10 @@ fn a_source_that_refuses_the_credentials_stops_the_run_at_once() {
     ]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{out}\n{}", stderr(&output));
-    assert!(out.contains("ConnectionAuthFailed"), "{out}");
+    // The vSphere adapter's own error, naming the profile (the Provider such a Secret makes goes
+    // ConnectionAuthFailed: crates/mtv-providers/tests/connect.rs).
+    assert!(out.contains("refused the user name or password"), "{out}");
+    assert!(out.contains("profile 'vs'"), "{out}");
     assert!(out.contains("session bootstrap failed"), "{out}");
     assert!(!out.contains("wrong-password"), "a secret leaked: {out}");
     // "At once": far below the 600 s a Provider may take to become Ready.
@@ -671,8 +687,11 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
             "0",
             "--speed",
             "4",
+            "--providers-out",
+            "lab-providers.json",
             "--kubeconfig-out",
         ])
+        .current_dir(sandbox.path())
         .arg(&kubeconfig)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -699,6 +718,12 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
         "out",
         "--kubeconfig",
         &kubeconfig_arg,
+        "--providers-file",
+        "lab-providers.json",
+        "--source-provider",
+        "vsphere",
+        "--storage-class",
+        "lab-ceph-rbd",
         "--skip-teardown",
     ]);
     assert_eq!(

@@ -23,6 +23,8 @@ fn doctor(lab: &ServedLab, kubeconfig: &Path, extra: &[&str]) -> (Option<i32>, S
         kubeconfig,
     ];
     args.extend(extra);
+    let profile_args = lab.profile_args(extra);
+    args.extend(profile_args.iter().map(String::as_str));
     let output = mtv_tests(lab.path(), &args);
     (output.status.code(), text(&output))
 }
@@ -31,21 +33,13 @@ fn fail_lines(output: &str) -> Vec<&str> {
     output.lines().filter(|l| l.starts_with("FAIL ")).collect()
 }
 
-/// The built-in vSphere lab profile with another password, as a providers file.
-fn providers_with_password(dir: &Path, password: &str) -> String {
-    let path = dir.join("providers.json");
-    let profile = serde_json::json!({"vsphere": {
-        "type": "vsphere",
-        "version": "8.0.3",
-        "fqdn": "vcenter.lab.mtv-tests.internal",
-        "api_url": "https://vcenter.lab.mtv-tests.internal/sdk",
-        "username": "administrator@vsphere.local",
-        "password": password,
-        "guest_vm_linux_user": "cloud-user",
-        "guest_vm_linux_password": "lab-guest-password",
-        "vddk_init_image": "registry.lab.mtv-tests.internal/vddk:8.0.3"
-    }});
-    std::fs::write(&path, profile.to_string()).expect("providers file");
+/// The lab's vSphere profile with another password, as a providers file.
+fn providers_with_password(lab: &ServedLab, password: &str) -> String {
+    let path = lab.path().join("providers.json");
+    let mut profile = lab.profile("vsphere");
+    profile["password"] = password.into();
+    let file = serde_json::json!({ "vsphere": profile });
+    std::fs::write(&path, file.to_string()).expect("providers file");
     path.to_str().expect("utf-8").to_string()
 }
 
@@ -54,6 +48,10 @@ fn doctor_passes_on_the_lab_and_names_each_problem_in_one_line() {
     let Some(lab) = ServedLab::start("4") else {
         return;
     };
+    let url = lab.profile("vsphere")["api_url"]
+        .as_str()
+        .expect("the lab's vSphere URL")
+        .to_string();
     let before = lab.cluster_state();
     let (code, output) = doctor(&lab, &lab.kubeconfig, &[]);
     assert_eq!(code, Some(0), "{output}");
@@ -113,15 +111,15 @@ fn doctor_passes_on_the_lab_and_names_each_problem_in_one_line() {
     assert_eq!(code, Some(1), "{output}");
     assert_eq!(
         fail_lines(&output),
-        [
+        [format!(
             "FAIL source: VM or template `no-such-template` does not exist on vsphere source \
-          https://vcenter.lab.mtv-tests.internal/sdk (profile 'vsphere'); create it there, or leave \
-          out the scenarios that clone it (-k)"
-        ],
+             {url} (profile 'vsphere'); create it there, or leave out the scenarios that clone it \
+             (-k)"
+        )],
         "{output}"
     );
 
-    let providers = providers_with_password(lab.path(), "not-the-password");
+    let providers = providers_with_password(&lab, "not-the-password");
     let (code, output) = doctor(
         &lab,
         &lab.kubeconfig,
@@ -137,10 +135,10 @@ fn doctor_passes_on_the_lab_and_names_each_problem_in_one_line() {
     assert_eq!(code, Some(1), "{output}");
     assert_eq!(
         fail_lines(&output),
-        [
-            "FAIL credentials: https://vcenter.lab.mtv-tests.internal/sdk refuses the username and \
-          password of profile 'vsphere' (401); correct them in the providers file"
-        ],
+        [format!(
+            "FAIL credentials: {url} refuses the username and password of profile 'vsphere' \
+             (401); correct them in the providers file"
+        )],
         "{output}"
     );
     assert!(

@@ -109,9 +109,15 @@ fn watch_controller(
     (watch, observer, first)
 }
 
-fn run_args<'a>(results: &'a Path, kubeconfig: &'a str) -> Vec<&'a str> {
+fn run_args<'a>(results: &'a Path, kubeconfig: &'a str, providers: &'a str) -> Vec<&'a str> {
     vec![
         "run",
+        "--providers-file",
+        providers,
+        "--source-provider",
+        "vsphere",
+        "--storage-class",
+        "lab-ceph-rbd",
         "-m",
         "tier0 or warm",
         "-j",
@@ -157,9 +163,10 @@ fn four_runs_sharing_a_lab_keep_the_precopy_interval_until_the_last_one_ends() {
         .expect("the watch shows the ForkliftController");
 
     let kubeconfig = lab.kubeconfig_arg();
+    let providers = lab.providers_arg();
     let runs: Vec<KillOnDrop> = results
         .iter()
-        .map(|dir| lab.spawn_mtv_tests(lab.path(), &run_args(dir, &kubeconfig)))
+        .map(|dir| lab.spawn_mtv_tests(lab.path(), &run_args(dir, &kubeconfig, &providers)))
         .collect();
     for (index, run) in runs.into_iter().enumerate() {
         let output = run.wait_with_output();

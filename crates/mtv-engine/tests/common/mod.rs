@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use mtv_config::{MapEnv, ProvidersFile, SettingsSources};
+use mtv_config::{MapEnv, SettingsSources};
 use mtv_engine::cluster::Cluster;
 use mtv_engine::events::{Event, EventSink, StepOutcome};
 use mtv_engine::front::{RunTarget, SelectionInput, load_front, resolve_config};
@@ -135,7 +135,9 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
         env: &env,
     };
     // The CLI's path: mtv_engine::front, with the version the lab's MTV reports.
-    let (config, warnings) = resolve_config(&sources, ProvidersFile::builtin()).unwrap();
+    // The built-in profiles pointed at where this lab serves each source, as the CLI does.
+    let (config, warnings) =
+        resolve_config(&sources, mtv_lab::cli::lab_profiles(lab).unwrap()).unwrap();
     let selection = SelectionInput {
         markers: Some(request.markers),
         keywords: request.keywords,

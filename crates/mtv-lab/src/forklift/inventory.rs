@@ -101,9 +101,11 @@ impl Inventory {
         match self {
             Inventory::Lab { name: lab, kind } => {
                 let vms = source
-                    .with_provider(lab, |p| (p.vms.clone(), p.datastores.clone()))
+                    .with_provider(lab, |p| {
+                        (p.vms.clone(), p.datastores.clone(), p.url.clone())
+                    })
                     .map_err(|_| Lookup::NotFound)?;
-                let (vms, datastores) = vms;
+                let (vms, datastores, source_url) = vms;
                 let found: Vec<_> = if !id.is_empty() {
                     vms.iter().filter(|v| v.id == id).collect()
                 } else {
@@ -129,9 +131,19 @@ impl Inventory {
                             .iter()
                             .map(|d| {
                                 let ds = datastores.iter().find(|x| x.id == d.datastore);
+                                // An OVA's storages are its disk files, by the disk's id.
+                                let storage = if kind == "ova" {
+                                    crate::inventory::render::ova_disk_id(
+                                        &source_url,
+                                        &vm.name,
+                                        &d.file,
+                                    )
+                                } else {
+                                    d.datastore.clone()
+                                };
                                 InvDisk {
                                     file: d.file.clone(),
-                                    storage: d.datastore.clone(),
+                                    storage,
                                     storage_name: ds.map(|x| x.name.clone()).unwrap_or_default(),
                                     capacity_mib: d.capacity_gib * 1024,
                                     xcopy: ds.is_some_and(|x| x.xcopy),

@@ -599,18 +599,12 @@ impl SourceView<'_> {
 
     /// The OVA file of a VM on the export (`/ova/<name>.ova`, as the provider server mounts it).
     fn ova_path(&self, vm: &Vm) -> String {
-        let export = self
-            .spec
-            .url
-            .rsplit_once(':')
-            .map_or("/ova", |(_, path)| path)
-            .trim_end_matches('/');
-        format!("{export}/{}.ova", vm.name)
+        ova_path(&self.spec.url, &vm.name)
     }
 
     fn ova_disk(&self, vm: &Vm, d: &Disk, index: usize) -> Value {
         json!({
-            "ID": stable_uuid(&format!("{}/{}", self.ova_path(vm), d.file)),
+            "ID": ova_disk_id(&self.spec.url, &vm.name, &d.file),
             "Name": d.file,
             "FilePath": self.ova_path(vm),
             "Capacity": d.capacity_gib * GIB,
@@ -1116,6 +1110,21 @@ pub(crate) fn fnv(text: &str) -> u64 {
 }
 
 /// A UUID-shaped id that is always the same for the same text.
+/// The OVA file of VM `vm` on the export of NFS URL `url` (`/ova/<name>.ova`, as the provider
+/// server mounts it).
+fn ova_path(url: &str, vm: &str) -> String {
+    let export = url
+        .rsplit_once(':')
+        .map_or("/ova", |(_, path)| path)
+        .trim_end_matches('/');
+    format!("{export}/{vm}.ova")
+}
+
+/// The inventory id of a disk of an OVA VM: also the id of the storage a StorageMap names for it.
+pub(crate) fn ova_disk_id(url: &str, vm: &str, file: &str) -> String {
+    stable_uuid(&format!("{}/{file}", ova_path(url, vm)))
+}
+
 pub(crate) fn stable_uuid(text: &str) -> String {
     let hi = fnv(text);
     let lo = fnv(&format!("{text}#"));

@@ -1,6 +1,8 @@
-//! The lab's own source API, under `/lab/v1/sources`: what the suite's lab source adapter calls to prepare
-//! source VMs (find, facts, clone, power, disks, NICs, snapshots, delete), as the Python suite calls each
-//! hypervisor's SDK. Every change goes through [`SourceLab`], so its subscribers see it.
+//! The lab's own source API, under `/lab/v1/sources`: inspection and changes of the simulated sources
+//! for tests (find, facts, clone, power, disks, NICs, snapshots, delete). No run uses it: runs reach
+//! the lab's sources through the real adapters and the protocols each source serves; the lab counts
+//! the requests made here ([`SourceLab::source_api_requests`]) so a test can prove it. Every change
+//! goes through [`SourceLab`], so its subscribers see it.
 
 use axum::Json;
 use axum::Router;
@@ -22,10 +24,6 @@ pub const SOURCE_API_PREFIX: &str = "/lab/v1/sources";
 pub fn source_router(lab: SourceLab) -> Router {
     Router::new()
         .route(SOURCE_API_PREFIX, get(list_providers))
-        .route(
-            &format!("{SOURCE_API_PREFIX}/login"),
-            post(super::login::login),
-        )
         .route(
             &format!("{SOURCE_API_PREFIX}/{{provider}}"),
             get(get_provider),
@@ -66,7 +64,22 @@ pub fn source_router(lab: SourceLab) -> Router {
             &format!("{SOURCE_API_PREFIX}/{{provider}}/vms/{{id}}/files"),
             get(super::guest::read_file).post(super::guest::write_file),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            lab.clone(),
+            count_request,
+        ))
         .with_state(lab)
+}
+
+/// Counts a request of this API (see [`SourceLab::source_api_requests`]).
+async fn count_request(
+    State(lab): State<SourceLab>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    lab.api_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    next.run(request).await
 }
 
 /// An error as the source API answers it: `{error, message}` with a status code.

@@ -4,7 +4,6 @@
 pub mod api;
 pub mod endpoints;
 pub mod guest;
-pub mod login;
 pub mod model;
 mod mutate;
 pub mod openstack;
@@ -93,6 +92,8 @@ pub struct SourceLab {
     changes: broadcast::Sender<SourceChange>,
     /// The HTTPS endpoints the sources answer on, by provider name (once the lab serves them).
     served: Arc<RwLock<std::collections::BTreeMap<String, ServedSource>>>,
+    /// Requests made of the lab-only source API (`/lab/v1/sources`).
+    api_requests: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn host_of(url: &str) -> String {
@@ -111,7 +112,14 @@ impl SourceLab {
             })),
             changes,
             served: Arc::default(),
+            api_requests: Arc::default(),
         })
+    }
+
+    /// How many requests the lab-only source API (`/lab/v1/sources`) has answered: a run, which
+    /// reaches the sources through their real protocols, makes none.
+    pub fn source_api_requests(&self) -> u64 {
+        self.api_requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The built-in default lab ([`BUILTIN_LAB_YAML`]).

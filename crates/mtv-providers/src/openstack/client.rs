@@ -223,9 +223,8 @@ impl Client {
             .await
             .map_err(|e| call_error(&what, e))?;
         if status == StatusCode::UNAUTHORIZED {
-            return Err(SourceError::Rejected {
+            return Err(SourceError::LoginRefused {
                 what,
-                status: 401,
                 message: "Keystone refused the credentials: check the profile's username, \
                           password, user_domain_name/user_domain_id, project_name and \
                           project_domain_id"

@@ -123,6 +123,11 @@ struct Made {
 }
 
 impl OpenstackSource {
+    /// Keystone's URL as configured (what the Provider's URL is).
+    pub fn auth_url(&self) -> &str {
+        &self.client.config().auth_url
+    }
+
     /// Authenticates; wrong credentials and an unreachable Keystone are errors naming the profile
     /// and the URL.
     pub async fn connect(config: OpenstackConfig) -> Result<OpenstackSource, SourceError> {

@@ -202,6 +202,11 @@ impl fmt::Debug for OvirtSource {
 }
 
 impl OvirtSource {
+    /// The API URL as configured (what the Provider's URL is).
+    pub fn api_url(&self) -> &str {
+        &self.inner.config.api_url
+    }
+
     /// Reads the engine's CA, logs in through SSO and checks the required data center.
     pub async fn connect(config: OvirtConfig) -> Result<OvirtSource, SourceError> {
         let what = format!(
@@ -311,10 +316,10 @@ impl OvirtSource {
              check the username and password of profile `{}`",
             config.profile
         );
-        Err(unexpected(
-            &what,
-            message.replace(&config.password, "<redacted>"),
-        ))
+        Err(SourceError::LoginRefused {
+            what,
+            message: message.replace(&config.password, "<redacted>"),
+        })
     }
 
     /// The Python suite's precondition: the required data center exists and is up.

@@ -449,13 +449,13 @@ impl VsphereSource {
         match inner.transport.call(&body).await {
             Ok(_) => Ok(()),
             Err(SoapError::Fault { kind, message, .. }) if kind == "InvalidLogin" => {
-                Err(unexpected(
-                    &what,
-                    format!(
+                Err(SourceError::LoginRefused {
+                    what,
+                    message: format!(
                         "the server refused the user name or password ({kind}: {message}); check \
                          the profile's username and password"
                     ),
-                ))
+                })
             }
             // Nothing the server says goes out with the password in it.
             Err(other) => Err(redact(source_error(&what, other), &inner.password)),
@@ -939,6 +939,10 @@ fn redact(error: SourceError, secret: &str) -> SourceError {
             what: clean(what),
             message: clean(message),
         },
+        SourceError::LoginRefused { what, message } => SourceError::LoginRefused {
+            what: clean(what),
+            message: clean(message),
+        },
         SourceError::Rejected {
             what,
             status,
@@ -979,6 +983,18 @@ fn disk_device(
             ));
         }
     };
+    if let (Some(rdm), Some(lun)) = (&disk.rdm, &disk.lun) {
+        return rdm_disk_device(
+            rdm,
+            lun,
+            mode,
+            key,
+            datastore_name,
+            datastore,
+            controller_key,
+            unit_number,
+        );
+    }
     let kib = disk.size_gib * 1024 * 1024;
     Ok(format!(
         "<operation>add</operation><fileOperation>create</fileOperation>\
@@ -993,6 +1009,41 @@ fn disk_device(
         flag(thin),
         flag(eager),
         kib * 1024,
+    ))
+}
+
+/// The device change of a raw device mapping of LUN `lun` (its NAA id, which names the ESXi
+/// device `/vmfs/devices/disks/<naa>`): the mapping file goes to the VM's datastore.
+#[allow(clippy::too_many_arguments)]
+fn rdm_disk_device(
+    rdm: &str,
+    lun: &str,
+    mode: &str,
+    key: i64,
+    datastore_name: &str,
+    datastore: &Moref,
+    controller_key: i64,
+    unit_number: i64,
+) -> Result<String, String> {
+    // A physical-mode mapping bypasses snapshots: it is independent_persistent, as the Python
+    // suite makes it.
+    let (compatibility, mode) = match rdm {
+        "virtual" => ("virtualMode", mode),
+        "physical" => ("physicalMode", "independent_persistent"),
+        other => return Err(format!("unknown RDM type `{other}` (virtual or physical)")),
+    };
+    Ok(format!(
+        "<operation>add</operation><fileOperation>create</fileOperation>\
+         <device xsi:type=\"VirtualDisk\"><key>{key}</key>\
+         <backing xsi:type=\"VirtualDiskRawDiskMappingVer1BackingInfo\"><fileName>[{}]</fileName>{}\
+         <lunUuid>{}</lunUuid><deviceName>/vmfs/devices/disks/{}</deviceName>\
+         <compatibilityMode>{compatibility}</compatibilityMode><diskMode>{mode}</diskMode>\
+         </backing><controllerKey>{controller_key}</controllerKey>\
+         <unitNumber>{unit_number}</unitNumber></device>",
+        escape(datastore_name),
+        datastore.xml("datastore"),
+        escape(lun),
+        escape(lun),
     ))
 }
 
@@ -1037,17 +1088,18 @@ impl SourceProvider for VsphereSource {
     }
 
     async fn add_disk(&self, id: &str, disk: &NewDisk) -> Result<(), SourceError> {
-        let what = format!("add a {} GiB disk to source VM {id}", disk.size_gib);
-        if let Some(mode) = &disk.rdm {
+        let what = match &disk.rdm {
+            Some(mode) => format!("add an RDM disk ({mode}) to source VM {id}"),
+            None => format!("add a {} GiB disk to source VM {id}", disk.size_gib),
+        };
+        if disk.rdm.is_some() && disk.lun.is_none() {
             return Err(unexpected(
                 &what,
-                format!(
-                    "an RDM disk ({mode}) maps a LUN of the host's storage, which this adapter \
-                     does not pick; attach the LUN in vSphere and use a VM that has it"
-                ),
+                "an RDM disk maps a LUN of the host's storage: name it with rdm_lun_uuid in the \
+                 profile's copyoffload section",
             ));
         }
-        if disk.size_gib == 0 {
+        if disk.rdm.is_none() && disk.size_gib == 0 {
             return Err(unexpected(&what, "a new disk needs a size"));
         }
         let props = self
@@ -1242,6 +1294,7 @@ mod tests {
             mode: "independent_persistent".into(),
             datastore: None,
             rdm: None,
+            lun: None,
         };
         let xml = disk_device(
             &disk,

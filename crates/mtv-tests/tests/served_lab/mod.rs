@@ -57,10 +57,13 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// A `mtv-tests lab serve` process in its own temporary directory, with kubectl pointed at it.
+/// A `mtv-tests lab serve` process in its own temporary directory, with kubectl pointed at it, and
+/// the providers file it wrote (`--providers-out`): the built-in profiles pointed at where this lab
+/// serves each source, which runs against it use, as they would a cluster's.
 pub struct ServedLab {
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
+    pub providers: PathBuf,
     kubectl: PathBuf,
     _process: KillOnDrop,
 }
@@ -71,8 +74,11 @@ impl ServedLab {
         let kubectl = mtv_test_peers::kubectl()?;
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("lab.kubeconfig");
+        let providers = dir.path().join("lab-providers.json");
         let process = Command::new(BIN)
             .args(["lab", "serve", "--port", "0", "--speed", speed])
+            .arg("--providers-out")
+            .arg(&providers)
             .arg("--kubeconfig-out")
             .arg(&kubeconfig)
             .stdout(Stdio::null())
@@ -81,6 +87,7 @@ impl ServedLab {
             .expect("lab serve starts");
         let process = KillOnDrop::new(process);
         let deadline = Instant::now() + Duration::from_secs(30);
+        // The providers file is written first, then the kubeconfig.
         while !kubeconfig.exists() {
             assert!(Instant::now() < deadline, "no kubeconfig after 30s");
             std::thread::sleep(Duration::from_millis(50));
@@ -88,6 +95,7 @@ impl ServedLab {
         Some(ServedLab {
             dir,
             kubeconfig,
+            providers,
             kubectl,
             _process: process,
         })
@@ -101,8 +109,38 @@ impl ServedLab {
         self.kubeconfig.to_str().expect("utf-8 path").to_string()
     }
 
+    /// The lab's providers file, as an argument.
+    pub fn providers_arg(&self) -> String {
+        self.providers.to_str().expect("utf-8 path").to_string()
+    }
+
+    /// The options that make a command use this lab's profiles (each unless `given` has it):
+    /// `--providers-file`, and the built-in defaults `--source-provider vsphere --storage-class
+    /// lab-ceph-rbd`, which a providers file does not imply.
+    pub fn profile_args(&self, given: &[&str]) -> Vec<String> {
+        let mut args = Vec::new();
+        let providers = self.providers_arg();
+        for (flag, default) in [
+            ("--providers-file", providers.as_str()),
+            ("--source-provider", "vsphere"),
+            ("--storage-class", "lab-ceph-rbd"),
+        ] {
+            if !given.contains(&flag) {
+                args.extend([flag.to_string(), default.to_string()]);
+            }
+        }
+        args
+    }
+
+    /// The lab's profile `name` from its providers file.
+    pub fn profile(&self, name: &str) -> Value {
+        let text = std::fs::read_to_string(&self.providers).expect("the lab's providers file");
+        let profiles: Value = serde_json::from_str(&text).expect("the providers file is JSON");
+        profiles[name].clone()
+    }
+
     /// `mtv-tests run` against this lab: `selection` (markers, keywords, `-j`), plain output, results
-    /// in `out/` (run from [`Self::path`]), then `extra` options.
+    /// in `out/` (run from [`Self::path`]), the lab's profiles, then `extra` options.
     pub fn run_args(&self, selection: &[&str], extra: &[&str]) -> Vec<String> {
         let kubeconfig = self.kubeconfig_arg();
         let fixed = [
@@ -112,11 +150,13 @@ impl ServedLab {
             "--kubeconfig",
             &kubeconfig,
         ];
+        let given: Vec<&str> = selection.iter().chain(extra).copied().collect();
         std::iter::once("run")
             .chain(selection.iter().copied())
             .chain(fixed)
             .chain(extra.iter().copied())
             .map(str::to_string)
+            .chain(self.profile_args(&given))
             .collect()
     }
 
