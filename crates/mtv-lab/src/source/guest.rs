@@ -195,7 +195,10 @@ fn run_words(vm: &super::Vm, words: &[String]) -> (i32, String) {
     let name = program.rsplit('/').next().unwrap_or(program);
     let args = &words[1..];
     match name {
-        "nmcli" if args.iter().any(|a| a == "show") => (0, nmcli_device_show(vm)),
+        // NetworkManager runs in Linux guests only; a Windows guest has no such command.
+        "nmcli" if args.iter().any(|a| a == "show") && !is_windows(vm) => {
+            (0, nmcli_device_show(vm))
+        }
         "cat" => {
             let mut out = String::new();
             for path in args {
@@ -213,6 +216,11 @@ fn run_words(vm: &super::Vm, words: &[String]) -> (i32, String) {
         // As a shell answers a command it does not have.
         _ => (127, String::new()),
     }
+}
+
+/// Whether the source VM runs Windows (by its guest id, as vSphere reports it).
+fn is_windows(vm: &super::Vm) -> bool {
+    vm.guest_os.to_ascii_lowercase().contains("win")
 }
 
 /// Runs a program the way Guest Operations' `StartProgramInGuest` does: a shell (`/bin/bash -c

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::soap::SoapError;
 use super::xml::escape;
 use super::{Moref, VsphereSource, is_fault, source_error, unexpected};
-use crate::SourceError;
+use crate::{SourceError, SourceVm};
 
 /// The largest output of a guest command this adapter reads back.
 const MAX_OUTPUT_BYTES: usize = 1024 * 1024;
@@ -197,6 +197,26 @@ impl VsphereSource {
         Ok((exit_code, text))
     }
 
+    /// The guest's own names of the VM's NICs (`ens192`), as the Python suite collects them for
+    /// `check_nic_name_preservation`: `nmcli device show` through Guest Operations, matched by MAC.
+    /// Only a running Linux guest with VMware Tools and the profile's guest account can answer; a
+    /// guest that cannot (a Windows guest has no NetworkManager) leaves the names unknown, and the
+    /// check then compares only the NICs whose names are known.
+    pub(crate) async fn read_guest_nic_names(&self, vm: &mut SourceVm) {
+        if !vm.powered_on || !vm.guest_agent || self.inner.guest_credentials.is_none() {
+            return;
+        }
+        let Ok((0, text)) = self.run_in_guest(&vm.id, "nmcli device show").await else {
+            return;
+        };
+        let names = nmcli_names_by_mac(&text);
+        for nic in &mut vm.nics {
+            if let Some(name) = names.get(&nic.mac.to_ascii_lowercase()) {
+                nic.device = Some(name.clone());
+            }
+        }
+    }
+
     /// Polls `ListProcessesInGuest` until the process has ended; its exit code.
     async fn wait_for_process(&self, what: &str, id: &str, pid: &str) -> Result<i32, SourceError> {
         let deadline = tokio::time::Instant::now() + self.inner.task_timeout;
@@ -231,5 +251,39 @@ impl VsphereSource {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
         }
+    }
+}
+
+/// `GENERAL.HWADDR` (lower case) to `GENERAL.DEVICE` from `nmcli device show`'s blocks.
+fn nmcli_names_by_mac(text: &str) -> std::collections::HashMap<String, String> {
+    let mut names = std::collections::HashMap::new();
+    for block in text.split("\n\n") {
+        let field = |key: &str| {
+            block.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                (name.trim() == key).then(|| value.trim().to_string())
+            })
+        };
+        if let (Some(device), Some(mac)) = (field("GENERAL.DEVICE"), field("GENERAL.HWADDR"))
+            && !mac.is_empty()
+        {
+            names.insert(mac.to_ascii_lowercase(), device);
+        }
+    }
+    names
+}
+
+#[cfg(test)]
+mod nmcli_tests {
+    use super::nmcli_names_by_mac;
+
+    #[test]
+    fn names_come_from_the_device_blocks_by_mac() {
+        let text = "GENERAL.DEVICE:                         ens192\n\
+                    GENERAL.HWADDR:                         00:50:56:A1:10:01\n\n\
+                    GENERAL.DEVICE:                         lo\n\
+                    GENERAL.HWADDR:                         00:00:00:00:00:00\n";
+        let names = nmcli_names_by_mac(text);
+        assert_eq!(names["00:50:56:a1:10:01"], "ens192");
     }
 }

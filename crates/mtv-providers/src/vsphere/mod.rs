@@ -1072,7 +1072,9 @@ impl SourceProvider for VsphereSource {
     async fn facts(&self, id: &str) -> Result<SourceVm, SourceError> {
         let what = format!("read source VM {id}");
         let props = self.vm_props(&what, id, VM_PROPERTIES).await?;
-        Ok(facts::source_vm(id, &props))
+        let mut vm = facts::source_vm(id, &props);
+        self.read_guest_nic_names(&mut vm).await;
+        Ok(vm)
     }
 
     async fn clone_vm(
