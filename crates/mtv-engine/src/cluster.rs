@@ -346,13 +346,32 @@ impl Cluster {
                 resource: resource.clone(),
                 message: e.to_string(),
             })?;
+        // Written down before it is sent: whatever happens to the answer (lost, or the run stopped
+        // while it waited), teardown knows the name to look for.
+        let intent = dynamic.metadata.name.as_ref().map(|name| ResourceRef {
+            api_version: kind.api_version(),
+            kind: kind.kind.to_string(),
+            namespace: namespace.filter(|_| kind.namespaced).map(str::to_string),
+            name: name.clone(),
+            uid: None,
+        });
+        if let Some(intent) = &intent {
+            self.ledger.record(LedgerEntry::Kube {
+                resource: intent.clone(),
+                scenario: scenario.map(str::to_string),
+                removed: false,
+            })?;
+        }
+        let is_intent = |entry: &LedgerEntry| {
+            matches!(entry, LedgerEntry::Kube { resource, .. } if Some(resource) == intent.as_ref())
+        };
         let _waiting = self.health.waiting_for(format!("create {resource}"));
-        let created = match self
+        let answer = match self
             .api(kind, namespace)
             .create(&PostParams::default(), &dynamic)
             .await
         {
-            Ok(created) => created,
+            Ok(created) => Ok(created),
             Err(kube::Error::Api(status)) if status.reason == "AlreadyExists" => {
                 self.adopt(
                     kind,
@@ -361,14 +380,23 @@ impl Cluster {
                     our_session.as_deref(),
                     &status.message,
                 )
-                .await?
+                .await
             }
-            Err(source) => {
-                return Err(ClusterError::Api {
-                    action: "create",
-                    resource,
-                    source,
-                });
+            Err(source) => Err(ClusterError::Api {
+                action: "create",
+                resource,
+                source,
+            }),
+        };
+        let created = match answer {
+            Ok(created) => created,
+            Err(error) => {
+                // A refusal the API server gave made nothing; anything else may have made it, and the
+                // intent stays for teardown to check.
+                if refused_outright(&error) {
+                    self.ledger.replace(is_intent, None)?;
+                }
+                return Err(error);
             }
         };
         let reference = ResourceRef {
@@ -378,11 +406,14 @@ impl Cluster {
             name: created.metadata.name.clone().unwrap_or_default(),
             uid: created.metadata.uid.clone(),
         };
-        self.ledger.record(LedgerEntry::Kube {
-            resource: reference.clone(),
-            scenario: scenario.map(str::to_string),
-            removed: false,
-        })?;
+        self.ledger.replace(
+            is_intent,
+            Some(LedgerEntry::Kube {
+                resource: reference.clone(),
+                scenario: scenario.map(str::to_string),
+                removed: false,
+            }),
+        )?;
         self.events.emit(Event::ResourceCreated {
             resource: reference,
             scenario: scenario.map(str::to_string),
@@ -592,8 +623,75 @@ impl Cluster {
     }
 
     /// Watches one object until `decide` says done or failed, or `timeout` passes. A missing object
-    /// counts as pending (it may be about to appear). Dropped watches resume on their own.
+    /// counts as pending (it may be about to appear). One request: a watch without a
+    /// resourceVersion, which the API server opens with the object as it is now; should that watch
+    /// stop before a verdict, the rest of the wait lists and watches, resuming by itself.
     pub async fn wait_for<T>(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        decide: impl FnMut(&Value) -> Verdict<T>,
+    ) -> Result<T, ClusterError> {
+        self.watch_then_list(kind, namespace, name, timeout, what, "", None, decide)
+            .await
+    }
+
+    /// A watch from `version` (empty: from the object as it is now) until a verdict; should the
+    /// watch stop before one, a list and a watch for the rest of `timeout`. A timeout says what was
+    /// last seen (`last`: what the caller saw before).
+    #[allow(clippy::too_many_arguments)]
+    async fn watch_then_list<T>(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        timeout: Duration,
+        what: &str,
+        version: &str,
+        mut last: Option<String>,
+        mut decide: impl FnMut(&Value) -> Verdict<T>,
+    ) -> Result<T, ClusterError> {
+        let started = tokio::time::Instant::now();
+        let watched = {
+            let _waiting = self.health.waiting_for(what.to_string());
+            tokio::time::timeout(
+                timeout,
+                self.watch_from(kind, namespace, name, version, what, &mut decide, &mut last),
+            )
+            .await
+        };
+        match watched {
+            Ok(Some(result)) => return result,
+            Ok(None) => {}
+            Err(_) => {
+                return Err(ClusterError::Timeout {
+                    what: what.to_string(),
+                    waited: timeout,
+                    last,
+                });
+            }
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        self.list_and_watch(kind, namespace, name, left, what, decide)
+            .await
+            .map_err(|error| match error {
+                // The whole wait is what timed out, with what it last saw before the fallback too.
+                ClusterError::Timeout {
+                    what, last: seen, ..
+                } => ClusterError::Timeout {
+                    what,
+                    waited: timeout,
+                    last: seen.or(last),
+                },
+                other => other,
+            })
+    }
+
+    /// [`Cluster::wait_for`] by kube-rs's watcher: a list, then a watch that resumes when dropped.
+    async fn list_and_watch<T>(
         &self,
         kind: &Kind,
         namespace: Option<&str>,
@@ -671,8 +769,7 @@ impl Cluster {
         known: &Value,
         mut decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
-        let started = tokio::time::Instant::now();
-        let mut last = match decide(known) {
+        let last = match decide(known) {
             Verdict::Done(result) => return Ok(result),
             Verdict::Failed(reason) => {
                 return Err(ClusterError::Condition {
@@ -686,43 +783,13 @@ impl Cluster {
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        if !version.is_empty() {
-            let _waiting = self.health.waiting_for(what.to_string());
-            let watched = tokio::time::timeout(
-                timeout,
-                self.watch_from(kind, namespace, name, version, what, &mut decide, &mut last),
-            )
-            .await;
-            match watched {
-                Ok(Some(result)) => return result,
-                Ok(None) => {}
-                Err(_) => {
-                    return Err(ClusterError::Timeout {
-                        what: what.to_string(),
-                        waited: timeout,
-                        last,
-                    });
-                }
-            }
-        }
-        let left = timeout.saturating_sub(started.elapsed());
-        self.wait_for(kind, namespace, name, left, what, decide)
+        self.watch_then_list(kind, namespace, name, timeout, what, version, last, decide)
             .await
-            .map_err(|error| match error {
-                // The whole wait is what timed out, with what it last saw before the fallback too.
-                ClusterError::Timeout {
-                    what, last: seen, ..
-                } => ClusterError::Timeout {
-                    what,
-                    waited: timeout,
-                    last: seen.or(last),
-                },
-                other => other,
-            })
     }
 
-    /// One watch of an object from `version`: `Some` with the wait's end, or `None` when the watch
-    /// stopped before a verdict (the caller goes on with a fresh list and watch).
+    /// One watch of an object from `version` (empty: from the object as it is now): `Some` with the
+    /// wait's end, or `None` when the watch stopped before a verdict (the caller goes on with a
+    /// fresh list and watch).
     #[allow(clippy::too_many_arguments)]
     async fn watch_from<T>(
         &self,
@@ -774,6 +841,62 @@ impl Cluster {
         None
     }
 
+    /// Waits until an object the caller holds (`known`) is gone: a watch from its resourceVersion
+    /// sees the deletion, or another object taking the name. Should the watch stop before, the rest
+    /// of the wait is [`Cluster::wait_gone`].
+    pub async fn wait_gone_from(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        known: &Value,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        let started = tokio::time::Instant::now();
+        let uid = known.pointer("/metadata/uid").and_then(Value::as_str);
+        let version = known
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !version.is_empty() {
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={name}"))
+                .timeout(290);
+            let watch = async {
+                let stream = self.api(kind, namespace).watch(&params, version).await.ok()?;
+                let mut stream = std::pin::pin!(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        Ok(WatchEvent::Deleted(_)) => return Some(()),
+                        Ok(WatchEvent::Added(object) | WatchEvent::Modified(object))
+                            if object.metadata.uid.as_deref() != uid =>
+                        {
+                            return Some(());
+                        }
+                        Ok(WatchEvent::Added(_) | WatchEvent::Modified(_))
+                        | Ok(WatchEvent::Bookmark(_)) => {}
+                        // Expired or failed: read on.
+                        Ok(WatchEvent::Error(_)) | Err(_) => return None,
+                    }
+                }
+                None
+            };
+            match tokio::time::timeout(timeout, watch).await {
+                Ok(Some(())) => return Ok(()),
+                Ok(None) => {}
+                Err(_) => {
+                    return Err(ClusterError::Timeout {
+                        what: format!("{} to be deleted", describe(kind, namespace, name)),
+                        waited: timeout,
+                        last: Some("still present".into()),
+                    });
+                }
+            }
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        self.wait_gone(kind, namespace, name, left).await
+    }
+
     /// Waits until an object is gone.
     pub async fn wait_gone(
         &self,
@@ -823,6 +946,19 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// A create the API server answered with a refusal (4xx, or someone else's object of that name):
+/// nothing was made. A 5xx, a lost connection or a server given up on may have made it.
+fn refused_outright(error: &ClusterError) -> bool {
+    match error {
+        ClusterError::NotOurs { .. } | ClusterError::Invalid { .. } => true,
+        ClusterError::Api {
+            source: kube::Error::Api(status),
+            ..
+        } => (400..500).contains(&status.code) && status.code != 429,
+        _ => false,
     }
 }
 
