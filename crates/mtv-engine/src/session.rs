@@ -106,6 +106,8 @@ pub struct Session {
     pub mtv_version: Option<String>,
     pub source_provider: String,
     pub source_provider_uid: String,
+    /// The source Provider's Secret as its create was answered (its checks read it from here).
+    pub source_secret: Value,
     pub destination_provider: String,
     pub remote_destination_provider: Option<String>,
     pub storage_secret: Option<String>,
@@ -411,7 +413,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
     let source = connect_source(&cluster, &mut names, &context, profile, &id).await?;
 
     let session_label = json!({ SESSION_LABEL: id });
-    let source_provider = create_source_provider(
+    let (source_provider, source_secret) = create_source_provider(
         &cluster,
         &mut names,
         &context,
@@ -493,6 +495,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         mtv_version: version,
         source_provider,
         source_provider_uid,
+        source_secret,
         destination_provider,
         remote_destination_provider,
         storage_secret,
@@ -651,7 +654,7 @@ async fn create_secret(
     name: &str,
     labels: &Value,
     data: &BTreeMap<String, String>,
-) -> Result<(), ClusterError> {
+) -> Result<Value, ClusterError> {
     cluster
         .create(
             &kinds::SECRET,
@@ -663,11 +666,11 @@ async fn create_secret(
             }),
             None,
         )
-        .await?;
-    Ok(())
+        .await
 }
 
-/// The source Provider and its Secret, from the profile; returns the Provider's name.
+/// The source Provider and its Secret, from the profile; returns the Provider's name and the Secret
+/// as the API server answered its create.
 async fn create_source_provider(
     cluster: &Cluster,
     names: &mut SessionNames<'static>,
@@ -675,13 +678,13 @@ async fn create_source_provider(
     profile: &ProviderProfile,
     source: &Source,
     access: &ProviderAccess<'_>,
-) -> Result<String, SessionError> {
+) -> Result<(String, Value), SessionError> {
     let secret_name = names.source_secret();
     let data = source_secret_data(context, profile, source, access.cluster_token).await?;
     let mut secret_labels = access.labels.clone();
     // Teardown finds the credentials of a source to clean by this label (mtv_providers::reconnect).
     secret_labels[SOURCE_SECRET_LABEL] = Value::String(context.provider_type.to_string());
-    create_secret(
+    let secret = create_secret(
         cluster,
         access.namespace,
         &secret_name,
@@ -728,7 +731,7 @@ async fn create_source_provider(
             None,
         )
         .await?;
-    Ok(name)
+    Ok((name, secret))
 }
 
 /// The remote destination Provider (this cluster reached by URL and token) and its Secret.

@@ -168,45 +168,29 @@ impl Runner {
         };
         if !powered_on {
             cluster.set_vm_running(namespace, name, false).await?;
-            cluster
-                .wait_gone(
-                    &kinds::VIRTUAL_MACHINE_INSTANCE,
-                    Some(namespace),
-                    name,
-                    self.guest_time(VM_START_TIMEOUT),
-                )
-                .await?;
+            let (kind, timeout) = (
+                &kinds::VIRTUAL_MACHINE_INSTANCE,
+                self.guest_time(VM_START_TIMEOUT),
+            );
+            match &vmi {
+                Some(known) => {
+                    cluster
+                        .wait_gone_from(kind, Some(namespace), name, known, timeout)
+                        .await?
+                }
+                None => cluster.wait_gone(kind, Some(namespace), name, timeout).await?,
+            }
         }
         Ok(vmi)
     }
 
-    /// The source Provider's Secret against the profile's `insecureSkipVerify`.
-    async fn check_ssl_configuration(&self) -> Result<Option<validate::CheckFailure>, StepError> {
+    /// The source Provider's Secret (as the session made it: the run's own object, not read
+    /// again) against the profile's `insecureSkipVerify`.
+    fn check_ssl_configuration(&self) -> Result<Option<validate::CheckFailure>, StepError> {
         let session = &self.session;
-        let cluster = &session.cluster;
-        let Some(provider) = cluster
-            .get(
-                &kinds::PROVIDER,
-                Some(&session.namespace),
-                &session.source_provider,
-            )
-            .await?
-        else {
-            return Err(Missing::SourceProvider(session.source_provider.clone()).into());
-        };
-        let name = provider["spec"]["secret"]["name"]
-            .as_str()
-            .unwrap_or_default();
-        let namespace = provider["spec"]["secret"]["namespace"]
-            .as_str()
-            .unwrap_or(&session.namespace);
-        let secret = cluster
-            .get(&kinds::SECRET, Some(namespace), name)
-            .await?
-            .unwrap_or(Value::Null);
         validate::check_ssl_configuration(
             session.context.provider_type,
-            &secret,
+            &session.source_secret,
             session.context.source_provider_insecure_skip_verify,
         )
         .map_err(|e| Missing::SecretEncoding(e).into())
@@ -224,7 +208,7 @@ impl Runner {
         let mut problems = Vec::new();
         if checklist::applies("check_ssl_configuration", &self.facts(step)) {
             self.ran("check_ssl_configuration", None);
-            if let Some(failure) = self.check_ssl_configuration().await? {
+            if let Some(failure) = self.check_ssl_configuration()? {
                 problems.push(format!("Provider {}: {failure}", session.source_provider));
             }
         }

@@ -396,7 +396,7 @@ impl Runner {
             .await;
         // A VM started for nothing (no account, no login) is stopped at once.
         if started && !matches!(entered, Ok(Entered::Shell { .. })) {
-            self.stop_again(namespace, name).await?;
+            self.stop_again(namespace, name, None).await?;
         }
         entered
     }
@@ -462,6 +462,7 @@ impl Runner {
                 self.note(id, format!("VM {name}: check_ssh_connectivity passed"));
                 Ok(Entered::Shell {
                     shell,
+                    vmi,
                     os,
                     started,
                     namespace: namespace.to_string(),
@@ -477,17 +478,28 @@ impl Runner {
         }
     }
 
-    async fn stop_again(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
+    /// Stops a VM the checks started and waits for its VMI to go (watched from `vmi`, the VMI as
+    /// last seen, when there is one).
+    async fn stop_again(
+        &self,
+        namespace: &str,
+        name: &str,
+        vmi: Option<&Value>,
+    ) -> Result<(), ClusterError> {
         let cluster = &self.session.cluster;
         cluster.set_vm_running(namespace, name, false).await?;
-        cluster
-            .wait_gone(
-                &kinds::VIRTUAL_MACHINE_INSTANCE,
-                Some(namespace),
-                name,
-                self.guest_time(GUEST_START_TIMEOUT),
-            )
-            .await
+        let (kind, timeout) = (
+            &kinds::VIRTUAL_MACHINE_INSTANCE,
+            self.guest_time(GUEST_START_TIMEOUT),
+        );
+        match vmi {
+            Some(known) => {
+                cluster
+                    .wait_gone_from(kind, Some(namespace), name, known, timeout)
+                    .await
+            }
+            None => cluster.wait_gone(kind, Some(namespace), name, timeout).await,
+        }
     }
 }
 
@@ -495,6 +507,8 @@ impl Runner {
 enum Entered {
     Shell {
         shell: GuestShell,
+        /// The VMI as it ran when the login began.
+        vmi: Value,
         os: GuestOs,
         /// Started for the checks: stopped again when they are done.
         started: bool,
@@ -509,6 +523,7 @@ impl Entered {
     async fn leave(self, runner: &Runner) -> Result<(), StepError> {
         if let Entered::Shell {
             shell,
+            vmi,
             started,
             namespace,
             name,
@@ -517,7 +532,7 @@ impl Entered {
         {
             shell.close().await;
             if started {
-                runner.stop_again(&namespace, &name).await?;
+                runner.stop_again(&namespace, &name, Some(&vmi)).await?;
             }
         }
         Ok(())
