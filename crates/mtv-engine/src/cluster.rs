@@ -19,6 +19,7 @@ use crate::events::{Event, EventSink, ResourceRef};
 use crate::ledger::{Ledger, LedgerEntry, LedgerError};
 use crate::retry::{ApiHealth, ApiUnreachable, RetryPolicy, resilient_client, unreachable_cause};
 use crate::session::SESSION_LABEL;
+use crate::watch_hub::{Change, Next, WatchHub, older};
 
 /// A kind the engine reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +246,8 @@ pub struct Cluster {
     ledger: Arc<Ledger>,
     events: Arc<dyn EventSink>,
     health: Arc<ApiHealth>,
+    /// The run's shared watches, which the waits read (shared by every clone of the connection).
+    hub: Arc<WatchHub>,
 }
 
 fn describe(kind: &Kind, namespace: Option<&str>, name: &str) -> String {
@@ -265,12 +268,14 @@ impl Cluster {
             ledger,
             events,
             health,
+            hub: Arc::new(WatchHub::default()),
         }
     }
 
     /// The same connection and ledger reporting to other `events` (one retrying layer, not two).
     pub fn with_events(&self, events: Arc<dyn EventSink>) -> Self {
-        let cluster = Cluster::new(self.base.clone(), self.ledger.clone(), events);
+        let mut cluster = Cluster::new(self.base.clone(), self.ledger.clone(), events);
+        cluster.hub = self.hub.clone();
         cluster.set_api_unreachable_timeout(self.health.unreachable_bound());
         if let Some(server) = self.server() {
             cluster.learn_server(&server);
@@ -635,13 +640,14 @@ impl Cluster {
         what: &str,
         decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
-        self.watch_then_list(kind, namespace, name, timeout, what, "", None, decide)
+        self.watch_then_list(kind, namespace, name, timeout, what, None, None, decide)
             .await
     }
 
-    /// A watch from `version` (empty: from the object as it is now) until a verdict; should the
-    /// watch stop before one, a list and a watch for the rest of `timeout`. A timeout says what was
-    /// last seen (`last`: what the caller saw before).
+    /// The run's shared watch of the kind in the namespace until a verdict; should that feed close,
+    /// a watch of the object's own from `known`'s resourceVersion (without one: from the object as it
+    /// is now); should that stop too, a list and a watch for the rest of `timeout`. A timeout says
+    /// what was last seen (`last`: what the caller saw before).
     #[allow(clippy::too_many_arguments)]
     async fn watch_then_list<T>(
         &self,
@@ -650,17 +656,29 @@ impl Cluster {
         name: &str,
         timeout: Duration,
         what: &str,
-        version: &str,
+        known: Option<&Value>,
         mut last: Option<String>,
         mut decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
         let started = tokio::time::Instant::now();
+        let version = known
+            .and_then(|k| k.pointer("/metadata/resourceVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let watched = {
             let _waiting = self.health.waiting_for(what.to_string());
-            tokio::time::timeout(
-                timeout,
-                self.watch_from(kind, namespace, name, version, what, &mut decide, &mut last),
-            )
+            tokio::time::timeout(timeout, async {
+                match self
+                    .wait_shared(kind, namespace, name, what, known, &mut decide, &mut last)
+                    .await
+                {
+                    Some(end) => Some(end),
+                    None => {
+                        self.watch_from(kind, namespace, name, version, what, &mut decide, &mut last)
+                            .await
+                    }
+                }
+            })
             .await
         };
         match watched {
@@ -779,12 +797,45 @@ impl Cluster {
             }
             Verdict::Pending(state) => Some(state),
         };
-        let version = known
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        self.watch_then_list(kind, namespace, name, timeout, what, version, last, decide)
+        self.watch_then_list(kind, namespace, name, timeout, what, Some(known), last, decide)
             .await
+    }
+
+    /// A wait read from the run's shared watch of the kind in the namespace: the feed's latest
+    /// version of the object, then its changes (never a version older than `known`). `None` when
+    /// the feed closed before a verdict.
+    #[allow(clippy::too_many_arguments)]
+    async fn wait_shared<T>(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        what: &str,
+        known: Option<&Value>,
+        decide: &mut impl FnMut(&Value) -> Verdict<T>,
+        last: &mut Option<String>,
+    ) -> Option<Result<T, ClusterError>> {
+        let mut subscription = self.hub.subscribe(&self.client, kind, namespace, name);
+        let stale = |object: &Value| known.is_some_and(|known| older(object, known));
+        if let Some(current) = subscription.current.take()
+            && !stale(&current)
+            && let Some(end) = judge(what, &current, decide, last)
+        {
+            return Some(end);
+        }
+        loop {
+            match subscription.next().await {
+                Next::Change(Change::Applied(object)) => {
+                    if !stale(&object)
+                        && let Some(end) = judge(what, &object, decide, last)
+                    {
+                        return Some(end);
+                    }
+                }
+                Next::Change(Change::Deleted(_)) => *last = Some("deleted".into()),
+                Next::Closed => return None,
+            }
+        }
     }
 
     /// One watch of an object from `version` (empty: from the object as it is now): `Some` with the
@@ -827,15 +878,8 @@ impl Cluster {
                 Ok(value) => value,
                 Err(error) => return Some(Err(error)),
             };
-            match decide(&value) {
-                Verdict::Done(result) => return Some(Ok(result)),
-                Verdict::Failed(reason) => {
-                    return Some(Err(ClusterError::Condition {
-                        what: what.to_string(),
-                        reason,
-                    }));
-                }
-                Verdict::Pending(state) => *last = Some(state),
+            if let Some(end) = judge(what, &value, decide, last) {
+                return Some(end);
             }
         }
         None
@@ -854,6 +898,18 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let started = tokio::time::Instant::now();
         let uid = known.pointer("/metadata/uid").and_then(Value::as_str);
+        let shared = tokio::time::timeout(timeout, self.gone_shared(kind, namespace, name, uid));
+        match shared.await {
+            Ok(Some(())) => return Ok(()),
+            Ok(None) => {}
+            Err(_) => {
+                return Err(ClusterError::Timeout {
+                    what: format!("{} to be deleted", describe(kind, namespace, name)),
+                    waited: timeout,
+                    last: Some("still present".into()),
+                });
+            }
+        }
         let version = known
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
@@ -897,6 +953,51 @@ impl Cluster {
         self.wait_gone(kind, namespace, name, left).await
     }
 
+    /// A deletion seen by the run's shared watch of the kind in the namespace, when one is open and
+    /// has seen the object; `None` when it cannot tell.
+    async fn gone_shared(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        uid: Option<&str>,
+    ) -> Option<()> {
+        let mut subscription = self.hub.subscribe_open(kind, namespace, name)?;
+        if !subscription.known_to_feed {
+            return None;
+        }
+        let other = |object: &Value| object.pointer("/metadata/uid").and_then(Value::as_str) != uid;
+        match &subscription.current {
+            None => return Some(()),
+            Some(current) if other(current) => return Some(()),
+            Some(_) => {}
+        }
+        loop {
+            match subscription.next().await {
+                Next::Change(Change::Deleted(_)) => return Some(()),
+                Next::Change(Change::Applied(object)) if other(&object) => return Some(()),
+                Next::Change(Change::Applied(_)) => {}
+                Next::Closed => return None,
+            }
+        }
+    }
+
+    /// The object as the run's shared watch of its kind and namespace last saw it (`None`: deleted),
+    /// when that watch is open and has seen it; else read from the API server.
+    pub async fn get_watched(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        if let Some(subscription) = self.hub.subscribe_open(kind, namespace, name)
+            && subscription.known_to_feed
+        {
+            return Ok(subscription.current.map(|object| (*object).clone()));
+        }
+        self.get(kind, namespace, name).await
+    }
+
     /// Waits until an object is gone.
     pub async fn wait_gone(
         &self,
@@ -923,6 +1024,27 @@ impl Cluster {
             }
             // Deletion has no condition to watch for; a short poll bounded by the deadline.
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// What `decide` makes of one version of the awaited object: the wait's end, or `None` (pending,
+/// with its state kept in `last` for a timeout's message).
+fn judge<T>(
+    what: &str,
+    object: &Value,
+    decide: &mut impl FnMut(&Value) -> Verdict<T>,
+    last: &mut Option<String>,
+) -> Option<Result<T, ClusterError>> {
+    match decide(object) {
+        Verdict::Done(result) => Some(Ok(result)),
+        Verdict::Failed(reason) => Some(Err(ClusterError::Condition {
+            what: what.to_string(),
+            reason,
+        })),
+        Verdict::Pending(state) => {
+            *last = Some(state);
+            None
         }
     }
 }

@@ -194,6 +194,18 @@ struct Runner {
     ran: std::sync::Mutex<ChecksRan>,
 }
 
+/// A source VM made ready, with its facts as they are before the migration.
+fn prepared(vm: &VmConfig, facts: SourceVm, target_name: Option<String>) -> PreparedVm {
+    PreparedVm {
+        key: vm_plan_key(vm).to_string(),
+        config: vm.clone(),
+        snapshots_before_migration: facts.snapshots.clone(),
+        facts,
+        inventory_id: String::new(),
+        target_name,
+    }
+}
+
 impl Runner {
     /// What the table's conditions read for a step of this scenario.
     fn facts(&self, step: Step) -> Facts<'_> {
@@ -342,6 +354,11 @@ impl Runner {
         let session = &self.session;
         let provider_type = session.context.provider_type;
         let source_name = self.source_name(vm);
+        let used_as_is = provider_type == ProviderType::Ova || self.spec.config.skip_clone;
+        // A catalog VM another scenario cloned already: only its id is needed, and it is held.
+        if !used_as_is && let Some(source_id) = session.template_id(&source_name) {
+            return self.cloned_vm(id, vm, &source_name, &source_id).await;
+        }
         // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
         let existing = if provider_type == ProviderType::Openshift {
             None
@@ -358,29 +375,33 @@ impl Runner {
                     })?,
             )
         };
-        let (facts, target_name) = match existing {
-            Some(source) if provider_type == ProviderType::Ova || self.spec.config.skip_clone => {
+        let source = match existing {
+            Some(source) if used_as_is => {
                 let target = (provider_type == ProviderType::Ova)
                     .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
-                (source, target)
+                return Ok(prepared(vm, source, target));
             }
-            existing => {
-                let source_id = existing.map_or_else(|| source_name.clone(), |s| s.id);
-                (
-                    self.clone_source_vm(id, vm, &source_name, &source_id)
-                        .await?,
-                    None,
-                )
+            Some(source) => {
+                session.remember_template(&source_name, &source.id);
+                source.id
             }
+            None => source_name.clone(),
         };
-        Ok(PreparedVm {
-            key: vm_plan_key(vm).to_string(),
-            config: vm.clone(),
-            snapshots_before_migration: facts.snapshots.clone(),
-            facts,
-            inventory_id: String::new(),
-            target_name,
-        })
+        self.cloned_vm(id, vm, &source_name, &source).await
+    }
+
+    /// The scenario's clone of the catalog VM `source_id`.
+    async fn cloned_vm(
+        &self,
+        id: &str,
+        vm: &VmConfig,
+        source_name: &str,
+        source_id: &str,
+    ) -> Result<PreparedVm, StepError> {
+        let facts = self
+            .clone_source_vm(id, vm, source_name, source_id)
+            .await?;
+        Ok(prepared(vm, facts, None))
     }
 
     /// The clone's name: the suite's naming scheme, or `<session>-<name>` for `preserve_name_format`.

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{PreparedVm, Runner, StepError};
 use crate::checklist::VmChecks;
-use crate::cluster::{ClusterError, Verdict, kinds};
+use crate::cluster::{Verdict, kinds};
 use crate::guest::{self, BootWait, GuestOs, GuestShell};
 use crate::validate::CheckFailure;
 
@@ -384,7 +384,7 @@ impl Runner {
         let namespace = target["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = target["metadata"]["name"].as_str().unwrap_or_default();
         let vmi = cluster
-            .get(&kinds::VIRTUAL_MACHINE_INSTANCE, Some(namespace), name)
+            .get_watched(&kinds::VIRTUAL_MACHINE_INSTANCE, Some(namespace), name)
             .await?;
         // A VM without a VMI is started for the checks; one whose VMI is on its way is waited for.
         let started = vmi.is_none();
@@ -396,7 +396,7 @@ impl Runner {
             .await;
         // A VM started for nothing (no account, no login) is stopped at once.
         if started && !matches!(entered, Ok(Entered::Shell { .. })) {
-            self.stop_again(namespace, name, None).await?;
+            self.stop_started((namespace, name), None).await?;
         }
         entered
     }
@@ -477,30 +477,6 @@ impl Runner {
             })),
         }
     }
-
-    /// Stops a VM the checks started and waits for its VMI to go (watched from `vmi`, the VMI as
-    /// last seen, when there is one).
-    async fn stop_again(
-        &self,
-        namespace: &str,
-        name: &str,
-        vmi: Option<&Value>,
-    ) -> Result<(), ClusterError> {
-        let cluster = &self.session.cluster;
-        cluster.set_vm_running(namespace, name, false).await?;
-        let (kind, timeout) = (
-            &kinds::VIRTUAL_MACHINE_INSTANCE,
-            self.guest_time(GUEST_START_TIMEOUT),
-        );
-        match vmi {
-            Some(known) => {
-                cluster
-                    .wait_gone_from(kind, Some(namespace), name, known, timeout)
-                    .await
-            }
-            None => cluster.wait_gone(kind, Some(namespace), name, timeout).await,
-        }
-    }
 }
 
 /// A guest entered for checks, or the connectivity failure that kept the checks out.
@@ -532,7 +508,7 @@ impl Entered {
         {
             shell.close().await;
             if started {
-                runner.stop_again(&namespace, &name, Some(&vmi)).await?;
+                runner.stop_started((&namespace, &name), Some(&vmi)).await?;
             }
         }
         Ok(())
