@@ -367,9 +367,7 @@ impl Cluster {
                 removed: false,
             })?;
         }
-        let is_intent = |entry: &LedgerEntry| {
-            matches!(entry, LedgerEntry::Kube { resource, .. } if Some(resource) == intent.as_ref())
-        };
+        let is_intent = |entry: &LedgerEntry| matches!(entry, LedgerEntry::Kube { resource, .. } if Some(resource) == intent.as_ref());
         let _waiting = self.health.waiting_for(format!("create {resource}"));
         let answer = match self
             .api(kind, namespace)
@@ -640,7 +638,13 @@ impl Cluster {
         what: &str,
         decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
-        self.watch_then_list(kind, namespace, name, timeout, what, None, None, decide)
+        let awaited = Awaited {
+            kind,
+            namespace,
+            name,
+            what,
+        };
+        self.watch_then_list(&awaited, timeout, None, None, decide)
             .await
     }
 
@@ -648,18 +652,15 @@ impl Cluster {
     /// a watch of the object's own from `known`'s resourceVersion (without one: from the object as it
     /// is now); should that stop too, a list and a watch for the rest of `timeout`. A timeout says
     /// what was last seen (`last`: what the caller saw before).
-    #[allow(clippy::too_many_arguments)]
     async fn watch_then_list<T>(
         &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        name: &str,
+        awaited: &Awaited<'_>,
         timeout: Duration,
-        what: &str,
         known: Option<&Value>,
         mut last: Option<String>,
         mut decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
+        let what = awaited.what;
         let started = tokio::time::Instant::now();
         let version = known
             .and_then(|k| k.pointer("/metadata/resourceVersion"))
@@ -669,12 +670,12 @@ impl Cluster {
             let _waiting = self.health.waiting_for(what.to_string());
             tokio::time::timeout(timeout, async {
                 match self
-                    .wait_shared(kind, namespace, name, what, known, &mut decide, &mut last)
+                    .wait_shared(awaited, known, &mut decide, &mut last)
                     .await
                 {
                     Some(end) => Some(end),
                     None => {
-                        self.watch_from(kind, namespace, name, version, what, &mut decide, &mut last)
+                        self.watch_from(awaited, version, &mut decide, &mut last)
                             .await
                     }
                 }
@@ -693,7 +694,7 @@ impl Cluster {
             }
         }
         let left = timeout.saturating_sub(started.elapsed());
-        self.list_and_watch(kind, namespace, name, left, what, decide)
+        self.list_and_watch(awaited, left, decide)
             .await
             .map_err(|error| match error {
                 // The whole wait is what timed out, with what it last saw before the fallback too.
@@ -711,15 +712,13 @@ impl Cluster {
     /// [`Cluster::wait_for`] by kube-rs's watcher: a list, then a watch that resumes when dropped.
     async fn list_and_watch<T>(
         &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        name: &str,
+        awaited: &Awaited<'_>,
         timeout: Duration,
-        what: &str,
         mut decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
-        let api = self.api(kind, namespace);
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let what = awaited.what;
+        let api = self.api(awaited.kind, awaited.namespace);
+        let config = watcher::Config::default().fields(&format!("metadata.name={}", awaited.name));
         let mut last: Option<String> = None;
         let _waiting = self.health.waiting_for(what.to_string());
         let watch = async {
@@ -730,16 +729,8 @@ impl Cluster {
             loop {
                 match stream.try_next().await {
                     Ok(Some(object)) => {
-                        let value = to_value(object)?;
-                        match decide(&value) {
-                            Verdict::Done(result) => return Ok(result),
-                            Verdict::Failed(reason) => {
-                                return Err(ClusterError::Condition {
-                                    what: what.to_string(),
-                                    reason,
-                                });
-                            }
-                            Verdict::Pending(state) => last = Some(state),
+                        if let Some(end) = judge(what, &to_value(object)?, &mut decide, &mut last) {
+                            return end;
                         }
                     }
                     Ok(None) => {
@@ -787,35 +778,34 @@ impl Cluster {
         known: &Value,
         mut decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
-        let last = match decide(known) {
-            Verdict::Done(result) => return Ok(result),
-            Verdict::Failed(reason) => {
-                return Err(ClusterError::Condition {
-                    what: what.to_string(),
-                    reason,
-                });
-            }
-            Verdict::Pending(state) => Some(state),
+        let mut last = None;
+        if let Some(end) = judge(what, known, &mut decide, &mut last) {
+            return end;
+        }
+        let awaited = Awaited {
+            kind,
+            namespace,
+            name,
+            what,
         };
-        self.watch_then_list(kind, namespace, name, timeout, what, Some(known), last, decide)
+        self.watch_then_list(&awaited, timeout, Some(known), last, decide)
             .await
     }
 
     /// A wait read from the run's shared watch of the kind in the namespace: the feed's latest
     /// version of the object, then its changes (never a version older than `known`). `None` when
     /// the feed closed before a verdict.
-    #[allow(clippy::too_many_arguments)]
     async fn wait_shared<T>(
         &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        name: &str,
-        what: &str,
+        awaited: &Awaited<'_>,
         known: Option<&Value>,
         decide: &mut impl FnMut(&Value) -> Verdict<T>,
         last: &mut Option<String>,
     ) -> Option<Result<T, ClusterError>> {
-        let mut subscription = self.hub.subscribe(&self.client, kind, namespace, name);
+        let what = awaited.what;
+        let mut subscription =
+            self.hub
+                .subscribe(&self.client, awaited.kind, awaited.namespace, awaited.name);
         let stale = |object: &Value| known.is_some_and(|known| older(object, known));
         if let Some(current) = subscription.current.take()
             && !stale(&current)
@@ -841,21 +831,19 @@ impl Cluster {
     /// One watch of an object from `version` (empty: from the object as it is now): `Some` with the
     /// wait's end, or `None` when the watch stopped before a verdict (the caller goes on with a
     /// fresh list and watch).
-    #[allow(clippy::too_many_arguments)]
     async fn watch_from<T>(
         &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        name: &str,
+        awaited: &Awaited<'_>,
         version: &str,
-        what: &str,
         decide: &mut impl FnMut(&Value) -> Verdict<T>,
         last: &mut Option<String>,
     ) -> Option<Result<T, ClusterError>> {
+        let what = awaited.what;
         let params = WatchParams::default()
-            .fields(&format!("metadata.name={name}"))
+            .fields(&format!("metadata.name={}", awaited.name))
             .timeout(290);
-        let stream = match self.api(kind, namespace).watch(&params, version).await {
+        let api = self.api(awaited.kind, awaited.namespace);
+        let stream = match api.watch(&params, version).await {
             Ok(stream) => stream,
             Err(error) => {
                 tracing::debug!(%error, what, "watch from a known version did not start");
@@ -919,7 +907,11 @@ impl Cluster {
                 .fields(&format!("metadata.name={name}"))
                 .timeout(290);
             let watch = async {
-                let stream = self.api(kind, namespace).watch(&params, version).await.ok()?;
+                let stream = self
+                    .api(kind, namespace)
+                    .watch(&params, version)
+                    .await
+                    .ok()?;
                 let mut stream = std::pin::pin!(stream);
                 while let Some(event) = stream.next().await {
                     match event {
@@ -1026,6 +1018,14 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// One awaited object: where it is, and what the wait is for (as a timeout says it).
+struct Awaited<'a> {
+    kind: &'a Kind,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    what: &'a str,
 }
 
 /// What `decide` makes of one version of the awaited object: the wait's end, or `None` (pending,

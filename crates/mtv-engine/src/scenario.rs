@@ -398,9 +398,7 @@ impl Runner {
         source_name: &str,
         source_id: &str,
     ) -> Result<PreparedVm, StepError> {
-        let facts = self
-            .clone_source_vm(id, vm, source_name, source_id)
-            .await?;
+        let facts = self.clone_source_vm(id, vm, source_name, source_id).await?;
         Ok(prepared(vm, facts, None))
     }
 

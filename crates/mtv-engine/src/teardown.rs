@@ -214,15 +214,13 @@ async fn settle_intents(cluster: &Cluster, deadline: tokio::time::Instant) {
             continue;
         };
         let namespace = resource.namespace.as_deref();
-        let found = match retry_transient(deadline, || {
-            cluster.get(&kind, namespace, &resource.name)
-        })
-        .await
-        {
-            Ok(found) => found,
-            // Unreadable now: it stays unsettled, and delete_objects reports it.
-            Err(_) => continue,
-        };
+        let found =
+            match retry_transient(deadline, || cluster.get(&kind, namespace, &resource.name)).await
+            {
+                Ok(found) => found,
+                // Unreadable now: it stays unsettled, and delete_objects reports it.
+                Err(_) => continue,
+            };
         let ours = found.as_ref().filter(|object| {
             !session.is_empty()
                 && object["metadata"]["labels"][SESSION_LABEL].as_str() == Some(session.as_str())
@@ -470,7 +468,9 @@ enum Deletion {
     Pending(Value),
     /// Deleted at once, or already gone.
     Gone,
-    NotOurs { uid: String },
+    NotOurs {
+        uid: String,
+    },
 }
 
 /// Deletes the object only if it still has `uid` (a delete precondition, so nothing of someone else
@@ -596,8 +596,13 @@ async fn delete_objects<'a>(
             .copied()
             .filter(|(_, r)| r.namespace.as_deref() == Some(namespace.1.name.as_str()))
             .collect();
-        let deletion =
-            request_deletion(cluster, kinds::NAMESPACE, *namespace, contents.clone(), deadline);
+        let deletion = request_deletion(
+            cluster,
+            kinds::NAMESPACE,
+            *namespace,
+            contents.clone(),
+            deadline,
+        );
         match deletion.await {
             Ok(Some(deletion)) => requested.push(deletion),
             // Not ours after all: its contents go one by one.
@@ -608,13 +613,15 @@ async fn delete_objects<'a>(
             }
         }
     }
-    one_by_one.extend(kube.iter().copied().filter(|(_, r)| {
-        let in_owned = r
+    // Everything not handled with a namespace of the run above (the namespace itself, or inside it).
+    let with_a_namespace = |r: &ResourceRef| {
+        let inside = r
             .namespace
             .as_deref()
             .is_some_and(|namespace| owned.contains(namespace));
-        !in_owned && !(is_namespace(r) && owned.contains(r.name.as_str()))
-    }));
+        inside || (is_namespace(r) && owned.contains(r.name.as_str()))
+    };
+    one_by_one.extend(kube.iter().copied().filter(|(_, r)| !with_a_namespace(r)));
     for kind in DELETE_ORDER {
         for recorded in one_by_one.iter().filter(|(_, r)| kind_of(r) == Some(*kind)) {
             match request_deletion(cluster, *kind, *recorded, Vec::new(), deadline).await {

@@ -38,7 +38,9 @@ impl Change {
     }
 
     fn name(&self) -> &str {
-        self.object()["metadata"]["name"].as_str().unwrap_or_default()
+        self.object()["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
     }
 }
 
@@ -130,9 +132,7 @@ impl WatchHub {
     ) -> Subscription {
         let key = feed_key(kind, namespace);
         let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
-        let closed = feeds
-            .get(&key)
-            .is_some_and(|feed| feed.task.is_finished());
+        let closed = feeds.get(&key).is_some_and(|feed| feed.task.is_finished());
         if closed {
             feeds.remove(&key);
         }

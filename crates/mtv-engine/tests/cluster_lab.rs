@@ -322,3 +322,193 @@ async fn a_wait_from_a_known_object_needs_no_list() {
     assert!(done.is_ok());
     assert_eq!(lab.request_count(), before);
 }
+
+/// Waits on several objects of one kind in one namespace read one shared watch: the first wait opens
+/// it (one request), the next ones cost nothing, also for an object made after the watch opened.
+#[tokio::test]
+async fn waits_in_one_namespace_share_one_watch() {
+    let (lab, cluster, _recorder, _dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "w3"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    let hook = |name: &str| json!({"metadata": {"name": name}, "spec": {"image": "quay.io/konveyor/hook-runner"}});
+    let ready = |hook: &serde_json::Value| match condition(hook, "Ready") {
+        Some(_) => Verdict::Done(()),
+        None => Verdict::Pending("no Ready condition".into()),
+    };
+    let mut requests = Vec::new();
+    for name in ["h1", "h2", "h3"] {
+        let created = cluster
+            .create(&kinds::HOOK, Some("w3"), hook(name), None)
+            .await
+            .unwrap();
+        let before = lab.request_count();
+        cluster
+            .wait_for_from(
+                &kinds::HOOK,
+                Some("w3"),
+                name,
+                Duration::from_secs(10),
+                "Hook Ready",
+                &created,
+                ready,
+            )
+            .await
+            .unwrap();
+        requests.push(lab.request_count() - before);
+    }
+    assert_eq!(requests, [1, 0, 0], "one watch for the three waits");
+    // A wait with nothing in hand reads the same watch.
+    let before = lab.request_count();
+    cluster
+        .wait_for(
+            &kinds::HOOK,
+            Some("w3"),
+            "h1",
+            Duration::from_secs(10),
+            "Hook Ready",
+            ready,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lab.request_count(), before);
+    lab.shutdown().await;
+}
+
+/// Teardown deletes a namespace the run made as a whole: one delete for the namespace and its
+/// recorded contents, one watch to see it go, and every entry marked removed and announced.
+#[tokio::test]
+async fn teardown_deletes_a_run_namespace_whole_with_a_delete_and_a_watch() {
+    let (lab, cluster, recorder, _dir) = setup().await;
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": "whole"}}),
+            None,
+        )
+        .await
+        .unwrap();
+    for name in ["a", "b", "c", "d"] {
+        cluster
+            .create(
+                &kinds::CONFIG_MAP,
+                Some("whole"),
+                json!({"metadata": {"name": name}}),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let before = lab.request_count();
+    let leftovers = mtv_engine::teardown::teardown(&cluster, Duration::from_secs(20)).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(
+        lab.request_count() - before,
+        2,
+        "the namespace's delete and one watch"
+    );
+    assert!(cluster.ledger().entries().iter().all(|e| e.is_removed()));
+    let deleted = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::ResourceDeleted { .. }))
+        .count();
+    assert_eq!(deleted, 5);
+    assert!(
+        cluster
+            .get(&kinds::NAMESPACE, None, "whole")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    lab.shutdown().await;
+}
+
+/// A create is in the ledger before it is sent: one the API server refused leaves nothing there; one
+/// whose answer never came (an entry without uid) is settled by teardown, which deletes the object
+/// when it carries the session's label and leaves anyone else's alone.
+#[tokio::test]
+async fn creates_are_written_down_before_they_are_sent_and_settled_at_teardown() {
+    let (_lab, cluster, recorder, _dir) = setup().await;
+    let refused = cluster
+        .create(
+            &kinds::CONFIG_MAP,
+            Some("no-such-namespace"),
+            json!({"metadata": {"name": "refused"}}),
+            None,
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(
+        cluster.ledger().entries().is_empty(),
+        "a refused create leaves no entry"
+    );
+
+    // As a run stopped while its creates waited for their answers leaves the ledger: names, no uids.
+    let client = cluster.client().clone();
+    let configmaps: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client, "default", &kinds::CONFIG_MAP.api_resource());
+    for (name, labels) in [
+        ("unanswered", json!({"mtv-tests/session": "auto-t1"})),
+        ("someone-elses", json!({})),
+    ] {
+        let object: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "labels": labels}
+        }))
+        .unwrap();
+        configmaps
+            .create(&kube::api::PostParams::default(), &object)
+            .await
+            .unwrap();
+        cluster
+            .ledger()
+            .record(LedgerEntry::Kube {
+                resource: mtv_engine::events::ResourceRef {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    namespace: Some("default".into()),
+                    name: name.into(),
+                    uid: None,
+                },
+                scenario: None,
+                removed: false,
+            })
+            .unwrap();
+    }
+    let leftovers = mtv_engine::teardown::teardown(&cluster, Duration::from_secs(20)).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        cluster
+            .get(&kinds::CONFIG_MAP, Some("default"), "unanswered")
+            .await
+            .unwrap()
+            .is_none(),
+        "the session's object is deleted"
+    );
+    assert!(
+        cluster
+            .get(&kinds::CONFIG_MAP, Some("default"), "someone-elses")
+            .await
+            .unwrap()
+            .is_some(),
+        "another's object stays"
+    );
+    let left_alone = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, Event::ResourceLeftAlone { resource, .. } if resource.name == "someone-elses"));
+    assert!(left_alone);
+    assert!(cluster.ledger().entries().iter().all(|e| e.is_removed()));
+}

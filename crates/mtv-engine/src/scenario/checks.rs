@@ -203,7 +203,11 @@ impl Runner {
                     .wait_gone_from(kind, Some(namespace), name, known, timeout)
                     .await
             }
-            None => cluster.wait_gone(kind, Some(namespace), name, timeout).await,
+            None => {
+                cluster
+                    .wait_gone(kind, Some(namespace), name, timeout)
+                    .await
+            }
         }
     }
 
