@@ -886,8 +886,20 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let started = tokio::time::Instant::now();
         let uid = known.pointer("/metadata/uid").and_then(Value::as_str);
-        let shared = tokio::time::timeout(timeout, self.gone_shared(kind, namespace, name, uid));
-        match shared.await {
+        let version = known
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let seen = tokio::time::timeout(timeout, async {
+            match self.gone_shared(kind, namespace, name, uid).await {
+                Some(()) => Some(()),
+                None => {
+                    self.gone_by_watch(kind, namespace, name, uid, version)
+                        .await
+                }
+            }
+        });
+        match seen.await {
             Ok(Some(())) => return Ok(()),
             Ok(None) => {}
             Err(_) => {
@@ -898,51 +910,47 @@ impl Cluster {
                 });
             }
         }
-        let version = known
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !version.is_empty() {
-            let params = WatchParams::default()
-                .fields(&format!("metadata.name={name}"))
-                .timeout(290);
-            let watch = async {
-                let stream = self
-                    .api(kind, namespace)
-                    .watch(&params, version)
-                    .await
-                    .ok()?;
-                let mut stream = std::pin::pin!(stream);
-                while let Some(event) = stream.next().await {
-                    match event {
-                        Ok(WatchEvent::Deleted(_)) => return Some(()),
-                        Ok(WatchEvent::Added(object) | WatchEvent::Modified(object))
-                            if object.metadata.uid.as_deref() != uid =>
-                        {
-                            return Some(());
-                        }
-                        Ok(WatchEvent::Added(_) | WatchEvent::Modified(_))
-                        | Ok(WatchEvent::Bookmark(_)) => {}
-                        // Expired or failed: read on.
-                        Ok(WatchEvent::Error(_)) | Err(_) => return None,
-                    }
-                }
-                None
-            };
-            match tokio::time::timeout(timeout, watch).await {
-                Ok(Some(())) => return Ok(()),
-                Ok(None) => {}
-                Err(_) => {
-                    return Err(ClusterError::Timeout {
-                        what: format!("{} to be deleted", describe(kind, namespace, name)),
-                        waited: timeout,
-                        last: Some("still present".into()),
-                    });
-                }
-            }
-        }
         let left = timeout.saturating_sub(started.elapsed());
         self.wait_gone(kind, namespace, name, left).await
+    }
+
+    /// A deletion seen by a watch of the object from `version`: `None` when there is no version or
+    /// the watch stopped before (expired, failed).
+    async fn gone_by_watch(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        uid: Option<&str>,
+        version: &str,
+    ) -> Option<()> {
+        if version.is_empty() {
+            return None;
+        }
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(290);
+        let stream = self
+            .api(kind, namespace)
+            .watch(&params, version)
+            .await
+            .ok()?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(WatchEvent::Deleted(_)) => return Some(()),
+                Ok(WatchEvent::Added(object) | WatchEvent::Modified(object))
+                    if object.metadata.uid.as_deref() != uid =>
+                {
+                    return Some(());
+                }
+                Ok(WatchEvent::Added(_) | WatchEvent::Modified(_))
+                | Ok(WatchEvent::Bookmark(_)) => {}
+                // Expired or failed: read on.
+                Ok(WatchEvent::Error(_)) | Err(_) => return None,
+            }
+        }
+        None
     }
 
     /// A deletion seen by the run's shared watch of the kind in the namespace, when one is open and
@@ -1150,14 +1158,19 @@ pub fn final_blockers(object: &Value) -> Vec<String> {
                 .filter(|r| !r.is_empty())
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
-            format!(
-                "{}{reason}: {}{}",
-                c["type"].as_str().unwrap_or("?"),
-                c["message"].as_str().unwrap_or(""),
-                condition_items(c)
-            )
+            condition_line(c, &reason)
         })
         .collect()
+}
+
+/// `Type<reason>: message [items]`.
+fn condition_line(condition: &Value, reason: &str) -> String {
+    format!(
+        "{}{reason}: {}{}",
+        condition["type"].as_str().unwrap_or("?"),
+        condition["message"].as_str().unwrap_or(""),
+        condition_items(condition)
+    )
 }
 
 /// Waiting for a Forklift object to be Ready: done when `Ready` is there; failed at once when
@@ -1214,14 +1227,7 @@ fn condition_items(condition: &Value) -> String {
 /// The blocking conditions (Critical, Error) of a Forklift object, as `Type: message [items]`.
 pub fn blockers(object: &Value) -> Vec<String> {
     blocking_conditions(object)
-        .map(|c| {
-            format!(
-                "{}: {}{}",
-                c["type"].as_str().unwrap_or("?"),
-                c["message"].as_str().unwrap_or(""),
-                condition_items(c)
-            )
-        })
+        .map(|c| condition_line(c, ""))
         .collect()
 }
 

@@ -813,7 +813,7 @@ async fn watch_deletions<'a>(
                 if tokio::time::Instant::now() >= deadline {
                     return pending;
                 }
-                emit_waiting_note(cluster, &pending);
+                emit_waiting_note(cluster, &pending).await;
                 *next_note = tokio::time::Instant::now() + WAITING_NOTE_EVERY;
                 continue;
             }
@@ -847,17 +847,37 @@ async fn watch_deletions<'a>(
     pending
 }
 
-fn emit_waiting_note(cluster: &Cluster, pending: &[Requested<'_>]) {
-    let waiting: Vec<String> = pending
+async fn emit_waiting_note(cluster: &Cluster, pending: &[Requested<'_>]) {
+    let mut waiting: Vec<String> = pending
         .iter()
         .map(|r| match &r.seen {
             Some(object) => still_there(r.resource, object),
             None => r.resource.to_string(),
         })
         .collect();
+    waiting.extend(contents_waiting(cluster, pending).await);
     cluster.events().emit(Event::TeardownNote {
         message: waiting_note(&waiting),
     });
+}
+
+/// What holds the namespaces still being deleted: their recorded contents still there, with the
+/// finalizers that keep them (read only once teardown has waited a while).
+async fn contents_waiting(cluster: &Cluster, pending: &[Requested<'_>]) -> Vec<String> {
+    let mut waiting = Vec::new();
+    for (_, resource) in pending.iter().flat_map(|r| &r.contents) {
+        let Some(kind) = kind_of(resource) else {
+            continue;
+        };
+        if let Ok(Some(object)) = cluster
+            .get(&kind, resource.namespace.as_deref(), &resource.name)
+            .await
+            && uid_of(&object) == resource.uid.as_deref()
+        {
+            waiting.push(still_there(resource, &object));
+        }
+    }
+    waiting
 }
 
 /// Reads each pending object until it is gone or `deadline` passes; returns what is still there
@@ -897,6 +917,9 @@ async fn poll_deletions(
         let now = tokio::time::Instant::now();
         if pending.is_empty() {
             return Vec::new();
+        }
+        if now >= deadline || now >= next_note {
+            waiting.extend(contents_waiting(cluster, &pending).await);
         }
         if now >= deadline {
             cluster.events().emit(Event::TeardownNote {

@@ -38,18 +38,36 @@ async fn setup() -> (LabServer, Cluster, Arc<Recorder>, tempfile::TempDir) {
     (lab, cluster, recorder, dir)
 }
 
-#[tokio::test]
-async fn creates_are_in_the_ledger_and_announced() {
-    let (_lab, cluster, recorder, dir) = setup().await;
+/// Creates an object of `kind` named `name` in `namespace`, with nothing else set.
+async fn object(cluster: &Cluster, kind: &mtv_engine::cluster::Kind, namespace: &str, name: &str) {
     cluster
         .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "auto-t1"}}),
+            kind,
+            Some(namespace),
+            json!({"metadata": {"name": name}}),
             None,
         )
         .await
         .unwrap();
+}
+
+/// Creates a namespace of the test's.
+async fn namespace(cluster: &Cluster, name: &str) {
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": name}}),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn creates_are_in_the_ledger_and_announced() {
+    let (_lab, cluster, recorder, dir) = setup().await;
+    namespace(&cluster, "auto-t1").await;
     let secret = cluster
         .create(
             &kinds::SECRET,
@@ -80,15 +98,7 @@ async fn creates_are_in_the_ledger_and_announced() {
 #[tokio::test]
 async fn waits_see_status_written_by_a_controller() {
     let (lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "w1"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "w1").await;
     cluster
         .create(
             &kinds::HOOK,
@@ -126,24 +136,8 @@ async fn waits_see_status_written_by_a_controller() {
 #[tokio::test]
 async fn a_timeout_says_what_it_waited_for_and_what_it_saw() {
     let (_lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "t2"}}),
-            None,
-        )
-        .await
-        .unwrap();
-    cluster
-        .create(
-            &kinds::CONFIG_MAP,
-            Some("t2"),
-            json!({"metadata": {"name": "c"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "t2").await;
+    object(&cluster, &kinds::CONFIG_MAP, "t2", "c").await;
     let err = cluster
         .wait_for(
             &kinds::CONFIG_MAP,
@@ -164,24 +158,8 @@ async fn a_timeout_says_what_it_waited_for_and_what_it_saw() {
 #[tokio::test]
 async fn deletes_are_observed_and_repeat_deletes_are_harmless() {
     let (_lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "d1"}}),
-            None,
-        )
-        .await
-        .unwrap();
-    cluster
-        .create(
-            &kinds::SECRET,
-            Some("d1"),
-            json!({"metadata": {"name": "s"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "d1").await;
+    object(&cluster, &kinds::SECRET, "d1", "s").await;
     assert!(
         cluster
             .delete(&kinds::SECRET, Some("d1"), "s")
@@ -205,15 +183,7 @@ async fn deletes_are_observed_and_repeat_deletes_are_harmless() {
 #[tokio::test]
 async fn an_object_that_cannot_go_away_is_a_leftover() {
     let (lab, cluster, recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "stuck"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "stuck").await;
     // A finalizer nobody removes keeps the ConfigMap after its deletion is requested.
     cluster
         .create(
@@ -250,15 +220,7 @@ async fn an_object_that_cannot_go_away_is_a_leftover() {
 #[tokio::test]
 async fn a_wait_from_a_known_object_needs_no_list() {
     let (lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "w2"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "w2").await;
     let created = cluster
         .create(
             &kinds::HOOK,
@@ -328,15 +290,7 @@ async fn a_wait_from_a_known_object_needs_no_list() {
 #[tokio::test]
 async fn waits_in_one_namespace_share_one_watch() {
     let (lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "w3"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "w3").await;
     let hook = |name: &str| json!({"metadata": {"name": name}, "spec": {"image": "quay.io/konveyor/hook-runner"}});
     let ready = |hook: &serde_json::Value| match condition(hook, "Ready") {
         Some(_) => Verdict::Done(()),
@@ -386,25 +340,9 @@ async fn waits_in_one_namespace_share_one_watch() {
 #[tokio::test]
 async fn teardown_deletes_a_run_namespace_whole_with_a_delete_and_a_watch() {
     let (lab, cluster, recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "whole"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "whole").await;
     for name in ["a", "b", "c", "d"] {
-        cluster
-            .create(
-                &kinds::CONFIG_MAP,
-                Some("whole"),
-                json!({"metadata": {"name": name}}),
-                None,
-            )
-            .await
-            .unwrap();
+        object(&cluster, &kinds::CONFIG_MAP, "whole", name).await;
     }
     let before = lab.request_count();
     let leftovers = mtv_engine::teardown::teardown(&cluster, Duration::from_secs(20)).await;
