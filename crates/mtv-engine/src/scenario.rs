@@ -1820,50 +1820,40 @@ mod tests {
     #[test]
     fn plans_must_have_run_at_the_same_time() {
         let plan = |started: Option<&str>, completed: &str| json!({"status": {"migration": {"started": started, "completed": completed}}});
-        let two = || Overlap::new(vec!["a".into(), "b".into()]);
-        let mut together = two();
+        // The Plans' ends in the order the watches report them: (index, started, completed).
+        let ended = |ends: &[(usize, Option<&str>, &str)]| {
+            let mut overlap = Overlap::new(vec!["a".into(), "b".into()]);
+            for (index, started, completed) in ends {
+                overlap.ended(*index, &plan(*started, completed));
+            }
+            overlap
+        };
         // Watches may report b's end first; only the timestamps count.
-        together.ended(
-            1,
-            &plan(Some("2026-12-03T08:00:05Z"), "2026-12-03T08:03:00Z"),
-        );
-        together.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
-        );
+        let together = ended(&[
+            (1, Some("2026-12-03T08:00:05Z"), "2026-12-03T08:03:00Z"),
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+        ]);
         assert_eq!(together.violation(), None);
         // Started in the second the other completed: not provably apart.
-        let mut same_second = two();
-        same_second.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:00:01Z"),
-        );
-        same_second.ended(
-            1,
-            &plan(Some("2026-12-03T08:00:01Z"), "2026-12-03T08:00:02Z"),
-        );
+        let same_second = ended(&[
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:00:01Z"),
+            (1, Some("2026-12-03T08:00:01Z"), "2026-12-03T08:00:02Z"),
+        ]);
         assert_eq!(same_second.violation(), None);
-        let mut one_after_the_other = two();
-        one_after_the_other.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
-        );
-        one_after_the_other.ended(
-            1,
-            &plan(Some("2026-12-03T08:02:01Z"), "2026-12-03T08:04:00Z"),
-        );
+        let one_after_the_other = ended(&[
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+            (1, Some("2026-12-03T08:02:01Z"), "2026-12-03T08:04:00Z"),
+        ]);
         assert_eq!(
             one_after_the_other.violation().as_deref(),
             Some(
                 "the Plans were expected to run at the same time, but Plan b started at 2026-12-03T08:02:01Z after Plan a completed at 2026-12-03T08:02:00Z"
             )
         );
-        let mut never = two();
-        never.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
-        );
-        never.ended(1, &plan(None, "2026-12-03T08:02:00Z"));
+        let never = ended(&[
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+            (1, None, "2026-12-03T08:02:00Z"),
+        ]);
         assert_eq!(
             never.violation().as_deref(),
             Some("the Plans were expected to run at the same time, but Plan b never started")

@@ -79,7 +79,7 @@ fn scripted_run() -> Vec<Event> {
     let mut events = vec![
         Event::SessionStarted {
             session_id: "s1234".into(),
-            target: "https://127.0.0.1:6443".into(),
+            target: "lab".into(),
             mtv_version: Some("2.8.0".into()),
             source_provider: "vsphere-8.0.1".into(),
             provider_type: "vsphere".into(),
@@ -711,7 +711,7 @@ fn html_report_shows_the_run_failed_scenarios_first_and_open() {
     ));
     for fact in [
         "2026-05-28 20:26:40 UTC",
-        "cluster <code>https://127.0.0.1:6443</code>",
+        "cluster <code>lab</code>",
         "<code>s1234</code>",
         "<code>vsphere-8.0.1</code> (type vsphere)",
         "<dd>2.8.0</dd>",
@@ -861,7 +861,7 @@ fn interrupted_run() -> Vec<Event> {
     vec![
         Event::SessionStarted {
             session_id: "auto-s1234".into(),
-            target: "https://127.0.0.1:6443".into(),
+            target: "lab".into(),
             mtv_version: Some("2.10.0".into()),
             source_provider: "vsphere".into(),
             provider_type: "vsphere".into(),
