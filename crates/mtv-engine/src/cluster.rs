@@ -19,6 +19,7 @@ use crate::events::{Event, EventSink, ResourceRef};
 use crate::ledger::{Ledger, LedgerEntry, LedgerError};
 use crate::retry::{ApiHealth, ApiUnreachable, RetryPolicy, resilient_client, unreachable_cause};
 use crate::session::SESSION_LABEL;
+use crate::watch_hub::{Change, Next, WatchHub, older};
 
 /// A kind the engine reads or writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -245,6 +246,8 @@ pub struct Cluster {
     ledger: Arc<Ledger>,
     events: Arc<dyn EventSink>,
     health: Arc<ApiHealth>,
+    /// The run's shared watches, which the waits read (shared by every clone of the connection).
+    hub: Arc<WatchHub>,
 }
 
 fn describe(kind: &Kind, namespace: Option<&str>, name: &str) -> String {
@@ -265,12 +268,14 @@ impl Cluster {
             ledger,
             events,
             health,
+            hub: Arc::new(WatchHub::default()),
         }
     }
 
     /// The same connection and ledger reporting to other `events` (one retrying layer, not two).
     pub fn with_events(&self, events: Arc<dyn EventSink>) -> Self {
-        let cluster = Cluster::new(self.base.clone(), self.ledger.clone(), events);
+        let mut cluster = Cluster::new(self.base.clone(), self.ledger.clone(), events);
+        cluster.hub = self.hub.clone();
         cluster.set_api_unreachable_timeout(self.health.unreachable_bound());
         if let Some(server) = self.server() {
             cluster.learn_server(&server);
@@ -346,13 +351,30 @@ impl Cluster {
                 resource: resource.clone(),
                 message: e.to_string(),
             })?;
+        // Written down before it is sent: whatever happens to the answer (lost, or the run stopped
+        // while it waited), teardown knows the name to look for.
+        let intent = dynamic.metadata.name.as_ref().map(|name| ResourceRef {
+            api_version: kind.api_version(),
+            kind: kind.kind.to_string(),
+            namespace: namespace.filter(|_| kind.namespaced).map(str::to_string),
+            name: name.clone(),
+            uid: None,
+        });
+        if let Some(intent) = &intent {
+            self.ledger.record(LedgerEntry::Kube {
+                resource: intent.clone(),
+                scenario: scenario.map(str::to_string),
+                removed: false,
+            })?;
+        }
+        let is_intent = |entry: &LedgerEntry| matches!(entry, LedgerEntry::Kube { resource, .. } if Some(resource) == intent.as_ref());
         let _waiting = self.health.waiting_for(format!("create {resource}"));
-        let created = match self
+        let answer = match self
             .api(kind, namespace)
             .create(&PostParams::default(), &dynamic)
             .await
         {
-            Ok(created) => created,
+            Ok(created) => Ok(created),
             Err(kube::Error::Api(status)) if status.reason == "AlreadyExists" => {
                 self.adopt(
                     kind,
@@ -361,14 +383,23 @@ impl Cluster {
                     our_session.as_deref(),
                     &status.message,
                 )
-                .await?
+                .await
             }
-            Err(source) => {
-                return Err(ClusterError::Api {
-                    action: "create",
-                    resource,
-                    source,
-                });
+            Err(source) => Err(ClusterError::Api {
+                action: "create",
+                resource,
+                source,
+            }),
+        };
+        let created = match answer {
+            Ok(created) => created,
+            Err(error) => {
+                // A refusal the API server gave made nothing; anything else may have made it, and the
+                // intent stays for teardown to check.
+                if refused_outright(&error) {
+                    self.ledger.replace(is_intent, None)?;
+                }
+                return Err(error);
             }
         };
         let reference = ResourceRef {
@@ -378,11 +409,14 @@ impl Cluster {
             name: created.metadata.name.clone().unwrap_or_default(),
             uid: created.metadata.uid.clone(),
         };
-        self.ledger.record(LedgerEntry::Kube {
-            resource: reference.clone(),
-            scenario: scenario.map(str::to_string),
-            removed: false,
-        })?;
+        self.ledger.replace(
+            is_intent,
+            Some(LedgerEntry::Kube {
+                resource: reference.clone(),
+                scenario: scenario.map(str::to_string),
+                removed: false,
+            }),
+        )?;
         self.events.emit(Event::ResourceCreated {
             resource: reference,
             scenario: scenario.map(str::to_string),
@@ -592,7 +626,9 @@ impl Cluster {
     }
 
     /// Watches one object until `decide` says done or failed, or `timeout` passes. A missing object
-    /// counts as pending (it may be about to appear). Dropped watches resume on their own.
+    /// counts as pending (it may be about to appear). One request: a watch without a
+    /// resourceVersion, which the API server opens with the object as it is now; should that watch
+    /// stop before a verdict, the rest of the wait lists and watches, resuming by itself.
     pub async fn wait_for<T>(
         &self,
         kind: &Kind,
@@ -600,10 +636,89 @@ impl Cluster {
         name: &str,
         timeout: Duration,
         what: &str,
+        decide: impl FnMut(&Value) -> Verdict<T>,
+    ) -> Result<T, ClusterError> {
+        let awaited = Awaited {
+            kind,
+            namespace,
+            name,
+            what,
+        };
+        self.watch_then_list(&awaited, timeout, None, None, decide)
+            .await
+    }
+
+    /// The run's shared watch of the kind in the namespace until a verdict; should that feed close,
+    /// a watch of the object's own from `known`'s resourceVersion (without one: from the object as it
+    /// is now); should that stop too, a list and a watch for the rest of `timeout`. A timeout says
+    /// what was last seen (`last`: what the caller saw before).
+    async fn watch_then_list<T>(
+        &self,
+        awaited: &Awaited<'_>,
+        timeout: Duration,
+        known: Option<&Value>,
+        mut last: Option<String>,
         mut decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
-        let api = self.api(kind, namespace);
-        let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+        let what = awaited.what;
+        let started = tokio::time::Instant::now();
+        let version = known
+            .and_then(|k| k.pointer("/metadata/resourceVersion"))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let watched = {
+            let _waiting = self.health.waiting_for(what.to_string());
+            tokio::time::timeout(timeout, async {
+                match self
+                    .wait_shared(awaited, known, &mut decide, &mut last)
+                    .await
+                {
+                    Some(end) => Some(end),
+                    None => {
+                        self.watch_from(awaited, version, &mut decide, &mut last)
+                            .await
+                    }
+                }
+            })
+            .await
+        };
+        match watched {
+            Ok(Some(result)) => return result,
+            Ok(None) => {}
+            Err(_) => {
+                return Err(ClusterError::Timeout {
+                    what: what.to_string(),
+                    waited: timeout,
+                    last,
+                });
+            }
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        self.list_and_watch(awaited, left, decide)
+            .await
+            .map_err(|error| match error {
+                // The whole wait is what timed out, with what it last saw before the fallback too.
+                ClusterError::Timeout {
+                    what, last: seen, ..
+                } => ClusterError::Timeout {
+                    what,
+                    waited: timeout,
+                    last: seen.or(last),
+                },
+                other => other,
+            })
+    }
+
+    /// [`Cluster::wait_for`] by kube-rs's watcher: a list, then a watch that resumes when dropped.
+    async fn list_and_watch<T>(
+        &self,
+        awaited: &Awaited<'_>,
+        timeout: Duration,
+        mut decide: impl FnMut(&Value) -> Verdict<T>,
+    ) -> Result<T, ClusterError> {
+        let what = awaited.what;
+        let api = self.api(awaited.kind, awaited.namespace);
+        let config = watcher::Config::default().fields(&format!("metadata.name={}", awaited.name));
         let mut last: Option<String> = None;
         let _waiting = self.health.waiting_for(what.to_string());
         let watch = async {
@@ -614,16 +729,8 @@ impl Cluster {
             loop {
                 match stream.try_next().await {
                     Ok(Some(object)) => {
-                        let value = to_value(object)?;
-                        match decide(&value) {
-                            Verdict::Done(result) => return Ok(result),
-                            Verdict::Failed(reason) => {
-                                return Err(ClusterError::Condition {
-                                    what: what.to_string(),
-                                    reason,
-                                });
-                            }
-                            Verdict::Pending(state) => last = Some(state),
+                        if let Some(end) = judge(what, &to_value(object)?, &mut decide, &mut last) {
+                            return end;
                         }
                     }
                     Ok(None) => {
@@ -671,73 +778,72 @@ impl Cluster {
         known: &Value,
         mut decide: impl FnMut(&Value) -> Verdict<T>,
     ) -> Result<T, ClusterError> {
-        let started = tokio::time::Instant::now();
-        let mut last = match decide(known) {
-            Verdict::Done(result) => return Ok(result),
-            Verdict::Failed(reason) => {
-                return Err(ClusterError::Condition {
-                    what: what.to_string(),
-                    reason,
-                });
-            }
-            Verdict::Pending(state) => Some(state),
-        };
-        let version = known
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if !version.is_empty() {
-            let _waiting = self.health.waiting_for(what.to_string());
-            let watched = tokio::time::timeout(
-                timeout,
-                self.watch_from(kind, namespace, name, version, what, &mut decide, &mut last),
-            )
-            .await;
-            match watched {
-                Ok(Some(result)) => return result,
-                Ok(None) => {}
-                Err(_) => {
-                    return Err(ClusterError::Timeout {
-                        what: what.to_string(),
-                        waited: timeout,
-                        last,
-                    });
-                }
-            }
+        let mut last = None;
+        if let Some(end) = judge(what, known, &mut decide, &mut last) {
+            return end;
         }
-        let left = timeout.saturating_sub(started.elapsed());
-        self.wait_for(kind, namespace, name, left, what, decide)
+        let awaited = Awaited {
+            kind,
+            namespace,
+            name,
+            what,
+        };
+        self.watch_then_list(&awaited, timeout, Some(known), last, decide)
             .await
-            .map_err(|error| match error {
-                // The whole wait is what timed out, with what it last saw before the fallback too.
-                ClusterError::Timeout {
-                    what, last: seen, ..
-                } => ClusterError::Timeout {
-                    what,
-                    waited: timeout,
-                    last: seen.or(last),
-                },
-                other => other,
-            })
     }
 
-    /// One watch of an object from `version`: `Some` with the wait's end, or `None` when the watch
-    /// stopped before a verdict (the caller goes on with a fresh list and watch).
-    #[allow(clippy::too_many_arguments)]
-    async fn watch_from<T>(
+    /// A wait read from the run's shared watch of the kind in the namespace: the feed's latest
+    /// version of the object, then its changes (never a version older than `known`). `None` when
+    /// the feed closed before a verdict.
+    async fn wait_shared<T>(
         &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        name: &str,
-        version: &str,
-        what: &str,
+        awaited: &Awaited<'_>,
+        known: Option<&Value>,
         decide: &mut impl FnMut(&Value) -> Verdict<T>,
         last: &mut Option<String>,
     ) -> Option<Result<T, ClusterError>> {
+        let what = awaited.what;
+        let mut subscription =
+            self.hub
+                .subscribe(&self.client, awaited.kind, awaited.namespace, awaited.name);
+        let stale = |object: &Value| known.is_some_and(|known| older(object, known));
+        if let Some(current) = subscription.current.take()
+            && !stale(&current)
+            && let Some(end) = judge(what, &current, decide, last)
+        {
+            return Some(end);
+        }
+        loop {
+            match subscription.next().await {
+                Next::Change(Change::Applied(object)) => {
+                    if !stale(&object)
+                        && let Some(end) = judge(what, &object, decide, last)
+                    {
+                        return Some(end);
+                    }
+                }
+                Next::Change(Change::Deleted(_)) => *last = Some("deleted".into()),
+                Next::Closed => return None,
+            }
+        }
+    }
+
+    /// One watch of an object from `version` (empty: from the object as it is now): `Some` with the
+    /// wait's end, or `None` when the watch stopped before a verdict (the caller goes on with a
+    /// fresh list and watch).
+    async fn watch_from<T>(
+        &self,
+        awaited: &Awaited<'_>,
+        version: &str,
+        decide: &mut impl FnMut(&Value) -> Verdict<T>,
+        last: &mut Option<String>,
+    ) -> Option<Result<T, ClusterError>> {
+        let what = awaited.what;
         let params = WatchParams::default()
-            .fields(&format!("metadata.name={name}"))
+            .fields(&format!("metadata.name={}", awaited.name))
             .timeout(290);
-        let stream = match self.api(kind, namespace).watch(&params, version).await {
+        let api = self.api(awaited.kind, awaited.namespace);
+        let stream = match api.watch(&params, version).await {
             Ok(stream) => stream,
             Err(error) => {
                 tracing::debug!(%error, what, "watch from a known version did not start");
@@ -760,18 +866,136 @@ impl Cluster {
                 Ok(value) => value,
                 Err(error) => return Some(Err(error)),
             };
-            match decide(&value) {
-                Verdict::Done(result) => return Some(Ok(result)),
-                Verdict::Failed(reason) => {
-                    return Some(Err(ClusterError::Condition {
-                        what: what.to_string(),
-                        reason,
-                    }));
-                }
-                Verdict::Pending(state) => *last = Some(state),
+            if let Some(end) = judge(what, &value, decide, last) {
+                return Some(end);
             }
         }
         None
+    }
+
+    /// Waits until an object the caller holds (`known`) is gone: a watch from its resourceVersion
+    /// sees the deletion, or another object taking the name. Should the watch stop before, the rest
+    /// of the wait is [`Cluster::wait_gone`].
+    pub async fn wait_gone_from(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        known: &Value,
+        timeout: Duration,
+    ) -> Result<(), ClusterError> {
+        let started = tokio::time::Instant::now();
+        let uid = known.pointer("/metadata/uid").and_then(Value::as_str);
+        let version = known
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let seen = tokio::time::timeout(timeout, async {
+            match self.gone_shared(kind, namespace, name, uid).await {
+                Some(()) => Some(()),
+                None => {
+                    self.gone_by_watch(kind, namespace, name, uid, version)
+                        .await
+                }
+            }
+        });
+        match seen.await {
+            Ok(Some(())) => return Ok(()),
+            Ok(None) => {}
+            Err(_) => {
+                return Err(ClusterError::Timeout {
+                    what: format!("{} to be deleted", describe(kind, namespace, name)),
+                    waited: timeout,
+                    last: Some("still present".into()),
+                });
+            }
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        self.wait_gone(kind, namespace, name, left).await
+    }
+
+    /// A deletion seen by a watch of the object from `version`: `None` when there is no version or
+    /// the watch stopped before (expired, failed).
+    async fn gone_by_watch(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        uid: Option<&str>,
+        version: &str,
+    ) -> Option<()> {
+        if version.is_empty() {
+            return None;
+        }
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(290);
+        let stream = self
+            .api(kind, namespace)
+            .watch(&params, version)
+            .await
+            .ok()?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(WatchEvent::Deleted(_)) => return Some(()),
+                Ok(WatchEvent::Added(object) | WatchEvent::Modified(object))
+                    if object.metadata.uid.as_deref() != uid =>
+                {
+                    return Some(());
+                }
+                Ok(WatchEvent::Added(_) | WatchEvent::Modified(_))
+                | Ok(WatchEvent::Bookmark(_)) => {}
+                // Expired or failed: read on.
+                Ok(WatchEvent::Error(_)) | Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// A deletion seen by the run's shared watch of the kind in the namespace, when one is open and
+    /// has seen the object; `None` when it cannot tell.
+    async fn gone_shared(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        uid: Option<&str>,
+    ) -> Option<()> {
+        let mut subscription = self.hub.subscribe_open(kind, namespace, name)?;
+        if !subscription.known_to_feed {
+            return None;
+        }
+        let other = |object: &Value| object.pointer("/metadata/uid").and_then(Value::as_str) != uid;
+        match &subscription.current {
+            None => return Some(()),
+            Some(current) if other(current) => return Some(()),
+            Some(_) => {}
+        }
+        loop {
+            match subscription.next().await {
+                Next::Change(Change::Deleted(_)) => return Some(()),
+                Next::Change(Change::Applied(object)) if other(&object) => return Some(()),
+                Next::Change(Change::Applied(_)) => {}
+                Next::Closed => return None,
+            }
+        }
+    }
+
+    /// The object as the run's shared watch of its kind and namespace last saw it (`None`: deleted),
+    /// when that watch is open and has seen it; else read from the API server.
+    pub async fn get_watched(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ClusterError> {
+        if let Some(subscription) = self.hub.subscribe_open(kind, namespace, name)
+            && subscription.known_to_feed
+        {
+            return Ok(subscription.current.map(|object| (*object).clone()));
+        }
+        self.get(kind, namespace, name).await
     }
 
     /// Waits until an object is gone.
@@ -804,6 +1028,35 @@ impl Cluster {
     }
 }
 
+/// One awaited object: where it is, and what the wait is for (as a timeout says it).
+struct Awaited<'a> {
+    kind: &'a Kind,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    what: &'a str,
+}
+
+/// What `decide` makes of one version of the awaited object: the wait's end, or `None` (pending,
+/// with its state kept in `last` for a timeout's message).
+fn judge<T>(
+    what: &str,
+    object: &Value,
+    decide: &mut impl FnMut(&Value) -> Verdict<T>,
+    last: &mut Option<String>,
+) -> Option<Result<T, ClusterError>> {
+    match decide(object) {
+        Verdict::Done(result) => Some(Ok(result)),
+        Verdict::Failed(reason) => Some(Err(ClusterError::Condition {
+            what: what.to_string(),
+            reason,
+        })),
+        Verdict::Pending(state) => {
+            *last = Some(state);
+            None
+        }
+    }
+}
+
 /// Runs `operation` until it succeeds, fails for good, or `deadline` passes; transient failures
 /// (see [`ClusterError::is_transient`]) are retried with a backoff from 100 ms to 2 s.
 pub async fn retry_transient<T, F, Fut>(
@@ -823,6 +1076,19 @@ where
             }
             other => return other,
         }
+    }
+}
+
+/// A create the API server answered with a refusal (4xx, or someone else's object of that name):
+/// nothing was made. A 5xx, a lost connection or a server given up on may have made it.
+fn refused_outright(error: &ClusterError) -> bool {
+    match error {
+        ClusterError::NotOurs { .. } | ClusterError::Invalid { .. } => true,
+        ClusterError::Api {
+            source: kube::Error::Api(status),
+            ..
+        } => (400..500).contains(&status.code) && status.code != 429,
+        _ => false,
     }
 }
 
@@ -892,14 +1158,19 @@ pub fn final_blockers(object: &Value) -> Vec<String> {
                 .filter(|r| !r.is_empty())
                 .map(|r| format!(" ({r})"))
                 .unwrap_or_default();
-            format!(
-                "{}{reason}: {}{}",
-                c["type"].as_str().unwrap_or("?"),
-                c["message"].as_str().unwrap_or(""),
-                condition_items(c)
-            )
+            condition_line(c, &reason)
         })
         .collect()
+}
+
+/// `Type<reason>: message [items]`.
+fn condition_line(condition: &Value, reason: &str) -> String {
+    format!(
+        "{}{reason}: {}{}",
+        condition["type"].as_str().unwrap_or("?"),
+        condition["message"].as_str().unwrap_or(""),
+        condition_items(condition)
+    )
 }
 
 /// Waiting for a Forklift object to be Ready: done when `Ready` is there; failed at once when
@@ -956,14 +1227,7 @@ fn condition_items(condition: &Value) -> String {
 /// The blocking conditions (Critical, Error) of a Forklift object, as `Type: message [items]`.
 pub fn blockers(object: &Value) -> Vec<String> {
     blocking_conditions(object)
-        .map(|c| {
-            format!(
-                "{}: {}{}",
-                c["type"].as_str().unwrap_or("?"),
-                c["message"].as_str().unwrap_or(""),
-                condition_items(c)
-            )
-        })
+        .map(|c| condition_line(c, ""))
         .collect()
 }
 

@@ -74,6 +74,9 @@ pub struct Front {
     selection: Selection,
     gate: GateContext,
     partition: Option<Partition>,
+    /// What the cluster's ClusterServiceVersion said (`with_cluster_version`), so the bootstrap
+    /// does not ask again.
+    cluster_version: Option<Option<String>>,
 }
 
 /// Loads the catalog (built-in plus `catalog_dirs`) and collects `selection` for `config`'s
@@ -124,6 +127,7 @@ pub fn load_front(
         selection,
         gate,
         partition,
+        cluster_version: None,
     })
 }
 
@@ -160,6 +164,7 @@ impl Front {
     /// Collects again with the MTV version a cluster reported (it wins over the `mtv_version`
     /// setting for `min_mtv_version` gating); nothing else is resolved again.
     pub fn with_cluster_version(mut self, version: Option<String>) -> Result<Front, FrontError> {
+        self.cluster_version = Some(version.clone());
         if version.is_some() && version != self.gate.mtv_version {
             self.gate.mtv_version = version;
             self.collection = partition::apply(
@@ -262,6 +267,7 @@ impl Front {
             kube_config: target.kube_config,
             session_id: target.session_id,
             timeouts: Timeouts::from_settings(&self.config.settings),
+            mtv_version: self.cluster_version.clone(),
         }
     }
 }

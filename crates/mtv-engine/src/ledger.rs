@@ -228,6 +228,25 @@ impl Ledger {
         self.save(&file)
     }
 
+    /// Replaces the first entry `matches` selects with `entry`, or drops it when `entry` is `None`;
+    /// records `entry` when nothing matches. Settles what a create wrote down before it was sent.
+    pub fn replace(
+        &self,
+        matches: impl Fn(&LedgerEntry) -> bool,
+        entry: Option<LedgerEntry>,
+    ) -> Result<(), LedgerError> {
+        let mut file = self.lock();
+        match (file.entries.iter().position(matches), entry) {
+            (Some(index), Some(entry)) => file.entries[index] = entry,
+            (Some(index), None) => {
+                file.entries.remove(index);
+            }
+            (None, Some(entry)) => file.entries.push(entry),
+            (None, None) => return Ok(()),
+        }
+        self.save(&file)
+    }
+
     /// Marks the entries `matches` selects as removed.
     pub fn mark_removed(&self, matches: impl Fn(&LedgerEntry) -> bool) -> Result<(), LedgerError> {
         let mut file = self.lock();

@@ -22,6 +22,7 @@ pub mod step_error;
 pub mod target;
 pub mod teardown;
 pub mod validate;
+pub mod watch_hub;
 pub mod xcopy;
 
 pub use context::{CopyOffloadContext, SessionContext};

@@ -194,6 +194,18 @@ struct Runner {
     ran: std::sync::Mutex<ChecksRan>,
 }
 
+/// A source VM made ready, with its facts as they are before the migration.
+fn prepared(vm: &VmConfig, facts: SourceVm, target_name: Option<String>) -> PreparedVm {
+    PreparedVm {
+        key: vm_plan_key(vm).to_string(),
+        config: vm.clone(),
+        snapshots_before_migration: facts.snapshots.clone(),
+        facts,
+        inventory_id: String::new(),
+        target_name,
+    }
+}
+
 impl Runner {
     /// What the table's conditions read for a step of this scenario.
     fn facts(&self, step: Step) -> Facts<'_> {
@@ -342,6 +354,11 @@ impl Runner {
         let session = &self.session;
         let provider_type = session.context.provider_type;
         let source_name = self.source_name(vm);
+        let used_as_is = provider_type == ProviderType::Ova || self.spec.config.skip_clone;
+        // A catalog VM another scenario cloned already: only its id is needed, and it is held.
+        if !used_as_is && let Some(source_id) = session.template_id(&source_name) {
+            return self.cloned_vm(id, vm, &source_name, &source_id).await;
+        }
         // OpenShift source VMs are created for the scenario; there is no catalog VM to clone.
         let existing = if provider_type == ProviderType::Openshift {
             None
@@ -358,29 +375,31 @@ impl Runner {
                     })?,
             )
         };
-        let (facts, target_name) = match existing {
-            Some(source) if provider_type == ProviderType::Ova || self.spec.config.skip_clone => {
+        let source = match existing {
+            Some(source) if used_as_is => {
                 let target = (provider_type == ProviderType::Ova)
                     .then(|| k8s_name(&format!("{}-{}", session.id, source.name)));
-                (source, target)
+                return Ok(prepared(vm, source, target));
             }
-            existing => {
-                let source_id = existing.map_or_else(|| source_name.clone(), |s| s.id);
-                (
-                    self.clone_source_vm(id, vm, &source_name, &source_id)
-                        .await?,
-                    None,
-                )
+            Some(source) => {
+                session.remember_template(&source_name, &source.id);
+                source.id
             }
+            None => source_name.clone(),
         };
-        Ok(PreparedVm {
-            key: vm_plan_key(vm).to_string(),
-            config: vm.clone(),
-            snapshots_before_migration: facts.snapshots.clone(),
-            facts,
-            inventory_id: String::new(),
-            target_name,
-        })
+        self.cloned_vm(id, vm, &source_name, &source).await
+    }
+
+    /// The scenario's clone of the catalog VM `source_id`.
+    async fn cloned_vm(
+        &self,
+        id: &str,
+        vm: &VmConfig,
+        source_name: &str,
+        source_id: &str,
+    ) -> Result<PreparedVm, StepError> {
+        let facts = self.clone_source_vm(id, vm, source_name, source_id).await?;
+        Ok(prepared(vm, facts, None))
     }
 
     /// The clone's name: the suite's naming scheme, or `<session>-<name>` for `preserve_name_format`.
@@ -1815,50 +1834,40 @@ mod tests {
     #[test]
     fn plans_must_have_run_at_the_same_time() {
         let plan = |started: Option<&str>, completed: &str| json!({"status": {"migration": {"started": started, "completed": completed}}});
-        let two = || Overlap::new(vec!["a".into(), "b".into()]);
-        let mut together = two();
+        // The Plans' ends in the order the watches report them: (index, started, completed).
+        let ended = |ends: &[(usize, Option<&str>, &str)]| {
+            let mut overlap = Overlap::new(vec!["a".into(), "b".into()]);
+            for (index, started, completed) in ends {
+                overlap.ended(*index, &plan(*started, completed));
+            }
+            overlap
+        };
         // Watches may report b's end first; only the timestamps count.
-        together.ended(
-            1,
-            &plan(Some("2026-12-03T08:00:05Z"), "2026-12-03T08:03:00Z"),
-        );
-        together.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
-        );
+        let together = ended(&[
+            (1, Some("2026-12-03T08:00:05Z"), "2026-12-03T08:03:00Z"),
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+        ]);
         assert_eq!(together.violation(), None);
         // Started in the second the other completed: not provably apart.
-        let mut same_second = two();
-        same_second.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:00:01Z"),
-        );
-        same_second.ended(
-            1,
-            &plan(Some("2026-12-03T08:00:01Z"), "2026-12-03T08:00:02Z"),
-        );
+        let same_second = ended(&[
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:00:01Z"),
+            (1, Some("2026-12-03T08:00:01Z"), "2026-12-03T08:00:02Z"),
+        ]);
         assert_eq!(same_second.violation(), None);
-        let mut one_after_the_other = two();
-        one_after_the_other.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
-        );
-        one_after_the_other.ended(
-            1,
-            &plan(Some("2026-12-03T08:02:01Z"), "2026-12-03T08:04:00Z"),
-        );
+        let one_after_the_other = ended(&[
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+            (1, Some("2026-12-03T08:02:01Z"), "2026-12-03T08:04:00Z"),
+        ]);
         assert_eq!(
             one_after_the_other.violation().as_deref(),
             Some(
                 "the Plans were expected to run at the same time, but Plan b started at 2026-12-03T08:02:01Z after Plan a completed at 2026-12-03T08:02:00Z"
             )
         );
-        let mut never = two();
-        never.ended(
-            0,
-            &plan(Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
-        );
-        never.ended(1, &plan(None, "2026-12-03T08:02:00Z"));
+        let never = ended(&[
+            (0, Some("2026-12-03T08:00:00Z"), "2026-12-03T08:02:00Z"),
+            (1, None, "2026-12-03T08:02:00Z"),
+        ]);
         assert_eq!(
             never.violation().as_deref(),
             Some("the Plans were expected to run at the same time, but Plan b never started")

@@ -3,7 +3,7 @@
 //! destination Provider, and waits until both are Ready — stopping at once, with the condition's
 //! message, when the source cannot be reached.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -108,6 +108,8 @@ pub struct Session {
     pub mtv_version: Option<String>,
     pub source_provider: String,
     pub source_provider_uid: String,
+    /// The source Provider's Secret as its create was answered (its checks read it from here).
+    pub source_secret: Value,
     pub destination_provider: String,
     pub remote_destination_provider: Option<String>,
     pub storage_secret: Option<String>,
@@ -119,6 +121,8 @@ pub struct Session {
     /// The SSH host keys of the guests entered in this session.
     pub host_keys: crate::guest::HostKeys,
     names: Mutex<SessionNames<'static>>,
+    /// The source ids of catalog VMs found for cloning, by name: found once per run.
+    template_ids: Mutex<HashMap<String, String>>,
 }
 
 impl Session {
@@ -126,6 +130,18 @@ impl Session {
     pub fn names<R>(&self, f: impl FnOnce(&mut SessionNames<'static>) -> R) -> R {
         let mut names = self.names.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut names)
+    }
+
+    /// The source id of the catalog VM `name` when a scenario found it already.
+    pub fn template_id(&self, name: &str) -> Option<String> {
+        let ids = self.template_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(name).cloned()
+    }
+
+    /// Keeps the source id of the catalog VM `name` for the scenarios that clone it after.
+    pub fn remember_template(&self, name: &str, id: &str) {
+        let mut ids = self.template_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.insert(name.to_string(), id.to_string());
     }
 
     /// Labels every object of the session carries.
@@ -377,6 +393,8 @@ pub struct Bootstrap<'a> {
     pub kube_config: kube::Config,
     pub session_id: Option<String>,
     pub timeouts: Timeouts,
+    /// The MTV version when the caller read it already ([`mtv_version`]); `None`: read it here.
+    pub mtv_version: Option<Option<String>>,
 }
 
 pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
@@ -391,13 +409,14 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         kube_config,
         session_id,
         timeouts,
+        mtv_version,
     } = input;
     // Shared by every clone of the connection: the scenarios and teardown keep this bound and name.
     cluster.set_api_unreachable_timeout(timeouts.api_unreachable);
     cluster.learn_server(&cluster_url);
     let mtv_namespace = context.mtv_namespace.clone();
     let (version, traits, inventory) =
-        read_target(&cluster, &kube_config, &context, &timeouts).await?;
+        read_target(&cluster, &kube_config, &context, &timeouts, mtv_version).await?;
 
     let id = session_id
         .unwrap_or_else(|| format!("{}-{}", context.target_namespace_prefix, random_suffix(4)));
@@ -420,7 +439,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         connect_source(&cluster, &mut names, &context, profile, &id, run_inventory).await?;
 
     let session_label = json!({ SESSION_LABEL: id });
-    let source_provider = create_source_provider(
+    let (source_provider, source_secret) = create_source_provider(
         &cluster,
         &mut names,
         &context,
@@ -502,6 +521,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         mtv_version: version,
         source_provider,
         source_provider_uid,
+        source_secret,
         destination_provider,
         remote_destination_provider,
         storage_secret,
@@ -511,6 +531,7 @@ pub async fn bootstrap(input: Bootstrap<'_>) -> Result<Session, SessionError> {
         traits,
         host_keys: Default::default(),
         names: Mutex::new(names),
+        template_ids: Mutex::default(),
     })
 }
 
@@ -521,9 +542,13 @@ async fn read_target(
     kube_config: &kube::Config,
     context: &SessionContext,
     timeouts: &Timeouts,
+    known_version: Option<Option<String>>,
 ) -> Result<(Option<String>, TargetTraits, Inventory), SessionError> {
     let mtv_namespace = &context.mtv_namespace;
-    let version = read_mtv_version(cluster.client(), mtv_namespace).await?;
+    let version = match known_version {
+        Some(version) => version,
+        None => read_mtv_version(cluster.client(), mtv_namespace).await?,
+    };
     check_forklift_pods(cluster, mtv_namespace, timeouts.forklift_pods).await?;
     let traits = TargetTraits::read(cluster, mtv_namespace).await?;
     let inventory = Inventory::discover(
@@ -674,7 +699,7 @@ async fn create_secret(
     name: &str,
     labels: &Value,
     data: &BTreeMap<String, String>,
-) -> Result<(), ClusterError> {
+) -> Result<Value, ClusterError> {
     cluster
         .create(
             &kinds::SECRET,
@@ -686,11 +711,11 @@ async fn create_secret(
             }),
             None,
         )
-        .await?;
-    Ok(())
+        .await
 }
 
-/// The source Provider and its Secret, from the profile; returns the Provider's name.
+/// The source Provider and its Secret, from the profile; returns the Provider's name and the Secret
+/// as the API server answered its create.
 async fn create_source_provider(
     cluster: &Cluster,
     names: &mut SessionNames<'static>,
@@ -698,13 +723,13 @@ async fn create_source_provider(
     profile: &ProviderProfile,
     source: &Source,
     access: &ProviderAccess<'_>,
-) -> Result<String, SessionError> {
+) -> Result<(String, Value), SessionError> {
     let secret_name = names.source_secret();
     let data = source_secret_data(context, profile, source, access.cluster_token).await?;
     let mut secret_labels = access.labels.clone();
     // Teardown finds the credentials of a source to clean by this label (mtv_providers::reconnect).
     secret_labels[SOURCE_SECRET_LABEL] = Value::String(context.provider_type.to_string());
-    create_secret(
+    let secret = create_secret(
         cluster,
         access.namespace,
         &secret_name,
@@ -751,7 +776,7 @@ async fn create_source_provider(
             None,
         )
         .await?;
-    Ok(name)
+    Ok((name, secret))
 }
 
 /// The remote destination Provider (this cluster reached by URL and token) and its Secret.

@@ -3,16 +3,23 @@
 //! objects the run made are touched: each delete carries the ledger's uid as a precondition, and an
 //! object of the same name with another uid is "not ours, left alone".
 //!
-//! The same code serves the end of a run and `mtv-tests clean --ledger` after a crash.
+//! A namespace the run made goes as a whole: one delete takes the recorded objects inside it along
+//! (the API server's namespace controller removes them), and one watch per kind sees the deletions
+//! finish, where a delete and a poll per object would cost a request each. Objects elsewhere are
+//! deleted one by one.
+//!
+//! The same code serves the end of a run and `mtv-tests clean --ledger` after a crash; `clean` also
+//! looks for objects that carry the session's label but missed the ledger ([`clean`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use base64::Engine;
+use futures_util::StreamExt;
 use mtv_providers::{ProviderSecret, Source, SourceProvider, SourceRef};
 use serde_json::Value;
 
-use kube::api::{DeleteParams, Preconditions};
+use kube::api::{DeleteParams, Preconditions, WatchEvent, WatchParams};
 
 use crate::cluster::{Cluster, ClusterError, Kind, kinds, retry_transient};
 use crate::events::{Event, ResourceRef};
@@ -151,7 +158,9 @@ fn secret_data(secret: &Value) -> BTreeMap<String, String> {
 /// the run made (the ledger's uid): the rest is "not ours, left alone". Waits for each removal until
 /// `timeout` has passed, saying what it waits for, and returns what is still there then.
 pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> {
-    adopt_unrecorded(cluster).await;
+    // Deletions retry transient API failures for as long as teardown may take.
+    let deadline = tokio::time::Instant::now() + timeout;
+    settle_intents(cluster, deadline).await;
     let entries: Vec<LedgerEntry> = cluster
         .ledger()
         .entries()
@@ -161,8 +170,6 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
     cluster.events().emit(Event::TeardownStarted {
         resources: entries.len(),
     });
-    // Deletions retry transient API failures for as long as teardown may take.
-    let deadline = tokio::time::Instant::now() + timeout;
     // Read while the source Secrets still exist: the source clones go last.
     let secrets = provider_secrets(cluster, &entries).await;
 
@@ -180,6 +187,67 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
     leftovers
 }
 
+/// [`teardown`] for `mtv-tests clean --ledger`: first the objects that carry the ledger's session
+/// label but that it does not list (a ledger of an older build, which wrote a create down only once
+/// it was answered, or an object labelled by hand) go into the ledger, then all of it is removed.
+pub async fn clean(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> {
+    adopt_unrecorded(cluster).await;
+    teardown(cluster, timeout).await
+}
+
+/// Settles the creates the ledger wrote down whose answer it never saw (lost on the wire, or the run
+/// stopped while it waited): an object of that name with this session's label is the run's, and its
+/// uid goes into the ledger; no object, or someone else's, means nothing of the run's is there.
+async fn settle_intents(cluster: &Cluster, deadline: tokio::time::Instant) {
+    let ledger = cluster.ledger();
+    let session = ledger.snapshot().session_id;
+    for entry in ledger.entries() {
+        let LedgerEntry::Kube {
+            resource,
+            scenario,
+            removed: false,
+        } = &entry
+        else {
+            continue;
+        };
+        let Some(kind) = kind_of(resource).filter(|_| resource.uid.is_none()) else {
+            continue;
+        };
+        let namespace = resource.namespace.as_deref();
+        let found =
+            match retry_transient(deadline, || cluster.get(&kind, namespace, &resource.name)).await
+            {
+                Ok(found) => found,
+                // Unreadable now: it stays unsettled, and delete_objects reports it.
+                Err(_) => continue,
+            };
+        let ours = found.as_ref().filter(|object| {
+            !session.is_empty()
+                && object["metadata"]["labels"][SESSION_LABEL].as_str() == Some(session.as_str())
+        });
+        let settled = ours.and_then(uid_of).map(|uid| LedgerEntry::Kube {
+            resource: ResourceRef {
+                uid: Some(uid.to_string()),
+                ..resource.clone()
+            },
+            scenario: scenario.clone(),
+            removed: false,
+        });
+        if settled.is_none() {
+            if let Some(object) = &found {
+                let reason = format!(
+                    "not ours, left alone: it does not carry this session's label (uid {})",
+                    uid_of(object).unwrap_or("?")
+                );
+                left_alone(cluster, resource, reason);
+            }
+            mark_done(cluster, &entry);
+            continue;
+        }
+        let _ = ledger.replace(|e| e == &entry, settled);
+    }
+}
+
 /// Puts into the ledger the objects labelled with the ledger's session that it does not list: a
 /// create whose answer never came back (lost on the wire, or the run stopped while it waited) still
 /// made the object, and it is the session's to remove.
@@ -194,7 +262,19 @@ async fn adopt_unrecorded(cluster: &Cluster) {
     let mut recorded: HashSet<String> = HashSet::new();
     for entry in ledger.entries() {
         match entry {
-            LedgerEntry::Kube { resource, .. } => recorded.extend(resource.uid),
+            LedgerEntry::Kube { resource, .. } => match resource.uid {
+                Some(uid) => {
+                    recorded.insert(uid);
+                }
+                // A create not settled yet: settle_intents finds it by its name.
+                None => {
+                    recorded.insert(intent_key(
+                        &resource.kind,
+                        resource.namespace.as_deref().unwrap_or_default(),
+                        &resource.name,
+                    ));
+                }
+            },
             LedgerEntry::SourceVm {
                 source,
                 provider_type,
@@ -226,7 +306,10 @@ async fn adopt_unrecorded(cluster: &Cluster) {
             };
             let namespace = object["metadata"]["namespace"].as_str().unwrap_or_default();
             let name = object["metadata"]["name"].as_str().unwrap_or_default();
-            if recorded.contains(uid) || recorded.contains(&format!("{namespace}/{name}")) {
+            if recorded.contains(uid)
+                || recorded.contains(&format!("{namespace}/{name}"))
+                || recorded.contains(&intent_key(kind.kind, namespace, name))
+            {
                 continue;
             }
             let resource = ResourceRef {
@@ -251,6 +334,11 @@ async fn adopt_unrecorded(cluster: &Cluster) {
             });
         }
     }
+}
+
+/// How [`adopt_unrecorded`] knows a create the ledger holds without its uid.
+fn intent_key(kind: &str, namespace: &str, name: &str) -> String {
+    format!("{kind}:{namespace}/{name}")
 }
 
 fn uid_of(object: &Value) -> Option<&str> {
@@ -359,18 +447,30 @@ async fn restore_patch(
     }
 }
 
+/// A recorded Kubernetes object of the ledger.
+type Recorded<'a> = (&'a LedgerEntry, &'a ResourceRef);
+
 /// A deletion that was asked for and is awaited.
 struct Requested<'a> {
     kind: Kind,
     resource: &'a ResourceRef,
     entry: &'a LedgerEntry,
+    /// The object as the delete's answer or the watch last showed it (being finalized); `None` once
+    /// the API server said it is gone.
+    seen: Option<Value>,
+    /// For a namespace: the recorded objects inside it, which go with it.
+    contents: Vec<Recorded<'a>>,
 }
 
 /// What a uid-guarded delete found.
 enum Deletion {
-    Requested,
-    AlreadyGone,
-    NotOurs { uid: String },
+    /// Deletion started; the object is still there (finalizers, a namespace's contents).
+    Pending(Value),
+    /// Deleted at once, or already gone.
+    Gone,
+    NotOurs {
+        uid: String,
+    },
 }
 
 /// Deletes the object only if it still has `uid` (a delete precondition, so nothing of someone else
@@ -394,15 +494,24 @@ async fn delete_if_ours(
             .delete(&resource.name, &params)
             .await
         {
-            Ok(_) => Ok(Deletion::Requested),
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deletion::AlreadyGone),
+            // The object while it is finalized, or a Status when it went at once.
+            Ok(answer) => match answer.left() {
+                Some(object) => serde_json::to_value(object)
+                    .map(Deletion::Pending)
+                    .map_err(|e| ClusterError::Invalid {
+                        resource: resource.to_string(),
+                        message: e.to_string(),
+                    }),
+                None => Ok(Deletion::Gone),
+            },
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deletion::Gone),
             // The precondition failed: the name belongs to another object now.
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 match cluster.get(kind, namespace, &resource.name).await? {
                     Some(object) => Ok(Deletion::NotOurs {
                         uid: uid_of(&object).unwrap_or_default().to_string(),
                     }),
-                    None => Ok(Deletion::AlreadyGone),
+                    None => Ok(Deletion::Gone),
                 }
             }
             Err(source) => Err(ClusterError::Api {
@@ -415,46 +524,110 @@ async fn delete_if_ours(
     .await
 }
 
-/// Asks for the deletion of every recorded Kubernetes object in dependency order; returns the
-/// deletions to wait for and what could not be deleted.
+/// Asks for one uid-guarded deletion: the deletion to wait for, `None` when the object is not the
+/// run's any more, `Err` with what could not be deleted.
+async fn request_deletion<'a>(
+    cluster: &Cluster,
+    kind: Kind,
+    (entry, resource): Recorded<'a>,
+    contents: Vec<Recorded<'a>>,
+    deadline: tokio::time::Instant,
+) -> Result<Option<Requested<'a>>, ResourceRef> {
+    let Some(uid) = resource.uid.as_deref() else {
+        // A create never settled (unreadable when teardown began): it cannot be told from someone
+        // else's object of the same name.
+        cluster.events().emit(Event::TeardownNote {
+            message: format!("{resource}: the ledger has no uid for it; not deleted"),
+        });
+        return Err(resource.clone());
+    };
+    let seen = match delete_if_ours(cluster, &kind, resource, uid, deadline).await {
+        Ok(Deletion::Pending(object)) => Some(object),
+        Ok(Deletion::Gone) => None,
+        Ok(Deletion::NotOurs { uid }) => {
+            left_alone(cluster, resource, not_ours(&uid, resource));
+            mark_done(cluster, entry);
+            return Ok(None);
+        }
+        Err(_) => return Err(resource.clone()),
+    };
+    Ok(Some(Requested {
+        kind,
+        resource,
+        entry,
+        seen,
+        contents,
+    }))
+}
+
+/// Asks for the deletion of every recorded Kubernetes object: what Forklift made outside the run's
+/// namespaces, then the run's namespaces (each with its contents), then the rest in dependency
+/// order. Returns the deletions to wait for and what could not be deleted.
 async fn delete_objects<'a>(
     cluster: &Cluster,
     entries: &'a [LedgerEntry],
     deadline: tokio::time::Instant,
 ) -> (Vec<Requested<'a>>, Vec<ResourceRef>) {
-    let kube: Vec<(&LedgerEntry, &ResourceRef)> = entries
+    let kube: Vec<Recorded<'a>> = entries
         .iter()
         .filter_map(|e| match e {
             LedgerEntry::Kube { resource, .. } => Some((e, resource)),
             _ => None,
         })
         .collect();
+    let is_namespace = |r: &ResourceRef| kind_of(r) == Some(kinds::NAMESPACE);
+    // The namespaces the run made (recorded with their uid).
+    let owned: HashSet<&str> = kube
+        .iter()
+        .filter(|(_, r)| is_namespace(r) && r.uid.is_some())
+        .map(|(_, r)| r.name.as_str())
+        .collect();
+    delete_plan_products_outside(cluster, &kube, &owned, deadline).await;
+
     let mut requested = Vec::new();
     let mut leftovers = Vec::new();
-    for kind in DELETE_ORDER {
-        for (entry, resource) in kube.iter().filter(|(_, r)| kind_of(r) == Some(*kind)) {
-            let Some(uid) = resource.uid.as_deref() else {
-                // Without a uid it cannot be told from someone else's object of the same name.
-                cluster.events().emit(Event::TeardownNote {
-                    message: format!("{resource}: the ledger has no uid for it; not deleted"),
-                });
-                leftovers.push((*resource).clone());
-                continue;
-            };
-            if *kind == kinds::PLAN {
-                delete_plan_products_if_ours(cluster, resource, uid, deadline).await;
+    let mut one_by_one: Vec<Recorded<'a>> = Vec::new();
+    for namespace in kube
+        .iter()
+        .filter(|(_, r)| is_namespace(r) && owned.contains(r.name.as_str()))
+    {
+        let contents: Vec<Recorded<'a>> = kube
+            .iter()
+            .copied()
+            .filter(|(_, r)| r.namespace.as_deref() == Some(namespace.1.name.as_str()))
+            .collect();
+        let deletion = request_deletion(
+            cluster,
+            kinds::NAMESPACE,
+            *namespace,
+            contents.clone(),
+            deadline,
+        );
+        match deletion.await {
+            Ok(Some(deletion)) => requested.push(deletion),
+            // Not ours after all: its contents go one by one.
+            Ok(None) => one_by_one.extend(contents),
+            Err(resource) => {
+                leftovers.push(resource);
+                one_by_one.extend(contents);
             }
-            match delete_if_ours(cluster, kind, resource, uid, deadline).await {
-                Ok(Deletion::Requested | Deletion::AlreadyGone) => requested.push(Requested {
-                    kind: *kind,
-                    resource,
-                    entry,
-                }),
-                Ok(Deletion::NotOurs { uid }) => {
-                    left_alone(cluster, resource, not_ours(&uid, resource));
-                    mark_done(cluster, entry);
-                }
-                Err(_) => leftovers.push((*resource).clone()),
+        }
+    }
+    // Everything not handled with a namespace of the run above (the namespace itself, or inside it).
+    let with_a_namespace = |r: &ResourceRef| {
+        let inside = r
+            .namespace
+            .as_deref()
+            .is_some_and(|namespace| owned.contains(namespace));
+        inside || (is_namespace(r) && owned.contains(r.name.as_str()))
+    };
+    one_by_one.extend(kube.iter().copied().filter(|(_, r)| !with_a_namespace(r)));
+    for kind in DELETE_ORDER {
+        for recorded in one_by_one.iter().filter(|(_, r)| kind_of(r) == Some(*kind)) {
+            match request_deletion(cluster, *kind, *recorded, Vec::new(), deadline).await {
+                Ok(Some(deletion)) => requested.push(deletion),
+                Ok(None) => {}
+                Err(resource) => leftovers.push(resource),
             }
         }
     }
@@ -465,21 +638,56 @@ async fn delete_objects<'a>(
     (requested, leftovers)
 }
 
-/// What Forklift made for the recorded Plan, deleted only when the Plan there is the run's.
-async fn delete_plan_products_if_ours(
+/// What Forklift made for the run's Plans (VMs, DataVolumes, PVCs) in target namespaces the run does
+/// not delete as a whole: the Plans of each run namespace come in one list, the others one by one,
+/// and only a Plan that is still the run's (its uid) counts.
+async fn delete_plan_products_outside(
     cluster: &Cluster,
-    resource: &ResourceRef,
-    uid: &str,
+    kube: &[Recorded<'_>],
+    owned: &HashSet<&str>,
     deadline: tokio::time::Instant,
 ) {
-    let namespace = resource.namespace.as_deref();
-    if let Ok(Some(plan)) = retry_transient(deadline, || {
-        cluster.get(&kinds::PLAN, namespace, &resource.name)
-    })
-    .await
-        && uid_of(&plan) == Some(uid)
-    {
-        delete_plan_products(cluster, &plan).await;
+    let plans: Vec<&ResourceRef> = kube
+        .iter()
+        .filter(|(_, r)| kind_of(r) == Some(kinds::PLAN))
+        .map(|(_, r)| *r)
+        .collect();
+    let recorded = |plan: &Value| {
+        plans
+            .iter()
+            .any(|r| r.uid.is_some() && r.uid.as_deref() == uid_of(plan))
+    };
+    let mut found: Vec<Value> = Vec::new();
+    let mut listed: HashSet<&str> = HashSet::new();
+    for plan in &plans {
+        match plan.namespace.as_deref() {
+            Some(namespace) if owned.contains(namespace) => {
+                if listed.insert(namespace)
+                    && let Ok(all) = retry_transient(deadline, || {
+                        cluster.list(&kinds::PLAN, Some(namespace), None)
+                    })
+                    .await
+                {
+                    found.extend(all.into_iter().filter(|p| recorded(p)));
+                }
+            }
+            namespace => {
+                if let Ok(Some(object)) = retry_transient(deadline, || {
+                    cluster.get(&kinds::PLAN, namespace, &plan.name)
+                })
+                .await
+                    && recorded(&object)
+                {
+                    found.push(object);
+                }
+            }
+        }
+    }
+    for plan in found {
+        let target = plan["spec"]["targetNamespace"].as_str().unwrap_or_default();
+        if !owned.contains(target) {
+            delete_plan_products(cluster, &plan).await;
+        }
     }
 }
 
@@ -501,14 +709,185 @@ fn still_there(resource: &ResourceRef, object: &Value) -> String {
     }
 }
 
+/// Marks a recorded object removed and says so.
+fn removed(cluster: &Cluster, entry: &LedgerEntry, resource: &ResourceRef) {
+    mark_done(cluster, entry);
+    cluster.events().emit(Event::ResourceDeleted {
+        resource: resource.clone(),
+    });
+}
+
+/// A deletion is done: the object, and what went with it, is gone.
+fn finish(cluster: &Cluster, requested: &Requested<'_>) {
+    for (entry, resource) in &requested.contents {
+        removed(cluster, entry, resource);
+    }
+    removed(cluster, requested.entry, requested.resource);
+}
+
 /// Waits until every requested deletion is done (the object is gone, or another object has the
 /// name now) or `deadline` passes; returns what is still there then.
 async fn wait_until_gone(
     cluster: &Cluster,
-    mut pending: Vec<Requested<'_>>,
+    requested: Vec<Requested<'_>>,
     deadline: tokio::time::Instant,
 ) -> Vec<ResourceRef> {
+    let (gone, pending): (Vec<_>, Vec<_>) = requested.into_iter().partition(|r| r.seen.is_none());
+    for requested in &gone {
+        finish(cluster, requested);
+    }
+    if pending.is_empty() {
+        return Vec::new();
+    }
     let mut next_note = tokio::time::Instant::now() + FIRST_WAITING_NOTE;
+    let pending = watch_deletions(cluster, pending, deadline, &mut next_note).await;
+    poll_deletions(cluster, pending, deadline, next_note).await
+}
+
+/// The pending deletions of one kind in one namespace (or cluster-wide), watched together.
+struct WatchedGroup {
+    kind: Kind,
+    namespace: Option<String>,
+    /// Where its watch starts: the resourceVersion of the group's first delete answer.
+    from: String,
+}
+
+/// The watch groups of the pending deletions; `None` when a delete's answer had no resourceVersion.
+fn watch_groups(pending: &[Requested<'_>]) -> Option<Vec<WatchedGroup>> {
+    let mut groups: Vec<WatchedGroup> = Vec::new();
+    for requested in pending {
+        let version = requested
+            .seen
+            .as_ref()
+            .and_then(|o| o.pointer("/metadata/resourceVersion"))
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())?;
+        let namespace = requested.resource.namespace.clone();
+        if !groups
+            .iter()
+            .any(|g| g.kind == requested.kind && g.namespace == namespace)
+        {
+            groups.push(WatchedGroup {
+                kind: requested.kind,
+                namespace,
+                from: version.to_string(),
+            });
+        }
+    }
+    Some(groups)
+}
+
+/// Sees the pending deletions end through one watch per kind and namespace, from the delete answers'
+/// resourceVersion; returns what is still pending when a watch cannot go on (expired, ended, failed:
+/// [`poll_deletions`] takes over) or the deadline passes.
+async fn watch_deletions<'a>(
+    cluster: &Cluster,
+    mut pending: Vec<Requested<'a>>,
+    deadline: tokio::time::Instant,
+    next_note: &mut tokio::time::Instant,
+) -> Vec<Requested<'a>> {
+    let Some(groups) = watch_groups(&pending) else {
+        return pending;
+    };
+    let mut streams = Vec::new();
+    for (index, group) in groups.iter().enumerate() {
+        let params = WatchParams::default().timeout(290);
+        let Ok(stream) = cluster
+            .api(&group.kind, group.namespace.as_deref())
+            .watch(&params, &group.from)
+            .await
+        else {
+            return pending;
+        };
+        // `None` marks the end of a group's stream.
+        let tagged = stream
+            .map(move |event| (index, Some(event)))
+            .chain(futures_util::stream::once(async move { (index, None) }));
+        streams.push(tagged.boxed());
+    }
+    let mut events = futures_util::stream::select_all(streams);
+    while !pending.is_empty() {
+        let event = tokio::select! {
+            event = events.next() => event,
+            _ = tokio::time::sleep_until((*next_note).min(deadline)) => {
+                if tokio::time::Instant::now() >= deadline {
+                    return pending;
+                }
+                emit_waiting_note(cluster, &pending).await;
+                *next_note = tokio::time::Instant::now() + WAITING_NOTE_EVERY;
+                continue;
+            }
+        };
+        let (group, object, deleted) = match event {
+            Some((index, Some(Ok(WatchEvent::Deleted(object))))) => (&groups[index], object, true),
+            Some((index, Some(Ok(WatchEvent::Added(object) | WatchEvent::Modified(object))))) => {
+                (&groups[index], object, false)
+            }
+            Some((_, Some(Ok(WatchEvent::Bookmark(_))))) => continue,
+            // Expired, failed or ended: the rest is read again.
+            _ => return pending,
+        };
+        let Ok(object) = serde_json::to_value(object) else {
+            continue;
+        };
+        let Some(position) = pending.iter().position(|r| {
+            r.kind == group.kind
+                && r.resource.namespace == group.namespace
+                && object["metadata"]["name"] == r.resource.name.as_str()
+        }) else {
+            continue;
+        };
+        // Gone, or the name belongs to another object now.
+        if deleted || uid_of(&object) != pending[position].resource.uid.as_deref() {
+            finish(cluster, &pending.remove(position));
+        } else {
+            pending[position].seen = Some(object);
+        }
+    }
+    pending
+}
+
+async fn emit_waiting_note(cluster: &Cluster, pending: &[Requested<'_>]) {
+    let mut waiting: Vec<String> = pending
+        .iter()
+        .map(|r| match &r.seen {
+            Some(object) => still_there(r.resource, object),
+            None => r.resource.to_string(),
+        })
+        .collect();
+    waiting.extend(contents_waiting(cluster, pending).await);
+    cluster.events().emit(Event::TeardownNote {
+        message: waiting_note(&waiting),
+    });
+}
+
+/// What holds the namespaces still being deleted: their recorded contents still there, with the
+/// finalizers that keep them (read only once teardown has waited a while).
+async fn contents_waiting(cluster: &Cluster, pending: &[Requested<'_>]) -> Vec<String> {
+    let mut waiting = Vec::new();
+    for (_, resource) in pending.iter().flat_map(|r| &r.contents) {
+        let Some(kind) = kind_of(resource) else {
+            continue;
+        };
+        if let Ok(Some(object)) = cluster
+            .get(&kind, resource.namespace.as_deref(), &resource.name)
+            .await
+            && uid_of(&object) == resource.uid.as_deref()
+        {
+            waiting.push(still_there(resource, &object));
+        }
+    }
+    waiting
+}
+
+/// Reads each pending object until it is gone or `deadline` passes; returns what is still there
+/// then (for a namespace, also the recorded contents still in it).
+async fn poll_deletions(
+    cluster: &Cluster,
+    mut pending: Vec<Requested<'_>>,
+    deadline: tokio::time::Instant,
+    mut next_note: tokio::time::Instant,
+) -> Vec<ResourceRef> {
     loop {
         let reads = pending.iter().map(|requested| {
             cluster.get(
@@ -531,12 +910,7 @@ async fn wait_until_gone(
                     waiting.push(format!("{} (cannot read it)", requested.resource));
                     still.push(requested);
                 }
-                Ok(_) => {
-                    mark_done(cluster, requested.entry);
-                    cluster.events().emit(Event::ResourceDeleted {
-                        resource: requested.resource.clone(),
-                    });
-                }
+                Ok(_) => finish(cluster, &requested),
             }
         }
         pending = still;
@@ -544,11 +918,19 @@ async fn wait_until_gone(
         if pending.is_empty() {
             return Vec::new();
         }
+        if now >= deadline || now >= next_note {
+            waiting.extend(contents_waiting(cluster, &pending).await);
+        }
         if now >= deadline {
             cluster.events().emit(Event::TeardownNote {
                 message: format!("gave up {}", waiting_note(&waiting)),
             });
-            return pending.iter().map(|r| r.resource.clone()).collect();
+            let mut leftovers = Vec::new();
+            for requested in &pending {
+                leftovers.extend(contents_still_there(cluster, requested).await);
+                leftovers.push(requested.resource.clone());
+            }
+            return leftovers;
         }
         if now >= next_note {
             cluster.events().emit(Event::TeardownNote {
@@ -556,9 +938,36 @@ async fn wait_until_gone(
             });
             next_note = now + WAITING_NOTE_EVERY;
         }
-        // Deletion has no condition to watch for; a short poll bounded by the deadline.
+        // The last resort when no watch could see the deletions: a short poll to the deadline.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The recorded contents of a namespace that would not go away which are still there themselves
+/// (the others are marked removed).
+async fn contents_still_there(cluster: &Cluster, requested: &Requested<'_>) -> Vec<ResourceRef> {
+    let mut still = Vec::new();
+    for (entry, resource) in &requested.contents {
+        let found = match kind_of(resource) {
+            Some(kind) => {
+                cluster
+                    .get(&kind, resource.namespace.as_deref(), &resource.name)
+                    .await
+            }
+            None => {
+                still.push((*resource).clone());
+                continue;
+            }
+        };
+        match found {
+            Ok(Some(object)) if uid_of(&object) != resource.uid.as_deref() => {
+                removed(cluster, entry, resource)
+            }
+            Ok(None) => removed(cluster, entry, resource),
+            _ => still.push((*resource).clone()),
+        }
+    }
+    still
 }
 
 /// `waiting for 2 objects to be deleted: Plan ns/p (finalizers: x), Namespace ns`, the first ten.

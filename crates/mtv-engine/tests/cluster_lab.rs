@@ -38,18 +38,36 @@ async fn setup() -> (LabServer, Cluster, Arc<Recorder>, tempfile::TempDir) {
     (lab, cluster, recorder, dir)
 }
 
-#[tokio::test]
-async fn creates_are_in_the_ledger_and_announced() {
-    let (_lab, cluster, recorder, dir) = setup().await;
+/// Creates an object of `kind` named `name` in `namespace`, with nothing else set.
+async fn object(cluster: &Cluster, kind: &mtv_engine::cluster::Kind, namespace: &str, name: &str) {
     cluster
         .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "auto-t1"}}),
+            kind,
+            Some(namespace),
+            json!({"metadata": {"name": name}}),
             None,
         )
         .await
         .unwrap();
+}
+
+/// Creates a namespace of the test's.
+async fn namespace(cluster: &Cluster, name: &str) {
+    cluster
+        .create(
+            &kinds::NAMESPACE,
+            None,
+            json!({"metadata": {"name": name}}),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn creates_are_in_the_ledger_and_announced() {
+    let (_lab, cluster, recorder, dir) = setup().await;
+    namespace(&cluster, "auto-t1").await;
     let secret = cluster
         .create(
             &kinds::SECRET,
@@ -80,15 +98,7 @@ async fn creates_are_in_the_ledger_and_announced() {
 #[tokio::test]
 async fn waits_see_status_written_by_a_controller() {
     let (lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "w1"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "w1").await;
     cluster
         .create(
             &kinds::HOOK,
@@ -126,24 +136,8 @@ async fn waits_see_status_written_by_a_controller() {
 #[tokio::test]
 async fn a_timeout_says_what_it_waited_for_and_what_it_saw() {
     let (_lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "t2"}}),
-            None,
-        )
-        .await
-        .unwrap();
-    cluster
-        .create(
-            &kinds::CONFIG_MAP,
-            Some("t2"),
-            json!({"metadata": {"name": "c"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "t2").await;
+    object(&cluster, &kinds::CONFIG_MAP, "t2", "c").await;
     let err = cluster
         .wait_for(
             &kinds::CONFIG_MAP,
@@ -164,24 +158,8 @@ async fn a_timeout_says_what_it_waited_for_and_what_it_saw() {
 #[tokio::test]
 async fn deletes_are_observed_and_repeat_deletes_are_harmless() {
     let (_lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "d1"}}),
-            None,
-        )
-        .await
-        .unwrap();
-    cluster
-        .create(
-            &kinds::SECRET,
-            Some("d1"),
-            json!({"metadata": {"name": "s"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "d1").await;
+    object(&cluster, &kinds::SECRET, "d1", "s").await;
     assert!(
         cluster
             .delete(&kinds::SECRET, Some("d1"), "s")
@@ -205,15 +183,7 @@ async fn deletes_are_observed_and_repeat_deletes_are_harmless() {
 #[tokio::test]
 async fn an_object_that_cannot_go_away_is_a_leftover() {
     let (lab, cluster, recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "stuck"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "stuck").await;
     // A finalizer nobody removes keeps the ConfigMap after its deletion is requested.
     cluster
         .create(
@@ -250,15 +220,7 @@ async fn an_object_that_cannot_go_away_is_a_leftover() {
 #[tokio::test]
 async fn a_wait_from_a_known_object_needs_no_list() {
     let (lab, cluster, _recorder, _dir) = setup().await;
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "w2"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    namespace(&cluster, "w2").await;
     let created = cluster
         .create(
             &kinds::HOOK,
@@ -321,4 +283,170 @@ async fn a_wait_from_a_known_object_needs_no_list() {
         .await;
     assert!(done.is_ok());
     assert_eq!(lab.request_count(), before);
+}
+
+/// Waits on several objects of one kind in one namespace read one shared watch: the first wait opens
+/// it (one request), the next ones cost nothing, also for an object made after the watch opened.
+#[tokio::test]
+async fn waits_in_one_namespace_share_one_watch() {
+    let (lab, cluster, _recorder, _dir) = setup().await;
+    namespace(&cluster, "w3").await;
+    let hook = |name: &str| json!({"metadata": {"name": name}, "spec": {"image": "quay.io/konveyor/hook-runner"}});
+    let ready = |hook: &serde_json::Value| match condition(hook, "Ready") {
+        Some(_) => Verdict::Done(()),
+        None => Verdict::Pending("no Ready condition".into()),
+    };
+    let mut requests = Vec::new();
+    for name in ["h1", "h2", "h3"] {
+        let created = cluster
+            .create(&kinds::HOOK, Some("w3"), hook(name), None)
+            .await
+            .unwrap();
+        let before = lab.request_count();
+        cluster
+            .wait_for_from(
+                &kinds::HOOK,
+                Some("w3"),
+                name,
+                Duration::from_secs(10),
+                "Hook Ready",
+                &created,
+                ready,
+            )
+            .await
+            .unwrap();
+        requests.push(lab.request_count() - before);
+    }
+    assert_eq!(requests, [1, 0, 0], "one watch for the three waits");
+    // A wait with nothing in hand reads the same watch.
+    let before = lab.request_count();
+    cluster
+        .wait_for(
+            &kinds::HOOK,
+            Some("w3"),
+            "h1",
+            Duration::from_secs(10),
+            "Hook Ready",
+            ready,
+        )
+        .await
+        .unwrap();
+    assert_eq!(lab.request_count(), before);
+    lab.shutdown().await;
+}
+
+/// Teardown deletes a namespace the run made as a whole: one delete for the namespace and its
+/// recorded contents, one watch to see it go, and every entry marked removed and announced.
+#[tokio::test]
+async fn teardown_deletes_a_run_namespace_whole_with_a_delete_and_a_watch() {
+    let (lab, cluster, recorder, _dir) = setup().await;
+    namespace(&cluster, "whole").await;
+    for name in ["a", "b", "c", "d"] {
+        object(&cluster, &kinds::CONFIG_MAP, "whole", name).await;
+    }
+    let before = lab.request_count();
+    let leftovers = mtv_engine::teardown::teardown(&cluster, Duration::from_secs(20)).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(
+        lab.request_count() - before,
+        2,
+        "the namespace's delete and one watch"
+    );
+    assert!(cluster.ledger().entries().iter().all(|e| e.is_removed()));
+    let deleted = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, Event::ResourceDeleted { .. }))
+        .count();
+    assert_eq!(deleted, 5);
+    assert!(
+        cluster
+            .get(&kinds::NAMESPACE, None, "whole")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    lab.shutdown().await;
+}
+
+/// A create is in the ledger before it is sent: one the API server refused leaves nothing there; one
+/// whose answer never came (an entry without uid) is settled by teardown, which deletes the object
+/// when it carries the session's label and leaves anyone else's alone.
+#[tokio::test]
+async fn creates_are_written_down_before_they_are_sent_and_settled_at_teardown() {
+    let (_lab, cluster, recorder, _dir) = setup().await;
+    let refused = cluster
+        .create(
+            &kinds::CONFIG_MAP,
+            Some("no-such-namespace"),
+            json!({"metadata": {"name": "refused"}}),
+            None,
+        )
+        .await;
+    assert!(refused.is_err());
+    assert!(
+        cluster.ledger().entries().is_empty(),
+        "a refused create leaves no entry"
+    );
+
+    // As a run stopped while its creates waited for their answers leaves the ledger: names, no uids.
+    let client = cluster.client().clone();
+    let configmaps: kube::Api<kube::api::DynamicObject> =
+        kube::Api::namespaced_with(client, "default", &kinds::CONFIG_MAP.api_resource());
+    for (name, labels) in [
+        ("unanswered", json!({"mtv-tests/session": "auto-t1"})),
+        ("someone-elses", json!({})),
+    ] {
+        let object: kube::api::DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "default", "labels": labels}
+        }))
+        .unwrap();
+        configmaps
+            .create(&kube::api::PostParams::default(), &object)
+            .await
+            .unwrap();
+        cluster
+            .ledger()
+            .record(LedgerEntry::Kube {
+                resource: mtv_engine::events::ResourceRef {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    namespace: Some("default".into()),
+                    name: name.into(),
+                    uid: None,
+                },
+                scenario: None,
+                removed: false,
+            })
+            .unwrap();
+    }
+    let leftovers = mtv_engine::teardown::teardown(&cluster, Duration::from_secs(20)).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(
+        cluster
+            .get(&kinds::CONFIG_MAP, Some("default"), "unanswered")
+            .await
+            .unwrap()
+            .is_none(),
+        "the session's object is deleted"
+    );
+    assert!(
+        cluster
+            .get(&kinds::CONFIG_MAP, Some("default"), "someone-elses")
+            .await
+            .unwrap()
+            .is_some(),
+        "another's object stays"
+    );
+    let left_alone = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, Event::ResourceLeftAlone { resource, .. } if resource.name == "someone-elses"));
+    assert!(left_alone);
+    assert!(cluster.ledger().entries().iter().all(|e| e.is_removed()));
 }

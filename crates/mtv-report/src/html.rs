@@ -623,12 +623,11 @@ impl Page<'_> {
             &esc(&session_duration(summary.duration)).to_string(),
         )?;
         if let Some(session) = &self.report.session {
-            let target = if session.target == "lab" {
-                "the embedded lab".to_string()
-            } else {
-                format!("cluster <code>{}</code>", esc(&session.target))
-            };
-            fact("Target", &target)?;
+            // The API server's URL, also for a lab (one code path: a lab is a cluster).
+            fact(
+                "Target",
+                &format_args!("cluster <code>{}</code>", esc(&session.target)),
+            )?;
             if session.session_id.is_empty() {
                 fact("Session", &"none (nothing was created on the cluster)")?;
             } else {

@@ -711,7 +711,7 @@ fn html_report_shows_the_run_failed_scenarios_first_and_open() {
     ));
     for fact in [
         "2026-05-28 20:26:40 UTC",
-        "the embedded lab",
+        "cluster <code>lab</code>",
         "<code>s1234</code>",
         "<code>vsphere-8.0.1</code> (type vsphere)",
         "<dd>2.8.0</dd>",

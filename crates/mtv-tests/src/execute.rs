@@ -323,7 +323,7 @@ pub async fn clean_command(args: CleanArgs) -> Result<u8, Report> {
     let client = client_for(&target).await.map_err(plain)?;
     let cluster = Cluster::new(client, Arc::new(ledger), Arc::new(CleanPrinter));
     let timeout = std::time::Duration::from_secs(args.timeout);
-    let leftovers = mtv_engine::teardown::teardown(&cluster, timeout).await;
+    let leftovers = mtv_engine::teardown::clean(&cluster, timeout).await;
     if leftovers.is_empty() {
         println!("clean: nothing left");
         Ok(mtv_engine::run::EXIT_OK)

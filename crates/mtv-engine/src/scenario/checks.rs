@@ -92,33 +92,45 @@ impl Runner {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        let mut pvcs = Vec::new();
-        for volume in volumes {
-            let claim = volume
-                .pointer("/persistentVolumeClaim/claimName")
-                .or_else(|| volume.pointer("/dataVolume/name"))
-                .and_then(Value::as_str);
-            if let Some(claim) = claim
-                && let Some(pvc) = self
-                    .session
-                    .cluster
-                    .get(&kinds::PVC, Some(namespace), claim)
-                    .await?
-            {
-                pvcs.push(pvc);
-            }
+        let claims: Vec<&str> = volumes
+            .iter()
+            .filter_map(|volume| {
+                volume
+                    .pointer("/persistentVolumeClaim/claimName")
+                    .or_else(|| volume.pointer("/dataVolume/name"))
+                    .and_then(Value::as_str)
+            })
+            .collect();
+        if claims.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(pvcs)
+        // One list of the namespace's claims instead of a read per disk.
+        let listed = self
+            .session
+            .cluster
+            .list(&kinds::PVC, Some(namespace), None)
+            .await?;
+        Ok(claims
+            .iter()
+            .filter_map(|claim| {
+                listed
+                    .iter()
+                    .find(|pvc| pvc["metadata"]["name"] == *claim)
+                    .cloned()
+            })
+            .collect())
     }
 
     /// The VMI of a migrated VM as it runs: waits for it (and for its guest agent when asked);
-    /// a VM that is off is started for the reading and stopped again, as the Python suite does.
-    /// Returns the last VMI seen, or none when it never appeared.
+    /// a VM that is off is started for the reading and stopped again, as the Python suite does
+    /// (unless `keep_running`: the guest checks that follow use it, and [`Runner::stop_started`]
+    /// stops it after them). Returns the last VMI seen, or none when it never appeared.
     async fn running_vmi(
         &self,
         vm: &Value,
         powered_on: bool,
         guest_agent: bool,
+        keep_running: bool,
     ) -> Result<Option<Value>, StepError> {
         let cluster = &self.session.cluster;
         let namespace = vm["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -166,47 +178,46 @@ impl Runner {
             }
             Err(error) => return Err(error.into()),
         };
-        if !powered_on {
-            cluster.set_vm_running(namespace, name, false).await?;
-            cluster
-                .wait_gone(
-                    &kinds::VIRTUAL_MACHINE_INSTANCE,
-                    Some(namespace),
-                    name,
-                    self.guest_time(VM_START_TIMEOUT),
-                )
-                .await?;
+        if !powered_on && !keep_running {
+            self.stop_started((namespace, name), vmi.as_ref()).await?;
         }
         Ok(vmi)
     }
 
-    /// The source Provider's Secret against the profile's `insecureSkipVerify`.
-    async fn check_ssl_configuration(&self) -> Result<Option<validate::CheckFailure>, StepError> {
+    /// Stops a VM the checks started and waits for its VMI to go (watched from `vmi`, the VMI as
+    /// last seen, when there is one).
+    pub(super) async fn stop_started(
+        &self,
+        (namespace, name): (&str, &str),
+        vmi: Option<&Value>,
+    ) -> Result<(), ClusterError> {
+        let cluster = &self.session.cluster;
+        cluster.set_vm_running(namespace, name, false).await?;
+        let (kind, timeout) = (
+            &kinds::VIRTUAL_MACHINE_INSTANCE,
+            self.guest_time(VM_START_TIMEOUT),
+        );
+        match vmi {
+            Some(known) => {
+                cluster
+                    .wait_gone_from(kind, Some(namespace), name, known, timeout)
+                    .await
+            }
+            None => {
+                cluster
+                    .wait_gone(kind, Some(namespace), name, timeout)
+                    .await
+            }
+        }
+    }
+
+    /// The source Provider's Secret (as the session made it: the run's own object, not read
+    /// again) against the profile's `insecureSkipVerify`.
+    fn check_ssl_configuration(&self) -> Result<Option<validate::CheckFailure>, StepError> {
         let session = &self.session;
-        let cluster = &session.cluster;
-        let Some(provider) = cluster
-            .get(
-                &kinds::PROVIDER,
-                Some(&session.namespace),
-                &session.source_provider,
-            )
-            .await?
-        else {
-            return Err(Missing::SourceProvider(session.source_provider.clone()).into());
-        };
-        let name = provider["spec"]["secret"]["name"]
-            .as_str()
-            .unwrap_or_default();
-        let namespace = provider["spec"]["secret"]["namespace"]
-            .as_str()
-            .unwrap_or(&session.namespace);
-        let secret = cluster
-            .get(&kinds::SECRET, Some(namespace), name)
-            .await?
-            .unwrap_or(Value::Null);
         validate::check_ssl_configuration(
             session.context.provider_type,
-            &secret,
+            &session.source_secret,
             session.context.source_provider_insecure_skip_verify,
         )
         .map_err(|e| Missing::SecretEncoding(e).into())
@@ -224,7 +235,7 @@ impl Runner {
         let mut problems = Vec::new();
         if checklist::applies("check_ssl_configuration", &self.facts(step)) {
             self.ran("check_ssl_configuration", None);
-            if let Some(failure) = self.check_ssl_configuration().await? {
+            if let Some(failure) = self.check_ssl_configuration()? {
                 problems.push(format!("Provider {}: {failure}", session.source_provider));
             }
         }
@@ -268,9 +279,17 @@ impl Runner {
         let network_map = plan.map_or(&empty, |p| &p.network_map_entries);
         let pvcs = self.claimed_pvcs(&target).await?;
         let powered_on = vm_power(&target);
+        let guest_checks = checks.includes("check_ssh_connectivity");
+        // A VM started to read its VMI stays up for the guest checks: one boot, not two.
+        let started_for_guest = checks.needs_vmi() && guest_checks && powered_on != Some(true);
         let vmi = if checks.needs_vmi() {
-            self.running_vmi(&target, powered_on == Some(true), vm.config.guest_agent)
-                .await?
+            self.running_vmi(
+                &target,
+                powered_on == Some(true),
+                vm.config.guest_agent,
+                started_for_guest,
+            )
+            .await?
         } else {
             None
         };
@@ -312,8 +331,14 @@ impl Runner {
         for check in &report.ran {
             self.ran(check, Some(&vm.key));
         }
-        let guest = if checks.includes("check_ssh_connectivity") {
-            self.check_guest(id, vm, &target, checks).await?
+        let guest = if guest_checks {
+            let guest = self.check_guest(id, vm, &target, checks).await;
+            if started_for_guest {
+                let namespace = target["metadata"]["namespace"].as_str().unwrap_or_default();
+                let name = target["metadata"]["name"].as_str().unwrap_or_default();
+                self.stop_started((namespace, name), vmi.as_ref()).await?;
+            }
+            guest?
         } else {
             Vec::new()
         };

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{PreparedVm, Runner, StepError};
 use crate::checklist::VmChecks;
-use crate::cluster::{ClusterError, Verdict, kinds};
+use crate::cluster::{Verdict, kinds};
 use crate::guest::{self, BootWait, GuestOs, GuestShell};
 use crate::validate::CheckFailure;
 
@@ -384,7 +384,7 @@ impl Runner {
         let namespace = target["metadata"]["namespace"].as_str().unwrap_or_default();
         let name = target["metadata"]["name"].as_str().unwrap_or_default();
         let vmi = cluster
-            .get(&kinds::VIRTUAL_MACHINE_INSTANCE, Some(namespace), name)
+            .get_watched(&kinds::VIRTUAL_MACHINE_INSTANCE, Some(namespace), name)
             .await?;
         // A VM without a VMI is started for the checks; one whose VMI is on its way is waited for.
         let started = vmi.is_none();
@@ -396,7 +396,7 @@ impl Runner {
             .await;
         // A VM started for nothing (no account, no login) is stopped at once.
         if started && !matches!(entered, Ok(Entered::Shell { .. })) {
-            self.stop_again(namespace, name).await?;
+            self.stop_started((namespace, name), None).await?;
         }
         entered
     }
@@ -466,6 +466,7 @@ impl Runner {
                 self.note(id, format!("VM {name}: check_ssh_connectivity passed"));
                 Ok(Entered::Shell {
                     shell,
+                    vmi,
                     os,
                     started,
                     namespace: namespace.to_string(),
@@ -480,25 +481,14 @@ impl Runner {
             })),
         }
     }
-
-    async fn stop_again(&self, namespace: &str, name: &str) -> Result<(), ClusterError> {
-        let cluster = &self.session.cluster;
-        cluster.set_vm_running(namespace, name, false).await?;
-        cluster
-            .wait_gone(
-                &kinds::VIRTUAL_MACHINE_INSTANCE,
-                Some(namespace),
-                name,
-                self.guest_time(GUEST_START_TIMEOUT),
-            )
-            .await
-    }
 }
 
 /// A guest entered for checks, or the connectivity failure that kept the checks out.
 enum Entered {
     Shell {
         shell: GuestShell,
+        /// The VMI as it ran when the login began.
+        vmi: Value,
         os: GuestOs,
         /// Started for the checks: stopped again when they are done.
         started: bool,
@@ -513,6 +503,7 @@ impl Entered {
     async fn leave(self, runner: &Runner) -> Result<(), StepError> {
         if let Entered::Shell {
             shell,
+            vmi,
             started,
             namespace,
             name,
@@ -521,7 +512,7 @@ impl Entered {
         {
             shell.close().await;
             if started {
-                runner.stop_again(&namespace, &name).await?;
+                runner.stop_started((&namespace, &name), Some(&vmi)).await?;
             }
         }
         Ok(())
