@@ -168,16 +168,34 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     let mut leftovers = restore_settings(cluster, &entries).await;
-    let (requested, undeletable) = delete_objects(cluster, &entries, deadline).await;
+    // The source clones once nothing of the migration reads them, but while the Secrets and
+    // Namespaces that hold the source's credentials still exist: a teardown cut short between
+    // the two leaves what `clean` needs to log in to the source.
+    let (credentials, migration): (Vec<LedgerEntry>, Vec<LedgerEntry>) =
+        entries.iter().cloned().partition(holds_credentials);
+    let (requested, undeletable) = delete_objects(cluster, &migration, deadline).await;
     leftovers.extend(undeletable);
     leftovers.extend(wait_until_gone(cluster, requested, deadline).await);
-    // Source-side clones last: the migration no longer reads them.
     leftovers.extend(delete_source_vms(cluster, &entries, &secrets, timeout).await);
+    let (requested, undeletable) = delete_objects(cluster, &credentials, deadline).await;
+    leftovers.extend(undeletable);
+    leftovers.extend(wait_until_gone(cluster, requested, deadline).await);
 
     cluster.events().emit(Event::TeardownFinished {
         leftovers: leftovers.clone(),
     });
     leftovers
+}
+
+/// A Secret or Namespace of the run: what may hold a source's credentials, deleted after the
+/// source clones.
+fn holds_credentials(entry: &LedgerEntry) -> bool {
+    match entry {
+        LedgerEntry::Kube { resource, .. } => {
+            kind_of(resource).is_some_and(|k| k == kinds::SECRET || k == kinds::NAMESPACE)
+        }
+        _ => false,
+    }
 }
 
 /// Puts into the ledger the objects labelled with the ledger's session that it does not list: a
