@@ -175,16 +175,12 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     let mut leftovers = restore_settings(cluster, &entries).await;
-    // The source clones once no Plan or Migration reads them, but while the Secrets and Namespaces
-    // that hold the source's credentials still exist: a teardown cut short between the two leaves
-    // what `clean` needs to log in to the source. The rest goes after them (namespaces whole).
-    let (readers, rest): (Vec<LedgerEntry>, Vec<LedgerEntry>) =
-        entries.iter().cloned().partition(reads_source);
-    let (requested, undeletable) = delete_objects(cluster, &readers, deadline).await;
-    leftovers.extend(undeletable);
-    leftovers.extend(wait_until_gone(cluster, requested, deadline).await);
+    // The source clones first, while the Secrets that hold the source's credentials still exist: a
+    // teardown cut short after this leaves `clean` what it needs to log in to the source. (Deleting
+    // the Plans first, one by one, made every teardown wait out its deadline: not yet understood.)
     leftovers.extend(delete_source_vms(cluster, &entries, &secrets, timeout).await);
-    let (requested, undeletable) = delete_objects(cluster, &rest, deadline).await;
+    // Then the run's namespaces go whole (one delete and one watch each), the rest one by one.
+    let (requested, undeletable) = delete_objects(cluster, &entries, deadline).await;
     leftovers.extend(undeletable);
     leftovers.extend(wait_until_gone(cluster, requested, deadline).await);
 
@@ -252,17 +248,6 @@ async fn settle_intents(cluster: &Cluster, deadline: tokio::time::Instant) {
             continue;
         }
         let _ = ledger.replace(|e| e == &entry, settled);
-    }
-}
-
-/// A Plan or Migration of the run: what reads the source VMs, deleted before the source clones
-/// (and before the Secrets and Namespaces that hold the source's credentials).
-fn reads_source(entry: &LedgerEntry) -> bool {
-    match entry {
-        LedgerEntry::Kube { resource, .. } => {
-            kind_of(resource).is_some_and(|k| k == kinds::PLAN || k == kinds::MIGRATION)
-        }
-        _ => false,
     }
 }
 
