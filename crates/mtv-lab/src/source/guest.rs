@@ -196,7 +196,11 @@ fn run_words(vm: &super::Vm, words: &[String]) -> (i32, String) {
     let args = &words[1..];
     match name {
         // NetworkManager runs in Linux guests only; a Windows guest has no such command.
-        "nmcli" if args.iter().any(|a| a == "show") && !is_windows(vm) => {
+        "nmcli"
+            if args.iter().any(|a| a == "show")
+                && crate::guest::GuestOs::from_guest_id(&vm.guest_os)
+                    != crate::guest::GuestOs::Windows =>
+        {
             (0, nmcli_device_show(vm))
         }
         "cat" => {
@@ -216,11 +220,6 @@ fn run_words(vm: &super::Vm, words: &[String]) -> (i32, String) {
         // As a shell answers a command it does not have.
         _ => (127, String::new()),
     }
-}
-
-/// Whether the source VM runs Windows (by its guest id, as vSphere reports it).
-fn is_windows(vm: &super::Vm) -> bool {
-    vm.guest_os.to_ascii_lowercase().contains("win")
 }
 
 /// Runs a program the way Guest Operations' `StartProgramInGuest` does: a shell (`/bin/bash -c
