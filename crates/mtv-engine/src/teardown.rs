@@ -84,10 +84,19 @@ async fn delete_plan_products(cluster: &Cluster, plan: &Value) {
     }
 }
 
+/// The logins teardown has for the sources: the run's source Provider Secrets it could read, and
+/// why one could not be read (so a source it then cannot log in to is explained by that, not by a
+/// Secret that seems to be missing).
+#[derive(Default)]
+struct SourceLogins {
+    secrets: Vec<ProviderSecret>,
+    unreadable: Option<String>,
+}
+
 /// The source Provider Secrets the ledger lists, decoded, when a recorded source VM needs a login to
 /// be deleted: read before teardown deletes them, so this works for `clean --ledger` after a crash
 /// too.
-async fn provider_secrets(cluster: &Cluster, entries: &[LedgerEntry]) -> Vec<ProviderSecret> {
+async fn provider_secrets(cluster: &Cluster, entries: &[LedgerEntry]) -> SourceLogins {
     let needs_login = entries.iter().any(|e| match e {
         LedgerEntry::SourceVm {
             source,
@@ -99,9 +108,9 @@ async fn provider_secrets(cluster: &Cluster, entries: &[LedgerEntry]) -> Vec<Pro
         _ => false,
     });
     if !needs_login {
-        return Vec::new();
+        return SourceLogins::default();
     }
-    let mut secrets = Vec::new();
+    let mut logins = SourceLogins::default();
     for entry in entries {
         let LedgerEntry::Kube { resource, .. } = entry else {
             continue;
@@ -109,25 +118,30 @@ async fn provider_secrets(cluster: &Cluster, entries: &[LedgerEntry]) -> Vec<Pro
         if kind_of(resource) != Some(kinds::SECRET) {
             continue;
         }
-        let Ok(Some(secret)) = cluster
+        let secret = match cluster
             .get(
                 &kinds::SECRET,
                 resource.namespace.as_deref(),
                 &resource.name,
             )
             .await
-        else {
-            continue;
+        {
+            Ok(Some(secret)) => secret,
+            Ok(None) => continue,
+            Err(error) => {
+                logins.unreadable.get_or_insert_with(|| error.to_string());
+                continue;
+            }
         };
         let Some(provider_type) = secret["metadata"]["labels"][SOURCE_SECRET_LABEL].as_str() else {
             continue;
         };
-        secrets.push(ProviderSecret {
+        logins.secrets.push(ProviderSecret {
             provider_type: provider_type.to_string(),
             data: secret_data(&secret),
         });
     }
-    secrets
+    logins
 }
 
 /// A Secret's `data` (base64) and `stringData`, decoded.
@@ -171,14 +185,14 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
         resources: entries.len(),
     });
     // Read while the source Secrets still exist: the source clones go last.
-    let secrets = provider_secrets(cluster, &entries).await;
+    let logins = provider_secrets(cluster, &entries).await;
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     let mut leftovers = restore_settings(cluster, &entries).await;
     // The source clones first, while the Secrets that hold the source's credentials still exist: a
     // teardown cut short after this leaves `clean` what it needs to log in to the source. (Deleting
     // the Plans first, one by one, made every teardown wait out its deadline: not yet understood.)
-    leftovers.extend(delete_source_vms(cluster, &entries, &secrets, timeout).await);
+    leftovers.extend(delete_source_vms(cluster, &entries, &logins, timeout).await);
     // Then the run's namespaces go whole (one delete and one watch each), the rest one by one.
     let (requested, undeletable) = delete_objects(cluster, &entries, deadline).await;
     leftovers.extend(undeletable);
@@ -997,7 +1011,7 @@ fn waiting_note(waiting: &[String]) -> String {
 async fn delete_source_vms(
     cluster: &Cluster,
     entries: &[LedgerEntry],
-    secrets: &[ProviderSecret],
+    logins: &SourceLogins,
     timeout: Duration,
 ) -> Vec<ResourceRef> {
     let mut adapters: Vec<(SourceRef, Option<Source>)> = Vec::new();
@@ -1018,7 +1032,8 @@ async fn delete_source_vms(
             Err(why) => {
                 cluster.events().emit(Event::TeardownNote {
                     message: format!(
-                        "source VM {name} ({id}): the ledger's source {source:?} cannot be read                          ({why}); delete it on the source by hand"
+                        "source VM {name} ({id}): the ledger's source {source:?} cannot be read \
+                         ({why}); delete it on the source by hand"
                     ),
                 });
                 leftovers.push(source_vm_ref(
@@ -1032,7 +1047,7 @@ async fn delete_source_vms(
         };
         let shown = source_vm_ref(provider_type, &reference.describe(), id, name);
         let deletion = async {
-            let adapter = adapter_for(cluster, &mut adapters, &reference, secrets).await?;
+            let adapter = adapter_for(cluster, &mut adapters, &reference, logins).await?;
             adapter.delete_vm(id).await.ok()
         };
         match tokio::time::timeout(timeout, deletion).await {
@@ -1065,18 +1080,26 @@ async fn adapter_for<'a>(
     cluster: &Cluster,
     adapters: &'a mut Vec<(SourceRef, Option<Source>)>,
     reference: &SourceRef,
-    secrets: &[ProviderSecret],
+    logins: &SourceLogins,
 ) -> Option<&'a Source> {
     let index = match adapters.iter().position(|(r, _)| r == reference) {
         Some(index) => index,
         None => {
-            let adapter = match mtv_providers::reconnect(reference, cluster.client(), secrets).await
-            {
+            let reconnected =
+                mtv_providers::reconnect(reference, cluster.client(), &logins.secrets).await;
+            let adapter = match reconnected {
                 Ok(adapter) => Some(adapter),
                 Err(error) => {
+                    let secrets_note = logins
+                        .unreadable
+                        .as_ref()
+                        .map(|why| {
+                            format!(" (the run's Provider Secrets could not be read: {why})")
+                        })
+                        .unwrap_or_default();
                     cluster.events().emit(Event::TeardownNote {
                         message: format!(
-                            "cannot reach the source {}: {error}",
+                            "cannot reach the source {}: {error}{secrets_note}",
                             reference.describe()
                         ),
                     });

@@ -60,7 +60,8 @@ struct Seen {
 /// One shared watch.
 struct Feed {
     seen: Arc<Mutex<Seen>>,
-    changes: broadcast::Sender<Change>,
+    /// Weak: only the feed's task holds the channel open, so its waits see it close when it ends.
+    changes: broadcast::WeakSender<Change>,
     task: JoinHandle<()>,
 }
 
@@ -169,10 +170,15 @@ impl Feed {
     fn subscription(&self, name: &str) -> Subscription {
         // Under the feed's lock, so no change falls between the latest version and the stream.
         let seen = lock(&self.seen);
+        // A feed that ended gives a subscription that is closed at once.
+        let changes = match self.changes.upgrade() {
+            Some(sender) => sender.subscribe(),
+            None => broadcast::channel(1).1,
+        };
         Subscription {
             current: seen.latest.get(name).cloned(),
             known_to_feed: seen.ever.contains(name),
-            changes: self.changes.subscribe(),
+            changes,
             seen: self.seen.clone(),
             name: name.to_string(),
         }
@@ -187,10 +193,11 @@ fn start_feed(client: &kube::Client, kind: &Kind, namespace: Option<&str>) -> Fe
     };
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (changes, _) = broadcast::channel(BACKLOG);
-    let task = tokio::spawn(run_feed(api, seen.clone(), changes.clone()));
+    let weak = changes.downgrade();
+    let task = tokio::spawn(run_feed(api, seen.clone(), changes));
     Feed {
         seen,
-        changes,
+        changes: weak,
         task,
     }
 }

@@ -51,12 +51,15 @@ impl Drop for LabProcess {
     }
 }
 
-/// Starts the lab and waits until its kubeconfig names a server.
-fn start_lab(kubeconfig: &Path) -> (LabProcess, String, Duration) {
+/// Starts the lab and waits until its kubeconfig names a server (its providers file, which it
+/// writes first, is then complete too).
+fn start_lab(kubeconfig: &Path, providers: &Path) -> (LabProcess, String, Duration) {
     let started = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_mtv-tests"))
         .args(["lab", "serve", "--port", "0", "--kubeconfig-out"])
         .arg(kubeconfig)
+        .arg("--providers-out")
+        .arg(providers)
         .args(["--speed", LAB_SPEED])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -269,7 +272,14 @@ fn watch_plans(
 /// The default settings and the built-in vSphere profile, from an empty environment (whatever the
 /// caller's shell has), with the tier0 selection gated by the MTV version the cluster runs: the
 /// CLI's own path (`mtv_engine::front`).
-fn suite(mtv_version: Option<String>) -> Front {
+/// The tier0 selection with the served lab's profiles (`providers`, the file `--providers-out`
+/// wrote), as `run --kubeconfig --providers-file` resolves it.
+fn suite(providers: &Path) -> Front {
+    let json: Value = serde_json::from_str(
+        &std::fs::read_to_string(providers).expect("the lab's providers file"),
+    )
+    .expect("the lab's providers file is JSON");
+    let profiles = ProvidersFile::lab_profiles(&json).expect("the lab's profiles resolve");
     let env = MapEnv::new();
     let sources = SettingsSources {
         file: None,
@@ -278,12 +288,12 @@ fn suite(mtv_version: Option<String>) -> Front {
         env: &env,
     };
     let (config, warnings) =
-        resolve_config(&sources, ProvidersFile::builtin()).expect("the default settings resolve");
+        resolve_config(&sources, profiles).expect("the default settings resolve");
     let selection = SelectionInput {
         markers: Some(MARKERS),
         ..SelectionInput::default()
     };
-    load_front(config, warnings, &[], &selection, mtv_version, &env)
+    load_front(config, warnings, &[], &selection, None, &env)
         .expect("the tier0 collection succeeds")
 }
 
@@ -326,7 +336,7 @@ fn per(requests: u64, vms: usize) -> f64 {
     }
 }
 
-async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
+async fn run_once(kubeconfig: &Path, providers: &Path, results: &Path) -> RunFigures {
     let target = Target::Kubeconfig {
         path: kubeconfig.to_path_buf(),
         context: None,
@@ -336,7 +346,7 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let watch_client = client_for(&target).await.expect("a client for the lab");
     let session_id = format!(
         "{}-{}",
-        suite(None).config.settings.target_namespace_prefix,
+        suite(providers).config.settings.target_namespace_prefix,
         random_suffix(4)
     );
     let namespace = mtv_engine::names::k8s_name(&session_id);
@@ -360,7 +370,7 @@ async fn run_once(kubeconfig: &Path, results: &Path) -> RunFigures {
     let (user_before, sys_before) = cpu_time();
     let started = Instant::now();
     let client = client_for(&target).await.expect("a client for the lab");
-    let suite = suite(None);
+    let suite = suite(providers);
     let version = mtv_version(&client, &suite.config.settings.mtv_namespace)
         .await
         .expect("the lab reports an MTV version");
@@ -516,7 +526,8 @@ fn main() {
         .expect("a tokio runtime");
     let scratch = tempfile::tempdir().expect("a scratch directory");
     let kubeconfig: PathBuf = scratch.path().join("lab.kubeconfig");
-    let (lab, server, lab_start) = start_lab(&kubeconfig);
+    let providers: PathBuf = scratch.path().join("lab.providers.json");
+    let (lab, server, lab_start) = start_lab(&kubeconfig, &providers);
     println!(
         "tier0 on a lab process (`mtv-tests lab serve --speed {LAB_SPEED}` at {server}, up in {}), engine in this process, jobs {JOBS}, {RUNS} runs, {} CPUs",
         secs(lab_start),
@@ -526,7 +537,7 @@ fn main() {
     for index in 1..=RUNS {
         let results = scratch.path().join(format!("run-{index}"));
         std::fs::create_dir_all(&results).expect("a results directory");
-        let figures = runtime.block_on(run_once(&kubeconfig, &results));
+        let figures = runtime.block_on(run_once(&kubeconfig, &providers, &results));
         let outcomes: Vec<String> = figures
             .outcomes
             .iter()

@@ -688,6 +688,16 @@ async fn check_source(front: &Front, client: &kube::Client, login: Login) -> Vec
     findings
 }
 
+/// Why a built-in profile's source is out of reach from a cluster: its host is the embedded lab's.
+fn builtin_profile_hint(front: &Front) -> &'static str {
+    if front.config.providers.origin == mtv_config::ProvidersOrigin::Builtin {
+        "; no providers file was found, and the built-in profiles name the embedded lab's hosts: \
+         give --providers-file (against `mtv-tests lab serve`, the file its --providers-out wrote)"
+    } else {
+        ""
+    }
+}
+
 /// What a failed login to the source means: a refused user name or password is the credentials
 /// finding (the password is sent, never shown); anything else says why the source is out of reach.
 fn connect_failure(
@@ -709,8 +719,10 @@ fn connect_failure(
         other => Finding::fail(
             "source",
             format!(
-                "cannot reach the {} source {url} of profile '{}': {other}",
-                profile.provider_type, profile.name
+                "cannot reach the {} source {url} of profile '{}': {other}{}",
+                profile.provider_type,
+                profile.name,
+                builtin_profile_hint(front)
             ),
         ),
     };

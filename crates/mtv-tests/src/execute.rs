@@ -208,6 +208,8 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
     let front = front
         .with_cluster_version(cluster_version)
         .map_err(Report::new)?;
+    // The cluster answered; whether its run could reach the profile's source is the next question.
+    front::check_profiles_reach_target(&args.target, &front)?;
     for warning in &front.warnings {
         eprintln!("warning: {warning}");
     }

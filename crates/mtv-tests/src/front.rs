@@ -174,6 +174,26 @@ pub fn preflight_run(
     }
 }
 
+/// The built-in profiles name the embedded lab's hosts (`*.lab.mtv-tests.internal`), which only a
+/// run's own lab serves: a run against a cluster (or a `lab serve` process) without a providers
+/// file would fail every step on a name no resolver knows, so it is bad input, said once, now.
+pub fn check_profiles_reach_target(target: &TargetArgs, front: &Front) -> Result<(), Report> {
+    let explicit = target.kubeconfig.is_some() || target.context.is_some();
+    if !explicit || front.config.providers.origin != mtv_config::ProvidersOrigin::Builtin {
+        return Ok(());
+    }
+    Err(miette::miette!(
+        help = "give the source's profiles with --providers-file (or ./.providers.json, MTV_PROVIDERS_FILE); against `mtv-tests lab serve`, the file it wrote with --providers-out; or drop --kubeconfig/--context to run on an embedded lab",
+        "no providers file: the built-in profiles name the embedded lab's hosts (such as {}), which a cluster cannot reach",
+        front
+            .config
+            .profile
+            .api_url
+            .as_deref()
+            .unwrap_or("vcenter.lab.mtv-tests.internal")
+    ))
+}
+
 /// `--lab-faults` and `--lab-speed` are judged now, with the lab's own rules (a typo is exit 2,
 /// not a fault that never fires); faults only mean something for the embedded lab.
 fn check_lab_faults(args: &RunArgs) -> Result<(), Report> {

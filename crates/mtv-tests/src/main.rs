@@ -40,8 +40,30 @@ fn install_diagnostic_hook() {
     }));
 }
 
+/// `MTV_TESTS_LOG` (a filter such as `debug` or `mtv_engine=debug,kube=info`) turns on the
+/// libraries' log on stderr, for finding why a run hangs or retries; off when unset. The log names
+/// requests by method and path, never their headers or bodies.
+fn install_log() {
+    let Ok(filter) = std::env::var("MTV_TESTS_LOG") else {
+        return;
+    };
+    let filter = match tracing_subscriber::EnvFilter::try_new(&filter) {
+        Ok(filter) => filter,
+        Err(error) => {
+            eprintln!("warning: MTV_TESTS_LOG={filter:?} is not a log filter ({error}); no log");
+            return;
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+}
+
 fn main() -> ExitCode {
     install_diagnostic_hook();
+    install_log();
     let cli = Cli::parse();
     let env = ProcessEnv;
     let cwd = match std::env::current_dir() {

@@ -5,35 +5,17 @@
 
 mod served_lab;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-use served_lab::{BIN, KillOnDrop, mtv_tests, text};
+use served_lab::{ServedLab, mtv_tests, text};
 
 #[test]
 fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
-    if mtv_test_peers::kubectl().is_none() {
+    let Some(lab) = ServedLab::start_with_faults("4", "vm-fail=cold@ImageConversion") else {
         return;
-    }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("lab.kubeconfig");
-    let _lab = KillOnDrop::new(
-        Command::new(BIN)
-            .args(["lab", "serve", "--port", "0", "--speed", "4"])
-            .args(["--faults", "vm-fail=cold@ImageConversion"])
-            .arg("--kubeconfig-out")
-            .arg(&kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("lab serve starts"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kubeconfig.exists() {
-        assert!(Instant::now() < deadline, "no kubeconfig after 30s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let kubeconfig = kubeconfig.to_str().expect("utf-8");
+    };
+    let dir = &lab.dir;
+    let kubeconfig = lab.kubeconfig_arg();
+    let kubeconfig = kubeconfig.as_str();
+    let profile_args = lab.profile_args(&[]);
     let output = mtv_tests(
         dir.path(),
         &[
@@ -48,7 +30,10 @@ fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
             "--kubeconfig",
             kubeconfig,
             "--skip-teardown",
-        ],
+        ]
+        .into_iter()
+        .chain(profile_args.iter().map(String::as_str))
+        .collect::<Vec<_>>(),
     );
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let bundle = dir

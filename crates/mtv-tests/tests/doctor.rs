@@ -207,6 +207,8 @@ fn doctor_selecting(lab: &ServedLab, selection: &[&str]) -> (Option<i32>, String
     let kubeconfig = lab.kubeconfig_arg();
     let mut args = vec!["doctor", "--kubeconfig", kubeconfig.as_str()];
     args.extend(selection);
+    let profile_args = lab.profile_args(selection);
+    args.extend(profile_args.iter().map(String::as_str));
     let output = mtv_tests(lab.path(), &args);
     (output.status.code(), text(&output))
 }
@@ -292,4 +294,54 @@ fn doctor_checks_copy_offload_and_the_remote_cluster_when_they_are_selected() {
         ),
         "{output}"
     );
+}
+
+/// Without a providers file, the built-in profiles name the embedded lab's hosts, which a cluster
+/// (here a served lab) cannot reach: `run` stops at once with exit 2 and says what to give, and
+/// doctor's source line says the same; nothing is created.
+#[test]
+fn without_a_providers_file_run_and_doctor_say_the_built_in_profiles_cannot_reach_a_cluster() {
+    let Some(lab) = ServedLab::start("4") else {
+        return;
+    };
+    let kubeconfig = lab.kubeconfig_arg();
+    let before = lab.cluster_state();
+    let run = mtv_tests(
+        lab.path(),
+        &[
+            "run",
+            "-m",
+            "tier0",
+            "--no-progress",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    let output = text(&run);
+    assert_eq!(run.status.code(), Some(2), "{output}");
+    assert!(output.contains("no providers file"), "{output}");
+    assert!(output.contains("--providers-out"), "{output}");
+    assert!(!output.contains("passed"), "{output}");
+
+    let doctor = mtv_tests(
+        lab.path(),
+        &[
+            "doctor",
+            "-m",
+            "tier0",
+            "-k",
+            "SanityCold",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+    );
+    let output = text(&doctor);
+    assert_eq!(doctor.status.code(), Some(1), "{output}");
+    let source = fail_lines(&output);
+    assert_eq!(source.len(), 1, "{output}");
+    assert!(
+        source[0].contains("no providers file was found"),
+        "{output}"
+    );
+    assert_eq!(lab.cluster_state(), before);
 }

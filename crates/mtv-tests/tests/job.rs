@@ -131,18 +131,18 @@ fn the_jobs_service_account_may_do_everything_a_run_does() {
         lab.kubectl(&with_config);
     }
 
-    let output = mtv_tests(
-        lab.path(),
-        &[
-            "doctor",
-            "-m",
-            "tier0",
-            "-k",
-            "SanityCold",
-            "--kubeconfig",
-            kubeconfig,
-        ],
-    );
+    let mut doctor = vec![
+        "doctor",
+        "-m",
+        "tier0",
+        "-k",
+        "SanityCold",
+        "--kubeconfig",
+        kubeconfig,
+    ];
+    let profile_args = lab.profile_args(&[]);
+    doctor.extend(profile_args.iter().map(String::as_str));
+    let output = mtv_tests(lab.path(), &doctor);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
         text(&output).contains("ok   permissions: "),
@@ -150,21 +150,20 @@ fn the_jobs_service_account_may_do_everything_a_run_does() {
         text(&output)
     );
 
-    let output = mtv_tests(
-        lab.path(),
-        &[
-            "run",
-            "-m",
-            "tier0",
-            "-k",
-            "SanityCold",
-            "--no-progress",
-            "--results",
-            "out",
-            "--kubeconfig",
-            kubeconfig,
-        ],
-    );
+    let mut run = vec![
+        "run",
+        "-m",
+        "tier0",
+        "-k",
+        "SanityCold",
+        "--no-progress",
+        "--results",
+        "out",
+        "--kubeconfig",
+        kubeconfig,
+    ];
+    run.extend(profile_args.iter().map(String::as_str));
+    let output = mtv_tests(lab.path(), &run);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
         text(&output).contains("test_check_vms PASSED"),

@@ -4,7 +4,7 @@
 //! fails the running steps with that cause, reports what teardown could not delete, and ends).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,9 @@ use mtv_engine::cluster::kinds;
 use mtv_engine::retry::standalone_client;
 use mtv_engine::session::SESSION_LABEL;
 use mtv_engine::target::{Target, client_for};
+
+mod served_lab;
+use served_lab::ServedLab;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
 
@@ -26,24 +29,9 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// `mtv-tests lab serve` in `dir` with `faults`; returns the process and its kubeconfig.
-async fn serve_lab(dir: &Path, faults: &str) -> (KillOnDrop, PathBuf) {
-    let kubeconfig = dir.join("lab.kubeconfig");
-    let child = Command::new(BIN)
-        .args(["lab", "serve", "--port", "0", "--faults", faults])
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("lab serve starts");
-    let lab = KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kubeconfig.exists() {
-        assert!(Instant::now() < deadline, "no kubeconfig after 30s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    (lab, kubeconfig)
+/// `mtv-tests lab serve` with `faults`, at real time, with its kubeconfig and providers file.
+fn serve_lab(faults: &str) -> ServedLab {
+    ServedLab::start_for_runs("1", faults)
 }
 
 /// The API server URL the lab's kubeconfig names.
@@ -55,13 +43,14 @@ fn server_of(kubeconfig: &Path) -> String {
         .expect("the kubeconfig names a server")
 }
 
-/// `mtv-tests run` in `dir` against the served lab, its stdout piped.
-fn start_run(dir: &Path, kubeconfig: &Path, extra: &[&str]) -> KillOnDrop {
+/// `mtv-tests run` in `dir` against the served lab and its profiles, its stdout piped.
+fn start_run(dir: &Path, lab: &ServedLab, extra: &[&str]) -> KillOnDrop {
     KillOnDrop(
         Command::new(BIN)
             .args(["run", "-m", "tier0", "--no-progress", "--results", "out"])
             .arg("--kubeconfig")
-            .arg(kubeconfig)
+            .arg(&lab.kubeconfig)
+            .args(lab.profile_args(&[]))
             .args(extra)
             .current_dir(dir)
             .env("NO_COLOR", "1")
@@ -166,9 +155,10 @@ async fn session_objects(kubeconfig: &Path) -> (Vec<String>, Vec<String>) {
 async fn with_one_request_in_five_failing_a_run_passes_or_names_the_api_errors_and_leaves_nothing()
 {
     let dir = tempfile::tempdir().unwrap();
-    let (_lab, kubeconfig) = serve_lab(dir.path(), "api-error-rate=0.2").await;
+    let lab = serve_lab("api-error-rate=0.2");
+    let kubeconfig = lab.kubeconfig.clone();
     let (namespaces_before, _) = session_objects(&kubeconfig).await;
-    let mut run = start_run(dir.path(), &kubeconfig, &[]);
+    let mut run = start_run(dir.path(), &lab, &[]);
     let lines = stdout_lines(&mut run);
     let code = exit_code(&mut run, Duration::from_secs(600));
     let out: Vec<String> = lines.try_iter().collect();
@@ -192,13 +182,9 @@ async fn with_one_request_in_five_failing_a_run_passes_or_names_the_api_errors_a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lab_killed_mid_run_is_named_the_running_steps_fail_with_that_cause_and_the_run_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut lab, kubeconfig) = serve_lab(dir.path(), "").await;
-    let server = server_of(&kubeconfig);
-    let mut run = start_run(
-        dir.path(),
-        &kubeconfig,
-        &["--set", "api_unreachable_timeout=6"],
-    );
+    let mut lab = serve_lab("");
+    let server = server_of(&lab.kubeconfig);
+    let mut run = start_run(dir.path(), &lab, &["--set", "api_unreachable_timeout=6"]);
     let lines = stdout_lines(&mut run);
     let mut out = Vec::new();
     // Mid-run: a Plan is Ready, so at least one migration is about to start or running.
@@ -216,8 +202,7 @@ async fn a_lab_killed_mid_run_is_named_the_running_steps_fail_with_that_cause_an
         out.join("\n"),
         stderr_of(&mut run)
     );
-    lab.0.kill().expect("the lab can be killed");
-    let _ = lab.0.wait();
+    lab.kill();
     // Generous: a hang fails the test; the bound itself is the 6 s set above plus teardown's tries.
     let code = exit_code(&mut run, Duration::from_secs(300));
     out.extend(lines.try_iter());

@@ -64,19 +64,36 @@ pub struct ServedLab {
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
     pub providers: PathBuf,
-    kubectl: PathBuf,
-    _process: KillOnDrop,
+    /// `None` for a lab started without kubectl ([`ServedLab::start_for_runs`]).
+    kubectl: Option<PathBuf>,
+    process: KillOnDrop,
 }
 
 impl ServedLab {
     /// Starts a lab at `speed`; `None` when kubectl tests are skipped (`MTV_SKIP_KUBECTL_TESTS=1`).
     pub fn start(speed: &str) -> Option<ServedLab> {
+        Self::start_with_faults(speed, "")
+    }
+
+    /// Starts a lab at `speed` that misbehaves as `faults` says (`lab serve --faults`; empty for
+    /// none); `None` when kubectl tests are skipped.
+    pub fn start_with_faults(speed: &str, faults: &str) -> Option<ServedLab> {
         let kubectl = mtv_test_peers::kubectl()?;
+        Some(Self::spawn(speed, faults, Some(kubectl)))
+    }
+
+    /// A lab for tests that only run `mtv-tests` against it (no kubectl, so never skipped).
+    pub fn start_for_runs(speed: &str, faults: &str) -> ServedLab {
+        Self::spawn(speed, faults, None)
+    }
+
+    fn spawn(speed: &str, faults: &str, kubectl: Option<PathBuf>) -> ServedLab {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("lab.kubeconfig");
         let providers = dir.path().join("lab-providers.json");
         let process = Command::new(BIN)
             .args(["lab", "serve", "--port", "0", "--speed", speed])
+            .args(["--faults", faults])
             .arg("--providers-out")
             .arg(&providers)
             .arg("--kubeconfig-out")
@@ -92,13 +109,21 @@ impl ServedLab {
             assert!(Instant::now() < deadline, "no kubeconfig after 30s");
             std::thread::sleep(Duration::from_millis(50));
         }
-        Some(ServedLab {
+        ServedLab {
             dir,
             kubeconfig,
             providers,
             kubectl,
-            _process: process,
-        })
+            process,
+        }
+    }
+
+    /// Kills the lab process now, as a crashed API server would go.
+    pub fn kill(&mut self) {
+        if let Some(child) = self.process.0.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -192,7 +217,8 @@ impl ServedLab {
 
     /// A kubectl command against the lab.
     pub fn kubectl_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.kubectl);
+        let kubectl = self.kubectl.as_ref().expect("a lab started with kubectl");
+        let mut command = Command::new(kubectl);
         command.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
         command
     }
