@@ -1,7 +1,8 @@
 //! A run on the lab reaches its sources exactly as a run on a cluster does: for every built-in
 //! profile, tier0 passes through the real adapters (vSphere SOAP, oVirt REST, OpenStack, the OVA
 //! inventory, KubeVirt), the ledger's source VMs name those adapters, teardown deletes them again
-//! through `reconnect`, and the lab's own source API (`/lab/v1/sources`) answers not one request.
+//! through `reconnect`, the lab counts the run's requests on the source's own endpoint, and the lab's
+//! own source API (`/lab/v1/sources`) answers not one request.
 
 mod common;
 
@@ -66,6 +67,14 @@ async fn tier0_of_every_builtin_profile_uses_the_real_adapters_and_no_lab_only_e
             0,
             "{profile}: the run called the lab-only source API"
         );
+        // The source's own endpoint served the run (the lab counts requests by endpoint).
+        if let Some(endpoint) = adapter.filter(|a| ["vsphere", "ovirt", "openstack"].contains(a)) {
+            let counts = lab.request_counts();
+            assert!(
+                counts.get(endpoint).is_some_and(|n| *n > 0),
+                "{profile}: no request on the {endpoint} endpoint: {counts:?}"
+            );
+        }
         lab.shutdown().await;
     }
 }

@@ -12,8 +12,8 @@ pub struct LabServeArgs {
     /// Loopback port to listen on (0 or absent: a free port).
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
-    /// Lab file describing the source inventories (accepted and kept; not read yet: the format comes with
-    /// the source providers).
+    /// Lab file describing the sources (their VMs, networks, storage and credentials); without one,
+    /// the built-in lab.
     #[arg(long, value_name = "FILE")]
     pub lab: Option<PathBuf>,
     /// Where to write the kubeconfig for the lab.

@@ -88,8 +88,39 @@ pub struct LabServer {
     source: Option<crate::source::SourceLab>,
     /// The sources' own HTTPS endpoints (vSphere's `/sdk`, ...).
     source_endpoints: Option<crate::source::endpoints::SourceEndpoints>,
-    requests: Arc<std::sync::atomic::AtomicU64>,
+    requests: Arc<RequestCounts>,
 }
+
+/// The requests the lab served, in all and by endpoint: `api` (the Kubernetes API server, the
+/// service proxy to the inventory included), `inventory-route`, and each source by its provider type
+/// (`vsphere`, `ovirt`, `openstack`): a run's cost on the cluster and on its sources apart.
+#[derive(Default)]
+pub struct RequestCounts {
+    by_endpoint: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+impl RequestCounts {
+    fn count(&self, endpoint: &str) {
+        let mut counts = self.by_endpoint.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(endpoint.to_string()).or_default() += 1;
+    }
+
+    /// Every request so far.
+    pub fn total(&self) -> u64 {
+        self.by_endpoint().values().sum()
+    }
+
+    /// The requests so far by endpoint.
+    pub fn by_endpoint(&self) -> std::collections::BTreeMap<String, u64> {
+        self.by_endpoint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// The endpoint name of the Kubernetes API server in [`RequestCounts`].
+pub const API_ENDPOINT: &str = "api";
 
 impl LabServer {
     /// Binds 127.0.0.1, seeds the store and starts serving.
@@ -115,7 +146,7 @@ impl LabServer {
         let faults = Arc::new(RwLock::new(options.faults.clone()));
         let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
         // Every HTTP request counts, whatever it asks for: benchmarks report requests per migrated VM.
-        let requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let requests = Arc::new(RequestCounts::default());
         let mut route_addr = None;
         let mut route_task = None;
         // The simulated MTV: source inventories, the inventory service and the Forklift controllers;
@@ -142,7 +173,7 @@ impl LabServer {
             crate::inventory::seed_inventory_route(&store, &route.to_string())?;
             route_task = Some(serve(
                 tls.listener(route_listener)?,
-                count_requests(inventory.route, requests.clone()),
+                count_requests(inventory.route, requests.clone(), "inventory-route"),
                 shutdown_rx.clone(),
             ));
             route_addr = Some(route);
@@ -181,7 +212,9 @@ impl LabServer {
                     crate::source::endpoints::start(
                         source,
                         &tls,
-                        move |router| count_requests(router, counter.clone()),
+                        move |provider_type, router| {
+                            count_requests(router, counter.clone(), provider_type)
+                        },
                         shutdown_rx.clone(),
                     )
                     .await?,
@@ -206,8 +239,9 @@ impl LabServer {
         let stats = axum::Router::new().route(
             "/lab/v1/stats",
             axum::routing::get(move || {
-                let served = stats_counter.load(std::sync::atomic::Ordering::Relaxed);
-                async move { axum::Json(json!({"requests": served})) }
+                let by_endpoint = stats_counter.by_endpoint();
+                let total: u64 = by_endpoint.values().sum();
+                async move { axum::Json(json!({"requests": total, "by_endpoint": by_endpoint})) }
             }),
         );
         // Every path of the API port, the lab's own included, passes authentication and RBAC first.
@@ -216,7 +250,7 @@ impl LabServer {
         );
         let task = serve(
             tls.listener(listener)?,
-            count_requests(app, requests.clone()),
+            count_requests(app, requests.clone(), API_ENDPOINT),
             shutdown_rx,
         );
         tracing::info!(%addr, "mtv-lab API server listening (HTTPS)");
@@ -313,9 +347,14 @@ impl LabServer {
         std::fs::rename(&partial, path).map_err(error)
     }
 
-    /// HTTP requests served so far (API, inventory and source API alike).
+    /// HTTP requests served so far (API, inventory and sources alike).
     pub fn request_count(&self) -> u64 {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+        self.requests.total()
+    }
+
+    /// HTTP requests served so far, by endpoint (see [`RequestCounts`]).
+    pub fn request_counts(&self) -> std::collections::BTreeMap<String, u64> {
+        self.requests.by_endpoint()
     }
 
     /// The simulated source providers, when the Forklift simulation runs.
@@ -374,14 +413,16 @@ fn local_addr(listener: &tokio::net::TcpListener) -> Result<SocketAddr, LabError
     })
 }
 
-/// Counts every request the router serves.
+/// Counts every request the router serves, as `endpoint`'s.
 fn count_requests(
     router: axum::Router,
-    counter: Arc<std::sync::atomic::AtomicU64>,
+    counts: Arc<RequestCounts>,
+    endpoint: &str,
 ) -> axum::Router {
+    let endpoint = endpoint.to_string();
     router.layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counts.count(&endpoint);
             next.run(request)
         },
     ))

@@ -1,7 +1,8 @@
 //! What a tier0 run costs the harness: the suite runs in this process against a lab served by a separate
 //! `mtv-tests lab serve` process (so the lab's CPU and memory are not counted here), three times. Per run:
-//! wall time, the harness's own CPU time, API requests the lab served (all of them: bootstrap, scenarios
-//! and teardown) per migrated VM, and how long after
+//! wall time, the harness's own CPU time, the requests the lab served (all of them: bootstrap, scenarios
+//! and teardown): the cluster's (Kubernetes API and the inventory's Route) per migrated VM, and the
+//! sources' (vSphere SOAP, ...) apart, and how long after
 //! a Plan turns Succeeded the engine finishes its `test_migrate_vms` step (a raw watch of this bench sees
 //! the condition first). Then the medians and the harness's peak RSS. Prints numbers; asserts nothing.
 //!
@@ -89,8 +90,9 @@ fn start_lab(kubeconfig: &Path, providers: &Path) -> (LabProcess, String, Durati
     }
 }
 
-/// Requests the lab has served so far (`GET /lab/v1/stats`; this request included).
-async fn lab_requests(client: &kube::Client) -> u64 {
+/// Requests the lab has served so far by endpoint (`GET /lab/v1/stats`; this request included, as
+/// the `api` endpoint's).
+async fn lab_requests(client: &kube::Client) -> BTreeMap<String, u64> {
     let request = http::Request::get("/lab/v1/stats")
         .body(Vec::new())
         .expect("a well-formed request");
@@ -99,7 +101,29 @@ async fn lab_requests(client: &kube::Client) -> u64 {
         .await
         .expect("the lab answers /lab/v1/stats");
     let stats: Value = serde_json::from_str(&text).expect("the stats are JSON");
-    stats["requests"].as_u64().expect("a request count")
+    serde_json::from_value(stats["by_endpoint"].clone()).expect("request counts by endpoint")
+}
+
+/// The endpoints of the cluster in the lab's counts: the Kubernetes API server (the service proxy
+/// included) and the inventory's Route. The rest are sources.
+const CLUSTER_ENDPOINTS: &[&str] = &["api", "inventory-route"];
+
+/// What was served between two counts, by endpoint (the second count's own request taken off).
+fn served_between(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    let mut served: BTreeMap<String, u64> = after
+        .iter()
+        .map(|(endpoint, n)| {
+            let earlier = before.get(endpoint).copied().unwrap_or(0);
+            (endpoint.clone(), n.saturating_sub(earlier))
+        })
+        .collect();
+    if let Some(api) = served.get_mut("api") {
+        *api = api.saturating_sub(1);
+    }
+    served
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -301,7 +325,10 @@ struct RunFigures {
     wall: Duration,
     cpu_user: Duration,
     cpu_sys: Duration,
+    /// The cluster's requests (see [`CLUSTER_ENDPOINTS`]).
     requests: u64,
+    /// Every endpoint's requests, the sources' included.
+    by_endpoint: BTreeMap<String, u64>,
     migrated_vms: usize,
     /// VMs Forklift created on the target, in any Plan (one whose post-hook failed included).
     vms_on_target: usize,
@@ -411,10 +438,11 @@ async fn run_once(kubeconfig: &Path, providers: &Path, results: &Path) -> RunFig
     .await;
     let wall = started.elapsed();
     let (user_after, sys_after) = cpu_time();
-    // This request counts itself: one less is what the run asked for.
-    let requests = lab_requests(&stats_client)
-        .await
-        .saturating_sub(requests_before + 1);
+    let by_endpoint = served_between(&requests_before, &lab_requests(&stats_client).await);
+    let requests = CLUSTER_ENDPOINTS
+        .iter()
+        .filter_map(|endpoint| by_endpoint.get(*endpoint))
+        .sum();
     watch.abort();
 
     let events = sink.0.lock().map(|e| e.clone()).unwrap_or_default();
@@ -425,6 +453,7 @@ async fn run_once(kubeconfig: &Path, providers: &Path, results: &Path) -> RunFig
         cpu_user: user_after.saturating_sub(user_before),
         cpu_sys: sys_after.saturating_sub(sys_before),
         requests,
+        by_endpoint,
         migrated_vms: observed.migrated_vms,
         vms_on_target: on_target.0.lock().map_or(0, |counts| counts.values().sum()),
         delays_per_plan: observed.delays_per_plan,
@@ -558,11 +587,17 @@ fn main() {
             100.0 * figures.cpu().as_secs_f64() / figures.wall.as_secs_f64()
         );
         println!(
-            "  lab requests {}  migrated VMs (in Plans that Succeeded) {}  requests per migrated VM {:.1}",
+            "  cluster requests {}  migrated VMs (in Plans that Succeeded) {}  requests per migrated VM {:.1}",
             figures.requests,
             figures.migrated_vms,
             figures.requests_per_vm()
         );
+        let endpoints: Vec<String> = figures
+            .by_endpoint
+            .iter()
+            .map(|(endpoint, n)| format!("{endpoint} {n}"))
+            .collect();
+        println!("  by endpoint: {}", endpoints.join(", "));
         println!(
             "  VMs created on the target (any Plan) {}  requests per such VM {:.1}",
             figures.vms_on_target,
@@ -592,7 +627,7 @@ fn main() {
         .collect();
     println!("median of {RUNS} runs:");
     println!(
-        "  wall {:.3} s  harness CPU {:.3} s  requests {:.0}, per migrated VM (Plans that Succeeded) {:.1}, per VM created on the target {:.1}",
+        "  wall {:.3} s  harness CPU {:.3} s  cluster requests {:.0}, per migrated VM (Plans that Succeeded) {:.1}, per VM created on the target {:.1}",
         median(&column(&|f| f.wall.as_secs_f64())),
         median(&column(&|f| f.cpu().as_secs_f64())),
         median(&column(&|f| f.requests as f64)),

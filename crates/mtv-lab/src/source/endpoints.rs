@@ -122,7 +122,7 @@ impl SourceEndpoints {
 pub async fn start(
     lab: &SourceLab,
     lab_tls: &LabTls,
-    layer: impl Fn(axum::Router) -> axum::Router,
+    layer: impl Fn(&str, axum::Router) -> axum::Router,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Result<SourceEndpoints, LabError> {
     let mut endpoints = SourceEndpoints::default();
@@ -158,7 +158,7 @@ pub async fn start(
             continue;
         };
         let tls_listener = tls.listener(listener)?;
-        let app = layer(router);
+        let app = layer(&spec.provider_type, router);
         let mut stop = shutdown.clone();
         endpoints.tasks.push(tokio::spawn(async move {
             axum::serve(tls_listener, app)
