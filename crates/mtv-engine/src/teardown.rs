@@ -184,17 +184,24 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
     cluster.events().emit(Event::TeardownStarted {
         resources: entries.len(),
     });
-    // Read while the source Secrets still exist: the source clones go last.
+    // Read while the source Secrets still exist, before anything is deleted.
     let logins = provider_secrets(cluster, &entries).await;
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     let mut leftovers = restore_settings(cluster, &entries).await;
-    // The source clones first, while the Secrets that hold the source's credentials still exist: a
-    // teardown cut short after this leaves `clean` what it needs to log in to the source. (Deleting
-    // the Plans first, one by one, made every teardown wait out its deadline: not yet understood.)
+    // The Plans and Migrations first, so no migration reads a source clone as it goes; then the
+    // source clones, while the Secrets that hold the source's credentials still exist (a teardown cut
+    // short between the two leaves `clean` what it needs to log in to the source); then the rest,
+    // the run's namespaces whole (one delete and one watch each).
+    let run_namespaces = run_namespaces_of(&entries);
+    let (readers, rest): (Vec<LedgerEntry>, Vec<LedgerEntry>) =
+        entries.iter().cloned().partition(reads_source);
+    let (requested, undeletable) =
+        delete_objects(cluster, &readers, &run_namespaces, deadline).await;
+    leftovers.extend(undeletable);
+    leftovers.extend(wait_until_gone(cluster, requested, deadline).await);
     leftovers.extend(delete_source_vms(cluster, &entries, &logins, timeout).await);
-    // Then the run's namespaces go whole (one delete and one watch each), the rest one by one.
-    let (requested, undeletable) = delete_objects(cluster, &entries, deadline).await;
+    let (requested, undeletable) = delete_objects(cluster, &rest, &run_namespaces, deadline).await;
     leftovers.extend(undeletable);
     leftovers.extend(wait_until_gone(cluster, requested, deadline).await);
 
@@ -202,6 +209,31 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
         leftovers: leftovers.clone(),
     });
     leftovers
+}
+
+/// The namespaces the run made among `entries` (recorded with their uid): each is deleted whole.
+fn run_namespaces_of(entries: &[LedgerEntry]) -> HashSet<&str> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            LedgerEntry::Kube { resource, .. }
+                if kind_of(resource) == Some(kinds::NAMESPACE) && resource.uid.is_some() =>
+            {
+                Some(resource.name.as_str())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether an entry is a Plan or a Migration: what reads the source VMs while it exists.
+fn reads_source(entry: &LedgerEntry) -> bool {
+    match entry {
+        LedgerEntry::Kube { resource, .. } => {
+            kind_of(resource).is_some_and(|k| k == kinds::PLAN || k == kinds::MIGRATION)
+        }
+        _ => false,
+    }
 }
 
 /// [`teardown`] for `mtv-tests clean --ledger`: first the objects that carry the ledger's session
@@ -511,15 +543,19 @@ async fn delete_if_ours(
             .delete(&resource.name, &params)
             .await
         {
-            // The object while it is finalized, or a Status when it went at once.
+            // The object while it is finalized (its deletionTimestamp set). An object deleted at
+            // once is answered with its last state, without one (or with a Status): gone. Its
+            // deletion's resourceVersion is the answer's, so a watch from there would never see it.
             Ok(answer) => match answer.left() {
-                Some(object) => serde_json::to_value(object)
-                    .map(Deletion::Pending)
-                    .map_err(|e| ClusterError::Invalid {
-                        resource: resource.to_string(),
-                        message: e.to_string(),
-                    }),
-                None => Ok(Deletion::Gone),
+                Some(object) if object.metadata.deletion_timestamp.is_some() => {
+                    serde_json::to_value(object)
+                        .map(Deletion::Pending)
+                        .map_err(|e| ClusterError::Invalid {
+                            resource: resource.to_string(),
+                            message: e.to_string(),
+                        })
+                }
+                _ => Ok(Deletion::Gone),
             },
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(Deletion::Gone),
             // The precondition failed: the name belongs to another object now.
@@ -583,6 +619,7 @@ async fn request_deletion<'a>(
 async fn delete_objects<'a>(
     cluster: &Cluster,
     entries: &'a [LedgerEntry],
+    run_namespaces: &HashSet<&str>,
     deadline: tokio::time::Instant,
 ) -> (Vec<Requested<'a>>, Vec<ResourceRef>) {
     let kube: Vec<Recorded<'a>> = entries
@@ -593,13 +630,9 @@ async fn delete_objects<'a>(
         })
         .collect();
     let is_namespace = |r: &ResourceRef| kind_of(r) == Some(kinds::NAMESPACE);
-    // The namespaces the run made (recorded with their uid).
-    let owned: HashSet<&str> = kube
-        .iter()
-        .filter(|(_, r)| is_namespace(r) && r.uid.is_some())
-        .map(|(_, r)| r.name.as_str())
-        .collect();
-    delete_plan_products_outside(cluster, &kube, &owned, deadline).await;
+    // The namespaces the run made that are deleted now, whole.
+    let owned = run_namespaces_of(entries);
+    delete_plan_products_outside(cluster, &kube, run_namespaces, deadline).await;
 
     let mut requested = Vec::new();
     let mut leftovers = Vec::new();

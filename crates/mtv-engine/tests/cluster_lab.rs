@@ -371,6 +371,39 @@ async fn teardown_deletes_a_run_namespace_whole_with_a_delete_and_a_watch() {
     lab.shutdown().await;
 }
 
+/// An object without finalizers goes at once, and the API server answers its delete with the
+/// object's last state (no deletionTimestamp), whose resourceVersion is the deletion's own: teardown
+/// counts it gone then and there. Were it taken for one still being deleted, a watch from that
+/// version would never see it go, and teardown would wait out its deadline.
+#[tokio::test]
+async fn teardown_counts_an_object_deleted_at_once_as_gone_without_a_watch() {
+    let (lab, cluster, recorder, _dir) = setup().await;
+    for name in ["x", "y", "z"] {
+        object(&cluster, &kinds::CONFIG_MAP, "default", name).await;
+    }
+    let before = lab.request_count();
+    let leftovers = mtv_engine::teardown::teardown(&cluster, Duration::from_secs(20)).await;
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(
+        lab.request_count() - before,
+        3,
+        "three deletes, and no watch or read after them"
+    );
+    let notes: Vec<String> = recorder
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::TeardownNote { message } => Some(message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(notes.is_empty(), "{notes:?}");
+    assert!(cluster.ledger().entries().iter().all(|e| e.is_removed()));
+    lab.shutdown().await;
+}
+
 /// A create is in the ledger before it is sent: one the API server refused leaves nothing there; one
 /// whose answer never came (an entry without uid) is settled by teardown, which deletes the object
 /// when it carries the session's label and leaves anyone else's alone.
