@@ -27,7 +27,7 @@ mod maps;
 mod migration;
 mod misbehave;
 mod plan;
-mod provider;
+pub(crate) mod provider;
 mod target;
 pub mod webhooks;
 
@@ -168,6 +168,17 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Every kind the controllers reconcile.
+    const ALL: [Kind; 7] = [
+        Kind::Provider,
+        Kind::Hook,
+        Kind::NetworkMap,
+        Kind::StorageMap,
+        Kind::Plan,
+        Kind::Migration,
+        Kind::VirtualMachine,
+    ];
+
     fn resource(self) -> &'static ResourceType {
         match self {
             Kind::Provider => &registry::PROVIDER,
@@ -181,17 +192,9 @@ impl Kind {
     }
 
     fn of(rt: &ResourceType) -> Option<Kind> {
-        [
-            Kind::Provider,
-            Kind::Hook,
-            Kind::NetworkMap,
-            Kind::StorageMap,
-            Kind::Plan,
-            Kind::Migration,
-            Kind::VirtualMachine,
-        ]
-        .into_iter()
-        .find(|k| std::ptr::eq(k.resource(), rt))
+        Kind::ALL
+            .into_iter()
+            .find(|k| std::ptr::eq(k.resource(), rt))
     }
 }
 
@@ -281,15 +284,7 @@ impl Controller {
     }
 
     fn mark_all(&mut self) {
-        for kind in [
-            Kind::Provider,
-            Kind::Hook,
-            Kind::NetworkMap,
-            Kind::StorageMap,
-            Kind::Plan,
-            Kind::Migration,
-            Kind::VirtualMachine,
-        ] {
+        for kind in Kind::ALL {
             self.mark_kind(kind);
         }
     }
