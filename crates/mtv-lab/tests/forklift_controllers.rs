@@ -265,19 +265,10 @@ impl Lab {
     }
 
     fn plan(&self, name: &str, source: &str, maps: &str, extra: Value) -> Value {
-        let mut spec = json!({
-            "provider": {"source": {"name": source, "namespace": NS}, "destination": {"name": "host", "namespace": NS}},
-            "map": {"network": {"name": format!("{maps}-net"), "namespace": NS}, "storage": {"name": format!("{maps}-st"), "namespace": NS}},
-            "targetNamespace": TARGET,
-            "vms": []
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            spec[k] = v.clone();
-        }
         self.create(
             &registry::PLAN,
             NS,
-            json!({"metadata": {"name": name}, "spec": spec}),
+            common::plan_object(name, source, maps, json!([]), extra),
         )
     }
 

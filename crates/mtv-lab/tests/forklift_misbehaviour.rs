@@ -169,19 +169,11 @@ impl Lab {
 
     /// Runs a Plan over both VMs (`extra` overrides or adds spec fields) to its end.
     async fn run(&self, name: &str, extra: Value) -> Value {
-        let mut spec = json!({
-            "provider": {"source": {"name": "vsphere", "namespace": NS}, "destination": {"name": "host", "namespace": NS}},
-            "map": {"network": {"name": "vs-net", "namespace": NS}, "storage": {"name": "vs-st", "namespace": NS}},
-            "targetNamespace": TARGET,
-            "vms": [{"id": GOOD}, {"id": BAD}]
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            spec[k] = v.clone();
-        }
+        let vms = json!([{"id": GOOD}, {"id": BAD}]);
         self.create(
             &registry::PLAN,
             NS,
-            json!({"metadata": {"name": name}, "spec": spec}),
+            common::plan_object(name, "vsphere", "vs", vms, extra),
         );
         self.wait(&registry::PLAN, NS, name, "Ready", |p| {
             cond(p, "Ready").is_some()

@@ -172,6 +172,21 @@ pub fn migrate_once_ready(store: &Store, plan: &Value, migrated: &mut bool) {
     *migrated = true;
 }
 
+/// A Plan `name` in `NS` from the `source` provider to the host, with the maps `{maps}-net` and
+/// `{maps}-st`, into `TARGET`, of `vms`; `extra` overrides or adds spec fields.
+pub fn plan_object(name: &str, source: &str, maps: &str, vms: Value, extra: Value) -> Value {
+    let mut spec = json!({
+        "provider": {"source": {"name": source, "namespace": NS}, "destination": {"name": "host", "namespace": NS}},
+        "map": {"network": {"name": format!("{maps}-net"), "namespace": NS}, "storage": {"name": format!("{maps}-st"), "namespace": NS}},
+        "targetNamespace": TARGET,
+        "vms": vms
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"metadata": {"name": name}, "spec": spec})
+}
+
 /// A store the controllers run on, or a test lab around one: its objects can be polled.
 #[allow(async_fn_in_trait)] // the tests await it where they call it; no Send bound is needed
 pub trait PollsObjects {
