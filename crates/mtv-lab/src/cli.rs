@@ -200,18 +200,10 @@ pub fn lab_profiles(lab: &LabServer) -> Result<mtv_config::ProvidersFile, LabErr
 
 /// Writes a file only its owner can read (it holds credentials), whole or not at all.
 fn write_private(path: &std::path::Path, text: &str) -> Result<(), LabError> {
-    let error = |source| LabError::WriteProvidersFile {
+    crate::lab::write_private_file(path, text).map_err(|source| LabError::WriteProvidersFile {
         path: path.display().to_string(),
         source,
-    };
-    let partial = path.with_extension("partial");
-    let mut file = std::fs::OpenOptions::new();
-    file.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-    let mut file = file.open(&partial).map_err(error)?;
-    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(error)?;
-    std::fs::rename(&partial, path).map_err(error)
+    })
 }
 
 #[cfg(test)]

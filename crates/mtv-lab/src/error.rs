@@ -34,6 +34,28 @@ pub struct ErrorDetails {
     pub retry_after_seconds: Option<u64>,
 }
 
+/// Constructors of errors that carry only a status code, a reason and a message, one a line:
+/// `name => code "Reason"`.
+macro_rules! status_constructors {
+    ($($(#[$doc:meta])* $name:ident => $code:literal $reason:literal,)*) => {
+        $(
+            $(#[$doc])*
+            pub fn $name(message: impl Into<String>) -> Self {
+                Self::new($code, $reason, message)
+            }
+        )*
+    };
+}
+
+/// `plural.group` as the API server names a resource in its messages (`plural` for the core group).
+fn qualified_resource(group: &str, plural: &str) -> String {
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
+}
+
 impl ApiError {
     fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
         Self {
@@ -56,22 +78,14 @@ impl ApiError {
 
     /// 404 `plans.forklift.konveyor.io "x" not found`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        let qualified = if group.is_empty() {
-            plural.to_string()
-        } else {
-            format!("{plural}.{group}")
-        };
+        let qualified = qualified_resource(group, plural);
         Self::new(404, "NotFound", format!("{qualified} \"{name}\" not found"))
             .with_details(group, plural, name)
     }
 
     /// 409 `... already exists`.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
-        let qualified = if group.is_empty() {
-            plural.to_string()
-        } else {
-            format!("{plural}.{group}")
-        };
+        let qualified = qualified_resource(group, plural);
         Self::new(
             409,
             "AlreadyExists",
@@ -82,11 +96,7 @@ impl ApiError {
 
     /// 409 optimistic-concurrency conflict.
     pub fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {
-        let qualified = if group.is_empty() {
-            plural.to_string()
-        } else {
-            format!("{plural}.{group}")
-        };
+        let qualified = qualified_resource(group, plural);
         Self::new(
             409,
             "Conflict",
@@ -122,33 +132,15 @@ impl ApiError {
         e
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "BadRequest", message)
-    }
-
-    pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(405, "MethodNotAllowed", message)
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, "Forbidden", message)
-    }
-
-    pub fn unsupported_media_type(message: impl Into<String>) -> Self {
-        Self::new(415, "UnsupportedMediaType", message)
-    }
-
-    pub fn not_acceptable(message: impl Into<String>) -> Self {
-        Self::new(406, "NotAcceptable", message)
-    }
-
-    /// 410 `Expired`: the requested resourceVersion is older than the watch history.
-    pub fn expired(message: impl Into<String>) -> Self {
-        Self::new(410, "Expired", message)
-    }
-
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalError", message)
+    status_constructors! {
+        bad_request => 400 "BadRequest",
+        method_not_allowed => 405 "MethodNotAllowed",
+        forbidden => 403 "Forbidden",
+        unsupported_media_type => 415 "UnsupportedMediaType",
+        not_acceptable => 406 "NotAcceptable",
+        /// 410 `Expired`: the requested resourceVersion is older than the watch history.
+        expired => 410 "Expired",
+        internal => 500 "InternalError",
     }
 
     pub fn service_unavailable(message: impl Into<String>) -> Self {

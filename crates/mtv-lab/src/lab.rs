@@ -333,18 +333,12 @@ impl LabServer {
     /// Writes [`LabServer::kubeconfig_yaml`] to a file only its owner can read (it holds the admin token),
     /// whole or not at all: a reader waiting for the file never sees half of it.
     pub fn write_kubeconfig(&self, path: &Path) -> Result<(), LabError> {
-        let error = |source| LabError::WriteKubeconfig {
-            path: path.display().to_string(),
-            source,
-        };
-        let partial = path.with_extension("partial");
-        let mut file = std::fs::OpenOptions::new();
-        file.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-        let mut file = file.open(&partial).map_err(error)?;
-        std::io::Write::write_all(&mut file, self.kubeconfig_yaml().as_bytes()).map_err(error)?;
-        std::fs::rename(&partial, path).map_err(error)
+        write_private_file(path, &self.kubeconfig_yaml()).map_err(|source| {
+            LabError::WriteKubeconfig {
+                path: path.display().to_string(),
+                source,
+            }
+        })
     }
 
     /// HTTP requests served so far (API, inventory and sources alike).
@@ -397,6 +391,20 @@ impl Drop for LabServer {
     fn drop(&mut self) {
         let _ = self.shutdown_tx.send(true);
     }
+}
+
+/// Writes a file only its owner can read (it holds credentials), whole or not at all: the text goes
+/// to a `.partial` sibling first and is renamed into place, so a reader waiting for the file never
+/// sees half of it.
+pub(crate) fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
+    let partial = path.with_extension("partial");
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let mut file = file.open(&partial)?;
+    std::io::Write::write_all(&mut file, text.as_bytes())?;
+    std::fs::rename(&partial, path)
 }
 
 async fn bind(port: u16) -> Result<tokio::net::TcpListener, LabError> {
@@ -522,10 +530,8 @@ fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
             }),
         )?;
     }
-    create(
-        store,
-        &registry::STORAGE_CLASS,
-        None,
+    // A default Ceph RBD class that can grow its volumes, and an NFS one.
+    for storage_class in [
         json!({
             "metadata": {"name": "lab-ceph-rbd", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
             "provisioner": "openshift-storage.rbd.csi.ceph.com",
@@ -533,18 +539,15 @@ fn seed(store: &Store, options: &LabOptions) -> Result<(), ApiError> {
             "volumeBindingMode": "Immediate",
             "allowVolumeExpansion": true
         }),
-    )?;
-    create(
-        store,
-        &registry::STORAGE_CLASS,
-        None,
         json!({
             "metadata": {"name": "lab-nfs"},
             "provisioner": "nfs.csi.k8s.io",
             "reclaimPolicy": "Delete",
             "volumeBindingMode": "Immediate"
         }),
-    )?;
+    ] {
+        create(store, &registry::STORAGE_CLASS, None, storage_class)?;
+    }
     let version = &options.mtv_version;
     // The lab's Forklift clock, served like any target trait: a run reads it instead of asking
     // whether it talks to a lab (mtv_api::clock).

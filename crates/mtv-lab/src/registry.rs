@@ -110,19 +110,7 @@ pub struct CrdInfo {
 
 macro_rules! core {
     ($ident:ident, $plural:literal, $singular:literal, $kind:literal, [$($short:literal),*], [$($cat:literal),*], $namespaced:literal, $status:literal) => {
-        pub static $ident: ResourceType = ResourceType {
-            group: "",
-            version: "v1",
-            plural: $plural,
-            singular: $singular,
-            kind: $kind,
-            short_names: &[$($short),*],
-            categories: &[$($cat),*],
-            namespaced: $namespaced,
-            status_subresource: $status,
-            verbs: ALL_VERBS,
-            crd_yaml: None,
-        };
+        grouped!($ident, "", "v1", $plural, $singular, $kind, [$($short),*], [$($cat),*], $namespaced, $status, None);
     };
 }
 

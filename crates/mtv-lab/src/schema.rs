@@ -407,17 +407,9 @@ mod tests {
     }
 
     fn minimal_plan() -> Value {
-        json!({
-            "apiVersion": "forklift.konveyor.io/v1beta1",
-            "kind": "Plan",
-            "metadata": {"name": "p", "namespace": "ns"},
-            "spec": {
-                "provider": {"source": {"name": "src", "namespace": "ns"}, "destination": {"name": "host", "namespace": "ns"}},
-                "map": {"network": {"name": "n", "namespace": "ns"}, "storage": {"name": "s", "namespace": "ns"}},
-                "targetNamespace": "target",
-                "vms": [{"name": "vm1"}]
-            }
-        })
+        let mut plan = crate::store_tests::plan("p");
+        plan["metadata"]["namespace"] = json!("ns");
+        plan
     }
 
     #[test]

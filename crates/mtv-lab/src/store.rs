@@ -353,7 +353,14 @@ fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
 }
 
 fn finalizers(obj: &Value) -> Vec<String> {
-    obj.pointer("/metadata/finalizers")
+    strings_at(obj, "/metadata/finalizers")
+}
+
+/// The strings of the array at `pointer` (a JSON pointer); an absent field, or one that is no
+/// array, has none, and entries that are no string are passed over.
+pub(crate) fn strings_at(value: &Value, pointer: &str) -> Vec<String> {
+    value
+        .pointer(pointer)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()

@@ -29,7 +29,8 @@ fn cm(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}})
 }
 
-fn plan(name: &str) -> Value {
+/// A Plan with only the fields the CRD requires (the store tests' and the schema tests' fixture).
+pub(crate) fn plan(name: &str) -> Value {
     json!({
         "apiVersion": "forklift.konveyor.io/v1beta1",
         "kind": "Plan",

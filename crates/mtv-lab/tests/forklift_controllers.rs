@@ -13,22 +13,11 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{NS, TARGET, b64, cond, s, vm_status};
+use common::{NS, PollsObjects, TARGET, b64, cond, s, vm_status};
 
-const LAB: &str = r#"
-version: 1
-providers:
-  - name: vsphere
-    type: vsphere
-    url: https://vcenter.lab.example/sdk
-    username: administrator@vsphere.local
-    password: lab-password
-    hosts: [{id: host-1, name: esx1}]
-    networks: [{id: network-1, name: VM Network}, {id: network-2, name: Storage Net}]
-    datastores:
-      - {id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800}
-      - {id: datastore-2, name: xcopy-ds, capacity_gib: 1000, free_gib: 800, xcopy: true}
-    vms:
+/// The vSphere source's VMs: a running RHEL with CBT and an agent, a stopped Windows, one with a
+/// disk on an XCOPY datastore, one with a snapshot and a critical concern.
+const VSPHERE_VMS: &str = r#"
       - id: vm-1
         name: rhel8
         power_state: on
@@ -77,7 +66,10 @@ providers:
         concerns: [{id: c1, label: Unsupported disk, category: Critical, assessment: nope}]
         disks: [{key: 2000, file: "[ds1] snappy/snappy.vmdk", datastore: datastore-1, capacity_gib: 10, unit_number: 0}]
         nics: [{mac: "00:50:56:00:00:05", network: network-1}]
-  - name: ovirt
+"#;
+
+/// The oVirt, OpenStack and OVA sources beside the vSphere one.
+const OTHER_PROVIDERS: &str = r#"  - name: ovirt
     type: ovirt
     url: https://engine.lab.example/ovirt-engine/api
     username: admin@internal
@@ -125,6 +117,20 @@ providers:
         nics: [{mac: "00:50:56:00:01:01", network: net-ova}]
 "#;
 
+/// The lab file: the vSphere source with two networks and two datastores (one XCOPY), and the others.
+fn lab_file() -> String {
+    common::lab_file(&[
+        common::vsphere_provider(
+            "[{id: network-1, name: VM Network}, {id: network-2, name: Storage Net}]",
+            r#"
+      - {id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800}
+      - {id: datastore-2, name: xcopy-ds, capacity_gib: 1000, free_gib: 800, xcopy: true}"#,
+            VSPHERE_VMS,
+        ),
+        OTHER_PROVIDERS.to_string(),
+    ])
+}
+
 struct Lab {
     store: Store,
     source: SourceLab,
@@ -149,6 +155,12 @@ fn step_names(vm: &Value) -> Vec<String> {
         .collect()
 }
 
+impl PollsObjects for Lab {
+    fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
 impl Lab {
     async fn start(speed: f64, faults: &str) -> Lab {
         Self::start_with(speed, faults, |_| {}).await
@@ -161,7 +173,7 @@ impl Lab {
             &["default", NS, "source-ns"],
             &["lab-ceph-rbd", "lab-nfs", "san-sc"],
         );
-        let source = SourceLab::parse("lab.yaml", LAB).unwrap();
+        let source = SourceLab::parse("lab.yaml", &lab_file()).unwrap();
         let mut options = ForkliftOptions::new(speed, FaultSpec::parse(faults).unwrap(), NS);
         tune(&mut options);
         let handle = spawn_forklift(store.clone(), source.clone(), options);
@@ -253,19 +265,10 @@ impl Lab {
     }
 
     fn plan(&self, name: &str, source: &str, maps: &str, extra: Value) -> Value {
-        let mut spec = json!({
-            "provider": {"source": {"name": source, "namespace": NS}, "destination": {"name": "host", "namespace": NS}},
-            "map": {"network": {"name": format!("{maps}-net"), "namespace": NS}, "storage": {"name": format!("{maps}-st"), "namespace": NS}},
-            "targetNamespace": TARGET,
-            "vms": []
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            spec[k] = v.clone();
-        }
         self.create(
             &registry::PLAN,
             NS,
-            json!({"metadata": {"name": name}, "spec": spec}),
+            common::plan_object(name, source, maps, json!([]), extra),
         )
     }
 
@@ -279,17 +282,6 @@ impl Lab {
             NS,
             json!({"metadata": {"name": name}, "spec": spec}),
         )
-    }
-
-    async fn wait(
-        &self,
-        rt: &'static ResourceType,
-        ns: &str,
-        name: &str,
-        what: &str,
-        ready: impl Fn(&Value) -> bool,
-    ) -> Value {
-        common::wait_for(&self.store, rt, ns, name, what, ready).await
     }
 
     async fn wait_condition(&self, rt: &'static ResourceType, name: &str, kind: &str) -> Value {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{NS, TARGET, cond, s, vm_status};
+use common::{NS, PollsObjects, TARGET, cond, s, vm_status};
 
 const GOOD: &str = "vm-101";
 const BAD: &str = "vm-202";
@@ -46,24 +46,13 @@ fn source_vm(id: &str, name: &str, n: u8) -> String {
     )
 }
 
+/// The lab file: the vSphere source with two networks, an XCOPY datastore, the good and the bad VM.
 fn lab_file() -> String {
-    format!(
-        r#"
-version: 1
-providers:
-  - name: vsphere
-    type: vsphere
-    url: https://vcenter.lab.example/sdk
-    username: administrator@vsphere.local
-    password: lab-password
-    hosts: [{{id: host-1, name: esx1}}]
-    networks: [{{id: network-1, name: VM Network}}, {{id: network-2, name: Storage Net}}]
-    datastores: [{{id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800, xcopy: true}}]
-    vms:{}{}
-"#,
-        source_vm(GOOD, "good-vm", 1),
-        source_vm(BAD, "bad-vm", 2)
-    )
+    common::lab_file(&[common::vsphere_provider(
+        "[{id: network-1, name: VM Network}, {id: network-2, name: Storage Net}]",
+        "[{id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800, xcopy: true}]",
+        &(source_vm(GOOD, "good-vm", 1) + &source_vm(BAD, "bad-vm", 2)),
+    )])
 }
 
 /// `spec.template.spec` of a VirtualMachine.
@@ -81,6 +70,12 @@ struct Lab {
     store: Store,
     source: SourceLab,
     handle: Option<ForkliftHandle>,
+}
+
+impl PollsObjects for Lab {
+    fn store(&self) -> &Store {
+        &self.store
+    }
 }
 
 impl Lab {
@@ -174,19 +169,11 @@ impl Lab {
 
     /// Runs a Plan over both VMs (`extra` overrides or adds spec fields) to its end.
     async fn run(&self, name: &str, extra: Value) -> Value {
-        let mut spec = json!({
-            "provider": {"source": {"name": "vsphere", "namespace": NS}, "destination": {"name": "host", "namespace": NS}},
-            "map": {"network": {"name": "vs-net", "namespace": NS}, "storage": {"name": "vs-st", "namespace": NS}},
-            "targetNamespace": TARGET,
-            "vms": [{"id": GOOD}, {"id": BAD}]
-        });
-        for (k, v) in extra.as_object().unwrap() {
-            spec[k] = v.clone();
-        }
+        let vms = json!([{"id": GOOD}, {"id": BAD}]);
         self.create(
             &registry::PLAN,
             NS,
-            json!({"metadata": {"name": name}, "spec": spec}),
+            common::plan_object(name, "vsphere", "vs", vms, extra),
         );
         self.wait(&registry::PLAN, NS, name, "Ready", |p| {
             cond(p, "Ready").is_some()
@@ -204,18 +191,6 @@ impl Lab {
                 .any(|k| cond(p, k).is_some())
         })
         .await
-    }
-
-    /// Polls an object until `ready` holds.
-    async fn wait(
-        &self,
-        rt: &'static ResourceType,
-        ns: &str,
-        name: &str,
-        what: &str,
-        ready: impl Fn(&Value) -> bool,
-    ) -> Value {
-        common::wait_for(&self.store, rt, ns, name, what, ready).await
     }
 
     /// A Hook whose image always fails, once Ready.

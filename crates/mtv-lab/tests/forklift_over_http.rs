@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::PollsObjects;
+
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -13,32 +15,16 @@ use mtv_lab::source::SourceLab;
 use mtv_lab::{LabOptions, LabServer, MTV_NAMESPACE};
 use serde_json::json;
 
-const LAB: &str = r#"
-version: 1
-providers:
-  - name: ovirt
-    type: ovirt
-    url: https://engine.lab.example/ovirt-engine/api
-    username: admin@internal
-    password: lab-password
-    networks: [{id: net-1, name: ovirtmgmt}]
-    datastores: [{id: sd-1, name: data, capacity_gib: 1000, free_gib: 900}]
-    vms:
-      - id: 6b9a-0001
-        name: ovirt-vm
-        power_state: on
-        memory_mib: 2048
-        guest_os: rhel8
-        uuid: 6b9a-0001
-        disks: [{key: 1, file: disk-1, datastore: sd-1, capacity_gib: 4, unit_number: 0}]
-        nics: [{mac: "56:6f:00:00:00:01", network: net-1}]
-"#;
+/// The lab file: the oVirt source with its VM running.
+fn ovirt_lab() -> String {
+    common::lab_file(&[common::ovirt_provider("on", "")])
+}
 
 #[tokio::test]
 async fn hook_logs_and_plan_status_are_served_by_the_api() {
     let server = LabServer::start(LabOptions::default()).await.unwrap();
     let store = server.store().clone();
-    let source = SourceLab::parse("lab.yaml", LAB).unwrap();
+    let source = SourceLab::parse("lab.yaml", &ovirt_lab()).unwrap();
     let forklift = spawn_forklift(
         store.clone(),
         source,
@@ -63,12 +49,7 @@ async fn hook_logs_and_plan_status_are_served_by_the_api() {
     let mut events = store.subscribe();
     while Instant::now() < deadline {
         let plan = store.get(&registry::PLAN, ns, "p").unwrap();
-        if !migrated && common::cond(&plan, "Ready").is_some() {
-            store
-                .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
-                .unwrap();
-            migrated = true;
-        }
+        common::migrate_once_ready(&store, &plan, &mut migrated);
         let done = common::cond(&plan, "Succeeded").is_some();
         // Hook pods are deleted with their Job after success: remember one while it exists.
         while let Ok(e) = events.try_recv() {
@@ -228,18 +209,12 @@ async fn admission_webhooks_act_like_forklift_api() {
     lab.shutdown().await;
 }
 
-const VSPHERE_LAB: &str = r#"
-version: 1
-providers:
-  - name: vsphere
-    type: vsphere
-    url: https://vcenter.lab.example/sdk
-    username: administrator@vsphere.local
-    password: lab-password
-    hosts: [{id: host-1, name: esx1}]
-    networks: [{id: network-1, name: VM Network}]
-    datastores: [{id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800}]
-    vms:
+/// The lab file: the vSphere source with one stopped Windows VM on a 400 GiB disk.
+fn vsphere_lab() -> String {
+    common::lab_file(&[common::vsphere_provider(
+        "[{id: network-1, name: VM Network}]",
+        "[{id: datastore-1, name: ds1, capacity_gib: 1000, free_gib: 800}]",
+        r#"
       - id: vm-2
         name: win2019
         power_state: off
@@ -249,7 +224,9 @@ providers:
         uuid: 4201-bbbb
         disks: [{key: 2000, file: "[ds1] win2019/win2019.vmdk", datastore: datastore-1, capacity_gib: 400, unit_number: 0}]
         nics: [{mac: "00:50:56:00:00:03", network: network-1}]
-"#;
+"#,
+    )])
+}
 
 /// Runs real kubectl against the lab; `None` when kubectl tests are explicitly skipped.
 async fn kubectl(server: &LabServer, dir: &std::path::Path, args: &[&str]) -> Option<String> {
@@ -295,7 +272,7 @@ async fn plan_rules_are_seen_by_kubectl() {
     std::fs::create_dir_all(&dir).unwrap();
     server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
     let store = server.store().clone();
-    let source = SourceLab::parse("lab.yaml", VSPHERE_LAB).unwrap();
+    let source = SourceLab::parse("lab.yaml", &vsphere_lab()).unwrap();
     let forklift = spawn_forklift(
         store.clone(),
         source,
@@ -403,15 +380,11 @@ async fn plan_rules_are_seen_by_kubectl() {
         .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
         .unwrap();
     // The 400 GiB disk copies for seconds: the Migration is deleted while it runs.
-    common::wait_for(
-        &store,
-        &registry::PLAN,
-        MTV_NAMESPACE,
-        "p",
-        "Executing",
-        |p| common::s(p, "/status/migration/vms/0/phase") == "CopyDisksVirtV2V",
-    )
-    .await;
+    store
+        .wait(&registry::PLAN, MTV_NAMESPACE, "p", "Executing", |p| {
+            common::s(p, "/status/migration/vms/0/phase") == "CopyDisksVirtV2V"
+        })
+        .await;
     kubectl(
         &server,
         &dir,
@@ -482,7 +455,7 @@ async fn importer_pods_are_seen_by_kubectl_during_a_cold_copy() {
     std::fs::create_dir_all(&dir).unwrap();
     server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
     let store = server.store().clone();
-    let source = SourceLab::parse("lab.yaml", VSPHERE_LAB).unwrap();
+    let source = SourceLab::parse("lab.yaml", &vsphere_lab()).unwrap();
     let forklift = spawn_forklift(
         store.clone(),
         source,

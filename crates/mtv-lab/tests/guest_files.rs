@@ -101,27 +101,13 @@ async fn bad_guest_file_requests_are_rejected() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-const OVIRT_LAB: &str = r#"
-version: 1
-providers:
-  - name: ovirt
-    type: ovirt
-    url: https://engine.lab.example/ovirt-engine/api
-    username: admin@internal
-    password: lab-password
-    networks: [{id: net-1, name: ovirtmgmt}]
-    datastores: [{id: sd-1, name: data, capacity_gib: 1000, free_gib: 900}]
-    vms:
-      - id: 6b9a-0001
-        name: ovirt-vm
-        power_state: off
-        memory_mib: 2048
-        guest_os: rhel8
-        uuid: 6b9a-0001
-        disks: [{key: 1, file: disk-1, datastore: sd-1, capacity_gib: 4, unit_number: 0}]
-        nics: [{mac: "56:6f:00:00:00:01", network: net-1}]
-        guest_files: {/root/marker: mtv-data-integrity-lab}
-"#;
+/// The lab file: the oVirt source with its VM stopped and a marker file in the guest.
+fn ovirt_lab() -> String {
+    common::lab_file(&[common::ovirt_provider(
+        "off",
+        "        guest_files: {/root/marker: mtv-data-integrity-lab}\n",
+    )])
+}
 
 #[tokio::test]
 async fn the_migrated_guest_holds_the_source_guest_files() {
@@ -132,7 +118,7 @@ async fn the_migrated_guest_holds_the_source_guest_files() {
 
     let server = LabServer::start(LabOptions::default()).await.unwrap();
     let store = server.store().clone();
-    let source = SourceLab::parse("lab.yaml", OVIRT_LAB).unwrap();
+    let source = SourceLab::parse("lab.yaml", &ovirt_lab()).unwrap();
     let options = ForkliftOptions::new(20.0, Default::default(), MTV_NAMESPACE);
     let guests = options.guests.clone();
     let forklift = spawn_forklift(store.clone(), source, options);
@@ -149,12 +135,7 @@ async fn the_migrated_guest_holds_the_source_guest_files() {
     let mut succeeded = false;
     while Instant::now() < deadline {
         let plan = store.get(&registry::PLAN, ns, "p").unwrap();
-        if !migrated && common::cond(&plan, "Ready").is_some() {
-            store
-                .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
-                .unwrap();
-            migrated = true;
-        }
+        common::migrate_once_ready(&store, &plan, &mut migrated);
         if common::cond(&plan, "Succeeded").is_some() {
             succeeded = true;
             break;

@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{s, wait_for};
+use common::{PollsObjects, s};
 use mtv_lab::kubevirt::subresources;
 use mtv_lab::registry;
+use mtv_lab::store::Store;
 use mtv_lab::{LabOptions, LabServer};
 use serde_json::{Value, json};
 
@@ -30,6 +31,17 @@ fn vm(name: &str, strategy: &str) -> Value {
         "networks": [{"name": "default", "pod": {}}]}}}})
 }
 
+/// The PersistentVolume a claim is bound to (`spec.volumeName`).
+fn volume_of(store: &Store, pvc: &Value) -> Value {
+    store
+        .get(
+            &registry::PERSISTENT_VOLUME,
+            None,
+            s(pvc, "/spec/volumeName"),
+        )
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_and_stop_requests_run_and_remove_the_instance_of_a_manual_vm() {
     let lab = lab().await;
@@ -37,18 +49,20 @@ async fn start_and_stop_requests_run_and_remove_the_instance_of_a_manual_vm() {
     store
         .create(&registry::VIRTUAL_MACHINE, Some(NS), vm("m", "Manual"))
         .unwrap();
-    let stopped = wait_for(store, &registry::VIRTUAL_MACHINE, NS, "m", "Stopped", |v| {
-        s(v, "/status/printableStatus") == "Stopped"
-    })
-    .await;
+    let stopped = store
+        .wait(&registry::VIRTUAL_MACHINE, NS, "m", "Stopped", |v| {
+            s(v, "/status/printableStatus") == "Stopped"
+        })
+        .await;
     assert!(stopped["status"].get("ready").is_none());
     assert!(stopped["status"].get("created").is_none());
 
     subresources::handle(store, NS, "m", "start", &json!({})).unwrap();
-    let running = wait_for(store, &registry::VIRTUAL_MACHINE, NS, "m", "Running", |v| {
-        v.pointer("/status/ready") == Some(&json!(true))
-    })
-    .await;
+    let running = store
+        .wait(&registry::VIRTUAL_MACHINE, NS, "m", "Running", |v| {
+            v.pointer("/status/ready") == Some(&json!(true))
+        })
+        .await;
     assert_eq!(s(&running, "/status/printableStatus"), "Running");
     assert_eq!(running["status"]["created"], true);
     assert!(
@@ -73,10 +87,11 @@ async fn start_and_stop_requests_run_and_remove_the_instance_of_a_manual_vm() {
             .is_none()
     );
     subresources::handle(store, NS, "m", "stop", &json!({})).unwrap();
-    let stopped = wait_for(store, &registry::VIRTUAL_MACHINE, NS, "m", "Stopped", |v| {
-        s(v, "/status/printableStatus") == "Stopped"
-    })
-    .await;
+    let stopped = store
+        .wait(&registry::VIRTUAL_MACHINE, NS, "m", "Stopped", |v| {
+            s(v, "/status/printableStatus") == "Stopped"
+        })
+        .await;
     assert!(stopped["status"].get("ready").is_none());
     assert!(
         store
@@ -100,20 +115,21 @@ async fn a_vm_waits_for_its_data_volume_templates_then_runs() {
     store
         .create(&registry::VIRTUAL_MACHINE, Some(NS), body)
         .unwrap();
-    let dv = wait_for(
-        store,
-        &registry::DATA_VOLUME,
-        NS,
-        "t-root",
-        "the template's DataVolume",
-        |_| true,
-    )
-    .await;
+    let dv = store
+        .wait(
+            &registry::DATA_VOLUME,
+            NS,
+            "t-root",
+            "the template's DataVolume",
+            |_| true,
+        )
+        .await;
     assert_eq!(s(&dv, "/metadata/ownerReferences/0/kind"), "VirtualMachine");
-    let vm = wait_for(store, &registry::VIRTUAL_MACHINE, NS, "t", "Running", |v| {
-        s(v, "/status/printableStatus") == "Running"
-    })
-    .await;
+    let vm = store
+        .wait(&registry::VIRTUAL_MACHINE, NS, "t", "Running", |v| {
+            s(v, "/status/printableStatus") == "Running"
+        })
+        .await;
     assert_eq!(vm["status"]["ready"], true);
     let dv = store
         .get(&registry::DATA_VOLUME, Some(NS), "t-root")
@@ -122,13 +138,7 @@ async fn a_vm_waits_for_its_data_volume_templates_then_runs() {
     let pvc = store
         .get(&registry::PERSISTENT_VOLUME_CLAIM, Some(NS), "t-root")
         .unwrap();
-    let pv = store
-        .get(
-            &registry::PERSISTENT_VOLUME,
-            None,
-            s(&pvc, "/spec/volumeName"),
-        )
-        .unwrap();
+    let pv = volume_of(store, &pvc);
     assert_eq!(s(&pv, "/spec/claimRef/uid"), s(&pvc, "/metadata/uid"));
     lab.shutdown().await;
 }
@@ -180,22 +190,16 @@ async fn forklift_data_volumes_are_left_to_forklift_and_get_a_volume_once_bound(
             json!({"phase": "Bound", "capacity": {"storage": "1Gi"}}),
         )
         .unwrap();
-    let pvc = wait_for(
-        store,
-        &registry::PERSISTENT_VOLUME_CLAIM,
-        NS,
-        "fk",
-        "a volume",
-        |p| !s(p, "/spec/volumeName").is_empty(),
-    )
-    .await;
-    let pv = store
-        .get(
-            &registry::PERSISTENT_VOLUME,
-            None,
-            s(&pvc, "/spec/volumeName"),
+    let pvc = store
+        .wait(
+            &registry::PERSISTENT_VOLUME_CLAIM,
+            NS,
+            "fk",
+            "a volume",
+            |p| !s(p, "/spec/volumeName").is_empty(),
         )
-        .unwrap();
+        .await;
+    let pv = volume_of(store, &pvc);
     assert_eq!(s(&pv, "/status/phase"), "Bound");
     assert_eq!(
         s(

@@ -144,16 +144,7 @@ pub fn request_attributes(method: &Method, path: &str, query: Option<&str>) -> A
 }
 
 fn strings(value: &Value, key: &str) -> Vec<String> {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::store::strings_at(value, &format!("/{key}"))
 }
 
 fn has(list: &[String], wanted: &str) -> bool {

@@ -186,16 +186,7 @@ impl Cdi {
 
     fn process(&mut self) {
         let now = Instant::now();
-        let due: Vec<Key> = self
-            .requeue
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            self.requeue.remove(&key);
-            self.dirty.insert(key);
-        }
+        requeue_due(&mut self.requeue, &mut self.dirty, now);
         for _ in 0..4 {
             if self.dirty.is_empty() {
                 break;
@@ -267,17 +258,5 @@ impl Cdi {
     }
 }
 
-/// `metadata.<field>` as a string ("" when absent).
-fn meta<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata")
-        .and_then(|m| m.get(field))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
-
-/// A string at a JSON pointer ("" when absent).
-fn text_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
-    obj.pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-}
+// The JSON readers the Forklift controllers use serve CDI's as well.
+use crate::forklift::{meta, requeue_due, text_at};

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Controller, meta, text_at};
+use super::{Controller, meta, slice_at, text_at};
 use crate::clock;
 use crate::kubevirt::subresources::run_strategy;
 use crate::random;
@@ -34,17 +34,9 @@ impl GuestFacts {
     /// interface, as the inventory assumes for KubeVirt sources.
     fn unmigrated(vm: &Value) -> Self {
         let spec = vm.pointer("/spec/template/spec").unwrap_or(&Value::Null);
-        let networks = spec
-            .get("networks")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let networks = slice_at(spec, "/networks");
         let mut leases = AddressLeases::default();
-        let addresses = spec
-            .pointer("/domain/devices/interfaces")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
+        let addresses = slice_at(spec, "/domain/devices/interfaces")
             .iter()
             .enumerate()
             .map(|(i, iface)| {
@@ -214,12 +206,7 @@ impl Controller {
         let ns = meta(vm, "namespace");
         let owner = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": meta(vm, "name"),
                            "uid": meta(vm, "uid"), "controller": true, "blockOwnerDeletion": true});
-        for template in vm
-            .pointer("/spec/dataVolumeTemplates")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for template in slice_at(vm, "/spec/dataVolumeTemplates") {
             let dv_name = text_at(template, "/metadata/name");
             if dv_name.is_empty()
                 || self
@@ -238,12 +225,7 @@ impl Controller {
             }
         }
         let mut storage = Storage::Ready;
-        for volume in vm
-            .pointer("/spec/template/spec/volumes")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+        for volume in slice_at(vm, "/spec/template/spec/volumes") {
             let Some(dv_name) = volume.pointer("/dataVolume/name").and_then(Value::as_str) else {
                 continue;
             };
@@ -502,11 +484,7 @@ fn same_status(a: &Value, b: &Value) -> bool {
 /// The status of a VMI that runs: its interfaces (the spec's MACs, or the pod's own), the guest's
 /// addresses, Ready and agent conditions, guest OS info.
 fn running_status(tspec: &Value, facts: &GuestFacts, node_name: &str) -> Value {
-    let interfaces: Vec<Value> = tspec
-        .pointer("/domain/devices/interfaces")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    let interfaces: Vec<Value> = slice_at(tspec, "/domain/devices/interfaces")
         .iter()
         .enumerate()
         .map(|(i, iface)| {

@@ -27,7 +27,7 @@ mod maps;
 mod migration;
 mod misbehave;
 mod plan;
-mod provider;
+pub(crate) mod provider;
 mod target;
 pub mod webhooks;
 
@@ -168,6 +168,17 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Every kind the controllers reconcile.
+    const ALL: [Kind; 7] = [
+        Kind::Provider,
+        Kind::Hook,
+        Kind::NetworkMap,
+        Kind::StorageMap,
+        Kind::Plan,
+        Kind::Migration,
+        Kind::VirtualMachine,
+    ];
+
     fn resource(self) -> &'static ResourceType {
         match self {
             Kind::Provider => &registry::PROVIDER,
@@ -181,17 +192,9 @@ impl Kind {
     }
 
     fn of(rt: &ResourceType) -> Option<Kind> {
-        [
-            Kind::Provider,
-            Kind::Hook,
-            Kind::NetworkMap,
-            Kind::StorageMap,
-            Kind::Plan,
-            Kind::Migration,
-            Kind::VirtualMachine,
-        ]
-        .into_iter()
-        .find(|k| std::ptr::eq(k.resource(), rt))
+        Kind::ALL
+            .into_iter()
+            .find(|k| std::ptr::eq(k.resource(), rt))
     }
 }
 
@@ -281,15 +284,7 @@ impl Controller {
     }
 
     fn mark_all(&mut self) {
-        for kind in [
-            Kind::Provider,
-            Kind::Hook,
-            Kind::NetworkMap,
-            Kind::StorageMap,
-            Kind::Plan,
-            Kind::Migration,
-            Kind::VirtualMachine,
-        ] {
+        for kind in Kind::ALL {
             self.mark_kind(kind);
         }
     }
@@ -417,16 +412,7 @@ impl Controller {
     /// Reconciles everything dirty or due.
     fn process(&mut self) {
         let now = Instant::now();
-        let due: Vec<Key> = self
-            .requeue
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in due {
-            self.requeue.remove(&key);
-            self.dirty.insert(key);
-        }
+        requeue_due(&mut self.requeue, &mut self.dirty, now);
         self.reap_pods(now);
         self.inflight_cache.clear();
         // Reconciling may mark more work (a provider that became Ready dirties plans): a few rounds.
@@ -519,6 +505,29 @@ impl Controller {
             tracing::warn!(kind = rt.kind, %ns, %name, error = %e, "forklift: status write failed");
         }
     }
+}
+
+/// Moves the keys whose requeue time has come by `now` from `requeue` into `dirty`, to be
+/// reconciled (the Forklift and CDI controllers alike).
+pub(crate) fn requeue_due<K: Clone + Ord + std::hash::Hash>(
+    requeue: &mut HashMap<K, Instant>,
+    dirty: &mut BTreeSet<K>,
+    now: Instant,
+) {
+    requeue.retain(|key, due| {
+        if *due <= now {
+            dirty.insert(key.clone());
+        }
+        *due > now
+    });
+}
+
+/// The array at a JSON pointer (empty when absent or no array).
+pub(crate) fn slice_at<'a>(obj: &'a Value, pointer: &str) -> &'a [Value] {
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
 }
 
 /// `metadata.<field>` as a string ("" when absent).

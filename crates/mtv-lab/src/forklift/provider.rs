@@ -12,7 +12,8 @@ use super::{Controller, generation, meta, text_at};
 use crate::registry;
 use crate::source::ConnectError;
 
-const TYPES: &[&str] = &[
+/// The provider types a Provider may have (Forklift's order); the inventory lists all but the last.
+pub(crate) const TYPES: &[&str] = &[
     "openshift",
     "vsphere",
     "ovirt",

@@ -112,30 +112,24 @@ fn permit_virtual_machines(
     source: Option<&Value>,
     destination: &Value,
 ) -> Result<(), ApiError> {
-    if is_host(destination) {
+    let permit_vm = |name: &Value, namespace: &Value, verb: &str| {
         permit_user(
             webhook,
             user,
             view,
             "kubevirt.io",
             "virtualmachines",
-            "",
-            plan["spec"]["targetNamespace"].as_str().unwrap_or_default(),
-            "create",
-        )?;
+            name.as_str().unwrap_or_default(),
+            namespace.as_str().unwrap_or_default(),
+            verb,
+        )
+    };
+    if is_host(destination) {
+        permit_vm(&Value::Null, &plan["spec"]["targetNamespace"], "create")?;
     }
     if source.is_some_and(is_host) {
         for vm in plan["spec"]["vms"].as_array().into_iter().flatten() {
-            permit_user(
-                webhook,
-                user,
-                view,
-                "kubevirt.io",
-                "virtualmachines",
-                vm["name"].as_str().unwrap_or_default(),
-                vm["namespace"].as_str().unwrap_or_default(),
-                "get",
-            )?;
+            permit_vm(&vm["name"], &vm["namespace"], "get")?;
         }
     }
     Ok(())

@@ -45,15 +45,8 @@ pub const INVENTORY_PROXY_PREFIXES: &[&str] = &[
 ];
 
 /// Provider types the `/providers` listing always shows, in Forklift's order.
-const PROVIDER_TYPES: &[&str] = &[
-    "openshift",
-    "vsphere",
-    "ovirt",
-    "openstack",
-    "ova",
-    "ec2",
-    "hyperv",
-];
+/// All the types a Provider may have but `nutanix`, which Forklift's inventory does not list.
+const PROVIDER_TYPES: &[&str] = crate::forklift::provider::TYPES.split_last().unwrap().1;
 
 /// How the inventory behaves.
 #[derive(Debug, Clone)]

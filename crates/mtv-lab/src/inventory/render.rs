@@ -969,7 +969,10 @@ impl SourceView<'_> {
             "vsphere" => {
                 map.insert("hostCount".into(), json!(self.spec.hosts.len()));
                 map.insert("datastoreCount".into(), json!(self.spec.datastores.len()));
-                map.insert("clusterCount".into(), json!(self.cluster_names().len()));
+                map.insert(
+                    "clusterCount".into(),
+                    json!(self.spec.cluster_names().len()),
+                );
                 map.insert("datacenterCount".into(), json!(1));
             }
             "ovirt" => {
@@ -978,7 +981,10 @@ impl SourceView<'_> {
                     "storageDomainCount".into(),
                     json!(self.spec.datastores.len()),
                 );
-                map.insert("clusterCount".into(), json!(self.cluster_names().len()));
+                map.insert(
+                    "clusterCount".into(),
+                    json!(self.spec.cluster_names().len()),
+                );
                 map.insert("datacenterCount".into(), json!(1));
             }
             "openstack" => {
@@ -996,21 +1002,9 @@ impl SourceView<'_> {
         map
     }
 
-    fn cluster_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .spec
-            .hosts
-            .iter()
-            .filter_map(|h| h.cluster.clone())
-            .collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-
     /// vSphere/oVirt `clusters`.
     pub fn clusters(&self) -> Vec<Value> {
-        self.cluster_names()
+        self.spec.cluster_names()
             .into_iter()
             .map(|c| {
                 json!({

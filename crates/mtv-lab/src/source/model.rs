@@ -71,6 +71,20 @@ pub struct SourceProviderSpec {
     pub tls: Option<SourceTls>,
 }
 
+impl SourceProviderSpec {
+    /// The clusters its hosts name, each once, sorted (vSphere and oVirt group hosts by them).
+    pub fn cluster_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .hosts
+            .iter()
+            .filter_map(|h| h.cluster.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
 /// How a source's serving certificate is made, so that trust and mismatch can be tested.
 #[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -107,30 +107,125 @@ pub fn secret(store: &Store, name: &str, keys: &[(&str, &str)]) {
         .unwrap();
 }
 
-/// Polls an object until `ready` holds (short polling; the controllers run on their own), for 30 s.
-pub async fn wait_for(
-    store: &Store,
-    rt: &'static ResourceType,
-    ns: &str,
-    name: &str,
-    what: &str,
-    ready: impl Fn(&Value) -> bool,
-) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(obj) = store.get(rt, Some(ns), name)
-            && ready(&obj)
-        {
-            return obj;
+/// The lab's vSphere source as a lab file's provider entry: `vsphere` at the URL and with the
+/// credentials the tests' Providers and Secrets carry, one host `host-1`, and the given YAML after
+/// `networks:`, `datastores:` and `vms:`.
+pub fn vsphere_provider(networks: &str, datastores: &str, vms: &str) -> String {
+    format!(
+        "  - name: vsphere
+    type: vsphere
+    url: https://vcenter.lab.example/sdk
+    username: administrator@vsphere.local
+    password: lab-password
+    hosts: [{{id: host-1, name: esx1}}]
+    networks: {networks}
+    datastores: {datastores}
+    vms:{vms}
+"
+    )
+}
+
+/// The lab's oVirt source as a lab file's provider entry: one network `net-1`, one storage domain
+/// `sd-1` and the VM `ovirt-vm` (one 4 GiB disk, one NIC) in `power_state`, with `vm_extra` (YAML
+/// lines of the VM's) appended.
+pub fn ovirt_provider(power_state: &str, vm_extra: &str) -> String {
+    format!(
+        "  - name: ovirt
+    type: ovirt
+    url: https://engine.lab.example/ovirt-engine/api
+    username: admin@internal
+    password: lab-password
+    networks: [{{id: net-1, name: ovirtmgmt}}]
+    datastores: [{{id: sd-1, name: data, capacity_gib: 1000, free_gib: 900}}]
+    vms:
+      - id: 6b9a-0001
+        name: ovirt-vm
+        power_state: {power_state}
+        memory_mib: 2048
+        guest_os: rhel8
+        uuid: 6b9a-0001
+        disks: [{{key: 1, file: disk-1, datastore: sd-1, capacity_gib: 4, unit_number: 0}}]
+        nics: [{{mac: \"56:6f:00:00:00:01\", network: net-1}}]
+{vm_extra}"
+    )
+}
+
+/// A lab file (version 1) of these provider entries, in order.
+pub fn lab_file(providers: &[String]) -> String {
+    format!("version: 1\nproviders:\n{}", providers.concat())
+}
+
+/// Starts the Migration `m` of `plan` (in `NS`) once the Plan is Ready, unless `migrated` says it
+/// was started already; the tests that poll a Plan call it on each look.
+pub fn migrate_once_ready(store: &Store, plan: &Value, migrated: &mut bool) {
+    if *migrated || cond(plan, "Ready").is_none() {
+        return;
+    }
+    let name = plan["metadata"]["name"].as_str().unwrap();
+    store
+        .create(
+            &registry::MIGRATION,
+            Some(NS),
+            json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": name, "namespace": NS}}}),
+        )
+        .unwrap();
+    *migrated = true;
+}
+
+/// A Plan `name` in `NS` from the `source` provider to the host, with the maps `{maps}-net` and
+/// `{maps}-st`, into `TARGET`, of `vms`; `extra` overrides or adds spec fields.
+pub fn plan_object(name: &str, source: &str, maps: &str, vms: Value, extra: Value) -> Value {
+    let mut spec = json!({
+        "provider": {"source": {"name": source, "namespace": NS}, "destination": {"name": "host", "namespace": NS}},
+        "map": {"network": {"name": format!("{maps}-net"), "namespace": NS}, "storage": {"name": format!("{maps}-st"), "namespace": NS}},
+        "targetNamespace": TARGET,
+        "vms": vms
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"metadata": {"name": name}, "spec": spec})
+}
+
+/// A store the controllers run on, or a test lab around one: its objects can be polled.
+#[allow(async_fn_in_trait)] // the tests await it where they call it; no Send bound is needed
+pub trait PollsObjects {
+    /// The store the controllers read and write.
+    fn store(&self) -> &Store;
+
+    /// Polls an object until `ready` holds (short polling; the controllers run on their own), for
+    /// 30 s.
+    async fn wait(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        name: &str,
+        what: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let store = self.store();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(obj) = store.get(rt, Some(ns), name)
+                && ready(&obj)
+            {
+                return obj;
+            }
+            if Instant::now() > deadline {
+                let obj = store.get(rt, Some(ns), name).ok();
+                panic!(
+                    "timed out waiting for {what} on {ns}/{name}: {}",
+                    serde_json::to_string_pretty(&obj).unwrap()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if Instant::now() > deadline {
-            let obj = store.get(rt, Some(ns), name).ok();
-            panic!(
-                "timed out waiting for {what} on {ns}/{name}: {}",
-                serde_json::to_string_pretty(&obj).unwrap()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl PollsObjects for Store {
+    fn store(&self) -> &Store {
+        self
     }
 }
 

@@ -276,12 +276,9 @@ async fn legacy_token_secrets_and_the_review_kinds_work_as_on_kubernetes() {
     team_a_robot(&kubectl).await;
     let file = kubectl.write("token-secret.yaml", LEGACY_TOKEN_SECRET);
     kubectl.ok(&["apply", "-f", path_str(&file)]).await;
-    let secret: Value = serde_json::from_str(
-        &kubectl
-            .ok(&["get", "secret", "robot-token", "-n", "team-a", "-o", "json"])
-            .await,
-    )
-    .unwrap();
+    let secret: Value = kubectl
+        .json(&["get", "secret", "robot-token", "-n", "team-a"])
+        .await;
     let decode = |key: &str| {
         use base64::Engine;
         let data = secret["data"][key].as_str().unwrap_or_default();
@@ -410,20 +407,9 @@ async fn the_inventory_answers_401_through_the_service_proxy_and_serves_its_rout
         "{stderr}"
     );
     // The Route in the MTV namespace leads to the inventory, which checks the caller's own token.
-    let route: Value = serde_json::from_str(
-        &kubectl
-            .ok(&[
-                "get",
-                "route",
-                "forklift-inventory",
-                "-n",
-                "openshift-mtv",
-                "-o",
-                "json",
-            ])
-            .await,
-    )
-    .unwrap();
+    let route: Value = kubectl
+        .json(&["get", "route", "forklift-inventory", "-n", "openshift-mtv"])
+        .await;
     let host = route["status"]["ingress"][0]["host"].as_str().unwrap();
     assert_eq!(Some(format!("https://{host}")), lab.inventory_route_url());
     let ca = ca_file(&kubectl, &lab);

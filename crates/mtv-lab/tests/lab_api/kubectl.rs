@@ -66,6 +66,12 @@ impl Kubectl {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs kubectl with `-o json` (failing the test if it fails) and returns what it printed, parsed.
+    pub(crate) async fn json(&self, args: &[&str]) -> Value {
+        let args = [args, &["-o", "json"]].concat();
+        serde_json::from_str(&self.ok(&args).await).expect("kubectl prints JSON")
+    }
+
     /// Runs kubectl expecting failure; returns stderr.
     pub(crate) async fn fails(&self, args: &[&str]) -> String {
         let out = self.run(args).await;
@@ -357,20 +363,9 @@ async fn kubectl_apply_of_hand_written_objects_validates_and_defaults() {
         "{again}"
     );
     // The CRD's true defaults were applied by the server.
-    let plan: Value = serde_json::from_str(
-        &kubectl
-            .ok(&[
-                "get",
-                "plan",
-                "cold-rhel8",
-                "-n",
-                "openshift-mtv",
-                "-o",
-                "json",
-            ])
-            .await,
-    )
-    .unwrap();
+    let plan: Value = kubectl
+        .json(&["get", "plan", "cold-rhel8", "-n", "openshift-mtv"])
+        .await;
     assert_eq!(plan["spec"]["preserveStaticIPs"], json!(true));
     assert_eq!(plan["spec"]["warm"], json!(false));
     let secret = kubectl
@@ -562,12 +557,7 @@ async fn kubectl_patch_describe_output_formats_and_delete() {
         header,
         vec!["NAME", "READY", "EXECUTING", "SUCCEEDED", "FAILED", "AGE"]
     );
-    let as_json: Value = serde_json::from_str(
-        &kubectl
-            .ok(&["get", "plans", "-n", "openshift-mtv", "-o", "json"])
-            .await,
-    )
-    .unwrap();
+    let as_json: Value = kubectl.json(&["get", "plans", "-n", "openshift-mtv"]).await;
     assert_eq!(as_json["kind"], "List");
     assert_eq!(as_json["items"][0]["metadata"]["name"], "cold-rhel8");
     let names = kubectl

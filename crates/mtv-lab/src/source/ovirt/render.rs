@@ -47,17 +47,11 @@ impl View<'_> {
 
     /// Cluster ids (their names, as in the inventory), sorted.
     pub fn clusters(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .spec
-            .hosts
-            .iter()
-            .filter_map(|h| h.cluster.clone())
-            .collect();
+        let names = self.spec.cluster_names();
         if names.is_empty() {
-            names.push("Default".into());
+            // Hosts that name no cluster stand in oVirt's `Default` one.
+            return vec!["Default".into()];
         }
-        names.sort();
-        names.dedup();
         names
     }
 
