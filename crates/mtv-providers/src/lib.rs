@@ -17,6 +17,7 @@ pub mod openstack;
 pub mod ova;
 pub mod ovirt;
 pub mod source;
+mod tls;
 pub mod vsphere;
 
 pub use source::{

@@ -778,16 +778,15 @@ impl SourceProvider for OpenstackSource {
             .trim_matches(['[', ']'])
             .to_string();
         let port = uri.port_u16().unwrap_or(443);
-        let chain =
-            crate::vsphere::soap::presented_certificates(&host, port, config.request_timeout)
-                .await
-                .map_err(|message| SourceError::Request {
-                    what: what.clone(),
-                    message,
-                })?;
+        let chain = crate::tls::presented_certificates(&host, port, config.request_timeout)
+            .await
+            .map_err(|message| SourceError::Request {
+                what: what.clone(),
+                message,
+            })?;
         chain
             .last()
-            .map(|cert| crate::vsphere::soap::pem(cert))
+            .map(|cert| crate::tls::pem(cert))
             .ok_or_else(|| SourceError::Request {
                 what,
                 message: "the server presented no certificate".into(),

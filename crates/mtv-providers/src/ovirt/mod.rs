@@ -221,7 +221,7 @@ impl OvirtSource {
                 .clone()
                 .unwrap_or_else(|| ca_pem.clone())
         });
-        let tls = http::tls_config(trust.as_deref()).map_err(|m| unexpected(&what, m))?;
+        let tls = crate::tls::ca_config(trust.as_deref()).map_err(|m| unexpected(&what, m))?;
         let source = OvirtSource {
             inner: Arc::new(Inner {
                 http: Http::new(tls, config.request_timeout),
@@ -244,7 +244,7 @@ impl OvirtSource {
             .ca_certificate
             .as_deref()
             .filter(|_| !config.insecure_skip_verify);
-        let tls = http::tls_config(trust).map_err(|m| unexpected(what, m))?;
+        let tls = crate::tls::ca_config(trust).map_err(|m| unexpected(what, m))?;
         let url = format!(
             "{base}/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA"
         );

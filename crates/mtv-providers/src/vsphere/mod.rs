@@ -23,8 +23,6 @@ use soap::{SoapError, Transport};
 use xml::{Element, escape};
 
 pub use facts::provisioning_flags;
-/// The TLS client settings of the vSphere transport, shared with the OVA adapter's inventory client.
-pub(crate) use soap::tls_config;
 
 /// How long one SOAP request may take by default.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -314,7 +312,7 @@ impl VsphereSource {
         let pinned = (!config.insecure_skip_verify)
             .then_some(config.certificate_fingerprint.as_deref())
             .flatten();
-        let tls = soap::tls_config(
+        let tls = crate::tls::tls_config(
             config.insecure_skip_verify,
             config.ca_certificate.as_deref(),
             pinned,
@@ -387,12 +385,12 @@ impl VsphereSource {
     ) -> Result<String, SourceError> {
         let what = format!("read the TLS certificate of vSphere at {server}");
         let (_, host, port) = endpoint_of(server).map_err(|m| unexpected(&what, m))?;
-        let certificates = soap::presented_certificates(&host, port, timeout)
+        let certificates = crate::tls::presented_certificates(&host, port, timeout)
             .await
             .map_err(|m| unexpected(&what, m))?;
         certificates
             .first()
-            .map(|cert| soap::sha256_fingerprint(cert.as_ref()))
+            .map(|cert| crate::tls::sha256_fingerprint(cert.as_ref()))
             .ok_or_else(|| unexpected(&what, "the server presented no certificate"))
     }
 
@@ -420,12 +418,12 @@ impl VsphereSource {
     ) -> Result<String, SourceError> {
         let what = format!("read the TLS certificate of vSphere at {server}");
         let (_, host, port) = endpoint_of(server).map_err(|m| unexpected(&what, m))?;
-        let certificates = soap::presented_certificates(&host, port, timeout)
+        let certificates = crate::tls::presented_certificates(&host, port, timeout)
             .await
             .map_err(|m| unexpected(&what, m))?;
         certificates
             .last()
-            .map(soap::pem)
+            .map(crate::tls::pem)
             .ok_or_else(|| unexpected(&what, "the server presented no certificate"))
     }
 
@@ -1238,7 +1236,9 @@ impl SourceProvider for VsphereSource {
         if let Some(pinned) = &inner.certificate_fingerprint {
             let presented =
                 VsphereSource::presented_fingerprint(&inner.server, inner.request_timeout).await?;
-            if soap::normalize_fingerprint(&presented) != soap::normalize_fingerprint(pinned) {
+            if crate::tls::normalize_fingerprint(&presented)
+                != crate::tls::normalize_fingerprint(pinned)
+            {
                 let what = format!("read the TLS certificate of vSphere at {}", inner.server);
                 return Err(
                     pin_mismatch(&what, &inner.server, pinned, inner.request_timeout).await,
