@@ -12,6 +12,7 @@
 //! Forklift inventory of an NFS share; nothing to prepare) and [`openshift::OpenShiftSource`]
 //! (KubeVirt objects of the run's cluster).
 
+pub mod guest_network;
 pub mod openshift;
 pub mod openstack;
 pub mod ova;
