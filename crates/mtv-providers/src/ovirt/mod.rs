@@ -73,18 +73,18 @@ impl OvirtConfig {
 
 impl fmt::Debug for OvirtConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OvirtConfig")
+        let mut debug = f.debug_struct("OvirtConfig");
+        debug
             .field("profile", &self.profile)
-            .field("api_url", &self.api_url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("insecure_skip_verify", &self.insecure_skip_verify)
-            .field(
-                "ca_certificate",
-                &self.ca_certificate.as_ref().map(|_| "<pem>"),
-            )
-            .field("required_datacenter", &self.required_datacenter)
-            .finish_non_exhaustive()
+            .field("api_url", &self.api_url);
+        crate::debug_login(
+            &mut debug,
+            &self.username,
+            self.insecure_skip_verify,
+            self.ca_certificate.as_ref(),
+        )
+        .field("required_datacenter", &self.required_datacenter)
+        .finish_non_exhaustive()
     }
 }
 
