@@ -25,7 +25,7 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Which server certificates a [`ChainlessTrust`] accepts.
+/// Which server certificates a [`ServerTrust`] accepts.
 #[derive(Debug)]
 enum Accepted {
     /// Any (`insecureSkipVerify`, or the one unverified read of a server's certificates).
@@ -35,44 +35,60 @@ enum Accepted {
     /// The one (leaf or in the chain it sends) with this SHA-256 fingerprint, 64 upper-case hex
     /// digits.
     Fingerprint(String),
+    /// WebPKI verification, except that a server certificate equal to one of `pinned` is trusted
+    /// as it is: vCenter and ESXi often present a self-signed certificate, which is what a user
+    /// passes as "the CA certificate" (the Python suite and Forklift's `cacert` do the same).
+    PinnedOrWebPki {
+        pinned: Vec<CertificateDer<'static>>,
+        webpki: Arc<WebPkiServerVerifier>,
+    },
 }
 
-/// Trust without a certificate chain: the server certificate is accepted by [`Accepted`]; the
-/// handshake signatures are checked either way.
+/// The trust of a source's TLS client: the server certificate is accepted by [`Accepted`]; the
+/// handshake signatures are checked with the provider's algorithms either way (as WebPKI does).
 #[derive(Debug)]
-struct ChainlessTrust {
+struct ServerTrust {
     accepted: Accepted,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ChainlessTrust {
-    fn any(algorithms: WebPkiSupportedAlgorithms) -> ChainlessTrust {
-        ChainlessTrust {
+impl ServerTrust {
+    fn any(algorithms: WebPkiSupportedAlgorithms) -> ServerTrust {
+        ServerTrust {
             accepted: Accepted::Any,
             algorithms,
         }
     }
 }
 
-impl ServerCertVerifier for ChainlessTrust {
+impl ServerCertVerifier for ServerTrust {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let refused = match &self.accepted {
             Accepted::Any => None,
-            Accepted::Certificates(pinned) => (!pinned
-                .iter()
-                .any(|pinned| pinned.as_ref() == end_entity.as_ref()))
-            .then_some(rustls::CertificateError::UnknownIssuer),
+            Accepted::Certificates(pinned) => {
+                (!is_pinned(pinned, end_entity)).then_some(rustls::CertificateError::UnknownIssuer)
+            }
             Accepted::Fingerprint(fingerprint) => (!std::iter::once(end_entity)
                 .chain(intermediates)
                 .any(|cert| sha256_fingerprint(cert.as_ref()).replace(':', "") == *fingerprint))
             .then_some(rustls::CertificateError::ApplicationVerificationFailure),
+            Accepted::PinnedOrWebPki { pinned, .. } if is_pinned(pinned, end_entity) => None,
+            Accepted::PinnedOrWebPki { webpki, .. } => {
+                return webpki.verify_server_cert(
+                    end_entity,
+                    intermediates,
+                    server_name,
+                    ocsp,
+                    now,
+                );
+            }
         };
         match refused {
             None => Ok(ServerCertVerified::assertion()),
@@ -103,56 +119,11 @@ impl ServerCertVerifier for ChainlessTrust {
     }
 }
 
-/// WebPKI verification, except that a server certificate equal to one of the given ones is trusted
-/// as it is: vCenter and ESXi often present a self-signed certificate, which is what a user passes
-/// as "the CA certificate" (the Python suite and Forklift's `cacert` do the same).
-#[derive(Debug)]
-struct PinnedOrWebPki {
-    pinned: Vec<CertificateDer<'static>>,
-    webpki: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for PinnedOrWebPki {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if self
-            .pinned
-            .iter()
-            .any(|pinned| pinned.as_ref() == end_entity.as_ref())
-        {
-            return Ok(ServerCertVerified::assertion());
-        }
-        self.webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
+/// Whether the server certificate is, byte for byte, one of the pinned ones.
+fn is_pinned(pinned: &[CertificateDer<'static>], end_entity: &CertificateDer<'_>) -> bool {
+    pinned
+        .iter()
+        .any(|pinned| pinned.as_ref() == end_entity.as_ref())
 }
 
 /// A certificate's SHA-256 fingerprint as browsers and `openssl x509 -fingerprint -sha256` print
@@ -191,7 +162,7 @@ fn config_builder()
 pub(crate) fn any_certificate_config() -> Result<rustls::ClientConfig, String> {
     Ok(config_builder()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(ChainlessTrust::any(
+        .with_custom_certificate_verifier(Arc::new(ServerTrust::any(
             provider().signature_verification_algorithms,
         )))
         .with_no_client_auth())
@@ -215,7 +186,7 @@ pub(crate) fn tls_config(
                 "the certificate fingerprint `{text}` is not a SHA-256 fingerprint (64 hex digits)"
             )
         })?;
-        Arc::new(ChainlessTrust {
+        Arc::new(ServerTrust {
             accepted: Accepted::Fingerprint(fingerprint),
             algorithms,
         })
@@ -250,7 +221,7 @@ pub(crate) fn tls_config(
         }
         if roots.is_empty() {
             // Only leaf certificates were given (no anchors for webpki): trust exactly those.
-            Arc::new(ChainlessTrust {
+            Arc::new(ServerTrust {
                 accepted: Accepted::Certificates(pinned),
                 algorithms,
             })
@@ -258,7 +229,10 @@ pub(crate) fn tls_config(
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| format!("TLS setup: {e}"))?;
-            Arc::new(PinnedOrWebPki { pinned, webpki })
+            Arc::new(ServerTrust {
+                accepted: Accepted::PinnedOrWebPki { pinned, webpki },
+                algorithms,
+            })
         }
     };
     Ok(config_builder()?
@@ -407,7 +381,7 @@ mod tests {
         assert_eq!(normalize_fingerprint(&"zz".repeat(32)), None);
     }
 
-    fn accepts(trust: &ChainlessTrust, der: &'static [u8]) -> bool {
+    fn accepts(trust: &ServerTrust, der: &'static [u8]) -> bool {
         trust
             .verify_server_cert(
                 &CertificateDer::from(der),
@@ -420,11 +394,11 @@ mod tests {
     }
 
     #[test]
-    fn chainless_trust_takes_any_certificate_or_exactly_the_pinned_ones() {
+    fn server_trust_takes_any_certificate_or_exactly_the_pinned_ones() {
         let algorithms = provider().signature_verification_algorithms;
-        let any = ChainlessTrust::any(algorithms);
+        let any = ServerTrust::any(algorithms);
         assert!(accepts(&any, b"any certificate"));
-        let pinned = ChainlessTrust {
+        let pinned = ServerTrust {
             accepted: Accepted::Certificates(vec![CertificateDer::from(&b"the vCenter's own"[..])]),
             algorithms,
         };
@@ -433,10 +407,10 @@ mod tests {
     }
 
     #[test]
-    fn chainless_trust_by_fingerprint_takes_only_the_certificate_with_it() {
+    fn server_trust_by_fingerprint_takes_only_the_certificate_with_it() {
         let algorithms = provider().signature_verification_algorithms;
         let fingerprint = normalize_fingerprint(&sha256_fingerprint(b"the vCenter's own")).unwrap();
-        let trust = ChainlessTrust {
+        let trust = ServerTrust {
             accepted: Accepted::Fingerprint(fingerprint),
             algorithms,
         };
