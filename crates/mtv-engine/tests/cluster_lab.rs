@@ -21,6 +21,26 @@ impl EventSink for Recorder {
     }
 }
 
+/// Marks the Hook `namespace/name` Ready with `message` after `delay`, as the lab's Forklift would,
+/// while the test waits for it.
+fn mark_hook_ready_later(
+    lab: &LabServer,
+    namespace: &'static str,
+    name: &'static str,
+    delay: Duration,
+    message: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let store = lab.store().clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let rt = mtv_lab::registry::find("forklift.konveyor.io", "v1beta1", "hooks").unwrap();
+        let status = json!({"conditions": [{"type": "Ready", "status": "True", "category": "Required", "message": message, "lastTransitionTime": "2026-11-25T00:00:00Z"}]});
+        store
+            .update_status(rt, Some(namespace), name, status)
+            .unwrap();
+    })
+}
+
 async fn setup() -> (LabServer, Cluster, Arc<Recorder>, tempfile::TempDir) {
     let lab = LabServer::start(LabOptions::default())
         .await
@@ -108,13 +128,13 @@ async fn waits_see_status_written_by_a_controller() {
         )
         .await
         .unwrap();
-    let store = lab.store().clone();
-    let writer = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let rt = mtv_lab::registry::find("forklift.konveyor.io", "v1beta1", "hooks").unwrap();
-        let status = json!({"conditions": [{"type": "Ready", "status": "True", "category": "Required", "message": "The hook is ready.", "lastTransitionTime": "2026-11-25T00:00:00Z"}]});
-        store.update_status(rt, Some("w1"), "h1", status).unwrap();
-    });
+    let writer = mark_hook_ready_later(
+        &lab,
+        "w1",
+        "h1",
+        Duration::from_millis(300),
+        "The hook is ready.",
+    );
     let message = cluster
         .wait_for(
             &kinds::HOOK,
@@ -230,14 +250,14 @@ async fn a_wait_from_a_known_object_needs_no_list() {
         )
         .await
         .unwrap();
-    let store = lab.store().clone();
     let before = lab.request_count();
-    let writer = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let rt = mtv_lab::registry::find("forklift.konveyor.io", "v1beta1", "hooks").unwrap();
-        let status = json!({"conditions": [{"type": "Ready", "status": "True", "category": "Required", "message": "ready from the watch", "lastTransitionTime": "2026-11-25T00:00:00Z"}]});
-        store.update_status(rt, Some("w2"), "h2", status).unwrap();
-    });
+    let writer = mark_hook_ready_later(
+        &lab,
+        "w2",
+        "h2",
+        Duration::from_millis(200),
+        "ready from the watch",
+    );
     let message = cluster
         .wait_for_from(
             &kinds::HOOK,

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{RunRequest, lab, lab_contents, run_on_lab};
-use mtv_engine::events::StepOutcome;
+use common::{Misbehaviour, RunRequest, assert_caught, lab, run_on_lab};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier0_enters_every_migrated_guest() {
@@ -135,70 +134,11 @@ async fn port_forward_refusals_say_why() {
     lab.shutdown().await;
 }
 
-/// One guest-side misbehaviour and what its failure must say.
-struct Case<'a> {
-    point: &'a str,
-    vm: &'a str,
-    profile: &'a str,
-    markers: &'a str,
-    scenario: &'a str,
-    step: &'a str,
-    wanted: &'a [&'a str],
-}
-
-async fn assert_caught(case: Case<'_>) {
-    let lab = lab(&format!("misbehave={}@{}", case.vm, case.point), None).await;
-    let before = lab_contents(&lab);
-    let keyword = case.scenario.split('[').next().unwrap();
-    let run = run_on_lab(
-        &lab,
-        RunRequest {
-            profile: case.profile,
-            markers: case.markers,
-            keywords: Some(keyword),
-            ..RunRequest::default()
-        },
-    )
-    .await;
-    let outcomes = run.recorder.outcomes();
-    let id = format!("{}::{}", case.scenario, case.step);
-    let message = match outcomes.get(&id) {
-        Some(StepOutcome::Failed { message }) => message.clone(),
-        other => panic!("{}: expected {id} to fail, got {other:?}", case.point),
-    };
-    assert!(
-        message.contains("VM ") && message.contains(case.vm),
-        "{}: the message does not name the VM: {message}",
-        case.point
-    );
-    for wanted in case.wanted {
-        assert!(
-            message.contains(wanted),
-            "{}: {wanted:?} missing from: {message}",
-            case.point
-        );
-    }
-    assert!(!message.contains("lab-guest-password"), "{message}");
-    let others: Vec<_> = outcomes
-        .iter()
-        .filter(|(step_id, outcome)| **step_id != id && outcome.is_failure())
-        .collect();
-    assert!(others.is_empty(), "{}: {others:#?}", case.point);
-    assert_eq!(run.outcome.leftovers, 0, "{}", case.point);
-    assert_eq!(
-        lab_contents(&lab),
-        before,
-        "{}: objects left behind",
-        case.point
-    );
-    lab.shutdown().await;
-}
-
 const COMPREHENSIVE: &str = "TestColdMigrationComprehensive[comprehensive-cold]";
 const WIN2019: &str = "mtv-win2019-3disks";
 
-fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Case<'a> {
-    Case {
+fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Misbehaviour<'a> {
+    Misbehaviour {
         point,
         vm: WIN2019,
         profile: "vsphere",
@@ -226,7 +166,7 @@ caught! {
     a_wrong_gateway_in_the_guest: comprehensive("static-gateway", &["check_static_ip_preservation - NIC 00:50:56:", "(Ethernet0) gateway: expected 10.10.1.1, got 10.10.1.254"]);
     // The source's NIC names come from `nmcli device show` through Guest Operations, which a running
     // Linux source guest answers (a Windows guest has no NetworkManager).
-    a_renamed_nic_in_the_guest: Case {
+    a_renamed_nic_in_the_guest: Misbehaviour {
         point: "nic-name",
         vm: "mtv-tests-rhel8",
         profile: "vsphere",
@@ -235,7 +175,7 @@ caught! {
         step: "test_check_vms",
         wanted: &["check_nic_name_preservation - NIC 00:50:56:", "name: expected ens192, got eth9"],
     };
-    a_guest_refusing_ssh: Case {
+    a_guest_refusing_ssh: Misbehaviour {
         point: "ssh",
         vm: "mtv-tests-rhel8",
         profile: "vsphere",
@@ -244,7 +184,7 @@ caught! {
         step: "test_check_vms",
         wanted: &["check_ssh_connectivity - SSH to port 22: expected a login as cloud-user, got SSH to"],
     };
-    a_data_marker_lost_in_the_guest: Case {
+    a_data_marker_lost_in_the_guest: Misbehaviour {
         point: "guest-files",
         vm: "xcopy-template-test",
         profile: "vsphere-copy-offload",

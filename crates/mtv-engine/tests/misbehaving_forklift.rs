@@ -5,28 +5,13 @@
 
 mod common;
 
-use common::{RunRequest, lab, lab_contents, run_on_lab};
-use mtv_engine::events::StepOutcome;
-
-/// What one misbehaviour must produce.
-struct Case<'a> {
-    point: &'a str,
-    /// A part of the source VM name the fault targets (clones carry it).
-    vm: &'a str,
-    profile: &'a str,
-    markers: &'a str,
-    /// The scenario (`Class[id]`) and the step that must fail.
-    scenario: &'a str,
-    step: &'a str,
-    /// Every text the failure message must contain.
-    wanted: &'a [&'a str],
-}
+use common::{Misbehaviour, assert_caught};
 
 const COMPREHENSIVE: &str = "TestColdMigrationComprehensive[comprehensive-cold]";
 const WIN2019: &str = "mtv-win2019-3disks";
 
-fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Case<'a> {
-    Case {
+fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Misbehaviour<'a> {
+    Misbehaviour {
         point,
         vm: WIN2019,
         profile: "vsphere",
@@ -35,65 +20,6 @@ fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Case<'a> {
         step: "test_check_vms",
         wanted,
     }
-}
-
-async fn assert_caught(case: Case<'_>) {
-    let lab = lab(&format!("misbehave={}@{}", case.vm, case.point), None).await;
-    let before = lab_contents(&lab);
-    let keyword = case.scenario.split('[').next().unwrap();
-    let run = run_on_lab(
-        &lab,
-        RunRequest {
-            profile: case.profile,
-            markers: case.markers,
-            keywords: Some(keyword),
-            ..RunRequest::default()
-        },
-    )
-    .await;
-    let outcomes = run.recorder.outcomes();
-    let id = format!("{}::{}", case.scenario, case.step);
-    let message = match outcomes.get(&id) {
-        Some(StepOutcome::Failed { message }) => message.clone(),
-        other => panic!(
-            "{}: expected {id} to fail, got {other:?}; all: {outcomes:#?}",
-            case.point
-        ),
-    };
-    // The VM, the check, expected and actual.
-    assert!(
-        message.contains("VM ") && message.contains(case.vm),
-        "{}: the message does not name the VM: {message}",
-        case.point
-    );
-    for wanted in case.wanted {
-        assert!(
-            message.contains(wanted),
-            "{}: {wanted:?} missing from: {message}",
-            case.point
-        );
-    }
-    // Nothing else failed: the misbehaviour is caught where it shows, and only there.
-    let others: Vec<_> = outcomes
-        .iter()
-        .filter(|(step_id, outcome)| {
-            **step_id != id
-                && matches!(
-                    outcome,
-                    StepOutcome::Failed { .. } | StepOutcome::Error { .. }
-                )
-        })
-        .collect();
-    assert!(others.is_empty(), "{}: {others:#?}", case.point);
-    assert_eq!(run.outcome.exit_code, 1, "{}", case.point);
-    assert_eq!(run.outcome.leftovers, 0, "{}", case.point);
-    assert_eq!(
-        lab_contents(&lab),
-        before,
-        "{}: objects left behind",
-        case.point
-    );
-    lab.shutdown().await;
 }
 
 macro_rules! caught {
@@ -127,7 +53,7 @@ caught! {
     nested_virtualization_left_on: comprehensive("nested-virt", &["check_cpu_features - CPU feature vmx: expected policy disable, got absent"]);
     a_renamed_vm: comprehensive("name", &["check_vm_name - name: expected", "-lab"]);
     a_vm_in_the_wrong_namespace: comprehensive("namespace", &["check_vm_namespace - namespace: expected mtv-vms-cold-comprehensive-"]);
-    a_disconnected_nic_brought_up: Case {
+    a_disconnected_nic_brought_up: Misbehaviour {
         point: "disconnected-nic",
         vm: "mtv-tests-rhel8",
         profile: "vsphere",
@@ -136,7 +62,7 @@ caught! {
         step: "test_check_vms",
         wanted: &["check_disconnected_nic_state - NIC", "expected state down, got state up"],
     };
-    a_hook_failing_at_the_other_step: Case {
+    a_hook_failing_at_the_other_step: Misbehaviour {
         point: "hook-step",
         vm: "mtv-tests-rhel8",
         profile: "vsphere",
@@ -145,7 +71,7 @@ caught! {
         step: "test_migrate_vms",
         wanted: &["failed at PreHook", "expected PostHook"],
     };
-    a_warm_migration_without_precopy: Case {
+    a_warm_migration_without_precopy: Misbehaviour {
         point: "precopy",
         vm: "mtv-tests-rhel8",
         profile: "vsphere",
@@ -154,7 +80,7 @@ caught! {
         step: "test_migrate_vms",
         wanted: &["warm migration: expected at least one precopy before the cutover, got none"],
     };
-    xcopy_not_used: Case {
+    xcopy_not_used: Misbehaviour {
         point: "xcopy",
         vm: "xcopy-template-test",
         profile: "vsphere-copy-offload",
@@ -163,7 +89,7 @@ caught! {
         step: "test_check_xcopy_used",
         wanted: &["expected xcopyUsed=1, got xcopyUsed=0"],
     };
-    a_source_snapshot_removed: Case {
+    a_source_snapshot_removed: Misbehaviour {
         point: "snapshots",
         vm: "xcopy-template-test",
         profile: "vsphere-copy-offload",
@@ -172,7 +98,7 @@ caught! {
         step: "test_check_vms",
         wanted: &["check_snapshots - source snapshots: expected"],
     };
-    rdm_disks_not_attached_as_luns: Case {
+    rdm_disks_not_attached_as_luns: Misbehaviour {
         point: "lun",
         vm: "xcopy-template-test",
         profile: "vsphere-copy-offload",
@@ -181,7 +107,7 @@ caught! {
         step: "test_check_vms",
         wanted: &["verify_rdm_disk_bus_types - LUN disks: expected at least one, got none"],
     };
-    a_source_powered_off_hard: Case {
+    a_source_powered_off_hard: Misbehaviour {
         point: "source-stop",
         vm: WIN2019,
         profile: "ovirt",

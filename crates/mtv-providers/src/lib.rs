@@ -12,11 +12,13 @@
 //! Forklift inventory of an NFS share; nothing to prepare) and [`openshift::OpenShiftSource`]
 //! (KubeVirt objects of the run's cluster).
 
+pub mod guest_network;
 pub mod openshift;
 pub mod openstack;
 pub mod ova;
 pub mod ovirt;
 pub mod source;
+mod tls;
 pub mod vsphere;
 
 pub use source::{
@@ -24,6 +26,7 @@ pub use source::{
     SourceRefKind, connect, reconnect,
 };
 
+use std::fmt;
 use std::future::Future;
 
 use mtv_api::ProviderType;
@@ -281,4 +284,19 @@ pub trait SourceProvider: Send + Sync {
 
     /// The CA certificate (PEM) the source's TLS endpoint presents, for the Provider Secret's `cacert`.
     fn ca_certificate(&self) -> impl Future<Output = Result<String, SourceError>> + Send;
+}
+
+/// The login fields of a source config's `Debug`: the user, the password as `<redacted>`, the TLS
+/// trust with a CA PEM shown as `<pem>`, so that no secret reaches a log.
+pub(crate) fn debug_login<'d, 'a, 'b: 'a>(
+    debug: &'d mut fmt::DebugStruct<'a, 'b>,
+    username: &str,
+    insecure_skip_verify: bool,
+    ca_certificate: Option<&String>,
+) -> &'d mut fmt::DebugStruct<'a, 'b> {
+    debug
+        .field("username", &username)
+        .field("password", &"<redacted>")
+        .field("insecure_skip_verify", &insecure_skip_verify)
+        .field("ca_certificate", &ca_certificate.map(|_| "<pem>"))
 }

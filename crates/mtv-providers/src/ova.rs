@@ -11,10 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use mtv_api::ProviderType;
 use serde_json::Value;
 
@@ -66,7 +63,7 @@ pub struct OvaSource {
 /// How requests reach the inventory.
 enum Transport {
     /// `inventory_url` with the config's bearer token.
-    Token(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
+    Token(crate::tls::HttpsClient),
     /// A client whose base URL is the inventory, with the run's cluster credentials.
     Cluster(kube::Client),
 }
@@ -205,21 +202,16 @@ fn facts_of(vm: &Value) -> SourceVm {
 impl OvaSource {
     pub fn new(config: OvaConfig) -> Result<OvaSource, SourceError> {
         let what = format!("reach the Forklift inventory at {}", config.inventory_url);
-        let tls = crate::vsphere::tls_config(
+        let tls = crate::tls::tls_config(
             config.insecure_skip_verify,
             config.ca_certificate.as_deref(),
             None,
         )
         .map_err(|m| request_error(&what, m))?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .build();
         let provider_uid = tokio::sync::OnceCell::new_with(Some(config.provider_uid.clone()));
         Ok(OvaSource {
             config,
-            transport: Transport::Token(Client::builder(TokioExecutor::new()).build(connector)),
+            transport: Transport::Token(crate::tls::https_client(tls, true)),
             provider_uid,
             lookup: None,
         })
@@ -349,7 +341,7 @@ impl OvaSource {
     /// One GET with the config's bearer token: (status, body).
     async fn fetch_with_token(
         &self,
-        client: &Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+        client: &crate::tls::HttpsClient,
         what: &str,
         url: &str,
     ) -> Result<(u16, Bytes), SourceError> {
@@ -362,18 +354,16 @@ impl OvaSource {
             .body(Full::new(Bytes::new()))
             .map_err(|e| request_error(what, e.to_string()))?;
         let exchange = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|e| request_error(what, format!("{url}: {e}")))?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| request_error(what, e.to_string()))?
-                .to_bytes();
-            Ok::<_, SourceError>((status, body))
+            let (head, body) =
+                crate::tls::exchange(client, request)
+                    .await
+                    .map_err(|e| match e {
+                        crate::tls::ExchangeError::Unreached(causes) => {
+                            request_error(what, format!("{url}: {causes}"))
+                        }
+                        crate::tls::ExchangeError::Unread(why) => request_error(what, why),
+                    })?;
+            Ok::<_, SourceError>((head.status.as_u16(), body))
         };
         tokio::time::timeout(self.config.request_timeout, exchange)
             .await

@@ -95,30 +95,30 @@ pub struct SourceConfig {
 
 impl fmt::Debug for SourceConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SourceConfig")
+        let mut debug = f.debug_struct("SourceConfig");
+        debug
             .field("provider_type", &self.provider_type)
             .field("url", &self.url)
-            .field("host", &self.host)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("insecure_skip_verify", &self.insecure_skip_verify)
-            .field(
-                "ca_certificate",
-                &self.ca_certificate.as_ref().map(|_| "<pem>"),
-            )
-            .field("certificate_fingerprint", &self.certificate_fingerprint)
-            .field("fields", &self.fields)
-            .field(
-                "guest_credentials",
-                &self
-                    .guest_credentials
-                    .as_ref()
-                    .map(|(user, _)| (user, "<redacted>")),
-            )
-            .field("inventory", &self.inventory)
-            .field("cluster_namespace", &self.cluster_namespace)
-            .field("profile", &self.profile)
-            .finish_non_exhaustive()
+            .field("host", &self.host);
+        crate::debug_login(
+            &mut debug,
+            &self.username,
+            self.insecure_skip_verify,
+            self.ca_certificate.as_ref(),
+        )
+        .field("certificate_fingerprint", &self.certificate_fingerprint)
+        .field("fields", &self.fields)
+        .field(
+            "guest_credentials",
+            &self
+                .guest_credentials
+                .as_ref()
+                .map(|(user, _)| (user, "<redacted>")),
+        )
+        .field("inventory", &self.inventory)
+        .field("cluster_namespace", &self.cluster_namespace)
+        .field("profile", &self.profile)
+        .finish_non_exhaustive()
     }
 }
 

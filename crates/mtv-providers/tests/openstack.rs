@@ -64,6 +64,21 @@ async fn connect(served: &Served) -> OpenstackSource {
     .unwrap()
 }
 
+/// The lab's cloud holds no volume and no volume snapshot: what clones made is gone.
+fn assert_no_volume_or_snapshot(lab: &SourceLab) {
+    let spec = lab.provider("openstack").unwrap();
+    assert!(
+        spec.openstack.volumes.is_empty(),
+        "{:?}",
+        spec.openstack.volumes
+    );
+    assert!(
+        spec.openstack.snapshots.is_empty(),
+        "{:?}",
+        spec.openstack.snapshots
+    );
+}
+
 #[tokio::test]
 async fn find_and_facts_read_nova_cinder_and_neutron() {
     let served = serve().await;
@@ -235,17 +250,8 @@ async fn a_clone_is_volumes_from_snapshots_booted_with_the_flavor_and_is_deleted
     // Deleting the clone deletes its server, volumes, images and the snapshots it made, no more.
     source.delete_vm(&clone.id).await.unwrap();
     assert!(lab.vm("openstack", &clone.id).is_err());
+    assert_no_volume_or_snapshot(lab);
     let spec = lab.provider("openstack").unwrap();
-    assert!(
-        spec.openstack.volumes.is_empty(),
-        "{:?}",
-        spec.openstack.volumes
-    );
-    assert!(
-        spec.openstack.snapshots.is_empty(),
-        "{:?}",
-        spec.openstack.snapshots
-    );
     assert!(
         spec.openstack.images.is_empty(),
         "{:?}",
@@ -289,17 +295,7 @@ async fn a_clone_that_fails_midway_leaves_no_volume_or_snapshot_behind() {
     };
     let error = source.clone_vm(&original.id, &request).await.unwrap_err();
     assert!(error.to_string().contains("no-such-volume-type"), "{error}");
-    let spec = served.lab.provider("openstack").unwrap();
-    assert!(
-        spec.openstack.volumes.is_empty(),
-        "{:?}",
-        spec.openstack.volumes
-    );
-    assert!(
-        spec.openstack.snapshots.is_empty(),
-        "{:?}",
-        spec.openstack.snapshots
-    );
+    assert_no_volume_or_snapshot(&served.lab);
     assert!(
         served
             .lab

@@ -88,6 +88,15 @@ fn usage_error(output: &Output) -> String {
     stderr(output)
 }
 
+/// Runs `args` in a fresh sandbox as a usage/configuration error, and checks that its stderr says
+/// each of `expected`.
+fn assert_usage_error_says(args: &[&str], expected: &[&str]) {
+    let err = usage_error(&Sandbox::new().run(args));
+    for text in expected {
+        assert!(err.contains(text), "{err}");
+    }
+}
+
 fn python_example() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../mtv-config/tests/fixtures/python-example.providers.json");
@@ -281,25 +290,26 @@ fn a_providers_file_from_the_environment_is_used() {
 
 #[test]
 fn unknown_profile_lists_the_available_ones() {
-    let sandbox = Sandbox::new();
-    let err = usage_error(&sandbox.run(&["list", "--source-provider", "vsphere-8.0.3"]));
-    assert!(err.contains("vsphere-copy-offload"), "{err}");
-    assert!(err.contains("openstack"), "{err}");
+    assert_usage_error_says(
+        &["list", "--source-provider", "vsphere-8.0.3"],
+        &["vsphere-copy-offload", "openstack"],
+    );
 }
 
 #[test]
 fn unknown_marker_lists_the_known_ones() {
-    let sandbox = Sandbox::new();
-    let err = usage_error(&sandbox.run(&["list", "-m", "tier0 and not teir1"]));
-    assert!(err.contains("did you mean 'tier1'"), "{err}");
-    assert!(err.contains("copyoffload"), "{err}");
+    assert_usage_error_says(
+        &["list", "-m", "tier0 and not teir1"],
+        &["did you mean 'tier1'", "copyoffload"],
+    );
 }
 
 #[test]
 fn bad_keyword_expression_is_a_usage_error() {
-    let sandbox = Sandbox::new();
-    let err = usage_error(&sandbox.run(&["list", "-k", "rhel8 and"]));
-    assert!(err.contains("unexpected end of expression"), "{err}");
+    assert_usage_error_says(
+        &["list", "-k", "rhel8 and"],
+        &["unexpected end of expression"],
+    );
 }
 
 #[test]
@@ -456,20 +466,16 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
-    let sandbox = Sandbox::new();
-    let kubeconfig = sandbox.path().join("lab.kubeconfig");
-    let child = std::process::Command::new(BIN)
-        .args(["lab", "serve", "--port", "0", "--providers-out"])
-        .arg(sandbox.path().join("lab-providers.json"))
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
+/// Starts `lab serve` as `command` sets it up (its `--kubeconfig-out` being `kubeconfig`) and waits
+/// until the kubeconfig is written, the sign that the lab is served; the lab stops when the
+/// returned guard is dropped.
+async fn serve_lab(mut command: Command, kubeconfig: &Path) -> KillOnDrop {
+    let child = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("lab serve starts");
-    let _child = KillOnDrop(child);
+    let lab = KillOnDrop(child);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !kubeconfig.exists() {
         assert!(
@@ -478,6 +484,20 @@ async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    lab
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
+    let sandbox = Sandbox::new();
+    let kubeconfig = sandbox.path().join("lab.kubeconfig");
+    let mut command = Command::new(BIN);
+    command
+        .args(["lab", "serve", "--port", "0", "--providers-out"])
+        .arg(sandbox.path().join("lab-providers.json"))
+        .arg("--kubeconfig-out")
+        .arg(&kubeconfig);
+    let _child = serve_lab(command, &kubeconfig).await;
     let yaml = std::fs::read_to_string(&kubeconfig).unwrap();
     let config = kube::Config::from_custom_kubeconfig(
         kube::config::Kubeconfig::from_yaml(&yaml).unwrap(),
@@ -679,7 +699,8 @@ fn a_source_that_refuses_the_credentials_stops_the_run_at_once() {
 async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
     let sandbox = Sandbox::new();
     let kubeconfig = sandbox.path().join("lab.kubeconfig");
-    let child = std::process::Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args([
             "lab",
             "serve",
@@ -692,20 +713,8 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
             "--kubeconfig-out",
         ])
         .current_dir(sandbox.path())
-        .arg(&kubeconfig)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("lab serve starts");
-    let _lab = KillOnDrop(child);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !kubeconfig.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no kubeconfig after 30s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        .arg(&kubeconfig);
+    let _lab = serve_lab(command, &kubeconfig).await;
     let kubeconfig_arg = kubeconfig.to_str().unwrap().to_string();
     let run = sandbox.run(&[
         "run",
@@ -793,22 +802,11 @@ async fn a_served_lab_needs_a_token_and_its_kubeconfig_carries_ca_and_admin_toke
     };
     let sandbox = Sandbox::new();
     let kubeconfig = sandbox.path().join("lab.kubeconfig");
-    let child = std::process::Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .args(["lab", "serve", "--port", "0", "--kubeconfig-out"])
-        .arg(&kubeconfig)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("lab serve starts");
-    let _lab = KillOnDrop(child);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !kubeconfig.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no kubeconfig after 30s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+        .arg(&kubeconfig);
+    let _lab = serve_lab(command, &kubeconfig).await;
     let config =
         kube::config::Kubeconfig::from_yaml(&std::fs::read_to_string(&kubeconfig).unwrap())
             .unwrap();

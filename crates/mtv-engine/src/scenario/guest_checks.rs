@@ -18,54 +18,7 @@ use crate::validate::CheckFailure;
 /// How long a started VM may take to run before its guest is entered (Python: 300 s).
 const GUEST_START_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// One network interface as the guest shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct GuestInterface {
-    pub name: String,
-    /// Lower-case, colon-separated.
-    pub mac: String,
-    /// `(address, prefix length)`.
-    pub addresses: Vec<(String, u8)>,
-    pub gateway: Option<String>,
-}
-
-/// A MAC in one spelling: lower case with colons (`00-50-56-A1-10-03` → `00:50:56:a1:10:03`).
-pub fn normalize_mac(mac: &str) -> String {
-    mac.trim().replace('-', ":").to_ascii_lowercase()
-}
-
-/// `nmcli device show`: blocks of `KEY: value` lines, one per device (loopback left out).
-pub fn parse_nmcli_device_show(text: &str) -> Vec<GuestInterface> {
-    let mut interfaces = Vec::new();
-    for block in text.split("\n\n") {
-        let mut interface = GuestInterface::default();
-        for line in block.lines() {
-            let Some((key, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            match key.trim() {
-                "GENERAL.DEVICE" => interface.name = value.to_string(),
-                "GENERAL.HWADDR" => interface.mac = normalize_mac(value),
-                "IP4.GATEWAY" if !value.is_empty() && value != "--" => {
-                    interface.gateway = Some(value.to_string())
-                }
-                k if k.starts_with("IP4.ADDRESS") => {
-                    if let Some((ip, prefix)) = value.split_once('/')
-                        && let Ok(prefix) = prefix.parse()
-                    {
-                        interface.addresses.push((ip.to_string(), prefix));
-                    }
-                }
-                _ => {}
-            }
-        }
-        if !interface.name.is_empty() && interface.name != "lo" {
-            interfaces.push(interface);
-        }
-    }
-    interfaces
-}
+pub use mtv_providers::guest_network::{GuestInterface, normalize_mac, parse_nmcli_device_show};
 
 /// `ip -j addr`: the JSON list of links with their IPv4 addresses (loopback left out).
 pub fn parse_ip_json(text: &str) -> Vec<GuestInterface> {

@@ -225,3 +225,75 @@ pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
         _results: results,
     }
 }
+
+/// One point on which the lab's simulated Forklift (or guest) misbehaves (`misbehave=<vm>@<point>`),
+/// and what the run's failure must say.
+pub struct Misbehaviour<'a> {
+    pub point: &'a str,
+    /// A part of the source VM name the fault targets (clones carry it).
+    pub vm: &'a str,
+    pub profile: &'a str,
+    pub markers: &'a str,
+    /// The scenario (`Class[id]`) and the step that must fail.
+    pub scenario: &'a str,
+    pub step: &'a str,
+    /// Every text the failure message must contain.
+    pub wanted: &'a [&'a str],
+}
+
+/// Runs the case's scenario on a lab that misbehaves on its point: exactly its step fails, with a
+/// message naming the VM and every wanted text (and no guest password), the run exits 1, and
+/// teardown leaves the lab as it found it.
+pub async fn assert_caught(case: Misbehaviour<'_>) {
+    let lab = lab(&format!("misbehave={}@{}", case.vm, case.point), None).await;
+    let before = lab_contents(&lab);
+    let keyword = case.scenario.split('[').next().unwrap();
+    let run = run_on_lab(
+        &lab,
+        RunRequest {
+            profile: case.profile,
+            markers: case.markers,
+            keywords: Some(keyword),
+            ..RunRequest::default()
+        },
+    )
+    .await;
+    let outcomes = run.recorder.outcomes();
+    let id = format!("{}::{}", case.scenario, case.step);
+    let message = match outcomes.get(&id) {
+        Some(StepOutcome::Failed { message }) => message.clone(),
+        other => panic!(
+            "{}: expected {id} to fail, got {other:?}; all: {outcomes:#?}",
+            case.point
+        ),
+    };
+    // The VM, the check, expected and actual.
+    assert!(
+        message.contains("VM ") && message.contains(case.vm),
+        "{}: the message does not name the VM: {message}",
+        case.point
+    );
+    for wanted in case.wanted {
+        assert!(
+            message.contains(wanted),
+            "{}: {wanted:?} missing from: {message}",
+            case.point
+        );
+    }
+    assert!(!message.contains("lab-guest-password"), "{message}");
+    // Nothing else failed: the misbehaviour is caught where it shows, and only there.
+    let others: Vec<_> = outcomes
+        .iter()
+        .filter(|(step_id, outcome)| **step_id != id && outcome.is_failure())
+        .collect();
+    assert!(others.is_empty(), "{}: {others:#?}", case.point);
+    assert_eq!(run.outcome.exit_code, 1, "{}", case.point);
+    assert_eq!(run.outcome.leftovers, 0, "{}", case.point);
+    assert_eq!(
+        lab_contents(&lab),
+        before,
+        "{}: objects left behind",
+        case.point
+    );
+    lab.shutdown().await;
+}

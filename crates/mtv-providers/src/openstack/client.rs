@@ -8,15 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 use serde_json::{Value, json};
 
 use super::OpenstackConfig;
 use crate::SourceError;
+use crate::tls::{self, HttpsClient};
 
 /// The services the adapter calls, as the catalog types them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,21 +66,9 @@ pub(crate) enum CallError {
 
 /// One OpenStack cloud: the HTTP client, the token and the endpoints it opened.
 pub(crate) struct Client {
-    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: HttpsClient,
     config: OpenstackConfig,
     session: Mutex<Option<(String, Endpoints)>>,
-}
-
-/// The chain of causes of an error (hyper-util's own message is only "client error (Connect)").
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 /// The message of an OpenStack error body: Nova/Cinder `{"itemNotFound": {"message"}}`, Keystone
@@ -101,18 +86,14 @@ fn error_message(body: &str) -> String {
 
 impl Client {
     pub fn new(config: OpenstackConfig) -> Result<Client, String> {
-        let tls = crate::vsphere::soap::tls_config(
+        let tls = tls::tls_config(
             config.insecure_skip_verify,
             config.ca_certificate.as_deref(),
             None,
         )?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Client {
-            http: HyperClient::builder(TokioExecutor::new()).build(connector),
+            // A catalog may list plain `http://` endpoints.
+            http: tls::https_client(tls, false),
             config,
             session: Mutex::new(None),
         })
@@ -159,20 +140,19 @@ impl Client {
             .body(Full::new(payload))
             .map_err(|e| CallError::Transport(format!("{url}: {e}")))?;
         let exchange = async {
-            let response = self.http.request(request).await.map_err(|e| {
-                CallError::Transport(format!("cannot reach {url}: {}", describe(&e)))
+            let (head, bytes) = tls::exchange(&self.http, request).await.map_err(|e| {
+                CallError::Transport(match e {
+                    tls::ExchangeError::Unreached(causes) => {
+                        format!("cannot reach {url}: {causes}")
+                    }
+                    tls::ExchangeError::Unread(why) => {
+                        format!("reading the answer of {url}: {why}")
+                    }
+                })
             })?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| CallError::Transport(format!("reading the answer of {url}: {e}")))?
-                .to_bytes();
             Ok((
-                status,
-                headers,
+                head.status,
+                head.headers,
                 String::from_utf8_lossy(&bytes).into_owned(),
             ))
         };

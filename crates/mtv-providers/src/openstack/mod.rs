@@ -85,19 +85,19 @@ impl OpenstackConfig {
 
 impl fmt::Debug for OpenstackConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OpenstackConfig")
+        let mut debug = f.debug_struct("OpenstackConfig");
+        debug
             .field("profile", &self.profile)
-            .field("auth_url", &self.auth_url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("project_name", &self.project_name)
-            .field("region", &self.region)
-            .field("insecure_skip_verify", &self.insecure_skip_verify)
-            .field(
-                "ca_certificate",
-                &self.ca_certificate.as_ref().map(|_| "<pem>"),
-            )
-            .finish_non_exhaustive()
+            .field("auth_url", &self.auth_url);
+        crate::debug_login(
+            &mut debug,
+            &self.username,
+            self.insecure_skip_verify,
+            self.ca_certificate.as_ref(),
+        )
+        .field("project_name", &self.project_name)
+        .field("region", &self.region)
+        .finish_non_exhaustive()
     }
 }
 
@@ -778,16 +778,15 @@ impl SourceProvider for OpenstackSource {
             .trim_matches(['[', ']'])
             .to_string();
         let port = uri.port_u16().unwrap_or(443);
-        let chain =
-            crate::vsphere::soap::presented_certificates(&host, port, config.request_timeout)
-                .await
-                .map_err(|message| SourceError::Request {
-                    what: what.clone(),
-                    message,
-                })?;
+        let chain = crate::tls::presented_certificates(&host, port, config.request_timeout)
+            .await
+            .map_err(|message| SourceError::Request {
+                what: what.clone(),
+                message,
+            })?;
         chain
             .last()
-            .map(|cert| crate::vsphere::soap::pem(cert))
+            .map(|cert| crate::tls::pem(cert))
             .ok_or_else(|| SourceError::Request {
                 what,
                 message: "the server presented no certificate".into(),

@@ -73,18 +73,18 @@ impl OvirtConfig {
 
 impl fmt::Debug for OvirtConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OvirtConfig")
+        let mut debug = f.debug_struct("OvirtConfig");
+        debug
             .field("profile", &self.profile)
-            .field("api_url", &self.api_url)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("insecure_skip_verify", &self.insecure_skip_verify)
-            .field(
-                "ca_certificate",
-                &self.ca_certificate.as_ref().map(|_| "<pem>"),
-            )
-            .field("required_datacenter", &self.required_datacenter)
-            .finish_non_exhaustive()
+            .field("api_url", &self.api_url);
+        crate::debug_login(
+            &mut debug,
+            &self.username,
+            self.insecure_skip_verify,
+            self.ca_certificate.as_ref(),
+        )
+        .field("required_datacenter", &self.required_datacenter)
+        .finish_non_exhaustive()
     }
 }
 
@@ -221,7 +221,7 @@ impl OvirtSource {
                 .clone()
                 .unwrap_or_else(|| ca_pem.clone())
         });
-        let tls = http::tls_config(trust.as_deref()).map_err(|m| unexpected(&what, m))?;
+        let tls = crate::tls::ca_config(trust.as_deref()).map_err(|m| unexpected(&what, m))?;
         let source = OvirtSource {
             inner: Arc::new(Inner {
                 http: Http::new(tls, config.request_timeout),
@@ -244,7 +244,7 @@ impl OvirtSource {
             .ca_certificate
             .as_deref()
             .filter(|_| !config.insecure_skip_verify);
-        let tls = http::tls_config(trust).map_err(|m| unexpected(what, m))?;
+        let tls = crate::tls::ca_config(trust).map_err(|m| unexpected(what, m))?;
         let url = format!(
             "{base}/ovirt-engine/services/pki-resource?resource=ca-certificate&format=X509-PEM-CA"
         );

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::soap::SoapError;
 use super::xml::escape;
 use super::{Moref, VsphereSource, is_fault, source_error, unexpected};
+use crate::guest_network::{normalize_mac, parse_nmcli_device_show};
 use crate::{SourceError, SourceVm};
 
 /// The largest output of a guest command this adapter reads back.
@@ -209,10 +210,11 @@ impl VsphereSource {
         let Ok((0, text)) = self.run_in_guest(&vm.id, "nmcli device show").await else {
             return;
         };
-        let names = nmcli_names_by_mac(&text);
+        let interfaces = parse_nmcli_device_show(&text);
         for nic in &mut vm.nics {
-            if let Some(name) = names.get(&nic.mac.to_ascii_lowercase()) {
-                nic.device = Some(name.clone());
+            let mac = normalize_mac(&nic.mac);
+            if let Some(interface) = interfaces.iter().find(|i| i.mac == mac) {
+                nic.device = Some(interface.name.clone());
             }
         }
     }
@@ -251,39 +253,5 @@ impl VsphereSource {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
         }
-    }
-}
-
-/// `GENERAL.HWADDR` (lower case) to `GENERAL.DEVICE` from `nmcli device show`'s blocks.
-fn nmcli_names_by_mac(text: &str) -> std::collections::HashMap<String, String> {
-    let mut names = std::collections::HashMap::new();
-    for block in text.split("\n\n") {
-        let field = |key: &str| {
-            block.lines().find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                (name.trim() == key).then(|| value.trim().to_string())
-            })
-        };
-        if let (Some(device), Some(mac)) = (field("GENERAL.DEVICE"), field("GENERAL.HWADDR"))
-            && !mac.is_empty()
-        {
-            names.insert(mac.to_ascii_lowercase(), device);
-        }
-    }
-    names
-}
-
-#[cfg(test)]
-mod nmcli_tests {
-    use super::nmcli_names_by_mac;
-
-    #[test]
-    fn names_come_from_the_device_blocks_by_mac() {
-        let text = "GENERAL.DEVICE:                         ens192\n\
-                    GENERAL.HWADDR:                         00:50:56:A1:10:01\n\n\
-                    GENERAL.DEVICE:                         lo\n\
-                    GENERAL.HWADDR:                         00:00:00:00:00:00\n";
-        let names = nmcli_names_by_mac(text);
-        assert_eq!(names["00:50:56:a1:10:01"], "ens192");
     }
 }

@@ -23,8 +23,14 @@ use soap::{SoapError, Transport};
 use xml::{Element, escape};
 
 pub use facts::provisioning_flags;
-/// The TLS client settings of the vSphere transport, shared with the OVA adapter's inventory client.
-pub(crate) use soap::tls_config;
+
+/// Which end of a presented certificate chain to read: the server's own certificate, or the top
+/// (the issuing CA when the server sends it).
+#[derive(Debug, Clone, Copy)]
+enum ChainEnd {
+    Leaf,
+    Top,
+}
 
 /// How long one SOAP request may take by default.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -94,26 +100,25 @@ impl VsphereConfig {
 
 impl fmt::Debug for VsphereConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VsphereConfig")
-            .field("server", &self.server)
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .field("insecure_skip_verify", &self.insecure_skip_verify)
-            .field(
-                "ca_certificate",
-                &self.ca_certificate.as_ref().map(|_| "<pem>"),
-            )
-            .field("certificate_fingerprint", &self.certificate_fingerprint)
-            .field("request_timeout", &self.request_timeout)
-            .field("task_timeout", &self.task_timeout)
-            .field(
-                "guest_credentials",
-                &self
-                    .guest_credentials
-                    .as_ref()
-                    .map(|(user, _)| format!("{user} / <redacted>")),
-            )
-            .finish()
+        let mut debug = f.debug_struct("VsphereConfig");
+        debug.field("server", &self.server);
+        crate::debug_login(
+            &mut debug,
+            &self.username,
+            self.insecure_skip_verify,
+            self.ca_certificate.as_ref(),
+        )
+        .field("certificate_fingerprint", &self.certificate_fingerprint)
+        .field("request_timeout", &self.request_timeout)
+        .field("task_timeout", &self.task_timeout)
+        .field(
+            "guest_credentials",
+            &self
+                .guest_credentials
+                .as_ref()
+                .map(|(user, _)| format!("{user} / <redacted>")),
+        )
+        .finish()
     }
 }
 
@@ -314,7 +319,7 @@ impl VsphereSource {
         let pinned = (!config.insecure_skip_verify)
             .then_some(config.certificate_fingerprint.as_deref())
             .flatten();
-        let tls = soap::tls_config(
+        let tls = crate::tls::tls_config(
             config.insecure_skip_verify,
             config.ca_certificate.as_deref(),
             pinned,
@@ -385,15 +390,26 @@ impl VsphereSource {
         server: &str,
         timeout: Duration,
     ) -> Result<String, SourceError> {
+        let certificate = Self::presented_certificate(server, timeout, ChainEnd::Leaf).await?;
+        Ok(crate::tls::sha256_fingerprint(certificate.as_ref()))
+    }
+
+    /// One end of the certificate chain `server` presents, read without verifying it.
+    async fn presented_certificate(
+        server: &str,
+        timeout: Duration,
+        end: ChainEnd,
+    ) -> Result<rustls::pki_types::CertificateDer<'static>, SourceError> {
         let what = format!("read the TLS certificate of vSphere at {server}");
         let (_, host, port) = endpoint_of(server).map_err(|m| unexpected(&what, m))?;
-        let certificates = soap::presented_certificates(&host, port, timeout)
+        let mut certificates = crate::tls::presented_certificates(&host, port, timeout)
             .await
             .map_err(|m| unexpected(&what, m))?;
-        certificates
-            .first()
-            .map(|cert| soap::sha256_fingerprint(cert.as_ref()))
-            .ok_or_else(|| unexpected(&what, "the server presented no certificate"))
+        let picked = match end {
+            ChainEnd::Leaf => certificates.into_iter().next(),
+            ChainEnd::Top => certificates.pop(),
+        };
+        picked.ok_or_else(|| unexpected(&what, "the server presented no certificate"))
     }
 
     /// The default trust when the profile gives neither `cacert` nor `certificate_fingerprint` and
@@ -410,7 +426,6 @@ impl VsphereSource {
         Ok(fingerprint)
     }
 
-    /// The server as configured (the ledger's `vsphere:<server>`).
     /// The top of the certificate chain `server` presents, as PEM, read without verifying it: the
     /// issuing CA when the server sends it, else its own (self-signed) certificate, as the Python
     /// suite's `ssl.get_server_certificate` reads it for the Provider Secret's `cacert`.
@@ -418,17 +433,11 @@ impl VsphereSource {
         server: &str,
         timeout: Duration,
     ) -> Result<String, SourceError> {
-        let what = format!("read the TLS certificate of vSphere at {server}");
-        let (_, host, port) = endpoint_of(server).map_err(|m| unexpected(&what, m))?;
-        let certificates = soap::presented_certificates(&host, port, timeout)
-            .await
-            .map_err(|m| unexpected(&what, m))?;
-        certificates
-            .last()
-            .map(soap::pem)
-            .ok_or_else(|| unexpected(&what, "the server presented no certificate"))
+        let certificate = Self::presented_certificate(server, timeout, ChainEnd::Top).await?;
+        Ok(crate::tls::pem(&certificate))
     }
 
+    /// The server as configured (the ledger's `vsphere:<server>`).
     pub fn server(&self) -> &str {
         &self.inner.server
     }
@@ -1238,7 +1247,9 @@ impl SourceProvider for VsphereSource {
         if let Some(pinned) = &inner.certificate_fingerprint {
             let presented =
                 VsphereSource::presented_fingerprint(&inner.server, inner.request_timeout).await?;
-            if soap::normalize_fingerprint(&presented) != soap::normalize_fingerprint(pinned) {
+            if crate::tls::normalize_fingerprint(&presented)
+                != crate::tls::normalize_fingerprint(pinned)
+            {
                 let what = format!("read the TLS certificate of vSphere at {}", inner.server);
                 return Err(
                     pin_mismatch(&what, &inner.server, pinned, inner.request_timeout).await,
