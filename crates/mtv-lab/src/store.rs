@@ -514,6 +514,29 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))
     }
 
+    /// Every object of a kind (in `namespace`, or everywhere), shared rather than copied: what the
+    /// in-process controllers read on each pass, where a deep copy of every object (as an API list
+    /// must make) cost most of the lab's CPU.
+    pub fn list_shared(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+    ) -> Vec<Arc<Value>> {
+        let namespace = namespace.filter(|_| rt.namespaced);
+        let state = self.lock();
+        state
+            .objects
+            .get(&type_key(rt))
+            .map(|objects| {
+                objects
+                    .iter()
+                    .filter(|((ns, _), _)| namespace.is_none_or(|want| ns == want))
+                    .map(|(_, obj)| obj.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A list, optionally in one namespace, filtered by selectors and paged with `limit`/`continue`.
     pub fn list(
         &self,

@@ -700,9 +700,7 @@ impl Controller {
         let ns = meta(plan, "namespace");
         let mut list: Vec<Value> = self
             .store
-            .list(&registry::MIGRATION, Some(ns), &ListOptions::default())
-            .map(|l| l.items)
-            .unwrap_or_default()
+            .list_shared(&registry::MIGRATION, Some(ns))
             .into_iter()
             .filter(|m| {
                 text_at(m, "/spec/plan/name") == meta(plan, "name")
@@ -711,6 +709,7 @@ impl Controller {
                         .unwrap_or(ns)
                         == ns
             })
+            .map(|m| (*m).clone())
             .collect();
         list.sort_by(|a, b| {
             (meta(a, "creationTimestamp"), meta(a, "name"))
@@ -1013,12 +1012,7 @@ impl Controller {
         let src_uid = meta(&ctx.src, "uid").to_string();
         if !self.inflight_cache.contains_key(&src_uid) {
             let mut per_plan: HashMap<String, HashMap<String, u64>> = HashMap::new();
-            let plans = self
-                .store
-                .list(&registry::PLAN, None, &ListOptions::default())
-                .map(|l| l.items)
-                .unwrap_or_default();
-            for p in plans {
+            for p in self.store.list_shared(&registry::PLAN, None) {
                 let active = p
                     .pointer("/status/migration/history")
                     .and_then(Value::as_array)

@@ -248,18 +248,13 @@ impl Controller {
     }
 
     fn mark_kind(&mut self, kind: Kind) {
-        if let Ok(list) = self
-            .store
-            .list(kind.resource(), None, &ListOptions::default())
-        {
-            for item in list.items {
-                if kind == Kind::Migration {
-                    self.index_migration(&item, false);
-                }
-                let ns = meta(&item, "namespace").to_string();
-                let name = meta(&item, "name").to_string();
-                self.dirty.insert((kind, ns, name));
+        for item in self.store.list_shared(kind.resource(), None) {
+            if kind == Kind::Migration {
+                self.index_migration(&item, false);
             }
+            let ns = meta(&item, "namespace").to_string();
+            let name = meta(&item, "name").to_string();
+            self.dirty.insert((kind, ns, name));
         }
     }
 

@@ -487,9 +487,7 @@ impl Controller {
         }
         let plan_uid = meta(&ctx.plan, "uid");
         self.store
-            .list(&registry::VIRTUAL_MACHINE, None, &ListOptions::default())
-            .map(|l| l.items)
-            .unwrap_or_default()
+            .list_shared(&registry::VIRTUAL_MACHINE, None)
             .iter()
             .filter(|vm| text_at(vm, "/metadata/labels/plan") != plan_uid)
             .flat_map(|vm| {
@@ -735,17 +733,12 @@ impl Controller {
         [&registry::PROVIDER, &registry::NETWORK_MAP, &registry::HOOK]
             .into_iter()
             .any(|rt| {
-                self.store
-                    .list(rt, None, &ListOptions::default())
-                    .map(|l| {
-                        l.items.iter().any(|o| {
-                            let observed = o
-                                .pointer("/status/observedGeneration")
-                                .and_then(Value::as_i64);
-                            observed.is_none_or(|g| g < super::generation(o))
-                        })
-                    })
-                    .unwrap_or(false)
+                self.store.list_shared(rt, None).iter().any(|o| {
+                    let observed = o
+                        .pointer("/status/observedGeneration")
+                        .and_then(Value::as_i64);
+                    observed.is_none_or(|g| g < super::generation(o))
+                })
             })
     }
 }
