@@ -189,7 +189,7 @@ pub async fn teardown(cluster: &Cluster, timeout: Duration) -> Vec<ResourceRef> 
 
     // Settings the run changed go back first, while the operator is still there to act on them.
     let mut leftovers = restore_settings(cluster, &entries).await;
-    // The Plans and Migrations first, so no migration reads a source clone as it goes; then the
+    // The Plans first, so no migration reads a source clone as it goes; then the
     // source clones, while the Secrets that hold the source's credentials still exist (a teardown cut
     // short between the two leaves `clean` what it needs to log in to the source); then the rest,
     // the run's namespaces whole (one delete and one watch each).
@@ -226,12 +226,11 @@ fn run_namespaces_of(entries: &[LedgerEntry]) -> HashSet<&str> {
         .collect()
 }
 
-/// Whether an entry is a Plan or a Migration: what reads the source VMs while it exists.
+/// Whether an entry is a Plan: what drives a migration that reads the source VMs. (Its Migrations
+/// do nothing without it; they go with their namespace.)
 fn reads_source(entry: &LedgerEntry) -> bool {
     match entry {
-        LedgerEntry::Kube { resource, .. } => {
-            kind_of(resource).is_some_and(|k| k == kinds::PLAN || k == kinds::MIGRATION)
-        }
+        LedgerEntry::Kube { resource, .. } => kind_of(resource) == Some(kinds::PLAN),
         _ => false,
     }
 }

@@ -201,7 +201,11 @@ pub async fn run_command(args: RunArgs, env: &dyn Env, cwd: &Path) -> Result<u8,
         None => front,
     };
     let settings = &front.config.settings;
-    let client = crate::cluster_tls::client(&target, settings.insecure_verify_skip).await?;
+    // Behind the retrying layer from the first request: the MTV version and doctor's checks before
+    // the run are read through a busy API server as the run's own requests are.
+    let client = mtv_engine::retry::standalone_client(
+        crate::cluster_tls::client(&target, settings.insecure_verify_skip).await?,
+    );
     let cluster_version = mtv_version(&client, &settings.mtv_namespace)
         .await
         .map_err(|e| crate::cluster_tls::describe("read the MTV version", &target, &e))?;
