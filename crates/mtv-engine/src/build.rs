@@ -1,6 +1,8 @@
 //! Builders of the Forklift objects a scenario creates, shared by the preview (`mtv-tests plan`) and
 //! the run, so what the preview shows is what the run sends.
 
+use std::collections::BTreeMap;
+
 use mtv_api::ProviderType;
 use mtv_api::forklift::{
     InventoryRef, OffloadPlugin, PlanMaps, PlanSpec, PlanVm, ProviderPair, StorageDestination,
@@ -15,38 +17,36 @@ fn session_value(value: &Option<String>, session: &str) -> String {
     value.clone().unwrap_or_else(|| session.to_string())
 }
 
-/// The node-selector label a scenario asks for, as the run sets it on a worker node: a null value
-/// means "this session", and then the key carries the session too so parallel sessions do not collide.
-pub fn node_selector(
-    config: &PlanConfig,
+/// A catalog label map as the run sends it: null values become the session id, and `key` names each
+/// entry (given the catalog's key and value).
+fn with_session_values(
+    labels: Option<&BTreeMap<String, Option<String>>>,
     session: &str,
-) -> Option<std::collections::BTreeMap<String, String>> {
-    config.target_node_selector.as_ref().map(|selector| {
-        selector
+    key: impl Fn(&str, &Option<String>) -> String,
+) -> Option<BTreeMap<String, String>> {
+    labels.map(|labels| {
+        labels
             .iter()
-            .map(|(k, v)| {
-                let key = if v.is_none() {
-                    format!("{k}-{session}")
-                } else {
-                    k.clone()
-                };
-                (key, session_value(v, session))
-            })
+            .map(|(k, v)| (key(k, v), session_value(v, session)))
             .collect()
     })
 }
 
-/// `targetLabels` as the run sends them: null values become the session id.
-pub fn target_labels(
-    config: &PlanConfig,
-    session: &str,
-) -> Option<std::collections::BTreeMap<String, String>> {
-    config.target_labels.as_ref().map(|labels| {
-        labels
-            .iter()
-            .map(|(k, v)| (k.clone(), session_value(v, session)))
-            .collect()
+/// The node-selector label a scenario asks for, as the run sets it on a worker node: a null value
+/// means "this session", and then the key carries the session too so parallel sessions do not collide.
+pub fn node_selector(config: &PlanConfig, session: &str) -> Option<BTreeMap<String, String>> {
+    with_session_values(config.target_node_selector.as_ref(), session, |k, v| {
+        if v.is_none() {
+            format!("{k}-{session}")
+        } else {
+            k.to_string()
+        }
     })
+}
+
+/// `targetLabels` as the run sends them: null values become the session id.
+pub fn target_labels(config: &PlanConfig, session: &str) -> Option<BTreeMap<String, String>> {
+    with_session_values(config.target_labels.as_ref(), session, |k, _| k.to_string())
 }
 
 /// `Plan.spec` for a scenario: only the optional fields the scenario sets, explicit `false` included.

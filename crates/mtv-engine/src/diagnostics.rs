@@ -59,35 +59,16 @@ pub async fn collect(
         fetch(&kinds::PROVIDER, ns, name, format!("provider-{name}.yaml")).await;
     }
     for objects in plans {
-        if let Some(name) = &objects.plan {
-            fetch(&kinds::PLAN, ns, name, format!("plan-{name}.yaml")).await;
-        }
-        if let Some(name) = &objects.migration {
-            fetch(
-                &kinds::MIGRATION,
-                ns,
-                name,
-                format!("migration-{name}.yaml"),
-            )
-            .await;
-        }
-        if let Some(name) = &objects.storage_map {
-            fetch(
-                &kinds::STORAGE_MAP,
-                ns,
-                name,
-                format!("storagemap-{name}.yaml"),
-            )
-            .await;
-        }
-        if let Some(name) = &objects.network_map {
-            fetch(
-                &kinds::NETWORK_MAP,
-                ns,
-                name,
-                format!("networkmap-{name}.yaml"),
-            )
-            .await;
+        let named = [
+            (&kinds::PLAN, &objects.plan, "plan"),
+            (&kinds::MIGRATION, &objects.migration, "migration"),
+            (&kinds::STORAGE_MAP, &objects.storage_map, "storagemap"),
+            (&kinds::NETWORK_MAP, &objects.network_map, "networkmap"),
+        ];
+        for (kind, name, prefix) in named {
+            if let Some(name) = name {
+                fetch(kind, ns, name, format!("{prefix}-{name}.yaml")).await;
+            }
         }
     }
     if let Some(target) = target_namespace {
@@ -256,23 +237,39 @@ async fn pod_logs(
 async fn write_inventory_vms(session: &Session, dir: &Path, plans: &[Value]) {
     let provider_type = session.context.provider_type.as_str();
     for plan in plans {
-        for vm in plan["spec"]["vms"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            let Some(id) = vm["id"].as_str() else {
-                continue;
-            };
-            let path = format!(
-                "/providers/{provider_type}/{}/vms/{}?detail=4",
-                session.source_provider_uid,
-                crate::inventory::query(id)
-            );
-            if let Ok(view) = session.inventory.get(&path).await {
-                let name = vm["name"].as_str().unwrap_or(id);
-                let _ = std::fs::write(dir.join(format!("inventory-{name}.yaml")), yaml(&view));
-            }
+        write_plan_inventory_vms(
+            &session.inventory,
+            provider_type,
+            &session.source_provider_uid,
+            plan,
+            dir,
+        )
+        .await;
+    }
+}
+
+/// `inventory-<vm>.yaml` for each VM of one Plan: the inventory's detailed view of it, named by the
+/// VM's name where the Plan gives one (else its id). A VM the inventory cannot answer for is left out:
+/// diagnostics collect what they can.
+pub async fn write_plan_inventory_vms(
+    inventory: &crate::inventory::Inventory,
+    provider_type: &str,
+    provider_uid: &str,
+    plan: &Value,
+    dir: &Path,
+) {
+    let vms = plan["spec"]["vms"].as_array().map(Vec::as_slice);
+    for vm in vms.unwrap_or_default() {
+        let Some(id) = vm["id"].as_str() else {
+            continue;
+        };
+        let path = format!(
+            "/providers/{provider_type}/{provider_uid}/vms/{}?detail=4",
+            crate::inventory::query(id)
+        );
+        if let Ok(view) = inventory.get(&path).await {
+            let name = vm["name"].as_str().unwrap_or(id);
+            let _ = std::fs::write(dir.join(format!("inventory-{name}.yaml")), yaml(&view));
         }
     }
 }

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use crate::build;
 use crate::checklist::{self, ChecksRan, Facts};
-use crate::cluster::{Verdict, blockers, condition, kinds, ready_verdict};
+use crate::cluster::{Kind, Verdict, blockers, condition, kinds, ready_verdict};
 use crate::diagnostics;
 use crate::events::{Event, StepOutcome, VmProgress};
 use crate::ledger::LedgerEntry;
@@ -53,6 +53,13 @@ struct PreparedVm {
     target_name: Option<String>,
     /// The source snapshots as they were before the migration (for a later `check_snapshots`).
     snapshots_before_migration: Vec<SourceSnapshot>,
+}
+
+/// Which of a Plan's two maps a step creates.
+#[derive(Debug, Clone, Copy)]
+enum MapOf {
+    Storage,
+    Network,
 }
 
 /// One Plan of the scenario (several for the simultaneous/concurrent scenarios).
@@ -236,8 +243,8 @@ impl Runner {
             self.state = Some(state);
         }
         match step.kind {
-            StepKind::CreateStorageMap => self.create_storage_maps(id).await,
-            StepKind::CreateNetworkMap => self.create_network_maps(id).await,
+            StepKind::CreateStorageMap => self.create_maps(id, MapOf::Storage).await,
+            StepKind::CreateNetworkMap => self.create_maps(id, MapOf::Network).await,
             StepKind::CreatePlan => self.create_plans(id).await,
             StepKind::MigrateVms => self.migrate(id, step).await,
             StepKind::CheckVms => self.check_vms(id, step).await,
@@ -613,17 +620,8 @@ impl Runner {
             } else {
                 json!({"cniVersion": "0.3.1", "type": "bridge", "bridge": name})
             };
-            session
-                .cluster
-                .create(
-                    &kinds::NAD,
-                    Some(multus_namespace),
-                    json!({
-                        "metadata": {"name": name, "labels": self.scenario_labels()},
-                        "spec": {"config": cni.to_string()},
-                    }),
-                    Some(&self.spec.name),
-                )
+            let spec = json!({"config": cni.to_string()});
+            self.create_object_in(&kinds::NAD, multus_namespace, &name, spec)
                 .await?;
             nads.push(name);
         }
@@ -643,14 +641,7 @@ impl Runner {
             let name = session.names(|names| {
                 names.scenario_object(&self.spec.class, &step.to_string().to_ascii_lowercase())
             });
-            session
-                .cluster
-                .create(
-                    &kinds::HOOK,
-                    Some(&session.namespace),
-                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": hook_spec(hook)}),
-                    Some(&self.spec.name),
-                )
+            self.create_object(&kinds::HOOK, &name, json!(hook_spec(hook)))
                 .await?;
             hooks.push(PlanHookRef {
                 hook: ObjectRef::new(&session.namespace, &name),
@@ -734,17 +725,8 @@ impl Runner {
             .is_none()
         {
             let cni = json!({"cniVersion": "0.3.1", "type": "bridge", "bridge": name});
-            session
-                .cluster
-                .create(
-                    &kinds::NAD,
-                    Some(&namespace),
-                    json!({
-                        "metadata": {"name": name, "labels": self.scenario_labels()},
-                        "spec": {"config": cni.to_string()},
-                    }),
-                    Some(&self.spec.name),
-                )
+            let spec = json!({"config": cni.to_string()});
+            self.create_object_in(&kinds::NAD, &namespace, &name, spec)
                 .await?;
         }
         Ok(format!("{namespace}/{name}"))
@@ -795,26 +777,48 @@ impl Runner {
             .collect()
     }
 
+    /// Creates one of the scenario's objects in the session namespace; see `create_object_in`.
+    async fn create_object(
+        &self,
+        kind: &Kind,
+        name: &str,
+        spec: Value,
+    ) -> Result<Value, StepError> {
+        self.create_object_in(kind, &self.session.namespace, name, spec)
+            .await
+    }
+
+    /// Creates one of the scenario's objects, labelled as the scenario's and put in the ledger under
+    /// it; returns the create's answer.
+    async fn create_object_in(
+        &self,
+        kind: &Kind,
+        namespace: &str,
+        name: &str,
+        spec: Value,
+    ) -> Result<Value, StepError> {
+        let object =
+            json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec});
+        let created = self
+            .session
+            .cluster
+            .create(kind, Some(namespace), object, Some(&self.spec.name))
+            .await?;
+        Ok(created)
+    }
+
     /// Creates a StorageMap or NetworkMap of the scenario and waits until it is Ready; returns its name
     /// and its `spec.map` as the cluster holds it.
     async fn create_map(
         &self,
         id: &str,
-        kind: &crate::cluster::Kind,
+        kind: &Kind,
         slug: &str,
         spec: Value,
     ) -> Result<(String, Vec<Value>), StepError> {
         let session = &self.session;
         let name = session.names(|n| n.scenario_object(&self.spec.class, slug));
-        let created = session
-            .cluster
-            .create(
-                kind,
-                Some(&session.namespace),
-                json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
-                Some(&self.spec.name),
-            )
-            .await?;
+        let created = self.create_object(kind, &name, json!(spec)).await?;
         self.note(id, format!("waiting for {} {name} to be Ready", kind.kind));
         let ready = self.wait_map_ready(kind, &name, &created).await?;
         let entries = ready
@@ -853,99 +857,115 @@ impl Runner {
         Ok(ready)
     }
 
-    async fn create_storage_maps(&mut self, id: &str) -> Result<(), StepError> {
-        let session = self.session.clone();
+    /// Creates one map of the given kind per Plan, waits for each to be Ready, and records its name
+    /// and entries on the Plan.
+    async fn create_maps(&mut self, id: &str, which: MapOf) -> Result<(), StepError> {
         let mut plans = self.state().plans.clone();
         for plan in &mut plans {
-            let mut datastores: Vec<String> = Vec::new();
-            for vm in self.plan_vms(plan) {
-                for disk in &vm.facts.disks {
-                    if !datastores.contains(&disk.datastore) {
-                        datastores.push(disk.datastore.clone());
-                    }
+            let (kind, slug, spec) = match which {
+                MapOf::Storage => (
+                    &kinds::STORAGE_MAP,
+                    "storagemap",
+                    self.storage_map_spec(plan)?,
+                ),
+                MapOf::Network => (
+                    &kinds::NETWORK_MAP,
+                    "networkmap",
+                    self.network_map_spec(plan)?,
+                ),
+            };
+            let (name, entries) = self.create_map(id, kind, slug, spec).await?;
+            match which {
+                MapOf::Storage => {
+                    plan.storage_map = Some(name);
+                    plan.storage_map_entries = entries;
+                }
+                MapOf::Network => {
+                    plan.network_map = Some(name);
+                    plan.network_map_entries = entries;
                 }
             }
-            let entries: Vec<StoragePair> = match (
-                &session.context.copy_offload,
-                plan.copy_offload,
-                &session.storage_secret,
-            ) {
-                (Some(co), true, Some(secret)) => datastores
-                    .iter()
-                    .map(|d| {
-                        build::offload_storage_pair(d, &session.context.storage_class, co, secret)
-                    })
-                    .collect(),
-                _ => datastores
-                    .iter()
-                    .map(|d| {
-                        let mut pair = build::plain_storage_pair(d, &session.context.storage_class);
-                        // An OpenShift source's storage is a storage class, referred to by name.
-                        if session.context.provider_type == ProviderType::Openshift {
-                            pair.source = InventoryRef::name(d);
-                        }
-                        pair
-                    })
-                    .collect(),
-            };
-            if entries.is_empty() {
-                return Err(Missing::ToMap("disks").into());
-            }
-            let spec = StorageMapSpec {
-                provider: self.provider_pair(),
-                map: entries,
-            };
-            let (name, entries) = self
-                .create_map(id, &kinds::STORAGE_MAP, "storagemap", json!(spec))
-                .await?;
-            plan.storage_map = Some(name);
-            plan.storage_map_entries = entries;
         }
-        if let Some(state) = &mut self.state {
-            state.plans = plans;
-        }
+        self.store_plans(plans);
         Ok(())
     }
 
-    async fn create_network_maps(&mut self, id: &str) -> Result<(), StepError> {
-        let per_nic = self.spec.config.per_nic_network_map;
-        let mut plans = self.state().plans.clone();
-        for plan in &mut plans {
-            let vms: Vec<PreparedVm> = self.plan_vms(plan).into_iter().cloned().collect();
-            let networks = self.network_sources(&vms, per_nic);
-            let state = self.state();
-            let map: Vec<NetworkPair> = networks
-                .iter()
-                .enumerate()
-                .map(|(index, network)| NetworkPair {
-                    source: network_source(self.session.context.provider_type, network),
-                    destination: if index == 0 {
-                        NetworkDestination::pod()
-                    } else {
-                        NetworkDestination::multus(
-                            &state.multus_namespace,
-                            state.nads.get(index - 1).cloned().unwrap_or_default(),
-                        )
-                    },
-                })
-                .collect();
-            if map.is_empty() {
-                return Err(Missing::ToMap("NICs").into());
-            }
-            let spec = NetworkMapSpec {
-                provider: self.provider_pair(),
-                map,
-            };
-            let (name, entries) = self
-                .create_map(id, &kinds::NETWORK_MAP, "networkmap", json!(spec))
-                .await?;
-            plan.network_map = Some(name);
-            plan.network_map_entries = entries;
-        }
+    /// Keeps the Plans' progress for the next steps.
+    fn store_plans(&mut self, plans: Vec<PlanRun>) {
         if let Some(state) = &mut self.state {
             state.plans = plans;
         }
-        Ok(())
+    }
+
+    /// The StorageMap of one Plan: each datastore its VMs' disks use, offloaded where the Plan is.
+    fn storage_map_spec(&self, plan: &PlanRun) -> Result<Value, StepError> {
+        let session = &self.session;
+        let mut datastores: Vec<String> = Vec::new();
+        for vm in self.plan_vms(plan) {
+            for disk in &vm.facts.disks {
+                if !datastores.contains(&disk.datastore) {
+                    datastores.push(disk.datastore.clone());
+                }
+            }
+        }
+        let entries: Vec<StoragePair> = match (
+            &session.context.copy_offload,
+            plan.copy_offload,
+            &session.storage_secret,
+        ) {
+            (Some(co), true, Some(secret)) => datastores
+                .iter()
+                .map(|d| build::offload_storage_pair(d, &session.context.storage_class, co, secret))
+                .collect(),
+            _ => datastores
+                .iter()
+                .map(|d| {
+                    let mut pair = build::plain_storage_pair(d, &session.context.storage_class);
+                    // An OpenShift source's storage is a storage class, referred to by name.
+                    if session.context.provider_type == ProviderType::Openshift {
+                        pair.source = InventoryRef::name(d);
+                    }
+                    pair
+                })
+                .collect(),
+        };
+        if entries.is_empty() {
+            return Err(Missing::ToMap("disks").into());
+        }
+        Ok(json!(StorageMapSpec {
+            provider: self.provider_pair(),
+            map: entries,
+        }))
+    }
+
+    /// The NetworkMap of one Plan: the first source network to the pod network, the others to the
+    /// scenario's NADs in order.
+    fn network_map_spec(&self, plan: &PlanRun) -> Result<Value, StepError> {
+        let vms: Vec<PreparedVm> = self.plan_vms(plan).into_iter().cloned().collect();
+        let networks = self.network_sources(&vms, self.spec.config.per_nic_network_map);
+        let state = self.state();
+        let map: Vec<NetworkPair> = networks
+            .iter()
+            .enumerate()
+            .map(|(index, network)| NetworkPair {
+                source: network_source(self.session.context.provider_type, network),
+                destination: if index == 0 {
+                    NetworkDestination::pod()
+                } else {
+                    NetworkDestination::multus(
+                        &state.multus_namespace,
+                        state.nads.get(index - 1).cloned().unwrap_or_default(),
+                    )
+                },
+            })
+            .collect();
+        if map.is_empty() {
+            return Err(Missing::ToMap("NICs").into());
+        }
+        Ok(json!(NetworkMapSpec {
+            provider: self.provider_pair(),
+            map,
+        }))
     }
 
     async fn create_plans(&mut self, id: &str) -> Result<(), StepError> {
@@ -994,15 +1014,7 @@ impl Runner {
             );
             let name =
                 session.names(|n| n.scenario_object(&self.spec.class, &format!("plan-{mode}")));
-            let created = session
-                .cluster
-                .create(
-                    &kinds::PLAN,
-                    Some(&session.namespace),
-                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
-                    Some(&self.spec.name),
-                )
-                .await?;
+            let created = self.create_object(&kinds::PLAN, &name, json!(spec)).await?;
             plan.plan_uid = created["metadata"]["uid"].as_str().map(str::to_string);
             // Every option of the scenario must reach the Plan as sent (no webhook may drop one).
             let lost = crate::validate::fields_not_kept(&json!(spec), &created["spec"]);
@@ -1033,9 +1045,7 @@ impl Runner {
             plan.plan = Some(name);
             plan.ready_plan = Some(ready);
         }
-        if let Some(state) = &mut self.state {
-            state.plans = plans;
-        }
+        self.store_plans(plans);
         Ok(())
     }
 
@@ -1083,21 +1093,13 @@ impl Runner {
                 plan: ObjectRef::new(&session.namespace, plan_name),
                 cutover,
             };
-            let created = session
-                .cluster
-                .create(
-                    &kinds::MIGRATION,
-                    Some(&session.namespace),
-                    json!({"metadata": {"name": name, "labels": self.scenario_labels()}, "spec": spec}),
-                    Some(&self.spec.name),
-                )
+            let created = self
+                .create_object(&kinds::MIGRATION, &name, json!(spec))
                 .await?;
             plan.migration = Some(name);
             plan.migration_uid = created["metadata"]["uid"].as_str().map(str::to_string);
         }
-        if let Some(state) = &mut self.state {
-            state.plans = plans.clone();
-        }
+        self.store_plans(plans.clone());
         // Several Plans must all be Executing before any of them ends (they run at the same time).
         let overlap = std::sync::Mutex::new(Overlap::new(
             plans

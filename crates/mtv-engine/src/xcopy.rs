@@ -336,11 +336,18 @@ mod tests {
         ])
     }
 
-    fn disk(vm: &str, file: &str, datastore: &str, expected: u8) -> ExpectedDisk {
+    /// A disk of VM `web`: `<vmdk>` in folder `web` of the datastore named `datastore_name`, whose
+    /// inventory id is `datastore_id`, expected to be copied with `xcopyUsed=<expected>`.
+    fn web_disk(
+        datastore_name: &str,
+        vmdk: &str,
+        datastore_id: &str,
+        expected: u8,
+    ) -> ExpectedDisk {
         ExpectedDisk {
-            vm: vm.into(),
-            file: file.into(),
-            datastore_id: datastore.into(),
+            vm: "web".into(),
+            file: format!("[{datastore_name}] web/{vmdk}"),
+            datastore_id: datastore_id.into(),
             expected,
         }
     }
@@ -386,15 +393,10 @@ mod tests {
             .replace("xcopyUsed=1", "xcopyUsed=0");
         let verdict = verify(
             &[
-                disk(
-                    "web",
-                    "[xcopy-datastore-1] web/web.vmdk",
-                    "datastore-xcopy-1",
-                    1,
-                ),
-                disk(
-                    "web",
-                    "[nonxcopy-datastore-1] web/web_1.vmdk",
+                web_disk("xcopy-datastore-1", "web.vmdk", "datastore-xcopy-1", 1),
+                web_disk(
+                    "nonxcopy-datastore-1",
+                    "web_1.vmdk",
                     "datastore-nonxcopy-1",
                     0,
                 ),
@@ -415,9 +417,9 @@ mod tests {
     #[test]
     fn a_wrong_expectation_names_the_vm_the_datastore_and_both_values() {
         let verdict = verify(
-            &[disk(
-                "web",
-                "[xcopy-datastore-1] web/web.vmdk",
+            &[web_disk(
+                "xcopy-datastore-1",
+                "web.vmdk",
                 "datastore-xcopy-1",
                 0,
             )],
@@ -436,18 +438,8 @@ mod tests {
     fn every_datastore_must_be_seen() {
         let verdict = verify(
             &[
-                disk(
-                    "web",
-                    "[xcopy-datastore-1] web/web.vmdk",
-                    "datastore-xcopy-1",
-                    1,
-                ),
-                disk(
-                    "web",
-                    "[xcopy-datastore-2] web/web_1.vmdk",
-                    "datastore-xcopy-2",
-                    1,
-                ),
+                web_disk("xcopy-datastore-1", "web.vmdk", "datastore-xcopy-1", 1),
+                web_disk("xcopy-datastore-2", "web_1.vmdk", "datastore-xcopy-2", 1),
             ],
             &logs(&[("populate-a", DONE)]),
             &datastores(),

@@ -140,7 +140,7 @@ fn name_of(object: &Value) -> &str {
     object["metadata"]["name"].as_str().unwrap_or("unnamed")
 }
 
-/// `inventory-<vm id>.yaml`: what Forklift's inventory knows of each VM of the Plan, read from its
+/// `inventory-<vm>.yaml`: what Forklift's inventory knows of each VM of the Plan, read from its
 /// source Provider's tree with the user's token, as the run's bundle has it. Nothing is written when
 /// the inventory or the Provider cannot be reached (the bundle is still useful without it).
 async fn write_inventory_vms(
@@ -179,22 +179,8 @@ async fn write_inventory_vms(
     let Ok(Ok(inventory)) = inventory else {
         return;
     };
-    for vm in plan["spec"]["vms"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let Some(id) = vm["id"].as_str() else {
-            continue;
-        };
-        let path = format!(
-            "/providers/{provider_type}/{uid}/vms/{}?detail=4",
-            mtv_engine::inventory::query(id)
-        );
-        if let Ok(view) = inventory.get(&path).await {
-            let _ = std::fs::write(dir.join(format!("inventory-{id}.yaml")), yaml(&view));
-        }
-    }
+    mtv_engine::diagnostics::write_plan_inventory_vms(&inventory, provider_type, uid, plan, dir)
+        .await;
 }
 
 /// `events.yaml`: the Events of the namespaces, oldest first.

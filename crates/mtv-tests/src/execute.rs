@@ -113,22 +113,11 @@ async fn start_target(args: &RunArgs) -> Result<(Option<mtv_lab::LabServer>, Tar
     let explicit = explicit_target(&args.target);
     let lab_server = match &explicit {
         Some(_) => None,
-        None => {
-            let serve = mtv_lab::cli::LabServeArgs {
-                port: None,
-                lab: None,
-                kubeconfig_out: args.results.join("lab.kubeconfig"),
-                providers_out: None,
-                speed: args.lab_speed,
-                faults: args.lab_faults.clone(),
-                mtv_version: "2.10.0".into(),
-            };
-            Some(
-                mtv_lab::cli::start(&serve)
-                    .await
-                    .map_err(|e| miette!("cannot start the embedded lab: {e}"))?,
-            )
-        }
+        None => Some(
+            mtv_lab::cli::start(&crate::front::embedded_lab(args))
+                .await
+                .map_err(|e| miette!("cannot start the embedded lab: {e}"))?,
+        ),
     };
     let target = match (&explicit, &lab_server) {
         (Some(target), _) => target.clone(),

@@ -194,6 +194,20 @@ pub fn check_profiles_reach_target(target: &TargetArgs, front: &Front) -> Result
     ))
 }
 
+/// The embedded lab a run without a cluster starts: its kubeconfig in the results, the run's speed
+/// and faults, MTV 2.10.
+pub fn embedded_lab(args: &RunArgs) -> mtv_lab::cli::LabServeArgs {
+    mtv_lab::cli::LabServeArgs {
+        port: None,
+        lab: None,
+        kubeconfig_out: args.results.join("lab.kubeconfig"),
+        providers_out: None,
+        speed: args.lab_speed,
+        faults: args.lab_faults.clone(),
+        mtv_version: "2.10.0".into(),
+    }
+}
+
 /// `--lab-faults` and `--lab-speed` are judged now, with the lab's own rules (a typo is exit 2,
 /// not a fault that never fires); faults only mean something for the embedded lab.
 fn check_lab_faults(args: &RunArgs) -> Result<(), Report> {
@@ -204,16 +218,7 @@ fn check_lab_faults(args: &RunArgs) -> Result<(), Report> {
             args.lab_speed
         ));
     }
-    let lab = mtv_lab::cli::LabServeArgs {
-        port: None,
-        lab: None,
-        kubeconfig_out: args.results.join("lab.kubeconfig"),
-        providers_out: None,
-        speed: args.lab_speed,
-        faults: args.lab_faults.clone(),
-        mtv_version: String::new(),
-    };
-    lab.options().map_err(|e| {
+    embedded_lab(args).options().map_err(|e| {
         miette::miette!(
             help = "faults are comma-separated key=value items, e.g. --lab-faults api-error-rate=0.05,vm-fail=rhel8@DiskTransfer",
             "--lab-faults: {e}"

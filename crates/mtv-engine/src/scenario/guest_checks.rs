@@ -101,6 +101,9 @@ pub fn prefix_mask(prefix: u8) -> String {
     std::net::Ipv4Addr::from(bits).to_string()
 }
 
+/// A check of the guest's interfaces against what the source said of the VM.
+type NetworkCheck = fn(&SourceVm, &[GuestInterface]) -> Vec<CheckFailure>;
+
 /// `check_static_ip_preservation`: every static address of the source, with its mask and gateway, on
 /// the guest interface with the same MAC.
 pub fn static_ip_failures(source: &SourceVm, guest: &[GuestInterface]) -> Vec<CheckFailure> {
@@ -243,29 +246,22 @@ impl Runner {
             .await
             .map_err(|e| StepError::Guest(e.into()))?;
         let mut failures = Vec::new();
-        if static_ips {
-            self.ran("check_static_ip_preservation", Some(&vm.key));
-            let found = static_ip_failures(&vm.facts, &interfaces);
-            self.note(
-                id,
-                format!(
-                    "VM {name}: check_static_ip_preservation ran ({} problems)",
-                    found.len()
-                ),
-            );
-            failures.extend(found);
-        }
-        if names {
-            self.ran("check_nic_name_preservation", Some(&vm.key));
-            let found = nic_name_failures(&vm.facts, &interfaces);
-            self.note(
-                id,
-                format!(
-                    "VM {name}: check_nic_name_preservation ran ({} problems)",
-                    found.len()
-                ),
-            );
-            failures.extend(found);
+        let guest_checks = [
+            (
+                static_ips,
+                "check_static_ip_preservation",
+                static_ip_failures as NetworkCheck,
+            ),
+            (names, "check_nic_name_preservation", nic_name_failures),
+        ];
+        for (wanted, check, failures_of) in guest_checks {
+            if wanted {
+                self.ran(check, Some(&vm.key));
+                let found = failures_of(&vm.facts, &interfaces);
+                let problems = found.len();
+                self.note(id, format!("VM {name}: {check} ran ({problems} problems)"));
+                failures.extend(found);
+            }
         }
         Ok(failures)
     }
