@@ -307,6 +307,18 @@ struct State {
     namespace_counts: HashMap<String, usize>,
 }
 
+/// The metadata fields the API server sets itself: a client's values for them are dropped on create
+/// and kept from the stored object on update.
+const SERVER_SET_METADATA: [&str; 7] = [
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+    "managedFields",
+];
+
 fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
@@ -1186,16 +1198,7 @@ impl State {
                 "resourceVersion should not be set on objects to be created",
             ));
         }
-        for field in [
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-            "resourceVersion",
-            "managedFields",
-            "selfLink",
-        ] {
+        for field in SERVER_SET_METADATA.into_iter().chain(["selfLink"]) {
             meta.remove(field);
         }
         let applying = managed_fields.is_some();
@@ -1363,18 +1366,12 @@ impl State {
                 .cloned()
                 .unwrap_or_default();
             let meta = metadata_mut(&mut result);
-            for field in [
-                "name",
-                "namespace",
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-                "resourceVersion",
-                "managedFields",
-                "generateName",
-            ] {
+            // In this order: removals reorder the remaining fields.
+            let kept = ["name", "namespace"]
+                .into_iter()
+                .chain(SERVER_SET_METADATA)
+                .chain(["generateName"]);
+            for field in kept {
                 match old_meta.get(field) {
                     Some(v) => meta.insert(field.into(), v.clone()),
                     None => meta.remove(field),
