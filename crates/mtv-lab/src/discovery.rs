@@ -119,12 +119,7 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
             "kind": r.kind,
             "verbs": r.verbs,
         });
-        if !r.short_names.is_empty() {
-            entry["shortNames"] = json!(r.short_names);
-        }
-        if !r.categories.is_empty() {
-            entry["categories"] = json!(r.categories);
-        }
+        add_names(&mut entry, r);
         resources.push(entry);
         if std::ptr::eq(r, &registry::POD) {
             resources.push(json!({
@@ -158,6 +153,17 @@ pub fn api_resource_list(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// A type's short names and categories on its discovery entry, where it has some (the apiserver
+/// leaves the fields out otherwise).
+fn add_names(entry: &mut Value, r: &ResourceType) {
+    if !r.short_names.is_empty() {
+        entry["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        entry["categories"] = json!(r.categories);
+    }
+}
+
 /// The media type of aggregated discovery responses.
 pub const AGGREGATED_DISCOVERY_V2: &str =
     "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
@@ -177,12 +183,7 @@ fn discovery_group(group: &str, versions: &[&str]) -> Value {
                         "singularResource": r.singular,
                         "verbs": r.verbs,
                     });
-                    if !r.short_names.is_empty() {
-                        entry["shortNames"] = json!(r.short_names);
-                    }
-                    if !r.categories.is_empty() {
-                        entry["categories"] = json!(r.categories);
-                    }
+                    add_names(&mut entry, r);
                     let mut subresources = Vec::new();
                     if r.status_subresource {
                         subresources.push(json!({

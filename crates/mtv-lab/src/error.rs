@@ -76,33 +76,37 @@ impl ApiError {
         self
     }
 
+    /// An error about the object `name` of `plural.group`, with the details naming it; `message`
+    /// gets the resource as the API server writes it (`plural.group`).
+    fn about_object(
+        code: u16,
+        reason: &str,
+        (group, plural, name): (&str, &str, &str),
+        message: impl FnOnce(&str) -> String,
+    ) -> Self {
+        Self::new(code, reason, message(&qualified_resource(group, plural)))
+            .with_details(group, plural, name)
+    }
+
     /// 404 `plans.forklift.konveyor.io "x" not found`.
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
-        let qualified = qualified_resource(group, plural);
-        Self::new(404, "NotFound", format!("{qualified} \"{name}\" not found"))
-            .with_details(group, plural, name)
+        Self::about_object(404, "NotFound", (group, plural, name), |q| {
+            format!("{q} \"{name}\" not found")
+        })
     }
 
     /// 409 `... already exists`.
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
-        let qualified = qualified_resource(group, plural);
-        Self::new(
-            409,
-            "AlreadyExists",
-            format!("{qualified} \"{name}\" already exists"),
-        )
-        .with_details(group, plural, name)
+        Self::about_object(409, "AlreadyExists", (group, plural, name), |q| {
+            format!("{q} \"{name}\" already exists")
+        })
     }
 
     /// 409 optimistic-concurrency conflict.
     pub fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {
-        let qualified = qualified_resource(group, plural);
-        Self::new(
-            409,
-            "Conflict",
-            format!("Operation cannot be fulfilled on {qualified} \"{name}\": {why}"),
-        )
-        .with_details(group, plural, name)
+        Self::about_object(409, "Conflict", (group, plural, name), |q| {
+            format!("Operation cannot be fulfilled on {q} \"{name}\": {why}")
+        })
     }
 
     /// 422 with field causes; the message lists them like the apiserver does.

@@ -215,6 +215,21 @@ fn parse_target(path: &str) -> Result<Target, ApiError> {
         r => (false, r),
     };
     let find = |plural: &str| registry::find(group, version, plural).ok_or_else(not_found);
+    // A type is reached under `namespaces/<ns>/` exactly when it is namespaced, and its `status` only
+    // when it has that subresource.
+    let object = |plural: &str, namespace: Option<&str>, name: &str, status: bool| {
+        let rt = find(plural)?;
+        if rt.namespaced != namespace.is_some() || (status && !rt.status_subresource) {
+            return Err(not_found());
+        }
+        Ok(Target::Object {
+            rt,
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+            status,
+            watch,
+        })
+    };
     let target = match rest {
         [plural] => Target::Collection {
             rt: find(plural)?,
@@ -239,45 +254,9 @@ fn parse_target(path: &str) -> Result<Target, ApiError> {
                 watch,
             }
         }
-        [plural, name] => {
-            let rt = find(plural)?;
-            if rt.namespaced {
-                return Err(not_found());
-            }
-            Target::Object {
-                rt,
-                namespace: None,
-                name: (*name).to_string(),
-                status: false,
-                watch,
-            }
-        }
-        [plural, name, "status"] => {
-            let rt = find(plural)?;
-            if rt.namespaced || !rt.status_subresource {
-                return Err(not_found());
-            }
-            Target::Object {
-                rt,
-                namespace: None,
-                name: (*name).to_string(),
-                status: true,
-                watch,
-            }
-        }
-        ["namespaces", ns, plural, name] => {
-            let rt = find(plural)?;
-            if !rt.namespaced {
-                return Err(not_found());
-            }
-            Target::Object {
-                rt,
-                namespace: Some((*ns).to_string()),
-                name: (*name).to_string(),
-                status: false,
-                watch,
-            }
-        }
+        [plural, name] => object(plural, None, name, false)?,
+        [plural, name, "status"] => object(plural, None, name, true)?,
+        ["namespaces", ns, plural, name] => object(plural, Some(ns), name, false)?,
         ["namespaces", ns, "serviceaccounts", name, "token"] if group.is_empty() => {
             Target::ServiceAccountToken {
                 namespace: (*ns).to_string(),
@@ -288,19 +267,7 @@ fn parse_target(path: &str) -> Result<Target, ApiError> {
             namespace: (*ns).to_string(),
             name: (*name).to_string(),
         },
-        ["namespaces", ns, plural, name, "status"] => {
-            let rt = find(plural)?;
-            if !rt.namespaced || !rt.status_subresource {
-                return Err(not_found());
-            }
-            Target::Object {
-                rt,
-                namespace: Some((*ns).to_string()),
-                name: (*name).to_string(),
-                status: true,
-                watch,
-            }
-        }
+        ["namespaces", ns, plural, name, "status"] => object(plural, Some(ns), name, true)?,
         _ => return Err(not_found()),
     };
     Ok(target)

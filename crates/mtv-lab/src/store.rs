@@ -307,6 +307,18 @@ struct State {
     namespace_counts: HashMap<String, usize>,
 }
 
+/// The metadata fields the API server sets itself: a client's values for them are dropped on create
+/// and kept from the stored object on update.
+const SERVER_SET_METADATA: [&str; 7] = [
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "resourceVersion",
+    "managedFields",
+];
+
 fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
@@ -769,31 +781,28 @@ impl Store {
         let old = state
             .get(rt, namespace, name)
             .ok_or_else(|| ApiError::not_found(rt.group, rt.plural, name))?;
-        if let Some(uid) = &opts.precondition_uid
-            && meta_str(&old, "uid") != Some(uid.as_str())
-        {
-            return Err(ApiError::conflict(
-                rt.group,
-                rt.plural,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta_str(&old, "uid").unwrap_or_default()
-                ),
-            ));
-        }
-        if let Some(rv) = &opts.precondition_resource_version
-            && meta_str(&old, "resourceVersion") != Some(rv.as_str())
-        {
-            return Err(ApiError::conflict(
-                rt.group,
-                rt.plural,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    meta_str(&old, "resourceVersion").unwrap_or_default()
-                ),
-            ));
+        let preconditions = [
+            ("uid", "UID", &opts.precondition_uid),
+            (
+                "resourceVersion",
+                "ResourceVersion",
+                &opts.precondition_resource_version,
+            ),
+        ];
+        for (field, label, wanted) in preconditions {
+            if let Some(wanted) = wanted
+                && meta_str(&old, field) != Some(wanted.as_str())
+            {
+                return Err(ApiError::conflict(
+                    rt.group,
+                    rt.plural,
+                    name,
+                    &format!(
+                        "Precondition failed: {label} in precondition: {wanted}, {label} in object meta: {}",
+                        meta_str(&old, field).unwrap_or_default()
+                    ),
+                ));
+            }
         }
         if opts.dry_run {
             let mut obj = (*old).clone();
@@ -1189,16 +1198,7 @@ impl State {
                 "resourceVersion should not be set on objects to be created",
             ));
         }
-        for field in [
-            "uid",
-            "creationTimestamp",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "generation",
-            "resourceVersion",
-            "managedFields",
-            "selfLink",
-        ] {
+        for field in SERVER_SET_METADATA.into_iter().chain(["selfLink"]) {
             meta.remove(field);
         }
         let applying = managed_fields.is_some();
@@ -1366,18 +1366,12 @@ impl State {
                 .cloned()
                 .unwrap_or_default();
             let meta = metadata_mut(&mut result);
-            for field in [
-                "name",
-                "namespace",
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-                "resourceVersion",
-                "managedFields",
-                "generateName",
-            ] {
+            // In this order: removals reorder the remaining fields.
+            let kept = ["name", "namespace"]
+                .into_iter()
+                .chain(SERVER_SET_METADATA)
+                .chain(["generateName"]);
+            for field in kept {
                 match old_meta.get(field) {
                     Some(v) => meta.insert(field.into(), v.clone()),
                     None => meta.remove(field),
@@ -1842,18 +1836,7 @@ impl State {
     /// After a removal: owners in foreground deletion that have no blocking dependents left lose their
     /// `foregroundDeletion` finalizer (and go, if it was the last one).
     fn release_foreground_owners(&mut self, store: &Store, removed: &Value) {
-        let owner_uids: Vec<String> = removed
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .map(|owners| {
-                owners
-                    .iter()
-                    .filter_map(|o| o.get("uid").and_then(Value::as_str))
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for uid in owner_uids {
+        for uid in owner_uids(removed) {
             self.release_foreground_owner(store, &uid);
         }
     }

@@ -349,6 +349,22 @@ impl Controller {
         })
     }
 
+    /// Creates a disk's PVC in `namespace`, `Pending` until its copy binds it (the populator's or
+    /// CDI's).
+    fn create_pending_pvc(&self, namespace: &str, pvc: Value) -> Result<Value, String> {
+        let pvc = self
+            .store
+            .create(&registry::PERSISTENT_VOLUME_CLAIM, Some(namespace), pvc)
+            .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
+        let _ = self.store.update_status(
+            &registry::PERSISTENT_VOLUME_CLAIM,
+            Some(namespace),
+            meta(&pvc, "name"),
+            json!({"phase": "Pending"}),
+        );
+        Ok(pvc)
+    }
+
     /// Copy offload for one disk: the merged per-disk Secret, the VSphereXcopyVolumePopulator, the claim
     /// that names it as `dataSourceRef`, and the running `populate-<pvc uid>` pod.
     #[allow(clippy::too_many_arguments)]
@@ -406,21 +422,11 @@ impl Controller {
         );
         pvc_labels.insert("sourceHost".into(), json!(host));
         let data_source = json!({"apiGroup": "forklift.konveyor.io", "kind": "VSphereXcopyVolumePopulator", "name": meta(&populator, "name")});
-        let pvc = self
-            .store
-            .create(
-                &registry::PERSISTENT_VOLUME_CLAIM,
-                Some(namespace),
-                json!({"metadata": {"name": name, "labels": pvc_labels, "annotations": target.annotations},
-                       "spec": target.pvc_spec(Some(data_source))}),
-            )
-            .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
-        let _ = self.store.update_status(
-            &registry::PERSISTENT_VOLUME_CLAIM,
-            Some(namespace),
-            &name,
-            json!({"phase": "Pending"}),
-        );
+        let pvc = self.create_pending_pvc(
+            namespace,
+            json!({"metadata": {"name": name, "labels": pvc_labels, "annotations": target.annotations},
+                   "spec": target.pvc_spec(Some(data_source))}),
+        )?;
         self.start_populate_pod(migration, namespace, &name, &pvc, &vendor, &host, disk);
         let _ = self.store.update_status(
             &registry::XCOPY_POPULATOR,
@@ -587,19 +593,10 @@ impl Controller {
         let mut pvc_meta = json!({"name": dv_name, "labels": setup.labels, "annotations": target.annotations,
                                   "ownerReferences": [owner(&registry::DATA_VOLUME, &dv, true)]});
         pvc_meta["labels"]["app"] = json!("containerized-data-importer");
-        self.store
-            .create(
-                &registry::PERSISTENT_VOLUME_CLAIM,
-                Some(namespace),
-                json!({"metadata": pvc_meta, "spec": target.pvc_spec(None)}),
-            )
-            .map_err(|e| format!("failed to create the PVC: {}", e.message))?;
-        let _ = self.store.update_status(
-            &registry::PERSISTENT_VOLUME_CLAIM,
-            Some(namespace),
-            &dv_name,
-            json!({"phase": "Pending"}),
-        );
+        self.create_pending_pvc(
+            namespace,
+            json!({"metadata": pvc_meta, "spec": target.pvc_spec(None)}),
+        )?;
         Ok(())
     }
 

@@ -59,6 +59,16 @@ pub enum SourceError {
     Invalid(String),
 }
 
+impl SourceError {
+    /// No VM `vm_id` in `provider`.
+    pub fn unknown_vm(provider: &str, vm_id: &str) -> SourceError {
+        SourceError::UnknownVm {
+            provider: provider.to_string(),
+            vm: vm_id.to_string(),
+        }
+    }
+}
+
 /// Why a connection test against a source fails, as Forklift reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
@@ -157,6 +167,16 @@ impl SourceLab {
 
     fn write(&self) -> RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Tells the subscribers (the Forklift inventory, the source APIs' watchers) that a VM changed.
+    fn announce(&self, provider: &str, vm_id: &str, kind: SourceChangeKind) {
+        // No subscriber is no error: nothing is watching yet.
+        let _ = self.changes.send(SourceChange {
+            provider: provider.to_string(),
+            vm_id: vm_id.to_string(),
+            kind,
+        });
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<SourceChange> {
@@ -263,10 +283,7 @@ impl SourceLab {
         self.with_provider(provider, |p| {
             p.vms.iter().find(|vm| vm.id == vm_id).cloned()
         })?
-        .ok_or_else(|| SourceError::UnknownVm {
-            provider: provider.to_string(),
-            vm: vm_id.to_string(),
-        })
+        .ok_or_else(|| SourceError::unknown_vm(provider, vm_id))
     }
 
     /// The VMs (and templates) named `name`; several means the name is ambiguous.
@@ -276,6 +293,19 @@ impl SourceLab {
         })
     }
 
+    /// Applies `change` to one provider's inventory under the write lock, then announces the VM
+    /// change it reports.
+    fn edit_provider<R>(
+        &self,
+        provider: &str,
+        change: impl FnOnce(&mut SourceProviderSpec) -> Result<(R, SourceChangeKind), SourceError>,
+        vm_id: &str,
+    ) -> Result<R, SourceError> {
+        let (result, kind) = change(self.write().provider_mut(provider)?)?;
+        self.announce(provider, vm_id, kind);
+        Ok(result)
+    }
+
     /// Changes one VM and announces it.
     pub fn update_vm(
         &self,
@@ -283,26 +313,13 @@ impl SourceLab {
         vm_id: &str,
         change: impl FnOnce(&mut Vm),
     ) -> Result<Vm, SourceError> {
-        let updated = {
-            let mut state = self.write();
-            let spec = state.provider_mut(provider)?;
-            let vm = spec
-                .vms
-                .iter_mut()
-                .find(|vm| vm.id == vm_id)
-                .ok_or_else(|| SourceError::UnknownVm {
-                    provider: provider.to_string(),
-                    vm: vm_id.to_string(),
-                })?;
+        let update = |spec: &mut SourceProviderSpec| {
+            let index = vm_index(spec, provider, vm_id)?;
+            let vm = &mut spec.vms[index];
             change(vm);
-            vm.clone()
+            Ok((vm.clone(), SourceChangeKind::VmUpdated))
         };
-        let _ = self.changes.send(SourceChange {
-            provider: provider.to_string(),
-            vm_id: vm_id.to_string(),
-            kind: SourceChangeKind::VmUpdated,
-        });
-        Ok(updated)
+        self.edit_provider(provider, update, vm_id)
     }
 
     /// Powers a VM on or off; a change of state leaves the action's event in the VM's log.
@@ -323,9 +340,8 @@ impl SourceLab {
 
     /// Adds a VM (a clone); its id must be new in the provider.
     pub fn add_vm(&self, provider: &str, vm: Vm) -> Result<Vm, SourceError> {
-        {
-            let mut state = self.write();
-            let spec = state.provider_mut(provider)?;
+        let id = vm.id.clone();
+        let add = |spec: &mut SourceProviderSpec| {
             if spec.vms.iter().any(|v| v.id == vm.id) {
                 return Err(SourceError::Conflict(format!(
                     "a VM with id `{}` already exists in `{provider}`",
@@ -333,36 +349,26 @@ impl SourceLab {
                 )));
             }
             spec.vms.push(vm.clone());
-        }
-        let _ = self.changes.send(SourceChange {
-            provider: provider.to_string(),
-            vm_id: vm.id.clone(),
-            kind: SourceChangeKind::VmAdded,
-        });
-        Ok(vm)
+            Ok((vm, SourceChangeKind::VmAdded))
+        };
+        self.edit_provider(provider, add, &id)
     }
 
     pub fn remove_vm(&self, provider: &str, vm_id: &str) -> Result<Vm, SourceError> {
-        let removed = {
-            let mut state = self.write();
-            let spec = state.provider_mut(provider)?;
-            let index = spec
-                .vms
-                .iter()
-                .position(|vm| vm.id == vm_id)
-                .ok_or_else(|| SourceError::UnknownVm {
-                    provider: provider.to_string(),
-                    vm: vm_id.to_string(),
-                })?;
-            spec.vms.remove(index)
+        let remove = |spec: &mut SourceProviderSpec| {
+            let index = vm_index(spec, provider, vm_id)?;
+            Ok((spec.vms.remove(index), SourceChangeKind::VmRemoved))
         };
-        let _ = self.changes.send(SourceChange {
-            provider: provider.to_string(),
-            vm_id: vm_id.to_string(),
-            kind: SourceChangeKind::VmRemoved,
-        });
-        Ok(removed)
+        self.edit_provider(provider, remove, vm_id)
     }
+}
+
+/// Where VM `vm_id` stands in `provider`'s list of VMs.
+fn vm_index(spec: &SourceProviderSpec, provider: &str, vm_id: &str) -> Result<usize, SourceError> {
+    spec.vms
+        .iter()
+        .position(|vm| vm.id == vm_id)
+        .ok_or_else(|| SourceError::unknown_vm(provider, vm_id))
 }
 
 /// Structural checks a YAML schema cannot express: unique names and ids, references that resolve.

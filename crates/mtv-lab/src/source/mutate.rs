@@ -10,7 +10,7 @@ use super::model::{
     Disk, DiskMode, GuestIp, Nic, PowerState, Provisioning, RdmMode, Snapshot, SourceProviderSpec,
     Vm,
 };
-use super::{SourceChange, SourceChangeKind, SourceError, SourceLab};
+use super::{SourceChangeKind, SourceError, SourceLab};
 use crate::{clock, random};
 
 /// How to clone a VM or template (the Python suite's clone options, in the lab's words).
@@ -323,11 +323,7 @@ impl SourceLab {
             let spec = state.provider_mut(provider)?;
             change(spec, &mut macs)?
         };
-        let _ = self.changes.send(SourceChange {
-            provider: provider.to_string(),
-            vm_id,
-            kind,
-        });
+        self.announce(provider, &vm_id, kind);
         Ok(result)
     }
 
@@ -349,10 +345,7 @@ impl SourceLab {
                 .iter()
                 .find(|vm| vm.id == source_id)
                 .cloned()
-                .ok_or_else(|| SourceError::UnknownVm {
-                    provider: spec.name.clone(),
-                    vm: source_id.to_string(),
-                })?;
+                .ok_or_else(|| SourceError::unknown_vm(&spec.name, source_id))?;
             if spec.vms.iter().any(|vm| vm.name == name) {
                 return Err(SourceError::Conflict(format!(
                     "a VM named `{name}` already exists in `{}`",
@@ -538,10 +531,7 @@ fn find_vm<'a>(spec: &'a SourceProviderSpec, vm_id: &str) -> Result<&'a Vm, Sour
     spec.vms
         .iter()
         .find(|vm| vm.id == vm_id)
-        .ok_or_else(|| SourceError::UnknownVm {
-            provider: spec.name.clone(),
-            vm: vm_id.to_string(),
-        })
+        .ok_or_else(|| SourceError::unknown_vm(&spec.name, vm_id))
 }
 
 fn find_vm_mut<'a>(
@@ -552,8 +542,5 @@ fn find_vm_mut<'a>(
     spec.vms
         .iter_mut()
         .find(|vm| vm.id == vm_id)
-        .ok_or_else(|| SourceError::UnknownVm {
-            provider,
-            vm: vm_id.to_string(),
-        })
+        .ok_or_else(|| SourceError::unknown_vm(&provider, vm_id))
 }

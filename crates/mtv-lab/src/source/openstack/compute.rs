@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use super::super::model::{Flavor, PowerState, SourceProviderSpec, Vm};
 use super::super::{NewNic, PowerAction};
 use super::store::NewServer;
-use super::{Api, ApiResult, Base, COMPUTE_PREFIX, Fault, fault, model_fault, network, reply};
+use super::{
+    Api, ApiResult, Base, COMPUTE_PREFIX, Fault, fault, json_body, model_fault, network, reply,
+    spec_of,
+};
 use crate::random;
 
 /// The newest microversion the lab's Nova serves.
@@ -86,31 +89,12 @@ async fn version(Base(base): Base) -> Response {
 /// The microversion a request asks for (`OpenStack-API-Version: compute 2.x` or the legacy
 /// header); 2.1 when it names none.
 fn microversion(headers: &HeaderMap) -> Result<(u32, u32), String> {
-    let requested = headers
-        .get("openstack-api-version")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("compute").map(str::trim))
-        .or_else(|| {
-            headers
-                .get("x-openstack-nova-api-version")
-                .and_then(|v| v.to_str().ok())
-        });
-    let Some(text) = requested else {
-        return Ok((2, 1));
-    };
-    if text.eq_ignore_ascii_case("latest") {
-        return Ok(MAX_MICROVERSION);
-    }
-    let parsed = text
-        .split_once('.')
-        .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
-    match parsed {
-        Some(v) if v >= (2, 1) && v <= MAX_MICROVERSION => Ok(v),
-        _ => Err(format!(
-            "Version {text} is not supported by the API. Minimum is 2.1 and maximum is {}.{}.",
-            MAX_MICROVERSION.0, MAX_MICROVERSION.1
-        )),
-    }
+    let requested = super::requested_microversion(headers, "compute").or_else(|| {
+        headers
+            .get("x-openstack-nova-api-version")
+            .and_then(|v| v.to_str().ok())
+    });
+    super::microversion_in(requested, (2, 1), MAX_MICROVERSION)
 }
 
 /// Answers with the microversion served, and refuses one out of range (406), as Nova does.
@@ -133,10 +117,6 @@ async fn echo_microversion(request: Request, next: Next) -> Response {
         HeaderValue::from_static("OpenStack-API-Version, X-OpenStack-Nova-API-Version"),
     );
     response
-}
-
-fn spec_of(api: &Api) -> Result<SourceProviderSpec, Fault> {
-    api.spec().map_err(model_fault)
 }
 
 fn servers(spec: &SourceProviderSpec) -> impl Iterator<Item = &Vm> {
@@ -387,12 +367,7 @@ fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Faul
 }
 
 async fn create_server(State(api): State<Api>, Base(base): Base, body: String) -> ApiResult {
-    let body: Value = serde_json::from_str(&body).map_err(|e| {
-        fault(
-            StatusCode::BAD_REQUEST,
-            format!("Malformed request body: {e}"),
-        )
-    })?;
+    let body = json_body(&body)?;
     let spec = spec_of(&api)?;
     let request = new_server(&spec, &body)?;
     let vm = api
@@ -426,12 +401,7 @@ async fn server_action(
     Path(id): Path<String>,
     body: String,
 ) -> ApiResult {
-    let body: Value = serde_json::from_str(&body).map_err(|e| {
-        fault(
-            StatusCode::BAD_REQUEST,
-            format!("Malformed request body: {e}"),
-        )
-    })?;
+    let body = json_body(&body)?;
     let spec = spec_of(&api)?;
     let vm = server_of(&spec, &id)?;
     let on = vm.power_state == PowerState::On;
@@ -543,12 +513,7 @@ async fn get_volume_attachment(
 }
 
 async fn attach_volume(State(api): State<Api>, Path(id): Path<String>, body: String) -> ApiResult {
-    let body: Value = serde_json::from_str(&body).map_err(|e| {
-        fault(
-            StatusCode::BAD_REQUEST,
-            format!("Malformed request body: {e}"),
-        )
-    })?;
+    let body = json_body(&body)?;
     let volume = body["volumeAttachment"]["volumeId"].as_str().ok_or_else(|| {
         fault(StatusCode::BAD_REQUEST, "Invalid input for field/attribute volumeAttachment: 'volumeId' is a required property")
     })?;
@@ -588,12 +553,7 @@ async fn attach_interface(
     Path(id): Path<String>,
     body: String,
 ) -> ApiResult {
-    let body: Value = serde_json::from_str(&body).map_err(|e| {
-        fault(
-            StatusCode::BAD_REQUEST,
-            format!("Malformed request body: {e}"),
-        )
-    })?;
+    let body = json_body(&body)?;
     let network = body["interfaceAttachment"]["net_id"]
         .as_str()
         .ok_or_else(|| {

@@ -177,6 +177,54 @@ pub(crate) fn model_fault(error: SourceError) -> Fault {
 
 pub(crate) type ApiResult = Result<Response, Fault>;
 
+/// The provider's current model, or the model's error as the service answers it.
+pub(crate) fn spec_of(api: &Api) -> Result<super::SourceProviderSpec, Fault> {
+    api.spec().map_err(model_fault)
+}
+
+/// A request's JSON body, or the 400 Nova and Cinder answer for one they cannot read.
+pub(crate) fn json_body(body: &str) -> Result<Value, Fault> {
+    serde_json::from_str(body).map_err(|e| {
+        fault(
+            StatusCode::BAD_REQUEST,
+            format!("Malformed request body: {e}"),
+        )
+    })
+}
+
+/// What a request's `OpenStack-API-Version: {service} x.y` header names, if it names `service`.
+pub(crate) fn requested_microversion<'h>(headers: &'h HeaderMap, service: &str) -> Option<&'h str> {
+    headers
+        .get("openstack-api-version")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix(service).map(str::trim))
+}
+
+/// The microversion a request names in `text` (`latest` or `major.minor`); `min` when it names none,
+/// and the message the service answers for one outside `min..=max`.
+pub(crate) fn microversion_in(
+    text: Option<&str>,
+    min: (u32, u32),
+    max: (u32, u32),
+) -> Result<(u32, u32), String> {
+    let Some(text) = text else {
+        return Ok(min);
+    };
+    if text.eq_ignore_ascii_case("latest") {
+        return Ok(max);
+    }
+    let parsed = text
+        .split_once('.')
+        .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+    match parsed {
+        Some(v) if v >= min && v <= max => Ok(v),
+        _ => Err(format!(
+            "Version {text} is not supported by the API. Minimum is {}.{} and maximum is {}.{}.",
+            min.0, min.1, max.0, max.1
+        )),
+    }
+}
+
 /// A JSON answer with a status.
 pub(crate) fn reply(status: StatusCode, body: Value) -> ApiResult {
     Ok((status, axum::Json(body)).into_response())

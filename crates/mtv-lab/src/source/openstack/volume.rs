@@ -15,7 +15,10 @@ use serde_json::{Value, json};
 use super::super::model::{SourceProviderSpec, VolumeSnapshot};
 use super::compute::string_map;
 use super::store::{self, NewVolume, VolumeView};
-use super::{Api, ApiResult, Base, Fault, VOLUME_PREFIX, attachment_id, fault, model_fault, reply};
+use super::{
+    Api, ApiResult, Base, Fault, VOLUME_PREFIX, attachment_id, fault, json_body, model_fault,
+    reply, spec_of,
+};
 
 /// The newest microversion the lab's Cinder serves.
 const MAX_MICROVERSION: (u32, u32) = (3, 64);
@@ -93,26 +96,8 @@ async fn version(Base(base): Base) -> Response {
 
 /// The microversion a request asks for (`OpenStack-API-Version: volume 3.x`); 3.0 when none.
 fn microversion(headers: &HeaderMap) -> Result<(u32, u32), String> {
-    let Some(text) = headers
-        .get("openstack-api-version")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("volume").map(str::trim))
-    else {
-        return Ok((3, 0));
-    };
-    if text.eq_ignore_ascii_case("latest") {
-        return Ok(MAX_MICROVERSION);
-    }
-    let parsed = text
-        .split_once('.')
-        .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
-    match parsed {
-        Some(v) if v >= (3, 0) && v <= MAX_MICROVERSION => Ok(v),
-        _ => Err(format!(
-            "Version {text} is not supported by the API. Minimum is 3.0 and maximum is {}.{}.",
-            MAX_MICROVERSION.0, MAX_MICROVERSION.1
-        )),
-    }
+    let text = super::requested_microversion(headers, "volume");
+    super::microversion_in(text, (3, 0), MAX_MICROVERSION)
 }
 
 async fn echo_microversion(request: Request, next: Next) -> Response {
@@ -138,10 +123,6 @@ async fn echo_microversion(request: Request, next: Next) -> Response {
         .headers_mut()
         .insert("vary", HeaderValue::from_static("OpenStack-API-Version"));
     response
-}
-
-fn spec_of(api: &Api) -> Result<SourceProviderSpec, Fault> {
-    api.spec().map_err(model_fault)
 }
 
 fn type_name(spec: &SourceProviderSpec, id: &str) -> String {
@@ -284,22 +265,13 @@ async fn get_volume(
     )
 }
 
-fn parse(body: &str) -> Result<Value, Fault> {
-    serde_json::from_str(body).map_err(|e| {
-        fault(
-            StatusCode::BAD_REQUEST,
-            format!("Malformed request body: {e}"),
-        )
-    })
-}
-
 async fn create_volume(
     State(api): State<Api>,
     Base(base): Base,
     Path(_): Path<String>,
     body: String,
 ) -> ApiResult {
-    let body = parse(&body)?;
+    let body = json_body(&body)?;
     let request = &body["volume"];
     let new = NewVolume {
         name: request["name"].as_str().unwrap_or_default().to_string(),
@@ -389,7 +361,7 @@ async fn get_snapshot(State(api): State<Api>, Path((_, id)): Path<(String, Strin
 }
 
 async fn create_snapshot(State(api): State<Api>, Path(_): Path<String>, body: String) -> ApiResult {
-    let body = parse(&body)?;
+    let body = json_body(&body)?;
     let request = &body["snapshot"];
     let volume = request["volume_id"].as_str().ok_or_else(|| {
         fault(
@@ -478,7 +450,7 @@ async fn create_attachment(
     Path(_): Path<String>,
     body: String,
 ) -> ApiResult {
-    let body = parse(&body)?;
+    let body = json_body(&body)?;
     let request = &body["attachment"];
     let (Some(volume), Some(server)) = (
         request["volume_uuid"].as_str(),

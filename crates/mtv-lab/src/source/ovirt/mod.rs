@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::model::{SourceProviderSpec, Vm};
+use super::model::{Datastore, Host, Network, SourceProviderSpec, Vm};
 use super::{SourceError, SourceLab};
 use node::Node;
 use render::{API, View};
@@ -48,39 +48,10 @@ pub fn router(lab: SourceLab, provider: String) -> Router {
         provider,
         tokens: auth::Tokens::default(),
     };
-    let api = Router::new()
-        .route(API, get(api_root))
-        .route(&format!("{API}/datacenters"), get(data_centers))
-        .route(&format!("{API}/datacenters/{{id}}"), get(data_center))
-        .route(&format!("{API}/clusters"), get(clusters))
-        .route(&format!("{API}/clusters/{{id}}"), get(cluster))
-        .route(&format!("{API}/hosts"), get(hosts))
-        .route(&format!("{API}/hosts/{{id}}"), get(host))
-        .route(&format!("{API}/networks"), get(networks))
-        .route(&format!("{API}/networks/{{id}}"), get(network))
-        .route(&format!("{API}/vnicprofiles"), get(vnic_profiles))
-        .route(&format!("{API}/vnicprofiles/{{id}}"), get(vnic_profile))
-        .route(&format!("{API}/storagedomains"), get(storage_domains))
-        .route(&format!("{API}/storagedomains/{{id}}"), get(storage_domain))
-        .route(&format!("{API}/disks"), get(disks))
-        .route(&format!("{API}/disks/{{id}}"), get(disk))
-        .route(&format!("{API}/events"), get(events))
-        .route(&format!("{API}/events/{{id}}"), get(event))
-        .route(&format!("{API}/templates"), get(templates))
-        .route(&format!("{API}/templates/{{id}}"), get(template))
-        .route(&format!("{API}/templates/{{id}}/nics"), get(template_nics))
-        .route(
-            &format!("{API}/templates/{{id}}/nics/{{sub}}"),
-            get(template_nic),
-        )
-        .route(
-            &format!("{API}/templates/{{id}}/diskattachments"),
-            get(template_disk_attachments),
-        )
-        .route(
-            &format!("{API}/templates/{{id}}/diskattachments/{{sub}}"),
-            get(template_disk_attachment),
-        )
+    let api = COLLECTIONS
+        .iter()
+        .fold(Router::new().route(API, get(api_root)), collection_routes);
+    let api = owned_routes(api, "templates", true)
         .merge(vms::routes())
         .layer(axum::middleware::from_fn_with_state(
             engine.clone(),
@@ -205,6 +176,16 @@ impl Engine {
             .map_err(|e| source_fault(format, e))
     }
 
+    /// The provider's current inventory and a VM (`template` false) or template (true) in it.
+    fn spec_and_vm(
+        &self,
+        format: Format,
+        id: &str,
+        template: bool,
+    ) -> Result<(SourceProviderSpec, Vm), Fault> {
+        Ok((self.spec(format)?, self.vm(format, id, template)?))
+    }
+
     /// A VM (`template` false) or template (true) by id.
     fn vm(&self, format: Format, id: &str, template: bool) -> Result<Vm, Fault> {
         let what = if template { "template" } else { "VM" };
@@ -216,12 +197,32 @@ impl Engine {
     }
 }
 
+/// One member of a collection: the id `/{collection}/{id}` finds it by, its node (built only when
+/// answered) and its search fields.
+struct Member<'a> {
+    id: String,
+    node: Box<dyn Fn() -> Node + 'a>,
+    fields: Fields<'a>,
+}
+
+impl<'a> Member<'a> {
+    /// A member searchable by its name and id.
+    fn named(name: String, id: String, node: impl Fn() -> Node + 'a) -> Member<'a> {
+        let search_id = id.clone();
+        Member {
+            id,
+            node: Box::new(node),
+            fields: Box::new(move |f| named(&name, &search_id, f)),
+        }
+    }
+}
+
 /// The `search` and `max` query parameters of a list.
 fn listed(
     format: Format,
     query: &HashMap<String, String>,
     collection: &str,
-    members: Vec<(Node, Fields<'_>)>,
+    members: Vec<Member<'_>>,
 ) -> Reply {
     let search = Search::parse(query.get("search").map_or("", String::as_str))
         .map_err(|e| fault(format, StatusCode::BAD_REQUEST, "Operation Failed", &e))?;
@@ -230,12 +231,12 @@ fn listed(
         .and_then(|m| m.parse::<usize>().ok())
         .unwrap_or(usize::MAX);
     let mut kept = Vec::new();
-    for (node, fields) in members {
+    for member in members {
         let matched = search
-            .matches(fields)
+            .matches(member.fields)
             .map_err(|e| fault(format, StatusCode::BAD_REQUEST, "Operation Failed", &e))?;
         if matched && kept.len() < max {
-            kept.push(node);
+            kept.push((member.node)());
         }
     }
     Ok(ok(format, &Node::collection(collection, kept)))
@@ -277,209 +278,142 @@ async fn api_root(State(engine): State<Engine>, format: Format) -> Reply {
     Ok(ok(format, &View { spec: &spec }.api()))
 }
 
-async fn data_centers(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let id = view.datacenter().to_string();
-    let fields: Fields<'_> = Box::new(move |f| named(&id, &id, f));
-    listed(
-        format,
-        &query,
-        "data_centers",
-        vec![(view.data_center(), fields)],
-    )
+/// One of the engine's collections read from the provider's inventory: `/{path}` lists it (by
+/// `search` and `max`) and `/{path}/{id}` reads one member.
+struct Collection {
+    path: &'static str,
+    /// The list's root element.
+    element: &'static str,
+    /// What a member is called in the engine's "Entity not found".
+    what: &'static str,
+    members: for<'a> fn(&'a View<'a>) -> Vec<Member<'a>>,
 }
 
-async fn data_center(
-    State(engine): State<Engine>,
-    format: Format,
-    Path(id): Path<String>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    if view.datacenter() != id {
-        return Err(not_found(format, "data center", &id));
-    }
-    Ok(ok(format, &view.data_center()))
+/// The collections that are plain views of the inventory (VMs and templates are the lab's own).
+const COLLECTIONS: [Collection; 8] = [
+    Collection {
+        path: "datacenters",
+        element: "data_centers",
+        what: "data center",
+        members: |view| {
+            let id = view.datacenter().to_string();
+            vec![Member::named(id.clone(), id, || view.data_center())]
+        },
+    },
+    Collection {
+        path: "clusters",
+        element: "clusters",
+        what: "cluster",
+        members: |view| {
+            let member = |c: String| Member::named(c.clone(), c.clone(), move || view.cluster(&c));
+            view.clusters().into_iter().map(member).collect()
+        },
+    },
+    Collection {
+        path: "hosts",
+        element: "hosts",
+        what: "host",
+        members: |view| {
+            let host = |h: &Host| (h.name.clone(), h.id.clone());
+            by_name(view, &view.spec.hosts, host, View::host)
+        },
+    },
+    Collection {
+        path: "networks",
+        element: "networks",
+        what: "network",
+        members: |view| {
+            let network = |n: &Network| (n.name.clone(), n.id.clone());
+            by_name(view, &view.spec.networks, network, View::network)
+        },
+    },
+    Collection {
+        path: "vnicprofiles",
+        element: "vnic_profiles",
+        what: "vNIC profile",
+        members: |view| {
+            let profile = |n: &Network| (n.name.clone(), View::profile_id(n));
+            by_name(view, &view.spec.networks, profile, View::vnic_profile)
+        },
+    },
+    Collection {
+        path: "storagedomains",
+        element: "storage_domains",
+        what: "storage domain",
+        members: |view| {
+            let domain = |d: &Datastore| (d.name.clone(), d.id.clone());
+            by_name(view, &view.spec.datastores, domain, View::storage_domain)
+        },
+    },
+    Collection {
+        path: "disks",
+        element: "disks",
+        what: "disk",
+        members: |view| {
+            let disks = (view.spec.vms.iter()).flat_map(|vm| vm.disks.iter().map(move |d| (vm, d)));
+            disks
+                .map(|(vm, d)| {
+                    Member::named(View::disk_name(vm, d), d.file.clone(), move || {
+                        view.disk(vm, d)
+                    })
+                })
+                .collect()
+        },
+    },
+    Collection {
+        path: "events",
+        element: "events",
+        what: "event",
+        members: |view| {
+            all_events(view.spec)
+                .into_iter()
+                .map(|(vm, i)| event_member(view, vm, i))
+                .collect()
+        },
+    },
+];
+
+/// The members of a list of the inventory searchable by their name and id: `key` gives an item's
+/// name and id, `node` its node.
+fn by_name<'a, T>(
+    view: &'a View<'a>,
+    items: &'a [T],
+    key: fn(&T) -> (String, String),
+    node: fn(&View<'a>, &'a T) -> Node,
+) -> Vec<Member<'a>> {
+    let member = move |item| {
+        let (name, id) = key(item);
+        Member::named(name, id, move || node(view, item))
+    };
+    items.iter().map(member).collect()
 }
 
-async fn clusters(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let members = view
-        .clusters()
-        .into_iter()
-        .map(|c| {
-            let node = view.cluster(&c);
-            let fields: Fields<'_> = Box::new(move |f| named(&c, &c, f));
-            (node, fields)
-        })
-        .collect();
-    listed(format, &query, "clusters", members)
-}
-
-async fn cluster(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    if !view.clusters().contains(&id) {
-        return Err(not_found(format, "cluster", &id));
-    }
-    Ok(ok(format, &view.cluster(&id)))
-}
-
-async fn hosts(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let members = spec
-        .hosts
-        .iter()
-        .map(|h| {
-            let fields: Fields<'_> = Box::new(move |f| named(&h.name, &h.id, f));
-            (view.host(h), fields)
-        })
-        .collect();
-    listed(format, &query, "hosts", members)
-}
-
-async fn host(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let host = spec.hosts.iter().find(|h| h.id == id);
-    host.map(|h| ok(format, &view.host(h)))
-        .ok_or_else(|| not_found(format, "host", &id))
-}
-
-async fn networks(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let members = spec
-        .networks
-        .iter()
-        .map(|n| {
-            let fields: Fields<'_> = Box::new(move |f| named(&n.name, &n.id, f));
-            (view.network(n), fields)
-        })
-        .collect();
-    listed(format, &query, "networks", members)
-}
-
-async fn network(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let network = spec.networks.iter().find(|n| n.id == id);
-    network
-        .map(|n| ok(format, &view.network(n)))
-        .ok_or_else(|| not_found(format, "network", &id))
-}
-
-async fn vnic_profiles(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let members = spec
-        .networks
-        .iter()
-        .map(|n| {
-            let id = View::profile_id(n);
-            let fields: Fields<'_> = Box::new(move |f| named(&n.name, &id, f));
-            (view.vnic_profile(n), fields)
-        })
-        .collect();
-    listed(format, &query, "vnic_profiles", members)
-}
-
-async fn vnic_profile(
-    State(engine): State<Engine>,
-    format: Format,
-    Path(id): Path<String>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    view.network_of_profile(&id)
-        .map(|n| ok(format, &view.vnic_profile(n)))
-        .ok_or_else(|| not_found(format, "vNIC profile", &id))
-}
-
-async fn storage_domains(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let members = spec
-        .datastores
-        .iter()
-        .map(|d| {
-            let fields: Fields<'_> = Box::new(move |f| named(&d.name, &d.id, f));
-            (view.storage_domain(d), fields)
-        })
-        .collect();
-    listed(format, &query, "storage_domains", members)
-}
-
-async fn storage_domain(
-    State(engine): State<Engine>,
-    format: Format,
-    Path(id): Path<String>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let domain = spec.datastores.iter().find(|d| d.id == id);
-    domain
-        .map(|d| ok(format, &view.storage_domain(d)))
-        .ok_or_else(|| not_found(format, "storage domain", &id))
-}
-
-async fn disks(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let members = spec
-        .vms
-        .iter()
-        .flat_map(|vm| vm.disks.iter().map(move |d| (vm, d)))
-        .map(|(vm, d)| {
-            let name = View::disk_name(vm, d);
-            let fields: Fields<'_> = Box::new(move |f| named(&name, &d.file, f));
-            (view.disk(vm, d), fields)
-        })
-        .collect();
-    listed(format, &query, "disks", members)
-}
-
-async fn disk(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let found = spec
-        .vms
-        .iter()
-        .find_map(|vm| vm.disks.iter().find(|d| d.file == id).map(|d| (vm, d)));
-    found
-        .map(|(vm, d)| ok(format, &view.disk(vm, d)))
-        .ok_or_else(|| not_found(format, "disk", &id))
+/// The GET routes of a [`Collection`].
+fn collection_routes(router: Router<Engine>, collection: &'static Collection) -> Router<Engine> {
+    let list = move |State(engine): State<Engine>,
+                     format: Format,
+                     Query(query): Query<HashMap<String, String>>| async move {
+        let spec = engine.spec(format)?;
+        let view = View { spec: &spec };
+        listed(
+            format,
+            &query,
+            collection.element,
+            (collection.members)(&view),
+        )
+    };
+    let one = move |State(engine): State<Engine>, format: Format, Path(id): Path<String>| async move {
+        let spec = engine.spec(format)?;
+        let view = View { spec: &spec };
+        let found = (collection.members)(&view).into_iter().find(|m| m.id == id);
+        found
+            .map(|m| ok(format, &(m.node)()))
+            .ok_or_else(|| not_found(format, collection.what, &id))
+    };
+    let path = collection.path;
+    router
+        .route(&format!("{API}/{path}"), get(list))
+        .route(&format!("{API}/{path}/{{id}}"), get(one))
 }
 
 /// Every VM's events, newest first.
@@ -493,38 +427,20 @@ fn all_events(spec: &SourceProviderSpec) -> Vec<(&Vm, usize)> {
     events
 }
 
-async fn events(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    let members = all_events(&spec)
-        .into_iter()
-        .map(|(vm, i)| {
-            let event = &vm.events[i];
-            let fields: Fields<'_> = Box::new(move |f| match f {
-                "vm.id" => Some(vec![vm.id.clone()]),
-                "vm.name" => Some(vec![vm.name.clone()]),
-                "type" | "code" => Some(vec![audit_code(event).map_or(-1, i64::from).to_string()]),
-                "severity" => Some(vec!["normal".into()]),
-                _ => None,
-            });
-            (view.event(vm, i), fields)
-        })
-        .collect();
-    listed(format, &query, "events", members)
-}
-
-async fn event(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let view = View { spec: &spec };
-    all_events(&spec)
-        .into_iter()
-        .find(|(vm, i)| View::event_id(vm, *i).to_string() == id)
-        .map(|(vm, i)| ok(format, &view.event(vm, i)))
-        .ok_or_else(|| not_found(format, "event", &id))
+/// An event of a VM, searchable by its VM, its code and its severity.
+fn event_member<'a>(view: &'a View<'a>, vm: &'a Vm, i: usize) -> Member<'a> {
+    let event = &vm.events[i];
+    Member {
+        id: View::event_id(vm, i).to_string(),
+        node: Box::new(move || view.event(vm, i)),
+        fields: Box::new(move |f| match f {
+            "vm.id" => Some(vec![vm.id.clone()]),
+            "vm.name" => Some(vec![vm.name.clone()]),
+            "type" | "code" => Some(vec![audit_code(event).map_or(-1, i64::from).to_string()]),
+            "severity" => Some(vec!["normal".into()]),
+            _ => None,
+        }),
+    }
 }
 
 /// The search fields of a VM or template.
@@ -545,6 +461,48 @@ fn vm_fields<'a>(view: &'a View<'a>, vm: &'a Vm) -> Fields<'a> {
     })
 }
 
+/// The GET routes of what the engine keeps of VMs (`template` false, under `/vms`) or templates
+/// (under `/templates`): the list, one, and each one's NICs and disk attachments.
+fn owned_routes(router: Router<Engine>, owner: &str, template: bool) -> Router<Engine> {
+    let list = move |State(engine): State<Engine>,
+                     format: Format,
+                     Query(query): Query<HashMap<String, String>>| async move {
+        vm_list(&engine, format, &query, template)
+    };
+    let one = move |State(engine): State<Engine>, format: Format, Path(id): Path<String>| async move {
+        let (spec, vm) = engine.spec_and_vm(format, &id, template)?;
+        Ok::<_, Fault>(ok(format, &View { spec: &spec }.vm(&vm)))
+    };
+    let nics = move |State(engine): State<Engine>, format: Format, Path(id): Path<String>| async move {
+        nic_list(&engine, format, &id, template)
+    };
+    let nic = move |State(engine): State<Engine>,
+                    format: Format,
+                    Path((id, nic)): Path<(String, String)>| async move {
+        nic_one(&engine, format, &id, &nic, template)
+    };
+    let attachments =
+        move |State(engine): State<Engine>, format: Format, Path(id): Path<String>| async move {
+            attachment_list(&engine, format, &id, template)
+        };
+    let attachment = move |State(engine): State<Engine>,
+                           format: Format,
+                           Path((id, disk)): Path<(String, String)>| async move {
+        attachment_one(&engine, format, &id, &disk, template)
+    };
+    let base = format!("{API}/{owner}");
+    router
+        .route(&base, get(list))
+        .route(&format!("{base}/{{id}}"), get(one))
+        .route(&format!("{base}/{{id}}/nics"), get(nics))
+        .route(&format!("{base}/{{id}}/nics/{{sub}}"), get(nic))
+        .route(&format!("{base}/{{id}}/diskattachments"), get(attachments))
+        .route(
+            &format!("{base}/{{id}}/diskattachments/{{sub}}"),
+            get(attachment),
+        )
+}
+
 /// `/vms` or `/templates`.
 fn vm_list(
     engine: &Engine,
@@ -554,11 +512,16 @@ fn vm_list(
 ) -> Reply {
     let spec = engine.spec(format)?;
     let view = View { spec: &spec };
+    let view = &view;
     let members = spec
         .vms
         .iter()
         .filter(|vm| vm.template == template)
-        .map(|vm| (view.vm(vm), vm_fields(&view, vm)))
+        .map(|vm| Member {
+            id: vm.id.clone(),
+            node: Box::new(move || view.vm(vm)),
+            fields: vm_fields(view, vm),
+        })
         .collect();
     listed(
         format,
@@ -568,32 +531,16 @@ fn vm_list(
     )
 }
 
-async fn templates(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    vm_list(&engine, format, &query, true)
-}
-
-async fn template(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, &id, true)?;
-    Ok(ok(format, &View { spec: &spec }.vm(&vm)))
-}
-
 /// The NICs of a VM or template.
 fn nic_list(engine: &Engine, format: Format, id: &str, template: bool) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, id, template)?;
+    let (spec, vm) = engine.spec_and_vm(format, id, template)?;
     let nics = View { spec: &spec }.nics(&vm);
     Ok(ok(format, &Node::collection("nics", nics)))
 }
 
 /// One NIC of a VM or template.
 fn nic_one(engine: &Engine, format: Format, id: &str, nic: &str, template: bool) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, id, template)?;
+    let (spec, vm) = engine.spec_and_vm(format, id, template)?;
     let index = vm
         .nics
         .iter()
@@ -605,8 +552,7 @@ fn nic_one(engine: &Engine, format: Format, id: &str, nic: &str, template: bool)
 
 /// The disk attachments of a VM or template.
 fn attachment_list(engine: &Engine, format: Format, id: &str, template: bool) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, id, template)?;
+    let (spec, vm) = engine.spec_and_vm(format, id, template)?;
     let view = View { spec: &spec };
     let attachments = (0..vm.disks.len()).map(|i| view.disk_attachment(&vm, i));
     Ok(ok(
@@ -617,42 +563,9 @@ fn attachment_list(engine: &Engine, format: Format, id: &str, template: bool) ->
 
 /// One disk attachment (its id is the disk's) of a VM or template.
 fn attachment_one(engine: &Engine, format: Format, id: &str, disk: &str, template: bool) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, id, template)?;
+    let (spec, vm) = engine.spec_and_vm(format, id, template)?;
     let index = vm.disks.iter().position(|d| d.file == disk);
     index
         .map(|i| ok(format, &View { spec: &spec }.disk_attachment(&vm, i)))
         .ok_or_else(|| not_found(format, "disk attachment", disk))
-}
-
-async fn template_nics(
-    State(engine): State<Engine>,
-    format: Format,
-    Path(id): Path<String>,
-) -> Reply {
-    nic_list(&engine, format, &id, true)
-}
-
-async fn template_nic(
-    State(engine): State<Engine>,
-    format: Format,
-    Path((id, nic)): Path<(String, String)>,
-) -> Reply {
-    nic_one(&engine, format, &id, &nic, true)
-}
-
-async fn template_disk_attachments(
-    State(engine): State<Engine>,
-    format: Format,
-    Path(id): Path<String>,
-) -> Reply {
-    attachment_list(&engine, format, &id, true)
-}
-
-async fn template_disk_attachment(
-    State(engine): State<Engine>,
-    format: Format,
-    Path((id, disk)): Path<(String, String)>,
-) -> Reply {
-    attachment_one(&engine, format, &id, &disk, true)
 }

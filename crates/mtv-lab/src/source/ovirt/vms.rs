@@ -2,13 +2,11 @@
 //! remove it, and its NICs, disk attachments and snapshots (read and add). Every change goes through
 //! the [`SourceLab`](crate::source::SourceLab), so the lab's Forklift inventory sees it.
 
-use std::collections::HashMap;
-
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 
 use super::node::Node;
 use super::render::View;
@@ -18,23 +16,20 @@ use crate::source::mutate::{CloneSpec, NewDisk, NewNic};
 
 const GIB: u64 = 1024 * 1024 * 1024;
 
+/// The VM service's routes: the GETs [`owned_routes`](super::owned_routes) shares with templates,
+/// and the changes only VMs take.
 pub fn routes() -> Router<Engine> {
     use super::render::API;
-    Router::new()
-        .route(&format!("{API}/vms"), get(list).post(add))
-        .route(&format!("{API}/vms/{{id}}"), get(one).delete(remove))
+    super::owned_routes(Router::new(), "vms", false)
+        .route(&format!("{API}/vms"), post(add))
+        .route(&format!("{API}/vms/{{id}}"), delete(remove))
         .route(&format!("{API}/vms/{{id}}/start"), post(start))
         .route(&format!("{API}/vms/{{id}}/stop"), post(stop))
         .route(&format!("{API}/vms/{{id}}/shutdown"), post(shutdown))
-        .route(&format!("{API}/vms/{{id}}/nics"), get(nics).post(add_nic))
-        .route(&format!("{API}/vms/{{id}}/nics/{{sub}}"), get(nic))
+        .route(&format!("{API}/vms/{{id}}/nics"), post(add_nic))
         .route(
             &format!("{API}/vms/{{id}}/diskattachments"),
-            get(attachments).post(add_attachment),
-        )
-        .route(
-            &format!("{API}/vms/{{id}}/diskattachments/{{sub}}"),
-            get(attachment),
+            post(add_attachment),
         )
         .route(
             &format!("{API}/vms/{{id}}/snapshots"),
@@ -89,20 +84,6 @@ fn conflict(format: Format, detail: &str) -> Fault {
 /// An action's answer: `<action><status>complete</status></action>`.
 fn completed(format: Format) -> axum::response::Response {
     ok(format, &Node::new("action").field("status", "complete"))
-}
-
-async fn list(
-    State(engine): State<Engine>,
-    format: Format,
-    Query(query): Query<HashMap<String, String>>,
-) -> Reply {
-    super::vm_list(&engine, format, &query, false)
-}
-
-async fn one(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, &id, false)?;
-    Ok(ok(format, &View { spec: &spec }.vm(&vm)))
 }
 
 /// Whether a VM name is one the engine takes.
@@ -218,18 +199,6 @@ async fn remove(State(engine): State<Engine>, format: Format, Path(id): Path<Str
     Ok(completed(format))
 }
 
-async fn nics(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    super::nic_list(&engine, format, &id, false)
-}
-
-async fn nic(
-    State(engine): State<Engine>,
-    format: Format,
-    Path((id, nic)): Path<(String, String)>,
-) -> Reply {
-    super::nic_one(&engine, format, &id, &nic, false)
-}
-
 /// `POST /vms/{id}/nics`: a NIC on a vNIC profile's network, with the given MAC or a fresh one.
 async fn add_nic(
     State(engine): State<Engine>,
@@ -260,22 +229,6 @@ async fn add_nic(
     let vm = engine.vm(format, &id, false)?;
     let index = vm.nics.iter().position(|n| n.mac == added.mac).unwrap_or(0);
     Ok(reply(format, StatusCode::CREATED, &view.nic(&vm, index)))
-}
-
-async fn attachments(
-    State(engine): State<Engine>,
-    format: Format,
-    Path(id): Path<String>,
-) -> Reply {
-    super::attachment_list(&engine, format, &id, false)
-}
-
-async fn attachment(
-    State(engine): State<Engine>,
-    format: Format,
-    Path((id, disk)): Path<(String, String)>,
-) -> Reply {
-    super::attachment_one(&engine, format, &id, &disk, false)
 }
 
 /// The lab's provisioning of an engine disk: sparse (cow) is thin, preallocated raw is thick.
@@ -322,8 +275,7 @@ async fn add_attachment(
         .lab
         .add_disk(&engine.provider, &id, &new)
         .map_err(|e| source_fault(format, e))?;
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, &id, false)?;
+    let (spec, vm) = engine.spec_and_vm(format, &id, false)?;
     let index = vm
         .disks
         .iter()
@@ -337,8 +289,7 @@ async fn add_attachment(
 }
 
 async fn snapshots(State(engine): State<Engine>, format: Format, Path(id): Path<String>) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, &id, false)?;
+    let (spec, vm) = engine.spec_and_vm(format, &id, false)?;
     let snapshots = View { spec: &spec }.snapshots(&vm);
     Ok(ok(format, &Node::collection("snapshots", snapshots)))
 }
@@ -348,8 +299,7 @@ async fn snapshot(
     format: Format,
     Path((id, snapshot)): Path<(String, String)>,
 ) -> Reply {
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, &id, false)?;
+    let (spec, vm) = engine.spec_and_vm(format, &id, false)?;
     View { spec: &spec }
         .snapshots(&vm)
         .into_iter()
@@ -374,8 +324,7 @@ async fn add_snapshot(
         .lab
         .create_snapshot(&engine.provider, &id, description)
         .map_err(|e| source_fault(format, e))?;
-    let spec = engine.spec(format)?;
-    let vm = engine.vm(format, &id, false)?;
+    let (spec, vm) = engine.spec_and_vm(format, &id, false)?;
     let node = View { spec: &spec }
         .snapshots(&vm)
         .into_iter()

@@ -356,21 +356,20 @@ pub(crate) fn create_container_view(sdk: &Sdk, call: &Element) -> MethodResult {
         recursive: call.bool_at("recursive") == Some(true),
     };
     let mut state = sdk.state();
-    let id = format!(
-        "session[{}]view-{}",
-        crate::random::name_suffix(8),
-        state.next()
-    );
+    let id = state.session_object_id("view");
     state.views.insert(id.clone(), view);
     Ok(returnval(&V::r("ContainerView", &id)))
 }
 
-pub(crate) fn destroy_view(sdk: &Sdk, this: &(String, String)) -> MethodResult {
-    sdk.state()
-        .views
-        .remove(&this.1)
+/// The answer to destroying a session's object: nothing, or not found when `removed` is `None`.
+fn destroyed<T>(removed: Option<T>, this: &(String, String)) -> MethodResult {
+    removed
         .map(|_| String::new())
         .ok_or_else(|| Fault::not_found(&this.0, &this.1))
+}
+
+pub(crate) fn destroy_view(sdk: &Sdk, this: &(String, String)) -> MethodResult {
+    destroyed(sdk.state().views.remove(&this.1), this)
 }
 
 /// `PropertyCollector.CreateFilter`: what `WaitForUpdates` reports on.
@@ -380,21 +379,13 @@ pub(crate) fn create_filter(sdk: &Sdk, call: &Element) -> MethodResult {
         .cloned()
         .ok_or_else(|| Fault::invalid_argument("spec", "CreateFilter needs a spec"))?;
     let mut state = sdk.state();
-    let id = format!(
-        "session[{}]filter-{}",
-        crate::random::name_suffix(8),
-        state.next()
-    );
+    let id = state.session_object_id("filter");
     state.filters.insert(id.clone(), spec);
     Ok(returnval(&V::r("PropertyFilter", &id)))
 }
 
 pub(crate) fn destroy_filter(sdk: &Sdk, this: &(String, String)) -> MethodResult {
-    sdk.state()
-        .filters
-        .remove(&this.1)
-        .map(|_| String::new())
-        .ok_or_else(|| Fault::not_found(&this.0, &this.1))
+    destroyed(sdk.state().filters.remove(&this.1), this)
 }
 
 /// The changes of every filter since `version` (everything, as `enter`, for a first call).

@@ -112,6 +112,16 @@ impl SdkState {
         self.next_id += 1;
         self.next_id
     }
+
+    /// A new id for a session's own managed object of `kind` (a view, a filter), as vCenter names
+    /// them: `session[…]kind-N`.
+    pub fn session_object_id(&mut self, kind: &str) -> String {
+        format!(
+            "session[{}]{kind}-{}",
+            crate::random::name_suffix(8),
+            self.next()
+        )
+    }
 }
 
 /// One source's endpoint.
