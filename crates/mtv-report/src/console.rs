@@ -141,6 +141,35 @@ fn api_health_line(event: &Event) -> Option<String> {
     }
 }
 
+/// The lines both consoles print for an event alike: the session header, a finished step (with where
+/// its diagnostics bundle went), teardown, the API server's health; none for the rest.
+fn event_lines(event: &Event) -> Vec<String> {
+    if let Some(header) = session_header(event) {
+        return header;
+    }
+    match event {
+        Event::StepFinished {
+            id,
+            outcome,
+            duration,
+            diagnostics,
+            ..
+        } => {
+            let mut lines = vec![step_line(id, outcome, *duration)];
+            if let Some(path) = diagnostics {
+                lines.push(format!("    diagnostics: {path}"));
+            }
+            lines
+        }
+        Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
+        Event::TeardownNote { message } => vec![format!("teardown: {message}")],
+        Event::ResourceLeftAlone { resource, reason } => {
+            vec![format!("teardown: {resource} left alone: {reason}")]
+        }
+        other => api_health_line(other).into_iter().collect(),
+    }
+}
+
 fn session_header(event: &Event) -> Option<Vec<String>> {
     let Event::SessionStarted {
         session_id,
@@ -255,24 +284,10 @@ impl<W: Write> PlainConsole<W> {
     }
 
     fn lines_for(&mut self, event: &Event) -> Vec<String> {
-        if let Some(header) = session_header(event) {
-            return header;
+        if let Event::StepFinished { id, .. } = event {
+            self.pipeline_steps.retain(|(step_id, _), _| step_id != id);
         }
         match event {
-            Event::StepFinished {
-                id,
-                outcome,
-                duration,
-                diagnostics,
-                ..
-            } => {
-                self.pipeline_steps.retain(|(step_id, _), _| step_id != id);
-                let mut lines = vec![step_line(id, outcome, *duration)];
-                if let Some(path) = diagnostics {
-                    lines.push(format!("    diagnostics: {path}"));
-                }
-                lines
-            }
             Event::StepNote { id, message } if self.show_activity => {
                 vec![format!("    {id}: {message}")]
             }
@@ -287,12 +302,7 @@ impl<W: Write> PlainConsole<W> {
                     Some(format!("    {id}: {} {}", vm.vm, vm.pipeline_step))
                 })
                 .collect(),
-            Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
-            Event::TeardownNote { message } => vec![format!("teardown: {message}")],
-            Event::ResourceLeftAlone { resource, reason } => {
-                vec![format!("teardown: {resource} left alone: {reason}")]
-            }
-            other => api_health_line(other).into_iter().collect(),
+            other => event_lines(other),
         }
     }
 
@@ -628,29 +638,7 @@ impl<W: Write> Reporter for LiveConsole<W> {
         }
         self.summary.record(event);
         let changed = self.view.apply(event);
-        let lines = match event {
-            Event::StepFinished {
-                id,
-                outcome,
-                duration,
-                diagnostics,
-                ..
-            } => {
-                let mut lines = vec![step_line(id, outcome, *duration)];
-                if let Some(path) = diagnostics {
-                    lines.push(format!("    diagnostics: {path}"));
-                }
-                lines
-            }
-            Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
-            Event::TeardownNote { message } => vec![format!("teardown: {message}")],
-            Event::ResourceLeftAlone { resource, reason } => {
-                vec![format!("teardown: {resource} left alone: {reason}")]
-            }
-            other => session_header(other)
-                .or_else(|| api_health_line(other).map(|line| vec![line]))
-                .unwrap_or_default(),
-        };
+        let lines = event_lines(event);
         self.print(&lines);
         self.sync_overall();
         if let Some(scenario) = changed {

@@ -97,6 +97,20 @@ struct VmRecord {
 }
 
 impl StepRecord {
+    /// A step just seen, with nothing recorded yet.
+    fn new(id: &str, step: &str) -> Self {
+        StepRecord {
+            id: id.to_string(),
+            step: step.to_string(),
+            result: None,
+            notes: Vec::new(),
+            notes_dropped: 0,
+            checks: Vec::new(),
+            vms: Vec::new(),
+            timelines: Vec::new(),
+        }
+    }
+
     fn note(&mut self, message: &str) {
         if self.notes.last().is_some_and(|last| last == message) {
             return;
@@ -299,16 +313,7 @@ impl HtmlReport {
         let step_index = match record.steps.iter().position(|known| known.id == id) {
             Some(index) => index,
             None => {
-                record.steps.push(StepRecord {
-                    id: id.to_string(),
-                    step: step.to_string(),
-                    result: None,
-                    notes: Vec::new(),
-                    notes_dropped: 0,
-                    checks: Vec::new(),
-                    vms: Vec::new(),
-                    timelines: Vec::new(),
-                });
+                record.steps.push(StepRecord::new(id, step));
                 record.steps.len() - 1
             }
         };
@@ -1227,16 +1232,7 @@ mod tests {
 
     #[test]
     fn notes_are_kept_once_in_a_row_and_bounded() {
-        let mut step = StepRecord {
-            id: "T[a]::s".into(),
-            step: "s".into(),
-            result: None,
-            notes: Vec::new(),
-            notes_dropped: 0,
-            checks: Vec::new(),
-            vms: Vec::new(),
-            timelines: Vec::new(),
-        };
+        let mut step = StepRecord::new("T[a]::s", "s");
         step.note("waiting");
         step.note("waiting");
         assert_eq!(step.notes.len(), 1);

@@ -2,6 +2,7 @@
 //! migration progress and teardown leftovers.
 
 use std::io::{BufReader, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -236,6 +237,21 @@ fn scripted_run() -> Vec<Event> {
     events
 }
 
+/// Where the run's first failed step finishes: a cut that leaves a run mid-migration.
+fn first_failure(run: &[Event]) -> usize {
+    run.iter()
+        .position(|event| {
+            matches!(
+                event,
+                Event::StepFinished {
+                    outcome: StepOutcome::Failed { .. },
+                    ..
+                }
+            )
+        })
+        .expect("the run has a failed step")
+}
+
 fn feed(reporter: &mut impl Reporter, events: &[Event]) {
     for event in events {
         reporter.handle(event);
@@ -254,15 +270,20 @@ fn junit_xml(events: &[Event]) -> String {
     let path = dir.path().join("reports/junit.xml");
     let mut junit = JunitReport::new(&path)
         .with_start_time(SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000));
-    feed(&mut junit, events);
-    junit.finish().unwrap();
-    // Written atomically: only the report is left in its directory.
+    written_alone(&mut junit, events, &path)
+}
+
+/// Feeds a file reporter the events and finishes it; checks it wrote atomically (only the report is
+/// left in its directory) and returns the report's text.
+fn written_alone(reporter: &mut impl Reporter, events: &[Event], path: &Path) -> String {
+    feed(reporter, events);
+    reporter.finish().unwrap();
     let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec!["junit.xml"]);
-    std::fs::read_to_string(&path).unwrap()
+    assert_eq!(names, vec![path.file_name().unwrap()]);
+    std::fs::read_to_string(path).unwrap()
 }
 
 #[test]
@@ -454,18 +475,7 @@ fn live_view_shows_each_running_scenario_step_and_vm() {
     let run = scripted_run();
     let mut console = LiveConsole::new(ProgressDrawTarget::hidden(), Vec::new());
     // Up to the second progress report of the cold migration.
-    let cut = run
-        .iter()
-        .position(|event| {
-            matches!(
-                event,
-                Event::StepFinished {
-                    outcome: StepOutcome::Failed { .. },
-                    ..
-                }
-            )
-        })
-        .unwrap();
+    let cut = first_failure(&run);
     feed(&mut console, &run[..cut]);
     insta::assert_snapshot!(console.view().lines().join("\n"));
 
@@ -607,18 +617,7 @@ fn html_run() -> Vec<Event> {
         }
     }
     // The failed VM's last report is its final phase, after the pipeline step it failed at.
-    let failed = events
-        .iter()
-        .position(|event| {
-            matches!(
-                event,
-                Event::StepFinished {
-                    outcome: StepOutcome::Failed { .. },
-                    ..
-                }
-            )
-        })
-        .unwrap();
+    let failed = first_failure(&events);
     events.insert(
         failed,
         Event::MigrationProgress {
@@ -775,18 +774,7 @@ fn html_report_shows_the_run_failed_scenarios_first_and_open() {
 #[test]
 fn html_report_of_an_interrupted_run_says_what_did_not_finish() {
     let run = html_run();
-    let cut = run
-        .iter()
-        .position(|event| {
-            matches!(
-                event,
-                Event::StepFinished {
-                    outcome: StepOutcome::Failed { .. },
-                    ..
-                }
-            )
-        })
-        .unwrap();
+    let cut = first_failure(&run);
     let page = html_page(&run[..cut]);
     assert_balanced(&page);
     assert!(page.contains("<span class=\"verdict\">DID NOT FINISH</span>"));
@@ -837,14 +825,7 @@ fn html_report_is_written_atomically_and_stays_small() {
         exit_code: 0,
         duration: Duration::from_secs(600),
     });
-    feed(&mut report, &events);
-    report.finish().unwrap();
-    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name())
-        .collect();
-    assert_eq!(names, vec!["report.html"]);
-    let page = std::fs::read_to_string(&path).unwrap();
+    let page = written_alone(&mut report, &events, &path);
     assert!(page.contains("<span class=\"verdict\">PASSED</span>"));
     assert!(page.contains("cluster <code>https://api.cluster.example:6443</code>"));
     assert!(page.contains("Passed scenarios (50)"));
