@@ -205,16 +205,12 @@ pub fn facts_of(vm: &Value, pvcs: &BTreeMap<String, Value>) -> SourceVm {
         .enumerate()
         .map(|(index, claim)| {
             let pvc = pvcs.get(&claim).unwrap_or(&Value::Null);
-            SourceDisk {
-                datastore: str_at(pvc, "/spec/storageClassName").to_string(),
-                capacity_gib: gib_rounded_up(str_at(pvc, "/spec/resources/requests/storage")),
-                file: claim,
-                provisioning: "thin".into(),
-                mode: "persistent".into(),
-                rdm: None,
-                controller_key: 0,
-                unit_number: index as i64,
-            }
+            SourceDisk::unattached(
+                claim,
+                str_at(pvc, "/spec/storageClassName").to_string(),
+                gib_rounded_up(str_at(pvc, "/spec/resources/requests/storage")),
+                index,
+            )
         })
         .collect();
     let memory = template
@@ -720,23 +716,11 @@ impl SourceProvider for OpenShiftSource {
         })
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(SourceError::Request {
-            what: format!("write {path} in the guest of source VM {}/{id}", self.namespace),
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        SourceError::Request {
+            what: format!("{action} in the guest of source VM {}/{id}", self.namespace),
             message: "guest files of OpenShift source VMs need SSH into the guest, which this build does not support yet".into(),
-        })
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(SourceError::Request {
-            what: format!("read {path} in the guest of source VM {}/{id}", self.namespace),
-            message: "guest files of OpenShift source VMs need SSH into the guest, which this build does not support yet".into(),
-        })
+        }
     }
 
     /// Deletes the VM and the PVCs created for it.

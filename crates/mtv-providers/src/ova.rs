@@ -136,30 +136,25 @@ fn facts_of(vm: &Value) -> SourceVm {
         .into_iter()
         .flatten()
         .enumerate()
-        .map(|(index, d)| SourceDisk {
-            file: d
-                .get("Name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            // The inventory's OVA storages are the disk files, by the disk's ID: what a
-            // StorageMap names.
-            datastore: d
-                .get("ID")
-                .or_else(|| d.get("FilePath"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            capacity_gib: d
-                .get("Capacity")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-                .div_ceil(GIB),
-            provisioning: "thin".into(),
-            mode: "persistent".into(),
-            rdm: None,
-            controller_key: 0,
-            unit_number: index as i64,
+        .map(|(index, d)| {
+            SourceDisk::unattached(
+                d.get("Name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                // The inventory's OVA storages are the disk files, by the disk's ID: what a
+                // StorageMap names.
+                d.get("ID")
+                    .or_else(|| d.get("FilePath"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                d.get("Capacity")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .div_ceil(GIB),
+                index,
+            )
         })
         .collect();
     let nics = vm
@@ -443,21 +438,8 @@ impl SourceProvider for OvaSource {
         Err(not_for_ova(format!("snapshot OVA VM {id} as `{name}`")))
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(not_for_ova(format!(
-            "write {path} in the guest of OVA VM {id}"
-        )))
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(not_for_ova(format!(
-            "read {path} in the guest of OVA VM {id}"
-        )))
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        not_for_ova(format!("{action} in the guest of OVA VM {id}"))
     }
 
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {

@@ -178,19 +178,15 @@ impl OpenstackSource {
             .enumerate()
             .map(|(index, v)| {
                 let type_name = v["volume_type"].as_str().unwrap_or_default();
-                SourceDisk {
-                    file: v["id"].as_str().unwrap_or_default().to_string(),
-                    datastore: types
+                SourceDisk::unattached(
+                    v["id"].as_str().unwrap_or_default().to_string(),
+                    types
                         .get(type_name)
                         .cloned()
                         .unwrap_or_else(|| type_name.to_string()),
-                    capacity_gib: v["size"].as_u64().unwrap_or(0),
-                    provisioning: "thin".into(),
-                    mode: "persistent".into(),
-                    rdm: None,
-                    controller_key: 0,
-                    unit_number: index as i64,
-                }
+                    v["size"].as_u64().unwrap_or(0),
+                    index,
+                )
             })
             .collect();
         let nics = self.nics(id, &what).await?;

@@ -500,15 +500,6 @@ impl OpenstackSource {
 }
 
 /// OpenStack guests are reached only over the network (SSH), which this adapter does not do.
-fn guest_files_unsupported(what: String) -> SourceError {
-    SourceError::Request {
-        what,
-        message: "guest files of OpenStack servers need SSH into the guest, which this adapter \
-                  does not implement yet"
-            .into(),
-    }
-}
-
 impl SourceProvider for OpenstackSource {
     fn provider_type(&self) -> ProviderType {
         ProviderType::Openstack
@@ -714,21 +705,14 @@ impl SourceProvider for OpenstackSource {
             })
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(guest_files_unsupported(format!(
-            "write {path} in the guest of OpenStack server {id}"
-        )))
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(guest_files_unsupported(format!(
-            "read {path} in the guest of OpenStack server {id}"
-        )))
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        SourceError::Request {
+            what: format!("{action} in the guest of OpenStack server {id}"),
+            message:
+                "guest files of OpenStack servers need SSH into the guest, which this adapter \
+                      does not implement yet"
+                    .into(),
+        }
     }
 
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {

@@ -278,14 +278,6 @@ fn disk_body(disk: &NewDisk, domain: &str, name: &str) -> Result<Value, String> 
 }
 
 /// Guest files need an agent channel the engine's API does not offer.
-fn guest_files_unsupported(what: String) -> SourceError {
-    unexpected(
-        &what,
-        "the oVirt engine's API has no guest file operations; the data-integrity marker needs \
-         SSH to the guest, which this adapter does not do",
-    )
-}
-
 impl SourceProvider for OvirtSource {
     fn provider_type(&self) -> ProviderType {
         ProviderType::Ovirt
@@ -408,21 +400,12 @@ impl SourceProvider for OvirtSource {
         Ok(facts::snapshot(&snapshot))
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(guest_files_unsupported(format!(
-            "write {path} in the guest of source VM {id}"
-        )))
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(guest_files_unsupported(format!(
-            "read {path} in the guest of source VM {id}"
-        )))
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        unexpected(
+            &format!("{action} in the guest of source VM {id}"),
+            "the oVirt engine's API has no guest file operations; the data-integrity marker needs \
+             SSH to the guest, which this adapter does not do",
+        )
     }
 
     /// Stops the VM (hard: it is going away) and removes it with its disks; a missing VM is fine.
