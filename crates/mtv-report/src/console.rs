@@ -171,29 +171,23 @@ fn event_lines(event: &Event) -> Vec<String> {
 }
 
 fn session_header(event: &Event) -> Option<Vec<String>> {
-    let Event::SessionStarted {
-        session_id,
-        target,
-        mtv_version,
-        source_provider,
-        provider_type,
-        storage_class,
-        items,
-    } = event
-    else {
+    let Event::SessionStarted(start) = event else {
         return None;
     };
-    let noun = if *items == 1 { "item" } else { "items" };
+    let noun = if start.items == 1 { "item" } else { "items" };
     Some(vec![
         rule("test session starts"),
         format!(
-            "session: {session_id}, target: {target}, MTV: {}",
-            mtv_version.as_deref().unwrap_or("unknown")
+            "session: {}, target: {}, MTV: {}",
+            start.session_id,
+            start.target,
+            start.mtv_version.as_deref().unwrap_or("unknown")
         ),
         format!(
-            "source provider: {source_provider} ({provider_type}), storage class: {storage_class}"
+            "source provider: {} ({}), storage class: {}",
+            start.source_provider, start.provider_type, start.storage_class
         ),
-        format!("collected {items} {noun}"),
+        format!("collected {} {noun}", start.items),
         String::new(),
     ])
 }
@@ -387,8 +381,8 @@ impl LiveView {
     /// Applies one event; returns the scenario whose line changed, if any.
     pub fn apply(&mut self, event: &Event) -> Option<String> {
         match event {
-            Event::SessionStarted { items, .. } => {
-                self.items = *items;
+            Event::SessionStarted(start) => {
+                self.items = start.items;
                 None
             }
             Event::ScenarioStarted { scenario } => {

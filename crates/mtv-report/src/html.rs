@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use mtv_events::{CheckRun, Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{CheckRun, Event, ResourceRef, SessionStart, StepOutcome, VmProgress};
 
 use crate::atomic_file::write_atomically;
 use crate::names::split_scenario;
@@ -39,7 +39,7 @@ pub struct HtmlReport {
     clock: Option<SystemTime>,
     started_at: Option<DateTime<Utc>>,
     started: Option<Instant>,
-    session: Option<SessionFacts>,
+    session: Option<SessionStart>,
     summary: Summary,
     scenarios: Vec<ScenarioRecord>,
     scenario_index: HashMap<String, usize>,
@@ -51,16 +51,6 @@ pub struct HtmlReport {
     teardown_finished: bool,
     /// What teardown did not touch, with why (not the run's object, or still needed by another session).
     left_alone: Vec<(ResourceRef, String)>,
-}
-
-struct SessionFacts {
-    session_id: String,
-    target: String,
-    mtv_version: Option<String>,
-    source_provider: String,
-    provider_type: String,
-    storage_class: String,
-    items: usize,
 }
 
 struct ScenarioRecord {
@@ -330,26 +320,10 @@ impl Reporter for HtmlReport {
     fn handle(&mut self, event: &Event) {
         self.summary.record(event);
         match event {
-            Event::SessionStarted {
-                session_id,
-                target,
-                mtv_version,
-                source_provider,
-                provider_type,
-                storage_class,
-                items,
-            } => {
+            Event::SessionStarted(start) => {
                 self.started = Some(Instant::now());
                 self.started_at = Some(self.clock.unwrap_or_else(SystemTime::now).into());
-                self.session = Some(SessionFacts {
-                    session_id: session_id.clone(),
-                    target: target.clone(),
-                    mtv_version: mtv_version.clone(),
-                    source_provider: source_provider.clone(),
-                    provider_type: provider_type.clone(),
-                    storage_class: storage_class.clone(),
-                    items: *items,
-                });
+                self.session = Some(start.clone());
             }
             Event::ResourceCreated { .. } => self.created += 1,
             Event::ResourceDeleted { resource } => self.deleted.push(resource.clone()),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use indicatif::ProgressDrawTarget;
-use mtv_events::{Event, PipelinePhase, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{Event, PipelinePhase, ResourceRef, SessionStart, StepOutcome, VmProgress};
 use mtv_report::{
     EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, HtmlReport,
     JunitReport, LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
@@ -78,7 +78,7 @@ fn scripted_run() -> Vec<Event> {
         reason: "copyoffload is not configured for this provider".into(),
     };
     let mut events = vec![
-        Event::SessionStarted {
+        Event::SessionStarted(SessionStart {
             session_id: "s1234".into(),
             target: "lab".into(),
             mtv_version: Some("2.8.0".into()),
@@ -86,7 +86,7 @@ fn scripted_run() -> Vec<Event> {
             provider_type: "vsphere".into(),
             storage_class: "standard-csi".into(),
             items: 14,
-        },
+        }),
         Event::ResourceCreated {
             resource: resource("Provider", "vsphere-8-0-1-s1234"),
             scenario: None,
@@ -792,7 +792,7 @@ fn html_report_is_written_atomically_and_stays_small() {
     let path = dir.path().join("results/report.html");
     let mut report = HtmlReport::new(&path);
     let scenarios = 50;
-    let mut events = vec![Event::SessionStarted {
+    let mut events = vec![Event::SessionStarted(SessionStart {
         session_id: "s1234".into(),
         target: "https://api.cluster.example:6443".into(),
         mtv_version: Some("2.10.0".into()),
@@ -800,7 +800,7 @@ fn html_report_is_written_atomically_and_stays_small() {
         provider_type: "vsphere".into(),
         storage_class: "standard-csi".into(),
         items: scenarios * 4,
-    }];
+    })];
     for n in 0..scenarios {
         let scenario = format!("TestSanityColdMtvMigration[rhel8-{n}]");
         events.push(Event::ScenarioStarted {
@@ -840,7 +840,7 @@ fn interrupted_run() -> Vec<Event> {
         message: format!("the run was stopped by SIGTERM {when}"),
     };
     vec![
-        Event::SessionStarted {
+        Event::SessionStarted(SessionStart {
             session_id: "auto-s1234".into(),
             target: "lab".into(),
             mtv_version: Some("2.10.0".into()),
@@ -848,7 +848,7 @@ fn interrupted_run() -> Vec<Event> {
             provider_type: "vsphere".into(),
             storage_class: "lab-ceph-rbd".into(),
             items: 3,
-        },
+        }),
         Event::ScenarioStarted {
             scenario: WARM.into(),
         },
