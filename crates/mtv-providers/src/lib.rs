@@ -141,6 +141,26 @@ pub struct NewDisk {
     pub lun: Option<String>,
 }
 
+/// A NIC to add to a clone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewNic {
+    /// The network as the source names it: a vSphere network or port group, an oVirt network, a
+    /// Neutron network id, `pod` or a NetworkAttachmentDefinition (`namespace/name`) on OpenShift.
+    pub network: String,
+    /// Whether the NIC is connected when the VM starts.
+    pub start_connected: bool,
+}
+
+impl NewNic {
+    /// A NIC on `network`, connected at start or not.
+    pub fn new(network: impl Into<String>, start_connected: bool) -> Self {
+        NewNic {
+            network: network.into(),
+            start_connected,
+        }
+    }
+}
+
 /// How to clone a source VM or template.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CloneRequest {
@@ -266,12 +286,11 @@ pub trait SourceProvider: Send + Sync {
         disk: &NewDisk,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 
-    /// Adds a NIC on `network`; returns its MAC.
+    /// Adds a NIC; returns its MAC.
     fn add_nic(
         &self,
         id: &str,
-        network: &str,
-        start_connected: bool,
+        nic: &NewNic,
     ) -> impl Future<Output = Result<String, SourceError>> + Send;
 
     fn create_snapshot(

@@ -13,8 +13,8 @@ use mtv_api::ProviderType;
 use serde_json::{Value, json};
 
 use crate::{
-    CloneRequest, NewDisk, SourceDisk, SourceError, SourceNic, SourceProvider, SourceSnapshot,
-    SourceVm, request_error,
+    CloneRequest, NewDisk, NewNic, SourceDisk, SourceError, SourceNic, SourceProvider,
+    SourceSnapshot, SourceVm, request_error,
 };
 
 /// The label on every PVC this adapter creates: the VM it belongs to (so it is deleted with it).
@@ -655,16 +655,11 @@ impl SourceProvider for OpenShiftSource {
         .await
     }
 
-    /// Adds a NIC on `network` (`pod`, `namespace/nad` or a NAD of the source namespace).
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
+    /// Adds a NIC on its network (`pod`, `namespace/nad` or a NAD of the source namespace).
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
         let what = format!(
-            "add a NIC on {network} to source VM {}/{id}",
-            self.namespace
+            "add a NIC on {} to source VM {}/{id}",
+            nic.network, self.namespace
         );
         let mac = random_mac();
         let mac_out = mac.clone();
@@ -674,7 +669,7 @@ impl SourceProvider for OpenShiftSource {
             let networks = array_at(template, "/networks");
             let index = array_at(template, "/domain/devices/interfaces").len();
             let name = format!("nic-{index}");
-            let (entry, binding) = if network == "pod" {
+            let (entry, binding) = if nic.network == "pod" {
                 if networks.iter().any(|n| n.get("pod").is_some()) {
                     return Err(SourceError::Request {
                         what: what.clone(),
@@ -684,10 +679,10 @@ impl SourceProvider for OpenShiftSource {
                 }
                 (json!({"name": name, "pod": {}}), "masquerade")
             } else {
-                let nad = match network.split_once('/') {
+                let nad = match nic.network.split_once('/') {
                     Some((ns, nad)) if ns == namespace => nad.to_string(),
-                    Some(_) => network.to_string(),
-                    None => network.to_string(),
+                    Some(_) => nic.network.to_string(),
+                    None => nic.network.to_string(),
                 };
                 (
                     json!({"name": name, "multus": {"networkName": nad}}),
@@ -695,7 +690,7 @@ impl SourceProvider for OpenShiftSource {
                 )
             };
             let mut interface = json!({"name": name, "macAddress": mac, binding: {}});
-            if !start_connected {
+            if !nic.start_connected {
                 interface["state"] = json!("down");
             }
             push(

@@ -16,8 +16,8 @@ use mtv_api::ProviderType;
 use serde_json::Value;
 
 use crate::{
-    CloneRequest, NewDisk, SourceDisk, SourceError, SourceNic, SourceProvider, SourceSnapshot,
-    SourceVm,
+    CloneRequest, NewDisk, NewNic, SourceDisk, SourceError, SourceNic, SourceProvider,
+    SourceSnapshot, SourceVm,
 };
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -423,14 +423,10 @@ impl SourceProvider for OvaSource {
         )))
     }
 
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        _start_connected: bool,
-    ) -> Result<String, SourceError> {
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
         Err(not_for_ova(format!(
-            "add a NIC on {network} to OVA VM {id}"
+            "add a NIC on {} to OVA VM {id}",
+            nic.network
         )))
     }
 

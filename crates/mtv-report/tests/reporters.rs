@@ -38,6 +38,21 @@ fn finished(scenario: &str, step: &str, outcome: StepOutcome, millis: u64) -> Ev
 }
 
 /// A VM's pipeline of the `test_migrate_vms` step of `scenario`: (step, start, seconds) each.
+/// The migrate step's progress report of a scenario: each VM's (name, pipeline step, percent).
+fn progress(scenario: &str, vms: &[(&str, &str, Option<f64>)]) -> Event {
+    Event::MigrationProgress {
+        id: format!("{scenario}::test_migrate_vms"),
+        vms: vms
+            .iter()
+            .map(|&(vm, pipeline_step, percent)| VmProgress {
+                vm: vm.into(),
+                pipeline_step: pipeline_step.into(),
+                percent,
+            })
+            .collect(),
+    }
+}
+
 fn timeline(scenario: &str, vm: &str, phases: &[(&str, u64, Option<u64>)]) -> Event {
     Event::VmTimeline {
         id: format!("{scenario}::test_migrate_vms"),
@@ -108,45 +123,22 @@ fn scripted_run() -> Vec<Event> {
         },
         finished(COLD, "test_create_plan", StepOutcome::Passed, 1234),
         started(WARM, "test_migrate_vms"),
-        Event::MigrationProgress {
-            id: format!("{WARM}::test_migrate_vms"),
-            vms: vec![VmProgress {
-                vm: "win2019-s1234".into(),
-                pipeline_step: "DiskTransfer".into(),
-                percent: Some(42.4),
-            }],
-        },
+        progress(WARM, &[("win2019-s1234", "DiskTransfer", Some(42.4))]),
         started(COLD, "test_migrate_vms"),
-        Event::MigrationProgress {
-            id: format!("{COLD}::test_migrate_vms"),
-            vms: vec![
-                VmProgress {
-                    vm: "rhel8-s1234".into(),
-                    pipeline_step: "DiskTransfer".into(),
-                    percent: Some(10.0),
-                },
-                VmProgress {
-                    vm: "rhel8-2-s1234".into(),
-                    pipeline_step: "Initialize".into(),
-                    percent: None,
-                },
+        progress(
+            COLD,
+            &[
+                ("rhel8-s1234", "DiskTransfer", Some(10.0)),
+                ("rhel8-2-s1234", "Initialize", None),
             ],
-        },
-        Event::MigrationProgress {
-            id: format!("{COLD}::test_migrate_vms"),
-            vms: vec![
-                VmProgress {
-                    vm: "rhel8-s1234".into(),
-                    pipeline_step: "DiskTransfer".into(),
-                    percent: Some(80.0),
-                },
-                VmProgress {
-                    vm: "rhel8-2-s1234".into(),
-                    pipeline_step: "DiskTransfer".into(),
-                    percent: Some(5.0),
-                },
+        ),
+        progress(
+            COLD,
+            &[
+                ("rhel8-s1234", "DiskTransfer", Some(80.0)),
+                ("rhel8-2-s1234", "DiskTransfer", Some(5.0)),
             ],
-        },
+        ),
         Event::StepFinished {
             id: warm_failed.clone(),
             scenario: WARM.into(),
@@ -620,14 +612,7 @@ fn html_run() -> Vec<Event> {
     let failed = first_failure(&events);
     events.insert(
         failed,
-        Event::MigrationProgress {
-            id: format!("{WARM}::test_migrate_vms"),
-            vms: vec![VmProgress {
-                vm: "win2019-s1234".into(),
-                pipeline_step: "Completed".into(),
-                percent: None,
-            }],
-        },
+        progress(WARM, &[("win2019-s1234", "Completed", None)]),
     );
     events
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::facts::{self, members, text};
 use super::{GIB, OvirtSource, encode, unexpected};
-use crate::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
+use crate::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 
 impl OvirtSource {
     /// The facts of a VM or template document, with its NICs, disks, snapshots and events.
@@ -370,23 +370,18 @@ impl SourceProvider for OvirtSource {
             .map(|_| ())
     }
 
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
-        let what = format!("add a NIC on {network} to source VM {id}");
-        let profile = self.profile_of_network(&what, network).await?;
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
+        let what = format!("add a NIC on {} to source VM {id}", nic.network);
+        let profile = self.profile_of_network(&what, &nic.network).await?;
         let count = self.get(&what, &format!("/vms/{id}/nics")).await?;
         let body = json!({
             "name": format!("nic{}", members(&count, "nic").len() + 1),
             "interface": "virtio",
-            "plugged": start_connected.to_string(),
+            "plugged": nic.start_connected.to_string(),
             "vnic_profile": {"id": profile},
         });
-        let nic = self.post(&what, &format!("/vms/{id}/nics"), body).await?;
-        text(&nic, "mac/address")
+        let created = self.post(&what, &format!("/vms/{id}/nics"), body).await?;
+        text(&created, "mac/address")
             .map(str::to_string)
             .ok_or_else(|| unexpected(&what, "the engine answered the new NIC without a MAC"))
     }
