@@ -33,7 +33,9 @@ use mtv_api::ProviderType;
 use serde::{Deserialize, Serialize};
 
 /// The facts of a source VM that preparation records and validation compares with the migrated VM.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The default (off, no devices, no snapshots, host or events) is what a source that does not report
+/// a fact leaves it at.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SourceVm {
     pub id: String,
     pub name: String,

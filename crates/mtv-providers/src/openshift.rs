@@ -247,12 +247,10 @@ pub fn facts_of(vm: &Value, pvcs: &BTreeMap<String, Value>) -> SourceVm {
         },
         uuid: str_at(template, "/domain/firmware/uuid").to_string(),
         guest_agent: agent,
-        cbt: false,
         disks,
         nics,
-        snapshots: Vec::new(),
-        host: None,
-        events: Vec::new(),
+        // KubeVirt VMs here have no CBT, snapshots, host or event log.
+        ..SourceVm::default()
     }
 }
 

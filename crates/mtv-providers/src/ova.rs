@@ -177,20 +177,15 @@ fn facts_of(vm: &Value) -> SourceVm {
     SourceVm {
         id: text("id"),
         name: text("name"),
-        powered_on: false,
-        template: false,
         cpu_sockets: (cpus / cores).max(1),
         cores_per_socket: cores,
         memory_mib: number("memoryMB"),
         firmware: text("firmware"),
         uuid: text("uuid"),
-        guest_agent: false,
-        cbt: false,
         disks,
         nics,
-        snapshots: Vec::new(),
-        host: None,
-        events: Vec::new(),
+        // An OVA is a file: never running, no agent, CBT, snapshots, host or event log.
+        ..SourceVm::default()
     }
 }
 

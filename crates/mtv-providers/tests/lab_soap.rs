@@ -3,14 +3,15 @@
 //! NICs, snapshots, power, delete and Guest Operations, each change visible in the lab's one source
 //! model (what its Forklift inventory reads).
 
+mod common;
+
 use std::time::Duration;
 
+use common::bounded;
 use mtv_lab::source::SourceLab;
 use mtv_lab::{LabOptions, LabServer};
 use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
-use mtv_providers::{CloneRequest, NewDisk, SourceProvider};
-
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceProvider};
 
 async fn lab() -> (LabServer, SourceLab, VsphereConfig) {
     let lab = LabServer::start(LabOptions::default())
@@ -26,12 +27,6 @@ async fn lab() -> (LabServer, SourceLab, VsphereConfig) {
     config.task_timeout = Duration::from_secs(30);
     config.guest_credentials = Some(("cloud-user".into(), "lab-guest-password".into()));
     (lab, source, config)
-}
-
-async fn bounded<F: std::future::Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("the test did not finish within its bound");
 }
 
 #[tokio::test]
@@ -114,7 +109,7 @@ async fn clones_prepares_snapshots_and_deletes_through_soap() {
         );
 
         let mac = vsphere
-            .add_nic(&clone.id, "VM Network", true)
+            .add_nic(&clone.id, &NewNic::new("VM Network", true))
             .await
             .unwrap();
         assert!(
