@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::time::Duration;
 
 use common::bounded;
@@ -13,7 +14,9 @@ use mtv_lab::{LabOptions, LabServer};
 use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
 use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceProvider};
 
-async fn lab() -> (LabServer, SourceLab, VsphereConfig) {
+/// Runs a test's body (bounded) against a fresh lab, given the lab's source model and a config for
+/// its vSphere source; then shuts the lab down.
+async fn on_lab<T: Future<Output = ()>>(test: impl FnOnce(SourceLab, VsphereConfig) -> T) {
     let lab = LabServer::start(LabOptions::default())
         .await
         .expect("lab starts");
@@ -26,13 +29,13 @@ async fn lab() -> (LabServer, SourceLab, VsphereConfig) {
     config.request_timeout = Duration::from_secs(30);
     config.task_timeout = Duration::from_secs(30);
     config.guest_credentials = Some(("cloud-user".into(), "lab-guest-password".into()));
-    (lab, source, config)
+    bounded(test(source, config)).await;
+    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn facts_are_the_source_models() {
-    let (lab, source, config) = lab().await;
-    bounded(async {
+    on_lab(|source, config| async move {
         let vsphere = VsphereSource::connect(config).await.unwrap();
         let vm = vsphere
             .find("mtv-tests-rhel8")
@@ -59,13 +62,11 @@ async fn facts_are_the_source_models() {
         assert!(vsphere.find("no-such-vm").await.unwrap().is_none());
     })
     .await;
-    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn clones_prepares_snapshots_and_deletes_through_soap() {
-    let (lab, source, config) = lab().await;
-    bounded(async {
+    on_lab(|source, config| async move {
         let vsphere = VsphereSource::connect(config).await.unwrap();
         let request = CloneRequest {
             name: "adapter-clone".into(),
@@ -132,13 +133,11 @@ async fn clones_prepares_snapshots_and_deletes_through_soap() {
         vsphere.delete_vm(&clone.id).await.unwrap();
     })
     .await;
-    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn guest_files_and_commands_go_through_guest_operations() {
-    let (lab, source, config) = lab().await;
-    bounded(async {
+    on_lab(|source, config| async move {
         let vsphere = VsphereSource::connect(config.clone()).await.unwrap();
         let clone = vsphere
             .clone_vm(
@@ -213,13 +212,11 @@ async fn guest_files_and_commands_go_through_guest_operations() {
         assert!(error.to_string().contains("guest_vm_linux_user"), "{error}");
     })
     .await;
-    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_lab_ca_is_the_trust_and_a_wrong_password_is_refused_without_showing_it() {
-    let (lab, _, config) = lab().await;
-    bounded(async {
+    on_lab(|_, config| async move {
         let mut untrusted = config.clone();
         untrusted.ca_certificate = None;
         let error = VsphereSource::connect(untrusted)
@@ -240,5 +237,4 @@ async fn the_lab_ca_is_the_trust_and_a_wrong_password_is_refused_without_showing
         );
     })
     .await;
-    lab.shutdown().await;
 }
