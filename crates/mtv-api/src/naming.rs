@@ -354,28 +354,20 @@ mod tests {
 
     #[test]
     fn python_sanitize() {
-        assert_eq!(
-            sanitize_kubernetes_name("My_VM 01").ok(),
-            Some("my-vm-01".into())
-        );
-        assert_eq!(
-            sanitize_kubernetes_name("Web.Server_A").ok(),
-            Some("web-server-a".into())
-        );
-        assert_eq!(
-            sanitize_kubernetes_name("XCopy_Test_VM_CAPS").ok(),
-            Some("xcopy-test-vm-caps".into())
-        );
-        assert_eq!(
-            sanitize_kubernetes_name("--a__b--").ok(),
-            Some("a--b".into())
-        );
-        let long = format!("{}_x", "b".repeat(62));
-        assert_eq!(sanitize_kubernetes_name(&long).ok(), Some("b".repeat(62)));
-        assert_eq!(
-            sanitize_kubernetes_name(&"c".repeat(100)).ok(),
-            Some("c".repeat(63))
-        );
+        for (name, sanitized) in [
+            ("My_VM 01", "my-vm-01".to_string()),
+            ("Web.Server_A", "web-server-a".to_string()),
+            ("XCopy_Test_VM_CAPS", "xcopy-test-vm-caps".to_string()),
+            ("--a__b--", "a--b".to_string()),
+            (format!("{}_x", "b".repeat(62)).as_str(), "b".repeat(62)),
+            ("c".repeat(100).as_str(), "c".repeat(63)),
+        ] {
+            assert_eq!(
+                sanitize_kubernetes_name(name).ok(),
+                Some(sanitized),
+                "{name}"
+            );
+        }
         assert!(matches!(
             sanitize_kubernetes_name("_-.!"),
             Err(NamingError::EmptyName { .. })

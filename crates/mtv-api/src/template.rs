@@ -182,50 +182,27 @@ impl fmt::Display for Value {
     }
 }
 
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Value::Str(v.to_string())
-    }
+/// `From` each Rust type a template value is made of: the Go value it becomes.
+macro_rules! value_from {
+    ($($source:ty => |$v:ident| $value:expr;)*) => {
+        $(impl From<$source> for Value {
+            fn from($v: $source) -> Self {
+                $value
+            }
+        })*
+    };
 }
-impl From<String> for Value {
-    fn from(v: String) -> Self {
-        Value::Str(v)
-    }
-}
-impl From<&String> for Value {
-    fn from(v: &String) -> Self {
-        Value::Str(v.clone())
-    }
-}
-impl From<i64> for Value {
-    fn from(v: i64) -> Self {
-        Value::Int(v)
-    }
-}
-impl From<i32> for Value {
-    fn from(v: i32) -> Self {
-        Value::Int(i64::from(v))
-    }
-}
-impl From<u32> for Value {
-    fn from(v: u32) -> Self {
-        Value::Int(i64::from(v))
-    }
-}
-impl From<usize> for Value {
-    fn from(v: usize) -> Self {
-        Value::Int(i64::try_from(v).unwrap_or(i64::MAX))
-    }
-}
-impl From<bool> for Value {
-    fn from(v: bool) -> Self {
-        Value::Bool(v)
-    }
-}
-impl From<f64> for Value {
-    fn from(v: f64) -> Self {
-        Value::Float(v)
-    }
+
+value_from! {
+    &str => |v| Value::Str(v.to_string());
+    String => |v| Value::Str(v);
+    &String => |v| Value::Str(v.clone());
+    i64 => |v| Value::Int(v);
+    i32 => |v| Value::Int(i64::from(v));
+    u32 => |v| Value::Int(i64::from(v));
+    usize => |v| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    bool => |v| Value::Bool(v);
+    f64 => |v| Value::Float(v);
 }
 
 /// The data a template is rendered against: one of Forklift's three structs. Every field
@@ -666,44 +643,44 @@ fn lex_field_chain(s: &str) -> (Vec<String>, usize) {
 }
 
 fn lex_quoted(rest: &str, col: usize) -> Result<(Tok, usize), TemplateError> {
-    let mut escaped = false;
-    for (i, c) in rest.char_indices().skip(1) {
-        match c {
-            '\n' => break,
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => {
-                let value = unquote(&rest[1..i], '"').map_err(|e| TemplateError::at(col, e))?;
-                return Ok((Tok::Str(value), i + 1));
-            }
-            _ => {}
-        }
-    }
-    Err(TemplateError::at(col, "unterminated quoted string"))
+    let (value, len) = lex_delimited(rest, col, '"', "unterminated quoted string")?;
+    Ok((Tok::Str(value), len))
 }
 
 fn lex_char(rest: &str, col: usize) -> Result<(Tok, usize), TemplateError> {
+    let (value, len) = lex_delimited(rest, col, '\'', "unterminated character constant")?;
+    let mut chars = value.chars();
+    match (chars.next(), chars.next()) {
+        (Some(ch), None) => Ok((Tok::Int(i64::from(u32::from(ch))), len)),
+        _ => Err(TemplateError::at(
+            col,
+            format!("malformed character constant: {}", &rest[..len]),
+        )),
+    }
+}
+
+/// The unquoted body of the `quote`-delimited literal `rest` starts with (escapes resolved) and the
+/// literal's length; `unterminated` when the line ends first.
+fn lex_delimited(
+    rest: &str,
+    col: usize,
+    quote: char,
+    unterminated: &str,
+) -> Result<(String, usize), TemplateError> {
     let mut escaped = false;
     for (i, c) in rest.char_indices().skip(1) {
         match c {
             '\n' => break,
             _ if escaped => escaped = false,
             '\\' => escaped = true,
-            '\'' => {
-                let value = unquote(&rest[1..i], '\'').map_err(|e| TemplateError::at(col, e))?;
-                let mut chars = value.chars();
-                return match (chars.next(), chars.next()) {
-                    (Some(ch), None) => Ok((Tok::Int(i64::from(u32::from(ch))), i + 1)),
-                    _ => Err(TemplateError::at(
-                        col,
-                        format!("malformed character constant: {}", &rest[..=i]),
-                    )),
-                };
+            _ if c == quote => {
+                let value = unquote(&rest[1..i], quote).map_err(|e| TemplateError::at(col, e))?;
+                return Ok((value, i + 1));
             }
             _ => {}
         }
     }
-    Err(TemplateError::at(col, "unterminated character constant"))
+    Err(TemplateError::at(col, unterminated))
 }
 
 /// Go escape sequences inside `"…"` or `'…'`.
@@ -1507,47 +1484,16 @@ impl Exec<'_> {
         let s = |i: usize| want_str(&args[i], self);
         let n = |i: usize| want_int(&args[i], self);
         let text = |v: String| Ok(Val::Str(v));
+        if let Some(function) = string_function(name) {
+            arity(name, args, 1)?;
+            return text(function(s(0)?));
+        }
+        if let Some(test) = string_test(name) {
+            arity(name, args, 2)?;
+            let subject = s(1)?;
+            return Ok(Val::Bool(test(s(0)?, subject)));
+        }
         match name {
-            "lower" => {
-                arity(name, args, 1)?;
-                text(go_lower(s(0)?))
-            }
-            "upper" => {
-                arity(name, args, 1)?;
-                text(go_upper(s(0)?))
-            }
-            "trim" => {
-                arity(name, args, 1)?;
-                text(s(0)?.trim().to_string())
-            }
-            "title" => {
-                arity(name, args, 1)?;
-                text(go_title(s(0)?))
-            }
-            "untitle" => {
-                arity(name, args, 1)?;
-                text(untitle(s(0)?))
-            }
-            "nospace" => {
-                arity(name, args, 1)?;
-                text(s(0)?.chars().filter(|c| !c.is_whitespace()).collect())
-            }
-            "initials" => {
-                arity(name, args, 1)?;
-                text(initials(s(0)?))
-            }
-            "contains" => {
-                arity(name, args, 2)?;
-                Ok(Val::Bool(s(1)?.contains(s(0)?)))
-            }
-            "hasPrefix" => {
-                arity(name, args, 2)?;
-                Ok(Val::Bool(s(1)?.starts_with(s(0)?)))
-            }
-            "hasSuffix" => {
-                arity(name, args, 2)?;
-                Ok(Val::Bool(s(1)?.ends_with(s(0)?)))
-            }
             "trimSuffix" => {
                 arity(name, args, 2)?;
                 let (suffix, subject) = (s(0)?, s(1)?);
@@ -1646,12 +1592,7 @@ impl Exec<'_> {
                 let round_on = match args.get(2) {
                     Some(Val::Int(i)) => *i as f64,
                     Some(Val::Float(x)) => *x,
-                    Some(other) => {
-                        return Err(format!(
-                            "wrong type for value; expected float64; got {}",
-                            self.type_name(other)
-                        ));
-                    }
+                    Some(other) => return Err(wrong_type("float64", other, self)),
                     None => 0.5,
                 };
                 Ok(Val::Float(sprig_round(
@@ -1969,23 +1910,51 @@ fn at_least(name: &str, args: &[Val], want: usize) -> Result<(), String> {
     }
 }
 
+/// The sprig functions of one string that answer a string.
+fn string_function(name: &str) -> Option<fn(&str) -> String> {
+    let function: fn(&str) -> String = match name {
+        "lower" => go_lower,
+        "upper" => go_upper,
+        "trim" => |s| s.trim().to_string(),
+        "title" => go_title,
+        "untitle" => untitle,
+        "nospace" => |s| s.chars().filter(|c| !c.is_whitespace()).collect(),
+        "initials" => initials,
+        _ => return None,
+    };
+    Some(function)
+}
+
+/// The sprig tests of a string (the second argument) against another (the first).
+fn string_test(name: &str) -> Option<fn(&str, &str) -> bool> {
+    let test: fn(&str, &str) -> bool = match name {
+        "contains" => |part, subject| subject.contains(part),
+        "hasPrefix" => |prefix, subject| subject.starts_with(prefix),
+        "hasSuffix" => |suffix, subject| subject.ends_with(suffix),
+        _ => return None,
+    };
+    Some(test)
+}
+
+/// Go's words for a function argument of the wrong type: `expected` is the Go type it takes.
+fn wrong_type(expected: &str, value: &Val, exec: &Exec<'_>) -> String {
+    format!(
+        "wrong type for value; expected {expected}; got {}",
+        exec.type_name(value)
+    )
+}
+
 fn want_str<'v>(value: &'v Val, exec: &Exec<'_>) -> Result<&'v str, String> {
     match value {
         Val::Str(s) => Ok(s),
-        other => Err(format!(
-            "wrong type for value; expected string; got {}",
-            exec.type_name(other)
-        )),
+        other => Err(wrong_type("string", other, exec)),
     }
 }
 
 fn want_int(value: &Val, exec: &Exec<'_>) -> Result<i64, String> {
     match value {
         Val::Int(i) => Ok(*i),
-        other => Err(format!(
-            "wrong type for value; expected int; got {}",
-            exec.type_name(other)
-        )),
+        other => Err(wrong_type("int", other, exec)),
     }
 }
 

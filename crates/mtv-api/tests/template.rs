@@ -32,6 +32,20 @@ fn err(src: &str, data: &TemplateData) -> TemplateError {
     }
 }
 
+/// Each template of `cases` renders on `data` to its wanted text.
+fn assert_renders(data: &TemplateData, cases: &[(&str, &str)]) {
+    for (src, want) in cases {
+        assert_eq!(ok(src, data), *want, "{src}");
+    }
+}
+
+/// `src` fails on `data` with an error whose message says `wanted`; the error.
+fn assert_fails(src: &str, data: &TemplateData, wanted: &str) -> TemplateError {
+    let e = err(src, data);
+    assert!(e.message().contains(wanted), "{src}: {e}");
+    e
+}
+
 #[test]
 fn comprehensive_cold_template_from_the_python_suite() {
     let src =
@@ -152,9 +166,7 @@ fn every_sprig_string_function() {
         // The piped value is the last argument, here the replacement, exactly as in Go.
         (r#"{{ .VmName | mustRegexReplaceAll "[^a-z0-9]+" "" }}"#, ""),
     ];
-    for (src, want) in cases {
-        assert_eq!(ok(src, &data), *want, "{src}");
-    }
+    assert_renders(&data, cases);
 }
 
 #[test]
@@ -183,13 +195,9 @@ fn every_sprig_math_function() {
         ("{{ floor 1234567.8 }}", "1.234567e+06"),
         ("{{ .DiskIndex | add 10 | printf \"%03d\" }}", "013"),
     ];
-    for (src, want) in cases {
-        assert_eq!(ok(src, &data), *want, "{src}");
-    }
-    let e = err("{{ div 1 0 }}", &data);
-    assert!(e.message().contains("integer divide by zero"), "{e}");
-    let e = err("{{ mod 1 0 }}", &data);
-    assert!(e.message().contains("integer divide by zero"), "{e}");
+    assert_renders(&data, cases);
+    assert_fails("{{ div 1 0 }}", &data, "integer divide by zero");
+    assert_fails("{{ mod 1 0 }}", &data, "integer divide by zero");
 }
 
 #[test]
@@ -221,15 +229,10 @@ fn builtins() {
         ("{{ and false (div 1 0) }}", "false"),
         ("{{ or true (div 1 0) }}", "true"),
     ];
-    for (src, want) in cases {
-        assert_eq!(ok(src, &data), *want, "{src}");
-    }
-    let e = err(r#"{{ eq .DiskIndex "3" }}"#, &data);
-    assert!(e.message().contains("incompatible types"), "{e}");
-    let e = err("{{ lt true false }}", &data);
-    assert!(e.message().contains("invalid type for comparison"), "{e}");
-    let e = err("{{ len .DiskIndex }}", &data);
-    assert!(e.message().contains("len of type int"), "{e}");
+    assert_renders(&data, cases);
+    assert_fails(r#"{{ eq .DiskIndex "3" }}"#, &data, "incompatible types");
+    assert_fails("{{ lt true false }}", &data, "invalid type for comparison");
+    assert_fails("{{ len .DiskIndex }}", &data, "len of type int");
 }
 
 #[test]
@@ -258,9 +261,7 @@ fn printf_verbs() {
         (r#"{{ printf "%99999999d" 1 }}"#, "%!(BADWIDTH)1"),
         (r#"{{ printf "%s-%d" .VmName (add 1 .DiskIndex) }}"#, "vm-4"),
     ];
-    for (src, want) in cases {
-        assert_eq!(ok(src, &data), *want, "{src}");
-    }
+    assert_renders(&data, cases);
 }
 
 #[test]
@@ -287,17 +288,17 @@ fn disallowed_functions_are_parse_errors() {
 #[test]
 fn unknown_and_misused_fields() {
     let data = pvc("vm", 0);
-    let e = err("{{ .VmNam }}", &data);
-    assert!(e.message().contains("can't evaluate field VmNam"), "{e}");
+    let e = assert_fails("{{ .VmNam }}", &data, "can't evaluate field VmNam");
     assert_eq!(e.column(), Some(4));
     // A volume field is unknown to the PVC struct.
-    let e = err("{{ .PVCName }}", &data);
-    assert!(e.message().contains("can't evaluate field PVCName"), "{e}");
-    let e = err("{{ .VmName.Length }}", &data);
-    assert!(e.message().contains("in type string"), "{e}");
+    assert_fails("{{ .PVCName }}", &data, "can't evaluate field PVCName");
+    assert_fails("{{ .VmName.Length }}", &data, "in type string");
     // A PVC field is unknown to the network struct.
-    let e = err("{{ .VmName }}", &TemplateData::network());
-    assert!(e.message().contains("can't evaluate field VmName"), "{e}");
+    assert_fails(
+        "{{ .VmName }}",
+        &TemplateData::network(),
+        "can't evaluate field VmName",
+    );
 
     assert!(TemplateData::pvc().set("Nope", "x").is_err());
     assert!(TemplateData::pvc().set("DiskIndex", "1").is_err());
@@ -415,21 +416,28 @@ fn parse_and_execution_errors() {
     let e = err("{{ trunc 3 }}", &data);
     assert_eq!(e.message(), "wrong number of args for trunc: want 2 got 1");
     assert_eq!(e.column(), Some(4));
-    let e = err("{{ trunc 5 .DiskIndex }}", &data);
-    assert!(e.message().contains("expected string; got int"), "{e}");
-    let e = err("{{ .DiskIndex | lower }}", &data);
-    assert!(e.message().contains("expected string; got int"), "{e}");
-    let e = err("{{ 3 | .VmName }}", &data);
-    assert!(
-        e.message().contains("can't give argument to non-function"),
-        "{e}"
+    assert_fails(
+        "{{ trunc 5 .DiskIndex }}",
+        &data,
+        "expected string; got int",
     );
-    let e = err(r#"{{ repeat -1 "a" }}"#, &data);
-    assert!(e.message().contains("negative Repeat count"), "{e}");
-    let e = err(r#"{{ mustRegexReplaceAll "(" "a" "b" }}"#, &data);
-    assert!(e.message().contains("error parsing regexp"), "{e}");
-    let e = err(r#"{{ substr 4 2 "hello" }}"#, &data);
-    assert!(e.message().contains("out of range"), "{e}");
+    assert_fails(
+        "{{ .DiskIndex | lower }}",
+        &data,
+        "expected string; got int",
+    );
+    assert_fails(
+        "{{ 3 | .VmName }}",
+        &data,
+        "can't give argument to non-function",
+    );
+    assert_fails(r#"{{ repeat -1 "a" }}"#, &data, "negative Repeat count");
+    assert_fails(
+        r#"{{ mustRegexReplaceAll "(" "a" "b" }}"#,
+        &data,
+        "error parsing regexp",
+    );
+    let e = assert_fails(r#"{{ substr 4 2 "hello" }}"#, &data, "out of range");
     assert!(e.to_string().contains("(column 4)"), "{e}");
 }
 

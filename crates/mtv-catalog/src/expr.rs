@@ -538,28 +538,30 @@ impl<'s> Parser<'s> {
     }
 
     fn parse_or(&mut self) -> Result<Node, ExprError> {
-        let mut terms = vec![self.parse_and()?];
-        while self.peek().kind == TokenKind::Or {
-            self.bump();
-            terms.push(self.parse_and()?);
-        }
-        Ok(if terms.len() == 1 {
-            terms.remove(0)
-        } else {
-            Node::Or(terms)
-        })
+        self.parse_chain(TokenKind::Or, Self::parse_and, Node::Or)
     }
 
     fn parse_and(&mut self) -> Result<Node, ExprError> {
-        let mut terms = vec![self.parse_not()?];
-        while self.peek().kind == TokenKind::And {
+        self.parse_chain(TokenKind::And, Self::parse_not, Node::And)
+    }
+
+    /// Terms (each parsed by `term`) joined by the operator `op` into one `join` node; a lone term
+    /// stands as it is.
+    fn parse_chain(
+        &mut self,
+        op: TokenKind,
+        term: fn(&mut Self) -> Result<Node, ExprError>,
+        join: fn(Vec<Node>) -> Node,
+    ) -> Result<Node, ExprError> {
+        let mut terms = vec![term(self)?];
+        while self.peek().kind == op {
             self.bump();
-            terms.push(self.parse_not()?);
+            terms.push(term(self)?);
         }
         Ok(if terms.len() == 1 {
             terms.remove(0)
         } else {
-            Node::And(terms)
+            join(terms)
         })
     }
 

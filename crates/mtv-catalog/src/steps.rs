@@ -127,6 +127,15 @@ mod tests {
         }
     }
 
+    /// A hook of the default playbook expected to end as `expected`.
+    fn hook(expected: ExpectedResult) -> Option<HookConfig> {
+        Some(HookConfig {
+            expected_result: Some(expected),
+            playbook_base64: None,
+            aap_job_template_id: None,
+        })
+    }
+
     fn names(steps: &[Step]) -> Vec<&'static str> {
         steps.iter().map(|s| s.kind.test_name()).collect()
     }
@@ -180,16 +189,8 @@ mod tests {
     #[test]
     fn post_hook_failure_still_checks_the_retained_vms() {
         let mut c = config();
-        c.pre_hook = Some(HookConfig {
-            expected_result: Some(ExpectedResult::Succeed),
-            playbook_base64: None,
-            aap_job_template_id: None,
-        });
-        c.post_hook = Some(HookConfig {
-            expected_result: Some(ExpectedResult::Fail),
-            playbook_base64: None,
-            aap_job_template_id: None,
-        });
+        c.pre_hook = hook(ExpectedResult::Succeed);
+        c.post_hook = hook(ExpectedResult::Fail);
         c.expected_migration_result = Some(ExpectedResult::Fail);
         let steps = steps_for(&c);
         assert_eq!(
@@ -204,11 +205,7 @@ mod tests {
     #[test]
     fn pre_hook_failure_skips_validation() {
         let mut c = config();
-        c.pre_hook = Some(HookConfig {
-            expected_result: Some(ExpectedResult::Fail),
-            playbook_base64: None,
-            aap_job_template_id: None,
-        });
+        c.pre_hook = hook(ExpectedResult::Fail);
         let steps = steps_for(&c);
         assert_eq!(
             steps[4].expectation,

@@ -355,22 +355,10 @@ fn copy_offload_asked_for_explicitly_is_an_error() {
         "Test is only applicable to vSphere source providers; profile 'ovirt' is ovirt",
     );
     // Expressions that do not require the marker keep skipping.
-    assert!(
-        collect(
-            &catalog(),
-            &m("copyoffload or tier0"),
-            &gate(ProviderType::Ovirt)
-        )
-        .is_ok()
-    );
-    assert!(
-        collect(
-            &catalog(),
-            &m("not copyoffload"),
-            &gate(ProviderType::Ovirt)
-        )
-        .is_ok()
-    );
+    for markers in ["copyoffload or tier0", "not copyoffload"] {
+        let collected = collect(&catalog(), &m(markers), &gate(ProviderType::Ovirt));
+        assert!(collected.is_ok(), "-m {markers}");
+    }
     let err =
         collect(&catalog(), &m("copyoffload"), &gate(ProviderType::Ovirt)).expect_err("error");
     assert!(
@@ -428,23 +416,21 @@ fn keyword_examples() {
     assert_eq!(collection.summary.skipped, 0);
 
     // Full item ids, families and config names are keywords too.
-    let collection = run(
-        &catalog,
-        &k("TestSanityColdMtvMigration[rhel8]::test_check_vms"),
-        &vsphere,
-    );
-    assert_eq!(collection.summary.selected, 1);
-    // `Tier0` hits the Tier0 family and, case-insensitively, every tier0 marker.
-    let collection = run(&catalog, &k("Tier0"), &vsphere);
-    assert_eq!(collection.summary.selected, 25);
-    let collection = run(&versioned_catalog(), &k("Versioned"), &vsphere);
-    assert_eq!(collection.summary.selected, 5);
-    let collection = run(
-        &catalog,
-        &k("test_mtv_migration_warm_2disks2nics"),
-        &vsphere,
-    );
-    assert_eq!(collection.summary.selected, 5);
+    let versioned = versioned_catalog();
+    for (catalog, keyword, selected) in [
+        (
+            &catalog,
+            "TestSanityColdMtvMigration[rhel8]::test_check_vms",
+            1,
+        ),
+        // `Tier0` hits the Tier0 family and, case-insensitively, every tier0 marker.
+        (&catalog, "Tier0", 25),
+        (&versioned, "Versioned", 5),
+        (&catalog, "test_mtv_migration_warm_2disks2nics", 5),
+    ] {
+        let collection = run(catalog, &k(keyword), &vsphere);
+        assert_eq!(collection.summary.selected, selected, "-k {keyword}");
+    }
 }
 
 #[test]

@@ -421,43 +421,53 @@ impl Scanner<'_> {
         }
     }
 
+    /// The comma-separated entries (each read by `entry`) of the object or array whose opening
+    /// bracket is at the cursor, up to and past its `close`.
+    fn sequence<T>(&mut self, close: u8, entry: fn(&mut Self) -> Option<T>) -> Option<Vec<T>> {
+        self.pos += 1;
+        let mut entries = Vec::new();
+        loop {
+            self.skip_ws();
+            match *self.bytes.get(self.pos)? {
+                b if b == close => {
+                    self.pos += 1;
+                    return Some(entries);
+                }
+                b',' => self.pos += 1,
+                _ => entries.push(entry(self)?),
+            }
+        }
+    }
+
+    /// An object's `"key": value` member at the cursor.
+    fn member(&mut self) -> Option<Member> {
+        if self.bytes.get(self.pos) != Some(&b'"') {
+            return None;
+        }
+        let key_start = self.pos;
+        self.string_end()?;
+        let key_end = self.pos;
+        let key: String = serde_json::from_str(&self.text[key_start..key_end]).ok()?;
+        self.skip_ws();
+        if self.bytes.get(self.pos) != Some(&b':') {
+            return None;
+        }
+        self.pos += 1;
+        let value = self.value()?;
+        Some(Member {
+            key,
+            key_start,
+            key_end,
+            value,
+        })
+    }
+
     fn value(&mut self) -> Option<Node> {
         self.skip_ws();
         let start = self.pos;
         match *self.bytes.get(self.pos)? {
             b'{' => {
-                self.pos += 1;
-                let mut members = Vec::new();
-                loop {
-                    self.skip_ws();
-                    match *self.bytes.get(self.pos)? {
-                        b'}' => {
-                            self.pos += 1;
-                            break;
-                        }
-                        b',' => self.pos += 1,
-                        b'"' => {
-                            let key_start = self.pos;
-                            self.string_end()?;
-                            let key_end = self.pos;
-                            let key: String =
-                                serde_json::from_str(&self.text[key_start..key_end]).ok()?;
-                            self.skip_ws();
-                            if self.bytes.get(self.pos) != Some(&b':') {
-                                return None;
-                            }
-                            self.pos += 1;
-                            let value = self.value()?;
-                            members.push(Member {
-                                key,
-                                key_start,
-                                key_end,
-                                value,
-                            });
-                        }
-                        _ => return None,
-                    }
-                }
+                let members = self.sequence(b'}', Self::member)?;
                 Some(Node {
                     start,
                     end: self.pos,
@@ -465,19 +475,7 @@ impl Scanner<'_> {
                 })
             }
             b'[' => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.skip_ws();
-                    match *self.bytes.get(self.pos)? {
-                        b']' => {
-                            self.pos += 1;
-                            break;
-                        }
-                        b',' => self.pos += 1,
-                        _ => items.push(self.value()?),
-                    }
-                }
+                let items = self.sequence(b']', Self::value)?;
                 Some(Node {
                     start,
                     end: self.pos,

@@ -456,28 +456,52 @@ fn builtin_profiles_parse_without_warnings() {
         ]
     );
     let vsphere = builtin.profile("vsphere").unwrap();
-    assert_eq!(vsphere.version.as_deref(), Some("8.0.3"));
-    assert_eq!(
-        vsphere.fqdn.as_deref(),
-        Some("vcenter.lab.mtv-tests.internal")
-    );
-    assert_eq!(
-        vsphere.api_url.as_deref(),
-        Some("https://vcenter.lab.mtv-tests.internal/sdk")
-    );
-    assert_eq!(
-        vsphere.username.as_deref(),
-        Some("administrator@vsphere.local")
-    );
+    let openshift = builtin.profile("openshift").unwrap();
+    let version = |name: &str| builtin.profile(name).unwrap().version.as_deref();
+    for (fact, got, want) in [
+        ("vsphere version", vsphere.version.as_deref(), "8.0.3"),
+        (
+            "vsphere fqdn",
+            vsphere.fqdn.as_deref(),
+            "vcenter.lab.mtv-tests.internal",
+        ),
+        (
+            "vsphere api_url",
+            vsphere.api_url.as_deref(),
+            "https://vcenter.lab.mtv-tests.internal/sdk",
+        ),
+        (
+            "vsphere username",
+            vsphere.username.as_deref(),
+            "administrator@vsphere.local",
+        ),
+        (
+            "vsphere vddk_init_image",
+            vsphere.field_str("vddk_init_image"),
+            "registry.lab.mtv-tests.internal/vddk:8.0.3",
+        ),
+        ("ovirt version", version("ovirt"), "4.5"),
+        ("openstack version", version("openstack"), "17.1"),
+        ("openshift version", openshift.version.as_deref(), "4.20"),
+        (
+            "openshift host",
+            openshift.field_str("host"),
+            "https://api.lab.mtv-tests.internal:6443",
+        ),
+        (
+            "openshift storage_class",
+            openshift.field_str("storage_class"),
+            "lab-ceph-rbd",
+        ),
+        (
+            "ova api_url",
+            builtin.profile("ova").unwrap().api_url.as_deref(),
+            "nfs.lab.mtv-tests.internal:/ova",
+        ),
+    ] {
+        assert_eq!(got, Some(want), "{fact}");
+    }
     assert_eq!(vsphere.password.as_ref().unwrap().expose(), "lab-password");
-    assert_eq!(
-        vsphere.field_str("vddk_init_image"),
-        Some("registry.lab.mtv-tests.internal/vddk:8.0.3")
-    );
-    assert_eq!(
-        builtin.profile("ovirt").unwrap().version.as_deref(),
-        Some("4.5")
-    );
     assert!(
         builtin
             .profile("ovirt")
@@ -486,22 +510,6 @@ fn builtin_profiles_parse_without_warnings() {
             .as_deref()
             .unwrap()
             .ends_with("/ovirt-engine/api")
-    );
-    assert_eq!(
-        builtin.profile("openstack").unwrap().version.as_deref(),
-        Some("17.1")
-    );
-    let openshift = builtin.profile("openshift").unwrap();
-    assert_eq!(openshift.version.as_deref(), Some("4.20"));
-    assert_eq!(
-        openshift.field_str("host"),
-        Some("https://api.lab.mtv-tests.internal:6443")
-    );
-    assert_eq!(openshift.field_str("storage_class"), Some("lab-ceph-rbd"));
-    let ova = builtin.profile("ova").unwrap();
-    assert_eq!(
-        ova.api_url.as_deref(),
-        Some("nfs.lab.mtv-tests.internal:/ova")
     );
 
     let offload = builtin
@@ -513,22 +521,30 @@ fn builtin_profiles_parse_without_warnings() {
     assert_eq!(offload.storage_vendor_product.as_str(), "ontap");
     assert_eq!(offload.vendor_fields["ontap_svm"], "svm-lab");
     assert_eq!(offload.datastore_id, "datastore-xcopy-1");
-    assert_eq!(
-        offload.secondary_datastore_id.as_deref(),
-        Some("datastore-xcopy-2")
-    );
-    assert_eq!(
-        offload.non_xcopy_datastore_id.as_deref(),
-        Some("datastore-nonxcopy-1")
-    );
-    assert_eq!(
-        offload.rdm_lun_uuid.as_deref(),
-        Some("naa.600a098038314648593f517773636d01")
-    );
-    assert_eq!(
-        offload.default_vm_name.as_deref(),
-        Some("xcopy-template-test")
-    );
+    for (field, got, want) in [
+        (
+            "secondary_datastore_id",
+            &offload.secondary_datastore_id,
+            "datastore-xcopy-2",
+        ),
+        (
+            "non_xcopy_datastore_id",
+            &offload.non_xcopy_datastore_id,
+            "datastore-nonxcopy-1",
+        ),
+        (
+            "rdm_lun_uuid",
+            &offload.rdm_lun_uuid,
+            "naa.600a098038314648593f517773636d01",
+        ),
+        (
+            "default_vm_name",
+            &offload.default_vm_name,
+            "xcopy-template-test",
+        ),
+    ] {
+        assert_eq!(got.as_deref(), Some(want), "{field}");
+    }
 }
 
 fn temp_dir(name: &str) -> PathBuf {

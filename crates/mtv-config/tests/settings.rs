@@ -46,6 +46,13 @@ impl Drop for TempSettings {
     }
 }
 
+/// A settings file `name` holding `text` fails to resolve, with an error that says `wanted`.
+fn assert_file_error(name: &str, text: &str, wanted: &str) {
+    let file = settings_file(name, text);
+    let error = resolve_with(Some(&file), &[], &[], &MapEnv::default()).unwrap_err();
+    assert!(error.to_string().contains(wanted), "{error}");
+}
+
 fn settings_file(name: &str, text: &str) -> TempSettings {
     let dir =
         std::env::temp_dir().join(format!("mtv-config-settings-{}-{name}", std::process::id()));
@@ -235,13 +242,10 @@ fn bad_values_name_key_origin_and_type() {
     let rendered = render_width(&error, 400).replace(&file.display().to_string(), "bad.yaml");
     insta::assert_snapshot!("settings_bad_value", rendered);
 
-    let file = settings_file("nested.yaml", "insecure_verify_skip: [true]\n");
-    let error = resolve_with(Some(&file), &[], &[], &MapEnv::default()).unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("nested.yaml:1:23): expected a boolean"),
-        "{error}"
+    assert_file_error(
+        "nested.yaml",
+        "insecure_verify_skip: [true]\n",
+        "nested.yaml:1:23): expected a boolean",
     );
 }
 
@@ -258,13 +262,10 @@ fn unknown_settings_get_a_hint_and_the_key_list() {
         "{rendered}"
     );
 
-    let file = settings_file("unknown.yaml", "version: 1\nplan_wait_timout: 5\n");
-    let error = resolve_with(Some(&file), &[], &[], &MapEnv::default()).unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("unknown.yaml:2:1) (did you mean `plan_wait_timeout`?)"),
-        "{error}"
+    assert_file_error(
+        "unknown.yaml",
+        "version: 1\nplan_wait_timout: 5\n",
+        "unknown.yaml:2:1) (did you mean `plan_wait_timeout`?)",
     );
 }
 
@@ -319,11 +320,10 @@ fn malformed_arguments_and_files() {
         "settings file /nonexistent/s.yaml does not exist"
     );
 
-    let file = settings_file("version.yaml", "version: 2\n");
-    let error = resolve_with(Some(&file), &[], &[], &MapEnv::default()).unwrap_err();
-    assert!(
-        error.to_string().contains("version.yaml:1:10): expected 1"),
-        "{error}"
+    assert_file_error(
+        "version.yaml",
+        "version: 2\n",
+        "version.yaml:1:10): expected 1",
     );
 
     let file = settings_file("syntax.yaml", "storage_class: sc\n  bad: [\n");
@@ -385,24 +385,15 @@ fn secrets_never_appear() {
     assert_eq!(json["cluster_password"], "<redacted>");
     assert!(!json.to_string().contains("env-secret-pw"));
 
-    // A mistyped secret key does not echo its value.
-    let error = resolve_with(
-        None,
-        &["cluster_pasword:tc-secret-pw"],
-        &[],
-        &MapEnv::default(),
-    )
-    .unwrap_err();
-    assert!(!error.to_string().contains("tc-secret-pw"));
-    assert!(!render(&error).contains("tc-secret-pw"));
-    let error = resolve_with(
-        None,
-        &["cluster_password-tc-secret-pw"],
-        &[],
-        &MapEnv::default(),
-    )
-    .unwrap_err();
-    assert!(!error.to_string().contains("tc-secret-pw"), "{error}");
+    // A mistyped secret key (or a `--tc` without its colon) does not echo its value.
+    for tc in [
+        "cluster_pasword:tc-secret-pw",
+        "cluster_password-tc-secret-pw",
+    ] {
+        let error = resolve_with(None, &[tc], &[], &MapEnv::default()).unwrap_err();
+        assert!(!error.to_string().contains("tc-secret-pw"), "{tc}: {error}");
+        assert!(!render(&error).contains("tc-secret-pw"), "{tc}");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::events::{Event, EventSink, StepOutcome};
+use crate::events::{Event, EventSink, SessionStart, StepOutcome};
 use crate::scenario::{ScenarioSpec, run_scenario};
 use crate::session::{Bootstrap, Session, bootstrap};
 use crate::teardown::teardown;
@@ -184,14 +184,16 @@ pub async fn run(
     let context = input.context.clone();
     let timeouts = input.timeouts;
 
-    let session_started = |session_id: String, mtv_version: Option<String>| Event::SessionStarted {
-        session_id,
-        target: target.clone(),
-        mtv_version,
-        source_provider: context.source_provider.clone(),
-        provider_type: context.provider_type.to_string(),
-        storage_class: context.storage_class.clone(),
-        items,
+    let session_started = |session_id: String, mtv_version: Option<String>| {
+        Event::SessionStarted(SessionStart {
+            session_id,
+            target: target.clone(),
+            mtv_version,
+            source_provider: context.source_provider.clone(),
+            provider_type: context.provider_type.to_string(),
+            storage_class: context.storage_class.clone(),
+            items,
+        })
     };
     // Nothing to run (everything deselected or skipped): nothing to create on the cluster either.
     let session = if scenarios.is_empty() {

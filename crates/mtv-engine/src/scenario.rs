@@ -13,7 +13,7 @@ use mtv_api::forklift::{
 use mtv_catalog::catalog::vm_plan_key;
 use mtv_catalog::model::{ExpectedResult, HookConfig, HookStep, PlanConfig, Power, VmConfig};
 use mtv_catalog::steps::{Step, StepExpectation, StepKind};
-use mtv_providers::{CloneRequest, NewDisk, SourceProvider, SourceSnapshot, SourceVm};
+use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceProvider, SourceSnapshot, SourceVm};
 use serde_json::{Value, json};
 
 use crate::build;
@@ -516,8 +516,7 @@ impl Runner {
             adapter
                 .add_nic(
                     &clone.id,
-                    &network,
-                    vm.add_nic_start_connected.unwrap_or(false),
+                    &NewNic::new(network, vm.add_nic_start_connected.unwrap_or(false)),
                 )
                 .await?;
             changed = true;

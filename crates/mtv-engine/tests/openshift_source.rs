@@ -241,7 +241,7 @@ async fn an_openshift_source_without_a_token_stops_at_bootstrap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openshift_adapter_creates_powers_extends_reads_and_deletes_kubevirt_vms() {
     use mtv_providers::openshift::OpenShiftSource;
-    use mtv_providers::{CloneRequest, NewDisk, SourceProvider};
+    use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceProvider};
     let lab = lab().await;
     let before = lab_contents(&lab);
     let client = client_for(&Target::InMemory {
@@ -299,9 +299,14 @@ async fn the_openshift_adapter_creates_powers_extends_reads_and_deletes_kubevirt
     assert!(!adapter.facts("win-src").await.unwrap().powered_on);
 
     // One pod NIC at most; a NAD NIC is fine.
-    assert!(adapter.add_nic("win-src", "pod", true).await.is_err());
+    assert!(
+        adapter
+            .add_nic("win-src", &NewNic::new("pod", true))
+            .await
+            .is_err()
+    );
     let mac = adapter
-        .add_nic("win-src", "adapter-source-vms/br-a", true)
+        .add_nic("win-src", &NewNic::new("adapter-source-vms/br-a", true))
         .await
         .unwrap();
     let found = adapter.find("win-src").await.unwrap().unwrap();

@@ -129,20 +129,26 @@ pub struct PipelinePhase {
     pub error: Option<String>,
 }
 
+/// What a run states as its session starts (the `session_started` event, the first of every log):
+/// the facts each reporter's header shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionStart {
+    pub session_id: String,
+    /// `lab` for the embedded lab, else the cluster's API URL.
+    pub target: String,
+    pub mtv_version: Option<String>,
+    pub source_provider: String,
+    pub provider_type: String,
+    pub storage_class: String,
+    /// Items (scenario × step) that will be reported, for progress bars.
+    pub items: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    SessionStarted {
-        session_id: String,
-        /// `lab` for the embedded lab, else the cluster's API URL.
-        target: String,
-        mtv_version: Option<String>,
-        source_provider: String,
-        provider_type: String,
-        storage_class: String,
-        /// Items (scenario × step) that will be reported, for progress bars.
-        items: usize,
-    },
+    /// Its fields stand beside `"event"` in the JSON line, as every other event's do.
+    SessionStarted(SessionStart),
     ResourceCreated {
         resource: ResourceRef,
         #[serde(default, skip_serializing_if = "Option::is_none")]

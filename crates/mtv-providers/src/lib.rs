@@ -33,7 +33,9 @@ use mtv_api::ProviderType;
 use serde::{Deserialize, Serialize};
 
 /// The facts of a source VM that preparation records and validation compares with the migrated VM.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The default (off, no devices, no snapshots, host or events) is what a source that does not report
+/// a fact leaves it at.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SourceVm {
     pub id: String,
     pub name: String,
@@ -79,6 +81,23 @@ pub struct SourceDisk {
     pub unit_number: i64,
 }
 
+impl SourceDisk {
+    /// A disk of a source with no virtual controllers (OpenStack volumes, OVA disk files, KubeVirt
+    /// claims): thin, persistent, no RDM, numbered by its place among the VM's disks.
+    pub fn unattached(file: String, datastore: String, capacity_gib: u64, index: usize) -> Self {
+        SourceDisk {
+            file,
+            datastore,
+            capacity_gib,
+            provisioning: "thin".into(),
+            mode: "persistent".into(),
+            rdm: None,
+            controller_key: 0,
+            unit_number: index as i64,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceNic {
     pub mac: String,
@@ -122,6 +141,26 @@ pub struct NewDisk {
     /// `rdm_lun_uuid`).
     #[serde(default)]
     pub lun: Option<String>,
+}
+
+/// A NIC to add to a clone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewNic {
+    /// The network as the source names it: a vSphere network or port group, an oVirt network, a
+    /// Neutron network id, `pod` or a NetworkAttachmentDefinition (`namespace/name`) on OpenShift.
+    pub network: String,
+    /// Whether the NIC is connected when the VM starts.
+    pub start_connected: bool,
+}
+
+impl NewNic {
+    /// A NIC on `network`, connected at start or not.
+    pub fn new(network: impl Into<String>, start_connected: bool) -> Self {
+        NewNic {
+            network: network.into(),
+            start_connected,
+        }
+    }
 }
 
 /// How to clone a source VM or template.
@@ -249,12 +288,11 @@ pub trait SourceProvider: Send + Sync {
         disk: &NewDisk,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 
-    /// Adds a NIC on `network`; returns its MAC.
+    /// Adds a NIC; returns its MAC.
     fn add_nic(
         &self,
         id: &str,
-        network: &str,
-        start_connected: bool,
+        nic: &NewNic,
     ) -> impl Future<Output = Result<String, SourceError>> + Send;
 
     fn create_snapshot(
@@ -264,20 +302,36 @@ pub trait SourceProvider: Send + Sync {
     ) -> impl Future<Output = Result<SourceSnapshot, SourceError>> + Send;
 
     /// Writes a file inside the VM's guest (the copy-offload data-integrity marker), as the Python
-    /// suite does through vSphere Guest Operations.
+    /// suite does through vSphere Guest Operations. By default the source cannot:
+    /// [`SourceProvider::no_guest_files`] says why.
     fn write_guest_file(
         &self,
         id: &str,
         path: &str,
-        content: &str,
-    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+        _content: &str,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send {
+        std::future::ready(Err(self.no_guest_files(id, &format!("write {path}"))))
+    }
 
-    /// Reads a file of the VM's guest; `None` when the guest has no such file.
+    /// Reads a file of the VM's guest; `None` when the guest has no such file. By default the source
+    /// cannot: [`SourceProvider::no_guest_files`] says why.
     fn read_guest_file(
         &self,
         id: &str,
         path: &str,
-    ) -> impl Future<Output = Result<Option<String>, SourceError>> + Send;
+    ) -> impl Future<Output = Result<Option<String>, SourceError>> + Send {
+        std::future::ready(Err(self.no_guest_files(id, &format!("read {path}"))))
+    }
+
+    /// The error of `action` (`write <path>`, `read <path>`) in the guest of VM `id` on a source
+    /// with no guest file operations, naming the VM and the reason as the adapter knows them. A source
+    /// that has them (vSphere's Guest Operations) overrides the guest file methods instead.
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        SourceError::Request {
+            what: format!("{action} in the guest of source VM {id}"),
+            message: "this source has no guest file operations".into(),
+        }
+    }
 
     /// Deletes a VM the suite created; deleting a missing VM is not an error.
     fn delete_vm(&self, id: &str) -> impl Future<Output = Result<(), SourceError>> + Send;

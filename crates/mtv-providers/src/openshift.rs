@@ -13,8 +13,8 @@ use mtv_api::ProviderType;
 use serde_json::{Value, json};
 
 use crate::{
-    CloneRequest, NewDisk, SourceDisk, SourceError, SourceNic, SourceProvider, SourceSnapshot,
-    SourceVm, request_error,
+    CloneRequest, NewDisk, NewNic, SourceDisk, SourceError, SourceNic, SourceProvider,
+    SourceSnapshot, SourceVm, request_error,
 };
 
 /// The label on every PVC this adapter creates: the VM it belongs to (so it is deleted with it).
@@ -205,16 +205,12 @@ pub fn facts_of(vm: &Value, pvcs: &BTreeMap<String, Value>) -> SourceVm {
         .enumerate()
         .map(|(index, claim)| {
             let pvc = pvcs.get(&claim).unwrap_or(&Value::Null);
-            SourceDisk {
-                datastore: str_at(pvc, "/spec/storageClassName").to_string(),
-                capacity_gib: gib_rounded_up(str_at(pvc, "/spec/resources/requests/storage")),
-                file: claim,
-                provisioning: "thin".into(),
-                mode: "persistent".into(),
-                rdm: None,
-                controller_key: 0,
-                unit_number: index as i64,
-            }
+            SourceDisk::unattached(
+                claim,
+                str_at(pvc, "/spec/storageClassName").to_string(),
+                gib_rounded_up(str_at(pvc, "/spec/resources/requests/storage")),
+                index,
+            )
         })
         .collect();
     let memory = template
@@ -251,12 +247,10 @@ pub fn facts_of(vm: &Value, pvcs: &BTreeMap<String, Value>) -> SourceVm {
         },
         uuid: str_at(template, "/domain/firmware/uuid").to_string(),
         guest_agent: agent,
-        cbt: false,
         disks,
         nics,
-        snapshots: Vec::new(),
-        host: None,
-        events: Vec::new(),
+        // KubeVirt VMs here have no CBT, snapshots, host or event log.
+        ..SourceVm::default()
     }
 }
 
@@ -659,16 +653,11 @@ impl SourceProvider for OpenShiftSource {
         .await
     }
 
-    /// Adds a NIC on `network` (`pod`, `namespace/nad` or a NAD of the source namespace).
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
+    /// Adds a NIC on its network (`pod`, `namespace/nad` or a NAD of the source namespace).
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
         let what = format!(
-            "add a NIC on {network} to source VM {}/{id}",
-            self.namespace
+            "add a NIC on {} to source VM {}/{id}",
+            nic.network, self.namespace
         );
         let mac = random_mac();
         let mac_out = mac.clone();
@@ -678,7 +667,7 @@ impl SourceProvider for OpenShiftSource {
             let networks = array_at(template, "/networks");
             let index = array_at(template, "/domain/devices/interfaces").len();
             let name = format!("nic-{index}");
-            let (entry, binding) = if network == "pod" {
+            let (entry, binding) = if nic.network == "pod" {
                 if networks.iter().any(|n| n.get("pod").is_some()) {
                     return Err(SourceError::Request {
                         what: what.clone(),
@@ -688,10 +677,10 @@ impl SourceProvider for OpenShiftSource {
                 }
                 (json!({"name": name, "pod": {}}), "masquerade")
             } else {
-                let nad = match network.split_once('/') {
+                let nad = match nic.network.split_once('/') {
                     Some((ns, nad)) if ns == namespace => nad.to_string(),
-                    Some(_) => network.to_string(),
-                    None => network.to_string(),
+                    Some(_) => nic.network.to_string(),
+                    None => nic.network.to_string(),
                 };
                 (
                     json!({"name": name, "multus": {"networkName": nad}}),
@@ -699,7 +688,7 @@ impl SourceProvider for OpenShiftSource {
                 )
             };
             let mut interface = json!({"name": name, "macAddress": mac, binding: {}});
-            if !start_connected {
+            if !nic.start_connected {
                 interface["state"] = json!("down");
             }
             push(
@@ -720,23 +709,11 @@ impl SourceProvider for OpenShiftSource {
         })
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(SourceError::Request {
-            what: format!("write {path} in the guest of source VM {}/{id}", self.namespace),
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        SourceError::Request {
+            what: format!("{action} in the guest of source VM {}/{id}", self.namespace),
             message: "guest files of OpenShift source VMs need SSH into the guest, which this build does not support yet".into(),
-        })
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(SourceError::Request {
-            what: format!("read {path} in the guest of source VM {}/{id}", self.namespace),
-            message: "guest files of OpenShift source VMs need SSH into the guest, which this build does not support yet".into(),
-        })
+        }
     }
 
     /// Deletes the VM and the PVCs created for it.

@@ -16,8 +16,8 @@ use mtv_api::ProviderType;
 use serde_json::Value;
 
 use crate::{
-    CloneRequest, NewDisk, SourceDisk, SourceError, SourceNic, SourceProvider, SourceSnapshot,
-    SourceVm,
+    CloneRequest, NewDisk, NewNic, SourceDisk, SourceError, SourceNic, SourceProvider,
+    SourceSnapshot, SourceVm,
 };
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -136,30 +136,25 @@ fn facts_of(vm: &Value) -> SourceVm {
         .into_iter()
         .flatten()
         .enumerate()
-        .map(|(index, d)| SourceDisk {
-            file: d
-                .get("Name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            // The inventory's OVA storages are the disk files, by the disk's ID: what a
-            // StorageMap names.
-            datastore: d
-                .get("ID")
-                .or_else(|| d.get("FilePath"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            capacity_gib: d
-                .get("Capacity")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-                .div_ceil(GIB),
-            provisioning: "thin".into(),
-            mode: "persistent".into(),
-            rdm: None,
-            controller_key: 0,
-            unit_number: index as i64,
+        .map(|(index, d)| {
+            SourceDisk::unattached(
+                d.get("Name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                // The inventory's OVA storages are the disk files, by the disk's ID: what a
+                // StorageMap names.
+                d.get("ID")
+                    .or_else(|| d.get("FilePath"))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                d.get("Capacity")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+                    .div_ceil(GIB),
+                index,
+            )
         })
         .collect();
     let nics = vm
@@ -182,20 +177,15 @@ fn facts_of(vm: &Value) -> SourceVm {
     SourceVm {
         id: text("id"),
         name: text("name"),
-        powered_on: false,
-        template: false,
         cpu_sockets: (cpus / cores).max(1),
         cores_per_socket: cores,
         memory_mib: number("memoryMB"),
         firmware: text("firmware"),
         uuid: text("uuid"),
-        guest_agent: false,
-        cbt: false,
         disks,
         nics,
-        snapshots: Vec::new(),
-        host: None,
-        events: Vec::new(),
+        // An OVA is a file: never running, no agent, CBT, snapshots, host or event log.
+        ..SourceVm::default()
     }
 }
 
@@ -428,14 +418,10 @@ impl SourceProvider for OvaSource {
         )))
     }
 
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        _start_connected: bool,
-    ) -> Result<String, SourceError> {
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
         Err(not_for_ova(format!(
-            "add a NIC on {network} to OVA VM {id}"
+            "add a NIC on {} to OVA VM {id}",
+            nic.network
         )))
     }
 
@@ -443,21 +429,8 @@ impl SourceProvider for OvaSource {
         Err(not_for_ova(format!("snapshot OVA VM {id} as `{name}`")))
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(not_for_ova(format!(
-            "write {path} in the guest of OVA VM {id}"
-        )))
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(not_for_ova(format!(
-            "read {path} in the guest of OVA VM {id}"
-        )))
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        not_for_ova(format!("{action} in the guest of OVA VM {id}"))
     }
 
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {

@@ -24,7 +24,7 @@ use crate::openstack::{OpenstackConfig, OpenstackSource};
 use crate::ova::OvaSource;
 use crate::ovirt::{OvirtConfig, OvirtSource};
 use crate::vsphere::{VsphereConfig, VsphereSource};
-use crate::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
+use crate::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 
 /// Where a source's VMs live when they are KubeVirt objects of the run's cluster (an OpenShift
 /// source), and what the run puts on what it creates there.
@@ -561,13 +561,8 @@ impl SourceProvider for Source {
         dispatch!(self, a => a.add_disk(id, disk).await)
     }
 
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
-        dispatch!(self, a => a.add_nic(id, network, start_connected).await)
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
+        dispatch!(self, a => a.add_nic(id, nic).await)
     }
 
     async fn create_snapshot(&self, id: &str, name: &str) -> Result<SourceSnapshot, SourceError> {

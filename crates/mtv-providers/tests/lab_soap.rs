@@ -3,16 +3,20 @@
 //! NICs, snapshots, power, delete and Guest Operations, each change visible in the lab's one source
 //! model (what its Forklift inventory reads).
 
+mod common;
+
+use std::future::Future;
 use std::time::Duration;
 
+use common::bounded;
 use mtv_lab::source::SourceLab;
 use mtv_lab::{LabOptions, LabServer};
 use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
-use mtv_providers::{CloneRequest, NewDisk, SourceProvider};
+use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceProvider};
 
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-async fn lab() -> (LabServer, SourceLab, VsphereConfig) {
+/// Runs a test's body (bounded) against a fresh lab, given the lab's source model and a config for
+/// its vSphere source; then shuts the lab down.
+async fn on_lab<T: Future<Output = ()>>(test: impl FnOnce(SourceLab, VsphereConfig) -> T) {
     let lab = LabServer::start(LabOptions::default())
         .await
         .expect("lab starts");
@@ -25,19 +29,13 @@ async fn lab() -> (LabServer, SourceLab, VsphereConfig) {
     config.request_timeout = Duration::from_secs(30);
     config.task_timeout = Duration::from_secs(30);
     config.guest_credentials = Some(("cloud-user".into(), "lab-guest-password".into()));
-    (lab, source, config)
-}
-
-async fn bounded<F: std::future::Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("the test did not finish within its bound");
+    bounded(test(source, config)).await;
+    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn facts_are_the_source_models() {
-    let (lab, source, config) = lab().await;
-    bounded(async {
+    on_lab(|source, config| async move {
         let vsphere = VsphereSource::connect(config).await.unwrap();
         let vm = vsphere
             .find("mtv-tests-rhel8")
@@ -64,13 +62,11 @@ async fn facts_are_the_source_models() {
         assert!(vsphere.find("no-such-vm").await.unwrap().is_none());
     })
     .await;
-    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn clones_prepares_snapshots_and_deletes_through_soap() {
-    let (lab, source, config) = lab().await;
-    bounded(async {
+    on_lab(|source, config| async move {
         let vsphere = VsphereSource::connect(config).await.unwrap();
         let request = CloneRequest {
             name: "adapter-clone".into(),
@@ -114,7 +110,7 @@ async fn clones_prepares_snapshots_and_deletes_through_soap() {
         );
 
         let mac = vsphere
-            .add_nic(&clone.id, "VM Network", true)
+            .add_nic(&clone.id, &NewNic::new("VM Network", true))
             .await
             .unwrap();
         assert!(
@@ -137,13 +133,11 @@ async fn clones_prepares_snapshots_and_deletes_through_soap() {
         vsphere.delete_vm(&clone.id).await.unwrap();
     })
     .await;
-    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn guest_files_and_commands_go_through_guest_operations() {
-    let (lab, source, config) = lab().await;
-    bounded(async {
+    on_lab(|source, config| async move {
         let vsphere = VsphereSource::connect(config.clone()).await.unwrap();
         let clone = vsphere
             .clone_vm(
@@ -218,13 +212,11 @@ async fn guest_files_and_commands_go_through_guest_operations() {
         assert!(error.to_string().contains("guest_vm_linux_user"), "{error}");
     })
     .await;
-    lab.shutdown().await;
 }
 
 #[tokio::test]
 async fn the_lab_ca_is_the_trust_and_a_wrong_password_is_refused_without_showing_it() {
-    let (lab, _, config) = lab().await;
-    bounded(async {
+    on_lab(|_, config| async move {
         let mut untrusted = config.clone();
         untrusted.ca_certificate = None;
         let error = VsphereSource::connect(untrusted)
@@ -245,5 +237,4 @@ async fn the_lab_ca_is_the_trust_and_a_wrong_password_is_refused_without_showing
         );
     })
     .await;
-    lab.shutdown().await;
 }

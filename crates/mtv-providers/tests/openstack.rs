@@ -7,7 +7,7 @@ use std::time::Duration;
 use mtv_lab::source::SourceLab;
 use mtv_lab::tls::LabTls;
 use mtv_providers::openstack::{OpenstackConfig, OpenstackSource};
-use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider};
+use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider};
 
 /// The built-in lab's `openstack` source on its own TLS listener.
 struct Served {
@@ -229,7 +229,10 @@ async fn a_clone_is_volumes_from_snapshots_booted_with_the_flavor_and_is_deleted
         (2, spec.datastores[1].id.as_str())
     );
     let network = original.nics[0].network.clone();
-    let mac = source.add_nic(&clone.id, &network, true).await.unwrap();
+    let mac = source
+        .add_nic(&clone.id, &NewNic::new(&network, true))
+        .await
+        .unwrap();
     assert!(
         lab.vm("openstack", &clone.id)
             .unwrap()

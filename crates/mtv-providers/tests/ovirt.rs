@@ -3,19 +3,21 @@
 //! serves the built-in lab's oVirt source on its own loopback port; the lab model shows what the
 //! adapter changed.
 
+mod common;
+
 use std::time::Duration;
 
+use common::bounded;
 use mtv_lab::source::ovirt::{EngineCa, router};
 use mtv_lab::source::{PowerState, SourceLab};
 use mtv_lab::tls::LabTls;
 use mtv_providers::ovirt::{OvirtConfig, OvirtSource};
-use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider};
+use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider};
 
 const USER: &str = "admin@internal";
 const PASSWORD: &str = "lab-password";
 const TEMPLATE: &str = "mtv-tests-rhel8";
 const PROFILE: &str = "rhv-lab";
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The built-in lab's oVirt engine on a loopback HTTPS port.
 struct Engine {
@@ -50,12 +52,6 @@ impl Engine {
     async fn connect(&self) -> OvirtSource {
         OvirtSource::connect(self.config()).await.unwrap()
     }
-}
-
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("the test finished in time")
 }
 
 #[tokio::test]
@@ -130,7 +126,7 @@ async fn a_vm_made_from_a_template_is_powered_extended_snapshotted_and_deleted()
         );
 
         let mac = source
-            .add_nic(&vm.id, "mtv-secondary", false)
+            .add_nic(&vm.id, &NewNic::new("mtv-secondary", false))
             .await
             .unwrap();
         let nic = source
@@ -195,30 +191,22 @@ async fn clones_come_from_templates_only_and_refuse_what_a_template_decides() {
             name: "rhv-clone-3".into(),
             ..CloneRequest::default()
         };
-        let error = source
-            .clone_vm(&vm.id, &again)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("must name a template"), "{error}");
         let placed = CloneRequest {
             name: "rhv-clone-4".into(),
             target_datastore: Some("x".into()),
             ..CloneRequest::default()
         };
-        let error = source
-            .clone_vm(&template.id, &placed)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("target_datastore"), "{error}");
-        // A duplicate name is the engine's refusal, and leaves nothing behind.
-        let error = source
-            .clone_vm(&template.id, &request)
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("already exists"), "{error}");
+        // A clone of a VM, a placement the template decides, and a duplicate name (the engine's
+        // refusal, which leaves nothing behind).
+        for (from, refused, reason) in [
+            (&vm.id, &again, "must name a template"),
+            (&template.id, &placed, "target_datastore"),
+            (&template.id, &request, "already exists"),
+        ] {
+            let error = source.clone_vm(from, refused).await.unwrap_err();
+            let error = error.to_string();
+            assert!(error.contains(reason), "{}: {error}", refused.name);
+        }
         assert_eq!(
             engine.lab.vms_named("ovirt", "rhv-clone-2").unwrap().len(),
             1

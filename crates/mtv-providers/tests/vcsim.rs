@@ -4,21 +4,22 @@
 //! datastore LocalDS_0, networks "VM Network" and DC0_DVPG0, VMs DC0_H0_VM0 and DC0_C0_RP0_VM0/1,
 //! and DC0_H0_VM1 turned into a template) on a free loopback port; it exits with the test.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::bounded;
 use mtv_providers::vsphere::{VsphereConfig, VsphereSource};
-use mtv_providers::{CloneRequest, NewDisk, SourceError, SourceProvider};
+use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider};
 
 const USER: &str = "administrator@vsphere.local";
 const PASSWORD: &str = "vcsim-Secret-9f3k";
 /// The VM of the model that vcsim serves as a template.
 const TEMPLATE: &str = "DC0_H0_VM1";
-/// Every test's whole body (vcsim answers in milliseconds; this only bounds a hang).
-const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A running vcsim; killed when dropped.
 struct Vcsim {
@@ -112,12 +113,6 @@ impl Vcsim {
             .await
             .unwrap_or_else(|e| panic!("log in to vcsim at {}: {e}", self.url))
     }
-}
-
-async fn bounded<F: std::future::Future<Output = ()>>(test: F) {
-    tokio::time::timeout(TEST_TIMEOUT, test)
-        .await
-        .expect("the test did not finish within its bound");
 }
 
 #[tokio::test]
@@ -268,7 +263,10 @@ async fn clones_and_prepares_a_vm_then_deletes_it() {
             .unwrap_err();
         assert!(rdm.to_string().contains("LUN"), "{rdm}");
 
-        let mac = source.add_nic(&clone.id, "DC0_DVPG0", false).await.unwrap();
+        let mac = source
+            .add_nic(&clone.id, &NewNic::new("DC0_DVPG0", false))
+            .await
+            .unwrap();
         let facts = source.facts(&clone.id).await.unwrap();
         let nic = facts
             .nics
@@ -277,14 +275,17 @@ async fn clones_and_prepares_a_vm_then_deletes_it() {
             .unwrap_or_else(|| panic!("MAC {mac} not in {:?}", facts.nics));
         assert!(nic.network.starts_with("dvportgroup-"), "{}", nic.network);
         assert!(!nic.start_connected);
-        let standard_mac = source.add_nic(&clone.id, "VM Network", true).await.unwrap();
+        let standard_mac = source
+            .add_nic(&clone.id, &NewNic::new("VM Network", true))
+            .await
+            .unwrap();
         assert_ne!(standard_mac, mac);
         let facts = source.facts(&clone.id).await.unwrap();
         let nic = facts.nics.iter().find(|n| n.mac == standard_mac).unwrap();
         assert!(nic.network.starts_with("network-"), "{}", nic.network);
         assert!(nic.start_connected);
         let missing = source
-            .add_nic(&clone.id, "no-such-network", true)
+            .add_nic(&clone.id, &NewNic::new("no-such-network", true))
             .await
             .unwrap_err();
         assert!(

@@ -141,30 +141,53 @@ fn api_health_line(event: &Event) -> Option<String> {
     }
 }
 
+/// The lines both consoles print for an event alike: the session header, a finished step (with where
+/// its diagnostics bundle went), teardown, the API server's health; none for the rest.
+fn event_lines(event: &Event) -> Vec<String> {
+    if let Some(header) = session_header(event) {
+        return header;
+    }
+    match event {
+        Event::StepFinished {
+            id,
+            outcome,
+            duration,
+            diagnostics,
+            ..
+        } => {
+            let mut lines = vec![step_line(id, outcome, *duration)];
+            if let Some(path) = diagnostics {
+                lines.push(format!("    diagnostics: {path}"));
+            }
+            lines
+        }
+        Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
+        Event::TeardownNote { message } => vec![format!("teardown: {message}")],
+        Event::ResourceLeftAlone { resource, reason } => {
+            vec![format!("teardown: {resource} left alone: {reason}")]
+        }
+        other => api_health_line(other).into_iter().collect(),
+    }
+}
+
 fn session_header(event: &Event) -> Option<Vec<String>> {
-    let Event::SessionStarted {
-        session_id,
-        target,
-        mtv_version,
-        source_provider,
-        provider_type,
-        storage_class,
-        items,
-    } = event
-    else {
+    let Event::SessionStarted(start) = event else {
         return None;
     };
-    let noun = if *items == 1 { "item" } else { "items" };
+    let noun = if start.items == 1 { "item" } else { "items" };
     Some(vec![
         rule("test session starts"),
         format!(
-            "session: {session_id}, target: {target}, MTV: {}",
-            mtv_version.as_deref().unwrap_or("unknown")
+            "session: {}, target: {}, MTV: {}",
+            start.session_id,
+            start.target,
+            start.mtv_version.as_deref().unwrap_or("unknown")
         ),
         format!(
-            "source provider: {source_provider} ({provider_type}), storage class: {storage_class}"
+            "source provider: {} ({}), storage class: {}",
+            start.source_provider, start.provider_type, start.storage_class
         ),
-        format!("collected {items} {noun}"),
+        format!("collected {} {noun}", start.items),
         String::new(),
     ])
 }
@@ -255,24 +278,10 @@ impl<W: Write> PlainConsole<W> {
     }
 
     fn lines_for(&mut self, event: &Event) -> Vec<String> {
-        if let Some(header) = session_header(event) {
-            return header;
+        if let Event::StepFinished { id, .. } = event {
+            self.pipeline_steps.retain(|(step_id, _), _| step_id != id);
         }
         match event {
-            Event::StepFinished {
-                id,
-                outcome,
-                duration,
-                diagnostics,
-                ..
-            } => {
-                self.pipeline_steps.retain(|(step_id, _), _| step_id != id);
-                let mut lines = vec![step_line(id, outcome, *duration)];
-                if let Some(path) = diagnostics {
-                    lines.push(format!("    diagnostics: {path}"));
-                }
-                lines
-            }
             Event::StepNote { id, message } if self.show_activity => {
                 vec![format!("    {id}: {message}")]
             }
@@ -287,12 +296,7 @@ impl<W: Write> PlainConsole<W> {
                     Some(format!("    {id}: {} {}", vm.vm, vm.pipeline_step))
                 })
                 .collect(),
-            Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
-            Event::TeardownNote { message } => vec![format!("teardown: {message}")],
-            Event::ResourceLeftAlone { resource, reason } => {
-                vec![format!("teardown: {resource} left alone: {reason}")]
-            }
-            other => api_health_line(other).into_iter().collect(),
+            other => event_lines(other),
         }
     }
 
@@ -377,8 +381,8 @@ impl LiveView {
     /// Applies one event; returns the scenario whose line changed, if any.
     pub fn apply(&mut self, event: &Event) -> Option<String> {
         match event {
-            Event::SessionStarted { items, .. } => {
-                self.items = *items;
+            Event::SessionStarted(start) => {
+                self.items = start.items;
                 None
             }
             Event::ScenarioStarted { scenario } => {
@@ -628,29 +632,7 @@ impl<W: Write> Reporter for LiveConsole<W> {
         }
         self.summary.record(event);
         let changed = self.view.apply(event);
-        let lines = match event {
-            Event::StepFinished {
-                id,
-                outcome,
-                duration,
-                diagnostics,
-                ..
-            } => {
-                let mut lines = vec![step_line(id, outcome, *duration)];
-                if let Some(path) = diagnostics {
-                    lines.push(format!("    diagnostics: {path}"));
-                }
-                lines
-            }
-            Event::TeardownStarted { resources } => vec![teardown_line(*resources)],
-            Event::TeardownNote { message } => vec![format!("teardown: {message}")],
-            Event::ResourceLeftAlone { resource, reason } => {
-                vec![format!("teardown: {resource} left alone: {reason}")]
-            }
-            other => session_header(other)
-                .or_else(|| api_health_line(other).map(|line| vec![line]))
-                .unwrap_or_default(),
-        };
+        let lines = event_lines(event);
         self.print(&lines);
         self.sync_overall();
         if let Some(scenario) = changed {

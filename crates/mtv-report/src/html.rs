@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
-use mtv_events::{CheckRun, Event, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{CheckRun, Event, ResourceRef, SessionStart, StepOutcome, VmProgress};
 
 use crate::atomic_file::write_atomically;
 use crate::names::split_scenario;
@@ -39,7 +39,7 @@ pub struct HtmlReport {
     clock: Option<SystemTime>,
     started_at: Option<DateTime<Utc>>,
     started: Option<Instant>,
-    session: Option<SessionFacts>,
+    session: Option<SessionStart>,
     summary: Summary,
     scenarios: Vec<ScenarioRecord>,
     scenario_index: HashMap<String, usize>,
@@ -51,16 +51,6 @@ pub struct HtmlReport {
     teardown_finished: bool,
     /// What teardown did not touch, with why (not the run's object, or still needed by another session).
     left_alone: Vec<(ResourceRef, String)>,
-}
-
-struct SessionFacts {
-    session_id: String,
-    target: String,
-    mtv_version: Option<String>,
-    source_provider: String,
-    provider_type: String,
-    storage_class: String,
-    items: usize,
 }
 
 struct ScenarioRecord {
@@ -97,6 +87,20 @@ struct VmRecord {
 }
 
 impl StepRecord {
+    /// A step just seen, with nothing recorded yet.
+    fn new(id: &str, step: &str) -> Self {
+        StepRecord {
+            id: id.to_string(),
+            step: step.to_string(),
+            result: None,
+            notes: Vec::new(),
+            notes_dropped: 0,
+            checks: Vec::new(),
+            vms: Vec::new(),
+            timelines: Vec::new(),
+        }
+    }
+
     fn note(&mut self, message: &str) {
         if self.notes.last().is_some_and(|last| last == message) {
             return;
@@ -299,16 +303,7 @@ impl HtmlReport {
         let step_index = match record.steps.iter().position(|known| known.id == id) {
             Some(index) => index,
             None => {
-                record.steps.push(StepRecord {
-                    id: id.to_string(),
-                    step: step.to_string(),
-                    result: None,
-                    notes: Vec::new(),
-                    notes_dropped: 0,
-                    checks: Vec::new(),
-                    vms: Vec::new(),
-                    timelines: Vec::new(),
-                });
+                record.steps.push(StepRecord::new(id, step));
                 record.steps.len() - 1
             }
         };
@@ -325,26 +320,10 @@ impl Reporter for HtmlReport {
     fn handle(&mut self, event: &Event) {
         self.summary.record(event);
         match event {
-            Event::SessionStarted {
-                session_id,
-                target,
-                mtv_version,
-                source_provider,
-                provider_type,
-                storage_class,
-                items,
-            } => {
+            Event::SessionStarted(start) => {
                 self.started = Some(Instant::now());
                 self.started_at = Some(self.clock.unwrap_or_else(SystemTime::now).into());
-                self.session = Some(SessionFacts {
-                    session_id: session_id.clone(),
-                    target: target.clone(),
-                    mtv_version: mtv_version.clone(),
-                    source_provider: source_provider.clone(),
-                    provider_type: provider_type.clone(),
-                    storage_class: storage_class.clone(),
-                    items: *items,
-                });
+                self.session = Some(start.clone());
             }
             Event::ResourceCreated { .. } => self.created += 1,
             Event::ResourceDeleted { resource } => self.deleted.push(resource.clone()),
@@ -1227,16 +1206,7 @@ mod tests {
 
     #[test]
     fn notes_are_kept_once_in_a_row_and_bounded() {
-        let mut step = StepRecord {
-            id: "T[a]::s".into(),
-            step: "s".into(),
-            result: None,
-            notes: Vec::new(),
-            notes_dropped: 0,
-            checks: Vec::new(),
-            vms: Vec::new(),
-            timelines: Vec::new(),
-        };
+        let mut step = StepRecord::new("T[a]::s", "s");
         step.note("waiting");
         step.note("waiting");
         assert_eq!(step.notes.len(), 1);

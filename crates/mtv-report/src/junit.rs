@@ -189,21 +189,16 @@ fn skipped(ty: &str, message: String) -> TestCaseStatus {
 impl Reporter for JunitReport {
     fn handle(&mut self, event: &Event) {
         match event {
-            Event::SessionStarted {
-                session_id,
-                target,
-                mtv_version,
-                source_provider,
-                provider_type,
-                storage_class,
-                ..
-            } => self.session_started([
-                ("session_id", session_id),
-                ("mtv_version", mtv_version.as_deref().unwrap_or("unknown")),
-                ("source_provider", source_provider),
-                ("provider_type", provider_type),
-                ("storage_class", storage_class),
-                ("target", target),
+            Event::SessionStarted(start) => self.session_started([
+                ("session_id", &start.session_id),
+                (
+                    "mtv_version",
+                    start.mtv_version.as_deref().unwrap_or("unknown"),
+                ),
+                ("source_provider", &start.source_provider),
+                ("provider_type", &start.provider_type),
+                ("storage_class", &start.storage_class),
+                ("target", &start.target),
             ]),
             Event::StepFinished {
                 id,

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use mtv_events::{Event, ResourceRef};
+use mtv_events::{Event, ResourceRef, SessionStart};
 
 use crate::rerun::RerunState;
 use crate::summary::{
@@ -68,17 +68,11 @@ struct Totals {
 pub fn merge_event_logs(parts: &[PartitionLog]) -> Result<Vec<Event>, MergeError> {
     let first = parts.first().ok_or(MergeError::Nothing)?;
     let header = session_started(first)?.clone();
-    let Event::SessionStarted {
-        source_provider, ..
-    } = &header
-    else {
-        unreachable!("session_started returns a SessionStarted event");
-    };
     let mut totals = Totals::default();
     let mut reported_by: BTreeMap<String, &str> = BTreeMap::new();
     let mut body = Vec::new();
     for part in parts {
-        check_provider(first, source_provider, part)?;
+        check_provider(first, &header.source_provider, part)?;
         for event in &part.events {
             if let Event::StepFinished { id, .. } = event
                 && let Some(earlier) = reported_by.insert(id.clone(), &part.label)
@@ -97,42 +91,39 @@ pub fn merge_event_logs(parts: &[PartitionLog]) -> Result<Vec<Event>, MergeError
     Ok(totals.into_stream(header, body, parts.len()))
 }
 
-fn session_started(part: &PartitionLog) -> Result<&Event, MergeError> {
+fn session_started(part: &PartitionLog) -> Result<&SessionStart, MergeError> {
     part.events
         .iter()
-        .find(|e| matches!(e, Event::SessionStarted { .. }))
+        .find_map(|e| match e {
+            Event::SessionStarted(start) => Some(start),
+            _ => None,
+        })
         .ok_or_else(|| MergeError::NoSession {
             label: part.label.clone(),
         })
 }
 
 fn check_provider(first: &PartitionLog, ours: &str, part: &PartitionLog) -> Result<(), MergeError> {
-    match session_started(part)? {
-        Event::SessionStarted {
-            source_provider, ..
-        } if source_provider != ours => Err(MergeError::DifferentProviders {
-            first: first.label.clone(),
-            ours: ours.to_string(),
-            label: part.label.clone(),
-            theirs: source_provider.clone(),
-        }),
-        _ => Ok(()),
+    let theirs = &session_started(part)?.source_provider;
+    if theirs == ours {
+        return Ok(());
     }
+    Err(MergeError::DifferentProviders {
+        first: first.label.clone(),
+        ours: ours.to_string(),
+        label: part.label.clone(),
+        theirs: theirs.clone(),
+    })
 }
 
 impl Totals {
     /// Takes in a session-level event (true), or leaves a scenario-level one to the body (false).
     fn add(&mut self, event: &Event) -> bool {
         match event {
-            Event::SessionStarted {
-                session_id,
-                target,
-                items,
-                ..
-            } => {
-                self.session_ids.push(session_id.clone());
-                self.targets.insert(target.clone());
-                self.items += items;
+            Event::SessionStarted(start) => {
+                self.session_ids.push(start.session_id.clone());
+                self.targets.insert(start.target.clone());
+                self.items += start.items;
             }
             Event::TeardownStarted { resources } => {
                 *self.teardown_started.get_or_insert(0) += resources;
@@ -153,26 +144,13 @@ impl Totals {
         true
     }
 
-    fn into_stream(self, header: Event, body: Vec<Event>, parts: usize) -> Vec<Event> {
-        let Event::SessionStarted {
-            mtv_version,
-            source_provider,
-            provider_type,
-            storage_class,
-            ..
-        } = header
-        else {
-            unreachable!("the header is a SessionStarted event");
-        };
-        let mut stream = vec![Event::SessionStarted {
+    fn into_stream(self, header: SessionStart, body: Vec<Event>, parts: usize) -> Vec<Event> {
+        let mut stream = vec![Event::SessionStarted(SessionStart {
             session_id: self.session_ids.join("+"),
             target: self.targets.into_iter().collect::<Vec<_>>().join(", "),
-            mtv_version,
-            source_provider,
-            provider_type,
-            storage_class,
             items: self.items,
-        }];
+            ..header
+        })];
         stream.extend(body);
         if let Some(resources) = self.teardown_started {
             stream.push(Event::TeardownStarted { resources });
@@ -233,7 +211,7 @@ mod tests {
     use super::*;
 
     fn started(session: &str, provider: &str, items: usize) -> Event {
-        Event::SessionStarted {
+        Event::SessionStarted(SessionStart {
             session_id: session.into(),
             target: "https://127.0.0.1:6443".into(),
             mtv_version: Some("2.10.0".into()),
@@ -241,7 +219,7 @@ mod tests {
             provider_type: "vsphere".into(),
             storage_class: "lab-ceph-rbd".into(),
             items,
-        }
+        })
     }
 
     fn step(id: &str, outcome: StepOutcome) -> Event {
@@ -311,7 +289,7 @@ mod tests {
         assert_eq!(merged.len(), 6, "{merged:#?}");
         assert!(matches!(
             &merged[0],
-            Event::SessionStarted { session_id, items: 2, .. } if session_id == "s-a+s-b"
+            Event::SessionStarted(start) if start.session_id == "s-a+s-b" && start.items == 2
         ));
         assert_eq!(merged[3], Event::TeardownStarted { resources: 4 });
         assert_eq!(

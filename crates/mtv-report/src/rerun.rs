@@ -130,9 +130,9 @@ impl RerunReport {
 impl Reporter for RerunReport {
     fn handle(&mut self, event: &Event) {
         match event {
-            Event::SessionStarted {
-                source_provider, ..
-            } => self.source_provider = Some(source_provider.clone()),
+            Event::SessionStarted(start) => {
+                self.source_provider = Some(start.source_provider.clone())
+            }
             Event::StepFinished {
                 scenario, outcome, ..
             } => {

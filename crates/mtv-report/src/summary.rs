@@ -117,19 +117,13 @@ impl Summary {
         match outcome {
             StepOutcome::Passed => self.passed += 1,
             StepOutcome::Failed { message } => {
-                self.failed += 1;
-                let step = failure(FailureKind::Failed, message);
-                self.failures.push(step);
+                self.add_failure(failure(FailureKind::Failed, message))
             }
             StepOutcome::Error { message } => {
-                self.errors += 1;
-                let step = failure(FailureKind::Error, message);
-                self.failures.push(step);
+                self.add_failure(failure(FailureKind::Error, message))
             }
             StepOutcome::Interrupted { message } => {
-                self.interrupted += 1;
-                let step = failure(FailureKind::Interrupted, message);
-                self.failures.push(step);
+                self.add_failure(failure(FailureKind::Interrupted, message))
             }
             StepOutcome::Skipped { reason } => {
                 self.skipped += 1;
@@ -140,6 +134,16 @@ impl Summary {
                 count_reason(&mut self.xfail_reasons, reason);
             }
         }
+    }
+
+    /// Counts a failed step under its kind and keeps it for the short summary.
+    fn add_failure(&mut self, step: FailedStep) {
+        match step.kind {
+            FailureKind::Failed => self.failed += 1,
+            FailureKind::Error => self.errors += 1,
+            FailureKind::Interrupted => self.interrupted += 1,
+        }
+        self.failures.push(step);
     }
 
     /// Steps that reported an outcome.

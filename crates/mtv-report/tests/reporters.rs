@@ -2,11 +2,12 @@
 //! migration progress and teardown leftovers.
 
 use std::io::{BufReader, Write};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use indicatif::ProgressDrawTarget;
-use mtv_events::{Event, PipelinePhase, ResourceRef, StepOutcome, VmProgress};
+use mtv_events::{Event, PipelinePhase, ResourceRef, SessionStart, StepOutcome, VmProgress};
 use mtv_report::{
     EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, HtmlReport,
     JunitReport, LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
@@ -37,6 +38,21 @@ fn finished(scenario: &str, step: &str, outcome: StepOutcome, millis: u64) -> Ev
 }
 
 /// A VM's pipeline of the `test_migrate_vms` step of `scenario`: (step, start, seconds) each.
+/// The migrate step's progress report of a scenario: each VM's (name, pipeline step, percent).
+fn progress(scenario: &str, vms: &[(&str, &str, Option<f64>)]) -> Event {
+    Event::MigrationProgress {
+        id: format!("{scenario}::test_migrate_vms"),
+        vms: vms
+            .iter()
+            .map(|&(vm, pipeline_step, percent)| VmProgress {
+                vm: vm.into(),
+                pipeline_step: pipeline_step.into(),
+                percent,
+            })
+            .collect(),
+    }
+}
+
 fn timeline(scenario: &str, vm: &str, phases: &[(&str, u64, Option<u64>)]) -> Event {
     Event::VmTimeline {
         id: format!("{scenario}::test_migrate_vms"),
@@ -77,7 +93,7 @@ fn scripted_run() -> Vec<Event> {
         reason: "copyoffload is not configured for this provider".into(),
     };
     let mut events = vec![
-        Event::SessionStarted {
+        Event::SessionStarted(SessionStart {
             session_id: "s1234".into(),
             target: "lab".into(),
             mtv_version: Some("2.8.0".into()),
@@ -85,7 +101,7 @@ fn scripted_run() -> Vec<Event> {
             provider_type: "vsphere".into(),
             storage_class: "standard-csi".into(),
             items: 14,
-        },
+        }),
         Event::ResourceCreated {
             resource: resource("Provider", "vsphere-8-0-1-s1234"),
             scenario: None,
@@ -107,45 +123,22 @@ fn scripted_run() -> Vec<Event> {
         },
         finished(COLD, "test_create_plan", StepOutcome::Passed, 1234),
         started(WARM, "test_migrate_vms"),
-        Event::MigrationProgress {
-            id: format!("{WARM}::test_migrate_vms"),
-            vms: vec![VmProgress {
-                vm: "win2019-s1234".into(),
-                pipeline_step: "DiskTransfer".into(),
-                percent: Some(42.4),
-            }],
-        },
+        progress(WARM, &[("win2019-s1234", "DiskTransfer", Some(42.4))]),
         started(COLD, "test_migrate_vms"),
-        Event::MigrationProgress {
-            id: format!("{COLD}::test_migrate_vms"),
-            vms: vec![
-                VmProgress {
-                    vm: "rhel8-s1234".into(),
-                    pipeline_step: "DiskTransfer".into(),
-                    percent: Some(10.0),
-                },
-                VmProgress {
-                    vm: "rhel8-2-s1234".into(),
-                    pipeline_step: "Initialize".into(),
-                    percent: None,
-                },
+        progress(
+            COLD,
+            &[
+                ("rhel8-s1234", "DiskTransfer", Some(10.0)),
+                ("rhel8-2-s1234", "Initialize", None),
             ],
-        },
-        Event::MigrationProgress {
-            id: format!("{COLD}::test_migrate_vms"),
-            vms: vec![
-                VmProgress {
-                    vm: "rhel8-s1234".into(),
-                    pipeline_step: "DiskTransfer".into(),
-                    percent: Some(80.0),
-                },
-                VmProgress {
-                    vm: "rhel8-2-s1234".into(),
-                    pipeline_step: "DiskTransfer".into(),
-                    percent: Some(5.0),
-                },
+        ),
+        progress(
+            COLD,
+            &[
+                ("rhel8-s1234", "DiskTransfer", Some(80.0)),
+                ("rhel8-2-s1234", "DiskTransfer", Some(5.0)),
             ],
-        },
+        ),
         Event::StepFinished {
             id: warm_failed.clone(),
             scenario: WARM.into(),
@@ -236,6 +229,21 @@ fn scripted_run() -> Vec<Event> {
     events
 }
 
+/// Where the run's first failed step finishes: a cut that leaves a run mid-migration.
+fn first_failure(run: &[Event]) -> usize {
+    run.iter()
+        .position(|event| {
+            matches!(
+                event,
+                Event::StepFinished {
+                    outcome: StepOutcome::Failed { .. },
+                    ..
+                }
+            )
+        })
+        .expect("the run has a failed step")
+}
+
 fn feed(reporter: &mut impl Reporter, events: &[Event]) {
     for event in events {
         reporter.handle(event);
@@ -254,15 +262,20 @@ fn junit_xml(events: &[Event]) -> String {
     let path = dir.path().join("reports/junit.xml");
     let mut junit = JunitReport::new(&path)
         .with_start_time(SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000));
-    feed(&mut junit, events);
-    junit.finish().unwrap();
-    // Written atomically: only the report is left in its directory.
+    written_alone(&mut junit, events, &path)
+}
+
+/// Feeds a file reporter the events and finishes it; checks it wrote atomically (only the report is
+/// left in its directory) and returns the report's text.
+fn written_alone(reporter: &mut impl Reporter, events: &[Event], path: &Path) -> String {
+    feed(reporter, events);
+    reporter.finish().unwrap();
     let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
         .map(|entry| entry.unwrap().file_name())
         .collect();
-    assert_eq!(names, vec!["junit.xml"]);
-    std::fs::read_to_string(&path).unwrap()
+    assert_eq!(names, vec![path.file_name().unwrap()]);
+    std::fs::read_to_string(path).unwrap()
 }
 
 #[test]
@@ -454,18 +467,7 @@ fn live_view_shows_each_running_scenario_step_and_vm() {
     let run = scripted_run();
     let mut console = LiveConsole::new(ProgressDrawTarget::hidden(), Vec::new());
     // Up to the second progress report of the cold migration.
-    let cut = run
-        .iter()
-        .position(|event| {
-            matches!(
-                event,
-                Event::StepFinished {
-                    outcome: StepOutcome::Failed { .. },
-                    ..
-                }
-            )
-        })
-        .unwrap();
+    let cut = first_failure(&run);
     feed(&mut console, &run[..cut]);
     insta::assert_snapshot!(console.view().lines().join("\n"));
 
@@ -607,28 +609,10 @@ fn html_run() -> Vec<Event> {
         }
     }
     // The failed VM's last report is its final phase, after the pipeline step it failed at.
-    let failed = events
-        .iter()
-        .position(|event| {
-            matches!(
-                event,
-                Event::StepFinished {
-                    outcome: StepOutcome::Failed { .. },
-                    ..
-                }
-            )
-        })
-        .unwrap();
+    let failed = first_failure(&events);
     events.insert(
         failed,
-        Event::MigrationProgress {
-            id: format!("{WARM}::test_migrate_vms"),
-            vms: vec![VmProgress {
-                vm: "win2019-s1234".into(),
-                pipeline_step: "Completed".into(),
-                percent: None,
-            }],
-        },
+        progress(WARM, &[("win2019-s1234", "Completed", None)]),
     );
     events
 }
@@ -775,18 +759,7 @@ fn html_report_shows_the_run_failed_scenarios_first_and_open() {
 #[test]
 fn html_report_of_an_interrupted_run_says_what_did_not_finish() {
     let run = html_run();
-    let cut = run
-        .iter()
-        .position(|event| {
-            matches!(
-                event,
-                Event::StepFinished {
-                    outcome: StepOutcome::Failed { .. },
-                    ..
-                }
-            )
-        })
-        .unwrap();
+    let cut = first_failure(&run);
     let page = html_page(&run[..cut]);
     assert_balanced(&page);
     assert!(page.contains("<span class=\"verdict\">DID NOT FINISH</span>"));
@@ -804,7 +777,7 @@ fn html_report_is_written_atomically_and_stays_small() {
     let path = dir.path().join("results/report.html");
     let mut report = HtmlReport::new(&path);
     let scenarios = 50;
-    let mut events = vec![Event::SessionStarted {
+    let mut events = vec![Event::SessionStarted(SessionStart {
         session_id: "s1234".into(),
         target: "https://api.cluster.example:6443".into(),
         mtv_version: Some("2.10.0".into()),
@@ -812,7 +785,7 @@ fn html_report_is_written_atomically_and_stays_small() {
         provider_type: "vsphere".into(),
         storage_class: "standard-csi".into(),
         items: scenarios * 4,
-    }];
+    })];
     for n in 0..scenarios {
         let scenario = format!("TestSanityColdMtvMigration[rhel8-{n}]");
         events.push(Event::ScenarioStarted {
@@ -837,14 +810,7 @@ fn html_report_is_written_atomically_and_stays_small() {
         exit_code: 0,
         duration: Duration::from_secs(600),
     });
-    feed(&mut report, &events);
-    report.finish().unwrap();
-    let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name())
-        .collect();
-    assert_eq!(names, vec!["report.html"]);
-    let page = std::fs::read_to_string(&path).unwrap();
+    let page = written_alone(&mut report, &events, &path);
     assert!(page.contains("<span class=\"verdict\">PASSED</span>"));
     assert!(page.contains("cluster <code>https://api.cluster.example:6443</code>"));
     assert!(page.contains("Passed scenarios (50)"));
@@ -859,7 +825,7 @@ fn interrupted_run() -> Vec<Event> {
         message: format!("the run was stopped by SIGTERM {when}"),
     };
     vec![
-        Event::SessionStarted {
+        Event::SessionStarted(SessionStart {
             session_id: "auto-s1234".into(),
             target: "lab".into(),
             mtv_version: Some("2.10.0".into()),
@@ -867,7 +833,7 @@ fn interrupted_run() -> Vec<Event> {
             provider_type: "vsphere".into(),
             storage_class: "lab-ceph-rbd".into(),
             items: 3,
-        },
+        }),
         Event::ScenarioStarted {
             scenario: WARM.into(),
         },

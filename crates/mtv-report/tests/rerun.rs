@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use mtv_events::{Event, StepOutcome};
+use mtv_events::{Event, SessionStart, StepOutcome};
 use mtv_report::{Reporter, RerunReport, RerunState};
 
 fn started(profile: &str) -> Event {
-    Event::SessionStarted {
+    Event::SessionStarted(SessionStart {
         session_id: "auto-abcd".into(),
         target: "lab".into(),
         mtv_version: Some("2.10.0".into()),
@@ -15,7 +15,7 @@ fn started(profile: &str) -> Event {
         provider_type: "vsphere".into(),
         storage_class: "lab-ceph-rbd".into(),
         items: 3,
-    }
+    })
 }
 
 fn step(scenario: &str, step: &str, outcome: StepOutcome) -> Event {

@@ -375,21 +375,17 @@ mod tests {
 
     #[test]
     fn unversioned_catalog_urls_get_the_api_version() {
-        assert_eq!(
-            Service::Image.versioned("https://g:9292"),
-            "https://g:9292/v2"
-        );
-        assert_eq!(
-            Service::Network.versioned("https://n:9696/"),
-            "https://n:9696/v2.0"
-        );
-        assert_eq!(
-            Service::Network.versioned("https://n/network/v2.0"),
-            "https://n/network/v2.0"
-        );
-        assert_eq!(
-            Service::Compute.versioned("https://c/v2.1"),
-            "https://c/v2.1"
-        );
+        for (service, catalog_url, want) in [
+            (Service::Image, "https://g:9292", "https://g:9292/v2"),
+            (Service::Network, "https://n:9696/", "https://n:9696/v2.0"),
+            (
+                Service::Network,
+                "https://n/network/v2.0",
+                "https://n/network/v2.0",
+            ),
+            (Service::Compute, "https://c/v2.1", "https://c/v2.1"),
+        ] {
+            assert_eq!(service.versioned(catalog_url), want, "{catalog_url}");
+        }
     }
 }

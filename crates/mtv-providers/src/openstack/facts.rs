@@ -63,11 +63,7 @@ impl OpenstackSource {
 
     /// Volume type name → id (Cinder shows names on volumes; the suite's disks carry ids).
     async fn volume_types(&self, what: &str) -> Result<BTreeMap<String, String>, SourceError> {
-        let types = self
-            .client
-            .call(Service::Volume, Method::GET, "/types", None)
-            .await
-            .map_err(|e| call_error(what, e))?;
+        let types = self.get(what, Service::Volume, "/types").await?;
         Ok(types["volume_types"]
             .as_array()
             .into_iter()
@@ -96,15 +92,8 @@ impl OpenstackSource {
         {
             let volume_id = attached["id"].as_str().unwrap_or_default();
             let volume = self
-                .client
-                .call(
-                    Service::Volume,
-                    Method::GET,
-                    &format!("/volumes/{volume_id}"),
-                    None,
-                )
-                .await
-                .map_err(|e| call_error(what, e))?;
+                .get(what, Service::Volume, &format!("/volumes/{volume_id}"))
+                .await?;
             volumes.push(volume["volume"].clone());
         }
         volumes.sort_by_key(|v| device_of(v, id));
@@ -114,15 +103,8 @@ impl OpenstackSource {
     /// The server's ports, in Neutron's order.
     async fn ports(&self, id: &str, what: &str) -> Result<Vec<Value>, SourceError> {
         let ports = self
-            .client
-            .call(
-                Service::Network,
-                Method::GET,
-                &format!("/ports?device_id={id}"),
-                None,
-            )
-            .await
-            .map_err(|e| call_error(what, e))?;
+            .get(what, Service::Network, &format!("/ports?device_id={id}"))
+            .await?;
         Ok(ports["ports"].as_array().cloned().unwrap_or_default())
     }
 
@@ -161,15 +143,8 @@ impl OpenstackSource {
         let server = self.server(id).await?;
         let flavor_id = server["flavor"]["id"].as_str().unwrap_or_default();
         let flavor = self
-            .client
-            .call(
-                Service::Compute,
-                Method::GET,
-                &format!("/flavors/{flavor_id}"),
-                None,
-            )
-            .await
-            .map_err(|e| call_error(&what, e))?;
+            .get(&what, Service::Compute, &format!("/flavors/{flavor_id}"))
+            .await?;
         let flavor = &flavor["flavor"];
         let volumes = self.attached_volumes(&server, &what).await?;
         let types = self.volume_types(&what).await?;
@@ -178,19 +153,15 @@ impl OpenstackSource {
             .enumerate()
             .map(|(index, v)| {
                 let type_name = v["volume_type"].as_str().unwrap_or_default();
-                SourceDisk {
-                    file: v["id"].as_str().unwrap_or_default().to_string(),
-                    datastore: types
+                SourceDisk::unattached(
+                    v["id"].as_str().unwrap_or_default().to_string(),
+                    types
                         .get(type_name)
                         .cloned()
                         .unwrap_or_else(|| type_name.to_string()),
-                    capacity_gib: v["size"].as_u64().unwrap_or(0),
-                    provisioning: "thin".into(),
-                    mode: "persistent".into(),
-                    rdm: None,
-                    controller_key: 0,
-                    unit_number: index as i64,
-                }
+                    v["size"].as_u64().unwrap_or(0),
+                    index,
+                )
             })
             .collect();
         let nics = self.nics(id, &what).await?;
@@ -277,15 +248,8 @@ impl OpenstackSource {
         what: &str,
     ) -> Result<Vec<SourceSnapshot>, SourceError> {
         let images = self
-            .client
-            .call(
-                Service::Image,
-                Method::GET,
-                &format!("/images?instance_uuid={id}"),
-                None,
-            )
-            .await
-            .map_err(|e| call_error(what, e))?;
+            .get(what, Service::Image, &format!("/images?instance_uuid={id}"))
+            .await?;
         Ok(images["images"]
             .as_array()
             .into_iter()

@@ -19,7 +19,7 @@ use http::Method;
 use mtv_api::ProviderType;
 use serde_json::{Value, json};
 
-use crate::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
+use crate::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 use client::{CallError, Client, Service, call_error};
 
 /// How long one request may take by default.
@@ -145,6 +145,11 @@ impl OpenstackSource {
         })
     }
 
+    /// A GET of `path` on `service`, its errors said as `what`.
+    async fn get(&self, what: &str, service: Service, path: &str) -> Result<Value, SourceError> {
+        self.call(what, service, Method::GET, path, None).await
+    }
+
     async fn call(
         &self,
         what: &str,
@@ -170,7 +175,7 @@ impl OpenstackSource {
     ) -> Result<Value, SourceError> {
         let deadline = Instant::now() + self.client.config().task_timeout;
         loop {
-            let document = self.call(what, service, Method::GET, path, None).await?;
+            let document = self.get(what, service, path).await?;
             // Glance answers the image itself; the others wrap it (`{"server": {...}}`).
             let inner = if key.is_empty() {
                 &document
@@ -236,27 +241,34 @@ impl OpenstackSource {
 
     /// Creates a volume (blank or from a snapshot) and waits until it is available.
     async fn create_volume(&self, what: &str, volume: Value) -> Result<String, SourceError> {
+        self.create_and_wait(what, Service::Volume, "volume", volume, "available")
+            .await
+    }
+
+    /// Creates a `kind` (`volume`, `server`) on `service` from its `document` (a POST to `/{kind}s`)
+    /// and waits until its status reads `ready`; its id.
+    async fn create_and_wait(
+        &self,
+        what: &str,
+        service: Service,
+        kind: &str,
+        document: Value,
+        ready: &str,
+    ) -> Result<String, SourceError> {
+        let mut body = serde_json::Map::new();
+        body.insert(kind.to_string(), document);
         let created = self
             .call(
                 what,
-                Service::Volume,
+                service,
                 Method::POST,
-                "/volumes",
-                Some(&json!({"volume": volume})),
+                &format!("/{kind}s"),
+                Some(&Value::Object(body)),
             )
             .await?;
-        let id = created["volume"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.wait_status(
-            what,
-            Service::Volume,
-            &format!("/volumes/{id}"),
-            "volume",
-            "available",
-        )
-        .await?;
+        let id = created[kind]["id"].as_str().unwrap_or_default().to_string();
+        self.wait_status(what, service, &format!("/{kind}s/{id}"), kind, ready)
+            .await?;
         Ok(id)
     }
 
@@ -369,28 +381,8 @@ impl OpenstackSource {
         if let Some(host) = &request.host {
             server["availability_zone"] = json!(format!("nova:{host}"));
         }
-        let created = self
-            .call(
-                what,
-                Service::Compute,
-                Method::POST,
-                "/servers",
-                Some(&json!({"server": server})),
-            )
-            .await?;
-        let id = created["server"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        self.wait_status(
-            what,
-            Service::Compute,
-            &format!("/servers/{id}"),
-            "server",
-            "ACTIVE",
-        )
-        .await?;
-        Ok(id)
+        self.create_and_wait(what, Service::Compute, "server", server, "ACTIVE")
+            .await
     }
 
     /// Undoes a clone's volumes and snapshots after a failed step (best effort: the first error
@@ -500,15 +492,6 @@ impl OpenstackSource {
 }
 
 /// OpenStack guests are reached only over the network (SSH), which this adapter does not do.
-fn guest_files_unsupported(what: String) -> SourceError {
-    SourceError::Request {
-        what,
-        message: "guest files of OpenStack servers need SSH into the guest, which this adapter \
-                  does not implement yet"
-            .into(),
-    }
-}
-
 impl SourceProvider for OpenstackSource {
     fn provider_type(&self) -> ProviderType {
         ProviderType::Openstack
@@ -537,13 +520,7 @@ impl SourceProvider for OpenstackSource {
             })
             .collect();
         let servers = self
-            .call(
-                &what,
-                Service::Compute,
-                Method::GET,
-                &format!("/servers?name={query}"),
-                None,
-            )
+            .get(&what, Service::Compute, &format!("/servers?name={query}"))
             .await?;
         let ids: Vec<String> = servers["servers"]
             .as_array()
@@ -649,20 +626,18 @@ impl SourceProvider for OpenstackSource {
         Ok(())
     }
 
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
-        let what = format!("add a NIC on network {network} to OpenStack server {id}");
-        if !start_connected {
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
+        let what = format!(
+            "add a NIC on network {} to OpenStack server {id}",
+            nic.network
+        );
+        if !nic.start_connected {
             return Err(SourceError::Request {
                 what,
                 message: "Nova attaches interfaces up; a NIC that starts disconnected has no OpenStack equivalent".into(),
             });
         }
-        let body = json!({"interfaceAttachment": {"net_id": network}});
+        let body = json!({"interfaceAttachment": {"net_id": nic.network}});
         let attached = self
             .call(
                 &what,
@@ -714,21 +689,14 @@ impl SourceProvider for OpenstackSource {
             })
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(guest_files_unsupported(format!(
-            "write {path} in the guest of OpenStack server {id}"
-        )))
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(guest_files_unsupported(format!(
-            "read {path} in the guest of OpenStack server {id}"
-        )))
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        SourceError::Request {
+            what: format!("{action} in the guest of OpenStack server {id}"),
+            message:
+                "guest files of OpenStack servers need SSH into the guest, which this adapter \
+                      does not implement yet"
+                    .into(),
+        }
     }
 
     async fn delete_vm(&self, id: &str) -> Result<(), SourceError> {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::facts::{self, members, text};
 use super::{GIB, OvirtSource, encode, unexpected};
-use crate::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
+use crate::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 
 impl OvirtSource {
     /// The facts of a VM or template document, with its NICs, disks, snapshots and events.
@@ -278,14 +278,6 @@ fn disk_body(disk: &NewDisk, domain: &str, name: &str) -> Result<Value, String> 
 }
 
 /// Guest files need an agent channel the engine's API does not offer.
-fn guest_files_unsupported(what: String) -> SourceError {
-    unexpected(
-        &what,
-        "the oVirt engine's API has no guest file operations; the data-integrity marker needs \
-         SSH to the guest, which this adapter does not do",
-    )
-}
-
 impl SourceProvider for OvirtSource {
     fn provider_type(&self) -> ProviderType {
         ProviderType::Ovirt
@@ -378,23 +370,18 @@ impl SourceProvider for OvirtSource {
             .map(|_| ())
     }
 
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
-        let what = format!("add a NIC on {network} to source VM {id}");
-        let profile = self.profile_of_network(&what, network).await?;
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
+        let what = format!("add a NIC on {} to source VM {id}", nic.network);
+        let profile = self.profile_of_network(&what, &nic.network).await?;
         let count = self.get(&what, &format!("/vms/{id}/nics")).await?;
         let body = json!({
             "name": format!("nic{}", members(&count, "nic").len() + 1),
             "interface": "virtio",
-            "plugged": start_connected.to_string(),
+            "plugged": nic.start_connected.to_string(),
             "vnic_profile": {"id": profile},
         });
-        let nic = self.post(&what, &format!("/vms/{id}/nics"), body).await?;
-        text(&nic, "mac/address")
+        let created = self.post(&what, &format!("/vms/{id}/nics"), body).await?;
+        text(&created, "mac/address")
             .map(str::to_string)
             .ok_or_else(|| unexpected(&what, "the engine answered the new NIC without a MAC"))
     }
@@ -408,21 +395,12 @@ impl SourceProvider for OvirtSource {
         Ok(facts::snapshot(&snapshot))
     }
 
-    async fn write_guest_file(
-        &self,
-        id: &str,
-        path: &str,
-        _content: &str,
-    ) -> Result<(), SourceError> {
-        Err(guest_files_unsupported(format!(
-            "write {path} in the guest of source VM {id}"
-        )))
-    }
-
-    async fn read_guest_file(&self, id: &str, path: &str) -> Result<Option<String>, SourceError> {
-        Err(guest_files_unsupported(format!(
-            "read {path} in the guest of source VM {id}"
-        )))
+    fn no_guest_files(&self, id: &str, action: &str) -> SourceError {
+        unexpected(
+            &format!("{action} in the guest of source VM {id}"),
+            "the oVirt engine's API has no guest file operations; the data-integrity marker needs \
+             SSH to the guest, which this adapter does not do",
+        )
     }
 
     /// Stops the VM (hard: it is going away) and removes it with its disks; a missing VM is fine.

@@ -68,13 +68,34 @@ impl VsphereSource {
         Ok(self.invoke_raw(&body).await)
     }
 
-    /// A transfer URL as the server gives it, with `*` (ESXi's "this host") made the server's address.
-    fn transfer_url(&self, url: &str) -> String {
-        url.replacen(
+    /// A file transfer to or from the guest at the URL the server gave (its `*`, ESXi's "this host",
+    /// made the server's address); the answer's body, or the server's refusal of `what`.
+    async fn guest_transfer(
+        &self,
+        what: &str,
+        method: http::Method,
+        url: &str,
+        body: Bytes,
+    ) -> Result<Bytes, SourceError> {
+        let url = url.replacen(
             "://*",
             &format!("://{}", self.inner.transport.authority()),
             1,
-        )
+        );
+        let (status, body) = self
+            .inner
+            .transport
+            .transfer(method, &url, body)
+            .await
+            .map_err(|m| unexpected(what, m))?;
+        if !(200..300).contains(&status) {
+            return Err(SourceError::Rejected {
+                what: what.to_string(),
+                status,
+                message: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            });
+        }
+        Ok(body)
     }
 
     /// Writes a file in the guest: `InitiateFileTransferToGuest`, then a PUT of the content.
@@ -101,20 +122,13 @@ impl VsphereSource {
             )
             .await?
             .map_err(|e| source_error(&what, e))?;
-        let url = self.transfer_url(answer.text_at("returnval").unwrap_or(""));
-        let (status, body) = self
-            .inner
-            .transport
-            .transfer(http::Method::PUT, &url, Bytes::from(content.to_string()))
-            .await
-            .map_err(|m| unexpected(&what, m))?;
-        if !(200..300).contains(&status) {
-            return Err(SourceError::Rejected {
-                what,
-                status,
-                message: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            });
-        }
+        self.guest_transfer(
+            &what,
+            http::Method::PUT,
+            answer.text_at("returnval").unwrap_or(""),
+            Bytes::from(content.to_string()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -140,20 +154,14 @@ impl VsphereSource {
             Err(e) if is_fault(&e, "FileNotFound") => return Ok(None),
             Err(e) => return Err(source_error(&what, e)),
         };
-        let url = self.transfer_url(answer.text_at("returnval/url").unwrap_or(""));
-        let (status, body) = self
-            .inner
-            .transport
-            .transfer(http::Method::GET, &url, Bytes::new())
-            .await
-            .map_err(|m| unexpected(&what, m))?;
-        if !(200..300).contains(&status) {
-            return Err(SourceError::Rejected {
-                what,
-                status,
-                message: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            });
-        }
+        let body = self
+            .guest_transfer(
+                &what,
+                http::Method::GET,
+                answer.text_at("returnval/url").unwrap_or(""),
+                Bytes::new(),
+            )
+            .await?;
         if body.len() > MAX_OUTPUT_BYTES {
             return Err(unexpected(
                 &what,

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use mtv_api::ProviderType;
 
-use crate::{CloneRequest, NewDisk, SourceError, SourceProvider, SourceSnapshot, SourceVm};
+use crate::{CloneRequest, NewDisk, NewNic, SourceError, SourceProvider, SourceSnapshot, SourceVm};
 use facts::Props;
 use soap::{SoapError, Transport};
 use xml::{Element, escape};
@@ -1142,22 +1142,17 @@ impl SourceProvider for VsphereSource {
             .await
     }
 
-    async fn add_nic(
-        &self,
-        id: &str,
-        network: &str,
-        start_connected: bool,
-    ) -> Result<String, SourceError> {
-        let what = format!("add a NIC on {network} to source VM {id}");
+    async fn add_nic(&self, id: &str, nic: &NewNic) -> Result<String, SourceError> {
+        let what = format!("add a NIC on {} to source VM {id}", nic.network);
         let before = self.facts(id).await?;
-        let backing = self.nic_backing(&what, network).await?;
+        let backing = self.nic_backing(&what, &nic.network).await?;
         let device = format!(
             "<deviceChange><operation>add</operation><device xsi:type=\"VirtualVmxnet3\">\
              <key>-200</key>{backing}<connectable><startConnected>{}</startConnected>\
              <allowGuestControl>true</allowGuestControl><connected>{}</connected></connectable>\
              <addressType>generated</addressType></device></deviceChange>",
-            flag(start_connected),
-            flag(start_connected && before.powered_on),
+            flag(nic.start_connected),
+            flag(nic.start_connected && before.powered_on),
         );
         self.reconfigure(&what, id, &device).await?;
         let after = self.facts(id).await?;
