@@ -7,10 +7,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use common::{Recorder, RunRequest, lab_contents, run_on_lab};
-use mtv_engine::cluster::Cluster;
+use common::{RunRequest, lab_contents, run_on_lab};
 use mtv_engine::events::StepOutcome;
 use mtv_engine::ledger::{Ledger, LedgerEntry, LedgerFile};
 use mtv_engine::target::{Target, client_for};
@@ -197,18 +195,7 @@ async fn openshift_source_vms_are_kubevirt_objects_and_clean_removes_them() {
         );
     }
     // A later process cleans from the ledger.
-    let client = client_for(&Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
-    let cluster = Cluster::new(
-        client,
-        Arc::new(Ledger::open(&run.ledger).unwrap()),
-        Arc::new(Recorder::default()),
-    );
-    let leftovers =
-        mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(30)).await;
+    let leftovers = run.clean_from_ledger(&lab).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(lab_contents(&lab), before);
     lab.shutdown().await;
