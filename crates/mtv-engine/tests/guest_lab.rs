@@ -100,14 +100,17 @@ async fn port_forward_refusals_say_why() {
             json!({"metadata": {"name": "idle"}, "spec": {}}),
         )
         .unwrap();
-    store
-        .update_status(
-            &VIRTUAL_MACHINE_INSTANCE,
-            Some("default"),
-            "idle",
-            json!({"phase": "Scheduling"}),
-        )
-        .unwrap();
+    let set_phase = |phase: &str| {
+        store
+            .update_status(
+                &VIRTUAL_MACHINE_INSTANCE,
+                Some("default"),
+                "idle",
+                json!({ "phase": phase }),
+            )
+            .unwrap();
+    };
+    set_phase("Scheduling");
     let error = portforward::open(&client, "default", "idle", 22)
         .await
         .unwrap_err()
@@ -117,14 +120,7 @@ async fn port_forward_refusals_say_why() {
         "{error}"
     );
     // A running VMI that no migration made has no guest: the port closes at once.
-    store
-        .update_status(
-            &VIRTUAL_MACHINE_INSTANCE,
-            Some("default"),
-            "idle",
-            json!({"phase": "Running"}),
-        )
-        .unwrap();
+    set_phase("Running");
     let stream = portforward::open(&client, "default", "idle", 22)
         .await
         .unwrap();

@@ -67,8 +67,7 @@ async fn tier0_with_an_openshift_source_passes_on_the_lab_and_leaves_nothing_beh
     let outcomes = run.recorder.outcomes();
     let failed: Vec<_> = outcomes.iter().filter(|(_, o)| o.is_failure()).collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    assert_eq!(run.outcome.exit_code, 0);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(0);
     // Post-hook retain and comprehensive cold run; warm and add_nic (sanity cold) are gated off.
     let passed: Vec<&String> = outcomes
         .iter()
@@ -219,8 +218,7 @@ async fn an_openshift_source_without_a_token_stops_at_bootstrap() {
         errors.iter().all(|m| m.contains("needs a bearer token")),
         "{errors:?}"
     );
-    assert_eq!(run.outcome.exit_code, 1);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(1);
     assert_eq!(lab_contents(&lab), before);
     lab.shutdown().await;
 }

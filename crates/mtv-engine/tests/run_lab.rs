@@ -19,8 +19,7 @@ async fn tier0_passes_on_the_lab_and_leaves_nothing_behind() {
     let outcomes = run.recorder.outcomes();
     let failed: Vec<_> = outcomes.iter().filter(|(_, o)| o.is_failure()).collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    assert_eq!(run.outcome.exit_code, 0);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(0);
     assert_eq!(
         outcomes
             .values()
@@ -70,8 +69,7 @@ async fn a_vm_failing_at_disk_transfer_fails_its_scenario_only() {
             assert_eq!(*outcome, StepOutcome::Passed, "{id}");
         }
     }
-    assert_eq!(run.outcome.exit_code, 1);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(1);
     assert_eq!(lab_contents(&lab), before);
     lab.shutdown().await;
 }

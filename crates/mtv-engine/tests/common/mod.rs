@@ -134,6 +134,12 @@ pub struct Run {
 }
 
 impl Run {
+    /// The run exited with `exit_code` and its teardown left nothing behind.
+    pub fn assert_ended(&self, exit_code: u8) {
+        assert_eq!(self.outcome.exit_code, exit_code, "the run's exit code");
+        assert_eq!(self.outcome.leftovers, 0, "the run's leftovers");
+    }
+
     /// What a later process does with this run's ledger (`mtv-tests clean`): reopens it and tears
     /// down on `lab` everything it lists; returns what could not be removed.
     pub async fn clean_from_ledger(&self, lab: &LabServer) -> Vec<ResourceRef> {
