@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use served_lab::{KillOnDrop, SANITY_COLD, ServedLab, as_strs, mtv_tests, mtv_tests_command, text};
+use served_lab::{KillOnDrop, SANITY_COLD, ServedLab, mtv_tests, mtv_tests_command, text};
 
 /// A migrated VM of the lab, running: the sanity cold scenario with teardown skipped, then started.
 fn running_migrated_vm(lab: &ServedLab) -> (String, String) {

@@ -130,20 +130,15 @@ fn the_jobs_service_account_may_do_everything_a_run_does() {
         lab.kubectl(&with_config);
     }
 
-    let output = lab.mtv_tests_on("doctor", &SANITY_COLD, &kubeconfig);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(
-        text(&output).contains("ok   permissions: "),
-        "{}",
-        text(&output)
-    );
-
+    // doctor's permission check, then a run whose guest checks go through portforward.
     let run = [SANITY_COLD.as_slice(), &PLAIN_INTO_OUT].concat();
-    let output = lab.mtv_tests_on("run", &run, &kubeconfig);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(
-        text(&output).contains("test_check_vms PASSED"),
-        "the guest checks (SSH through portforward) ran: {}",
-        text(&output)
-    );
+    for (verb, args, says) in [
+        ("doctor", SANITY_COLD.as_slice(), "ok   permissions: "),
+        ("run", run.as_slice(), "test_check_vms PASSED"),
+    ] {
+        let output = lab.mtv_tests_on(verb, args, &kubeconfig);
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{verb}: {shown}");
+        assert!(shown.contains(says), "{verb}: {says:?} in {shown}");
+    }
 }
