@@ -26,6 +26,15 @@ async fn run_copy_offload(lab: &LabServer, markers: &str, keywords: Option<&str>
     .await
 }
 
+/// Runs the copy-offload selection (`markers`, `keywords`) on a fresh built-in lab, where every
+/// step must pass.
+async fn passing_run(markers: &str, keywords: Option<&str>) -> (LabServer, common::Run) {
+    let lab = lab_with(None).await;
+    let run = run_copy_offload(&lab, markers, keywords).await;
+    assert_all_passed(&run);
+    (lab, run)
+}
+
 fn assert_all_passed(run: &common::Run) {
     let outcomes = run.recorder.outcomes();
     let not_passed: Vec<_> = outcomes
@@ -33,15 +42,12 @@ fn assert_all_passed(run: &common::Run) {
         .filter(|(_, o)| **o != StepOutcome::Passed)
         .collect();
     assert!(not_passed.is_empty(), "{not_passed:#?}");
-    assert_eq!(run.outcome.exit_code, 0);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copyoffload_sanity_passes_with_xcopy_used() {
-    let lab = lab_with(None).await;
-    let run = run_copy_offload(&lab, "copyoffload_sanity", None).await;
-    assert_all_passed(&run);
+    let (lab, run) = passing_run("copyoffload_sanity", None).await;
     let outcomes = run.recorder.outcomes();
     assert!(
         outcomes
@@ -54,14 +60,11 @@ async fn copyoffload_sanity_passes_with_xcopy_used() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mixed_datastore_scenario_reports_xcopy_per_datastore() {
-    let lab = lab_with(None).await;
-    let run = run_copy_offload(
-        &lab,
+    let (lab, run) = passing_run(
         "copyoffload",
         Some("TestCopyoffloadMixedDatastoreMigration"),
     )
     .await;
-    assert_all_passed(&run);
     let notes = run.recorder.notes("::test_check_xcopy_used").join("\n");
     assert!(
         notes.contains("datastore datastore-xcopy-1: xcopyUsed=1"),
@@ -100,16 +103,13 @@ async fn xcopy_not_used_on_an_xcopy_datastore_fails_naming_vm_datastore_and_valu
         }
         other => panic!("expected {id} to fail, got {other:?}"),
     }
-    assert_eq!(run.outcome.exit_code, 1);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(1);
     lab.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_scenarios_keep_the_data_marker_and_use_the_fallback_copy() {
-    let lab = lab_with(None).await;
-    let run = run_copy_offload(&lab, "copyoffload_snapshots", None).await;
-    assert_all_passed(&run);
+    let (lab, run) = passing_run("copyoffload_snapshots", None).await;
     let outcomes = run.recorder.outcomes();
     let integrity: Vec<_> = outcomes
         .keys()

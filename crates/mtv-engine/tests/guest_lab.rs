@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Misbehaviour, RunRequest, assert_caught, lab, run_on_lab};
+use common::{Misbehaviour, RunRequest, comprehensive, lab, run_on_lab};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier0_enters_every_migrated_guest() {
@@ -100,14 +100,17 @@ async fn port_forward_refusals_say_why() {
             json!({"metadata": {"name": "idle"}, "spec": {}}),
         )
         .unwrap();
-    store
-        .update_status(
-            &VIRTUAL_MACHINE_INSTANCE,
-            Some("default"),
-            "idle",
-            json!({"phase": "Scheduling"}),
-        )
-        .unwrap();
+    let set_phase = |phase: &str| {
+        store
+            .update_status(
+                &VIRTUAL_MACHINE_INSTANCE,
+                Some("default"),
+                "idle",
+                json!({ "phase": phase }),
+            )
+            .unwrap();
+    };
+    set_phase("Scheduling");
     let error = portforward::open(&client, "default", "idle", 22)
         .await
         .unwrap_err()
@@ -117,14 +120,7 @@ async fn port_forward_refusals_say_why() {
         "{error}"
     );
     // A running VMI that no migration made has no guest: the port closes at once.
-    store
-        .update_status(
-            &VIRTUAL_MACHINE_INSTANCE,
-            Some("default"),
-            "idle",
-            json!({"phase": "Running"}),
-        )
-        .unwrap();
+    set_phase("Running");
     let stream = portforward::open(&client, "default", "idle", 22)
         .await
         .unwrap();
@@ -132,32 +128,6 @@ async fn port_forward_refusals_say_why() {
     let refused = GuestShell::login(stream, "default/idle", &login, &HostKeys::default()).await;
     assert!(refused.is_err(), "a login where nothing listens");
     lab.shutdown().await;
-}
-
-const COMPREHENSIVE: &str = "TestColdMigrationComprehensive[comprehensive-cold]";
-const WIN2019: &str = "mtv-win2019-3disks";
-
-fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Misbehaviour<'a> {
-    Misbehaviour {
-        point,
-        vm: WIN2019,
-        profile: "vsphere",
-        markers: "tier0",
-        scenario: COMPREHENSIVE,
-        step: "test_check_vms",
-        wanted,
-    }
-}
-
-macro_rules! caught {
-    ($($name:ident: $case:expr;)*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                assert_caught($case).await;
-            }
-        )*
-    };
 }
 
 caught! {

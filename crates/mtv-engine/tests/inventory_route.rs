@@ -26,14 +26,7 @@ async fn without_the_route_or_an_inventory_url_the_run_stops_at_bootstrap() {
     let lab = lab("", None).await;
     delete_route(&lab);
     let before = lab_contents(&lab);
-    let run = run_on_lab(
-        &lab,
-        RunRequest {
-            keywords: Some("SanityCold"),
-            ..RunRequest::default()
-        },
-    )
-    .await;
+    let run = run_on_lab(&lab, RunRequest::keywords("SanityCold")).await;
     let outcomes = run.recorder.outcomes();
     assert!(!outcomes.is_empty());
     for (id, outcome) in &outcomes {
@@ -63,9 +56,8 @@ async fn an_inventory_url_is_used_instead_of_the_route() {
     let run = run_on_lab(
         &lab,
         RunRequest {
-            keywords: Some("SanityCold"),
             settings: &[url.as_str()],
-            ..RunRequest::default()
+            ..RunRequest::keywords("SanityCold")
         },
     )
     .await;

@@ -248,11 +248,15 @@ async fn a_node_label_lease_is_not_released_on_another_object_of_the_same_name()
     )
     .await
     .unwrap();
-    let labelled = admin
-        .get(&kinds::NODE, None, node_name)
-        .await
-        .unwrap()
-        .unwrap();
+    // The Node as the admin reads it now.
+    let node_now = || async {
+        admin
+            .get(&kinds::NODE, None, node_name)
+            .await
+            .unwrap()
+            .expect("the Node")
+    };
+    let labelled = node_now().await;
     assert_eq!(labelled["metadata"]["labels"]["example.com/zone"], "east");
 
     let (mut resource, _, id) = recorded_lease(&a);
@@ -266,11 +270,7 @@ async fn a_node_label_lease_is_not_released_on_another_object_of_the_same_name()
             uid: labelled["metadata"]["uid"].as_str().unwrap().to_string()
         }
     );
-    let still = admin
-        .get(&kinds::NODE, None, node_name)
-        .await
-        .unwrap()
-        .unwrap();
+    let still = node_now().await;
     assert_eq!(still["metadata"]["labels"]["example.com/zone"], "east");
 
     let (resource, _, id) = recorded_lease(&a);
@@ -280,10 +280,6 @@ async fn a_node_label_lease_is_not_released_on_another_object_of_the_same_name()
             .unwrap(),
         Released::Restored
     );
-    let restored = admin
-        .get(&kinds::NODE, None, node_name)
-        .await
-        .unwrap()
-        .unwrap();
+    let restored = node_now().await;
     assert!(restored["metadata"]["labels"]["example.com/zone"].is_null());
 }

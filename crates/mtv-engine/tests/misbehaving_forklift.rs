@@ -5,33 +5,7 @@
 
 mod common;
 
-use common::{Misbehaviour, assert_caught};
-
-const COMPREHENSIVE: &str = "TestColdMigrationComprehensive[comprehensive-cold]";
-const WIN2019: &str = "mtv-win2019-3disks";
-
-fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Misbehaviour<'a> {
-    Misbehaviour {
-        point,
-        vm: WIN2019,
-        profile: "vsphere",
-        markers: "tier0",
-        scenario: COMPREHENSIVE,
-        step: "test_check_vms",
-        wanted,
-    }
-}
-
-macro_rules! caught {
-    ($($name:ident: $case:expr;)*) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                assert_caught($case).await;
-            }
-        )*
-    };
-}
+use common::{COMPREHENSIVE, Misbehaviour, WIN2019, comprehensive};
 
 caught! {
     a_wrong_mac: comprehensive("mac", &["check_network - NIC 00:50:56:", ": expected an interface with this MAC, got MACs 00:50:56:"]);

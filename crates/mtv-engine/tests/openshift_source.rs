@@ -7,10 +7,8 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use common::{Recorder, RunRequest, lab_contents, run_on_lab};
-use mtv_engine::cluster::Cluster;
+use common::{RunRequest, lab_contents, run_on_lab};
 use mtv_engine::events::StepOutcome;
 use mtv_engine::ledger::{Ledger, LedgerEntry, LedgerFile};
 use mtv_engine::target::{Target, client_for};
@@ -69,8 +67,7 @@ async fn tier0_with_an_openshift_source_passes_on_the_lab_and_leaves_nothing_beh
     let outcomes = run.recorder.outcomes();
     let failed: Vec<_> = outcomes.iter().filter(|(_, o)| o.is_failure()).collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    assert_eq!(run.outcome.exit_code, 0);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(0);
     // Post-hook retain and comprehensive cold run; warm and add_nic (sanity cold) are gated off.
     let passed: Vec<&String> = outcomes
         .iter()
@@ -197,18 +194,7 @@ async fn openshift_source_vms_are_kubevirt_objects_and_clean_removes_them() {
         );
     }
     // A later process cleans from the ledger.
-    let client = client_for(&Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
-    let cluster = Cluster::new(
-        client,
-        Arc::new(Ledger::open(&run.ledger).unwrap()),
-        Arc::new(Recorder::default()),
-    );
-    let leftovers =
-        mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(30)).await;
+    let leftovers = run.clean_from_ledger(&lab).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(lab_contents(&lab), before);
     lab.shutdown().await;
@@ -232,8 +218,7 @@ async fn an_openshift_source_without_a_token_stops_at_bootstrap() {
         errors.iter().all(|m| m.contains("needs a bearer token")),
         "{errors:?}"
     );
-    assert_eq!(run.outcome.exit_code, 1);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(1);
     assert_eq!(lab_contents(&lab), before);
     lab.shutdown().await;
 }

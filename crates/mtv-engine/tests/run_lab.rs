@@ -6,12 +6,9 @@
 mod common;
 
 use common::{RunRequest, lab, lab_contents, run_on_lab, source_vm_count};
-use mtv_engine::cluster::Cluster;
 use mtv_engine::events::StepOutcome;
 use mtv_engine::ledger::Ledger;
-use mtv_engine::target::{Target, client_for};
 use mtv_lab::FaultSpec;
-use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier0_passes_on_the_lab_and_leaves_nothing_behind() {
@@ -22,8 +19,7 @@ async fn tier0_passes_on_the_lab_and_leaves_nothing_behind() {
     let outcomes = run.recorder.outcomes();
     let failed: Vec<_> = outcomes.iter().filter(|(_, o)| o.is_failure()).collect();
     assert!(failed.is_empty(), "{failed:#?}");
-    assert_eq!(run.outcome.exit_code, 0);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(0);
     assert_eq!(
         outcomes
             .values()
@@ -51,14 +47,7 @@ async fn a_vm_failing_at_disk_transfer_fails_its_scenario_only() {
     // vSphere cold to the local cluster copies through virt-v2v (no DiskTransfer step); warm has one.
     let lab = lab("vm-fail=mtv-win2022-ip-3disks@DiskTransfer", None).await;
     let before = lab_contents(&lab);
-    let run = run_on_lab(
-        &lab,
-        RunRequest {
-            keywords: Some("Comprehensive or SanityCold"),
-            ..RunRequest::default()
-        },
-    )
-    .await;
+    let run = run_on_lab(&lab, RunRequest::keywords("Comprehensive or SanityCold")).await;
     let outcomes = run.recorder.outcomes();
     let migrate = &outcomes["TestWarmMigrationComprehensive[comprehensive-warm]::test_migrate_vms"];
     match migrate {
@@ -80,8 +69,7 @@ async fn a_vm_failing_at_disk_transfer_fails_its_scenario_only() {
             assert_eq!(*outcome, StepOutcome::Passed, "{id}");
         }
     }
-    assert_eq!(run.outcome.exit_code, 1);
-    assert_eq!(run.outcome.leftovers, 0);
+    run.assert_ended(1);
     assert_eq!(lab_contents(&lab), before);
     lab.shutdown().await;
 }
@@ -90,14 +78,7 @@ async fn a_vm_failing_at_disk_transfer_fails_its_scenario_only() {
 async fn dropped_watches_resume_and_the_run_passes() {
     let lab = lab("watch-drop-secs=1", None).await;
     let before = lab_contents(&lab);
-    let run = run_on_lab(
-        &lab,
-        RunRequest {
-            keywords: Some("Sanity"),
-            ..RunRequest::default()
-        },
-    )
-    .await;
+    let run = run_on_lab(&lab, RunRequest::keywords("Sanity")).await;
     let outcomes = run.recorder.outcomes();
     assert!(
         outcomes.values().all(|o| *o == StepOutcome::Passed),
@@ -116,13 +97,7 @@ async fn api_errors_for_a_while_are_survived_or_reported_and_teardown_completes(
     lab.set_faults(faults);
     let lab_ref = &lab;
     let (run, ()) = tokio::join!(
-        run_on_lab(
-            lab_ref,
-            RunRequest {
-                keywords: Some("SanityCold"),
-                ..RunRequest::default()
-            }
-        ),
+        run_on_lab(lab_ref, RunRequest::keywords("SanityCold")),
         async {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
             lab_ref.set_faults(FaultSpec::default());
@@ -151,9 +126,8 @@ async fn skip_teardown_then_clean_from_the_ledger_empties_the_lab() {
     let run = run_on_lab(
         &lab,
         RunRequest {
-            keywords: Some("SanityCold"),
             skip_teardown: true,
-            ..RunRequest::default()
+            ..RunRequest::keywords("SanityCold")
         },
     )
     .await;
@@ -161,18 +135,7 @@ async fn skip_teardown_then_clean_from_the_ledger_empties_the_lab() {
     assert_ne!(lab_contents(&lab), before, "skip-teardown kept the objects");
     assert!(source_vm_count(&lab) > vms_before);
     // A later process: reopen the ledger and clean.
-    let client = client_for(&Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
-    let cluster = Cluster::new(
-        client,
-        Arc::new(Ledger::open(&run.ledger).unwrap()),
-        Arc::new(common::Recorder::default()),
-    );
-    let leftovers =
-        mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(30)).await;
+    let leftovers = run.clean_from_ledger(&lab).await;
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(lab_contents(&lab), before);
     assert_eq!(source_vm_count(&lab), vms_before);

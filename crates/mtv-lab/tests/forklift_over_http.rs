@@ -5,31 +5,39 @@ mod common;
 
 use common::PollsObjects;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, LogParams};
-use mtv_lab::forklift::{ForkliftOptions, spawn_forklift};
+use mtv_lab::forklift::{ForkliftHandle, ForkliftOptions, spawn_forklift};
 use mtv_lab::registry;
 use mtv_lab::source::SourceLab;
+use mtv_lab::store::Store;
 use mtv_lab::{LabOptions, LabServer, MTV_NAMESPACE};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The lab file: the oVirt source with its VM running.
 fn ovirt_lab() -> String {
     common::lab_file(&[common::ovirt_provider("on", "")])
 }
 
+/// The test's own Forklift controllers on `store`, over the source lab of the lab file `lab_yaml`,
+/// at `speed`.
+fn forklift_over(store: &Store, lab_yaml: &str, speed: f64) -> ForkliftHandle {
+    let source = SourceLab::parse("lab.yaml", lab_yaml).unwrap();
+    spawn_forklift(
+        store.clone(),
+        source,
+        ForkliftOptions::new(speed, Default::default(), MTV_NAMESPACE),
+    )
+}
+
 #[tokio::test]
 async fn hook_logs_and_plan_status_are_served_by_the_api() {
     let server = LabServer::start(LabOptions::default()).await.unwrap();
     let store = server.store().clone();
-    let source = SourceLab::parse("lab.yaml", &ovirt_lab()).unwrap();
-    let forklift = spawn_forklift(
-        store.clone(),
-        source,
-        ForkliftOptions::new(20.0, Default::default(), MTV_NAMESPACE),
-    );
+    let forklift = forklift_over(&store, &ovirt_lab(), 20.0);
     let ns = Some(MTV_NAMESPACE);
     let pair = common::ovirt_provider_with_maps(&store);
     let playbook =
@@ -228,27 +236,147 @@ fn vsphere_lab() -> String {
     )])
 }
 
-/// Runs real kubectl against the lab; `None` when kubectl tests are explicitly skipped.
-async fn kubectl(server: &LabServer, dir: &std::path::Path, args: &[&str]) -> Option<String> {
-    let binary = mtv_test_peers::kubectl()?;
-    let out = tokio::process::Command::new(binary)
-        .arg("--kubeconfig")
-        .arg(dir.join("kubeconfig"))
-        .arg("--cache-dir")
-        .arg(dir.join("cache"))
-        .args(args)
-        .env_remove("KUBECONFIG")
-        .kill_on_drop(true)
-        .output()
+/// kubectl's arguments that print Plan `p` in `MTV_NAMESPACE` as `output` (`-o`) says.
+fn plan_p_output(output: &str) -> [&str; 7] {
+    ["get", "plan", "p", "-n", MTV_NAMESPACE, "-o", output]
+}
+
+/// A lab server whose own controllers are off, with the test's Forklift over [`vsphere_lab`] at
+/// real speed, a kubeconfig for real kubectl in a directory of its own, and the vSphere Provider
+/// (with `settings`, when given) and its maps `net` and `st` in `MTV_NAMESPACE`.
+struct KubectlLab {
+    server: LabServer,
+    dir: PathBuf,
+    store: Store,
+    forklift: ForkliftHandle,
+    /// The Provider pair of the maps, for a Plan.
+    pair: Value,
+}
+
+impl KubectlLab {
+    async fn start(name: &str, settings: Option<Value>) -> Self {
+        let server = LabServer::start(LabOptions {
+            forklift: false,
+            ..LabOptions::default()
+        })
         .await
-        .expect("kubectl runs");
-    let _ = server;
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "mtv-lab-{name}-{}",
+            mtv_lab::random::name_suffix(10)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
+        let store = server.store().clone();
+        let forklift = forklift_over(&store, &vsphere_lab(), 1.0);
+        let mut provider = json!({"type": "vsphere", "url": "https://vcenter.lab.example/sdk"});
+        if let Some(settings) = settings {
+            provider["settings"] = settings;
+        }
+        let pair = common::provider_with_maps(
+            &store,
+            provider,
+            "administrator@vsphere.local",
+            "network-1",
+            "datastore-1",
+        );
+        KubectlLab {
+            server,
+            dir,
+            store,
+            forklift,
+            pair,
+        }
+    }
+
+    /// Runs real kubectl against the lab; `None` when kubectl tests are explicitly skipped.
+    async fn kubectl(&self, args: &[&str]) -> Option<String> {
+        let binary = mtv_test_peers::kubectl()?;
+        let out = tokio::process::Command::new(binary)
+            .arg("--kubeconfig")
+            .arg(self.dir.join("kubeconfig"))
+            .arg("--cache-dir")
+            .arg(self.dir.join("cache"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs kubectl with `args` every 50 ms until `found` finds what it looks for in the output,
+    /// for at most `timeout`.
+    async fn kubectl_until(
+        &self,
+        args: &[&str],
+        timeout: Duration,
+        found: impl Fn(&str) -> Option<String>,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let output = self.kubectl(args).await.expect("kubectl is there");
+            if let Some(found) = found(&output) {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubectl {args:?} never showed it: {output:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kubectl wait` until Plan `p` has `condition`; `None` when kubectl tests are skipped.
+    async fn wait_for_plan(&self, condition: &str) -> Option<String> {
+        self.kubectl(&[
+            "wait",
+            &format!("--for=condition={condition}"),
+            "plan/p",
+            "-n",
+            MTV_NAMESPACE,
+            "--timeout=60s",
+        ])
+        .await
+    }
+
+    /// Creates Plan `p` of the stopped Windows VM into the namespace `migrated`, through the maps,
+    /// with the `extra` spec fields.
+    fn create_plan(&self, extra: Value) {
+        let mut spec = json!({
+            "provider": self.pair, "targetNamespace": "migrated",
+            "map": {"network": {"name": "net", "namespace": MTV_NAMESPACE}, "storage": {"name": "st", "namespace": MTV_NAMESPACE}},
+            "vms": [{"id": "vm-2"}]});
+        for (field, value) in extra.as_object().expect("spec fields") {
+            spec[field] = value.clone();
+        }
+        self.store
+            .create(
+                &registry::PLAN,
+                Some(MTV_NAMESPACE),
+                json!({"metadata": {"name": "p"}, "spec": spec}),
+            )
+            .unwrap();
+    }
+
+    /// Starts Plan `p` with its Migration `m`.
+    fn migrate(&self) {
+        self.store
+            .create(&registry::MIGRATION, Some(MTV_NAMESPACE), json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
+            .unwrap();
+    }
+
+    async fn shutdown(self) {
+        self.forklift.shutdown().await;
+        self.server.shutdown().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Forklift's Plan validation seen with real kubectl: `kubectl wait --for=condition=...` on the
@@ -259,93 +387,20 @@ async fn kubectl(server: &LabServer, dir: &std::path::Path, args: &[&str]) -> Op
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_rules_are_seen_by_kubectl() {
     // The server's own controllers stay off: these run over a source lab of the test's own.
-    let server = LabServer::start(LabOptions {
-        forklift: false,
-        ..LabOptions::default()
-    })
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "mtv-lab-fidelity-{}",
-        mtv_lab::random::name_suffix(10)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
-    let store = server.store().clone();
-    let source = SourceLab::parse("lab.yaml", &vsphere_lab()).unwrap();
-    let forklift = spawn_forklift(
-        store.clone(),
-        source,
-        ForkliftOptions::new(1.0, Default::default(), MTV_NAMESPACE),
-    );
-    let ns = Some(MTV_NAMESPACE);
-    common::secret(
-        &store,
-        "vsphere",
-        &[
-            ("user", "administrator@vsphere.local"),
-            ("password", "lab-password"),
-            ("insecureSkipVerify", "true"),
-        ],
-    );
-    store
-        .create(&registry::PROVIDER, ns, json!({"metadata": {"name": "vsphere"}, "spec": {
-            "type": "vsphere", "url": "https://vcenter.lab.example/sdk", "secret": {"name": "vsphere", "namespace": MTV_NAMESPACE}}}))
-        .unwrap();
-    let pair = json!({"source": {"name": "vsphere", "namespace": MTV_NAMESPACE}, "destination": {"name": "host", "namespace": MTV_NAMESPACE}});
-    store
-        .create(
-            &registry::NETWORK_MAP,
-            ns,
-            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "network-1"}, "destination": {"type": "pod"}}]}}),
-        )
-        .unwrap();
-    store
-        .create(&registry::STORAGE_MAP, ns, json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "datastore-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}))
-        .unwrap();
-    store
-        .create(&registry::PLAN, ns, json!({"metadata": {"name": "p"}, "spec": {
-            "provider": pair, "targetNamespace": "migrated", "serviceAccount": "migrator",
-            "map": {"network": {"name": "net", "namespace": MTV_NAMESPACE}, "storage": {"name": "st", "namespace": MTV_NAMESPACE}},
-            "vms": [{"id": "vm-2"}]}}))
-        .unwrap();
-    let wait = |condition: &'static str| {
-        let dir = dir.clone();
-        let server = &server;
-        async move {
-            kubectl(
-                server,
-                &dir,
-                &[
-                    "wait",
-                    &format!("--for=condition={condition}"),
-                    "plan/p",
-                    "-n",
-                    MTV_NAMESPACE,
-                    "--timeout=60s",
-                ],
-            )
-            .await
-        }
-    };
-    if wait("ServiceAccountNotValid").await.is_none() {
+    let lab = KubectlLab::start("fidelity", None).await;
+    let store = &lab.store;
+    lab.create_plan(json!({"serviceAccount": "migrator"}));
+    if lab.wait_for_plan("ServiceAccountNotValid").await.is_none() {
         eprintln!("kubectl tests skipped (MTV_SKIP_KUBECTL_TESTS)");
-        forklift.shutdown().await;
-        server.shutdown().await;
+        lab.shutdown().await;
         return;
     }
-    wait("NetMapPreservingIPsOnPodNetwork").await;
-    wait("VMMissingGuestIPs").await;
+    lab.wait_for_plan("NetMapPreservingIPsOnPodNetwork").await;
+    lab.wait_for_plan("VMMissingGuestIPs").await;
     let events: serde_json::Value = serde_json::from_str(
-        &kubectl(
-            &server,
-            &dir,
-            &["get", "events", "-n", MTV_NAMESPACE, "-o", "json"],
-        )
-        .await
-        .unwrap(),
+        &lab.kubectl(&["get", "events", "-n", MTV_NAMESPACE, "-o", "json"])
+            .await
+            .unwrap(),
     )
     .unwrap();
     let warning = events["items"]
@@ -374,66 +429,34 @@ async fn plan_rules_are_seen_by_kubectl() {
             json!({"metadata": {"name": "migrator"}}),
         )
         .unwrap();
-    wait("Ready").await;
+    lab.wait_for_plan("Ready").await;
     // A Migration deleted while it runs: Canceled (Deleted) in the history, not on the Plan.
-    store
-        .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
-        .unwrap();
+    lab.migrate();
     // The 400 GiB disk copies for seconds: the Migration is deleted while it runs.
     store
         .wait(&registry::PLAN, MTV_NAMESPACE, "p", "Executing", |p| {
             common::s(p, "/status/migration/vms/0/phase") == "CopyDisksVirtV2V"
         })
         .await;
-    kubectl(
-        &server,
-        &dir,
-        &["delete", "migration", "m", "-n", MTV_NAMESPACE],
-    )
-    .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let reason = loop {
-        let reason = kubectl(
-            &server,
-            &dir,
-            &[
-                "get",
-                "plan",
-                "p",
-                "-n",
-                MTV_NAMESPACE,
-                "-o",
+    lab.kubectl(&["delete", "migration", "m", "-n", MTV_NAMESPACE])
+        .await;
+    let reason = lab
+        .kubectl_until(
+            &plan_p_output(
                 r#"jsonpath={.status.migration.history[0].conditions[?(@.type=="Canceled")].reason}"#,
-            ],
+            ),
+            Duration::from_secs(30),
+            |reason| (!reason.is_empty()).then(|| reason.to_string()),
         )
+        .await;
+    assert_eq!(reason, "Deleted");
+    let types = lab
+        .kubectl(&plan_p_output("jsonpath={.status.conditions[*].type}"))
         .await
         .unwrap();
-        if !reason.is_empty() || Instant::now() > deadline {
-            break reason;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(reason, "Deleted");
-    let types = kubectl(
-        &server,
-        &dir,
-        &[
-            "get",
-            "plan",
-            "p",
-            "-n",
-            MTV_NAMESPACE,
-            "-o",
-            "jsonpath={.status.conditions[*].type}",
-        ],
-    )
-    .await
-    .unwrap();
     assert!(!types.contains("Canceled"), "{types}");
     assert!(!types.contains("Executing"), "{types}");
-    forklift.shutdown().await;
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    lab.shutdown().await;
 }
 
 /// CDI's importer pod of a cold vSphere copy seen with real kubectl, as a user watching a migration
@@ -442,88 +465,23 @@ async fn plan_rules_are_seen_by_kubectl() {
 /// pkg/controller/import-controller.go, createImportPodNameFromPvc and makeImporterPodSpec).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn importer_pods_are_seen_by_kubectl_during_a_cold_copy() {
-    let server = LabServer::start(LabOptions {
-        forklift: false,
-        ..LabOptions::default()
-    })
-    .await
-    .unwrap();
-    let dir = std::env::temp_dir().join(format!(
-        "mtv-lab-importer-{}",
-        mtv_lab::random::name_suffix(10)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    server.write_kubeconfig(&dir.join("kubeconfig")).unwrap();
-    let store = server.store().clone();
-    let source = SourceLab::parse("lab.yaml", &vsphere_lab()).unwrap();
-    let forklift = spawn_forklift(
-        store.clone(),
-        source,
-        ForkliftOptions::new(1.0, Default::default(), MTV_NAMESPACE),
-    );
-    let ns = Some(MTV_NAMESPACE);
-    common::secret(
-        &store,
-        "vsphere",
-        &[
-            ("user", "administrator@vsphere.local"),
-            ("password", "lab-password"),
-            ("insecureSkipVerify", "true"),
-        ],
-    );
-    store
-        .create(&registry::PROVIDER, ns, json!({"metadata": {"name": "vsphere"}, "spec": {
-            "type": "vsphere", "url": "https://vcenter.lab.example/sdk", "secret": {"name": "vsphere", "namespace": MTV_NAMESPACE},
-            "settings": {"vddkInitImage": "quay.io/lab/vddk:8"}}}))
-        .unwrap();
-    let pair = json!({"source": {"name": "vsphere", "namespace": MTV_NAMESPACE}, "destination": {"name": "host", "namespace": MTV_NAMESPACE}});
-    store
-        .create(
-            &registry::NETWORK_MAP,
-            ns,
-            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "network-1"}, "destination": {"type": "pod"}}]}}),
-        )
-        .unwrap();
-    store
-        .create(&registry::STORAGE_MAP, ns, json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "datastore-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}))
-        .unwrap();
-    // Without the guest conversion CDI copies the disk (virt-v2v would write it itself).
-    store
-        .create(&registry::PLAN, ns, json!({"metadata": {"name": "p"}, "spec": {
-            "provider": pair, "targetNamespace": "migrated", "skipGuestConversion": true,
-            "map": {"network": {"name": "net", "namespace": MTV_NAMESPACE}, "storage": {"name": "st", "namespace": MTV_NAMESPACE}},
-            "vms": [{"id": "vm-2"}]}}))
-        .unwrap();
-    let ready = kubectl(
-        &server,
-        &dir,
-        &[
-            "wait",
-            "--for=condition=Ready",
-            "plan/p",
-            "-n",
-            MTV_NAMESPACE,
-            "--timeout=60s",
-        ],
+    let lab = KubectlLab::start(
+        "importer",
+        Some(json!({"vddkInitImage": "quay.io/lab/vddk:8"})),
     )
     .await;
-    if ready.is_none() {
+    let store = &lab.store;
+    // Without the guest conversion CDI copies the disk (virt-v2v would write it itself).
+    lab.create_plan(json!({"skipGuestConversion": true}));
+    if lab.wait_for_plan("Ready").await.is_none() {
         eprintln!("kubectl tests skipped (MTV_SKIP_KUBECTL_TESTS)");
-        forklift.shutdown().await;
-        server.shutdown().await;
+        lab.shutdown().await;
         return;
     }
-    store
-        .create(&registry::MIGRATION, ns, json!({"metadata": {"name": "m"}, "spec": {"plan": {"name": "p", "namespace": MTV_NAMESPACE}}}))
-        .unwrap();
+    lab.migrate();
     // The 400 GiB disk copies for seconds at this speed: the pod is listed Running meanwhile.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let seen = loop {
-        let listed = kubectl(
-            &server,
-            &dir,
+    let seen = lab
+        .kubectl_until(
             &[
                 "get",
                 "pods",
@@ -534,18 +492,15 @@ async fn importer_pods_are_seen_by_kubectl_during_a_cold_copy() {
                 "-o",
                 "jsonpath={range .items[*]}{.metadata.name} {.status.phase} {.metadata.ownerReferences[0].kind}/{.metadata.ownerReferences[0].name}{\"\\n\"}{end}",
             ],
+            Duration::from_secs(60),
+            |listed| {
+                listed
+                    .lines()
+                    .find(|l| l.contains(" Running "))
+                    .map(str::to_string)
+            },
         )
-        .await
-        .unwrap();
-        if let Some(line) = listed.lines().find(|l| l.contains(" Running ")) {
-            break line.to_string();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no Running importer pod: {listed:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        .await;
     let pvcs = store
         .list(
             &registry::PERSISTENT_VOLUME_CLAIM,
@@ -563,7 +518,5 @@ async fn importer_pods_are_seen_by_kubectl_during_a_cold_copy() {
         seen,
         format!("importer-{claim} Running PersistentVolumeClaim/{claim}")
     );
-    forklift.shutdown().await;
-    server.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    lab.shutdown().await;
 }

@@ -1,7 +1,7 @@
 //! The lab's KubeVirt and CDI driven by independent real clients from PyPI: openshift-python-wrapper
 //! (`ocp_resources`, what the Python suite and much OpenShift automation use) and the Python `kubernetes`
 //! client, against a started lab through its kubeconfig. The scripts live in `kubevirt_python/`; each
-//! prints what it checked and exits non-zero on the first mismatch.
+//! prints what it checked and exits non-zero on the first mismatch (`lab_checks.py`'s `check`).
 
 use mtv_lab::{LabOptions, LabServer};
 
@@ -24,7 +24,13 @@ async fn run(script: &'static str) -> String {
     let config = kubeconfig.display().to_string();
     // The client blocks; the lab serves on this runtime's other threads meanwhile.
     let out = tokio::task::spawn_blocking(move || {
-        mtv_test_peers::run_python_ok(script, &[&config], &[("KUBECONFIG", &config)])
+        // The scripts import what they share (`lab_checks`) from their folder.
+        let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kubevirt_python");
+        mtv_test_peers::run_python_ok(
+            script,
+            &[&config],
+            &[("KUBECONFIG", &config), ("PYTHONPATH", shared)],
+        )
     })
     .await;
     let _ = std::fs::remove_file(&kubeconfig);

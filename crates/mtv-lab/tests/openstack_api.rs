@@ -127,7 +127,9 @@ fn base64_encode(text: &str) -> String {
 async fn python(script: &'static str, args: Vec<String>) -> String {
     let out = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        mtv_test_peers::run_python_ok(script, &args, &[])
+        // The scripts import what they share (`lab_cloud`) from their folder.
+        let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/openstack_python");
+        mtv_test_peers::run_python_ok(script, &args, &[("PYTHONPATH", shared)])
     })
     .await;
     match out {

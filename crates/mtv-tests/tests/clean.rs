@@ -7,25 +7,7 @@
 mod served_lab;
 
 use serde_json::Value;
-use served_lab::{ServedLab, as_strs, mtv_tests, text};
-
-/// Runs the cold tier0 scenario against the lab and keeps everything it made; returns the ledger.
-fn run_and_keep_everything(lab: &ServedLab) -> Value {
-    let args = lab.run_args(&["-m", "tier0", "-k", "SanityCold"], &["--skip-teardown"]);
-    let run = mtv_tests(lab.path(), &as_strs(&args));
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    lab.ledger()
-}
-
-/// The first ledger entry of `kind`.
-fn recorded<'a>(ledger: &'a Value, kind: &str) -> &'a Value {
-    &ledger["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["resource"]["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} in the ledger: {ledger:#}"))["resource"]
-}
+use served_lab::{SANITY_COLD, ServedLab, recorded, text};
 
 #[test]
 fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
@@ -33,7 +15,7 @@ fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
         return;
     };
     let before = lab.cluster_state();
-    let ledger = run_and_keep_everything(&lab);
+    let ledger = lab.run_and_keep_everything(&SANITY_COLD);
     let namespace = recorded(&ledger, "Namespace");
     let ns = namespace["name"].as_str().unwrap();
     let secret = ledger["entries"]
@@ -121,24 +103,14 @@ fn clean_gives_up_after_its_bound_and_lists_what_remains() {
         return;
     };
     let before = lab.cluster_state();
-    let ledger = run_and_keep_everything(&lab);
+    let ledger = lab.run_and_keep_everything(&SANITY_COLD);
     let secret = recorded(&ledger, "Secret");
     let (ns, name) = (
         secret["namespace"].as_str().unwrap(),
         secret["name"].as_str().unwrap(),
     );
     // A finalizer no controller will ever remove.
-    lab.kubectl(&[
-        "patch",
-        "secret",
-        name,
-        "-n",
-        ns,
-        "--type",
-        "merge",
-        "-p",
-        r#"{"metadata":{"finalizers":["example.com/never-goes"]}}"#,
-    ]);
+    lab.set_secret_finalizers(ns, name, r#"["example.com/never-goes"]"#);
 
     let output = lab.clean(&["--timeout", "5"]);
     let shown = text(&output);
@@ -156,17 +128,7 @@ fn clean_gives_up_after_its_bound_and_lists_what_remains() {
     assert!(shown.contains("resources left behind"), "{shown}");
 
     // Once the finalizer goes, clean finishes the job.
-    lab.kubectl(&[
-        "patch",
-        "secret",
-        name,
-        "-n",
-        ns,
-        "--type",
-        "merge",
-        "-p",
-        r#"{"metadata":{"finalizers":null}}"#,
-    ]);
+    lab.set_secret_finalizers(ns, name, "null");
     let output = lab.clean(&[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(text(&output).contains("clean: nothing left"));
@@ -180,10 +142,8 @@ fn clean_releases_the_lease_of_a_run_that_kept_everything() {
     };
     let before = lab.cluster_state();
     let (original, _) = lab.precopy_interval();
-    let args = lab.run_args(&["-m", "tier0", "-k", "SanityWarm"], &["--skip-teardown"]);
-    let run = mtv_tests(lab.path(), &as_strs(&args));
-    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
-    let session = lab.ledger()["session_id"].as_str().unwrap().to_string();
+    let ledger = lab.run_and_keep_everything(&["-m", "tier0", "-k", "SanityWarm"]);
+    let session = ledger["session_id"].as_str().unwrap().to_string();
     // As after a crash: the interval is still changed, under this session's lease.
     let (interval, annotations) = lab.precopy_interval();
     assert_eq!(interval, 2);
@@ -207,7 +167,7 @@ fn clean_also_removes_what_carries_the_session_label_but_missed_the_ledger() {
         return;
     };
     let before = lab.cluster_state();
-    let ledger = run_and_keep_everything(&lab);
+    let ledger = lab.run_and_keep_everything(&SANITY_COLD);
     let session = ledger["session_id"].as_str().unwrap();
     // As if a create's answer had been lost: the object exists, labelled, but is not in the ledger.
     lab.kubectl(&["create", "configmap", "lost-answer", "-n", "default"]);

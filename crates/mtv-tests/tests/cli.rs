@@ -6,6 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use served_lab::{
+    KillOnDrop, PLAIN_INTO_OUT, SANITY_COLD, ServedLab, as_strs, mtv_tests, mtv_tests_command,
+    send_signal, session_objects, wait_for_text,
+};
+
+mod served_lab;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
 
@@ -55,6 +61,11 @@ impl Sandbox {
             command.env(key, value);
         }
         command.output().expect("mtv-tests runs")
+    }
+
+    /// `mtv-tests run ARGS` on the embedded lab, in plain lines, with its results in `out/`.
+    fn run_plain(&self, args: &[&str]) -> Output {
+        self.run(&[&["run"], args, &PLAIN_INTO_OUT].concat())
     }
 }
 
@@ -456,16 +467,6 @@ fn gating_skips_with_the_python_suites_reasons() {
     assert!(!out.contains("SKIPPED"), "{out}");
 }
 
-/// Stops a child process when the test ends, whatever happens.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `lab serve` as `command` sets it up (its `--kubeconfig-out` being `kubeconfig`) and waits
 /// until the kubeconfig is written, the sign that the lab is served; the lab stops when the
 /// returned guard is dropped.
@@ -475,7 +476,7 @@ async fn serve_lab(mut command: Command, kubeconfig: &Path) -> KillOnDrop {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("lab serve starts");
-    let lab = KillOnDrop(child);
+    let lab = KillOnDrop::new(child);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !kubeconfig.exists() {
         assert!(
@@ -535,7 +536,7 @@ async fn lab_serve_writes_a_kubeconfig_that_reaches_the_simulated_mtv() {
 #[test]
 fn run_tier0_on_the_embedded_lab_passes_and_writes_its_results() {
     let sandbox = Sandbox::new();
-    let output = sandbox.run(&["run", "-m", "tier0", "--no-progress", "--results", "out"]);
+    let output = sandbox.run_plain(&["-m", "tier0"]);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}\n{}", stderr(&output));
     assert!(out.contains("25 passed, 5 skipped"), "{out}");
@@ -564,15 +565,11 @@ fn run_tier0_on_the_embedded_lab_passes_and_writes_its_results() {
 #[test]
 fn a_failing_migration_exits_1_with_a_diagnostics_bundle() {
     let sandbox = Sandbox::new();
-    let output = sandbox.run(&[
-        "run",
+    let output = sandbox.run_plain(&[
         "-m",
         "tier0",
         "-k",
         "SanityWarm",
-        "--no-progress",
-        "--results",
-        "out",
         "--lab-faults",
         "vm-fail=mtv-tests-rhel8@Cutover",
     ]);
@@ -595,57 +592,28 @@ fn a_failing_migration_exits_1_with_a_diagnostics_bundle() {
     assert!(!files.iter().any(|f| f.contains("secret")), "{files:?}");
 }
 
-/// Waits for a file to contain `needle`.
-fn wait_for_text(path: &Path, needle: &str, timeout: std::time::Duration) {
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        if std::fs::read_to_string(path).is_ok_and(|t| t.contains(needle)) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} never contained {needle:?}",
-            path.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn ctrl_c_stops_the_run_tears_down_and_exits_130() {
     let sandbox = Sandbox::new();
-    let child = Command::new(BIN)
-        .args([
-            "run",
-            "-m",
-            "tier0",
-            "--no-progress",
-            "--results",
-            "out",
-            "--lab-speed",
-            "0.2",
-        ])
-        .current_dir(sandbox.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
+    let args = [
+        &["run", "-m", "tier0", "--lab-speed", "0.2"],
+        PLAIN_INTO_OUT.as_slice(),
+    ]
+    .concat();
+    let child = mtv_tests_command(sandbox.path(), &args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("mtv-tests runs");
-    let mut child = KillOnDrop(child);
+    let child = KillOnDrop::new(child);
     // Interrupt once the migrations run, so there is something to cancel and tear down.
     wait_for_text(
         &sandbox.path().join("out/resources.json"),
         "\"Migration\"",
         std::time::Duration::from_secs(60),
     );
-    let status = Command::new("kill")
-        .args(["-INT", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = child.0.wait().unwrap();
-    assert_eq!(exit.code(), Some(130));
+    send_signal(child.id(), "INT");
+    assert_eq!(child.wait_with_output().status.code(), Some(130));
     let ledger: Value = serde_json::from_str(
         &std::fs::read_to_string(sandbox.path().join("out/resources.json")).unwrap(),
     )
@@ -669,15 +637,11 @@ fn a_source_that_refuses_the_credentials_stops_the_run_at_once() {
             "username": "administrator@vsphere.local", "password": "wrong-password"}}"#,
     );
     let started = std::time::Instant::now();
-    let output = sandbox.run(&[
-        "run",
+    let output = sandbox.run_plain(&[
         "-m",
         "tier0",
         "-k",
         "SanityCold",
-        "--no-progress",
-        "--results",
-        "out",
         "--source-provider",
         "vs",
         "--storage-class",
@@ -697,44 +661,11 @@ fn a_source_that_refuses_the_credentials_stops_the_run_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
-    let sandbox = Sandbox::new();
-    let kubeconfig = sandbox.path().join("lab.kubeconfig");
-    let mut command = Command::new(BIN);
-    command
-        .args([
-            "lab",
-            "serve",
-            "--port",
-            "0",
-            "--speed",
-            "4",
-            "--providers-out",
-            "lab-providers.json",
-            "--kubeconfig-out",
-        ])
-        .current_dir(sandbox.path())
-        .arg(&kubeconfig);
-    let _lab = serve_lab(command, &kubeconfig).await;
-    let kubeconfig_arg = kubeconfig.to_str().unwrap().to_string();
-    let run = sandbox.run(&[
-        "run",
-        "-m",
-        "tier0",
-        "-k",
-        "SanityCold",
-        "--no-progress",
-        "--results",
-        "out",
-        "--kubeconfig",
-        &kubeconfig_arg,
-        "--providers-file",
-        "lab-providers.json",
-        "--source-provider",
-        "vsphere",
-        "--storage-class",
-        "lab-ceph-rbd",
-        "--skip-teardown",
-    ]);
+    let lab = ServedLab::start_for_runs("4", "");
+    let run = mtv_tests(
+        lab.path(),
+        &as_strs(&lab.run_args(&SANITY_COLD, &["--skip-teardown"])),
+    );
     assert_eq!(
         run.status.code(),
         Some(0),
@@ -746,7 +677,7 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
 
     let client = kube::Client::try_from(
         kube::Config::from_custom_kubeconfig(
-            kube::config::Kubeconfig::from_yaml(&std::fs::read_to_string(&kubeconfig).unwrap())
+            kube::config::Kubeconfig::from_yaml(&std::fs::read_to_string(&lab.kubeconfig).unwrap())
                 .unwrap(),
             &kube::config::KubeConfigOptions::default(),
         )
@@ -763,13 +694,7 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
     };
     assert_eq!(plans().await, 1, "skip-teardown kept the Plan");
 
-    let clean = sandbox.run(&[
-        "clean",
-        "--ledger",
-        "out/resources.json",
-        "--kubeconfig",
-        &kubeconfig_arg,
-    ]);
+    let clean = lab.clean(&[]);
     assert_eq!(
         clean.status.code(),
         Some(0),
@@ -779,17 +704,7 @@ async fn skip_teardown_then_clean_against_a_served_lab_leaves_it_empty() {
     );
     assert!(stdout(&clean).contains("nothing left"));
     assert_eq!(plans().await, 0);
-    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
-        kube::Api::all(client.clone());
-    let mut names: Vec<String> = namespaces
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect();
-    names.sort();
+    let (names, _) = session_objects(&lab.kubeconfig).await;
     assert_eq!(names, ["default", "kube-system", "openshift-mtv"]);
 }
 
@@ -880,15 +795,11 @@ fn selected_ids(list_json: &str) -> Vec<String> {
 #[test]
 fn last_failed_reruns_only_what_failed_until_nothing_is_left() {
     let sandbox = Sandbox::new();
-    let first = sandbox.run(&[
-        "run",
+    let first = sandbox.run_plain(&[
         "-m",
         "tier0",
         "-k",
         "Sanity",
-        "--no-progress",
-        "--results",
-        "out",
         "--lab-faults",
         "vm-fail=mtv-tests-rhel8@Cutover",
     ]);
@@ -921,14 +832,7 @@ fn last_failed_reruns_only_what_failed_until_nothing_is_left() {
     );
 
     // Rerun it without the fault: it passes, and nothing is left to rerun.
-    let rerun = sandbox.run(&[
-        "run",
-        "--lf",
-        "out/rerun.json",
-        "--no-progress",
-        "--results",
-        "out",
-    ]);
+    let rerun = sandbox.run_plain(&["--lf", "out/rerun.json"]);
     let out = stdout(&rerun);
     assert_eq!(rerun.status.code(), Some(0), "{out}\n{}", stderr(&rerun));
     assert!(out.contains("5 passed in"), "{out}");

@@ -5,7 +5,7 @@
 
 mod served_lab;
 
-use served_lab::{ServedLab, mtv_tests, text};
+use served_lab::{SANITY_COLD, ServedLab, as_strs, kubeconfig_args, mtv_tests, text};
 
 #[test]
 fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
@@ -13,28 +13,8 @@ fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
         return;
     };
     let dir = &lab.dir;
-    let kubeconfig = lab.kubeconfig_arg();
-    let kubeconfig = kubeconfig.as_str();
-    let profile_args = lab.profile_args(&[]);
-    let output = mtv_tests(
-        dir.path(),
-        &[
-            "run",
-            "-m",
-            "tier0",
-            "-k",
-            "SanityCold",
-            "--no-progress",
-            "--results",
-            "out",
-            "--kubeconfig",
-            kubeconfig,
-            "--skip-teardown",
-        ]
-        .into_iter()
-        .chain(profile_args.iter().map(String::as_str))
-        .collect::<Vec<_>>(),
-    );
+    let args = lab.run_args(&SANITY_COLD, &["--skip-teardown"]);
+    let output = mtv_tests(dir.path(), &as_strs(&args));
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let bundle = dir
         .path()
@@ -57,19 +37,12 @@ fn diagnose_finds_the_same_root_cause_as_the_runs_bundle() {
         .expect("namespace")
         .to_string();
 
-    let output = mtv_tests(
-        dir.path(),
-        &[
-            "diagnose",
-            plan,
-            "-n",
-            &namespace,
-            "--kubeconfig",
-            kubeconfig,
-            "-o",
-            "diag",
-        ],
+    let args = kubeconfig_args(
+        "diagnose",
+        &[plan, "-n", &namespace, "-o", "diag"],
+        &lab.kubeconfig,
     );
+    let output = mtv_tests(dir.path(), &as_strs(&args));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(

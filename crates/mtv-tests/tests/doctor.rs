@@ -8,24 +8,15 @@ mod served_lab;
 
 use std::path::Path;
 
-use served_lab::{ServedLab, mtv_tests, text};
+use served_lab::{SANITY_COLD, ServedLab, as_strs, kubeconfig_args, mtv_tests, text};
 
 /// `doctor -m tier0 -k SanityCold --kubeconfig KUBECONFIG` plus `extra`: (exit code, output).
 fn doctor(lab: &ServedLab, kubeconfig: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
-    let mut args = vec![
+    let output = lab.mtv_tests_on(
         "doctor",
-        "-m",
-        "tier0",
-        "-k",
-        "SanityCold",
-        "--kubeconfig",
+        &[SANITY_COLD.as_slice(), extra].concat(),
         kubeconfig,
-    ];
-    args.extend(extra);
-    let profile_args = lab.profile_args(extra);
-    args.extend(profile_args.iter().map(String::as_str));
-    let output = mtv_tests(lab.path(), &args);
+    );
     (output.status.code(), text(&output))
 }
 
@@ -82,11 +73,8 @@ fn doctor_passes_on_the_lab_and_names_each_problem_in_one_line() {
     );
 
     // `run` does the fast part first: nothing is created, not even the ledger.
-    let args = lab.run_args(
-        &["-m", "tier0", "-k", "SanityCold"],
-        &["--storage-class", "gold"],
-    );
-    let output = mtv_tests(lab.path(), &served_lab::as_strs(&args));
+    let args = lab.run_args(&SANITY_COLD, &["--storage-class", "gold"]);
+    let output = mtv_tests(lab.path(), &as_strs(&args));
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
         text(&output).contains("FAIL storage-class: storage class gold does not exist"),
@@ -204,12 +192,7 @@ fn doctor_passes_on_the_lab_and_names_each_problem_in_one_line() {
 
 /// `doctor` with a selection of its own (no `-k SanityCold`): (exit code, output).
 fn doctor_selecting(lab: &ServedLab, selection: &[&str]) -> (Option<i32>, String) {
-    let kubeconfig = lab.kubeconfig_arg();
-    let mut args = vec!["doctor", "--kubeconfig", kubeconfig.as_str()];
-    args.extend(selection);
-    let profile_args = lab.profile_args(selection);
-    args.extend(profile_args.iter().map(String::as_str));
-    let output = mtv_tests(lab.path(), &args);
+    let output = lab.mtv_tests_on("doctor", selection, &lab.kubeconfig);
     (output.status.code(), text(&output))
 }
 
@@ -304,37 +287,18 @@ fn without_a_providers_file_run_and_doctor_say_the_built_in_profiles_cannot_reac
     let Some(lab) = ServedLab::start("4") else {
         return;
     };
-    let kubeconfig = lab.kubeconfig_arg();
     let before = lab.cluster_state();
-    let run = mtv_tests(
-        lab.path(),
-        &[
-            "run",
-            "-m",
-            "tier0",
-            "--no-progress",
-            "--kubeconfig",
-            &kubeconfig,
-        ],
-    );
+    // No profiles: the built-in ones are used.
+    let run = kubeconfig_args("run", &["-m", "tier0", "--no-progress"], &lab.kubeconfig);
+    let run = mtv_tests(lab.path(), &as_strs(&run));
     let output = text(&run);
     assert_eq!(run.status.code(), Some(2), "{output}");
     assert!(output.contains("no providers file"), "{output}");
     assert!(output.contains("--providers-out"), "{output}");
     assert!(!output.contains("passed"), "{output}");
 
-    let doctor = mtv_tests(
-        lab.path(),
-        &[
-            "doctor",
-            "-m",
-            "tier0",
-            "-k",
-            "SanityCold",
-            "--kubeconfig",
-            &kubeconfig,
-        ],
-    );
+    let doctor = kubeconfig_args("doctor", &SANITY_COLD, &lab.kubeconfig);
+    let doctor = mtv_tests(lab.path(), &as_strs(&doctor));
     let output = text(&doctor);
     assert_eq!(doctor.status.code(), Some(1), "{output}");
     let source = fail_lines(&output);

@@ -10,13 +10,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use served_lab::{KillOnDrop, ServedLab, as_strs, mtv_tests, mtv_tests_command, text};
+use served_lab::{KillOnDrop, SANITY_COLD, ServedLab, mtv_tests, mtv_tests_command, text};
 
 /// A migrated VM of the lab, running: the sanity cold scenario with teardown skipped, then started.
 fn running_migrated_vm(lab: &ServedLab) -> (String, String) {
-    let args = lab.run_args(&["-m", "tier0", "-k", "SanityCold"], &["--skip-teardown"]);
-    let output = mtv_tests(lab.path(), &as_strs(&args));
-    assert!(output.status.success(), "{}", text(&output));
+    lab.run_and_keep_everything(&SANITY_COLD);
     let vms = lab.kubectl_json(&["get", "virtualmachines.kubevirt.io", "-A"]);
     let vm = vms["items"]
         .as_array()

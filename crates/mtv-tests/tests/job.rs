@@ -4,7 +4,7 @@
 
 mod served_lab;
 
-use served_lab::{ServedLab, mtv_tests, text};
+use served_lab::{PLAIN_INTO_OUT, SANITY_COLD, ServedLab, mtv_tests, text};
 
 #[test]
 fn the_job_manifest_passes_a_server_side_dry_run_and_runs_one_partition_per_pod() {
@@ -120,54 +120,25 @@ fn the_jobs_service_account_may_do_everything_a_run_does() {
     let token = lab.kubectl(&["create", "token", "mtv-tests", "-n", "mtv-qe"]);
     let kubeconfig = lab.path().join("job.kubeconfig");
     std::fs::copy(&lab.kubeconfig, &kubeconfig).expect("copy kubeconfig");
-    let kubeconfig = kubeconfig.to_str().expect("utf-8");
     let credentials = format!("--token={}", token.trim());
     for args in [
         ["config", "set-credentials", "job", credentials.as_str()],
         ["config", "set-context", "--current", "--user=job"],
     ] {
-        let mut with_config = vec!["--kubeconfig", kubeconfig];
+        let mut with_config = vec!["--kubeconfig", kubeconfig.to_str().expect("utf-8")];
         with_config.extend(args);
         lab.kubectl(&with_config);
     }
 
-    let mut doctor = vec![
-        "doctor",
-        "-m",
-        "tier0",
-        "-k",
-        "SanityCold",
-        "--kubeconfig",
-        kubeconfig,
-    ];
-    let profile_args = lab.profile_args(&[]);
-    doctor.extend(profile_args.iter().map(String::as_str));
-    let output = mtv_tests(lab.path(), &doctor);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(
-        text(&output).contains("ok   permissions: "),
-        "{}",
-        text(&output)
-    );
-
-    let mut run = vec![
-        "run",
-        "-m",
-        "tier0",
-        "-k",
-        "SanityCold",
-        "--no-progress",
-        "--results",
-        "out",
-        "--kubeconfig",
-        kubeconfig,
-    ];
-    run.extend(profile_args.iter().map(String::as_str));
-    let output = mtv_tests(lab.path(), &run);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(
-        text(&output).contains("test_check_vms PASSED"),
-        "the guest checks (SSH through portforward) ran: {}",
-        text(&output)
-    );
+    // doctor's permission check, then a run whose guest checks go through portforward.
+    let run = [SANITY_COLD.as_slice(), &PLAIN_INTO_OUT].concat();
+    for (verb, args, says) in [
+        ("doctor", SANITY_COLD.as_slice(), "ok   permissions: "),
+        ("run", run.as_slice(), "test_check_vms PASSED"),
+    ] {
+        let output = lab.mtv_tests_on(verb, args, &kubeconfig);
+        let shown = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{verb}: {shown}");
+        assert!(shown.contains(says), "{verb}: {says:?} in {shown}");
+    }
 }

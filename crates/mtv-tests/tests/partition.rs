@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use served_lab::{ServedLab, as_strs, events, mtv_tests, text};
+use served_lab::{ServedLab, as_strs, events, listed_items, mtv_tests, mtv_tests_json, text};
 
 const PARTITIONS: u64 = 3;
 
@@ -48,17 +48,9 @@ fn junit_cases(path: &Path) -> BTreeSet<String> {
 }
 
 /// The ids `list` selects or skips for `selection` (what a run reports).
-fn listed_items(dir: &Path, selection: &[&str]) -> BTreeSet<String> {
-    let mut args = vec!["list", "--format", "json"];
-    args.extend(selection);
-    let output = mtv_tests(dir, &args);
-    assert!(output.status.success(), "{}", text(&output));
-    let listing: Value = serde_json::from_slice(&output.stdout).expect("list prints JSON");
-    listing["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|item| item["outcome"] != "deselected")
+fn listed_ids(dir: &Path, selection: &[&str]) -> BTreeSet<String> {
+    let listing = mtv_tests_json(dir, &[&["list"], selection].concat());
+    listed_items(&listing)
         .map(|item| item["id"].as_str().expect("an id").to_string())
         .collect()
 }
@@ -89,7 +81,7 @@ fn partitioned_runs_cover_the_selection_once_and_merge_into_one_runs_results() {
     }
 
     let whole = reported_items(&lab.path().join("whole"));
-    let listed = listed_items(lab.path(), &["-m", "tier0"]);
+    let listed = listed_ids(lab.path(), &["-m", "tier0"]);
     assert_eq!(
         whole.iter().cloned().collect::<BTreeSet<_>>(),
         listed,
@@ -158,11 +150,11 @@ fn partitioned_runs_cover_the_selection_once_and_merge_into_one_runs_results() {
 #[test]
 fn hash_partitions_of_list_cover_the_selection_once() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let everything = listed_items(dir.path(), &[]);
+    let everything = listed_ids(dir.path(), &[]);
     let mut seen = BTreeSet::new();
     for shard in 1..=PARTITIONS {
         let partition = format!("hash:{shard}/{PARTITIONS}");
-        for id in listed_items(dir.path(), &["--partition", &partition]) {
+        for id in listed_ids(dir.path(), &["--partition", &partition]) {
             assert!(seen.insert(id.clone()), "{id} in two partitions");
         }
     }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use served_lab::{ServedLab, as_strs, events, mtv_tests, send_signal, text, wait_for_text};
+use served_lab::{ServedLab, events, mtv_tests_json, recorded, send_signal, text, wait_for_text};
 
 /// Starts `run -m tier0 -j 2` against a served lab, sends `signal` once a Migration exists, and
 /// checks the run's exit code, its reports and the cluster.
@@ -18,15 +18,8 @@ fn stop_mid_run_with(signal: &str, exit_code: i32, name: &str) {
         return;
     };
     let before = lab.cluster_state();
-    let args = lab.run_args(&["-m", "tier0", "-j", "2"], &[]);
-    let run = lab.spawn_mtv_tests(lab.path(), &as_strs(&args));
+    let run = lab.spawn_run_until_migrating(&["-m", "tier0", "-j", "2"]);
     let results = lab.path().join("out");
-    // A Migration is being created or runs: there is something to cancel and tear down.
-    wait_for_text(
-        &results.join("resources.json"),
-        "\"Migration\"",
-        Duration::from_secs(120),
-    );
     let (during, _) = lab.precopy_interval();
     assert_eq!(during, 2, "the warm scenario set the precopy interval");
     send_signal(run.id(), signal);
@@ -40,15 +33,7 @@ fn stop_mid_run_with(signal: &str, exit_code: i32, name: &str) {
 
     // Nothing left: the same objects, the same ForkliftController spec, the same node labels.
     assert_eq!(lab.cluster_state(), before, "{shown}");
-    let ledger = lab.ledger();
-    assert!(
-        ledger["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["removed"] == true),
-        "{ledger:#}"
-    );
+    assert!(lab.ledger_all_removed(), "{:#}", lab.ledger());
 
     // The event log: the interrupted items, and the session's end with the signal's exit code.
     let events = events(&results);
@@ -119,20 +104,10 @@ fn stop_mid_run_with(signal: &str, exit_code: i32, name: &str) {
         .map(|s| s.as_str().unwrap().to_string())
         .collect();
     assert_eq!(failed, interrupted);
-    let list = mtv_tests(
+    let listed = mtv_tests_json(
         lab.path(),
-        &[
-            "list",
-            "-m",
-            "tier0",
-            "--last-failed",
-            "out/rerun.json",
-            "--format",
-            "json",
-        ],
+        &["list", "-m", "tier0", "--last-failed", "out/rerun.json"],
     );
-    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
-    let listed: Value = serde_json::from_slice(&list.stdout).unwrap();
     let selected: BTreeSet<String> = listed["items"]
         .as_array()
         .unwrap()
@@ -159,41 +134,16 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
         return;
     };
     let before = lab.cluster_state();
-    let args = lab.run_args(&["-m", "tier0", "-k", "SanityWarm"], &[]);
-    let run = lab.spawn_mtv_tests(lab.path(), &as_strs(&args));
+    let run = lab.spawn_run_until_migrating(&["-m", "tier0", "-k", "SanityWarm"]);
     let results = lab.path().join("out");
-    wait_for_text(
-        &results.join("resources.json"),
-        "\"Migration\"",
-        Duration::from_secs(120),
-    );
     // A finalizer nobody removes keeps teardown waiting, so the second signal finds it busy.
     let ledger = lab.ledger();
-    let secret = ledger["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["resource"])
-        .find(|r| r["kind"] == "Secret")
-        .unwrap();
+    let secret = recorded(&ledger, "Secret");
     let (ns, name) = (
         secret["namespace"].as_str().unwrap(),
         secret["name"].as_str().unwrap(),
     );
-    let finalizer = |value: &str| {
-        lab.kubectl(&[
-            "patch",
-            "secret",
-            name,
-            "-n",
-            ns,
-            "--type",
-            "merge",
-            "-p",
-            &format!(r#"{{"metadata":{{"finalizers":{value}}}}}"#),
-        ]);
-    };
-    finalizer(r#"["example.com/held"]"#);
+    lab.set_secret_finalizers(ns, name, r#"["example.com/held"]"#);
     send_signal(run.id(), "TERM");
     // Teardown's own note, not a step's "waiting for the inventory ...": only once the first signal
     // has been taken may the second be sent, else both are pending and either may be read first.
@@ -212,16 +162,8 @@ fn a_second_signal_exits_at_once_and_clean_finishes_the_job() {
     );
 
     // The ledger on disk is whole and still lists what teardown had not finished.
-    let ledger = lab.ledger();
-    assert!(
-        ledger["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["removed"] != true),
-        "{ledger:#}"
-    );
-    finalizer("null");
+    assert!(!lab.ledger_all_removed(), "{:#}", lab.ledger());
+    lab.set_secret_finalizers(ns, name, "null");
     let clean = lab.clean(&[]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
     assert_eq!(lab.cluster_state(), before);

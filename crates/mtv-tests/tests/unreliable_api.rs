@@ -9,13 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use mtv_engine::cluster::kinds;
-use mtv_engine::retry::standalone_client;
-use mtv_engine::session::SESSION_LABEL;
-use mtv_engine::target::{Target, client_for};
-
 mod served_lab;
-use served_lab::ServedLab;
+use served_lab::{ServedLab, session_objects};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
 
@@ -98,57 +93,6 @@ fn stderr_of(run: &mut KillOnDrop) -> String {
         let _ = stderr.read_to_string(&mut text);
     }
     text
-}
-
-/// Namespaces of the lab, and objects of the suite's kinds that carry a session label.
-async fn session_objects(kubeconfig: &Path) -> (Vec<String>, Vec<String>) {
-    // Behind the engine's retrying layer, so a lab that still injects faults can be inspected.
-    let client = standalone_client(
-        client_for(&Target::Kubeconfig {
-            path: kubeconfig.to_path_buf(),
-            context: None,
-        })
-        .await
-        .unwrap(),
-    );
-    let all = |kind: &mtv_engine::cluster::Kind| -> kube::Api<kube::api::DynamicObject> {
-        kube::Api::all_with(client.clone(), &kind.api_resource())
-    };
-    let mut namespaces: Vec<String> = all(&kinds::NAMESPACE)
-        .list(&Default::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|n| n.metadata.name)
-        .collect();
-    namespaces.sort();
-    let mut labelled = Vec::new();
-    for kind in [
-        kinds::PROVIDER,
-        kinds::STORAGE_MAP,
-        kinds::NETWORK_MAP,
-        kinds::PLAN,
-        kinds::MIGRATION,
-        kinds::HOOK,
-        kinds::SECRET,
-        kinds::CONFIG_MAP,
-        kinds::NAD,
-        kinds::VIRTUAL_MACHINE,
-        kinds::PVC,
-        kinds::DATA_VOLUME,
-    ] {
-        let params = kube::api::ListParams::default().labels(SESSION_LABEL);
-        for object in all(&kind).list(&params).await.unwrap().items {
-            labelled.push(format!(
-                "{} {}/{}",
-                kind.kind,
-                object.metadata.namespace.unwrap_or_default(),
-                object.metadata.name.unwrap_or_default()
-            ));
-        }
-    }
-    (namespaces, labelled)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,30 +8,21 @@
 //!
 //! One test per profile, so the harness runs them side by side and a failure names its profile.
 
+mod served_lab;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
+use served_lab::{listed_items, mtv_tests, mtv_tests_json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
 /// The lab's speed for these runs: fast, yet below the README's limit of about 20, where every scenario
 /// stays meaningful (the simultaneous copy-offload Plans must still overlap).
 const LAB_SPEED: &str = "10";
 
-fn mtv_tests(dir: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("mtv-tests runs")
-}
-
 /// What `list` expects of each item: `None` for selected, `Some(reason)` for skipped.
 fn listed(dir: &std::path::Path, profile: &str) -> BTreeMap<String, Option<String>> {
-    let output = mtv_tests(
+    let listing = mtv_tests_json(
         dir,
         &[
             "list",
@@ -41,21 +32,9 @@ fn listed(dir: &std::path::Path, profile: &str) -> BTreeMap<String, Option<Strin
             "remote_ocp_cluster:lab",
             "--tc",
             "mtv_version:2.10.0",
-            "--format",
-            "json",
         ],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let listing: Value = serde_json::from_slice(&output.stdout).expect("list prints JSON");
-    listing["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|item| item["outcome"] != "deselected")
+    listed_items(&listing)
         .map(|item| {
             let id = item["id"].as_str().expect("id").to_string();
             let reason = (item["outcome"] == "skipped")
@@ -113,7 +92,7 @@ fn check_pairs(checks: &Value) -> BTreeSet<(String, String)> {
 
 /// The checks `mtv-tests plan` lists, per step id.
 fn planned_checks(dir: &std::path::Path, profile: &str) -> Checks {
-    let output = mtv_tests(
+    let plan = mtv_tests_json(
         dir,
         &[
             "plan",
@@ -121,16 +100,8 @@ fn planned_checks(dir: &std::path::Path, profile: &str) -> Checks {
             profile,
             "--tc",
             "remote_ocp_cluster:lab",
-            "--format",
-            "json",
         ],
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let plan: Value = serde_json::from_slice(&output.stdout).expect("plan prints JSON");
     plan["preview"]["scenarios"]
         .as_array()
         .expect("scenarios")

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use mtv_config::{MapEnv, SettingsSources};
 use mtv_engine::cluster::Cluster;
-use mtv_engine::events::{Event, EventSink, StepOutcome};
+use mtv_engine::events::{Event, EventSink, ResourceRef, StepOutcome};
 use mtv_engine::front::{RunTarget, SelectionInput, load_front, resolve_config};
 use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
@@ -101,6 +101,16 @@ pub struct RunRequest<'a> {
     pub tweak: fn(&mut ScenarioSpec),
 }
 
+impl<'a> RunRequest<'a> {
+    /// The default request (the vSphere profile's tier0) narrowed to `-k keywords`.
+    pub fn keywords(keywords: &'a str) -> Self {
+        RunRequest {
+            keywords: Some(keywords),
+            ..RunRequest::default()
+        }
+    }
+}
+
 impl Default for RunRequest<'_> {
     fn default() -> Self {
         RunRequest {
@@ -121,6 +131,30 @@ pub struct Run {
     pub recorder: Arc<Recorder>,
     pub ledger: PathBuf,
     _results: tempfile::TempDir,
+}
+
+impl Run {
+    /// The run exited with `exit_code` and its teardown left nothing behind.
+    pub fn assert_ended(&self, exit_code: u8) {
+        assert_eq!(self.outcome.exit_code, exit_code, "the run's exit code");
+        assert_eq!(self.outcome.leftovers, 0, "the run's leftovers");
+    }
+
+    /// What a later process does with this run's ledger (`mtv-tests clean`): reopens it and tears
+    /// down on `lab` everything it lists; returns what could not be removed.
+    pub async fn clean_from_ledger(&self, lab: &LabServer) -> Vec<ResourceRef> {
+        let client = client_for(&Target::InMemory {
+            kubeconfig_yaml: lab.kubeconfig_yaml(),
+        })
+        .await
+        .unwrap();
+        let cluster = Cluster::new(
+            client,
+            Arc::new(Ledger::open(&self.ledger).unwrap()),
+            Arc::new(Recorder::default()),
+        );
+        mtv_engine::teardown::teardown(&cluster, std::time::Duration::from_secs(30)).await
+    }
 }
 
 pub async fn run_on_lab(lab: &LabServer, request: RunRequest<'_>) -> Run {
@@ -239,6 +273,39 @@ pub struct Misbehaviour<'a> {
     pub step: &'a str,
     /// Every text the failure message must contain.
     pub wanted: &'a [&'a str],
+}
+
+/// The comprehensive cold scenario, whose guest checks catch most misbehaviours, and its Windows VM.
+pub const COMPREHENSIVE: &str = "TestColdMigrationComprehensive[comprehensive-cold]";
+pub const WIN2019: &str = "mtv-win2019-3disks";
+
+/// A misbehaviour on `point` of the comprehensive cold scenario's Windows VM, which its
+/// `test_check_vms` step must catch with every `wanted` text.
+pub fn comprehensive<'a>(point: &'a str, wanted: &'a [&'a str]) -> Misbehaviour<'a> {
+    Misbehaviour {
+        point,
+        vm: WIN2019,
+        profile: "vsphere",
+        markers: "tier0",
+        scenario: COMPREHENSIVE,
+        step: "test_check_vms",
+        wanted,
+    }
+}
+
+/// One `#[tokio::test]` per `name: case;`, each asserting with [`assert_caught`] that the run
+/// catches the case's misbehaviour. Exported to the crate root: a `macro_rules!` is otherwise not
+/// seen outside its module.
+#[macro_export]
+macro_rules! caught {
+    ($($name:ident: $case:expr;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::common::assert_caught($case).await;
+            }
+        )*
+    };
 }
 
 /// Runs the case's scenario on a lab that misbehaves on its point: exactly its step fails, with a

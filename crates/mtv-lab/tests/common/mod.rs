@@ -229,38 +229,62 @@ impl PollsObjects for Store {
     }
 }
 
-/// An oVirt Provider (`ovirt`, with its Secret) in `NS` and the maps `net` (net-1 → pod) and `st`
-/// (sd-1 → lab-ceph-rbd); returns the provider pair the maps use.
-pub fn ovirt_provider_with_maps(store: &Store) -> Value {
+/// A source Provider in `NS` named after its type, from `spec` (its `type`, `url`, any settings)
+/// with a Secret of `user` and the lab's password, and the maps `net` (`network` → pod) and `st`
+/// (`datastore` → lab-ceph-rbd); returns the provider pair the maps use.
+pub fn provider_with_maps(
+    store: &Store,
+    mut spec: Value,
+    user: &str,
+    network: &str,
+    datastore: &str,
+) -> Value {
+    let name = spec["type"].as_str().expect("a provider type").to_string();
     secret(
         store,
-        "ovirt",
+        &name,
         &[
-            ("user", "admin@internal"),
+            ("user", user),
             ("password", "lab-password"),
             ("insecureSkipVerify", "true"),
         ],
     );
-    store
-        .create(&registry::PROVIDER, Some(NS), json!({"metadata": {"name": "ovirt"}, "spec": {
-            "type": "ovirt", "url": "https://engine.lab.example/ovirt-engine/api", "secret": {"name": "ovirt", "namespace": NS}}}))
-        .unwrap();
-    let pair = json!({"source": {"name": "ovirt", "namespace": NS}, "destination": {"name": "host", "namespace": NS}});
+    spec["secret"] = json!({"name": name, "namespace": NS});
     store
         .create(
+            &registry::PROVIDER,
+            Some(NS),
+            json!({"metadata": {"name": name}, "spec": spec}),
+        )
+        .unwrap();
+    let pair = json!({"source": {"name": name, "namespace": NS}, "destination": {"name": "host", "namespace": NS}});
+    for (map, name, entry) in [
+        (
             &registry::NETWORK_MAP,
-            Some(NS),
-            json!({"metadata": {"name": "net"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "net-1"}, "destination": {"type": "pod"}}]}}),
-        )
-        .unwrap();
-    store
-        .create(
+            "net",
+            json!({"source": {"id": network}, "destination": {"type": "pod"}}),
+        ),
+        (
             &registry::STORAGE_MAP,
-            Some(NS),
-            json!({"metadata": {"name": "st"}, "spec": {"provider": pair,
-            "map": [{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-ceph-rbd"}}]}}),
-        )
-        .unwrap();
+            "st",
+            json!({"source": {"id": datastore}, "destination": {"storageClass": "lab-ceph-rbd"}}),
+        ),
+    ] {
+        let object =
+            json!({"metadata": {"name": name}, "spec": {"provider": pair, "map": [entry]}});
+        store.create(map, Some(NS), object).unwrap();
+    }
     pair
+}
+
+/// An oVirt Provider (`ovirt`, with its Secret) in `NS` and the maps `net` (net-1 → pod) and `st`
+/// (sd-1 → lab-ceph-rbd); returns the provider pair the maps use.
+pub fn ovirt_provider_with_maps(store: &Store) -> Value {
+    provider_with_maps(
+        store,
+        json!({"type": "ovirt", "url": "https://engine.lab.example/ovirt-engine/api"}),
+        "admin@internal",
+        "net-1",
+        "sd-1",
+    )
 }

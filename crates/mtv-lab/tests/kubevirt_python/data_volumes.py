@@ -1,22 +1,12 @@
 # The Python kubernetes client against the lab's CDI: standalone DataVolumes (import, blank, clone,
 # upload) reach their phases with a Bound claim and PersistentVolume; those that cannot succeed report as
 # CDI does (clone without source, missing storage class, an unreachable import host).
-import sys
 import time
 
-from kubernetes import client, config
+from lab_checks import check, kubernetes_apis_in
 
-config.load_kube_config(config_file=sys.argv[1])
-api = client.CustomObjectsApi()
-core = client.CoreV1Api()
 NS = "cdi-dvs"
-core.create_namespace({"metadata": {"name": NS}})
-
-
-def check(ok, what):
-    if not ok:
-        raise AssertionError(what)
-    print("ok:", what)
+api, core = kubernetes_apis_in(NS)
 
 
 def dv(name, spec):

@@ -1,21 +1,12 @@
 # The Python kubernetes client against the lab: KubeVirt's VM admission refuses an instancetype or a
 # preference that does not exist and a template that sets what the instancetype owns.
-import sys
 
-from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-config.load_kube_config(config_file=sys.argv[1])
-api = client.CustomObjectsApi()
-core = client.CoreV1Api()
+from lab_checks import check, kubernetes_apis_in
+
 NS = "kv-admission"
-core.create_namespace({"metadata": {"name": NS}})
-
-
-def check(ok, what):
-    if not ok:
-        raise AssertionError(what)
-    print("ok:", what)
+api, _ = kubernetes_apis_in(NS)
 
 
 def vm(name, spec):

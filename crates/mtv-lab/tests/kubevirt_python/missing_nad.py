@@ -10,14 +10,10 @@ from ocp_resources.virtual_machine import VirtualMachine
 from ocp_resources.virtual_machine_instance import VirtualMachineInstance
 from timeout_sampler import TimeoutSampler
 
+from lab_checks import check
+
 client = get_client(config_file=sys.argv[1])
 NS = "kv-nad"
-
-
-def check(ok, what):
-    if not ok:
-        raise AssertionError(what)
-    print("ok:", what)
 
 
 Namespace(client=client, name=NS).deploy(wait=True)

@@ -17,14 +17,10 @@ from ocp_resources.virtual_machine_cluster_preference import VirtualMachineClust
 from ocp_resources.virtual_machine_instance import VirtualMachineInstance
 from timeout_sampler import TimeoutSampler
 
+from lab_checks import check
+
 client = get_client(config_file=sys.argv[1])
 NS = "kv-lifecycle"
-
-
-def check(ok, what):
-    if not ok:
-        raise AssertionError(what)
-    print("ok:", what)
 
 
 def conflict_message(call):

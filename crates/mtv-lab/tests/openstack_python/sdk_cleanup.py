@@ -7,18 +7,10 @@ import sys
 
 import openstack
 
+from lab_cloud import connect
+
 auth_url, cacert, server_id, snapshot_id = sys.argv[1:5]
-conn = openstack.connect(
-    auth_url=auth_url,
-    username="admin",
-    password="lab-password",
-    project_name="admin",
-    user_domain_name="Default",
-    project_domain_id="default",
-    region_name="regionOne",
-    identity_api_version="3",
-    cacert=cacert,
-)
+conn = connect(auth_url, cacert)
 
 server = conn.compute.get_server(server_id)
 conn.compute.start_server(server)

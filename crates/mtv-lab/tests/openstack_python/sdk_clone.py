@@ -7,35 +7,23 @@ import sys
 
 import openstack
 import os
+
+from lab_cloud import connect
+
 # SDK_DEBUG=1 logs every request and answer (to stderr).
 if os.environ.get("SDK_DEBUG"):
     openstack.enable_logging(debug=True, http_debug=True)
 
 auth_url, cacert = sys.argv[1], sys.argv[2]
 
-
-def connect(password):
-    return openstack.connect(
-        auth_url=auth_url,
-        username="admin",
-        password=password,
-        project_name="admin",
-        user_domain_name="Default",
-        project_domain_id="default",
-        region_name="regionOne",
-        identity_api_version="3",
-        cacert=cacert,
-    )
-
-
 # Wrong credentials: Keystone answers 401 (authorize() wraps it).
 try:
-    connect("not-the-password").authorize()
+    connect(auth_url, cacert, "not-the-password").authorize()
     sys.exit("a wrong password was accepted")
 except openstack.exceptions.SDKException as e:
     assert "HTTP 401" in str(e), e
 
-conn = connect("lab-password")
+conn = connect(auth_url, cacert)
 token = conn.authorize()
 assert token, "no token"
 

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use mtv_engine::cluster::kinds;
+use mtv_engine::retry::standalone_client;
+use mtv_engine::session::SESSION_LABEL;
+use mtv_engine::target::{Target, client_for};
 use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
@@ -164,25 +168,50 @@ impl ServedLab {
         profiles[name].clone()
     }
 
+    /// `VERB ARGS --kubeconfig KUBECONFIG` and this lab's profiles for what `args` does not give:
+    /// the command line of a `mtv-tests` verb that selects scenarios (`run`, `doctor`) against this
+    /// lab, as the user whose kubeconfig is `kubeconfig` (the lab's admin: [`Self::kubeconfig`]).
+    pub fn selecting_args(&self, verb: &str, args: &[&str], kubeconfig: &Path) -> Vec<String> {
+        let mut line = kubeconfig_args(verb, args, kubeconfig);
+        line.extend(self.profile_args(args));
+        line
+    }
+
+    /// Runs [`Self::selecting_args`] in [`Self::path`] to its end.
+    pub fn mtv_tests_on(&self, verb: &str, args: &[&str], kubeconfig: &Path) -> Output {
+        mtv_tests(
+            self.path(),
+            &as_strs(&self.selecting_args(verb, args, kubeconfig)),
+        )
+    }
+
     /// `mtv-tests run` against this lab: `selection` (markers, keywords, `-j`), plain output, results
-    /// in `out/` (run from [`Self::path`]), the lab's profiles, then `extra` options.
+    /// in `out/` (run from [`Self::path`]), then `extra` options, and the lab's profiles.
     pub fn run_args(&self, selection: &[&str], extra: &[&str]) -> Vec<String> {
-        let kubeconfig = self.kubeconfig_arg();
-        let fixed = [
-            "--no-progress",
-            "--results",
-            "out",
-            "--kubeconfig",
-            &kubeconfig,
-        ];
-        let given: Vec<&str> = selection.iter().chain(extra).copied().collect();
-        std::iter::once("run")
-            .chain(selection.iter().copied())
-            .chain(fixed)
-            .chain(extra.iter().copied())
-            .map(str::to_string)
-            .chain(self.profile_args(&given))
-            .collect()
+        let args = [selection, &PLAIN_INTO_OUT, extra].concat();
+        self.selecting_args("run", &args, &self.kubeconfig)
+    }
+
+    /// Runs `selection` to its end, keeping everything it made (`--skip-teardown`); returns the
+    /// ledger.
+    pub fn run_and_keep_everything(&self, selection: &[&str]) -> Value {
+        let args = self.run_args(selection, &["--skip-teardown"]);
+        let run = mtv_tests(self.path(), &as_strs(&args));
+        assert_eq!(run.status.code(), Some(0), "{}", text(&run));
+        self.ledger()
+    }
+
+    /// Starts [`Self::run_args`] and returns once the run has recorded a Migration in its ledger:
+    /// the run is then migrating, with something to cancel and tear down.
+    pub fn spawn_run_until_migrating(&self, selection: &[&str]) -> KillOnDrop {
+        let args = self.run_args(selection, &[]);
+        let run = self.spawn_mtv_tests(self.path(), &as_strs(&args));
+        wait_for_text(
+            &self.path().join("out/resources.json"),
+            "\"Migration\"",
+            Duration::from_secs(120),
+        );
+        run
     }
 
     /// The ledger (`out/resources.json`) a run made with [`Self::run_args`] wrote.
@@ -194,16 +223,9 @@ impl ServedLab {
 
     /// `mtv-tests clean` of the ledger in `out/` against this lab, then `extra` options.
     pub fn clean(&self, extra: &[&str]) -> Output {
-        let kubeconfig = self.kubeconfig_arg();
-        let mut args = vec![
-            "clean",
-            "--ledger",
-            "out/resources.json",
-            "--kubeconfig",
-            &kubeconfig,
-        ];
-        args.extend(extra);
-        mtv_tests(self.path(), &args)
+        let args = [&["--ledger", "out/resources.json"], extra].concat();
+        let args = kubeconfig_args("clean", &args, &self.kubeconfig);
+        mtv_tests(self.path(), &as_strs(&args))
     }
 
     /// Whether every entry of the ledger in `out/` is marked removed.
@@ -239,6 +261,15 @@ impl ServedLab {
         let mut all = args.to_vec();
         all.extend(["-o", "json"]);
         serde_json::from_str(&self.kubectl(&all)).expect("kubectl prints JSON")
+    }
+
+    /// Sets the finalizers of Secret `namespace/name` to `finalizers` (JSON: a list, or `null` to
+    /// remove them all), as a controller that holds an object's deletion would.
+    pub fn set_secret_finalizers(&self, namespace: &str, name: &str, finalizers: &str) {
+        let patch = format!(r#"{{"metadata":{{"finalizers":{finalizers}}}}}"#);
+        self.kubectl(&[
+            "patch", "secret", name, "-n", namespace, "--type", "merge", "-p", &patch,
+        ]);
     }
 
     /// What a run may leave behind, as kubectl sees it: every object of [`RUN_KINDS`] by
@@ -315,6 +346,51 @@ fn annotations(object: &Value) -> Value {
     }
 }
 
+/// The vSphere cold sanity scenario, which most tests run: `-m tier0 -k SanityCold`.
+pub const SANITY_COLD: [&str; 4] = ["-m", "tier0", "-k", "SanityCold"];
+
+/// The options of a run that reports in plain lines and writes its results into `out/`.
+pub const PLAIN_INTO_OUT: [&str; 3] = ["--no-progress", "--results", "out"];
+
+/// `VERB ARGS --kubeconfig KUBECONFIG`: a `mtv-tests` command line against the cluster of
+/// `kubeconfig`, with no providers file given.
+pub fn kubeconfig_args(verb: &str, args: &[&str], kubeconfig: &Path) -> Vec<String> {
+    let kubeconfig = kubeconfig.to_str().expect("utf-8 path");
+    std::iter::once(verb)
+        .chain(args.iter().copied())
+        .chain(["--kubeconfig", kubeconfig])
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs `mtv-tests ARGS --format json` (a `list` or `plan`) in `dir`, which must succeed; returns
+/// what it printed.
+pub fn mtv_tests_json(dir: &Path, args: &[&str]) -> Value {
+    let all = [args, &["--format", "json"]].concat();
+    let output = mtv_tests(dir, &all);
+    assert!(output.status.success(), "{}", text(&output));
+    serde_json::from_slice(&output.stdout).expect("mtv-tests prints JSON")
+}
+
+/// The items of a `list --format json` listing that its selection kept (selected or skipped).
+pub fn listed_items(listing: &Value) -> impl Iterator<Item = &Value> {
+    listing["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|item| item["outcome"] != "deselected")
+}
+
+/// The first ledger entry's resource of `kind`.
+pub fn recorded<'a>(ledger: &'a Value, kind: &str) -> &'a Value {
+    &ledger["entries"]
+        .as_array()
+        .expect("ledger entries")
+        .iter()
+        .find(|e| e["resource"]["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in the ledger: {ledger:#}"))["resource"]
+}
+
 /// `mtv-tests ARGS` in `dir`, with only `PATH` of the environment and no colours.
 pub fn mtv_tests_command(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(BIN);
@@ -377,6 +453,57 @@ pub fn events(results: &Path) -> Vec<Value> {
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON event"))
         .collect()
+}
+
+/// The namespaces of the cluster of `kubeconfig` (sorted), and objects of the suite's kinds that carry a session label.
+pub async fn session_objects(kubeconfig: &Path) -> (Vec<String>, Vec<String>) {
+    // Behind the engine's retrying layer, so a lab that still injects faults can be inspected.
+    let client = standalone_client(
+        client_for(&Target::Kubeconfig {
+            path: kubeconfig.to_path_buf(),
+            context: None,
+        })
+        .await
+        .unwrap(),
+    );
+    let all = |kind: &mtv_engine::cluster::Kind| -> kube::Api<kube::api::DynamicObject> {
+        kube::Api::all_with(client.clone(), &kind.api_resource())
+    };
+    let mut namespaces: Vec<String> = all(&kinds::NAMESPACE)
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    namespaces.sort();
+    let mut labelled = Vec::new();
+    for kind in [
+        kinds::PROVIDER,
+        kinds::STORAGE_MAP,
+        kinds::NETWORK_MAP,
+        kinds::PLAN,
+        kinds::MIGRATION,
+        kinds::HOOK,
+        kinds::SECRET,
+        kinds::CONFIG_MAP,
+        kinds::NAD,
+        kinds::VIRTUAL_MACHINE,
+        kinds::PVC,
+        kinds::DATA_VOLUME,
+    ] {
+        let params = kube::api::ListParams::default().labels(SESSION_LABEL);
+        for object in all(&kind).list(&params).await.unwrap().items {
+            labelled.push(format!(
+                "{} {}/{}",
+                kind.kind,
+                object.metadata.namespace.unwrap_or_default(),
+                object.metadata.name.unwrap_or_default()
+            ));
+        }
+    }
+    (namespaces, labelled)
 }
 
 /// `args` as the `&[&str]` the command helpers take.
