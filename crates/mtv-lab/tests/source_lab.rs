@@ -11,7 +11,10 @@ use axum::http::StatusCode;
 use mtv_api::ProviderType;
 use mtv_catalog::Catalog;
 use mtv_lab::source::model::{PowerState, Provisioning};
-use mtv_lab::source::{BUILTIN_LAB_YAML, CloneSpec, SourceChangeKind, SourceError, SourceLab};
+use mtv_lab::source::{
+    BUILTIN_LAB_YAML, CloneSpec, ConnectError, PowerAction, SourceChangeKind, SourceError,
+    SourceLab,
+};
 use serde_json::{Value, json};
 
 const SMALL_LAB: &str = r#"version: 1
@@ -51,6 +54,68 @@ fn invalid_message(text: &str) -> String {
 fn small_lab_parses() {
     let lab = SourceLab::parse("lab.yaml", SMALL_LAB).unwrap();
     assert_eq!(lab.vm("vsphere", "vm-1").unwrap().name, "rhel8");
+}
+
+#[test]
+fn connection_test_checks_url_and_credentials() {
+    let lab = SourceLab::parse("lab.yaml", SMALL_LAB).unwrap();
+    let url = "https://vcenter.example/sdk";
+    assert_eq!(
+        lab.connect("vsphere", url, Some("admin"), Some("secret")),
+        Ok("vsphere".to_string())
+    );
+    assert_eq!(
+        lab.connect("vsphere", url, Some("admin"), Some("wrong")),
+        Err(ConnectError::AuthFailed)
+    );
+    assert!(matches!(
+        lab.connect("vsphere", "https://nowhere.example/sdk", None, None),
+        Err(ConnectError::Unreachable { .. })
+    ));
+}
+
+#[test]
+fn changes_are_announced() {
+    let lab = SourceLab::parse("lab.yaml", SMALL_LAB).unwrap();
+    let mut changes = lab.subscribe();
+    lab.set_power("vsphere", "vm-1", PowerAction::Start)
+        .unwrap();
+    assert_eq!(
+        lab.vm("vsphere", "vm-1").unwrap().power_state,
+        PowerState::On
+    );
+    assert_eq!(
+        changes.try_recv().unwrap().kind,
+        SourceChangeKind::VmUpdated
+    );
+}
+
+#[test]
+fn power_changes_leave_events_and_repeats_do_not() {
+    let lab = SourceLab::parse("lab.yaml", SMALL_LAB).unwrap();
+    for action in [
+        PowerAction::Start,
+        PowerAction::Start,
+        PowerAction::Shutdown,
+        PowerAction::Start,
+    ] {
+        lab.set_power("vsphere", "vm-1", action).unwrap();
+    }
+    let vm = lab.set_power("vsphere", "vm-1", PowerAction::Stop).unwrap();
+    let kinds: Vec<(&str, Option<u32>)> = vm
+        .events
+        .iter()
+        .map(|e| (e.kind.as_str(), e.code))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("USER_RUN_VM", None),
+            ("USER_INITIATED_SHUTDOWN_VM", None),
+            ("USER_RUN_VM", None),
+            ("USER_STOP_VM", Some(33)),
+        ]
+    );
 }
 
 #[test]
