@@ -328,6 +328,11 @@ impl fmt::Display for HookStep {
 }
 
 impl PlanConfig {
+    /// `warm` or `cold`: the migration mode as the Plan and Migration names carry it.
+    pub fn migration_mode(&self) -> &'static str {
+        if self.warm_migration { "warm" } else { "cold" }
+    }
+
     /// Where the migration is expected to fail, if anywhere: a failing pre hook wins over a failing
     /// post hook, as in the Python suite's `validate_hook_failure_and_check_vms`.
     pub fn expected_failure_step(&self) -> Option<HookStep> {

@@ -415,6 +415,9 @@ const fn opt(key: &'static str, rule: Rule) -> FieldRule {
 
 const COPYOFFLOAD_RULE: FieldRule = opt("copyoffload", Rule::CopyOffload);
 
+/// `cacert`: the PEM certificates a provider's adapter trusts.
+const CACERT_RULE: FieldRule = opt("cacert", Rule::Pem);
+
 const GUEST_CREDENTIALS: [FieldRule; 4] = [
     opt("guest_vm_linux_user", Rule::Str),
     opt("guest_vm_linux_password", Rule::Str),
@@ -439,9 +442,9 @@ static VSPHERE_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
             opt("vddk_init_image", Rule::Str),
             opt("clone_provider", Rule::ProfileRef),
             opt("luks_passphrase", Rule::Str),
-            opt("copyoffload", Rule::CopyOffload),
+            COPYOFFLOAD_RULE,
             // TLS trust of the vSphere adapter (and the Provider Secret's `cacert`).
-            opt("cacert", Rule::Pem),
+            CACERT_RULE,
             opt("certificate_fingerprint", Rule::Fingerprint),
         ])
         .collect()
@@ -467,7 +470,7 @@ static OVIRT_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
     .into_iter()
     .chain(GUEST_CREDENTIALS)
     // The CA to verify the engine with instead of the one it serves at pki-resource.
-    .chain([opt("cacert", Rule::Pem)])
+    .chain([CACERT_RULE])
     .collect()
 });
 
@@ -483,7 +486,7 @@ static OPENSTACK_RULES: LazyLock<Vec<FieldRule>> = LazyLock::new(|| {
             // The project's domain by name, where a cloud's users know it so (Keystone takes either).
             opt("project_domain_name", Rule::Str),
             // TLS trust of the OpenStack adapter (and the Provider Secret's `cacert`).
-            opt("cacert", Rule::Pem),
+            CACERT_RULE,
         ])
         .chain(GUEST_CREDENTIALS)
         .collect()

@@ -517,22 +517,9 @@ struct StepObjects {
 }
 
 fn plan_objects(refs: &ScenarioRefs<'_, '_>, names: &mut SessionNames<'_>) -> StepObjects {
-    let ScenarioRefs {
-        session,
-        input,
-        target_namespace,
-        multus_namespace,
-        first_nad,
-        plan_vm_names,
-        hooks,
-    } = refs;
-    let (ctx, config, class, namespace) =
-        (session.ctx, input.config, input.class, &session.namespace);
-    let mode = if config.warm_migration {
-        "warm"
-    } else {
-        "cold"
-    };
+    let (session, config, class) = (refs.session, refs.input.config, refs.input.class);
+    let (ctx, namespace) = (session.ctx, &session.namespace);
+    let mode = config.migration_mode();
     let plan_groups = plan_groups(config);
 
     let mut storage_maps = Vec::new();
@@ -576,19 +563,20 @@ fn plan_objects(refs: &ScenarioRefs<'_, '_>, names: &mut SessionNames<'_>) -> St
             &network_map,
             namespace,
             &provider_pair,
-            multus_namespace,
-            first_nad,
+            &refs.multus_namespace,
+            &refs.first_nad,
         ));
         let plan_name = names.scenario_object(class, &kind(&format!("plan-{mode}")));
         let vm_entries = vms
             .iter()
             .map(|vm| {
-                let reference = plan_vm_names
+                let reference = refs
+                    .plan_vm_names
                     .iter()
                     .find(|(v, _)| std::ptr::eq(*v, *vm))
                     .map(|(_, r)| r.clone())
                     .unwrap_or_default();
-                plan_vm(ctx, vm, &reference, hooks)
+                plan_vm(ctx, vm, &reference, &refs.hooks)
             })
             .collect();
         let spec = crate::build::plan_spec(
@@ -600,7 +588,7 @@ fn plan_objects(refs: &ScenarioRefs<'_, '_>, names: &mut SessionNames<'_>) -> St
                 network: ObjectRef::new(namespace, &network_map),
                 storage: ObjectRef::new(namespace, &storage_map),
             },
-            target_namespace,
+            &refs.target_namespace,
             vm_entries,
             *copy_offload,
         );

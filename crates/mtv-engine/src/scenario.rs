@@ -970,11 +970,7 @@ impl Runner {
     async fn create_plans(&mut self, id: &str) -> Result<(), StepError> {
         let session = self.session.clone();
         let config = self.spec.config.clone();
-        let mode = if config.warm_migration {
-            "warm"
-        } else {
-            "cold"
-        };
+        let mode = config.migration_mode();
         let mut plans = self.state().plans.clone();
         for plan in &mut plans {
             let (Some(storage_map), Some(network_map)) = (&plan.storage_map, &plan.network_map)
@@ -1051,11 +1047,7 @@ impl Runner {
     async fn migrate(&mut self, id: &str, step: Step) -> Result<(), StepError> {
         let session = self.session.clone();
         let config = self.spec.config.clone();
-        let mode = if config.warm_migration {
-            "warm"
-        } else {
-            "cold"
-        };
+        let mode = config.migration_mode();
         let mut plans = self.state().plans.clone();
         // Copy-offload: read the populator pods' logs while they exist (MTV deletes them after the
         // copy); the watch starts before the Migrations so no pod comes and goes unseen.

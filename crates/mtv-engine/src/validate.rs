@@ -624,14 +624,28 @@ pub(crate) fn check_labels(expected: &Expected<'_>, observed: &Observed<'_>, rep
         return;
     };
     let actual = observed.vm.pointer("/spec/template/metadata/labels");
-    for (key, value) in labels {
-        let found = actual.and_then(|l| l.get(key)).and_then(Value::as_str);
+    let subject = |key: &str| format!("label {key}");
+    check_entries(report, CHECK, labels, actual, subject, "no such label");
+}
+
+/// Fails `check` for each entry of `wanted` that the JSON object `actual` lacks (`missing`) or
+/// holds another value for; `subject` names an entry by its key.
+fn check_entries(
+    report: &mut Report,
+    check: &'static str,
+    wanted: &BTreeMap<String, String>,
+    actual: Option<&Value>,
+    subject: impl Fn(&str) -> String,
+    missing: &str,
+) {
+    for (key, value) in wanted {
+        let found = actual.and_then(|a| a.get(key)).and_then(Value::as_str);
         if found != Some(value.as_str()) {
             report.fail(
-                CHECK,
-                format!("label {key}"),
+                check,
+                subject(key),
                 value.as_str(),
-                found.map_or("no such label".into(), |f| f.to_string()),
+                found.unwrap_or(missing),
             );
         }
     }
@@ -655,19 +669,8 @@ pub(crate) fn check_node_placement(
         return;
     };
     let spec_selector = template_spec(observed.vm).get("nodeSelector");
-    for (key, value) in selector {
-        let found = spec_selector
-            .and_then(|s| s.get(key))
-            .and_then(Value::as_str);
-        if found != Some(value.as_str()) {
-            report.fail(
-                CHECK,
-                format!("nodeSelector {key}"),
-                value.as_str(),
-                found.unwrap_or("not set"),
-            );
-        }
-    }
+    let subject = |key: &str| format!("nodeSelector {key}");
+    check_entries(report, CHECK, selector, spec_selector, subject, "not set");
     if let Some(node) = expected.labelled_node {
         let actual = vmi_node(observed);
         if actual.as_deref() != Some(node) {
