@@ -406,6 +406,12 @@ mod tests {
         registry::PLAN.crd().unwrap().schema.clone()
     }
 
+    /// The spec fields the CRD defaults in a minimal Plan, with their values (shared with the kube-rs
+    /// tests).
+    fn minimal_plan_defaults() -> serde_json::Map<String, Value> {
+        serde_json::from_str(include_str!("../tests/fixtures/minimal-plan-defaults.json")).unwrap()
+    }
+
     fn minimal_plan() -> Value {
         let mut plan = crate::store_tests::plan("p");
         plan["metadata"]["namespace"] = json!("ns");
@@ -417,18 +423,9 @@ mod tests {
         let mut plan = minimal_plan();
         let report = process_object(&mut plan, &plan_schema());
         assert!(report.causes.is_empty(), "{:?}", report.causes);
-        let spec = &plan["spec"];
-        for field in [
-            "preserveStaticIPs",
-            "migrateSharedDisks",
-            "deleteVmOnFailMigration",
-            "runPreflightInspection",
-            "useCompatibilityMode",
-        ] {
-            assert_eq!(spec[field], json!(true), "{field}");
+        for (field, value) in minimal_plan_defaults() {
+            assert_eq!(plan["spec"][&field], value, "{field}");
         }
-        assert_eq!(spec["skipGuestConversion"], json!(false));
-        assert_eq!(spec["xfsCompatibility"], json!(false));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::patch::Patch;
-use crate::registry::{self, CONFIG_MAP, NAMESPACE, PLAN, POD, SECRET};
+use crate::registry::{self, CONFIG_MAP, NAMESPACE, PLAN, POD, ResourceType, SECRET};
 use crate::selector::LabelSelector;
 use crate::store::*;
 
@@ -15,6 +15,18 @@ fn store_with_ns(ns: &str) -> Store {
         .create(&NAMESPACE, None, json!({"metadata": {"name": ns}}))
         .unwrap();
     store
+}
+
+/// True when the store answers 404 for `name` in `namespace`.
+fn not_found(
+    store: &Store,
+    rt: &'static ResourceType,
+    namespace: Option<&str>,
+    name: &str,
+) -> bool {
+    store
+        .get(rt, namespace, name)
+        .is_err_and(|e| e.is_not_found())
 }
 
 fn rv(obj: &Value) -> u64 {
@@ -29,19 +41,13 @@ fn cm(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}})
 }
 
-/// A Plan with only the fields the CRD requires (the store tests' and the schema tests' fixture).
+/// A Plan with only the fields the CRD requires (the store tests', the schema tests' and the kube-rs
+/// tests' fixture).
 pub(crate) fn plan(name: &str) -> Value {
-    json!({
-        "apiVersion": "forklift.konveyor.io/v1beta1",
-        "kind": "Plan",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": {"source": {"name": "src", "namespace": "ns"}, "destination": {"name": "host", "namespace": "ns"}},
-            "map": {"network": {"name": "n", "namespace": "ns"}, "storage": {"name": "s", "namespace": "ns"}},
-            "targetNamespace": "target",
-            "vms": [{"name": "vm1"}]
-        }
-    })
+    let mut plan: Value =
+        serde_json::from_str(include_str!("../tests/fixtures/minimal-plan.json")).unwrap();
+    plan["metadata"]["name"] = json!(name);
+    plan
 }
 
 #[test]
@@ -309,12 +315,7 @@ fn finalizers_delay_removal_until_cleared() {
             &WriteOptions::default(),
         )
         .unwrap();
-    assert!(
-        store
-            .get(&CONFIG_MAP, Some("ns"), "f")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &CONFIG_MAP, Some("ns"), "f"));
 }
 
 fn owned_by(name: &str, owner: &Value) -> Value {
@@ -344,18 +345,8 @@ fn garbage_collection_cascades_through_owner_references() {
     store
         .delete(&CONFIG_MAP, Some("ns"), "root", &DeleteOptions::default())
         .unwrap();
-    assert!(
-        store
-            .get(&SECRET, Some("ns"), "child")
-            .unwrap_err()
-            .is_not_found()
-    );
-    assert!(
-        store
-            .get(&POD, Some("ns"), "grandchild")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &SECRET, Some("ns"), "child"));
+    assert!(not_found(&store, &POD, Some("ns"), "grandchild"));
     assert!(
         store.get(&POD, Some("ns"), "shared").is_ok(),
         "an object with a live owner stays"
@@ -396,12 +387,7 @@ fn deleting_a_namespace_removes_its_content_after_finalizers() {
     assert!(!d.removed);
     let ns = store.get(&NAMESPACE, None, "doomed").unwrap();
     assert_eq!(ns["status"]["phase"], "Terminating");
-    assert!(
-        store
-            .get(&CONFIG_MAP, Some("doomed"), "a")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &CONFIG_MAP, Some("doomed"), "a"));
     let err = store
         .create(&CONFIG_MAP, Some("doomed"), cm("new"))
         .unwrap_err();
@@ -415,12 +401,7 @@ fn deleting_a_namespace_removes_its_content_after_finalizers() {
             &WriteOptions::default(),
         )
         .unwrap();
-    assert!(
-        store
-            .get(&NAMESPACE, None, "doomed")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &NAMESPACE, None, "doomed"));
     assert!(store.get(&CONFIG_MAP, Some("kept"), "a").is_ok());
 }
 
@@ -684,12 +665,7 @@ fn dry_run_commits_nothing() {
         .create_with(&CONFIG_MAP, Some("ns"), cm("dry"), &dry)
         .unwrap();
     assert_eq!(w.object["metadata"]["name"], "dry");
-    assert!(
-        store
-            .get(&CONFIG_MAP, Some("ns"), "dry")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &CONFIG_MAP, Some("ns"), "dry"));
     assert_eq!(store.resource_version(), before);
 }
 
@@ -990,12 +966,7 @@ fn foreground_deletion_waits_for_dependents() {
         json!([FOREGROUND_FINALIZER])
     );
     assert!(d.object["metadata"]["deletionTimestamp"].is_string());
-    assert!(
-        store
-            .get(&SECRET, Some("ns"), "plain")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &SECRET, Some("ns"), "plain"));
     assert!(
         store.get(&POD, Some("ns"), "held").unwrap()["metadata"]["deletionTimestamp"].is_string()
     );
@@ -1012,18 +983,8 @@ fn foreground_deletion_waits_for_dependents() {
             &WriteOptions::default(),
         )
         .unwrap();
-    assert!(
-        store
-            .get(&POD, Some("ns"), "held")
-            .unwrap_err()
-            .is_not_found()
-    );
-    assert!(
-        store
-            .get(&CONFIG_MAP, Some("ns"), "owner")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &POD, Some("ns"), "held"));
+    assert!(not_found(&store, &CONFIG_MAP, Some("ns"), "owner"));
     // Without dependents a foreground delete is immediate.
     store.create(&CONFIG_MAP, Some("ns"), cm("alone")).unwrap();
     assert!(
@@ -1062,22 +1023,12 @@ fn garbage_collection_follows_owner_reference_changes() {
     store
         .delete(&CONFIG_MAP, Some("ns"), "b", &DeleteOptions::default())
         .unwrap();
-    assert!(
-        store
-            .get(&SECRET, Some("ns"), "dep")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &SECRET, Some("ns"), "dep"));
     // The namespace bookkeeping lets a deleted namespace go once its last object does.
     store
         .delete(&NAMESPACE, None, "ns", &DeleteOptions::default())
         .unwrap();
-    assert!(
-        store
-            .get(&NAMESPACE, None, "ns")
-            .unwrap_err()
-            .is_not_found()
-    );
+    assert!(not_found(&store, &NAMESPACE, None, "ns"));
 }
 
 #[test]

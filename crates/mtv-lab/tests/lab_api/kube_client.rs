@@ -25,19 +25,12 @@ fn plan_api(client: kube::Client, ns: &str) -> Api<DynamicObject> {
     )
 }
 
+/// The minimal Plan the store tests use too, named `name`.
 fn plan_object(name: &str) -> DynamicObject {
-    serde_json::from_value(json!({
-        "apiVersion": "forklift.konveyor.io/v1beta1",
-        "kind": "Plan",
-        "metadata": {"name": name},
-        "spec": {
-            "provider": {"source": {"name": "vsphere", "namespace": "openshift-mtv"}, "destination": {"name": "host", "namespace": "openshift-mtv"}},
-            "map": {"network": {"name": "net", "namespace": "openshift-mtv"}, "storage": {"name": "st", "namespace": "openshift-mtv"}},
-            "targetNamespace": "default",
-            "vms": [{"name": "rhel8"}]
-        }
-    }))
-    .expect("plan parses")
+    let mut plan: DynamicObject =
+        serde_json::from_str(include_str!("../fixtures/minimal-plan.json")).expect("plan parses");
+    plan.metadata.name = Some(name.to_string());
+    plan
 }
 
 fn api_code(err: &kube::Error) -> Option<u16> {
@@ -45,6 +38,18 @@ fn api_code(err: &kube::Error) -> Option<u16> {
         kube::Error::Api(status) => Some(status.code),
         _ => None,
     }
+}
+
+/// Deletes the objects `names` through `api`, and checks that none is left in its namespace.
+async fn delete_all<K>(api: &Api<K>, names: &[&str])
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    for name in names {
+        api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    let left = api.list(&ListParams::default()).await.unwrap().items;
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test]
@@ -155,19 +160,7 @@ async fn secret_crud_and_server_side_apply() {
         .await
         .unwrap_err();
     assert_eq!(api_code(&err), Some(409));
-    api.delete("vsphere-credentials", &DeleteParams::default())
-        .await
-        .unwrap();
-    api.delete("applied", &DeleteParams::default())
-        .await
-        .unwrap();
-    assert!(
-        api.list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    delete_all(&api, &["vsphere-credentials", "applied"]).await;
     lab.shutdown().await;
 }
 
@@ -179,14 +172,11 @@ async fn plan_crud_defaults_validation_and_apply() {
         .create(&PostParams::default(), &plan_object("plan-a"))
         .await
         .unwrap();
-    for field in [
-        "preserveStaticIPs",
-        "migrateSharedDisks",
-        "deleteVmOnFailMigration",
-        "runPreflightInspection",
-        "useCompatibilityMode",
-    ] {
-        assert_eq!(created.data["spec"][field], json!(true), "{field}");
+    // The CRD's defaults, as the schema tests know them.
+    let defaults: serde_json::Map<String, Value> =
+        serde_json::from_str(include_str!("../fixtures/minimal-plan-defaults.json")).unwrap();
+    for (field, value) in defaults {
+        assert_eq!(created.data["spec"][&field], value, "{field}");
     }
     assert_eq!(created.metadata.generation, Some(1));
     let patched = api
@@ -241,19 +231,7 @@ async fn plan_crud_defaults_validation_and_apply() {
     let list = api.list(&ListParams::default().limit(1)).await.unwrap();
     assert_eq!(list.items.len(), 1);
     assert!(list.metadata.continue_.is_some());
-    api.delete("plan-a", &DeleteParams::default())
-        .await
-        .unwrap();
-    api.delete("plan-b", &DeleteParams::default())
-        .await
-        .unwrap();
-    assert!(
-        api.list(&ListParams::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    delete_all(&api, &["plan-a", "plan-b"]).await;
     lab.shutdown().await;
 }
 
