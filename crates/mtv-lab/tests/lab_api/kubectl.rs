@@ -103,6 +103,29 @@ async fn setup() -> Option<(LabServer, Kubectl)> {
     Some((lab, kubectl))
 }
 
+/// `kubectl get` of the hand-written Plan `cold-rhel8`, printed through `jsonpath`.
+async fn cold_plan_fields(kubectl: &Kubectl, jsonpath: &str) -> String {
+    let output = format!("jsonpath={jsonpath}");
+    kubectl
+        .ok(&[
+            "get",
+            "plan",
+            "cold-rhel8",
+            "-n",
+            "openshift-mtv",
+            "-o",
+            &output,
+        ])
+        .await
+}
+
+/// `kubectl patch` of the hand-written Plan `cold-rhel8` with `args` (type, body, subresource).
+async fn patch_cold_plan(kubectl: &Kubectl, args: &[&str]) -> String {
+    let mut command = vec!["patch", "plan", "cold-rhel8", "-n", "openshift-mtv"];
+    command.extend_from_slice(args);
+    kubectl.ok(&command).await
+}
+
 pub(crate) fn path_str(p: &Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
@@ -469,17 +492,7 @@ async fn kubectl_server_side_apply_and_conflicts() {
             path_str(&other),
         ])
         .await;
-    let warm = kubectl
-        .ok(&[
-            "get",
-            "plan",
-            "cold-rhel8",
-            "-n",
-            "openshift-mtv",
-            "-o",
-            "jsonpath={.spec.warm}",
-        ])
-        .await;
+    let warm = cold_plan_fields(&kubectl, "{.spec.warm}").await;
     assert_eq!(warm, "true");
     lab.shutdown().await;
 }
@@ -491,33 +504,24 @@ async fn kubectl_patch_describe_output_formats_and_delete() {
     };
     let file = kubectl.write("objects.yaml", HAND_WRITTEN);
     kubectl.ok(&["apply", "-f", path_str(&file)]).await;
-    let out = kubectl
-        .ok(&[
-            "patch",
-            "plan",
-            "cold-rhel8",
-            "-n",
-            "openshift-mtv",
+    let out = patch_cold_plan(
+        &kubectl,
+        &[
             "--type=merge",
             "-p",
             r#"{"spec":{"warm":true,"preserveStaticIPs":false}}"#,
-        ])
-        .await;
+        ],
+    )
+    .await;
     assert!(
         out.contains("plan.forklift.konveyor.io/cold-rhel8 patched"),
         "{out}"
     );
-    let fields = kubectl
-        .ok(&[
-            "get",
-            "plan",
-            "cold-rhel8",
-            "-n",
-            "openshift-mtv",
-            "-o",
-            "jsonpath={.spec.warm},{.spec.preserveStaticIPs},{.metadata.generation}",
-        ])
-        .await;
+    let fields = cold_plan_fields(
+        &kubectl,
+        "{.spec.warm},{.spec.preserveStaticIPs},{.metadata.generation}",
+    )
+    .await;
     assert_eq!(fields, "true,false,2");
     let plan = lab
         .store()
@@ -641,30 +645,17 @@ async fn kubectl_wait_sees_a_condition_written_through_status() {
         .await;
     assert!(ready.split_whitespace().nth(1) == Some("True"), "{ready}");
     // A status patch over HTTP works from kubectl too.
-    kubectl
-        .ok(&[
-            "patch",
-            "plan",
-            "cold-rhel8",
-            "-n",
-            "openshift-mtv",
+    patch_cold_plan(
+        &kubectl,
+        &[
             "--subresource=status",
             "--type=merge",
             "-p",
             r#"{"status":{"observedGeneration":1}}"#,
-        ])
-        .await;
-    let observed = kubectl
-        .ok(&[
-            "get",
-            "plan",
-            "cold-rhel8",
-            "-n",
-            "openshift-mtv",
-            "-o",
-            "jsonpath={.status.observedGeneration}",
-        ])
-        .await;
+        ],
+    )
+    .await;
+    let observed = cold_plan_fields(&kubectl, "{.status.observedGeneration}").await;
     assert_eq!(observed, "1");
     lab.shutdown().await;
 }
@@ -768,29 +759,16 @@ async fn kubectl_get_watch_prints_table_rows_and_json_patch_works() {
         .expect("kubectl get --watch starts");
     tokio::time::sleep(Duration::from_millis(800)).await;
     kubectl.ok(&["apply", "-f", path_str(&file)]).await;
-    kubectl
-        .ok(&[
-            "patch",
-            "plan",
-            "cold-rhel8",
-            "-n",
-            "openshift-mtv",
+    patch_cold_plan(
+        &kubectl,
+        &[
             "--type=json",
             "-p",
             r#"[{"op":"replace","path":"/spec/warm","value":true}]"#,
-        ])
-        .await;
-    let warm = kubectl
-        .ok(&[
-            "get",
-            "plan",
-            "cold-rhel8",
-            "-n",
-            "openshift-mtv",
-            "-o",
-            "jsonpath={.spec.warm}",
-        ])
-        .await;
+        ],
+    )
+    .await;
+    let warm = cold_plan_fields(&kubectl, "{.spec.warm}").await;
     assert_eq!(warm, "true");
     // Give the watch time to print, then stop it and read what it printed.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
