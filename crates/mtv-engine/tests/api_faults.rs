@@ -5,36 +5,24 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use common::{RunRequest, lab, lab_contents, run_on_lab};
+use common::{
+    RunRequest, lab, lab_client, lab_cluster, lab_contents, namespace, object, run_on_lab,
+};
 use mtv_catalog::model::PvcNameTemplate;
-use mtv_engine::cluster::{Cluster, ClusterError, kinds};
-use mtv_engine::events::{Event, EventSink, StepOutcome};
-use mtv_engine::ledger::{Ledger, LedgerEntry};
+use mtv_engine::cluster::{ClusterError, kinds};
+use mtv_engine::events::{Event, StepOutcome};
+use mtv_engine::ledger::LedgerEntry;
 use mtv_engine::session::SESSION_LABEL;
-use mtv_engine::target::{Target, client_for};
-use mtv_lab::{LabOptions, LabServer};
+use mtv_lab::LabServer;
 use serde_json::{Value, json};
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-impl EventSink for Recorder {
-    fn emit(&self, event: Event) {
-        self.0.lock().unwrap().push(event);
-    }
-}
 
 /// A ConfigMap made behind the run's back (no ledger entry), labelled as `session`'s.
 async fn made_elsewhere(lab: &LabServer, name: &str, session: &str) -> String {
-    let client = client_for(&Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
-    let api: kube::Api<kube::api::DynamicObject> =
-        kube::Api::namespaced_with(client, "auto-t1", &kinds::CONFIG_MAP.api_resource());
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+        lab_client(lab).await,
+        "auto-t1",
+        &kinds::CONFIG_MAP.api_resource(),
+    );
     let object = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name, "labels": {SESSION_LABEL: session}},
@@ -47,26 +35,9 @@ async fn made_elsewhere(lab: &LabServer, name: &str, session: &str) -> String {
 
 #[tokio::test]
 async fn a_create_that_finds_its_own_object_adopts_it_and_refuses_anyone_elses() {
-    let lab = LabServer::start(LabOptions::default()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger =
-        Arc::new(Ledger::create(&dir.path().join("resources.json"), "auto-t1", "lab").unwrap());
-    let recorder = Arc::new(Recorder::default());
-    let client = client_for(&Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
-    let cluster = Cluster::new(client, ledger.clone(), recorder.clone());
-    cluster
-        .create(
-            &kinds::NAMESPACE,
-            None,
-            json!({"metadata": {"name": "auto-t1"}}),
-            None,
-        )
-        .await
-        .unwrap();
+    let (lab, cluster, recorder, _dir) = lab_cluster().await;
+    let ledger = cluster.ledger();
+    namespace(&cluster, "auto-t1").await;
     let ours =
         |name: &str| json!({"metadata": {"name": name, "labels": {SESSION_LABEL: "auto-t1"}}});
 
@@ -91,7 +62,7 @@ async fn a_create_that_finds_its_own_object_adopts_it_and_refuses_anyone_elses()
         recorded,
         "the adopted object is in the ledger, so teardown removes it"
     );
-    assert!(recorder.0.lock().unwrap().iter().any(
+    assert!(recorder.events().iter().any(
         |e| matches!(e, Event::ResourceCreated { resource, .. } if resource.name == "lost-answer")
     ));
 
@@ -118,14 +89,7 @@ async fn a_create_that_finds_its_own_object_adopts_it_and_refuses_anyone_elses()
         "someone else's object must never reach the ledger"
     );
     // An object without our label (nothing to prove it is ours) is refused too.
-    let unlabelled = cluster
-        .create(
-            &kinds::CONFIG_MAP,
-            Some("auto-t1"),
-            json!({"metadata": {"name": "lost-answer"}}),
-            None,
-        )
-        .await;
+    let unlabelled = object(&cluster, &kinds::CONFIG_MAP, Some("auto-t1"), "lost-answer").await;
     assert!(unlabelled.is_ok(), "it is in the ledger already: ours");
 }
 

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use mtv_config::{MapEnv, SettingsSources};
-use mtv_engine::cluster::Cluster;
+use mtv_engine::cluster::{Cluster, ClusterError, Kind, kinds};
 use mtv_engine::events::{Event, EventSink, ResourceRef, StepOutcome};
 use mtv_engine::front::{RunTarget, SelectionInput, load_front, resolve_config};
 use mtv_engine::ledger::Ledger;
@@ -16,6 +16,7 @@ use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
 use mtv_engine::scenario::ScenarioSpec;
 use mtv_engine::target::{Target, client_for, config_for};
 use mtv_lab::{FaultSpec, LabOptions, LabServer};
+use serde_json::{Value, json};
 
 #[derive(Default)]
 pub struct Recorder(pub Mutex<Vec<Event>>);
@@ -27,10 +28,13 @@ impl EventSink for Recorder {
 }
 
 impl Recorder {
+    /// The events recorded so far.
+    pub fn events(&self) -> MutexGuard<'_, Vec<Event>> {
+        self.0.lock().unwrap()
+    }
+
     pub fn outcomes(&self) -> BTreeMap<String, StepOutcome> {
-        self.0
-            .lock()
-            .unwrap()
+        self.events()
             .iter()
             .filter_map(|e| match e {
                 Event::StepFinished { id, outcome, .. } => Some((id.clone(), outcome.clone())),
@@ -41,9 +45,7 @@ impl Recorder {
 
     /// The notes of the steps whose id contains `id_part`.
     pub fn notes(&self, id_part: &str) -> Vec<String> {
-        self.0
-            .lock()
-            .unwrap()
+        self.events()
             .iter()
             .filter_map(|e| match e {
                 Event::StepNote { id, message } if id.contains(id_part) => Some(message.clone()),
@@ -82,6 +84,50 @@ pub async fn lab(faults: &str, lab_file: Option<PathBuf>) -> LabServer {
     })
     .await
     .unwrap()
+}
+
+/// A Kubernetes client of `lab`'s API server, over HTTP as a run's.
+pub async fn lab_client(lab: &LabServer) -> kube::Client {
+    client_for(&Target::InMemory {
+        kubeconfig_yaml: lab.kubeconfig_yaml(),
+    })
+    .await
+    .expect("a client for the lab")
+}
+
+/// A `Cluster` of the session `auto-t1` on a freshly started lab, recording its events, with its
+/// ledger `resources.json` in the returned directory.
+pub async fn lab_cluster() -> (LabServer, Cluster, Arc<Recorder>, tempfile::TempDir) {
+    let lab = LabServer::start(LabOptions::default())
+        .await
+        .expect("lab starts");
+    let client = lab_client(&lab).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ledger =
+        Arc::new(Ledger::create(&dir.path().join("resources.json"), "auto-t1", "lab").unwrap());
+    let recorder = Arc::new(Recorder::default());
+    let cluster = Cluster::new(client, ledger, recorder.clone());
+    (lab, cluster, recorder, dir)
+}
+
+/// Creates an object of `kind` named `name` in `namespace` (none: cluster-scoped), with nothing
+/// else set; returns the API server's answer.
+pub async fn object(
+    cluster: &Cluster,
+    kind: &Kind,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Value, ClusterError> {
+    cluster
+        .create(kind, namespace, json!({"metadata": {"name": name}}), None)
+        .await
+}
+
+/// Creates a namespace of the test's.
+pub async fn namespace(cluster: &Cluster, name: &str) {
+    object(cluster, &kinds::NAMESPACE, None, name)
+        .await
+        .unwrap();
 }
 
 /// What to run.
@@ -143,13 +189,8 @@ impl Run {
     /// What a later process does with this run's ledger (`mtv-tests clean`): reopens it and tears
     /// down on `lab` everything it lists; returns what could not be removed.
     pub async fn clean_from_ledger(&self, lab: &LabServer) -> Vec<ResourceRef> {
-        let client = client_for(&Target::InMemory {
-            kubeconfig_yaml: lab.kubeconfig_yaml(),
-        })
-        .await
-        .unwrap();
         let cluster = Cluster::new(
-            client,
+            lab_client(lab).await,
             Arc::new(Ledger::open(&self.ledger).unwrap()),
             Arc::new(Recorder::default()),
         );
