@@ -243,6 +243,14 @@ impl Lab {
         pvcs
     }
 
+    /// The string at JSON `pointer` in each of a source VM's PVCs, in disk order.
+    fn pvc_fields(&self, id: &str, pointer: &str) -> Vec<String> {
+        self.pvcs(id)
+            .iter()
+            .map(|p| s(p, pointer).to_string())
+            .collect()
+    }
+
     fn source_vm(&self, id: &str) -> Vm {
         self.source.vm("vsphere", id).unwrap()
     }
@@ -328,12 +336,7 @@ async fn labels_misbehaviour_leaves_the_target_labels_off() {
 #[tokio::test]
 async fn storage_class_misbehaviour_uses_another_existing_class() {
     let lab = misbehaving("storage-class", json!({})).await;
-    let classes = |id: &str| -> Vec<String> {
-        lab.pvcs(id)
-            .iter()
-            .map(|p| s(p, "/spec/storageClassName").to_string())
-            .collect()
-    };
+    let classes = |id: &str| lab.pvc_fields(id, "/spec/storageClassName");
     assert_eq!(classes(GOOD), ["lab-ceph-rbd", "lab-ceph-rbd"]);
     assert_eq!(classes(BAD), ["lab-nfs", "lab-nfs"]);
     assert!(lab.get(&registry::STORAGE_CLASS, "", "lab-nfs").is_some());
@@ -343,12 +346,7 @@ async fn storage_class_misbehaviour_uses_another_existing_class() {
 #[tokio::test]
 async fn disk_size_misbehaviour_requests_a_gib_less() {
     let lab = misbehaving("disk-size", json!({})).await;
-    let sizes = |id: &str| -> Vec<String> {
-        lab.pvcs(id)
-            .iter()
-            .map(|p| s(p, "/spec/resources/requests/storage").to_string())
-            .collect()
-    };
+    let sizes = |id: &str| lab.pvc_fields(id, "/spec/resources/requests/storage");
     assert_eq!(sizes(GOOD), ["10Gi", "4Gi"]);
     assert_eq!(sizes(BAD), ["9Gi", "3Gi"]);
     lab.stop().await;
@@ -419,12 +417,7 @@ async fn pvc_name_misbehaviour_ignores_the_template() {
         json!({"pvcNameTemplate": "{{.VmName}}-d{{.DiskIndex}}", "pvcNameTemplateUseGenerateName": false}),
     )
     .await;
-    let names = |id: &str| -> Vec<String> {
-        lab.pvcs(id)
-            .iter()
-            .map(|p| s(p, "/metadata/name").to_string())
-            .collect()
-    };
+    let names = |id: &str| lab.pvc_fields(id, "/metadata/name");
     assert_eq!(names(GOOD), ["good-vm-d0", "good-vm-d1"]);
     // Forklift's default template: `{{trunc 15 .PlanName}}-{{trunc 15 .TargetVmName}}-disk-{{.DiskIndex}}`.
     assert_eq!(names(BAD), ["p-bad-vm-disk-0", "p-bad-vm-disk-1"]);
