@@ -96,6 +96,20 @@ impl Fixture {
         Some(String::from_utf8_lossy(&out.stderr).into_owned())
     }
 
+    /// Creates `manifest` with kubectl; false when kubectl tests are skipped.
+    async fn kubectl_create(&self, manifest: &str) -> bool {
+        self.kubectl_ok(&["create", "-f", "-"], Some(manifest))
+            .await
+            .is_some()
+    }
+
+    /// kubectl that must fail with `expected` in its stderr; nothing when kubectl tests are skipped.
+    async fn kubectl_refused(&self, args: &[&str], stdin: Option<&str>, expected: &str) {
+        if let Some(err) = self.kubectl_fails(args, stdin).await {
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
     /// Runs a Python peer script with the kubeconfig's path as `sys.argv[1]`; the script prints `ok`.
     fn python(&self, script: &str) {
         let script = format!("{PYTHON_PRELUDE}\n{script}\nprint('ok')\n");
@@ -158,27 +172,15 @@ const LABEL_KEY_RULE: &str = "name part must consist of alphanumeric characters,
 async fn invalid_labels_annotations_and_names_are_422_with_causes() {
     let f = Fixture::bare().await;
     let bad_label = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: labelled\n  namespace: default\n  labels:\n    bad key: v\n";
-    if let Some(err) = f
-        .kubectl_fails(&["create", "-f", "-"], Some(bad_label))
-        .await
-    {
-        assert!(
-            err.contains(&format!(
-                "The ConfigMap \"labelled\" is invalid: metadata.labels: Invalid value: \"bad key\": {LABEL_KEY_RULE}"
-            )),
-            "{err}"
-        );
-    }
+    let invalid_label = format!(
+        "The ConfigMap \"labelled\" is invalid: metadata.labels: Invalid value: \"bad key\": {LABEL_KEY_RULE}"
+    );
+    f.kubectl_refused(&["create", "-f", "-"], Some(bad_label), &invalid_label)
+        .await;
     let bad_service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: 1st-service\n  namespace: default\nspec:\n  ports:\n  - port: 80\n";
-    if let Some(err) = f
-        .kubectl_fails(&["create", "-f", "-"], Some(bad_service))
-        .await
-    {
-        assert!(
-            err.contains("The Service \"1st-service\" is invalid: metadata.name: Invalid value: \"1st-service\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character"),
-            "{err}"
-        );
-    }
+    let invalid_name = "The Service \"1st-service\" is invalid: metadata.name: Invalid value: \"1st-service\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character";
+    f.kubectl_refused(&["create", "-f", "-"], Some(bad_service), invalid_name)
+        .await;
     f.python(&format!(
         r#"
 rule = {LABEL_KEY_RULE:?}
@@ -212,23 +214,16 @@ async fn replace_without_resource_version_is_refused_for_custom_resources_only()
     let hook = "apiVersion: forklift.konveyor.io/v1beta1\nkind: Hook\nmetadata:\n  name: pre\n  namespace: default\nspec:\n  image: quay.io/konveyor/hook-runner\n";
     let replaced = hook.replace("hook-runner", "hook-runner:v2");
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n  namespace: default\ndata:\n  a: \"1\"\n";
-    if f.kubectl_ok(&["create", "-f", "-"], Some(hook))
-        .await
-        .is_some()
-    {
+    if f.kubectl_create(hook).await {
         // `kubectl replace` fills in the current resourceVersion itself when the file has none; `--raw`
         // sends the file as it is.
         let path = "/apis/forklift.konveyor.io/v1beta1/namespaces/default/hooks/pre";
-        let err = f
-            .kubectl_fails(&["replace", "--raw", path, "-f", "-"], Some(RAW_HOOK))
-            .await
-            .unwrap();
-        assert!(
-            err.contains(
-                "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update"
-            ),
-            "{err}"
-        );
+        f.kubectl_refused(
+            &["replace", "--raw", path, "-f", "-"],
+            Some(RAW_HOOK),
+            "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update",
+        )
+        .await;
         f.kubectl_ok(&["replace", "-f", "-"], Some(&replaced)).await;
         f.kubectl_ok(&["create", "-f", "-"], Some(cm)).await;
         f.kubectl_ok(&["replace", "-f", "-"], Some(&cm.replace("\"1\"", "\"2\"")))
@@ -263,14 +258,13 @@ async fn field_selectors_on_unsupported_fields_are_400() {
             err.contains("field selector \"spec.image=x\": field label not supported: spec.image"),
             "{err}"
         );
-        let err = f
-            .kubectl_fails(&["get", "cm", "--field-selector", "data.a=1"], None)
-            .await
-            .unwrap();
-        assert!(
-            err.contains("\"data.a\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""),
-            "{err}"
-        );
+        let only_metadata = "\"data.a\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"";
+        f.kubectl_refused(
+            &["get", "cm", "--field-selector", "data.a=1"],
+            None,
+            only_metadata,
+        )
+        .await;
         f.kubectl_ok(
             &[
                 "get",
@@ -306,31 +300,24 @@ async fn strategic_merge_patch_of_a_custom_resource_is_415() {
     let f = Fixture::bare().await;
     let hook = "apiVersion: forklift.konveyor.io/v1beta1\nkind: Hook\nmetadata:\n  name: pre\n  namespace: default\nspec:\n  image: a\n";
     let accepted = "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
-    if f.kubectl_ok(&["create", "-f", "-"], Some(hook))
-        .await
-        .is_some()
-    {
-        let err = f
-            .kubectl_fails(
-                &[
-                    "patch",
-                    "hook",
-                    "pre",
-                    "-n",
-                    "default",
-                    "-p",
-                    r#"{"spec":{"image":"b"}}"#,
-                ],
-                None,
-            )
-            .await
-            .unwrap();
-        assert!(
-            err.contains(&format!(
-                "application/strategic-merge-patch+json is not supported by forklift.konveyor.io/v1beta1, Kind=Hook: {accepted}"
-            )),
-            "{err}"
+    if f.kubectl_create(hook).await {
+        let refused = format!(
+            "application/strategic-merge-patch+json is not supported by forklift.konveyor.io/v1beta1, Kind=Hook: {accepted}"
         );
+        f.kubectl_refused(
+            &[
+                "patch",
+                "hook",
+                "pre",
+                "-n",
+                "default",
+                "-p",
+                r#"{"spec":{"image":"b"}}"#,
+            ],
+            None,
+            &refused,
+        )
+        .await;
         f.kubectl_ok(
             &[
                 "patch",
@@ -414,20 +401,13 @@ async fn server_side_apply_conflicts_with_fields_an_update_set() {
     let f = Fixture::bare().await;
     let created = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: owned\n  namespace: default\ndata:\n  key: one\n";
     let applied = created.replace("one", "two");
-    if f.kubectl_ok(&["create", "-f", "-"], Some(created))
-        .await
-        .is_some()
-    {
-        let err = f
-            .kubectl_fails(&["apply", "--server-side", "-f", "-"], Some(&applied))
-            .await
-            .unwrap();
-        assert!(
-            err.contains(
-                "Apply failed with 1 conflict: conflict with \"kubectl-create\" using v1: .data.key"
-            ),
-            "{err}"
-        );
+    if f.kubectl_create(created).await {
+        f.kubectl_refused(
+            &["apply", "--server-side", "-f", "-"],
+            Some(&applied),
+            "Apply failed with 1 conflict: conflict with \"kubectl-create\" using v1: .data.key",
+        )
+        .await;
         f.kubectl_ok(
             &["apply", "--server-side", "--force-conflicts", "-f", "-"],
             Some(&applied),
@@ -619,31 +599,24 @@ assert not {{"blocked-owner", "blocked-held"}} & names(), names()
 async fn immutable_config_maps_and_secrets_refuse_data_changes() {
     let f = Fixture::bare().await;
     let frozen = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  namespace: default\nimmutable: true\ndata:\n  a: \"1\"\n";
-    if f.kubectl_ok(&["create", "-f", "-"], Some(frozen))
-        .await
-        .is_some()
-    {
-        let err = f
-            .kubectl_fails(
-                &[
-                    "patch",
-                    "cm",
-                    "frozen",
-                    "-n",
-                    "default",
-                    "--type",
-                    "merge",
-                    "-p",
-                    r#"{"data":{"a":"2"}}"#,
-                ],
-                None,
-            )
-            .await
-            .unwrap();
-        assert!(
-            err.contains("The ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set"),
-            "{err}"
-        );
+    if f.kubectl_create(frozen).await {
+        let immutable = "The ConfigMap \"frozen\" is invalid: data: Forbidden: field is immutable when `immutable` is set";
+        f.kubectl_refused(
+            &[
+                "patch",
+                "cm",
+                "frozen",
+                "-n",
+                "default",
+                "--type",
+                "merge",
+                "-p",
+                r#"{"data":{"a":"2"}}"#,
+            ],
+            None,
+            immutable,
+        )
+        .await;
         f.kubectl_ok(
             &[
                 "label",
