@@ -327,20 +327,11 @@ fn list_options(
     rt: &ResourceType,
     query: &HashMap<String, String>,
 ) -> Result<ListOptions, ApiError> {
-    let label_selector = LabelSelector::parse(
-        query
-            .get("labelSelector")
-            .map(String::as_str)
-            .unwrap_or_default(),
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let field_selector = FieldSelector::parse(
-        query
-            .get("fieldSelector")
-            .map(String::as_str)
-            .unwrap_or_default(),
-    )
-    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let param = |key: &str| query.get(key).map(String::as_str).unwrap_or_default();
+    let label_selector = LabelSelector::parse(param("labelSelector"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let field_selector = FieldSelector::parse(param("fieldSelector"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     rules::check_field_selector(rt, &field_selector)?;
     let limit = match query.get("limit").filter(|l| !l.is_empty()) {
         Some(l) => Some(
@@ -474,14 +465,10 @@ fn render_one(rt: &ResourceType, object: &Value, rendering: Rendering, rv: u64) 
     }
 }
 
-fn written_response(
-    rt: &ResourceType,
-    written: Written,
-    rendering: Rendering,
-    created_code: StatusCode,
-) -> Response {
+/// The answer to a create, update or patch: 201 when it created the object, as kube-apiserver answers.
+fn written_response(rt: &ResourceType, written: Written, rendering: Rendering) -> Response {
     let code = if written.created {
-        created_code
+        StatusCode::CREATED
     } else {
         StatusCode::OK
     };
@@ -495,6 +482,22 @@ fn written_response(
         json_response(code, &render_one(rt, &written.object, rendering, rv)),
         &written.warnings,
     )
+}
+
+/// kube-apiserver's 405 for a method the requested path does not serve.
+fn unsupported_method(method: &Method) -> ApiError {
+    ApiError::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource ({method})"
+    ))
+}
+
+/// `Ok` when `method` is the one the path serves, else kube-apiserver's 405.
+fn serve_only(served: Method, method: &Method) -> Result<(), ApiError> {
+    if *method == served {
+        Ok(())
+    } else {
+        Err(unsupported_method(method))
+    }
 }
 
 fn wants_watch(query: &HashMap<String, String>) -> bool {
@@ -559,21 +562,12 @@ fn answer_identity_request(
     body: &Bytes,
     target: &Target,
 ) -> Option<Result<Response, ApiError>> {
-    let create_only = |m: &Method| {
-        if *m == Method::POST {
-            Ok(())
-        } else {
-            Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource ({m})"
-            )))
-        }
-    };
     let answered = match target {
         Target::Collection { rt, namespace, .. } if is_review(rt) => {
             let Some(axum::Extension(caller)) = caller else {
                 return Some(Err(crate::auth::unauthorized()));
             };
-            create_only(method)
+            serve_only(Method::POST, method)
                 .and_then(|()| parse_object_body(rt, headers, body))
                 .and_then(|review| {
                     crate::auth::answer_review(
@@ -588,7 +582,7 @@ fn answer_identity_request(
         Target::Object { rt, .. } if is_review(rt) => Err(ApiError::method_not_allowed(
             "review objects are not stored; create one instead",
         )),
-        Target::ServiceAccountToken { namespace, name } => create_only(method)
+        Target::ServiceAccountToken { namespace, name } => serve_only(Method::POST, method)
             .and_then(|()| {
                 if content_type(headers) == protobuf::MEDIA_TYPE {
                     protobuf::decode_token_request(body)
@@ -615,18 +609,9 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let store = &app.store;
     let rendering = rendering(headers, query);
-    let only_get = |m: &Method| {
-        if *m == Method::GET {
-            Ok(())
-        } else {
-            Err(ApiError::method_not_allowed(format!(
-                "the server does not allow this method on the requested resource ({m})"
-            )))
-        }
-    };
     match target {
         Target::ApiRoot => {
-            only_get(method)?;
+            serve_only(Method::GET, method)?;
             if wants_aggregated(headers) {
                 return Ok(aggregated_response(discovery::aggregated(true)));
             }
@@ -636,20 +621,20 @@ async fn handle(
             ))
         }
         Target::ApisRoot => {
-            only_get(method)?;
+            serve_only(Method::GET, method)?;
             if wants_aggregated(headers) {
                 return Ok(aggregated_response(discovery::aggregated(false)));
             }
             Ok(json_response(StatusCode::OK, &discovery::api_group_list()))
         }
         Target::Group(g) => {
-            only_get(method)?;
+            serve_only(Method::GET, method)?;
             discovery::api_group_doc(&g)
                 .map(|d| json_response(StatusCode::OK, &d))
                 .ok_or_else(|| ApiError::path_not_found(uri.path()))
         }
         Target::ResourceList(g, v) => {
-            only_get(method)?;
+            serve_only(Method::GET, method)?;
             discovery::api_resource_list(&g, &v)
                 .map(|d| json_response(StatusCode::OK, &d))
                 .ok_or_else(|| ApiError::path_not_found(uri.path()))
@@ -713,12 +698,7 @@ async fn handle(
                         obj,
                         &write_options(query, headers, false, &user)?,
                     )?;
-                    Ok(written_response(
-                        rt,
-                        written,
-                        rendering,
-                        StatusCode::CREATED,
-                    ))
+                    Ok(written_response(rt, written, rendering))
                 }
                 Method::DELETE => {
                     let opts = delete_options(query, body)?;
@@ -734,9 +714,7 @@ async fn handle(
                         }),
                     ))
                 }
-                _ => Err(ApiError::method_not_allowed(format!(
-                    "the server does not allow this method on the requested resource ({method})"
-                ))),
+                _ => Err(unsupported_method(method)),
             }
         }
         Target::ServiceAccountToken { .. } => Err(ApiError::method_not_allowed(
@@ -747,11 +725,7 @@ async fn handle(
             name,
             action,
         } => {
-            if *method != Method::PUT {
-                return Err(ApiError::method_not_allowed(format!(
-                    "the server does not allow this method on the requested resource ({method})"
-                )));
-            }
+            serve_only(Method::PUT, method)?;
             // virt-api reads an optional JSON body (StartOptions, StopOptions, RestartOptions).
             let options = if body.is_empty() {
                 json!({})
@@ -762,7 +736,7 @@ async fn handle(
             Ok(StatusCode::ACCEPTED.into_response())
         }
         Target::PodLog { namespace, name } => {
-            only_get(method)?;
+            serve_only(Method::GET, method)?;
             let pod = store.get(&registry::POD, Some(&namespace), &name)?;
             let text = pod
                 .pointer(&format!(
@@ -809,12 +783,7 @@ async fn handle(
                         obj,
                         &write_options(query, headers, status, &user)?,
                     )?;
-                    Ok(written_response(
-                        rt,
-                        written,
-                        rendering,
-                        StatusCode::CREATED,
-                    ))
+                    Ok(written_response(rt, written, rendering))
                 }
                 Method::PATCH => {
                     let opts = write_options(query, headers, status, &user)?;
@@ -847,12 +816,7 @@ async fn handle(
                         _ => return Err(rules::unsupported_patch_type(rt)),
                     };
                     let written = store.patch(rt, ns, &name, &patch, &opts)?;
-                    Ok(written_response(
-                        rt,
-                        written,
-                        rendering,
-                        StatusCode::CREATED,
-                    ))
+                    Ok(written_response(rt, written, rendering))
                 }
                 Method::DELETE => {
                     if status {
@@ -869,9 +833,7 @@ async fn handle(
                     };
                     Ok(json_response(code, &deleted.object))
                 }
-                _ => Err(ApiError::method_not_allowed(format!(
-                    "the server does not allow this method on the requested resource ({method})"
-                ))),
+                _ => Err(unsupported_method(method)),
             }
         }
     }
