@@ -7,6 +7,7 @@ pub mod exit;
 pub mod forklift;
 pub mod naming;
 mod provider_type;
+pub mod quantity;
 pub mod template;
 pub mod time;
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams};
 use mtv_api::ProviderType;
+use mtv_api::quantity::{self, mib_rounded_up};
 use serde_json::{Value, json};
 
 use crate::{
@@ -86,37 +87,10 @@ fn random_uuid() -> String {
     )
 }
 
-/// A Kubernetes quantity (`30Gi`, `512Mi`, `10G`, bytes) in bytes.
-pub fn quantity_bytes(quantity: &str) -> Option<f64> {
-    let quantity = quantity.trim();
-    let split = quantity
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(quantity.len());
-    let (number, unit) = quantity.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let scale = match unit {
-        "" => 1.0,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0f64.powi(2),
-        "Gi" => 1024.0f64.powi(3),
-        "Ti" => 1024.0f64.powi(4),
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        _ => return None,
-    };
-    Some(number * scale)
-}
-
-fn gib_rounded_up(quantity: &str) -> u64 {
-    quantity_bytes(quantity)
+fn gib_rounded_up(text: &str) -> u64 {
+    quantity::bytes(text)
         .map(|b| (b / 1024.0f64.powi(3)).ceil() as u64)
         .unwrap_or(0)
-}
-
-fn mib_rounded_up(quantity: &str) -> Option<u64> {
-    quantity_bytes(quantity).map(|b| (b / 1024.0f64.powi(2)).ceil() as u64)
 }
 
 fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
@@ -877,7 +851,7 @@ mod tests {
         assert_eq!(gib_rounded_up("30Gi"), 30);
         assert_eq!(gib_rounded_up("10G"), 10);
         assert_eq!(mib_rounded_up("512Mi"), Some(512));
-        assert_eq!(quantity_bytes("bogus"), None);
+        assert_eq!(quantity::bytes("bogus"), None);
     }
 
     #[test]

@@ -333,7 +333,7 @@ impl Cdi {
             return Some(Duration::from_millis(50));
         };
         let size_mib =
-            crate::forklift::quantity_mib(text_at(pvc, "/spec/resources/requests/storage"))
+            mtv_api::quantity::mib_rounded_up(text_at(pvc, "/spec/resources/requests/storage"))
                 .unwrap_or(1024) as f64;
         let total = match source {
             Source::Blank => Duration::from_millis(250),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::conditions::{ADVISORY, Condition, Conditions, has as has_condition};
 use super::inventory::InvVm;
 use super::plan::{PlanCtx, SLOW_REQUEUE, ready_condition};
-use super::{Controller, controller_setting, generation, meta, text_at};
+use super::{Controller, array_at, generation, meta, text_at};
 use crate::clock;
 use crate::faults::Misbehaviour;
 use crate::registry;
@@ -21,6 +21,28 @@ use crate::store::ListOptions;
 pub(crate) struct VmRun {
     /// When the current phase started (advanced by whole phase durations, so slow ticks do not slow the run).
     pub since: Instant,
+}
+
+/// A VM of a running migration and what its phases read: the Plan and its context, the Migration,
+/// the VM's inventory entry, its Plan entry and its itinerary.
+#[derive(Clone, Copy)]
+pub(super) struct MigratingVm<'a> {
+    pub(super) plan: &'a Value,
+    pub(super) ctx: &'a PlanCtx,
+    pub(super) migration: &'a Value,
+    pub(super) inventory_vm: &'a InvVm,
+    pub(super) spec_vm: &'a Value,
+    pub(super) itinerary: &'a Itinerary,
+}
+
+impl MigratingVm<'_> {
+    /// The key of the VM's simulation clock in the controller's `runs`.
+    fn run_key(&self) -> (String, String) {
+        (
+            meta(self.migration, "uid").to_string(),
+            self.inventory_vm.id.clone(),
+        )
+    }
 }
 
 /// Copy throughput in MiB per lab second.
@@ -62,15 +84,6 @@ pub(crate) struct Itinerary {
     pub preflight: bool,
     pub offload: bool,
     pub cdi: bool,
-}
-
-/// The array at `pointer` in `value`, copied; empty when absent (status lists start out missing).
-fn array_at(value: &Value, pointer: &str) -> Vec<Value> {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// What decides a VM's itinerary besides warm or cold.
@@ -192,16 +205,22 @@ impl MigrationShape<'_> {
             }
         }
         steps.push("VirtualMachineCreation");
-        if self.reboots {
-            steps.push("WaitForGuestReboots");
-        }
-        if self.hooks.1 {
-            steps.push("PostHook");
-        }
-        if self.final_snapshot_consolidation {
-            steps.push("WaitForFinalSnapshotConsolidation");
-        }
+        steps.extend(self.after_creation("WaitForFinalSnapshotConsolidation"));
         steps
+    }
+
+    /// What follows the VM's creation, as phases or as pipeline steps (their names differ only for
+    /// the final snapshot's consolidation): the guest's first-boot reboots, the post-hook, the
+    /// consolidation.
+    fn after_creation(&self, consolidation: &'static str) -> Vec<&'static str> {
+        [
+            (self.reboots, "WaitForGuestReboots"),
+            (self.hooks.1, "PostHook"),
+            (self.final_snapshot_consolidation, consolidation),
+        ]
+        .into_iter()
+        .filter_map(|(wanted, name)| wanted.then_some(name))
+        .collect()
     }
 }
 
@@ -267,15 +286,7 @@ impl Itinerary {
         } else {
             phases.extend(shape.cold_copy_phases());
         }
-        if shape.reboots {
-            phases.push("WaitForGuestReboots");
-        }
-        if shape.hooks.1 {
-            phases.push("PostHook");
-        }
-        if shape.final_snapshot_consolidation {
-            phases.push("WaitForFinalSnapshotRemoval");
-        }
+        phases.extend(shape.after_creation("WaitForFinalSnapshotRemoval"));
         phases.push("Completed");
         Itinerary {
             phases,
@@ -594,16 +605,9 @@ impl Controller {
             .pointer("/metadata/annotations/populatorLabels")
             .is_none()
         {
-            let _ = self.store.modify(
-                &registry::PLAN,
-                Some(&plan_ns),
-                &plan_name,
-                &Default::default(),
-                |o| {
-                    o["metadata"]["annotations"]["populatorLabels"] = json!("True");
-                    Ok(())
-                },
-            );
+            self.amend(&registry::PLAN, Some(&plan_ns), &plan_name, |o| {
+                o["metadata"]["annotations"]["populatorLabels"] = json!("True");
+            });
         }
         let old_status = plan.get("status").cloned().unwrap_or(json!({}));
         let old_conds = old_status.get("conditions");
@@ -624,13 +628,7 @@ impl Controller {
             .and_then(|h| h.last())
             .is_some_and(|l| !terminal(l));
         let (mut conds, ctx) = self.validate_plan(plan, active);
-        let limit: u64 = controller_setting(
-            &self.store,
-            &self.opts.mtv_namespace,
-            "controller_max_vm_inflight",
-        )
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+        let limit: u64 = self.setting_or("controller_max_vm_inflight", 20);
         let mut requeue = None;
         let mut waiting = 0;
         if archived {
@@ -762,23 +760,15 @@ impl Controller {
                         .iter()
                         .any(|(p, o)| text_at(snap, p) != meta(o, "uid"));
                         if changed {
-                            self.cancel_all(plan, ctx, mig, "Modified");
-                            self.finish_snapshot(
-                                mig,
-                                Some(("Canceled", "Modified", "The migration has been canceled.")),
-                                "Modified",
-                            );
+                            let message = "The migration has been canceled.";
+                            self.cancel_snapshot(plan, ctx, mig, "Modified", message);
                             return (None, 0);
                         }
                         m.clone()
                     }
                     None => {
-                        self.cancel_all(plan, ctx, mig, "Modified");
-                        self.finish_snapshot(
-                            mig,
-                            Some(("Canceled", "Deleted", "The migration has been deleted.")),
-                            "Deleted",
-                        );
+                        let message = "The migration has been deleted.";
+                        self.cancel_snapshot(plan, ctx, mig, "Deleted", message);
                         return (None, 0);
                     }
                 }
@@ -819,9 +809,6 @@ impl Controller {
         history.push(snapshot);
         let old_vms: Vec<Value> = array_at(mig, "/vms");
         let spec_vms = array_at(plan, "/spec/vms");
-        let mtv = self.opts.mtv_namespace.clone();
-        let store = self.store.clone();
-        let setting = move |k: &str| controller_setting(&store, &mtv, k);
         let mut vms = Vec::new();
         for (i, spec_vm) in spec_vms.iter().enumerate() {
             let Some(Some(inventory_vm)) = ctx.vms.get(i) else {
@@ -839,7 +826,7 @@ impl Controller {
                 ctx,
                 inventory_vm,
                 &self.effective_spec_vm(spec_vm, inventory_vm),
-                &setting,
+                &|key: &str| self.setting(key),
             );
             let mut v = spec_vm.clone();
             v["id"] = json!(inventory_vm.id);
@@ -883,6 +870,20 @@ impl Controller {
         let json = conds.to_json(last.get("conditions"));
         last["conditions"] = json;
         mig["completed"] = json!(clock::now_rfc3339());
+    }
+
+    /// Cancels the VMs still running and closes the snapshot `Canceled` for `reason`: `Modified` when
+    /// the Plan's providers or network map changed, `Deleted` when its Migration is gone.
+    fn cancel_snapshot(
+        &mut self,
+        plan: &Value,
+        ctx: &PlanCtx,
+        mig: &mut Value,
+        reason: &str,
+        message: &str,
+    ) {
+        self.cancel_all(plan, ctx, mig, "Modified");
+        self.finish_snapshot(mig, Some(("Canceled", reason, message)), reason);
     }
 
     fn cancel_all(&mut self, plan: &Value, ctx: &PlanCtx, mig: &mut Value, reason: &str) {
@@ -966,19 +967,12 @@ impl Controller {
                     let ns = meta(&vm, "namespace").to_string();
                     let name = meta(&vm, "name").to_string();
                     let strategy = if on { "Always" } else { "Halted" };
-                    let _ = self.store.modify(
-                        &registry::VIRTUAL_MACHINE,
-                        Some(&ns),
-                        &name,
-                        &Default::default(),
-                        |o| {
-                            if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
-                                spec.remove("running");
-                                spec.insert("runStrategy".into(), json!(strategy));
-                            }
-                            Ok(())
-                        },
-                    );
+                    self.amend(&registry::VIRTUAL_MACHINE, Some(&ns), &name, |o| {
+                        if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                            spec.remove("running");
+                            spec.insert("runStrategy".into(), json!(strategy));
+                        }
+                    });
                     if !on {
                         let _ = self.store.delete(
                             &registry::VIRTUAL_MACHINE_INSTANCE,
@@ -1074,9 +1068,6 @@ impl Controller {
         let migration_uid = meta(migration, "uid").to_string();
         let mut vms: Vec<Value> = array_at(mig, "/vms");
         let spec_vms = array_at(plan, "/spec/vms");
-        let mtv = self.opts.mtv_namespace.clone();
-        let store = self.store.clone();
-        let setting = move |k: &str| controller_setting(&store, &mtv, k);
         let faults = self.opts.faults();
         let cancel = cancel_requests(migration, &vms);
         let mut inflight = self.inflight(ctx, meta(plan, "uid"));
@@ -1134,17 +1125,18 @@ impl Controller {
                 continue;
             };
             let spec_vm = self.effective_spec_vm(&spec_vms[index], &inventory_vm);
+            let itinerary =
+                Itinerary::build(ctx, &inventory_vm, &spec_vm, &|key: &str| self.setting(key));
+            let migrating = MigratingVm {
+                plan,
+                ctx,
+                migration,
+                inventory_vm: &inventory_vm,
+                spec_vm: &spec_vm,
+                itinerary: &itinerary,
+            };
             if vm.get("started").is_none() {
-                match self.start_vm(
-                    plan,
-                    ctx,
-                    migration,
-                    vm,
-                    &inventory_vm,
-                    &spec_vm,
-                    &mut inflight,
-                    limit,
-                ) {
+                match self.start_vm(&migrating, vm, &mut inflight, limit) {
                     VmStart::Started => {}
                     VmStart::Waiting => {
                         waiting += 1;
@@ -1153,17 +1145,7 @@ impl Controller {
                     VmStart::Failed => continue,
                 }
             }
-            let itinerary = Itinerary::build(ctx, &inventory_vm, &spec_vm, &setting);
-            self.advance(
-                plan,
-                ctx,
-                migration,
-                vm,
-                &inventory_vm,
-                &spec_vm,
-                &itinerary,
-                &faults,
-            );
+            self.advance(&migrating, vm, &faults);
         }
         mig["vms"] = Value::Array(vms.clone());
         self.record_inflight(ctx, meta(plan, "uid"), &vms);
@@ -1183,20 +1165,15 @@ impl Controller {
 
     /// Starts a VM when the in-flight limit leaves room (a VM bigger than the limit may still run
     /// alone); otherwise it waits with the `Pending` condition.
-    #[allow(clippy::too_many_arguments)]
     fn start_vm(
         &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
+        migrating: &MigratingVm<'_>,
         vm: &mut Value,
-        inventory_vm: &InvVm,
-        spec_vm: &Value,
         inflight: &mut HashMap<String, u64>,
         limit: u64,
     ) -> VmStart {
         let id = text_at(vm, "/id").to_string();
-        let (bucket, units) = self.slot(ctx, &id);
+        let (bucket, units) = self.slot(migrating.ctx, &id);
         let used = inflight.get(&bucket).copied().unwrap_or(0);
         if used > 0 && used + units > limit {
             set_condition(
@@ -1216,7 +1193,7 @@ impl Controller {
         vm["started"] = json!(clock::now_rfc3339());
         self.runs.insert(
             (
-                meta(migration, "uid").to_string(),
+                meta(migrating.migration, "uid").to_string(),
                 text_at(vm, "/id").to_string(),
             ),
             VmRun {
@@ -1224,7 +1201,7 @@ impl Controller {
             },
         );
         start_step(vm, "Initialize");
-        match self.enter_phase(plan, ctx, migration, vm, inventory_vm, spec_vm, "Started") {
+        match self.enter_phase(migrating, vm, "Started") {
             Ok(()) => VmStart::Started,
             Err(e) => {
                 self.fail_vm(vm, &e);
@@ -1240,13 +1217,7 @@ impl Controller {
             self.blocker_since.remove(&uid);
             return false;
         }
-        let grace: u64 = controller_setting(
-            &self.store,
-            &self.opts.mtv_namespace,
-            "controller_blocker_grace_period_minutes",
-        )
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+        let grace: u64 = self.setting_or("controller_blocker_grace_period_minutes", 5);
         let since = *self.blocker_since.entry(uid).or_insert_with(Instant::now);
         since.elapsed() >= self.opts.real(Duration::from_secs(60 * grace))
     }
@@ -1304,26 +1275,16 @@ impl Controller {
     }
 
     /// Moves one VM through its itinerary as far as simulated time allows.
-    #[allow(clippy::too_many_arguments)]
     fn advance(
         &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
+        migrating: &MigratingVm<'_>,
         vm: &mut Value,
-        inventory_vm: &InvVm,
-        spec_vm: &Value,
-        it: &Itinerary,
         faults: &crate::faults::FaultSpec,
     ) {
-        let key = (meta(migration, "uid").to_string(), inventory_vm.id.clone());
-        let precopy_interval = controller_setting(
-            &self.store,
-            &self.opts.mtv_namespace,
-            "controller_precopy_interval",
-        )
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(60);
+        let inventory_vm = migrating.inventory_vm;
+        let it = migrating.itinerary;
+        let key = migrating.run_key();
+        let precopy_interval: u64 = self.setting_or("controller_precopy_interval", 60);
         // `misbehave=…@precopy`: copy once, record no precopy, and wait for the cutover.
         let no_precopy = it.warm
             && faults.misbehaves(&inventory_vm.name, &inventory_vm.id, Misbehaviour::Precopy);
@@ -1336,7 +1297,7 @@ impl Controller {
                 .unwrap_or("Completed");
             let step = it.step_of(phase);
             if phase == "Completed" {
-                self.complete_vm(plan, ctx, migration, vm, inventory_vm, it, faults);
+                self.complete_vm(migrating, vm);
                 return;
             }
             let run = self
@@ -1357,7 +1318,7 @@ impl Controller {
                 .unwrap_or(0) as u32;
             let mut next: Option<&'static str> = None;
             if phase == "CopyingPaused" {
-                if cutover_due(Some(migration), &inventory_vm.id) {
+                if cutover_due(Some(migrating.migration), &inventory_vm.id) {
                     next = Some("StorePowerState");
                 } else if !no_precopy
                     && elapsed >= self.opts.real(Duration::from_secs(60 * precopy_interval))
@@ -1368,12 +1329,8 @@ impl Controller {
                 }
             } else {
                 match self.run_timed_phase(
-                    plan,
-                    ctx,
-                    migration,
+                    migrating,
                     vm,
-                    inventory_vm,
-                    it,
                     phase,
                     elapsed,
                     faulted,
@@ -1399,17 +1356,7 @@ impl Controller {
                 // A precopy or the cutover starts its clock when it leaves the pause.
                 run.since = Instant::now();
             }
-            if let Err(e) = self.move_to_phase(
-                plan,
-                ctx,
-                migration,
-                vm,
-                inventory_vm,
-                spec_vm,
-                it,
-                phase,
-                next,
-            ) {
+            if let Err(e) = self.move_to_phase(migrating, vm, phase, next) {
                 self.fail_vm(vm, &e);
                 self.runs.remove(&key);
                 return;
@@ -1420,20 +1367,17 @@ impl Controller {
     /// A phase that lasts its (scaled) duration: progress is reported on the way; when it is over the
     /// phase's exit work runs. `Ok(None)` while it lasts, `Ok(Some(duration))` once over, `Err` when
     /// the VM fails (an injected fault fails it halfway).
-    #[allow(clippy::too_many_arguments)]
     fn run_timed_phase(
         &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
+        migrating: &MigratingVm<'_>,
         vm: &mut Value,
-        inventory_vm: &InvVm,
-        it: &Itinerary,
         phase: &'static str,
         elapsed: Duration,
         faulted: bool,
         (precopies, precopy_interval): (u32, u64),
     ) -> Result<Option<Duration>, String> {
+        let inventory_vm = migrating.inventory_vm;
+        let it = migrating.itinerary;
         let mut duration =
             self.opts
                 .real(phase_duration(phase, inventory_vm, precopies, it.offload));
@@ -1442,16 +1386,7 @@ impl Controller {
         }
         let fraction = (elapsed.as_secs_f64() / duration.as_secs_f64().max(1e-9)).min(1.0)
             * if faulted { 0.5 } else { 1.0 };
-        self.progress(
-            ctx,
-            migration,
-            vm,
-            inventory_vm,
-            it,
-            phase,
-            fraction,
-            precopies,
-        );
+        self.progress(migrating, vm, phase, fraction, precopies);
         if elapsed < duration {
             return Ok(None);
         }
@@ -1462,36 +1397,24 @@ impl Controller {
                 inventory_vm.name
             );
             // The conversion pod fails with the same error as the last line of its log.
-            self.fail_conversion_pod(plan, ctx, migration, inventory_vm, step, &message);
+            self.fail_conversion_pod(
+                migrating.plan,
+                migrating.ctx,
+                migrating.migration,
+                inventory_vm,
+                step,
+                &message,
+            );
             return Err(message);
         }
-        self.exit_phase(
-            plan,
-            ctx,
-            migration,
-            vm,
-            inventory_vm,
-            it,
-            phase,
-            precopies,
-            precopy_interval,
-        )?;
+        self.exit_phase(migrating, vm, phase, precopies, precopy_interval)?;
         Ok(Some(duration))
     }
 
     /// The VM's itinerary is done: every step completes, `Succeeded`, and MTV's cleanup.
-    #[allow(clippy::too_many_arguments)]
-    fn complete_vm(
-        &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
-        vm: &mut Value,
-        inventory_vm: &InvVm,
-        it: &Itinerary,
-        faults: &crate::faults::FaultSpec,
-    ) {
-        for step in it.steps.clone() {
+    fn complete_vm(&mut self, migrating: &MigratingVm<'_>, vm: &mut Value) {
+        let inventory_vm = migrating.inventory_vm;
+        for step in migrating.itinerary.steps.clone() {
             if step != "ConvertOpenstackSnapshot" {
                 complete_step(vm, step);
             }
@@ -1501,33 +1424,28 @@ impl Controller {
             vm,
             Condition::new("Succeeded", ADVISORY, "", "The VM migration has SUCCEEDED.").durable(),
         );
-        self.runs
-            .remove(&(meta(migration, "uid").to_string(), inventory_vm.id.clone()));
-        self.cleanup_after_success(plan, ctx, migration, &inventory_vm.id);
-        if faults.misbehaves(
-            &inventory_vm.name,
+        self.runs.remove(&migrating.run_key());
+        self.cleanup_after_success(
+            migrating.plan,
+            migrating.ctx,
+            migrating.migration,
             &inventory_vm.id,
-            Misbehaviour::Snapshots,
-        ) {
-            self.remove_newest_source_snapshot(ctx, inventory_vm);
+        );
+        if self.misbehaves(inventory_vm, Misbehaviour::Snapshots) {
+            self.remove_newest_source_snapshot(migrating.ctx, inventory_vm);
         }
     }
 
     /// Moves the VM from `phase` to `next`: the steps whose phases are all behind complete, the next
     /// step starts, and the next phase's work is done (Err: the VM fails).
-    #[allow(clippy::too_many_arguments)]
     fn move_to_phase(
         &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
+        migrating: &MigratingVm<'_>,
         vm: &mut Value,
-        inventory_vm: &InvVm,
-        spec_vm: &Value,
-        it: &Itinerary,
         phase: &'static str,
         next: &'static str,
     ) -> Result<(), String> {
+        let it = migrating.itinerary;
         let from_step = it.step_of(phase);
         if it.step_of(next) != from_step && it.step_done_after(from_step, next) {
             complete_step(vm, from_step);
@@ -1537,18 +1455,14 @@ impl Controller {
         if !next_step.is_empty() {
             start_step(vm, next_step);
         }
-        self.enter_phase(plan, ctx, migration, vm, inventory_vm, spec_vm, next)
+        self.enter_phase(migrating, vm, next)
     }
 
     /// Progress of the disk work in a phase.
-    #[allow(clippy::too_many_arguments)]
     fn progress(
         &mut self,
-        ctx: &PlanCtx,
-        migration: &Value,
+        migrating: &MigratingVm<'_>,
         vm: &mut Value,
-        inventory_vm: &InvVm,
-        it: &Itinerary,
         phase: &str,
         fraction: f64,
         precopies: u32,
@@ -1559,43 +1473,49 @@ impl Controller {
             "CopyDisksVirtV2V" => "DiskTransferV2v",
             "Finalize" => "Cutover",
             "WaitForStateTransfer" => {
-                self.mirror_transfer(ctx, migration, inventory_vm, it, fraction, fraction >= 1.0);
+                self.mirror_transfer(migrating, fraction, fraction >= 1.0);
                 return;
             }
             _ => return,
         };
-        let precopy = (it.warm && step == "DiskTransfer").then_some(precopies.max(1));
+        let warm = migrating.itinerary.warm;
+        let precopy = (warm && step == "DiskTransfer").then_some(precopies.max(1));
         disk_progress(vm, step, fraction, precopy);
         if phase == "CopyDisks" || phase == "CopyDisksVirtV2V" {
-            self.mirror_transfer(ctx, migration, inventory_vm, it, fraction, false);
+            self.mirror_transfer(migrating, fraction, false);
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn enter_phase(
         &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
+        migrating: &MigratingVm<'_>,
         vm: &mut Value,
-        inventory_vm: &InvVm,
-        spec_vm: &Value,
         phase: &str,
     ) -> Result<(), String> {
+        let inventory_vm = migrating.inventory_vm;
         match phase {
             "Started" => {
-                self.ensure_namespace(ctx.target_ns())?;
-                self.cleanup_previous_attempts(plan, vm, meta(migration, "uid"));
-                self.assign_target_name(ctx, vm, inventory_vm, spec_vm);
+                self.ensure_namespace(migrating.ctx.target_ns())?;
+                self.cleanup_previous_attempts(
+                    migrating.plan,
+                    vm,
+                    meta(migrating.migration, "uid"),
+                );
+                self.assign_target_name(migrating.ctx, vm, inventory_vm, migrating.spec_vm);
             }
-            "PreHook" | "PostHook" => {
-                self.start_hook(plan, migration, vm, inventory_vm, spec_vm, phase)?
-            }
+            "PreHook" | "PostHook" => self.start_hook(
+                migrating.plan,
+                migrating.migration,
+                vm,
+                inventory_vm,
+                migrating.spec_vm,
+                phase,
+            )?,
             "StorePowerState" => {
-                let on = self.current_power(ctx, inventory_vm);
+                let on = self.current_power(migrating.ctx, inventory_vm);
                 vm["restorePowerState"] = json!(if on { "On" } else { "Off" });
             }
-            "PowerOffSource" => self.set_source_power(ctx, &inventory_vm.id, false),
+            "PowerOffSource" => self.set_source_power(migrating.ctx, &inventory_vm.id, false),
             "CreateInitialSnapshot" | "CreateSnapshot" | "CreateFinalSnapshot" => {
                 let record = !self.misbehaves(inventory_vm, Misbehaviour::Precopy);
                 if let Some(w) = vm.get_mut("warm").filter(|w| record && w.is_object()) {
@@ -1610,32 +1530,29 @@ impl Controller {
                     w["precopies"] = Value::Array(list);
                 }
             }
-            "CreateDataVolumes" | "EnsureDataVolumes" => {
-                self.create_disks(plan, ctx, migration, vm, inventory_vm, spec_vm)?
-            }
+            "CreateDataVolumes" | "EnsureDataVolumes" => self.create_disks(migrating)?,
             _ => {}
         }
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn exit_phase(
         &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
+        migrating: &MigratingVm<'_>,
         vm: &mut Value,
-        inventory_vm: &InvVm,
-        it: &Itinerary,
         phase: &str,
         precopies: u32,
         interval_minutes: u64,
     ) -> Result<(), String> {
+        let inventory_vm = migrating.inventory_vm;
+        let it = migrating.itinerary;
         match phase {
-            "PreHook" | "PostHook" => self.finish_hook(plan, migration, vm, inventory_vm, phase)?,
+            "PreHook" | "PostHook" => {
+                self.finish_hook(migrating.plan, migrating.migration, vm, inventory_vm, phase)?
+            }
             "CopyDisks" => {
                 disk_progress(vm, "DiskTransfer", 1.0, it.warm.then_some(precopies.max(1)));
-                self.mirror_transfer(ctx, migration, inventory_vm, it, 1.0, true);
+                self.mirror_transfer(migrating, 1.0, true);
                 let record = !self.misbehaves(inventory_vm, Misbehaviour::Precopy);
                 if let Some(w) = vm.get_mut("warm").filter(|w| w.is_object()) {
                     if record {
@@ -1664,7 +1581,7 @@ impl Controller {
             "AllocateDisks" => disk_progress(vm, "DiskAllocation", 1.0, None),
             "CopyDisksVirtV2V" => {
                 disk_progress(vm, "DiskTransferV2v", 1.0, None);
-                self.mirror_transfer(ctx, migration, inventory_vm, it, 1.0, true);
+                self.mirror_transfer(migrating, 1.0, true);
             }
             "Finalize" => {
                 disk_progress(vm, "Cutover", 1.0, None);
@@ -1687,15 +1604,22 @@ impl Controller {
                     vm["operatingSystem"] = json!(inventory_vm.guest_os);
                 }
             }
-            "CreateVM" | "CreateTarget" => {
-                self.create_target_vm(plan, ctx, migration, vm, inventory_vm)?
-            }
-            "CreateGuestConversionPod" => {
-                self.create_conversion_pod(plan, ctx, migration, inventory_vm)?
-            }
+            "CreateVM" | "CreateTarget" => self.create_target_vm(
+                migrating.plan,
+                migrating.ctx,
+                migrating.migration,
+                vm,
+                inventory_vm,
+            )?,
+            "CreateGuestConversionPod" => self.create_conversion_pod(
+                migrating.plan,
+                migrating.ctx,
+                migrating.migration,
+                inventory_vm,
+            )?,
             "WaitForStateTransfer" => {
                 // The guest now runs on the target; the source VM stops.
-                self.set_source_power(ctx, &inventory_vm.id, false);
+                self.set_source_power(migrating.ctx, &inventory_vm.id, false);
             }
             _ => {}
         }

@@ -48,16 +48,9 @@ impl Controller {
         );
         let mut log = text_at(&pod, &pointer).replace("virt-v2v: finished\n", "");
         log.push_str(&format!("virt-v2v: error: {message}\n"));
-        let _ = self.store.modify(
-            &registry::POD,
-            Some(ctx.target_ns()),
-            &name,
-            &Default::default(),
-            |o| {
-                o["metadata"]["annotations"][POD_LOG_ANNOTATION] = json!(log);
-                Ok(())
-            },
-        );
+        self.amend(&registry::POD, Some(ctx.target_ns()), &name, |o| {
+            o["metadata"]["annotations"][POD_LOG_ANNOTATION] = json!(log);
+        });
         let _ = self.store.update_status(
             &registry::POD,
             Some(ctx.target_ns()),

@@ -113,9 +113,7 @@ impl Controller {
             if !image.is_empty()
                 || !text_at(hook, "/spec/playbook").is_empty()
                 || id <= 0
-                || text_at(aap, "/url").is_empty()
-                    && super::controller_setting(&self.store, &self.opts.mtv_namespace, "aap_url")
-                        .is_none()
+                || text_at(aap, "/url").is_empty() && self.setting("aap_url").is_none()
             {
                 conds.set(Condition::new(
                     "InvalidHookExecute",

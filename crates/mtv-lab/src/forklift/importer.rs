@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::exec::Itinerary;
+use super::exec::{Itinerary, MigratingVm};
 use super::inventory::InvVm;
 use super::plan::PlanCtx;
 use super::{Controller, meta, text_at};
@@ -56,16 +56,19 @@ fn imports_through_pod(dv: &Value, it: &Itinerary) -> bool {
 impl Controller {
     /// Mirrors copy progress onto the transfer objects, then onto the importer pods of the VM's
     /// DataVolumes.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn mirror_transfer(
+    pub(super) fn mirror_transfer(
         &mut self,
-        ctx: &PlanCtx,
-        migration: &Value,
-        inventory_vm: &InvVm,
-        it: &Itinerary,
+        migrating: &MigratingVm<'_>,
         fraction: f64,
         done: bool,
     ) {
+        let MigratingVm {
+            ctx,
+            migration,
+            inventory_vm,
+            itinerary: it,
+            ..
+        } = *migrating;
         self.update_transfer_objects(ctx, migration, inventory_vm, it, fraction, done);
         self.sync_importer_pods(ctx, migration, inventory_vm, it, done);
     }
@@ -149,11 +152,10 @@ impl Controller {
 
     /// import-controller.go updatePvcFromPod: the claim names its importer pod and carries its phase.
     fn annotate_claim(&self, pvc: &Value, pod: &str, phase: &str) {
-        let _ = self.store.modify(
+        self.amend(
             &registry::PERSISTENT_VOLUME_CLAIM,
             Some(meta(pvc, "namespace")),
             meta(pvc, "name"),
-            &Default::default(),
             |claim| {
                 let annotations = &mut claim["metadata"]["annotations"];
                 if !annotations.is_object() {
@@ -162,7 +164,6 @@ impl Controller {
                 annotations[ANN_IMPORT_POD] = json!(pod);
                 annotations[ANN_POD_PHASE] = json!(phase);
                 annotations["cdi.kubevirt.io/storage.pod.restarts"] = json!("0");
-                Ok(())
             },
         );
     }

@@ -1,6 +1,7 @@
 //! One view over the source inventories the controllers validate and migrate from: the lab file's
 //! providers ([`SourceLab`]) and, for OpenShift sources, the KubeVirt VirtualMachines in the store.
 
+use mtv_api::quantity::mib_rounded_up;
 use serde_json::Value;
 
 use crate::registry;
@@ -8,7 +9,7 @@ use crate::source::SourceLab;
 use crate::source::model::{GuestIp, ToolsStatus};
 use crate::store::{ListOptions, Store};
 
-use super::{meta, text_at};
+use super::{array_at, meta, text_at};
 
 /// Where a Provider's inventory lives.
 #[derive(Debug, Clone)]
@@ -341,16 +342,8 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
         .pointer("/spec/template/spec")
         .cloned()
         .unwrap_or(Value::Null);
-    let interfaces = spec
-        .pointer("/domain/devices/interfaces")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let networks = spec
-        .get("networks")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let interfaces = array_at(&spec, "/domain/devices/interfaces");
+    let networks = array_at(&spec, "/networks");
     let nics = interfaces
         .iter()
         .map(|i| {
@@ -371,11 +364,7 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
             }
         })
         .collect();
-    let volumes = spec
-        .get("volumes")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let volumes = array_at(&spec, "/volumes");
     let disks = volumes
         .iter()
         .filter_map(|v| {
@@ -389,7 +378,7 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
             let capacity = pvc
                 .as_ref()
                 .map(|p| text_at(p, "/spec/resources/requests/storage"))
-                .and_then(quantity_mib)
+                .and_then(mib_rounded_up)
                 .unwrap_or(1024);
             let sc = pvc
                 .as_ref()
@@ -436,7 +425,7 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
             .pointer("/domain/cpu/cores")
             .and_then(Value::as_u64)
             .unwrap_or(1) as u32,
-        memory_mib: quantity_mib(text_at(&spec, "/domain/memory/guest")).unwrap_or(2048),
+        memory_mib: mib_rounded_up(text_at(&spec, "/domain/memory/guest")).unwrap_or(2048),
         guest_os: String::new(),
         nested_virtualization: spec
             .pointer("/domain/cpu/features")
@@ -451,32 +440,9 @@ fn kubevirt_vm(store: &Store, vm: &Value) -> InvVm {
     }
 }
 
-/// A Kubernetes quantity (`30Gi`, `512Mi`, `10G`, bytes) in MiB, rounded up.
-pub fn quantity_mib(q: &str) -> Option<u64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(q.len());
-    let (num, unit) = q.split_at(split);
-    let n: f64 = num.parse().ok()?;
-    let bytes = n * match unit {
-        "" => 1.0,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024.0f64.powi(4),
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        _ => return None,
-    };
-    Some((bytes / (1024.0 * 1024.0)).ceil() as u64)
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{kubevirt_vm, quantity_mib};
+    use super::kubevirt_vm;
     use crate::registry;
     use crate::store::Store;
     use serde_json::json;
@@ -499,12 +465,5 @@ mod tests {
             (4, 1)
         );
         assert_eq!(inventory_vm.memory_mib, 8192);
-    }
-
-    #[test]
-    fn quantities() {
-        assert_eq!(quantity_mib("30Gi"), Some(30 * 1024));
-        assert_eq!(quantity_mib("512Mi"), Some(512));
-        assert_eq!(quantity_mib("bogus"), None);
     }
 }

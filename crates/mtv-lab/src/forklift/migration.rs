@@ -103,11 +103,10 @@ impl Controller {
             return;
         }
         let reference = json!({"apiVersion": registry::PLAN.api_version(), "kind": "Plan", "name": meta(plan, "name"), "uid": meta(plan, "uid")});
-        let _ = self.store.modify(
+        self.amend(
             &registry::MIGRATION,
             Some(meta(migration, "namespace")),
             meta(migration, "name"),
-            &Default::default(),
             |o| {
                 let mut refs = o["metadata"]["ownerReferences"]
                     .as_array()
@@ -115,7 +114,6 @@ impl Controller {
                     .unwrap_or_default();
                 refs.push(reference);
                 o["metadata"]["ownerReferences"] = Value::Array(refs);
-                Ok(())
             },
         );
     }

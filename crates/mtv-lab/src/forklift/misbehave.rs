@@ -44,11 +44,10 @@ impl Controller {
     pub(crate) fn own_wrong_network(&self, vm: &Value) {
         let owner = json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
                            "name": super::meta(vm, "name"), "uid": super::meta(vm, "uid")});
-        let _ = self.store.modify(
+        self.amend(
             &crate::registry::NETWORK_ATTACHMENT_DEFINITION,
             Some(super::meta(vm, "namespace")),
             WRONG_NETWORK_NAME,
-            &Default::default(),
             |nad| {
                 let refs = nad["metadata"]
                     .as_object_mut()
@@ -56,7 +55,6 @@ impl Controller {
                 if let Some(Value::Array(refs)) = refs {
                     refs.push(owner);
                 }
-                Ok(())
             },
         );
     }

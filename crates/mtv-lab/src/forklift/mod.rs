@@ -44,7 +44,6 @@ use crate::source::SourceLab;
 use crate::store::{EventType, ListOptions, Store, StoreEvent};
 
 pub use conditions::ref_string;
-pub(crate) use inventory::quantity_mib;
 
 /// How the simulated control plane runs.
 #[derive(Debug, Clone)]
@@ -500,6 +499,22 @@ impl Controller {
             tracing::warn!(kind = rt.kind, %ns, %name, error = %e, "forklift: status write failed");
         }
     }
+
+    /// Changes an object in place, best effort: an object gone or a conflict is left to the next reconcile.
+    pub(crate) fn amend(
+        &self,
+        rt: &'static ResourceType,
+        namespace: Option<&str>,
+        name: &str,
+        change: impl FnOnce(&mut Value),
+    ) {
+        let _ = self
+            .store
+            .modify(rt, namespace, name, &Default::default(), |object| {
+                change(object);
+                Ok(())
+            });
+    }
 }
 
 /// Moves the keys whose requeue time has come by `now` from `requeue` into `dirty`, to be
@@ -543,6 +558,14 @@ pub(crate) fn generation(obj: &Value) -> i64 {
 pub(crate) fn text_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
     obj.pointer(pointer)
         .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// The array at a JSON pointer, copied; empty when absent (status lists start out missing).
+pub(crate) fn array_at(obj: &Value, pointer: &str) -> Vec<Value> {
+    obj.pointer(pointer)
+        .and_then(Value::as_array)
+        .cloned()
         .unwrap_or_default()
 }
 

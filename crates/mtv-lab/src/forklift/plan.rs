@@ -276,8 +276,15 @@ impl Controller {
     }
 
     /// A ForkliftController setting (`controller_*`, `vddk_image`) from the MTV namespace.
-    fn setting(&self, key: &str) -> Option<String> {
+    pub(crate) fn setting(&self, key: &str) -> Option<String> {
         controller_setting(&self.store, &self.opts.mtv_namespace, key)
+    }
+
+    /// A numeric ForkliftController setting, or `default` when it is unset or not a number.
+    pub(crate) fn setting_or<T: std::str::FromStr>(&self, key: &str, default: T) -> T {
+        self.setting(key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     }
 
     /// The Plan's NetworkMap and StorageMap (none for a conversion-only plan's storage): each must be

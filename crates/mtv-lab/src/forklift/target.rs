@@ -11,11 +11,12 @@ use mtv_api::template::{
 };
 use serde_json::{Map, Value, json};
 
+use super::exec::MigratingVm;
 use super::inventory::{InvDisk, InvVm};
 use super::kubevirt::{AddressLeases, GuestFacts};
 use super::misbehave;
 use super::plan::PlanCtx;
-use super::{Controller, controller_setting, meta, text_at};
+use super::{Controller, meta, text_at};
 use crate::clock;
 use crate::faults::Misbehaviour;
 use crate::random;
@@ -174,19 +175,17 @@ impl Controller {
     }
 
     /// DataVolumes and PVCs (CDI and virt-v2v paths), or populator CRs, PVCs and pods (copy offload).
-    pub(crate) fn create_disks(
-        &mut self,
-        plan: &Value,
-        ctx: &PlanCtx,
-        migration: &Value,
-        vm: &mut Value,
-        inventory_vm: &InvVm,
-        spec_vm: &Value,
-    ) -> Result<(), String> {
-        let _ = vm;
-        let setup = self.disk_copy_setup(plan, ctx, migration, inventory_vm, spec_vm)?;
+    pub(super) fn create_disks(&mut self, migrating: &MigratingVm<'_>) -> Result<(), String> {
+        let (ctx, inventory_vm) = (migrating.ctx, migrating.inventory_vm);
+        let setup = self.disk_copy_setup(
+            migrating.plan,
+            ctx,
+            migrating.migration,
+            inventory_vm,
+            migrating.spec_vm,
+        )?;
         if setup.offload {
-            self.create_populator_plan_secret(plan, ctx, &setup);
+            self.create_populator_plan_secret(migrating.plan, ctx, &setup);
         }
         for (index, disk) in inventory_vm.disks.iter().enumerate() {
             let entry = ctx.storage_entry(disk).unwrap_or(Value::Null);
@@ -194,7 +193,7 @@ impl Controller {
             match entry.pointer("/offloadPlugin/vsphereXcopyConfig") {
                 Some(plugin) if setup.offload => self.create_xcopy_disk(
                     ctx,
-                    migration,
+                    migrating.migration,
                     inventory_vm,
                     &setup,
                     &target,
@@ -219,15 +218,11 @@ impl Controller {
         spec_vm: &Value,
     ) -> Result<DiskCopySetup, String> {
         let labels = Self::vm_labels(plan, migration, &inventory_vm.id);
-        let global = controller_setting(
-            &self.store,
-            &self.opts.mtv_namespace,
-            if ctx.src_type == "openshift" {
-                "controller_ocp_pvc_name_template"
-            } else {
-                "controller_pvc_name_template"
-            },
-        );
+        let global = self.setting(if ctx.src_type == "openshift" {
+            "controller_ocp_pvc_name_template"
+        } else {
+            "controller_pvc_name_template"
+        });
         let (mut template, generate) = ctx.pvc_template(spec_vm, global);
         if self.misbehaves(inventory_vm, Misbehaviour::PvcName) {
             template = if ctx.src_type == "openshift" {
@@ -239,13 +234,7 @@ impl Controller {
         }
         let template = Template::parse(&template)
             .map_err(|e| format!("VM PVC name template is invalid: {}", e.message()))?;
-        let feature_offload = controller_setting(
-            &self.store,
-            &self.opts.mtv_namespace,
-            "feature_copy_offload",
-        )
-        .as_deref()
-            != Some("false");
+        let feature_offload = self.setting("feature_copy_offload").as_deref() != Some("false");
         let offload = ctx.offload() && feature_offload;
         let wrong_class = self.misbehaves(inventory_vm, Misbehaviour::StorageClass);
         let existing_classes = if wrong_class {
@@ -768,16 +757,9 @@ impl Controller {
             }
             log.push_str(&klog('I', "populate.go:188", &format!("\"Populate finished\" source_vmdk=\"{}\" target_pvc=\"{ns}/{name}\" xcopyUsed={}", disk.file, if xcopy { 1 } else { 0 })));
         }
-        let _ = self.store.modify(
-            &registry::POD,
-            Some(ns),
-            &pod_name,
-            &Default::default(),
-            |o| {
-                o["metadata"]["annotations"][POD_LOG_ANNOTATION] = json!(log);
-                Ok(())
-            },
-        );
+        self.amend(&registry::POD, Some(ns), &pod_name, |o| {
+            o["metadata"]["annotations"][POD_LOG_ANNOTATION] = json!(log);
+        });
         if done {
             let _ = self.store.update_status(
                 &registry::POD,
@@ -1229,14 +1211,12 @@ impl Controller {
     ) {
         for claim in claims {
             let vm_owner = owner(&registry::VIRTUAL_MACHINE, created, false);
-            let _ = self.store.modify(
+            self.amend(
                 &registry::PERSISTENT_VOLUME_CLAIM,
                 Some(disk_ns),
                 meta(claim, "name"),
-                &Default::default(),
                 |o| {
                     o["metadata"]["ownerReferences"] = json!([vm_owner]);
-                    Ok(())
                 },
             );
         }
@@ -1542,18 +1522,11 @@ impl Controller {
             )
             .map_err(|e| format!("failed to create the hook ConfigMap: {}", e.message))?;
         let cm_name = meta(&cm, "name").to_string();
-        let _ = self.store.modify(
-            &registry::JOB,
-            Some(&plan_ns),
-            &job_name,
-            &Default::default(),
-            |o| {
-                if let Some(v) = o.pointer_mut("/spec/template/spec/volumes/0/configMap/name") {
-                    *v = json!(cm_name);
-                }
-                Ok(())
-            },
-        );
+        self.amend(&registry::JOB, Some(&plan_ns), &job_name, |o| {
+            if let Some(v) = o.pointer_mut("/spec/template/spec/volumes/0/configMap/name") {
+                *v = json!(cm_name);
+            }
+        });
         let _ = self.store.update_status(
             &registry::JOB,
             Some(&plan_ns),
