@@ -289,6 +289,13 @@ impl Lab {
             .await
     }
 
+    /// Runs a plan once it is Ready (its Migration is `<plan>-1`); the plan when it has finished.
+    async fn run_plan(&self, plan: &str) -> Value {
+        self.wait_condition(&registry::PLAN, plan, "Ready").await;
+        self.migrate(&format!("{plan}-1"), plan, json!({}));
+        self.finished(plan).await
+    }
+
     /// Waits for the plan to finish (Succeeded, Failed or Canceled).
     async fn finished(&self, plan: &str) -> Value {
         self.wait(&registry::PLAN, NS, plan, "a terminal condition", |o| {
@@ -298,6 +305,26 @@ impl Lab {
         })
         .await
     }
+}
+
+/// The `vsphere` Provider with a VDDK init image, and the `vs` maps.
+fn vsphere_with_vddk(lab: &Lab) {
+    lab.provider(
+        "vsphere",
+        "vsphere",
+        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
+    );
+    vsphere_maps(lab);
+}
+
+/// The `ov` maps: the oVirt network to the pod network, its storage domain to `lab-nfs`.
+fn ovirt_maps(lab: &Lab) {
+    lab.maps(
+        "ov",
+        "ovirt",
+        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
+        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
+    );
 }
 
 fn vsphere_maps(lab: &Lab) {
@@ -631,12 +658,7 @@ async fn plan_validation_conditions_carry_categories_and_items() {
 #[tokio::test]
 async fn plans_are_ready_after_the_vddk_window() {
     let lab = Lab::start_with(50.0, "", |o| o.vddk_validation = Duration::from_secs(600)).await;
-    lab.provider(
-        "vsphere",
-        "vsphere",
-        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
-    );
-    vsphere_maps(&lab);
+    vsphere_with_vddk(&lab);
     lab.plan("p", "vsphere", "vs", json!({"vms": [{"id": "vm-1"}]}));
     let p = lab
         .wait_condition(&registry::PLAN, "p", "ValidatingVDDK")
@@ -855,12 +877,7 @@ async fn pipelines_match_each_provider_type() {
     lab.provider("ovirt", "ovirt", json!({}));
     lab.provider("openstack", "openstack", json!({}));
     lab.provider("ova", "ova", json!({}));
-    lab.maps(
-        "ov",
-        "ovirt",
-        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
-        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
-    );
+    ovirt_maps(&lab);
     lab.maps(
         "os",
         "openstack",
@@ -951,12 +968,7 @@ async fn pipelines_match_each_provider_type() {
 #[tokio::test]
 async fn warm_migration_precopies_then_cuts_over_when_due() {
     let lab = Lab::start(40.0, "").await;
-    lab.provider(
-        "vsphere",
-        "vsphere",
-        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
-    );
-    vsphere_maps(&lab);
+    vsphere_with_vddk(&lab);
     lab.plan(
         "warm",
         "vsphere",
@@ -1026,12 +1038,7 @@ async fn warm_migration_precopies_then_cuts_over_when_due() {
 async fn hooks_pass_and_fail_by_what_the_hook_asks() {
     let lab = Lab::start(20.0, "").await;
     lab.provider("ovirt", "ovirt", json!({}));
-    lab.maps(
-        "ov",
-        "ovirt",
-        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
-        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
-    );
+    ovirt_maps(&lab);
     let ok = "- hosts: localhost\n  tasks:\n  - name: hello\n    debug:\n      msg: hi\n";
     let bad = "- hosts: localhost\n  tasks:\n  - name: stop here\n    ansible.builtin.fail:\n      msg: \"post hook says no\"\n";
     lab.create(&registry::HOOK, NS, json!({"metadata": {"name": "ok"}, "spec": {"image": "quay.io/konveyor/hook-runner", "playbook": b64(ok)}}));
@@ -1052,9 +1059,7 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
             {"step": "PostHook", "hook": {"name": "bad", "namespace": NS}}
         ]}]}),
     );
-    lab.wait_condition(&registry::PLAN, "hooked", "Ready").await;
-    lab.migrate("hooked-1", "hooked", json!({}));
-    let p = lab.finished("hooked").await;
+    let p = lab.run_plan("hooked").await;
     assert_eq!(
         cond(&p, "Failed").unwrap()["message"],
         "The plan execution has FAILED."
@@ -1138,10 +1143,7 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
             &Default::default(),
         )
         .unwrap();
-    lab.wait_condition(&registry::PLAN, "prefail", "Ready")
-        .await;
-    lab.migrate("prefail-1", "prefail", json!({}));
-    let p = lab.finished("prefail").await;
+    let p = lab.run_plan("prefail").await;
     assert!(cond(&p, "Failed").is_some());
     let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(vm["error"]["phase"], "PreHook");
@@ -1160,10 +1162,7 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
         json!({"targetNamespace": "target3", "vms": [{"id": "6b9a-0001", "hooks": [
         {"step": "PreHook", "hook": {"name": "slow", "namespace": NS}}]}]}),
     );
-    lab.wait_condition(&registry::PLAN, "deadline", "Ready")
-        .await;
-    lab.migrate("deadline-1", "deadline", json!({}));
-    let p = lab.finished("deadline").await;
+    let p = lab.run_plan("deadline").await;
     let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(
         vm["error"]["reasons"],
@@ -1176,21 +1175,14 @@ async fn hooks_pass_and_fail_by_what_the_hook_asks() {
 async fn a_vm_fail_fault_fails_the_vm_at_disk_transfer() {
     let lab = Lab::start(20.0, "vm-fail=ovirt-vm@DiskTransfer").await;
     lab.provider("ovirt", "ovirt", json!({}));
-    lab.maps(
-        "ov",
-        "ovirt",
-        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
-        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
-    );
+    ovirt_maps(&lab);
     lab.plan(
         "faulty",
         "ovirt",
         "ov",
         json!({"vms": [{"id": "6b9a-0001"}]}),
     );
-    lab.wait_condition(&registry::PLAN, "faulty", "Ready").await;
-    lab.migrate("faulty-1", "faulty", json!({}));
-    let p = lab.finished("faulty").await;
+    let p = lab.run_plan("faulty").await;
     assert!(cond(&p, "Failed").is_some());
     let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(vm["error"]["phase"], "CopyDisks");
@@ -1511,10 +1503,7 @@ async fn openshift_source_vms_migrate_with_their_pvc_names() {
     );
     lab.wait_condition(&registry::PLAN, "ocp-warm", "WarmMigrationNotReady")
         .await;
-    lab.wait_condition(&registry::PLAN, "ocp-cold", "Ready")
-        .await;
-    lab.migrate("ocp-cold-1", "ocp-cold", json!({}));
-    let p = lab.finished("ocp-cold").await;
+    let p = lab.run_plan("ocp-cold").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
     let vm = vm_status(&p, s(&src, "/metadata/uid"));
     assert_eq!(
@@ -1561,10 +1550,7 @@ async fn openshift_source_vms_migrate_with_their_pvc_names() {
             &Default::default(),
         )
         .unwrap();
-    lab.wait_condition(&registry::PLAN, "ocp-live", "Ready")
-        .await;
-    lab.migrate("ocp-live-1", "ocp-live", json!({}));
-    let p = lab.finished("ocp-live").await;
+    let p = lab.run_plan("ocp-live").await;
     assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
     let vm = vm_status(&p, s(&src, "/metadata/uid"));
     assert_eq!(
@@ -1670,12 +1656,7 @@ async fn deleting_the_migration_cancels_and_a_new_one_retries() {
     let shared = faults.clone();
     let lab = Lab::start_with(2.0, "", move |o| o.faults = shared).await;
     lab.provider("ovirt", "ovirt", json!({}));
-    lab.maps(
-        "ov",
-        "ovirt",
-        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
-        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
-    );
+    ovirt_maps(&lab);
     lab.plan(
         "retry",
         "ovirt",
@@ -1758,12 +1739,7 @@ async fn deleting_the_migration_cancels_and_a_new_one_retries() {
 async fn ovirt_warm_and_a_future_cutover() {
     let lab = Lab::start(40.0, "").await;
     lab.provider("ovirt", "ovirt", json!({}));
-    lab.maps(
-        "ov",
-        "ovirt",
-        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
-        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
-    );
+    ovirt_maps(&lab);
     lab.plan(
         "ow",
         "ovirt",
@@ -1988,12 +1964,7 @@ async fn static_ip_warnings_follow_forklift() {
     assert!(cond(&p, "VMMissingGuestIPs").is_none());
     // oVirt cannot preserve static IPs: no warning there (Provider.SupportsPreserveStaticIps).
     lab.provider("ovirt", "ovirt", json!({}));
-    lab.maps(
-        "ov",
-        "ovirt",
-        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
-        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
-    );
+    ovirt_maps(&lab);
     lab.plan(
         "ov-ips",
         "ovirt",
@@ -2182,12 +2153,7 @@ async fn reasons_messages_and_items_read_like_forklift() {
 #[tokio::test]
 async fn a_migration_leaves_forklifts_side_effects() {
     let lab = Lab::start(20.0, "").await;
-    lab.provider(
-        "vsphere",
-        "vsphere",
-        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
-    );
-    vsphere_maps(&lab);
+    vsphere_with_vddk(&lab);
     lab.plan("fx", "vsphere", "vs", json!({"vms": [{"id": "vm-1"}]}));
     let plan = lab.wait_condition(&registry::PLAN, "fx", "Ready").await;
     let plan_uid = s(&plan, "/metadata/uid").to_string();
@@ -2228,12 +2194,7 @@ async fn a_migration_leaves_forklifts_side_effects() {
 
     // oVirt copies through CDI: while the disks copy, each DataVolume names the VM's transfer Secret.
     lab.provider("ovirt", "ovirt", json!({}));
-    lab.maps(
-        "ov",
-        "ovirt",
-        json!([{"source": {"id": "net-ovirt"}, "destination": {"type": "pod"}}]),
-        json!([{"source": {"id": "sd-1"}, "destination": {"storageClass": "lab-nfs"}}]),
-    );
+    ovirt_maps(&lab);
     lab.plan(
         "fx-ov",
         "ovirt",
@@ -2298,12 +2259,7 @@ async fn cold_vsphere_copies_run_in_cdi_importer_pods() {
     use mtv_lab::store::EventType;
 
     let lab = Lab::start(20.0, "").await;
-    lab.provider(
-        "vsphere",
-        "vsphere",
-        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
-    );
-    vsphere_maps(&lab);
+    vsphere_with_vddk(&lab);
     // Skipping the guest conversion keeps the copy with CDI (virt-v2v would write the disks itself).
     lab.plan(
         "imp",
@@ -2408,12 +2364,7 @@ async fn cold_vsphere_copies_run_in_cdi_importer_pods() {
 #[tokio::test]
 async fn a_retained_importer_pod_stays_succeeded() {
     let lab = Lab::start(1.0, "").await;
-    lab.provider(
-        "vsphere",
-        "vsphere",
-        json!({"vddkInitImage": "quay.io/lab/vddk:8"}),
-    );
-    vsphere_maps(&lab);
+    vsphere_with_vddk(&lab);
     lab.plan(
         "keep",
         "vsphere",
