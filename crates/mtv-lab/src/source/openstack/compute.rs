@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -42,7 +43,7 @@ pub(super) fn routes() -> Router<Api> {
             &format!("{p}/servers"),
             get(list_servers).post(create_server),
         )
-        .route(&format!("{p}/servers/detail"), get(list_servers_detail))
+        .route(&format!("{p}/servers/detail"), get(list_servers))
         .route(
             &format!("{p}/servers/{{id}}"),
             get(get_server).delete(delete_server),
@@ -61,7 +62,7 @@ pub(super) fn routes() -> Router<Api> {
             get(list_interfaces).post(attach_interface),
         )
         .route(&format!("{p}/flavors"), get(list_flavors))
-        .route(&format!("{p}/flavors/detail"), get(list_flavors_detail))
+        .route(&format!("{p}/flavors/detail"), get(list_flavors))
         .route(&format!("{p}/flavors/{{id}}"), get(get_flavor))
         .layer(axum::middleware::from_fn(echo_microversion))
 }
@@ -132,29 +133,57 @@ fn server_of<'a>(spec: &'a SourceProviderSpec, id: &str) -> Result<&'a Vm, Fault
     })
 }
 
-fn link(base: &str, project: &str, kind: &str, id: &str) -> Value {
-    json!([
-        {"rel": "self", "href": format!("{base}{COMPUTE_PREFIX}/v2.1/{kind}/{id}")},
-        {"rel": "bookmark", "href": format!("{base}{COMPUTE_PREFIX}/{kind}/{id}")},
-        {"rel": "project", "href": project},
-    ])
+/// How a request wants Nova's documents: where the client reaches the API, the project, the
+/// microversion it asks for (`echo_microversion` has refused one out of range) and whether a listing
+/// is the detailed one (`…/detail`).
+struct View {
+    base: String,
+    project: String,
+    version: (u32, u32),
+    detail: bool,
 }
 
-/// A server as `GET /servers/{id}` shows it at `version`.
-fn server_document(
-    spec: &SourceProviderSpec,
-    vm: &Vm,
-    version: (u32, u32),
-    base: &str,
-    project: &str,
-) -> Value {
+impl FromRequestParts<Api> for View {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Api) -> Result<Self, Self::Rejection> {
+        let Ok(Base(base)) = Base::from_request_parts(parts, api).await;
+        Ok(View {
+            base,
+            project: api.project_id(),
+            version: microversion(&parts.headers).unwrap_or((2, 1)),
+            detail: parts.uri.path().ends_with("/detail"),
+        })
+    }
+}
+
+impl View {
+    /// The `links` of a server or flavor.
+    fn links(&self, kind: &str, id: &str) -> Value {
+        let base = &self.base;
+        json!([
+            {"rel": "self", "href": format!("{base}{COMPUTE_PREFIX}/v2.1/{kind}/{id}")},
+            {"rel": "bookmark", "href": format!("{base}{COMPUTE_PREFIX}/{kind}/{id}")},
+            {"rel": "project", "href": self.project},
+        ])
+    }
+
+    /// A server or flavor as a plain listing shows it.
+    fn summary(&self, kind: &str, id: &str, name: &str) -> Value {
+        json!({"id": id, "name": name, "links": self.links(kind, id)})
+    }
+}
+
+/// A server as `GET /servers/{id}` shows it at the view's microversion.
+fn server_document(spec: &SourceProviderSpec, vm: &Vm, view: &View) -> Value {
+    let (base, project) = (&view.base, &view.project);
     let on = vm.power_state == PowerState::On;
     let flavor = spec
         .flavors
         .iter()
         .find(|f| vm.flavor.as_deref() == Some(f.id.as_str()));
     let flavor = match flavor {
-        Some(f) if version >= EMBEDDED_FLAVOR => json!({
+        Some(f) if view.version >= EMBEDDED_FLAVOR => json!({
             "vcpus": f.vcpus,
             "ram": f.ram_mib,
             "disk": f.disk_gib,
@@ -223,19 +252,22 @@ fn server_document(
         "description": null,
         "tags": [],
         "trusted_image_certificates": null,
-        "links": link(base, project, "servers", &vm.id),
+        "links": view.links("servers", &vm.id),
     })
 }
 
+/// `GET /servers` (id, name and links) and `GET /servers/detail`.
 async fn list_servers(
     State(api): State<Api>,
-    Base(base): Base,
+    view: View,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> ApiResult {
     let spec = spec_of(&api)?;
-    let project = api.project_id();
     let list: Vec<Value> = filtered(&spec, &query)
-        .map(|vm| json!({"id": vm.id, "name": vm.name, "links": link(&base, &project, "servers", &vm.id)}))
+        .map(|vm| match view.detail {
+            true => server_document(&spec, vm, &view),
+            false => view.summary("servers", &vm.id, &vm.name),
+        })
         .collect();
     reply(StatusCode::OK, json!({"servers": list}))
 }
@@ -258,33 +290,12 @@ fn filtered<'a>(
     })
 }
 
-async fn list_servers_detail(
-    State(api): State<Api>,
-    Base(base): Base,
-    headers: HeaderMap,
-    Query(query): Query<BTreeMap<String, String>>,
-) -> ApiResult {
-    let spec = spec_of(&api)?;
-    let version = microversion(&headers).unwrap_or((2, 1));
-    let project = api.project_id();
-    let list: Vec<Value> = filtered(&spec, &query)
-        .map(|vm| server_document(&spec, vm, version, &base, &project))
-        .collect();
-    reply(StatusCode::OK, json!({"servers": list}))
-}
-
-async fn get_server(
-    State(api): State<Api>,
-    Base(base): Base,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
+async fn get_server(State(api): State<Api>, view: View, Path(id): Path<String>) -> ApiResult {
     let spec = spec_of(&api)?;
     let vm = server_of(&spec, &id)?;
-    let version = microversion(&headers).unwrap_or((2, 1));
     reply(
         StatusCode::OK,
-        json!({"server": server_document(&spec, vm, version, &base, &api.project_id())}),
+        json!({"server": server_document(&spec, vm, &view)}),
     )
 }
 
@@ -366,7 +377,7 @@ fn new_server(spec: &SourceProviderSpec, body: &Value) -> Result<NewServer, Faul
     })
 }
 
-async fn create_server(State(api): State<Api>, Base(base): Base, body: String) -> ApiResult {
+async fn create_server(State(api): State<Api>, view: View, body: String) -> ApiResult {
     let body = json_body(&body)?;
     let spec = spec_of(&api)?;
     let request = new_server(&spec, &body)?;
@@ -374,12 +385,11 @@ async fn create_server(State(api): State<Api>, Base(base): Base, body: String) -
         .lab
         .boot_server(&api.provider, &request)
         .map_err(model_fault)?;
-    let project = api.project_id();
     reply(
         StatusCode::ACCEPTED,
         json!({"server": {
             "id": vm.id,
-            "links": link(&base, &project, "servers", &vm.id),
+            "links": view.links("servers", &vm.id),
             "OS-DCF:diskConfig": "MANUAL",
             "security_groups": [{"name": "default"}],
             "adminPass": random::name_suffix(12),
@@ -591,7 +601,8 @@ async fn attach_interface(
     )
 }
 
-fn flavor_document(f: &Flavor, version: (u32, u32), base: &str, project: &str) -> Value {
+fn flavor_document(f: &Flavor, view: &View) -> Value {
+    let version = view.version;
     let mut doc = json!({
         "id": f.id,
         "name": f.name,
@@ -603,7 +614,7 @@ fn flavor_document(f: &Flavor, version: (u32, u32), base: &str, project: &str) -
         "swap": if version >= (2, 75) { json!(0) } else { json!("") },
         "rxtx_factor": 1.0,
         "os-flavor-access:is_public": true,
-        "links": link(base, project, "flavors", &f.id),
+        "links": view.links("flavors", &f.id),
     });
     if version >= (2, 55) {
         doc["description"] = Value::Null;
@@ -614,39 +625,21 @@ fn flavor_document(f: &Flavor, version: (u32, u32), base: &str, project: &str) -
     doc
 }
 
-async fn list_flavors(State(api): State<Api>, Base(base): Base) -> ApiResult {
+/// `GET /flavors` (id, name and links) and `GET /flavors/detail`.
+async fn list_flavors(State(api): State<Api>, view: View) -> ApiResult {
     let spec = spec_of(&api)?;
-    let project = api.project_id();
     let list: Vec<Value> = spec
         .flavors
         .iter()
-        .map(|f| json!({"id": f.id, "name": f.name, "links": link(&base, &project, "flavors", &f.id)}))
+        .map(|f| match view.detail {
+            true => flavor_document(f, &view),
+            false => view.summary("flavors", &f.id, &f.name),
+        })
         .collect();
     reply(StatusCode::OK, json!({"flavors": list}))
 }
 
-async fn list_flavors_detail(
-    State(api): State<Api>,
-    Base(base): Base,
-    headers: HeaderMap,
-) -> ApiResult {
-    let spec = spec_of(&api)?;
-    let version = microversion(&headers).unwrap_or((2, 1));
-    let project = api.project_id();
-    let list: Vec<Value> = spec
-        .flavors
-        .iter()
-        .map(|f| flavor_document(f, version, &base, &project))
-        .collect();
-    reply(StatusCode::OK, json!({"flavors": list}))
-}
-
-async fn get_flavor(
-    State(api): State<Api>,
-    Base(base): Base,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult {
+async fn get_flavor(State(api): State<Api>, view: View, Path(id): Path<String>) -> ApiResult {
     let spec = spec_of(&api)?;
     let flavor = spec.flavors.iter().find(|f| f.id == id).ok_or_else(|| {
         fault(
@@ -654,9 +647,8 @@ async fn get_flavor(
             format!("Flavor {id} could not be found."),
         )
     })?;
-    let version = microversion(&headers).unwrap_or((2, 1));
     reply(
         StatusCode::OK,
-        json!({"flavor": flavor_document(flavor, version, &base, &api.project_id())}),
+        json!({"flavor": flavor_document(flavor, &view)}),
     )
 }
