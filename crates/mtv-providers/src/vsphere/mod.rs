@@ -24,12 +24,12 @@ use xml::{Element, escape};
 
 pub use facts::provisioning_flags;
 
-/// Which end of a presented certificate chain to read: the server's own certificate, or the top
-/// (the issuing CA when the server sends it).
-#[derive(Debug, Clone, Copy)]
-enum ChainEnd {
-    Leaf,
-    Top,
+/// What a server presents, read once without verifying it: both ends of its certificate chain.
+struct PresentedChain {
+    /// The SHA-256 fingerprint of the server's own certificate (the first of the chain).
+    fingerprint: String,
+    /// The top of the chain as PEM: the issuing CA when the server sends it, else its own.
+    top_pem: String,
 }
 
 /// How long one SOAP request may take by default.
@@ -390,26 +390,26 @@ impl VsphereSource {
         server: &str,
         timeout: Duration,
     ) -> Result<String, SourceError> {
-        let certificate = Self::presented_certificate(server, timeout, ChainEnd::Leaf).await?;
-        Ok(crate::tls::sha256_fingerprint(certificate.as_ref()))
+        Ok(Self::presented_chain(server, timeout).await?.fingerprint)
     }
 
-    /// One end of the certificate chain `server` presents, read without verifying it.
-    async fn presented_certificate(
+    /// The certificate chain `server` presents, read without verifying it.
+    async fn presented_chain(
         server: &str,
         timeout: Duration,
-        end: ChainEnd,
-    ) -> Result<rustls::pki_types::CertificateDer<'static>, SourceError> {
+    ) -> Result<PresentedChain, SourceError> {
         let what = format!("read the TLS certificate of vSphere at {server}");
         let (_, host, port) = endpoint_of(server).map_err(|m| unexpected(&what, m))?;
-        let mut certificates = crate::tls::presented_certificates(&host, port, timeout)
+        let certificates = crate::tls::presented_certificates(&host, port, timeout)
             .await
             .map_err(|m| unexpected(&what, m))?;
-        let picked = match end {
-            ChainEnd::Leaf => certificates.into_iter().next(),
-            ChainEnd::Top => certificates.pop(),
+        let (Some(leaf), Some(top)) = (certificates.first(), certificates.last()) else {
+            return Err(unexpected(&what, "the server presented no certificate"));
         };
-        picked.ok_or_else(|| unexpected(&what, "the server presented no certificate"))
+        Ok(PresentedChain {
+            fingerprint: crate::tls::sha256_fingerprint(leaf.as_ref()),
+            top_pem: crate::tls::pem(top),
+        })
     }
 
     /// The default trust when the profile gives neither `cacert` nor `certificate_fingerprint` and
@@ -419,11 +419,9 @@ impl VsphereSource {
     pub async fn trust_presented_certificate(
         config: &mut VsphereConfig,
     ) -> Result<String, SourceError> {
-        let fingerprint =
-            Self::presented_fingerprint(&config.server, config.request_timeout).await?;
-        config.ca_certificate =
-            Some(Self::presented_ca_certificate(&config.server, config.request_timeout).await?);
-        Ok(fingerprint)
+        let presented = Self::presented_chain(&config.server, config.request_timeout).await?;
+        config.ca_certificate = Some(presented.top_pem);
+        Ok(presented.fingerprint)
     }
 
     /// The top of the certificate chain `server` presents, as PEM, read without verifying it: the
@@ -433,8 +431,7 @@ impl VsphereSource {
         server: &str,
         timeout: Duration,
     ) -> Result<String, SourceError> {
-        let certificate = Self::presented_certificate(server, timeout, ChainEnd::Top).await?;
-        Ok(crate::tls::pem(&certificate))
+        Ok(Self::presented_chain(server, timeout).await?.top_pem)
     }
 
     /// The server as configured (the ledger's `vsphere:<server>`).
@@ -505,19 +502,24 @@ impl VsphereSource {
             .map_err(|e| source_error(what, e))
     }
 
-    /// Properties of one object, by path; unset properties are absent.
-    async fn retrieve_raw(&self, object: &Moref, paths: &[&str]) -> Result<Props, SoapError> {
+    /// A `RetrieveProperties` request for the `paths` of the objects of `kind` that `object_set`
+    /// (the inside of an `objectSet`) selects.
+    fn retrieve_body(&self, kind: &str, paths: &[&str], object_set: &str) -> String {
         let path_set: String = paths
             .iter()
             .map(|p| format!("<pathSet>{}</pathSet>", escape(p)))
             .collect();
-        let body = format!(
+        format!(
             "<RetrieveProperties xmlns=\"urn:vim25\">{}<specSet><propSet><type>{}</type>{path_set}\
-             </propSet><objectSet>{}</objectSet></specSet></RetrieveProperties>",
+             </propSet><objectSet>{object_set}</objectSet></specSet></RetrieveProperties>",
             self.inner.service.property_collector.xml("_this"),
-            escape(&object.kind),
-            object.xml("obj"),
-        );
+            escape(kind),
+        )
+    }
+
+    /// Properties of one object, by path; unset properties are absent.
+    async fn retrieve_raw(&self, object: &Moref, paths: &[&str]) -> Result<Props, SoapError> {
+        let body = self.retrieve_body(&object.kind, paths, &object.xml("obj"));
         let answer = self.invoke_raw(&body).await?;
         Ok(answer
             .child("returnval")
@@ -560,19 +562,13 @@ impl VsphereSource {
             .child("returnval")
             .and_then(Moref::of)
             .ok_or_else(|| unexpected(what, "CreateContainerView answered without a view"))?;
-        let path_set: String = paths
-            .iter()
-            .map(|p| format!("<pathSet>{}</pathSet>", escape(p)))
-            .collect();
-        let body = format!(
-            "<RetrieveProperties xmlns=\"urn:vim25\">{}<specSet><propSet><type>{}</type>{path_set}\
-             </propSet><objectSet>{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\">\
-             <name>view</name><type>ContainerView</type><path>view</path><skip>false</skip>\
-             </selectSet></objectSet></specSet></RetrieveProperties>",
-            service.property_collector.xml("_this"),
-            escape(kind),
+        // Everything the view holds, not the view itself.
+        let traversal = format!(
+            "{}<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>view</name>\
+             <type>ContainerView</type><path>view</path><skip>false</skip></selectSet>",
             view.xml("obj"),
         );
+        let body = self.retrieve_body(kind, paths, &traversal);
         let answer = self.invoke(what, &body).await;
         let _ = self
             .invoke_raw(&format!(
@@ -683,6 +679,21 @@ impl VsphereSource {
         );
         let task = self.invoke(what, &body).await?;
         self.wait_task(what, &task).await
+    }
+
+    /// Runs a `*_Task` method whose result is the object it made (a clone, a snapshot): that object.
+    async fn run_task_making(
+        &self,
+        what: &str,
+        method: &str,
+        this: &Moref,
+        arguments: &str,
+    ) -> Result<Moref, SourceError> {
+        let result = self.run_task(what, method, this, arguments).await?;
+        result
+            .as_ref()
+            .and_then(Moref::of)
+            .ok_or_else(|| unexpected(what, format!("{method} has no result")))
     }
 
     fn vm(id: &str) -> Moref {
@@ -894,13 +905,9 @@ impl VsphereSource {
             escape(&request.name),
             flag(power_on_now),
         );
-        let result = self
-            .run_task(&what, "CloneVM_Task", &Self::vm(source_id), &arguments)
+        let clone = self
+            .run_task_making(&what, "CloneVM_Task", &Self::vm(source_id), &arguments)
             .await?;
-        let clone = result
-            .as_ref()
-            .and_then(Moref::of)
-            .ok_or_else(|| unexpected(&what, "the clone task has no result"))?;
         match self.finish_clone(&clone.value, request).await {
             Ok(facts) => Ok(facts),
             Err(error) => {
@@ -992,48 +999,44 @@ fn disk_device(
             ));
         }
     };
-    if let (Some(rdm), Some(lun)) = (&disk.rdm, &disk.lun) {
-        return rdm_disk_device(
-            rdm,
-            lun,
-            mode,
-            key,
-            datastore_name,
-            datastore,
-            controller_key,
-            unit_number,
-        );
-    }
-    let kib = disk.size_gib * 1024 * 1024;
+    // A mapping's size is the LUN's; a flat disk's is asked for.
+    let (backing_type, backing, capacity) = match (&disk.rdm, &disk.lun) {
+        (Some(rdm), Some(lun)) => (
+            "VirtualDiskRawDiskMappingVer1BackingInfo",
+            rdm_backing(rdm, lun, mode)?,
+            String::new(),
+        ),
+        _ => {
+            let kib = disk.size_gib * 1024 * 1024;
+            (
+                "VirtualDiskFlatVer2BackingInfo",
+                format!(
+                    "<diskMode>{mode}</diskMode><thinProvisioned>{}</thinProvisioned>\
+                     <eagerlyScrub>{}</eagerlyScrub>",
+                    flag(thin),
+                    flag(eager),
+                ),
+                format!(
+                    "<capacityInKB>{kib}</capacityInKB><capacityInBytes>{}</capacityInBytes>",
+                    kib * 1024
+                ),
+            )
+        }
+    };
     Ok(format!(
         "<operation>add</operation><fileOperation>create</fileOperation>\
          <device xsi:type=\"VirtualDisk\"><key>{key}</key>\
-         <backing xsi:type=\"VirtualDiskFlatVer2BackingInfo\"><fileName>[{}]</fileName>{}\
-         <diskMode>{mode}</diskMode><thinProvisioned>{}</thinProvisioned>\
-         <eagerlyScrub>{}</eagerlyScrub></backing><controllerKey>{controller_key}</controllerKey>\
-         <unitNumber>{unit_number}</unitNumber><capacityInKB>{kib}</capacityInKB>\
-         <capacityInBytes>{}</capacityInBytes></device>",
+         <backing xsi:type=\"{backing_type}\"><fileName>[{}]</fileName>{}{backing}</backing>\
+         <controllerKey>{controller_key}</controllerKey><unitNumber>{unit_number}</unitNumber>\
+         {capacity}</device>",
         escape(datastore_name),
         datastore.xml("datastore"),
-        flag(thin),
-        flag(eager),
-        kib * 1024,
     ))
 }
 
-/// The device change of a raw device mapping of LUN `lun` (its NAA id, which names the ESXi
-/// device `/vmfs/devices/disks/<naa>`): the mapping file goes to the VM's datastore.
-#[allow(clippy::too_many_arguments)]
-fn rdm_disk_device(
-    rdm: &str,
-    lun: &str,
-    mode: &str,
-    key: i64,
-    datastore_name: &str,
-    datastore: &Moref,
-    controller_key: i64,
-    unit_number: i64,
-) -> Result<String, String> {
+/// The backing fields of a raw device mapping of LUN `lun` (its NAA id, which names the ESXi
+/// device `/vmfs/devices/disks/<naa>`); the mapping file goes to the VM's datastore.
+fn rdm_backing(rdm: &str, lun: &str, mode: &str) -> Result<String, String> {
     // A physical-mode mapping bypasses snapshots: it is independent_persistent, as the Python
     // suite makes it.
     let (compatibility, mode) = match rdm {
@@ -1042,15 +1045,8 @@ fn rdm_disk_device(
         other => return Err(format!("unknown RDM type `{other}` (virtual or physical)")),
     };
     Ok(format!(
-        "<operation>add</operation><fileOperation>create</fileOperation>\
-         <device xsi:type=\"VirtualDisk\"><key>{key}</key>\
-         <backing xsi:type=\"VirtualDiskRawDiskMappingVer1BackingInfo\"><fileName>[{}]</fileName>{}\
-         <lunUuid>{}</lunUuid><deviceName>/vmfs/devices/disks/{}</deviceName>\
-         <compatibilityMode>{compatibility}</compatibilityMode><diskMode>{mode}</diskMode>\
-         </backing><controllerKey>{controller_key}</controllerKey>\
-         <unitNumber>{unit_number}</unitNumber></device>",
-        escape(datastore_name),
-        datastore.xml("datastore"),
+        "<lunUuid>{}</lunUuid><deviceName>/vmfs/devices/disks/{}</deviceName>\
+         <compatibilityMode>{compatibility}</compatibilityMode><diskMode>{mode}</diskMode>",
         escape(lun),
         escape(lun),
     ))
@@ -1171,13 +1167,9 @@ impl SourceProvider for VsphereSource {
              <memory>false</memory><quiesce>false</quiesce>",
             escape(name)
         );
-        let result = self
-            .run_task(&what, "CreateSnapshot_Task", &Self::vm(id), &arguments)
+        let snapshot = self
+            .run_task_making(&what, "CreateSnapshot_Task", &Self::vm(id), &arguments)
             .await?;
-        let snapshot = result
-            .as_ref()
-            .and_then(Moref::of)
-            .ok_or_else(|| unexpected(&what, "the snapshot task has no result"))?;
         self.facts(id)
             .await?
             .snapshots
@@ -1239,19 +1231,16 @@ impl SourceProvider for VsphereSource {
         if let Some(pem) = &inner.ca_certificate {
             return Ok(pem.clone());
         }
-        if let Some(pinned) = &inner.certificate_fingerprint {
-            let presented =
-                VsphereSource::presented_fingerprint(&inner.server, inner.request_timeout).await?;
-            if crate::tls::normalize_fingerprint(&presented)
+        let presented =
+            VsphereSource::presented_chain(&inner.server, inner.request_timeout).await?;
+        if let Some(pinned) = &inner.certificate_fingerprint
+            && crate::tls::normalize_fingerprint(&presented.fingerprint)
                 != crate::tls::normalize_fingerprint(pinned)
-            {
-                let what = format!("read the TLS certificate of vSphere at {}", inner.server);
-                return Err(
-                    pin_mismatch(&what, &inner.server, pinned, inner.request_timeout).await,
-                );
-            }
+        {
+            let what = format!("read the TLS certificate of vSphere at {}", inner.server);
+            return Err(pin_mismatch(&what, &inner.server, pinned, inner.request_timeout).await);
         }
-        VsphereSource::presented_ca_certificate(&inner.server, inner.request_timeout).await
+        Ok(presented.top_pem)
     }
 }
 
@@ -1322,5 +1311,28 @@ mod tests {
             ..disk
         };
         assert!(disk_device(&bad, -1, "ds1", &Moref::new("Datastore", "d"), 1000, 1).is_err());
+    }
+
+    #[test]
+    fn rdm_disks_map_their_lun_and_take_its_size() {
+        let disk = NewDisk {
+            size_gib: 0,
+            provisioning: "thin".into(),
+            mode: String::new(),
+            datastore: None,
+            rdm: Some("physical".into()),
+            lun: Some("naa.600a0980".into()),
+        };
+        let datastore = Moref::new("Datastore", "datastore-1");
+        let xml = disk_device(&disk, -1, "ds1", &datastore, 1000, 1).unwrap();
+        assert!(xml.contains(
+            "<backing xsi:type=\"VirtualDiskRawDiskMappingVer1BackingInfo\"><fileName>[ds1]</fileName>"
+        ));
+        assert!(xml.contains(
+            "<deviceName>/vmfs/devices/disks/naa.600a0980</deviceName>\
+             <compatibilityMode>physicalMode</compatibilityMode>\
+             <diskMode>independent_persistent</diskMode></backing>"
+        ));
+        assert!(!xml.contains("capacityIn"), "{xml}");
     }
 }
