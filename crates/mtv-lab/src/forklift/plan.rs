@@ -13,7 +13,7 @@ use super::conditions::{
     ADVISORY, CRITICAL, Condition, Conditions, REQUIRED, WARN, has as has_condition, ref_string,
 };
 use super::inventory::{InvDisk, InvVm, Inventory, Lookup};
-use super::{Controller, controller_setting, meta, text_at};
+use super::{Controller, array_at, controller_setting, meta, text_at};
 use crate::registry;
 use crate::store::ListOptions;
 
@@ -44,18 +44,8 @@ impl PlanCtx {
 
     /// The StorageMap entry for a source disk.
     pub fn storage_entry(&self, disk: &InvDisk) -> Option<Value> {
-        let refs = self
-            .storagemap
-            .pointer("/status/references")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let entries = self
-            .storagemap
-            .pointer("/spec/map")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let refs = array_at(&self.storagemap, "/status/references");
+        let entries = array_at(&self.storagemap, "/spec/map");
         entries.into_iter().find(|e| {
             let (id, name) = (text_at(e, "/source/id"), text_at(e, "/source/name"));
             let direct = (!id.is_empty() && id == disk.storage)
@@ -74,18 +64,8 @@ impl PlanCtx {
 
     /// The NetworkMap entry for a source NIC network.
     pub fn network_entry(&self, network: &str) -> Option<Value> {
-        let refs = self
-            .netmap
-            .pointer("/status/references")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let entries = self
-            .netmap
-            .pointer("/spec/map")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let refs = array_at(&self.netmap, "/status/references");
+        let entries = array_at(&self.netmap, "/spec/map");
         let resolved = refs
             .iter()
             .find(|r| text_at(r, "/id") == network || text_at(r, "/name") == network)
@@ -151,6 +131,9 @@ impl PlanCtx {
             .unwrap_or(&disk.file)
             .to_string();
         let mut data = TemplateData::pvc();
+        // Variables of other source types' disks are empty.
+        let only_if = |applies: bool, value: String| if applies { value } else { String::new() };
+        let openshift = self.src_type == "openshift";
         let fields: Vec<(&str, mtv_api::template::Value)> = vec![
             ("VmName", vm.name.clone().into()),
             (
@@ -160,40 +143,21 @@ impl PlanCtx {
             ("PlanName", meta(&self.plan, "name").into()),
             ("DiskIndex", (index as i64).into()),
             ("VmId", vm.id.clone().into()),
-            (
-                "FileName",
-                if self.src_type == "vsphere" {
-                    file
-                } else {
-                    String::new()
-                }
-                .into(),
-            ),
+            ("FileName", only_if(self.src_type == "vsphere", file).into()),
             (
                 "SourcePVCName",
-                if self.src_type == "openshift" {
-                    disk.file.clone()
-                } else {
-                    String::new()
-                }
-                .into(),
+                only_if(openshift, disk.file.clone()).into(),
             ),
             (
                 "SourcePVCNamespace",
-                if self.src_type == "openshift" {
-                    vm.namespace.clone()
-                } else {
-                    String::new()
-                }
-                .into(),
+                only_if(openshift, vm.namespace.clone()).into(),
             ),
             (
                 "DiskId",
-                if matches!(self.src_type.as_str(), "ovirt" | "hyperv") {
-                    disk.file.clone()
-                } else {
-                    String::new()
-                }
+                only_if(
+                    matches!(self.src_type.as_str(), "ovirt" | "hyperv"),
+                    disk.file.clone(),
+                )
                 .into(),
             ),
         ];
@@ -446,11 +410,7 @@ impl Controller {
     /// What every VM's checks compare against, read once per validation.
     fn plan_wide_facts(&self, ctx: &PlanCtx) -> PlanWideFacts {
         let plan = &ctx.plan;
-        let status_vms = plan
-            .pointer("/status/migration/vms")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        let status_vms = array_at(plan, "/status/migration/vms");
         let existing_vms = self
             .store
             .list(
