@@ -41,6 +41,22 @@ fn cm(name: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": "v"}})
 }
 
+/// A JSON merge patch of `name` in `ns`, as an ordinary client sends it.
+fn merge_patch(
+    store: &Store,
+    rt: &'static ResourceType,
+    name: &str,
+    patch: Value,
+) -> Result<Written, ApiError> {
+    store.patch(
+        rt,
+        Some("ns"),
+        name,
+        &Patch::Merge(patch),
+        &WriteOptions::default(),
+    )
+}
+
 /// A Plan with only the fields the CRD requires (the store tests', the schema tests' and the kube-rs
 /// tests' fixture).
 pub(crate) fn plan(name: &str) -> Value {
@@ -176,16 +192,14 @@ fn generation_follows_spec_changes_only_for_status_kinds() {
     let store = store_with_ns("ns");
     let p = store.create(&PLAN, Some("ns"), plan("p")).unwrap();
     assert_eq!(p["metadata"]["generation"], 1);
-    let p = store
-        .patch(
-            &PLAN,
-            Some("ns"),
-            "p",
-            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
-            &WriteOptions::default(),
-        )
-        .unwrap()
-        .object;
+    let p = merge_patch(
+        &store,
+        &PLAN,
+        "p",
+        json!({"metadata": {"labels": {"a": "b"}}}),
+    )
+    .unwrap()
+    .object;
     assert_eq!(
         p["metadata"]["generation"], 1,
         "metadata changes keep the generation"
@@ -197,27 +211,13 @@ fn generation_follows_spec_changes_only_for_status_kinds() {
         p["metadata"]["generation"], 1,
         "status changes keep the generation"
     );
-    let p = store
-        .patch(
-            &PLAN,
-            Some("ns"),
-            "p",
-            &Patch::Merge(json!({"spec": {"warm": true}})),
-            &WriteOptions::default(),
-        )
+    let p = merge_patch(&store, &PLAN, "p", json!({"spec": {"warm": true}}))
         .unwrap()
         .object;
     assert_eq!(p["metadata"]["generation"], 2);
     // ConfigMap has no status subresource: any non-metadata change bumps it.
     store.create(&CONFIG_MAP, Some("ns"), cm("c")).unwrap();
-    let c = store
-        .patch(
-            &CONFIG_MAP,
-            Some("ns"),
-            "c",
-            &Patch::Merge(json!({"data": {"k": "z"}})),
-            &WriteOptions::default(),
-        )
+    let c = merge_patch(&store, &CONFIG_MAP, "c", json!({"data": {"k": "z"}}))
         .unwrap()
         .object;
     assert_eq!(c["metadata"]["generation"], 2);
@@ -296,25 +296,21 @@ fn finalizers_delay_removal_until_cleared() {
     assert!(d.object["metadata"]["deletionTimestamp"].is_string());
     let current = store.get(&CONFIG_MAP, Some("ns"), "f").unwrap();
     assert!(current["metadata"]["deletionTimestamp"].is_string());
-    let err = store
-        .patch(
-            &CONFIG_MAP,
-            Some("ns"),
-            "f",
-            &Patch::Merge(json!({"metadata": {"finalizers": ["lab/keep", "new"]}})),
-            &WriteOptions::default(),
-        )
-        .unwrap_err();
+    let err = merge_patch(
+        &store,
+        &CONFIG_MAP,
+        "f",
+        json!({"metadata": {"finalizers": ["lab/keep", "new"]}}),
+    )
+    .unwrap_err();
     assert_eq!(err.code, 422);
-    store
-        .patch(
-            &CONFIG_MAP,
-            Some("ns"),
-            "f",
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-            &WriteOptions::default(),
-        )
-        .unwrap();
+    merge_patch(
+        &store,
+        &CONFIG_MAP,
+        "f",
+        json!({"metadata": {"finalizers": null}}),
+    )
+    .unwrap();
     assert!(not_found(&store, &CONFIG_MAP, Some("ns"), "f"));
 }
 
@@ -641,15 +637,7 @@ fn crd_objects_are_defaulted_and_validated() {
         err.message
     );
     // Updates are validated too.
-    let err = store
-        .patch(
-            &PLAN,
-            Some("ns"),
-            "p",
-            &Patch::Merge(json!({"spec": {"type": "teleport"}})),
-            &WriteOptions::default(),
-        )
-        .unwrap_err();
+    let err = merge_patch(&store, &PLAN, "p", json!({"spec": {"type": "teleport"}})).unwrap_err();
     assert_eq!(err.causes[0].field, "spec.type");
 }
 
@@ -688,15 +676,7 @@ async fn watch_replays_history_and_streams_live_events() {
     let store = store_with_ns("ns");
     let a = store.create(&CONFIG_MAP, Some("ns"), cm("a")).unwrap();
     let from = rv(&a);
-    store
-        .patch(
-            &CONFIG_MAP,
-            Some("ns"),
-            "a",
-            &Patch::Merge(json!({"data": {"k": "2"}})),
-            &WriteOptions::default(),
-        )
-        .unwrap();
+    merge_patch(&store, &CONFIG_MAP, "a", json!({"data": {"k": "2"}})).unwrap();
     store
         .create(
             &SECRET,
@@ -903,15 +883,13 @@ fn admission_plugins_mutate_and_reject_writes() {
         err.message,
         "admission webhook \"toy.lab\" denied the request: that name is not allowed"
     );
-    let err = store
-        .patch(
-            &CONFIG_MAP,
-            Some("ns"),
-            "ok",
-            &Patch::Merge(json!({"data": {"secretRef": "creds"}})),
-            &WriteOptions::default(),
-        )
-        .unwrap_err();
+    let err = merge_patch(
+        &store,
+        &CONFIG_MAP,
+        "ok",
+        json!({"data": {"secretRef": "creds"}}),
+    )
+    .unwrap_err();
     assert!(
         err.message.contains("secret creds not found"),
         "{}",
@@ -920,15 +898,13 @@ fn admission_plugins_mutate_and_reject_writes() {
     store
         .create(&SECRET, Some("ns"), json!({"metadata": {"name": "creds"}}))
         .unwrap();
-    store
-        .patch(
-            &CONFIG_MAP,
-            Some("ns"),
-            "ok",
-            &Patch::Merge(json!({"data": {"secretRef": "creds"}})),
-            &WriteOptions::default(),
-        )
-        .unwrap();
+    merge_patch(
+        &store,
+        &CONFIG_MAP,
+        "ok",
+        json!({"data": {"secretRef": "creds"}}),
+    )
+    .unwrap();
     // Other kinds are untouched.
     assert!(
         store
@@ -974,15 +950,13 @@ fn foreground_deletion_waits_for_dependents() {
         store.get(&CONFIG_MAP, Some("ns"), "owner").is_ok(),
         "the owner waits for the held dependent"
     );
-    store
-        .patch(
-            &POD,
-            Some("ns"),
-            "held",
-            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-            &WriteOptions::default(),
-        )
-        .unwrap();
+    merge_patch(
+        &store,
+        &POD,
+        "held",
+        json!({"metadata": {"finalizers": null}}),
+    )
+    .unwrap();
     assert!(not_found(&store, &POD, Some("ns"), "held"));
     assert!(not_found(&store, &CONFIG_MAP, Some("ns"), "owner"));
     // Without dependents a foreground delete is immediate.
@@ -1004,15 +978,13 @@ fn garbage_collection_follows_owner_reference_changes() {
         .create(&SECRET, Some("ns"), owned_by("dep", &a))
         .unwrap();
     let new_owner = owned_by("dep", &b)["metadata"]["ownerReferences"].clone();
-    store
-        .patch(
-            &SECRET,
-            Some("ns"),
-            "dep",
-            &Patch::Merge(json!({"metadata": {"ownerReferences": new_owner}})),
-            &WriteOptions::default(),
-        )
-        .unwrap();
+    merge_patch(
+        &store,
+        &SECRET,
+        "dep",
+        json!({"metadata": {"ownerReferences": new_owner}}),
+    )
+    .unwrap();
     store
         .delete(&CONFIG_MAP, Some("ns"), "a", &DeleteOptions::default())
         .unwrap();
