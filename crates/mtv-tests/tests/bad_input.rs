@@ -66,9 +66,20 @@ fn vsphere(extra: &str) -> String {
     )
 }
 
+/// `command` followed by `extra`, kept for the whole test (cases hold `'static` arguments).
+fn with_extra(command: &[&'static str], extra: &[&str]) -> Vec<&'static str> {
+    let mut args = command.to_vec();
+    args.extend(
+        extra
+            .iter()
+            .map(|s| -> &'static str { Box::leak(s.to_string().into_boxed_str()) }),
+    );
+    args
+}
+
 /// `list` of the profile `v` of `p.json`.
 fn list_v(extra: &[&str]) -> Vec<&'static str> {
-    let mut args = vec![
+    let list = [
         "list",
         "--providers-file",
         "p.json",
@@ -77,12 +88,7 @@ fn list_v(extra: &[&str]) -> Vec<&'static str> {
         "--storage-class",
         "sc",
     ];
-    args.extend(
-        extra
-            .iter()
-            .map(|s| -> &'static str { Box::leak(s.to_string().into_boxed_str()) }),
-    );
-    args
+    with_extra(&list, extra)
 }
 
 /// A copy-offload section for profile `v`.
@@ -106,14 +112,9 @@ fn kubeconfig(server: &str, current: &str) -> String {
     )
 }
 
+/// `run` into `out`, without progress lines.
 fn run(extra: &[&str]) -> Vec<&'static str> {
-    let mut args = vec!["run", "--no-progress", "--results", "out"];
-    args.extend(
-        extra
-            .iter()
-            .map(|s| -> &'static str { Box::leak(s.to_string().into_boxed_str()) }),
-    );
-    args
+    with_extra(&["run", "--no-progress", "--results", "out"], extra)
 }
 
 fn providers_cases() -> Vec<Case> {
@@ -663,6 +664,8 @@ fn results_path_cases() -> Vec<Case> {
 
 fn lab_fault_cases() -> Vec<Case> {
     let f = |spec: &'static str| run(&["-m", "tier0", "--lab-faults", spec]);
+    let serve =
+        |faults: &'static str| ["lab", "serve", "--faults", faults, "--kubeconfig-out", "k"];
     vec![
         case(
             "fault key unknown",
@@ -721,27 +724,13 @@ fn lab_fault_cases() -> Vec<Case> {
         case("fault not key=value", &f("chaos"), 2, "is not key=value"),
         case(
             "lab serve unknown fault",
-            &[
-                "lab",
-                "serve",
-                "--faults",
-                "explode=1",
-                "--kubeconfig-out",
-                "k",
-            ],
+            &serve("explode=1"),
             2,
             "unknown fault \"explode\"",
         ),
         case(
             "lab serve unknown step",
-            &[
-                "lab",
-                "serve",
-                "--faults",
-                "vm-fail=x@Nope",
-                "--kubeconfig-out",
-                "k",
-            ],
+            &serve("vm-fail=x@Nope"),
             2,
             "unknown pipeline step",
         ),

@@ -7,7 +7,7 @@
 mod served_lab;
 
 use serde_json::Value;
-use served_lab::{SANITY_COLD, ServedLab, recorded, text};
+use served_lab::{SANITY_COLD, ServedLab, kept_entries, recorded, text};
 
 #[test]
 fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
@@ -84,13 +84,8 @@ fn clean_leaves_an_object_made_again_under_the_same_name_alone() {
             .all(|line| line == &format!("Namespace /{ns}") || line.contains(&format!(" {ns}/"))),
         "left behind outside the foreign namespace: {extra:#?}"
     );
-    let kept: Vec<Value> = lab.ledger()["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["removed"] != true)
-        .cloned()
-        .collect();
+    let ledger = lab.ledger();
+    let kept = kept_entries(&ledger);
     assert!(
         kept.len() == 1 && kept[0]["type"] == "source_vm",
         "only the source clone is left: {kept:#?}"

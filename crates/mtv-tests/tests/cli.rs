@@ -7,8 +7,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 use served_lab::{
-    KillOnDrop, PLAIN_INTO_OUT, SANITY_COLD, ServedLab, as_strs, mtv_tests, mtv_tests_command,
-    send_signal, session_objects, wait_for_text,
+    KillOnDrop, PLAIN_INTO_OUT, SANITY_COLD, ServedLab, as_strs, kept_entries, ledger, mtv_tests,
+    mtv_tests_command, send_signal, session_objects, wait_for_text,
 };
 
 mod served_lab;
@@ -554,12 +554,9 @@ fn run_tier0_on_the_embedded_lab_passes_and_writes_its_results() {
         html.contains("25 passed, 5 skipped") && html.contains("TestSanityColdMtvMigration[rhel8]"),
         "{html}"
     );
-    let ledger: Value =
-        serde_json::from_str(&std::fs::read_to_string(results.join("resources.json")).unwrap())
-            .unwrap();
-    let entries = ledger["entries"].as_array().unwrap();
-    assert!(!entries.is_empty());
-    assert!(entries.iter().all(|e| e["removed"] == true), "{ledger}");
+    let ledger = ledger(&results);
+    assert!(!ledger["entries"].as_array().unwrap().is_empty());
+    assert!(kept_entries(&ledger).is_empty(), "{ledger}");
 }
 
 #[test]
@@ -614,16 +611,8 @@ fn ctrl_c_stops_the_run_tears_down_and_exits_130() {
     );
     send_signal(child.id(), "INT");
     assert_eq!(child.wait_with_output().status.code(), Some(130));
-    let ledger: Value = serde_json::from_str(
-        &std::fs::read_to_string(sandbox.path().join("out/resources.json")).unwrap(),
-    )
-    .unwrap();
-    let left: Vec<&Value> = ledger["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["removed"] != true)
-        .collect();
+    let ledger = ledger(&sandbox.path().join("out"));
+    let left = kept_entries(&ledger);
     assert!(left.is_empty(), "not torn down: {left:#?}");
 }
 
@@ -857,10 +846,7 @@ fn last_failed_reruns_only_what_failed_until_nothing_is_left() {
         "{}",
         stderr(&nothing)
     );
-    let ledger: Value = serde_json::from_str(
-        &std::fs::read_to_string(sandbox.path().join("again/resources.json")).unwrap(),
-    )
-    .unwrap();
+    let ledger = ledger(&sandbox.path().join("again"));
     assert_eq!(ledger["entries"], serde_json::json!([]), "{ledger}");
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;
 
 use serde_json::Value;
-use served_lab::{listed_items, mtv_tests, mtv_tests_json};
+use served_lab::{kept_entries, ledger, listed_items, mtv_tests, mtv_tests_json};
 
 /// The lab's speed for these runs: fast, yet below the README's limit of about 20, where every scenario
 /// stays meaningful (the simultaneous copy-offload Plans must still overlap).
@@ -222,12 +222,8 @@ fn whole_catalog_passes(profile: &str) {
         String::from_utf8_lossy(&output.stderr)
     );
     // Nothing left behind: every ledger entry was removed.
-    let ledger: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.path().join("out/resources.json")).expect("the ledger"),
-    )
-    .expect("the ledger is JSON");
-    let entries = ledger["entries"].as_array().expect("entries");
-    let kept: Vec<_> = entries.iter().filter(|e| e["removed"] != true).collect();
+    let ledger = ledger(&dir.path().join("out"));
+    let kept = kept_entries(&ledger);
     assert!(kept.is_empty(), "{profile}: left behind: {kept:#?}");
     plan_equals_run(profile, &planned, &output);
 }

@@ -216,9 +216,7 @@ impl ServedLab {
 
     /// The ledger (`out/resources.json`) a run made with [`Self::run_args`] wrote.
     pub fn ledger(&self) -> Value {
-        let text = std::fs::read_to_string(self.path().join("out/resources.json"))
-            .expect("the run wrote its ledger");
-        serde_json::from_str(&text).expect("the ledger is JSON")
+        ledger(&self.path().join("out"))
     }
 
     /// `mtv-tests clean` of the ledger in `out/` against this lab, then `extra` options.
@@ -230,11 +228,7 @@ impl ServedLab {
 
     /// Whether every entry of the ledger in `out/` is marked removed.
     pub fn ledger_all_removed(&self) -> bool {
-        self.ledger()["entries"]
-            .as_array()
-            .expect("ledger entries")
-            .iter()
-            .all(|e| e["removed"] == true)
+        kept_entries(&self.ledger()).is_empty()
     }
 
     /// A kubectl command against the lab.
@@ -444,6 +438,23 @@ pub fn send_signal(pid: u32, signal: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// The ledger (`resources.json`) a run wrote into its results directory.
+pub fn ledger(results: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(results.join("resources.json")).expect("the run wrote its ledger");
+    serde_json::from_str(&text).expect("the ledger is JSON")
+}
+
+/// The entries of `ledger` not marked removed: what the run left behind.
+pub fn kept_entries(ledger: &Value) -> Vec<&Value> {
+    ledger["entries"]
+        .as_array()
+        .expect("ledger entries")
+        .iter()
+        .filter(|e| e["removed"] != true)
+        .collect()
 }
 
 /// The event log of a run, one JSON value per line.
