@@ -43,6 +43,15 @@ impl MigratingVm<'_> {
             self.inventory_vm.id.clone(),
         )
     }
+
+    /// The labels of what this Migration creates for the VM (`migration=<uid>,vmID=<id>`).
+    pub(super) fn selector(&self) -> String {
+        format!(
+            "migration={},vmID={}",
+            meta(self.migration, "uid"),
+            self.inventory_vm.id
+        )
+    }
 }
 
 /// Copy throughput in MiB per lab second.

@@ -8,13 +8,10 @@
 use serde_json::{Value, json};
 
 use super::exec::{Itinerary, MigratingVm};
-use super::inventory::InvVm;
-use super::plan::PlanCtx;
 use super::{Controller, meta, text_at};
 use crate::clock;
 use crate::registry;
-use crate::selector::LabelSelector;
-use crate::store::{DeleteOptions, ListOptions};
+use crate::store::DeleteOptions;
 
 /// The PVC annotation naming its importer pod (CDI's `AnnImportPod`).
 pub(crate) const ANN_IMPORT_POD: &str = "cdi.kubevirt.io/storage.import.importPodName";
@@ -62,43 +59,19 @@ impl Controller {
         fraction: f64,
         done: bool,
     ) {
-        let MigratingVm {
-            ctx,
-            migration,
-            inventory_vm,
-            itinerary: it,
-            ..
-        } = *migrating;
-        self.update_transfer_objects(ctx, migration, inventory_vm, it, fraction, done);
-        self.sync_importer_pods(ctx, migration, inventory_vm, it, done);
+        self.update_transfer_objects(migrating, fraction, done);
+        self.sync_importer_pods(migrating, done);
     }
 
     /// One importer pod per imported DataVolume's PVC: created Running when the copy starts,
     /// Succeeded when it ends, then deleted unless the PVC retains it; the PVC's annotations follow.
-    fn sync_importer_pods(
-        &mut self,
-        ctx: &PlanCtx,
-        migration: &Value,
-        inventory_vm: &InvVm,
-        it: &Itinerary,
-        done: bool,
-    ) {
-        let ns = ctx.target_ns().to_string();
-        let selector = format!(
-            "migration={},vmID={}",
-            meta(migration, "uid"),
-            inventory_vm.id
-        );
-        let opts = ListOptions {
-            label_selector: LabelSelector::parse(&selector).unwrap_or_default(),
-            ..ListOptions::default()
-        };
-        let dvs = self
-            .store
-            .list(&registry::DATA_VOLUME, Some(&ns), &opts)
-            .map(|l| l.items)
-            .unwrap_or_default();
-        for dv in dvs.iter().filter(|dv| imports_through_pod(dv, it)) {
+    fn sync_importer_pods(&mut self, migrating: &MigratingVm<'_>, done: bool) {
+        let ns = migrating.ctx.target_ns().to_string();
+        let dvs = self.list_labelled(&registry::DATA_VOLUME, &ns, &migrating.selector());
+        for dv in dvs
+            .iter()
+            .filter(|dv| imports_through_pod(dv, migrating.itinerary))
+        {
             let Ok(pvc) = self.store.get(
                 &registry::PERSISTENT_VOLUME_CLAIM,
                 Some(&ns),

@@ -79,7 +79,12 @@ fn selector(text: &str) -> ListOptions {
 }
 
 impl Controller {
-    fn list_labelled(&self, rt: &'static ResourceType, ns: &str, labels: &str) -> Vec<Value> {
+    pub(super) fn list_labelled(
+        &self,
+        rt: &'static ResourceType,
+        ns: &str,
+        labels: &str,
+    ) -> Vec<Value> {
         self.store
             .list(rt, Some(ns), &selector(labels))
             .map(|l| l.items)
@@ -637,21 +642,15 @@ impl Controller {
     }
 
     /// Mirrors copy progress onto DataVolumes, populators, PVCs and populator pods.
-    pub(crate) fn update_transfer_objects(
+    pub(super) fn update_transfer_objects(
         &mut self,
-        ctx: &PlanCtx,
-        migration: &Value,
-        inventory_vm: &InvVm,
-        it: &super::exec::Itinerary,
+        migrating: &MigratingVm<'_>,
         fraction: f64,
         done: bool,
     ) {
-        let ns = ctx.target_ns().to_string();
-        let sel = format!(
-            "migration={},vmID={}",
-            meta(migration, "uid"),
-            inventory_vm.id
-        );
+        let (inventory_vm, it) = (migrating.inventory_vm, migrating.itinerary);
+        let ns = migrating.ctx.target_ns().to_string();
+        let sel = migrating.selector();
         for dv in self.list_labelled(&registry::DATA_VOLUME, &ns, &sel) {
             let status = if done {
                 json!({"phase": "Succeeded", "progress": "100.0%", "conditions": [{"type": "Ready", "status": "True", "reason": ""}, {"type": "Bound", "status": "True", "reason": "Bound"}, {"type": "Running", "status": "False", "reason": "Completed"}]})
