@@ -289,6 +289,19 @@ impl Lab {
             .await
     }
 
+    /// Creates a plan and waits until it is Ready.
+    async fn ready_plan(&self, name: &str, source: &str, maps: &str, extra: Value) -> Value {
+        self.plan(name, source, maps, extra);
+        self.wait_condition(&registry::PLAN, name, "Ready").await
+    }
+
+    /// Waits for the plan to finish, and checks that it Succeeded.
+    async fn succeeded(&self, plan: &str) -> Value {
+        let p = self.finished(plan).await;
+        assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+        p
+    }
+
     /// Runs a plan once it is Ready (its Migration is `<plan>-1`); the plan when it has finished.
     async fn run_plan(&self, plan: &str) -> Value {
         self.wait_condition(&registry::PLAN, plan, "Ready").await;
@@ -681,7 +694,7 @@ async fn vsphere_cold_migration_creates_the_target_objects() {
     let lab = Lab::start(20.0, "").await;
     lab.provider("vsphere", "vsphere", json!({}));
     vsphere_maps(&lab);
-    lab.plan(
+    lab.ready_plan(
         "cold",
         "vsphere",
         "vs",
@@ -691,8 +704,8 @@ async fn vsphere_cold_migration_creates_the_target_objects() {
             "targetNodeSelector": {"topology.kubernetes.io/zone": "zone-b"},
             "pvcNameTemplate": "{{.TargetVmName}}-d{{.DiskIndex}}"
         }),
-    );
-    lab.wait_condition(&registry::PLAN, "cold", "Ready").await;
+    )
+    .await;
     let m = lab.migrate("cold-1", "cold", json!({}));
     // Progress grows while copying.
     let running = lab
@@ -907,8 +920,7 @@ async fn pipelines_match_each_provider_type() {
         lab.wait_condition(&registry::PLAN, p, "Ready").await;
         lab.migrate(&format!("{p}-m"), p, json!({}));
     }
-    let p = lab.finished("ovirt-cold").await;
-    assert!(cond(&p, "Succeeded").is_some());
+    let p = lab.succeeded("ovirt-cold").await;
     let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(
         step_names(&vm),
@@ -932,8 +944,7 @@ async fn pipelines_match_each_provider_type() {
             .is_err()
     );
 
-    let p = lab.finished("os-cold").await;
-    assert!(cond(&p, "Succeeded").is_some());
+    let p = lab.succeeded("os-cold").await;
     let vm = vm_status(&p, "0f0f-0001");
     assert_eq!(vm["name"], "os-vm");
     assert_eq!(
@@ -949,8 +960,7 @@ async fn pipelines_match_each_provider_type() {
     assert_eq!(step(&vm, "ConvertOpenstackSnapshot")["phase"], "Pending");
     assert_eq!(step(&vm, "DiskTransfer")["phase"], "Completed");
 
-    let p = lab.finished("ova-cold").await;
-    assert!(cond(&p, "Succeeded").is_some());
+    let p = lab.succeeded("ova-cold").await;
     let vm = vm_status(&p, "ova-0001");
     assert_eq!(
         step_names(&vm),
@@ -969,13 +979,13 @@ async fn pipelines_match_each_provider_type() {
 async fn warm_migration_precopies_then_cuts_over_when_due() {
     let lab = Lab::start(40.0, "").await;
     vsphere_with_vddk(&lab);
-    lab.plan(
+    lab.ready_plan(
         "warm",
         "vsphere",
         "vs",
         json!({"type": "warm", "vms": [{"id": "vm-1"}]}),
-    );
-    lab.wait_condition(&registry::PLAN, "warm", "Ready").await;
+    )
+    .await;
     lab.migrate("warm-1", "warm", json!({}));
     let p = lab
         .wait(&registry::PLAN, NS, "warm", "two precopies", |p| {
@@ -1006,8 +1016,7 @@ async fn warm_migration_precopies_then_cuts_over_when_due() {
             &Default::default(),
         )
         .unwrap();
-    let p = lab.finished("warm").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    let p = lab.succeeded("warm").await;
     let vm = vm_status(&p, "vm-1");
     assert_eq!(
         step_names(&vm),
@@ -1226,14 +1235,13 @@ async fn cancel_restores_the_source_power_state() {
     let lab = Lab::start(1.0, "").await;
     lab.provider("vsphere", "vsphere", json!({}));
     vsphere_maps(&lab);
-    lab.plan(
+    lab.ready_plan(
         "cancelme",
         "vsphere",
         "vs",
         json!({"vms": [{"id": "vm-1"}]}),
-    );
-    lab.wait_condition(&registry::PLAN, "cancelme", "Ready")
-        .await;
+    )
+    .await;
     lab.migrate("cancel-1", "cancelme", json!({}));
     lab.wait(
         &registry::PLAN,
@@ -1303,14 +1311,13 @@ async fn copy_offload_reports_xcopy_per_datastore() {
             {"source": {"id": "datastore-2"}, "destination": {"storageClass": "san-sc"}, "offloadPlugin": plugin}
         ]),
     );
-    lab.plan(
+    lab.ready_plan(
         "offload",
         "vsphere",
         "off",
         json!({"vms": [{"id": "vm-3"}]}),
-    );
-    lab.wait_condition(&registry::PLAN, "offload", "Ready")
-        .await;
+    )
+    .await;
     // Populator pods come and go quickly: collect their logs from the store's event stream.
     let mut events = lab.store.subscribe();
     let m = lab.migrate("offload-1", "offload", json!({}));
@@ -1341,8 +1348,7 @@ async fn copy_offload_reports_xcopy_per_datastore() {
             );
         }
     }
-    let p = lab.finished("offload").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    let p = lab.succeeded("offload").await;
     let vm = vm_status(&p, "vm-3");
     assert_eq!(
         step_names(&vm),
@@ -1441,13 +1447,13 @@ async fn in_flight_limit_queues_vms_with_pending() {
         .unwrap();
     lab.provider("vsphere", "vsphere", json!({}));
     vsphere_maps(&lab);
-    lab.plan(
+    lab.ready_plan(
         "queued",
         "vsphere",
         "vs",
         json!({"vms": [{"id": "vm-1"}, {"id": "vm-2"}]}),
-    );
-    lab.wait_condition(&registry::PLAN, "queued", "Ready").await;
+    )
+    .await;
     lab.migrate("queued-1", "queued", json!({}));
     let p = lab
         .wait(&registry::PLAN, NS, "queued", "a Pending VM", |p| {
@@ -1463,8 +1469,7 @@ async fn in_flight_limit_queues_vms_with_pending() {
         cond(&p, "Ready").unwrap()["message"],
         "1 VM(s) waiting to start migration (in-flight limit: 1)."
     );
-    let p = lab.finished("queued").await;
-    assert!(cond(&p, "Succeeded").is_some());
+    let p = lab.succeeded("queued").await;
     let win = vm_status(&p, "vm-2");
     // The Windows VM waits for its first-boot reboots.
     assert_eq!(step_names(&win).last().unwrap(), "WaitForGuestReboots");
@@ -1618,8 +1623,7 @@ async fn remote_destination_uses_the_cdi_path_and_removes_datavolumes() {
         dvs[0]["metadata"]["annotations"]["cdi.kubevirt.io/storage.bind.immediate.requested"],
         "true"
     );
-    let p = lab.finished("remote").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    let p = lab.succeeded("remote").await;
     let vm = vm_status(&p, "vm-2");
     assert_eq!(
         step_names(&vm),
@@ -1657,13 +1661,13 @@ async fn deleting_the_migration_cancels_and_a_new_one_retries() {
     let lab = Lab::start_with(2.0, "", move |o| o.faults = shared).await;
     lab.provider("ovirt", "ovirt", json!({}));
     ovirt_maps(&lab);
-    lab.plan(
+    lab.ready_plan(
         "retry",
         "ovirt",
         "ov",
         json!({"vms": [{"id": "6b9a-0001"}]}),
-    );
-    lab.wait_condition(&registry::PLAN, "retry", "Ready").await;
+    )
+    .await;
     // First attempt: deleted while copying.
     lab.migrate("retry-1", "retry", json!({}));
     lab.wait(&registry::PLAN, NS, "retry", "CopyDisks", |p| {
@@ -1740,13 +1744,13 @@ async fn ovirt_warm_and_a_future_cutover() {
     let lab = Lab::start(40.0, "").await;
     lab.provider("ovirt", "ovirt", json!({}));
     ovirt_maps(&lab);
-    lab.plan(
+    lab.ready_plan(
         "ow",
         "ovirt",
         "ov",
         json!({"warm": true, "vms": [{"id": "6b9a-0001"}]}),
-    );
-    lab.wait_condition(&registry::PLAN, "ow", "Ready").await;
+    )
+    .await;
     let later = mtv_lab::clock::format_rfc3339(mtv_lab::clock::unix_now() + 3600);
     lab.migrate("ow-1", "ow", json!({"cutover": later}));
     lab.wait(&registry::PLAN, NS, "ow", "three precopies", |p| {
@@ -1775,8 +1779,7 @@ async fn ovirt_warm_and_a_future_cutover() {
             &Default::default(),
         )
         .unwrap();
-    let p = lab.finished("ow").await;
-    assert!(cond(&p, "Succeeded").is_some());
+    let p = lab.succeeded("ow").await;
     let vm = vm_status(&p, "6b9a-0001");
     assert_eq!(
         step_names(&vm),
@@ -1806,7 +1809,7 @@ async fn renamed_vms_avoid_collisions_and_static_ips_follow_the_plan() {
         TARGET,
         json!({"metadata": {"name": "xcopy-test-vm-caps"}, "spec": {}}),
     );
-    lab.plan(
+    lab.ready_plan(
         "names",
         "vsphere",
         "vs",
@@ -1814,8 +1817,8 @@ async fn renamed_vms_avoid_collisions_and_static_ips_follow_the_plan() {
             {"id": "vm-1", "targetName": "web-01"},
             {"id": "vm-3"}
         ]}),
-    );
-    lab.wait_condition(&registry::PLAN, "names", "Ready").await;
+    )
+    .await;
     lab.migrate(
         "names-1",
         "names",
@@ -1825,8 +1828,7 @@ async fn renamed_vms_avoid_collisions_and_static_ips_follow_the_plan() {
         .wait_condition(&registry::MIGRATION, "names-1", "VMNotFound")
         .await;
     assert_eq!(cond(&mig, "VMNotFound").unwrap()["category"], "Warn");
-    let p = lab.finished("names").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    let p = lab.succeeded("names").await;
     // An explicit targetName is used as is, without newName.
     let vm1 = vm_status(&p, "vm-1");
     assert!(vm1.get("newName").is_none());
@@ -1930,13 +1932,14 @@ async fn static_ip_warnings_follow_forklift() {
     lab.provider("vsphere", "vsphere", json!({}));
     vsphere_maps(&lab);
     // vm-1 runs with VMware Tools and reports its IPs; vm-2 is powered off, so no guest networks.
-    lab.plan(
-        "ips",
-        "vsphere",
-        "vs",
-        json!({"vms": [{"id": "vm-1"}, {"id": "vm-2"}]}),
-    );
-    let p = lab.wait_condition(&registry::PLAN, "ips", "Ready").await;
+    let p = lab
+        .ready_plan(
+            "ips",
+            "vsphere",
+            "vs",
+            json!({"vms": [{"id": "vm-1"}, {"id": "vm-2"}]}),
+        )
+        .await;
     let pod = cond(&p, "NetMapPreservingIPsOnPodNetwork").expect("the pod-network warning");
     assert_eq!(pod["category"], "Warn");
     assert!(pod.get("reason").is_none());
@@ -1953,25 +1956,27 @@ async fn static_ip_warnings_follow_forklift() {
         "Guest information on vNICs is missing, cannot preserve static IPs. Make sure VMware Tools is installed and the VM is running."
     );
     // Without preserveStaticIPs neither warning applies.
-    lab.plan(
-        "no-ips",
-        "vsphere",
-        "vs",
-        json!({"preserveStaticIPs": false, "vms": [{"id": "vm-2"}]}),
-    );
-    let p = lab.wait_condition(&registry::PLAN, "no-ips", "Ready").await;
+    let p = lab
+        .ready_plan(
+            "no-ips",
+            "vsphere",
+            "vs",
+            json!({"preserveStaticIPs": false, "vms": [{"id": "vm-2"}]}),
+        )
+        .await;
     assert!(cond(&p, "NetMapPreservingIPsOnPodNetwork").is_none());
     assert!(cond(&p, "VMMissingGuestIPs").is_none());
     // oVirt cannot preserve static IPs: no warning there (Provider.SupportsPreserveStaticIps).
     lab.provider("ovirt", "ovirt", json!({}));
     ovirt_maps(&lab);
-    lab.plan(
-        "ov-ips",
-        "ovirt",
-        "ov",
-        json!({"vms": [{"id": "6b9a-0001"}]}),
-    );
-    let p = lab.wait_condition(&registry::PLAN, "ov-ips", "Ready").await;
+    let p = lab
+        .ready_plan(
+            "ov-ips",
+            "ovirt",
+            "ov",
+            json!({"vms": [{"id": "6b9a-0001"}]}),
+        )
+        .await;
     assert!(cond(&p, "NetMapPreservingIPsOnPodNetwork").is_none());
     lab.stop().await;
 }
@@ -2158,8 +2163,7 @@ async fn a_migration_leaves_forklifts_side_effects() {
     let plan = lab.wait_condition(&registry::PLAN, "fx", "Ready").await;
     let plan_uid = s(&plan, "/metadata/uid").to_string();
     lab.migrate("fx-1", "fx", json!({}));
-    let p = lab.finished("fx").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    lab.succeeded("fx").await;
     // The conversion pod stays, Succeeded, without an owner.
     let pods = lab.list(
         &registry::POD,
@@ -2195,13 +2199,14 @@ async fn a_migration_leaves_forklifts_side_effects() {
     // oVirt copies through CDI: while the disks copy, each DataVolume names the VM's transfer Secret.
     lab.provider("ovirt", "ovirt", json!({}));
     ovirt_maps(&lab);
-    lab.plan(
-        "fx-ov",
-        "ovirt",
-        "ov",
-        json!({"targetNamespace": "target3", "vms": [{"id": "6b9a-0001"}]}),
-    );
-    let plan = lab.wait_condition(&registry::PLAN, "fx-ov", "Ready").await;
+    let plan = lab
+        .ready_plan(
+            "fx-ov",
+            "ovirt",
+            "ov",
+            json!({"targetNamespace": "target3", "vms": [{"id": "6b9a-0001"}]}),
+        )
+        .await;
     // Every change is seen through the store's event stream: the DataVolumes live only while copying.
     let mut changes = lab.store.subscribe();
     lab.migrate("fx-ov-1", "fx-ov", json!({}));
@@ -2230,16 +2235,9 @@ async fn a_migration_leaves_forklifts_side_effects() {
     assert_eq!(secret["data"]["accessKeyId"], b64("admin@internal"));
 
     // With deleteGuestConversionPod the pod goes once the VM succeeded.
-    lab.plan(
-        "fx-del",
-        "vsphere",
-        "vs",
-        json!({"deleteGuestConversionPod": true, "targetNamespace": "target2", "vms": [{"id": "vm-2"}]}),
-    );
-    let plan = lab.wait_condition(&registry::PLAN, "fx-del", "Ready").await;
+    let plan = lab.ready_plan("fx-del", "vsphere", "vs", json!({"deleteGuestConversionPod": true, "targetNamespace": "target2", "vms": [{"id": "vm-2"}]})).await;
     lab.migrate("fx-del-1", "fx-del", json!({}));
-    let p = lab.finished("fx-del").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    lab.succeeded("fx-del").await;
     let pods = lab.list(
         &registry::POD,
         "target2",
@@ -2261,13 +2259,13 @@ async fn cold_vsphere_copies_run_in_cdi_importer_pods() {
     let lab = Lab::start(20.0, "").await;
     vsphere_with_vddk(&lab);
     // Skipping the guest conversion keeps the copy with CDI (virt-v2v would write the disks itself).
-    lab.plan(
+    lab.ready_plan(
         "imp",
         "vsphere",
         "vs",
         json!({"vms": [{"id": "vm-2"}], "skipGuestConversion": true}),
-    );
-    lab.wait_condition(&registry::PLAN, "imp", "Ready").await;
+    )
+    .await;
     let mut events = lab.store.subscribe();
     let seen = tokio::spawn(async move {
         let mut seen = Vec::new();
@@ -2285,8 +2283,7 @@ async fn cold_vsphere_copies_run_in_cdi_importer_pods() {
         seen
     });
     lab.migrate("imp-1", "imp", json!({}));
-    let p = lab.finished("imp").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    lab.succeeded("imp").await;
     let seen = seen.await.unwrap();
     let pvcs = lab.list(&registry::PERSISTENT_VOLUME_CLAIM, TARGET, "vmID=vm-2");
     assert_eq!(pvcs.len(), 2);
@@ -2365,13 +2362,13 @@ async fn cold_vsphere_copies_run_in_cdi_importer_pods() {
 async fn a_retained_importer_pod_stays_succeeded() {
     let lab = Lab::start(1.0, "").await;
     vsphere_with_vddk(&lab);
-    lab.plan(
+    lab.ready_plan(
         "keep",
         "vsphere",
         "vs",
         json!({"vms": [{"id": "vm-2"}], "skipGuestConversion": true}),
-    );
-    lab.wait_condition(&registry::PLAN, "keep", "Ready").await;
+    )
+    .await;
     lab.migrate("keep-1", "keep", json!({}));
     // The 50 GiB copy takes seconds at this speed: the claims are annotated while it runs.
     let claims = loop {
@@ -2396,8 +2393,7 @@ async fn a_retained_importer_pod_stays_succeeded() {
             )
             .unwrap();
     }
-    let p = lab.finished("keep").await;
-    assert!(cond(&p, "Succeeded").is_some(), "{}", p["status"]);
+    lab.succeeded("keep").await;
     for claim in &claims {
         let name = format!("importer-{}", s(claim, "/metadata/name"));
         let pod = lab.get(&registry::POD, TARGET, &name);
