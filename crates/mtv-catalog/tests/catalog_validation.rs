@@ -21,7 +21,47 @@ fn indent(text: &str, by: usize) -> String {
         .collect()
 }
 
-impl Doc<'_> {
+impl<'a> Doc<'a> {
+    /// The base document with these lines at the top level.
+    fn with_top(top: &'a str) -> Self {
+        Doc {
+            top,
+            ..Doc::default()
+        }
+    }
+
+    /// The base document with these scenario markers instead of `incremental` alone.
+    fn with_markers(markers: &'a str) -> Self {
+        Doc {
+            markers: Some(markers),
+            ..Doc::default()
+        }
+    }
+
+    /// The base document with these lines in its scenario.
+    fn with_scenario(scenario: &'a str) -> Self {
+        Doc {
+            scenario,
+            ..Doc::default()
+        }
+    }
+
+    /// The base document with these lines in its plan config.
+    fn with_config(config: &'a str) -> Self {
+        Doc {
+            config,
+            ..Doc::default()
+        }
+    }
+
+    /// The base document with these lines in its VM.
+    fn with_vm(vm: &'a str) -> Self {
+        Doc {
+            vm,
+            ..Doc::default()
+        }
+    }
+
     fn render(&self) -> String {
         format!(
             "version: 1\nfamily: Test\n{top}scenarios:\n  - class: TestExample\n    id: one\n    markers: [{markers}]\n{scenario}    config:\n      virtual_machines:\n        - name: vm1\n          source_vm_power: \"on\"\n{vm}{config}",
@@ -104,11 +144,7 @@ fn assert_syntax(text: &str, line: usize, column: usize, parts: &[&str]) {
 
 #[test]
 fn unknown_top_level_key() {
-    let text = Doc {
-        top: "descripton: typo\n",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_top("descripton: typo\n").render();
     assert_syntax(
         &text,
         3,
@@ -122,40 +158,24 @@ fn unknown_top_level_key() {
 
 #[test]
 fn unknown_plan_config_key() {
-    let text = Doc {
-        config: "warm_migratoin: true",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_config("warm_migratoin: true").render();
     let line = line_of(&text, "warm_migratoin");
     assert_syntax(&text, line, 7, &["unknown field `warm_migratoin`"]);
 }
 
 #[test]
 fn unknown_vm_key() {
-    let text = Doc {
-        vm: "guest_agnet: true",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_vm("guest_agnet: true").render();
     let line = line_of(&text, "guest_agnet");
     assert_syntax(&text, line, 11, &["unknown field `guest_agnet`"]);
 }
 
 #[test]
 fn unknown_scenario_key_and_bad_values() {
-    let text = Doc {
-        scenario: "tags: [a]",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_scenario("tags: [a]").render();
     assert_syntax(&text, line_of(&text, "tags:"), 5, &["unknown field `tags`"]);
 
-    let text = Doc {
-        vm: "disk_type: thick",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_vm("disk_type: thick").render();
     let line = line_of(&text, "disk_type");
     match error(&text) {
         CatalogError::Syntax(e) => assert_eq!(e.line, line),
@@ -165,11 +185,7 @@ fn unknown_scenario_key_and_bad_values() {
 
 #[test]
 fn syntax_errors_carry_a_source_span() {
-    let text = Doc {
-        config: "bogus: 1",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_config("bogus: 1").render();
     match error(&text) {
         CatalogError::Syntax(e) => {
             assert_eq!(
@@ -226,10 +242,7 @@ fn class_and_id_shapes() {
 #[test]
 fn unregistered_marker() {
     assert_refused(
-        Doc {
-            markers: Some("incremental, tier9"),
-            ..Doc::default()
-        },
+        Doc::with_markers("incremental, tier9"),
         "markers:",
         &[
             "TestExample[one]",
@@ -256,37 +269,25 @@ fn marker_on_its_own_line_is_located() {
 #[test]
 fn min_mtv_version_rules() {
     assert_refused(
-        Doc {
-            markers: Some("incremental, min_mtv_version"),
-            ..Doc::default()
-        },
+        Doc::with_markers("incremental, min_mtv_version"),
         "markers:",
         &["write `min_mtv_version: \"X.Y.Z\"`"],
     );
     assert_refused(
-        Doc {
-            scenario: "min_mtv_version: \"2.10\"",
-            ..Doc::default()
-        },
+        Doc::with_scenario("min_mtv_version: \"2.10\""),
         "min_mtv_version",
         &[
             "min_mtv_version `2.10` is not X.Y.Z",
             "e.g. `min_mtv_version: \"2.10.0\"`",
         ],
     );
-    assert_accepted(Doc {
-        scenario: "min_mtv_version: \"2.10.0\"",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_scenario("min_mtv_version: \"2.10.0\""));
 }
 
 #[test]
 fn incremental_is_required() {
     assert_refused(
-        Doc {
-            markers: Some("tier0"),
-            ..Doc::default()
-        },
+        Doc::with_markers("tier0"),
         "markers:",
         &["the `incremental` marker is missing", "add `incremental`"],
     );
@@ -295,18 +296,12 @@ fn incremental_is_required() {
 #[test]
 fn warm_marker_iff_warm_migration() {
     assert_refused(
-        Doc {
-            markers: Some("incremental, warm"),
-            ..Doc::default()
-        },
+        Doc::with_markers("incremental, warm"),
         "markers:",
         &["has the `warm` marker but `config.warm_migration` is not true"],
     );
     assert_refused(
-        Doc {
-            config: "warm_migration: true",
-            ..Doc::default()
-        },
+        Doc::with_config("warm_migration: true"),
         "warm_migration",
         &[
             "`config.warm_migration: true` without the `warm` marker",
@@ -323,26 +318,17 @@ fn warm_marker_iff_warm_migration() {
 #[test]
 fn copyoffload_marker_iff_copyoffload() {
     assert_refused(
-        Doc {
-            markers: Some("incremental, copyoffload"),
-            ..Doc::default()
-        },
+        Doc::with_markers("incremental, copyoffload"),
         "markers:",
         &["has the `copyoffload` marker but `config.copyoffload` is not true"],
     );
     assert_refused(
-        Doc {
-            config: "copyoffload: true",
-            ..Doc::default()
-        },
+        Doc::with_config("copyoffload: true"),
         "copyoffload: true",
         &["without the `copyoffload` marker"],
     );
     assert_refused(
-        Doc {
-            markers: Some("incremental, copyoffload_sanity"),
-            ..Doc::default()
-        },
+        Doc::with_markers("incremental, copyoffload_sanity"),
         "markers:",
         &["`copyoffload_sanity` without the `copyoffload` marker"],
     );
@@ -351,18 +337,12 @@ fn copyoffload_marker_iff_copyoffload() {
 #[test]
 fn remote_marker_iff_remote_destination() {
     assert_refused(
-        Doc {
-            markers: Some("incremental, remote"),
-            ..Doc::default()
-        },
+        Doc::with_markers("incremental, remote"),
         "markers:",
         &["`config.remote_destination` is not true"],
     );
     assert_refused(
-        Doc {
-            config: "remote_destination: true",
-            ..Doc::default()
-        },
+        Doc::with_config("remote_destination: true"),
         "remote_destination",
         &["without the `remote` marker"],
     );
@@ -371,18 +351,12 @@ fn remote_marker_iff_remote_destination() {
 #[test]
 fn providers_must_not_be_empty_or_repeat() {
     assert_refused(
-        Doc {
-            scenario: "providers: []",
-            ..Doc::default()
-        },
+        Doc::with_scenario("providers: []"),
         "providers:",
         &["`providers` is empty"],
     );
     assert_refused(
-        Doc {
-            scenario: "providers: [ova, ova]",
-            ..Doc::default()
-        },
+        Doc::with_scenario("providers: [ova, ova]"),
         "providers:",
         &["`ova` is listed twice"],
     );
@@ -391,28 +365,21 @@ fn providers_must_not_be_empty_or_repeat() {
 #[test]
 fn add_nic_needs_start_connected() {
     assert_refused(
-        Doc {
-            vm: "add_nic: true",
-            ..Doc::default()
-        },
+        Doc::with_vm("add_nic: true"),
         "add_nic",
         &[
             "VM `vm1` has `add_nic: true` without `add_nic_start_connected`",
             "add `add_nic_start_connected: true` or `false`",
         ],
     );
-    assert_accepted(Doc {
-        vm: "add_nic: true\nadd_nic_start_connected: false",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_vm(
+        "add_nic: true\nadd_nic_start_connected: false",
+    ));
 }
 
 #[test]
 fn preserve_static_ips_needs_running_vms() {
-    let doc = Doc {
-        config: "preserve_static_ips: true",
-        ..Doc::default()
-    };
+    let doc = Doc::with_config("preserve_static_ips: true");
     let text = doc
         .render()
         .replace("source_vm_power: \"on\"", "source_vm_power: \"off\"");
@@ -430,35 +397,23 @@ fn preserve_static_ips_needs_running_vms() {
         message.contains("set `source_vm_power: on` on every VM"),
         "{message}"
     );
-    assert_accepted(Doc {
-        config: "preserve_static_ips: true",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_config("preserve_static_ips: true"));
 }
 
 #[test]
 fn node_selector_has_one_label() {
     assert_refused(
-        Doc {
-            config: "target_node_selector:\n  a: x\n  b: null",
-            ..Doc::default()
-        },
+        Doc::with_config("target_node_selector:\n  a: x\n  b: null"),
         "  a: x",
         &["target_node_selector has 2 labels; exactly one is supported"],
     );
-    assert_accepted(Doc {
-        config: "target_node_selector:\n  a: null",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_config("target_node_selector:\n  a: null"));
 }
 
 #[test]
 fn pvc_name_template_keys() {
     assert_refused(
-        Doc {
-            config: "pvc_name_template:\n  rhv: tpl-rhv\n  default: tpl-default",
-            ..Doc::default()
-        },
+        Doc::with_config("pvc_name_template:\n  rhv: tpl-rhv\n  default: tpl-default"),
         "rhv: tpl-rhv",
         &[
             "unknown key `rhv`",
@@ -466,10 +421,7 @@ fn pvc_name_template_keys() {
         ],
     );
     assert_refused(
-        Doc {
-            config: "pvc_name_template:\n  vsphere: tpl-vsphere",
-            ..Doc::default()
-        },
+        Doc::with_config("pvc_name_template:\n  vsphere: tpl-vsphere"),
         "vsphere: tpl-vsphere",
         &["no template for `ovirt` sources", "add a `default:` entry"],
     );
@@ -479,16 +431,11 @@ fn pvc_name_template_keys() {
         config: "pvc_name_template:\n  vsphere: tpl-vsphere",
         ..Doc::default()
     });
-    assert_accepted(Doc {
-        config: "pvc_name_template: \"{{.VmName}}-disk-{{.DiskIndex}}\"",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_config(
+        "pvc_name_template: \"{{.VmName}}-disk-{{.DiskIndex}}\"",
+    ));
     // A value that is not a string gets the shape explained.
-    let text = Doc {
-        config: "pvc_name_template:\n  vsphere: 3",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_config("pvc_name_template:\n  vsphere: 3").render();
     let message = error(&text).to_string();
     assert!(
         message.contains("or a map from a provider type"),
@@ -499,10 +446,7 @@ fn pvc_name_template_keys() {
 #[test]
 fn hooks_set_exactly_one_action() {
     assert_refused(
-        Doc {
-            config: "pre_hook:\n  expected_result: succeed\n  aap_job_template_id: 7",
-            ..Doc::default()
-        },
+        Doc::with_config("pre_hook:\n  expected_result: succeed\n  aap_job_template_id: 7"),
         "expected_result",
         &[
             "pre_hook: sets 2 of expected_result / playbook_base64 / aap_job_template_id",
@@ -510,42 +454,29 @@ fn hooks_set_exactly_one_action() {
         ],
     );
     assert_refused(
-        Doc {
-            config: "post_hook: {}",
-            ..Doc::default()
-        },
+        Doc::with_config("post_hook: {}"),
         "post_hook",
         &["post_hook: sets 0 of"],
     );
     assert_refused(
-        Doc {
-            config: "post_hook:\n  playbook_base64: \"not base64!\"",
-            ..Doc::default()
-        },
+        Doc::with_config("post_hook:\n  playbook_base64: \"not base64!\""),
         "playbook_base64",
         &["playbook_base64 is not valid base64", "base64 -w0"],
     );
     assert_refused(
-        Doc {
-            config: "post_hook:\n  playbook_base64: \"/w==\"",
-            ..Doc::default()
-        },
+        Doc::with_config("post_hook:\n  playbook_base64: \"/w==\""),
         "playbook_base64",
         &["does not decode to UTF-8 text"],
     );
     assert_refused(
-        Doc {
-            config: "post_hook:\n  aap_job_template_id: 0",
-            ..Doc::default()
-        },
+        Doc::with_config("post_hook:\n  aap_job_template_id: 0"),
         "aap_job_template_id",
         &["aap_job_template_id is 0"],
     );
     // "- hosts: localhost\n" in base64.
-    assert_accepted(Doc {
-        config: "pre_hook:\n  playbook_base64: LSBob3N0czogbG9jYWxob3N0Cg==",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_config(
+        "pre_hook:\n  playbook_base64: LSBob3N0czogbG9jYWxob3N0Cg==",
+    ));
 }
 
 #[test]
@@ -573,10 +504,7 @@ fn skip_clone_conflicts() {
         &["conflicts with preserve_static_ips"],
     );
     assert_refused(
-        Doc {
-            config: "skip_clone: true",
-            ..Doc::default()
-        },
+        Doc::with_config("skip_clone: true"),
         "skip_clone",
         &[
             "cannot run on ovirt sources",
@@ -639,10 +567,9 @@ fn concurrent_plans_name_existing_vms_once() {
     assert!(error(&text).to_string().contains("lists a single Plan"));
 
     // Two clones of one template without clone names cannot be told apart.
-    let text = Doc {
-        config: "concurrent_plans:\n  - virtual_machines: [vm1]\n  - virtual_machines: [vm1]",
-        ..Doc::default()
-    }
+    let text = Doc::with_config(
+        "concurrent_plans:\n  - virtual_machines: [vm1]\n  - virtual_machines: [vm1]",
+    )
     .render()
     .replacen(
         "          source_vm_power: \"on\"\n",
@@ -659,10 +586,7 @@ fn concurrent_plans_name_existing_vms_once() {
 #[test]
 fn target_namespace_is_a_dns_label() {
     assert_refused(
-        Doc {
-            config: "vm_target_namespace: Custom_NS",
-            ..Doc::default()
-        },
+        Doc::with_config("vm_target_namespace: Custom_NS"),
         "vm_target_namespace",
         &[
             "vm_target_namespace `Custom_NS` is not a valid namespace name",
@@ -671,26 +595,17 @@ fn target_namespace_is_a_dns_label() {
     );
     let long = format!("vm_target_namespace: {}-{{rand4}}", "a".repeat(60));
     assert_refused(
-        Doc {
-            config: &long,
-            ..Doc::default()
-        },
+        Doc::with_config(&long),
         "vm_target_namespace",
         &["is not a valid namespace name"],
     );
-    assert_accepted(Doc {
-        config: "vm_target_namespace: mtv-vms-{rand4}",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_config("vm_target_namespace: mtv-vms-{rand4}"));
 }
 
 #[test]
 fn datastore_ids_are_morefs_or_known_symbols() {
     assert_refused(
-        Doc {
-            vm: "target_datastore_id: third_datastore_id",
-            ..Doc::default()
-        },
+        Doc::with_vm("target_datastore_id: third_datastore_id"),
         "target_datastore_id",
         &[
             "target_datastore_id `third_datastore_id` is not a datastore id",
@@ -698,34 +613,24 @@ fn datastore_ids_are_morefs_or_known_symbols() {
         ],
     );
     assert_refused(
-        Doc {
-            vm: "add_disks:\n  - size_gb: 1\n    datastore_id: nfs-store",
-            ..Doc::default()
-        },
+        Doc::with_vm("add_disks:\n  - size_gb: 1\n    datastore_id: nfs-store"),
         "datastore_id: nfs-store",
         &["added disk 1: datastore_id `nfs-store`"],
     );
-    assert_accepted(Doc {
-        vm: "target_datastore_id: datastore-1021\nadd_disks:\n  - {size_gb: 1, datastore_id: non_xcopy_datastore_id}",
-        ..Doc::default()
-    });
+    assert_accepted(Doc::with_vm(
+        "target_datastore_id: datastore-1021\nadd_disks:\n  - {size_gb: 1, datastore_id: non_xcopy_datastore_id}",
+    ));
 }
 
 #[test]
 fn added_disks_need_a_size_unless_rdm() {
     assert_refused(
-        Doc {
-            vm: "add_disks:\n  - provision_type: thin",
-            ..Doc::default()
-        },
+        Doc::with_vm("add_disks:\n  - provision_type: thin"),
         "- provision_type: thin",
         &["added disk 1 has no `size_gb`"],
     );
     assert_refused(
-        Doc {
-            vm: "add_disks:\n  - {rdm_type: virtual, size_gb: 10}",
-            ..Doc::default()
-        },
+        Doc::with_vm("add_disks:\n  - {rdm_type: virtual, size_gb: 10}"),
         "rdm_type",
         &["an RDM disk takes its size and provisioning from the LUN"],
     );
@@ -746,11 +651,7 @@ fn duplicate_scenario_in_one_file() {
 
 #[test]
 fn invalid_errors_carry_source_and_span() {
-    let text = Doc {
-        config: "vm_target_namespace: Bad",
-        ..Doc::default()
-    }
-    .render();
+    let text = Doc::with_config("vm_target_namespace: Bad").render();
     match error(&text) {
         CatalogError::Invalid(e) => {
             assert_eq!(e.scenario, "TestExample[one]");
