@@ -7,12 +7,21 @@ use mtv_api::ProviderType;
 use mtv_catalog::Catalog;
 use mtv_catalog::markers::known_marker_names;
 use mtv_catalog::model::{
-    DiskMode, DiskProvisioning, Power, PvcNameTemplate, RdmType, TargetPowerState,
+    DiskMode, DiskProvisioning, PlanConfig, Power, PvcNameTemplate, RdmType, TargetPowerState,
 };
 use mtv_catalog::steps::StepKind;
 
 fn catalog() -> Catalog {
     Catalog::builtin().unwrap_or_else(|e| panic!("builtin catalog: {e}"))
+}
+
+/// The plan config of the scenario `name`, which the catalog must hold.
+fn config<'c>(catalog: &'c Catalog, name: &str) -> &'c PlanConfig {
+    &catalog
+        .find(name)
+        .unwrap_or_else(|| panic!("{name} missing"))
+        .entry
+        .config
 }
 
 fn classes_with(catalog: &Catalog, marker: &str) -> BTreeSet<String> {
@@ -235,11 +244,7 @@ fn provider_restrictions() {
 #[test]
 fn tier0_values_match_the_python_suite() {
     let catalog = catalog();
-    let cold = &catalog
-        .find("TestSanityColdMtvMigration[rhel8]")
-        .expect("cold")
-        .entry
-        .config;
+    let cold = config(&catalog, "TestSanityColdMtvMigration[rhel8]");
     assert_eq!(cold.virtual_machines[0].name, "mtv-tests-rhel8");
     assert!(cold.virtual_machines[0].add_nic);
     assert_eq!(
@@ -248,20 +253,15 @@ fn tier0_values_match_the_python_suite() {
     );
     assert!(cold.per_nic_network_map && !cold.warm_migration);
 
-    let warm = &catalog
-        .find("TestSanityWarmMtvMigration[rhel8]")
-        .expect("warm")
-        .entry
-        .config;
+    let warm = config(&catalog, "TestSanityWarmMtvMigration[rhel8]");
     assert!(warm.warm_migration);
     assert_eq!(warm.preserve_static_ips, Some(true));
     assert_eq!(warm.virtual_machines[0].source_vm_power, Some(Power::On));
 
-    let hook = &catalog
-        .find("TestPostHookRetainFailedVm[post-hook-retain-failed-vm]")
-        .expect("hook")
-        .entry
-        .config;
+    let hook = config(
+        &catalog,
+        "TestPostHookRetainFailedVm[post-hook-retain-failed-vm]",
+    );
     assert_eq!(hook.target_power_state, Some(TargetPowerState::Off));
     assert!(hook.expects_migration_failure());
     assert_eq!(
@@ -273,11 +273,10 @@ fn tier0_values_match_the_python_suite() {
 #[test]
 fn comprehensive_values_match_the_python_suite() {
     let catalog = catalog();
-    let cold = &catalog
-        .find("TestColdMigrationComprehensive[comprehensive-cold]")
-        .expect("cold")
-        .entry
-        .config;
+    let cold = config(
+        &catalog,
+        "TestColdMigrationComprehensive[comprehensive-cold]",
+    );
     assert_eq!(cold.virtual_machines[0].name, "mtv-win2019-3disks");
     assert_eq!(cold.target_power_state, Some(TargetPowerState::On));
     assert_eq!(cold.preserve_static_ips, Some(true));
@@ -313,11 +312,10 @@ fn comprehensive_values_match_the_python_suite() {
     assert_eq!(cold.multus_namespace.as_deref(), Some("default"));
     assert_eq!(cold.guest_agent_timeout, Some(600));
 
-    let warm = &catalog
-        .find("TestWarmMigrationComprehensive[comprehensive-warm]")
-        .expect("warm")
-        .entry
-        .config;
+    let warm = config(
+        &catalog,
+        "TestWarmMigrationComprehensive[comprehensive-warm]",
+    );
     assert_eq!(warm.virtual_machines[0].name, "mtv-win2022-ip-3disks");
     let template = warm.pvc_name_template.as_ref().expect("template");
     assert_eq!(
@@ -388,15 +386,7 @@ fn copy_offload_vms_follow_the_matrix_conventions() {
 #[test]
 fn copy_offload_matrix_values() {
     let catalog = catalog();
-    let vm = |name: &str| {
-        catalog
-            .find(name)
-            .unwrap_or_else(|| panic!("{name}"))
-            .entry
-            .config
-            .virtual_machines[0]
-            .clone()
-    };
+    let vm = |name: &str| config(&catalog, name).virtual_machines[0].clone();
     assert_eq!(
         vm("TestCopyoffloadThinMigration[MTV-559]").disk_type,
         Some(DiskProvisioning::Thin)
@@ -420,21 +410,15 @@ fn copy_offload_matrix_values() {
     assert_eq!(rdm.add_disks[0].rdm_type, Some(RdmType::Virtual));
     assert_eq!(rdm.add_disks[0].size_gb, 0);
     assert_eq!(
-        catalog
-            .find("TestCopyoffloadRdmVirtualDiskMigration[MTV-562]")
-            .expect("rdm")
-            .entry
-            .config
-            .rdm_as_lun,
+        config(&catalog, "TestCopyoffloadRdmVirtualDiskMigration[MTV-562]").rdm_as_lun,
         Some(true)
     );
     assert_eq!(
-        catalog
-            .find("TestCopyoffloadWarmRdmVirtualDiskMigration[warm-rdm-virtual]")
-            .expect("warm rdm")
-            .entry
-            .config
-            .rdm_as_lun,
+        config(
+            &catalog,
+            "TestCopyoffloadWarmRdmVirtualDiskMigration[warm-rdm-virtual]"
+        )
+        .rdm_as_lun,
         None
     );
     assert_eq!(
@@ -456,19 +440,11 @@ fn copy_offload_matrix_values() {
     assert_eq!(odd.clone_name.as_deref(), Some("XCopy_Test_VM_CAPS"));
     assert!(odd.preserve_name_format);
 
-    let scale = &catalog
-        .find("TestCopyoffloadScaleMigration[MTV-572]")
-        .expect("scale")
-        .entry
-        .config;
+    let scale = config(&catalog, "TestCopyoffloadScaleMigration[MTV-572]");
     assert_eq!(scale.virtual_machines.len(), 5);
     assert_eq!(scale.guest_agent_timeout, Some(600));
 
-    let simultaneous = &catalog
-        .find("TestSimultaneousCopyoffloadMigrations[MTV-574]")
-        .expect("sim")
-        .entry
-        .config;
+    let simultaneous = config(&catalog, "TestSimultaneousCopyoffloadMigrations[MTV-574]");
     assert_eq!(simultaneous.virtual_machines.len(), 2);
     assert_eq!(simultaneous.concurrent_plans.len(), 2);
     assert!(
@@ -478,11 +454,7 @@ fn copy_offload_matrix_values() {
             .all(|p| p.copyoffload.is_none())
     );
 
-    let vddk = &catalog
-        .find("TestConcurrentXcopyVddkMigration[MTV-569]")
-        .expect("vddk")
-        .entry
-        .config;
+    let vddk = config(&catalog, "TestConcurrentXcopyVddkMigration[MTV-569]");
     assert_eq!(vddk.concurrent_plans.len(), 2);
     assert_eq!(vddk.concurrent_plans[0].copyoffload, None);
     assert_eq!(vddk.concurrent_plans[1].copyoffload, Some(false));
