@@ -4,7 +4,7 @@
 mod common;
 mod source_api;
 
-use source_api::{call, vsphere_vm_id};
+use source_api::{call, post, vsphere_vm_id};
 
 use axum::http::StatusCode;
 use mtv_lab::source::SourceLab;
@@ -14,11 +14,10 @@ use serde_json::json;
 async fn a_guest_file_is_written_read_and_kept_by_clones() {
     let lab = SourceLab::builtin();
     let template = vsphere_vm_id(&lab, "xcopy-template-test");
-    let (status, clone) = call(
+    let (status, clone) = post(
         &lab,
-        "POST",
         &format!("/lab/v1/sources/vsphere/vms/{template}/clone"),
-        Some(json!({"name": "guest-files-clone"})),
+        json!({"name": "guest-files-clone"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{clone}");
@@ -29,11 +28,10 @@ async fn a_guest_file_is_written_read_and_kept_by_clones() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(missing["error"], "FileNotFound");
 
-    let (status, written) = call(
+    let (status, written) = post(
         &lab,
-        "POST",
         &files,
-        Some(json!({"path": "/root/marker", "content": "mtv-data-integrity-s1"})),
+        json!({"path": "/root/marker", "content": "mtv-data-integrity-s1"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{written}");
@@ -45,11 +43,10 @@ async fn a_guest_file_is_written_read_and_kept_by_clones() {
     );
 
     // A clone of the VM starts with its guest's files.
-    let (status, second) = call(
+    let (status, second) = post(
         &lab,
-        "POST",
         &format!("/lab/v1/sources/vsphere/vms/{id}/clone"),
-        Some(json!({"name": "guest-files-clone-2"})),
+        json!({"name": "guest-files-clone-2"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{second}");
@@ -66,11 +63,10 @@ async fn bad_guest_file_requests_are_rejected() {
     let template = vsphere_vm_id(&lab, "xcopy-template-test");
     let vm = lab.vm("vsphere", &template).unwrap();
     let base = format!("/lab/v1/sources/vsphere/vms/{template}/files");
-    let (status, error) = call(
+    let (status, error) = post(
         &lab,
-        "POST",
         &base,
-        Some(json!({"path": "relative/marker", "content": "x"})),
+        json!({"path": "relative/marker", "content": "x"}),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -79,25 +75,18 @@ async fn bad_guest_file_requests_are_rejected() {
         "{error}"
     );
     if vm.template {
-        let (status, _) = call(
-            &lab,
-            "POST",
-            &base,
-            Some(json!({"path": "/root/marker", "content": "x"})),
-        )
-        .await;
+        let (status, _) = post(&lab, &base, json!({"path": "/root/marker", "content": "x"})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
-    let (status, error) = call(
+    let (status, error) = post(
         &lab,
-        "POST",
         "/lab/v1/sources/vsphere/vms/vm-999999/files",
-        Some(json!({"path": "/root/marker", "content": "x"})),
+        json!({"path": "/root/marker", "content": "x"}),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["error"], "VmNotFound");
-    let (status, _) = call(&lab, "POST", &base, Some(json!({"path": "/root/marker"}))).await;
+    let (status, _) = post(&lab, &base, json!({"path": "/root/marker"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 

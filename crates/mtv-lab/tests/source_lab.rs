@@ -3,7 +3,7 @@
 
 mod source_api;
 
-use source_api::{call, vsphere_vm_id};
+use source_api::{call, post, vsphere_vm_id};
 
 use std::collections::BTreeSet;
 
@@ -335,11 +335,10 @@ async fn clone_gives_a_new_id_fresh_macs_and_renamed_disks() {
     let lab = SourceLab::builtin();
     let mut changes = lab.subscribe();
     let source = lab.vms_named("vsphere", "xcopy-template-test").unwrap()[0].clone();
-    let (status, clone) = call(
+    let (status, clone) = post(
         &lab,
-        "POST",
         &format!("/lab/v1/sources/vsphere/vms/{}/clone", source.id),
-        Some(json!({
+        json!({
             "name": "auto-ab12-xcopy-thick",
             "power_state": "on",
             "cbt": true,
@@ -351,7 +350,7 @@ async fn clone_gives_a_new_id_fresh_macs_and_renamed_disks() {
                 {"rdm": "physical"}
             ],
             "regenerate_macs": true
-        })),
+        }),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{clone}");
@@ -397,11 +396,10 @@ async fn clone_gives_a_new_id_fresh_macs_and_renamed_disks() {
     );
 
     // The same name again is a conflict; a missing source is not found.
-    let (status, error) = call(
+    let (status, error) = post(
         &lab,
-        "POST",
         &format!("/lab/v1/sources/vsphere/vms/{}/clone", source.id),
-        Some(json!({"name": "auto-ab12-xcopy-thick"})),
+        json!({"name": "auto-ab12-xcopy-thick"}),
     )
     .await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -412,11 +410,10 @@ async fn clone_gives_a_new_id_fresh_macs_and_renamed_disks() {
             .unwrap()
             .contains("auto-ab12-xcopy-thick")
     );
-    let (status, error) = call(
+    let (status, error) = post(
         &lab,
-        "POST",
         "/lab/v1/sources/vsphere/vms/vm-999999/clone",
-        Some(json!({"name": "x"})),
+        json!({"name": "x"}),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -469,13 +466,7 @@ async fn power_disks_nics_snapshots_and_delete() {
     let id = vsphere_vm_id(&lab, "mtv-tests-rhel8");
     let base = format!("/lab/v1/sources/vsphere/vms/{id}");
 
-    let (status, vm) = call(
-        &lab,
-        "POST",
-        &format!("{base}/power"),
-        Some(json!({"state": "on"})),
-    )
-    .await;
+    let (status, vm) = post(&lab, &format!("{base}/power"), json!({"state": "on"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(vm["power_state"], "on");
     let ips: Vec<&str> = vm["guest_ips"]
@@ -486,30 +477,17 @@ async fn power_disks_nics_snapshots_and_delete() {
         .collect();
     assert_eq!(ips, ["10.10.1.21", "10.20.1.21"]);
     assert_eq!(lab.vm("vsphere", &id).unwrap().power_state, PowerState::On);
-    let (status, _) = call(
-        &lab,
-        "POST",
-        &format!("{base}/power"),
-        Some(json!({"state": "off"})),
-    )
-    .await;
+    let (status, _) = post(&lab, &format!("{base}/power"), json!({"state": "off"})).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(lab.vm("vsphere", &id).unwrap().power_state, PowerState::Off);
-    let (status, error) = call(
-        &lab,
-        "POST",
-        &format!("{base}/power"),
-        Some(json!({"state": "sideways"})),
-    )
-    .await;
+    let (status, error) = post(&lab, &format!("{base}/power"), json!({"state": "sideways"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["error"], "BadRequest");
 
-    let (status, disk) = call(
+    let (status, disk) = post(
         &lab,
-        "POST",
         &format!("{base}/disks"),
-        Some(json!({"size_gib": 5, "provisioning": "thin", "datastore": "datastore-nonxcopy-1"})),
+        json!({"size_gib": 5, "provisioning": "thin", "datastore": "datastore-nonxcopy-1"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{disk}");
@@ -519,22 +497,20 @@ async fn power_disks_nics_snapshots_and_delete() {
     );
     assert_eq!(disk["key"], 2001);
     assert_eq!(lab.vm("vsphere", &id).unwrap().disks.len(), 2);
-    let (status, _) = call(
+    let (status, _) = post(
         &lab,
-        "POST",
         &format!("{base}/disks"),
-        Some(json!({"size_gib": 5, "datastore": "nowhere"})),
+        json!({"size_gib": 5, "datastore": "nowhere"}),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(&lab, "POST", &format!("{base}/disks"), Some(json!({}))).await;
+    let (status, _) = post(&lab, &format!("{base}/disks"), json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let (status, nic) = call(
+    let (status, nic) = post(
         &lab,
-        "POST",
         &format!("{base}/nics"),
-        Some(json!({"network": "mtv-secondary", "start_connected": false})),
+        json!({"network": "mtv-secondary", "start_connected": false}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{nic}");
@@ -542,30 +518,12 @@ async fn power_disks_nics_snapshots_and_delete() {
     assert_eq!(nic["start_connected"], false);
     assert!(nic["mac"].as_str().unwrap().starts_with("00:50:56:"));
     assert_eq!(lab.vm("vsphere", &id).unwrap().nics.len(), 3);
-    let (status, _) = call(
-        &lab,
-        "POST",
-        &format!("{base}/nics"),
-        Some(json!({"network": "nope"})),
-    )
-    .await;
+    let (status, _) = post(&lab, &format!("{base}/nics"), json!({"network": "nope"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    let (status, first) = call(
-        &lab,
-        "POST",
-        &format!("{base}/snapshots"),
-        Some(json!({"name": "s-1"})),
-    )
-    .await;
+    let (status, first) = post(&lab, &format!("{base}/snapshots"), json!({"name": "s-1"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, second) = call(
-        &lab,
-        "POST",
-        &format!("{base}/snapshots"),
-        Some(json!({"name": "s-2"})),
-    )
-    .await;
+    let (_, second) = post(&lab, &format!("{base}/snapshots"), json!({"name": "s-2"})).await;
     assert_eq!(first["name"], "s-1");
     assert!(first["id"].as_str().unwrap().starts_with("snapshot-"));
     assert_ne!(first["id"], second["id"]);
@@ -588,20 +546,8 @@ async fn templates_cannot_be_powered_on_or_snapshotted() {
     let lab = SourceLab::builtin();
     let id = vsphere_vm_id(&lab, "xcopy-template-test");
     let base = format!("/lab/v1/sources/vsphere/vms/{id}");
-    let (status, _) = call(
-        &lab,
-        "POST",
-        &format!("{base}/power"),
-        Some(json!({"state": "on"})),
-    )
-    .await;
+    let (status, _) = post(&lab, &format!("{base}/power"), json!({"state": "on"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    let (status, _) = call(
-        &lab,
-        "POST",
-        &format!("{base}/snapshots"),
-        Some(json!({"name": "s"})),
-    )
-    .await;
+    let (status, _) = post(&lab, &format!("{base}/snapshots"), json!({"name": "s"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }

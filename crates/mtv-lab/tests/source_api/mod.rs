@@ -35,6 +35,11 @@ pub async fn call(
     (status, value)
 }
 
+/// POSTs `body` as JSON to the lab source API; the answer's status and JSON body.
+pub async fn post(lab: &SourceLab, uri: &str, body: Value) -> (StatusCode, Value) {
+    call(lab, "POST", uri, Some(body)).await
+}
+
 /// The id of the (first) vSphere VM or template named `name`.
 pub fn vsphere_vm_id(lab: &SourceLab, name: &str) -> String {
     lab.vms_named("vsphere", name).unwrap()[0].id.clone()
