@@ -1,8 +1,42 @@
 //! A lab controller's loop on a task of its own (the simulated Forklift, CDI), and how it is stopped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::broadcast::Receiver;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::task::JoinHandle;
+
+use crate::store::StoreEvent;
+
+/// A controller that reconciles what the store's events mark.
+pub trait EventSink {
+    /// Marks everything, for a start and for a receiver that lagged and lost events.
+    fn mark_all(&mut self);
+    /// Marks what one event touches.
+    fn on_event(&mut self, event: &StoreEvent);
+}
+
+/// Hands one received event to `sink`; `false` once the store's channel is closed.
+pub fn feed(sink: &mut impl EventSink, event: Result<Arc<StoreEvent>, RecvError>) -> bool {
+    match event {
+        Ok(event) => sink.on_event(&event),
+        Err(RecvError::Lagged(_)) => sink.mark_all(),
+        Err(RecvError::Closed) => return false,
+    }
+    true
+}
+
+/// Hands `sink` the events already queued, so that one reconcile round sees them all.
+pub fn feed_queued(sink: &mut impl EventSink, events: &mut Receiver<Arc<StoreEvent>>) {
+    loop {
+        match events.try_recv() {
+            Ok(event) => sink.on_event(&event),
+            Err(TryRecvError::Lagged(_)) => sink.mark_all(),
+            Err(_) => break,
+        }
+    }
+}
 
 /// A running controller loop: it ends when `shutdown` turns true.
 pub struct ControllerHandle {

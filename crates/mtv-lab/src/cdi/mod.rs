@@ -19,8 +19,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::broadcast;
 
+use crate::controller_task::{EventSink, feed, feed_queued};
 use crate::registry::{self, ResourceType};
 use crate::store::{EventType, ListOptions, Store, StoreEvent};
 
@@ -67,20 +67,12 @@ pub fn spawn_cdi(store: Store, speed: f64) -> CdiHandle {
                 .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 _ = stop.changed() => break,
-                event = events.recv() => match event {
-                    Ok(e) => cdi.on_event(&e),
-                    Err(broadcast::error::RecvError::Lagged(_)) => cdi.mark_all(),
-                    Err(broadcast::error::RecvError::Closed) => break,
+                event = events.recv() => if !feed(&mut cdi, event) {
+                    break;
                 },
                 _ = tokio::time::sleep(wait) => {},
             }
-            loop {
-                match events.try_recv() {
-                    Ok(e) => cdi.on_event(&e),
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => cdi.mark_all(),
-                    Err(_) => break,
-                }
-            }
+            feed_queued(&mut cdi, &mut events);
             if *stop.borrow() {
                 break;
             }
@@ -132,48 +124,6 @@ impl Cdi {
                 self.dirty
                     .insert((kind, ns, meta(&item, "name").to_string()));
             }
-        }
-    }
-
-    fn mark_all(&mut self) {
-        for kind in [Kind::DataVolume, Kind::Claim, Kind::DataSource] {
-            self.mark_kind(kind, None);
-        }
-    }
-
-    fn on_event(&mut self, event: &StoreEvent) {
-        let rt = event.resource;
-        let ns = event.namespace().unwrap_or_default().to_string();
-        let name = event.name().to_string();
-        let deleted = event.event_type == EventType::Deleted;
-        if std::ptr::eq(rt, &registry::DATA_VOLUME) {
-            let key = (Kind::DataVolume, ns.clone(), name);
-            if deleted {
-                self.transfers.remove(meta(&event.object, "uid"));
-                self.unfinished.remove(&key);
-            } else {
-                self.dirty.insert(key);
-            }
-            // DataSources follow the DataVolume that fills their PVC.
-            self.mark_data_sources();
-        } else if std::ptr::eq(rt, &registry::PERSISTENT_VOLUME_CLAIM) {
-            if deleted {
-                self.release_volume(&event.object);
-            } else {
-                self.dirty.insert((Kind::Claim, ns.clone(), name.clone()));
-            }
-            // The claim's DataVolume, clones waiting for it as their source, DataSources naming it.
-            self.dirty.insert((Kind::DataVolume, ns.clone(), name));
-            self.dirty.extend(self.unfinished.iter().cloned());
-            self.mark_data_sources();
-        } else if std::ptr::eq(rt, &registry::DATA_SOURCE) {
-            if !deleted {
-                self.dirty.insert((Kind::DataSource, ns.clone(), name));
-            }
-            self.mark_kind(Kind::DataVolume, Some(&ns));
-        } else if std::ptr::eq(rt, &registry::STORAGE_CLASS) {
-            self.mark_kind(Kind::Claim, None);
-            self.mark_kind(Kind::DataVolume, None);
         }
     }
 
@@ -254,6 +204,50 @@ impl Cdi {
             status,
         ) {
             tracing::warn!(kind = rt.kind, %ns, name = meta(obj, "name"), error = %e, "cdi: status write failed");
+        }
+    }
+}
+
+impl EventSink for Cdi {
+    fn mark_all(&mut self) {
+        for kind in [Kind::DataVolume, Kind::Claim, Kind::DataSource] {
+            self.mark_kind(kind, None);
+        }
+    }
+
+    fn on_event(&mut self, event: &StoreEvent) {
+        let rt = event.resource;
+        let ns = event.namespace().unwrap_or_default().to_string();
+        let name = event.name().to_string();
+        let deleted = event.event_type == EventType::Deleted;
+        if std::ptr::eq(rt, &registry::DATA_VOLUME) {
+            let key = (Kind::DataVolume, ns.clone(), name);
+            if deleted {
+                self.transfers.remove(meta(&event.object, "uid"));
+                self.unfinished.remove(&key);
+            } else {
+                self.dirty.insert(key);
+            }
+            // DataSources follow the DataVolume that fills their PVC.
+            self.mark_data_sources();
+        } else if std::ptr::eq(rt, &registry::PERSISTENT_VOLUME_CLAIM) {
+            if deleted {
+                self.release_volume(&event.object);
+            } else {
+                self.dirty.insert((Kind::Claim, ns.clone(), name.clone()));
+            }
+            // The claim's DataVolume, clones waiting for it as their source, DataSources naming it.
+            self.dirty.insert((Kind::DataVolume, ns.clone(), name));
+            self.dirty.extend(self.unfinished.iter().cloned());
+            self.mark_data_sources();
+        } else if std::ptr::eq(rt, &registry::DATA_SOURCE) {
+            if !deleted {
+                self.dirty.insert((Kind::DataSource, ns.clone(), name));
+            }
+            self.mark_kind(Kind::DataVolume, Some(&ns));
+        } else if std::ptr::eq(rt, &registry::STORAGE_CLASS) {
+            self.mark_kind(Kind::Claim, None);
+            self.mark_kind(Kind::DataVolume, None);
         }
     }
 }

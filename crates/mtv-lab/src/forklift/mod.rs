@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::controller_task::{EventSink, feed, feed_queued};
 use crate::faults::FaultSpec;
 use crate::registry::{self, ResourceType};
 use crate::source::SourceLab;
@@ -123,10 +124,8 @@ pub fn spawn_forklift(store: Store, source: SourceLab, options: ForkliftOptions)
                 .unwrap_or(Duration::from_secs(3600));
             tokio::select! {
                 _ = stop.changed() => break,
-                event = events.recv() => match event {
-                    Ok(e) => ctl.on_event(&e),
-                    Err(broadcast::error::RecvError::Lagged(_)) => ctl.mark_all(),
-                    Err(broadcast::error::RecvError::Closed) => break,
+                event = events.recv() => if !feed(&mut ctl, event) {
+                    break;
                 },
                 change = source_changes.recv() => match change {
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => ctl.mark_dependents(),
@@ -135,13 +134,7 @@ pub fn spawn_forklift(store: Store, source: SourceLab, options: ForkliftOptions)
                 _ = tokio::time::sleep(wait) => {},
             }
             // Coalesce whatever else is already queued before reconciling.
-            loop {
-                match events.try_recv() {
-                    Ok(e) => ctl.on_event(&e),
-                    Err(broadcast::error::TryRecvError::Lagged(_)) => ctl.mark_all(),
-                    Err(_) => break,
-                }
-            }
+            feed_queued(&mut ctl, &mut events);
             while source_changes.try_recv().is_ok() {
                 ctl.mark_dependents();
             }
@@ -277,93 +270,11 @@ impl Controller {
         }
     }
 
-    fn mark_all(&mut self) {
-        for kind in Kind::ALL {
-            self.mark_kind(kind);
-        }
-    }
-
     /// Maps and plans: whatever validates against providers, inventories and destination objects.
     fn mark_dependents(&mut self) {
         self.mark_kind(Kind::NetworkMap);
         self.mark_kind(Kind::StorageMap);
         self.mark_kind(Kind::Plan);
-    }
-
-    fn on_event(&mut self, event: &StoreEvent) {
-        let ns = event.namespace().unwrap_or_default().to_string();
-        let name = event.name().to_string();
-        let status_only = event.event_type == EventType::Modified
-            && event
-                .old_object
-                .as_deref()
-                .is_some_and(|old| same_except_status(old, &event.object));
-        self.mark_virtual_machines_for(event, status_only);
-        let Some(kind) = Kind::of(event.resource) else {
-            let rt = event.resource;
-            if std::ptr::eq(rt, &registry::SECRET) {
-                self.mark_kind(Kind::Provider);
-            } else if status_only {
-                // Status of pods, PVCs, VMs, jobs: written by this controller; nothing validates on it.
-            } else if std::ptr::eq(rt, &registry::NAMESPACE)
-                || std::ptr::eq(rt, &registry::STORAGE_CLASS)
-                || std::ptr::eq(rt, &registry::NETWORK_ATTACHMENT_DEFINITION)
-                || std::ptr::eq(rt, &registry::PERSISTENT_VOLUME_CLAIM)
-                || std::ptr::eq(rt, &registry::FORKLIFT_CONTROLLER)
-            {
-                self.mark_dependents();
-            }
-            return;
-        };
-        if event.event_type == EventType::Deleted {
-            self.requeue.remove(&(kind, ns.clone(), name.clone()));
-            if kind == Kind::Plan {
-                self.cleanup_deleted_plan(&event.object);
-            }
-            if kind == Kind::VirtualMachine {
-                self.guest_facts.remove(meta(&event.object, "uid"));
-                self.opts.guests.remove(meta(&event.object, "uid"));
-            }
-        } else if !status_only {
-            self.dirty.insert((kind, ns.clone(), name.clone()));
-        }
-        match kind {
-            // Plans validate against destination VMs (name and MAC conflicts).
-            Kind::VirtualMachine if !status_only => self.mark_dependents(),
-            Kind::VirtualMachine => {}
-            Kind::Provider => {
-                self.mark_dependents();
-                self.mark_kind(Kind::Migration);
-            }
-            Kind::Hook | Kind::NetworkMap | Kind::StorageMap => self.mark_kind(Kind::Plan),
-            Kind::Plan => {
-                // Migrations mirror the plan's snapshot.
-                if let Some(keys) = self.migrations_by_plan.get(&(ns.clone(), name.clone())) {
-                    for (mns, m) in keys.clone() {
-                        self.dirty.insert((Kind::Migration, mns, m));
-                    }
-                }
-            }
-            Kind::Migration => {
-                self.index_migration(&event.object, event.event_type == EventType::Deleted);
-                if !status_only {
-                    let plan_ns = event
-                        .object
-                        .pointer("/spec/plan/namespace")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .unwrap_or(&ns)
-                        .to_string();
-                    if let Some(plan) = event
-                        .object
-                        .pointer("/spec/plan/name")
-                        .and_then(Value::as_str)
-                    {
-                        self.dirty.insert((Kind::Plan, plan_ns, plan.to_string()));
-                    }
-                }
-            }
-        }
     }
 
     /// KubeVirt's view: a VM reconciles again when a subresource request lands in its status, when a
@@ -514,6 +425,90 @@ impl Controller {
                 change(object);
                 Ok(())
             });
+    }
+}
+
+impl EventSink for Controller {
+    fn mark_all(&mut self) {
+        for kind in Kind::ALL {
+            self.mark_kind(kind);
+        }
+    }
+
+    fn on_event(&mut self, event: &StoreEvent) {
+        let ns = event.namespace().unwrap_or_default().to_string();
+        let name = event.name().to_string();
+        let status_only = event.event_type == EventType::Modified
+            && event
+                .old_object
+                .as_deref()
+                .is_some_and(|old| same_except_status(old, &event.object));
+        self.mark_virtual_machines_for(event, status_only);
+        let Some(kind) = Kind::of(event.resource) else {
+            let rt = event.resource;
+            if std::ptr::eq(rt, &registry::SECRET) {
+                self.mark_kind(Kind::Provider);
+            } else if status_only {
+                // Status of pods, PVCs, VMs, jobs: written by this controller; nothing validates on it.
+            } else if std::ptr::eq(rt, &registry::NAMESPACE)
+                || std::ptr::eq(rt, &registry::STORAGE_CLASS)
+                || std::ptr::eq(rt, &registry::NETWORK_ATTACHMENT_DEFINITION)
+                || std::ptr::eq(rt, &registry::PERSISTENT_VOLUME_CLAIM)
+                || std::ptr::eq(rt, &registry::FORKLIFT_CONTROLLER)
+            {
+                self.mark_dependents();
+            }
+            return;
+        };
+        if event.event_type == EventType::Deleted {
+            self.requeue.remove(&(kind, ns.clone(), name.clone()));
+            if kind == Kind::Plan {
+                self.cleanup_deleted_plan(&event.object);
+            }
+            if kind == Kind::VirtualMachine {
+                self.guest_facts.remove(meta(&event.object, "uid"));
+                self.opts.guests.remove(meta(&event.object, "uid"));
+            }
+        } else if !status_only {
+            self.dirty.insert((kind, ns.clone(), name.clone()));
+        }
+        match kind {
+            // Plans validate against destination VMs (name and MAC conflicts).
+            Kind::VirtualMachine if !status_only => self.mark_dependents(),
+            Kind::VirtualMachine => {}
+            Kind::Provider => {
+                self.mark_dependents();
+                self.mark_kind(Kind::Migration);
+            }
+            Kind::Hook | Kind::NetworkMap | Kind::StorageMap => self.mark_kind(Kind::Plan),
+            Kind::Plan => {
+                // Migrations mirror the plan's snapshot.
+                if let Some(keys) = self.migrations_by_plan.get(&(ns.clone(), name.clone())) {
+                    for (mns, m) in keys.clone() {
+                        self.dirty.insert((Kind::Migration, mns, m));
+                    }
+                }
+            }
+            Kind::Migration => {
+                self.index_migration(&event.object, event.event_type == EventType::Deleted);
+                if !status_only {
+                    let plan_ns = event
+                        .object
+                        .pointer("/spec/plan/namespace")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or(&ns)
+                        .to_string();
+                    if let Some(plan) = event
+                        .object
+                        .pointer("/spec/plan/name")
+                        .and_then(Value::as_str)
+                    {
+                        self.dirty.insert((Kind::Plan, plan_ns, plan.to_string()));
+                    }
+                }
+            }
+        }
     }
 }
 
