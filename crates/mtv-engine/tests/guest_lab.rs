@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Misbehaviour, RunRequest, comprehensive, lab, run_on_lab};
+use common::{Misbehaviour, RunRequest, comprehensive, lab, lab_client, run_on_lab};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tier0_enters_every_migrated_guest() {
@@ -77,15 +77,11 @@ async fn the_copy_offload_data_marker_is_read_over_ssh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_forward_refusals_say_why() {
     use mtv_engine::guest::{GuestShell, HostKeys, Login, portforward};
-    use mtv_engine::target::{Target, client_for};
     use mtv_lab::registry::VIRTUAL_MACHINE_INSTANCE;
     use serde_json::json;
 
     let lab = lab("", None).await;
-    let target = Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    };
-    let client = client_for(&target).await.unwrap();
+    let client = lab_client(&lab).await;
     let error = portforward::open(&client, "default", "nope", 22)
         .await
         .unwrap_err()

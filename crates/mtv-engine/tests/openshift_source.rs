@@ -8,10 +8,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{RunRequest, lab_contents, run_on_lab};
+use common::{RunRequest, lab_client, lab_contents, run_on_lab};
 use mtv_engine::events::StepOutcome;
 use mtv_engine::ledger::{Ledger, LedgerEntry, LedgerFile};
-use mtv_engine::target::{Target, client_for};
 use mtv_lab::LabServer;
 use serde_json::Value;
 
@@ -229,11 +228,7 @@ async fn the_openshift_adapter_creates_powers_extends_reads_and_deletes_kubevirt
     use mtv_providers::{CloneRequest, NewDisk, NewNic, SourceProvider};
     let lab = lab().await;
     let before = lab_contents(&lab);
-    let client = client_for(&Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap();
+    let client = lab_client(&lab).await;
     let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
         kube::Api::all(client.clone());
     let namespace: k8s_openapi::api::core::v1::Namespace =

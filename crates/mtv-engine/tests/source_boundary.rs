@@ -15,7 +15,7 @@ use mtv_engine::SessionContext;
 use mtv_engine::cluster::Cluster;
 use mtv_engine::ledger::Ledger;
 use mtv_engine::session::source_config;
-use mtv_engine::target::{Target, TargetTraits, client_for};
+use mtv_engine::target::TargetTraits;
 use mtv_providers::{CloneRequest, SourceProvider, SourceRefKind};
 
 fn lab_profile(lab: &mtv_lab::LabServer, profile: &str) -> (mtv_config::RunConfig, SessionContext) {
@@ -34,18 +34,10 @@ fn lab_profile(lab: &mtv_lab::LabServer, profile: &str) -> (mtv_config::RunConfi
     (config, context)
 }
 
-async fn client(lab: &mtv_lab::LabServer) -> kube::Client {
-    client_for(&Target::InMemory {
-        kubeconfig_yaml: lab.kubeconfig_yaml(),
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_source_config_reaches_each_lab_source_through_its_real_adapter() {
     let lab = common::lab("", None).await;
-    let client = client(&lab).await;
+    let client = common::lab_client(&lab).await;
     let (config, context) = lab_profile(&lab, "vsphere");
     let vsphere = source_config(&context, &config.profile, client.clone(), None);
     assert_eq!(vsphere.provider_type, context.provider_type);
@@ -151,7 +143,7 @@ async fn the_forklift_clock_is_what_the_target_serves() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Arc::new(Ledger::create(&dir.path().join("r.json"), "s", "t").unwrap());
     let cluster = Cluster::new(
-        client(&lab).await,
+        common::lab_client(&lab).await,
         ledger,
         Arc::new(common::Recorder::default()),
     );
