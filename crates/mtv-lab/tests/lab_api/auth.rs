@@ -6,7 +6,7 @@
 use mtv_lab::{LabOptions, LabServer};
 use serde_json::Value;
 
-use crate::kubectl::{Kubectl, kubectl_binary, path_str};
+use crate::kubectl::{Kubectl, kubectl_binary, path_str, setup};
 
 /// A Python script run off the async runtime (the lab serves on it meanwhile).
 async fn python_ok(script: &'static str, args: Vec<String>) -> String {
@@ -58,11 +58,9 @@ fn answers(out: &str) -> Vec<(u16, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_without_a_valid_token_get_401_as_a_kubernetes_status() {
-    let Some(binary) = kubectl_binary() else {
+    let Some((lab, kubectl)) = setup().await else {
         return;
     };
-    let lab = LabServer::start(crate::bare()).await.unwrap();
-    let kubectl = Kubectl::new(binary, &lab);
     let ca = ca_file(&kubectl, &lab);
     let paths = [
         "/api/v1/namespaces/default/secrets",
@@ -148,11 +146,9 @@ const FORBIDDEN_IN_TEAM_B: &str = "secrets \"creds\" is forbidden: User \"system
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_account_bound_to_a_role_reads_only_its_own_namespaces_secrets() {
-    let Some(binary) = kubectl_binary() else {
+    let Some((_lab, kubectl)) = setup().await else {
         return;
     };
-    let lab = LabServer::start(crate::bare()).await.unwrap();
-    let kubectl = Kubectl::new(binary, &lab);
     team_a_robot(&kubectl).await;
     // TokenRequest.
     let token = kubectl
@@ -268,11 +264,9 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_token_secrets_and_the_review_kinds_work_as_on_kubernetes() {
-    let Some(binary) = kubectl_binary() else {
+    let Some((lab, kubectl)) = setup().await else {
         return;
     };
-    let lab = LabServer::start(crate::bare()).await.unwrap();
-    let kubectl = Kubectl::new(binary, &lab);
     team_a_robot(&kubectl).await;
     let file = kubectl.write("token-secret.yaml", LEGACY_TOKEN_SECRET);
     kubectl.ok(&["apply", "-f", path_str(&file)]).await;
@@ -369,11 +363,9 @@ print("can-i team-b", client.AuthorizationV1Api(robot).create_self_subject_acces
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_client_verifies_the_lab_ca_and_meets_rbac() {
-    let Some(binary) = kubectl_binary() else {
+    let Some((_lab, kubectl)) = setup().await else {
         return;
     };
-    let lab = LabServer::start(crate::bare()).await.unwrap();
-    let kubectl = Kubectl::new(binary, &lab);
     team_a_robot(&kubectl).await;
     let kubeconfig = path_str(&kubectl.dir.join("kubeconfig")).to_string();
     let out = python_ok(PYTHON_CLIENT, vec![kubeconfig]).await;

@@ -96,7 +96,8 @@ impl Drop for Kubectl {
     }
 }
 
-async fn setup() -> Option<(LabServer, Kubectl)> {
+/// A bare lab and a kubectl for it; `None` when kubectl tests are skipped.
+pub(crate) async fn setup() -> Option<(LabServer, Kubectl)> {
     let binary = kubectl_binary()?;
     let lab = start_lab().await;
     let kubectl = Kubectl::new(binary, &lab);
