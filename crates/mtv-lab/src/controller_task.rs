@@ -1,7 +1,7 @@
 //! A lab controller's loop on a task of its own (the simulated Forklift, CDI), and how it is stopped.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::Receiver;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -15,6 +15,13 @@ pub trait EventSink {
     fn mark_all(&mut self);
     /// Marks what one event touches.
     fn on_event(&mut self, event: &StoreEvent);
+}
+
+/// How long a controller loop sleeps until its next deadline (an hour without one: events wake it).
+pub fn time_until(deadline: Option<Instant>) -> Duration {
+    deadline
+        .map(|d| d.saturating_duration_since(Instant::now()))
+        .unwrap_or(Duration::from_secs(3600))
 }
 
 /// Hands one received event to `sink`; `false` once the store's channel is closed.

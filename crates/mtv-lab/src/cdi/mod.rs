@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::controller_task::{EventSink, feed, feed_queued};
+use crate::controller_task::{EventSink, feed, feed_queued, time_until};
 use crate::registry::{self, ResourceType};
 use crate::store::{EventType, ListOptions, Store, StoreEvent};
 
@@ -59,12 +59,7 @@ pub fn spawn_cdi(store: Store, speed: f64) -> CdiHandle {
         cdi.mark_all();
         loop {
             cdi.process();
-            let wait = cdi
-                .requeue
-                .values()
-                .min()
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_secs(3600));
+            let wait = time_until(cdi.requeue.values().min().copied());
             tokio::select! {
                 _ = stop.changed() => break,
                 event = events.recv() => if !feed(&mut cdi, event) {
@@ -161,16 +156,7 @@ impl Cdi {
                         None
                     }
                 };
-                match after {
-                    Some(delay) => {
-                        let at = Instant::now() + delay;
-                        let entry = self.requeue.entry(key).or_insert(at);
-                        *entry = (*entry).min(at);
-                    }
-                    None => {
-                        self.requeue.remove(&key);
-                    }
-                }
+                requeue_after(&mut self.requeue, key, after);
             }
         }
     }
@@ -253,4 +239,4 @@ impl EventSink for Cdi {
 }
 
 // The JSON readers the Forklift controllers use serve CDI's as well.
-use crate::forklift::{meta, requeue_due, text_at};
+use crate::forklift::{meta, requeue_after, requeue_due, text_at};

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::controller_task::{EventSink, feed, feed_queued};
+use crate::controller_task::{EventSink, feed, feed_queued, time_until};
 use crate::faults::FaultSpec;
 use crate::registry::{self, ResourceType};
 use crate::source::SourceLab;
@@ -118,10 +118,7 @@ pub fn spawn_forklift(store: Store, source: SourceLab, options: ForkliftOptions)
         ctl.mark_all();
         loop {
             ctl.process();
-            let wait = ctl
-                .next_deadline()
-                .map(|d| d.saturating_duration_since(Instant::now()))
-                .unwrap_or(Duration::from_secs(3600));
+            let wait = time_until(ctl.next_deadline());
             tokio::select! {
                 _ = stop.changed() => break,
                 event = events.recv() => if !feed(&mut ctl, event) {
@@ -344,18 +341,7 @@ impl Controller {
                         None
                     }
                 };
-                match after {
-                    Some(delay) => {
-                        let at = Instant::now() + delay;
-                        let entry = self.requeue.entry(key.clone()).or_insert(at);
-                        if at < *entry {
-                            *entry = at;
-                        }
-                    }
-                    None => {
-                        self.requeue.remove(&key);
-                    }
-                }
+                requeue_after(&mut self.requeue, key, after);
             }
         }
     }
@@ -525,6 +511,25 @@ pub(crate) fn requeue_due<K: Clone + Ord + std::hash::Hash>(
         }
         *due > now
     });
+}
+
+/// Requeues `key` after `after` (an earlier requeue stands), or forgets it when the reconcile asked
+/// for none (the Forklift and CDI controllers alike).
+pub(crate) fn requeue_after<K: Eq + std::hash::Hash>(
+    requeue: &mut HashMap<K, Instant>,
+    key: K,
+    after: Option<Duration>,
+) {
+    match after {
+        Some(delay) => {
+            let at = Instant::now() + delay;
+            let entry = requeue.entry(key).or_insert(at);
+            *entry = (*entry).min(at);
+        }
+        None => {
+            requeue.remove(&key);
+        }
+    }
 }
 
 /// The array at a JSON pointer (empty when absent or no array).
