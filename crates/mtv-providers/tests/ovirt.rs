@@ -54,6 +54,11 @@ impl Engine {
     }
 }
 
+/// What a connection that must fail says.
+async fn connect_error(config: OvirtConfig) -> String {
+    OvirtSource::connect(config).await.unwrap_err().to_string()
+}
+
 #[tokio::test]
 async fn a_vm_made_from_a_template_is_powered_extended_snapshotted_and_deleted() {
     bounded(async {
@@ -221,7 +226,7 @@ async fn a_wrong_password_is_refused_naming_the_profile_and_never_showing_it() {
         let engine = Engine::start().await;
         let mut config = engine.config();
         config.password = "Wr0ng-S3cret".into();
-        let error = OvirtSource::connect(config).await.unwrap_err().to_string();
+        let error = connect_error(config).await;
         assert!(error.contains(PROFILE), "{error}");
         assert!(error.contains("access_denied"), "{error}");
         assert!(error.contains("username and password"), "{error}");
@@ -236,10 +241,7 @@ async fn an_unknown_ca_is_refused_unless_verification_is_off() {
         let engine = Engine::start().await;
         let mut config = engine.config();
         config.ca_certificate = Some(LabTls::generate().unwrap().ca_pem().to_string());
-        let error = OvirtSource::connect(config.clone())
-            .await
-            .unwrap_err()
-            .to_string();
+        let error = connect_error(config.clone()).await;
         assert!(error.contains("not trusted"), "{error}");
         assert!(error.contains(&engine.url), "{error}");
         config.insecure_skip_verify = true;
@@ -263,13 +265,13 @@ async fn an_unreachable_url_is_an_error_naming_it() {
         };
         let url = format!("https://127.0.0.1:{port}/ovirt-engine/api");
         let config = OvirtConfig::new(PROFILE, &url, USER, PASSWORD);
-        let error = OvirtSource::connect(config).await.unwrap_err().to_string();
+        let error = connect_error(config).await;
         assert!(
             error.contains(&url) && error.contains("cannot reach"),
             "{error}"
         );
         let config = OvirtConfig::new(PROFILE, "http://engine/ovirt-engine/api", USER, PASSWORD);
-        let error = OvirtSource::connect(config).await.unwrap_err().to_string();
+        let error = connect_error(config).await;
         assert!(error.contains("https"), "{error}");
     })
     .await;
@@ -281,7 +283,7 @@ async fn an_engine_without_the_required_data_center_is_refused() {
         let engine = Engine::start().await;
         let mut config = engine.config();
         config.required_datacenter = Some("OTHER-DC".into());
-        let error = OvirtSource::connect(config).await.unwrap_err().to_string();
+        let error = connect_error(config).await;
         assert!(
             error.contains("no data center OTHER-DC") && error.contains("MTV-CNV"),
             "{error}"
