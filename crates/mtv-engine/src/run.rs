@@ -5,12 +5,12 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::events::{Event, EventSink, SessionStart, StepOutcome};
+use crate::events::{Event, EventSink, SessionStart, StepEnd, StepOutcome};
 use crate::scenario::{ScenarioSpec, run_scenario};
 use crate::session::{Bootstrap, Session, bootstrap};
 use crate::teardown::teardown;
@@ -118,7 +118,7 @@ impl EventSink for CountingSink {
                     .unwrap_or_else(|e| e.into_inner())
                     .insert(id.clone());
             }
-            Event::StepFinished { id, outcome, .. } => {
+            Event::StepFinished(StepEnd { id, outcome, .. }) => {
                 if outcome.is_failure() {
                     self.failures.fetch_add(1, Ordering::SeqCst);
                 }
@@ -147,14 +147,12 @@ fn report_interrupted(counting: &CountingSink, scenarios: &[ScenarioSpec], inter
             } else {
                 format!("the run was stopped by {signal} before this step started")
             };
-            counting.emit(Event::StepFinished {
+            counting.emit(Event::StepFinished(StepEnd::not_run(
                 id,
-                scenario: spec.name.clone(),
+                spec.name.clone(),
                 step,
-                outcome: StepOutcome::Interrupted { message },
-                duration: Duration::ZERO,
-                diagnostics: None,
-            });
+                StepOutcome::Interrupted { message },
+            )));
         }
     }
 }
@@ -217,16 +215,14 @@ pub async fn run(
                 let message = format!("session bootstrap failed: {error}");
                 for spec in &scenarios {
                     for (id, step) in item_ids(spec) {
-                        sink.emit(Event::StepFinished {
+                        sink.emit(Event::StepFinished(StepEnd::not_run(
                             id,
-                            scenario: spec.name.clone(),
+                            spec.name.clone(),
                             step,
-                            outcome: StepOutcome::Error {
+                            StepOutcome::Error {
                                 message: message.clone(),
                             },
-                            duration: Duration::ZERO,
-                            diagnostics: None,
-                        });
+                        )));
                     }
                 }
                 None
@@ -240,16 +236,14 @@ pub async fn run(
     };
 
     for item in &skipped {
-        sink.emit(Event::StepFinished {
-            id: item.id.clone(),
-            scenario: item.scenario.clone(),
-            step: item.step.clone(),
-            outcome: StepOutcome::Skipped {
+        sink.emit(Event::StepFinished(StepEnd::not_run(
+            item.id.clone(),
+            item.scenario.clone(),
+            item.step.clone(),
+            StepOutcome::Skipped {
                 reason: item.reason.clone(),
             },
-            duration: Duration::ZERO,
-            diagnostics: None,
-        });
+        )));
     }
 
     if let Some(session) = &session {
@@ -320,16 +314,18 @@ async fn run_scenarios(
             if stop.load(Ordering::SeqCst) {
                 // Not started: report its items as skipped so every item has an outcome.
                 for (id, step) in item_ids(&spec) {
-                    session.cluster.events().emit(Event::StepFinished {
-                        id,
-                        scenario: spec.name.clone(),
-                        step,
-                        outcome: StepOutcome::Skipped {
-                            reason: "not started: an earlier scenario failed (--fail-fast)".into(),
-                        },
-                        duration: Duration::ZERO,
-                        diagnostics: None,
-                    });
+                    session
+                        .cluster
+                        .events()
+                        .emit(Event::StepFinished(StepEnd::not_run(
+                            id,
+                            spec.name.clone(),
+                            step,
+                            StepOutcome::Skipped {
+                                reason: "not started: an earlier scenario failed (--fail-fast)"
+                                    .into(),
+                            },
+                        )));
                 }
                 return;
             }

@@ -20,7 +20,7 @@ use crate::build;
 use crate::checklist::{self, ChecksRan, Facts};
 use crate::cluster::{Kind, Verdict, blockers, condition, kinds, ready_verdict};
 use crate::diagnostics;
-use crate::events::{Event, StepOutcome, VmProgress};
+use crate::events::{Event, StepEnd, StepOutcome, VmProgress};
 use crate::ledger::LedgerEntry;
 use crate::names::k8s_name;
 use crate::session::{SESSION_LABEL, Session};
@@ -178,14 +178,14 @@ pub async fn run_scenario(
                 checks: ran.into_runs(),
             });
         }
-        events.emit(Event::StepFinished {
+        events.emit(Event::StepFinished(StepEnd {
             id,
             scenario: spec.name.clone(),
             step: step.kind.test_name().to_string(),
             outcome,
             duration: started.elapsed(),
             diagnostics: diagnostics_path,
-        });
+        }));
     }
     events.emit(Event::ScenarioFinished {
         scenario: spec.name.clone(),

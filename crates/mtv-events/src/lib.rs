@@ -144,6 +144,36 @@ pub struct SessionStart {
     pub items: usize,
 }
 
+/// How one item (scenario × step) ended (the `step_finished` event): every item gets one, run or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepEnd {
+    pub id: String,
+    pub scenario: String,
+    pub step: String,
+    #[serde(flatten)]
+    pub outcome: StepOutcome,
+    #[serde(with = "duration_secs")]
+    pub duration: Duration,
+    /// Where the diagnostics bundle of a failed step was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<String>,
+}
+
+impl StepEnd {
+    /// An item that never ran (skipped, or ended by a failed bootstrap or a stop before it started):
+    /// it took no time and has no diagnostics.
+    pub fn not_run(id: String, scenario: String, step: String, outcome: StepOutcome) -> Self {
+        Self {
+            id,
+            scenario,
+            step,
+            outcome,
+            duration: Duration::ZERO,
+            diagnostics: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -179,18 +209,8 @@ pub enum Event {
         id: String,
         checks: Vec<CheckRun>,
     },
-    StepFinished {
-        id: String,
-        scenario: String,
-        step: String,
-        #[serde(flatten)]
-        outcome: StepOutcome,
-        #[serde(with = "duration_secs")]
-        duration: Duration,
-        /// Where the diagnostics bundle of a failed step was written.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        diagnostics: Option<String>,
-    },
+    /// Its fields stand beside `"event"` in the JSON line, the outcome's among them.
+    StepFinished(StepEnd),
     /// Where a migrated VM's time went: its pipeline steps with start and duration, from the
     /// Plan's status once the migration ended (emitted during the migrate step `id`).
     VmTimeline {
@@ -285,7 +305,7 @@ mod tests {
 
     #[test]
     fn step_finished_serialises_flat_with_the_outcome() {
-        let event = Event::StepFinished {
+        let event = Event::StepFinished(StepEnd {
             id: "TestX[a]::test_create_plan".into(),
             scenario: "TestX[a]".into(),
             step: "test_create_plan".into(),
@@ -294,7 +314,7 @@ mod tests {
             },
             duration: Duration::from_millis(1500),
             diagnostics: None,
-        };
+        });
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["event"], "step_finished");
         assert_eq!(json["outcome"], "failed");

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Stdout, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mtv_events::{Event, StepOutcome, VmProgress};
+use mtv_events::{Event, StepEnd, StepOutcome, VmProgress};
 
 use crate::summary::{session_duration, step_duration};
 use crate::{ReportError, Reporter, Summary};
@@ -148,13 +148,13 @@ fn event_lines(event: &Event) -> Vec<String> {
         return header;
     }
     match event {
-        Event::StepFinished {
+        Event::StepFinished(StepEnd {
             id,
             outcome,
             duration,
             diagnostics,
             ..
-        } => {
+        }) => {
             let mut lines = vec![step_line(id, outcome, *duration)];
             if let Some(path) = diagnostics {
                 lines.push(format!("    diagnostics: {path}"));
@@ -278,7 +278,7 @@ impl<W: Write> PlainConsole<W> {
     }
 
     fn lines_for(&mut self, event: &Event) -> Vec<String> {
-        if let Event::StepFinished { id, .. } = event {
+        if let Event::StepFinished(StepEnd { id, .. }) = event {
             self.pipeline_steps.retain(|(step_id, _), _| step_id != id);
         }
         match event {
@@ -406,12 +406,12 @@ impl LiveView {
                 running.vms = vms.clone();
                 Some(running.scenario.clone())
             }
-            Event::StepFinished {
+            Event::StepFinished(StepEnd {
                 id,
                 scenario,
                 outcome,
                 ..
-            } => {
+            }) => {
                 self.done += 1;
                 if outcome.is_failure() {
                     self.failed += 1;

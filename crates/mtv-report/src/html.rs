@@ -349,22 +349,15 @@ impl Reporter for HtmlReport {
                     step.checks = checks.clone();
                 }
             }
-            Event::StepFinished {
-                id,
-                scenario,
-                step,
-                outcome,
-                duration,
-                diagnostics,
-            } => {
-                let (scenario_index, step_index) = match self.running.remove(id) {
+            Event::StepFinished(end) => {
+                let (scenario_index, step_index) = match self.running.remove(&end.id) {
                     Some(at) => at,
-                    None => self.step_at(scenario, id, step),
+                    None => self.step_at(&end.scenario, &end.id, &end.step),
                 };
                 self.scenarios[scenario_index].steps[step_index].result = Some(StepResult {
-                    outcome: outcome.clone(),
-                    duration: *duration,
-                    diagnostics: diagnostics.clone(),
+                    outcome: end.outcome.clone(),
+                    duration: end.duration,
+                    diagnostics: end.diagnostics.clone(),
                 });
             }
             Event::VmTimeline {
@@ -1170,6 +1163,7 @@ footer { margin-top: 40px; padding-top: 8px; border-top: 1px solid var(--line); 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mtv_events::StepEnd;
 
     #[test]
     fn escapes_markup_and_quotes() {
@@ -1235,14 +1229,14 @@ mod tests {
                 })
                 .to_vec(),
         });
-        report.handle(&Event::StepFinished {
+        report.handle(&Event::StepFinished(StepEnd {
             id,
             scenario: "T[a]".into(),
             step: "test_check_vms".into(),
             outcome: StepOutcome::Passed,
             duration: Duration::from_secs(1),
             diagnostics: None,
-        });
+        }));
         let mut page = Vec::new();
         report.write_html(&mut page).unwrap();
         let page = String::from_utf8(page).unwrap();

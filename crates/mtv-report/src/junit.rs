@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, FixedOffset, Utc};
-use mtv_events::{Event, StepOutcome};
+use mtv_events::{Event, StepEnd, StepOutcome};
 use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::atomic_file::write_atomically;
@@ -108,27 +108,19 @@ impl JunitReport {
         &mut self.scenarios[index].1
     }
 
-    fn step_finished(
-        &mut self,
-        id: &str,
-        scenario: &str,
-        step: &str,
-        outcome: &StepOutcome,
-        duration: Duration,
-        diagnostics: Option<&str>,
-    ) {
-        let name = TestName::new(scenario, step);
-        let mut case = TestCase::new(name.name, status_of(outcome));
+    fn step_finished(&mut self, end: &StepEnd) {
+        let name = TestName::new(&end.scenario, &end.step);
+        let mut case = TestCase::new(name.name, status_of(&end.outcome));
         case.set_classname(name.class);
-        case.set_time(duration);
-        case.add_property(Property::new("test_id", id));
-        case.add_properties(self.phase_properties.remove(id).unwrap_or_default());
-        if let Some(path) = diagnostics {
-            case.add_property(Property::new("diagnostics", path));
+        case.set_time(end.duration);
+        case.add_property(Property::new("test_id", end.id.as_str()));
+        case.add_properties(self.phase_properties.remove(&end.id).unwrap_or_default());
+        if let Some(path) = &end.diagnostics {
+            case.add_property(Property::new("diagnostics", path.as_str()));
             case.set_system_out(format!("diagnostics: {path}"));
         }
-        self.steps_time += duration;
-        self.scenario_cases(scenario).push(case);
+        self.steps_time += end.duration;
+        self.scenario_cases(&end.scenario).push(case);
     }
 
     fn write_file(&self) -> Result<(), ReportError> {
@@ -200,21 +192,7 @@ impl Reporter for JunitReport {
                 ("storage_class", &start.storage_class),
                 ("target", &start.target),
             ]),
-            Event::StepFinished {
-                id,
-                scenario,
-                step,
-                outcome,
-                duration,
-                diagnostics,
-            } => self.step_finished(
-                id,
-                scenario,
-                step,
-                outcome,
-                *duration,
-                diagnostics.as_deref(),
-            ),
+            Event::StepFinished(end) => self.step_finished(end),
             Event::SessionFinished { duration, .. } => self.session_time = Some(*duration),
             Event::VmTimeline { id, vm, phases, .. } => {
                 let properties = self.phase_properties.entry(id.clone()).or_default();

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use mtv_events::{Event, ResourceRef, SessionStart};
+use mtv_events::{Event, ResourceRef, SessionStart, StepEnd};
 
 use crate::rerun::RerunState;
 use crate::summary::{
@@ -74,7 +74,7 @@ pub fn merge_event_logs(parts: &[PartitionLog]) -> Result<Vec<Event>, MergeError
     for part in parts {
         check_provider(first, &header.source_provider, part)?;
         for event in &part.events {
-            if let Event::StepFinished { id, .. } = event
+            if let Event::StepFinished(StepEnd { id, .. }) = event
                 && let Some(earlier) = reported_by.insert(id.clone(), &part.label)
             {
                 return Err(MergeError::Overlap {
@@ -223,14 +223,14 @@ mod tests {
     }
 
     fn step(id: &str, outcome: StepOutcome) -> Event {
-        Event::StepFinished {
+        Event::StepFinished(StepEnd {
             id: id.into(),
             scenario: id.split("::").next().unwrap_or(id).into(),
             step: "test_migrate_vms".into(),
             outcome,
             duration: Duration::from_secs(1),
             diagnostics: None,
-        }
+        })
     }
 
     fn resource(name: &str) -> ResourceRef {

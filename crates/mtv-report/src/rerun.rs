@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use mtv_events::Event;
+use mtv_events::{Event, StepEnd};
 use serde_json::{Value, json};
 
 use crate::atomic_file::write_atomically;
@@ -133,9 +133,9 @@ impl Reporter for RerunReport {
             Event::SessionStarted(start) => {
                 self.source_provider = Some(start.source_provider.clone())
             }
-            Event::StepFinished {
+            Event::StepFinished(StepEnd {
                 scenario, outcome, ..
-            } => {
+            }) => {
                 if outcome.is_failure() {
                     self.failed.insert(scenario.clone());
                 } else if matches!(outcome, mtv_events::StepOutcome::Skipped { .. }) {

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use mtv_events::{Event, ResourceRef, StepOutcome};
+use mtv_events::{Event, ResourceRef, StepEnd, StepOutcome};
 
 use crate::{ReportError, Reporter};
 
@@ -82,12 +82,12 @@ impl Summary {
 
     pub fn record(&mut self, event: &Event) {
         match event {
-            Event::StepFinished {
+            Event::StepFinished(StepEnd {
                 id,
                 outcome,
                 diagnostics,
                 ..
-            } => self.record_step(id, outcome, diagnostics.as_deref()),
+            }) => self.record_step(id, outcome, diagnostics.as_deref()),
             Event::TeardownFinished { leftovers } => self.leftovers = leftovers.clone(),
             Event::SessionFinished {
                 exit_code,

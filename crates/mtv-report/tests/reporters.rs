@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use indicatif::ProgressDrawTarget;
-use mtv_events::{Event, PipelinePhase, ResourceRef, SessionStart, StepOutcome, VmProgress};
+use mtv_events::{
+    Event, PipelinePhase, ResourceRef, SessionStart, StepEnd, StepOutcome, VmProgress,
+};
 use mtv_report::{
     EXIT_LEFTOVERS, EXIT_OK, EXIT_TEST_FAILED, EventLog, FailureKind, Fanout, HtmlReport,
     JunitReport, LiveConsole, PlainConsole, ReportError, Reporter, Summary, parse_event_log,
@@ -27,14 +29,14 @@ fn started(scenario: &str, step: &str) -> Event {
 }
 
 fn finished(scenario: &str, step: &str, outcome: StepOutcome, millis: u64) -> Event {
-    Event::StepFinished {
+    Event::StepFinished(StepEnd {
         id: format!("{scenario}::{step}"),
         scenario: scenario.into(),
         step: step.into(),
         outcome,
         duration: Duration::from_millis(millis),
         diagnostics: None,
-    }
+    })
 }
 
 /// A VM's pipeline of the `test_migrate_vms` step of `scenario`: (step, start, seconds) each.
@@ -139,7 +141,7 @@ fn scripted_run() -> Vec<Event> {
                 ("rhel8-2-s1234", "DiskTransfer", Some(5.0)),
             ],
         ),
-        Event::StepFinished {
+        Event::StepFinished(StepEnd {
             id: warm_failed.clone(),
             scenario: WARM.into(),
             step: "test_migrate_vms".into(),
@@ -150,7 +152,7 @@ fn scripted_run() -> Vec<Event> {
             },
             duration: Duration::from_millis(65_432),
             diagnostics: Some(format!("results/{warm_failed}")),
-        },
+        }),
         finished(WARM, "test_check_vms", xfail(&warm_failed), 0),
         Event::ScenarioFinished {
             scenario: WARM.into(),
@@ -235,10 +237,10 @@ fn first_failure(run: &[Event]) -> usize {
         .position(|event| {
             matches!(
                 event,
-                Event::StepFinished {
+                Event::StepFinished(StepEnd {
                     outcome: StepOutcome::Failed { .. },
                     ..
-                }
+                })
             )
         })
         .expect("the run has a failed step")
@@ -426,10 +428,10 @@ fn exit_code_prefers_a_failed_test_over_leftovers() {
         .filter(|event| {
             !matches!(
                 event,
-                Event::StepFinished {
+                Event::StepFinished(StepEnd {
                     outcome: StepOutcome::Failed { .. } | StepOutcome::Error { .. },
                     ..
-                }
+                })
             )
         })
         .cloned()
@@ -592,11 +594,11 @@ fn writers_add_no_environment_or_configuration_data() {
 fn html_run() -> Vec<Event> {
     let mut events = scripted_run();
     for event in &mut events {
-        if let Event::StepFinished {
+        if let Event::StepFinished(StepEnd {
             outcome: StepOutcome::Failed { message },
             diagnostics,
             ..
-        } = event
+        }) = event
         {
             message.push_str(
                 " | VM win2019-s1234: check_vms - <script>alert('x')</script> & \"more\"",

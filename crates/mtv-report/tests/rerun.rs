@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use mtv_events::{Event, SessionStart, StepOutcome};
+use mtv_events::{Event, SessionStart, StepEnd, StepOutcome};
 use mtv_report::{Reporter, RerunReport, RerunState};
 
 fn started(profile: &str) -> Event {
@@ -19,14 +19,14 @@ fn started(profile: &str) -> Event {
 }
 
 fn step(scenario: &str, step: &str, outcome: StepOutcome) -> Event {
-    Event::StepFinished {
+    Event::StepFinished(StepEnd {
         id: format!("{scenario}::{step}"),
         scenario: scenario.into(),
         step: step.into(),
         outcome,
         duration: Duration::from_millis(10),
         diagnostics: None,
-    }
+    })
 }
 
 fn failed() -> StepOutcome {

@@ -19,7 +19,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
 use mtv_config::{MapEnv, ProvidersFile, SettingsSources};
 use mtv_engine::cluster::Cluster;
-use mtv_engine::events::{Event, EventSink, StepOutcome};
+use mtv_engine::events::{Event, EventSink, StepEnd, StepOutcome};
 use mtv_engine::front::{Front, RunTarget, SelectionInput, load_front, resolve_config};
 use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, run};
@@ -184,7 +184,7 @@ impl EventSink for TimedSink {
         let at = Instant::now();
         let keep = match &event {
             Event::ResourceCreated { resource, .. } => resource.kind == "Plan",
-            Event::StepFinished { .. } | Event::SessionStarted { .. } => true,
+            Event::StepFinished(..) | Event::SessionStarted { .. } => true,
             _ => false,
         };
         if keep && let Ok(mut events) = self.0.lock() {
@@ -486,12 +486,12 @@ fn observe(events: &[(Instant, Event)], sightings: &HashMap<String, (Instant, us
             } => {
                 plan_scenario.insert(resource.name.clone(), scenario.clone());
             }
-            Event::StepFinished {
+            Event::StepFinished(StepEnd {
                 scenario,
                 step,
                 outcome,
                 ..
-            } => {
+            }) => {
                 *outcomes.entry(outcome.label()).or_default() += 1;
                 if step == MIGRATE_STEP && *outcome == StepOutcome::Passed {
                     step_finished.insert(scenario.clone(), *at);

@@ -7,7 +7,7 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use miette::{Report, miette};
-use mtv_engine::events::Event;
+use mtv_engine::events::{Event, StepEnd};
 use mtv_report::{
     EventLog, Fanout, HtmlReport, JunitReport, PartitionLog, Reporter, RerunReport, RerunState,
     Summary, merge_event_logs, parse_event_log, union_rerun_states,
@@ -87,11 +87,11 @@ fn copy_bundles(
     merged: &mut [Event],
 ) -> Result<(), Report> {
     for event in partition_events {
-        let Event::StepFinished {
+        let Event::StepFinished(StepEnd {
             id,
             diagnostics: Some(bundle),
             ..
-        } = event
+        }) = event
         else {
             continue;
         };
@@ -111,11 +111,11 @@ fn copy_bundles(
             )
         })?;
         for merged_event in merged.iter_mut() {
-            if let Event::StepFinished {
+            if let Event::StepFinished(StepEnd {
                 id: merged_id,
                 diagnostics,
                 ..
-            } = merged_event
+            }) = merged_event
                 && merged_id == id
             {
                 *diagnostics = Some(target.display().to_string());

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use mtv_config::{MapEnv, SettingsSources};
 use mtv_engine::cluster::{Cluster, ClusterError, Kind, kinds};
-use mtv_engine::events::{Event, EventSink, ResourceRef, StepOutcome};
+use mtv_engine::events::{Event, EventSink, ResourceRef, StepEnd, StepOutcome};
 use mtv_engine::front::{RunTarget, SelectionInput, load_front, resolve_config};
 use mtv_engine::ledger::Ledger;
 use mtv_engine::run::{RunOptions, RunOutcome, SkippedItem, run};
@@ -37,7 +37,9 @@ impl Recorder {
         self.events()
             .iter()
             .filter_map(|e| match e {
-                Event::StepFinished { id, outcome, .. } => Some((id.clone(), outcome.clone())),
+                Event::StepFinished(StepEnd { id, outcome, .. }) => {
+                    Some((id.clone(), outcome.clone()))
+                }
                 _ => None,
             })
             .collect()
