@@ -16,7 +16,6 @@ pub enum Operation {
 }
 
 /// What is being written.
-#[derive(Debug)]
 pub struct AdmissionRequest<'a> {
     pub operation: Operation,
     pub resource: &'static ResourceType,
@@ -28,6 +27,9 @@ pub struct AdmissionRequest<'a> {
     /// Who asked, for admission that checks the user's rights (Forklift's webhooks); `None` for
     /// in-process controller writes.
     pub user: Option<&'a crate::auth::UserInfo>,
+    /// The store as it is, for plug-ins that look other objects up (a Plan's Providers, a Secret's
+    /// ServiceAccount).
+    pub view: &'a dyn StoreView,
 }
 
 /// Read access to the store while a write is being admitted (the store is locked: plug-ins must not call
@@ -42,12 +44,7 @@ pub trait StoreView {
 /// An admission plug-in.
 pub trait Admission: Send + Sync {
     /// Mutates and/or validates `object`; an error rejects the write with that error.
-    fn admit(
-        &self,
-        request: &AdmissionRequest<'_>,
-        object: &mut Value,
-        view: &dyn StoreView,
-    ) -> Result<(), ApiError>;
+    fn admit(&self, request: &AdmissionRequest<'_>, object: &mut Value) -> Result<(), ApiError>;
 }
 
 impl ApiError {

@@ -1289,6 +1289,7 @@ impl State {
             status: false,
             dry_run: opts.dry_run,
             user: opts.user.as_ref(),
+            view: self,
         };
         self.admit(&request, &mut obj, opts, &name)?;
         if !applying && let Some(manager) = &opts.field_manager {
@@ -1414,6 +1415,7 @@ impl State {
             status: opts.status,
             dry_run: opts.dry_run,
             user: opts.user.as_ref(),
+            view: self,
         };
         self.admit(&request, &mut result, opts, &name)?;
         if generation_content(rt, old) != generation_content(rt, &result) {
@@ -1444,7 +1446,7 @@ impl State {
         }
         let before = obj.clone();
         for admission in self.admissions.clone() {
-            admission.admit(request, obj, self)?;
+            admission.admit(request, obj)?;
         }
         if *obj != before {
             self.validate(request.resource, obj, opts, name)?;

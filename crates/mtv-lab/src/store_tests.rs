@@ -842,7 +842,6 @@ impl crate::admission::Admission for ToyAdmission {
         &self,
         request: &crate::admission::AdmissionRequest<'_>,
         object: &mut Value,
-        view: &dyn crate::admission::StoreView,
     ) -> Result<(), ApiError> {
         if !std::ptr::eq(request.resource, &CONFIG_MAP) {
             return Ok(());
@@ -855,7 +854,7 @@ impl crate::admission::Admission for ToyAdmission {
         }
         if let Some(secret) = object.pointer("/data/secretRef").and_then(Value::as_str) {
             let ns = object["metadata"]["namespace"].as_str();
-            if view.get(&SECRET, ns, secret).is_none() {
+            if request.view.get(&SECRET, ns, secret).is_none() {
                 return Err(ApiError::webhook_denied(
                     "toy.lab",
                     &format!("secret {secret} not found"),

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::{Auth, UserInfo, uid_of};
-use crate::admission::{Admission, AdmissionRequest, Operation, StoreView};
+use crate::admission::{Admission, AdmissionRequest, Operation};
 use crate::clock;
 use crate::error::{ApiError, StatusCause};
 use crate::registry;
@@ -109,12 +109,7 @@ impl LegacyTokenSecrets {
 }
 
 impl Admission for LegacyTokenSecrets {
-    fn admit(
-        &self,
-        request: &AdmissionRequest<'_>,
-        object: &mut Value,
-        view: &dyn StoreView,
-    ) -> Result<(), ApiError> {
+    fn admit(&self, request: &AdmissionRequest<'_>, object: &mut Value) -> Result<(), ApiError> {
         if !std::ptr::eq(request.resource, &registry::SECRET)
             || request.operation != Operation::Create
             || object.get("type").and_then(Value::as_str) != Some(SERVICE_ACCOUNT_TOKEN_TYPE)
@@ -151,7 +146,10 @@ impl Admission for LegacyTokenSecrets {
         };
         // Without the ServiceAccount the token controller leaves the Secret empty (and a cluster later
         // removes it); the lab leaves it empty.
-        let Some(sa) = view.get(&registry::SERVICE_ACCOUNT, Some(&namespace), &sa_name) else {
+        let Some(sa) = request
+            .view
+            .get(&registry::SERVICE_ACCOUNT, Some(&namespace), &sa_name)
+        else {
             return Ok(());
         };
         let Some(auth) = self.auth.upgrade() else {

@@ -304,19 +304,14 @@ impl ForkliftWebhooks {
 }
 
 impl Admission for ForkliftWebhooks {
-    fn admit(
-        &self,
-        request: &AdmissionRequest<'_>,
-        object: &mut Value,
-        view: &dyn StoreView,
-    ) -> Result<(), ApiError> {
+    fn admit(&self, request: &AdmissionRequest<'_>, object: &mut Value) -> Result<(), ApiError> {
         // Webhooks see spec writes; the controllers' status writes never go through them.
         if request.status || request.resource.group != "forklift.konveyor.io" {
             return Ok(());
         }
         match request.resource.plural {
-            "plans" => ForkliftWebhooks::plan(request, object, view),
-            "migrations" => ForkliftWebhooks::migration(request, object, view),
+            "plans" => ForkliftWebhooks::plan(request, object, request.view),
+            "migrations" => ForkliftWebhooks::migration(request, object, request.view),
             "providers" => ForkliftWebhooks::provider(object),
             _ => Ok(()),
         }

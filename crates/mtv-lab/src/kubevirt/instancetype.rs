@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::admission::{Admission, AdmissionRequest, StoreView};
+use crate::admission::{Admission, AdmissionRequest};
 use crate::error::{ApiError, StatusCause};
 use crate::registry::{self, ResourceType};
 
@@ -110,16 +110,13 @@ fn conflicts(vm: &Value, instancetype: &Value) -> Vec<StatusCause> {
 pub struct InstancetypeValidation;
 
 impl Admission for InstancetypeValidation {
-    fn admit(
-        &self,
-        request: &AdmissionRequest<'_>,
-        object: &mut Value,
-        view: &dyn StoreView,
-    ) -> Result<(), ApiError> {
+    fn admit(&self, request: &AdmissionRequest<'_>, object: &mut Value) -> Result<(), ApiError> {
         if !std::ptr::eq(request.resource, &registry::VIRTUAL_MACHINE) || request.status {
             return Ok(());
         }
-        let get = |rt: &'static ResourceType, ns: Option<&str>, name: &str| view.get(rt, ns, name);
+        let get = |rt: &'static ResourceType, ns: Option<&str>, name: &str| {
+            request.view.get(rt, ns, name)
+        };
         let instancetype =
             resolve(object, false, &get).map_err(|m| ApiError::webhook_denied(VM_VALIDATOR, &m))?;
         resolve(object, true, &get).map_err(|m| ApiError::webhook_denied(VM_VALIDATOR, &m))?;
