@@ -354,3 +354,13 @@ pub(crate) fn debug_login<'d, 'a, 'b: 'a>(
         .field("insecure_skip_verify", &insecure_skip_verify)
         .field("ca_certificate", &ca_certificate.map(|_| "<pem>"))
 }
+
+/// The guest account (user, password) of a source config's `Debug`: the user, the password as
+/// `<redacted>`.
+pub(crate) fn debug_guest_credentials(
+    credentials: &Option<(String, String)>,
+) -> Option<(&str, &str)> {
+    credentials
+        .as_ref()
+        .map(|(user, _)| (user.as_str(), "<redacted>"))
+}

@@ -110,10 +110,7 @@ impl fmt::Debug for SourceConfig {
         .field("fields", &self.fields)
         .field(
             "guest_credentials",
-            &self
-                .guest_credentials
-                .as_ref()
-                .map(|(user, _)| (user, "<redacted>")),
+            &crate::debug_guest_credentials(&self.guest_credentials),
         )
         .field("inventory", &self.inventory)
         .field("cluster_namespace", &self.cluster_namespace)

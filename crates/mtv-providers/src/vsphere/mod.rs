@@ -113,10 +113,7 @@ impl fmt::Debug for VsphereConfig {
         .field("task_timeout", &self.task_timeout)
         .field(
             "guest_credentials",
-            &self
-                .guest_credentials
-                .as_ref()
-                .map(|(user, _)| format!("{user} / <redacted>")),
+            &crate::debug_guest_credentials(&self.guest_credentials),
         )
         .finish()
     }
