@@ -250,6 +250,8 @@ pub enum LabError {
     LabFile(String),
     #[error("seeding the lab failed: {0}")]
     Seed(#[from] ApiError),
+    #[error("Provider {0} got no connection verdict (Ready or ConnectionFailed) in time")]
+    NoVerdict(String),
     #[error("cannot set up the lab's TLS: {0}")]
     Tls(String),
     #[error("the lab server failed: {0}")]

@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::auth::{self, Auth};
@@ -21,6 +22,10 @@ use crate::tls::LabTls;
 
 /// The namespace MTV runs in.
 pub const MTV_NAMESPACE: &str = "openshift-mtv";
+
+/// How long [`LabServer::create_provider`] waits for a Provider's connection verdict (the lab's
+/// connection test takes well under a second at any speed).
+const PROVIDER_VERDICT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How to start a lab.
 #[derive(Debug, Clone)]
@@ -310,6 +315,46 @@ impl LabServer {
 
     pub fn options(&self) -> &LabOptions {
         &self.options
+    }
+
+    /// Creates a Provider's `secret` and the `provider` (JSON bodies) in `namespace`, as a user
+    /// would, and waits for Forklift's connection test: the Provider once its phase is `Ready` or
+    /// `ConnectionFailed`. For tests that stand a Provider up by hand (a run creates its own).
+    pub async fn create_provider(
+        &self,
+        namespace: &str,
+        secret: Value,
+        provider: Value,
+    ) -> Result<Value, LabError> {
+        let name = provider["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        // Subscribed before the create, so no change after it is missed.
+        let mut changes = self.store.subscribe();
+        self.store
+            .create(&registry::SECRET, Some(namespace), secret)?;
+        self.store
+            .create(&registry::PROVIDER, Some(namespace), provider)?;
+        let verdict = async {
+            loop {
+                if let Ok(provider) = self.store.get(&registry::PROVIDER, Some(namespace), &name)
+                    && matches!(
+                        provider.pointer("/status/phase").and_then(Value::as_str),
+                        Some("Ready" | "ConnectionFailed")
+                    )
+                {
+                    return provider;
+                }
+                // Any change may be the verdict; a lagging receiver only means there were many.
+                if let Err(broadcast::error::RecvError::Closed) = changes.recv().await {
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(PROVIDER_VERDICT_TIMEOUT, verdict)
+            .await
+            .map_err(|_| LabError::NoVerdict(name))
     }
 
     /// The faults in force.

@@ -6,10 +6,7 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{NS, b64, cond, s};
-use mtv_lab::registry;
 use mtv_lab::{LabOptions, LabServer};
 use serde_json::{Value, json};
 
@@ -66,32 +63,14 @@ async fn provider(lab: &LabServer, name: &str, url: &str, keys: &[(&str, &str)])
         .iter()
         .map(|(k, v)| (k.to_string(), json!(b64(v))))
         .collect();
-    lab.store()
-        .create(
-            &registry::SECRET,
-            Some(NS),
-            json!({"metadata": {"name": name}, "data": data}),
-        )
-        .unwrap();
-    lab.store()
-        .create(
-            &registry::PROVIDER,
-            Some(NS),
-            json!({"metadata": {"name": name}, "spec": {"type": "vsphere", "url": url,
-                   "secret": {"name": name, "namespace": NS}}}),
-        )
-        .unwrap();
-    for _ in 0..200 {
-        let provider = lab
-            .store()
-            .get(&registry::PROVIDER, Some(NS), name)
-            .unwrap();
-        if matches!(s(&provider, "/status/phase"), "Ready" | "ConnectionFailed") {
-            return provider;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("Provider {name} got no connection verdict");
+    lab.create_provider(
+        NS,
+        json!({"metadata": {"name": name}, "data": data}),
+        json!({"metadata": {"name": name}, "spec": {"type": "vsphere", "url": url,
+               "secret": {"name": name, "namespace": NS}}}),
+    )
+    .await
+    .unwrap()
 }
 
 fn served_url(lab: &LabServer, source: &str) -> String {

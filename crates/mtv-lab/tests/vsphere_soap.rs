@@ -8,7 +8,6 @@ use std::time::Duration;
 use base64::Engine;
 use mtv_lab::LabServer;
 use mtv_lab::cli::{LabServeArgs, start};
-use mtv_lab::registry;
 use serde_json::{Value, json};
 
 const NS: &str = "openshift-mtv";
@@ -39,38 +38,25 @@ async fn served_lab() -> (LabServer, std::path::PathBuf) {
 async fn ready_provider(lab: &LabServer, profile: &Value) -> String {
     let b64 = |v: &str| base64::engine::general_purpose::STANDARD.encode(v);
     let text = |key: &str| profile[key].as_str().unwrap().to_string();
-    lab.store()
-        .create(
-            &registry::SECRET,
-            Some(NS),
+    let provider = lab
+        .create_provider(
+            NS,
             json!({"metadata": {"name": "vsphere-pyvmomi"}, "data": {
                 "user": b64(&text("username")), "password": b64(&text("password")),
                 "url": b64(&text("api_url")), "cacert": b64(&text("cacert")),
                 "insecureSkipVerify": b64("false")}}),
-        )
-        .unwrap();
-    let created = lab
-        .store()
-        .create(
-            &registry::PROVIDER,
-            Some(NS),
             json!({"metadata": {"name": "vsphere-pyvmomi"}, "spec": {"type": "vsphere",
                 "url": text("api_url"), "secret": {"name": "vsphere-pyvmomi", "namespace": NS}}}),
         )
+        .await
         .unwrap();
-    for _ in 0..200 {
-        let provider = lab
-            .store()
-            .get(&registry::PROVIDER, Some(NS), "vsphere-pyvmomi")
-            .unwrap();
-        if provider.pointer("/status/phase").and_then(Value::as_str) == Some("Ready") {
-            // The inventory lists a Provider a moment after it is Ready.
-            tokio::time::sleep(Duration::from_millis(1600)).await;
-            return created["metadata"]["uid"].as_str().unwrap().to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the Provider reaching the served /sdk never became Ready");
+    assert_eq!(
+        provider["status"]["phase"], "Ready",
+        "the Provider reaching the served /sdk: {provider}"
+    );
+    // The inventory lists a Provider a moment after it is Ready.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    provider["metadata"]["uid"].as_str().unwrap().to_string()
 }
 
 async fn python(lab: LabServer, script: &'static str, args: Vec<String>) -> String {

@@ -6,11 +6,9 @@
 //! as the reason, and the Provider goes `ConnectionFailed` with Go's x509 reason.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use base64::Engine as _;
 use mtv_api::ProviderType;
-use mtv_lab::registry;
 use mtv_lab::{LabOptions, LabServer};
 use mtv_providers::{SourceConfig, SourceError, SourceProvider};
 use serde_json::{Value, json};
@@ -95,35 +93,14 @@ async fn provider(
     for (key, value) in keys {
         data.insert(key.to_string(), json!(b64(value)));
     }
-    lab.store()
-        .create(
-            &registry::SECRET,
-            Some(NS),
-            json!({"metadata": {"name": name}, "data": data}),
-        )
-        .unwrap();
-    lab.store()
-        .create(
-            &registry::PROVIDER,
-            Some(NS),
-            json!({"metadata": {"name": name}, "spec": {"type": config.provider_type.as_str(),
-                   "url": config.url, "secret": {"name": name, "namespace": NS}}}),
-        )
-        .unwrap();
-    for _ in 0..200 {
-        let provider = lab
-            .store()
-            .get(&registry::PROVIDER, Some(NS), name)
-            .unwrap();
-        if matches!(
-            provider.pointer("/status/phase").and_then(Value::as_str),
-            Some("Ready" | "ConnectionFailed")
-        ) {
-            return provider;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("Provider {name} got no connection verdict");
+    lab.create_provider(
+        NS,
+        json!({"metadata": {"name": name}, "data": data}),
+        json!({"metadata": {"name": name}, "spec": {"type": config.provider_type.as_str(),
+               "url": config.url, "secret": {"name": name, "namespace": NS}}}),
+    )
+    .await
+    .unwrap()
 }
 
 fn condition<'a>(provider: &'a Value, kind: &str) -> Option<&'a Value> {

@@ -3,43 +3,26 @@
 
 use std::time::Duration;
 
-use mtv_lab::registry;
 use mtv_lab::{LabOptions, LabServer};
 use mtv_providers::ova::{OvaConfig, OvaSource};
 use mtv_providers::{CloneRequest, SourceProvider};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const NS: &str = "openshift-mtv";
 
 /// An OVA Provider for the lab's NFS share, Ready; its uid.
 async fn ova_provider(lab: &LabServer) -> String {
-    lab.store()
-        .create(
-            &registry::SECRET,
-            Some(NS),
+    let provider = lab
+        .create_provider(
+            NS,
             json!({"metadata": {"name": "ova"}, "stringData": {"url": "nfs.lab.mtv-tests.internal:/ova"}}),
-        )
-        .unwrap();
-    let created = lab
-        .store()
-        .create(
-            &registry::PROVIDER,
-            Some(NS),
             json!({"metadata": {"name": "ova"}, "spec": {"type": "ova",
                    "url": "nfs.lab.mtv-tests.internal:/ova", "secret": {"name": "ova", "namespace": NS}}}),
         )
+        .await
         .unwrap();
-    for _ in 0..200 {
-        let provider = lab
-            .store()
-            .get(&registry::PROVIDER, Some(NS), "ova")
-            .unwrap();
-        if provider.pointer("/status/phase").and_then(Value::as_str) == Some("Ready") {
-            return created["metadata"]["uid"].as_str().unwrap().to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the OVA Provider never became Ready");
+    assert_eq!(provider["status"]["phase"], "Ready", "{provider}");
+    provider["metadata"]["uid"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
