@@ -107,7 +107,13 @@ pub struct RequestCounts {
 impl RequestCounts {
     fn count(&self, endpoint: &str) {
         let mut counts = self.by_endpoint.lock().unwrap_or_else(|e| e.into_inner());
-        *counts.entry(endpoint.to_string()).or_default() += 1;
+        // The name is copied only the first time an endpoint is seen, not on every request.
+        match counts.get_mut(endpoint) {
+            Some(count) => *count += 1,
+            None => {
+                counts.insert(endpoint.to_string(), 1);
+            }
+        }
     }
 
     /// Every request so far.
