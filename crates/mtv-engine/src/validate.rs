@@ -12,6 +12,7 @@ use std::fmt;
 
 use mtv_api::ProviderType;
 use mtv_api::naming::{TargetVmName, predict_target_vm_name, template_target_vm_name};
+use mtv_api::quantity;
 use mtv_api::template::{PvcName, Template, TemplateData, render_pvc_name};
 use mtv_providers::{SourceDisk, SourceSnapshot, SourceVm};
 use serde_json::Value;
@@ -254,7 +255,7 @@ pub(crate) fn check_memory(expected: &Expected<'_>, observed: &Observed<'_>, rep
         .and_then(|d| d.pointer("/memory/guest"))
         .or_else(|| domain.and_then(|d| d.pointer("/resources/requests/memory")))
         .and_then(Value::as_str);
-    let actual = text.and_then(quantity_bytes).map(|b| b / MIB);
+    let actual = text.and_then(quantity::bytes).map(|b| b / quantity::MIB);
     if actual != Some(u128::from(expected.source.memory_mib)) {
         report.fail(
             CHECK,
@@ -266,54 +267,6 @@ pub(crate) fn check_memory(expected: &Expected<'_>, observed: &Observed<'_>, rep
                 (None, None) => "none".into(),
             },
         );
-    }
-}
-
-const MIB: u128 = 1 << 20;
-const GIB: u128 = 1 << 30;
-
-/// A Kubernetes quantity in bytes (`10Gi`, `10240Mi`, `2T`, `1e9`, plain bytes); `None` when it is
-/// not one or is fractional below a byte.
-pub fn quantity_bytes(text: &str) -> Option<u128> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let multiplier: u128 = match suffix {
-        "" => 1,
-        "Ki" => 1 << 10,
-        "Mi" => 1 << 20,
-        "Gi" => 1 << 30,
-        "Ti" => 1 << 40,
-        "Pi" => 1 << 50,
-        "Ei" => 1 << 60,
-        "k" => 1_000,
-        "M" => 1_000_000,
-        "G" => 1_000_000_000,
-        "T" => 1_000_000_000_000,
-        "P" => 1_000_000_000_000_000,
-        "E" => 1_000_000_000_000_000_000,
-        exp if exp.starts_with(['e', 'E']) => 10u128.checked_pow(exp[1..].parse().ok()?)?,
-        _ => return None,
-    };
-    match number.split_once('.') {
-        None => number.parse::<u128>().ok()?.checked_mul(multiplier),
-        Some((whole, fraction)) => {
-            let whole: u128 = if whole.is_empty() {
-                0
-            } else {
-                whole.parse().ok()?
-            };
-            let scale = 10u128.checked_pow(fraction.len() as u32)?;
-            let fraction: u128 = if fraction.is_empty() {
-                0
-            } else {
-                fraction.parse().ok()?
-            };
-            let total = (whole.checked_mul(scale)? + fraction).checked_mul(multiplier)?;
-            Some(total / scale)
-        }
     }
 }
 
@@ -398,8 +351,8 @@ pub(crate) fn check_storage(expected: &Expected<'_>, observed: &Observed<'_>, re
             }
         }
         let request = str_at(pvc, "/spec/resources/requests/storage");
-        let bytes = request.and_then(quantity_bytes);
-        let needed = u128::from(disk.capacity_gib) * GIB;
+        let bytes = request.and_then(quantity::bytes);
+        let needed = u128::from(disk.capacity_gib) * quantity::GIB;
         if bytes.is_none_or(|b| b < needed) {
             report.fail(
                 CHECK,

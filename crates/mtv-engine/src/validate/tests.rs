@@ -483,18 +483,6 @@ fn the_serial_follows_the_openshift_version() {
 }
 
 #[test]
-fn quantities_parse_binary_decimal_and_fractions() {
-    assert_eq!(quantity_bytes("20Gi"), Some(20 * GIB));
-    assert_eq!(quantity_bytes("5120Mi"), Some(5 * GIB));
-    assert_eq!(quantity_bytes("1.5Gi"), Some(3 * GIB / 2));
-    assert_eq!(quantity_bytes("2T"), Some(2_000_000_000_000));
-    assert_eq!(quantity_bytes("1e3"), Some(1000));
-    assert_eq!(quantity_bytes("1024"), Some(1024));
-    assert_eq!(quantity_bytes("ten"), None);
-    assert_eq!(quantity_bytes("5Xi"), None);
-}
-
-#[test]
 fn ignored_networks_must_have_no_interface() {
     let mut case = Case::new();
     case.network_map[1] =
