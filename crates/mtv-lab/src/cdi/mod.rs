@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::controller_task::{EventSink, feed, feed_queued, time_until};
+use crate::controller_task::{
+    Reconciler, feed, feed_queued, requeue_after, requeue_due, time_until,
+};
 use crate::registry::{self, ResourceType};
 use crate::store::{EventType, ListOptions, Store, StoreEvent};
 
@@ -194,7 +196,7 @@ impl Cdi {
     }
 }
 
-impl EventSink for Cdi {
+impl Reconciler for Cdi {
     fn mark_all(&mut self) {
         for kind in [Kind::DataVolume, Kind::Claim, Kind::DataSource] {
             self.mark_kind(kind, None);
@@ -239,4 +241,4 @@ impl EventSink for Cdi {
 }
 
 // The JSON readers the Forklift controllers use serve CDI's as well.
-use crate::forklift::{meta, requeue_after, requeue_due, text_at};
+use crate::forklift::{meta, text_at};

@@ -38,7 +38,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::controller_task::{EventSink, feed, feed_queued, time_until};
+use crate::controller_task::{
+    Reconciler, feed, feed_queued, requeue_after, requeue_due, time_until,
+};
 use crate::faults::FaultSpec;
 use crate::registry::{self, ResourceType};
 use crate::source::SourceLab;
@@ -414,7 +416,7 @@ impl Controller {
     }
 }
 
-impl EventSink for Controller {
+impl Reconciler for Controller {
     fn mark_all(&mut self) {
         for kind in Kind::ALL {
             self.mark_kind(kind);
@@ -494,40 +496,6 @@ impl EventSink for Controller {
                     }
                 }
             }
-        }
-    }
-}
-
-/// Moves the keys whose requeue time has come by `now` from `requeue` into `dirty`, to be
-/// reconciled (the Forklift and CDI controllers alike).
-pub(crate) fn requeue_due<K: Clone + Ord + std::hash::Hash>(
-    requeue: &mut HashMap<K, Instant>,
-    dirty: &mut BTreeSet<K>,
-    now: Instant,
-) {
-    requeue.retain(|key, due| {
-        if *due <= now {
-            dirty.insert(key.clone());
-        }
-        *due > now
-    });
-}
-
-/// Requeues `key` after `after` (an earlier requeue stands), or forgets it when the reconcile asked
-/// for none (the Forklift and CDI controllers alike).
-pub(crate) fn requeue_after<K: Eq + std::hash::Hash>(
-    requeue: &mut HashMap<K, Instant>,
-    key: K,
-    after: Option<Duration>,
-) {
-    match after {
-        Some(delay) => {
-            let at = Instant::now() + delay;
-            let entry = requeue.entry(key).or_insert(at);
-            *entry = (*entry).min(at);
-        }
-        None => {
-            requeue.remove(&key);
         }
     }
 }
